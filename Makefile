@@ -1,0 +1,133 @@
+# SPDX-License-Identifier: MIT
+# ctrace build. `make demo` and `make test` install missing Debian build dependencies first.
+# Knobs: V=1 (show commands), DEBUG=1 (-O0 -g3), CC=..., SAN=asan (set by `make asan`).
+
+CC ?= gcc
+BUILD ?= build
+V ?= 0
+Q := $(if $(filter 1,$(V)),,@)
+
+PKGS := libunwind libdw libelf sqlite3 jansson libzstd criterion
+DEBS := pkg-config gcc g++ clang make libunwind-dev libdw-dev libelf-dev libsqlite3-dev \
+	libjansson-dev libzstd-dev libcriterion-dev binutils elfutils file
+
+ifeq ($(DEBUG),1)
+OPT := -O0 -g3
+else
+OPT := -O2 -g
+endif
+ifeq ($(SAN),asan)
+SANFLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+endif
+
+WARN := -Wall -Wextra -Wno-unused-parameter -Wshadow -Wformat=2
+CFLAGS_BASE := -std=gnu11 $(OPT) $(WARN) -MMD -MP -D_GNU_SOURCE $(SANFLAGS)
+PC_CFLAGS = $(shell pkg-config --cflags libdw sqlite3 jansson libzstd 2>/dev/null)
+PC_LIBS = $(shell pkg-config --libs libdw libelf sqlite3 jansson libzstd 2>/dev/null)
+
+COMMON_SRC := $(wildcard common/*.c)
+STORE_SRC := $(wildcard store/*.c)
+TOOLS_MAINS := tools/ctrace.c tools/ctrace-report.c
+TOOLS_SRC := $(filter-out $(TOOLS_MAINS),$(wildcard tools/*.c))
+PRELOAD_SRC := $(wildcard preload/*.c)
+UNIT_SRC := $(wildcard tests/unit/test_*.c)
+
+obj = $(patsubst %.c,$(BUILD)/obj/$(1)/%.o,$(2))
+COMMON_OBJ := $(call obj,host,$(COMMON_SRC))
+STORE_OBJ := $(call obj,host,$(STORE_SRC))
+TOOLS_OBJ := $(call obj,host,$(TOOLS_SRC))
+PRELOAD_OBJ := $(call obj,pic,$(PRELOAD_SRC))
+UNIT_BIN := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRC))
+
+DEPS_STAMP := $(BUILD)/.deps-ok
+
+.PHONY: all deps test unit integ demo bench asan fuzz fmt install clean
+all: $(BUILD)/libctrace.so $(BUILD)/ctrace $(BUILD)/ctrace-report $(BUILD)/ctrace-cc
+
+# Install what the build needs when a pkg-config check fails (Debian/Ubuntu, as root).
+deps: $(DEPS_STAMP)
+$(DEPS_STAMP):
+	$(Q)if ! command -v pkg-config >/dev/null 2>&1 || ! pkg-config --exists $(PKGS) \
+	    || ! command -v clang >/dev/null 2>&1 || ! command -v g++ >/dev/null 2>&1 \
+	    || ! command -v eu-unstrip >/dev/null 2>&1; then \
+		echo "ctrace: installing build dependencies: $(DEBS)"; \
+		SUDO=; [ "$$(id -u)" = 0 ] || SUDO=sudo; \
+		$$SUDO apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends $(DEBS) \
+		|| { echo "ctrace: cannot install build dependencies" >&2; exit 1; }; \
+	fi
+	$(Q)mkdir -p $(BUILD) && touch $@
+
+$(BUILD)/obj/host/%.o: %.c | $(DEPS_STAMP)
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  CC      $<")
+	$(Q)$(CC) $(CFLAGS_BASE) $(PC_CFLAGS) -c $< -o $@
+
+# The preload: no -finstrument-functions, PIC, hidden by default, hooks exported explicitly.
+$(BUILD)/obj/pic/%.o: %.c | $(DEPS_STAMP)
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  CC(pic) $<")
+	$(Q)$(CC) $(CFLAGS_BASE) -fPIC -fvisibility=hidden -fno-stack-protector -ftls-model=initial-exec -c $< -o $@
+
+$(BUILD)/libctrcommon.a: $(COMMON_OBJ)
+	$(Q)rm -f $@ && ar rcs $@ $^
+$(BUILD)/libctrstore.a: $(STORE_OBJ)
+	$(Q)rm -f $@ && ar rcs $@ $^
+$(BUILD)/libctrtools.a: $(TOOLS_OBJ)
+	$(Q)rm -f $@ && ar rcs $@ $^
+
+LIBS := $(BUILD)/libctrtools.a $(BUILD)/libctrstore.a $(BUILD)/libctrcommon.a
+LDLIBS = $(PC_LIBS) -lstdc++ -lm -lpthread -ldl
+
+$(BUILD)/libctrace.so: $(PRELOAD_OBJ)
+	@$(if $(Q),echo "  LD      $@")
+	$(Q)$(CC) -shared $(SANFLAGS) -o $@ $^ -lunwind -ldl -lpthread -Wl,-z,now
+
+$(BUILD)/ctrace: $(BUILD)/obj/host/tools/ctrace.o $(LIBS)
+	@$(if $(Q),echo "  LD      $@")
+	$(Q)$(CC) $(SANFLAGS) -o $@ $< $(LIBS) $(LDLIBS)
+$(BUILD)/ctrace-report: $(BUILD)/obj/host/tools/ctrace-report.o $(LIBS)
+	@$(if $(Q),echo "  LD      $@")
+	$(Q)$(CC) $(SANFLAGS) -o $@ $< $(LIBS) $(LDLIBS)
+$(BUILD)/ctrace-cc: instrument/ctrace-cc
+	$(Q)install -m 0755 $< $@
+
+$(BUILD)/tests/%: tests/unit/%.c $(LIBS) | $(DEPS_STAMP)
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  TEST    $@")
+	$(Q)$(CC) $(CFLAGS_BASE) $(PC_CFLAGS) -I. -o $@ $< $(LIBS) $(LDLIBS) -lcriterion
+
+unit: all $(UNIT_BIN)
+integ: all
+
+# Every test: Criterion unit tests and the integration suite; one summary line at the end.
+test: deps
+	$(Q)$(MAKE) --no-print-directory all $(UNIT_BIN)
+	$(Q)BUILD=$(BUILD) sh tests/run-all.sh $(UNIT_BIN)
+
+asan:
+	$(Q)$(MAKE) --no-print-directory BUILD=build-asan SAN=asan test
+
+# Records the example program, commits it into ./ctrace.db and prints the report.
+demo: deps
+	$(Q)$(MAKE) --no-print-directory all
+	$(Q)sh tests/demo.sh $(BUILD)
+
+bench: deps
+	$(Q)$(MAKE) --no-print-directory all
+	$(Q)sh bench/run.sh
+
+fmt:
+	$(Q)clang-format -i $$(git ls-files '*.c' '*.h')
+
+PREFIX ?= /usr/local
+install: all
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib $(DESTDIR)$(PREFIX)/include
+	install -m 0755 $(BUILD)/ctrace $(BUILD)/ctrace-report $(BUILD)/ctrace-cc $(DESTDIR)$(PREFIX)/bin/
+	install -m 0755 $(BUILD)/libctrace.so $(DESTDIR)$(PREFIX)/lib/
+	install -m 0644 instrument/ctrace.h $(DESTDIR)$(PREFIX)/include/
+
+clean:
+	rm -rf $(BUILD) build-asan
+
+-include $(shell find $(BUILD)/obj -name '*.d' 2>/dev/null)

@@ -1,0 +1,101 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The raw run format shared by the writer (preload/) and every reader (tools/, store/).
+ * Documented byte by byte in docs/format.md; change both together and bump the version.
+ *
+ * An event file is a 128-byte header followed by little-endian 32-bit event words. A call
+ * costs one ENTER word and one EXIT word (8 bytes) in the common case: the function is named by
+ * a 14-bit slot of a per-thread direct-mapped table that DEFINE records fill, and times are
+ * deltas from the previous event of the same thread. A zero word ends the data (files are
+ * preallocated with zeros), so a crashed writer leaves a readable file.
+ *
+ * The same word encoding is reused by the stored timeline (store/), where TIME payloads are
+ * nanoseconds since run start, deltas are nanoseconds and DEFINE/INHERIT payloads are function
+ * ids instead of addresses.
+ */
+#ifndef CTR_FORMAT_H
+#define CTR_FORMAT_H
+
+#include <stdint.h>
+
+#define CTR_EV_MAGIC "CTRACEV\0"     /* 8 bytes */
+#define CTR_EV_VERSION 1
+#define CTR_EV_HDR_SIZE 128
+
+#define CTR_EV_FLAG_TSC 0x1u          /* ticks are TSC cycles (else CLOCK_MONOTONIC ns) */
+#define CTR_EV_FLAG_CLOSED 0x2u       /* the thread ended cleanly; end_offset is exact */
+
+/* Header of an event file (t-PID-GEN-TID.ev). Little-endian; 128 bytes. */
+struct ctr_ev_hdr {
+	char magic[8];            /*  0: CTR_EV_MAGIC */
+	uint16_t version;         /*  8: CTR_EV_VERSION */
+	uint16_t hdr_size;        /* 10: CTR_EV_HDR_SIZE: data starts here */
+	uint32_t flags;           /* 12: CTR_EV_FLAG_* */
+	int32_t pid;              /* 16 */
+	int32_t tid;              /* 20 */
+	int32_t ppid;             /* 24 */
+	uint32_t gen;             /* 28: exec generation of the process in this run */
+	uint64_t ticks_per_sec;   /* 32: clock frequency */
+	uint64_t start_ticks;     /* 40: clock at thread start */
+	uint64_t end_offset;      /* 48: byte offset of the end of data when closed, else 0 */
+	uint64_t lost_events;     /* 56: events not recorded (disk full, reentrancy), when closed */
+	char name[32];            /* 64: thread name at start, NUL padded */
+	uint8_t reserved[32];     /* 96: zero */
+};
+
+/* Event words. */
+#define CTR_W_IS_EXIT(w) (((w) & 1u) == 1u)
+#define CTR_W_IS_ENTER(w) (((w) & 3u) == 2u)
+#define CTR_W_IS_EXT(w) (((w) & 3u) == 0u && (w) != 0u)
+
+#define CTR_SLOT_BITS 14
+#define CTR_NSLOTS (1u << CTR_SLOT_BITS)
+#define CTR_ENTER_DELTA_MAX 0xFFFFu        /* 16 bits */
+#define CTR_EXIT_DELTA_MAX 0x7FFFFFFFu     /* 31 bits */
+
+static inline uint32_t ctr_w_exit(uint32_t delta) { return (delta << 1) | 1u; }
+static inline uint32_t ctr_w_enter(uint32_t slot, uint32_t delta)
+{
+	return (delta << 16) | (slot << 2) | 2u;
+}
+static inline uint32_t ctr_w_ext(uint32_t kind, uint32_t nwords, uint32_t arg)
+{
+	return (arg << 16) | (nwords << 8) | (kind << 2);
+}
+#define CTR_W_EXIT_DELTA(w) ((w) >> 1)
+#define CTR_W_ENTER_SLOT(w) (((w) >> 2) & (CTR_NSLOTS - 1))
+#define CTR_W_ENTER_DELTA(w) ((w) >> 16)
+#define CTR_W_EXT_KIND(w) (((w) >> 2) & 0x3Fu)
+#define CTR_W_EXT_NWORDS(w) (((w) >> 8) & 0xFFu)
+#define CTR_W_EXT_ARG(w) ((w) >> 16)
+
+/* Slot of a function address: cheap and spreads 16-byte-aligned code well. */
+static inline uint32_t ctr_slot_of(uint64_t addr)
+{
+	return (uint32_t)((addr >> 4) ^ (addr >> (4 + CTR_SLOT_BITS))) & (CTR_NSLOTS - 1);
+}
+
+/* Extended record kinds. Payload sizes in words; strings are at most 255 bytes, NUL-free,
+ * zero padded to a word boundary. u64 payloads are two words, low word first. */
+enum ctr_ext_kind {
+	CTR_X_TIME = 1,       /* payload u64 absolute time; arg 0 */
+	CTR_X_DEFINE = 2,     /* payload u64 address (stored: function id); arg = slot */
+	CTR_X_LOST = 3,       /* payload u64 number of events lost here */
+	CTR_X_PAD = 4,        /* payload: nwords words to skip; arg 0 */
+	CTR_X_INHERIT = 5,    /* payload u64 address (stored: function id): a frame that was
+			       * already open when recording began (fork child, switch-on);
+			       * an enter at the current time marked inherited */
+	CTR_X_SPAN = 6,       /* arg = name length; payload name: enter of a manual span */
+	CTR_X_ATTR_STR = 7,   /* arg = key length; payload: u32 value length, key, value */
+	CTR_X_ATTR_INT = 8,   /* arg = key length; payload: i64 value, key */
+	CTR_X_MARK = 9,       /* arg = name length; payload name: instant event */
+	CTR_X_THREAD_NAME = 10, /* arg = name length; payload name */
+	CTR_X_UNWIND = 11,    /* arg = frames closed at once (longjmp, exception); payload
+			       * u32 delta from the previous event */
+	CTR_X_COUNT = 12,     /* arg = slot; payload u32 calls of that function not recorded
+			       * individually (filters, sampling, --min-duration) */
+};
+
+#define CTR_STR_MAX 255
+
+#endif

@@ -1,0 +1,960 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The recorder's hot path: __cyg_profile_func_enter/exit and what they fall back to. Each
+ * thread appends 32-bit event words (common/format.h) to a window of its own file mapping; a
+ * call costs 8 bytes. The fast path does one TSC read, a shadow-stack push or pop, a slot check
+ * and one store; everything else (new functions, big time gaps, window switches, stack repair
+ * after longjmp or exceptions, loss accounting) lives in noinline slow paths.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <stddef.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "preload-int.h"
+
+__thread struct ctr_thr ctr_tls __attribute__((tls_model("initial-exec"))) = {
+	.gate = CTR_G_UNINIT,
+	.fd = -1,
+};
+
+#define SLACK_WORDS 64u
+#define STACK_INIT 4096u
+#define STACK_MAX (1u << 24)
+#define ALTSTACK_SIZE (64u * 1024u)
+#define LOST_RETRY 65536u
+
+static inline uint64_t rdtsc(void)
+{
+	uint32_t lo, hi;
+
+	__asm__ volatile("rdtsc" : "=a"(lo), "=d"(hi));
+	return ((uint64_t)hi << 32) | lo;
+}
+
+static uint64_t mono_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+/* HOT: signal-safe, no alloc */
+static inline __attribute__((always_inline)) uint64_t now_ticks(void)
+{
+	return likely(ctr_proc.use_tsc) ? rdtsc() : mono_ns();
+}
+
+uint64_t ctr_now(void)
+{
+	return now_ticks();
+}
+
+/*
+ * The exported hooks are tail-jumping trampolines that pass the address of their return-address
+ * slot as a third argument: it orders frames by stack position (for longjmp and exception
+ * repair) without forcing a frame pointer into the hot path.
+ */
+__asm__(".text\n"
+	".globl __cyg_profile_func_enter\n"
+	".type __cyg_profile_func_enter, @function\n"
+	"__cyg_profile_func_enter:\n"
+	"\tmovq %rsp, %rdx\n"
+	"\tjmp ctr_enter_impl\n"
+	".size __cyg_profile_func_enter, .-__cyg_profile_func_enter\n"
+	".globl __cyg_profile_func_exit\n"
+	".type __cyg_profile_func_exit, @function\n"
+	"__cyg_profile_func_exit:\n"
+	"\tmovq %rsp, %rdx\n"
+	"\tjmp ctr_exit_impl\n"
+	".size __cyg_profile_func_exit, .-__cyg_profile_func_exit\n");
+
+void ctr_enter_impl(void *fn, void *site, uintptr_t sp) __attribute__((used));
+void ctr_exit_impl(void *fn, void *site, uintptr_t sp) __attribute__((used));
+
+static uint32_t *put_u64(uint32_t *p, uint32_t kind, uint32_t arg, uint64_t v)
+{
+	p[0] = ctr_w_ext(kind, 2, arg);
+	p[1] = (uint32_t)v;
+	p[2] = (uint32_t)(v >> 32);
+	return p + 3;
+}
+
+static uint32_t *win_limit(const struct ctr_thr *t)
+{
+	return t->win + t->win_size / 4;
+}
+
+/* Maps [off, off+size) of the thread's file as the current window; preallocates it first so a
+ * full disk is an error here and never a SIGBUS later. */
+static int map_window(struct ctr_thr *t, uint64_t off, uint64_t size)
+{
+	void *m;
+
+	if (off + size > ctr_proc.fsize_limit) {
+		errno = EFBIG;
+		return -1;
+	}
+	if (fallocate(t->fd, 0, (off_t)off, (off_t)size) != 0) {
+		if (errno != EOPNOTSUPP || posix_fallocate(t->fd, (off_t)off, (off_t)size) != 0)
+			return -1;
+	}
+	m = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_POPULATE, t->fd, (off_t)off);
+	if (m == MAP_FAILED)
+		return -1;
+	if (t->win)
+		munmap(t->win, t->win_size);
+	t->win = m;
+	t->win_off = off;
+	t->win_size = size;
+	t->pos = t->win + (off == 0 ? CTR_EV_HDR_SIZE / 4 : 0);
+	t->end = win_limit(t) - SLACK_WORDS;
+	return 0;
+}
+
+static void pad_to_end(struct ctr_thr *t)
+{
+	uint32_t *p = t->pos, *lim = win_limit(t);
+
+	while (p < lim) {
+		size_t n = (size_t)(lim - p) - 1;
+
+		if (n > 255)
+			n = 255;
+		*p = ctr_w_ext(CTR_X_PAD, (uint32_t)n, 0);
+		p += n + 1;
+	}
+	t->pos = lim;
+}
+
+static void enter_lost_mode(struct ctr_thr *t)
+{
+	int saved = errno;
+
+	ctr_log(CTR_LOG_WARN, "thread %d: cannot extend its event file: %s; counting lost events",
+		(int)t->tid, strerror(saved));
+	t->gate = CTR_G_LOST;
+	t->lost_depth0 = t->depth;
+	t->lost_min_depth = t->depth;
+	t->retry = LOST_RETRY;
+}
+
+/* Makes room for @n words; 0 or -1 (the thread is now losing events). */
+static int reserve(struct ctr_thr *t, uint32_t n)
+{
+	uint64_t next_off, size;
+
+	if (likely(t->pos + n <= win_limit(t)))
+		return 0;
+	pad_to_end(t);
+	next_off = t->win_off + t->win_size;
+	size = t->win_size * 2 > ctr_proc.window_max ? ctr_proc.window_max : t->win_size * 2;
+	if (map_window(t, next_off, size) != 0) {
+		enter_lost_mode(t);
+		return -1;
+	}
+	return 0;
+}
+
+static void grow_stack(struct ctr_thr *t)
+{
+	size_t old = (size_t)t->cap * sizeof(struct ctr_frame);
+	void *m;
+
+	if (t->cap >= STACK_MAX)
+		return;
+	m = mremap(t->stack, old, old * 2, MREMAP_MAYMOVE);
+	if (m == MAP_FAILED)
+		return;
+	t->stack = m;
+	t->cap *= 2;
+}
+
+static void push_frame(struct ctr_thr *t, uintptr_t fn, uintptr_t sp)
+{
+	uint32_t d = t->depth;
+
+	if (unlikely(d >= t->cap))
+		grow_stack(t);
+	if (likely(d < t->cap)) {
+		t->stack[d].fn = fn;
+		t->stack[d].sp = sp;
+	}
+	t->depth = d + 1;
+}
+
+/*
+ * Pops the frame an exit of @fn closes. Frames above it that never got their exit (longjmp,
+ * exceptions through code without exit hooks) are closed with it: returns how many frames
+ * close in total, 0 for an exit that matches no open frame (dropped).
+ */
+static uint32_t pop_for_exit(struct ctr_thr *t, uintptr_t fn)
+{
+	uint32_t d = t->depth, k;
+
+	if (d == 0)
+		return 0;
+	if (d > t->cap || t->stack[d - 1].fn == fn) {
+		t->depth = d - 1;
+		return 1;
+	}
+	for (k = d - 1; k > 0; k--)
+		if (t->stack[k - 1].fn == fn)
+			break;
+	if (k == 0)
+		return 0;
+	t->depth = k - 1;
+	return d - k + 1;
+}
+
+static void note_depth(struct ctr_thr *t)
+{
+	if (t->depth < t->lost_min_depth)
+		t->lost_min_depth = t->depth;
+}
+
+/* Writes LOST, the closes and opens that happened while losing, and resumes recording. */
+static void try_recover(struct ctr_thr *t, uint64_t now)
+{
+	uint32_t closed, reopen_from, i, need;
+
+	if (--t->retry)
+		return;
+	t->retry = LOST_RETRY;
+	closed = t->lost_depth0 - t->lost_min_depth;
+	reopen_from = t->lost_min_depth;
+	need = 3 + 3 + 2 + 3 * (t->depth - reopen_from) + 16;
+	if (t->pos == NULL || t->pos + need > win_limit(t)) {
+		uint64_t next_off = t->win ? t->win_off + t->win_size : 0;
+
+		if (t->win)
+			pad_to_end(t);
+		if (t->fd < 0 || map_window(t, next_off, ctr_proc.window_max) != 0)
+			return;
+		if (t->pos + need > win_limit(t))
+			return;
+	}
+	uint32_t *p = t->pos;
+
+	p = put_u64(p, CTR_X_TIME, 0, now);
+	p = put_u64(p, CTR_X_LOST, 0, t->lost_pending);
+	if (closed) {
+		*p++ = ctr_w_ext(CTR_X_UNWIND, 1, closed);
+		*p++ = 0;
+	}
+	for (i = reopen_from; i < t->depth && i < t->cap; i++)
+		p = put_u64(p, CTR_X_INHERIT, 0, t->stack[i].fn);
+	t->pos = p;
+	t->last = now;
+	t->lost += t->lost_pending;
+	ctr_lost_global(t->lost_pending);
+	t->lost_pending = 0;
+	t->gate = CTR_G_OPEN;
+	ctr_log(CTR_LOG_INFO, "thread %d: recording again", (int)t->tid);
+}
+
+static void write_enter(struct ctr_thr *t, uintptr_t fn, uint32_t slot, uint64_t now)
+{
+	uint64_t delta;
+	uint32_t *p;
+
+	if (reserve(t, 7) != 0) {
+		t->lost_pending++;
+		return;
+	}
+	p = t->pos;
+	delta = now - t->last;
+	if (delta > CTR_ENTER_DELTA_MAX) {
+		p = put_u64(p, CTR_X_TIME, 0, now);
+		delta = 0;
+	}
+	if (t->slots[slot] != fn) {
+		p = put_u64(p, CTR_X_DEFINE, slot, fn);
+		t->slots[slot] = fn;
+	}
+	*p++ = ctr_w_enter(slot, (uint32_t)delta);
+	t->pos = p;
+	t->last = now;
+}
+
+static void write_exit(struct ctr_thr *t, uint32_t closes, uint64_t now)
+{
+	uint64_t delta;
+	uint32_t *p;
+
+	if (reserve(t, 6) != 0) {
+		t->lost_pending += closes;
+		return;
+	}
+	p = t->pos;
+	delta = now - t->last;
+	if (delta > CTR_EXIT_DELTA_MAX) {
+		p = put_u64(p, CTR_X_TIME, 0, now);
+		delta = 0;
+	}
+	if (closes > 1) {
+		*p++ = ctr_w_ext(CTR_X_UNWIND, 1, closes - 1);
+		*p++ = (uint32_t)delta;
+		delta = 0;
+	}
+	*p++ = ctr_w_exit((uint32_t)delta);
+	t->pos = p;
+	t->last = now;
+}
+
+/* Enter when the gate is not open: first event of a thread, nested, losing, off. */
+static __attribute__((noinline)) void enter_gated(struct ctr_thr *t, uintptr_t fn, uintptr_t sp)
+{
+	switch (t->gate) {
+	case CTR_G_UNINIT:
+		ctr_thread_start(t);
+		if (t->gate == CTR_G_OPEN) {
+			uint64_t now = now_ticks();
+
+			t->gate = CTR_G_BUSY;
+			push_frame(t, fn, sp);
+			write_enter(t, fn, ctr_slot_of(fn), now);
+			if (t->gate == CTR_G_BUSY)
+				t->gate = CTR_G_OPEN;
+		} else if (t->gate == CTR_G_LOST) {
+			push_frame(t, fn, sp);
+			t->lost_pending++;
+		}
+		return;
+	case CTR_G_BUSY:
+		/* a signal handler interrupted a hook: its whole (balanced) subtree is dropped */
+		__atomic_fetch_add(&t->lost, 1, __ATOMIC_RELAXED);
+		ctr_lost_global(1);
+		return;
+	case CTR_G_LOST:
+		t->gate = CTR_G_BUSY;
+		push_frame(t, fn, sp);
+		t->lost_pending++;
+		t->gate = CTR_G_LOST;
+		try_recover(t, now_ticks());
+		return;
+	default:
+		return;
+	}
+}
+
+static __attribute__((noinline)) void exit_gated(struct ctr_thr *t, uintptr_t fn)
+{
+	uint32_t n;
+
+	switch (t->gate) {
+	case CTR_G_BUSY:
+		__atomic_fetch_add(&t->lost, 1, __ATOMIC_RELAXED);
+		ctr_lost_global(1);
+		return;
+	case CTR_G_LOST:
+		t->gate = CTR_G_BUSY;
+		n = pop_for_exit(t, fn);
+		t->lost_pending += n;
+		note_depth(t);
+		t->gate = CTR_G_LOST;
+		try_recover(t, now_ticks());
+		return;
+	default:
+		return;
+	}
+}
+
+static __attribute__((noinline)) void enter_slow(struct ctr_thr *t, uintptr_t fn, uint32_t slot,
+						  uint64_t now)
+{
+	write_enter(t, fn, slot, now);
+}
+
+static __attribute__((noinline)) void exit_slow(struct ctr_thr *t, uintptr_t fn, uint64_t now)
+{
+	uint32_t n = pop_for_exit(t, fn);
+
+	if (n)
+		write_exit(t, n, now);
+}
+
+/* HOT: signal-safe, no alloc */
+void ctr_enter_impl(void *fnp, void *site, uintptr_t sp)
+{
+	struct ctr_thr *t = &ctr_tls;
+	uintptr_t fn = (uintptr_t)fnp;
+	uint32_t d, slot, *p;
+	uint64_t now, delta;
+
+	if (unlikely(t->gate)) {
+		int saved = errno;
+
+		enter_gated(t, fn, sp);
+		errno = saved;
+		return;
+	}
+	t->gate = CTR_G_BUSY;
+	now = now_ticks();
+	d = t->depth;
+	if (likely(d < t->cap)) {
+		t->stack[d].fn = fn;
+		t->stack[d].sp = sp;
+		t->depth = d + 1;
+	} else {
+		push_frame(t, fn, sp);
+	}
+	slot = ctr_slot_of(fn);
+	delta = now - t->last;
+	p = t->pos;
+	if (likely(t->slots[slot] == fn && delta <= CTR_ENTER_DELTA_MAX && p < t->end)) {
+		*p = ctr_w_enter(slot, (uint32_t)delta);
+		t->pos = p + 1;
+		t->last = now;
+	} else {
+		int saved = errno;
+
+		enter_slow(t, fn, slot, now);
+		errno = saved;
+	}
+	if (likely(t->gate == CTR_G_BUSY))
+		t->gate = CTR_G_OPEN;
+}
+
+/* HOT: signal-safe, no alloc */
+void ctr_exit_impl(void *fnp, void *site, uintptr_t sp)
+{
+	struct ctr_thr *t = &ctr_tls;
+	uintptr_t fn = (uintptr_t)fnp;
+	uint32_t d, *p;
+	uint64_t now, delta;
+
+	if (unlikely(t->gate)) {
+		int saved = errno;
+
+		exit_gated(t, fn);
+		errno = saved;
+		return;
+	}
+	t->gate = CTR_G_BUSY;
+	now = now_ticks();
+	d = t->depth;
+	delta = now - t->last;
+	p = t->pos;
+	if (likely(d - 1 < t->cap && t->stack[d - 1].fn == fn && delta <= CTR_EXIT_DELTA_MAX &&
+		   p < t->end)) {
+		t->depth = d - 1;
+		*p = ctr_w_exit((uint32_t)delta);
+		t->pos = p + 1;
+		t->last = now;
+	} else {
+		int saved = errno;
+
+		exit_slow(t, fn, now);
+		errno = saved;
+	}
+	if (likely(t->gate == CTR_G_BUSY))
+		t->gate = CTR_G_OPEN;
+}
+
+/* Closes every open frame deeper than stack position @sp (longjmp target, catching frame). */
+void ctr_unwind_to_sp(struct ctr_thr *t, uintptr_t sp)
+{
+	uint32_t d = t->depth, k = d > t->cap ? t->cap : d;
+	int gate = t->gate;
+
+	if (gate != CTR_G_OPEN && gate != CTR_G_LOST)
+		return;
+	while (k > 0 && t->stack[k - 1].sp < sp)
+		k--;
+	if (k == d || (d > t->cap && k == t->cap))
+		return;
+	t->gate = CTR_G_BUSY;
+	t->depth = k;
+	if (gate == CTR_G_LOST) {
+		t->lost_pending += d - k;
+		note_depth(t);
+		t->gate = CTR_G_LOST;
+		return;
+	}
+	uint64_t now = now_ticks(), delta = now - t->last;
+	uint32_t *p;
+
+	if (reserve(t, 6) != 0) {
+		t->lost_pending += d - k;
+		note_depth(t);
+		return;
+	}
+	p = t->pos;
+	if (delta > CTR_EXIT_DELTA_MAX) {
+		p = put_u64(p, CTR_X_TIME, 0, now);
+		delta = 0;
+	}
+	*p++ = ctr_w_ext(CTR_X_UNWIND, 1, d - k);
+	*p++ = (uint32_t)delta;
+	t->pos = p;
+	t->last = now;
+	t->gate = CTR_G_OPEN;
+}
+
+/* INHERIT records for the frames open now (new file after fork, switch-on). */
+void ctr_write_inherit(struct ctr_thr *t)
+{
+	uint32_t i, n = t->depth < t->cap ? t->depth : t->cap;
+
+	for (i = 0; i < n; i++) {
+		if (reserve(t, 3) != 0)
+			return;
+		t->pos = put_u64(t->pos, CTR_X_INHERIT, 0, t->stack[i].fn);
+	}
+	t->depth = n;
+}
+
+/* Writes a string record (span, mark, thread name) for the calling thread. */
+static void write_str(struct ctr_thr *t, uint32_t kind, const char *s, size_t len,
+		      const char *s2, size_t len2)
+{
+	uint32_t kw = (uint32_t)((len + 3) / 4), vw = (uint32_t)((len2 + 3) / 4);
+	uint32_t nw = kind == CTR_X_ATTR_STR ? 1 + kw + vw : kw, *p;
+	uint64_t now = now_ticks();
+
+	if (reserve(t, nw + 4) != 0) {
+		t->lost_pending++;
+		return;
+	}
+	p = t->pos;
+	p = put_u64(p, CTR_X_TIME, 0, now);
+	*p++ = ctr_w_ext(kind, nw, (uint32_t)len);
+	memset(p, 0, (size_t)nw * 4);
+	if (kind == CTR_X_ATTR_STR) {
+		*p++ = (uint32_t)len2;
+		memcpy(p, s, len);
+		memcpy(p + kw, s2, len2);
+	} else {
+		memcpy(p, s, len);
+	}
+	t->pos = t->pos + 3 + 1 + nw;
+	t->last = now;
+}
+
+/* Gate handling shared by the manual API: returns 1 when the caller may write. */
+static int api_begin(struct ctr_thr *t)
+{
+	if (t->gate == CTR_G_UNINIT)
+		ctr_thread_start(t);
+	if (t->gate != CTR_G_OPEN)
+		return 0;
+	t->gate = CTR_G_BUSY;
+	return 1;
+}
+
+static void api_end(struct ctr_thr *t)
+{
+	if (t->gate == CTR_G_BUSY)
+		t->gate = CTR_G_OPEN;
+}
+
+static size_t clamp_len(const char *s)
+{
+	size_t n = s ? strnlen(s, CTR_STR_MAX + 1) : 0;
+
+	return n > CTR_STR_MAX ? CTR_STR_MAX : n;
+}
+
+/* Span frames are keyed by this marker in the shadow stack. */
+#define SPAN_FN ((uintptr_t)1)
+
+CTR_EXPORT void ctrace_span_begin(const char *name)
+{
+	struct ctr_thr *t = &ctr_tls;
+	int saved = errno;
+
+	if (api_begin(t)) {
+		push_frame(t, SPAN_FN, (uintptr_t)__builtin_frame_address(0));
+		write_str(t, CTR_X_SPAN, name ? name : "", clamp_len(name), NULL, 0);
+		api_end(t);
+	}
+	errno = saved;
+}
+
+CTR_EXPORT void ctrace_span_end(void)
+{
+	struct ctr_thr *t = &ctr_tls;
+	int saved = errno;
+
+	if (api_begin(t)) {
+		uint32_t n = pop_for_exit(t, SPAN_FN);
+
+		if (n)
+			write_exit(t, n, now_ticks());
+		api_end(t);
+	}
+	errno = saved;
+}
+
+CTR_EXPORT void ctrace_mark(const char *name)
+{
+	struct ctr_thr *t = &ctr_tls;
+	int saved = errno;
+
+	if (api_begin(t)) {
+		write_str(t, CTR_X_MARK, name ? name : "", clamp_len(name), NULL, 0);
+		api_end(t);
+	}
+	errno = saved;
+}
+
+CTR_EXPORT void ctrace_attr_str(const char *key, const char *value)
+{
+	struct ctr_thr *t = &ctr_tls;
+	int saved = errno;
+
+	if (api_begin(t)) {
+		write_str(t, CTR_X_ATTR_STR, key ? key : "", clamp_len(key), value ? value : "",
+			  clamp_len(value));
+		api_end(t);
+	}
+	errno = saved;
+}
+
+CTR_EXPORT void ctrace_attr_int(const char *key, long long value)
+{
+	struct ctr_thr *t = &ctr_tls;
+	int saved = errno;
+
+	if (api_begin(t)) {
+		size_t len = clamp_len(key);
+		uint32_t kw = (uint32_t)((len + 3) / 4), *p;
+
+		if (reserve(t, kw + 3) == 0) {
+			p = t->pos;
+			*p++ = ctr_w_ext(CTR_X_ATTR_INT, 2 + kw, (uint32_t)len);
+			*p++ = (uint32_t)(uint64_t)value;
+			*p++ = (uint32_t)((uint64_t)value >> 32);
+			memset(p, 0, (size_t)kw * 4);
+			memcpy(p, key ? key : "", len);
+			t->pos = p + kw;
+		} else {
+			t->lost_pending++;
+		}
+		api_end(t);
+	}
+	errno = saved;
+}
+
+void ctr_write_thread_name(struct ctr_thr *t, const char *name)
+{
+	if (api_begin(t)) {
+		write_str(t, CTR_X_THREAD_NAME, name, clamp_len(name), NULL, 0);
+		api_end(t);
+	}
+}
+
+CTR_EXPORT void ctrace_thread_name(const char *name)
+{
+	int saved = errno;
+
+	if (name) {
+		prctl(PR_SET_NAME, name, 0, 0, 0);
+		ctr_write_thread_name(&ctr_tls, name);
+	}
+	errno = saved;
+}
+
+/* ---- thread life -------------------------------------------------------------------- */
+
+static void *map_anon(size_t size)
+{
+	void *m = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE,
+		       -1, 0);
+
+	return m == MAP_FAILED ? NULL : m;
+}
+
+static void write_header(struct ctr_thr *t)
+{
+	struct ctr_ev_hdr *h = (struct ctr_ev_hdr *)t->win;
+
+	memcpy(h->magic, CTR_EV_MAGIC, 8);
+	h->version = CTR_EV_VERSION;
+	h->hdr_size = CTR_EV_HDR_SIZE;
+	h->flags = ctr_proc.use_tsc ? CTR_EV_FLAG_TSC : 0;
+	h->pid = ctr_proc.pid;
+	h->tid = t->tid;
+	h->ppid = ctr_proc.ppid;
+	h->gen = ctr_proc.gen;
+	h->ticks_per_sec = ctr_proc.ticks_per_sec;
+	h->start_ticks = t->last;
+	prctl(PR_GET_NAME, h->name, 0, 0, 0);
+}
+
+void ctr_thread_start(struct ctr_thr *t)
+{
+	int saved = errno;
+	stack_t ss;
+
+	t->gate = CTR_G_BUSY;
+	if (!ctr_proc.enabled) {
+		t->gate = CTR_G_OFF;
+		goto out;
+	}
+	t->tid = (int32_t)syscall(SYS_gettid);
+	if (!t->slots)
+		t->slots = map_anon(CTR_NSLOTS * sizeof(uintptr_t));
+	if (!t->stack) {
+		t->stack = map_anon(STACK_INIT * sizeof(struct ctr_frame));
+		t->cap = t->stack ? STACK_INIT : 0;
+	}
+	if (!t->slots) {
+		t->gate = CTR_G_OFF;
+		ctr_log(CTR_LOG_ERROR, "thread %d: out of memory: not recorded", (int)t->tid);
+		goto out;
+	}
+	if (ctr_open_thread_file(t->tid, &t->fd) != 0 ||
+	    map_window(t, 0, ctr_proc.window_min) != 0) {
+		ctr_log(CTR_LOG_ERROR, "thread %d: cannot create its event file: %s", (int)t->tid,
+			strerror(errno));
+		enter_lost_mode(t);
+		goto reg;
+	}
+	t->last = now_ticks();
+	write_header(t);
+	t->pos = put_u64(t->pos, CTR_X_TIME, 0, t->last);
+	if (t->depth)
+		ctr_write_inherit(t);
+	t->gate = CTR_G_OPEN;
+reg:
+	if (sigaltstack(NULL, &ss) == 0 && (ss.ss_flags & SS_DISABLE)) {
+		t->altstack = map_anon(ALTSTACK_SIZE);
+		if (t->altstack) {
+			ss.ss_sp = t->altstack;
+			ss.ss_size = ALTSTACK_SIZE;
+			ss.ss_flags = 0;
+			sigaltstack(&ss, NULL);
+		}
+	}
+	ctr_register_thread(t);
+out:
+	errno = saved;
+}
+
+/* Thread exit: exact end offset and lost count in the header, preallocated tail released. */
+void ctr_thread_finish(struct ctr_thr *t)
+{
+	int saved = errno;
+	uint64_t end;
+	uint32_t flags;
+
+	if (t->gate == CTR_G_UNINIT || t->gate == CTR_G_OFF)
+		return;
+	t->gate = CTR_G_BUSY;
+	if (t->lost_pending) {
+		t->lost += t->lost_pending;
+		ctr_lost_global(t->lost_pending);
+		t->lost_pending = 0;
+	}
+	if (t->fd >= 0 && t->win) {
+		end = t->win_off + (uint64_t)(t->pos - t->win) * 4;
+		flags = (ctr_proc.use_tsc ? CTR_EV_FLAG_TSC : 0) | CTR_EV_FLAG_CLOSED;
+		pwrite(t->fd, &end, 8, offsetof(struct ctr_ev_hdr, end_offset));
+		pwrite(t->fd, &t->lost, 8, offsetof(struct ctr_ev_hdr, lost_events));
+		pwrite(t->fd, &flags, 4, offsetof(struct ctr_ev_hdr, flags));
+		munmap(t->win, t->win_size);
+		t->win = NULL;
+		if (ftruncate(t->fd, (off_t)end) != 0)
+			ctr_log(CTR_LOG_DEBUG, "cannot trim event file: %s", strerror(errno));
+	}
+	if (t->fd >= 0)
+		close(t->fd);
+	t->fd = -1;
+	ctr_unregister_thread(t);
+	if (t->altstack) {
+		stack_t ss = { .ss_flags = SS_DISABLE };
+
+		sigaltstack(&ss, NULL);
+		munmap(t->altstack, ALTSTACK_SIZE);
+		t->altstack = NULL;
+	}
+	t->pos = t->end = NULL;
+	t->gate = CTR_G_OFF;
+	errno = saved;
+}
+
+/* In a fork child: the parent's window and file are not ours; start a new file at the next
+ * event, with the open frames inherited. */
+void ctr_thread_forget(struct ctr_thr *t)
+{
+	if (t->gate == CTR_G_UNINIT)
+		return;
+	if (t->win)
+		munmap(t->win, t->win_size);
+	if (t->fd >= 0)
+		close(t->fd);
+	t->win = NULL;
+	t->pos = t->end = NULL;
+	t->fd = -1;
+	t->lost = t->lost_pending = 0;
+	t->next = NULL;
+	if (t->slots)
+		memset(t->slots, 0, CTR_NSLOTS * sizeof(uintptr_t));
+	t->altstack = NULL; /* still installed and mapped in the child: keep using it */
+	t->gate = CTR_G_UNINIT;
+}
+
+/* ---- longjmp and exceptions --------------------------------------------------------- */
+
+/* glibc mangles the saved stack pointer in a jmp_buf (PTR_MANGLE): xor with the pointer guard
+ * at %fs:0x30, then rotate left by 17. Undo it to learn where the jump lands. */
+static uintptr_t jmpbuf_sp(const void *env)
+{
+	uintptr_t v = ((const uintptr_t *)env)[6], guard;
+
+	__asm__("movq %%fs:0x30, %0" : "=r"(guard));
+	v = (v >> 17) | (v << (64 - 17));
+	return v ^ guard;
+}
+
+static void before_jump(const void *env)
+{
+	struct ctr_thr *t = &ctr_tls;
+	uintptr_t target = jmpbuf_sp(env), here = (uintptr_t)__builtin_frame_address(0);
+	int saved = errno;
+
+	/* only trust a target above us on the same stack (or a jump off an alternate stack) */
+	if (target > here && target - here < (1ul << 30))
+		ctr_unwind_to_sp(t, target - 8);
+	errno = saved;
+}
+
+typedef void (*jump_fn)(struct __jmp_buf_tag *, int);
+static jump_fn real_longjmp, real__longjmp, real_siglongjmp, real_longjmp_chk;
+typedef void *(*catch_fn)(void *);
+static catch_fn real_begin_catch;
+
+#include <dlfcn.h>
+
+static void *next_sym(const char *name)
+{
+	return dlsym(RTLD_NEXT, name);
+}
+
+#define JUMP_WRAPPER(sym, var)                                                                   \
+	CTR_EXPORT __attribute__((noreturn)) void sym(struct __jmp_buf_tag env[1], int val)    \
+	{                                                                                      \
+		if (!var)                                                                      \
+			var = (jump_fn)next_sym(#sym);                                         \
+		before_jump(env);                                                              \
+		var(env, val);                                                                 \
+		__builtin_unreachable();                                                       \
+	}
+
+JUMP_WRAPPER(longjmp, real_longjmp)
+JUMP_WRAPPER(_longjmp, real__longjmp)
+JUMP_WRAPPER(siglongjmp, real_siglongjmp)
+JUMP_WRAPPER(__longjmp_chk, real_longjmp_chk)
+
+/* A catch begins in the frame that called us: frames deeper than it were unwound. Compilers
+ * whose unwinding runs the exit hooks (gcc) leave nothing to close here; clang's do not. */
+CTR_EXPORT void *__cxa_begin_catch(void *exc)
+{
+	uintptr_t caller_sp = (uintptr_t)__builtin_frame_address(0) + 16;
+	int saved = errno;
+
+	if (!real_begin_catch)
+		real_begin_catch = (catch_fn)next_sym("__cxa_begin_catch");
+	ctr_unwind_to_sp(&ctr_tls, caller_sp - 8);
+	errno = saved;
+	return real_begin_catch ? real_begin_catch(exc) : NULL;
+}
+
+/* ---- overhead calibration ----------------------------------------------------------- */
+
+static __attribute__((noinline)) void calib_target(void)
+{
+	__asm__ volatile("");
+}
+
+typedef void (*hook_fn)(void *, void *);
+
+/*
+ * Measures the recorder's own cost on this machine, through the exported hooks as a program
+ * calls them: @inner_ns is the part that falls inside a call's measured interval, @call_ns the
+ * whole cost of one call (enter + exit). Runs on the calling thread with a scratch buffer.
+ */
+int ctr_calibrate(double *inner_ns, double *call_ns)
+{
+	enum { N = 4000, ROUNDS = 7, HIST = 4096 };
+	struct ctr_thr saved = ctr_tls, *t = &ctr_tls;
+	static uint32_t hist[HIST];
+	hook_fn enter = (hook_fn)dlsym(RTLD_DEFAULT, "__cyg_profile_func_enter");
+	hook_fn exitf = (hook_fn)dlsym(RTLD_DEFAULT, "__cyg_profile_func_exit");
+	void (*volatile target)(void) = calib_target;
+	size_t bufsz = (size_t)N * 2 * 4 + 4096;
+	uint32_t *buf = map_anon(bufsz);
+	uintptr_t *slots = map_anon(CTR_NSLOTS * sizeof(uintptr_t));
+	struct ctr_frame *stack = map_anon(64 * sizeof(struct ctr_frame));
+	uint64_t best_hook = UINT64_MAX, best_bare = UINT64_MAX, n = 0, acc = 0;
+	int ret = -1;
+
+	if (!enter || !exitf || !buf || !slots || !stack)
+		goto out;
+	memset(hist, 0, sizeof(hist));
+	for (int r = 0; r < ROUNDS; r++) {
+		uint64_t t0, t1;
+
+		memset(t, 0, sizeof(*t));
+		t->win = buf;
+		t->win_size = bufsz;
+		t->pos = buf;
+		t->end = buf + bufsz / 4 - SLACK_WORDS;
+		t->slots = slots;
+		t->stack = stack;
+		t->cap = 64;
+		t->fd = -1;
+		t->gate = CTR_G_OPEN;
+		t->last = now_ticks();
+		t0 = now_ticks();
+		for (int i = 0; i < N; i++) {
+			enter((void *)calib_target, NULL);
+			target();
+			exitf((void *)calib_target, NULL);
+		}
+		t1 = now_ticks();
+		if (t1 - t0 < best_hook)
+			best_hook = t1 - t0;
+		t0 = now_ticks();
+		for (int i = 0; i < N; i++)
+			target();
+		t1 = now_ticks();
+		if (t1 - t0 < best_bare)
+			best_bare = t1 - t0;
+		/* the exit deltas are the in-interval cost */
+		for (uint32_t *p = buf; p < t->pos; p++)
+			if (CTR_W_IS_EXIT(*p) && CTR_W_EXIT_DELTA(*p) < HIST)
+				hist[CTR_W_EXIT_DELTA(*p)]++, n++;
+	}
+	for (uint32_t i = 0; i < HIST; i++) {
+		acc += hist[i];
+		if (acc * 2 >= n) {
+			*inner_ns = (double)i * 1e9 / (double)ctr_proc.ticks_per_sec;
+			break;
+		}
+	}
+	*call_ns = best_hook > best_bare ? (double)(best_hook - best_bare) * 1e9 /
+						   (double)ctr_proc.ticks_per_sec / N
+					 : 0;
+	ret = n ? 0 : -1;
+out:
+	*t = saved;
+	if (buf)
+		munmap(buf, bufsz);
+	if (slots)
+		munmap(slots, CTR_NSLOTS * sizeof(uintptr_t));
+	if (stack)
+		munmap(stack, 64 * sizeof(struct ctr_frame));
+	return ret;
+}

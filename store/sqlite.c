@@ -1,0 +1,987 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * SQLite store backend ("sqlite:PATH", the default). One database file holds every run in
+ * normalized tables (documented in docs/store.md so users can query them with the sqlite3
+ * shell). WAL mode and a busy timeout let several processes commit into one store at once; a
+ * whole save is one transaction, so a killed commit leaves the store unchanged. The schema is
+ * versioned with PRAGMA user_version and upgraded by the migration steps below. Every value
+ * goes through bound parameters; u64 fields are stored bit for bit as SQLite's int64.
+ */
+#include "store-int.h"
+
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define SQ_BUSY_TIMEOUT_MS 30000
+
+/*
+ * Migrations: step i takes a store from schema version i to i + 1. Append new steps; never
+ * edit a released one. A store whose user_version is above the number of steps was written by
+ * a newer ctrace and is refused with CTR_EVERSION.
+ */
+static const char *const migrations[] = {
+	/* 0 -> 1: the first schema */
+	"CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT);"
+	"CREATE TABLE runs ("
+	" pk INTEGER PRIMARY KEY,"
+	" id TEXT NOT NULL UNIQUE,"
+	" command TEXT, host TEXT, cwd TEXT,"
+	" start_unix_ns INTEGER NOT NULL, duration_ns INTEGER NOT NULL,"
+	" exit_status INTEGER NOT NULL, signal INTEGER NOT NULL, crashed INTEGER NOT NULL,"
+	" events INTEGER NOT NULL, lost_events INTEGER NOT NULL,"
+	" clock TEXT, ticks_per_sec INTEGER NOT NULL,"
+	" overhead_inner_ns REAL NOT NULL, overhead_call_ns REAL NOT NULL);"
+	"CREATE INDEX runs_start ON runs(start_unix_ns DESC, id);"
+	"CREATE INDEX runs_command ON runs(command);"
+	"CREATE TABLE run_meta ("
+	" run INTEGER NOT NULL REFERENCES runs(pk), idx INTEGER NOT NULL,"
+	" key TEXT, value TEXT, PRIMARY KEY (run, idx)) WITHOUT ROWID;"
+	"CREATE INDEX run_meta_kv ON run_meta(key, value);"
+	"CREATE TABLE processes ("
+	" run INTEGER NOT NULL REFERENCES runs(pk), idx INTEGER NOT NULL,"
+	" pid INTEGER NOT NULL, ppid INTEGER NOT NULL, gen INTEGER NOT NULL,"
+	" exe TEXT, command TEXT, exit_status INTEGER NOT NULL, signal INTEGER NOT NULL,"
+	" crashed INTEGER NOT NULL, backtrace TEXT, PRIMARY KEY (run, idx)) WITHOUT ROWID;"
+	"CREATE TABLE modules ("
+	" run INTEGER NOT NULL REFERENCES runs(pk), id INTEGER NOT NULL,"
+	" path TEXT, build_id TEXT, base INTEGER NOT NULL, PRIMARY KEY (run, id)) WITHOUT ROWID;"
+	"CREATE TABLE functions ("
+	" run INTEGER NOT NULL REFERENCES runs(pk), id INTEGER NOT NULL,"
+	" kind INTEGER NOT NULL, name TEXT, linkage_name TEXT, file TEXT, line INTEGER NOT NULL,"
+	" module INTEGER, offset INTEGER NOT NULL, PRIMARY KEY (run, id)) WITHOUT ROWID;"
+	"CREATE INDEX functions_name ON functions(name, run);"
+	"CREATE INDEX functions_linkage ON functions(linkage_name, run);"
+	"CREATE TABLE threads ("
+	" run INTEGER NOT NULL REFERENCES runs(pk), id INTEGER NOT NULL,"
+	" pid INTEGER NOT NULL, tid INTEGER NOT NULL, name TEXT,"
+	" start_ns INTEGER NOT NULL, end_ns INTEGER NOT NULL,"
+	" events INTEGER NOT NULL, lost INTEGER NOT NULL, PRIMARY KEY (run, id)) WITHOUT ROWID;"
+	"CREATE TABLE nodes ("
+	" run INTEGER NOT NULL REFERENCES runs(pk), id INTEGER NOT NULL,"
+	" parent INTEGER, thread INTEGER NOT NULL, function INTEGER NOT NULL,"
+	" calls INTEGER NOT NULL, total_ns INTEGER NOT NULL, self_ns INTEGER NOT NULL,"
+	" min_ns INTEGER NOT NULL, max_ns INTEGER NOT NULL,"
+	" raw_total_ns INTEGER NOT NULL, raw_self_ns INTEGER NOT NULL,"
+	" raw_min_ns INTEGER NOT NULL, raw_max_ns INTEGER NOT NULL,"
+	" PRIMARY KEY (run, id)) WITHOUT ROWID;"
+	"CREATE TABLE attrs ("
+	" run INTEGER NOT NULL REFERENCES runs(pk), idx INTEGER NOT NULL,"
+	" node INTEGER NOT NULL, key TEXT, value TEXT, count INTEGER NOT NULL,"
+	" PRIMARY KEY (run, idx)) WITHOUT ROWID;"
+	"CREATE TABLE chunks ("
+	" run INTEGER NOT NULL REFERENCES runs(pk), thread INTEGER NOT NULL,"
+	" seq INTEGER NOT NULL, codec INTEGER NOT NULL, raw_size INTEGER NOT NULL,"
+	" first_ns INTEGER NOT NULL, last_ns INTEGER NOT NULL, data BLOB,"
+	" UNIQUE (run, thread, seq));",
+};
+
+#define SQ_SCHEMA_VERSION ((int)(sizeof(migrations) / sizeof(migrations[0])))
+
+/* Tables holding a run's rows, deleted by remove; runs itself last. */
+static const char *const child_tables[] = {
+	"run_meta", "processes", "modules", "functions", "threads", "nodes", "attrs", "chunks",
+};
+
+struct sq_store {
+	sqlite3 *db;
+	char *path;
+	int in_tx;               /* a save transaction is open */
+	sqlite3_int64 save_pk;   /* runs.pk of the run being saved */
+	char save_id[CTR_RUN_ID_MAX];
+	sqlite3_stmt *chunk_stmt;
+};
+
+static int sq_fail(struct sq_store *q, struct ctr_err *e, const char *what)
+{
+	int code = sqlite3_extended_errcode(q->db);
+
+	return ctr_err_set(e, (code & 0xff) == SQLITE_NOMEM ? CTR_ENOMEM : CTR_ESTORE, 0,
+			   "%s in store '%s': %s", what, q->path, sqlite3_errmsg(q->db));
+}
+
+static int sq_exec(struct sq_store *q, const char *sql, struct ctr_err *e, const char *what)
+{
+	if (sqlite3_exec(q->db, sql, NULL, NULL, NULL) != SQLITE_OK)
+		return sq_fail(q, e, what);
+	return 0;
+}
+
+static int sq_prep(struct sq_store *q, const char *sql, sqlite3_stmt **st, struct ctr_err *e)
+{
+	if (sqlite3_prepare_v2(q->db, sql, -1, st, NULL) != SQLITE_OK) {
+		*st = NULL;
+		return sq_fail(q, e, "cannot prepare a statement");
+	}
+	return 0;
+}
+
+/* ---- binding and reading helpers ---- */
+
+static void bind_text(sqlite3_stmt *st, int i, const char *s)
+{
+	if (s)
+		sqlite3_bind_text(st, i, s, -1, SQLITE_STATIC);
+	else
+		sqlite3_bind_null(st, i);
+}
+
+static void bind_u64(sqlite3_stmt *st, int i, uint64_t v)
+{
+	sqlite3_bind_int64(st, i, (sqlite3_int64)v);
+}
+
+static void bind_ref(sqlite3_stmt *st, int i, uint32_t v)
+{
+	if (v == CTR_NONE)
+		sqlite3_bind_null(st, i);
+	else
+		sqlite3_bind_int64(st, i, v);
+}
+
+static char *col_text(sqlite3_stmt *st, int i, int *fail)
+{
+	const unsigned char *t;
+
+	if (sqlite3_column_type(st, i) == SQLITE_NULL)
+		return NULL;
+	t = sqlite3_column_text(st, i);
+	if (!t) {
+		*fail = 1;
+		return NULL;
+	}
+	return ctr_store_strdup((const char *)t, fail);
+}
+
+static uint64_t col_u64(sqlite3_stmt *st, int i)
+{
+	return (uint64_t)sqlite3_column_int64(st, i);
+}
+
+static uint32_t col_ref(sqlite3_stmt *st, int i)
+{
+	if (sqlite3_column_type(st, i) == SQLITE_NULL)
+		return CTR_NONE;
+	return (uint32_t)sqlite3_column_int64(st, i);
+}
+
+/* ---- open / close ---- */
+
+static int read_user_version(struct sq_store *q, int *v, struct ctr_err *e)
+{
+	sqlite3_stmt *st = NULL;
+	int ret = 0;
+
+	if (sqlite3_prepare_v2(q->db, "PRAGMA user_version", -1, &st, NULL) != SQLITE_OK ||
+	    sqlite3_step(st) != SQLITE_ROW)
+		ret = ctr_err_set(e, CTR_ESTORE, 0, "cannot open store '%s': %s", q->path,
+				  sqlite3_errmsg(q->db));
+	else
+		*v = sqlite3_column_int(st, 0);
+	sqlite3_finalize(st);
+	return ret;
+}
+
+static int migrate(struct sq_store *q, struct ctr_err *e)
+{
+	char sql[128];
+	int v = 0, ret;
+
+	if ((ret = read_user_version(q, &v, e)) < 0)
+		return ret;
+	if (v > SQ_SCHEMA_VERSION)
+		goto newer;
+	if (v == SQ_SCHEMA_VERSION)
+		return 0;
+	/* Upgrade under the write lock; another process may have done it meanwhile. */
+	if ((ret = sq_exec(q, "BEGIN IMMEDIATE", e, "cannot lock schema")) < 0)
+		return ret;
+	if ((ret = read_user_version(q, &v, e)) < 0)
+		goto rollback;
+	if (v > SQ_SCHEMA_VERSION) {
+		sqlite3_exec(q->db, "ROLLBACK", NULL, NULL, NULL);
+		goto newer;
+	}
+	for (; v < SQ_SCHEMA_VERSION; v++)
+		if ((ret = sq_exec(q, migrations[v], e, "cannot upgrade schema")) < 0)
+			goto rollback;
+	snprintf(sql, sizeof(sql),
+		 "PRAGMA user_version = %d;"
+		 "INSERT OR REPLACE INTO meta(key, value) VALUES ('schema_version', '%d')",
+		 SQ_SCHEMA_VERSION, SQ_SCHEMA_VERSION);
+	if ((ret = sq_exec(q, sql, e, "cannot upgrade schema")) < 0)
+		goto rollback;
+	if ((ret = sq_exec(q, "COMMIT", e, "cannot upgrade schema")) < 0)
+		goto rollback;
+	return 0;
+rollback:
+	sqlite3_exec(q->db, "ROLLBACK", NULL, NULL, NULL);
+	return ret;
+newer:
+	return ctr_err_set(e, CTR_EVERSION, 0,
+			   "store '%s' has schema version %d, newer than this ctrace supports "
+			   "(%d): upgrade ctrace",
+			   q->path, v, SQ_SCHEMA_VERSION);
+}
+
+static void sq_close(struct ctr_store *s)
+{
+	struct sq_store *q = s->priv;
+
+	if (!q)
+		return;
+	sqlite3_finalize(q->chunk_stmt);
+	sqlite3_close_v2(q->db);
+	free(q->path);
+	free(q);
+	s->priv = NULL;
+}
+
+static int sq_open(struct ctr_store *s, const char *path, struct ctr_err *e)
+{
+	struct sq_store *q = calloc(1, sizeof(*q));
+	int rc, ret;
+
+	if (!q || !(q->path = strdup(path))) {
+		free(q);
+		return ctr_err_set(e, CTR_ENOMEM, 0, "out of memory opening store '%s'", path);
+	}
+	s->priv = q;
+	rc = sqlite3_open_v2(path, &q->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL);
+	if (rc != SQLITE_OK) {
+		ret = ctr_err_set(e, rc == SQLITE_NOMEM ? CTR_ENOMEM : CTR_ESTORE, 0,
+				  "cannot open store '%s': %s", path,
+				  q->db ? sqlite3_errmsg(q->db) : sqlite3_errstr(rc));
+		goto fail;
+	}
+	sqlite3_extended_result_codes(q->db, 1);
+	sqlite3_busy_timeout(q->db, SQ_BUSY_TIMEOUT_MS);
+	/* WAL lets readers run beside a committing writer. Failing to switch (read-only file,
+	 * another process switching it right now) is not fatal; a file that is not a database
+	 * is, and the user_version read below reports it. */
+	sqlite3_exec(q->db, "PRAGMA journal_mode=WAL", NULL, NULL, NULL);
+	if ((sqlite3_extended_errcode(q->db) & 0xff) == SQLITE_NOTADB) {
+		ret = ctr_err_set(e, CTR_ESTORE, 0, "cannot open store '%s': %s", path,
+				  sqlite3_errmsg(q->db));
+		goto fail;
+	}
+	if ((ret = sq_exec(q, "PRAGMA synchronous=FULL", e, "cannot configure")) < 0)
+		goto fail;
+	if ((ret = migrate(q, e)) < 0)
+		goto fail;
+	return 0;
+fail:
+	ctr_err_ctx(e, path, NULL, -1);
+	sq_close(s);
+	return ret;
+}
+
+/* ---- save ---- */
+
+#define HDR_COLS                                                                                   \
+	"id, command, host, cwd, start_unix_ns, duration_ns, exit_status, signal, crashed, "      \
+	"events, lost_events, clock, ticks_per_sec, overhead_inner_ns, overhead_call_ns"
+
+/* Binds the 15 header columns in HDR_COLS order starting at parameter @i. */
+static void bind_header(sqlite3_stmt *st, int i, const struct ctr_run *r)
+{
+	sqlite3_bind_text(st, i++, r->id, -1, SQLITE_STATIC);
+	bind_text(st, i++, r->command);
+	bind_text(st, i++, r->host);
+	bind_text(st, i++, r->cwd);
+	sqlite3_bind_int64(st, i++, r->start_unix_ns);
+	bind_u64(st, i++, r->duration_ns);
+	sqlite3_bind_int(st, i++, r->exit_status);
+	sqlite3_bind_int(st, i++, r->signal);
+	sqlite3_bind_int(st, i++, r->crashed);
+	bind_u64(st, i++, r->events);
+	bind_u64(st, i++, r->lost_events);
+	bind_text(st, i++, r->clock);
+	bind_u64(st, i++, r->ticks_per_sec);
+	sqlite3_bind_double(st, i++, r->overhead_inner_ns);
+	sqlite3_bind_double(st, i++, r->overhead_call_ns);
+}
+
+/* Reads the header columns (HDR_COLS order, from column @i) into @r. */
+static int read_header(sqlite3_stmt *st, int i, struct ctr_run *r)
+{
+	int fail = 0;
+	const unsigned char *id = sqlite3_column_text(st, i++);
+
+	snprintf(r->id, sizeof(r->id), "%s", id ? (const char *)id : "");
+	r->command = col_text(st, i++, &fail);
+	r->host = col_text(st, i++, &fail);
+	r->cwd = col_text(st, i++, &fail);
+	r->start_unix_ns = sqlite3_column_int64(st, i++);
+	r->duration_ns = col_u64(st, i++);
+	r->exit_status = sqlite3_column_int(st, i++);
+	r->signal = sqlite3_column_int(st, i++);
+	r->crashed = sqlite3_column_int(st, i++);
+	r->events = col_u64(st, i++);
+	r->lost_events = col_u64(st, i++);
+	r->clock = col_text(st, i++, &fail);
+	r->ticks_per_sec = col_u64(st, i++);
+	r->overhead_inner_ns = sqlite3_column_double(st, i++);
+	r->overhead_call_ns = sqlite3_column_double(st, i++);
+	return fail ? CTR_ENOMEM : 0;
+}
+
+static void sq_save_abort(struct ctr_store *s)
+{
+	struct sq_store *q = s->priv;
+
+	sqlite3_finalize(q->chunk_stmt);
+	q->chunk_stmt = NULL;
+	if (q->in_tx)
+		sqlite3_exec(q->db, "ROLLBACK", NULL, NULL, NULL);
+	q->in_tx = 0;
+	q->save_id[0] = '\0';
+}
+
+static int sq_save_begin(struct ctr_store *s, const struct ctr_run *hdr, struct ctr_err *e)
+{
+	struct sq_store *q = s->priv;
+	sqlite3_stmt *st = NULL;
+	int ret, rc;
+
+	if ((ret = sq_exec(q, "BEGIN IMMEDIATE", e, "cannot start a transaction")) < 0)
+		return ret;
+	q->in_tx = 1;
+	if ((ret = sq_prep(q, "SELECT 1 FROM runs WHERE id = ?1", &st, e)) < 0)
+		goto fail;
+	sqlite3_bind_text(st, 1, hdr->id, -1, SQLITE_STATIC);
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW) {
+		ret = ctr_err_set(e, CTR_EEXIST, 0, "run '%s' is already in store '%s'", hdr->id,
+				  q->path);
+		goto fail;
+	}
+	if (rc != SQLITE_DONE) {
+		ret = sq_fail(q, e, "cannot look up a run");
+		goto fail;
+	}
+	sqlite3_finalize(st);
+	if ((ret = sq_prep(q, "INSERT INTO runs (" HDR_COLS ") VALUES "
+			      "(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)",
+			   &st, e)) < 0)
+		goto fail;
+	bind_header(st, 1, hdr);
+	if (sqlite3_step(st) != SQLITE_DONE) {
+		ret = sq_fail(q, e, "cannot save a run");
+		goto fail;
+	}
+	q->save_pk = sqlite3_last_insert_rowid(q->db);
+	snprintf(q->save_id, sizeof(q->save_id), "%s", hdr->id);
+	if ((ret = sq_prep(q, "INSERT INTO chunks (run, thread, seq, codec, raw_size, first_ns, "
+			      "last_ns, data) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+			   &q->chunk_stmt, e)) < 0)
+		goto fail;
+	sqlite3_finalize(st);
+	return 0;
+fail:
+	sqlite3_finalize(st);
+	sq_save_abort(s);
+	return ret;
+}
+
+static int sq_save_chunk(struct ctr_store *s, const struct ctr_chunk *c, struct ctr_err *e)
+{
+	struct sq_store *q = s->priv;
+	sqlite3_stmt *st = q->chunk_stmt;
+
+	if (!st)
+		return ctr_err_set(e, CTR_EUSAGE, 0, "save_chunk without save_begin");
+	sqlite3_reset(st);
+	sqlite3_bind_int64(st, 1, q->save_pk);
+	sqlite3_bind_int64(st, 2, c->thread);
+	sqlite3_bind_int64(st, 3, c->seq);
+	sqlite3_bind_int64(st, 4, c->codec);
+	bind_u64(st, 5, c->raw_size);
+	bind_u64(st, 6, c->first_ns);
+	bind_u64(st, 7, c->last_ns);
+	if (c->size)
+		sqlite3_bind_blob64(st, 8, c->data, c->size, SQLITE_STATIC);
+	else
+		sqlite3_bind_zeroblob(st, 8, 0);
+	if (sqlite3_step(st) != SQLITE_DONE)
+		return sq_fail(q, e, "cannot save a timeline chunk");
+	sqlite3_reset(st);
+	sqlite3_clear_bindings(st);
+	return 0;
+}
+
+/* Runs a prepared insert once per row: @bind binds row @i (parameters 2..), ?1 is the run. */
+static int insert_rows(struct sq_store *q, const char *sql, size_t n, const struct ctr_run *r,
+		       void (*bind)(sqlite3_stmt *st, const struct ctr_run *r, size_t i),
+		       struct ctr_err *e)
+{
+	sqlite3_stmt *st = NULL;
+	int ret;
+
+	if (n == 0)
+		return 0;
+	if ((ret = sq_prep(q, sql, &st, e)) < 0)
+		return ret;
+	sqlite3_bind_int64(st, 1, q->save_pk);
+	for (size_t i = 0; i < n; i++) {
+		bind(st, r, i);
+		if (sqlite3_step(st) != SQLITE_DONE) {
+			ret = sq_fail(q, e, "cannot save a run");
+			break;
+		}
+		sqlite3_reset(st);
+	}
+	sqlite3_finalize(st);
+	return ret;
+}
+
+static void bind_meta(sqlite3_stmt *st, const struct ctr_run *r, size_t i)
+{
+	sqlite3_bind_int64(st, 2, (sqlite3_int64)i);
+	bind_text(st, 3, r->meta[i].key);
+	bind_text(st, 4, r->meta[i].value);
+}
+
+static void bind_proc(sqlite3_stmt *st, const struct ctr_run *r, size_t i)
+{
+	const struct ctr_process *p = &r->procs[i];
+
+	sqlite3_bind_int64(st, 2, (sqlite3_int64)i);
+	sqlite3_bind_int(st, 3, p->pid);
+	sqlite3_bind_int(st, 4, p->ppid);
+	sqlite3_bind_int64(st, 5, p->gen);
+	bind_text(st, 6, p->exe);
+	bind_text(st, 7, p->command);
+	sqlite3_bind_int(st, 8, p->exit_status);
+	sqlite3_bind_int(st, 9, p->signal);
+	sqlite3_bind_int(st, 10, p->crashed);
+	bind_text(st, 11, p->backtrace);
+}
+
+static void bind_module(sqlite3_stmt *st, const struct ctr_run *r, size_t i)
+{
+	const struct ctr_module *m = &r->modules[i];
+
+	sqlite3_bind_int64(st, 2, m->id);
+	bind_text(st, 3, m->path);
+	bind_text(st, 4, m->build_id);
+	bind_u64(st, 5, m->base);
+}
+
+static void bind_function(sqlite3_stmt *st, const struct ctr_run *r, size_t i)
+{
+	const struct ctr_function *f = &r->functions[i];
+
+	sqlite3_bind_int64(st, 2, f->id);
+	sqlite3_bind_int64(st, 3, f->kind);
+	bind_text(st, 4, f->name);
+	bind_text(st, 5, f->linkage_name);
+	bind_text(st, 6, f->file);
+	sqlite3_bind_int64(st, 7, f->line);
+	bind_ref(st, 8, f->module);
+	bind_u64(st, 9, f->offset);
+}
+
+static void bind_thread(sqlite3_stmt *st, const struct ctr_run *r, size_t i)
+{
+	const struct ctr_thread *t = &r->threads[i];
+
+	sqlite3_bind_int64(st, 2, t->id);
+	sqlite3_bind_int(st, 3, t->pid);
+	sqlite3_bind_int(st, 4, t->tid);
+	bind_text(st, 5, t->name);
+	bind_u64(st, 6, t->start_ns);
+	bind_u64(st, 7, t->end_ns);
+	bind_u64(st, 8, t->events);
+	bind_u64(st, 9, t->lost);
+}
+
+static void bind_node(sqlite3_stmt *st, const struct ctr_run *r, size_t i)
+{
+	const struct ctr_node *n = &r->nodes[i];
+
+	sqlite3_bind_int64(st, 2, n->id);
+	bind_ref(st, 3, n->parent);
+	sqlite3_bind_int64(st, 4, n->thread);
+	sqlite3_bind_int64(st, 5, n->function);
+	bind_u64(st, 6, n->calls);
+	bind_u64(st, 7, n->total_ns);
+	bind_u64(st, 8, n->self_ns);
+	bind_u64(st, 9, n->min_ns);
+	bind_u64(st, 10, n->max_ns);
+	bind_u64(st, 11, n->raw_total_ns);
+	bind_u64(st, 12, n->raw_self_ns);
+	bind_u64(st, 13, n->raw_min_ns);
+	bind_u64(st, 14, n->raw_max_ns);
+}
+
+static void bind_attr(sqlite3_stmt *st, const struct ctr_run *r, size_t i)
+{
+	const struct ctr_attr *a = &r->attrs[i];
+
+	sqlite3_bind_int64(st, 2, (sqlite3_int64)i);
+	sqlite3_bind_int64(st, 3, a->node);
+	bind_text(st, 4, a->key);
+	bind_text(st, 5, a->value);
+	bind_u64(st, 6, a->count);
+}
+
+static int sq_save_end(struct ctr_store *s, const struct ctr_run *r, struct ctr_err *e)
+{
+	struct sq_store *q = s->priv;
+	sqlite3_stmt *st = NULL;
+	int ret;
+
+	if (!q->in_tx)
+		return ctr_err_set(e, CTR_EUSAGE, 0, "save_end without save_begin");
+	if (strcmp(r->id, q->save_id))
+		return ctr_err_set(e, CTR_EUSAGE, 0, "save_end of run '%s' after save_begin of '%s'",
+				   r->id, q->save_id);
+	sqlite3_finalize(q->chunk_stmt);
+	q->chunk_stmt = NULL;
+	/* The header given to begin may have been provisional: store the final one. */
+	if ((ret = sq_prep(q, "UPDATE runs SET (" HDR_COLS ") = (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, "
+			      "?9, ?10, ?11, ?12, ?13, ?14, ?15) WHERE pk = ?16",
+			   &st, e)) < 0)
+		return ret;
+	bind_header(st, 1, r);
+	sqlite3_bind_int64(st, 16, q->save_pk);
+	if (sqlite3_step(st) != SQLITE_DONE)
+		ret = sq_fail(q, e, "cannot save a run");
+	sqlite3_finalize(st);
+	if (ret < 0)
+		return ret;
+
+	if ((ret = insert_rows(q, "INSERT INTO run_meta (run, idx, key, value) "
+				  "VALUES (?1, ?2, ?3, ?4)",
+			       r->n_meta, r, bind_meta, e)) < 0 ||
+	    (ret = insert_rows(q, "INSERT INTO processes (run, idx, pid, ppid, gen, exe, command, "
+				  "exit_status, signal, crashed, backtrace) VALUES "
+				  "(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+			       r->n_procs, r, bind_proc, e)) < 0 ||
+	    (ret = insert_rows(q, "INSERT INTO modules (run, id, path, build_id, base) VALUES "
+				  "(?1, ?2, ?3, ?4, ?5)",
+			       r->n_modules, r, bind_module, e)) < 0 ||
+	    (ret = insert_rows(q, "INSERT INTO functions (run, id, kind, name, linkage_name, file, "
+				  "line, module, offset) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+			       r->n_functions, r, bind_function, e)) < 0 ||
+	    (ret = insert_rows(q, "INSERT INTO threads (run, id, pid, tid, name, start_ns, end_ns, "
+				  "events, lost) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+			       r->n_threads, r, bind_thread, e)) < 0 ||
+	    (ret = insert_rows(q, "INSERT INTO nodes (run, id, parent, thread, function, calls, "
+				  "total_ns, self_ns, min_ns, max_ns, raw_total_ns, raw_self_ns, "
+				  "raw_min_ns, raw_max_ns) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, "
+				  "?9, ?10, ?11, ?12, ?13, ?14)",
+			       r->n_nodes, r, bind_node, e)) < 0 ||
+	    (ret = insert_rows(q, "INSERT INTO attrs (run, idx, node, key, value, count) VALUES "
+				  "(?1, ?2, ?3, ?4, ?5, ?6)",
+			       r->n_attrs, r, bind_attr, e)) < 0)
+		return ret;
+	if ((ret = sq_exec(q, "COMMIT", e, "cannot commit a run")) < 0)
+		return ret;
+	q->in_tx = 0;
+	q->save_id[0] = '\0';
+	return 0;
+}
+
+/* ---- load ---- */
+
+/* Grows @*arr (of @size-byte elements) to hold one more than @*n; returns the new slot. */
+static void *grow(void **arr, size_t *n, size_t *cap, size_t size)
+{
+	if (*n == *cap) {
+		size_t c = *cap ? *cap * 2 : 64;
+		void *p = realloc(*arr, c * size);
+
+		if (!p)
+			return NULL;
+		*arr = p;
+		*cap = c;
+	}
+	memset((char *)*arr + *n * size, 0, size);
+	return (char *)*arr + (*n)++ * size;
+}
+
+/* Reads every row of one child table of run @pk through @row. */
+static int load_rows(struct sq_store *q, sqlite3_int64 pk, const char *sql, struct ctr_run *r,
+		     int (*row)(sqlite3_stmt *st, struct ctr_run *r, size_t *cap),
+		     struct ctr_err *e)
+{
+	sqlite3_stmt *st = NULL;
+	size_t cap = 0;
+	int ret, rc;
+
+	if ((ret = sq_prep(q, sql, &st, e)) < 0)
+		return ret;
+	sqlite3_bind_int64(st, 1, pk);
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW)
+		if (row(st, r, &cap) < 0) {
+			ret = ctr_err_set(e, CTR_ENOMEM, 0, "out of memory loading run '%s'",
+					  r->id);
+			goto out;
+		}
+	if (rc != SQLITE_DONE)
+		ret = sq_fail(q, e, "cannot load a run");
+out:
+	sqlite3_finalize(st);
+	return ret;
+}
+
+static int row_meta(sqlite3_stmt *st, struct ctr_run *r, size_t *cap)
+{
+	struct ctr_kv *kv = grow((void **)&r->meta, &r->n_meta, cap, sizeof(*kv));
+	int fail = 0;
+
+	if (!kv)
+		return -1;
+	kv->key = col_text(st, 0, &fail);
+	kv->value = col_text(st, 1, &fail);
+	return fail ? -1 : 0;
+}
+
+static int row_proc(sqlite3_stmt *st, struct ctr_run *r, size_t *cap)
+{
+	struct ctr_process *p = grow((void **)&r->procs, &r->n_procs, cap, sizeof(*p));
+	int fail = 0;
+
+	if (!p)
+		return -1;
+	p->pid = sqlite3_column_int(st, 0);
+	p->ppid = sqlite3_column_int(st, 1);
+	p->gen = (uint32_t)sqlite3_column_int64(st, 2);
+	p->exe = col_text(st, 3, &fail);
+	p->command = col_text(st, 4, &fail);
+	p->exit_status = sqlite3_column_int(st, 5);
+	p->signal = sqlite3_column_int(st, 6);
+	p->crashed = sqlite3_column_int(st, 7);
+	p->backtrace = col_text(st, 8, &fail);
+	return fail ? -1 : 0;
+}
+
+static int row_module(sqlite3_stmt *st, struct ctr_run *r, size_t *cap)
+{
+	struct ctr_module *m = grow((void **)&r->modules, &r->n_modules, cap, sizeof(*m));
+	int fail = 0;
+
+	if (!m)
+		return -1;
+	m->id = (uint32_t)sqlite3_column_int64(st, 0);
+	m->path = col_text(st, 1, &fail);
+	m->build_id = col_text(st, 2, &fail);
+	m->base = col_u64(st, 3);
+	return fail ? -1 : 0;
+}
+
+static int row_function(sqlite3_stmt *st, struct ctr_run *r, size_t *cap)
+{
+	struct ctr_function *f = grow((void **)&r->functions, &r->n_functions, cap, sizeof(*f));
+	int fail = 0;
+
+	if (!f)
+		return -1;
+	f->id = (uint32_t)sqlite3_column_int64(st, 0);
+	f->kind = (uint32_t)sqlite3_column_int64(st, 1);
+	f->name = col_text(st, 2, &fail);
+	f->linkage_name = col_text(st, 3, &fail);
+	f->file = col_text(st, 4, &fail);
+	f->line = (uint32_t)sqlite3_column_int64(st, 5);
+	f->module = col_ref(st, 6);
+	f->offset = col_u64(st, 7);
+	return fail ? -1 : 0;
+}
+
+static int row_thread(sqlite3_stmt *st, struct ctr_run *r, size_t *cap)
+{
+	struct ctr_thread *t = grow((void **)&r->threads, &r->n_threads, cap, sizeof(*t));
+	int fail = 0;
+
+	if (!t)
+		return -1;
+	t->id = (uint32_t)sqlite3_column_int64(st, 0);
+	t->pid = sqlite3_column_int(st, 1);
+	t->tid = sqlite3_column_int(st, 2);
+	t->name = col_text(st, 3, &fail);
+	t->start_ns = col_u64(st, 4);
+	t->end_ns = col_u64(st, 5);
+	t->events = col_u64(st, 6);
+	t->lost = col_u64(st, 7);
+	return fail ? -1 : 0;
+}
+
+static int row_node(sqlite3_stmt *st, struct ctr_run *r, size_t *cap)
+{
+	struct ctr_node *n = grow((void **)&r->nodes, &r->n_nodes, cap, sizeof(*n));
+
+	if (!n)
+		return -1;
+	n->id = (uint32_t)sqlite3_column_int64(st, 0);
+	n->parent = col_ref(st, 1);
+	n->thread = (uint32_t)sqlite3_column_int64(st, 2);
+	n->function = (uint32_t)sqlite3_column_int64(st, 3);
+	n->calls = col_u64(st, 4);
+	n->total_ns = col_u64(st, 5);
+	n->self_ns = col_u64(st, 6);
+	n->min_ns = col_u64(st, 7);
+	n->max_ns = col_u64(st, 8);
+	n->raw_total_ns = col_u64(st, 9);
+	n->raw_self_ns = col_u64(st, 10);
+	n->raw_min_ns = col_u64(st, 11);
+	n->raw_max_ns = col_u64(st, 12);
+	return 0;
+}
+
+static int row_attr(sqlite3_stmt *st, struct ctr_run *r, size_t *cap)
+{
+	struct ctr_attr *a = grow((void **)&r->attrs, &r->n_attrs, cap, sizeof(*a));
+	int fail = 0;
+
+	if (!a)
+		return -1;
+	a->node = (uint32_t)sqlite3_column_int64(st, 0);
+	a->key = col_text(st, 1, &fail);
+	a->value = col_text(st, 2, &fail);
+	a->count = col_u64(st, 3);
+	return fail ? -1 : 0;
+}
+
+static int row_chunk(sqlite3_stmt *st, struct ctr_run *r, size_t *cap)
+{
+	struct ctr_chunk *c = grow((void **)&r->chunks, &r->n_chunks, cap, sizeof(*c));
+	int size;
+
+	if (!c)
+		return -1;
+	c->thread = (uint32_t)sqlite3_column_int64(st, 0);
+	c->seq = (uint32_t)sqlite3_column_int64(st, 1);
+	c->codec = (uint32_t)sqlite3_column_int64(st, 2);
+	c->raw_size = col_u64(st, 3);
+	c->first_ns = col_u64(st, 4);
+	c->last_ns = col_u64(st, 5);
+	const void *blob = sqlite3_column_blob(st, 6);
+	size = sqlite3_column_bytes(st, 6);
+	if (size > 0 && blob) {
+		if (!(c->data = malloc((size_t)size)))
+			return -1;
+		memcpy(c->data, blob, (size_t)size);
+		c->size = (size_t)size;
+	}
+	return 0;
+}
+
+static int sq_load(struct ctr_store *s, const char *id, unsigned what, struct ctr_run **out,
+		   struct ctr_err *e)
+{
+	struct sq_store *q = s->priv;
+	sqlite3_stmt *st = NULL;
+	struct ctr_run *r = NULL;
+	sqlite3_int64 pk;
+	int ret, rc, own_tx = 0;
+
+	/* One read transaction so all rows come from one snapshot (unless a save is open). */
+	if (sqlite3_get_autocommit(q->db)) {
+		if ((ret = sq_exec(q, "BEGIN", e, "cannot load a run")) < 0)
+			return ret;
+		own_tx = 1;
+	}
+	if ((ret = sq_prep(q, "SELECT pk, " HDR_COLS " FROM runs WHERE id = ?1", &st, e)) < 0)
+		goto out;
+	sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_DONE) {
+		ret = ctr_err_set(e, CTR_ENOTFOUND, 0, "no run '%s' in store '%s'", id, q->path);
+		goto out;
+	}
+	if (rc != SQLITE_ROW) {
+		ret = sq_fail(q, e, "cannot load a run");
+		goto out;
+	}
+	if (!(r = calloc(1, sizeof(*r))) || read_header(st, 1, r) < 0) {
+		ret = ctr_err_set(e, CTR_ENOMEM, 0, "out of memory loading run '%s'", id);
+		goto out;
+	}
+	pk = sqlite3_column_int64(st, 0);
+	sqlite3_finalize(st);
+	st = NULL;
+	if ((ret = load_rows(q, pk, "SELECT key, value FROM run_meta WHERE run = ?1 ORDER BY idx",
+			     r, row_meta, e)) < 0 ||
+	    (ret = load_rows(q, pk, "SELECT pid, ppid, gen, exe, command, exit_status, signal, "
+				    "crashed, backtrace FROM processes WHERE run = ?1 ORDER BY idx",
+			     r, row_proc, e)) < 0 ||
+	    (ret = load_rows(q, pk, "SELECT id, path, build_id, base FROM modules WHERE run = ?1 "
+				    "ORDER BY id",
+			     r, row_module, e)) < 0 ||
+	    (ret = load_rows(q, pk, "SELECT id, kind, name, linkage_name, file, line, module, "
+				    "offset FROM functions WHERE run = ?1 ORDER BY id",
+			     r, row_function, e)) < 0 ||
+	    (ret = load_rows(q, pk, "SELECT id, pid, tid, name, start_ns, end_ns, events, lost "
+				    "FROM threads WHERE run = ?1 ORDER BY id",
+			     r, row_thread, e)) < 0 ||
+	    (ret = load_rows(q, pk, "SELECT id, parent, thread, function, calls, total_ns, "
+				    "self_ns, min_ns, max_ns, raw_total_ns, raw_self_ns, raw_min_ns, "
+				    "raw_max_ns FROM nodes WHERE run = ?1 ORDER BY id",
+			     r, row_node, e)) < 0 ||
+	    (ret = load_rows(q, pk, "SELECT node, key, value, count FROM attrs WHERE run = ?1 "
+				    "ORDER BY idx",
+			     r, row_attr, e)) < 0 ||
+	    ((what & CTR_LOAD_TIMELINE) &&
+	     (ret = load_rows(q, pk, "SELECT thread, seq, codec, raw_size, first_ns, last_ns, data "
+				     "FROM chunks WHERE run = ?1 ORDER BY rowid",
+			      r, row_chunk, e)) < 0))
+		goto out;
+	*out = r;
+	r = NULL;
+out:
+	if (ret < 0)
+		ctr_err_ctx(e, NULL, id, -1);
+	sqlite3_finalize(st);
+	if (own_tx)
+		sqlite3_exec(q->db, ret < 0 ? "ROLLBACK" : "COMMIT", NULL, NULL, NULL);
+	ctr_run_free(r);
+	return ret;
+}
+
+/* ---- list ---- */
+
+static int sq_list(struct ctr_store *s, const struct ctr_filter *f, size_t limit, size_t offset,
+		   struct ctr_run ***out, size_t *n, struct ctr_err *e)
+{
+	struct sq_store *q = s->priv;
+	char *sql = NULL;
+	size_t len = 0, nr = 0, cap = 0;
+	FILE *m = open_memstream(&sql, &len);
+	sqlite3_stmt *st = NULL;
+	struct ctr_run **res = NULL;
+	int ret = 0, rc, p = 1;
+
+	if (!m)
+		return ctr_err_set(e, CTR_ENOMEM, 0, "out of memory listing runs");
+	fputs("SELECT " HDR_COLS " FROM runs WHERE 1", m);
+	if (f && f->since_unix_ns)
+		fputs(" AND start_unix_ns >= ?", m);
+	if (f && f->until_unix_ns)
+		fputs(" AND start_unix_ns <= ?", m);
+	if (f && f->min_duration_ns)
+		fputs(" AND duration_ns >= ?", m);
+	if (f && f->max_duration_ns)
+		fputs(" AND duration_ns <= ?", m);
+	if (f && f->command)
+		fputs(" AND instr(command, ?) > 0", m);
+	if (f && f->function)
+		fputs(" AND pk IN (SELECT run FROM functions WHERE name = :fn "
+		      "UNION SELECT run FROM functions WHERE linkage_name = :fn)",
+		      m);
+	for (size_t i = 0; f && i < f->n_meta; i++)
+		fputs(" AND pk IN (SELECT run FROM run_meta WHERE key = ? AND value = ?)", m);
+	fputs(" ORDER BY start_unix_ns DESC, id LIMIT ? OFFSET ?", m);
+	if (fclose(m) != 0 || !sql) {
+		free(sql);
+		return ctr_err_set(e, CTR_ENOMEM, 0, "out of memory listing runs");
+	}
+	/* Parameters are numbered in order of appearance; both uses of :fn share one number. */
+	if ((ret = sq_prep(q, sql, &st, e)) < 0)
+		goto out;
+	if (f && f->since_unix_ns)
+		sqlite3_bind_int64(st, p++, f->since_unix_ns);
+	if (f && f->until_unix_ns)
+		sqlite3_bind_int64(st, p++, f->until_unix_ns);
+	if (f && f->min_duration_ns)
+		bind_u64(st, p++, f->min_duration_ns);
+	if (f && f->max_duration_ns)
+		bind_u64(st, p++, f->max_duration_ns);
+	if (f && f->command)
+		sqlite3_bind_text(st, p++, f->command, -1, SQLITE_STATIC);
+	if (f && f->function)
+		sqlite3_bind_text(st, p++, f->function, -1, SQLITE_STATIC);
+	for (size_t i = 0; f && i < f->n_meta; i++) {
+		bind_text(st, p++, f->meta[i].key);
+		bind_text(st, p++, f->meta[i].value);
+	}
+	sqlite3_bind_int64(st, p++, limit ? (sqlite3_int64)limit : -1);
+	sqlite3_bind_int64(st, p++, (sqlite3_int64)offset);
+
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		struct ctr_run **slot = grow((void **)&res, &nr, &cap, sizeof(*res));
+
+		if (!slot || !(*slot = calloc(1, sizeof(**slot))) || read_header(st, 0, *slot) < 0) {
+			ret = ctr_err_set(e, CTR_ENOMEM, 0, "out of memory listing runs");
+			goto out;
+		}
+	}
+	if (rc != SQLITE_DONE) {
+		ret = sq_fail(q, e, "cannot list runs");
+		goto out;
+	}
+	*out = res;
+	*n = nr;
+	res = NULL;
+out:
+	ctr_run_list_free(res, nr);
+	sqlite3_finalize(st);
+	free(sql);
+	return ret;
+}
+
+/* ---- remove ---- */
+
+static int sq_remove(struct ctr_store *s, const char *id, struct ctr_err *e)
+{
+	struct sq_store *q = s->priv;
+	sqlite3_stmt *st = NULL;
+	sqlite3_int64 pk;
+	char sql[96];
+	int ret, rc;
+
+	if ((ret = sq_exec(q, "BEGIN IMMEDIATE", e, "cannot start a transaction")) < 0)
+		return ret;
+	if ((ret = sq_prep(q, "SELECT pk FROM runs WHERE id = ?1", &st, e)) < 0)
+		goto fail;
+	sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_DONE) {
+		ret = ctr_err_set(e, CTR_ENOTFOUND, 0, "no run '%s' in store '%s'", id, q->path);
+		goto fail;
+	}
+	if (rc != SQLITE_ROW) {
+		ret = sq_fail(q, e, "cannot remove a run");
+		goto fail;
+	}
+	pk = sqlite3_column_int64(st, 0);
+	for (size_t i = 0; i <= sizeof(child_tables) / sizeof(child_tables[0]); i++) {
+		sqlite3_finalize(st);
+		st = NULL;
+		snprintf(sql, sizeof(sql), "DELETE FROM %s WHERE %s = ?1",
+			 i < sizeof(child_tables) / sizeof(child_tables[0]) ? child_tables[i] : "runs",
+			 i < sizeof(child_tables) / sizeof(child_tables[0]) ? "run" : "pk");
+		if ((ret = sq_prep(q, sql, &st, e)) < 0)
+			goto fail;
+		sqlite3_bind_int64(st, 1, pk);
+		if (sqlite3_step(st) != SQLITE_DONE) {
+			ret = sq_fail(q, e, "cannot remove a run");
+			goto fail;
+		}
+	}
+	sqlite3_finalize(st);
+	st = NULL;
+	if ((ret = sq_exec(q, "COMMIT", e, "cannot remove a run")) < 0)
+		goto fail;
+	return 0;
+fail:
+	ctr_err_ctx(e, NULL, id, -1);
+	sqlite3_finalize(st);
+	sqlite3_exec(q->db, "ROLLBACK", NULL, NULL, NULL);
+	return ret;
+}
+
+const struct ctr_store_ops ctr_store_sqlite = {
+	.name = "sqlite",
+	.open = sq_open,
+	.close = sq_close,
+	.save_begin = sq_save_begin,
+	.save_chunk = sq_save_chunk,
+	.save_end = sq_save_end,
+	.save_abort = sq_save_abort,
+	.load = sq_load,
+	.list = sq_list,
+	.remove = sq_remove,
+};

@@ -1,0 +1,614 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Trace store front end: parses connection strings and dispatches to a backend's ops table,
+ * wraps the streaming save so a failure always discards, resolves run specs ("latest~2", id
+ * prefixes), and owns the struct ctr_run helpers (free, deep copy, equality, filter matching)
+ * that every backend and tool shares.
+ */
+#include "store-int.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+const char *ctr_store_default(void)
+{
+	const char *env = getenv("CTRACE_STORE");
+
+	return env && *env ? env : "sqlite:./ctrace.db";
+}
+
+int ctr_store_open(struct ctr_store **out, const char *conn, struct ctr_err *e)
+{
+	const struct ctr_store_ops *ops = NULL;
+	const char *path = NULL;
+	struct ctr_store *s = NULL;
+	int ret;
+
+	*out = NULL;
+	if (!conn || !*conn)
+		return ctr_err_set(e, CTR_EUSAGE, 0, "empty store connection string");
+	if (!strncmp(conn, "sqlite:", 7)) {
+		ops = &ctr_store_sqlite;
+		path = conn + 7;
+	} else if (!strncmp(conn, "jsonl:", 6)) {
+		ops = &ctr_store_jsonl;
+		path = conn + 6;
+	} else if (!strncmp(conn, "memory:", 7)) {
+		ops = &ctr_store_memory;
+		path = conn + 7;
+	} else {
+		/* "scheme:rest" with a scheme made of letters only is an unknown scheme; anything
+		 * else (a path like "./a:b.db" or "/x/y") is a bare sqlite path. */
+		const char *colon = strchr(conn, ':');
+		size_t i = 0;
+
+		if (colon && colon > conn) {
+			for (i = 0; conn + i < colon; i++)
+				if (!((conn[i] >= 'a' && conn[i] <= 'z') ||
+				      (conn[i] >= 'A' && conn[i] <= 'Z') ||
+				      (i > 0 && conn[i] >= '0' && conn[i] <= '9') ||
+				      conn[i] == '+' || conn[i] == '-'))
+					break;
+			if (conn + i == colon)
+				return ctr_err_set(e, CTR_EUSAGE, 0,
+						   "unknown store scheme '%.*s' in '%s' (expected "
+						   "sqlite:PATH, jsonl:PATH or memory:)",
+						   (int)(colon - conn), conn, conn);
+		}
+		ops = &ctr_store_sqlite;
+		path = conn;
+	}
+	if (ops != &ctr_store_memory && !*path)
+		return ctr_err_set(e, CTR_EUSAGE, 0, "store '%s' has no path", conn);
+
+	s = calloc(1, sizeof(*s));
+	if (!s || !(s->conn = strdup(conn))) {
+		free(s);
+		return ctr_err_set(e, CTR_ENOMEM, 0, "out of memory opening store '%s'", conn);
+	}
+	s->ops = ops;
+	ret = ops->open(s, path, e);
+	if (ret < 0) {
+		free(s->conn);
+		free(s);
+		return ret;
+	}
+	*out = s;
+	return 0;
+}
+
+void ctr_store_close(struct ctr_store *s)
+{
+	if (!s)
+		return;
+	if (s->saving)
+		s->ops->save_abort(s);
+	s->ops->close(s);
+	free(s->conn);
+	free(s);
+}
+
+const char *ctr_store_backend(const struct ctr_store *s)
+{
+	return s ? s->ops->name : "";
+}
+
+static int check_id(const char *id, struct ctr_err *e)
+{
+	if (!memchr(id, '\0', CTR_RUN_ID_MAX) || !*id)
+		return ctr_err_set(e, CTR_EUSAGE, 0, "run has no valid id");
+	return 0;
+}
+
+int ctr_store_save_begin(struct ctr_store *s, const struct ctr_run *hdr, struct ctr_err *e)
+{
+	int ret;
+
+	if (s->saving)
+		return ctr_err_set(e, CTR_EUSAGE, 0, "a save is already in progress on store '%s'",
+				   s->conn);
+	if ((ret = check_id(hdr->id, e)) < 0)
+		return ret;
+	ret = s->ops->save_begin(s, hdr, e);
+	if (ret < 0) {
+		ctr_err_ctx(e, NULL, hdr->id, -1);
+		return ret;
+	}
+	s->saving = 1;
+	return 0;
+}
+
+int ctr_store_save_chunk(struct ctr_store *s, const struct ctr_chunk *c, struct ctr_err *e)
+{
+	int ret;
+
+	if (!s->saving)
+		return ctr_err_set(e, CTR_EUSAGE, 0, "save_chunk without save_begin");
+	ret = s->ops->save_chunk(s, c, e);
+	if (ret < 0)
+		ctr_store_save_abort(s);
+	return ret;
+}
+
+int ctr_store_save_end(struct ctr_store *s, const struct ctr_run *run, struct ctr_err *e)
+{
+	int ret;
+
+	if (!s->saving)
+		return ctr_err_set(e, CTR_EUSAGE, 0, "save_end without save_begin");
+	if ((ret = check_id(run->id, e)) < 0) {
+		ctr_store_save_abort(s);
+		return ret;
+	}
+	ret = s->ops->save_end(s, run, e);
+	if (ret < 0) {
+		ctr_err_ctx(e, NULL, run->id, -1);
+		ctr_store_save_abort(s);
+		return ret;
+	}
+	s->saving = 0;
+	return 0;
+}
+
+void ctr_store_save_abort(struct ctr_store *s)
+{
+	if (!s || !s->saving)
+		return;
+	s->ops->save_abort(s);
+	s->saving = 0;
+}
+
+int ctr_store_save(struct ctr_store *s, const struct ctr_run *run, struct ctr_err *e)
+{
+	int ret = ctr_store_save_begin(s, run, e);
+
+	for (size_t i = 0; ret == 0 && i < run->n_chunks; i++)
+		ret = ctr_store_save_chunk(s, &run->chunks[i], e);
+	if (ret == 0)
+		ret = ctr_store_save_end(s, run, e);
+	return ret;
+}
+
+int ctr_store_load(struct ctr_store *s, const char *id, unsigned what, struct ctr_run **out,
+		   struct ctr_err *e)
+{
+	*out = NULL;
+	if (!id || !*id)
+		return ctr_err_set(e, CTR_EUSAGE, 0, "no run id given");
+	return s->ops->load(s, id, what, out, e);
+}
+
+int ctr_store_list(struct ctr_store *s, const struct ctr_filter *f, size_t limit, size_t offset,
+		   struct ctr_run ***out, size_t *n, struct ctr_err *e)
+{
+	*out = NULL;
+	*n = 0;
+	return s->ops->list(s, f, limit, offset, out, n, e);
+}
+
+int ctr_store_remove(struct ctr_store *s, const char *id, struct ctr_err *e)
+{
+	if (!id || !*id)
+		return ctr_err_set(e, CTR_EUSAGE, 0, "no run id given");
+	return s->ops->remove(s, id, e);
+}
+
+int ctr_store_resolve(struct ctr_store *s, const char *spec, char id[CTR_RUN_ID_MAX],
+		      struct ctr_err *e)
+{
+	struct ctr_run **runs = NULL;
+	size_t n = 0, match = 0, hit = 0, skip = 0, plen;
+	int ret;
+
+	id[0] = '\0';
+	if (!spec || !*spec)
+		return ctr_err_set(e, CTR_EUSAGE, 0, "empty run spec");
+	if (!strncmp(spec, "latest", 6) && (spec[6] == '\0' || spec[6] == '~')) {
+		if (spec[6] == '~') {
+			char *end;
+
+			errno = 0;
+			unsigned long long v = strtoull(spec + 7, &end, 10);
+			if (!spec[7] || *end || errno || spec[7] == '-' || v > 1000000000ull)
+				return ctr_err_set(e, CTR_EUSAGE, 0,
+						   "bad run spec '%s' (expected latest~N)", spec);
+			skip = (size_t)v;
+		}
+		ret = ctr_store_list(s, NULL, 1, skip, &runs, &n, e);
+		if (ret < 0)
+			return ret;
+		if (n == 0) {
+			ctr_run_list_free(runs, n);
+			return ctr_err_set(e, CTR_ENOTFOUND, 0, "no run '%s' in store '%s'", spec,
+					   s->conn);
+		}
+		snprintf(id, CTR_RUN_ID_MAX, "%s", runs[0]->id);
+		ctr_run_list_free(runs, n);
+		return 0;
+	}
+
+	ret = ctr_store_list(s, NULL, 0, 0, &runs, &n, e);
+	if (ret < 0)
+		return ret;
+	plen = strlen(spec);
+	for (size_t i = 0; i < n; i++) {
+		if (!strcmp(runs[i]->id, spec)) {
+			match = 1;
+			hit = i;
+			break;
+		}
+		if (!strncmp(runs[i]->id, spec, plen)) {
+			if (!match)
+				hit = i;
+			match++;
+		}
+	}
+	if (match == 1)
+		snprintf(id, CTR_RUN_ID_MAX, "%s", runs[hit]->id);
+	ctr_run_list_free(runs, n);
+	if (match == 0)
+		return ctr_err_set(e, CTR_ENOTFOUND, 0, "no run '%s' in store '%s'", spec, s->conn);
+	if (match > 1)
+		return ctr_err_set(e, CTR_EUSAGE, 0,
+				   "run prefix '%s' is ambiguous: %zu runs match in store '%s'",
+				   spec, match, s->conn);
+	return 0;
+}
+
+/* ---- struct ctr_run helpers ---- */
+
+char *ctr_store_strdup(const char *s, int *fail)
+{
+	char *d;
+
+	if (!s)
+		return NULL;
+	d = strdup(s);
+	if (!d)
+		*fail = 1;
+	return d;
+}
+
+void ctr_run_clear_arrays(struct ctr_run *r)
+{
+	for (size_t i = 0; i < r->n_meta; i++) {
+		free(r->meta[i].key);
+		free(r->meta[i].value);
+	}
+	for (size_t i = 0; i < r->n_procs; i++) {
+		free(r->procs[i].exe);
+		free(r->procs[i].command);
+		free(r->procs[i].backtrace);
+	}
+	for (size_t i = 0; i < r->n_modules; i++) {
+		free(r->modules[i].path);
+		free(r->modules[i].build_id);
+	}
+	for (size_t i = 0; i < r->n_functions; i++) {
+		free(r->functions[i].name);
+		free(r->functions[i].linkage_name);
+		free(r->functions[i].file);
+	}
+	for (size_t i = 0; i < r->n_threads; i++)
+		free(r->threads[i].name);
+	for (size_t i = 0; i < r->n_attrs; i++) {
+		free(r->attrs[i].key);
+		free(r->attrs[i].value);
+	}
+	for (size_t i = 0; i < r->n_chunks; i++)
+		free(r->chunks[i].data);
+	free(r->meta);
+	free(r->procs);
+	free(r->modules);
+	free(r->functions);
+	free(r->threads);
+	free(r->nodes);
+	free(r->attrs);
+	free(r->chunks);
+	r->meta = NULL;
+	r->procs = NULL;
+	r->modules = NULL;
+	r->functions = NULL;
+	r->threads = NULL;
+	r->nodes = NULL;
+	r->attrs = NULL;
+	r->chunks = NULL;
+	r->n_meta = r->n_procs = r->n_modules = r->n_functions = 0;
+	r->n_threads = r->n_nodes = r->n_attrs = r->n_chunks = 0;
+}
+
+void ctr_run_free(struct ctr_run *run)
+{
+	if (!run)
+		return;
+	ctr_run_clear_arrays(run);
+	free(run->command);
+	free(run->host);
+	free(run->cwd);
+	free(run->clock);
+	free(run);
+}
+
+void ctr_run_list_free(struct ctr_run **runs, size_t n)
+{
+	if (!runs)
+		return;
+	for (size_t i = 0; i < n; i++)
+		ctr_run_free(runs[i]);
+	free(runs);
+}
+
+struct ctr_run *ctr_run_dup_header(const struct ctr_run *run)
+{
+	struct ctr_run *d = calloc(1, sizeof(*d));
+	int fail = 0;
+
+	if (!d)
+		return NULL;
+	memcpy(d->id, run->id, sizeof(d->id));
+	d->id[CTR_RUN_ID_MAX - 1] = '\0';
+	d->command = ctr_store_strdup(run->command, &fail);
+	d->host = ctr_store_strdup(run->host, &fail);
+	d->cwd = ctr_store_strdup(run->cwd, &fail);
+	d->clock = ctr_store_strdup(run->clock, &fail);
+	d->start_unix_ns = run->start_unix_ns;
+	d->duration_ns = run->duration_ns;
+	d->exit_status = run->exit_status;
+	d->signal = run->signal;
+	d->crashed = run->crashed;
+	d->events = run->events;
+	d->lost_events = run->lost_events;
+	d->ticks_per_sec = run->ticks_per_sec;
+	d->overhead_inner_ns = run->overhead_inner_ns;
+	d->overhead_call_ns = run->overhead_call_ns;
+	if (fail) {
+		ctr_run_free(d);
+		return NULL;
+	}
+	return d;
+}
+
+/* calloc of n elements that returns a non-NULL pointer only when n > 0. */
+static void *arr_alloc(size_t n, size_t size, int *fail)
+{
+	void *p;
+
+	if (n == 0)
+		return NULL;
+	p = calloc(n, size);
+	if (!p)
+		*fail = 1;
+	return p;
+}
+
+struct ctr_run *ctr_run_dup(const struct ctr_run *run)
+{
+	struct ctr_run *d = ctr_run_dup_header(run);
+	int fail = 0;
+
+	if (!d)
+		return NULL;
+	if ((d->meta = arr_alloc(run->n_meta, sizeof(*d->meta), &fail)))
+		d->n_meta = run->n_meta;
+	for (size_t i = 0; i < d->n_meta; i++) {
+		d->meta[i].key = ctr_store_strdup(run->meta[i].key, &fail);
+		d->meta[i].value = ctr_store_strdup(run->meta[i].value, &fail);
+	}
+	if ((d->procs = arr_alloc(run->n_procs, sizeof(*d->procs), &fail)))
+		d->n_procs = run->n_procs;
+	for (size_t i = 0; i < d->n_procs; i++) {
+		d->procs[i] = run->procs[i];
+		d->procs[i].exe = ctr_store_strdup(run->procs[i].exe, &fail);
+		d->procs[i].command = ctr_store_strdup(run->procs[i].command, &fail);
+		d->procs[i].backtrace = ctr_store_strdup(run->procs[i].backtrace, &fail);
+	}
+	if ((d->modules = arr_alloc(run->n_modules, sizeof(*d->modules), &fail)))
+		d->n_modules = run->n_modules;
+	for (size_t i = 0; i < d->n_modules; i++) {
+		d->modules[i] = run->modules[i];
+		d->modules[i].path = ctr_store_strdup(run->modules[i].path, &fail);
+		d->modules[i].build_id = ctr_store_strdup(run->modules[i].build_id, &fail);
+	}
+	if ((d->functions = arr_alloc(run->n_functions, sizeof(*d->functions), &fail)))
+		d->n_functions = run->n_functions;
+	for (size_t i = 0; i < d->n_functions; i++) {
+		d->functions[i] = run->functions[i];
+		d->functions[i].name = ctr_store_strdup(run->functions[i].name, &fail);
+		d->functions[i].linkage_name =
+			ctr_store_strdup(run->functions[i].linkage_name, &fail);
+		d->functions[i].file = ctr_store_strdup(run->functions[i].file, &fail);
+	}
+	if ((d->threads = arr_alloc(run->n_threads, sizeof(*d->threads), &fail)))
+		d->n_threads = run->n_threads;
+	for (size_t i = 0; i < d->n_threads; i++) {
+		d->threads[i] = run->threads[i];
+		d->threads[i].name = ctr_store_strdup(run->threads[i].name, &fail);
+	}
+	if ((d->nodes = arr_alloc(run->n_nodes, sizeof(*d->nodes), &fail))) {
+		d->n_nodes = run->n_nodes;
+		memcpy(d->nodes, run->nodes, run->n_nodes * sizeof(*d->nodes));
+	}
+	if ((d->attrs = arr_alloc(run->n_attrs, sizeof(*d->attrs), &fail)))
+		d->n_attrs = run->n_attrs;
+	for (size_t i = 0; i < d->n_attrs; i++) {
+		d->attrs[i] = run->attrs[i];
+		d->attrs[i].key = ctr_store_strdup(run->attrs[i].key, &fail);
+		d->attrs[i].value = ctr_store_strdup(run->attrs[i].value, &fail);
+	}
+	if ((d->chunks = arr_alloc(run->n_chunks, sizeof(*d->chunks), &fail)))
+		d->n_chunks = run->n_chunks;
+	for (size_t i = 0; i < d->n_chunks; i++) {
+		d->chunks[i] = run->chunks[i];
+		d->chunks[i].data = NULL;
+		if (run->chunks[i].size) {
+			d->chunks[i].data = malloc(run->chunks[i].size);
+			if (!d->chunks[i].data) {
+				fail = 1;
+				d->chunks[i].size = 0;
+				continue;
+			}
+			memcpy(d->chunks[i].data, run->chunks[i].data, run->chunks[i].size);
+		}
+	}
+	if (fail) {
+		ctr_run_free(d);
+		return NULL;
+	}
+	return d;
+}
+
+static int str_eq(const char *a, const char *b)
+{
+	if (!a || !b)
+		return a == b;
+	return strcmp(a, b) == 0;
+}
+
+static int dbl_eq(double a, double b)
+{
+	return a == b || (isnan(a) && isnan(b));
+}
+
+static int header_equal(const struct ctr_run *a, const struct ctr_run *b)
+{
+	return !strncmp(a->id, b->id, CTR_RUN_ID_MAX) && str_eq(a->command, b->command) &&
+	       str_eq(a->host, b->host) && str_eq(a->cwd, b->cwd) &&
+	       a->start_unix_ns == b->start_unix_ns && a->duration_ns == b->duration_ns &&
+	       a->exit_status == b->exit_status && a->signal == b->signal &&
+	       a->crashed == b->crashed && a->events == b->events &&
+	       a->lost_events == b->lost_events && str_eq(a->clock, b->clock) &&
+	       a->ticks_per_sec == b->ticks_per_sec &&
+	       dbl_eq(a->overhead_inner_ns, b->overhead_inner_ns) &&
+	       dbl_eq(a->overhead_call_ns, b->overhead_call_ns);
+}
+
+int ctr_run_equal(const struct ctr_run *a, const struct ctr_run *b)
+{
+	if (!a || !b)
+		return a == b;
+	if (!header_equal(a, b))
+		return 0;
+	if (a->n_meta != b->n_meta || a->n_procs != b->n_procs || a->n_modules != b->n_modules ||
+	    a->n_functions != b->n_functions || a->n_threads != b->n_threads ||
+	    a->n_nodes != b->n_nodes || a->n_attrs != b->n_attrs || a->n_chunks != b->n_chunks)
+		return 0;
+	for (size_t i = 0; i < a->n_meta; i++)
+		if (!str_eq(a->meta[i].key, b->meta[i].key) ||
+		    !str_eq(a->meta[i].value, b->meta[i].value))
+			return 0;
+	for (size_t i = 0; i < a->n_procs; i++) {
+		const struct ctr_process *x = &a->procs[i], *y = &b->procs[i];
+
+		if (x->pid != y->pid || x->ppid != y->ppid || x->gen != y->gen ||
+		    !str_eq(x->exe, y->exe) || !str_eq(x->command, y->command) ||
+		    x->exit_status != y->exit_status || x->signal != y->signal ||
+		    x->crashed != y->crashed || !str_eq(x->backtrace, y->backtrace))
+			return 0;
+	}
+	for (size_t i = 0; i < a->n_modules; i++) {
+		const struct ctr_module *x = &a->modules[i], *y = &b->modules[i];
+
+		if (x->id != y->id || !str_eq(x->path, y->path) ||
+		    !str_eq(x->build_id, y->build_id) || x->base != y->base)
+			return 0;
+	}
+	for (size_t i = 0; i < a->n_functions; i++) {
+		const struct ctr_function *x = &a->functions[i], *y = &b->functions[i];
+
+		if (x->id != y->id || x->kind != y->kind || !str_eq(x->name, y->name) ||
+		    !str_eq(x->linkage_name, y->linkage_name) || !str_eq(x->file, y->file) ||
+		    x->line != y->line || x->module != y->module || x->offset != y->offset)
+			return 0;
+	}
+	for (size_t i = 0; i < a->n_threads; i++) {
+		const struct ctr_thread *x = &a->threads[i], *y = &b->threads[i];
+
+		if (x->id != y->id || x->pid != y->pid || x->tid != y->tid ||
+		    !str_eq(x->name, y->name) || x->start_ns != y->start_ns ||
+		    x->end_ns != y->end_ns || x->events != y->events || x->lost != y->lost)
+			return 0;
+	}
+	for (size_t i = 0; i < a->n_nodes; i++) {
+		const struct ctr_node *x = &a->nodes[i], *y = &b->nodes[i];
+
+		if (x->id != y->id || x->parent != y->parent || x->thread != y->thread ||
+		    x->function != y->function || x->calls != y->calls ||
+		    x->total_ns != y->total_ns || x->self_ns != y->self_ns ||
+		    x->min_ns != y->min_ns || x->max_ns != y->max_ns ||
+		    x->raw_total_ns != y->raw_total_ns || x->raw_self_ns != y->raw_self_ns ||
+		    x->raw_min_ns != y->raw_min_ns || x->raw_max_ns != y->raw_max_ns)
+			return 0;
+	}
+	for (size_t i = 0; i < a->n_attrs; i++) {
+		const struct ctr_attr *x = &a->attrs[i], *y = &b->attrs[i];
+
+		if (x->node != y->node || !str_eq(x->key, y->key) ||
+		    !str_eq(x->value, y->value) || x->count != y->count)
+			return 0;
+	}
+	for (size_t i = 0; i < a->n_chunks; i++) {
+		const struct ctr_chunk *x = &a->chunks[i], *y = &b->chunks[i];
+
+		if (x->thread != y->thread || x->seq != y->seq || x->codec != y->codec ||
+		    x->raw_size != y->raw_size || x->first_ns != y->first_ns ||
+		    x->last_ns != y->last_ns || x->size != y->size ||
+		    (x->size && memcmp(x->data, y->data, x->size)))
+			return 0;
+	}
+	return 1;
+}
+
+int ctr_filter_match(const struct ctr_filter *f, const struct ctr_run *run)
+{
+	if (!f)
+		return 1;
+	if (f->since_unix_ns && run->start_unix_ns < f->since_unix_ns)
+		return 0;
+	if (f->until_unix_ns && run->start_unix_ns > f->until_unix_ns)
+		return 0;
+	if (f->min_duration_ns && run->duration_ns < f->min_duration_ns)
+		return 0;
+	if (f->max_duration_ns && run->duration_ns > f->max_duration_ns)
+		return 0;
+	if (f->command && (!run->command || !strstr(run->command, f->command)))
+		return 0;
+	if (f->function) {
+		size_t i;
+
+		for (i = 0; i < run->n_functions; i++)
+			if (str_eq(run->functions[i].name, f->function) ||
+			    str_eq(run->functions[i].linkage_name, f->function))
+				break;
+		if (i == run->n_functions)
+			return 0;
+	}
+	for (size_t m = 0; m < f->n_meta; m++) {
+		size_t i;
+
+		for (i = 0; i < run->n_meta; i++)
+			if (str_eq(run->meta[i].key, f->meta[m].key) &&
+			    str_eq(run->meta[i].value, f->meta[m].value))
+				break;
+		if (i == run->n_meta)
+			return 0;
+	}
+	return 1;
+}
+
+static int cmp_newest(const void *pa, const void *pb)
+{
+	const struct ctr_run *a = *(struct ctr_run *const *)pa, *b = *(struct ctr_run *const *)pb;
+
+	if (a->start_unix_ns != b->start_unix_ns)
+		return a->start_unix_ns > b->start_unix_ns ? -1 : 1;
+	return strcmp(a->id, b->id);
+}
+
+void ctr_run_sort_newest(struct ctr_run **runs, size_t n)
+{
+	if (n > 1)
+		qsort(runs, n, sizeof(*runs), cmp_newest);
+}

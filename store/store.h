@@ -1,0 +1,214 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The trace store: committed, symbolized runs behind one interface. A store is opened from a
+ * connection string ("sqlite:PATH", "jsonl:PATH", "memory:") and dispatches to a backend's
+ * const ops table. Everything a report or export needs is in struct ctr_run, so views work
+ * from the store alone after the raw run directory is gone.
+ *
+ * Ownership: a struct ctr_run returned by the store is owned by the caller and freed with
+ * ctr_run_free(). Strings inside it are owned by the run. Not thread-safe: one handle per thread.
+ */
+#ifndef CTR_STORE_H
+#define CTR_STORE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "../common/err.h"
+
+#define CTR_NONE UINT32_MAX
+#define CTR_RUN_ID_MAX 48
+
+struct ctr_kv {
+	char *key;
+	char *value;
+};
+
+struct ctr_process {
+	int32_t pid;
+	int32_t ppid;
+	uint32_t gen;         /* exec generation inside the run (0 = first image of this pid) */
+	char *exe;            /* executable path */
+	char *command;        /* argv joined with spaces */
+	int exit_status;      /* -1 if unknown */
+	int signal;           /* 0 if none */
+	int crashed;          /* died by SIGSEGV/SIGBUS/SIGFPE/SIGILL/SIGABRT */
+	char *backtrace;      /* crash backtrace text, NULL if none */
+};
+
+struct ctr_module {
+	uint32_t id;          /* index in run->modules */
+	char *path;
+	char *build_id;       /* hex, "" if none */
+	uint64_t base;        /* load bias in the process that loaded it */
+};
+
+enum ctr_func_kind { CTR_FN_FUNCTION = 0, CTR_FN_SPAN = 1, CTR_FN_MARK = 2 };
+
+struct ctr_function {
+	uint32_t id;          /* index in run->functions */
+	uint32_t kind;        /* enum ctr_func_kind */
+	char *name;           /* demangled display name; "module+0xOFF" when unresolved */
+	char *linkage_name;   /* mangled/ELF symbol name, "" if unresolved or same as name */
+	char *file;           /* source file, "" if unknown */
+	uint32_t line;        /* 0 if unknown */
+	uint32_t module;      /* index in run->modules, CTR_NONE for spans/marks */
+	uint64_t offset;      /* address - module base (file-relative), 0 for spans/marks */
+};
+
+struct ctr_thread {
+	uint32_t id;          /* index in run->threads */
+	int32_t pid;
+	int32_t tid;
+	char *name;
+	uint64_t start_ns;    /* relative to run start */
+	uint64_t end_ns;
+	uint64_t events;      /* events recorded */
+	uint64_t lost;        /* events lost */
+};
+
+/* A node of the calling-context tree: one call path in one thread. Nodes are ordered so that a
+ * parent comes before its children. Times are compensated for ctrace's own cost; raw_* are the
+ * measured figures. */
+struct ctr_node {
+	uint32_t id;          /* index in run->nodes */
+	uint32_t parent;      /* CTR_NONE for a thread's top-level calls */
+	uint32_t thread;      /* index in run->threads */
+	uint32_t function;    /* index in run->functions */
+	uint64_t calls;
+	uint64_t total_ns, self_ns, min_ns, max_ns;
+	uint64_t raw_total_ns, raw_self_ns, raw_min_ns, raw_max_ns;
+};
+
+/* An attribute seen on a span node (distinct node/key/value, with how often). */
+struct ctr_attr {
+	uint32_t node;
+	char *key;
+	char *value;          /* integers are stored in decimal */
+	uint64_t count;
+};
+
+enum ctr_codec { CTR_CODEC_RAW = 0, CTR_CODEC_ZSTD = 1 };
+
+/* A piece of one thread's timeline: normalized event words (common/format.h; times in ns
+ * since run start, DEFINE/INHERIT payloads are function ids), possibly compressed. A thread's
+ * chunks concatenated in seq order form its whole stream; each chunk starts with a TIME record
+ * and with DEFINE records for the slots it uses, so chunks decode independently. */
+struct ctr_chunk {
+	uint32_t thread;
+	uint32_t seq;
+	uint32_t codec;       /* enum ctr_codec */
+	uint64_t raw_size;    /* bytes once decompressed */
+	uint64_t first_ns;    /* time of the first event */
+	uint64_t last_ns;     /* time of the last event */
+	size_t size;
+	unsigned char *data;
+};
+
+struct ctr_run {
+	char id[CTR_RUN_ID_MAX];
+	char *command;
+	char *host;
+	char *cwd;
+	int64_t start_unix_ns;      /* wall clock at start */
+	uint64_t duration_ns;
+	int exit_status;            /* of the root process; -1 if unknown */
+	int signal;                 /* that killed the root process; 0 if none */
+	int crashed;                /* any process of the run crashed */
+	uint64_t events;
+	uint64_t lost_events;
+	char *clock;                /* "tsc" or "monotonic" */
+	uint64_t ticks_per_sec;
+	double overhead_inner_ns;   /* calibration: tracer time inside a call's own interval */
+	double overhead_call_ns;    /* calibration: whole tracer cost of one call */
+
+	struct ctr_kv *meta;          size_t n_meta;      /* user metadata and options */
+	struct ctr_process *procs;    size_t n_procs;
+	struct ctr_module *modules;   size_t n_modules;
+	struct ctr_function *functions; size_t n_functions;
+	struct ctr_thread *threads;   size_t n_threads;
+	struct ctr_node *nodes;       size_t n_nodes;
+	struct ctr_attr *attrs;       size_t n_attrs;
+	struct ctr_chunk *chunks;     size_t n_chunks;    /* only with CTR_LOAD_TIMELINE */
+};
+
+/* A query. Unset fields are 0/NULL; all set fields must match (AND). */
+struct ctr_filter {
+	int64_t since_unix_ns;        /* start >= since; 0 = unset */
+	int64_t until_unix_ns;        /* start <= until; 0 = unset */
+	uint64_t min_duration_ns;     /* 0 = unset */
+	uint64_t max_duration_ns;     /* 0 = unset */
+	const char *command;          /* substring of the command line */
+	const char *function;         /* exact function name (display or linkage) in the run */
+	const struct ctr_kv *meta;    /* key=value pairs that must all be present */
+	size_t n_meta;
+};
+
+struct ctr_store;
+
+/* What load() fills. Without CTR_LOAD_TIMELINE, chunks are not loaded (n_chunks = 0). */
+#define CTR_LOAD_TIMELINE 0x1u
+
+struct ctr_store_ops {
+	const char *name;            /* "sqlite", "jsonl", "memory" */
+	int (*open)(struct ctr_store *s, const char *path, struct ctr_err *e);
+	void (*close)(struct ctr_store *s);
+	/* Streaming save: begin (CTR_EEXIST if the id is present), any number of chunks, then end
+	 * with the complete run (chunks ignored there); nothing is visible before end returns 0;
+	 * abort discards. */
+	int (*save_begin)(struct ctr_store *s, const struct ctr_run *hdr, struct ctr_err *e);
+	int (*save_chunk)(struct ctr_store *s, const struct ctr_chunk *c, struct ctr_err *e);
+	int (*save_end)(struct ctr_store *s, const struct ctr_run *run, struct ctr_err *e);
+	void (*save_abort)(struct ctr_store *s);
+	int (*load)(struct ctr_store *s, const char *id, unsigned what, struct ctr_run **out,
+		    struct ctr_err *e);
+	/* Runs matching @f (NULL = all), newest first, header fields only (arrays empty). */
+	int (*list)(struct ctr_store *s, const struct ctr_filter *f, size_t limit, size_t offset,
+		    struct ctr_run ***out, size_t *n, struct ctr_err *e);
+	int (*remove)(struct ctr_store *s, const char *id, struct ctr_err *e);
+};
+
+extern const struct ctr_store_ops ctr_store_sqlite;
+extern const struct ctr_store_ops ctr_store_jsonl;
+extern const struct ctr_store_ops ctr_store_memory;
+
+/* The connection string used when none is given: $CTRACE_STORE, else "sqlite:./ctrace.db". */
+const char *ctr_store_default(void);
+
+/* Opens a store from "sqlite:PATH", "jsonl:PATH" or "memory:". A bare path means sqlite.
+ * CTR_EUSAGE for an unknown scheme. Caller closes. */
+int ctr_store_open(struct ctr_store **out, const char *conn, struct ctr_err *e);
+void ctr_store_close(struct ctr_store *s); /* accepts NULL */
+const char *ctr_store_backend(const struct ctr_store *s);
+
+/* Saves a whole run (header, run->chunks, aggregates) atomically. CTR_EEXIST if present. */
+int ctr_store_save(struct ctr_store *s, const struct ctr_run *run, struct ctr_err *e);
+int ctr_store_save_begin(struct ctr_store *s, const struct ctr_run *hdr, struct ctr_err *e);
+int ctr_store_save_chunk(struct ctr_store *s, const struct ctr_chunk *c, struct ctr_err *e);
+int ctr_store_save_end(struct ctr_store *s, const struct ctr_run *run, struct ctr_err *e);
+void ctr_store_save_abort(struct ctr_store *s);
+
+/* Loads run @id (a full id). CTR_ENOTFOUND if absent. Caller frees with ctr_run_free(). */
+int ctr_store_load(struct ctr_store *s, const char *id, unsigned what, struct ctr_run **out,
+		   struct ctr_err *e);
+int ctr_store_list(struct ctr_store *s, const struct ctr_filter *f, size_t limit, size_t offset,
+		   struct ctr_run ***out, size_t *n, struct ctr_err *e);
+int ctr_store_remove(struct ctr_store *s, const char *id, struct ctr_err *e);
+
+/* Resolves a run spec: a full id, a unique id prefix, "latest" or "latest~N", into @id.
+ * CTR_ENOTFOUND if nothing matches, CTR_EUSAGE if a prefix is ambiguous. */
+int ctr_store_resolve(struct ctr_store *s, const char *spec, char id[CTR_RUN_ID_MAX],
+		      struct ctr_err *e);
+
+/* Frees a run and everything in it; accepts NULL. */
+void ctr_run_free(struct ctr_run *run);
+/* Frees an array of runs returned by list (and the array). */
+void ctr_run_list_free(struct ctr_run **runs, size_t n);
+/* Deep copy; NULL on allocation failure. */
+struct ctr_run *ctr_run_dup(const struct ctr_run *run);
+/* 1 if two runs hold the same data (every field and array), else 0. */
+int ctr_run_equal(const struct ctr_run *a, const struct ctr_run *b);
+/* 1 if @run matches @f (NULL matches all); needs functions loaded for f->function. */
+int ctr_filter_match(const struct ctr_filter *f, const struct ctr_run *run);
+
+#endif

@@ -1,0 +1,50 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Stored timelines: the normalized event stream of one thread (common/format.h words, times in
+ * ns since run start, DEFINE/INHERIT/MARK payloads are function ids), cut into zstd-compressed
+ * chunks of about 1 MiB of words. The writer is used by commit; the iterator by every view and
+ * export that needs individual events.
+ */
+#ifndef CTR_TIMELINE_H
+#define CTR_TIMELINE_H
+
+#include <stdint.h>
+
+#include "../common/decode.h"
+#include "store.h"
+
+/* Receives each finished chunk; the chunk's data is borrowed for the call only. */
+typedef int (*ctr_tl_sink)(void *arg, const struct ctr_chunk *c, struct ctr_err *e);
+
+struct ctr_tl_writer;
+
+int ctr_tl_writer_open(struct ctr_tl_writer **out, uint32_t thread, ctr_tl_sink sink, void *arg,
+		       struct ctr_err *e);
+/* Appends events; times must not go backwards. Return 0 or a negative CTR_E* code (from the
+ * sink or CTR_ENOMEM). Strings are at most CTR_STR_MAX bytes (longer ones are cut). */
+int ctr_tl_enter(struct ctr_tl_writer *w, uint64_t ns, uint32_t func, struct ctr_err *e);
+int ctr_tl_inherit(struct ctr_tl_writer *w, uint64_t ns, uint32_t func, struct ctr_err *e);
+int ctr_tl_exit(struct ctr_tl_writer *w, uint64_t ns, struct ctr_err *e);
+int ctr_tl_mark(struct ctr_tl_writer *w, uint64_t ns, uint32_t func, struct ctr_err *e);
+int ctr_tl_attr_str(struct ctr_tl_writer *w, uint64_t ns, const char *key, const char *val,
+		    struct ctr_err *e);
+int ctr_tl_attr_int(struct ctr_tl_writer *w, uint64_t ns, const char *key, int64_t val,
+		    struct ctr_err *e);
+int ctr_tl_lost(struct ctr_tl_writer *w, uint64_t ns, uint64_t count, struct ctr_err *e);
+/* Flushes the last chunk. */
+int ctr_tl_writer_finish(struct ctr_tl_writer *w, struct ctr_err *e);
+/* Bytes of words written so far (uncompressed) and compressed. */
+uint64_t ctr_tl_writer_raw_bytes(const struct ctr_tl_writer *w);
+uint64_t ctr_tl_writer_stored_bytes(const struct ctr_tl_writer *w);
+void ctr_tl_writer_free(struct ctr_tl_writer *w);   /* accepts NULL */
+
+/* Iterates the events of thread @thread of @run (loaded with CTR_LOAD_TIMELINE), decompressing
+ * one chunk at a time. Event times are ns since run start; refs are function ids. */
+struct ctr_tl_iter;
+int ctr_tl_iter_open(struct ctr_tl_iter **out, const struct ctr_run *run, uint32_t thread,
+		     struct ctr_err *e);
+/* 1 = event, 0 = end, negative CTR_E* on corrupt data. */
+int ctr_tl_iter_next(struct ctr_tl_iter *it, struct ctr_event *ev, struct ctr_err *e);
+void ctr_tl_iter_close(struct ctr_tl_iter *it);     /* accepts NULL */
+
+#endif

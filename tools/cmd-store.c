@@ -1,0 +1,623 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The store subcommands: commit, list, query, delete, export, import, and dump (raw events of a
+ * run directory). Thin layers over store/ and commit: option parsing, output, exit status.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <getopt.h>
+#include <jansson.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+
+#include "../common/decode.h"
+#include "cli.h"
+#include "cmds.h"
+#include "commit.h"
+#include "rundir.h"
+#include "symbolize.h"
+
+/* ---- commit ------------------------------------------------------------------------- */
+
+static int commit_one(struct ctr_store *s, const char *dir, const struct ctr_commit_opts *o,
+		      const char *conn)
+{
+	char id[CTR_RUN_ID_MAX];
+	struct ctr_err e;
+
+	ctr_err_clear(&e);
+	if (ctr_commit_dir(s, dir, o, id, &e) != 0) {
+		ctr_err_ctx(&e, dir, NULL, -1);
+		return ctr_cli_fail("ctrace commit", &e);
+	}
+	fprintf(stderr, "ctrace: run %s committed to %s\n", id, conn);
+	return 0;
+}
+
+int ctr_cmd_commit(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "store", required_argument, NULL, 's' }, { "keep", no_argument, NULL, 'k' },
+		{ "raw-times", no_argument, NULL, 'R' },   { "meta", required_argument, NULL, 'm' },
+		{ "help", no_argument, NULL, 'h' },        { NULL, 0, NULL, 0 },
+	};
+	struct ctr_commit_opts o = { .progress = 1 };
+	struct ctr_kv *meta = calloc((size_t)argc + 1, sizeof(*meta));
+	const char *conn = NULL, *parent;
+	struct ctr_store *s = NULL;
+	struct ctr_err e;
+	int c, ret = 0, n = 0;
+
+	ctr_err_clear(&e);
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "s:km:h", opts, NULL)) != -1) {
+		switch (c) {
+		case 's': conn = optarg; break;
+		case 'k': o.keep = 1; break;
+		case 'R': o.raw_times = 1; break;
+		case 'm': {
+			char *eq = strchr(optarg, '=');
+
+			if (!eq || eq == optarg)
+				return ctr_cli_usage("ctrace commit", "--meta wants KEY=VALUE");
+			*eq = 0;
+			meta[o.n_meta].key = optarg;
+			meta[o.n_meta++].value = eq + 1;
+			break;
+		}
+		case 'h':
+			printf("usage: ctrace commit [--store CONN] [--keep] [--raw-times] [--meta K=V] [RUN_DIR...]\n\n"
+			       "Symbolizes raw run directories with libdw and saves each in the store in one\n"
+			       "transaction; the raw directory is removed after the commit unless --keep.\n"
+			       "Without RUN_DIR, commits every run under $CTRACE_DIR (default ./ctrace.data).\n"
+			       "A run already in the store is never saved twice.\n");
+			return 0;
+		default: return ctr_cli_usage("ctrace commit", "unknown option");
+		}
+	}
+	o.meta = meta;
+	if (ctr_cli_open_store(conn, &s, &e) != 0)
+		return ctr_cli_fail("ctrace commit", &e);
+	conn = conn ? conn : ctr_store_default();
+	if (optind < argc) {
+		for (int i = optind; i < argc; i++) {
+			if (!ctr_is_run_dir(argv[i])) {
+				ctr_err_clear(&e);
+				ctr_err_set(&e, CTR_ENOTFOUND, 0, "'%s' is not a run directory (no run.meta)", argv[i]);
+				ret = ctr_cli_fail("ctrace commit", &e);
+				continue;
+			}
+			int r = commit_one(s, argv[i], &o, conn);
+
+			ret = ret ? ret : r;
+			n++;
+		}
+	} else {
+		DIR *d;
+		struct dirent *de;
+
+		parent = getenv("CTRACE_DIR") && *getenv("CTRACE_DIR") ? getenv("CTRACE_DIR") : "ctrace.data";
+		d = opendir(parent);
+		if (!d) {
+			if (errno == ENOENT) {
+				fprintf(stderr, "ctrace: nothing to commit (no '%s')\n", parent);
+				goto out;
+			}
+			ctr_err_set(&e, CTR_EIO, errno, "cannot open '%s': %s", parent, strerror(errno));
+			ret = ctr_cli_fail("ctrace commit", &e);
+			goto out;
+		}
+		while ((de = readdir(d))) {
+			char path[PATH_MAX];
+
+			if (de->d_name[0] == '.')
+				continue;
+			snprintf(path, sizeof(path), "%s/%s", parent, de->d_name);
+			if (!ctr_is_run_dir(path))
+				continue;
+			int r = commit_one(s, path, &o, conn);
+
+			ret = ret ? ret : r;
+			n++;
+		}
+		closedir(d);
+		if (!n)
+			fprintf(stderr, "ctrace: nothing to commit in '%s'\n", parent);
+	}
+out:
+	ctr_store_close(s);
+	free(meta);
+	return ret;
+}
+
+/* ---- list / query ------------------------------------------------------------------- */
+
+static void fmt_time(char *buf, size_t n, int64_t unix_ns)
+{
+	time_t t = (time_t)(unix_ns / 1000000000);
+	struct tm tm;
+
+	gmtime_r(&t, &tm);
+	strftime(buf, n, "%Y-%m-%d %H:%M:%S", &tm);
+}
+
+static json_t *run_json(const struct ctr_run *r)
+{
+	json_t *o = json_object(), *m = json_object();
+
+	for (size_t i = 0; i < r->n_meta; i++)
+		json_object_set_new(m, r->meta[i].key, json_string(r->meta[i].value));
+	json_object_set_new(o, "id", json_string(r->id));
+	json_object_set_new(o, "command", json_string(r->command ? r->command : ""));
+	json_object_set_new(o, "host", json_string(r->host ? r->host : ""));
+	json_object_set_new(o, "start_unix_ns", json_integer(r->start_unix_ns));
+	json_object_set_new(o, "duration_ns", json_integer((json_int_t)r->duration_ns));
+	json_object_set_new(o, "exit_status", json_integer(r->exit_status));
+	json_object_set_new(o, "signal", json_integer(r->signal));
+	json_object_set_new(o, "crashed", json_boolean(r->crashed));
+	json_object_set_new(o, "events", json_integer((json_int_t)r->events));
+	json_object_set_new(o, "lost_events", json_integer((json_int_t)r->lost_events));
+	json_object_set_new(o, "metadata", m);
+	return o;
+}
+
+static void print_runs(struct ctr_run **runs, size_t n, int json)
+{
+	if (json) {
+		json_t *a = json_array();
+		char *s;
+
+		for (size_t i = 0; i < n; i++)
+			json_array_append_new(a, run_json(runs[i]));
+		s = json_dumps(a, JSON_INDENT(2));
+		if (s)
+			puts(s);
+		free(s);
+		json_decref(a);
+		return;
+	}
+	if (!n) {
+		fprintf(stderr, "ctrace: no runs\n");
+		return;
+	}
+	printf("%-24s %-19s %10s %8s %10s  %s\n", "RUN", "START (UTC)", "DURATION", "STATUS",
+	       "EVENTS", "COMMAND");
+	for (size_t i = 0; i < n; i++) {
+		const struct ctr_run *r = runs[i];
+		char start[32], dur[32], st[16];
+
+		fmt_time(start, sizeof(start), r->start_unix_ns);
+		ctr_fmt_ns(dur, sizeof(dur), r->duration_ns);
+		if (r->signal)
+			snprintf(st, sizeof(st), "%s%d", r->crashed ? "crash:" : "sig:", r->signal);
+		else if (r->exit_status >= 0)
+			snprintf(st, sizeof(st), "%d", r->exit_status);
+		else
+			snprintf(st, sizeof(st), "?");
+		printf("%-24s %-19s %10s %8s %10llu  %s\n", r->id, start, dur, st,
+		       (unsigned long long)r->events, r->command ? r->command : "");
+	}
+}
+
+/* Parses the filter options shared by query and export; returns 1 if @c was one, 0 if not,
+ * or a negative code for a bad value. */
+static int filter_opt(int c, const char *arg, struct ctr_filter *f, struct ctr_kv *meta)
+{
+	uint64_t d;
+
+	switch (c) {
+	case 'S': return ctr_parse_time(arg, &f->since_unix_ns) ? CTR_EUSAGE : 1;
+	case 'U': return ctr_parse_time(arg, &f->until_unix_ns) ? CTR_EUSAGE : 1;
+	case 'D':
+		if (ctr_parse_duration(arg, &d))
+			return CTR_EUSAGE;
+		f->min_duration_ns = d;
+		return 1;
+	case 'X':
+		if (ctr_parse_duration(arg, &d))
+			return CTR_EUSAGE;
+		f->max_duration_ns = d;
+		return 1;
+	case 'C': f->command = arg; return 1;
+	case 'F': f->function = arg; return 1;
+	case 'M': {
+		char *eq = strchr(arg, '=');
+
+		if (!eq || eq == arg)
+			return CTR_EUSAGE;
+		meta[f->n_meta].key = strndup(arg, (size_t)(eq - arg));
+		meta[f->n_meta].value = eq + 1;
+		f->meta = meta;
+		f->n_meta++;
+		return 1;
+	}
+	default: return 0;
+	}
+}
+
+#define FILTER_LONGOPTS                                                                          \
+	{ "since", required_argument, NULL, 'S' }, { "until", required_argument, NULL, 'U' },     \
+	{ "min-duration", required_argument, NULL, 'D' },                                         \
+	{ "max-duration", required_argument, NULL, 'X' },                                         \
+	{ "command", required_argument, NULL, 'C' }, { "function", required_argument, NULL, 'F' },\
+	{ "meta", required_argument, NULL, 'M' }
+
+static const char filter_help[] =
+	"  --since T / --until T      run started at or after / before T (2026-11-21,\n"
+	"                             2026-11-21T10:00:00, @UNIX_SECONDS, or -2h relative)\n"
+	"  --min-duration D / --max-duration D   run duration bounds (250us, 10ms, 2s)\n"
+	"  --command S                the command line contains S\n"
+	"  --function NAME            the run has a function named NAME\n"
+	"  --meta KEY=VALUE           metadata KEY is VALUE (repeatable, all must match)\n";
+
+static int list_like(int argc, char **argv, const char *name, int with_filters)
+{
+	static const struct option opts[] = {
+		{ "store", required_argument, NULL, 's' }, { "json", no_argument, NULL, 'j' },
+		{ "limit", required_argument, NULL, 'l' }, { "offset", required_argument, NULL, 'o' },
+		{ "help", no_argument, NULL, 'h' },        FILTER_LONGOPTS,
+		{ NULL, 0, NULL, 0 },
+	};
+	struct ctr_kv *meta = calloc((size_t)argc + 1, sizeof(*meta));
+	struct ctr_filter f;
+	const char *conn = NULL;
+	struct ctr_store *s = NULL;
+	struct ctr_run **runs = NULL;
+	size_t n = 0, limit = 0, offset = 0;
+	struct ctr_err e;
+	int c, json = 0, ret = 0, r;
+
+	memset(&f, 0, sizeof(f));
+	ctr_err_clear(&e);
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "s:jl:o:h", opts, NULL)) != -1) {
+		switch (c) {
+		case 's': conn = optarg; break;
+		case 'j': json = 1; break;
+		case 'l': limit = strtoul(optarg, NULL, 10); break;
+		case 'o': offset = strtoul(optarg, NULL, 10); break;
+		case 'h':
+			printf("usage: %s [--store CONN] [--json] [--limit N] [--offset N]%s\n\n"
+			       "Lists committed runs, newest first.\n%s",
+			       name, with_filters ? " [FILTERS]" : "", with_filters ? filter_help : "");
+			goto out;
+		default:
+			r = with_filters ? filter_opt(c, optarg, &f, meta) : 0;
+			if (r <= 0) {
+				ret = ctr_cli_usage(name, "bad option or value%s%s", optarg ? ": " : "",
+						    optarg ? optarg : "");
+				goto out;
+			}
+		}
+	}
+	if (optind < argc) {
+		ret = ctr_cli_usage(name, "unexpected argument '%s'", argv[optind]);
+		goto out;
+	}
+	if (ctr_cli_open_store(conn, &s, &e) || ctr_store_list(s, &f, limit, offset, &runs, &n, &e)) {
+		ret = ctr_cli_fail(name, &e);
+		goto out;
+	}
+	print_runs(runs, n, json);
+out:
+	ctr_run_list_free(runs, n);
+	ctr_store_close(s);
+	for (size_t i = 0; i < f.n_meta; i++)
+		free(meta[i].key);
+	free(meta);
+	return ret;
+}
+
+int ctr_cmd_list(int argc, char **argv)
+{
+	return list_like(argc, argv, "ctrace list", 0);
+}
+
+int ctr_cmd_query(int argc, char **argv)
+{
+	return list_like(argc, argv, "ctrace query", 1);
+}
+
+/* ---- delete ------------------------------------------------------------------------- */
+
+int ctr_cmd_delete(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "store", required_argument, NULL, 's' }, { "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	const char *conn = NULL;
+	struct ctr_store *s = NULL;
+	struct ctr_err e;
+	int c, ret = 0;
+
+	ctr_err_clear(&e);
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "s:h", opts, NULL)) != -1) {
+		if (c == 'h') {
+			printf("usage: ctrace delete [--store CONN] RUN...\n\n"
+			       "Deletes runs (id, unique prefix, latest, latest~N) from the store.\n");
+			return 0;
+		}
+		if (c == 's')
+			conn = optarg;
+		else
+			return ctr_cli_usage("ctrace delete", "unknown option");
+	}
+	if (optind >= argc)
+		return ctr_cli_usage("ctrace delete", "no run given");
+	if (ctr_cli_open_store(conn, &s, &e))
+		return ctr_cli_fail("ctrace delete", &e);
+	for (int i = optind; i < argc; i++) {
+		char id[CTR_RUN_ID_MAX];
+
+		ctr_err_clear(&e);
+		if (ctr_store_resolve(s, argv[i], id, &e) || ctr_store_remove(s, id, &e)) {
+			ret = ctr_cli_fail("ctrace delete", &e);
+			continue;
+		}
+		fprintf(stderr, "ctrace: deleted run %s\n", id);
+	}
+	ctr_store_close(s);
+	return ret;
+}
+
+/* ---- export / import ---------------------------------------------------------------- */
+
+static int copy_runs(struct ctr_store *from, struct ctr_store *to, const struct ctr_filter *f,
+		     size_t *copied, size_t *skipped, struct ctr_err *e)
+{
+	struct ctr_run **runs = NULL;
+	size_t n = 0;
+	int ret = ctr_store_list(from, f, 0, 0, &runs, &n, e);
+
+	for (size_t i = n; ret == 0 && i-- > 0;) { /* oldest first keeps the order */
+		struct ctr_run *r = NULL;
+
+		ret = ctr_store_load(from, runs[i]->id, CTR_LOAD_TIMELINE, &r, e);
+		if (ret == 0) {
+			ret = ctr_store_save(to, r, e);
+			if (ret == CTR_EEXIST) {
+				ctr_err_clear(e);
+				ret = 0;
+				(*skipped)++;
+			} else if (ret == 0) {
+				(*copied)++;
+			}
+		}
+		ctr_run_free(r);
+	}
+	ctr_run_list_free(runs, n);
+	return ret;
+}
+
+int ctr_cmd_export(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "store", required_argument, NULL, 's' }, { "to", required_argument, NULL, 't' },
+		{ "help", no_argument, NULL, 'h' },        FILTER_LONGOPTS,
+		{ NULL, 0, NULL, 0 },
+	};
+	struct ctr_kv *meta = calloc((size_t)argc + 1, sizeof(*meta));
+	struct ctr_filter f;
+	const char *conn = NULL, *to = NULL;
+	struct ctr_store *s = NULL, *d = NULL;
+	struct ctr_err e;
+	size_t copied = 0, skipped = 0;
+	int c, ret = 0;
+
+	memset(&f, 0, sizeof(f));
+	ctr_err_clear(&e);
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "s:t:h", opts, NULL)) != -1) {
+		switch (c) {
+		case 's': conn = optarg; break;
+		case 't': to = optarg; break;
+		case 'h':
+			printf("usage: ctrace export [--store CONN] [FILTERS] --to CONN\n\n"
+			       "Copies the runs matching FILTERS (all by default) into another store,\n"
+			       "e.g. --to jsonl:runs.jsonl for archiving. Runs already there are skipped.\n%s",
+			       filter_help);
+			goto out;
+		default:
+			if (filter_opt(c, optarg, &f, meta) <= 0) {
+				ret = ctr_cli_usage("ctrace export", "bad option or value");
+				goto out;
+			}
+		}
+	}
+	if (!to) {
+		ret = ctr_cli_usage("ctrace export", "--to CONN is required (e.g. --to jsonl:runs.jsonl)");
+		goto out;
+	}
+	if (ctr_cli_open_store(conn, &s, &e) || ctr_store_open(&d, to, &e) ||
+	    copy_runs(s, d, &f, &copied, &skipped, &e)) {
+		ret = ctr_cli_fail("ctrace export", &e);
+		goto out;
+	}
+	fprintf(stderr, "ctrace: exported %zu run(s) to %s%s\n", copied, to,
+		skipped ? " (some were already there)" : "");
+out:
+	ctr_store_close(d);
+	ctr_store_close(s);
+	for (size_t i = 0; i < f.n_meta; i++)
+		free(meta[i].key);
+	free(meta);
+	return ret;
+}
+
+int ctr_cmd_import(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "store", required_argument, NULL, 's' }, { "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	const char *conn = NULL;
+	struct ctr_store *s = NULL, *src = NULL;
+	struct ctr_err e;
+	size_t copied = 0, skipped = 0;
+	int c, ret = 0;
+
+	ctr_err_clear(&e);
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "s:h", opts, NULL)) != -1) {
+		if (c == 'h') {
+			printf("usage: ctrace import [--store CONN] SOURCE\n\n"
+			       "Copies every run of SOURCE (e.g. jsonl:runs.jsonl) into the store;\n"
+			       "runs already there are skipped.\n");
+			return 0;
+		}
+		if (c == 's')
+			conn = optarg;
+		else
+			return ctr_cli_usage("ctrace import", "unknown option");
+	}
+	if (optind != argc - 1)
+		return ctr_cli_usage("ctrace import", "give exactly one source store, e.g. jsonl:FILE");
+	if (ctr_store_open(&src, argv[optind], &e) || ctr_cli_open_store(conn, &s, &e) ||
+	    copy_runs(src, s, NULL, &copied, &skipped, &e)) {
+		ret = ctr_cli_fail("ctrace import", &e);
+	} else {
+		fprintf(stderr, "ctrace: imported %zu run(s)%s\n", copied,
+			skipped ? ", skipped the ones already present" : "");
+	}
+	ctr_store_close(src);
+	ctr_store_close(s);
+	return ret;
+}
+
+/* ---- dump --------------------------------------------------------------------------- */
+
+static const char *ev_name(int type)
+{
+	switch (type) {
+	case CTR_EV_ENTER: return "enter";
+	case CTR_EV_EXIT: return "exit";
+	case CTR_EV_INHERIT: return "inherit";
+	case CTR_EV_SPAN: return "span";
+	case CTR_EV_ATTR_STR: return "attr";
+	case CTR_EV_ATTR_INT: return "attr";
+	case CTR_EV_MARK: return "mark";
+	case CTR_EV_THREAD_NAME: return "name";
+	case CTR_EV_LOST: return "lost";
+	case CTR_EV_COUNT: return "count";
+	default: return "?";
+	}
+}
+
+int ctr_cmd_dump(int argc, char **argv)
+{
+	struct ctr_rawrun *r = NULL;
+	struct ctr_sym *sym = NULL;
+	struct ctr_err e;
+	int ret = 0, nosym = 0;
+
+	ctr_err_clear(&e);
+	for (int i = 1; i < argc; i++) {
+		if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
+			printf("usage: ctrace dump [--no-symbols] RUN_DIR\n\n"
+			       "Prints every raw event of a run directory, one per line:\n"
+			       "PID TID TIME_NS EVENT DEPTH ADDRESS SYMBOL (TIME_NS from the thread's start).\n");
+			return 0;
+		}
+	}
+	if (argc >= 2 && !strcmp(argv[1], "--no-symbols")) {
+		nosym = 1;
+		argv++;
+		argc--;
+	}
+	if (argc != 2)
+		return ctr_cli_usage("ctrace dump", "give one run directory");
+	if (ctr_rawrun_open(argv[1], &r, &e))
+		return ctr_cli_fail("ctrace dump", &e);
+	if (!nosym && ctr_sym_open(&sym, &e))
+		nosym = 1;
+	for (size_t ti = 0; ti < r->n_threads && !ret; ti++) {
+		const struct ctr_rawthread *t = &r->threads[ti];
+		const struct ctr_rawproc *p = &r->procs[t->proc];
+		struct ctr_ev_hdr hdr;
+		const void *words;
+		size_t size, msize;
+		void *map;
+		struct ctr_decoder d;
+		struct ctr_event ev;
+		int first_mod = sym ? ctr_sym_module_count(sym) : 0;
+
+		if (ctr_rawthread_map(t, &hdr, &words, &size, &map, &msize, &e)) {
+			ret = ctr_cli_fail("ctrace dump", &e);
+			break;
+		}
+		for (size_t j = 0; sym && j < p->n_mods; j++)
+			ctr_sym_add_module(sym, p->mods[j].path, p->mods[j].build_id, p->mods[j].bias,
+					   p->mods[j].start, p->mods[j].end, NULL);
+		ctr_decoder_init(&d);
+		ctr_decoder_feed(&d, words, size);
+		for (;;) {
+			int rc = ctr_decoder_next(&d, &ev, &e);
+			double ns;
+			const char *name = "";
+
+			if (rc == 0)
+				break;
+			if (rc < 0) {
+				ctr_err_ctx(&e, t->path, r->id, (long long)(hdr.hdr_size + ev.offset));
+				ret = ctr_cli_fail("ctrace dump", &e);
+				break;
+			}
+			ns = (double)(ev.time - hdr.start_ticks) * 1e9 / (double)p->ticks_per_sec;
+			if (sym && (ev.type == CTR_EV_ENTER || ev.type == CTR_EV_EXIT ||
+				    ev.type == CTR_EV_INHERIT || ev.type == CTR_EV_COUNT) && ev.ref &&
+			    ev.ref != UINT64_MAX) {
+				struct ctr_sym_info info;
+
+				for (int m = ctr_sym_module_count(sym); m-- > first_mod;) {
+					const struct ctr_rawmod *rm = &p->mods[m - first_mod];
+
+					if (ev.ref >= rm->start && ev.ref < rm->end) {
+						if (ctr_sym_lookup_in(sym, m, ev.ref, &info) == 0)
+							name = info.name;
+						break;
+					}
+				}
+			}
+			printf("%d %d %.0f %s %u", (int)t->pid, (int)t->tid, ns < 0 ? 0 : ns,
+			       ev_name(ev.type), ev.depth);
+			switch (ev.type) {
+			case CTR_EV_ENTER:
+			case CTR_EV_EXIT:
+			case CTR_EV_INHERIT:
+				if (ev.unmatched)
+					printf(" - (unmatched)\n");
+				else if (ev.ref == UINT64_MAX)
+					printf(" - [span]\n");
+				else
+					printf(" 0x%llx %s\n", (unsigned long long)ev.ref, name);
+				break;
+			case CTR_EV_COUNT:
+				printf(" 0x%llx %s x%llu\n", (unsigned long long)ev.ref, name,
+				       (unsigned long long)ev.count);
+				break;
+			case CTR_EV_LOST:
+				printf(" %llu\n", (unsigned long long)ev.count);
+				break;
+			case CTR_EV_ATTR_STR:
+				printf(" %.*s=%.*s\n", (int)ev.len, ev.str, (int)ev.len2, ev.str2);
+				break;
+			case CTR_EV_ATTR_INT:
+				printf(" %.*s=%lld\n", (int)ev.len, ev.str, (long long)ev.ival);
+				break;
+			default:
+				printf(" %.*s\n", (int)ev.len, ev.str ? ev.str : "");
+			}
+		}
+		ctr_decoder_release(&d);
+		ctr_rawthread_unmap(map, msize);
+	}
+	ctr_sym_close(sym);
+	ctr_rawrun_free(r);
+	return ret;
+}

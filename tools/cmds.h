@@ -1,0 +1,15 @@
+/* SPDX-License-Identifier: MIT */
+/* The `ctrace` subcommands; each returns the process exit status (tools/cli.h). */
+#ifndef CTR_CMDS_H
+#define CTR_CMDS_H
+
+int ctr_cmd_record(int argc, char **argv);
+int ctr_cmd_commit(int argc, char **argv);
+int ctr_cmd_dump(int argc, char **argv);
+int ctr_cmd_list(int argc, char **argv);
+int ctr_cmd_query(int argc, char **argv);
+int ctr_cmd_delete(int argc, char **argv);
+int ctr_cmd_export(int argc, char **argv);
+int ctr_cmd_import(int argc, char **argv);
+
+#endif

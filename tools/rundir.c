@@ -1,0 +1,454 @@
+/* SPDX-License-Identifier: MIT */
+/* Raw run directory reader: see rundir.h. */
+#include "rundir.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+int ctr_meta_line(char *line, char **key, char **val)
+{
+	char *eq = strchr(line, '='), *r, *w;
+
+	if (!eq || eq == line)
+		return -1;
+	*eq = 0;
+	*key = line;
+	*val = eq + 1;
+	for (r = w = eq + 1; *r; r++) {
+		if (*r == '\\' && r[1]) {
+			r++;
+			*w++ = *r == 'n' ? '\n' : *r;
+		} else {
+			*w++ = *r;
+		}
+	}
+	*w = 0;
+	return 0;
+}
+
+/* Reads a whole small file into a NUL-terminated buffer (caller frees). */
+static char *slurp(const char *path, size_t *len)
+{
+	FILE *f = fopen(path, "re");
+	char *buf = NULL;
+	size_t cap = 0, n = 0;
+
+	if (!f)
+		return NULL;
+	for (;;) {
+		if (n + 4096 + 1 > cap) {
+			char *nb = realloc(buf, cap = cap ? cap * 2 : 8192);
+
+			if (!nb) {
+				free(buf);
+				fclose(f);
+				return NULL;
+			}
+			buf = nb;
+		}
+		size_t r = fread(buf + n, 1, cap - n - 1, f);
+
+		n += r;
+		if (r == 0)
+			break;
+	}
+	fclose(f);
+	buf[n] = 0;
+	if (len)
+		*len = n;
+	return buf;
+}
+
+static int add_kv(struct ctr_kv **kv, size_t *n, const char *k, const char *v)
+{
+	struct ctr_kv *nk = realloc(*kv, (*n + 1) * sizeof(**kv));
+
+	if (!nk)
+		return -1;
+	*kv = nk;
+	nk[*n].key = strdup(k);
+	nk[*n].value = strdup(v);
+	if (!nk[*n].key || !nk[*n].value)
+		return -1;
+	(*n)++;
+	return 0;
+}
+
+/* "k=v,k2=v2" from CTRACE_META / the meta= line. */
+static int add_meta_list(struct ctr_rawrun *r, const char *list)
+{
+	char *copy = strdup(list), *save = NULL, *tok;
+	int ret = 0;
+
+	if (!copy)
+		return -1;
+	for (tok = strtok_r(copy, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+		char *eq = strchr(tok, '=');
+
+		if (!eq || eq == tok)
+			continue;
+		*eq = 0;
+		if (add_kv(&r->meta, &r->n_meta, tok, eq + 1))
+			ret = -1;
+	}
+	free(copy);
+	return ret;
+}
+
+static void xstrdup_set(char **dst, const char *v)
+{
+	free(*dst);
+	*dst = strdup(v);
+
+}
+
+static int read_run_meta(struct ctr_rawrun *r, struct ctr_err *e)
+{
+	char path[4096], *buf, *line, *save = NULL;
+
+	snprintf(path, sizeof(path), "%s/run.meta", r->dir);
+	buf = slurp(path, NULL);
+	if (!buf)
+		return ctr_err_set(e, errno == ENOENT ? CTR_ENOTFOUND : CTR_EIO, errno,
+				   "cannot read '%s': %s", path, strerror(errno));
+	if (strncmp(buf, "ctrace-run ", 11) != 0) {
+		free(buf);
+		ctr_err_ctx(e, path, NULL, 0);
+		return ctr_err_set(e, CTR_EFORMAT, 0, "'%s' is not a ctrace run file", path);
+	}
+	if (atoi(buf + 11) != 1) {
+		free(buf);
+		return ctr_err_set(e, CTR_EVERSION, 0, "'%s' has unsupported version %d", path,
+				   atoi(buf + 11));
+	}
+	for (line = strtok_r(buf, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+		char *k, *v;
+
+		if (ctr_meta_line(line, &k, &v))
+			continue;
+		if (!strcmp(k, "id"))
+			snprintf(r->id, sizeof(r->id), "%s", v);
+		else if (!strcmp(k, "root_pid"))
+			r->root_pid = atoi(v);
+		else if (!strcmp(k, "command"))
+			xstrdup_set(&r->command, v);
+		else if (!strcmp(k, "host"))
+			xstrdup_set(&r->host, v);
+		else if (!strcmp(k, "cwd"))
+			xstrdup_set(&r->cwd, v);
+		else if (!strcmp(k, "start_real_ns"))
+			r->start_real_ns = strtoll(v, NULL, 10);
+		else if (!strcmp(k, "end_real_ns"))
+			r->end_real_ns = strtoll(v, NULL, 10);
+		else if (!strcmp(k, "exit_status"))
+			r->exit_status = atoi(v);
+		else if (!strcmp(k, "signal"))
+			r->signal = atoi(v);
+		else if (!strcmp(k, "meta"))
+			add_meta_list(r, v);
+		else if (!strncmp(k, "meta.", 5))
+			add_kv(&r->meta, &r->n_meta, k + 5, v);
+		else if (!strncmp(k, "option.", 7))
+			add_kv(&r->meta, &r->n_meta, k, v);
+	}
+	free(buf);
+	if (!r->id[0] || !r->command)
+		return ctr_err_set(e, CTR_EFORMAT, 0, "'%s' lacks the run id or command", path);
+	return 0;
+}
+
+static struct ctr_rawproc *find_proc(struct ctr_rawrun *r, int32_t pid, uint32_t gen)
+{
+	for (size_t i = 0; i < r->n_procs; i++)
+		if (r->procs[i].pid == pid && r->procs[i].gen == gen)
+			return &r->procs[i];
+	return NULL;
+}
+
+static int read_proc(struct ctr_rawrun *r, const char *name, struct ctr_err *e)
+{
+	char path[4096], *buf, *line, *save = NULL;
+	struct ctr_rawproc *p, *np;
+
+	np = realloc(r->procs, (r->n_procs + 1) * sizeof(*np));
+	if (!np)
+		return ctr_err_set(e, CTR_ENOMEM, 0, "out of memory");
+	r->procs = np;
+	p = &r->procs[r->n_procs];
+	memset(p, 0, sizeof(*p));
+	p->exit_status = -1;
+	snprintf(path, sizeof(path), "%s/%s", r->dir, name);
+	buf = slurp(path, NULL);
+	if (!buf)
+		return ctr_err_set(e, CTR_EIO, errno, "cannot read '%s': %s", path, strerror(errno));
+	if (strncmp(buf, "ctrace-proc 1\n", 14) != 0) {
+		free(buf);
+		ctr_err_ctx(e, path, r->id, 0);
+		return ctr_err_set(e, CTR_EFORMAT, 0, "'%s' is not a ctrace process file", path);
+	}
+	for (line = strtok_r(buf, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+		char *k, *v;
+
+		if (ctr_meta_line(line, &k, &v))
+			continue;
+		if (!strcmp(k, "pid"))
+			p->pid = atoi(v);
+		else if (!strcmp(k, "ppid"))
+			p->ppid = atoi(v);
+		else if (!strcmp(k, "gen"))
+			p->gen = (uint32_t)atoi(v);
+		else if (!strcmp(k, "exe"))
+			xstrdup_set(&p->exe, v);
+		else if (!strcmp(k, "command"))
+			xstrdup_set(&p->command, v);
+		else if (!strcmp(k, "clock"))
+			xstrdup_set(&p->clock, v);
+		else if (!strcmp(k, "ticks_per_sec"))
+			p->ticks_per_sec = strtoull(v, NULL, 10);
+		else if (!strcmp(k, "start_ticks"))
+			p->start_ticks = strtoull(v, NULL, 10);
+		else if (!strcmp(k, "end_ticks"))
+			p->end_ticks = strtoull(v, NULL, 10);
+		else if (!strcmp(k, "start_real_ns"))
+			p->start_real_ns = strtoll(v, NULL, 10);
+		else if (!strcmp(k, "end_real_ns"))
+			p->end_real_ns = strtoll(v, NULL, 10);
+		else if (!strcmp(k, "exit_status"))
+			p->exit_status = atoi(v);
+		else if (!strcmp(k, "signal"))
+			p->signal = atoi(v);
+		else if (!strcmp(k, "crashed"))
+			p->crashed = atoi(v);
+		else if (!strcmp(k, "lost"))
+			p->lost = strtoull(v, NULL, 10);
+		else if (!strcmp(k, "overhead_inner_ns"))
+			p->overhead_inner_ns = strtod(v, NULL);
+		else if (!strcmp(k, "overhead_call_ns"))
+			p->overhead_call_ns = strtod(v, NULL);
+	}
+	free(buf);
+	if (!p->ticks_per_sec || !p->clock) {
+		ctr_err_ctx(e, path, r->id, -1);
+		return ctr_err_set(e, CTR_EFORMAT, 0, "'%s' lacks the clock description", path);
+	}
+	r->n_procs++;
+
+	/* module map */
+	snprintf(path, sizeof(path), "%s/p-%d-%u.maps", r->dir, (int)p->pid, p->gen);
+	buf = slurp(path, NULL);
+	if (!buf) {
+		ctr_err_ctx(e, path, r->id, -1);
+		return ctr_err_set(e, CTR_EFORMAT, errno, "missing module map '%s': %s", path,
+				   strerror(errno));
+	}
+	save = NULL;
+	for (line = strtok_r(buf, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+		unsigned long long bias, lo, hi;
+		char bid[256];
+		int off = 0;
+
+		if (line[0] == 'L' &&
+		    sscanf(line, "L %llx %llx %llx %255s %n", &bias, &lo, &hi, bid, &off) == 4 && off) {
+			struct ctr_rawmod *nm = realloc(p->mods, (p->n_mods + 1) * sizeof(*nm));
+
+			if (!nm)
+				break;
+			p->mods = nm;
+			nm[p->n_mods].bias = bias;
+			nm[p->n_mods].start = lo;
+			nm[p->n_mods].end = hi;
+			nm[p->n_mods].build_id = strdup(strcmp(bid, "-") ? bid : "");
+			nm[p->n_mods].path = strdup(line + off);
+			p->n_mods++;
+		}
+	}
+	free(buf);
+	snprintf(path, sizeof(path), "%s/p-%d-%u.crash", r->dir, (int)p->pid, p->gen);
+	p->backtrace = slurp(path, NULL);
+	return 0;
+}
+
+static int cmp_thread(const void *a, const void *b)
+{
+	const struct ctr_rawthread *x = a, *y = b;
+
+	if (x->pid != y->pid)
+		return x->pid < y->pid ? -1 : 1;
+	if (x->gen != y->gen)
+		return x->gen < y->gen ? -1 : 1;
+	return x->tid < y->tid ? -1 : x->tid > y->tid;
+}
+
+int ctr_rawrun_open(const char *dir, struct ctr_rawrun **out, struct ctr_err *e)
+{
+	struct ctr_rawrun *r = calloc(1, sizeof(*r));
+	struct dirent *de;
+	DIR *d = NULL;
+	int ret = CTR_ENOMEM;
+
+	*out = NULL;
+	if (!r || !(r->dir = strdup(dir)))
+		goto fail;
+	r->exit_status = -1;
+	ret = read_run_meta(r, e);
+	if (ret)
+		goto fail;
+	d = opendir(dir);
+	if (!d) {
+		ret = ctr_err_set(e, CTR_EIO, errno, "cannot open '%s': %s", dir, strerror(errno));
+		goto fail;
+	}
+	while ((de = readdir(d))) {
+		size_t n = strlen(de->d_name);
+
+		if (!strncmp(de->d_name, "p-", 2) && n > 5 && !strcmp(de->d_name + n - 5, ".meta")) {
+			ret = read_proc(r, de->d_name, e);
+			if (ret)
+				goto fail;
+		}
+	}
+	rewinddir(d);
+	while ((de = readdir(d))) {
+		int pid, tid, end = 0;
+		unsigned gen;
+		struct ctr_rawthread *nt;
+		struct ctr_rawproc *p;
+		char path[4096];
+		struct stat st;
+
+		if (sscanf(de->d_name, "t-%d-%u-%d.ev%n", &pid, &gen, &tid, &end) != 3 || !end ||
+		    de->d_name[end])
+			continue;
+		p = find_proc(r, pid, gen);
+		snprintf(path, sizeof(path), "%s/%s", dir, de->d_name);
+		if (!p) {
+			ctr_err_ctx(e, path, r->id, -1);
+			ret = ctr_err_set(e, CTR_EFORMAT, 0,
+					  "event file '%s' has no process file p-%d-%u.meta", path,
+					  pid, gen);
+			goto fail;
+		}
+		if (lstat(path, &st) != 0 || !S_ISREG(st.st_mode))
+			continue;
+		nt = realloc(r->threads, (r->n_threads + 1) * sizeof(*nt));
+		if (!nt) {
+			ret = ctr_err_set(e, CTR_ENOMEM, 0, "out of memory");
+			goto fail;
+		}
+		r->threads = nt;
+		nt[r->n_threads].pid = pid;
+		nt[r->n_threads].gen = gen;
+		nt[r->n_threads].tid = tid;
+		nt[r->n_threads].proc = (size_t)(p - r->procs);
+		nt[r->n_threads].path = strdup(path);
+		nt[r->n_threads].file_size = (uint64_t)st.st_size;
+		r->n_threads++;
+	}
+	qsort(r->threads, r->n_threads, sizeof(*r->threads), cmp_thread);
+	closedir(d);
+	*out = r;
+	return 0;
+fail:
+	if (d)
+		closedir(d);
+	if (ret == CTR_ENOMEM)
+		ctr_err_set(e, CTR_ENOMEM, 0, "out of memory reading '%s'", dir);
+	ctr_rawrun_free(r);
+	return ret;
+}
+
+void ctr_rawrun_free(struct ctr_rawrun *r)
+{
+	if (!r)
+		return;
+	for (size_t i = 0; i < r->n_procs; i++) {
+		struct ctr_rawproc *p = &r->procs[i];
+
+		free(p->exe);
+		free(p->command);
+		free(p->clock);
+		free(p->backtrace);
+		for (size_t j = 0; j < p->n_mods; j++) {
+			free(p->mods[j].build_id);
+			free(p->mods[j].path);
+		}
+		free(p->mods);
+	}
+	for (size_t i = 0; i < r->n_threads; i++)
+		free(r->threads[i].path);
+	for (size_t i = 0; i < r->n_meta; i++) {
+		free(r->meta[i].key);
+		free(r->meta[i].value);
+	}
+	free(r->meta);
+	free(r->procs);
+	free(r->threads);
+	free(r->dir);
+	free(r->command);
+	free(r->host);
+	free(r->cwd);
+	free(r);
+}
+
+int ctr_rawthread_map(const struct ctr_rawthread *t, struct ctr_ev_hdr *hdr, const void **words,
+		      size_t *size, void **map, size_t *map_size, struct ctr_err *e)
+{
+	int fd = open(t->path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	struct stat st;
+	void *m;
+	size_t end;
+
+	*map = NULL;
+	*map_size = 0;
+	if (fd < 0)
+		return ctr_err_set(e, CTR_EIO, errno, "cannot open '%s': %s", t->path, strerror(errno));
+	if (fstat(fd, &st) != 0 || st.st_size < CTR_EV_HDR_SIZE) {
+		close(fd);
+		ctr_err_ctx(e, t->path, NULL, 0);
+		return ctr_err_set(e, CTR_EFORMAT, 0, "'%s' is too short for an event file header",
+				   t->path);
+	}
+	m = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
+	close(fd);
+	if (m == MAP_FAILED)
+		return ctr_err_set(e, CTR_EIO, errno, "cannot map '%s': %s", t->path, strerror(errno));
+	memcpy(hdr, m, sizeof(*hdr));
+	if (memcmp(hdr->magic, CTR_EV_MAGIC, 8) != 0) {
+		munmap(m, (size_t)st.st_size);
+		ctr_err_ctx(e, t->path, NULL, 0);
+		return ctr_err_set(e, CTR_EFORMAT, 0, "'%s' is not a ctrace event file (bad magic)",
+				   t->path);
+	}
+	if (hdr->version != CTR_EV_VERSION || hdr->hdr_size < CTR_EV_HDR_SIZE ||
+	    hdr->hdr_size % 4) {
+		munmap(m, (size_t)st.st_size);
+		ctr_err_ctx(e, t->path, NULL, 8);
+		return ctr_err_set(e, CTR_EVERSION, 0,
+				   "'%s' has event format version %u; this ctrace reads version %d",
+				   t->path, hdr->version, CTR_EV_VERSION);
+	}
+	end = (size_t)st.st_size;
+	if ((hdr->flags & CTR_EV_FLAG_CLOSED) && hdr->end_offset >= hdr->hdr_size &&
+	    hdr->end_offset <= end)
+		end = (size_t)hdr->end_offset;
+	if (end < hdr->hdr_size)
+		end = hdr->hdr_size;
+	*map = m;
+	*map_size = (size_t)st.st_size;
+	*words = (const char *)m + hdr->hdr_size;
+	*size = end - hdr->hdr_size;
+	return 0;
+}
+
+void ctr_rawthread_unmap(void *map, size_t map_size)
+{
+	if (map)
+		munmap(map, map_size);
+}
