@@ -6,7 +6,7 @@
 # ctrace runs, prints Markdown tables with medians, per-call overheads and PASS/MISS per target,
 # and appends them to bench/results/YYYY-MM-DD.md. docs/performance.md explains the method.
 #
-# Knobs: BENCH_ROUNDS (5; 2 with BENCH_QUICK=1), BENCH_QUICK=1 (smaller sizes, ~3 minutes,
+# Knobs: BENCH_ROUNDS (5; 3 with BENCH_QUICK=1), BENCH_QUICK=1 (smaller sizes, ~3 minutes,
 # results go to bench/work/ unless BENCH_SAVE=1), BENCH_POST_ROUNDS (rounds whose ctrace run is
 # also committed: 2, quick 1), BENCH_WORKLOADS, BENCH_MODES, BUILD (build), BENCH_WORK.
 set -eu
@@ -18,7 +18,7 @@ BUILD_DIR=${BUILD:-build}
 case $BUILD_DIR in /*) ;; *) BUILD_DIR="$ROOT/$BUILD_DIR" ;; esac
 QUICK=${BENCH_QUICK:-0}
 if [ "$QUICK" = 1 ]; then
-	ROUNDS=${BENCH_ROUNDS:-2}
+	ROUNDS=${BENCH_ROUNDS:-3}
 	POST_ROUNDS=${BENCH_POST_ROUNDS:-1}
 else
 	ROUNDS=${BENCH_ROUNDS:-5}

@@ -744,10 +744,15 @@ int ctr_report_tree(FILE *out, const struct ctr_run *run, const struct ctr_repor
 			"function");
 		ret = tree_thread(&c, (uint32_t)i, e);
 	}
-	if (!ret && c.hidden)
-		fprintf(out, "\n%zu call paths hidden (below %.2g%% of the run or deeper than %u; "
-			     "see --min-percent, --depth)\n",
-			c.hidden, o->min_percent, o->depth);
+	if (!ret && c.hidden) {
+		fprintf(out, "\n%zu subtrees hidden (", c.hidden);
+		if (o->min_percent > 0)
+			fprintf(out, "below %.2g%% of the run%s", o->min_percent,
+				o->depth ? " or " : "");
+		if (o->depth)
+			fprintf(out, "deeper than %u", o->depth);
+		fprintf(out, "; see --min-percent, --depth)\n");
+	}
 	if (!ret)
 		ret = out_status(out, e);
 out:
@@ -784,7 +789,7 @@ int ctr_report_callers(FILE *out, const struct ctr_run *run, const struct ctr_re
 	struct ctr_cct t = { 0 };
 	size_t nrows = 0, nmatch = 0;
 	uint64_t self = 0, calls = 0, total = 0;
-	char *matched = NULL;
+	char *matched = NULL, *inside = NULL;
 	int ret = ctr_report_header(out, run, o, e);
 
 	if (ret)
@@ -796,7 +801,8 @@ int ctr_report_callers(FILE *out, const struct ctr_run *run, const struct ctr_re
 	rows = calloc(run->n_functions + 1, sizeof(*rows));
 	slot = malloc((run->n_functions + 1) * sizeof(*slot));
 	matched = calloc(run->n_functions + 1, 1);
-	if (!rows || !slot || !matched)
+	inside = calloc(run->n_nodes + 1, 1);
+	if (!rows || !slot || !matched || !inside)
 		goto out;
 	if (e && e->code == CTR_ENOMEM)
 		ctr_err_clear(e);
@@ -812,12 +818,17 @@ int ctr_report_callers(FILE *out, const struct ctr_run *run, const struct ctr_re
 	}
 	for (size_t i = 0; i < run->n_nodes; i++) {
 		const struct ctr_node *nd = &run->nodes[i];
+		uint32_t p = nd->parent;
 
+		/* inside[i]: a matched function is on the path above node i (parents come first),
+		 * so recursive calls do not count twice in the total. */
+		inside[i] = p != CTR_NONE && (inside[p] || matched[run->nodes[p].function]);
 		if (!matched[nd->function])
 			continue;
 		calls += nd->calls;
 		self += n_self(nd, o->raw_times);
-		total += n_total(nd, o->raw_times);
+		if (!inside[i])
+			total += n_total(nd, o->raw_times);
 		if (!callees) {
 			uint32_t caller = nd->parent == CTR_NONE ? CTR_NONE
 								 : run->nodes[nd->parent].function;
@@ -886,6 +897,7 @@ out:
 	free(rows);
 	free(slot);
 	free(matched);
+	free(inside);
 	ctr_cct_release(&t);
 	return ret;
 }

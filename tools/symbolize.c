@@ -52,25 +52,25 @@ struct cu_range {
 /* One ELF function symbol, for the sorted per-file symbol index. */
 struct sym_elf {
 	uint64_t addr, size;
-	const char *name;      /* in the ELF string table, valid while the Dwfl lives */
-	int rank;              /* among aliases at one address, the lowest is shown */
+	const char *name; /* in the ELF string table, valid while the Dwfl lives */
+	int rank;	  /* among aliases at one address, the lowest is shown */
 };
 
 struct sym_file {
 	char *path;
-	char *build_id;        /* recorded, lowercase hex, "" if none */
+	char *build_id; /* recorded, lowercase hex, "" if none */
 	int prepared;
-	int status;            /* enum ctr_sym_status once prepared */
+	int status; /* enum ctr_sym_status once prepared */
 	char *msg;
 	Dwfl *dwfl;
 	Dwfl_Module *mod;
-	Dwarf *dw;             /* NULL when no DWARF */
-	Dwarf_Addr dwbias;     /* Dwfl address - DWARF address */
-	struct cu_range *cus;  /* sorted by lo; built on first use */
+	Dwarf *dw;	      /* NULL when no DWARF */
+	Dwarf_Addr dwbias;    /* Dwfl address - DWARF address */
+	struct cu_range *cus; /* sorted by lo; built on first use */
 	size_t n_cus;
 	int cus_built;
 	struct cu_index idx;
-	struct sym_elf *syms;  /* sorted by address; built on first use */
+	struct sym_elf *syms; /* sorted by address; built on first use */
 	size_t n_syms;
 	int syms_built;
 };
@@ -83,7 +83,7 @@ struct sym_mod {
 /* Cached result for (file, offset). */
 struct sym_ent {
 	uint64_t off;
-	uint32_t file;         /* UINT32_MAX: free slot */
+	uint32_t file; /* UINT32_MAX: free slot */
 	int rc;
 	const char *name, *linkage, *src;
 	unsigned line;
@@ -96,9 +96,9 @@ struct ctr_sym {
 	size_t n_mods, cap_mods;
 	struct sym_ent *cache;
 	size_t cache_cap, cache_n;
-	char **strs;           /* interned strings, open addressing, NULL = free */
+	char **strs; /* interned strings, open addressing, NULL = free */
 	size_t strs_cap, strs_n;
-	char *debug_path;      /* NULL: elfutils default */
+	char *debug_path; /* NULL: elfutils default */
 	Dwfl_Callbacks cb;
 };
 
@@ -157,7 +157,7 @@ static int u64map_put(struct u64map *m, uint64_t key, uint32_t val)
 	size_t i;
 
 	if ((m->n + 1) * 2 > m->cap) {
-		struct u64map g = { 0 };
+		struct u64map g = {0};
 
 		g.cap = m->cap ? m->cap * 2 : 64;
 		g.keys = malloc(g.cap * sizeof(*g.keys));
@@ -248,6 +248,7 @@ int ctr_sym_open(struct ctr_sym **out, struct ctr_err *e)
 	const char *env = getenv("CTRACE_DEBUG_PATH");
 
 	*out = NULL;
+	elf_version(EV_CURRENT);
 	s = calloc(1, sizeof(*s));
 	if (!s)
 		return ctr_err_set(e, CTR_ENOMEM, ENOMEM, "cannot allocate the symbolizer");
@@ -304,8 +305,8 @@ int ctr_sym_set_debug_path(struct ctr_sym *s, const char *path, struct ctr_err *
 	return 0;
 }
 
-int ctr_sym_add_module(struct ctr_sym *s, const char *path, const char *build_id_hex,
-		       uint64_t bias, uint64_t start, uint64_t end, struct ctr_err *e)
+int ctr_sym_add_module(struct ctr_sym *s, const char *path, const char *build_id_hex, uint64_t bias,
+		       uint64_t start, uint64_t end, struct ctr_err *e)
 {
 	const char *bid = build_id_hex ? build_id_hex : "";
 	struct sym_file *f = NULL;
@@ -360,7 +361,7 @@ int ctr_sym_module_count(const struct ctr_sym *s)
 /* Sets @f's status and message (printf-style); keeps the status when the message cannot be
  * allocated. */
 __attribute__((format(printf, 3, 4))) static void file_status(struct sym_file *f, int status,
-							     const char *fmt, ...)
+							      const char *fmt, ...)
 {
 	va_list ap;
 
@@ -455,8 +456,8 @@ static void file_prepare(struct ctr_sym *s, struct sym_file *f)
 		snprintf(hex + 2 * i, 3, "%02x", bits[i]);
 	if (strcmp(hex, f->build_id)) {
 		file_status(f, CTR_SYM_BUILD_ID_MISMATCH,
-			    "build-id of '%s' is %s, recorded %s: the file was rebuilt since the run",
-			    f->path, *hex ? hex : "none", *f->build_id ? f->build_id : "none");
+			    "build-id of '%s' is %s, recorded %s: rebuilt since the run", f->path,
+			    *hex ? hex : "none", *f->build_id ? f->build_id : "none");
 		f->mod = NULL;
 		return;
 	}
@@ -472,7 +473,7 @@ static void file_prepare(struct ctr_sym *s, struct sym_file *f)
 			    "no debug info for '%s': names only, no files and lines", f->path);
 	else
 		file_status(f, CTR_SYM_NO_SYMBOLS,
-			    "'%s' is stripped and has no debug info: only exported functions resolve",
+			    "'%s' is stripped, no debug info: only exported functions resolve",
 			    f->path);
 }
 
@@ -636,8 +637,9 @@ static int sym_rank(const GElf_Sym *sym)
 {
 	int bind = GELF_ST_BIND(sym->st_info);
 
-	return (GELF_ST_TYPE(sym->st_info) == STT_NOTYPE ? 4 : 0) +
-	       (bind == STB_GLOBAL ? 0 : bind == STB_WEAK ? 1 : 2);
+	return (GELF_ST_TYPE(sym->st_info) == STT_NOTYPE ? 4 : 0) + (bind == STB_GLOBAL ? 0
+								     : bind == STB_WEAK ? 1
+											: 2);
 }
 
 /* Builds @f's sorted function symbol index (dwfl_module_addrinfo() scans the whole table on
@@ -762,9 +764,8 @@ static int build_cu_ranges(struct sym_file *f)
 			f->cus[f->n_cus].lo = lo;
 			f->cus[f->n_cus].hi = hi;
 			/* A skeleton unit's code is described in its split unit. */
-			f->cus[f->n_cus].die = unit_type == DW_UT_skeleton && dwarf_tag(&subdie) > 0
-						       ? subdie
-						       : cudie;
+			f->cus[f->n_cus].die =
+			    unit_type == DW_UT_skeleton && dwarf_tag(&subdie) > 0 ? subdie : cudie;
 			f->n_cus++;
 		}
 	}
@@ -796,8 +797,7 @@ static Dwarf_Die *find_cu(struct sym_file *f, Dwarf_Addr pc)
 }
 
 /* Resolves from DWARF. 0 when a name was found, CTR_ENOTFOUND when not, CTR_ENOMEM. */
-static int resolve_dwarf(struct ctr_sym *s, struct sym_file *f, Dwarf_Addr addr,
-			 struct sym_ent *r)
+static int resolve_dwarf(struct ctr_sym *s, struct sym_file *f, Dwarf_Addr addr, struct sym_ent *r)
 {
 	Dwarf_Attribute attr;
 	Dwarf_Addr bias = 0;

@@ -19,12 +19,12 @@ struct ctr_sym;
 
 /* What can be resolved in a module (ctr_sym_module_status()). */
 enum ctr_sym_status {
-	CTR_SYM_OK = 0,                /* DWARF found: names, files and lines */
+	CTR_SYM_OK = 0,		       /* DWARF found: names, files and lines */
 	CTR_SYM_NO_DEBUGINFO = 1,      /* ELF symbol table only: names, no file/line */
-	CTR_SYM_NO_SYMBOLS = 2,        /* stripped, no debug info: only exported (dynamic)
+	CTR_SYM_NO_SYMBOLS = 2,	       /* stripped, no debug info: only exported (dynamic)
 					* functions resolve, the rest stay module+offset */
-	CTR_SYM_MISSING = 3,           /* the file does not exist (anymore) */
-	CTR_SYM_UNREADABLE = 4,        /* the file exists but cannot be opened or is not ELF */
+	CTR_SYM_MISSING = 3,	       /* the file does not exist (anymore) */
+	CTR_SYM_UNREADABLE = 4,	       /* the file exists but cannot be opened or is not ELF */
 	CTR_SYM_BUILD_ID_MISMATCH = 5, /* the file has another build-id than the one recorded:
 					* it was rebuilt; nothing is resolved from it */
 };
@@ -32,15 +32,15 @@ enum ctr_sym_status {
 /* One resolved (or unresolved) address. Strings are owned by the ctr_sym and stay valid until
  * ctr_sym_close(). */
 struct ctr_sym_info {
-	int module;               /* module index containing the address, -1 if none */
-	uint64_t offset;          /* address - module bias (file-relative), 0 if no module */
-	const char *name;         /* display name, demangled ("ns::Box<int>::get() const");
+	int module;		  /* module index containing the address, -1 if none */
+	uint64_t offset;	  /* address - module bias (file-relative), 0 if no module */
+	const char *name;	  /* display name, demangled ("ns::Box<int>::get() const");
 				   * NULL when unresolved */
 	const char *linkage_name; /* mangled or ELF symbol name ("_ZNK2ns3BoxIiE3getEv");
 				   * equal to name for C functions; NULL when unresolved */
-	const char *file;         /* source file of the definition as recorded in DWARF
+	const char *file;	  /* source file of the definition as recorded in DWARF
 				   * (usually absolute), "" when unknown */
-	unsigned line;            /* line of the definition, 0 when unknown */
+	unsigned line;		  /* line of the definition, 0 when unknown */
 };
 
 /*
@@ -74,8 +74,8 @@ int ctr_sym_set_debug_path(struct ctr_sym *s, const char *path, struct ctr_err *
  * same file and build-id (the same library in several processes) share one opened file and
  * one cache.
  */
-int ctr_sym_add_module(struct ctr_sym *s, const char *path, const char *build_id_hex,
-		       uint64_t bias, uint64_t start, uint64_t end, struct ctr_err *e);
+int ctr_sym_add_module(struct ctr_sym *s, const char *path, const char *build_id_hex, uint64_t bias,
+		       uint64_t start, uint64_t end, struct ctr_err *e);
 
 /* Number of modules added. */
 int ctr_sym_module_count(const struct ctr_sym *s);

@@ -164,7 +164,7 @@ static int fx_collect(void *arg, const struct ctr_chunk *c, struct ctr_err *e)
  *           checkpoint at 61} > push_back [70,70.5]; 7 events lost at 95
  * thread 1 (ends at 50): work [5,open) > push_back [6,6.001], fib [40,open)
  */
-static void fx_timeline(struct ctr_run *r)
+__attribute__((unused)) static void fx_timeline(struct ctr_run *r)
 {
 	struct ctr_tl_writer *w;
 	struct ctr_err e;

@@ -123,9 +123,10 @@ static void run_fixture(struct fx_out *o, const char *cmd)
 			o->n_fn++;
 		} else if (!strncmp(line, "mod ", 4)) {
 			cr_assert_lt(o->n_mod, FX_MAX_MOD);
-			cr_assert_eq(sscanf(line, "mod %" SCNx64 " %" SCNx64 " %" SCNx64 " %131s %4095s",
-					    &m->bias, &m->start, &m->end, m->bid, m->path),
-				     5, "bad line '%s'", line);
+			int k = sscanf(line, "mod %" SCNx64 " %" SCNx64 " %" SCNx64 " %131s %4095s",
+				       &m->bias, &m->start, &m->end, m->bid, m->path);
+
+			cr_assert_eq(k, 5, "bad line '%s'", line);
 			if (!strcmp(m->bid, "-"))
 				m->bid[0] = '\0';
 			o->n_mod++;
@@ -229,8 +230,8 @@ static void expect(struct ctr_sym *s, const struct fx_out *o, const char *label,
 	cr_assert_eq(in.offset, addr - o->mod[module].bias, "%s: offset", label);
 	cr_assert_str_eq(in.name, name, "%s: name '%s', expected '%s'", label, in.name, name);
 	if (linkage)
-		cr_assert_str_eq(in.linkage_name, linkage, "%s: linkage '%s', expected '%s'",
-				 label, in.linkage_name, linkage);
+		cr_assert_str_eq(in.linkage_name, linkage, "%s: linkage '%s', expected '%s'", label,
+				 in.linkage_name, linkage);
 	if (!src) {
 		cr_assert_str_eq(in.file, "", "%s: file '%s'", label, in.file);
 		cr_assert_eq(in.line, 0, "%s: line %u", label, in.line);
@@ -727,7 +728,7 @@ Test(symbolize, ten_thousand_functions, .timeout = 300)
 		}
 	}
 	t2 = now_ms();
-	fprintf(stderr, "symbolize: %d distinct addresses in %.1f ms (cached and checked: %.1f ms)\n",
+	fprintf(stderr, "symbolize: %d distinct addresses in %.1f ms (cached, checked: %.1f ms)\n",
 		o.n_fn, t1 - t0, t2 - t1);
 	/* The budget is well under 100 ms; leave room for a loaded machine or sanitizers. */
 	cr_assert_lt(t1 - t0, 1000.0, "%d lookups took %.1f ms", o.n_fn, t1 - t0);

@@ -1,0 +1,50 @@
+#!/bin/sh
+# SPDX-License-Identifier: MIT
+# Runs every test: the Criterion unit binaries given as arguments, then each integration
+# script tests/integ/*.sh (ok/FAIL lines). Prints one "N passed, N failed" line at the end.
+set -u
+BUILD=${BUILD:-build}
+passed=0
+failed=0
+log=$(mktemp)
+trap 'rm -f "$log"' EXIT
+
+for t in "$@"; do
+	echo "== $t"
+	"$t" --jobs 2 >"$log" 2>&1
+	rc=$?
+	cat "$log"
+	line=$(grep 'Synthesis:' "$log" | tail -n 1)
+	p=$(echo "$line" | sed -n 's/.*Passing: \([0-9]*\).*/\1/p')
+	f=$(echo "$line" | sed -n 's/.*Failing: \([0-9]*\).*/\1/p')
+	c=$(echo "$line" | sed -n 's/.*Crashing: \([0-9]*\).*/\1/p')
+	if [ -z "$p" ]; then
+		echo "FAIL $t: no Criterion summary (exit $rc)"
+		failed=$((failed + 1))
+		continue
+	fi
+	passed=$((passed + p))
+	failed=$((failed + ${f:-0}))
+	[ "$rc" -ne 0 ] && [ "${f:-0}" -eq 0 ] && failed=$((failed + 1))
+	: "${c:=0}"
+done
+
+for s in tests/integ/*.sh; do
+	[ -f "$s" ] || continue
+	echo "== $s"
+	sh "$s" "$BUILD" >"$log" 2>&1
+	rc=$?
+	cat "$log"
+	p=$(grep -c '^ok' "$log")
+	f=$(grep -c '^FAIL' "$log")
+	passed=$((passed + p))
+	failed=$((failed + f))
+	if [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then
+		echo "FAIL $s: exit status $rc"
+		failed=$((failed + 1))
+	fi
+done
+
+echo
+echo "$passed passed, $failed failed"
+[ "$failed" -eq 0 ]

@@ -1,0 +1,489 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Report view tests on a hand-built run with fixed times: exact aggregates (recursion not
+ * counted twice, raw vs compensated), golden outputs of the flat, threads, tree, callers,
+ * callees and diff views (tests/golden/, regenerate with CTR_UPDATE_GOLDEN=1 and review the
+ * diff), the JSON form checked key by key, and errors for unknown functions and corrupt trees.
+ */
+#include <criterion/criterion.h>
+#include <jansson.h>
+#include <libgen.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "report-fixture.h"
+#include "tools/report.h"
+
+static void opts(struct ctr_report_opts *o)
+{
+	memset(o, 0, sizeof(*o));
+	o->top = 30;
+	o->min_percent = 0.5;
+	o->ascii = 1;
+}
+
+static char *slurp(const char *path)
+{
+	FILE *f = fopen(path, "r");
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *m;
+	int c;
+
+	if (!f)
+		return NULL;
+	m = open_memstream(&buf, &len);
+	while ((c = fgetc(f)) != EOF)
+		fputc(c, m);
+	fclose(m);
+	fclose(f);
+	return buf;
+}
+
+/* Compares @got with tests/golden/@name; CTR_UPDATE_GOLDEN=1 rewrites the file instead. */
+static void golden(const char *name, const char *got)
+{
+	char src[] = __FILE__, path[4096];
+	char *want;
+
+	snprintf(path, sizeof(path), "%s/../golden/%s", dirname(src), name);
+	if (getenv("CTR_UPDATE_GOLDEN")) {
+		FILE *f = fopen(path, "w");
+
+		cr_assert_not_null(f, "cannot write %s", path);
+		fputs(got, f);
+		fclose(f);
+		return;
+	}
+	want = slurp(path);
+	cr_assert_not_null(want, "missing golden file %s (CTR_UPDATE_GOLDEN=1 creates it)", path);
+	cr_assert_str_eq(got, want, "output differs from %s:\n--- got ---\n%s", path, got);
+	free(want);
+}
+
+static const struct ctr_prof_entry *find(const struct ctr_run *r, const struct ctr_prof_entry *rows,
+					 size_t n, const char *name)
+{
+	for (size_t i = 0; i < n; i++)
+		if (!strcmp(r->functions[rows[i].function].name, name))
+			return &rows[i];
+	return NULL;
+}
+
+Test(report, profile_aggregates_without_double_counting_recursion)
+{
+	struct ctr_run *r = fx_run();
+	struct ctr_prof_entry *rows;
+	const struct ctr_prof_entry *p;
+	struct ctr_err e;
+	size_t n;
+
+	ctr_err_clear(&e);
+	cr_assert_eq(ctr_report_profile(r, CTR_NONE, 0, &rows, &n, &e), 0);
+	cr_assert_eq(n, 6);
+	p = find(r, rows, n, "fib");
+	cr_assert_not_null(p);
+	cr_assert_eq(p->calls, 7);
+	cr_assert_eq(p->total_ns, 600 * MS, "recursive total counted once: %llu",
+		     (unsigned long long)p->total_ns);
+	cr_assert_eq(p->self_ns, 600 * MS);
+	cr_assert_eq(p->min_ns, 20 * MS);
+	cr_assert_eq(p->max_ns, 600 * MS);
+	p = find(r, rows, n, "work");
+	cr_assert_eq(p->calls, 15);
+	cr_assert_eq(p->total_ns, 750 * MS);
+	cr_assert_eq(p->self_ns, 730 * MS);
+	cr_assert_eq(p->min_ns, 20 * MS);
+	cr_assert_eq(p->max_ns, 110 * MS);
+	p = find(r, rows, n, PUSH_NAME);
+	cr_assert_eq(p->calls, 3000);
+	cr_assert_eq(p->total_ns, 30 * MS);
+	cr_assert_eq(p->min_ns, 5 * US);
+	ctr_report_sort(r, rows, n, CTR_SORT_SELF);
+	cr_assert_str_eq(r->functions[rows[0].function].name, "work");
+	cr_assert_str_eq(r->functions[rows[1].function].name, "fib");
+	cr_assert_str_eq(r->functions[rows[5].function].name, "checkpoint");
+	ctr_report_sort(r, rows, n, CTR_SORT_CALLS);
+	cr_assert_str_eq(r->functions[rows[0].function].name, PUSH_NAME);
+	ctr_report_sort(r, rows, n, CTR_SORT_TOTAL);
+	cr_assert_str_eq(r->functions[rows[0].function].name, "main");
+	free(rows);
+
+	/* One thread, raw figures. */
+	cr_assert_eq(ctr_report_profile(r, 1, 1, &rows, &n, &e), 0);
+	cr_assert_eq(n, 3);
+	p = find(r, rows, n, "work");
+	cr_assert_eq(p->calls, 5);
+	cr_assert_eq(p->total_ns, 500 * MS + 5 * US);
+	cr_assert_eq(p->self_ns, 480 * MS + 5 * US);
+	cr_assert_eq(p->max_ns, 110 * MS + US);
+	free(rows);
+	cr_assert_eq(ctr_report_calls(r), 7 + 15 + 1 + 3000);
+	ctr_run_free(r);
+}
+
+Test(report, recursion_through_another_function_counts_outer_total_only)
+{
+	/* a -> b -> a -> b: a's total is the outer a's only, b's the outer b's only. */
+	struct ctr_run *r = fx_new("rec", "rec", 100);
+	struct ctr_prof_entry *rows;
+	struct ctr_err e;
+	size_t n;
+	uint32_t a1, b1, a2;
+
+	fx_module(r, "/bin/rec");
+	fx_func(r, CTR_FN_FUNCTION, "a", "", 0);
+	fx_func(r, CTR_FN_FUNCTION, "b", "", 0);
+	fx_thread(r, 1, "t", 0, 100);
+	a1 = fx_node(r, CTR_NONE, 0, 0, 1, 100, 10, 100, 100);
+	b1 = fx_node(r, a1, 0, 1, 1, 90, 20, 90, 90);
+	a2 = fx_node(r, b1, 0, 0, 1, 70, 30, 70, 70);
+	fx_node(r, a2, 0, 1, 1, 40, 40, 40, 40);
+	cr_assert_eq(ctr_report_profile(r, CTR_NONE, 0, &rows, &n, &e), 0);
+	cr_assert_eq(n, 2);
+	cr_assert_eq(find(r, rows, n, "a")->total_ns, 100);
+	cr_assert_eq(find(r, rows, n, "a")->self_ns, 40);
+	cr_assert_eq(find(r, rows, n, "b")->total_ns, 90);
+	cr_assert_eq(find(r, rows, n, "b")->self_ns, 60);
+	cr_assert_eq(find(r, rows, n, "b")->calls, 2);
+	free(rows);
+	ctr_run_free(r);
+}
+
+Test(report, flat_golden)
+{
+	struct ctr_run *r = fx_run();
+	struct ctr_report_opts o;
+	struct ctr_err e;
+	char *s;
+
+	ctr_err_clear(&e);
+	opts(&o);
+	FX_CAPTURE(s, ctr_report_flat(out, r, &o, &e));
+	golden("flat.txt", s);
+	free(s);
+	o.sort = CTR_SORT_CALLS;
+	o.top = 2;
+	FX_CAPTURE(s, ctr_report_flat(out, r, &o, &e));
+	golden("flat-calls-top2.txt", s);
+	free(s);
+	opts(&o);
+	o.function = "std::*";
+	o.raw_times = 1;
+	FX_CAPTURE(s, ctr_report_flat(out, r, &o, &e));
+	golden("flat-glob-raw.txt", s);
+	free(s);
+	ctr_run_free(r);
+}
+
+Test(report, header_warns_about_lost_events_and_crash)
+{
+	struct ctr_run *r = fx_run();
+	struct ctr_report_opts o;
+	struct ctr_err e;
+	char *s;
+
+	opts(&o);
+	r->lost_events = 1234;
+	r->crashed = 1;
+	r->signal = 11;
+	FX_CAPTURE(s, ctr_report_header(out, r, &o, &e));
+	cr_assert_str_eq(s, "run 20251121T000000-abc123 './demo --fib 30' 1.00 s, 2 threads, "
+			    "3023 calls\nWARNING: 1234 events lost\nCRASHED: SIGSEGV\n");
+	free(s);
+	ctr_run_free(r);
+}
+
+Test(report, threads_golden)
+{
+	struct ctr_run *r = fx_run();
+	struct ctr_report_opts o;
+	struct ctr_err e;
+	char *s;
+
+	opts(&o);
+	FX_CAPTURE(s, ctr_report_threads(out, r, &o, &e));
+	golden("threads.txt", s);
+	free(s);
+	ctr_run_free(r);
+}
+
+Test(report, tree_golden)
+{
+	struct ctr_run *r = fx_run();
+	struct ctr_report_opts o;
+	struct ctr_err e;
+	char *s;
+
+	opts(&o);
+	FX_CAPTURE(s, ctr_report_tree(out, r, &o, &e));
+	golden("tree-ascii.txt", s);
+	free(s);
+	o.ascii = 0;
+	FX_CAPTURE(s, ctr_report_tree(out, r, &o, &e));
+	golden("tree-utf8.txt", s);
+	free(s);
+	/* Depth 2 and a 5% threshold hide the deep fib, push_back and the mark. */
+	o.ascii = 1;
+	o.depth = 2;
+	o.min_percent = 5;
+	FX_CAPTURE(s, ctr_report_tree(out, r, &o, &e));
+	golden("tree-depth2-min5.txt", s);
+	cr_assert_null(strstr(s, "push_back"));
+	cr_assert_not_null(strstr(s, "subtrees hidden"));
+	free(s);
+	ctr_run_free(r);
+}
+
+Test(report, callers_and_callees_golden)
+{
+	struct ctr_run *r = fx_run();
+	struct ctr_report_opts o;
+	struct ctr_err e;
+	char *s;
+
+	opts(&o);
+	o.no_header = 1;
+	FX_CAPTURE(s, ctr_report_callers(out, r, &o, "fib", 0, &e));
+	golden("callers-fib.txt", s);
+	free(s);
+	FX_CAPTURE(s, ctr_report_callers(out, r, &o, "std::vector*", 0, &e));
+	golden("callers-push-back.txt", s);
+	free(s);
+	FX_CAPTURE(s, ctr_report_callers(out, r, &o, "main", 1, &e));
+	golden("callees-main.txt", s);
+	free(s);
+	ctr_run_free(r);
+}
+
+Test(report, callers_of_unknown_function_is_not_found)
+{
+	struct ctr_run *r = fx_run();
+	struct ctr_report_opts o;
+	struct ctr_err e;
+	char *buf = NULL;
+	size_t len;
+	FILE *out = open_memstream(&buf, &len);
+
+	opts(&o);
+	ctr_err_clear(&e);
+	cr_assert_eq(ctr_report_callers(out, r, &o, "nosuch", 0, &e), CTR_ENOTFOUND);
+	cr_assert_eq(e.code, CTR_ENOTFOUND);
+	cr_assert_not_null(strstr(e.msg, "'nosuch'"));
+	fclose(out);
+	free(buf);
+	ctr_run_free(r);
+}
+
+Test(report, corrupt_tree_is_a_format_error)
+{
+	struct ctr_run *r = fx_run();
+	struct ctr_report_opts o;
+	struct ctr_err e;
+	char *buf = NULL;
+	size_t len;
+	FILE *out = open_memstream(&buf, &len);
+
+	opts(&o);
+	ctr_err_clear(&e);
+	r->nodes[1].parent = 5; /* a child before its parent */
+	cr_assert_eq(ctr_report_flat(out, r, &o, &e), CTR_EFORMAT);
+	cr_assert_eq(e.code, CTR_EFORMAT);
+	ctr_err_clear(&e);
+	r->nodes[1].parent = 0;
+	r->nodes[1].function = 99;
+	cr_assert_eq(ctr_report_tree(out, r, &o, &e), CTR_EFORMAT);
+	fclose(out);
+	free(buf);
+	ctr_run_free(r);
+}
+
+static json_t *obj_get(json_t *o, const char *key)
+{
+	json_t *v = json_object_get(o, key);
+
+	cr_assert_not_null(v, "missing key '%s'", key);
+	return v;
+}
+
+Test(report, json_schema_and_values)
+{
+	struct ctr_run *r = fx_run();
+	struct ctr_report_opts o;
+	struct ctr_err e;
+	json_error_t je;
+	json_t *j, *funcs, *f, *attrs, *th;
+	char *s;
+
+	opts(&o);
+	o.threads = 1;
+	o.tree = 1;
+	FX_CAPTURE(s, ctr_report_json(out, r, &o, &e));
+	j = json_loads(s, 0, &je);
+	cr_assert_not_null(j, "invalid JSON: %s", je.text);
+	cr_assert_str_eq(json_string_value(obj_get(j, "run_id")), "20251121T000000-abc123");
+	cr_assert_str_eq(json_string_value(obj_get(j, "command")), "./demo --fib 30");
+	cr_assert_eq(json_integer_value(obj_get(j, "duration_ns")), 1000 * MS);
+	cr_assert(json_is_integer(obj_get(j, "exit_status")));
+	cr_assert_eq(json_integer_value(obj_get(j, "signal")), 0);
+	cr_assert_eq(json_integer_value(obj_get(j, "events")), 6043);
+	cr_assert_eq(json_integer_value(obj_get(j, "lost_events")), 0);
+	cr_assert_str_eq(json_string_value(json_object_get(obj_get(j, "metadata"), "build")),
+			 "release");
+	cr_assert_eq(json_array_size(obj_get(j, "threads")), 2);
+	funcs = obj_get(j, "functions");
+	cr_assert_eq(json_array_size(funcs), 6);
+	f = json_array_get(funcs, 0);
+	cr_assert_str_eq(json_string_value(obj_get(f, "name")), "work");
+	cr_assert_str_eq(json_string_value(obj_get(f, "module")), "/usr/local/bin/demo");
+	cr_assert_str_eq(json_string_value(obj_get(f, "file")), "work.c");
+	cr_assert_eq(json_integer_value(obj_get(f, "line")), 7);
+	cr_assert_eq(json_integer_value(obj_get(f, "calls")), 15);
+	cr_assert_eq(json_integer_value(obj_get(f, "total_ns")), 750 * MS);
+	cr_assert_eq(json_integer_value(obj_get(f, "self_ns")), 730 * MS);
+	cr_assert_eq(json_integer_value(obj_get(f, "min_ns")), 20 * MS);
+	cr_assert_eq(json_integer_value(obj_get(f, "max_ns")), 110 * MS);
+	cr_assert_str_eq(json_string_value(obj_get(f, "kind")), "function");
+	/* The span: kind, null module, attributes. */
+	f = NULL;
+	for (size_t i = 0; i < json_array_size(funcs); i++)
+		if (!strcmp(json_string_value(json_object_get(json_array_get(funcs, i), "name")),
+			    "load"))
+			f = json_array_get(funcs, i);
+	cr_assert_not_null(f);
+	cr_assert_str_eq(json_string_value(obj_get(f, "kind")), "span");
+	cr_assert(json_is_null(obj_get(f, "module")));
+	attrs = obj_get(f, "attributes");
+	cr_assert_eq(json_array_size(attrs), 2);
+	cr_assert_str_eq(json_string_value(obj_get(json_array_get(attrs, 0), "key")), "file");
+	cr_assert_str_eq(json_string_value(obj_get(json_array_get(attrs, 0), "value")),
+			 "data<1>.bin");
+	/* Per-thread profiles and the nested tree. */
+	th = json_array_get(obj_get(j, "threads"), 1);
+	cr_assert_eq(json_integer_value(obj_get(th, "tid")), 101);
+	cr_assert_eq(json_array_size(obj_get(th, "functions")), 3);
+	th = json_array_get(obj_get(j, "threads"), 0);
+	{
+		json_t *root = json_array_get(obj_get(th, "tree"), 0), *kids, *fib;
+
+		cr_assert_str_eq(json_string_value(obj_get(root, "name")), "main");
+		kids = obj_get(root, "children");
+		cr_assert_eq(json_array_size(kids), 3);
+		fib = json_array_get(kids, 0);
+		cr_assert_str_eq(json_string_value(obj_get(fib, "name")), "fib");
+		cr_assert_eq(json_integer_value(obj_get(fib, "total_ns")), 600 * MS);
+		cr_assert_eq(json_array_size(obj_get(json_array_get(kids, 2), "attributes")), 2);
+	}
+	json_decref(j);
+	free(s);
+	ctr_run_free(r);
+}
+
+/* B: fib got faster, work is gone, a new function appears, push_back doubled. */
+static struct ctr_run *fx_run_b(void)
+{
+	struct ctr_run *r = fx_new("20251122T000000-def456", "./demo --fib 30", 800 * MS);
+	uint32_t n_main, n_fib;
+
+	fx_module(r, "/opt/other/demo");    /* same basename: functions still match */
+	fx_func(r, CTR_FN_FUNCTION, "main", "demo.c", 10);
+	fx_func(r, CTR_FN_FUNCTION, "fib", "fib.c", 3);
+	fx_func(r, CTR_FN_FUNCTION, PUSH_NAME, "", 0);
+	fx_func(r, CTR_FN_FUNCTION, "fast_path", "fast.c", 1);
+	fx_thread(r, 200, "main", 0, 800 * MS);
+	n_main = fx_node(r, CTR_NONE, 0, 0, 1, 800 * MS, 100 * MS, 800 * MS, 800 * MS);
+	n_fib = fx_node(r, n_main, 0, 1, 1, 300 * MS, 300 * MS, 300 * MS, 300 * MS);
+	(void)n_fib;
+	fx_node(r, n_main, 0, 2, 6000, 60 * MS, 60 * MS, 5 * US, 20 * US);
+	fx_node(r, n_main, 0, 3, 3, 340 * MS, 340 * MS, 100 * MS, 120 * MS);
+	return r;
+}
+
+Test(report, diff_golden_and_json)
+{
+	struct ctr_run *a = fx_run(), *b = fx_run_b();
+	struct ctr_report_opts o;
+	struct ctr_err e;
+	json_error_t je;
+	json_t *j, *funcs, *f;
+	char *s;
+
+	opts(&o);
+	FX_CAPTURE(s, ctr_report_diff(out, a, b, &o, 0, &e));
+	golden("diff.txt", s);
+	free(s);
+	FX_CAPTURE(s, ctr_report_diff(out, a, b, &o, 1, &e));
+	j = json_loads(s, 0, &je);
+	cr_assert_not_null(j, "invalid JSON: %s", je.text);
+	funcs = obj_get(j, "functions");
+	cr_assert_eq(json_array_size(funcs), 7);
+	/* Largest absolute self change first: work -730 ms. */
+	f = json_array_get(funcs, 0);
+	cr_assert_str_eq(json_string_value(obj_get(f, "name")), "work");
+	cr_assert_str_eq(json_string_value(obj_get(f, "status")), "removed");
+	cr_assert_eq(json_integer_value(obj_get(f, "self_ns_change")), -(json_int_t)(730 * MS));
+	f = json_array_get(funcs, 1);
+	cr_assert_str_eq(json_string_value(obj_get(f, "name")), "fast_path");
+	cr_assert_str_eq(json_string_value(obj_get(f, "status")), "new");
+	f = json_array_get(funcs, 2);
+	cr_assert_str_eq(json_string_value(obj_get(f, "name")), "fib");
+	cr_assert_str_eq(json_string_value(obj_get(f, "status")), "changed");
+	cr_assert_eq(json_integer_value(obj_get(f, "calls_a")), 7);
+	cr_assert_eq(json_integer_value(obj_get(f, "calls_b")), 1);
+	cr_assert_eq(json_integer_value(obj_get(f, "self_ns_change")), -(json_int_t)(300 * MS));
+	cr_assert_float_eq(json_real_value(obj_get(f, "self_change_percent")), -50.0, 1e-9);
+	cr_assert_eq(json_integer_value(obj_get(j, "duration_ns_change")), -(json_int_t)(200 * MS));
+	json_decref(j);
+	free(s);
+	ctr_run_free(a);
+	ctr_run_free(b);
+}
+
+Test(report, summary_lists_header_processes_and_backtrace)
+{
+	struct ctr_run *r = fx_run();
+	struct ctr_err e;
+	char *s;
+
+	r->crashed = 1;
+	r->signal = 11;
+	r->lost_events = 5;
+	r->procs[0].crashed = 1;
+	r->procs[0].signal = 11;
+	r->procs[0].backtrace = strdup("#0 crash at demo.c:12\n#1 main at demo.c:30");
+	FX_CAPTURE(s, ctr_report_summary(out, r, &e));
+	golden("summary.txt", s);
+	cr_assert_not_null(strstr(s, "killed by SIGSEGV (CRASHED)"));
+	cr_assert_not_null(strstr(s, "  #1 main at demo.c:30\n"));
+	free(s);
+	ctr_run_free(r);
+}
+
+Test(report, empty_run_prints_no_calls)
+{
+	struct ctr_run *r = fx_new("empty", "true", 0);
+	struct ctr_report_opts o;
+	struct ctr_err e;
+	char *s;
+
+	opts(&o);
+	FX_CAPTURE(s, ctr_report_flat(out, r, &o, &e));
+	cr_assert_str_eq(s, "run empty 'true' 0 ns, 0 threads, 0 calls\n\nno calls recorded\n");
+	free(s);
+	ctr_run_free(r);
+}
+
+Test(report, count_format)
+{
+	char b[32];
+
+	ctr_fmt_count(b, sizeof(b), 9999);
+	cr_assert_str_eq(b, "9999");
+	ctr_fmt_count(b, sizeof(b), 12345);
+	cr_assert_str_eq(b, "12.3 k");
+	ctr_fmt_count(b, sizeof(b), 2600000);
+	cr_assert_str_eq(b, "2.6 M");
+	ctr_fmt_count(b, sizeof(b), 1100000000);
+	cr_assert_str_eq(b, "1.1 G");
+}

@@ -1,0 +1,1009 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Trace store tests. One table of behaviours (round trip, list order, filters, remove, resolve,
+ * duplicates, streaming saves) runs against every backend: memory, sqlite on a temporary file
+ * and jsonl on a temporary file. Backend-specific cases follow: bad files, schema versions,
+ * concurrent writers (fork), killed writers, JSONL -> SQLite import, malformed JSONL lines.
+ */
+#include <criterion/criterion.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <signal.h>
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "store/store.h"
+
+/* ---- fixtures ---- */
+
+static char tmpdir[256];
+
+static void setup(void)
+{
+	snprintf(tmpdir, sizeof(tmpdir), "/tmp/ctrace-test-store-XXXXXX");
+	cr_assert_not_null(mkdtemp(tmpdir));
+}
+
+static int rm_one(const char *p, const struct stat *st, int flag, struct FTW *ftw)
+{
+	return remove(p);
+}
+
+static void teardown(void)
+{
+	nftw(tmpdir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+TestSuite(store, .init = setup, .fini = teardown);
+
+enum { B_MEMORY, B_SQLITE, B_JSONL, B_COUNT };
+static const char *const bnames[B_COUNT] = { "memory", "sqlite", "jsonl" };
+
+/* A connection string for backend @b in the test's temporary directory. */
+static const char *conn_for(int b, const char *name)
+{
+	static char buf[B_COUNT][512];
+
+	switch (b) {
+	case B_MEMORY:
+		snprintf(buf[b], sizeof(buf[b]), "memory:");
+		break;
+	case B_SQLITE:
+		snprintf(buf[b], sizeof(buf[b]), "sqlite:%s/%s.db", tmpdir, name);
+		break;
+	default:
+		snprintf(buf[b], sizeof(buf[b]), "jsonl:%s/%s.jsonl", tmpdir, name);
+		break;
+	}
+	return buf[b];
+}
+
+static struct ctr_store *open_b(int b, const char *name)
+{
+	struct ctr_store *s = NULL;
+	struct ctr_err e;
+
+	ctr_err_clear(&e);
+	cr_assert_eq(ctr_store_open(&s, conn_for(b, name), &e), 0, "%s: %s", bnames[b], e.msg);
+	cr_assert_str_eq(ctr_store_backend(s), bnames[b]);
+	return s;
+}
+
+static char *xs(const char *s)
+{
+	return s ? strdup(s) : NULL;
+}
+
+#define ALLOC(r, field, n) ((r)->n_##field = (n), (r)->field = calloc((n), sizeof(*(r)->field)))
+
+/* A run with every array filled and awkward strings. */
+static struct ctr_run *rich_run(const char *id, int64_t start, uint64_t duration,
+				const char *command, const char *fn_extra, const char *meta_val)
+{
+	struct ctr_run *r = calloc(1, sizeof(*r));
+
+	snprintf(r->id, sizeof(r->id), "%s", id);
+	r->command = xs(command);
+	r->host = xs("build-host.example");
+	r->cwd = xs("/home/ü/src dir");
+	r->start_unix_ns = start;
+	r->duration_ns = duration;
+	r->exit_status = 3;
+	r->signal = 0;
+	r->crashed = 1;
+	r->events = 123456789012ull;
+	r->lost_events = 17;
+	r->clock = xs("tsc");
+	r->ticks_per_sec = 2893420000ull;
+	r->overhead_inner_ns = 3.1415926535897931;
+	r->overhead_call_ns = 11.25;
+
+	ALLOC(r, meta, 3);
+	r->meta[0] = (struct ctr_kv){ xs("branch"), xs(meta_val) };
+	r->meta[1] = (struct ctr_kv){ xs("note"), xs("quote \" amp & lt < 日本語") };
+	r->meta[2] = (struct ctr_kv){ xs("empty"), xs("") };
+
+	ALLOC(r, procs, 2);
+	r->procs[0] = (struct ctr_process){ 4242, 1, 0, xs("/usr/bin/app"), xs(command), -1, 11, 1,
+					    xs("#0 crash() at a.c:3\n#1 main()"), };
+	r->procs[1] = (struct ctr_process){ 4243, 4242, 1, xs("/bin/sh"), xs("sh -c true"), 0, 0, 0,
+					    NULL };
+
+	ALLOC(r, modules, 2);
+	r->modules[0] = (struct ctr_module){ 0, xs("/usr/bin/app"), xs("abcdef0123"),
+					     0x555555554000ull };
+	r->modules[1] = (struct ctr_module){ 1, xs("/lib/libc.so.6"), xs(""), 0x7ffff7dd0000ull };
+
+	ALLOC(r, functions, 6);
+	r->functions[0] = (struct ctr_function){ 0, CTR_FN_FUNCTION, xs("main"), xs(""),
+						 xs("app.c"), 10, 0, 0x1139 };
+	r->functions[1] = (struct ctr_function){
+		1, CTR_FN_FUNCTION, xs("std::vector<int, std::allocator<int> >::push_back(int const&)"),
+		xs("_ZNSt6vectorIiSaIiEE9push_backERKi"), xs("/usr/include/c++/12/bits/stl_vector.h"),
+		1187, 0, 0x2000 };
+	r->functions[2] = (struct ctr_function){ 2, CTR_FN_FUNCTION,
+						 xs("operator<<(std::ostream&, \"q\" const&)"),
+						 xs("_Zlsl"), xs(""), 0, 0, 0x2100 };
+	r->functions[3] = (struct ctr_function){ 3, CTR_FN_SPAN, xs("naïve_函数 span"), xs(""), xs(""),
+						 0, CTR_NONE, 0 };
+	r->functions[4] = (struct ctr_function){ 4, CTR_FN_MARK, xs("checkpoint"), xs(""), xs(""), 0,
+						 CTR_NONE, 0 };
+	r->functions[5] = (struct ctr_function){ 5, CTR_FN_FUNCTION, xs(fn_extra), xs("_Zextra"),
+						 xs("x.c"), 1, 1, 0xffffffffffffull };
+
+	ALLOC(r, threads, 3);
+	r->threads[0] = (struct ctr_thread){ 0, 4242, 4242, xs("app"), 0, duration, 1000, 0 };
+	r->threads[1] = (struct ctr_thread){ 1, 4242, 4250, xs("worker-1"), 500, 900, 20, 3 };
+	r->threads[2] = (struct ctr_thread){ 2, 4243, 4243, NULL, 1000, 1200, 2, 0 };
+
+	ALLOC(r, nodes, 40);
+	for (uint32_t i = 0; i < 40; i++) {
+		struct ctr_node *n = &r->nodes[i];
+
+		n->id = i;
+		n->parent = i % 10 == 0 ? CTR_NONE : i - 1;
+		n->thread = i / 20;
+		n->function = i % 6;
+		n->calls = i + 1;
+		n->total_ns = 1000ull * i + 7;
+		n->self_ns = 100ull * i;
+		n->min_ns = i == 5 ? UINT64_MAX : i;
+		n->max_ns = 1ull << 62;
+		n->raw_total_ns = n->total_ns + 3;
+		n->raw_self_ns = n->self_ns + 2;
+		n->raw_min_ns = 0;
+		n->raw_max_ns = 9000000000000000000ull;
+	}
+
+	ALLOC(r, attrs, 2);
+	r->attrs[0] = (struct ctr_attr){ 3, xs("http.url"), xs("/a?b=<c>&d=\"e\""), 4 };
+	r->attrs[1] = (struct ctr_attr){ 3, xs("bytes"), xs("-42"), 1 };
+
+	ALLOC(r, chunks, 2);
+	r->chunks[0] = (struct ctr_chunk){ 0, 0, CTR_CODEC_ZSTD, 4096, 0, 500, 1000, malloc(1000) };
+	for (int i = 0; i < 1000; i++)
+		r->chunks[0].data[i] = (unsigned char)(i * 37 + 11);
+	r->chunks[1] = (struct ctr_chunk){ 1, 0, CTR_CODEC_RAW, 3, 501, 900, 5, malloc(5) };
+	memcpy(r->chunks[1].data, "\0\xff\n\"=", 5);
+	return r;
+}
+
+static struct ctr_run *simple_run(const char *id, int64_t start)
+{
+	return rich_run(id, start, 1000, "./app --flag", "extra", "main");
+}
+
+static void save_ok(struct ctr_store *s, const struct ctr_run *r)
+{
+	struct ctr_err e;
+
+	ctr_err_clear(&e);
+	cr_assert_eq(ctr_store_save(s, r, &e), 0, "save %s: %s", r->id, e.msg);
+}
+
+/* Ids returned by list, joined with ',' (static buffer). */
+static const char *list_ids(struct ctr_store *s, const struct ctr_filter *f, size_t limit,
+			    size_t offset)
+{
+	static char buf[1024];
+	struct ctr_run **runs;
+	struct ctr_err e;
+	size_t n;
+
+	ctr_err_clear(&e);
+	cr_assert_eq(ctr_store_list(s, f, limit, offset, &runs, &n, &e), 0, "list: %s", e.msg);
+	buf[0] = '\0';
+	for (size_t i = 0; i < n; i++) {
+		cr_assert_eq(runs[i]->n_nodes + runs[i]->n_meta + runs[i]->n_chunks, 0,
+			     "list returned arrays");
+		strcat(buf, i ? "," : "");
+		strcat(buf, runs[i]->id);
+	}
+	ctr_run_list_free(runs, n);
+	return buf;
+}
+
+/* ---- the table run against every backend ---- */
+
+Test(store, round_trip_is_equal)
+{
+	for (int b = 0; b < B_COUNT; b++) {
+		struct ctr_store *s = open_b(b, "rt");
+		struct ctr_run *r = rich_run("run-1", 1700000000000000000ll, 5000, "./app a \"b\"",
+					     "ns::f<std::string>()", "main"),
+			       *got = NULL;
+		struct ctr_err e;
+
+		save_ok(s, r);
+		ctr_err_clear(&e);
+		cr_assert_eq(ctr_store_load(s, "run-1", CTR_LOAD_TIMELINE, &got, &e), 0, "%s: %s",
+			     bnames[b], e.msg);
+		cr_assert(ctr_run_equal(r, got), "%s: loaded run differs", bnames[b]);
+		ctr_run_free(got);
+
+		/* without the timeline: same run minus its chunks */
+		cr_assert_eq(ctr_store_load(s, "run-1", 0, &got, &e), 0);
+		cr_assert_eq(got->n_chunks, 0);
+		cr_assert_null(got->chunks);
+		cr_assert_not(ctr_run_equal(r, got));
+		struct ctr_run *nochunks = ctr_run_dup(r);
+		for (size_t i = 0; i < nochunks->n_chunks; i++)
+			free(nochunks->chunks[i].data);
+		free(nochunks->chunks);
+		nochunks->chunks = NULL;
+		nochunks->n_chunks = 0;
+		cr_assert(ctr_run_equal(nochunks, got), "%s", bnames[b]);
+		ctr_run_free(nochunks);
+		ctr_run_free(got);
+
+		/* a reopened store still has it (memory stores are per handle) */
+		if (b != B_MEMORY) {
+			ctr_store_close(s);
+			s = open_b(b, "rt");
+			cr_assert_eq(ctr_store_load(s, "run-1", CTR_LOAD_TIMELINE, &got, &e), 0);
+			cr_assert(ctr_run_equal(r, got), "%s: differs after reopen", bnames[b]);
+			ctr_run_free(got);
+		}
+		ctr_run_free(r);
+		ctr_store_close(s);
+	}
+}
+
+Test(store, equal_sees_every_difference)
+{
+	struct ctr_run *a = simple_run("x", 1), *b = ctr_run_dup(a);
+
+	cr_assert(ctr_run_equal(a, b));
+	b->nodes[39].raw_max_ns++;
+	cr_assert_not(ctr_run_equal(a, b));
+	b->nodes[39].raw_max_ns--;
+	b->chunks[0].data[999] ^= 1;
+	cr_assert_not(ctr_run_equal(a, b));
+	b->chunks[0].data[999] ^= 1;
+	free(b->threads[2].name);
+	b->threads[2].name = strdup("");
+	cr_assert_not(ctr_run_equal(a, b), "NULL and \"\" must differ");
+	free(b->threads[2].name);
+	b->threads[2].name = NULL;
+	b->overhead_call_ns += 1e-9;
+	cr_assert_not(ctr_run_equal(a, b));
+	b->overhead_call_ns = a->overhead_call_ns;
+	cr_assert(ctr_run_equal(a, b));
+	ctr_run_free(a);
+	ctr_run_free(b);
+}
+
+Test(store, list_newest_first_with_limit_and_offset)
+{
+	for (int b = 0; b < B_COUNT; b++) {
+		struct ctr_store *s = open_b(b, "list");
+		const struct {
+			const char *id;
+			int64_t start;
+		} runs[] = { { "r-b", 300 }, { "r-a", 100 }, { "r-d", 400 }, { "r-c", 300 },
+			     { "r-e", 200 } };
+
+		cr_assert_str_eq(list_ids(s, NULL, 0, 0), "");
+		for (size_t i = 0; i < 5; i++) {
+			struct ctr_run *r = simple_run(runs[i].id, runs[i].start);
+
+			save_ok(s, r);
+			ctr_run_free(r);
+		}
+		cr_assert_str_eq(list_ids(s, NULL, 0, 0), "r-d,r-b,r-c,r-e,r-a", "%s", bnames[b]);
+		cr_assert_str_eq(list_ids(s, NULL, 2, 0), "r-d,r-b", "%s", bnames[b]);
+		cr_assert_str_eq(list_ids(s, NULL, 2, 1), "r-b,r-c", "%s", bnames[b]);
+		cr_assert_str_eq(list_ids(s, NULL, 0, 3), "r-e,r-a", "%s", bnames[b]);
+		cr_assert_str_eq(list_ids(s, NULL, 10, 4), "r-a", "%s", bnames[b]);
+		cr_assert_str_eq(list_ids(s, NULL, 1, 5), "", "%s", bnames[b]);
+
+		/* headers are complete */
+		struct ctr_run **l;
+		size_t n;
+		cr_assert_eq(ctr_store_list(s, NULL, 1, 0, &l, &n, NULL), 0);
+		cr_assert_eq(n, 1);
+		struct ctr_run *want = simple_run("r-d", 400);
+		{
+			struct ctr_run h = *want;
+
+			h.n_meta = h.n_procs = h.n_modules = h.n_functions = 0;
+			h.n_threads = h.n_nodes = h.n_attrs = h.n_chunks = 0;
+			cr_assert(ctr_run_equal(&h, l[0]), "%s: list header differs", bnames[b]);
+		}
+		ctr_run_free(want);
+		ctr_run_list_free(l, n);
+		ctr_store_close(s);
+	}
+}
+
+Test(store, every_filter_field)
+{
+	for (int b = 0; b < B_COUNT; b++) {
+		struct ctr_store *s = open_b(b, "filter");
+		struct ctr_run *r;
+
+		/* id, start, duration, command, extra function, meta branch */
+		r = rich_run("f1", 1000, 50, "./server --port 80", "handle_request", "main");
+		save_ok(s, r);
+		ctr_run_free(r);
+		r = rich_run("f2", 2000, 500, "./server --port 81", "parse_args", "dev");
+		save_ok(s, r);
+		ctr_run_free(r);
+		r = rich_run("f3", 3000, 5000, "./client x", "handle_request", "dev");
+		save_ok(s, r);
+		ctr_run_free(r);
+		r = rich_run("f4", 4000, 50000, NULL, "other", "main");
+		save_ok(s, r);
+		ctr_run_free(r);
+
+		struct ctr_filter f;
+#define CHECK(want)                                                                                \
+	cr_assert_str_eq(list_ids(s, &f, 0, 0), want, "%s: line %d", bnames[b], __LINE__)
+
+		memset(&f, 0, sizeof(f));
+		CHECK("f4,f3,f2,f1");
+		f.since_unix_ns = 2000;
+		CHECK("f4,f3,f2");
+		memset(&f, 0, sizeof(f));
+		f.until_unix_ns = 2000;
+		CHECK("f2,f1");
+		memset(&f, 0, sizeof(f));
+		f.min_duration_ns = 500;
+		CHECK("f4,f3,f2");
+		memset(&f, 0, sizeof(f));
+		f.max_duration_ns = 5000;
+		CHECK("f3,f2,f1");
+		memset(&f, 0, sizeof(f));
+		f.command = "server";
+		CHECK("f2,f1");
+		f.command = "port 81";
+		CHECK("f2");
+		f.command = "SERVER"; /* case-sensitive substring */
+		CHECK("");
+		f.command = "%"; /* no wildcards */
+		CHECK("");
+		memset(&f, 0, sizeof(f));
+		f.function = "handle_request";
+		CHECK("f3,f1");
+		f.function = "_Zextra"; /* linkage names match too */
+		CHECK("f4,f3,f2,f1");
+		f.function = "std::vector<int, std::allocator<int> >::push_back(int const&)";
+		CHECK("f4,f3,f2,f1");
+		f.function = "handle";
+		CHECK("");
+		memset(&f, 0, sizeof(f));
+		struct ctr_kv kv[2] = { { "branch", "dev" }, { "note", "quote \" amp & lt < 日本語" } };
+		f.meta = kv;
+		f.n_meta = 1;
+		CHECK("f3,f2");
+		f.n_meta = 2;
+		CHECK("f3,f2");
+		kv[1].value = "nope";
+		CHECK("");
+		/* combined */
+		memset(&f, 0, sizeof(f));
+		kv[1].value = "quote \" amp & lt < 日本語";
+		f.meta = kv;
+		f.n_meta = 2;
+		f.function = "handle_request";
+		CHECK("f3");
+		f.command = "client";
+		f.since_unix_ns = 3000;
+		f.until_unix_ns = 3000;
+		f.min_duration_ns = 5000;
+		f.max_duration_ns = 5000;
+		CHECK("f3");
+		f.max_duration_ns = 4999;
+		CHECK("");
+		memset(&f, 0, sizeof(f));
+		f.since_unix_ns = 1500;
+		f.function = "handle_request";
+		cr_assert_str_eq(list_ids(s, &f, 1, 0), "f3");
+		cr_assert_str_eq(list_ids(s, &f, 1, 1), "");
+#undef CHECK
+		ctr_store_close(s);
+	}
+}
+
+Test(store, remove_then_not_found)
+{
+	for (int b = 0; b < B_COUNT; b++) {
+		struct ctr_store *s = open_b(b, "rm");
+		struct ctr_run *r1 = simple_run("keep-1", 10), *r2 = simple_run("gone", 20),
+			       *r3 = simple_run("keep-2", 30), *got;
+		struct ctr_err e;
+
+		save_ok(s, r1);
+		save_ok(s, r2);
+		save_ok(s, r3);
+		ctr_err_clear(&e);
+		cr_assert_eq(ctr_store_remove(s, "gone", &e), 0, "%s: %s", bnames[b], e.msg);
+		ctr_err_clear(&e);
+		cr_assert_eq(ctr_store_load(s, "gone", 0, &got, &e), CTR_ENOTFOUND);
+		cr_assert_null(got);
+		cr_assert(strstr(e.msg, "'gone'"), "%s", e.msg);
+		ctr_err_clear(&e);
+		cr_assert_eq(ctr_store_remove(s, "gone", &e), CTR_ENOTFOUND, "%s", bnames[b]);
+		cr_assert_str_eq(list_ids(s, NULL, 0, 0), "keep-2,keep-1");
+		cr_assert_eq(ctr_store_load(s, "keep-1", CTR_LOAD_TIMELINE, &got, NULL), 0);
+		cr_assert(ctr_run_equal(r1, got));
+		ctr_run_free(got);
+		/* the id can be saved again after removal */
+		save_ok(s, r2);
+		cr_assert_str_eq(list_ids(s, NULL, 0, 0), "keep-2,gone,keep-1");
+		ctr_run_free(r1);
+		ctr_run_free(r2);
+		ctr_run_free(r3);
+		ctr_store_close(s);
+	}
+}
+
+Test(store, missing_run_and_duplicate_save)
+{
+	for (int b = 0; b < B_COUNT; b++) {
+		struct ctr_store *s = open_b(b, "dup");
+		struct ctr_run *r = simple_run("dup-1", 10), *got = (void *)1;
+		struct ctr_err e;
+
+		ctr_err_clear(&e);
+		cr_assert_eq(ctr_store_load(s, "nope", 0, &got, &e), CTR_ENOTFOUND, "%s", bnames[b]);
+		cr_assert_null(got);
+		cr_assert_eq(e.code, CTR_ENOTFOUND);
+		save_ok(s, r);
+		ctr_err_clear(&e);
+		cr_assert_eq(ctr_store_save(s, r, &e), CTR_EEXIST, "%s", bnames[b]);
+		cr_assert(strstr(e.msg, "'dup-1'"), "%s", e.msg);
+		cr_assert_str_eq(e.run_id, "dup-1");
+		cr_assert_str_eq(list_ids(s, NULL, 0, 0), "dup-1");
+		/* the store is still usable after the refused save */
+		struct ctr_run *r2 = simple_run("dup-2", 5);
+		save_ok(s, r2);
+		cr_assert_str_eq(list_ids(s, NULL, 0, 0), "dup-1,dup-2");
+		ctr_run_free(r2);
+		ctr_run_free(r);
+		ctr_store_close(s);
+	}
+}
+
+Test(store, resolve_specs)
+{
+	for (int b = 0; b < B_COUNT; b++) {
+		struct ctr_store *s = open_b(b, "resolve");
+		const char *ids[] = { "20240101-aaaa1", "20240101-aaab2", "20240102-bbbb3" };
+		char id[CTR_RUN_ID_MAX];
+		struct ctr_err e;
+
+		ctr_err_clear(&e);
+		cr_assert_eq(ctr_store_resolve(s, "latest", id, &e), CTR_ENOTFOUND, "%s", bnames[b]);
+		for (int i = 0; i < 3; i++) {
+			struct ctr_run *r = simple_run(ids[i], 100 + i);
+
+			save_ok(s, r);
+			ctr_run_free(r);
+		}
+		cr_assert_eq(ctr_store_resolve(s, "latest", id, NULL), 0);
+		cr_assert_str_eq(id, "20240102-bbbb3");
+		cr_assert_eq(ctr_store_resolve(s, "latest~0", id, NULL), 0);
+		cr_assert_str_eq(id, "20240102-bbbb3");
+		cr_assert_eq(ctr_store_resolve(s, "latest~1", id, NULL), 0);
+		cr_assert_str_eq(id, "20240101-aaab2");
+		cr_assert_eq(ctr_store_resolve(s, "latest~2", id, NULL), 0);
+		cr_assert_str_eq(id, "20240101-aaaa1");
+		cr_assert_eq(ctr_store_resolve(s, "latest~3", id, NULL), CTR_ENOTFOUND);
+		cr_assert_eq(ctr_store_resolve(s, "latest~x", id, NULL), CTR_EUSAGE);
+		cr_assert_eq(ctr_store_resolve(s, "latest~-1", id, NULL), CTR_EUSAGE);
+		cr_assert_eq(ctr_store_resolve(s, "20240102", id, NULL), 0);
+		cr_assert_str_eq(id, "20240102-bbbb3");
+		cr_assert_eq(ctr_store_resolve(s, "20240101-aaab", id, NULL), 0);
+		cr_assert_str_eq(id, "20240101-aaab2");
+		cr_assert_eq(ctr_store_resolve(s, "20240101-aaaa1", id, NULL), 0);
+		cr_assert_str_eq(id, "20240101-aaaa1");
+		ctr_err_clear(&e);
+		cr_assert_eq(ctr_store_resolve(s, "20240101", id, &e), CTR_EUSAGE, "%s", bnames[b]);
+		cr_assert(strstr(e.msg, "ambiguous"), "%s", e.msg);
+		cr_assert_eq(ctr_store_resolve(s, "2023", id, NULL), CTR_ENOTFOUND);
+		cr_assert_eq(ctr_store_resolve(s, "", id, NULL), CTR_EUSAGE);
+		ctr_store_close(s);
+	}
+}
+
+Test(store, streaming_save_and_abort)
+{
+	for (int b = 0; b < B_COUNT; b++) {
+		struct ctr_store *s = open_b(b, "stream");
+		struct ctr_run *r = simple_run("st-1", 10), *got;
+		struct ctr_run hdr;
+		struct ctr_err e;
+
+		/* begin with a provisional header, chunks, then abort: nothing visible */
+		memset(&hdr, 0, sizeof(hdr));
+		strcpy(hdr.id, "st-1");
+		ctr_err_clear(&e);
+		cr_assert_eq(ctr_store_save_begin(s, &hdr, &e), 0, "%s: %s", bnames[b], e.msg);
+		cr_assert_eq(ctr_store_save_chunk(s, &r->chunks[0], &e), 0);
+		ctr_store_save_abort(s);
+		cr_assert_eq(ctr_store_load(s, "st-1", 0, &got, NULL), CTR_ENOTFOUND);
+		cr_assert_str_eq(list_ids(s, NULL, 0, 0), "");
+
+		/* begin, chunks, end with the final header: the final one is stored */
+		cr_assert_eq(ctr_store_save_begin(s, &hdr, &e), 0);
+		cr_assert_eq(ctr_store_save_begin(s, &hdr, NULL), CTR_EUSAGE); /* nested */
+		for (size_t i = 0; i < r->n_chunks; i++)
+			cr_assert_eq(ctr_store_save_chunk(s, &r->chunks[i], &e), 0);
+		struct ctr_run end = *r;
+		end.chunks = NULL; /* ignored by end */
+		end.n_chunks = 0;
+		cr_assert_eq(ctr_store_save_end(s, &end, &e), 0, "%s: %s", bnames[b], e.msg);
+		cr_assert_eq(ctr_store_load(s, "st-1", CTR_LOAD_TIMELINE, &got, &e), 0);
+		cr_assert(ctr_run_equal(r, got), "%s", bnames[b]);
+		ctr_run_free(got);
+		cr_assert_eq(ctr_store_save_chunk(s, &r->chunks[0], NULL), CTR_EUSAGE);
+
+		/* closing with a save open discards it */
+		strcpy(hdr.id, "st-2");
+		cr_assert_eq(ctr_store_save_begin(s, &hdr, &e), 0);
+		ctr_store_close(s);
+		s = open_b(b, "stream");
+		cr_assert_eq(ctr_store_load(s, "st-2", 0, &got, NULL), CTR_ENOTFOUND);
+		ctr_run_free(r);
+		ctr_store_close(s);
+	}
+}
+
+Test(store, big_run)
+{
+	for (int b = 0; b < B_COUNT; b++) {
+		struct ctr_store *s = open_b(b, "big");
+		struct ctr_run *r = simple_run("big-1", 10), *got;
+
+		free(r->nodes);
+		ALLOC(r, nodes, 150000);
+		for (uint32_t i = 0; i < 150000; i++)
+			r->nodes[i] = (struct ctr_node){ i, i ? i / 2 : CTR_NONE, i % 3, i % 6, i,
+							 (uint64_t)i * 1000, i, 1, 2, 3, 4, 5, 6 };
+		save_ok(s, r);
+		cr_assert_eq(ctr_store_load(s, "big-1", CTR_LOAD_TIMELINE, &got, NULL), 0);
+		cr_assert(ctr_run_equal(r, got), "%s", bnames[b]);
+		ctr_run_free(got);
+		ctr_run_free(r);
+		ctr_store_close(s);
+	}
+}
+
+/* ---- connection strings ---- */
+
+Test(store, connection_strings)
+{
+	struct ctr_store *s = NULL;
+	struct ctr_err e;
+	char conn[512];
+
+	ctr_err_clear(&e);
+	cr_assert_eq(ctr_store_open(&s, "ftp://host/x", &e), CTR_EUSAGE);
+	cr_assert_null(s);
+	cr_assert(strstr(e.msg, "unknown store scheme 'ftp'"), "%s", e.msg);
+	cr_assert_eq(ctr_store_open(&s, "postgres:db", NULL), CTR_EUSAGE);
+	cr_assert_eq(ctr_store_open(&s, "", NULL), CTR_EUSAGE);
+	cr_assert_eq(ctr_store_open(&s, "sqlite:", NULL), CTR_EUSAGE);
+
+	/* a bare path is sqlite, also with a colon later in the path */
+	snprintf(conn, sizeof(conn), "%s/bare.db", tmpdir);
+	cr_assert_eq(ctr_store_open(&s, conn, NULL), 0);
+	cr_assert_str_eq(ctr_store_backend(s), "sqlite");
+	ctr_store_close(s);
+	snprintf(conn, sizeof(conn), "%s/a:b.db", tmpdir);
+	cr_assert_eq(ctr_store_open(&s, conn, NULL), 0);
+	cr_assert_str_eq(ctr_store_backend(s), "sqlite");
+	ctr_store_close(s);
+	cr_assert_eq(access(conn, F_OK), 0);
+
+	cr_assert_eq(ctr_store_open(&s, "memory:", NULL), 0);
+	cr_assert_str_eq(ctr_store_backend(s), "memory");
+	ctr_store_close(s);
+	ctr_store_close(NULL);
+
+	unsetenv("CTRACE_STORE");
+	cr_assert_str_eq(ctr_store_default(), "sqlite:./ctrace.db");
+	setenv("CTRACE_STORE", "jsonl:/tmp/x.jsonl", 1);
+	cr_assert_str_eq(ctr_store_default(), "jsonl:/tmp/x.jsonl");
+	unsetenv("CTRACE_STORE");
+}
+
+/* ---- sqlite specifics ---- */
+
+Test(store, sqlite_garbage_file_is_estore)
+{
+	char path[512], conn[600];
+	struct ctr_store *s = NULL;
+	struct ctr_err e;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "%s/x.db", tmpdir);
+	f = fopen(path, "w");
+	for (int i = 0; i < 200; i++)
+		fputs("this is not a database at all, just text\n", f);
+	fclose(f);
+	snprintf(conn, sizeof(conn), "sqlite:%s", path);
+	ctr_err_clear(&e);
+	cr_assert_eq(ctr_store_open(&s, conn, &e), CTR_ESTORE);
+	cr_assert_null(s);
+	char want[700];
+	snprintf(want, sizeof(want), "cannot open store '%s': file is not a database", path);
+	cr_assert_str_eq(e.msg, want);
+	cr_assert_str_eq(e.path, path);
+}
+
+Test(store, sqlite_newer_schema_is_eversion)
+{
+	char path[512];
+	struct ctr_store *s = open_b(B_SQLITE, "newer");
+	struct ctr_err e;
+	sqlite3 *db;
+
+	ctr_store_close(s);
+	snprintf(path, sizeof(path), "%s/newer.db", tmpdir);
+	cr_assert_eq(sqlite3_open(path, &db), SQLITE_OK);
+	cr_assert_eq(sqlite3_exec(db, "PRAGMA user_version = 99", NULL, NULL, NULL), SQLITE_OK);
+	sqlite3_close(db);
+	ctr_err_clear(&e);
+	cr_assert_eq(ctr_store_open(&s, conn_for(B_SQLITE, "newer"), &e), CTR_EVERSION);
+	cr_assert(strstr(e.msg, "schema version 99"), "%s", e.msg);
+	cr_assert(strstr(e.msg, "upgrade ctrace"), "%s", e.msg);
+}
+
+Test(store, sqlite_schema_is_queryable)
+{
+	char path[512];
+	struct ctr_store *s = open_b(B_SQLITE, "schema");
+	struct ctr_run *r = simple_run("q-1", 10);
+	sqlite3 *db;
+	sqlite3_stmt *st;
+
+	save_ok(s, r);
+	ctr_store_close(s);
+	snprintf(path, sizeof(path), "%s/schema.db", tmpdir);
+	cr_assert_eq(sqlite3_open(path, &db), SQLITE_OK);
+	/* the documented example: top functions by self time */
+	cr_assert_eq(sqlite3_prepare_v2(db,
+					"SELECT f.name, SUM(n.self_ns) AS self FROM nodes n "
+					"JOIN runs r ON r.pk = n.run "
+					"JOIN functions f ON f.run = n.run AND f.id = n.function "
+					"WHERE r.id = 'q-1' GROUP BY f.name ORDER BY self DESC LIMIT 1",
+					-1, &st, NULL),
+		     SQLITE_OK, "%s", sqlite3_errmsg(db));
+	cr_assert_eq(sqlite3_step(st), SQLITE_ROW);
+	/* function 3 has nodes 3,9,...,39: self 100 * (3 + 9 + 15 + 21 + 27 + 33 + 39) */
+	cr_assert_str_eq((const char *)sqlite3_column_text(st, 0), "naïve_函数 span");
+	cr_assert_eq(sqlite3_column_int64(st, 1), 14700);
+	sqlite3_finalize(st);
+	cr_assert_eq(sqlite3_prepare_v2(db, "PRAGMA journal_mode", -1, &st, NULL), SQLITE_OK);
+	cr_assert_eq(sqlite3_step(st), SQLITE_ROW);
+	cr_assert_str_eq((const char *)sqlite3_column_text(st, 0), "wal");
+	sqlite3_finalize(st);
+	cr_assert_eq(sqlite3_prepare_v2(db, "SELECT value FROM meta WHERE key = 'schema_version'",
+					-1, &st, NULL),
+		     SQLITE_OK);
+	cr_assert_eq(sqlite3_step(st), SQLITE_ROW);
+	cr_assert_str_eq((const char *)sqlite3_column_text(st, 0), "1");
+	sqlite3_finalize(st);
+	/* parent NULL for top-level nodes */
+	cr_assert_eq(sqlite3_prepare_v2(db, "SELECT count(*) FROM nodes WHERE parent IS NULL", -1,
+					&st, NULL),
+		     SQLITE_OK);
+	cr_assert_eq(sqlite3_step(st), SQLITE_ROW);
+	cr_assert_eq(sqlite3_column_int(st, 0), 4);
+	sqlite3_finalize(st);
+	sqlite3_close(db);
+	ctr_run_free(r);
+}
+
+/* Children save @n runs each into one store at once; the store must hold them all. */
+static void concurrent_saves(int b, int nproc, int n, int precreate)
+{
+	pid_t pids[8];
+	struct ctr_store *s;
+
+	if (precreate) {
+		s = open_b(b, "conc");
+		ctr_store_close(s);
+	}
+	for (int p = 0; p < nproc; p++) {
+		pids[p] = fork();
+		cr_assert_geq(pids[p], 0);
+		if (pids[p] == 0) {
+			struct ctr_store *cs = NULL;
+			struct ctr_err e;
+			int bad = 0;
+
+			ctr_err_clear(&e);
+			if (ctr_store_open(&cs, conn_for(b, "conc"), &e) < 0)
+				_exit(10);
+			for (int i = 0; i < n && !bad; i++) {
+				char id[32];
+
+				snprintf(id, sizeof(id), "p%d-r%02d", p, i);
+				struct ctr_run *r = simple_run(id, p * 1000 + i);
+				if (ctr_store_save(cs, r, &e) < 0) {
+					fprintf(stderr, "child %d: %s\n", p, e.msg);
+					bad = 1;
+				}
+				ctr_run_free(r);
+			}
+			ctr_store_close(cs);
+			_exit(bad ? 11 : 0);
+		}
+	}
+	for (int p = 0; p < nproc; p++) {
+		int st;
+
+		cr_assert_eq(waitpid(pids[p], &st, 0), pids[p]);
+		cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0, "%s child %d failed (%d)",
+			  bnames[b], p, st);
+	}
+	s = open_b(b, "conc");
+	struct ctr_run **runs, *got;
+	size_t cnt;
+	cr_assert_eq(ctr_store_list(s, NULL, 0, 0, &runs, &cnt, NULL), 0);
+	cr_assert_eq(cnt, (size_t)(nproc * n), "%s: %zu runs", bnames[b], cnt);
+	ctr_run_list_free(runs, cnt);
+	char last[32];
+	snprintf(last, sizeof(last), "p1-r%02d", n - 1);
+	cr_assert_eq(ctr_store_load(s, last, CTR_LOAD_TIMELINE, &got, NULL), 0);
+	struct ctr_run *want = simple_run(last, 1000 + n - 1);
+	cr_assert(ctr_run_equal(want, got));
+	ctr_run_free(want);
+	ctr_run_free(got);
+	ctr_store_close(s);
+}
+
+Test(store, sqlite_two_processes_save_concurrently)
+{
+	concurrent_saves(B_SQLITE, 2, 20, 1);
+}
+
+/* Both processes create the schema and switch to WAL at the same time. */
+Test(store, sqlite_concurrent_first_open)
+{
+	concurrent_saves(B_SQLITE, 4, 5, 0);
+}
+
+Test(store, jsonl_two_processes_save_concurrently)
+{
+	concurrent_saves(B_JSONL, 2, 20, 0);
+}
+
+/* A writer killed in the middle of a save leaves the store as it was. */
+Test(store, killed_writer_leaves_store_unchanged)
+{
+	for (int b = B_SQLITE; b <= B_JSONL; b++) {
+		struct ctr_store *s = open_b(b, "killed");
+		struct ctr_run *r = simple_run("before", 10), *r2;
+		int fds[2];
+		char c;
+		pid_t pid;
+
+		save_ok(s, r);
+		ctr_store_close(s);
+		cr_assert_eq(pipe(fds), 0);
+		pid = fork();
+		if (pid == 0) {
+			struct ctr_store *cs = NULL;
+			struct ctr_run *k = simple_run("killed", 20);
+
+			if (ctr_store_open(&cs, conn_for(b, "killed"), NULL) < 0 ||
+			    ctr_store_save_begin(cs, k, NULL) < 0 ||
+			    ctr_store_save_chunk(cs, &k->chunks[0], NULL) < 0)
+				_exit(1);
+			if (write(fds[1], "x", 1) != 1)
+				_exit(2);
+			pause(); /* killed here, transaction open */
+			_exit(3);
+		}
+		cr_assert_eq(read(fds[0], &c, 1), 1);
+		kill(pid, SIGKILL);
+		waitpid(pid, NULL, 0);
+		close(fds[0]);
+		close(fds[1]);
+		s = open_b(b, "killed");
+		cr_assert_str_eq(list_ids(s, NULL, 0, 0), "before", "%s", bnames[b]);
+		r2 = simple_run("after", 30);
+		save_ok(s, r2); /* the lock died with the writer */
+		cr_assert_str_eq(list_ids(s, NULL, 0, 0), "after,before");
+		ctr_run_free(r);
+		ctr_run_free(r2);
+		ctr_store_close(s);
+	}
+}
+
+/* ---- jsonl specifics ---- */
+
+Test(store, jsonl_export_import_into_sqlite)
+{
+	struct ctr_store *j = open_b(B_JSONL, "export"), *q;
+	struct ctr_run *src[3];
+	struct ctr_run **list;
+	size_t n;
+
+	src[0] = rich_run("e-1", 100, 10, "a", "f", "x");
+	src[1] = rich_run("e-2", 300, 20, "b", "g", "y");
+	src[2] = rich_run("e-3", 200, 30, NULL, "h", "z");
+	for (int i = 0; i < 3; i++)
+		save_ok(j, src[i]);
+	ctr_store_close(j);
+	/* reopen the exported file and import everything into a fresh sqlite store */
+	j = open_b(B_JSONL, "export");
+	q = open_b(B_SQLITE, "import");
+	cr_assert_eq(ctr_store_list(j, NULL, 0, 0, &list, &n, NULL), 0);
+	cr_assert_eq(n, 3);
+	for (size_t i = 0; i < n; i++) {
+		struct ctr_run *r;
+
+		cr_assert_eq(ctr_store_load(j, list[i]->id, CTR_LOAD_TIMELINE, &r, NULL), 0);
+		save_ok(q, r);
+		ctr_run_free(r);
+	}
+	ctr_run_list_free(list, n);
+	cr_assert_str_eq(list_ids(q, NULL, 0, 0), "e-2,e-3,e-1");
+	for (int i = 0; i < 3; i++) {
+		struct ctr_run *r;
+
+		cr_assert_eq(ctr_store_load(q, src[i]->id, CTR_LOAD_TIMELINE, &r, NULL), 0);
+		cr_assert(ctr_run_equal(src[i], r), "%s differs after import", src[i]->id);
+		ctr_run_free(r);
+		ctr_run_free(src[i]);
+	}
+	ctr_store_close(j);
+	ctr_store_close(q);
+}
+
+static void write_file(const char *path, const char *text, const char *mode)
+{
+	FILE *f = fopen(path, mode);
+
+	cr_assert_not_null(f);
+	fputs(text, f);
+	fclose(f);
+}
+
+Test(store, jsonl_bad_lines_are_eformat)
+{
+	struct ctr_store *s = open_b(B_JSONL, "bad");
+	struct ctr_run *r1 = simple_run("ok-1", 10), *r2 = simple_run("ok-2", 20), *got;
+	char path[512], *text = NULL;
+	struct ctr_err e;
+	size_t len = 0;
+	struct ctr_run **l;
+	size_t n;
+
+	save_ok(s, r1);
+	save_ok(s, r2);
+	ctr_store_close(s);
+	snprintf(path, sizeof(path), "%s/bad.jsonl", tmpdir);
+	/* keep the good content to rebuild variants */
+	FILE *f = fopen(path, "r");
+	cr_assert_not_null(f);
+	cr_assert_gt(getdelim(&text, &len, '\0', f), 0);
+	fclose(f);
+	cr_assert_eq(strncmp(text, "{\"id\":\"ok-1\",\"v\":1,", 19), 0, "%.40s", text);
+	char *nl = strchr(text, '\n');
+	cr_assert_not_null(nl);
+	size_t line1 = (size_t)(nl - text) + 1;
+
+	/* truncated second line (a writer killed mid-write) */
+	char *trunc = strndup(text, line1 + 200);
+	write_file(path, trunc, "w");
+	s = open_b(B_JSONL, "bad");
+	ctr_err_clear(&e);
+	cr_assert_eq(ctr_store_list(s, NULL, 0, 0, &l, &n, &e), CTR_EFORMAT);
+	cr_assert(strstr(e.msg, "line 2 of"), "%s", e.msg);
+	cr_assert_eq(e.offset, (long long)line1);
+	ctr_err_clear(&e);
+	cr_assert_eq(ctr_store_load(s, "ok-1", CTR_LOAD_TIMELINE, &got, &e), 0); /* before it */
+	ctr_run_free(got);
+	cr_assert_eq(ctr_store_load(s, "ok-2", 0, &got, &e), CTR_EFORMAT);
+	cr_assert(strstr(e.msg, "line 2"), "%s", e.msg);
+	ctr_store_close(s);
+	free(trunc);
+
+	/* not JSON at all on line 3 after a blank line */
+	write_file(path, text, "w");
+	write_file(path, "\n}{garbage\n", "a");
+	s = open_b(B_JSONL, "bad");
+	ctr_err_clear(&e);
+	cr_assert_eq(ctr_store_list(s, NULL, 0, 0, &l, &n, &e), CTR_EFORMAT);
+	cr_assert(strstr(e.msg, "line 4 of"), "%s", e.msg);
+	ctr_store_close(s);
+
+	/* valid JSON, wrong types or bad base64 */
+	const char *bad[] = {
+		"{\"id\":\"t1\",\"v\":1,\"command\":5}\n",
+		"{\"id\":\"t2\",\"v\":1,\"nodes\":[[1,2]]}\n",
+		"{\"id\":\"t3\",\"v\":1,\"chunks\":[{\"data\":\"@@@@\"}]}\n",
+		"{\"id\":\"t4\",\"v\":1,\"meta\":{}}\n",
+		"[1,2,3]\n",
+		"{\"v\":1}\n",
+		"{\"id\":\"t7\"}\n",
+		"{\"id\":\"t8\",\"v\":1,\"processes\":[3]}\n",
+		"{\"id\":\"t9\",\"v\":1,\"id\":\"t9\"}\n",
+	};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		write_file(path, bad[i], "w");
+		s = open_b(B_JSONL, "bad");
+		ctr_err_clear(&e);
+		cr_assert_eq(ctr_store_list(s, NULL, 0, 0, &l, &n, &e), CTR_EFORMAT, "%s", bad[i]);
+		cr_assert(strstr(e.msg, "line 1 of"), "%s", e.msg);
+		char id[8];
+		snprintf(id, sizeof(id), "t%zu", i + 1);
+		cr_assert_eq(ctr_store_load(s, id, CTR_LOAD_TIMELINE, &got, NULL), CTR_EFORMAT,
+			     "%s", bad[i]);
+		ctr_store_close(s);
+	}
+
+	/* a newer line format is a version error */
+	write_file(path, "{\"id\":\"n1\",\"v\":2}\n", "w");
+	s = open_b(B_JSONL, "bad");
+	ctr_err_clear(&e);
+	cr_assert_eq(ctr_store_list(s, NULL, 0, 0, &l, &n, &e), CTR_EVERSION);
+	cr_assert(strstr(e.msg, "format version 2"), "%s", e.msg);
+	ctr_store_close(s);
+
+	/* a save after a line left without its newline starts on a line of its own */
+	write_file(path, text, "w");
+	write_file(path, "{\"id\":\"x\"", "a");
+	s = open_b(B_JSONL, "bad");
+	struct ctr_run *r3 = simple_run("ok-3", 30);
+	save_ok(s, r3);
+	ctr_err_clear(&e);
+	cr_assert_eq(ctr_store_load(s, "ok-3", CTR_LOAD_TIMELINE, &got, &e), 0, "%s", e.msg);
+	cr_assert(ctr_run_equal(r3, got));
+	ctr_run_free(got);
+	cr_assert_eq(ctr_store_list(s, NULL, 0, 0, &l, &n, &e), CTR_EFORMAT);
+	cr_assert(strstr(e.msg, "line 3"), "%s", e.msg);
+	ctr_store_close(s);
+
+	ctr_run_free(r1);
+	ctr_run_free(r2);
+	ctr_run_free(r3);
+	free(text);
+}
+
+Test(store, jsonl_remove_is_atomic_rewrite)
+{
+	struct ctr_store *s = open_b(B_JSONL, "rw");
+	struct ctr_run *r1 = simple_run("w-1", 10), *r2 = simple_run("w-2", 20);
+	char path[512];
+	struct stat st;
+
+	save_ok(s, r1);
+	save_ok(s, r2);
+	snprintf(path, sizeof(path), "%s/rw.jsonl", tmpdir);
+	chmod(path, 0640);
+	cr_assert_eq(ctr_store_remove(s, "w-1", NULL), 0);
+	cr_assert_eq(stat(path, &st), 0);
+	cr_assert_eq(st.st_mode & 0777, 0640);
+	cr_assert_str_eq(list_ids(s, NULL, 0, 0), "w-2");
+	/* no temporary file left behind */
+	char cmd[600];
+	snprintf(cmd, sizeof(cmd), "test $(ls %s | wc -l) -eq 1", tmpdir);
+	cr_assert_eq(system(cmd), 0);
+	cr_assert_eq(ctr_store_remove(s, "w-1", NULL), CTR_ENOTFOUND);
+	ctr_run_free(r1);
+	ctr_run_free(r2);
+	ctr_store_close(s);
+}
+
+Test(store, run_helpers_accept_null)
+{
+	ctr_run_free(NULL);
+	ctr_run_list_free(NULL, 0);
+	cr_assert(ctr_run_equal(NULL, NULL));
+	struct ctr_run *r = simple_run("h", 1);
+	cr_assert_not(ctr_run_equal(r, NULL));
+	cr_assert(ctr_filter_match(NULL, r));
+	ctr_run_free(r);
+}
