@@ -108,9 +108,13 @@ static int map_window(struct ctr_thr *t, uint64_t off, uint64_t size)
 		if (errno != EOPNOTSUPP || posix_fallocate(t->fd, (off_t)off, (off_t)size) != 0)
 			return -1;
 	}
-	m = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_POPULATE, t->fd, (off_t)off);
+	m = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, t->fd, (off_t)off);
 	if (m == MAP_FAILED)
 		return -1;
+	/* Pre-fault the window writable in one call: MAP_POPULATE maps shared pages read-only,
+	 * leaving one write fault per page on the hot path. Older kernels: faults happen. */
+	if (madvise(m, size, 23 /* MADV_POPULATE_WRITE */) != 0 && errno != EINVAL)
+		(void)0;
 	if (t->win)
 		munmap(t->win, t->win_size);
 	t->win = m;
@@ -258,7 +262,7 @@ static void try_recover(struct ctr_thr *t, uint64_t now)
 	t->lost += t->lost_pending;
 	ctr_lost_global(t->lost_pending);
 	t->lost_pending = 0;
-	t->gate = CTR_G_OPEN;
+	t->gate = CTR_GATE_ON;
 	ctr_log(CTR_LOG_INFO, "thread %d: recording again", (int)t->tid);
 }
 
@@ -316,15 +320,17 @@ static __attribute__((noinline)) void enter_gated(struct ctr_thr *t, uintptr_t f
 {
 	switch (t->gate) {
 	case CTR_G_UNINIT:
-		ctr_thread_start(t);
-		if (t->gate == CTR_G_OPEN) {
+	case CTR_G_MONO:
+		if (t->gate == CTR_G_UNINIT)
+			ctr_thread_start(t);
+		if (CTR_GATE_IS_ON(t->gate)) {
 			uint64_t now = now_ticks();
 
 			t->gate = CTR_G_BUSY;
 			push_frame(t, fn, sp);
 			write_enter(t, fn, ctr_slot_of(fn), now);
 			if (t->gate == CTR_G_BUSY)
-				t->gate = CTR_G_OPEN;
+				t->gate = CTR_GATE_ON;
 		} else if (t->gate == CTR_G_LOST) {
 			push_frame(t, fn, sp);
 			t->lost_pending++;
@@ -352,6 +358,17 @@ static __attribute__((noinline)) void exit_gated(struct ctr_thr *t, uintptr_t fn
 	uint32_t n;
 
 	switch (t->gate) {
+	case CTR_G_MONO: {
+		uint64_t now = now_ticks();
+
+		t->gate = CTR_G_BUSY;
+		n = pop_for_exit(t, fn);
+		if (n)
+			write_exit(t, n, now);
+		if (t->gate == CTR_G_BUSY)
+			t->gate = CTR_G_MONO;
+		return;
+	}
 	case CTR_G_BUSY:
 		__atomic_fetch_add(&t->lost, 1, __ATOMIC_RELAXED);
 		ctr_lost_global(1);
@@ -369,18 +386,52 @@ static __attribute__((noinline)) void exit_gated(struct ctr_thr *t, uintptr_t fn
 	}
 }
 
-static __attribute__((noinline)) void enter_slow(struct ctr_thr *t, uintptr_t fn, uint32_t slot,
-						  uint64_t now)
+/* The fast paths below only tail-call these, so they stay leaf functions that save no
+ * registers; the slow paths own errno saving and reopening the gate. */
+static __attribute__((noinline)) void enter_gated_tail(uintptr_t fn, uintptr_t sp)
 {
-	write_enter(t, fn, slot, now);
+	int saved = errno;
+
+	enter_gated(&ctr_tls, fn, sp);
+	errno = saved;
 }
 
-static __attribute__((noinline)) void exit_slow(struct ctr_thr *t, uintptr_t fn, uint64_t now)
+static __attribute__((noinline)) void exit_gated_tail(uintptr_t fn)
 {
+	int saved = errno;
+
+	exit_gated(&ctr_tls, fn);
+	errno = saved;
+}
+
+/* Enter that missed the fast path: new function in its slot, big time gap, window full, or a
+ * stack that must grow. The gate is BUSY and the frame not pushed yet. */
+static __attribute__((noinline)) void enter_slow(uintptr_t fn, uintptr_t sp, uint64_t now)
+{
+	struct ctr_thr *t = &ctr_tls;
+	int saved = errno;
+
+	if (t->depth >= t->cap || t->stack[t->depth].fn != fn || t->stack[t->depth].sp != sp)
+		push_frame(t, fn, sp);
+	else
+		t->depth++; /* the fast path stored the frame already */
+	write_enter(t, fn, ctr_slot_of(fn), now);
+	if (t->gate == CTR_G_BUSY)
+		t->gate = CTR_GATE_ON;
+	errno = saved;
+}
+
+static __attribute__((noinline)) void exit_slow(uintptr_t fn, uint64_t now)
+{
+	struct ctr_thr *t = &ctr_tls;
+	int saved = errno;
 	uint32_t n = pop_for_exit(t, fn);
 
 	if (n)
 		write_exit(t, n, now);
+	if (t->gate == CTR_G_BUSY)
+		t->gate = CTR_GATE_ON;
+	errno = saved;
 }
 
 /* HOT: signal-safe, no alloc */
@@ -391,38 +442,27 @@ void ctr_enter_impl(void *fnp, void *site, uintptr_t sp)
 	uint32_t d, slot, *p;
 	uint64_t now, delta;
 
-	if (unlikely(t->gate)) {
-		int saved = errno;
-
-		enter_gated(t, fn, sp);
-		errno = saved;
-		return;
-	}
+	if (unlikely(t->gate))
+		return enter_gated_tail(fn, sp);
 	t->gate = CTR_G_BUSY;
-	now = now_ticks();
+	now = rdtsc(); /* the gate is only open with a usable TSC */
 	d = t->depth;
-	if (likely(d < t->cap)) {
-		t->stack[d].fn = fn;
-		t->stack[d].sp = sp;
-		t->depth = d + 1;
-	} else {
-		push_frame(t, fn, sp);
-	}
 	slot = ctr_slot_of(fn);
 	delta = now - t->last;
 	p = t->pos;
-	if (likely(t->slots[slot] == fn && delta <= CTR_ENTER_DELTA_MAX && p < t->end)) {
-		*p = ctr_w_enter(slot, (uint32_t)delta);
-		t->pos = p + 1;
-		t->last = now;
-	} else {
-		int saved = errno;
-
-		enter_slow(t, fn, slot, now);
-		errno = saved;
+	if (likely(d < t->cap)) {
+		t->stack[d].fn = fn;
+		t->stack[d].sp = sp;
+		if (likely(t->slots[slot] == fn && delta <= CTR_ENTER_DELTA_MAX && p < t->end)) {
+			t->depth = d + 1;
+			*p = ctr_w_enter(slot, (uint32_t)delta);
+			t->pos = p + 1;
+			t->last = now;
+			t->gate = CTR_G_OPEN;
+			return;
+		}
 	}
-	if (likely(t->gate == CTR_G_BUSY))
-		t->gate = CTR_G_OPEN;
+	return enter_slow(fn, sp, now);
 }
 
 /* HOT: signal-safe, no alloc */
@@ -433,15 +473,10 @@ void ctr_exit_impl(void *fnp, void *site, uintptr_t sp)
 	uint32_t d, *p;
 	uint64_t now, delta;
 
-	if (unlikely(t->gate)) {
-		int saved = errno;
-
-		exit_gated(t, fn);
-		errno = saved;
-		return;
-	}
+	if (unlikely(t->gate))
+		return exit_gated_tail(fn);
 	t->gate = CTR_G_BUSY;
-	now = now_ticks();
+	now = rdtsc();
 	d = t->depth;
 	delta = now - t->last;
 	p = t->pos;
@@ -451,14 +486,10 @@ void ctr_exit_impl(void *fnp, void *site, uintptr_t sp)
 		*p = ctr_w_exit((uint32_t)delta);
 		t->pos = p + 1;
 		t->last = now;
-	} else {
-		int saved = errno;
-
-		exit_slow(t, fn, now);
-		errno = saved;
-	}
-	if (likely(t->gate == CTR_G_BUSY))
 		t->gate = CTR_G_OPEN;
+		return;
+	}
+	return exit_slow(fn, now);
 }
 
 /* Closes every open frame deeper than stack position @sp (longjmp target, catching frame). */
@@ -467,7 +498,7 @@ void ctr_unwind_to_sp(struct ctr_thr *t, uintptr_t sp)
 	uint32_t d = t->depth, k = d > t->cap ? t->cap : d;
 	int gate = t->gate;
 
-	if (gate != CTR_G_OPEN && gate != CTR_G_LOST)
+	if (!CTR_GATE_IS_ON(gate) && gate != CTR_G_LOST)
 		return;
 	while (k > 0 && t->stack[k - 1].sp < sp)
 		k--;
@@ -498,7 +529,7 @@ void ctr_unwind_to_sp(struct ctr_thr *t, uintptr_t sp)
 	*p++ = (uint32_t)delta;
 	t->pos = p;
 	t->last = now;
-	t->gate = CTR_G_OPEN;
+	t->gate = gate;
 }
 
 /* INHERIT records for the frames open now (new file after fork, switch-on). */
@@ -546,7 +577,7 @@ static int api_begin(struct ctr_thr *t)
 {
 	if (t->gate == CTR_G_UNINIT)
 		ctr_thread_start(t);
-	if (t->gate != CTR_G_OPEN)
+	if (!CTR_GATE_IS_ON(t->gate))
 		return 0;
 	t->gate = CTR_G_BUSY;
 	return 1;
@@ -555,7 +586,7 @@ static int api_begin(struct ctr_thr *t)
 static void api_end(struct ctr_thr *t)
 {
 	if (t->gate == CTR_G_BUSY)
-		t->gate = CTR_G_OPEN;
+		t->gate = CTR_GATE_ON;
 }
 
 static size_t clamp_len(const char *s)
@@ -726,7 +757,7 @@ void ctr_thread_start(struct ctr_thr *t)
 	t->pos = put_u64(t->pos, CTR_X_TIME, 0, t->last);
 	if (t->depth)
 		ctr_write_inherit(t);
-	t->gate = CTR_G_OPEN;
+	t->gate = CTR_GATE_ON;
 reg:
 	if (sigaltstack(NULL, &ss) == 0 && (ss.ss_flags & SS_DISABLE)) {
 		t->altstack = map_anon(ALTSTACK_SIZE);
@@ -915,7 +946,7 @@ int ctr_calibrate(double *inner_ns, double *call_ns)
 		t->stack = stack;
 		t->cap = 64;
 		t->fd = -1;
-		t->gate = CTR_G_OPEN;
+		t->gate = CTR_GATE_ON;
 		t->last = now_ticks();
 		t0 = now_ticks();
 		for (int i = 0; i < N; i++) {

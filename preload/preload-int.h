@@ -24,7 +24,12 @@ enum ctr_gate {
 	CTR_G_BUSY = 2,     /* inside a hook: nested events (signal handlers) are counted lost */
 	CTR_G_OFF = 3,      /* recording disabled for this thread (failure, dormant, finished) */
 	CTR_G_LOST = 4,     /* no room on disk: events counted as lost until a retry succeeds */
+	CTR_G_MONO = 5,     /* open, but without a usable TSC: every event takes the slow path */
 };
+
+/* The gate value of a recording thread: CTR_G_OPEN with the TSC, else CTR_G_MONO. */
+#define CTR_GATE_ON (ctr_proc.use_tsc ? CTR_G_OPEN : CTR_G_MONO)
+#define CTR_GATE_IS_ON(g) ((g) == CTR_G_OPEN || (g) == CTR_G_MONO)
 
 struct ctr_frame {
 	uintptr_t fn;

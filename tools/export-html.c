@@ -232,7 +232,7 @@ static const char html_js[] =
 	"return (f[1]==='span'?'[span] ':f[1]==='mark'?'[mark] ':'')+f[0];}\n"
 	"var cols=[['calls',1,'calls'],['total',2,'t'],['self',3,'t'],['avg',-1,'t'],"
 	"['min',4,'t'],['max',5,'t'],['total%',2,'p'],['self%',3,'p'],['function',-2,'n']];\n"
-	"var base=D.duration_ns||1,key=3,desc=true;\n"
+	"var base=D.duration_ns||1,key=2,desc=true;\n"
 	"function val(r,c){return c[1]===-1?(r[1]?r[2]/r[1]:0):c[1]===-2?fname(r[0]):r[c[1]];}\n"
 	"var table=document.getElementById('ctrace-profile'),tbody=table.tBodies[0];\n"
 	"var hr=table.tHead.rows[0];\n"

@@ -122,7 +122,7 @@ static int parse(struct cmd *c, int argc, char **argv)
 
 	optind = 0;      /* full reset: the commands may run more than once in one process */
 	opterr = 0;
-	while ((opt = getopt_long(argc, argv, "+s:n:f:tTd:jS:DF:o:h", long_opts, NULL)) != -1) {
+	while ((opt = getopt_long(argc, argv, "s:n:f:tTd:jS:DF:o:h", long_opts, NULL)) != -1) {
 		switch (opt) {
 		case 's':
 			c->ro.sort = parse_sort(optarg);

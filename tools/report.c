@@ -512,6 +512,7 @@ struct tree_ctx {
 	const struct ctr_cct *t;
 	struct attr_index ai;
 	uint64_t min_total;
+	uint64_t base;         /* 100% */
 	size_t hidden;
 	char *prefix;          /* indentation of the current depth */
 	size_t prefix_len, prefix_cap;
@@ -583,7 +584,7 @@ static void tree_line(struct tree_ctx *c, uint32_t v, unsigned depth, int last)
 	const struct ctr_node *nd = &c->run->nodes[v];
 	const char *branch = "";
 	char tot[32], self[32], calls[32], lbl[NAME_BUF];
-	uint64_t base = ctr_report_base_ns(c->run, c->o->raw_times);
+	uint64_t base = c->base;
 	size_t a;
 
 	if (depth > 0)
@@ -735,8 +736,8 @@ int ctr_report_tree(FILE *out, const struct ctr_run *run, const struct ctr_repor
 	ret = attr_index_build(&c.ai, run, e);
 	if (ret)
 		goto out;
-	c.min_total = (uint64_t)((double)ctr_report_base_ns(run, o->raw_times) * o->min_percent /
-				 100.0);
+	c.base = ctr_report_base_ns(run, o->raw_times);
+	c.min_total = (uint64_t)((double)c.base * o->min_percent / 100.0);
 	for (size_t i = 0; !ret && i < run->n_threads; i++) {
 		fputc('\n', out);
 		print_thread_title(out, run, i);
@@ -922,8 +923,12 @@ static int jset(json_t *obj, const char *key, json_t *val)
 	return json_object_set_new(obj, key, val);
 }
 
-/* Attributes of function @fid aggregated over its nodes (all threads or one). */
-static json_t *func_attrs(const struct ctr_run *run, uint32_t fid, uint32_t thread)
+#define JSON_ATTRS_MAX 100
+
+/* Attributes of function @fid aggregated over its nodes (all threads or one), at most
+ * JSON_ATTRS_MAX distinct key/value pairs (*truncated set when there were more). */
+static json_t *func_attrs(const struct ctr_run *run, uint32_t fid, uint32_t thread,
+			 int *truncated)
 {
 	json_t *arr = json_array();
 
@@ -949,6 +954,10 @@ static json_t *func_attrs(const struct ctr_run *run, uint32_t fid, uint32_t thre
 				found = 1;
 				break;
 			}
+		}
+		if (!found && k >= JSON_ATTRS_MAX) {
+			*truncated = 1;
+			continue;
 		}
 		if (!found)
 			json_array_append_new(arr, json_pack("{s:o,s:o,s:I}", "key", jstr(a->key),
@@ -981,8 +990,13 @@ static json_t *func_json(const struct ctr_run *run, const struct ctr_prof_entry 
 	jset(j, "max_ns", json_integer((json_int_t)p->max_ns));
 	jset(j, "total_percent", json_real(pct(p->total_ns, base)));
 	jset(j, "self_percent", json_real(pct(p->self_ns, base)));
-	if (f->kind == CTR_FN_SPAN)
-		jset(j, "attributes", func_attrs(run, p->function, thread));
+	if (f->kind == CTR_FN_SPAN) {
+		int truncated = 0;
+
+		jset(j, "attributes", func_attrs(run, p->function, thread, &truncated));
+		if (truncated)
+			jset(j, "attributes_truncated", json_true());
+	}
 	return j;
 }
 

@@ -421,7 +421,7 @@ static void file_prepare(struct ctr_sym *s, struct sym_file *f)
 	const char *debugfile = NULL;
 	char hex[2 * 64 + 1] = "";
 	GElf_Addr vaddr;
-	Dwarf_Addr bias;
+	Dwarf_Addr bias = 0;
 	struct stat st;
 	int n;
 

@@ -8,6 +8,8 @@
 #include <criterion/criterion.h>
 #include <jansson.h>
 #include <libgen.h>
+#include <stdarg.h>
+#include <unistd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -486,4 +488,103 @@ Test(report, count_format)
 	cr_assert_str_eq(b, "2.6 M");
 	ctr_fmt_count(b, sizeof(b), 1100000000);
 	cr_assert_str_eq(b, "1.1 G");
+}
+
+/* The commands end to end through a SQLite store holding the fixture run. */
+static char store_conn[512];
+
+static void save_fixture(void)
+{
+	struct ctr_run *r = fx_run();
+	struct ctr_store *s;
+	struct ctr_err e;
+	char dir[] = "/tmp/ctr-report-XXXXXX";
+
+	cr_assert_not_null(mkdtemp(dir));
+	snprintf(store_conn, sizeof(store_conn), "sqlite:%s/t.db", dir);
+	ctr_err_clear(&e);
+	fx_timeline(r);
+	cr_assert_eq(ctr_store_open(&s, store_conn, &e), 0, "%s", e.msg);
+	cr_assert_eq(ctr_store_save(s, r, &e), 0, "%s", e.msg);
+	ctr_store_close(s);
+	ctr_run_free(r);
+}
+
+static int cmd(int (*fn)(int, char **), char **out_text, ...)
+{
+	char *argv[32], path[600];
+	int argc = 0, status;
+	va_list ap;
+
+	snprintf(path, sizeof(path), "%s.out", store_conn + strlen("sqlite:"));
+	va_start(ap, out_text);
+	for (char *a; (a = va_arg(ap, char *));)
+		argv[argc++] = a;
+	va_end(ap);
+	argv[argc++] = "--store";
+	argv[argc++] = store_conn;
+	argv[argc++] = "--out";
+	argv[argc++] = path;
+	argv[argc] = NULL;
+	unlink(path);
+	status = fn(argc, argv);
+	*out_text = slurp(path);
+	return status;
+}
+
+Test(report_cmd, report_and_show_commands)
+{
+	char *s;
+
+	save_fixture();
+	cr_assert_eq(cmd(ctr_cmd_report, &s, "ctrace-report", NULL), 0);
+	cr_assert_not_null(s);
+	cr_assert_not_null(strstr(s, "run 20251121T000000-abc123 './demo --fib 30'"));
+	cr_assert_not_null(strstr(s, "  work\n"));
+	free(s);
+	/* Options after the run spec; prefix resolution; sort and top. */
+	cr_assert_eq(cmd(ctr_cmd_report, &s, "ctrace-report", "20251121", "--sort", "calls", "--top",
+			 "1", "--no-header", NULL),
+		     0);
+	cr_assert_not_null(strstr(s, "std::vector<int>::push_back(int const&)\n... 5 more"));
+	free(s);
+	cr_assert_eq(cmd(ctr_cmd_report, &s, "ctrace-report", "--tree", "--ascii", "--depth", "1",
+			 NULL),
+		     0);
+	cr_assert_not_null(strstr(s, "  main\n"));
+	cr_assert_null(strstr(s, "|- fib"));
+	free(s);
+	cr_assert_eq(cmd(ctr_cmd_report, &s, "ctrace-report", "--callees", "fib", NULL), 0);
+	cr_assert_not_null(strstr(s, "callees of 'fib'"));
+	free(s);
+	cr_assert_eq(cmd(ctr_cmd_report, &s, "ctrace-report", "--format", "folded", NULL), 0);
+	cr_assert_not_null(strstr(s, "main;fib;fib 300000000\n"));
+	free(s);
+	cr_assert_eq(cmd(ctr_cmd_show, &s, "show", "latest", NULL), 0);
+	cr_assert_not_null(strstr(s, "run       20251121T000000-abc123\n"));
+	free(s);
+	cr_assert_eq(cmd(ctr_cmd_show, &s, "show", "--format", "chrome", "--max-events", "4", NULL),
+		     0);
+	cr_assert_not_null(strstr(s, "\"left_out_limit\":"));
+	free(s);
+	/* Errors: usage (2) and not found (1). */
+	cr_assert_eq(cmd(ctr_cmd_report, &s, "ctrace-report", "--sort", "bogus", NULL), 2);
+	free(s);
+	cr_assert_eq(cmd(ctr_cmd_show, &s, "show", "--format", "pdf", NULL), 2);
+	free(s);
+	cr_assert_eq(cmd(ctr_cmd_report, &s, "ctrace-report", "nosuchrun", NULL), 1);
+	free(s);
+	cr_assert_eq(cmd(ctr_cmd_report, &s, "ctrace-report", "--callers", "nosuch", NULL), 1);
+	free(s);
+	cr_assert_eq(cmd(ctr_cmd_report, &s, "ctrace-report", "a", "b", NULL), 2);
+	free(s);
+	{
+		char path[600], *dir = strdup(store_conn + strlen("sqlite:"));
+
+		snprintf(path, sizeof(path), "%s.out", dir);
+		unlink(path);
+		unlink(dir);
+		rmdir(dirname(dir));
+		free(dir);
+	}
 }
