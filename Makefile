@@ -105,8 +105,51 @@ test: deps
 	$(Q)$(MAKE) --no-print-directory all $(UNIT_BIN)
 	$(Q)BUILD=$(BUILD) sh tests/run-all.sh $(UNIT_BIN)
 
+# Every test with the tools and unit tests under ASan+UBSan (build-asan/). The preload is built
+# without sanitizers: it runs inside the uninstrumented test programs, where no ASan runtime
+# comes first; its objects are rebuilt plain every time so a sanitized one never lingers.
 asan:
-	$(Q)$(MAKE) --no-print-directory BUILD=build-asan SAN=asan test
+	$(Q)rm -rf build-asan/obj/pic build-asan/libctrace.so
+	$(Q)$(MAKE) --no-print-directory BUILD=build-asan build-asan/libctrace.so
+	$(Q)ASAN_OPTIONS=$${ASAN_OPTIONS:-detect_leaks=1} \
+	    UBSAN_OPTIONS=$${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1} \
+	    $(MAKE) --no-print-directory BUILD=build-asan SAN=asan test
+
+# libFuzzer harnesses tests/fuzz/fuzz_*.c, linked with common/, store/ and tools/ compiled with
+# the same flags; each runs FUZZ_SECONDS on a copy of its seeds (tests/fuzz/corpus/NAME/) plus
+# what earlier runs found ($(BUILD)/fuzz/corpus-NAME/). A crash stops with its reproducer.
+FUZZ_SECONDS ?= 30
+FUZZ_CC ?= clang
+FUZZ_FLAGS := -std=gnu11 -g -O1 -fno-omit-frame-pointer -D_GNU_SOURCE \
+	-fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined
+FUZZ_SRC := $(wildcard tests/fuzz/fuzz_*.c)
+FUZZ_BIN := $(patsubst tests/fuzz/%.c,$(BUILD)/fuzz/%,$(FUZZ_SRC))
+FUZZ_LIB := $(BUILD)/fuzz/libctrfuzz.a
+
+$(BUILD)/obj/fuzz/%.o: %.c | $(DEPS_STAMP)
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  CC(fz) $<")
+	$(Q)$(FUZZ_CC) $(FUZZ_FLAGS) -MMD -MP $(PC_CFLAGS) -c $< -o $@
+$(FUZZ_LIB): $(call obj,fuzz,$(TOOLS_SRC) $(STORE_SRC) $(COMMON_SRC))
+	@mkdir -p $(dir $@)
+	$(Q)rm -f $@ && ar rcs $@ $^
+$(BUILD)/fuzz/fuzz_%: tests/fuzz/fuzz_%.c $(FUZZ_LIB)
+	@$(if $(Q),echo "  LD(fz) $@")
+	$(Q)$(FUZZ_CC) $(FUZZ_FLAGS) $(PC_CFLAGS) -I. -o $@ $< $(FUZZ_LIB) $(LDLIBS)
+
+fuzz: deps
+	$(Q)$(MAKE) --no-print-directory $(FUZZ_BIN)
+	$(Q)for f in $(abspath $(FUZZ_BIN)); do \
+		n=$${f##*/fuzz_}; w=$${f%/*}; seeds=; \
+		[ -d tests/fuzz/corpus/$$n ] && seeds=$(CURDIR)/tests/fuzz/corpus/$$n; \
+		mkdir -p $$w/corpus-$$n $$w/crash-$$n; \
+		echo "  FUZZ    $$f for $(FUZZ_SECONDS) s"; \
+		$$f -max_total_time=$(FUZZ_SECONDS) -timeout=20 -rss_limit_mb=2048 \
+		    -artifact_prefix=$$w/crash-$$n/ -print_final_stats=1 \
+		    $$w/corpus-$$n $$seeds >$$w/fuzz-$$n.log 2>&1 \
+		|| { tail -n 60 $$w/fuzz-$$n.log; echo "fuzz: $$f failed (log: $$w/fuzz-$$n.log)"; exit 1; }; \
+		grep -E '^stat::number_of_executed_units|^Done' $$w/fuzz-$$n.log | tr '\n' ' '; echo; \
+	done
 
 # Records the example program, commits it into ./ctrace.db and prints the report.
 demo: deps

@@ -1,4 +1,4 @@
-// SPDX-License-Identifier: MIT
+/* SPDX-License-Identifier: MIT */
 /*
  * Exact call counter, as an LD_PRELOAD for programs built with -finstrument-functions, so the
  * benchmark can report overhead per call. Each thread counts enters in its own counter; the

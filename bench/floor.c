@@ -1,4 +1,4 @@
-// SPDX-License-Identifier: MIT
+/* SPDX-License-Identifier: MIT */
 /*
  * The physical floor of function tracing on this machine, as an LD_PRELOAD for programs built
  * with -finstrument-functions: per call two TSC reads and two 16-byte stores (time, address)

@@ -117,8 +117,8 @@ post_ctrace() { # post_ctrace W ROUND RUNDIR: commit into a fresh store, time 3 
 	[ $HAVE_COMMIT = 1 ] && [ "$2" -le "$POST_ROUNDS" ] || return 0
 	db="$RUNS/store.$1.db"
 	rm -f "$db" "$db-wal" "$db-journal"
-	$TIMEIT -o "$RUNS/t" -- "$CTRACE" commit --store "sqlite:$db" "$3" ||
-		log "$1: ctrace commit failed"
+	$TIMEIT -o "$RUNS/t" -- "$CTRACE" commit --store "sqlite:$db" "$3" 2>"$RUNS/err" ||
+		{ log "$1: ctrace commit failed:"; cat "$RUNS/err" >&2; }
 	record "$1" commit "$2" "$(file_bytes "$db")" "$RUNS/t"
 	if [ $HAVE_REPORT = 1 ] && [ "$2" = 1 ]; then
 		for rep in 1 2 3; do
@@ -183,6 +183,7 @@ run_mode() { # run_mode W MODE ROUND
 }
 
 START=$(date +%s)
+LOAD0=$(cut -d ' ' -f 1 /proc/loadavg)
 for w in $WORKLOADS; do
 	rm -f "$RUNS/count"
 	$TIMEIT -o "$RUNS/t" -e LD_PRELOAD="$BIN/count.so" -e BENCH_COUNT_OUT="$RUNS/count" -- \
@@ -220,7 +221,7 @@ if [ $HAVE_REPORT = 1 ]; then
 	rd=$(run_dir_of "$out")
 	db="$RUNS/store.r10m.db"
 	rm -f "$db"*
-	if [ -n "$rd" ] && "$CTRACE" commit --store "sqlite:$db" "$rd" >/dev/null; then
+	if [ -n "$rd" ] && "$CTRACE" commit --store "sqlite:$db" "$rd" >/dev/null 2>&1; then
 		for rep in 1 2 3; do
 			$TIMEIT -o "$RUNS/t" -- "$CTRACE_REPORT" --store "sqlite:$db" || true
 			record r10m report "$rep" 0 "$RUNS/t"
@@ -241,7 +242,8 @@ TABLE="$WORK/summary.md"
 	echo "## $(date -u '+%Y-%m-%d %H:%M') UTC, $KIND"
 	echo
 	echo "commit $COMMIT; $(nproc) CPUs, $CPU; $(uname -r); $ROUNDS interleaved rounds;" \
-		"bench time ${ELAPSED} s; uftrace $(uftrace --version 2>/dev/null | awk '{ print $2; exit }')"
+		"bench time ${ELAPSED} s; load average $LOAD0 at start, $(cut -d ' ' -f 1 /proc/loadavg)" \
+		"at end; uftrace $(uftrace --version 2>/dev/null | awk '{ print $2; exit }')"
 	echo
 	awk -v threads="$(for w in $WORKLOADS; do printf '%s=%s ' "$w" "$(wl_threads "$w")"; done)" \
 		-f "$BENCH/summary.awk" "$DATA"

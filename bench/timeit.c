@@ -1,4 +1,4 @@
-// SPDX-License-Identifier: MIT
+/* SPDX-License-Identifier: MIT */
 /*
  * Tiny timing wrapper for bench/run.sh: runs a command (fork, exec, wait) and appends one line
  * "wall_s cpu_s maxrss_kb status" to OUT: wall clock from CLOCK_MONOTONIC around the child,

@@ -122,6 +122,8 @@ static int map_window(struct ctr_thr *t, uint64_t off, uint64_t size)
 	t->win_size = size;
 	t->pos = t->win + (off == 0 ? CTR_EV_HDR_SIZE / 4 : 0);
 	t->end = win_limit(t) - SLACK_WORDS;
+	if (!ctr_global_on)
+		t->end = NULL; /* switched off meanwhile: take the slow path at the next event */
 	return 0;
 }
 
@@ -174,13 +176,25 @@ static void grow_stack(struct ctr_thr *t)
 	size_t old = (size_t)t->cap * sizeof(struct ctr_frame);
 	void *m;
 
-	if (t->cap >= STACK_MAX)
+	if (t->cap >= STACK_MAX || (ctr_opts.max_depth && t->cap >= ctr_opts.max_depth))
 		return;
 	m = mremap(t->stack, old, old * 2, MREMAP_MAYMOVE);
 	if (m == MAP_FAILED)
 		return;
+	if (t->aux) {
+		void *a = mremap(t->aux, (size_t)t->cap * sizeof(struct ctr_aux),
+				 (size_t)t->cap * 2 * sizeof(struct ctr_aux), MREMAP_MAYMOVE);
+
+		if (a == MAP_FAILED) {
+			t->stack = m;
+			return; /* cap stays: the stack is merely larger than needed */
+		}
+		t->aux = a;
+	}
 	t->stack = m;
 	t->cap *= 2;
+	if (ctr_opts.max_depth && t->cap > ctr_opts.max_depth)
+		t->cap = ctr_opts.max_depth;
 }
 
 static void push_frame(struct ctr_thr *t, uintptr_t fn, uintptr_t sp)
@@ -201,18 +215,21 @@ static void push_frame(struct ctr_thr *t, uintptr_t fn, uintptr_t sp)
  * exceptions through code without exit hooks) are closed with it: returns how many frames
  * close in total, 0 for an exit that matches no open frame (dropped).
  */
+/* A --filter region starts at a frame tagged with ROOT_TAG (no user address has bit 63). */
+#define ROOT_TAG ((uintptr_t)1 << 63)
+
 static uint32_t pop_for_exit(struct ctr_thr *t, uintptr_t fn)
 {
 	uint32_t d = t->depth, k;
 
 	if (d == 0)
 		return 0;
-	if (d > t->cap || t->stack[d - 1].fn == fn) {
+	if (d > t->cap || (t->stack[d - 1].fn & ~ROOT_TAG) == fn) {
 		t->depth = d - 1;
 		return 1;
 	}
 	for (k = d - 1; k > 0; k--)
-		if (t->stack[k - 1].fn == fn)
+		if ((t->stack[k - 1].fn & ~ROOT_TAG) == fn)
 			break;
 	if (k == 0)
 		return 0;
@@ -275,6 +292,8 @@ static void write_enter(struct ctr_thr *t, uintptr_t fn, uint32_t slot, uint64_t
 		t->lost_pending++;
 		return;
 	}
+	if ((int64_t)(now - t->last) < 0)
+		now = t->last; /* the TSC stepped back (CPU migration on a VM): never write it */
 	p = t->pos;
 	delta = now - t->last;
 	if (delta > CTR_ENTER_DELTA_MAX) {
@@ -299,6 +318,8 @@ static void write_exit(struct ctr_thr *t, uint32_t closes, uint64_t now)
 		t->lost_pending += closes;
 		return;
 	}
+	if ((int64_t)(now - t->last) < 0)
+		now = t->last;
 	p = t->pos;
 	delta = now - t->last;
 	if (delta > CTR_EXIT_DELTA_MAX) {
@@ -315,26 +336,267 @@ static void write_exit(struct ctr_thr *t, uint32_t closes, uint64_t now)
 	t->last = now;
 }
 
-/* Enter when the gate is not open: first event of a thread, nested, losing, off. */
+static void write_count(struct ctr_thr *t, uintptr_t fn, uint32_t count)
+{
+	uint32_t slot = ctr_slot_of(fn), *p;
+
+	if (reserve(t, 5) != 0) {
+		t->lost_pending += 2ull * count;
+		return;
+	}
+	p = t->pos;
+	if (t->slots[slot] != fn) {
+		p = put_u64(p, CTR_X_DEFINE, slot, fn);
+		t->slots[slot] = fn;
+	}
+	*p++ = ctr_w_ext(CTR_X_COUNT, 1, slot);
+	*p++ = count;
+	t->pos = p;
+}
+
+/* Writes the dropped calls owned by frames at depth >= @depth (all with 0), in the stream
+ * position where the frame at @depth is innermost: just before its EXIT. */
+static void flush_pending(struct ctr_thr *t, uint32_t depth)
+{
+	uint32_t i, j = 0;
+
+	for (i = 0; i < t->n_pend; i++) {
+		if (t->pend[i].owner >= depth)
+			write_count(t, t->pend[i].fn, t->pend[i].count);
+		else
+			t->pend[j++] = t->pend[i];
+	}
+	t->n_pend = j;
+}
+
+/* Moves the counts owned by depth @from or deeper to depth @to (their owner was dropped),
+ * merging them with the counts @to already has. */
+static void reown_pending(struct ctr_thr *t, uint32_t from, uint32_t to)
+{
+	uint32_t i, j, n = 0;
+
+	for (i = 0; i < t->n_pend; i++) {
+		struct ctr_pending p = t->pend[i];
+
+		if (p.owner >= from)
+			p.owner = to;
+		for (j = 0; j < n; j++) {
+			if (t->pend[j].fn == p.fn && t->pend[j].owner == p.owner) {
+				t->pend[j].count += p.count;
+				break;
+			}
+		}
+		if (j == n)
+			t->pend[n++] = p;
+	}
+	t->n_pend = n;
+}
+
+static void add_pending(struct ctr_thr *t, uintptr_t fn)
+{
+	uint32_t owner = t->depth;
+
+	for (uint32_t i = 0; i < t->n_pend; i++) {
+		if (t->pend[i].fn == fn && t->pend[i].owner == owner) {
+			t->pend[i].count++;
+			return;
+		}
+	}
+	if (t->n_pend == CTR_PEND_MAX) {
+		/* the innermost frame of the stream is the owner's: its counts can go now */
+		flush_pending(t, owner);
+		if (t->n_pend == CTR_PEND_MAX)
+			flush_pending(t, 0);
+	}
+	t->pend[t->n_pend].fn = fn;
+	t->pend[t->n_pend].count = 1;
+	t->pend[t->n_pend].owner = owner;
+	t->n_pend++;
+}
+
+/*
+ * Enter on the generic path (the fast path missed, no TSC, or options are set). The gate is
+ * BUSY. Applies --depth, --exclude/--module, and the drop policy's bookkeeping.
+ */
+static void enter_generic(struct ctr_thr *t, uintptr_t fn, uintptr_t sp, uint64_t now)
+{
+	uint32_t slot = ctr_slot_of(fn), d = t->depth;
+
+	if (ctr_opts.max_depth && d >= ctr_opts.max_depth) {
+		t->depth = d + 1; /* deeper than --depth: counted for matching exits only */
+		return;
+	}
+	if (ctr_opts.have_exclude && t->slots[slot] != fn) {
+		if (t->xslots && t->xslots[slot] == fn)
+			return;
+		if (ctr_control_decide(fn) == CTR_DECIDE_EXCLUDE) {
+			if (t->xslots)
+				t->xslots[slot] = fn;
+			return;
+		}
+	}
+	push_frame(t, fn, sp);
+	if (ctr_opts.policy && t->aux && d < t->cap) {
+		struct ctr_aux *a = &t->aux[d];
+
+		a->pos_before = t->pos;
+		a->last_before = t->last;
+		a->old_slot = t->slots[slot];
+		a->t0 = now;
+		a->keep = !ctr_opts.sample || (t->scount && t->scount[slot]++ % ctr_opts.sample == 0);
+	}
+	write_enter(t, fn, slot, now);
+}
+
+/* Takes back the innermost frame's ENTER when the drop policy says so and nothing was written
+ * after it; the call is then counted. Returns 1 when dropped. */
+static int try_drop(struct ctr_thr *t, uintptr_t fn, uint64_t now)
+{
+	uint32_t d = t->depth;
+	struct ctr_aux *a;
+
+	if (!t->aux || d == 0 || d > t->cap)
+		return 0;
+	a = &t->aux[d - 1];
+	if (a->keep && now - a->t0 >= ctr_opts.min_ticks)
+		return 0;
+	if (a->pos_before < t->win || a->pos_before >= t->pos || t->pos - a->pos_before > 7 ||
+	    !CTR_W_IS_ENTER(t->pos[-1]))
+		return 0; /* children were written, or a window switch came between */
+	t->pos = a->pos_before;
+	t->last = a->last_before;
+	t->slots[ctr_slot_of(fn)] = a->old_slot;
+	t->depth = d - 1;
+	if (t->n_pend)
+		reown_pending(t, d, d - 1);
+	add_pending(t, fn);
+	return 1;
+}
+
+static void exit_generic(struct ctr_thr *t, uintptr_t fn, uint64_t now)
+{
+	uint32_t d = t->depth, n, slot = ctr_slot_of(fn);
+
+	if (ctr_opts.max_depth && d > ctr_opts.max_depth) {
+		t->depth = d - 1;
+		return;
+	}
+	if (t->xslots && t->xslots[slot] == fn &&
+	    !(d && d <= t->cap && (t->stack[d - 1].fn & ~ROOT_TAG) == fn))
+		return; /* an excluded function */
+	if (ctr_opts.policy && d && d <= t->cap && (t->stack[d - 1].fn & ~ROOT_TAG) == fn &&
+	    !(t->stack[d - 1].fn & ROOT_TAG) && try_drop(t, fn, now))
+		return;
+	if (t->n_pend) /* counts owned by the closing frame(s) go just before their exit */
+		flush_pending(t, d);
+	n = pop_for_exit(t, fn);
+	if (!n)
+		return;
+	write_exit(t, n, now);
+	if (ctr_opts.have_filter && t->depth == 0)
+		t->gate = CTR_G_FILTER_OUT;
+}
+
+/* Tracing was switched off: close the open frames in the stream and go dormant. */
+void ctr_go_dormant(struct ctr_thr *t, uint64_t now)
+{
+	uint32_t n = t->depth, *p;
+
+	if (t->n_pend)
+		flush_pending(t, 0);
+	if (n && t->win && reserve(t, 6) == 0) {
+		p = t->pos;
+		p = put_u64(p, CTR_X_TIME, 0, now);
+		*p++ = ctr_w_ext(CTR_X_UNWIND, 1, n);
+		*p++ = 0;
+		t->pos = p;
+		t->last = now;
+	}
+	t->depth = 0;
+	t->gate = CTR_G_DORMANT;
+}
+
+/* Tracing is on again (or for the first time) in a thread: open its file if it has none, and
+ * describe the frames already open with INHERIT records from a stack capture. */
+static int activate(struct ctr_thr *t, int include_first)
+{
+	if (t->fd < 0) {
+		ctr_thread_start(t);
+		if (!CTR_GATE_IS_ON(t->gate))
+			return -1;
+	}
+	t->gate = CTR_G_BUSY;
+	t->depth = 0;
+	if (reserve(t, 3) != 0)
+		return -1;
+	t->last = now_ticks();
+	t->pos = put_u64(t->pos, CTR_X_TIME, 0, t->last);
+	ctr_capture_stack(t, include_first);
+	ctr_write_inherit(t);
+	return 0;
+}
+
+/* Enter when the gate is not open: first event of a thread, nested, losing, off, options. */
 static __attribute__((noinline)) void enter_gated(struct ctr_thr *t, uintptr_t fn, uintptr_t sp)
 {
 	switch (t->gate) {
 	case CTR_G_UNINIT:
-	case CTR_G_MONO:
-		if (t->gate == CTR_G_UNINIT)
-			ctr_thread_start(t);
-		if (CTR_GATE_IS_ON(t->gate)) {
-			uint64_t now = now_ticks();
-
-			t->gate = CTR_G_BUSY;
-			push_frame(t, fn, sp);
-			write_enter(t, fn, ctr_slot_of(fn), now);
-			if (t->gate == CTR_G_BUSY)
-				t->gate = CTR_GATE_ON;
-		} else if (t->gate == CTR_G_LOST) {
+		if (!ctr_global_on || ctr_opts.have_filter) {
+			t->gate = ctr_proc.enabled ? (ctr_global_on ? CTR_G_FILTER_OUT : CTR_G_DORMANT)
+						   : CTR_G_OFF;
+			enter_gated(t, fn, sp);
+			return;
+		}
+		ctr_thread_start(t);
+		if (t->gate == CTR_G_LOST) {
 			push_frame(t, fn, sp);
 			t->lost_pending++;
+			return;
 		}
+		/* fall through */
+	case CTR_G_MONO:
+		if (!CTR_GATE_IS_ON(t->gate))
+			return;
+		t->gate = CTR_G_BUSY;
+		if (!ctr_global_on)
+			ctr_go_dormant(t, now_ticks());
+		else
+			enter_generic(t, fn, sp, now_ticks());
+		if (t->gate == CTR_G_BUSY)
+			t->gate = CTR_GATE_ON;
+		return;
+	case CTR_G_DORMANT:
+		if (!ctr_global_on)
+			return;
+		if (ctr_opts.have_filter) {
+			t->gate = CTR_G_FILTER_OUT;
+			enter_gated(t, fn, sp);
+			return;
+		}
+		if (activate(t, 0) == 0) {
+			enter_generic(t, fn, sp, now_ticks());
+			t->gate = CTR_GATE_ON;
+		}
+		return;
+	case CTR_G_FILTER_OUT:
+		if (!ctr_global_on) {
+			t->gate = CTR_G_DORMANT;
+			return;
+		}
+		if (ctr_control_decide(fn) != CTR_DECIDE_FILTER)
+			return;
+		if (t->fd < 0) {
+			ctr_thread_start(t);
+			if (!CTR_GATE_IS_ON(t->gate))
+				return;
+		}
+		t->gate = CTR_G_BUSY;
+		t->depth = 0;
+		enter_generic(t, fn, sp, now_ticks());
+		if (t->depth == 1 && t->cap)
+			t->stack[0].fn |= ROOT_TAG; /* the region ends with this frame */
+		if (t->gate == CTR_G_BUSY)
+			t->gate = CTR_GATE_ON;
 		return;
 	case CTR_G_BUSY:
 		/* a signal handler interrupted a hook: its whole (balanced) subtree is dropped */
@@ -358,17 +620,15 @@ static __attribute__((noinline)) void exit_gated(struct ctr_thr *t, uintptr_t fn
 	uint32_t n;
 
 	switch (t->gate) {
-	case CTR_G_MONO: {
-		uint64_t now = now_ticks();
-
+	case CTR_G_MONO:
 		t->gate = CTR_G_BUSY;
-		n = pop_for_exit(t, fn);
-		if (n)
-			write_exit(t, n, now);
+		if (!ctr_global_on)
+			ctr_go_dormant(t, now_ticks());
+		else
+			exit_generic(t, fn, now_ticks());
 		if (t->gate == CTR_G_BUSY)
-			t->gate = CTR_G_MONO;
+			t->gate = CTR_GATE_ON;
 		return;
-	}
 	case CTR_G_BUSY:
 		__atomic_fetch_add(&t->lost, 1, __ATOMIC_RELAXED);
 		ctr_lost_global(1);
@@ -380,6 +640,16 @@ static __attribute__((noinline)) void exit_gated(struct ctr_thr *t, uintptr_t fn
 		note_depth(t);
 		t->gate = CTR_G_LOST;
 		try_recover(t, now_ticks());
+		return;
+	case CTR_G_DORMANT:
+		/* switched on while this function ran: it is open now */
+		if (!ctr_global_on || ctr_opts.have_filter)
+			return;
+		if (activate(t, 1) == 0) {
+			exit_generic(t, fn, now_ticks());
+			if (t->gate == CTR_G_BUSY)
+				t->gate = CTR_GATE_ON;
+		}
 		return;
 	default:
 		return;
@@ -405,17 +675,16 @@ static __attribute__((noinline)) void exit_gated_tail(uintptr_t fn)
 }
 
 /* Enter that missed the fast path: new function in its slot, big time gap, window full, or a
- * stack that must grow. The gate is BUSY and the frame not pushed yet. */
+ * stack that must grow. The gate is BUSY. */
 static __attribute__((noinline)) void enter_slow(uintptr_t fn, uintptr_t sp, uint64_t now)
 {
 	struct ctr_thr *t = &ctr_tls;
 	int saved = errno;
 
-	if (t->depth >= t->cap || t->stack[t->depth].fn != fn || t->stack[t->depth].sp != sp)
-		push_frame(t, fn, sp);
+	if (!ctr_global_on)
+		ctr_go_dormant(t, now);
 	else
-		t->depth++; /* the fast path stored the frame already */
-	write_enter(t, fn, ctr_slot_of(fn), now);
+		enter_generic(t, fn, sp, now);
 	if (t->gate == CTR_G_BUSY)
 		t->gate = CTR_GATE_ON;
 	errno = saved;
@@ -425,10 +694,11 @@ static __attribute__((noinline)) void exit_slow(uintptr_t fn, uint64_t now)
 {
 	struct ctr_thr *t = &ctr_tls;
 	int saved = errno;
-	uint32_t n = pop_for_exit(t, fn);
 
-	if (n)
-		write_exit(t, n, now);
+	if (!ctr_global_on)
+		ctr_go_dormant(t, now);
+	else
+		exit_generic(t, fn, now);
 	if (t->gate == CTR_G_BUSY)
 		t->gate = CTR_GATE_ON;
 	errno = saved;
@@ -512,9 +782,12 @@ void ctr_unwind_to_sp(struct ctr_thr *t, uintptr_t sp)
 		t->gate = CTR_G_LOST;
 		return;
 	}
-	uint64_t now = now_ticks(), delta = now - t->last;
+	uint64_t now = now_ticks(), delta;
 	uint32_t *p;
 
+	if ((int64_t)(now - t->last) < 0)
+		now = t->last;
+	delta = now - t->last;
 	if (reserve(t, 6) != 0) {
 		t->lost_pending += d - k;
 		note_depth(t);
@@ -599,7 +872,7 @@ static size_t clamp_len(const char *s)
 /* Span frames are keyed by this marker in the shadow stack. */
 #define SPAN_FN ((uintptr_t)1)
 
-CTR_EXPORT void ctrace_span_begin(const char *name)
+CTR_EXPORT void ctrace__span_begin(const char *name)
 {
 	struct ctr_thr *t = &ctr_tls;
 	int saved = errno;
@@ -612,7 +885,7 @@ CTR_EXPORT void ctrace_span_begin(const char *name)
 	errno = saved;
 }
 
-CTR_EXPORT void ctrace_span_end(void)
+CTR_EXPORT void ctrace__span_end(void)
 {
 	struct ctr_thr *t = &ctr_tls;
 	int saved = errno;
@@ -627,7 +900,7 @@ CTR_EXPORT void ctrace_span_end(void)
 	errno = saved;
 }
 
-CTR_EXPORT void ctrace_mark(const char *name)
+CTR_EXPORT void ctrace__mark(const char *name)
 {
 	struct ctr_thr *t = &ctr_tls;
 	int saved = errno;
@@ -639,7 +912,7 @@ CTR_EXPORT void ctrace_mark(const char *name)
 	errno = saved;
 }
 
-CTR_EXPORT void ctrace_attr_str(const char *key, const char *value)
+CTR_EXPORT void ctrace__attr_str(const char *key, const char *value)
 {
 	struct ctr_thr *t = &ctr_tls;
 	int saved = errno;
@@ -652,7 +925,7 @@ CTR_EXPORT void ctrace_attr_str(const char *key, const char *value)
 	errno = saved;
 }
 
-CTR_EXPORT void ctrace_attr_int(const char *key, long long value)
+CTR_EXPORT void ctrace__attr_int(const char *key, long long value)
 {
 	struct ctr_thr *t = &ctr_tls;
 	int saved = errno;
@@ -685,7 +958,7 @@ void ctr_write_thread_name(struct ctr_thr *t, const char *name)
 	}
 }
 
-CTR_EXPORT void ctrace_thread_name(const char *name)
+CTR_EXPORT void ctrace__thread_name(const char *name)
 {
 	int saved = errno;
 
@@ -740,6 +1013,18 @@ void ctr_thread_start(struct ctr_thr *t)
 		t->stack = map_anon(STACK_INIT * sizeof(struct ctr_frame));
 		t->cap = t->stack ? STACK_INIT : 0;
 	}
+	if (ctr_opts.have_exclude && !t->xslots)
+		t->xslots = map_anon(CTR_NSLOTS * sizeof(uintptr_t));
+	if (ctr_opts.policy && !t->aux) {
+		t->aux = map_anon(STACK_INIT * sizeof(struct ctr_aux));
+		t->pend = map_anon(CTR_PEND_MAX * sizeof(struct ctr_pending));
+		if (ctr_opts.sample)
+			t->scount = map_anon(CTR_NSLOTS * sizeof(uint32_t));
+		if (!t->aux || !t->pend)
+			t->slots = NULL; /* cannot apply the options: do not record wrongly */
+	}
+	if (ctr_opts.max_depth && t->cap > ctr_opts.max_depth)
+		t->cap = ctr_opts.max_depth;
 	if (!t->slots) {
 		t->gate = CTR_G_OFF;
 		ctr_log(CTR_LOG_ERROR, "thread %d: out of memory: not recorded", (int)t->tid);
@@ -783,6 +1068,8 @@ void ctr_thread_finish(struct ctr_thr *t)
 	if (t->gate == CTR_G_UNINIT || t->gate == CTR_G_OFF)
 		return;
 	t->gate = CTR_G_BUSY;
+	if (t->n_pend && t->win)
+		flush_pending(t, 0);
 	if (t->lost_pending) {
 		t->lost += t->lost_pending;
 		ctr_lost_global(t->lost_pending);

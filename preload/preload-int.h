@@ -24,12 +24,49 @@ enum ctr_gate {
 	CTR_G_BUSY = 2,     /* inside a hook: nested events (signal handlers) are counted lost */
 	CTR_G_OFF = 3,      /* recording disabled for this thread (failure, dormant, finished) */
 	CTR_G_LOST = 4,     /* no room on disk: events counted as lost until a retry succeeds */
-	CTR_G_MONO = 5,     /* open, but without a usable TSC: every event takes the slow path */
+	CTR_G_MONO = 5,     /* recording without a usable TSC, or with a drop policy
+			     * (--min-duration, --sample): every event takes the generic path */
+	CTR_G_DORMANT = 6,  /* tracing switched off: resumes when ctr_global_on is set */
+	CTR_G_FILTER_OUT = 7, /* --filter: outside every matching function */
 };
 
-/* The gate value of a recording thread: CTR_G_OPEN with the TSC, else CTR_G_MONO. */
-#define CTR_GATE_ON (ctr_proc.use_tsc ? CTR_G_OPEN : CTR_G_MONO)
+/* The gate value of a recording thread: CTR_G_OPEN when the fast path applies. */
+#define CTR_GATE_ON (ctr_proc.fast ? CTR_G_OPEN : CTR_G_MONO)
 #define CTR_GATE_IS_ON(g) ((g) == CTR_G_OPEN || (g) == CTR_G_MONO)
+
+struct ctr_thr;
+
+/* Options (control.c); all zero when none is set. */
+struct ctr_opts {
+	int have_filter;          /* record only inside functions matching CTRACE_FILTER */
+	int have_exclude;         /* CTRACE_EXCLUDE or CTRACE_MODULE set */
+	int have_module;
+	int policy;               /* min_ticks or sample: calls may be dropped at their exit */
+	uint32_t max_depth;       /* 0 = unlimited */
+	uint64_t min_ticks;       /* drop calls shorter than this (counted) */
+	uint32_t sample;          /* record 1 in N calls of each function (counted) */
+};
+
+enum { CTR_DECIDE_RECORD = 0, CTR_DECIDE_EXCLUDE = 1, CTR_DECIDE_FILTER = 2 };
+
+extern struct ctr_opts ctr_opts;
+extern volatile int ctr_global_on;
+
+/* control.c */
+int ctr_control_init(void);
+void ctr_control_install(void);
+void ctr_control_module(const char *path, uintptr_t bias, uintptr_t lo, uintptr_t hi);
+int ctr_control_decide(uintptr_t fn);
+void ctr_control_write_options(int fd);
+void ctr_capture_stack(struct ctr_thr *t, int include_first);
+CTR_EXPORT void ctrace__pause(void);
+CTR_EXPORT void ctrace__resume(void);
+CTR_EXPORT int ctrace__enabled(void);
+
+/* proc.c */
+void ctr_kick_threads(void);
+void ctr_go_dormant(struct ctr_thr *t, uint64_t now);
+void ctr_flush_all(void);
 
 struct ctr_frame {
 	uintptr_t fn;
@@ -45,6 +82,7 @@ struct ctr_thr {
 	uint64_t last;            /* time of the previous event */
 	struct ctr_frame *stack;  /* shadow stack (mmap'd) */
 	uintptr_t *slots;         /* CTR_NSLOTS function addresses (mmap'd) */
+	uintptr_t *xslots;        /* CTR_NSLOTS excluded function addresses (mmap'd, options) */
 	/* --- slow path only below --- */
 	uint32_t *win;            /* current window */
 	uint64_t win_off;         /* file offset of the window */
@@ -60,12 +98,35 @@ struct ctr_thr {
 	int dormant;              /* gate is OFF because tracing is switched off */
 	void *altstack;
 	struct ctr_thr *next;     /* registry */
+	struct ctr_aux *aux;      /* per frame, with a drop policy (mmap'd like stack) */
+	uint32_t *scount;         /* per slot call counter for --sample (mmap'd) */
+	struct ctr_pending *pend; /* dropped calls not yet written as COUNT records */
+	uint32_t n_pend;
 };
+
+/* Per-frame state for the drop policy: how to take the frame's ENTER back. */
+struct ctr_aux {
+	uint32_t *pos_before;     /* write position before the ENTER and its TIME/DEFINE */
+	uint64_t last_before;
+	uintptr_t old_slot;       /* the slot's previous function (DEFINE taken back too) */
+	uint64_t t0;
+	int keep;                 /* sampled: keep whatever its duration */
+};
+
+/* Calls dropped by the policy, counted under the frame at depth @owner (0 = top level); they
+ * are written as COUNT records just before that frame's EXIT, where it is innermost. */
+struct ctr_pending {
+	uintptr_t fn;
+	uint32_t count;
+	uint32_t owner;
+};
+#define CTR_PEND_MAX 64
 
 /* Process-wide state, set up by the constructor in proc.c. */
 struct ctr_proc {
 	int enabled;              /* 0: the whole preload is inert */
 	int use_tsc;
+	int fast;                 /* TSC and no drop policy: the fast paths apply */
 	uint64_t ticks_per_sec;
 	int dirfd;                /* run directory */
 	pid_t pid;

@@ -6,6 +6,7 @@
  * writes to the program's stdout and never changes its exit status.
  */
 #include <dirent.h>
+#include <stddef.h>
 #include <dlfcn.h>
 #include <elf.h>
 #include <errno.h>
@@ -40,6 +41,8 @@ static int metafd = -1;
 static uint64_t lost_total;
 static int crashing;
 static char file_prefix[64]; /* "PID-GEN" */
+static int kick_pending;
+static void kick_locked(void);
 
 void ctr_write_thread_name(struct ctr_thr *t, const char *name);
 
@@ -146,6 +149,8 @@ void ctr_register_thread(struct ctr_thr *t)
 	pthread_mutex_lock(&reg_lock);
 	t->next = reg_head;
 	reg_head = t;
+	if (kick_pending)
+		kick_locked();
 	pthread_mutex_unlock(&reg_lock);
 	pthread_setspecific(thr_key, t);
 }
@@ -159,7 +164,48 @@ void ctr_unregister_thread(struct ctr_thr *t)
 			break;
 		}
 	}
+	if (kick_pending)
+		kick_locked();
 	pthread_mutex_unlock(&reg_lock);
+}
+
+static void kick_locked(void)
+{
+	for (struct ctr_thr *t = reg_head; t; t = t->next)
+		t->end = NULL; /* the next event of that thread takes the slow path */
+	kick_pending = 0;
+}
+
+/* Makes every recording thread take its slow path at its next event (tracing switched off).
+ * May run in a signal handler: never waits for the registry lock. */
+void ctr_kick_threads(void)
+{
+	if (pthread_mutex_trylock(&reg_lock) == 0) {
+		kick_locked();
+		pthread_mutex_unlock(&reg_lock);
+	} else {
+		kick_pending = 1; /* done by whoever holds the lock, before releasing it */
+	}
+}
+
+/* Writes every thread's current end of data and lost count into its header, so a reader sees
+ * a consistent run while the program goes on (`ctrace ctl PID flush`). Signal-safe. */
+void ctr_flush_all(void)
+{
+	if (pthread_mutex_trylock(&reg_lock) != 0)
+		return;
+	for (struct ctr_thr *t = reg_head; t; t = t->next) {
+		uint32_t *win = t->win, *pos = t->pos;
+
+		if (t->fd >= 0 && win && pos) {
+			uint64_t end = t->win_off + (uint64_t)(pos - win) * 4;
+
+			if (pwrite(t->fd, &end, 8, offsetof(struct ctr_ev_hdr, end_offset)) < 0)
+				(void)0;
+		}
+	}
+	pthread_mutex_unlock(&reg_lock);
+	meta_put_u64(metafd, "flush_ticks", ctr_now());
 }
 
 static void thread_dtor(void *arg)
@@ -267,6 +313,7 @@ static int scan_module(struct dl_phdr_info *info, size_t size, void *arg)
 			hi = info->dlpi_addr + ph->p_vaddr + ph->p_memsz;
 	}
 	build_id_hex(info, bid, sizeof(bid));
+	ctr_control_module(path, info->dlpi_addr, lo, hi);
 	if (n_modules < MAX_MODULES) {
 		modules[n_modules].bias = info->dlpi_addr;
 		modules[n_modules].hash = h;
@@ -459,13 +506,15 @@ static int create_run(void)
 	meta_put(fd, "created_by", "preload");
 	if (getenv("CTRACE_META"))
 		meta_put(fd, "meta", getenv("CTRACE_META"));
+	ctr_control_write_options(fd);
 	close(fd);
 	snprintf(ctr_proc.run_dir, sizeof(ctr_proc.run_dir), "%s/%s", parent, id);
 	if (ctr_proc.run_dir[0] != '/' && cwd[0]) {
-		char abs[sizeof(ctr_proc.run_dir)];
+		char abs[sizeof(ctr_proc.run_dir) + sizeof(cwd) + 2];
+		size_t n = (size_t)snprintf(abs, sizeof(abs), "%s/%s", cwd, ctr_proc.run_dir);
 
-		snprintf(abs, sizeof(abs), "%s/%s", cwd, ctr_proc.run_dir);
-		memcpy(ctr_proc.run_dir, abs, sizeof(abs));
+		if (n < sizeof(ctr_proc.run_dir))
+			memcpy(ctr_proc.run_dir, abs, n + 1);
 	}
 	setenv("CTRACE_RUN_DIR", ctr_proc.run_dir, 1);
 	ctr_proc.dirfd = dfd;
@@ -793,6 +842,9 @@ __attribute__((constructor(101))) static void ctr_init(void)
 	} else {
 		ctr_proc.ticks_per_sec = 1000000000u;
 	}
+	if (ctr_control_init() != 0)
+		goto out; /* not sampled (CTRACE_SAMPLE_RATE): stay inert, write nothing */
+	ctr_proc.fast = ctr_proc.use_tsc && !ctr_opts.policy;
 	if (run && *run) {
 		ctr_proc.dirfd = open(run, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 		if (ctr_proc.dirfd < 0) {
@@ -827,6 +879,7 @@ __attribute__((constructor(101))) static void ctr_init(void)
 	pthread_atfork(atfork_prepare, atfork_parent, atfork_child);
 	on_exit(on_exit_status, NULL);
 	install_handlers();
+	ctr_control_install();
 out:
 	errno = saved;
 }

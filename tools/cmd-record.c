@@ -5,6 +5,8 @@
  * exits with PROG's own status (128+N when PROG died by signal N).
  */
 #include <errno.h>
+#include <stdarg.h>
+#include <stdint.h>
 #include <fcntl.h>
 #include <getopt.h>
 #include <limits.h>
@@ -37,6 +39,18 @@ static void record_usage(FILE *f)
 		"  -n, --no-commit      leave the raw run directory, do not commit\n"
 		"  -k, --keep           commit but keep the raw run directory\n"
 		"      --lib PATH       the preload to use (default: libctrace.so next to ctrace)\n"
+		"\nWhat to record (each also as an environment variable for plain LD_PRELOAD use):\n"
+		"  -F, --filter GLOB    only functions matching GLOB and what they call (CTRACE_FILTER)\n"
+		"  -N, --exclude GLOB   never record functions matching GLOB (CTRACE_EXCLUDE)\n"
+		"      --module GLOB    only functions of objects whose path matches (CTRACE_MODULE)\n"
+		"  -D, --depth N        only calls at most N deep (CTRACE_DEPTH)\n"
+		"  -t, --min-duration D drop calls shorter than D (e.g. 10us), keep their counts\n"
+		"                       (CTRACE_MIN_DURATION)\n"
+		"      --sample N       record 1 in N calls of each function, count all (CTRACE_SAMPLE)\n"
+		"      --sample-rate P  record the process with probability P (CTRACE_SAMPLE_RATE)\n"
+		"      --start on|off   start recording or dormant; switch with 'ctrace ctl PID on'\n"
+		"                       (CTRACE_START)\n"
+		"  Function globs match mangled and demangled names; repeat an option to add one.\n"
 		"  -h, --help           this help\n");
 }
 
@@ -58,7 +72,8 @@ static int find_lib(char *out, size_t n)
 		return -1;
 	*slash = 0;
 	for (size_t i = 0; i < sizeof(cands) / sizeof(cands[0]); i++) {
-		snprintf(out, n, "%s/%s", self, cands[i]);
+		if ((size_t)snprintf(out, n, "%s/%s", self, cands[i]) >= n)
+			continue;
 		if (access(out, R_OK) == 0) {
 			char *real = realpath(out, NULL);
 
@@ -83,6 +98,8 @@ static void meta_write(FILE *f, const char *key, const char *val)
 	}
 	fputc('\n', f);
 }
+
+static void write_options(FILE *f);
 
 /* Creates PARENT/ID (0700, no symlink following) and its run.meta. */
 static int create_run_dir(const char *parent, char **argv, char **metas, int n_metas, char *dir,
@@ -156,6 +173,7 @@ static int create_run_dir(const char *parent, char **argv, char **metas, int n_m
 	fprintf(f, "created_by=record\n");
 	if (getenv("CTRACE_META") && *getenv("CTRACE_META"))
 		meta_write(f, "meta", getenv("CTRACE_META"));
+	write_options(f);
 	for (int i = 0; i < n_metas; i++) {
 		char key[256];
 		const char *eq = strchr(metas[i], '=');
@@ -190,6 +208,91 @@ static void append_meta(const char *dir, const char *fmt, ...)
 	fclose(f);
 }
 
+/* Turns a recording option into its CTRACE_* variable, checking the value; repeated globs
+ * accumulate, separated by ';'. Returns 0 or prints a usage error and returns 2. */
+static int set_option(int c, const char *v)
+{
+	static const struct {
+		int c;
+		const char *env, *flag;
+	} map[] = { { 'F', "CTRACE_FILTER", "--filter" }, { 'N', "CTRACE_EXCLUDE", "--exclude" },
+		    { 'O', "CTRACE_MODULE", "--module" }, { 'D', "CTRACE_DEPTH", "--depth" },
+		    { 't', "CTRACE_MIN_DURATION", "--min-duration" },
+		    { 'S', "CTRACE_SAMPLE", "--sample" }, { 'P', "CTRACE_SAMPLE_RATE", "--sample-rate" },
+		    { 'W', "CTRACE_START", "--start" } };
+	char *end, buf[32];
+	uint64_t ns;
+
+	for (size_t i = 0; i < sizeof(map) / sizeof(map[0]); i++) {
+		if (map[i].c != c)
+			continue;
+		switch (c) {
+		case 'D':
+		case 'S': {
+			long n = strtol(v, &end, 10);
+
+			if (*end || n < 1 || n > 1000000000)
+				return ctr_cli_usage(prog, "%s wants a positive number, got '%s'", map[i].flag, v);
+			break;
+		}
+		case 'P': {
+			double p = strtod(v, &end);
+
+			if (*end || end == v || p < 0 || p > 1)
+				return ctr_cli_usage(prog, "--sample-rate wants 0..1, got '%s'", v);
+			break;
+		}
+		case 't':
+			if (ctr_parse_duration(v, &ns))
+				return ctr_cli_usage(prog, "--min-duration wants a duration like 10us, got '%s'", v);
+			snprintf(buf, sizeof(buf), "%lluns", (unsigned long long)ns);
+			v = buf;
+			break;
+		case 'W':
+			if (strcmp(v, "on") && strcmp(v, "off"))
+				return ctr_cli_usage(prog, "--start wants on or off, got '%s'", v);
+			break;
+		default:
+			if (!*v || strchr(v, ';'))
+				return ctr_cli_usage(prog, "%s wants a glob without ';', got '%s'", map[i].flag, v);
+		}
+		if ((c == 'F' || c == 'N' || c == 'O') && getenv(map[i].env) && *getenv(map[i].env)) {
+			size_t n = strlen(getenv(map[i].env)) + strlen(v) + 2;
+			char *joined = malloc(n);
+
+			if (!joined)
+				return CTR_EXIT_ERROR;
+			snprintf(joined, n, "%s;%s", getenv(map[i].env), v);
+			setenv(map[i].env, joined, 1);
+			free(joined);
+		} else {
+			setenv(map[i].env, v, 1);
+		}
+		return 0;
+	}
+	return ctr_cli_usage(prog, "unknown option");
+}
+
+static void write_options(FILE *f)
+{
+	static const char *const envs[][2] = {
+		{ "CTRACE_FILTER", "filter" }, { "CTRACE_EXCLUDE", "exclude" },
+		{ "CTRACE_MODULE", "module" }, { "CTRACE_DEPTH", "depth" },
+		{ "CTRACE_MIN_DURATION", "min_duration" }, { "CTRACE_SAMPLE", "sample" },
+		{ "CTRACE_SAMPLE_RATE", "sample_rate" }, { "CTRACE_START", "start" },
+	};
+
+	for (size_t i = 0; i < sizeof(envs) / sizeof(envs[0]); i++) {
+		const char *v = getenv(envs[i][0]);
+		char key[64];
+
+		if (v && *v) {
+			snprintf(key, sizeof(key), "option.%s", envs[i][1]);
+			meta_write(f, key, v);
+		}
+	}
+}
+
 static volatile pid_t child_pid;
 
 static void forward(int sig)
@@ -204,7 +307,11 @@ int ctr_cmd_record(int argc, char **argv)
 		{ "dir", required_argument, NULL, 'd' },   { "store", required_argument, NULL, 's' },
 		{ "meta", required_argument, NULL, 'm' },  { "no-commit", no_argument, NULL, 'n' },
 		{ "keep", no_argument, NULL, 'k' },        { "lib", required_argument, NULL, 'L' },
-		{ "help", no_argument, NULL, 'h' },        { NULL, 0, NULL, 0 },
+		{ "help", no_argument, NULL, 'h' },        { "filter", required_argument, NULL, 'F' },
+		{ "exclude", required_argument, NULL, 'N' }, { "module", required_argument, NULL, 'O' },
+		{ "depth", required_argument, NULL, 'D' }, { "min-duration", required_argument, NULL, 't' },
+		{ "sample", required_argument, NULL, 'S' }, { "sample-rate", required_argument, NULL, 'P' },
+		{ "start", required_argument, NULL, 'W' }, { NULL, 0, NULL, 0 },
 	};
 	const char *parent = getenv("CTRACE_DIR"), *conn = NULL, *lib_opt = NULL;
 	char **metas = calloc((size_t)argc + 1, sizeof(char *));
@@ -219,7 +326,7 @@ int ctr_cmd_record(int argc, char **argv)
 	if (!metas)
 		return CTR_EXIT_ERROR;
 	optind = 1;
-	while ((c = getopt_long(argc, argv, "+d:s:m:nkh", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "+d:s:m:nkhF:N:D:t:", opts, NULL)) != -1) {
 		switch (c) {
 		case 'd': parent = optarg; break;
 		case 's': conn = optarg; break;
@@ -231,6 +338,10 @@ int ctr_cmd_record(int argc, char **argv)
 		case 'n': no_commit = 1; break;
 		case 'k': keep = 1; break;
 		case 'L': lib_opt = optarg; break;
+		case 'F': case 'N': case 'O': case 'D': case 't': case 'S': case 'P': case 'W':
+			if (set_option(c, optarg))
+				return CTR_EXIT_USAGE;
+			break;
 		case 'h': record_usage(stdout); return CTR_EXIT_OK;
 		default: return ctr_cli_usage(prog, "unknown option");
 		}

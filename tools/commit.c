@@ -384,6 +384,7 @@ static int do_thread(struct commit *c, size_t ti, struct ctr_err *e)
 			ctr_err_ctx(e, rt->path, r->id, (long long)(hdr.hdr_size + ev.offset));
 			goto out;
 		}
+		ret = 0;
 		th = &r->threads[r->n_threads - 1];
 		{
 			double d = (double)(int64_t)(ev.time - p->start_ticks) * scale + (double)base;

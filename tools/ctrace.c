@@ -26,6 +26,7 @@ static const struct {
 	{ "export", ctr_cmd_export, "copy runs matching filters to another store (e.g. jsonl:FILE)" },
 	{ "import", ctr_cmd_import, "copy every run of another store into this one" },
 	{ "dump", ctr_cmd_dump, "print the raw events of a run directory, one per line" },
+	{ "ctl", ctr_cmd_ctl, "switch recording on/off in a running preloaded process" },
 };
 
 static void usage(FILE *f)

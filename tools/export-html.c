@@ -20,8 +20,8 @@
 #define FT_FRAME_H 16
 #define FT_PAD 10
 #define FT_TOP 34
-#define FT_CHAR_W 7.0      /* average glyph width of the 12 px label font */
-#define FT_MIN_W 0.1       /* frames narrower than this are not drawn */
+#define FT_CHAR_W 7.0 /* average glyph width of the 12 px label font */
+#define FT_MIN_W 0.1  /* frames narrower than this are not drawn */
 
 static uint32_t name_hash(const char *s)
 {
@@ -89,10 +89,12 @@ int ctr_ft_svg(FILE *out, const struct ctr_run *run, const struct ft_tree *t, in
 
 	if (!inline_svg)
 		fputs("<?xml version=\"1.0\" encoding=\"UTF-8\" standalone=\"no\"?>\n", out);
-	fprintf(out, "<svg xmlns=\"http://www.w3.org/2000/svg\" version=\"1.1\" width=\"%d\" "
-		     "height=\"%d\" viewBox=\"0 0 %d %d\"%s>\n",
+	fprintf(out,
+		"<svg xmlns=\"http://www.w3.org/2000/svg\" version=\"1.1\" width=\"%d\" "
+		"height=\"%d\" viewBox=\"0 0 %d %d\"%s>\n",
 		width, height, width, height,
-		inline_svg ? " id=\"ctrace-flame\" class=\"flame\" preserveAspectRatio=\"xMinYMin\"" : "");
+		inline_svg ? " id=\"ctrace-flame\" class=\"flame\" preserveAspectRatio=\"xMinYMin\""
+			   : "");
 	fputs("<style>.f text{font:12px Verdana,Arial,sans-serif;fill:#000;pointer-events:none}"
 	      ".f rect{stroke:#fff;stroke-width:0.5}.f:hover rect{stroke:#000}"
 	      ".t{font:16px Verdana,Arial,sans-serif}</style>\n",
@@ -103,8 +105,9 @@ int ctr_ft_svg(FILE *out, const struct ctr_run *run, const struct ft_tree *t, in
 	ctr_export_xml_escape(out, title);
 	fputs("</text>\n", out);
 	if (!total)
-		fprintf(out, "<text class=\"t\" x=\"%d\" y=\"%d\" text-anchor=\"middle\">no calls "
-			     "recorded</text>\n",
+		fprintf(out,
+			"<text class=\"t\" x=\"%d\" y=\"%d\" text-anchor=\"middle\">no calls "
+			"recorded</text>\n",
 			width / 2, FT_TOP + FT_FRAME_H);
 	for (size_t i = 0; total && i < t->len; i++) {
 		const struct ft_node *n = &t->n[i];
@@ -127,8 +130,9 @@ int ctr_ft_svg(FILE *out, const struct ctr_run *run, const struct ft_tree *t, in
 			ctr_fmt_ns(dur, sizeof(dur), n->self);
 			fprintf(out, ", self %s", dur);
 		}
-		fprintf(out, ")</title><rect x=\"%.2f\" y=\"%d\" width=\"%.2f\" height=\"%d\" "
-			     "fill=\"%s\" rx=\"2\"/>",
+		fprintf(out,
+			")</title><rect x=\"%.2f\" y=\"%d\" width=\"%.2f\" height=\"%d\" "
+			"fill=\"%s\" rx=\"2\"/>",
 			x, y, w, FT_FRAME_H - 1, colour);
 		if (w >= 3 * FT_CHAR_W) {
 			fprintf(out, "<text x=\"%.2f\" y=\"%d\">", x + 3, y + FT_FRAME_H - 4);
@@ -141,7 +145,8 @@ int ctr_ft_svg(FILE *out, const struct ctr_run *run, const struct ft_tree *t, in
 		frames, hidden, FT_MIN_W);
 	fputs("</svg>\n", out);
 	if (ferror(out))
-		return ctr_err_set(e, CTR_EIO, errno, "cannot write the export: %s", strerror(errno));
+		return ctr_err_set(e, CTR_EIO, errno, "cannot write the export: %s",
+				   strerror(errno));
 	return 0;
 }
 
@@ -155,8 +160,8 @@ int ctr_export_svg(FILE *out, const struct ctr_run *run, const struct ctr_export
 	if (ret)
 		return ret;
 	ctr_fmt_ns(dur, sizeof(dur), run->duration_ns);
-	snprintf(title, sizeof(title), "ctrace %s: %s (%s)", run->id, run->command ? run->command : "",
-		 dur);
+	snprintf(title, sizeof(title), "ctrace %s: %s (%s)", run->id,
+		 run->command ? run->command : "", dur);
 	ret = ctr_ft_svg(out, run, &t, o->width ? o->width : 1200, 0, title, e);
 	ctr_ft_release(&t);
 	return ret;
@@ -190,11 +195,12 @@ static int html_call(struct tl_walk *w, uint32_t th, struct tl_frame *f,
 		struct tl_call *nc = realloc(t->calls, ncap * sizeof(*nc));
 
 		if (!nc)
-			return ctr_err_set(e, CTR_ENOMEM, ENOMEM, "out of memory writing the export");
+			return ctr_err_set(e, CTR_ENOMEM, ENOMEM,
+					   "out of memory writing the export");
 		t->calls = nc;
 		t->cap = ncap;
 	}
-	t->calls[t->n++] = (struct tl_call){ f->start, f->end - f->start, f->depth, f->fid };
+	t->calls[t->n++] = (struct tl_call){f->start, f->end - f->start, f->depth, f->fid};
 	return 0;
 }
 
@@ -206,74 +212,75 @@ static void jstr(FILE *out, const char *s)
 }
 
 static const char html_css[] =
-	"body{font:14px/1.4 system-ui,Segoe UI,Helvetica,Arial,sans-serif;margin:16px;color:#222}"
-	"h1{font-size:20px;margin:0 0 6px}h2{font-size:16px;margin:24px 0 8px}"
-	"code{background:#f0f0f0;padding:0 3px}.meta{color:#555;margin:2px 0}"
-	".warn{background:#fff3cd;border:1px solid #e0c060;padding:4px 8px;margin:6px 0}"
-	".crash{background:#f8d7da;border:1px solid #d08088;padding:4px 8px;margin:6px 0}"
-	".note{color:#666;font-size:13px}"
-	"table{border-collapse:collapse;font-size:13px}"
-	"th,td{padding:2px 8px;text-align:right;white-space:nowrap}"
-	"th{cursor:pointer;background:#eee;position:sticky;top:0;user-select:none}"
-	"th.sorted{background:#dde}td.name,th.name{text-align:left;white-space:normal}"
-	"tbody tr:nth-child(odd){background:#fafafa}tbody tr:hover{background:#eef}"
-	".scroll{max-height:480px;overflow:auto;border:1px solid #ddd;display:inline-block}"
-	"svg.flame{width:100%;height:auto}"
-	".lane{margin:6px 0}.lane svg{width:100%;background:#fbfbfb;border:1px solid #eee}";
+    "body{font:14px/1.4 system-ui,Segoe UI,Helvetica,Arial,sans-serif;margin:16px;color:#222}"
+    "h1{font-size:20px;margin:0 0 6px}h2{font-size:16px;margin:24px 0 8px}"
+    "code{background:#f0f0f0;padding:0 3px}.meta{color:#555;margin:2px 0}"
+    ".warn{background:#fff3cd;border:1px solid #e0c060;padding:4px 8px;margin:6px 0}"
+    ".crash{background:#f8d7da;border:1px solid #d08088;padding:4px 8px;margin:6px 0}"
+    ".note{color:#666;font-size:13px}"
+    "table{border-collapse:collapse;font-size:13px}"
+    "th,td{padding:2px 8px;text-align:right;white-space:nowrap}"
+    "th{cursor:pointer;background:#eee;position:sticky;top:0;user-select:none}"
+    "th.sorted{background:#dde}td.name,th.name{text-align:left;white-space:normal}"
+    "tbody tr:nth-child(odd){background:#fafafa}tbody tr:hover{background:#eef}"
+    ".scroll{max-height:480px;overflow:auto;border:1px solid #ddd;display:inline-block}"
+    "svg.flame{width:100%;height:auto}"
+    ".lane{margin:6px 0}.lane svg{width:100%;background:#fbfbfb;border:1px solid #eee}";
 
 /* The page script: builds the profile table and the timeline from #ctrace-data. */
 static const char html_js[] =
-	"(function(){'use strict';\n"
-	"var D=JSON.parse(document.getElementById('ctrace-data').textContent);\n"
-	"function fmt(ns){var u=[[1e9,' s'],[1e6,' ms'],[1e3,' us']];"
-	"for(var i=0;i<u.length;i++){if(ns>=u[i][0]){var v=ns/u[i][0];"
-	"return (v>=100?v.toFixed(0):v>=10?v.toFixed(1):v.toFixed(2))+u[i][1];}}return ns+' ns';}\n"
-	"function fname(id){var f=D.functions[id];if(!f)return '?';"
-	"return (f[1]==='span'?'[span] ':f[1]==='mark'?'[mark] ':'')+f[0];}\n"
-	"var cols=[['calls',1,'calls'],['total',2,'t'],['self',3,'t'],['avg',-1,'t'],"
-	"['min',4,'t'],['max',5,'t'],['total%',2,'p'],['self%',3,'p'],['function',-2,'n']];\n"
-	"var base=D.duration_ns||1,key=2,desc=true;\n"
-	"function val(r,c){return c[1]===-1?(r[1]?r[2]/r[1]:0):c[1]===-2?fname(r[0]):r[c[1]];}\n"
-	"var table=document.getElementById('ctrace-profile'),tbody=table.tBodies[0];\n"
-	"var hr=table.tHead.rows[0];\n"
-	"cols.forEach(function(c,i){var th=document.createElement('th');th.textContent=c[0];"
-	"if(c[2]==='n')th.className='name';th.setAttribute('data-col',String(i));"
-	"th.addEventListener('click',function(){if(key===i)desc=!desc;else{key=i;desc=c[2]!=='n';}"
-	"render();});hr.appendChild(th);});\n"
-	"function render(){var c=cols[key];var rows=D.profile.slice();"
-	"rows.sort(function(a,b){var x=val(a,c),y=val(b,c);var r=x<y?-1:x>y?1:0;"
-	"return desc?-r:r;});\n"
-	"for(var i=0;i<hr.cells.length;i++)hr.cells[i].classList.toggle('sorted',i===key);\n"
-	"tbody.textContent='';rows.forEach(function(r){var tr=document.createElement('tr');"
-	"cols.forEach(function(c){var td=document.createElement('td');var v=val(r,c);"
-	"td.textContent=c[2]==='t'?fmt(v):c[2]==='p'?(100*v/base).toFixed(1)+'%':String(v);"
-	"if(c[2]==='n'){td.className='name';var f=D.functions[r[0]];"
-	"if(f&&f[2])td.title=f[2]+(f[3]?':'+f[3]:'');}"
-	"tr.appendChild(td);});tbody.appendChild(tr);});}\n"
-	"render();\n"
-	"var NS='http://www.w3.org/2000/svg',tl=document.getElementById('ctrace-timeline');\n"
-	"var t0=D.window[0],t1=D.window[1]>t0?D.window[1]:t0+1,W=1200,RH=12,drawn=0;\n"
-	"D.threads.forEach(function(t){var div=document.createElement('div');div.className='lane';"
-	"var h=document.createElement('div');h.textContent='thread '+t.name+' (tid '+t.tid+'), '"
-	"+t.calls.length+' calls shown';div.appendChild(h);\n"
-	"var md=0;t.calls.forEach(function(c){if(c[2]>md)md=c[2];});md=Math.min(md,63);\n"
-	"var svg=document.createElementNS(NS,'svg');var H=(md+1)*RH+2;"
-	"svg.setAttribute('viewBox','0 0 '+W+' '+H);svg.setAttribute('height',String(H));"
-	"svg.setAttribute('preserveAspectRatio','none');\n"
-	"t.calls.forEach(function(c){if(c[2]>63)return;var x=(c[0]-t0)/(t1-t0)*W,"
-	"w=Math.max(c[1]/(t1-t0)*W,0.3);var r=document.createElementNS(NS,'rect');"
-	"r.setAttribute('x',x.toFixed(2));r.setAttribute('y',String(c[2]*RH+1));"
-	"r.setAttribute('width',w.toFixed(2));r.setAttribute('height',String(RH-1));"
-	"var hh=(c[3]*2654435761>>>0)%360;r.setAttribute('fill','hsl('+hh+',60%,65%)');"
-	"var ti=document.createElementNS(NS,'title');ti.textContent=fname(c[3])+' '+fmt(c[1])"
-	"+' at '+fmt(c[0]);r.appendChild(ti);svg.appendChild(r);drawn++;});\n"
-	"div.appendChild(svg);tl.appendChild(div);});\n"
-	"var fl=document.getElementById('ctrace-flame');\n"
-	"if(fl)fl.setAttribute('data-frames',String(fl.querySelectorAll('g.f').length));\n"
-	"tl.setAttribute('data-calls',String(drawn));\n"
-	"table.setAttribute('data-rows',String(tbody.rows.length));\n"
-	"document.body.setAttribute('data-ctrace-ready','1');\n"
-	"})();\n";
+    "(function(){'use strict';\n"
+    "var D=JSON.parse(document.getElementById('ctrace-data').textContent);\n"
+    "function fmt(ns){var u=[[1e9,' s'],[1e6,' ms'],[1e3,' us']];"
+    "for(var i=0;i<u.length;i++){if(ns>=u[i][0]){var v=ns/u[i][0];"
+    "return (v>=100?v.toFixed(0):v>=10?v.toFixed(1):v.toFixed(2))+u[i][1];}}return "
+    "Math.round(ns)+' ns';}\n"
+    "function fname(id){var f=D.functions[id];if(!f)return '?';"
+    "return (f[1]==='span'?'[span] ':f[1]==='mark'?'[mark] ':'')+f[0];}\n"
+    "var cols=[['calls',1,'calls'],['total',2,'t'],['self',3,'t'],['avg',-1,'t'],"
+    "['min',4,'t'],['max',5,'t'],['total%',2,'p'],['self%',3,'p'],['function',-2,'n']];\n"
+    "var base=D.duration_ns||1,key=2,desc=true;\n"
+    "function val(r,c){return c[1]===-1?(r[1]?r[2]/r[1]:0):c[1]===-2?fname(r[0]):r[c[1]];}\n"
+    "var table=document.getElementById('ctrace-profile'),tbody=table.tBodies[0];\n"
+    "var hr=table.tHead.rows[0];\n"
+    "cols.forEach(function(c,i){var th=document.createElement('th');th.textContent=c[0];"
+    "if(c[2]==='n')th.className='name';th.setAttribute('data-col',String(i));"
+    "th.addEventListener('click',function(){if(key===i)desc=!desc;else{key=i;desc=c[2]!=='n';}"
+    "render();});hr.appendChild(th);});\n"
+    "function render(){var c=cols[key];var rows=D.profile.slice();"
+    "rows.sort(function(a,b){var x=val(a,c),y=val(b,c);var r=x<y?-1:x>y?1:0;"
+    "return desc?-r:r;});\n"
+    "for(var i=0;i<hr.cells.length;i++)hr.cells[i].classList.toggle('sorted',i===key);\n"
+    "tbody.textContent='';rows.forEach(function(r){var tr=document.createElement('tr');"
+    "cols.forEach(function(c){var td=document.createElement('td');var v=val(r,c);"
+    "td.textContent=c[2]==='t'?fmt(v):c[2]==='p'?(100*v/base).toFixed(1)+'%':String(v);"
+    "if(c[2]==='n'){td.className='name';var f=D.functions[r[0]];"
+    "if(f&&f[2])td.title=f[2]+(f[3]?':'+f[3]:'');}"
+    "tr.appendChild(td);});tbody.appendChild(tr);});}\n"
+    "render();\n"
+    "var NS='http://www.w3.org/2000/svg',tl=document.getElementById('ctrace-timeline');\n"
+    "var t0=D.window[0],t1=D.window[1]>t0?D.window[1]:t0+1,W=1200,RH=12,drawn=0;\n"
+    "D.threads.forEach(function(t){var div=document.createElement('div');div.className='lane';"
+    "var h=document.createElement('div');h.textContent='thread '+t.name+' (tid '+t.tid+'), '"
+    "+t.calls.length+' calls shown';div.appendChild(h);\n"
+    "var md=0;t.calls.forEach(function(c){if(c[2]>md)md=c[2];});md=Math.min(md,63);\n"
+    "var svg=document.createElementNS(NS,'svg');var H=(md+1)*RH+2;"
+    "svg.setAttribute('viewBox','0 0 '+W+' '+H);svg.setAttribute('height',String(H));"
+    "svg.setAttribute('preserveAspectRatio','none');\n"
+    "t.calls.forEach(function(c){if(c[2]>63)return;var x=(c[0]-t0)/(t1-t0)*W,"
+    "w=Math.max(c[1]/(t1-t0)*W,0.3);var r=document.createElementNS(NS,'rect');"
+    "r.setAttribute('x',x.toFixed(2));r.setAttribute('y',String(c[2]*RH+1));"
+    "r.setAttribute('width',w.toFixed(2));r.setAttribute('height',String(RH-1));"
+    "var hh=(c[3]*2654435761>>>0)%360;r.setAttribute('fill','hsl('+hh+',60%,65%)');"
+    "var ti=document.createElementNS(NS,'title');ti.textContent=fname(c[3])+' '+fmt(c[1])"
+    "+' at '+fmt(c[0]);r.appendChild(ti);svg.appendChild(r);drawn++;});\n"
+    "div.appendChild(svg);tl.appendChild(div);});\n"
+    "var fl=document.getElementById('ctrace-flame');\n"
+    "if(fl)fl.setAttribute('data-frames',String(fl.querySelectorAll('g.f').length));\n"
+    "tl.setAttribute('data-calls',String(drawn));\n"
+    "table.setAttribute('data-rows',String(tbody.rows.length));\n"
+    "document.body.setAttribute('data-ctrace-ready','1');\n"
+    "})();\n";
 
 static void html_header(FILE *out, const struct ctr_run *run)
 {
@@ -297,8 +304,9 @@ static void html_header(FILE *out, const struct ctr_run *run)
 	}
 	ctr_fmt_ns(dur, sizeof(dur), run->duration_ns);
 	ctr_fmt_count(calls, sizeof(calls), ctr_report_calls(run));
-	fprintf(out, "duration %s &middot; %zu thread%s &middot; %s calls &middot; %" PRIu64
-		     " events &middot; ",
+	fprintf(out,
+		"duration %s &middot; %zu thread%s &middot; %s calls &middot; %" PRIu64
+		" events &middot; ",
 		dur, run->n_threads, run->n_threads == 1 ? "" : "s", calls, run->events);
 	if (run->signal)
 		fprintf(out, "killed by signal %d", run->signal);
@@ -311,18 +319,19 @@ static void html_header(FILE *out, const struct ctr_run *run)
 		fprintf(out, "<p class=\"warn\">WARNING: %" PRIu64 " events lost</p>\n",
 			run->lost_events);
 	if (run->crashed)
-		fputs("<p class=\"crash\">CRASHED: the program died of a fatal signal; calls open at "
-		      "the crash end there</p>\n",
-		      out);
+		fputs(
+		    "<p class=\"crash\">CRASHED: the program died of a fatal signal; calls open at "
+		    "the crash end there</p>\n",
+		    out);
 	fputs("</header>\n", out);
 }
 
 int ctr_export_html(FILE *out, const struct ctr_run *run, const struct ctr_export_opts *o,
 		    struct ctr_export_stats *st, struct ctr_err *e)
 {
-	struct html_ctx c = { 0 };
+	struct html_ctx c = {0};
 	struct ctr_prof_entry *rows = NULL;
-	struct ft_tree ft = { 0 };
+	struct ft_tree ft = {0};
 	struct tl_walk w;
 	size_t nrows = 0;
 	char title[512], dur[32];
@@ -353,10 +362,11 @@ int ctr_export_html(FILE *out, const struct ctr_run *run, const struct ctr_expor
 	fputs("<noscript><p class=\"warn\">The profile table and the timeline need JavaScript; "
 	      "the flame graph works without it.</p></noscript>\n",
 	      out);
-	fprintf(out, "<section id=\"profile\"><h2>Profile</h2>\n<p class=\"note\">%zu functions; "
-		     "times are %s; click a column to sort.</p>\n"
-		     "<div class=\"scroll\"><table id=\"ctrace-profile\"><thead><tr></tr></thead>"
-		     "<tbody></tbody></table></div></section>\n",
+	fprintf(out,
+		"<section id=\"profile\"><h2>Profile</h2>\n<p class=\"note\">%zu functions; "
+		"times are %s; click a column to sort.</p>\n"
+		"<div class=\"scroll\"><table id=\"ctrace-profile\"><thead><tr></tr></thead>"
+		"<tbody></tbody></table></div></section>\n",
 		nrows, o->raw_times ? "raw" : "compensated for tracer overhead");
 	fputs("<section id=\"flamegraph\"><h2>Flame graph</h2>\n", out);
 	ctr_fmt_ns(dur, sizeof(dur), ft.len ? ft.n[0].total : 0);
@@ -369,10 +379,11 @@ int ctr_export_html(FILE *out, const struct ctr_run *run, const struct ctr_expor
 	      out);
 	fprintf(out, "%" PRIu64 " calls shown", w.st.calls);
 	if (w.st.short_calls || w.st.outside || w.st.over_limit)
-		fprintf(out, "; left out: %" PRIu64 " shorter than the minimum duration, %" PRIu64
-			     " outside the time window, %" PRIu64 " past the limit of %" PRIu64
-			     " calls (ctrace show --format html --min-duration/--from/--to/"
-			     "--max-events)",
+		fprintf(out,
+			"; left out: %" PRIu64 " shorter than the minimum duration, %" PRIu64
+			" outside the time window, %" PRIu64 " past the limit of %" PRIu64
+			" calls (ctrace show --format html --min-duration/--from/--to/"
+			"--max-events)",
 			w.st.short_calls, w.st.outside, w.st.over_limit, w.limit);
 	if (w.st.unfinished)
 		fprintf(out, "; %" PRIu64 " calls were still open at the end of their thread",
@@ -392,7 +403,9 @@ int ctr_export_html(FILE *out, const struct ctr_run *run, const struct ctr_expor
 		fputs(i ? ",\n[" : "\n[", out);
 		jstr(out, f->name);
 		fprintf(out, ",\"%s\",",
-			f->kind == CTR_FN_SPAN ? "span" : f->kind == CTR_FN_MARK ? "mark" : "function");
+			f->kind == CTR_FN_SPAN	 ? "span"
+			: f->kind == CTR_FN_MARK ? "mark"
+						 : "function");
 		jstr(out, f->file);
 		fprintf(out, ",%u]", f->line);
 	}
@@ -421,7 +434,8 @@ int ctr_export_html(FILE *out, const struct ctr_run *run, const struct ctr_expor
 	if (st)
 		*st = w.st;
 	if (ferror(out))
-		ret = ctr_err_set(e, CTR_EIO, errno, "cannot write the export: %s", strerror(errno));
+		ret =
+		    ctr_err_set(e, CTR_EIO, errno, "cannot write the export: %s", strerror(errno));
 out:
 	for (size_t i = 0; i < run->n_threads; i++)
 		free(c.threads[i].calls);

@@ -16,13 +16,13 @@
 /* An open or finished call of the timeline. */
 struct tl_frame {
 	uint32_t fid;
-	uint64_t start, end;       /* ns since run start; clipped to the window when emitted */
-	uint64_t seq;              /* order of the enter in its thread, from 0 */
-	uint32_t depth;            /* 0 = top level */
-	int unfinished;            /* still open at the end of the thread */
-	int kept_child;            /* a descendant was emitted: emit this one too */
-	json_t *attrs;             /* object key -> value of ATTR events, or NULL */
-	json_t *marks;             /* array of [time, function id] marks inside, or NULL */
+	uint64_t start, end; /* ns since run start; clipped to the window when emitted */
+	uint64_t seq;	     /* order of the enter in its thread, from 0 */
+	uint32_t depth;	     /* 0 = top level */
+	int unfinished;	     /* still open at the end of the thread */
+	int kept_child;	     /* a descendant was emitted: emit this one too */
+	json_t *attrs;	     /* object key -> value of ATTR events, or NULL */
+	json_t *marks;	     /* array of [time, function id] marks inside, or NULL */
 };
 
 struct tl_walk;
@@ -38,31 +38,31 @@ typedef int (*tl_lost_fn)(struct tl_walk *w, uint32_t thread, uint64_t t, uint64
  * ancestors of an emitted call are always emitted, so nesting and parent links stay whole. */
 struct tl_walk {
 	const struct ctr_run *run;
-	uint64_t from, to;         /* to = UINT64_MAX: no end */
+	uint64_t from, to; /* to = UINT64_MAX: no end */
 	uint64_t min_dur;
-	uint64_t limit;            /* over all threads; each thread gets limit / n_threads */
+	uint64_t limit; /* over all threads; each thread gets limit / n_threads */
 	tl_call_fn on_call;
-	tl_mark_fn on_mark;        /* may be NULL */
-	tl_lost_fn on_lost;        /* may be NULL */
+	tl_mark_fn on_mark; /* may be NULL */
+	tl_lost_fn on_lost; /* may be NULL */
 	void *arg;
 	struct ctr_export_stats st;
 };
 
 int ctr_tl_walk(struct tl_walk *w, struct ctr_err *e);
 /* Fills a walk from export options and format defaults. */
-void ctr_tl_walk_init(struct tl_walk *w, const struct ctr_run *run,
-		      const struct ctr_export_opts *o, int64_t def_min, int64_t def_limit);
+void ctr_tl_walk_init(struct tl_walk *w, const struct ctr_run *run, const struct ctr_export_opts *o,
+		      int64_t def_min, int64_t def_limit);
 
 /* The CCT merged across threads (and optionally split by thread at the bottom): one node per
  * distinct stack. Node 0 is the root; nodes come parents first; children sorted by name. */
-#define FT_THREAD 0x80000000u       /* fid flag: a thread frame, low bits = thread index */
+#define FT_THREAD 0x80000000u /* fid flag: a thread frame, low bits = thread index */
 struct ft_node {
 	uint32_t fid;
 	uint32_t parent;
 	uint32_t first_child, next_sibling;
 	uint32_t depth;
 	uint64_t total, self;
-	uint64_t x;                 /* start offset in ns of the layout */
+	uint64_t x; /* start offset in ns of the layout */
 };
 
 struct ft_tree {
@@ -75,8 +75,7 @@ int ctr_ft_build(struct ft_tree *t, const struct ctr_run *run, int raw, int thre
 		 struct ctr_err *e);
 void ctr_ft_release(struct ft_tree *t);
 /* Name of a flame node: function name or "thread NAME (TID)" for thread frames. */
-const char *ctr_ft_name(const struct ctr_run *run, const struct ft_node *n, char *buf,
-			size_t len);
+const char *ctr_ft_name(const struct ctr_run *run, const struct ft_node *n, char *buf, size_t len);
 
 /* Writes the flame graph of @t as SVG (inline: no XML prolog, for HTML pages). */
 int ctr_ft_svg(FILE *out, const struct ctr_run *run, const struct ft_tree *t, int width,

@@ -23,7 +23,7 @@ void ctr_export_opts_init(struct ctr_export_opts *o)
 	o->max_events = -1;
 }
 
-static const char *const format_names[] = { "chrome", "folded", "svg", "html", "otlp", "json" };
+static const char *const format_names[] = {"chrome", "folded", "svg", "html", "otlp", "json"};
 
 int ctr_export_parse_format(const char *name)
 {
@@ -155,7 +155,8 @@ static void jq(FILE *out, const char *s)
 static int write_status(FILE *out, struct ctr_err *e)
 {
 	if (ferror(out))
-		return ctr_err_set(e, CTR_EIO, errno, "cannot write the export: %s", strerror(errno));
+		return ctr_err_set(e, CTR_EIO, errno, "cannot write the export: %s",
+				   strerror(errno));
 	return 0;
 }
 
@@ -168,8 +169,8 @@ static const char *fn_name(const struct ctr_run *run, uint32_t fid)
 
 /* ---- timeline walker ---- */
 
-void ctr_tl_walk_init(struct tl_walk *w, const struct ctr_run *run,
-		      const struct ctr_export_opts *o, int64_t def_min, int64_t def_limit)
+void ctr_tl_walk_init(struct tl_walk *w, const struct ctr_run *run, const struct ctr_export_opts *o,
+		      int64_t def_min, int64_t def_limit)
 {
 	memset(w, 0, sizeof(*w));
 	w->run = run;
@@ -259,8 +260,8 @@ static int walk_thread(struct tl_walk *w, uint32_t th, uint64_t share, struct ct
 				stack = ns;
 				cap = ncap;
 			}
-			stack[sp] = (struct tl_frame){ .fid = (uint32_t)ev.ref, .start = now,
-						       .seq = seq++, .depth = sp };
+			stack[sp] = (struct tl_frame){
+			    .fid = (uint32_t)ev.ref, .start = now, .seq = seq++, .depth = sp};
 			sp++;
 			break;
 		case CTR_EV_EXIT:
@@ -279,8 +280,8 @@ static int walk_thread(struct tl_walk *w, uint32_t th, uint64_t share, struct ct
 			}
 			w->st.marks++;
 			if (w->on_mark)
-				ret = w->on_mark(w, th, now, (uint32_t)ev.ref, sp ? &stack[sp - 1] : NULL,
-						 e);
+				ret = w->on_mark(w, th, now, (uint32_t)ev.ref,
+						 sp ? &stack[sp - 1] : NULL, e);
 			break;
 		case CTR_EV_ATTR_STR:
 		case CTR_EV_ATTR_INT:
@@ -291,8 +292,8 @@ static int walk_thread(struct tl_walk *w, uint32_t th, uint64_t share, struct ct
 			if (stack[sp - 1].attrs) {
 				char key[CTR_STR_MAX + 1];
 				json_t *v = ev.type == CTR_EV_ATTR_INT
-						    ? json_integer(ev.ival)
-						    : json_stringn_nocheck(ev.str2, ev.len2);
+						? json_integer(ev.ival)
+						: json_stringn_nocheck(ev.str2, ev.len2);
 
 				snprintf(key, sizeof(key), "%.*s", (int)ev.len, ev.str);
 				json_object_set_new(stack[sp - 1].attrs, key, v);
@@ -381,7 +382,8 @@ static int chrome_call(struct tl_walk *w, uint32_t th, struct tl_frame *f,
 		s = json_dumps(args, JSON_COMPACT | JSON_SORT_KEYS | JSON_ENSURE_ASCII);
 		json_decref(args);
 		if (!s)
-			return ctr_err_set(e, CTR_ENOMEM, ENOMEM, "out of memory writing the export");
+			return ctr_err_set(e, CTR_ENOMEM, ENOMEM,
+					   "out of memory writing the export");
 		fprintf(c->out, ",\"args\":%s", s);
 		free(s);
 	}
@@ -432,7 +434,7 @@ static const char *proc_command(const struct ctr_run *run, int32_t pid)
 int ctr_export_chrome(FILE *out, const struct ctr_run *run, const struct ctr_export_opts *o,
 		      struct ctr_export_stats *st, struct ctr_err *e)
 {
-	struct chrome_ctx c = { out, 1 };
+	struct chrome_ctx c = {out, 1};
 	struct tl_walk w;
 	int ret;
 
@@ -450,21 +452,24 @@ int ctr_export_chrome(FILE *out, const struct ctr_run *run, const struct ctr_exp
 			seen |= run->threads[k].pid == t->pid;
 		if (!seen) {
 			chrome_sep(&c);
-			fprintf(out, "{\"name\":\"process_name\",\"ph\":\"M\",\"pid\":%d,\"tid\":%d,"
-				     "\"args\":{\"name\":",
+			fprintf(out,
+				"{\"name\":\"process_name\",\"ph\":\"M\",\"pid\":%d,\"tid\":%d,"
+				"\"args\":{\"name\":",
 				t->pid, t->pid);
 			jq(out, proc_command(run, t->pid));
 			fputs("}}", out);
 		}
 		chrome_sep(&c);
-		fprintf(out, "{\"name\":\"thread_name\",\"ph\":\"M\",\"pid\":%d,\"tid\":%d,"
-			     "\"args\":{\"name\":",
+		fprintf(out,
+			"{\"name\":\"thread_name\",\"ph\":\"M\",\"pid\":%d,\"tid\":%d,"
+			"\"args\":{\"name\":",
 			t->pid, t->tid);
 		jq(out, t->name && *t->name ? t->name : "thread");
 		fputs("}}", out);
 		chrome_sep(&c);
-		fprintf(out, "{\"name\":\"thread_sort_index\",\"ph\":\"M\",\"pid\":%d,\"tid\":%d,"
-			     "\"args\":{\"sort_index\":%zu}}",
+		fprintf(out,
+			"{\"name\":\"thread_sort_index\",\"ph\":\"M\",\"pid\":%d,\"tid\":%d,"
+			"\"args\":{\"sort_index\":%zu}}",
 			t->pid, t->tid, i);
 	}
 	ret = ctr_tl_walk(&w, e);
@@ -602,10 +607,10 @@ static int otlp_call(struct tl_walk *w, uint32_t th, struct tl_frame *f,
 	if (fn && fn->kind == CTR_FN_SPAN)
 		json_array_append_new(attrs, otlp_attr("ctrace.kind", otlp_str("span")));
 	if (f->unfinished)
-		json_array_append_new(attrs,
-				      otlp_attr("ctrace.unfinished", json_pack("{s:b}", "boolValue", 1)));
+		json_array_append_new(
+		    attrs, otlp_attr("ctrace.unfinished", json_pack("{s:b}", "boolValue", 1)));
 	json_object_foreach(f->attrs, key, val)
-		json_array_append_new(attrs, otlp_attr(key, otlp_value(val)));
+	    json_array_append_new(attrs, otlp_attr(key, otlp_value(val)));
 	span = json_pack("{s:s,s:s}", "traceId", c->trace_id, "spanId", id);
 	if (!span || !attrs) {
 		json_decref(span);
@@ -625,16 +630,17 @@ static int otlp_call(struct tl_walk *w, uint32_t th, struct tl_frame *f,
 		json_t *evs = json_array(), *m;
 		size_t i;
 
-		json_array_foreach(f->marks, i, m) {
+		json_array_foreach(f->marks, i, m)
+		{
 			char tm[32];
 
 			unix_ns(tm, sizeof(tm), run,
 				(uint64_t)json_integer_value(json_array_get(m, 0)));
 			json_array_append_new(
-				evs, json_pack("{s:s,s:o}", "timeUnixNano", tm, "name",
-					       json_string(fn_name(run, (uint32_t)json_integer_value(
-								       json_array_get(m, 1))))
-						       ?: json_string("?")));
+			    evs, json_pack("{s:s,s:o}", "timeUnixNano", tm, "name",
+					   json_string(fn_name(run, (uint32_t)json_integer_value(
+									json_array_get(m, 1))))
+					       ?: json_string("?")));
 		}
 		json_object_set_new(span, "events", evs);
 	}
@@ -650,15 +656,16 @@ static int otlp_call(struct tl_walk *w, uint32_t th, struct tl_frame *f,
 	return ferror(c->out) ? write_status(c->out, e) : 0;
 }
 
-static int otlp_mark(struct tl_walk *w, uint32_t th, uint64_t t, uint32_t fid,
-		     struct tl_frame *top, struct ctr_err *e)
+static int otlp_mark(struct tl_walk *w, uint32_t th, uint64_t t, uint32_t fid, struct tl_frame *top,
+		     struct ctr_err *e)
 {
 	if (!top)
 		return 0;
 	if (!top->marks)
 		top->marks = json_array();
 	if (top->marks)
-		json_array_append_new(top->marks, json_pack("[I,I]", (json_int_t)t, (json_int_t)fid));
+		json_array_append_new(top->marks,
+				      json_pack("[I,I]", (json_int_t)t, (json_int_t)fid));
 	return 0;
 }
 
@@ -679,7 +686,7 @@ static const char *service_name(const struct ctr_run *run, char *buf, size_t n)
 int ctr_export_otlp(FILE *out, const struct ctr_run *run, const struct ctr_export_opts *o,
 		    struct ctr_export_stats *st, struct ctr_err *e)
 {
-	struct otlp_ctx c = { .out = out, .first = 1 };
+	struct otlp_ctx c = {.out = out, .first = 1};
 	struct tl_walk w;
 	json_t *res;
 	char svc[256], *s;
@@ -701,8 +708,9 @@ int ctr_export_otlp(FILE *out, const struct ctr_run *run, const struct ctr_expor
 	json_decref(res);
 	if (!s)
 		return ctr_err_set(e, CTR_ENOMEM, ENOMEM, "out of memory writing the export");
-	fprintf(out, "{\"resourceSpans\":[{\"resource\":%s,\"scopeSpans\":[{\"scope\":"
-		     "{\"name\":\"ctrace\",\"version\":\"1\"},\"spans\":[",
+	fprintf(out,
+		"{\"resourceSpans\":[{\"resource\":%s,\"scopeSpans\":[{\"scope\":"
+		"{\"name\":\"ctrace\",\"version\":\"1\"},\"spans\":[",
 		s);
 	free(s);
 	ret = ctr_tl_walk(&w, e);
@@ -717,7 +725,7 @@ int ctr_export_otlp(FILE *out, const struct ctr_run *run, const struct ctr_expor
 /* ---- flame tree ---- */
 
 struct ft_hash {
-	uint32_t *slot;      /* merged node + 1, 0 = empty */
+	uint32_t *slot; /* merged node + 1, 0 = empty */
 	size_t mask;
 };
 
@@ -741,9 +749,11 @@ static int ft_add(struct ft_tree *t, struct ft_hash *h, uint32_t parent, uint32_
 	}
 	if (t->len == t->cap)
 		return -1; /* capacity was sized for every CCT node: cannot happen */
-	t->n[t->len] = (struct ft_node){ .fid = fid, .parent = parent, .first_child = CTR_NONE,
-					 .next_sibling = t->n[parent].first_child,
-					 .depth = t->n[parent].depth + 1 };
+	t->n[t->len] = (struct ft_node){.fid = fid,
+					.parent = parent,
+					.first_child = CTR_NONE,
+					.next_sibling = t->n[parent].first_child,
+					.depth = t->n[parent].depth + 1};
 	t->n[parent].first_child = (uint32_t)t->len;
 	if (t->n[t->len].depth > t->max_depth)
 		t->max_depth = t->n[t->len].depth;
@@ -752,8 +762,7 @@ static int ft_add(struct ft_tree *t, struct ft_hash *h, uint32_t parent, uint32_
 	return 0;
 }
 
-const char *ctr_ft_name(const struct ctr_run *run, const struct ft_node *n, char *buf,
-			size_t len)
+const char *ctr_ft_name(const struct ctr_run *run, const struct ft_node *n, char *buf, size_t len)
 {
 	if (n->fid & FT_THREAD) {
 		const struct ctr_thread *t = &run->threads[n->fid & ~FT_THREAD];
@@ -772,9 +781,11 @@ struct ft_sort_ctx {
 static int cmp_ft_name(const void *pa, const void *pb, void *arg)
 {
 	const struct ft_sort_ctx *c = arg;
-	const struct ft_node *a = &c->t->n[*(const uint32_t *)pa], *b = &c->t->n[*(const uint32_t *)pb];
+	const struct ft_node *a = &c->t->n[*(const uint32_t *)pa],
+			     *b = &c->t->n[*(const uint32_t *)pb];
 	char ba[128], bb[128];
-	int r = strcmp(ctr_ft_name(c->run, a, ba, sizeof(ba)), ctr_ft_name(c->run, b, bb, sizeof(bb)));
+	int r =
+	    strcmp(ctr_ft_name(c->run, a, ba, sizeof(ba)), ctr_ft_name(c->run, b, bb, sizeof(bb)));
 
 	if (r)
 		return r;
@@ -784,7 +795,7 @@ static int cmp_ft_name(const void *pa, const void *pb, void *arg)
 int ctr_ft_build(struct ft_tree *t, const struct ctr_run *run, int raw, int thread_prefix,
 		 struct ctr_err *e)
 {
-	struct ft_hash h = { 0 };
+	struct ft_hash h = {0};
 	uint32_t *map = NULL, *kids = NULL;
 	size_t cap = run->n_nodes + run->n_threads + 1, hs = 16;
 	int ret = ctr_err_set(e, CTR_ENOMEM, ENOMEM, "out of memory building the flame graph");
@@ -802,8 +813,8 @@ int ctr_ft_build(struct ft_tree *t, const struct ctr_run *run, int raw, int thre
 	if (e && e->code == CTR_ENOMEM)
 		ctr_err_clear(e);
 	t->cap = cap;
-	t->n[0] = (struct ft_node){ .fid = CTR_NONE, .parent = CTR_NONE, .first_child = CTR_NONE,
-				    .next_sibling = CTR_NONE };
+	t->n[0] = (struct ft_node){
+	    .fid = CTR_NONE, .parent = CTR_NONE, .first_child = CTR_NONE, .next_sibling = CTR_NONE};
 	t->len = 1;
 	for (size_t i = 0; i < run->n_nodes; i++) {
 		const struct ctr_node *nd = &run->nodes[i];
@@ -811,8 +822,8 @@ int ctr_ft_build(struct ft_tree *t, const struct ctr_run *run, int raw, int thre
 
 		if (nd->thread >= run->n_threads || nd->function >= run->n_functions ||
 		    (nd->parent != CTR_NONE && nd->parent >= i)) {
-			ret = ctr_err_set(e, CTR_EFORMAT, 0, "corrupt run '%s': bad call tree node %zu",
-					  run->id, i);
+			ret = ctr_err_set(e, CTR_EFORMAT, 0,
+					  "corrupt run '%s': bad call tree node %zu", run->id, i);
 			goto out;
 		}
 		if (nd->parent != CTR_NONE)
@@ -832,7 +843,7 @@ int ctr_ft_build(struct ft_tree *t, const struct ctr_run *run, int raw, int thre
 	}
 	/* Sort each node's children by name and lay them out left to right. */
 	for (size_t p = 0; p < t->len; p++) {
-		struct ft_sort_ctx sc = { run, t };
+		struct ft_sort_ctx sc = {run, t};
 		size_t nk = 0;
 		uint64_t x = t->n[p].x;
 
@@ -919,7 +930,7 @@ int ctr_export_folded(FILE *out, const struct ctr_run *run, const struct ctr_exp
 	/* Depth-first with an explicit stack (recursion can be deep); each sibling group is
 	 * reversed after pushing so that the output follows the sorted order. */
 	for (uint32_t k = t.n[0].first_child; k != CTR_NONE; k = t.n[k].next_sibling)
-		st[sp++] = (typeof(*st)){ k, 0 };
+		st[sp++] = (typeof(*st)){k, 0};
 	/* Reverse the roots pushed so the first sorted root is popped first. */
 	for (size_t i = 0; i < sp / 2; i++) {
 		typeof(*st) tmp = st[i];
@@ -932,15 +943,17 @@ int ctr_export_folded(FILE *out, const struct ctr_run *run, const struct ctr_exp
 		size_t before;
 
 		blen = st[sp].len;
-		if (folded_name(&buf, &blen, &bcap, ctr_ft_name(run, &t.n[v], name, sizeof(name)))) {
-			ret = ctr_err_set(e, CTR_ENOMEM, ENOMEM, "out of memory writing folded stacks");
+		if (folded_name(&buf, &blen, &bcap,
+				ctr_ft_name(run, &t.n[v], name, sizeof(name)))) {
+			ret = ctr_err_set(e, CTR_ENOMEM, ENOMEM,
+					  "out of memory writing folded stacks");
 			goto out;
 		}
 		if (t.n[v].self)
 			fprintf(out, "%s %" PRIu64 "\n", buf, t.n[v].self);
 		before = sp;
 		for (uint32_t k = t.n[v].first_child; k != CTR_NONE; k = t.n[k].next_sibling)
-			st[sp++] = (typeof(*st)){ k, blen };
+			st[sp++] = (typeof(*st)){k, blen};
 		for (size_t i = 0; i < (sp - before) / 2; i++) {
 			typeof(*st) tmp = st[before + i];
 
@@ -967,7 +980,8 @@ static json_t *js(const char *s)
 
 static char *base64(const unsigned char *p, size_t n)
 {
-	static const char tab[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+	static const char tab[] =
+	    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
 	char *s = malloc(4 * ((n + 2) / 3) + 1), *d = s;
 
 	if (!s)
@@ -1016,19 +1030,19 @@ int ctr_export_json(FILE *out, const struct ctr_run *run, const struct ctr_expor
 	json_object_set_new(j, "overhead_call_ns", json_real(run->overhead_call_ns));
 	a = json_array();
 	for (size_t i = 0; i < run->n_meta; i++)
-		json_array_append_new(a, json_pack("{s:o,s:o}", "key", js(run->meta[i].key), "value",
-						   js(run->meta[i].value)));
+		json_array_append_new(a, json_pack("{s:o,s:o}", "key", js(run->meta[i].key),
+						   "value", js(run->meta[i].value)));
 	json_object_set_new(j, "meta", a);
 	a = json_array();
 	for (size_t i = 0; i < run->n_procs; i++) {
 		const struct ctr_process *p = &run->procs[i];
 
 		json_array_append_new(
-			a, json_pack("{s:i,s:i,s:I,s:o,s:o,s:i,s:i,s:b,s:o}", "pid", p->pid, "ppid",
-				     p->ppid, "gen", (json_int_t)p->gen, "exe", js(p->exe), "command",
-				     js(p->command), "exit_status", p->exit_status, "signal",
-				     p->signal, "crashed", p->crashed,
-				     "backtrace", p->backtrace ? js(p->backtrace) : json_null()));
+		    a, json_pack("{s:i,s:i,s:I,s:o,s:o,s:i,s:i,s:b,s:o}", "pid", p->pid, "ppid",
+				 p->ppid, "gen", (json_int_t)p->gen, "exe", js(p->exe), "command",
+				 js(p->command), "exit_status", p->exit_status, "signal", p->signal,
+				 "crashed", p->crashed, "backtrace",
+				 p->backtrace ? js(p->backtrace) : json_null()));
 	}
 	json_object_set_new(j, "processes", a);
 	a = json_array();
@@ -1045,13 +1059,15 @@ int ctr_export_json(FILE *out, const struct ctr_run *run, const struct ctr_expor
 		const struct ctr_function *f = &run->functions[i];
 
 		json_array_append_new(
-			a, json_pack("{s:I,s:s,s:o,s:o,s:o,s:I,s:o,s:I}", "id", (json_int_t)f->id,
-				     "kind", f->kind == CTR_FN_SPAN ? "span"
-					     : f->kind == CTR_FN_MARK ? "mark" : "function",
-				     "name", js(f->name), "linkage_name", js(f->linkage_name), "file",
-				     js(f->file), "line", (json_int_t)f->line, "module",
-				     f->module == CTR_NONE ? json_null() : JI(f->module), "offset",
-				     (json_int_t)f->offset));
+		    a,
+		    json_pack("{s:I,s:s,s:o,s:o,s:o,s:I,s:o,s:I}", "id", (json_int_t)f->id, "kind",
+			      f->kind == CTR_FN_SPAN   ? "span"
+			      : f->kind == CTR_FN_MARK ? "mark"
+						       : "function",
+			      "name", js(f->name), "linkage_name", js(f->linkage_name), "file",
+			      js(f->file), "line", (json_int_t)f->line, "module",
+			      f->module == CTR_NONE ? json_null() : JI(f->module), "offset",
+			      (json_int_t)f->offset));
 	}
 	json_object_set_new(j, "functions", a);
 	a = json_array();
@@ -1059,10 +1075,10 @@ int ctr_export_json(FILE *out, const struct ctr_run *run, const struct ctr_expor
 		const struct ctr_thread *t = &run->threads[i];
 
 		json_array_append_new(
-			a, json_pack("{s:I,s:i,s:i,s:o,s:I,s:I,s:I,s:I}", "id", (json_int_t)t->id,
-				     "pid", t->pid, "tid", t->tid, "name", js(t->name), "start_ns",
-				     (json_int_t)t->start_ns, "end_ns", (json_int_t)t->end_ns,
-				     "events", (json_int_t)t->events, "lost", (json_int_t)t->lost));
+		    a, json_pack("{s:I,s:i,s:i,s:o,s:I,s:I,s:I,s:I}", "id", (json_int_t)t->id,
+				 "pid", t->pid, "tid", t->tid, "name", js(t->name), "start_ns",
+				 (json_int_t)t->start_ns, "end_ns", (json_int_t)t->end_ns, "events",
+				 (json_int_t)t->events, "lost", (json_int_t)t->lost));
 	}
 	json_object_set_new(j, "threads", a);
 	a = json_array();
@@ -1070,25 +1086,26 @@ int ctr_export_json(FILE *out, const struct ctr_run *run, const struct ctr_expor
 		const struct ctr_node *n = &run->nodes[i];
 
 		json_array_append_new(
-			a, json_pack("{s:I,s:o,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I}", "id",
-				     (json_int_t)n->id, "parent",
-				     n->parent == CTR_NONE ? json_null() : JI(n->parent), "thread",
-				     (json_int_t)n->thread, "function", (json_int_t)n->function,
-				     "calls", (json_int_t)n->calls, "total_ns", (json_int_t)n->total_ns,
-				     "self_ns", (json_int_t)n->self_ns, "min_ns", (json_int_t)n->min_ns,
-				     "max_ns", (json_int_t)n->max_ns, "raw_total_ns",
-				     (json_int_t)n->raw_total_ns, "raw_self_ns",
-				     (json_int_t)n->raw_self_ns, "raw_min_ns", (json_int_t)n->raw_min_ns,
-				     "raw_max_ns", (json_int_t)n->raw_max_ns));
+		    a,
+		    json_pack("{s:I,s:o,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I}", "id",
+			      (json_int_t)n->id, "parent",
+			      n->parent == CTR_NONE ? json_null() : JI(n->parent), "thread",
+			      (json_int_t)n->thread, "function", (json_int_t)n->function, "calls",
+			      (json_int_t)n->calls, "total_ns", (json_int_t)n->total_ns, "self_ns",
+			      (json_int_t)n->self_ns, "min_ns", (json_int_t)n->min_ns, "max_ns",
+			      (json_int_t)n->max_ns, "raw_total_ns", (json_int_t)n->raw_total_ns,
+			      "raw_self_ns", (json_int_t)n->raw_self_ns, "raw_min_ns",
+			      (json_int_t)n->raw_min_ns, "raw_max_ns", (json_int_t)n->raw_max_ns));
 	}
 	json_object_set_new(j, "nodes", a);
 	a = json_array();
 	for (size_t i = 0; i < run->n_attrs; i++) {
 		const struct ctr_attr *at = &run->attrs[i];
 
-		json_array_append_new(a, json_pack("{s:I,s:o,s:o,s:I}", "node", (json_int_t)at->node,
-						   "key", js(at->key), "value", js(at->value),
-						   "count", (json_int_t)at->count));
+		json_array_append_new(a,
+				      json_pack("{s:I,s:o,s:o,s:I}", "node", (json_int_t)at->node,
+						"key", js(at->key), "value", js(at->value), "count",
+						(json_int_t)at->count));
 	}
 	json_object_set_new(j, "attrs", a);
 	if (o && o->chunks) {
@@ -1098,23 +1115,25 @@ int ctr_export_json(FILE *out, const struct ctr_run *run, const struct ctr_expor
 			char *b64 = base64(c->data, c->size);
 
 			if (!b64) {
-				ret = ctr_err_set(e, CTR_ENOMEM, ENOMEM, "out of memory writing JSON");
+				ret = ctr_err_set(e, CTR_ENOMEM, ENOMEM,
+						  "out of memory writing JSON");
 				break;
 			}
 			json_array_append_new(
-				a, json_pack("{s:I,s:I,s:s,s:I,s:I,s:I,s:I,s:s}", "thread",
-					     (json_int_t)c->thread, "seq", (json_int_t)c->seq, "codec",
-					     c->codec == CTR_CODEC_ZSTD ? "zstd" : "raw", "raw_size",
-					     (json_int_t)c->raw_size, "first_ns",
-					     (json_int_t)c->first_ns, "last_ns", (json_int_t)c->last_ns,
-					     "size", (json_int_t)c->size, "data", b64));
+			    a, json_pack("{s:I,s:I,s:s,s:I,s:I,s:I,s:I,s:s}", "thread",
+					 (json_int_t)c->thread, "seq", (json_int_t)c->seq, "codec",
+					 c->codec == CTR_CODEC_ZSTD ? "zstd" : "raw", "raw_size",
+					 (json_int_t)c->raw_size, "first_ns",
+					 (json_int_t)c->first_ns, "last_ns", (json_int_t)c->last_ns,
+					 "size", (json_int_t)c->size, "data", b64));
 			free(b64);
 		}
 		json_object_set_new(j, "chunks", a);
 	}
-	if (!ret && (json_dumpf(j, out, JSON_INDENT(1) | JSON_PRESERVE_ORDER) ||
-		     fputc('\n', out) == EOF))
-		ret = ctr_err_set(e, CTR_EIO, errno, "cannot write the export: %s", strerror(errno));
+	if (!ret &&
+	    (json_dumpf(j, out, JSON_INDENT(1) | JSON_PRESERVE_ORDER) || fputc('\n', out) == EOF))
+		ret =
+		    ctr_err_set(e, CTR_EIO, errno, "cannot write the export: %s", strerror(errno));
 	json_decref(j);
 	return ret ? ret : write_status(out, e);
 }

@@ -32,24 +32,24 @@ enum ctr_export_format {
 #define CTR_EXPORT_OTLP_MIN_DURATION 1000000 /* 1 ms */
 
 struct ctr_export_opts {
-	int raw_times;            /* folded/svg/html profile: raw_* node fields */
-	int64_t min_duration_ns;  /* timeline exports: drop calls shorter; -1 = format default */
-	uint64_t from_ns, to_ns;  /* window, ns since run start; to_ns 0 = end of run */
-	int64_t max_events;       /* timeline exports: at most this many calls; -1 = format
-				   * default, 0 = unlimited */
-	int thread_prefix;        /* folded/svg: a "thread" frame at the bottom of each stack */
-	int chunks;               /* json: include the timeline chunks (base64) */
-	int width;                /* svg: image width in pixels, 0 = 1200 */
+	int raw_times;		 /* folded/svg/html profile: raw_* node fields */
+	int64_t min_duration_ns; /* timeline exports: drop calls shorter; -1 = format default */
+	uint64_t from_ns, to_ns; /* window, ns since run start; to_ns 0 = end of run */
+	int64_t max_events;	 /* timeline exports: at most this many calls; -1 = format
+				  * default, 0 = unlimited */
+	int thread_prefix;	 /* folded/svg: a "thread" frame at the bottom of each stack */
+	int chunks;		 /* json: include the timeline chunks (base64) */
+	int width;		 /* svg: image width in pixels, 0 = 1200 */
 };
 
 /* What a timeline export left out. */
 struct ctr_export_stats {
-	uint64_t calls;           /* calls written */
-	uint64_t marks;           /* marks written */
-	uint64_t short_calls;     /* dropped: shorter than min_duration */
-	uint64_t outside;         /* dropped: outside the window */
-	uint64_t over_limit;      /* dropped: past max_events */
-	uint64_t unfinished;      /* calls still open at the end of a thread (closed there) */
+	uint64_t calls;	      /* calls written */
+	uint64_t marks;	      /* marks written */
+	uint64_t short_calls; /* dropped: shorter than min_duration */
+	uint64_t outside;     /* dropped: outside the window */
+	uint64_t over_limit;  /* dropped: past max_events */
+	uint64_t unfinished;  /* calls still open at the end of a thread (closed there) */
 };
 
 /* Sets every field to its default (-1 where that means "format default"). */

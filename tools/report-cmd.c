@@ -31,65 +31,65 @@ enum {
 };
 
 static const struct option long_opts[] = {
-	{ "sort", required_argument, NULL, 's' },
-	{ "top", required_argument, NULL, 'n' },
-	{ "function", required_argument, NULL, 'f' },
-	{ "threads", no_argument, NULL, 't' },
-	{ "tree", no_argument, NULL, 'T' },
-	{ "depth", required_argument, NULL, 'd' },
-	{ "min-percent", required_argument, NULL, OPT_MIN_PERCENT },
-	{ "ascii", no_argument, NULL, OPT_ASCII },
-	{ "callers", required_argument, NULL, OPT_CALLERS },
-	{ "callees", required_argument, NULL, OPT_CALLEES },
-	{ "raw-times", no_argument, NULL, OPT_RAW },
-	{ "json", no_argument, NULL, 'j' },
-	{ "store", required_argument, NULL, 'S' },
-	{ "diff", no_argument, NULL, 'D' },
-	{ "format", required_argument, NULL, 'F' },
-	{ "out", required_argument, NULL, 'o' },
-	{ "min-duration", required_argument, NULL, OPT_MIN_DURATION },
-	{ "from", required_argument, NULL, OPT_FROM },
-	{ "to", required_argument, NULL, OPT_TO },
-	{ "max-events", required_argument, NULL, OPT_MAX_EVENTS },
-	{ "thread-prefix", no_argument, NULL, OPT_THREAD_PREFIX },
-	{ "chunks", no_argument, NULL, OPT_CHUNKS },
-	{ "width", required_argument, NULL, OPT_WIDTH },
-	{ "no-header", no_argument, NULL, OPT_NO_HEADER },
-	{ "help", no_argument, NULL, 'h' },
-	{ NULL, 0, NULL, 0 },
+    {"sort", required_argument, NULL, 's'},
+    {"top", required_argument, NULL, 'n'},
+    {"function", required_argument, NULL, 'f'},
+    {"threads", no_argument, NULL, 't'},
+    {"tree", no_argument, NULL, 'T'},
+    {"depth", required_argument, NULL, 'd'},
+    {"min-percent", required_argument, NULL, OPT_MIN_PERCENT},
+    {"ascii", no_argument, NULL, OPT_ASCII},
+    {"callers", required_argument, NULL, OPT_CALLERS},
+    {"callees", required_argument, NULL, OPT_CALLEES},
+    {"raw-times", no_argument, NULL, OPT_RAW},
+    {"json", no_argument, NULL, 'j'},
+    {"store", required_argument, NULL, 'S'},
+    {"diff", no_argument, NULL, 'D'},
+    {"format", required_argument, NULL, 'F'},
+    {"out", required_argument, NULL, 'o'},
+    {"min-duration", required_argument, NULL, OPT_MIN_DURATION},
+    {"from", required_argument, NULL, OPT_FROM},
+    {"to", required_argument, NULL, OPT_TO},
+    {"max-events", required_argument, NULL, OPT_MAX_EVENTS},
+    {"thread-prefix", no_argument, NULL, OPT_THREAD_PREFIX},
+    {"chunks", no_argument, NULL, OPT_CHUNKS},
+    {"width", required_argument, NULL, OPT_WIDTH},
+    {"no-header", no_argument, NULL, OPT_NO_HEADER},
+    {"help", no_argument, NULL, 'h'},
+    {NULL, 0, NULL, 0},
 };
 
 struct cmd {
 	const char *prog;
-	int show;                     /* ctrace show */
+	int show; /* ctrace show */
 	struct ctr_report_opts ro;
 	struct ctr_export_opts xo;
 	int json, tree, threads, diff;
 	const char *callers, *callees;
 	const char *store, *out_path;
-	int format;                   /* -1: a view */
+	int format; /* -1: a view */
 	const char *runs[2];
 	int n_runs;
 };
 
 static const char report_usage[] =
-	"usage: ctrace-report [RUN] [options]\n"
-	"       ctrace-report --diff RUN_A [RUN_B] [options]\n"
-	"RUN: run id, unique id prefix, latest, latest~N or a raw run directory (default latest)\n"
-	"views:   (default: flat profile) --tree, --threads, --callers FUNC, --callees FUNC,\n"
-	"         --diff, --json, --format chrome|folded|svg|html|otlp|json\n"
-	"options: --sort self|total|calls|avg|max|name  --top N (0 = all, default 30)\n"
-	"         --function GLOB  --depth N  --min-percent P (default 0.5)  --ascii\n"
-	"         --raw-times  --no-header  --store CONN  --out FILE\n"
-	"exports: --min-duration D  --from T  --to T  --max-events N  --thread-prefix\n"
-	"         --chunks  --width PX\n"
-	"see docs/report.md and docs/exports.md\n";
+    "usage: ctrace-report [RUN] [options]\n"
+    "       ctrace-report --diff RUN_A [RUN_B] [options]\n"
+    "RUN: run id, unique id prefix, latest, latest~N or a raw run directory (default latest)\n"
+    "views:   (default: flat profile) --tree, --threads, --callers FUNC, --callees FUNC,\n"
+    "         --diff, --json, --format chrome|folded|svg|html|otlp|json\n"
+    "options: --sort self|total|calls|avg|max|name  --top N (0 = all, default 30)\n"
+    "         --function GLOB  --depth N  --min-percent P (default 0.5)  --ascii\n"
+    "         --raw-times  --no-header  --store CONN  --out FILE\n"
+    "exports: --min-duration D  --from T  --to T  --max-events N  --thread-prefix\n"
+    "         --chunks  --width PX\n"
+    "see docs/report.md and docs/exports.md\n";
 
 static const char show_usage[] =
-	"usage: ctrace show [RUN] [--format chrome|folded|svg|html|otlp|json] [--out FILE]\n"
-	"       [--store CONN] [--min-duration D] [--from T] [--to T] [--max-events N]\n"
-	"       [--thread-prefix] [--chunks] [--width PX] [--raw-times]\n"
-	"without --format: a summary of the run (see docs/exports.md)\n";
+    "usage: ctrace show [RUN] [--format chrome|folded|svg|html|otlp|json] [--out FILE]\n"
+    "       [--store CONN] [--min-duration D] [--from T] [--to T] [--max-events N]\n"
+    "       [--thread-prefix] [--chunks] [--width PX] [--raw-times]\n"
+    "without --format: a summary of the run (see docs/exports.md)\n";
 
 static int parse_u64(const char *s, uint64_t *v)
 {
@@ -104,7 +104,7 @@ static int parse_u64(const char *s, uint64_t *v)
 
 static int parse_sort(const char *s)
 {
-	static const char *names[] = { "self", "total", "calls", "avg", "max", "name" };
+	static const char *names[] = {"self", "total", "calls", "avg", "max", "name"};
 
 	for (int i = 0; i < (int)(sizeof(names) / sizeof(names[0])); i++)
 		if (!strcmp(s, names[i]))
@@ -120,7 +120,7 @@ static int parse(struct cmd *c, int argc, char **argv)
 	double d;
 	char *end;
 
-	optind = 0;      /* full reset: the commands may run more than once in one process */
+	optind = 0; /* full reset: the commands may run more than once in one process */
 	opterr = 0;
 	while ((opt = getopt_long(argc, argv, "s:n:f:tTd:jS:DF:o:h", long_opts, NULL)) != -1) {
 		switch (opt) {
@@ -179,8 +179,9 @@ static int parse(struct cmd *c, int argc, char **argv)
 		case 'F':
 			c->format = ctr_export_parse_format(optarg);
 			if (c->format < 0)
-				return ctr_cli_usage(c->prog, "unknown --format '%s' (chrome, folded, "
-							      "svg, html, otlp, json)",
+				return ctr_cli_usage(c->prog,
+						     "unknown --format '%s' (chrome, folded, "
+						     "svg, html, otlp, json)",
 						     optarg);
 			break;
 		case 'o':
@@ -272,8 +273,9 @@ static void export_note(const struct cmd *c, const struct ctr_export_stats *st)
 			" past --max-events\n",
 			c->prog, st->calls, st->short_calls, st->outside, st->over_limit);
 	if (st->unfinished)
-		fprintf(stderr, "%s: note: %" PRIu64 " calls were still open at the end of their "
-				"thread\n",
+		fprintf(stderr,
+			"%s: note: %" PRIu64 " calls were still open at the end of their "
+			"thread\n",
 			c->prog, st->unfinished);
 }
 
@@ -281,7 +283,7 @@ static int run_cmd(struct cmd *c, int argc, char **argv)
 {
 	struct ctr_store *s = NULL;
 	struct ctr_run *run = NULL, *run_b = NULL;
-	struct ctr_export_stats st = { 0 };
+	struct ctr_export_stats st = {0};
 	struct ctr_err e;
 	FILE *out = stdout;
 	unsigned what = 0;

@@ -136,8 +136,8 @@ int ctr_cct_build(struct ctr_cct *t, const struct ctr_run *run, struct ctr_err *
 		    (nd->parent != CTR_NONE && run->nodes[nd->parent].thread != nd->thread)) {
 			ctr_cct_release(t);
 			ctr_err_ctx(e, NULL, run->id, -1);
-			return ctr_err_set(e, CTR_EFORMAT, 0, "corrupt run '%s': bad call tree node %zu",
-					   run->id, k);
+			return ctr_err_set(e, CTR_EFORMAT, 0,
+					   "corrupt run '%s': bad call tree node %zu", run->id, k);
 		}
 		if (nd->parent == CTR_NONE) {
 			t->next_sibling[k] = t->root[nd->thread];
@@ -286,7 +286,7 @@ static int cmp_rows(const void *pa, const void *pb, void *arg)
 
 void ctr_report_sort(const struct ctr_run *run, struct ctr_prof_entry *rows, size_t n, int key)
 {
-	struct sort_ctx c = { run, key };
+	struct sort_ctx c = {run, key};
 
 	if (n > 1)
 		qsort_r(rows, n, sizeof(*rows), cmp_rows, &c);
@@ -312,7 +312,8 @@ static int name_match(const struct ctr_run *run, uint32_t fid, const char *glob)
 static int out_status(FILE *out, struct ctr_err *e)
 {
 	if (ferror(out))
-		return ctr_err_set(e, CTR_EIO, errno, "cannot write the report: %s", strerror(errno));
+		return ctr_err_set(e, CTR_EIO, errno, "cannot write the report: %s",
+				   strerror(errno));
 	return 0;
 }
 
@@ -339,16 +340,15 @@ int ctr_report_header(FILE *out, const struct ctr_run *run, const struct ctr_rep
 	ctr_fmt_count(calls, sizeof(calls), ctr_report_calls(run));
 	fprintf(out, "run %s '%s' %s, %zu thread%s, %s calls%s\n", run->id,
 		run->command ? run->command : "", dur, run->n_threads,
-		run->n_threads == 1 ? "" : "s", calls,
-		o && o->raw_times ? " (raw times)" : "");
+		run->n_threads == 1 ? "" : "s", calls, o && o->raw_times ? " (raw times)" : "");
 	if (run->lost_events)
 		fprintf(out, "WARNING: %" PRIu64 " events lost\n", run->lost_events);
 	if (run->crashed) {
 		for (size_t i = 0; !crash_sig && i < run->n_procs; i++)
 			if (run->procs[i].crashed)
 				crash_sig = run->procs[i].signal;
-		fprintf(out, "CRASHED: %s\n", crash_sig ? sig_name(crash_sig, sig, sizeof(sig)) :
-							  "unknown signal");
+		fprintf(out, "CRASHED: %s\n",
+			crash_sig ? sig_name(crash_sig, sig, sizeof(sig)) : "unknown signal");
 	} else if (run->signal) {
 		fprintf(out, "KILLED: %s\n", sig_name(run->signal, sig, sizeof(sig)));
 	}
@@ -357,8 +357,8 @@ int ctr_report_header(FILE *out, const struct ctr_run *run, const struct ctr_rep
 
 static void print_flat_head(FILE *out)
 {
-	fprintf(out, "%10s %10s %10s %10s %10s %10s %7s %7s  %s\n", "calls", "total", "self",
-		"avg", "min", "max", "total%", "self%", "function");
+	fprintf(out, "%10s %10s %10s %10s %10s %10s %7s %7s  %s\n", "calls", "total", "self", "avg",
+		"min", "max", "total%", "self%", "function");
 }
 
 static void print_flat_row(FILE *out, const struct ctr_run *run, const struct ctr_prof_entry *p,
@@ -460,7 +460,7 @@ int ctr_report_threads(FILE *out, const struct ctr_run *run, const struct ctr_re
 /* ---- tree ---- */
 
 struct attr_index {
-	uint32_t *idx;    /* attribute indices sorted by node */
+	uint32_t *idx; /* attribute indices sorted by node */
 	size_t n;
 };
 
@@ -512,9 +512,9 @@ struct tree_ctx {
 	const struct ctr_cct *t;
 	struct attr_index ai;
 	uint64_t min_total;
-	uint64_t base;         /* 100% */
+	uint64_t base; /* 100% */
 	size_t hidden;
-	char *prefix;          /* indentation of the current depth */
+	char *prefix; /* indentation of the current depth */
 	size_t prefix_len, prefix_cap;
 };
 
@@ -598,8 +598,9 @@ static void tree_line(struct tree_ctx *c, uint32_t v, unsigned depth, int last)
 	a = attr_first(&c->ai, c->run, v);
 	if (a < c->ai.n) {
 		size_t shown = 0, more = 0;
-		const char *cont = depth == 0 ? "" : c->o->ascii ? (last ? "   " : "|  ")
-								: (last ? "   " : "│  ");
+		const char *cont = depth == 0	 ? ""
+				   : c->o->ascii ? (last ? "   " : "|  ")
+						 : (last ? "   " : "│  ");
 
 		fprintf(c->out, "%10s %10s %10s %7s  %s%s  {", "", "", "", "",
 			c->prefix ? c->prefix : "", cont);
@@ -624,7 +625,7 @@ static void tree_line(struct tree_ctx *c, uint32_t v, unsigned depth, int last)
 struct tree_frame {
 	uint32_t *kids;
 	size_t n, i;
-	size_t prefix_len;     /* prefix length to restore when the frame is done */
+	size_t prefix_len; /* prefix length to restore when the frame is done */
 };
 
 /* Prints one thread's tree without recursion (deep recursion makes deep trees). */
@@ -655,7 +656,7 @@ static int tree_thread(struct tree_ctx *c, uint32_t thread, struct ctr_err *e)
 	c->prefix_len = 0;
 	if (c->prefix)
 		c->prefix[0] = 0;
-	st[sp++] = (struct tree_frame){ kids, nk, 0, 0 };
+	st[sp++] = (struct tree_frame){kids, nk, 0, 0};
 	while (sp) {
 		struct tree_frame *f = &st[sp - 1];
 		unsigned depth = (unsigned)(sp - 1);
@@ -699,8 +700,8 @@ static int tree_thread(struct tree_ctx *c, uint32_t thread, struct ctr_err *e)
 			cap *= 2;
 		}
 		st[sp].prefix_len = c->prefix_len;
-		if (depth > 0 && prefix_push(c, c->o->ascii ? (last ? "   " : "|  ")
-							     : (last ? "   " : "│  "))) {
+		if (depth > 0 &&
+		    prefix_push(c, c->o->ascii ? (last ? "   " : "|  ") : (last ? "   " : "│  "))) {
 			free(kids);
 			goto fail;
 		}
@@ -723,7 +724,7 @@ out:
 int ctr_report_tree(FILE *out, const struct ctr_run *run, const struct ctr_report_opts *o,
 		    struct ctr_err *e)
 {
-	struct tree_ctx c = { .out = out, .run = run, .o = o };
+	struct tree_ctx c = {.out = out, .run = run, .o = o};
 	struct ctr_cct t;
 	int ret = ctr_report_header(out, run, o, e);
 
@@ -766,7 +767,7 @@ out:
 /* ---- callers / callees ---- */
 
 struct edge_row {
-	uint32_t function;     /* CTR_NONE: thread root (callers) or self time (callees) */
+	uint32_t function; /* CTR_NONE: thread root (callers) or self time (callees) */
 	uint64_t calls, total_ns, self_ns;
 };
 
@@ -786,8 +787,8 @@ int ctr_report_callers(FILE *out, const struct ctr_run *run, const struct ctr_re
 		       const char *func, int callees, struct ctr_err *e)
 {
 	struct edge_row *rows = NULL;
-	uint32_t *slot = NULL;          /* function -> row, the last row for CTR_NONE */
-	struct ctr_cct t = { 0 };
+	uint32_t *slot = NULL; /* function -> row, the last row for CTR_NONE */
+	struct ctr_cct t = {0};
 	size_t nrows = 0, nmatch = 0;
 	uint64_t self = 0, calls = 0, total = 0;
 	char *matched = NULL, *inside = NULL;
@@ -814,7 +815,8 @@ int ctr_report_callers(FILE *out, const struct ctr_run *run, const struct ctr_re
 	for (size_t f = 0; f <= run->n_functions; f++)
 		slot[f] = CTR_NONE;
 	if (!nmatch) {
-		ret = ctr_err_set(e, CTR_ENOTFOUND, 0, "no function '%s' in run '%s'", func, run->id);
+		ret =
+		    ctr_err_set(e, CTR_ENOTFOUND, 0, "no function '%s' in run '%s'", func, run->id);
 		goto out;
 	}
 	for (size_t i = 0; i < run->n_nodes; i++) {
@@ -831,8 +833,8 @@ int ctr_report_callers(FILE *out, const struct ctr_run *run, const struct ctr_re
 		if (!inside[i])
 			total += n_total(nd, o->raw_times);
 		if (!callees) {
-			uint32_t caller = nd->parent == CTR_NONE ? CTR_NONE
-								 : run->nodes[nd->parent].function;
+			uint32_t caller =
+			    nd->parent == CTR_NONE ? CTR_NONE : run->nodes[nd->parent].function;
 			size_t k = caller == CTR_NONE ? run->n_functions : caller;
 
 			if (slot[k] == CTR_NONE) {
@@ -883,11 +885,11 @@ int ctr_report_callers(FILE *out, const struct ctr_run *run, const struct ctr_re
 			ctr_fmt_count(c1, sizeof(c1), r->calls);
 			ctr_fmt_ns(c2, sizeof(c2), r->total_ns);
 			ctr_fmt_ns(c3, sizeof(c3), r->self_ns);
-			fprintf(out, "%10s %10s %10s  %s\n", r->function == CTR_NONE && callees ? "-" : c1,
-				c2, c3,
-				r->function == CTR_NONE ? (callees ? "(self)" : "(thread start)")
-							: ctr_report_label(run, r->function, lbl,
-									   sizeof(lbl)));
+			fprintf(out, "%10s %10s %10s  %s\n",
+				r->function == CTR_NONE && callees ? "-" : c1, c2, c3,
+				r->function == CTR_NONE
+				    ? (callees ? "(self)" : "(thread start)")
+				    : ctr_report_label(run, r->function, lbl, sizeof(lbl)));
 			shown++;
 		}
 		if (shown < nrows)
@@ -927,8 +929,7 @@ static int jset(json_t *obj, const char *key, json_t *val)
 
 /* Attributes of function @fid aggregated over its nodes (all threads or one), at most
  * JSON_ATTRS_MAX distinct key/value pairs (*truncated set when there were more). */
-static json_t *func_attrs(const struct ctr_run *run, uint32_t fid, uint32_t thread,
-			 int *truncated)
+static json_t *func_attrs(const struct ctr_run *run, uint32_t fid, uint32_t thread, int *truncated)
 {
 	json_t *arr = json_array();
 
@@ -967,8 +968,8 @@ static json_t *func_attrs(const struct ctr_run *run, uint32_t fid, uint32_t thre
 	return arr;
 }
 
-static json_t *func_json(const struct ctr_run *run, const struct ctr_prof_entry *p,
-			 uint64_t base, uint32_t thread)
+static json_t *func_json(const struct ctr_run *run, const struct ctr_prof_entry *p, uint64_t base,
+			 uint32_t thread)
 {
 	const struct ctr_function *f = &run->functions[p->function];
 	const char *mod = f->module < run->n_modules ? run->modules[f->module].path : NULL;
@@ -1057,13 +1058,12 @@ static json_t *run_header_json(const struct ctr_run *run, const struct ctr_repor
 	for (size_t i = 0; i < run->n_threads; i++) {
 		const struct ctr_thread *t = &run->threads[i];
 
-		json_array_append_new(threads,
-				      json_pack("{s:I,s:i,s:i,s:o,s:I,s:I,s:I,s:I}", "index",
-						(json_int_t)i, "pid", t->pid, "tid", t->tid, "name",
-						jstr(t->name), "start_ns", (json_int_t)t->start_ns,
-						"end_ns", (json_int_t)t->end_ns, "events",
-						(json_int_t)t->events, "lost_events",
-						(json_int_t)t->lost));
+		json_array_append_new(
+		    threads,
+		    json_pack("{s:I,s:i,s:i,s:o,s:I,s:I,s:I,s:I}", "index", (json_int_t)i, "pid",
+			      t->pid, "tid", t->tid, "name", jstr(t->name), "start_ns",
+			      (json_int_t)t->start_ns, "end_ns", (json_int_t)t->end_ns, "events",
+			      (json_int_t)t->events, "lost_events", (json_int_t)t->lost));
 	}
 	jset(j, "threads", threads);
 	return j;
@@ -1086,8 +1086,9 @@ static json_t *tree_json(const struct ctr_run *run, const struct ctr_report_opts
 		j = json_pack("{s:I,s:o,s:s,s:I,s:I,s:I,s:I,s:I}", "function",
 			      (json_int_t)nd->function, "name", jstr(fname(run, nd->function)),
 			      "kind", kind_name(run->functions[nd->function].kind), "calls",
-			      (json_int_t)nd->calls, "total_ns", (json_int_t)n_total(nd, o->raw_times),
-			      "self_ns", (json_int_t)n_self(nd, o->raw_times), "min_ns",
+			      (json_int_t)nd->calls, "total_ns",
+			      (json_int_t)n_total(nd, o->raw_times), "self_ns",
+			      (json_int_t)n_self(nd, o->raw_times), "min_ns",
 			      (json_int_t)(o->raw_times ? nd->raw_min_ns : nd->min_ns), "max_ns",
 			      (json_int_t)(o->raw_times ? nd->raw_max_ns : nd->max_ns));
 		if (!j)
@@ -1107,8 +1108,8 @@ static json_t *tree_json(const struct ctr_run *run, const struct ctr_report_opts
 			jset(j, "attributes", attrs);
 		}
 		if (t->first_child[k] != CTR_NONE && (!o->depth || depth + 1 < o->depth))
-			jset(j, "children", tree_json(run, o, t, ai, t->first_child[k], min_total,
-						      depth + 1));
+			jset(j, "children",
+			     tree_json(run, o, t, ai, t->first_child[k], min_total, depth + 1));
 		json_array_append_new(arr, j);
 	}
 	return arr;
@@ -1134,7 +1135,7 @@ int ctr_report_json(FILE *out, const struct ctr_run *run, const struct ctr_repor
 	if (per_thread || tree) {
 		json_t *threads = json_object_get(j, "threads");
 		struct ctr_cct t;
-		struct attr_index ai = { 0 };
+		struct attr_index ai = {0};
 		uint64_t min_total = (uint64_t)((double)base * o->min_percent / 100.0);
 
 		ret = ctr_cct_build(&t, run, e);
@@ -1155,7 +1156,8 @@ int ctr_report_json(FILE *out, const struct ctr_run *run, const struct ctr_repor
 				jset(th, "functions", tf);
 			}
 			if (tree)
-				jset(th, "tree", tree_json(run, o, &t, &ai, t.root[i], min_total, 0));
+				jset(th, "tree",
+				     tree_json(run, o, &t, &ai, t.root[i], min_total, 0));
 		}
 		free(ai.idx);
 		ctr_cct_release(&t);
@@ -1163,7 +1165,8 @@ int ctr_report_json(FILE *out, const struct ctr_run *run, const struct ctr_repor
 			goto out;
 	}
 	if (json_dumpf(j, out, JSON_INDENT(2) | JSON_PRESERVE_ORDER) || fputc('\n', out) == EOF)
-		ret = ctr_err_set(e, CTR_EIO, errno, "cannot write the report: %s", strerror(errno));
+		ret =
+		    ctr_err_set(e, CTR_EIO, errno, "cannot write the report: %s", strerror(errno));
 out:
 	json_decref(j);
 	return ret;
@@ -1175,12 +1178,12 @@ struct diff_side {
 	const struct ctr_run *run;
 	struct ctr_prof_entry *rows;
 	size_t n;
-	char **keys;      /* name \x1f module basename, parallel to rows */
+	char **keys; /* name \x1f module basename, parallel to rows */
 };
 
 struct diff_row {
 	const struct ctr_prof_entry *a, *b;
-	const struct ctr_run *run;   /* run naming the function (b if present) */
+	const struct ctr_run *run; /* run naming the function (b if present) */
 	uint32_t function;
 	int64_t d_self;
 };
@@ -1283,9 +1286,9 @@ static json_t *diff_row_json(const struct diff_row *r)
 	jset(j, "total_ns_b", json_integer(b ? (json_int_t)b->total_ns : 0));
 	jset(j, "self_ns_change", json_integer(r->d_self));
 	jset(j, "self_change_percent",
-	     a && b && a->self_ns ? json_real(100.0 * ((double)b->self_ns - (double)a->self_ns) /
-					      (double)a->self_ns)
-				  : json_null());
+	     a && b && a->self_ns
+		 ? json_real(100.0 * ((double)b->self_ns - (double)a->self_ns) / (double)a->self_ns)
+		 : json_null());
 	jset(j, "total_change_percent",
 	     a && b && a->total_ns ? json_real(100.0 * ((double)b->total_ns - (double)a->total_ns) /
 					       (double)a->total_ns)
@@ -1333,7 +1336,8 @@ int ctr_report_diff(FILE *out, const struct ctr_run *a, const struct ctr_run *b,
 			r->b = &sb.rows[ib[k++]];
 		r->run = r->b ? b : a;
 		r->function = r->b ? r->b->function : r->a->function;
-		r->d_self = (int64_t)(r->b ? r->b->self_ns : 0) - (int64_t)(r->a ? r->a->self_ns : 0);
+		r->d_self =
+		    (int64_t)(r->b ? r->b->self_ns : 0) - (int64_t)(r->a ? r->a->self_ns : 0);
 	}
 	qsort(rows, nrows, sizeof(*rows), cmp_diff);
 	if (json) {
@@ -1354,7 +1358,8 @@ int ctr_report_diff(FILE *out, const struct ctr_run *a, const struct ctr_run *b,
 		}
 		jset(j, "functions", arr);
 		/* The per-run headers carry thread lists; keep them but drop nothing else. */
-		if (json_dumpf(j, out, JSON_INDENT(2) | JSON_PRESERVE_ORDER) || fputc('\n', out) == EOF)
+		if (json_dumpf(j, out, JSON_INDENT(2) | JSON_PRESERVE_ORDER) ||
+		    fputc('\n', out) == EOF)
 			ret = ctr_err_set(e, CTR_EIO, errno, "cannot write the report: %s",
 					  strerror(errno));
 		else
@@ -1376,7 +1381,8 @@ int ctr_report_diff(FILE *out, const struct ctr_run *a, const struct ctr_run *b,
 		fprintf(out, "WARNING: events lost (A: %" PRIu64 ", B: %" PRIu64 ")\n",
 			a->lost_events, b->lost_events);
 	fprintf(out, "\n%10s %10s %10s %10s %10s %8s %10s %10s %8s  %s\n", "calls A", "calls B",
-		"self A", "self B", "self chg", "self%", "total A", "total B", "total%", "function");
+		"self A", "self B", "self chg", "self%", "total A", "total B", "total%",
+		"function");
 	for (size_t x = 0; x < nrows; x++) {
 		const struct diff_row *r = &rows[x];
 		char c[9][32], lbl[NAME_BUF];
@@ -1400,7 +1406,9 @@ int ctr_report_diff(FILE *out, const struct ctr_run *a, const struct ctr_run *b,
 			       r->b ? r->b->total_ns : 0, !!r->a, !!r->b);
 		fprintf(out, "%10s %10s %10s %10s %10s %8s %10s %10s %8s  %s%s\n", c[0], c[1], c[2],
 			c[3], c[4], c[5], c[6], c[7], c[8],
-			!r->a ? "[new] " : !r->b ? "[removed] " : "",
+			!r->a	? "[new] "
+			: !r->b ? "[removed] "
+				: "",
 			ctr_report_label(r->run, r->function, lbl, sizeof(lbl)));
 		shown++;
 	}
@@ -1483,8 +1491,8 @@ int ctr_report_summary(FILE *out, const struct ctr_run *run, struct ctr_err *e)
 			const struct ctr_thread *t = &run->threads[i];
 
 			ctr_fmt_ns(buf, sizeof(buf), thread_span(t));
-			fprintf(out, "  %zu: tid %d (pid %d) '%s' %s, %" PRIu64 " events", i, t->tid,
-				t->pid, t->name ? t->name : "", buf, t->events);
+			fprintf(out, "  %zu: tid %d (pid %d) '%s' %s, %" PRIu64 " events", i,
+				t->tid, t->pid, t->name ? t->name : "", buf, t->events);
 			if (t->lost)
 				fprintf(out, ", %" PRIu64 " lost", t->lost);
 			fputc('\n', out);

@@ -31,16 +31,16 @@ enum ctr_sort_key {
  * no filter, compensated times, unlimited depth, show every tree node (min_percent 0),
  * box-drawing tree. ctr_report_opts_init() sets the command-line defaults instead. */
 struct ctr_report_opts {
-	int sort;                 /* enum ctr_sort_key */
-	size_t top;               /* rows per table, 0 = all */
-	const char *function;     /* fnmatch(3) glob on display names; NULL = all */
-	int raw_times;            /* use the raw_* (uncompensated) node fields */
-	unsigned depth;           /* tree depth limit, 0 = unlimited */
-	double min_percent;       /* tree: hide nodes whose total is below this % of the run */
-	int ascii;                /* tree: ASCII indentation instead of box drawing */
-	int no_header;            /* do not print the run header line */
-	int threads;              /* JSON: add a per-thread "functions" array to each thread */
-	int tree;                 /* JSON: add each thread's nested call "tree" */
+	int sort;	      /* enum ctr_sort_key */
+	size_t top;	      /* rows per table, 0 = all */
+	const char *function; /* fnmatch(3) glob on display names; NULL = all */
+	int raw_times;	      /* use the raw_* (uncompensated) node fields */
+	unsigned depth;	      /* tree depth limit, 0 = unlimited */
+	double min_percent;   /* tree: hide nodes whose total is below this % of the run */
+	int ascii;	      /* tree: ASCII indentation instead of box drawing */
+	int no_header;	      /* do not print the run header line */
+	int threads;	      /* JSON: add a per-thread "functions" array to each thread */
+	int tree;	      /* JSON: add each thread's nested call "tree" */
 };
 
 /* Command-line defaults: top 30, min_percent 0.5, box drawing unless $LANG/$LC_ALL lack UTF-8. */
@@ -68,7 +68,7 @@ void ctr_report_sort(const struct ctr_run *run, struct ctr_prof_entry *rows, siz
 struct ctr_cct {
 	uint32_t *first_child;
 	uint32_t *next_sibling;
-	uint32_t *root;           /* n_threads entries */
+	uint32_t *root; /* n_threads entries */
 	size_t n_nodes, n_threads;
 };
 int ctr_cct_build(struct ctr_cct *t, const struct ctr_run *run, struct ctr_err *e);

@@ -124,9 +124,13 @@ static int read_run_meta(struct ctr_rawrun *r, struct ctr_err *e)
 		return ctr_err_set(e, CTR_EFORMAT, 0, "'%s' is not a ctrace run file", path);
 	}
 	if (atoi(buf + 11) != 1) {
+		int v = atoi(buf + 11);
+
 		free(buf);
-		return ctr_err_set(e, CTR_EVERSION, 0, "'%s' has unsupported version %d", path,
-				   atoi(buf + 11));
+		ctr_err_ctx(e, path, NULL, 0);
+		return ctr_err_set(e, CTR_EVERSION, 0,
+				   "'%s' has run format version %d; this ctrace reads version 1", path,
+				   v);
 	}
 	for (line = strtok_r(buf, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
 		char *k, *v;
@@ -181,7 +185,7 @@ static int read_proc(struct ctr_rawrun *r, const char *name, struct ctr_err *e)
 	if (!np)
 		return ctr_err_set(e, CTR_ENOMEM, 0, "out of memory");
 	r->procs = np;
-	p = &r->procs[r->n_procs];
+	p = &r->procs[r->n_procs++]; /* counted now: ctr_rawrun_free() frees it on any failure */
 	memset(p, 0, sizeof(*p));
 	p->exit_status = -1;
 	snprintf(path, sizeof(path), "%s/%s", r->dir, name);
@@ -189,8 +193,14 @@ static int read_proc(struct ctr_rawrun *r, const char *name, struct ctr_err *e)
 	if (!buf)
 		return ctr_err_set(e, CTR_EIO, errno, "cannot read '%s': %s", path, strerror(errno));
 	if (strncmp(buf, "ctrace-proc 1\n", 14) != 0) {
+		int newer = strncmp(buf, "ctrace-proc ", 12) == 0 && atoi(buf + 12) > 1;
+
 		free(buf);
 		ctr_err_ctx(e, path, r->id, 0);
+		if (newer)
+			return ctr_err_set(e, CTR_EVERSION, 0,
+					   "'%s' has a newer process file version; this ctrace reads "
+					   "version 1", path);
 		return ctr_err_set(e, CTR_EFORMAT, 0, "'%s' is not a ctrace process file", path);
 	}
 	for (line = strtok_r(buf, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
@@ -238,7 +248,6 @@ static int read_proc(struct ctr_rawrun *r, const char *name, struct ctr_err *e)
 		ctr_err_ctx(e, path, r->id, -1);
 		return ctr_err_set(e, CTR_EFORMAT, 0, "'%s' lacks the clock description", path);
 	}
-	r->n_procs++;
 
 	/* module map */
 	snprintf(path, sizeof(path), "%s/p-%d-%u.maps", r->dir, (int)p->pid, p->gen);
@@ -351,7 +360,8 @@ int ctr_rawrun_open(const char *dir, struct ctr_rawrun **out, struct ctr_err *e)
 		nt[r->n_threads].file_size = (uint64_t)st.st_size;
 		r->n_threads++;
 	}
-	qsort(r->threads, r->n_threads, sizeof(*r->threads), cmp_thread);
+	if (r->n_threads)
+		qsort(r->threads, r->n_threads, sizeof(*r->threads), cmp_thread);
 	closedir(d);
 	*out = r;
 	return 0;
@@ -426,17 +436,30 @@ int ctr_rawthread_map(const struct ctr_rawthread *t, struct ctr_ev_hdr *hdr, con
 		return ctr_err_set(e, CTR_EFORMAT, 0, "'%s' is not a ctrace event file (bad magic)",
 				   t->path);
 	}
-	if (hdr->version != CTR_EV_VERSION || hdr->hdr_size < CTR_EV_HDR_SIZE ||
-	    hdr->hdr_size % 4) {
+	if (hdr->version != CTR_EV_VERSION) {
 		munmap(m, (size_t)st.st_size);
 		ctr_err_ctx(e, t->path, NULL, 8);
 		return ctr_err_set(e, CTR_EVERSION, 0,
 				   "'%s' has event format version %u; this ctrace reads version %d",
 				   t->path, hdr->version, CTR_EV_VERSION);
 	}
+	if (hdr->hdr_size < CTR_EV_HDR_SIZE || hdr->hdr_size % 4 || hdr->hdr_size > st.st_size) {
+		munmap(m, (size_t)st.st_size);
+		ctr_err_ctx(e, t->path, NULL, 10);
+		return ctr_err_set(e, CTR_EFORMAT, 0, "'%s' has a bad header size %u", t->path,
+				   hdr->hdr_size);
+	}
 	end = (size_t)st.st_size;
-	if ((hdr->flags & CTR_EV_FLAG_CLOSED) && hdr->end_offset >= hdr->hdr_size &&
-	    hdr->end_offset <= end)
+	if ((hdr->flags & CTR_EV_FLAG_CLOSED) && hdr->end_offset > end) {
+		/* a cleanly closed file lost its tail after the fact (copy, disk): not a crash */
+		munmap(m, (size_t)st.st_size);
+		ctr_err_ctx(e, t->path, NULL, (long long)st.st_size);
+		return ctr_err_set(e, CTR_EFORMAT, 0,
+				   "'%s' is truncated: %llu bytes, but its events end at byte %llu",
+				   t->path, (unsigned long long)st.st_size,
+				   (unsigned long long)hdr->end_offset);
+	}
+	if ((hdr->flags & CTR_EV_FLAG_CLOSED) && hdr->end_offset >= hdr->hdr_size)
 		end = (size_t)hdr->end_offset;
 	if (end < hdr->hdr_size)
 		end = hdr->hdr_size;

@@ -1,4 +1,4 @@
-// SPDX-License-Identifier: MIT
+/* SPDX-License-Identifier: MIT */
 /*
  * Micro workload: naive recursive Fibonacci, the densest call pattern there is (one call per
  * few instructions, stack depth up to N). Usage: fib N (fib(N) makes about 1.6^N calls).

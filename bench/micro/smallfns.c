@@ -1,4 +1,4 @@
-// SPDX-License-Identifier: MIT
+/* SPDX-License-Identifier: MIT */
 /*
  * Micro workload: a loop over 64 distinct small functions (see smallfns.h).
  * Usage: smallfns ROUNDS (65 calls per round).

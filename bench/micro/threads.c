@@ -1,4 +1,4 @@
-// SPDX-License-Identifier: MIT
+/* SPDX-License-Identifier: MIT */
 /*
  * Micro workload: THREADS threads each running the small-functions loop (smallfns.h) ROUNDS
  * times, started together. With THREADS=1 and 2 the pair measures how a tracer scales with

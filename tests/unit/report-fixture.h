@@ -41,8 +41,8 @@ static struct ctr_run *fx_new(const char *id, const char *command, uint64_t dura
 static void fx_module(struct ctr_run *r, const char *path)
 {
 	r->modules = realloc(r->modules, (r->n_modules + 1) * sizeof(*r->modules));
-	r->modules[r->n_modules] = (struct ctr_module){ .id = (uint32_t)r->n_modules,
-							.path = strdup(path), .build_id = strdup("") };
+	r->modules[r->n_modules] = (struct ctr_module){
+	    .id = (uint32_t)r->n_modules, .path = strdup(path), .build_id = strdup("")};
 	r->n_modules++;
 }
 
@@ -50,21 +50,28 @@ static uint32_t fx_func(struct ctr_run *r, uint32_t kind, const char *name, cons
 			uint32_t line)
 {
 	r->functions = realloc(r->functions, (r->n_functions + 1) * sizeof(*r->functions));
-	r->functions[r->n_functions] = (struct ctr_function){
-		.id = (uint32_t)r->n_functions, .kind = kind, .name = strdup(name),
-		.linkage_name = strdup(""), .file = strdup(file), .line = line,
-		.module = kind == CTR_FN_FUNCTION ? 0 : CTR_NONE, .offset = 0x1000 + 16 * r->n_functions
-	};
+	r->functions[r->n_functions] =
+	    (struct ctr_function){.id = (uint32_t)r->n_functions,
+				  .kind = kind,
+				  .name = strdup(name),
+				  .linkage_name = strdup(""),
+				  .file = strdup(file),
+				  .line = line,
+				  .module = kind == CTR_FN_FUNCTION ? 0 : CTR_NONE,
+				  .offset = 0x1000 + 16 * r->n_functions};
 	return (uint32_t)r->n_functions++;
 }
 
 static void fx_thread(struct ctr_run *r, int tid, const char *name, uint64_t start, uint64_t end)
 {
 	r->threads = realloc(r->threads, (r->n_threads + 1) * sizeof(*r->threads));
-	r->threads[r->n_threads] = (struct ctr_thread){ .id = (uint32_t)r->n_threads, .pid = 100,
-							.tid = tid, .name = strdup(name),
-							.start_ns = start, .end_ns = end,
-							.events = 1000 };
+	r->threads[r->n_threads] = (struct ctr_thread){.id = (uint32_t)r->n_threads,
+						       .pid = 100,
+						       .tid = tid,
+						       .name = strdup(name),
+						       .start_ns = start,
+						       .end_ns = end,
+						       .events = 1000};
 	r->n_threads++;
 }
 
@@ -73,12 +80,19 @@ static uint32_t fx_node(struct ctr_run *r, uint32_t parent, uint32_t thread, uin
 			uint64_t calls, uint64_t total, uint64_t self, uint64_t min, uint64_t max)
 {
 	r->nodes = realloc(r->nodes, (r->n_nodes + 1) * sizeof(*r->nodes));
-	r->nodes[r->n_nodes] = (struct ctr_node){
-		.id = (uint32_t)r->n_nodes, .parent = parent, .thread = thread, .function = fn,
-		.calls = calls, .total_ns = total, .self_ns = self, .min_ns = min, .max_ns = max,
-		.raw_total_ns = total + calls * US, .raw_self_ns = self + calls * US,
-		.raw_min_ns = min + US, .raw_max_ns = max + US
-	};
+	r->nodes[r->n_nodes] = (struct ctr_node){.id = (uint32_t)r->n_nodes,
+						 .parent = parent,
+						 .thread = thread,
+						 .function = fn,
+						 .calls = calls,
+						 .total_ns = total,
+						 .self_ns = self,
+						 .min_ns = min,
+						 .max_ns = max,
+						 .raw_total_ns = total + calls * US,
+						 .raw_self_ns = self + calls * US,
+						 .raw_min_ns = min + US,
+						 .raw_max_ns = max + US};
 	return (uint32_t)r->n_nodes++;
 }
 
@@ -86,13 +100,13 @@ static void fx_attr(struct ctr_run *r, uint32_t node, const char *key, const cha
 		    uint64_t count)
 {
 	r->attrs = realloc(r->attrs, (r->n_attrs + 1) * sizeof(*r->attrs));
-	r->attrs[r->n_attrs++] = (struct ctr_attr){ node, strdup(key), strdup(value), count };
+	r->attrs[r->n_attrs++] = (struct ctr_attr){node, strdup(key), strdup(value), count};
 }
 
 static void fx_meta(struct ctr_run *r, const char *key, const char *value)
 {
 	r->meta = realloc(r->meta, (r->n_meta + 1) * sizeof(*r->meta));
-	r->meta[r->n_meta++] = (struct ctr_kv){ strdup(key), strdup(value) };
+	r->meta[r->n_meta++] = (struct ctr_kv){strdup(key), strdup(value)};
 }
 
 #define PUSH_NAME "std::vector<int>::push_back(int const&)"
@@ -136,8 +150,11 @@ static struct ctr_run *fx_run(void)
 	fx_meta(r, "build", "release");
 	r->events = 2 * 3021 + 1;
 	r->procs = calloc(1, sizeof(*r->procs));
-	r->procs[0] = (struct ctr_process){ .pid = 100, .ppid = 1, .exe = strdup("/usr/local/bin/demo"),
-					    .command = strdup("./demo --fib 30"), .exit_status = 0 };
+	r->procs[0] = (struct ctr_process){.pid = 100,
+					   .ppid = 1,
+					   .exe = strdup("/usr/local/bin/demo"),
+					   .command = strdup("./demo --fib 30"),
+					   .exit_status = 0};
 	r->n_procs = 1;
 	return r;
 }

@@ -54,7 +54,8 @@ static size_t x_events(json_t *j, int tid, struct xev *out, size_t max)
 	size_t i, n = 0;
 
 	cr_assert(json_is_array(evs));
-	json_array_foreach(evs, i, ev) {
+	json_array_foreach(evs, i, ev)
+	{
 		if (strcmp(json_string_value(json_object_get(ev, "ph")), "X") ||
 		    json_integer_value(json_object_get(ev, "tid")) != tid)
 			continue;
@@ -140,7 +141,8 @@ Test(export, chrome_events_exact_and_nested)
 	cr_assert_float_eq(x[1].dur, 1.0, 1e-6);
 	cr_assert_str_eq(x[2].name, "fib");
 	cr_assert_float_eq(x[2].dur, 10000.0, 1e-6);
-	json_array_foreach(json_object_get(j, "traceEvents"), i, ev) {
+	json_array_foreach(json_object_get(j, "traceEvents"), i, ev)
+	{
 		const char *ph = json_string_value(json_object_get(ev, "ph"));
 		const char *name = json_string_value(json_object_get(ev, "name"));
 
@@ -184,9 +186,9 @@ Test(export, chrome_min_duration_counts_what_it_drops)
 	cr_assert_eq(x_events(j, 100, x, 32), 3); /* main, fib (40 ms), load (30 ms) */
 	cr_assert_eq(x_events(j, 101, x, 32), 1); /* work (45 ms, unfinished) */
 	cr_assert_eq(st.short_calls, 4);
-	cr_assert_eq(json_integer_value(json_object_get(json_object_get(j, "otherData"),
-							"left_out_short")),
-		     4);
+	cr_assert_eq(
+	    json_integer_value(json_object_get(json_object_get(j, "otherData"), "left_out_short")),
+	    4);
 	json_decref(j);
 	ctr_run_free(r);
 }
@@ -248,9 +250,9 @@ static json_t *attr_value(json_t *span, const char *key)
 	json_t *a;
 	size_t i;
 
-	json_array_foreach(json_object_get(span, "attributes"), i, a)
-		if (!strcmp(json_string_value(json_object_get(a, "key")), key))
-			return json_object_get(a, "value");
+	json_array_foreach(json_object_get(span, "attributes"), i,
+			   a) if (!strcmp(json_string_value(json_object_get(a, "key")),
+					  key)) return json_object_get(a, "value");
 	return NULL;
 }
 
@@ -280,18 +282,21 @@ Test(export, otlp_ids_and_parents_consistent)
 	cr_assert_str_eq(json_string_value(json_object_get(json_array_get(res, 0), "key")),
 			 "service.name");
 	cr_assert_str_eq(json_string_value(json_object_get(
-				 json_object_get(json_array_get(res, 0), "value"), "stringValue")),
+			     json_object_get(json_array_get(res, 0), "value"), "stringValue")),
 			 "demo");
 	spans = json_object_get(json_array_get(json_object_get(rs, "scopeSpans"), 0), "spans");
 	/* Default 1 ms threshold: push_back calls (500 us, 1 us) are left out. */
 	cr_assert_eq(json_array_size(spans), 6);
 	cr_assert_eq(st.short_calls, 2);
-	json_array_foreach(spans, i, sp) {
+	json_array_foreach(spans, i, sp)
+	{
 		const char *id = json_string_value(json_object_get(sp, "spanId"));
 		const char *parent = json_string_value(json_object_get(sp, "parentSpanId"));
 		const char *name = json_string_value(json_object_get(sp, "name"));
-		unsigned long long t0 = strtoull(json_string_value(json_object_get(sp, "startTimeUnixNano")), NULL, 10);
-		unsigned long long t1 = strtoull(json_string_value(json_object_get(sp, "endTimeUnixNano")), NULL, 10);
+		unsigned long long t0 =
+		    strtoull(json_string_value(json_object_get(sp, "startTimeUnixNano")), NULL, 10);
+		unsigned long long t1 =
+		    strtoull(json_string_value(json_object_get(sp, "endTimeUnixNano")), NULL, 10);
 
 		cr_assert(is_hex(json_string_value(json_object_get(sp, "traceId")), 32));
 		if (!trace)
@@ -303,7 +308,7 @@ Test(export, otlp_ids_and_parents_consistent)
 		for (k = 0; k < json_array_size(spans); k++)
 			if (k != i)
 				cr_assert_str_neq(json_string_value(json_object_get(
-							  json_array_get(spans, k), "spanId")),
+						      json_array_get(spans, k), "spanId")),
 						  id, "duplicate span id");
 		if (!strcmp(name, "main") || !strcmp(name, "work")) {
 			cr_assert_null(parent, "'%s' is a root span", name);
@@ -315,41 +320,47 @@ Test(export, otlp_ids_and_parents_consistent)
 			json_t *p = json_array_get(spans, k);
 
 			if (!strcmp(json_string_value(json_object_get(p, "spanId")), parent)) {
-				cr_assert_leq(strtoull(json_string_value(json_object_get(p, "startTimeUnixNano")), NULL, 10), t0);
-				cr_assert_geq(strtoull(json_string_value(json_object_get(p, "endTimeUnixNano")), NULL, 10), t1);
+				cr_assert_leq(strtoull(json_string_value(
+							   json_object_get(p, "startTimeUnixNano")),
+						       NULL, 10),
+					      t0);
+				cr_assert_geq(strtoull(json_string_value(
+							   json_object_get(p, "endTimeUnixNano")),
+						       NULL, 10),
+					      t1);
 				break;
 			}
 		}
 		cr_assert_lt(k, json_array_size(spans), "parent of '%s' missing", name);
 		if (!strcmp(name, "fib")) {
 			cr_assert_str_eq(json_string_value(json_object_get(
-						 attr_value(sp, "code.filepath"), "stringValue")),
+					     attr_value(sp, "code.filepath"), "stringValue")),
 					 "fib.c");
 			cr_assert_str_eq(json_string_value(json_object_get(
-						 attr_value(sp, "code.lineno"), "intValue")),
+					     attr_value(sp, "code.lineno"), "intValue")),
 					 "3");
 		}
 		if (!strcmp(name, "load")) {
 			json_t *evs = json_object_get(sp, "events");
 
-			cr_assert_str_eq(json_string_value(json_object_get(
-						 attr_value(sp, "file"), "stringValue")),
+			cr_assert_str_eq(json_string_value(json_object_get(attr_value(sp, "file"),
+									   "stringValue")),
 					 "data<1>.bin");
-			cr_assert_str_eq(json_string_value(json_object_get(
-						 attr_value(sp, "size"), "intValue")),
-					 "4096");
+			cr_assert_str_eq(
+			    json_string_value(json_object_get(attr_value(sp, "size"), "intValue")),
+			    "4096");
 			cr_assert_eq(json_array_size(evs), 1);
-			cr_assert_str_eq(json_string_value(json_object_get(json_array_get(evs, 0),
-									   "name")),
-					 "checkpoint");
+			cr_assert_str_eq(
+			    json_string_value(json_object_get(json_array_get(evs, 0), "name")),
+			    "checkpoint");
 		}
-		cr_assert_str_eq(json_string_value(json_object_get(attr_value(sp, "thread.id"),
-								   "intValue")),
-				 strstr(json_string_value(json_object_get(attr_value(sp, "thread.name"),
-									  "stringValue")),
-					"worker")
-					 ? "101"
-					 : "100");
+		cr_assert_str_eq(
+		    json_string_value(json_object_get(attr_value(sp, "thread.id"), "intValue")),
+		    strstr(json_string_value(
+			       json_object_get(attr_value(sp, "thread.name"), "stringValue")),
+			   "worker")
+			? "101"
+			: "100");
 	}
 	json_decref(j);
 	ctr_run_free(r);
@@ -475,7 +486,7 @@ Test(export, html_self_contained_and_escaped)
 				 PUSH_NAME);
 		cr_assert_eq(json_array_size(json_object_get(j, "profile")), 6);
 		cr_assert_eq(json_array_size(json_object_get(
-				     json_array_get(json_object_get(j, "threads"), 0), "calls")),
+				 json_array_get(json_object_get(j, "threads"), 0), "calls")),
 			     3);
 		json_decref(j);
 	}
@@ -502,14 +513,14 @@ Test(export, json_whole_run)
 	cr_assert_eq(json_integer_value(json_object_get(n, "parent")), 1);
 	cr_assert_eq(json_integer_value(json_object_get(n, "calls")), 2);
 	cr_assert_eq(json_integer_value(json_object_get(n, "raw_self_ns")), 300 * MS + 2 * US);
-	cr_assert(json_is_null(json_object_get(json_array_get(json_object_get(j, "nodes"), 0),
-					       "parent")));
+	cr_assert(json_is_null(
+	    json_object_get(json_array_get(json_object_get(j, "nodes"), 0), "parent")));
 	json_decref(j);
 	o.chunks = 1;
 	j = export_json(r, CTR_EXPORT_JSON, &o, NULL);
 	cr_assert_eq(json_array_size(json_object_get(j, "chunks")), r->n_chunks);
-	cr_assert_gt(strlen(json_string_value(json_object_get(
-			     json_array_get(json_object_get(j, "chunks"), 0), "data"))),
+	cr_assert_gt(strlen(json_string_value(
+			 json_object_get(json_array_get(json_object_get(j, "chunks"), 0), "data"))),
 		     0);
 	json_decref(j);
 	ctr_run_free(r);
@@ -525,7 +536,8 @@ Test(export, escapers)
 	fputc('|', out);
 	ctr_export_json_escape(out, "</script>\"\\\n\xe2\x80\xa8\xff");
 	fclose(out);
-	cr_assert_str_eq(s, "a&lt;b&gt;&amp;&quot;&#39;|\\u003c/script\\u003e\\\"\\\\\\n\\u2028\\ufffd");
+	cr_assert_str_eq(
+	    s, "a&lt;b&gt;&amp;&quot;&#39;|\\u003c/script\\u003e\\\"\\\\\\n\\u2028\\ufffd");
 	free(s);
 }
 

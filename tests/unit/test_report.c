@@ -9,10 +9,10 @@
 #include <jansson.h>
 #include <libgen.h>
 #include <stdarg.h>
-#include <unistd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "report-fixture.h"
 #include "tools/report.h"
@@ -388,7 +388,7 @@ static struct ctr_run *fx_run_b(void)
 	struct ctr_run *r = fx_new("20251122T000000-def456", "./demo --fib 30", 800 * MS);
 	uint32_t n_main, n_fib;
 
-	fx_module(r, "/opt/other/demo");    /* same basename: functions still match */
+	fx_module(r, "/opt/other/demo"); /* same basename: functions still match */
 	fx_func(r, CTR_FN_FUNCTION, "main", "demo.c", 10);
 	fx_func(r, CTR_FN_FUNCTION, "fib", "fib.c", 3);
 	fx_func(r, CTR_FN_FUNCTION, PUSH_NAME, "", 0);
@@ -543,14 +543,13 @@ Test(report_cmd, report_and_show_commands)
 	cr_assert_not_null(strstr(s, "  work\n"));
 	free(s);
 	/* Options after the run spec; prefix resolution; sort and top. */
-	cr_assert_eq(cmd(ctr_cmd_report, &s, "ctrace-report", "20251121", "--sort", "calls", "--top",
-			 "1", "--no-header", NULL),
+	cr_assert_eq(cmd(ctr_cmd_report, &s, "ctrace-report", "20251121", "--sort", "calls",
+			 "--top", "1", "--no-header", NULL),
 		     0);
 	cr_assert_not_null(strstr(s, "std::vector<int>::push_back(int const&)\n... 5 more"));
 	free(s);
-	cr_assert_eq(cmd(ctr_cmd_report, &s, "ctrace-report", "--tree", "--ascii", "--depth", "1",
-			 NULL),
-		     0);
+	cr_assert_eq(
+	    cmd(ctr_cmd_report, &s, "ctrace-report", "--tree", "--ascii", "--depth", "1", NULL), 0);
 	cr_assert_not_null(strstr(s, "  main\n"));
 	cr_assert_null(strstr(s, "|- fib"));
 	free(s);

@@ -1,0 +1,442 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * What to record: the CTRACE_* options (function filters and exclusions, module filter, depth,
+ * minimum duration, sampling), resolved at start-up and on dlopen from the ELF symbol tables of
+ * the loaded objects into address sets the recorder consults only when a function is first
+ * seen in a slot; and switching tracing on and off in a running process (CTRACE_START=off,
+ * `ctrace ctl PID on|off|flush`, ctrace_pause()/ctrace_resume()).
+ */
+#include <dlfcn.h>
+#include <elf.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <fnmatch.h>
+#include <link.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/random.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "preload-int.h"
+
+struct ctr_opts ctr_opts;
+volatile int ctr_global_on = 1;
+
+#define MAX_GLOBS 64
+#define SET_BITS 20
+#define SET_SIZE (1u << SET_BITS)
+
+struct globs {
+	char *pat[MAX_GLOBS];
+	int n;
+};
+
+static struct globs g_filter, g_exclude, g_module;
+static uint64_t *set_filter, *set_exclude; /* open addressing, 0 = empty */
+static struct {
+	uintptr_t lo, hi;
+} allowed[256];
+static int n_allowed;
+
+static void split_globs(const char *env, struct globs *g)
+{
+	const char *v = getenv(env);
+	char *copy, *save = NULL, *tok;
+
+	if (!v || !*v || !(copy = strdup(v)))
+		return;
+	/* ';' separates patterns: C++ names contain commas */
+	for (tok = strtok_r(copy, ";", &save); tok && g->n < MAX_GLOBS; tok = strtok_r(NULL, ";", &save))
+		if (*tok)
+			g->pat[g->n++] = strdup(tok);
+	free(copy);
+}
+
+static uint64_t *new_set(void)
+{
+	void *m = mmap(NULL, SET_SIZE * sizeof(uint64_t), PROT_READ | PROT_WRITE,
+		       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+
+	return m == MAP_FAILED ? NULL : m;
+}
+
+static inline uint32_t set_hash(uint64_t a)
+{
+	return (uint32_t)((a * 0x9E3779B97F4A7C15ull) >> (64 - SET_BITS));
+}
+
+static void set_add(uint64_t *set, uint64_t a)
+{
+	for (uint32_t i = set_hash(a), n = 0; n < SET_SIZE; i = (i + 1) & (SET_SIZE - 1), n++) {
+		uint64_t cur = __atomic_load_n(&set[i], __ATOMIC_RELAXED);
+
+		if (cur == a)
+			return;
+		if (cur == 0) {
+			__atomic_store_n(&set[i], a, __ATOMIC_RELEASE);
+			return;
+		}
+	}
+}
+
+static int set_has(const uint64_t *set, uint64_t a)
+{
+	for (uint32_t i = set_hash(a), n = 0; n < SET_SIZE; i = (i + 1) & (SET_SIZE - 1), n++) {
+		uint64_t cur = __atomic_load_n(&set[i], __ATOMIC_ACQUIRE);
+
+		if (cur == a)
+			return 1;
+		if (cur == 0)
+			return 0;
+	}
+	return 0;
+}
+
+static int match_any(const struct globs *g, const char *name)
+{
+	for (int i = 0; i < g->n; i++)
+		if (fnmatch(g->pat[i], name, 0) == 0)
+			return 1;
+	return 0;
+}
+
+typedef char *(*demangle_fn)(const char *, char *, size_t *, int *);
+
+/* Adds the functions of ELF file @path (loaded at @bias) that match the globs to the sets. */
+static void scan_symbols(const char *path, uintptr_t bias)
+{
+	static demangle_fn demangle;
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	struct stat st;
+	const unsigned char *m;
+	const Elf64_Ehdr *eh;
+	const Elf64_Shdr *sh;
+	int pass;
+
+	if (fd < 0)
+		return;
+	if (fstat(fd, &st) != 0 || st.st_size < (off_t)sizeof(Elf64_Ehdr)) {
+		close(fd);
+		return;
+	}
+	m = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
+	close(fd);
+	if (m == MAP_FAILED)
+		return;
+	if (!demangle)
+		demangle = (demangle_fn)dlsym(RTLD_DEFAULT, "__cxa_demangle");
+	eh = (const Elf64_Ehdr *)m;
+	if (memcmp(eh->e_ident, ELFMAG, SELFMAG) != 0 || eh->e_ident[EI_CLASS] != ELFCLASS64 ||
+	    eh->e_shoff == 0 || eh->e_shoff + (uint64_t)eh->e_shnum * sizeof(Elf64_Shdr) > (uint64_t)st.st_size)
+		goto out;
+	sh = (const Elf64_Shdr *)(m + eh->e_shoff);
+	for (pass = 0; pass < 2; pass++) { /* .symtab, and .dynsym for what it lacks */
+		for (int i = 0; i < eh->e_shnum; i++) {
+			if (sh[i].sh_type != (pass ? SHT_DYNSYM : SHT_SYMTAB) || sh[i].sh_link >= eh->e_shnum)
+				continue;
+			const Elf64_Shdr *strs = &sh[sh[i].sh_link];
+
+			if (sh[i].sh_offset + sh[i].sh_size > (uint64_t)st.st_size ||
+			    strs->sh_offset + strs->sh_size > (uint64_t)st.st_size || !sh[i].sh_entsize)
+				continue;
+			const Elf64_Sym *sym = (const Elf64_Sym *)(m + sh[i].sh_offset);
+			size_t n = sh[i].sh_size / sh[i].sh_entsize;
+			const char *str = (const char *)(m + strs->sh_offset);
+
+			for (size_t k = 0; k < n; k++) {
+				const char *name;
+				char *dm = NULL;
+				int status = -1, ex, fi;
+
+				if (ELF64_ST_TYPE(sym[k].st_info) != STT_FUNC || !sym[k].st_value ||
+				    sym[k].st_shndx == SHN_UNDEF || sym[k].st_name >= strs->sh_size)
+					continue;
+				name = str + sym[k].st_name;
+				if (name[0] == '_' && name[1] == 'Z' && demangle)
+					dm = demangle(name, NULL, NULL, &status);
+				ex = g_exclude.n && (match_any(&g_exclude, name) || (dm && match_any(&g_exclude, dm)));
+				fi = g_filter.n && (match_any(&g_filter, name) || (dm && match_any(&g_filter, dm)));
+				if (ex && set_exclude)
+					set_add(set_exclude, bias + sym[k].st_value);
+				if (fi && set_filter)
+					set_add(set_filter, bias + sym[k].st_value);
+				free(dm);
+			}
+		}
+		if (pass == 0 && g_filter.n == 0 && g_exclude.n == 0)
+			break;
+	}
+out:
+	munmap((void *)m, (size_t)st.st_size);
+}
+
+/* Called for every newly loaded object (proc.c's module scan). */
+void ctr_control_module(const char *path, uintptr_t bias, uintptr_t lo, uintptr_t hi)
+{
+	if (g_module.n && match_any(&g_module, path) && n_allowed < 256) {
+		allowed[n_allowed].lo = lo;
+		allowed[n_allowed].hi = hi;
+		n_allowed++;
+	}
+	if (g_filter.n || g_exclude.n)
+		scan_symbols(path, bias);
+}
+
+int ctr_control_decide(uintptr_t fn)
+{
+	if (ctr_opts.have_module) {
+		int in = 0;
+
+		for (int i = 0; i < n_allowed; i++)
+			if (fn >= allowed[i].lo && fn < allowed[i].hi)
+				in = 1;
+		if (!in)
+			return CTR_DECIDE_EXCLUDE;
+	}
+	if (set_exclude && set_has(set_exclude, fn))
+		return CTR_DECIDE_EXCLUDE;
+	if (set_filter && set_has(set_filter, fn))
+		return CTR_DECIDE_FILTER;
+	return CTR_DECIDE_RECORD;
+}
+
+static void put_opt(int fd, const char *key, const char *env)
+{
+	const char *v = getenv(env);
+	char line[4200];
+	int n;
+
+	if (fd < 0 || !v || !*v)
+		return;
+	n = snprintf(line, sizeof(line), "option.%s=%s\n", key, v);
+	if (n > 0 && n < (int)sizeof(line) && write(fd, line, (size_t)n) < 0)
+		(void)0;
+}
+
+/* Writes the options in effect as option.* lines of a meta file. */
+void ctr_control_write_options(int fd)
+{
+	put_opt(fd, "filter", "CTRACE_FILTER");
+	put_opt(fd, "exclude", "CTRACE_EXCLUDE");
+	put_opt(fd, "module", "CTRACE_MODULE");
+	put_opt(fd, "depth", "CTRACE_DEPTH");
+	put_opt(fd, "min_duration", "CTRACE_MIN_DURATION");
+	put_opt(fd, "sample", "CTRACE_SAMPLE");
+	put_opt(fd, "sample_rate", "CTRACE_SAMPLE_RATE");
+	put_opt(fd, "start", "CTRACE_START");
+}
+
+static uint64_t parse_dur(const char *v, int *ok)
+{
+	char *end;
+	double x;
+
+	errno = 0;
+	x = strtod(v, &end);
+	*ok = 0;
+	if (errno || end == v || x < 0)
+		return 0;
+	if (!strcmp(end, "") || !strcmp(end, "ns"))
+		;
+	else if (!strcmp(end, "us"))
+		x *= 1e3;
+	else if (!strcmp(end, "ms"))
+		x *= 1e6;
+	else if (!strcmp(end, "s"))
+		x *= 1e9;
+	else
+		return 0;
+	*ok = 1;
+	return (uint64_t)x;
+}
+
+/* ---- on / off ----------------------------------------------------------------------- */
+
+static void ctl_handler(int sig, siginfo_t *si, void *uc)
+{
+	int saved = errno;
+
+	switch (si->si_value.sival_int) {
+	case 1:
+		ctrace__resume();
+		break;
+	case 2:
+		ctrace__pause();
+		break;
+	case 3:
+		ctr_flush_all();
+		break;
+	default:
+		break;
+	}
+	errno = saved;
+}
+
+CTR_EXPORT void ctrace__pause(void)
+{
+	if (!ctr_proc.enabled)
+		return;
+	__atomic_store_n(&ctr_global_on, 0, __ATOMIC_SEQ_CST);
+	ctr_kick_threads(); /* recording threads notice at their next event */
+}
+
+CTR_EXPORT void ctrace__resume(void)
+{
+	if (!ctr_proc.enabled)
+		return;
+	__atomic_store_n(&ctr_global_on, 1, __ATOMIC_SEQ_CST);
+}
+
+CTR_EXPORT int ctrace__enabled(void)
+{
+	return ctr_proc.enabled && ctr_global_on;
+}
+
+/* Reads the options; returns 0 to record this process, -1 to stay inert (sample-rate). */
+int ctr_control_init(void)
+{
+	const char *v;
+	int ok;
+
+	split_globs("CTRACE_FILTER", &g_filter);
+	split_globs("CTRACE_EXCLUDE", &g_exclude);
+	split_globs("CTRACE_MODULE", &g_module);
+	ctr_opts.have_module = g_module.n > 0;
+	if (g_exclude.n && !(set_exclude = new_set()))
+		ctr_log(CTR_LOG_ERROR, "out of memory for CTRACE_EXCLUDE: ignored");
+	if (g_filter.n) {
+		set_filter = new_set();
+		if (set_filter)
+			ctr_opts.have_filter = 1;
+		else
+			ctr_log(CTR_LOG_ERROR, "out of memory for CTRACE_FILTER: ignored");
+	}
+	ctr_opts.have_exclude = set_exclude != NULL || ctr_opts.have_module;
+	if ((v = getenv("CTRACE_DEPTH")) && *v) {
+		char *end;
+		long d = strtol(v, &end, 10);
+
+		if (*end || d < 1 || d > (1L << 24))
+			ctr_log(CTR_LOG_ERROR, "ignoring invalid CTRACE_DEPTH='%s' (1..16777216)", v);
+		else
+			ctr_opts.max_depth = (uint32_t)d;
+	}
+	if ((v = getenv("CTRACE_MIN_DURATION")) && *v) {
+		uint64_t ns = parse_dur(v, &ok);
+
+		if (!ok)
+			ctr_log(CTR_LOG_ERROR, "ignoring invalid CTRACE_MIN_DURATION='%s' (e.g. 10us)", v);
+		else
+			ctr_opts.min_ticks = (uint64_t)((double)ns * (double)ctr_proc.ticks_per_sec / 1e9);
+	}
+	if ((v = getenv("CTRACE_SAMPLE")) && *v) {
+		char *end;
+		long n = strtol(v, &end, 10);
+
+		if (*end || n < 1 || n > 1000000000)
+			ctr_log(CTR_LOG_ERROR, "ignoring invalid CTRACE_SAMPLE='%s' (1..1e9)", v);
+		else if (n > 1)
+			ctr_opts.sample = (uint32_t)n;
+	}
+	ctr_opts.policy = ctr_opts.min_ticks || ctr_opts.sample;
+	if ((v = getenv("CTRACE_START")) && *v) {
+		if (!strcmp(v, "off"))
+			ctr_global_on = 0;
+		else if (strcmp(v, "on"))
+			ctr_log(CTR_LOG_ERROR, "ignoring invalid CTRACE_START='%s' (on, off)", v);
+	}
+	if ((v = getenv("CTRACE_SAMPLE_RATE")) && *v) {
+		char *end;
+		double p = strtod(v, &end);
+		uint32_t r = 0;
+
+		if (*end || p < 0 || p > 1) {
+			ctr_log(CTR_LOG_ERROR, "ignoring invalid CTRACE_SAMPLE_RATE='%s' (0..1)", v);
+		} else {
+			if (getrandom(&r, sizeof(r), GRND_NONBLOCK) != (ssize_t)sizeof(r))
+				r = (uint32_t)time(NULL) * 2654435761u ^ (uint32_t)getpid();
+			if ((double)r >= p * 4294967296.0)
+				return -1;
+		}
+	}
+	return 0;
+}
+
+void ctr_control_install(void)
+{
+	struct sigaction sa, old;
+	int sig = SIGRTMAX - 3;
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_sigaction = ctl_handler;
+	sa.sa_flags = SA_SIGINFO | SA_RESTART;
+	sigemptyset(&sa.sa_mask);
+	if (sigaction(sig, NULL, &old) == 0 && old.sa_handler == SIG_DFL)
+		sigaction(sig, &sa, NULL);
+}
+
+/* ---- stack capture at switch-on ----------------------------------------------------- */
+
+#define UNW_LOCAL_ONLY
+#include <libunwind.h>
+
+/*
+ * Fills the shadow stack of @t with the frames open now (outermost first), from a libunwind
+ * walk of the calling thread: function entry points and stack positions, so the calls already
+ * running when tracing turns on get their exits attributed correctly. Frames of the preload
+ * itself are skipped, and so is the instrumented function that called the hook unless
+ * @include_first (an exit: that function is open; an enter: it is being entered now).
+ */
+void ctr_capture_stack(struct ctr_thr *t, int include_first)
+{
+	enum { MAX = 512 };
+	struct {
+		uintptr_t fn, sp;
+	} fr[MAX];
+	unw_context_t uc;
+	unw_cursor_t cur;
+	Dl_info self;
+	int n = 0, first = 1;
+
+	t->depth = 0;
+	if (!dladdr((void *)ctr_capture_stack, &self) || unw_getcontext(&uc) != 0 ||
+	    unw_init_local(&cur, &uc) != 0)
+		return;
+	do {
+		unw_proc_info_t pi;
+		unw_word_t ip = 0, sp = 0;
+		Dl_info di;
+		char name[64];
+		unw_word_t off;
+
+		unw_get_reg(&cur, UNW_REG_IP, &ip);
+		unw_get_reg(&cur, UNW_REG_SP, &sp);
+		if (dladdr((void *)ip, &di) &&
+		    (di.dli_fbase == self.dli_fbase || (di.dli_fname && (strstr(di.dli_fname, "/libc.so") ||
+								      strstr(di.dli_fname, "/ld-linux")))))
+			continue; /* ours, and libc's start-up frames: not part of the program's tree */
+		if (unw_get_proc_info(&cur, &pi) != 0 || !pi.start_ip)
+			continue;
+		if (first) {
+			first = 0;
+			if (!include_first)
+				continue;
+		}
+		if (unw_get_proc_name(&cur, name, sizeof(name), &off) == 0 &&
+		    (!strcmp(name, "_start") || !strncmp(name, "__libc_start", 12)))
+			continue; /* libc's start-up frames are not part of the program's tree */
+		fr[n].fn = (uintptr_t)pi.start_ip;
+		fr[n].sp = (uintptr_t)sp - 8; /* as the hooks see it: the return-address slot */
+		n++;
+	} while (n < MAX && unw_step(&cur) > 0);
+	for (int i = n - 1, d = 0; i >= 0 && (uint32_t)d < t->cap; i--, d++) {
+		t->stack[d].fn = fr[i].fn;
+		t->stack[d].sp = fr[i].sp;
+		t->depth = (uint32_t)d + 1;
+	}
+}
