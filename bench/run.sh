@@ -247,6 +247,12 @@ TABLE="$WORK/summary.md"
 	echo
 	awk -v threads="$(for w in $WORKLOADS; do printf '%s=%s ' "$w" "$(wl_threads "$w")"; done)" \
 		-f "$BENCH/summary.awk" "$DATA"
+	if [ -x "$ROOT/build/ctrace" ]; then
+		echo
+		echo "### Timing fidelity (compensated times vs the truth; target 2% / 10 ns)"
+		echo
+		sh "$BENCH/fidelity/run.sh" "$ROOT/build" 2 10 | sed 's/^ok   fidelity$/PASS fidelity/; s/^FAIL fidelity/MISS fidelity/'
+	fi
 } >"$TABLE"
 cat "$TABLE"
 

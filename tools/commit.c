@@ -50,6 +50,8 @@ struct commit {
 	struct ctr_hmap fn_by_name;  /* spans/marks: name hash -> function */
 	struct ctr_hmap child;       /* (parent, function) -> node */
 	struct ctr_hmap attr_idx;    /* hash(node, key, value) -> attr */
+	uint64_t *counted;           /* per node: calls known only from COUNT records */
+	size_t cap_counted;
 	uint32_t *modmap;            /* per process: local module -> global module */
 	size_t *modmap_off;
 	uint64_t seq;                /* chunks saved */
@@ -494,9 +496,11 @@ static int do_thread(struct commit *c, size_t ti, struct ctr_err *e)
 		case CTR_EV_COUNT:
 			if ((ret = function_of(c, rt->proc, ev.ref, &fn)) ||
 			    (ret = child_node(c, th->id, depth ? stack[depth - 1].node : CTR_NONE, fn,
-					      &node)))
+					      &node)) ||
+			    grow((void **)&c->counted, &c->cap_counted, r->n_nodes, sizeof(uint64_t)))
 				goto oom;
 			r->nodes[node].calls += ev.count;
+			c->counted[node] += ev.count;
 			break;
 		default:
 			break;
@@ -763,6 +767,54 @@ static int fill_header(struct commit *c)
 	return 0;
 }
 
+/* With --sample, the calls known only by count get the average time of the recorded calls of
+ * their node; that time moves out of the parent's self time, where the recording left it. */
+static int estimate_sampled(struct commit *c)
+{
+	struct ctr_run *r = &c->run;
+	const char *n = NULL;
+	char buf[96];
+
+	for (size_t i = 0; i < r->n_meta; i++)
+		if (!strcmp(r->meta[i].key, "option.sample"))
+			n = r->meta[i].value;
+	if (!n || !c->counted)
+		return 0;
+	for (size_t i = r->n_nodes; i-- > 0;) { /* children before parents */
+		struct ctr_node *nd = &r->nodes[i];
+		uint64_t cnt = i < c->cap_counted ? c->counted[i] : 0, rec = nd->calls - cnt;
+
+		if (!cnt || !rec)
+			continue;
+		double f = (double)cnt / (double)rec;
+		uint64_t et = (uint64_t)((double)nd->total_ns * f), es = (uint64_t)((double)nd->self_ns * f);
+		uint64_t rt = (uint64_t)((double)nd->raw_total_ns * f), rs = (uint64_t)((double)nd->raw_self_ns * f);
+
+		nd->total_ns += et;
+		nd->self_ns += es;
+		nd->raw_total_ns += rt;
+		nd->raw_self_ns += rs;
+		if (nd->parent != CTR_NONE) {
+			struct ctr_node *p = &r->nodes[nd->parent];
+
+			p->self_ns = p->self_ns > et ? p->self_ns - et : 0;
+			p->raw_self_ns = p->raw_self_ns > rt ? p->raw_self_ns - rt : 0;
+		}
+	}
+	snprintf(buf, sizeof(buf), "sampled 1 in %s calls: unrecorded calls get their node's average", n);
+	struct ctr_kv *nm = realloc(r->meta, (r->n_meta + 1) * sizeof(*nm));
+
+	if (!nm)
+		return CTR_ENOMEM;
+	r->meta = nm;
+	nm[r->n_meta].key = strdup("times_estimated");
+	nm[r->n_meta].value = strdup(buf);
+	if (!nm[r->n_meta].key || !nm[r->n_meta].value)
+		return CTR_ENOMEM;
+	r->n_meta++;
+	return 0;
+}
+
 static void finish_header(struct commit *c)
 {
 	struct ctr_run *r = &c->run;
@@ -865,7 +917,7 @@ int ctr_commit_dir(struct ctr_store *s, const char *run_dir, const struct ctr_co
 		goto out;
 	}
 	finish_header(&c);
-	if ((ret = symbolize(&c, e)))
+	if ((ret = estimate_sampled(&c)) || (ret = symbolize(&c, e)))
 		goto out;
 	ret = ctr_store_save_end(s, &c.run, e);
 	if (ret)
@@ -884,6 +936,7 @@ out:
 	free(c.fi);
 	free(c.modmap);
 	free(c.modmap_off);
+	free(c.counted);
 	ctr_hmap_free(&c.fn_by_key);
 	ctr_hmap_free(&c.fn_by_name);
 	ctr_hmap_free(&c.child);

@@ -67,6 +67,8 @@ check "--min-duration: counts stay exact" "100 200 210 10" "$(calls mindur a) $(
 rec sample --sample 10
 check "--sample 10: 1 in 10 calls of a recorded" 10 "$(enters sample a)"
 check "--sample 10: counts stay exact" "100 200 210" "$(calls sample a) $(calls sample b) $(calls sample leaf)"
+check "--sample 10: times marked as estimated" 1 "$(python3 -c "import json; d=json.load(open('$T/sample.json')); print(int('times_estimated' in d['metadata']))")"
+check "--sample 10: a's time estimated for all 100 calls" 1 "$(python3 -c "import json; d=json.load(open('$T/sample.json')); f=[f for f in d['functions'] if f['name']=='a'][0]; print(int(f['total_ns'] >= 100 * f['min_ns'] and f['total_ns'] > 0))")"
 
 rec module --module '*/control'
 check "--module matching the program: a x100" 100 "$(enters module a)"
