@@ -158,7 +158,7 @@ demo: deps
 
 bench: deps
 	$(Q)$(MAKE) --no-print-directory all
-	$(Q)sh bench/run.sh
+	$(Q)BUILD=$(BUILD) sh bench/run.sh
 
 fmt:
 	$(Q)clang-format -i $$(git ls-files '*.c' '*.h')
@@ -167,6 +167,7 @@ PREFIX ?= /usr/local
 install: all
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib $(DESTDIR)$(PREFIX)/include
 	install -m 0755 $(BUILD)/ctrace $(BUILD)/ctrace-report $(BUILD)/ctrace-cc $(DESTDIR)$(PREFIX)/bin/
+	ln -sf ctrace-cc $(DESTDIR)$(PREFIX)/bin/ctrace-c++
 	install -m 0755 $(BUILD)/libctrace.so $(DESTDIR)$(PREFIX)/lib/
 	install -m 0644 instrument/ctrace.h $(DESTDIR)$(PREFIX)/include/
 
