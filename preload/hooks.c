@@ -536,6 +536,38 @@ static int activate(struct ctr_thr *t, int include_first)
 	return 0;
 }
 
+/* A hook that interrupted the recorder itself (a signal handler inside a hook): its whole,
+ * balanced subtree is counted as lost rather than written into a half-written record. */
+static void count_nested(struct ctr_thr *t)
+{
+	__atomic_fetch_add(&t->lost, 1, __ATOMIC_RELAXED);
+	ctr_lost_global(1);
+}
+
+/* The generic enter / exit with the gate held BUSY: goes dormant if tracing was switched
+ * off, and reopens the gate unless the path closed it (loss, dormancy, filter region end). */
+static void generic_enter_locked(struct ctr_thr *t, uintptr_t fn, uintptr_t sp, uint64_t now)
+{
+	t->gate = CTR_G_BUSY;
+	if (!ctr_global_on)
+		ctr_go_dormant(t, now);
+	else
+		enter_generic(t, fn, sp, now);
+	if (t->gate == CTR_G_BUSY)
+		t->gate = CTR_GATE_ON;
+}
+
+static void generic_exit_locked(struct ctr_thr *t, uintptr_t fn, uint64_t now)
+{
+	t->gate = CTR_G_BUSY;
+	if (!ctr_global_on)
+		ctr_go_dormant(t, now);
+	else
+		exit_generic(t, fn, now);
+	if (t->gate == CTR_G_BUSY)
+		t->gate = CTR_GATE_ON;
+}
+
 /* Enter when the gate is not open: first event of a thread, nested, losing, off, options. */
 static __attribute__((noinline)) void enter_gated(struct ctr_thr *t, uintptr_t fn, uintptr_t sp)
 {
@@ -555,15 +587,8 @@ static __attribute__((noinline)) void enter_gated(struct ctr_thr *t, uintptr_t f
 		}
 		/* fall through */
 	case CTR_G_MONO:
-		if (!CTR_GATE_IS_ON(t->gate))
-			return;
-		t->gate = CTR_G_BUSY;
-		if (!ctr_global_on)
-			ctr_go_dormant(t, now_ticks());
-		else
-			enter_generic(t, fn, sp, now_ticks());
-		if (t->gate == CTR_G_BUSY)
-			t->gate = CTR_GATE_ON;
+		if (CTR_GATE_IS_ON(t->gate))
+			generic_enter_locked(t, fn, sp, now_ticks());
 		return;
 	case CTR_G_DORMANT:
 		if (!ctr_global_on)
@@ -599,9 +624,7 @@ static __attribute__((noinline)) void enter_gated(struct ctr_thr *t, uintptr_t f
 			t->gate = CTR_GATE_ON;
 		return;
 	case CTR_G_BUSY:
-		/* a signal handler interrupted a hook: its whole (balanced) subtree is dropped */
-		__atomic_fetch_add(&t->lost, 1, __ATOMIC_RELAXED);
-		ctr_lost_global(1);
+		count_nested(t);
 		return;
 	case CTR_G_LOST:
 		t->gate = CTR_G_BUSY;
@@ -621,17 +644,10 @@ static __attribute__((noinline)) void exit_gated(struct ctr_thr *t, uintptr_t fn
 
 	switch (t->gate) {
 	case CTR_G_MONO:
-		t->gate = CTR_G_BUSY;
-		if (!ctr_global_on)
-			ctr_go_dormant(t, now_ticks());
-		else
-			exit_generic(t, fn, now_ticks());
-		if (t->gate == CTR_G_BUSY)
-			t->gate = CTR_GATE_ON;
+		generic_exit_locked(t, fn, now_ticks());
 		return;
 	case CTR_G_BUSY:
-		__atomic_fetch_add(&t->lost, 1, __ATOMIC_RELAXED);
-		ctr_lost_global(1);
+		count_nested(t);
 		return;
 	case CTR_G_LOST:
 		t->gate = CTR_G_BUSY;
@@ -678,29 +694,17 @@ static __attribute__((noinline)) void exit_gated_tail(uintptr_t fn)
  * stack that must grow. The gate is BUSY. */
 static __attribute__((noinline)) void enter_slow(uintptr_t fn, uintptr_t sp, uint64_t now)
 {
-	struct ctr_thr *t = &ctr_tls;
 	int saved = errno;
 
-	if (!ctr_global_on)
-		ctr_go_dormant(t, now);
-	else
-		enter_generic(t, fn, sp, now);
-	if (t->gate == CTR_G_BUSY)
-		t->gate = CTR_GATE_ON;
+	generic_enter_locked(&ctr_tls, fn, sp, now);
 	errno = saved;
 }
 
 static __attribute__((noinline)) void exit_slow(uintptr_t fn, uint64_t now)
 {
-	struct ctr_thr *t = &ctr_tls;
 	int saved = errno;
 
-	if (!ctr_global_on)
-		ctr_go_dormant(t, now);
-	else
-		exit_generic(t, fn, now);
-	if (t->gate == CTR_G_BUSY)
-		t->gate = CTR_GATE_ON;
+	generic_exit_locked(&ctr_tls, fn, now);
 	errno = saved;
 }
 

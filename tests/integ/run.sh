@@ -5,20 +5,14 @@
 # usage: tests/integ/run.sh [BUILD_DIR]     prints "ok NAME" / "FAIL NAME: why", then a summary.
 set -u
 HERE=$(cd "$(dirname "$0")" && pwd)
+. "$HERE/lib/common.sh"
 B=$(cd "${1:-build}" && pwd)
 CTRACE=$B/ctrace
 LIB=$B/libctrace.so
 T=$(mktemp -d /tmp/ctrace-integ.XXXXXX)
 trap 'rm -rf "$T"' EXIT
 P=$HERE/progs
-pass=0
-fail=0
 
-ok() { echo "ok   $1"; pass=$((pass + 1)); }
-bad() { echo "FAIL $1: $2"; fail=$((fail + 1)); }
-check() { # name expected actual
-	if [ "$2" = "$3" ]; then ok "$1"; else bad "$1" "expected '$2', got '$3'"; fi
-}
 
 # record NAME PROG ARGS: runs under the preload into a fresh directory, dumps it to $T/NAME.dump
 record() {
@@ -121,5 +115,4 @@ for CC in gcc clang; do
 	done
 done
 
-echo "integration: $pass passed, $fail failed"
-[ "$fail" -eq 0 ]
+summary "integration"

@@ -5,15 +5,11 @@
 # program using ctrace.h without the preload. Prints ok/FAIL lines.
 set -u
 HERE=$(cd "$(dirname "$0")" && pwd)
+. "$HERE/lib/common.sh"
 ROOT=$(cd "$HERE/../.." && pwd)
 B=$(cd "${1:-$ROOT/build}" && pwd)
 T=$(mktemp -d /tmp/ctrace-control.XXXXXX)
 trap 'rm -rf "$T"' EXIT
-pass=0
-fail=0
-ok() { echo "ok   $1"; pass=$((pass + 1)); }
-bad() { echo "FAIL $1: $2"; fail=$((fail + 1)); }
-check() { if [ "$2" = "$3" ]; then ok "$1"; else bad "$1" "expected '$2', got '$3'"; fi; }
 
 gcc -O2 -g -finstrument-functions -I"$ROOT/instrument" -o "$T/control" "$HERE/progs/control.c" || { bad build "gcc failed"; exit 1; }
 S=sqlite:$T/store.db
@@ -145,5 +141,4 @@ CTRACE_DIR=$T/d CTRACE_SAMPLE_RATE=0 LD_PRELOAD=$B/libctrace.so "$T/control" >"$
 check "--sample-rate 0: status and output unchanged" "3 done 310" "$? $(cat "$T/sr.out")"
 check "--sample-rate 0: nothing written" 0 "$(ls "$T/d" 2>/dev/null | wc -l)"
 
-echo "control: $pass passed, $fail failed"
-[ "$fail" -eq 0 ]
+summary "control"

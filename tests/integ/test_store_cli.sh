@@ -5,14 +5,10 @@
 # committing a run twice. Prints ok/FAIL lines.
 set -u
 HERE=$(cd "$(dirname "$0")" && pwd)
+. "$HERE/lib/common.sh"
 B=$(cd "${1:-build}" && pwd)
 T=$(mktemp -d /tmp/ctrace-store.XXXXXX)
 trap 'rm -rf "$T"' EXIT
-pass=0
-fail=0
-ok() { echo "ok   $1"; pass=$((pass + 1)); }
-bad() { echo "FAIL $1: $2"; fail=$((fail + 1)); }
-check() { if [ "$2" = "$3" ]; then ok "$1"; else bad "$1" "expected '$2', got '$3'"; fi; }
 C=$B/ctrace
 S=sqlite:$T/a.db
 cd "$T" || exit 1
@@ -75,5 +71,4 @@ check "deleting it again: CTRACE_E_NOT_FOUND" "1 1" "$? $(grep -c CTRACE_E_NOT_F
 "$C" list --store "bogus:x" >/dev/null 2>"$T/u.err"
 check "unknown store scheme: usage error" "2 1" "$? $(grep -c CTRACE_E_USAGE "$T/u.err")"
 
-echo "store cli: $pass passed, $fail failed"
-[ "$fail" -eq 0 ]
+summary "store cli"
