@@ -115,4 +115,39 @@ for CC in gcc clang; do
 	done
 done
 
+# Process life (gcc -O2): how a process ends is recorded and unchanged; 1000+ threads.
+X=$T/bin-life
+mkdir -p "$X"
+if gcc -O2 -g -finstrument-functions -pthread -o "$X/life" "$P/life.c"; then
+	for c in "exit 7:7::" "_exit 9:9::" "sig 15:143:15:" "sig 2:130:2:" "abort:134:6:1" "fpe:136:8:1" "sig 7:135:7:1"; do
+		args=${c%%:*}
+		rest=${c#*:}
+		want_status=${rest%%:*}
+		rest=${rest#*:}
+		want_sig=${rest%%:*}
+		want_crash=${rest#*:}
+		# shellcheck disable=SC2086
+		record life "$X/life" $args
+		m=$(ls "$run"/p-*.meta)
+		check "life '$args': status unchanged" "$want_status" "$status"
+		check "life '$args': 100 calls on disk" 100 "$(count "$T/life.dump" f)"
+		if [ -n "$want_sig" ]; then
+			check "life '$args': signal recorded" "$want_sig" "$(sed -n 's/^signal=//p' "$m")"
+		else
+			check "life '$args': exit status recorded" "$want_status" "$(sed -n 's/^exit_status=//p' "$m")"
+		fi
+		check "life '$args': crash flag" "$want_crash" "$(sed -n 's/^crashed=//p' "$m")"
+	done
+	"$CTRACE" record -d "$T/rec.d" --store "sqlite:$T/life.db" -- "$X/life" sig 15 >/dev/null 2>&1
+	check "ctrace record returns 128+N for a program killed by N" 143 "$?"
+	"$CTRACE" record -d "$T/rec.d" --store "sqlite:$T/life.db" -- "$X/life" exit 7 >/dev/null 2>&1
+	check "ctrace record returns the program's exit status" 7 "$?"
+	record threads1200 "$X/life" threads 1200
+	check "1200 threads: one event file each (+ main)" 1201 "$(ls "$run" | grep -c '^t-')"
+	check "1200 threads: 12000 calls" 12000 "$(count "$T/threads1200.dump" f)"
+	check "1200 threads: every file closed with its exact length (+ main)" 1201 "$(for f in "$run"/t-*.ev; do od -A n -t u4 -j 12 -N 4 "$f"; done | awk '$1 >= 2' | wc -l)"
+else
+	bad "life build" "compilation failed"
+fi
+
 summary "integration"
