@@ -716,8 +716,12 @@ void ctr_enter_impl(void *fnp, void *site, uintptr_t sp)
 	uint32_t d, slot, *p;
 	uint64_t now, delta;
 
-	if (unlikely(t->gate))
+	if (unlikely(t->gate)) {
+		/* not recording: cost as close to glibc's empty hook as a load and a branch */
+		if (t->gate == CTR_G_OFF || (t->gate == CTR_G_DORMANT && !ctr_global_on))
+			return;
 		return enter_gated_tail(fn, sp);
+	}
 	t->gate = CTR_G_BUSY;
 	now = rdtsc(); /* the gate is only open with a usable TSC */
 	d = t->depth;
@@ -735,6 +739,10 @@ void ctr_enter_impl(void *fnp, void *site, uintptr_t sp)
 			t->gate = CTR_G_OPEN;
 			return;
 		}
+		if (t->xslots && t->xslots[slot] == fn) { /* --exclude / --module: seen before */
+			t->gate = CTR_G_OPEN;
+			return;
+		}
 	}
 	return enter_slow(fn, sp, now);
 }
@@ -747,8 +755,11 @@ void ctr_exit_impl(void *fnp, void *site, uintptr_t sp)
 	uint32_t d, *p;
 	uint64_t now, delta;
 
-	if (unlikely(t->gate))
+	if (unlikely(t->gate)) {
+		if (t->gate == CTR_G_OFF || (t->gate == CTR_G_DORMANT && !ctr_global_on))
+			return;
 		return exit_gated_tail(fn);
+	}
 	t->gate = CTR_G_BUSY;
 	now = rdtsc();
 	d = t->depth;
@@ -760,6 +771,12 @@ void ctr_exit_impl(void *fnp, void *site, uintptr_t sp)
 		*p = ctr_w_exit((uint32_t)delta);
 		t->pos = p + 1;
 		t->last = now;
+		t->gate = CTR_G_OPEN;
+		return;
+	}
+	/* an excluded function (never on the stack) returning within the recorded depth */
+	if (t->xslots && d <= t->cap && t->xslots[ctr_slot_of(fn)] == fn &&
+	    (d == 0 || (t->stack[d - 1].fn & ~ROOT_TAG) != fn)) {
 		t->gate = CTR_G_OPEN;
 		return;
 	}

@@ -147,10 +147,15 @@ int ctr_parse_time(const char *s, int64_t *unix_ns)
 	if (s[0] == '-') { /* relative to now */
 		struct timespec now;
 
+		int64_t now_ns;
+
 		if (ctr_parse_duration(s + 1, &d))
 			return CTR_EUSAGE;
 		clock_gettime(CLOCK_REALTIME, &now);
-		*unix_ns = (int64_t)now.tv_sec * 1000000000 + now.tv_nsec - (int64_t)d;
+		now_ns = (int64_t)now.tv_sec * 1000000000 + now.tv_nsec;
+		if (d > (uint64_t)now_ns) /* before 1970: not a time any run has */
+			return CTR_EUSAGE;
+		*unix_ns = now_ns - (int64_t)d;
 		return 0;
 	}
 	if (s[0] == '@') {
@@ -159,7 +164,7 @@ int ctr_parse_time(const char *s, int64_t *unix_ns)
 
 		errno = 0;
 		v = strtod(s + 1, &e2);
-		if (errno || e2 == s + 1 || *e2)
+		if (errno || e2 == s + 1 || *e2 || !(v > -9.2e9 && v < 9.2e9)) /* int64 ns range */
 			return CTR_EUSAGE;
 		*unix_ns = (int64_t)(v * 1e9);
 		return 0;
@@ -176,7 +181,13 @@ int ctr_parse_time(const char *s, int64_t *unix_ns)
 	}
 	if (!end || (*end && strcmp(end, "Z") != 0))
 		return CTR_EUSAGE;
-	*unix_ns = (int64_t)timegm(&tm) * 1000000000;
+	{
+		time_t tt = timegm(&tm);
+
+		if (tt > (time_t)(INT64_MAX / 1000000000) || tt < (time_t)(INT64_MIN / 1000000000))
+			return CTR_EUSAGE; /* outside what ns since the epoch can hold */
+		*unix_ns = (int64_t)tt * 1000000000;
+	}
 	return 0;
 }
 

@@ -331,55 +331,74 @@ int ctr_cmd_record(int argc, char **argv)
 		case 'd': parent = optarg; break;
 		case 's': conn = optarg; break;
 		case 'm':
-			if (!strchr(optarg, '=') || optarg[0] == '=')
-				return ctr_cli_usage(prog, "--meta wants KEY=VALUE, got '%s'", optarg);
+			if (!strchr(optarg, '=') || optarg[0] == '=') {
+				ret = ctr_cli_usage(prog, "--meta wants KEY=VALUE, got '%s'", optarg);
+				goto out;
+			}
 			metas[n_metas++] = optarg;
 			break;
 		case 'n': no_commit = 1; break;
 		case 'k': keep = 1; break;
 		case 'L': lib_opt = optarg; break;
 		case 'F': case 'N': case 'O': case 'D': case 't': case 'S': case 'P': case 'W':
-			if (set_option(c, optarg))
-				return CTR_EXIT_USAGE;
+			if (set_option(c, optarg)) {
+				ret = CTR_EXIT_USAGE;
+				goto out;
+			}
 			break;
-		case 'h': record_usage(stdout); return CTR_EXIT_OK;
-		default: return ctr_cli_usage(prog, "unknown option");
+		case 'h':
+			record_usage(stdout);
+			ret = CTR_EXIT_OK;
+			goto out;
+		default:
+			ret = ctr_cli_usage(prog, "unknown option");
+			goto out;
 		}
 	}
-	if (optind >= argc)
-		return ctr_cli_usage(prog, "no program given: ctrace record [OPTIONS] -- PROG [ARGS]");
+	if (optind >= argc) {
+		ret = ctr_cli_usage(prog, "no program given: ctrace record [OPTIONS] -- PROG [ARGS]");
+		goto out;
+	}
 	if (!parent || !*parent)
 		parent = "ctrace.data";
 	if (lib_opt)
 		snprintf(lib, sizeof(lib), "%s", lib_opt);
 	else if (find_lib(lib, sizeof(lib)) != 0) {
 		ctr_err_set(&e, CTR_ENOTFOUND, 0, "cannot find libctrace.so next to ctrace (use --lib)");
-		return ctr_cli_fail(prog, &e);
+		ret = ctr_cli_fail(prog, &e);
+		goto out;
 	}
 	if (access(lib, R_OK) != 0) {
 		ctr_err_set(&e, CTR_ENOTFOUND, errno, "cannot read preload '%s': %s", lib, strerror(errno));
-		return ctr_cli_fail(prog, &e);
+		ret = ctr_cli_fail(prog, &e);
+		goto out;
 	}
-	if (create_run_dir(parent, argv + optind, metas, n_metas, dir, sizeof(dir), id, sizeof(id), &e))
-		return ctr_cli_fail(prog, &e);
+	if (create_run_dir(parent, argv + optind, metas, n_metas, dir, sizeof(dir), id, sizeof(id), &e)) {
+		ret = ctr_cli_fail(prog, &e);
+		goto out;
+	}
 	{
 		const char *old = getenv("LD_PRELOAD");
 		size_t n = strlen(lib) + (old ? strlen(old) : 0) + 2;
 
 		preload = malloc(n);
-		if (!preload)
-			return CTR_EXIT_ERROR;
+		if (!preload) {
+			ret = CTR_EXIT_ERROR;
+			goto out;
+		}
 		snprintf(preload, n, "%s%s%s", lib, old && *old ? ":" : "", old ? old : "");
 	}
 	if (pipe2(errpipe, O_CLOEXEC) != 0) {
 		ctr_err_set(&e, CTR_EIO, errno, "cannot create a pipe: %s", strerror(errno));
-		return ctr_cli_fail(prog, &e);
+		ret = ctr_cli_fail(prog, &e);
+		goto out;
 	}
 	fflush(NULL);
 	pid = fork();
 	if (pid < 0) {
 		ctr_err_set(&e, CTR_EIO, errno, "cannot fork: %s", strerror(errno));
-		return ctr_cli_fail(prog, &e);
+		ret = ctr_cli_fail(prog, &e);
+		goto out;
 	}
 	if (pid == 0) {
 		int err;
@@ -425,7 +444,8 @@ int ctr_cmd_record(int argc, char **argv)
 			unlink(rm);
 			rmdir(dir);
 			ctr_cli_fail(prog, &e);
-			return err == ENOENT ? 127 : 126;
+			ret = err == ENOENT ? 127 : 126;
+			goto out;
 		}
 	}
 	{
@@ -460,6 +480,7 @@ int ctr_cmd_record(int argc, char **argv)
 		}
 		ctr_store_close(s);
 	}
+out:
 	free(preload);
 	free(metas);
 	return ret;

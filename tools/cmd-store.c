@@ -31,7 +31,8 @@ static int commit_one(struct ctr_store *s, const char *dir, const struct ctr_com
 
 	ctr_err_clear(&e);
 	if (ctr_commit_dir(s, dir, o, id, &e) != 0) {
-		ctr_err_ctx(&e, dir, NULL, -1);
+		if (!e.path[0]) /* keep the file a deeper error named */
+			ctr_err_ctx(&e, dir, NULL, -1);
 		return ctr_cli_fail("ctrace commit", &e);
 	}
 	fprintf(stderr, "ctrace: run %s committed to %s\n", id, conn);
@@ -568,7 +569,7 @@ int ctr_cmd_dump(int argc, char **argv)
 				ret = ctr_cli_fail("ctrace dump", &e);
 				break;
 			}
-			ns = (double)(ev.time - hdr.start_ticks) * 1e9 / (double)p->ticks_per_sec;
+			ns = (double)(int64_t)(ev.time - hdr.start_ticks) * 1e9 / (double)p->ticks_per_sec;
 			if (sym && (ev.type == CTR_EV_ENTER || ev.type == CTR_EV_EXIT ||
 				    ev.type == CTR_EV_INHERIT || ev.type == CTR_EV_COUNT) && ev.ref &&
 			    ev.ref != UINT64_MAX) {

@@ -379,7 +379,7 @@ static int do_thread(struct commit *c, size_t ti, struct ctr_err *e)
 		if (ret < 0) {
 			/* a record torn by a kill at the very end is the end of the data */
 			if (ret == CTR_EFORMAT && ev.offset + 16 >= size) {
-				e->code = 0;
+				ctr_err_clear(e);
 				ret = 0;
 				break;
 			}
@@ -846,7 +846,10 @@ static void finish_header(struct commit *c)
 
 /* ---- removal ------------------------------------------------------------------------ */
 
-int ctr_remove_run_dir(const char *dir)
+/* Deletes the files of @dir, then @dir. run.meta goes last: a removal cut short (kill, a file
+ * that cannot go) leaves a directory that is still a run, which a later commit of the same,
+ * already stored, run finishes removing. */
+static int remove_files(const char *dir)
 {
 	DIR *d = opendir(dir);
 	struct dirent *de;
@@ -856,11 +859,18 @@ int ctr_remove_run_dir(const char *dir)
 		return -1;
 	dfd = dirfd(d);
 	while ((de = readdir(d)))
-		if (strcmp(de->d_name, ".") && strcmp(de->d_name, ".."))
-			if (unlinkat(dfd, de->d_name, 0) != 0)
+		if (strcmp(de->d_name, ".") && strcmp(de->d_name, "..") && strcmp(de->d_name, "run.meta"))
+			if (unlinkat(dfd, de->d_name, 0) != 0 && errno != ENOENT)
 				ret = -1;
+	if (ret == 0 && unlinkat(dfd, "run.meta", 0) != 0 && errno != ENOENT)
+		ret = -1;
 	closedir(d);
-	return rmdir(dir) == 0 ? ret : -1;
+	return ret == 0 && rmdir(dir) == 0 ? 0 : -1;
+}
+
+int ctr_remove_run_dir(const char *dir)
+{
+	return remove_files(dir);
 }
 
 int ctr_is_run_dir(const char *dir)
