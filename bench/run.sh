@@ -252,6 +252,10 @@ TABLE="$WORK/summary.md"
 		echo "### Timing fidelity (compensated times vs the truth; target 2% / 10 ns)"
 		echo
 		sh "$BENCH/fidelity/run.sh" "$ROOT/build" 2 10 | sed 's/^ok   fidelity$/PASS fidelity/; s/^FAIL fidelity/MISS fidelity/'
+		echo
+		echo "### Cost of not recording (per call over the plain build, CPU time)"
+		echo
+		BENCH_ROUNDS=$ROUNDS sh "$BENCH/control.sh" "$ROOT/build"
 	fi
 } >"$TABLE"
 cat "$TABLE"

@@ -290,6 +290,8 @@ CTR_EXPORT void ctrace__resume(void)
 	if (!ctr_proc.enabled)
 		return;
 	__atomic_store_n(&ctr_global_on, 1, __ATOMIC_SEQ_CST);
+	if (ctr_hooks_bypassed())
+		ctr_bypass_hooks(0);
 }
 
 CTR_EXPORT int ctrace__enabled(void)

@@ -573,7 +573,7 @@ static __attribute__((noinline)) void enter_gated(struct ctr_thr *t, uintptr_t f
 {
 	switch (t->gate) {
 	case CTR_G_UNINIT:
-		if (!ctr_global_on || ctr_opts.have_filter) {
+		if (!ctr_global_on || ctr_opts.have_filter || ctr_proc.dormant_start) {
 			t->gate = ctr_proc.enabled ? (ctr_global_on ? CTR_G_FILTER_OUT : CTR_G_DORMANT)
 						   : CTR_G_OFF;
 			enter_gated(t, fn, sp);
@@ -643,6 +643,13 @@ static __attribute__((noinline)) void exit_gated(struct ctr_thr *t, uintptr_t fn
 	uint32_t n;
 
 	switch (t->gate) {
+	case CTR_G_UNINIT:
+		/* switched on while this thread ran: like a dormant thread, its frames are open */
+		if (!ctr_proc.enabled || !ctr_proc.dormant_start)
+			return;
+		t->gate = CTR_G_DORMANT;
+		exit_gated(t, fn);
+		return;
 	case CTR_G_MONO:
 		generic_exit_locked(t, fn, now_ticks());
 		return;
@@ -722,10 +729,13 @@ void ctr_enter_impl(void *fnp, void *site, uintptr_t sp)
 			return;
 		return enter_gated_tail(fn, sp);
 	}
+	slot = ctr_slot_of(fn);
+	d = t->depth;
+	/* an excluded function already seen costs no clock read: only reads, gate untouched */
+	if (unlikely(t->slots[slot] != fn) && t->xslots && t->xslots[slot] == fn && d < t->cap)
+		return;
 	t->gate = CTR_G_BUSY;
 	now = rdtsc(); /* the gate is only open with a usable TSC */
-	d = t->depth;
-	slot = ctr_slot_of(fn);
 	delta = now - t->last;
 	p = t->pos;
 	if (likely(d < t->cap)) {
@@ -736,10 +746,6 @@ void ctr_enter_impl(void *fnp, void *site, uintptr_t sp)
 			*p = ctr_w_enter(slot, (uint32_t)delta);
 			t->pos = p + 1;
 			t->last = now;
-			t->gate = CTR_G_OPEN;
-			return;
-		}
-		if (t->xslots && t->xslots[slot] == fn) { /* --exclude / --module: seen before */
 			t->gate = CTR_G_OPEN;
 			return;
 		}
@@ -760,27 +766,27 @@ void ctr_exit_impl(void *fnp, void *site, uintptr_t sp)
 			return;
 		return exit_gated_tail(fn);
 	}
-	t->gate = CTR_G_BUSY;
-	now = rdtsc();
 	d = t->depth;
-	delta = now - t->last;
-	p = t->pos;
-	if (likely(d - 1 < t->cap && t->stack[d - 1].fn == fn && delta <= CTR_EXIT_DELTA_MAX &&
-		   p < t->end)) {
-		t->depth = d - 1;
-		*p = ctr_w_exit((uint32_t)delta);
-		t->pos = p + 1;
-		t->last = now;
-		t->gate = CTR_G_OPEN;
-		return;
+	if (likely(d - 1 < t->cap && t->stack[d - 1].fn == fn)) {
+		t->gate = CTR_G_BUSY;
+		now = rdtsc();
+		delta = now - t->last;
+		p = t->pos;
+		if (likely(delta <= CTR_EXIT_DELTA_MAX && p < t->end)) {
+			t->depth = d - 1;
+			*p = ctr_w_exit((uint32_t)delta);
+			t->pos = p + 1;
+			t->last = now;
+			t->gate = CTR_G_OPEN;
+			return;
+		}
+		return exit_slow(fn, now);
 	}
 	/* an excluded function (never on the stack) returning within the recorded depth */
-	if (t->xslots && d <= t->cap && t->xslots[ctr_slot_of(fn)] == fn &&
-	    (d == 0 || (t->stack[d - 1].fn & ~ROOT_TAG) != fn)) {
-		t->gate = CTR_G_OPEN;
+	if (t->xslots && d <= t->cap && t->xslots[ctr_slot_of(fn)] == fn)
 		return;
-	}
-	return exit_slow(fn, now);
+	t->gate = CTR_G_BUSY;
+	return exit_slow(fn, rdtsc());
 }
 
 /* Closes every open frame deeper than stack position @sp (longjmp target, catching frame). */

@@ -63,6 +63,10 @@ CTR_EXPORT void ctrace__pause(void);
 CTR_EXPORT void ctrace__resume(void);
 CTR_EXPORT int ctrace__enabled(void);
 
+/* patch.c */
+void ctr_bypass_hooks(int on);
+int ctr_hooks_bypassed(void);
+
 /* proc.c */
 void ctr_kick_threads(void);
 void ctr_go_dormant(struct ctr_thr *t, uint64_t now);
@@ -127,6 +131,7 @@ struct ctr_proc {
 	int enabled;              /* 0: the whole preload is inert */
 	int use_tsc;
 	int fast;                 /* TSC and no drop policy: the fast paths apply */
+	int dormant_start;        /* started with CTRACE_START=off: threads begin with a capture */
 	uint64_t ticks_per_sec;
 	int dirfd;                /* run directory */
 	pid_t pid;

@@ -366,6 +366,8 @@ CTR_EXPORT void *dlopen(const char *file, int mode)
 		rescan_modules();
 		pthread_mutex_unlock(&dl_lock);
 	}
+	if (h && ctr_hooks_bypassed())
+		ctr_bypass_hooks(1);
 	errno = saved;
 	return h;
 }
@@ -915,8 +917,11 @@ __attribute__((constructor(101))) static void ctr_init(void)
 	} else {
 		ctr_proc.ticks_per_sec = 1000000000u;
 	}
-	if (ctr_control_init() != 0)
-		goto out; /* not sampled (CTRACE_SAMPLE_RATE): stay inert, write nothing */
+	if (ctr_control_init() != 0) {
+		/* not sampled (CTRACE_SAMPLE_RATE): stay inert, write nothing, cost nothing */
+		ctr_bypass_hooks(1);
+		goto out;
+	}
 	ctr_proc.fast = ctr_proc.use_tsc && !ctr_opts.policy;
 	if (run && *run) {
 		ctr_proc.dirfd = open(run, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
@@ -959,6 +964,10 @@ __attribute__((constructor(101))) static void ctr_init(void)
 	on_exit(on_exit_status, NULL);
 	install_handlers();
 	ctr_control_install();
+	if (!ctr_global_on) {
+		ctr_proc.dormant_start = 1;
+		ctr_bypass_hooks(1); /* dormant: the hooks cost nothing until switched on */
+	}
 out:
 	errno = saved;
 }
