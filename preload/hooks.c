@@ -60,9 +60,10 @@ uint64_t ctr_now(void)
 }
 
 /*
- * The exported hooks are tail-jumping trampolines that pass the address of their return-address
- * slot as a third argument: it orders frames by stack position (for longjmp and exception
- * repair) without forcing a frame pointer into the hot path.
+ * The exported enter hook is a tail-jumping trampoline that passes the address of its
+ * return-address slot as a third argument: it orders frames by stack position (for longjmp and
+ * exception repair) without forcing a frame pointer into the hot path. The exit hook needs no
+ * stack position and is the C function itself.
  */
 __asm__(".text\n"
 	".globl __cyg_profile_func_enter\n"
@@ -70,16 +71,9 @@ __asm__(".text\n"
 	"__cyg_profile_func_enter:\n"
 	"\tmovq %rsp, %rdx\n"
 	"\tjmp ctr_enter_impl\n"
-	".size __cyg_profile_func_enter, .-__cyg_profile_func_enter\n"
-	".globl __cyg_profile_func_exit\n"
-	".type __cyg_profile_func_exit, @function\n"
-	"__cyg_profile_func_exit:\n"
-	"\tmovq %rsp, %rdx\n"
-	"\tjmp ctr_exit_impl\n"
-	".size __cyg_profile_func_exit, .-__cyg_profile_func_exit\n");
+	".size __cyg_profile_func_enter, .-__cyg_profile_func_enter\n");
 
 void ctr_enter_impl(void *fn, void *site, uintptr_t sp) __attribute__((used));
-void ctr_exit_impl(void *fn, void *site, uintptr_t sp) __attribute__((used));
 
 static uint32_t *put_u64(uint32_t *p, uint32_t kind, uint32_t arg, uint64_t v)
 {
@@ -217,6 +211,8 @@ static void push_frame(struct ctr_thr *t, uintptr_t fn, uintptr_t sp)
  */
 /* A --filter region starts at a frame tagged with ROOT_TAG (no user address has bit 63). */
 #define ROOT_TAG ((uintptr_t)1 << 63)
+/* A slot holding an excluded function (--exclude, --module) is tagged the same way. */
+#define EXCL_TAG ((uintptr_t)1 << 63)
 
 static uint32_t pop_for_exit(struct ctr_thr *t, uintptr_t fn)
 {
@@ -427,11 +423,11 @@ static void enter_generic(struct ctr_thr *t, uintptr_t fn, uintptr_t sp, uint64_
 		return;
 	}
 	if (ctr_opts.have_exclude && t->slots[slot] != fn) {
-		if (t->xslots && t->xslots[slot] == fn)
+		if (t->slots[slot] == (fn | EXCL_TAG))
 			return;
 		if (ctr_control_decide(fn) == CTR_DECIDE_EXCLUDE) {
-			if (t->xslots)
-				t->xslots[slot] = fn;
+			t->slots[slot] = fn | EXCL_TAG; /* the decoder's DEFINEs stay valid: a recorded
+							  * function taking the slot back re-DEFINEs it */
 			return;
 		}
 	}
@@ -481,9 +477,8 @@ static void exit_generic(struct ctr_thr *t, uintptr_t fn, uint64_t now)
 		t->depth = d - 1;
 		return;
 	}
-	if (t->xslots && t->xslots[slot] == fn &&
-	    !(d && d <= t->cap && (t->stack[d - 1].fn & ~ROOT_TAG) == fn))
-		return; /* an excluded function */
+	if (t->slots[slot] == (fn | EXCL_TAG))
+		return; /* an excluded function: never on the stack */
 	if (ctr_opts.policy && d && d <= t->cap && (t->stack[d - 1].fn & ~ROOT_TAG) == fn &&
 	    !(t->stack[d - 1].fn & ROOT_TAG) && try_drop(t, fn, now))
 		return;
@@ -732,7 +727,7 @@ void ctr_enter_impl(void *fnp, void *site, uintptr_t sp)
 	slot = ctr_slot_of(fn);
 	d = t->depth;
 	/* an excluded function already seen costs no clock read: only reads, gate untouched */
-	if (unlikely(t->slots[slot] != fn) && t->xslots && t->xslots[slot] == fn && d < t->cap)
+	if (unlikely(t->slots[slot] != fn) && t->slots[slot] == (fn | EXCL_TAG) && d < t->cap)
 		return;
 	t->gate = CTR_G_BUSY;
 	now = rdtsc(); /* the gate is only open with a usable TSC */
@@ -754,7 +749,7 @@ void ctr_enter_impl(void *fnp, void *site, uintptr_t sp)
 }
 
 /* HOT: signal-safe, no alloc */
-void ctr_exit_impl(void *fnp, void *site, uintptr_t sp)
+CTR_EXPORT void __cyg_profile_func_exit(void *fnp, void *site)
 {
 	struct ctr_thr *t = &ctr_tls;
 	uintptr_t fn = (uintptr_t)fnp;
@@ -783,7 +778,7 @@ void ctr_exit_impl(void *fnp, void *site, uintptr_t sp)
 		return exit_slow(fn, now);
 	}
 	/* an excluded function (never on the stack) returning within the recorded depth */
-	if (t->xslots && d <= t->cap && t->xslots[ctr_slot_of(fn)] == fn)
+	if (d <= t->cap && t->slots[ctr_slot_of(fn)] == (fn | EXCL_TAG))
 		return;
 	t->gate = CTR_G_BUSY;
 	return exit_slow(fn, rdtsc());
@@ -1040,8 +1035,6 @@ void ctr_thread_start(struct ctr_thr *t)
 		t->stack = map_anon(STACK_INIT * sizeof(struct ctr_frame));
 		t->cap = t->stack ? STACK_INIT : 0;
 	}
-	if (ctr_opts.have_exclude && !t->xslots)
-		t->xslots = map_anon(CTR_NSLOTS * sizeof(uintptr_t));
 	if (ctr_opts.policy && !t->aux) {
 		t->aux = map_anon(STACK_INIT * sizeof(struct ctr_aux));
 		t->pend = map_anon(CTR_PEND_MAX * sizeof(struct ctr_pending));

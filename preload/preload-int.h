@@ -85,8 +85,8 @@ struct ctr_thr {
 	uint32_t *end;            /* fast-path limit: window end minus slack */
 	uint64_t last;            /* time of the previous event */
 	struct ctr_frame *stack;  /* shadow stack (mmap'd) */
-	uintptr_t *slots;         /* CTR_NSLOTS function addresses (mmap'd) */
-	uintptr_t *xslots;        /* CTR_NSLOTS excluded function addresses (mmap'd, options) */
+	uintptr_t *slots;         /* CTR_NSLOTS function addresses, bit 63 set for an excluded
+				   * function (mmap'd) */
 	/* --- slow path only below --- */
 	uint32_t *win;            /* current window */
 	uint64_t win_off;         /* file offset of the window */

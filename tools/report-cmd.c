@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <getopt.h>
 #include <inttypes.h>
+#include <jansson.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -28,6 +29,8 @@ enum {
 	OPT_CHUNKS,
 	OPT_WIDTH,
 	OPT_NO_HEADER,
+	OPT_FUNCTIONS,
+	OPT_MODULES,
 };
 
 static const struct option long_opts[] = {
@@ -55,6 +58,8 @@ static const struct option long_opts[] = {
     {"chunks", no_argument, NULL, OPT_CHUNKS},
     {"width", required_argument, NULL, OPT_WIDTH},
     {"no-header", no_argument, NULL, OPT_NO_HEADER},
+    {"functions", no_argument, NULL, OPT_FUNCTIONS},
+    {"modules", no_argument, NULL, OPT_MODULES},
     {"help", no_argument, NULL, 'h'},
     {NULL, 0, NULL, 0},
 };
@@ -65,6 +70,7 @@ struct cmd {
 	struct ctr_report_opts ro;
 	struct ctr_export_opts xo;
 	int json, tree, threads, diff;
+	int functions, modules; /* ctrace show --functions / --modules */
 	const char *callers, *callees;
 	const char *store, *out_path;
 	int format; /* -1: a view */
@@ -89,7 +95,9 @@ static const char show_usage[] =
     "usage: ctrace show [RUN] [--format chrome|folded|svg|html|otlp|json] [--out FILE]\n"
     "       [--store CONN] [--min-duration D] [--from T] [--to T] [--max-events N]\n"
     "       [--thread-prefix] [--chunks] [--width PX] [--raw-times]\n"
-    "without --format: a summary of the run (see docs/exports.md)\n";
+    "       [--functions] [--modules] [--json]\n"
+    "without --format: a summary of the run; --functions / --modules list the run's\n"
+    "symbolized functions and loaded objects (--json for JSON) (see docs/exports.md)\n";
 
 static int parse_u64(const char *s, uint64_t *v)
 {
@@ -220,6 +228,12 @@ static int parse(struct cmd *c, int argc, char **argv)
 		case OPT_NO_HEADER:
 			c->ro.no_header = 1;
 			break;
+		case OPT_FUNCTIONS:
+			c->functions = 1;
+			break;
+		case OPT_MODULES:
+			c->modules = 1;
+			break;
 		case 'h':
 			fputs(c->show ? show_usage : report_usage, stdout);
 			return -1;
@@ -249,6 +263,82 @@ static int parse(struct cmd *c, int argc, char **argv)
 		return ctr_cli_usage(c->prog, "--diff needs RUN_A [RUN_B]");
 	if (c->callers && c->callees)
 		return ctr_cli_usage(c->prog, "--callers and --callees are exclusive");
+	if ((c->functions || c->modules) && (!c->show || c->format >= 0))
+		return ctr_cli_usage(c->prog, "--functions and --modules are ctrace show listings");
+	return 0;
+}
+
+static const char *kind_name(uint32_t k)
+{
+	return k == CTR_FN_SPAN ? "span" : k == CTR_FN_MARK ? "mark" : "function";
+}
+
+/* `ctrace show RUN --functions` / `--modules`: what the run's store entry knows. */
+static int print_listing(FILE *out, const struct ctr_run *r, const struct cmd *c)
+{
+	if (c->json) {
+		json_t *o = json_object(), *fa = json_array(), *ma = json_array();
+		char *txt;
+
+		for (size_t i = 0; c->modules && i < r->n_modules; i++) {
+			const struct ctr_module *m = &r->modules[i];
+
+			json_array_append_new(ma, json_pack("{s:i, s:s, s:s, s:I}", "id", (int)m->id,
+							   "path", m->path, "build_id", m->build_id,
+							   "base", (json_int_t)m->base));
+		}
+		for (size_t i = 0; c->functions && i < r->n_functions; i++) {
+			const struct ctr_function *f = &r->functions[i];
+
+			json_array_append_new(
+				fa, json_pack("{s:i, s:s, s:s, s:s, s:s, s:i, s:o, s:I}", "id", (int)f->id,
+					      "kind", kind_name(f->kind), "name", f->name, "linkage_name",
+					      f->linkage_name, "file", f->file, "line", (int)f->line,
+					      "module", f->module == CTR_NONE ? json_null()
+									 : json_integer(f->module),
+					      "offset", (json_int_t)f->offset));
+		}
+		if (c->modules)
+			json_object_set_new(o, "modules", ma);
+		else
+			json_decref(ma);
+		if (c->functions)
+			json_object_set_new(o, "functions", fa);
+		else
+			json_decref(fa);
+		txt = json_dumps(o, JSON_INDENT(2));
+		json_decref(o);
+		if (!txt)
+			return CTR_ENOMEM;
+		fprintf(out, "%s\n", txt);
+		free(txt);
+		return 0;
+	}
+	if (c->modules) {
+		fprintf(out, "%4s  %-18s  %-40s  %s\n", "ID", "BASE", "BUILD-ID", "PATH");
+		for (size_t i = 0; i < r->n_modules; i++)
+			fprintf(out, "%4u  0x%016" PRIx64 "  %-40s  %s\n", r->modules[i].id,
+				r->modules[i].base,
+				r->modules[i].build_id[0] ? r->modules[i].build_id : "-",
+				r->modules[i].path);
+	}
+	if (c->functions) {
+		if (c->modules)
+			fputc('\n', out);
+		fprintf(out, "%6s  %-8s  %-40s  %s\n", "ID", "KIND", "NAME", "WHERE");
+		for (size_t i = 0; i < r->n_functions; i++) {
+			const struct ctr_function *f = &r->functions[i];
+			const char *mod = f->module < r->n_modules ? r->modules[f->module].path : "";
+			const char *base = strrchr(mod, '/');
+
+			fprintf(out, "%6u  %-8s  %-40s  ", f->id, kind_name(f->kind), f->name);
+			if (f->file[0])
+				fprintf(out, "%s:%u", f->file, f->line);
+			else if (mod[0])
+				fprintf(out, "%s+0x%" PRIx64, base ? base + 1 : mod, f->offset);
+			fputc('\n', out);
+		}
+	}
 	return 0;
 }
 
@@ -319,6 +409,10 @@ static int run_cmd(struct cmd *c, int argc, char **argv)
 		ret = ctr_export(out, run, c->format, &c->xo, &st, &e);
 		if (!ret)
 			export_note(c, &st);
+	} else if (c->show && (c->functions || c->modules)) {
+		ret = print_listing(out, run, c);
+		if (ret)
+			ctr_err_set(&e, ret, 0, "out of memory listing run '%s'", run->id);
 	} else if (c->show) {
 		ret = ctr_report_summary(out, run, &e);
 	} else if (c->diff) {

@@ -46,6 +46,10 @@ check "unknown run: CTRACE_E_NOT_FOUND, exit 1" "1 1" "$? $(grep -c CTRACE_E_NOT
 check "fib(20) has 21891 calls in the store" 21891 "$("$B/ctrace-report" --store "$S" --json "$older" | python3 -c 'import json,sys; print([f["calls"] for f in json.load(sys.stdin)["functions"] if f["name"]=="fib"][0])')"
 check "fib is symbolized with file and line" "fib.c 3" "$("$B/ctrace-report" --store "$S" --json "$older" | python3 -c 'import json,sys,os; f=[f for f in json.load(sys.stdin)["functions"] if f["name"]=="fib"][0]; print(os.path.basename(f["file"]), f["line"])')"
 
+check "show --functions lists fib with its file" 1 "$("$C" show --store "$S" "$older" --functions | grep -c ' fib .*fib.c:3$')"
+check "show --modules lists the executable" 1 "$("$C" show --store "$S" "$older" --modules | grep -c '/fib$')"
+check "show --functions --json" "function fib" "$("$C" show --store "$S" "$older" --functions --json | python3 -c 'import json,sys; f=[f for f in json.load(sys.stdin)["functions"] if f["name"]=="fib"][0]; print(f["kind"], f["name"])')"
+
 # JSONL export, import into a fresh SQLite store: identical reports
 "$C" export --store "$S" --to "jsonl:$T/runs.jsonl" 2>/dev/null
 check "export writes one line per run" 2 "$(wc -l <"$T/runs.jsonl")"
