@@ -69,10 +69,12 @@ static inline uint32_t ctr_w_ext(uint32_t kind, uint32_t nwords, uint32_t arg)
 #define CTR_W_EXT_NWORDS(w) (((w) >> 8) & 0xFFu)
 #define CTR_W_EXT_ARG(w) ((w) >> 16)
 
-/* Slot of a function address: cheap and spreads 16-byte-aligned code well. */
+/* Slot of a function address (writer side only: DEFINE records name the slot, so readers
+ * never compute it): two instructions, and 16-byte-aligned functions in any 256 KiB of code
+ * never share a slot. */
 static inline uint32_t ctr_slot_of(uint64_t addr)
 {
-	return (uint32_t)((addr >> 4) ^ (addr >> (4 + CTR_SLOT_BITS))) & (CTR_NSLOTS - 1);
+	return (uint32_t)(addr >> 4) & (CTR_NSLOTS - 1);
 }
 
 /* Extended record kinds. Payload sizes in words; strings are at most 255 bytes, NUL-free,
