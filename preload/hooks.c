@@ -60,20 +60,15 @@ uint64_t ctr_now(void)
 }
 
 /*
- * The exported enter hook is a tail-jumping trampoline that passes the address of its
- * return-address slot as a third argument: it orders frames by stack position (for longjmp and
- * exception repair) without forcing a frame pointer into the hot path. The exit hook needs no
- * stack position and is the C function itself.
+ * The hooks are the exported C functions themselves. The enter hook orders frames by stack
+ * position (for longjmp and exception repair) using the address of its return-address slot:
+ * the call frame address minus 8, which gcc computes from %rsp without a frame pointer.
  */
-__asm__(".text\n"
-	".globl __cyg_profile_func_enter\n"
-	".type __cyg_profile_func_enter, @function\n"
-	"__cyg_profile_func_enter:\n"
-	"\tmovq %rsp, %rdx\n"
-	"\tjmp ctr_enter_impl\n"
-	".size __cyg_profile_func_enter, .-__cyg_profile_func_enter\n");
-
-void ctr_enter_impl(void *fn, void *site, uintptr_t sp) __attribute__((used));
+#if defined(__clang__)
+#define HOOK_SP() ((uintptr_t)__builtin_frame_address(0) + 8)
+#else
+#define HOOK_SP() ((uintptr_t)__builtin_dwarf_cfa() - 8)
+#endif
 
 static uint32_t *put_u64(uint32_t *p, uint32_t kind, uint32_t arg, uint64_t v)
 {
@@ -711,7 +706,7 @@ static __attribute__((noinline)) void exit_slow(uintptr_t fn, uint64_t now)
 }
 
 /* HOT: signal-safe, no alloc */
-void ctr_enter_impl(void *fnp, void *site, uintptr_t sp)
+CTR_EXPORT void __cyg_profile_func_enter(void *fnp, void *site)
 {
 	struct ctr_thr *t = &ctr_tls;
 	uintptr_t fn = (uintptr_t)fnp;
@@ -722,7 +717,7 @@ void ctr_enter_impl(void *fnp, void *site, uintptr_t sp)
 		/* not recording: cost as close to glibc's empty hook as a load and a branch */
 		if (t->gate == CTR_G_OFF || (t->gate == CTR_G_DORMANT && !ctr_global_on))
 			return;
-		return enter_gated_tail(fn, sp);
+		return enter_gated_tail(fn, HOOK_SP());
 	}
 	slot = ctr_slot_of(fn);
 	d = t->depth;
@@ -735,7 +730,7 @@ void ctr_enter_impl(void *fnp, void *site, uintptr_t sp)
 	p = t->pos;
 	if (likely(d < t->cap)) {
 		t->stack[d].fn = fn;
-		t->stack[d].sp = sp;
+		t->stack[d].sp = HOOK_SP();
 		if (likely(t->slots[slot] == fn && delta <= CTR_ENTER_DELTA_MAX && p < t->end)) {
 			t->depth = d + 1;
 			*p = ctr_w_enter(slot, (uint32_t)delta);
@@ -745,7 +740,7 @@ void ctr_enter_impl(void *fnp, void *site, uintptr_t sp)
 			return;
 		}
 	}
-	return enter_slow(fn, sp, now);
+	return enter_slow(fn, HOOK_SP(), now);
 }
 
 /* HOT: signal-safe, no alloc */
