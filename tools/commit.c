@@ -846,13 +846,19 @@ static void finish_header(struct commit *c)
 
 /* ---- removal ------------------------------------------------------------------------ */
 
-/* Deletes the files of @dir, then @dir. run.meta goes last: a removal cut short (kill, a file
- * that cannot go) leaves a directory that is still a run, which a later commit of the same,
- * already stored, run finishes removing. */
+/*
+ * Deletes a raw run directory so that no interruption leaves a half run: every file but
+ * run.meta first (a kill here leaves a run that is already stored: committing it again only
+ * finishes the removal), then the directory is renamed out of sight in one step, and only then
+ * do run.meta and the directory go (a kill here leaves a hidden leftover no commit looks at).
+ */
 static int remove_files(const char *dir)
 {
+	char hidden[PATH_MAX];
+	const char *slash;
 	DIR *d = opendir(dir);
 	struct dirent *de;
+	size_t n = strlen(dir);
 	int dfd, ret = 0;
 
 	if (!d)
@@ -862,10 +868,26 @@ static int remove_files(const char *dir)
 		if (strcmp(de->d_name, ".") && strcmp(de->d_name, "..") && strcmp(de->d_name, "run.meta"))
 			if (unlinkat(dfd, de->d_name, 0) != 0 && errno != ENOENT)
 				ret = -1;
-	if (ret == 0 && unlinkat(dfd, "run.meta", 0) != 0 && errno != ENOENT)
-		ret = -1;
 	closedir(d);
-	return ret == 0 && rmdir(dir) == 0 ? 0 : -1;
+	if (ret)
+		return -1;
+	while (n > 1 && dir[n - 1] == '/')
+		n--;
+	slash = memrchr(dir, '/', n);
+	if ((size_t)snprintf(hidden, sizeof(hidden), "%.*s.removed-%.*s",
+			     slash ? (int)(slash - dir + 1) : 0, dir,
+			     (int)(slash ? n - (size_t)(slash - dir) - 1 : n), slash ? slash + 1 : dir) <
+		    sizeof(hidden) &&
+	    rename(dir, hidden) == 0)
+		dir = hidden;
+	{
+		char meta[PATH_MAX + 16];
+
+		snprintf(meta, sizeof(meta), "%s/run.meta", dir);
+		if (unlink(meta) != 0 && errno != ENOENT)
+			return -1;
+	}
+	return rmdir(dir);
 }
 
 int ctr_remove_run_dir(const char *dir)
@@ -892,6 +914,17 @@ int ctr_commit_dir(struct ctr_store *s, const char *run_dir, const struct ctr_co
 	memset(&c, 0, sizeof(c));
 	c.o = o ? o : &defaults;
 	c.store = s;
+	/* A run already stored is never parsed again: its directory may be half removed. */
+	if (ctr_rawrun_id(run_dir, id, NULL) == 0) {
+		char found[CTR_RUN_ID_MAX];
+
+		if (ctr_store_resolve(s, id, found, NULL) == 0 && !strcmp(found, id)) {
+			if (!c.o->keep && ctr_remove_run_dir(run_dir) != 0)
+				fprintf(stderr, "ctrace: warning: cannot remove '%s': %s\n", run_dir,
+					strerror(errno));
+			return 0;
+		}
+	}
 	ret = ctr_rawrun_open(run_dir, &c.raw, e);
 	if (ret)
 		goto out;
@@ -903,7 +936,7 @@ int ctr_commit_dir(struct ctr_store *s, const char *run_dir, const struct ctr_co
 	if ((ret = fill_header(&c)) || (ret = map_modules(&c)))
 		goto out;
 	ret = ctr_store_save_begin(s, &c.run, e);
-	if (ret == CTR_EEXIST) { /* committed before: never a second copy */
+	if (ret == CTR_EEXIST) { /* committed meanwhile by someone else: never a second copy */
 		if (e)
 			ctr_err_clear(e);
 		ret = 0;

@@ -284,6 +284,28 @@ static int read_proc(struct ctr_rawrun *r, const char *name, struct ctr_err *e)
 	return 0;
 }
 
+int ctr_rawrun_id(const char *dir, char id[CTR_RUN_ID_MAX], struct ctr_err *e)
+{
+	struct ctr_rawrun r;
+	int ret;
+
+	memset(&r, 0, sizeof(r));
+	r.dir = (char *)dir;
+	r.exit_status = -1;
+	ret = read_run_meta(&r, e);
+	if (ret == 0)
+		snprintf(id, CTR_RUN_ID_MAX, "%s", r.id);
+	free(r.command);
+	free(r.host);
+	free(r.cwd);
+	for (size_t i = 0; i < r.n_meta; i++) {
+		free(r.meta[i].key);
+		free(r.meta[i].value);
+	}
+	free(r.meta);
+	return ret;
+}
+
 static int cmp_thread(const void *a, const void *b)
 {
 	const struct ctr_rawthread *x = a, *y = b;

@@ -57,6 +57,9 @@ struct ctr_rawrun {
 	size_t n_threads;
 };
 
+/* Reads only the run id of run directory @dir (from run.meta) into @id. */
+int ctr_rawrun_id(const char *dir, char id[CTR_RUN_ID_MAX], struct ctr_err *e);
+
 /* Reads the metadata of run directory @dir (events are not read). Caller frees. */
 int ctr_rawrun_open(const char *dir, struct ctr_rawrun **out, struct ctr_err *e);
 void ctr_rawrun_free(struct ctr_rawrun *r);   /* accepts NULL */
