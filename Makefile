@@ -9,7 +9,8 @@ Q := $(if $(filter 1,$(V)),,@)
 
 PKGS := libunwind libdw libelf sqlite3 jansson libzstd criterion
 DEBS := pkg-config gcc g++ clang make libunwind-dev libdw-dev libelf-dev libsqlite3-dev \
-	libjansson-dev libzstd-dev libcriterion-dev binutils elfutils file
+	libjansson-dev libzstd-dev libcriterion-dev binutils elfutils file \
+	libclang-rt-14-dev python3 procps sqlite3 util-linux
 
 ifeq ($(DEBUG),1)
 OPT := -O0 -g3
@@ -49,7 +50,9 @@ deps: $(DEPS_STAMP)
 $(DEPS_STAMP):
 	$(Q)if ! command -v pkg-config >/dev/null 2>&1 || ! pkg-config --exists $(PKGS) \
 	    || ! command -v clang >/dev/null 2>&1 || ! command -v g++ >/dev/null 2>&1 \
-	    || ! command -v eu-unstrip >/dev/null 2>&1; then \
+	    || ! command -v eu-unstrip >/dev/null 2>&1 || ! command -v python3 >/dev/null 2>&1 \
+	    || ! command -v pgrep >/dev/null 2>&1 || ! command -v sqlite3 >/dev/null 2>&1 \
+	    || ! dpkg -s libclang-rt-14-dev >/dev/null 2>&1; then \
 		echo "ctrace: installing build dependencies: $(DEBS)"; \
 		SUDO=; [ "$$(id -u)" = 0 ] || SUDO=sudo; \
 		$$SUDO apt-get update -qq && \
