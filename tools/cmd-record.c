@@ -378,6 +378,15 @@ int ctr_cmd_record(int argc, char **argv)
 		goto out;
 	}
 	{
+		/* absolute: the program and its children may change directory before they exec */
+		char *abs = realpath(dir, NULL);
+
+		if (abs) {
+			snprintf(dir, sizeof(dir), "%s", abs);
+			free(abs);
+		}
+	}
+	{
 		const char *old = getenv("LD_PRELOAD");
 		size_t n = strlen(lib) + (old ? strlen(old) : 0) + 2;
 

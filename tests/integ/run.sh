@@ -142,6 +142,11 @@ if gcc -O2 -g -finstrument-functions -pthread -o "$X/life" "$P/life.c"; then
 	check "ctrace record returns 128+N for a program killed by N" 143 "$?"
 	"$CTRACE" record -d "$T/rec.d" --store "sqlite:$T/life.db" -- "$X/life" exit 7 >/dev/null 2>&1
 	check "ctrace record returns the program's exit status" 7 "$?"
+	if gcc -O1 -g -finstrument-functions -o "$X/cdexec" "$P/cdexec.c"; then
+		(cd "$T" && "$CTRACE" record -d rel.d --store "sqlite:$T/cd.db" -- "$X/cdexec" >/dev/null 2>&1)
+		check "record -d RELATIVE: an image exec'd after chdir joins the run" 2 \
+			"$("$B/ctrace-report" --store "sqlite:$T/cd.db" --json | python3 -c 'import json,sys; print(sum(f["calls"] for f in json.load(sys.stdin)["functions"] if f["name"] == "work"))')"
+	fi
 	record threads1200 "$X/life" threads 1200
 	check "1200 threads: one event file each (+ main)" 1201 "$(ls "$run" | grep -c '^t-')"
 	check "1200 threads: 12000 calls" 12000 "$(count "$T/threads1200.dump" f)"
