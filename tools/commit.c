@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -24,6 +25,9 @@
 #include "../store/timeline.h"
 #include "rundir.h"
 #include "symbolize.h"
+
+/* Decoded parts of a raw event file are dropped from memory in steps of this many bytes. */
+#define RELEASE_STEP ((size_t)16 << 20)
 
 struct frame {
 	uint32_t node;
@@ -342,6 +346,7 @@ static int do_thread(struct commit *c, size_t ti, struct ctr_err *e)
 	int64_t base = p->start_real_ns - r->start_unix_ns;
 	uint32_t cache_addr_fn[1024];
 	uint64_t cache_addr[1024];
+	size_t released = 0;
 	int ret;
 
 	memset(cache_addr, 0, sizeof(cache_addr));
@@ -399,8 +404,16 @@ static int do_thread(struct commit *c, size_t ti, struct ctr_err *e)
 			first = ns;
 		last = ns;
 		events++;
-		if ((events & 0xFFFFF) == 0)
+		if ((events & 0xFFFFF) == 0) {
 			progress(c, ev.offset);
+			/* pages already decoded leave memory: RSS follows call paths, not events */
+			size_t done = (hdr.hdr_size + ev.offset) & ~(size_t)(RELEASE_STEP - 1);
+
+			if (done > released + RELEASE_STEP) {
+				madvise((char *)map + released, done - released, MADV_DONTNEED);
+				released = done;
+			}
+		}
 		switch (ev.type) {
 		case CTR_EV_ENTER:
 		case CTR_EV_INHERIT:
