@@ -85,7 +85,7 @@ int ctr_ft_svg(FILE *out, const struct ctr_run *run, const struct ft_tree *t, in
 	double scale = total ? (double)(width - 2 * FT_PAD) / (double)total : 0;
 	int height = FT_TOP + (int)(t->max_depth + 1) * FT_FRAME_H + FT_PAD;
 	size_t frames = 0, hidden = 0;
-	char name[512], dur[32], colour[32];
+	char name[512], dur[32], colour[32], abuf[512];
 
 	if (!inline_svg)
 		fputs("<?xml version=\"1.0\" encoding=\"UTF-8\" standalone=\"no\"?>\n", out);
@@ -124,6 +124,12 @@ int ctr_ft_svg(FILE *out, const struct ctr_run *run, const struct ft_tree *t, in
 		ctr_fmt_ns(dur, sizeof(dur), n->total);
 		fputs("<g class=\"f\"><title>", out);
 		ctr_export_xml_escape(out, nm);
+		if (i && n->fid < run->n_functions && run->functions[n->fid].kind == CTR_FN_SPAN &&
+		    *ctr_report_fn_attrs(run, n->fid, CTR_NONE, abuf, sizeof(abuf))) {
+			fputs(" {", out);
+			ctr_export_xml_escape(out, abuf);
+			fputc('}', out);
+		}
 		ctr_fmt_ns(dur, sizeof(dur), n->total);
 		fprintf(out, " (%s, %.2f%%", dur, 100.0 * (double)n->total / (double)total);
 		if (n->self && i) {
@@ -221,7 +227,7 @@ static const char html_css[] =
     "table{border-collapse:collapse;font-size:13px}"
     "th,td{padding:2px 8px;text-align:right;white-space:nowrap}"
     "th{cursor:pointer;background:#eee;position:sticky;top:0;user-select:none}"
-    "th.sorted{background:#dde}td.name,th.name{text-align:left;white-space:normal}"
+    "th.sorted{background:#dde}td.name,th.name{text-align:left;white-space:normal}.attrs{font-size:smaller;color:#555}"
     "tbody tr:nth-child(odd){background:#fafafa}tbody tr:hover{background:#eef}"
     ".scroll{max-height:480px;overflow:auto;border:1px solid #ddd;display:inline-block}"
     "svg.flame{width:100%;height:auto}"
@@ -255,7 +261,9 @@ static const char html_js[] =
     "cols.forEach(function(c){var td=document.createElement('td');var v=val(r,c);"
     "td.textContent=c[2]==='t'?fmt(v):c[2]==='p'?(100*v/base).toFixed(1)+'%':String(v);"
     "if(c[2]==='n'){td.className='name';var f=D.functions[r[0]];"
-    "if(f&&f[2])td.title=f[2]+(f[3]?':'+f[3]:'');}"
+    "if(f&&f[2])td.title=f[2]+(f[3]?':'+f[3]:'');"
+    "if(f&&f[4]){var a=document.createElement('div');a.className='attrs';"
+    "a.textContent='{'+f[4]+'}';td.appendChild(a);}}"
     "tr.appendChild(td);});tbody.appendChild(tr);});}\n"
     "render();\n"
     "var NS='http://www.w3.org/2000/svg',tl=document.getElementById('ctrace-timeline');\n"
@@ -399,6 +407,7 @@ int ctr_export_html(FILE *out, const struct ctr_run *run, const struct ctr_expor
 	fputs("\"functions\":[", out);
 	for (size_t i = 0; i < run->n_functions; i++) {
 		const struct ctr_function *f = &run->functions[i];
+		char abuf[512];
 
 		fputs(i ? ",\n[" : "\n[", out);
 		jstr(out, f->name);
@@ -407,7 +416,11 @@ int ctr_export_html(FILE *out, const struct ctr_run *run, const struct ctr_expor
 			: f->kind == CTR_FN_MARK ? "mark"
 						 : "function");
 		jstr(out, f->file);
-		fprintf(out, ",%u]", f->line);
+		fprintf(out, ",%u,", f->line);
+		jstr(out, f->kind == CTR_FN_SPAN ? ctr_report_fn_attrs(run, (uint32_t)i, CTR_NONE, abuf,
+									sizeof(abuf))
+						 : "");
+		fputc(']', out);
 	}
 	fputs("],\n\"profile\":[", out);
 	for (size_t i = 0; i < nrows; i++)

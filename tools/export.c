@@ -202,8 +202,9 @@ static int walk_pop(struct tl_walk *w, uint32_t th, struct tl_frame *stack, uint
 		keep = 1;
 	else if (f->end < w->from || f->start >= w->to || (f->end == w->from && f->end > f->start))
 		w->st.outside++;
-	else if (f->end - f->start < w->min_dur)
-		w->st.short_calls++;
+	else if (f->end - f->start < w->min_dur &&
+		 !(f->fid < w->run->n_functions && w->run->functions[f->fid].kind == CTR_FN_SPAN))
+		w->st.short_calls++; /* manual spans are kept whatever their length */
 	else if (share && *emitted >= share)
 		w->st.over_limit++;
 	else

@@ -355,6 +355,31 @@ int ctr_report_header(FILE *out, const struct ctr_run *run, const struct ctr_rep
 	return out_status(out, e);
 }
 
+const char *ctr_report_fn_attrs(const struct ctr_run *run, uint32_t fid, uint32_t thread,
+				char *buf, size_t n)
+{
+	size_t len = 0, shown = 0;
+
+	buf[0] = 0;
+	for (size_t i = 0; i < run->n_attrs && len + 1 < n; i++) {
+		const struct ctr_attr *at = &run->attrs[i];
+		const struct ctr_node *nd = at->node < run->n_nodes ? &run->nodes[at->node] : NULL;
+		int w;
+
+		if (!nd || nd->function != fid || (thread != CTR_NONE && nd->thread != thread))
+			continue;
+		w = shown == 8 ? snprintf(buf + len, n - len, ", ...")
+			       : snprintf(buf + len, n - len, "%s%s=%s", shown ? ", " : "", at->key,
+					  at->value);
+		if (w < 0 || (size_t)w >= n - len)
+			break;
+		len += (size_t)w;
+		if (++shown > 8)
+			break;
+	}
+	return buf;
+}
+
 static void print_flat_head(FILE *out)
 {
 	fprintf(out, "%10s %10s %10s %10s %10s %10s %7s %7s  %s\n", "calls", "total", "self", "avg",
@@ -362,7 +387,7 @@ static void print_flat_head(FILE *out)
 }
 
 static void print_flat_row(FILE *out, const struct ctr_run *run, const struct ctr_prof_entry *p,
-			   uint64_t base)
+			   uint32_t thread, uint64_t base)
 {
 	char t[6][32], lbl[NAME_BUF];
 
@@ -375,6 +400,9 @@ static void print_flat_row(FILE *out, const struct ctr_run *run, const struct ct
 	fprintf(out, "%10s %10s %10s %10s %10s %10s %6.1f%% %6.1f%%  %s\n", t[0], t[1], t[2], t[3],
 		t[4], t[5], pct(p->total_ns, base), pct(p->self_ns, base),
 		ctr_report_label(run, p->function, lbl, sizeof(lbl)));
+	if (run->functions[p->function].kind == CTR_FN_SPAN &&
+	    *ctr_report_fn_attrs(run, p->function, thread, lbl, sizeof(lbl)))
+		fprintf(out, "%*s{%s}\n", 10 * 6 + 7 * 2 + 9, "", lbl);
 }
 
 /* One flat table of thread @thread (CTR_NONE = all). */
@@ -399,7 +427,7 @@ static int flat_table(FILE *out, const struct ctr_run *run, const struct ctr_rep
 		matched++;
 		if (o->top && shown >= o->top)
 			continue;
-		print_flat_row(out, run, &rows[i], base);
+		print_flat_row(out, run, &rows[i], thread, base);
 		shown++;
 	}
 	if (o->function && !matched)

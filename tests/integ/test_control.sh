@@ -95,6 +95,15 @@ print(len(span), args.get('user'), args.get('n'), len(marks),
       any(e['args'].get('name') == 'controller' for e in tn))
 PY
 check "span attributes in the chrome export" "1 alice & <bob> 42 1 True" "$(cat "$T/chrome.txt")"
+check "span attributes in the flat view" 1 "$("$B/ctrace-report" --store "$S" | grep -c '{user=alice & <bob>, n=42}')"
+"$B/ctrace" show latest --store "$S" --format otlp --out "$T/otlp.json" 2>/dev/null
+check "manual span in OTLP whatever its length, with attributes" "1 alice & <bob>" "$(python3 -c "
+import json
+d = json.load(open('$T/otlp.json'))
+sp = [s for r in d['resourceSpans'] for ss in r['scopeSpans'] for s in ss['spans'] if s['name'] == 'request']
+print(len(sp), [a['value']['stringValue'] for a in sp[0]['attributes'] if a['key'] == 'user'][0] if sp else '')")"
+check "span attributes in the SVG flame graph titles (escaped)" 1 "$("$B/ctrace" show latest --store "$S" --format svg | grep -c 'request {user=alice &amp; &lt;bob&gt;, n=42}')"
+check "span attributes in the HTML page data" 1 "$("$B/ctrace" show latest --store "$S" --format html | grep -c 'user=alice &')"
 check "span encloses work() in the tree" "$(($(awk '$4 == "span" { print $5; exit }' "$T/plain.dump") + 1))" "$(awk '$4 == "enter" && $7 == "work" { print $5; exit }' "$T/plain.dump")"
 
 # without the preload, the ctrace.h calls are no-ops
