@@ -536,6 +536,14 @@ static void count_nested(struct ctr_thr *t)
 
 /* The generic enter / exit with the gate held BUSY: goes dormant if tracing was switched
  * off, and reopens the gate unless the path closed it (loss, dormancy, filter region end). */
+/* A kick (tracing switched off) nulls a thread's fast-path limit; when tracing is on again
+ * before the thread noticed, the limit comes back here rather than at the next window. */
+static void restore_end(struct ctr_thr *t)
+{
+	if (!t->end && t->win && ctr_global_on && t->gate == CTR_G_BUSY)
+		t->end = win_limit(t) - SLACK_WORDS;
+}
+
 static void generic_enter_locked(struct ctr_thr *t, uintptr_t fn, uintptr_t sp, uint64_t now)
 {
 	t->gate = CTR_G_BUSY;
@@ -543,6 +551,7 @@ static void generic_enter_locked(struct ctr_thr *t, uintptr_t fn, uintptr_t sp, 
 		ctr_go_dormant(t, now);
 	else
 		enter_generic(t, fn, sp, now);
+	restore_end(t);
 	if (t->gate == CTR_G_BUSY)
 		t->gate = CTR_GATE_ON;
 }
@@ -554,6 +563,7 @@ static void generic_exit_locked(struct ctr_thr *t, uintptr_t fn, uint64_t now)
 		ctr_go_dormant(t, now);
 	else
 		exit_generic(t, fn, now);
+	restore_end(t);
 	if (t->gate == CTR_G_BUSY)
 		t->gate = CTR_GATE_ON;
 }
