@@ -30,6 +30,7 @@
 #define UNW_LOCAL_ONLY
 #include <libunwind.h>
 
+#include "../common/runid.h"
 #include "preload-int.h"
 
 struct ctr_proc ctr_proc = { .dirfd = -1, .logfd = 2, .log_level = CTR_LOG_WARN };
@@ -416,23 +417,6 @@ static int open_dir_nofollow(int atfd, const char *name, int create)
 	return fd;
 }
 
-static void make_run_id(char *id, size_t n)
-{
-	struct timespec ts;
-	struct tm tm;
-	unsigned char rnd[3] = { 0 };
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	gmtime_r(&ts.tv_sec, &tm);
-	if (getrandom(rnd, sizeof(rnd), GRND_NONBLOCK) != (ssize_t)sizeof(rnd)) {
-		uint64_t x = (uint64_t)ts.tv_nsec ^ ((uint64_t)getpid() << 20);
-
-		memcpy(rnd, &x, 3);
-	}
-	snprintf(id, n, "%04d%02d%02dT%02d%02d%02d-%02x%02x%02x", tm.tm_year + 1900, tm.tm_mon + 1,
-		 tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, rnd[0], rnd[1], rnd[2]);
-}
-
 static void put_cmdline(int fd, const char *key_each, const char *key_joined)
 {
 	char buf[16384], joined[8192];
@@ -475,7 +459,7 @@ static int create_run(void)
 		return -1;
 	}
 	for (int tries = 0;; tries++) {
-		make_run_id(id, sizeof(id));
+		ctr_run_id_make(id, sizeof(id));
 		if (mkdirat(pfd, id, 0700) == 0)
 			break;
 		if (errno != EEXIST || tries > 20) {
@@ -552,7 +536,6 @@ static void write_proc_meta(void)
 {
 	char exe[PATH_MAX];
 	ssize_t r = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
-	char buf[64];
 
 	exe[r > 0 ? r : 0] = 0;
 	if (write(metafd, "ctrace-proc 1\n", 14) < 0)
@@ -566,7 +549,6 @@ static void write_proc_meta(void)
 	meta_put_u64(metafd, "ticks_per_sec", ctr_proc.ticks_per_sec);
 	meta_put_u64(metafd, "start_ticks", ctr_now());
 	meta_put_i64(metafd, "start_real_ns", clock_ns(CLOCK_REALTIME));
-	(void)buf;
 }
 
 /* ---- clock -------------------------------------------------------------------------- */

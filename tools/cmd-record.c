@@ -20,6 +20,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "../common/runid.h"
 #include "cli.h"
 #include "cmds.h"
 #include "commit.h"
@@ -106,8 +107,6 @@ static int create_run_dir(const char *parent, char **argv, char **metas, int n_m
 			  size_t dirsz, char *id, size_t idsz, struct ctr_err *e)
 {
 	struct timespec ts;
-	struct tm tm;
-	unsigned char rnd[3];
 	char host[256] = "", cwd[PATH_MAX] = "";
 	struct stat st;
 	int fd;
@@ -121,13 +120,7 @@ static int create_run_dir(const char *parent, char **argv, char **metas, int n_m
 				   "trace directory '%s' is a symlink or not a directory: refusing",
 				   parent);
 	for (int tries = 0;; tries++) {
-		clock_gettime(CLOCK_REALTIME, &ts);
-		gmtime_r(&ts.tv_sec, &tm);
-		if (getrandom(rnd, 3, 0) != 3)
-			memset(rnd, (int)(ts.tv_nsec & 0xff), 3);
-		snprintf(id, idsz, "%04d%02d%02dT%02d%02d%02d-%02x%02x%02x", tm.tm_year + 1900,
-			 tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, rnd[0], rnd[1],
-			 rnd[2]);
+		ctr_run_id_make(id, idsz);
 		snprintf(dir, dirsz, "%s/%s", parent, id);
 		if (mkdir(dir, 0700) == 0)
 			break;

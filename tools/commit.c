@@ -308,10 +308,6 @@ static void close_frame(struct commit *c, const struct ctr_rawproc *p, struct fr
 
 /* ---- per thread --------------------------------------------------------------------- */
 
-struct sink_ctx {
-	struct commit *c;
-};
-
 static int chunk_sink(void *arg, const struct ctr_chunk *ch, struct ctr_err *e)
 {
 	struct commit *c = arg;

@@ -286,23 +286,18 @@ static int read_proc(struct ctr_rawrun *r, const char *name, struct ctr_err *e)
 
 int ctr_rawrun_id(const char *dir, char id[CTR_RUN_ID_MAX], struct ctr_err *e)
 {
-	struct ctr_rawrun r;
+	struct ctr_rawrun *r = calloc(1, sizeof(*r));
 	int ret;
 
-	memset(&r, 0, sizeof(r));
-	r.dir = (char *)dir;
-	r.exit_status = -1;
-	ret = read_run_meta(&r, e);
-	if (ret == 0)
-		snprintf(id, CTR_RUN_ID_MAX, "%s", r.id);
-	free(r.command);
-	free(r.host);
-	free(r.cwd);
-	for (size_t i = 0; i < r.n_meta; i++) {
-		free(r.meta[i].key);
-		free(r.meta[i].value);
+	if (!r || !(r->dir = strdup(dir))) {
+		ctr_rawrun_free(r);
+		return ctr_err_set(e, CTR_ENOMEM, 0, "out of memory reading '%s'", dir);
 	}
-	free(r.meta);
+	r->exit_status = -1;
+	ret = read_run_meta(r, e);
+	if (ret == 0)
+		snprintf(id, CTR_RUN_ID_MAX, "%s", r->id);
+	ctr_rawrun_free(r);
 	return ret;
 }
 
