@@ -32,8 +32,8 @@ NOINST static struct counter *count_register(void)
 	if (!c)
 		return NULL;
 	c->next = __atomic_load_n(&all, __ATOMIC_RELAXED);
-	while (!__atomic_compare_exchange_n(&all, &c->next, c, 1, __ATOMIC_RELEASE,
-					    __ATOMIC_RELAXED))
+	while (
+	    !__atomic_compare_exchange_n(&all, &c->next, c, 1, __ATOMIC_RELEASE, __ATOMIC_RELAXED))
 		;
 	return c;
 }

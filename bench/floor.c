@@ -78,8 +78,8 @@ NOINST static void floor_setup(struct floor_thread *t)
 		char path[4096];
 		if (!dir)
 			dir = getenv("TMPDIR");
-		snprintf(path, sizeof(path), "%s/floor-%d-%ld.bin", dir ? dir : "/tmp", (int)getpid(),
-			 (long)syscall(SYS_gettid));
+		snprintf(path, sizeof(path), "%s/floor-%d-%ld.bin", dir ? dir : "/tmp",
+			 (int)getpid(), (long)syscall(SYS_gettid));
 		t->fd = open(path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
 		if (t->fd < 0 || floor_next_window(t) < 0)
 			return;

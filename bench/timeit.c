@@ -26,11 +26,19 @@ int main(int argc, char **argv)
 	int keep_stdout = 0, norandom = 0, opt;
 	while ((opt = getopt(argc, argv, "+o:sRe:")) != -1) {
 		switch (opt) {
-		case 'o': out = optarg; break;
-		case 's': keep_stdout = 1; break;
-		case 'R': norandom = 1; break;
-		case 'e': break; /* applied in the child */
-		default: goto usage;
+		case 'o':
+			out = optarg;
+			break;
+		case 's':
+			keep_stdout = 1;
+			break;
+		case 'R':
+			norandom = 1;
+			break;
+		case 'e':
+			break; /* applied in the child */
+		default:
+			goto usage;
 		}
 	}
 	if (!out || optind >= argc)

@@ -16,32 +16,33 @@
 #include "format.h"
 
 enum ctr_ev_type {
-	CTR_EV_ENTER = 1,       /* ref = address / function id; depth = depth of the new frame (1 = top) */
-	CTR_EV_EXIT = 2,        /* ref = what the closed frame entered; depth = its depth;
-				 * unmatched = 1 when no frame was open (ref 0, depth 0) */
-	CTR_EV_INHERIT = 3,     /* like ENTER, for a frame open before recording began */
-	CTR_EV_SPAN = 4,        /* raw streams only: manual span enter; str = name */
-	CTR_EV_ATTR_STR = 5,    /* str = key, str2 = value: attribute of the innermost open frame */
-	CTR_EV_ATTR_INT = 6,    /* str = key, ival = value */
-	CTR_EV_MARK = 7,        /* raw: str = name; stored: ref = function id of the mark */
+	CTR_EV_ENTER =
+	    1,		 /* ref = address / function id; depth = depth of the new frame (1 = top) */
+	CTR_EV_EXIT = 2, /* ref = what the closed frame entered; depth = its depth;
+			  * unmatched = 1 when no frame was open (ref 0, depth 0) */
+	CTR_EV_INHERIT = 3,	/* like ENTER, for a frame open before recording began */
+	CTR_EV_SPAN = 4,	/* raw streams only: manual span enter; str = name */
+	CTR_EV_ATTR_STR = 5,	/* str = key, str2 = value: attribute of the innermost open frame */
+	CTR_EV_ATTR_INT = 6,	/* str = key, ival = value */
+	CTR_EV_MARK = 7,	/* raw: str = name; stored: ref = function id of the mark */
 	CTR_EV_THREAD_NAME = 8, /* str = name */
-	CTR_EV_LOST = 9,        /* count = events lost at this point */
-	CTR_EV_COUNT = 10,      /* ref = address / function id, count = calls not recorded singly */
+	CTR_EV_LOST = 9,	/* count = events lost at this point */
+	CTR_EV_COUNT = 10,	/* ref = address / function id, count = calls not recorded singly */
 };
 
 struct ctr_event {
 	int type;
 	int unmatched;
-	uint64_t time;          /* ticks (raw) or ns since run start (stored) */
+	uint64_t time; /* ticks (raw) or ns since run start (stored) */
 	uint64_t ref;
 	uint64_t count;
 	int64_t ival;
 	uint32_t depth;
-	const char *str;        /* borrowed from the input; NOT NUL-terminated: use len */
+	const char *str; /* borrowed from the input; NOT NUL-terminated: use len */
 	uint32_t len;
 	const char *str2;
 	uint32_t len2;
-	size_t offset;          /* byte offset of the record in the current input */
+	size_t offset; /* byte offset of the record in the current input */
 };
 
 struct ctr_decoder {
@@ -49,11 +50,11 @@ struct ctr_decoder {
 	size_t n, pos;
 	uint64_t time;
 	int have_time;
-	uint32_t unwind_left;   /* UNWIND frames still to report */
-	uint64_t *stack;        /* refs of open frames */
+	uint32_t unwind_left; /* UNWIND frames still to report */
+	uint64_t *stack;      /* refs of open frames */
 	uint32_t depth, cap;
 	uint64_t slots[CTR_NSLOTS];
-	uint64_t base_offset;   /* bytes fed before the current input, for error offsets */
+	uint64_t base_offset; /* bytes fed before the current input, for error offsets */
 };
 
 /* Initialises @d with no input. Release with ctr_decoder_release(). */

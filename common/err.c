@@ -44,18 +44,18 @@ static const struct {
 	const char *name;
 	const char *kind;
 } codes[] = {
-	{ CTR_OK, "CTRACE_OK", "ok" },
-	{ CTR_EUSAGE, "CTRACE_E_USAGE", "usage" },
-	{ CTR_EIO, "CTRACE_E_IO", "io" },
-	{ CTR_EFORMAT, "CTRACE_E_FORMAT", "format" },
-	{ CTR_EVERSION, "CTRACE_E_VERSION", "version" },
-	{ CTR_ESYMBOL, "CTRACE_E_SYMBOL", "symbol" },
-	{ CTR_ESTORE, "CTRACE_E_STORE", "store" },
-	{ CTR_ENOTFOUND, "CTRACE_E_NOT_FOUND", "not_found" },
-	{ CTR_ENOEVENTS, "CTRACE_E_NO_EVENTS", "no_events" },
-	{ CTR_ENOMEM, "CTRACE_E_NOMEM", "nomem" },
-	{ CTR_EEXIST, "CTRACE_E_EXISTS", "exists" },
-	{ CTR_EINTERNAL, "CTRACE_E_INTERNAL", "internal" },
+    {CTR_OK, "CTRACE_OK", "ok"},
+    {CTR_EUSAGE, "CTRACE_E_USAGE", "usage"},
+    {CTR_EIO, "CTRACE_E_IO", "io"},
+    {CTR_EFORMAT, "CTRACE_E_FORMAT", "format"},
+    {CTR_EVERSION, "CTRACE_E_VERSION", "version"},
+    {CTR_ESYMBOL, "CTRACE_E_SYMBOL", "symbol"},
+    {CTR_ESTORE, "CTRACE_E_STORE", "store"},
+    {CTR_ENOTFOUND, "CTRACE_E_NOT_FOUND", "not_found"},
+    {CTR_ENOEVENTS, "CTRACE_E_NO_EVENTS", "no_events"},
+    {CTR_ENOMEM, "CTRACE_E_NOMEM", "nomem"},
+    {CTR_EEXIST, "CTRACE_E_EXISTS", "exists"},
+    {CTR_EINTERNAL, "CTRACE_E_INTERNAL", "internal"},
 };
 
 const char *ctr_err_name(int code)

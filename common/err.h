@@ -15,7 +15,7 @@
 enum ctr_code {
 	CTR_OK = 0,
 	CTR_EUSAGE = -1,    /* bad command line or option value */
-	CTR_EIO = -2,       /* a read, write, open or mmap failed */
+	CTR_EIO = -2,	    /* a read, write, open or mmap failed */
 	CTR_EFORMAT = -3,   /* input is not a valid ctrace file / record */
 	CTR_EVERSION = -4,  /* input is from an unsupported (newer) format or schema version */
 	CTR_ESYMBOL = -5,   /* symbolization failed (missing binary, build-id mismatch) */
@@ -31,12 +31,12 @@ enum ctr_code {
 #define CTR_ERR_CTX_MAX 256
 
 struct ctr_err {
-	int code;                      /* enum ctr_code, 0 when no error */
-	int sys_errno;                 /* errno at the failure, 0 if none */
-	char msg[CTR_ERR_MSG_MAX];     /* lowercase, no full stop: "cannot open 'x': No such file" */
-	char path[CTR_ERR_CTX_MAX];    /* context: file concerned, "" if none */
-	char run_id[64];               /* context: run concerned, "" if none */
-	long long offset;              /* context: byte offset in path, -1 if none */
+	int code;		    /* enum ctr_code, 0 when no error */
+	int sys_errno;		    /* errno at the failure, 0 if none */
+	char msg[CTR_ERR_MSG_MAX];  /* lowercase, no full stop: "cannot open 'x': No such file" */
+	char path[CTR_ERR_CTX_MAX]; /* context: file concerned, "" if none */
+	char run_id[64];	    /* context: run concerned, "" if none */
+	long long offset;	    /* context: byte offset in path, -1 if none */
 };
 
 /* Clears @e (may be NULL). */
@@ -44,11 +44,12 @@ void ctr_err_clear(struct ctr_err *e);
 
 /*
  * Records an error in @e (may be NULL: then only the code is returned) and returns @code, so
- * callers can write `return ctr_err_set(e, CTR_EIO, errno, "cannot open '%s': %s", p, strerror(errno));`.
- * Keeps the first error: a second call on an @e that already holds one only returns @code.
+ * callers can write `return ctr_err_set(e, CTR_EIO, errno, "cannot open '%s': %s", p,
+ * strerror(errno));`. Keeps the first error: a second call on an @e that already holds one only
+ * returns @code.
  */
 int ctr_err_set(struct ctr_err *e, int code, int sys_errno, const char *fmt, ...)
-	__attribute__((format(printf, 4, 5)));
+    __attribute__((format(printf, 4, 5)));
 
 /* Sets the path / run id / offset context of @e (may be NULL). */
 void ctr_err_ctx(struct ctr_err *e, const char *path, const char *run_id, long long offset);

@@ -18,42 +18,45 @@
 
 #include <stdint.h>
 
-#define CTR_EV_MAGIC "CTRACEV\0"     /* 8 bytes */
+#define CTR_EV_MAGIC "CTRACEV\0" /* 8 bytes */
 #define CTR_EV_VERSION 1
 #define CTR_EV_HDR_SIZE 128
 
-#define CTR_EV_FLAG_TSC 0x1u          /* ticks are TSC cycles (else CLOCK_MONOTONIC ns) */
-#define CTR_EV_FLAG_CLOSED 0x2u       /* the thread ended cleanly; end_offset is exact */
+#define CTR_EV_FLAG_TSC 0x1u	/* ticks are TSC cycles (else CLOCK_MONOTONIC ns) */
+#define CTR_EV_FLAG_CLOSED 0x2u /* the thread ended cleanly; end_offset is exact */
 
 /* Header of an event file (t-PID-GEN-TID.ev). Little-endian; 128 bytes. */
 struct ctr_ev_hdr {
-	char magic[8];            /*  0: CTR_EV_MAGIC */
-	uint16_t version;         /*  8: CTR_EV_VERSION */
-	uint16_t hdr_size;        /* 10: CTR_EV_HDR_SIZE: data starts here */
-	uint32_t flags;           /* 12: CTR_EV_FLAG_* */
-	int32_t pid;              /* 16 */
-	int32_t tid;              /* 20 */
-	int32_t ppid;             /* 24 */
-	uint32_t gen;             /* 28: exec generation of the process in this run */
-	uint64_t ticks_per_sec;   /* 32: clock frequency */
-	uint64_t start_ticks;     /* 40: clock at thread start */
-	uint64_t end_offset;      /* 48: byte offset of the end of data when closed, else 0 */
-	uint64_t lost_events;     /* 56: events not recorded (disk full, reentrancy), when closed */
-	char name[32];            /* 64: thread name at start, NUL padded */
-	uint8_t reserved[32];     /* 96: zero */
+	char magic[8];		/*  0: CTR_EV_MAGIC */
+	uint16_t version;	/*  8: CTR_EV_VERSION */
+	uint16_t hdr_size;	/* 10: CTR_EV_HDR_SIZE: data starts here */
+	uint32_t flags;		/* 12: CTR_EV_FLAG_* */
+	int32_t pid;		/* 16 */
+	int32_t tid;		/* 20 */
+	int32_t ppid;		/* 24 */
+	uint32_t gen;		/* 28: exec generation of the process in this run */
+	uint64_t ticks_per_sec; /* 32: clock frequency */
+	uint64_t start_ticks;	/* 40: clock at thread start */
+	uint64_t end_offset;	/* 48: byte offset of the end of data when closed, else 0 */
+	uint64_t lost_events;	/* 56: events not recorded (disk full, reentrancy), when closed */
+	char name[32];		/* 64: thread name at start, NUL padded */
+	uint8_t reserved[32];	/* 96: zero */
 };
 
 /* Event words. */
-#define CTR_W_IS_EXIT(w) (((w) & 1u) == 1u)
-#define CTR_W_IS_ENTER(w) (((w) & 3u) == 2u)
-#define CTR_W_IS_EXT(w) (((w) & 3u) == 0u && (w) != 0u)
+#define CTR_W_IS_EXIT(w) (((w)&1u) == 1u)
+#define CTR_W_IS_ENTER(w) (((w)&3u) == 2u)
+#define CTR_W_IS_EXT(w) (((w)&3u) == 0u && (w) != 0u)
 
 #define CTR_SLOT_BITS 14
 #define CTR_NSLOTS (1u << CTR_SLOT_BITS)
-#define CTR_ENTER_DELTA_MAX 0xFFFFu        /* 16 bits */
-#define CTR_EXIT_DELTA_MAX 0x7FFFFFFFu     /* 31 bits */
+#define CTR_ENTER_DELTA_MAX 0xFFFFu    /* 16 bits */
+#define CTR_EXIT_DELTA_MAX 0x7FFFFFFFu /* 31 bits */
 
-static inline uint32_t ctr_w_exit(uint32_t delta) { return (delta << 1) | 1u; }
+static inline uint32_t ctr_w_exit(uint32_t delta)
+{
+	return (delta << 1) | 1u;
+}
 static inline uint32_t ctr_w_enter(uint32_t slot, uint32_t delta)
 {
 	return (delta << 16) | (slot << 2) | 2u;
@@ -80,22 +83,22 @@ static inline uint32_t ctr_slot_of(uint64_t addr)
 /* Extended record kinds. Payload sizes in words; strings are at most 255 bytes, NUL-free,
  * zero padded to a word boundary. u64 payloads are two words, low word first. */
 enum ctr_ext_kind {
-	CTR_X_TIME = 1,       /* payload u64 absolute time; arg 0 */
-	CTR_X_DEFINE = 2,     /* payload u64 address (stored: function id); arg = slot */
-	CTR_X_LOST = 3,       /* payload u64 number of events lost here */
-	CTR_X_PAD = 4,        /* payload: nwords words to skip; arg 0 */
-	CTR_X_INHERIT = 5,    /* payload u64 address (stored: function id): a frame that was
-			       * already open when recording began (fork child, switch-on);
-			       * an enter at the current time marked inherited */
-	CTR_X_SPAN = 6,       /* arg = name length; payload name: enter of a manual span */
-	CTR_X_ATTR_STR = 7,   /* arg = key length; payload: u32 value length, key, value */
-	CTR_X_ATTR_INT = 8,   /* arg = key length; payload: i64 value, key */
-	CTR_X_MARK = 9,       /* arg = name length; payload name: instant event */
+	CTR_X_TIME = 1,		/* payload u64 absolute time; arg 0 */
+	CTR_X_DEFINE = 2,	/* payload u64 address (stored: function id); arg = slot */
+	CTR_X_LOST = 3,		/* payload u64 number of events lost here */
+	CTR_X_PAD = 4,		/* payload: nwords words to skip; arg 0 */
+	CTR_X_INHERIT = 5,	/* payload u64 address (stored: function id): a frame that was
+				 * already open when recording began (fork child, switch-on);
+				 * an enter at the current time marked inherited */
+	CTR_X_SPAN = 6,		/* arg = name length; payload name: enter of a manual span */
+	CTR_X_ATTR_STR = 7,	/* arg = key length; payload: u32 value length, key, value */
+	CTR_X_ATTR_INT = 8,	/* arg = key length; payload: i64 value, key */
+	CTR_X_MARK = 9,		/* arg = name length; payload name: instant event */
 	CTR_X_THREAD_NAME = 10, /* arg = name length; payload name */
-	CTR_X_UNWIND = 11,    /* arg = frames closed at once (longjmp, exception); payload
-			       * u32 delta from the previous event */
-	CTR_X_COUNT = 12,     /* arg = slot; payload u32 calls of that function not recorded
-			       * individually (filters, sampling, --min-duration) */
+	CTR_X_UNWIND = 11,	/* arg = frames closed at once (longjmp, exception); payload
+				 * u32 delta from the previous event */
+	CTR_X_COUNT = 12,	/* arg = slot; payload u32 calls of that function not recorded
+				 * individually (filters, sampling, --min-duration) */
 };
 
 #define CTR_STR_MAX 255

@@ -10,9 +10,9 @@
 #include <stdlib.h>
 
 struct ctr_hmap {
-	uint64_t *keys;   /* 0 = empty */
+	uint64_t *keys; /* 0 = empty */
 	uint32_t *vals;
-	size_t cap, n;    /* cap is a power of two */
+	size_t cap, n; /* cap is a power of two */
 };
 
 static inline uint64_t ctr_hmix(uint64_t k)

@@ -19,7 +19,7 @@ static inline void ctr_run_id_make(char *id, size_t n)
 {
 	struct timespec ts;
 	struct tm tm;
-	unsigned char rnd[3] = { 0 };
+	unsigned char rnd[3] = {0};
 
 	clock_gettime(CLOCK_REALTIME, &ts);
 	gmtime_r(&ts.tv_sec, &tm);

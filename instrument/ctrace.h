@@ -108,9 +108,9 @@ CTRACE_INLINE_ void ctrace_scope_end_(int *unused)
 #define CTRACE_CAT2_(a, b) a##b
 #define CTRACE_CAT_(a, b) CTRACE_CAT2_(a, b)
 /* A span named @name from here to the end of the enclosing block (cleanup attribute). */
-#define CTRACE_SCOPE(name)                                                                     \
-	int CTRACE_CAT_(ctrace_scope_, __LINE__)                                               \
-		__attribute__((cleanup(ctrace_scope_end_), unused)) = (ctrace_span_begin(name), 0)
+#define CTRACE_SCOPE(name)                                                                         \
+	int CTRACE_CAT_(ctrace_scope_, __LINE__)                                                   \
+	    __attribute__((cleanup(ctrace_scope_end_), unused)) = (ctrace_span_begin(name), 0)
 
 #ifdef __cplusplus
 }

@@ -51,7 +51,8 @@ static void split_globs(const char *env, struct globs *g)
 	if (!v || !*v || !(copy = strdup(v)))
 		return;
 	/* ';' separates patterns: C++ names contain commas */
-	for (tok = strtok_r(copy, ";", &save); tok && g->n < MAX_GLOBS; tok = strtok_r(NULL, ";", &save))
+	for (tok = strtok_r(copy, ";", &save); tok && g->n < MAX_GLOBS;
+	     tok = strtok_r(NULL, ";", &save))
 		if (*tok)
 			g->pat[g->n++] = strdup(tok);
 	free(copy);
@@ -132,17 +133,20 @@ static void scan_symbols(const char *path, uintptr_t bias)
 		demangle = (demangle_fn)dlsym(RTLD_DEFAULT, "__cxa_demangle");
 	eh = (const Elf64_Ehdr *)m;
 	if (memcmp(eh->e_ident, ELFMAG, SELFMAG) != 0 || eh->e_ident[EI_CLASS] != ELFCLASS64 ||
-	    eh->e_shoff == 0 || eh->e_shoff + (uint64_t)eh->e_shnum * sizeof(Elf64_Shdr) > (uint64_t)st.st_size)
+	    eh->e_shoff == 0 ||
+	    eh->e_shoff + (uint64_t)eh->e_shnum * sizeof(Elf64_Shdr) > (uint64_t)st.st_size)
 		goto out;
 	sh = (const Elf64_Shdr *)(m + eh->e_shoff);
 	for (pass = 0; pass < 2; pass++) { /* .symtab, and .dynsym for what it lacks */
 		for (int i = 0; i < eh->e_shnum; i++) {
-			if (sh[i].sh_type != (pass ? SHT_DYNSYM : SHT_SYMTAB) || sh[i].sh_link >= eh->e_shnum)
+			if (sh[i].sh_type != (pass ? SHT_DYNSYM : SHT_SYMTAB) ||
+			    sh[i].sh_link >= eh->e_shnum)
 				continue;
 			const Elf64_Shdr *strs = &sh[sh[i].sh_link];
 
 			if (sh[i].sh_offset + sh[i].sh_size > (uint64_t)st.st_size ||
-			    strs->sh_offset + strs->sh_size > (uint64_t)st.st_size || !sh[i].sh_entsize)
+			    strs->sh_offset + strs->sh_size > (uint64_t)st.st_size ||
+			    !sh[i].sh_entsize)
 				continue;
 			const Elf64_Sym *sym = (const Elf64_Sym *)(m + sh[i].sh_offset);
 			size_t n = sh[i].sh_size / sh[i].sh_entsize;
@@ -159,8 +163,10 @@ static void scan_symbols(const char *path, uintptr_t bias)
 				name = str + sym[k].st_name;
 				if (name[0] == '_' && name[1] == 'Z' && demangle)
 					dm = demangle(name, NULL, NULL, &status);
-				ex = g_exclude.n && (match_any(&g_exclude, name) || (dm && match_any(&g_exclude, dm)));
-				fi = g_filter.n && (match_any(&g_filter, name) || (dm && match_any(&g_filter, dm)));
+				ex = g_exclude.n && (match_any(&g_exclude, name) ||
+						     (dm && match_any(&g_exclude, dm)));
+				fi = g_filter.n && (match_any(&g_filter, name) ||
+						    (dm && match_any(&g_filter, dm)));
 				if (ex && set_exclude)
 					set_add(set_exclude, bias + sym[k].st_value);
 				if (fi && set_filter)
@@ -324,7 +330,8 @@ int ctr_control_init(void)
 		long d = strtol(v, &end, 10);
 
 		if (*end || d < 1 || d > (1L << 24))
-			ctr_log(CTR_LOG_ERROR, "ignoring invalid CTRACE_DEPTH='%s' (1..16777216)", v);
+			ctr_log(CTR_LOG_ERROR, "ignoring invalid CTRACE_DEPTH='%s' (1..16777216)",
+				v);
 		else
 			ctr_opts.max_depth = (uint32_t)d;
 	}
@@ -332,9 +339,11 @@ int ctr_control_init(void)
 		uint64_t ns = parse_dur(v, &ok);
 
 		if (!ok)
-			ctr_log(CTR_LOG_ERROR, "ignoring invalid CTRACE_MIN_DURATION='%s' (e.g. 10us)", v);
+			ctr_log(CTR_LOG_ERROR,
+				"ignoring invalid CTRACE_MIN_DURATION='%s' (e.g. 10us)", v);
 		else
-			ctr_opts.min_ticks = (uint64_t)((double)ns * (double)ctr_proc.ticks_per_sec / 1e9);
+			ctr_opts.min_ticks =
+			    (uint64_t)((double)ns * (double)ctr_proc.ticks_per_sec / 1e9);
 	}
 	if ((v = getenv("CTRACE_SAMPLE")) && *v) {
 		char *end;
@@ -358,7 +367,8 @@ int ctr_control_init(void)
 		uint32_t r = 0;
 
 		if (*end || p < 0 || p > 1) {
-			ctr_log(CTR_LOG_ERROR, "ignoring invalid CTRACE_SAMPLE_RATE='%s' (0..1)", v);
+			ctr_log(CTR_LOG_ERROR, "ignoring invalid CTRACE_SAMPLE_RATE='%s' (0..1)",
+				v);
 		} else {
 			if (getrandom(&r, sizeof(r), GRND_NONBLOCK) != (ssize_t)sizeof(r))
 				r = (uint32_t)time(NULL) * 2654435761u ^ (uint32_t)getpid();
@@ -419,9 +429,11 @@ void ctr_capture_stack(struct ctr_thr *t, int include_first)
 		unw_get_reg(&cur, UNW_REG_IP, &ip);
 		unw_get_reg(&cur, UNW_REG_SP, &sp);
 		if (dladdr((void *)ip, &di) &&
-		    (di.dli_fbase == self.dli_fbase || (di.dli_fname && (strstr(di.dli_fname, "/libc.so") ||
-								      strstr(di.dli_fname, "/ld-linux")))))
-			continue; /* ours, and libc's start-up frames: not part of the program's tree */
+		    (di.dli_fbase == self.dli_fbase ||
+		     (di.dli_fname &&
+		      (strstr(di.dli_fname, "/libc.so") || strstr(di.dli_fname, "/ld-linux")))))
+			continue; /* ours, and libc's start-up frames: not part of the program's
+				     tree */
 		if (unw_get_proc_info(&cur, &pi) != 0 || !pi.start_ip)
 			continue;
 		if (first) {

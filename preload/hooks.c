@@ -22,8 +22,8 @@
 #include "preload-int.h"
 
 __thread struct ctr_thr ctr_tls __attribute__((tls_model("initial-exec"))) = {
-	.gate = CTR_G_UNINIT,
-	.fd = -1,
+    .gate = CTR_G_UNINIT,
+    .fd = -1,
 };
 
 #define SLACK_WORDS 64u
@@ -421,8 +421,9 @@ static void enter_generic(struct ctr_thr *t, uintptr_t fn, uintptr_t sp, uint64_
 		if (t->slots[slot] == (fn | EXCL_TAG))
 			return;
 		if (ctr_control_decide(fn) == CTR_DECIDE_EXCLUDE) {
-			t->slots[slot] = fn | EXCL_TAG; /* the decoder's DEFINEs stay valid: a recorded
-							  * function taking the slot back re-DEFINEs it */
+			t->slots[slot] =
+			    fn | EXCL_TAG; /* the decoder's DEFINEs stay valid: a recorded
+					    * function taking the slot back re-DEFINEs it */
 			return;
 		}
 	}
@@ -434,7 +435,8 @@ static void enter_generic(struct ctr_thr *t, uintptr_t fn, uintptr_t sp, uint64_
 		a->last_before = t->last;
 		a->old_slot = t->slots[slot];
 		a->t0 = now;
-		a->keep = !ctr_opts.sample || (t->scount && t->scount[slot]++ % ctr_opts.sample == 0);
+		a->keep =
+		    !ctr_opts.sample || (t->scount && t->scount[slot]++ % ctr_opts.sample == 0);
 	}
 	write_enter(t, fn, slot, now);
 }
@@ -574,8 +576,9 @@ static __attribute__((noinline)) void enter_gated(struct ctr_thr *t, uintptr_t f
 	switch (t->gate) {
 	case CTR_G_UNINIT:
 		if (!ctr_global_on || ctr_opts.have_filter || ctr_proc.dormant_start) {
-			t->gate = ctr_proc.enabled ? (ctr_global_on ? CTR_G_FILTER_OUT : CTR_G_DORMANT)
-						   : CTR_G_OFF;
+			t->gate = ctr_proc.enabled
+				      ? (ctr_global_on ? CTR_G_FILTER_OUT : CTR_G_DORMANT)
+				      : CTR_G_OFF;
 			enter_gated(t, fn, sp);
 			return;
 		}
@@ -846,8 +849,8 @@ void ctr_write_inherit(struct ctr_thr *t)
 }
 
 /* Writes a string record (span, mark, thread name) for the calling thread. */
-static void write_str(struct ctr_thr *t, uint32_t kind, const char *s, size_t len,
-		      const char *s2, size_t len2)
+static void write_str(struct ctr_thr *t, uint32_t kind, const char *s, size_t len, const char *s2,
+		      size_t len2)
 {
 	uint32_t kw = (uint32_t)((len + 3) / 4), vw = (uint32_t)((len2 + 3) / 4);
 	uint32_t nw = kind == CTR_X_ATTR_STR ? 1 + kw + vw : kw, *p;
@@ -1000,8 +1003,8 @@ CTR_EXPORT void ctrace__thread_name(const char *name)
 
 static void *map_anon(size_t size)
 {
-	void *m = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE,
-		       -1, 0);
+	void *m = mmap(NULL, size, PROT_READ | PROT_WRITE,
+		       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
 
 	return m == MAP_FAILED ? NULL : m;
 }
@@ -1116,7 +1119,7 @@ void ctr_thread_finish(struct ctr_thr *t)
 	t->fd = -1;
 	ctr_unregister_thread(t);
 	if (t->altstack) {
-		stack_t ss = { .ss_flags = SS_DISABLE };
+		stack_t ss = {.ss_flags = SS_DISABLE};
 
 		sigaltstack(&ss, NULL);
 		munmap(t->altstack, ALTSTACK_SIZE);
@@ -1185,14 +1188,14 @@ static void *next_sym(const char *name)
 	return dlsym(RTLD_NEXT, name);
 }
 
-#define JUMP_WRAPPER(sym, var)                                                                   \
-	CTR_EXPORT __attribute__((noreturn)) void sym(struct __jmp_buf_tag env[1], int val)    \
-	{                                                                                      \
-		if (!var)                                                                      \
-			var = (jump_fn)next_sym(#sym);                                         \
-		before_jump(env);                                                              \
-		var(env, val);                                                                 \
-		__builtin_unreachable();                                                       \
+#define JUMP_WRAPPER(sym, var)                                                                     \
+	CTR_EXPORT __attribute__((noreturn)) void sym(struct __jmp_buf_tag env[1], int val)        \
+	{                                                                                          \
+		if (!var)                                                                          \
+			var = (jump_fn)next_sym(#sym);                                             \
+		before_jump(env);                                                                  \
+		var(env, val);                                                                     \
+		__builtin_unreachable();                                                           \
 	}
 
 JUMP_WRAPPER(longjmp, real_longjmp)
@@ -1287,9 +1290,9 @@ int ctr_calibrate(double *inner_ns, double *call_ns)
 			break;
 		}
 	}
-	*call_ns = best_hook > best_bare ? (double)(best_hook - best_bare) * 1e9 /
-						   (double)ctr_proc.ticks_per_sec / N
-					 : 0;
+	*call_ns = best_hook > best_bare
+		       ? (double)(best_hook - best_bare) * 1e9 / (double)ctr_proc.ticks_per_sec / N
+		       : 0;
 	ret = n ? 0 : -1;
 out:
 	*t = saved;

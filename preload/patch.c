@@ -97,13 +97,26 @@ static int patch_object(struct dl_phdr_info *info, size_t size, void *arg)
 		return 0;
 	for (; dyn->d_tag != DT_NULL; dyn++) {
 		switch (dyn->d_tag) {
-		case DT_SYMTAB: symtab = dyn_ptr(info, dyn->d_un.d_ptr); break;
-		case DT_STRTAB: strtab = dyn_ptr(info, dyn->d_un.d_ptr); break;
-		case DT_JMPREL: jmprel = dyn_ptr(info, dyn->d_un.d_ptr); break;
-		case DT_PLTRELSZ: pltrelsz = dyn->d_un.d_val; break;
-		case DT_RELA: rela = dyn_ptr(info, dyn->d_un.d_ptr); break;
-		case DT_RELASZ: relasz = dyn->d_un.d_val; break;
-		default: break;
+		case DT_SYMTAB:
+			symtab = dyn_ptr(info, dyn->d_un.d_ptr);
+			break;
+		case DT_STRTAB:
+			strtab = dyn_ptr(info, dyn->d_un.d_ptr);
+			break;
+		case DT_JMPREL:
+			jmprel = dyn_ptr(info, dyn->d_un.d_ptr);
+			break;
+		case DT_PLTRELSZ:
+			pltrelsz = dyn->d_un.d_val;
+			break;
+		case DT_RELA:
+			rela = dyn_ptr(info, dyn->d_un.d_ptr);
+			break;
+		case DT_RELASZ:
+			relasz = dyn->d_un.d_val;
+			break;
+		default:
+			break;
 		}
 	}
 	if (!symtab || !strtab)
@@ -128,9 +141,9 @@ static uintptr_t self_base(void)
 void ctr_bypass_hooks(int on)
 {
 	struct patch_ctx c = {
-		.enter = on ? (void *)noop_hook : (void *)__cyg_profile_func_enter,
-		.exit = on ? (void *)noop_hook : (void *)__cyg_profile_func_exit,
-		.self = self_base(),
+	    .enter = on ? (void *)noop_hook : (void *)__cyg_profile_func_enter,
+	    .exit = on ? (void *)noop_hook : (void *)__cyg_profile_func_exit,
+	    .self = self_base(),
 	};
 
 	dl_iterate_phdr(patch_object, &c);

@@ -20,13 +20,13 @@
 /* Gate values: the hot path runs only when the gate is 0. */
 enum ctr_gate {
 	CTR_G_OPEN = 0,
-	CTR_G_UNINIT = 1,   /* thread not set up yet */
-	CTR_G_BUSY = 2,     /* inside a hook: nested events (signal handlers) are counted lost */
-	CTR_G_OFF = 3,      /* recording disabled for this thread (failure, dormant, finished) */
-	CTR_G_LOST = 4,     /* no room on disk: events counted as lost until a retry succeeds */
-	CTR_G_MONO = 5,     /* recording without a usable TSC, or with a drop policy
-			     * (--min-duration, --sample): every event takes the generic path */
-	CTR_G_DORMANT = 6,  /* tracing switched off: resumes when ctr_global_on is set */
+	CTR_G_UNINIT = 1,     /* thread not set up yet */
+	CTR_G_BUSY = 2,	      /* inside a hook: nested events (signal handlers) are counted lost */
+	CTR_G_OFF = 3,	      /* recording disabled for this thread (failure, dormant, finished) */
+	CTR_G_LOST = 4,	      /* no room on disk: events counted as lost until a retry succeeds */
+	CTR_G_MONO = 5,	      /* recording without a usable TSC, or with a drop policy
+			       * (--min-duration, --sample): every event takes the generic path */
+	CTR_G_DORMANT = 6,    /* tracing switched off: resumes when ctr_global_on is set */
 	CTR_G_FILTER_OUT = 7, /* --filter: outside every matching function */
 };
 
@@ -38,13 +38,13 @@ struct ctr_thr;
 
 /* Options (control.c); all zero when none is set. */
 struct ctr_opts {
-	int have_filter;          /* record only inside functions matching CTRACE_FILTER */
-	int have_exclude;         /* CTRACE_EXCLUDE or CTRACE_MODULE set */
+	int have_filter;  /* record only inside functions matching CTRACE_FILTER */
+	int have_exclude; /* CTRACE_EXCLUDE or CTRACE_MODULE set */
 	int have_module;
-	int policy;               /* min_ticks or sample: calls may be dropped at their exit */
-	uint32_t max_depth;       /* 0 = unlimited */
-	uint64_t min_ticks;       /* drop calls shorter than this (counted) */
-	uint32_t sample;          /* record 1 in N calls of each function (counted) */
+	int policy;	    /* min_ticks or sample: calls may be dropped at their exit */
+	uint32_t max_depth; /* 0 = unlimited */
+	uint64_t min_ticks; /* drop calls shorter than this (counted) */
+	uint32_t sample;    /* record 1 in N calls of each function (counted) */
 };
 
 enum { CTR_DECIDE_RECORD = 0, CTR_DECIDE_EXCLUDE = 1, CTR_DECIDE_FILTER = 2 };
@@ -74,47 +74,47 @@ void ctr_flush_all(void);
 
 struct ctr_frame {
 	uintptr_t fn;
-	uintptr_t sp;       /* address of the hook's return-address slot: orders frames */
+	uintptr_t sp; /* address of the hook's return-address slot: orders frames */
 };
 
 struct ctr_thr {
-	int gate;                 /* enum ctr_gate */
-	uint32_t depth;           /* open frames (may exceed cap: deeper ones are not kept) */
-	uint32_t cap;             /* frames the stack can hold */
-	uint32_t *pos;            /* next word to write */
-	uint32_t *end;            /* fast-path limit: window end minus slack */
-	uint64_t last;            /* time of the previous event */
-	struct ctr_frame *stack;  /* shadow stack (mmap'd) */
-	uintptr_t *slots;         /* CTR_NSLOTS function addresses, bit 63 set for an excluded
-				   * function (mmap'd) */
+	int gate;		 /* enum ctr_gate */
+	uint32_t depth;		 /* open frames (may exceed cap: deeper ones are not kept) */
+	uint32_t cap;		 /* frames the stack can hold */
+	uint32_t *pos;		 /* next word to write */
+	uint32_t *end;		 /* fast-path limit: window end minus slack */
+	uint64_t last;		 /* time of the previous event */
+	struct ctr_frame *stack; /* shadow stack (mmap'd) */
+	uintptr_t *slots;	 /* CTR_NSLOTS function addresses, bit 63 set for an excluded
+				  * function (mmap'd) */
 	/* --- slow path only below --- */
-	uint32_t *win;            /* current window */
-	uint64_t win_off;         /* file offset of the window */
+	uint32_t *win;	  /* current window */
+	uint64_t win_off; /* file offset of the window */
 	uint64_t win_size;
 	int fd;
 	int32_t tid;
-	uint64_t lost;            /* events lost in this thread */
-	uint64_t lost_pending;    /* lost since the last LOST record */
-	uint32_t lost_depth0;     /* depth when loss began */
-	uint32_t lost_min_depth;  /* lowest depth while losing */
-	uint64_t events;          /* events written (for the header) */
-	uint32_t retry;           /* events until the next window retry while losing */
-	int dormant;              /* gate is OFF because tracing is switched off */
+	uint64_t lost;		 /* events lost in this thread */
+	uint64_t lost_pending;	 /* lost since the last LOST record */
+	uint32_t lost_depth0;	 /* depth when loss began */
+	uint32_t lost_min_depth; /* lowest depth while losing */
+	uint64_t events;	 /* events written (for the header) */
+	uint32_t retry;		 /* events until the next window retry while losing */
+	int dormant;		 /* gate is OFF because tracing is switched off */
 	void *altstack;
-	struct ctr_thr *next;     /* registry */
-	struct ctr_aux *aux;      /* per frame, with a drop policy (mmap'd like stack) */
-	uint32_t *scount;         /* per slot call counter for --sample (mmap'd) */
+	struct ctr_thr *next;	  /* registry */
+	struct ctr_aux *aux;	  /* per frame, with a drop policy (mmap'd like stack) */
+	uint32_t *scount;	  /* per slot call counter for --sample (mmap'd) */
 	struct ctr_pending *pend; /* dropped calls not yet written as COUNT records */
 	uint32_t n_pend;
 };
 
 /* Per-frame state for the drop policy: how to take the frame's ENTER back. */
 struct ctr_aux {
-	uint32_t *pos_before;     /* write position before the ENTER and its TIME/DEFINE */
+	uint32_t *pos_before; /* write position before the ENTER and its TIME/DEFINE */
 	uint64_t last_before;
-	uintptr_t old_slot;       /* the slot's previous function (DEFINE taken back too) */
+	uintptr_t old_slot; /* the slot's previous function (DEFINE taken back too) */
 	uint64_t t0;
-	int keep;                 /* sampled: keep whatever its duration */
+	int keep; /* sampled: keep whatever its duration */
 };
 
 /* Calls dropped by the policy, counted under the frame at depth @owner (0 = top level); they
@@ -128,18 +128,18 @@ struct ctr_pending {
 
 /* Process-wide state, set up by the constructor in proc.c. */
 struct ctr_proc {
-	int enabled;              /* 0: the whole preload is inert */
+	int enabled; /* 0: the whole preload is inert */
 	int use_tsc;
-	int fast;                 /* TSC and no drop policy: the fast paths apply */
-	int dormant_start;        /* started with CTRACE_START=off: threads begin with a capture */
+	int fast;	   /* TSC and no drop policy: the fast paths apply */
+	int dormant_start; /* started with CTRACE_START=off: threads begin with a capture */
 	uint64_t ticks_per_sec;
-	int dirfd;                /* run directory */
+	int dirfd; /* run directory */
 	pid_t pid;
 	pid_t ppid;
 	uint32_t gen;
-	uint64_t window_max;      /* largest window, bytes */
+	uint64_t window_max; /* largest window, bytes */
 	uint64_t window_min;
-	uint64_t fsize_limit;     /* RLIMIT_FSIZE at start (RLIM_INFINITY = UINT64_MAX) */
+	uint64_t fsize_limit; /* RLIMIT_FSIZE at start (RLIM_INFINITY = UINT64_MAX) */
 	int log_level;
 	int logfd;
 	char run_dir[4096];
@@ -150,10 +150,10 @@ extern __thread struct ctr_thr ctr_tls;
 
 /* hooks.c */
 uint64_t ctr_now(void);
-void ctr_thread_start(struct ctr_thr *t);        /* slow: opens the thread's event file */
-void ctr_thread_finish(struct ctr_thr *t);       /* slow: closes it (thread exit) */
-void ctr_thread_forget(struct ctr_thr *t);       /* fork child: drop the parent's mapping */
-void ctr_write_inherit(struct ctr_thr *t);       /* INHERIT records for the open frames */
+void ctr_thread_start(struct ctr_thr *t);		/* slow: opens the thread's event file */
+void ctr_thread_finish(struct ctr_thr *t);		/* slow: closes it (thread exit) */
+void ctr_thread_forget(struct ctr_thr *t);		/* fork child: drop the parent's mapping */
+void ctr_write_inherit(struct ctr_thr *t);		/* INHERIT records for the open frames */
 void ctr_unwind_to_sp(struct ctr_thr *t, uintptr_t sp); /* close frames deeper than sp */
 int ctr_calibrate(double *inner_ns, double *call_ns);
 

@@ -6,16 +6,16 @@
  * writes to the program's stdout and never changes its exit status.
  */
 #include <dirent.h>
-#include <stddef.h>
 #include <dlfcn.h>
 #include <elf.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <link.h>
 #include <limits.h>
+#include <link.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -33,7 +33,7 @@
 #include "../common/runid.h"
 #include "preload-int.h"
 
-struct ctr_proc ctr_proc = { .dirfd = -1, .logfd = 2, .log_level = CTR_LOG_WARN };
+struct ctr_proc ctr_proc = {.dirfd = -1, .logfd = 2, .log_level = CTR_LOG_WARN};
 
 static pthread_mutex_t reg_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct ctr_thr *reg_head;
@@ -219,7 +219,8 @@ int ctr_open_thread_file(int32_t tid, int *fd)
 	char name[128];
 
 	snprintf(name, sizeof(name), "t-%s-%d.ev", file_prefix, (int)tid);
-	*fd = openat(ctr_proc.dirfd, name, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+	*fd =
+	    openat(ctr_proc.dirfd, name, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
 	return *fd < 0 ? -1 : 0;
 }
 
@@ -257,7 +258,7 @@ static void build_id_hex(const struct dl_phdr_info *info, char *out, size_t outs
 		while (p + sizeof(ElfW(Nhdr)) <= end) {
 			const ElfW(Nhdr) *nh = (const ElfW(Nhdr) *)p;
 			const unsigned char *desc =
-				(const unsigned char *)p + sizeof(*nh) + ((nh->n_namesz + 3) & ~3u);
+			    (const unsigned char *)p + sizeof(*nh) + ((nh->n_namesz + 3) & ~3u);
 
 			if (nh->n_type == NT_GNU_BUILD_ID && nh->n_namesz == 4 &&
 			    memcmp(p + sizeof(*nh), "GNU", 4) == 0) {
@@ -339,7 +340,8 @@ static void rescan_modules(void)
 	dl_iterate_phdr(scan_module, NULL);
 	for (i = 0; i < n_modules; i++) {
 		if (!modules[i].seen) {
-			int n = snprintf(line, sizeof(line), "U %lx\n", (unsigned long)modules[i].bias);
+			int n =
+			    snprintf(line, sizeof(line), "U %lx\n", (unsigned long)modules[i].bias);
 
 			if (mapsfd >= 0 && write(mapsfd, line, (size_t)n) < 0)
 				(void)0;
@@ -514,8 +516,9 @@ static int open_proc_files(void)
 
 	for (uint32_t gen = 0; gen < 1000; gen++) {
 		snprintf(name, sizeof(name), "p-%d-%u.meta", (int)ctr_proc.pid, gen);
-		metafd = openat(ctr_proc.dirfd, name,
-				O_WRONLY | O_APPEND | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+		metafd =
+		    openat(ctr_proc.dirfd, name,
+			   O_WRONLY | O_APPEND | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
 		if (metafd >= 0) {
 			ctr_proc.gen = gen;
 			break;
@@ -742,8 +745,8 @@ static void atfork_child(void)
 	rescan_modules();
 }
 
-static const int crash_sigs[] = { SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGABRT, SIGTRAP, SIGSYS };
-static const int term_sigs[] = { SIGTERM, SIGINT, SIGHUP, SIGQUIT };
+static const int crash_sigs[] = {SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGABRT, SIGTRAP, SIGSYS};
+static const int term_sigs[] = {SIGTERM, SIGINT, SIGHUP, SIGQUIT};
 static struct sigaction old_act[65];
 
 static int is_crash_sig(int sig)
@@ -762,7 +765,8 @@ static void write_backtrace(int sig, siginfo_t *si, void *uc)
 	int fd, depth = 0;
 
 	snprintf(name, sizeof(name), "p-%s.crash", file_prefix);
-	fd = openat(ctr_proc.dirfd, name, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600);
+	fd = openat(ctr_proc.dirfd, name, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC,
+		    0600);
 	if (fd < 0)
 		return;
 	p = line;
@@ -841,7 +845,7 @@ static void install_handlers(void)
 static void setup_log(void)
 {
 	const char *lvl = getenv("CTRACE_LOG"), *file = getenv("CTRACE_LOG_FILE");
-	static const char *names[] = { "error", "warn", "info", "debug" };
+	static const char *names[] = {"error", "warn", "info", "debug"};
 
 	if (lvl && *lvl) {
 		int found = 0;
@@ -850,7 +854,8 @@ static void setup_log(void)
 			if (strcmp(lvl, names[i]) == 0)
 				ctr_proc.log_level = i, found = 1;
 		if (!found)
-			ctr_log(CTR_LOG_ERROR, "ignoring invalid CTRACE_LOG='%s' (error, warn, info, debug)", lvl);
+			ctr_log(CTR_LOG_ERROR,
+				"ignoring invalid CTRACE_LOG='%s' (error, warn, info, debug)", lvl);
 	}
 	if (file && *file) {
 		int fd = open(file, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
@@ -858,7 +863,8 @@ static void setup_log(void)
 		if (fd >= 0)
 			ctr_proc.logfd = fd;
 		else
-			ctr_log(CTR_LOG_ERROR, "cannot open CTRACE_LOG_FILE '%s': %s", file, strerror(errno));
+			ctr_log(CTR_LOG_ERROR, "cannot open CTRACE_LOG_FILE '%s': %s", file,
+				strerror(errno));
 	}
 }
 

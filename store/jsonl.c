@@ -33,7 +33,7 @@ struct jl_store {
 /* ---- base64 (RFC 4648, with padding) ---- */
 
 static const char b64_alphabet[] =
-	"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
 
 /* Encodes @n bytes of @in; returns a NUL-terminated string (caller frees) or NULL. */
 static char *b64_encode(const unsigned char *in, size_t n)
@@ -191,8 +191,7 @@ static void push(json_t *a, json_t *v, int *fail)
 		*fail = 1;
 }
 
-static json_t *run_to_json(const struct ctr_run *r, const struct ctr_chunk *chunks,
-			   size_t n_chunks)
+static json_t *run_to_json(const struct ctr_run *r, const struct ctr_chunk *chunks, size_t n_chunks)
 {
 	json_t *o = json_object(), *a;
 	int fail = !o;
@@ -218,48 +217,52 @@ static json_t *run_to_json(const struct ctr_run *r, const struct ctr_chunk *chun
 
 	put(o, "meta", a = json_array(), &fail);
 	for (size_t i = 0; a && i < r->n_meta; i++)
-		push(a, json_pack("{s:o,s:o}", "key", js_str(r->meta[i].key), "value",
-				  js_str(r->meta[i].value)),
+		push(a,
+		     json_pack("{s:o,s:o}", "key", js_str(r->meta[i].key), "value",
+			       js_str(r->meta[i].value)),
 		     &fail);
 	put(o, "processes", a = json_array(), &fail);
 	for (size_t i = 0; a && i < r->n_procs; i++) {
 		const struct ctr_process *p = &r->procs[i];
 
-		push(a, json_pack("{s:i,s:i,s:I,s:o,s:o,s:i,s:i,s:i,s:o}", "pid", p->pid, "ppid",
-				  p->ppid, "gen", (json_int_t)p->gen, "exe", js_str(p->exe),
-				  "command", js_str(p->command), "exit_status", p->exit_status,
-				  "signal", p->signal, "crashed", p->crashed, "backtrace",
-				  js_str(p->backtrace)),
+		push(a,
+		     json_pack("{s:i,s:i,s:I,s:o,s:o,s:i,s:i,s:i,s:o}", "pid", p->pid, "ppid",
+			       p->ppid, "gen", (json_int_t)p->gen, "exe", js_str(p->exe), "command",
+			       js_str(p->command), "exit_status", p->exit_status, "signal",
+			       p->signal, "crashed", p->crashed, "backtrace", js_str(p->backtrace)),
 		     &fail);
 	}
 	put(o, "modules", a = json_array(), &fail);
 	for (size_t i = 0; a && i < r->n_modules; i++) {
 		const struct ctr_module *m = &r->modules[i];
 
-		push(a, json_pack("{s:I,s:o,s:o,s:o}", "id", (json_int_t)m->id, "path",
-				  js_str(m->path), "build_id", js_str(m->build_id), "base",
-				  js_u64(m->base)),
+		push(a,
+		     json_pack("{s:I,s:o,s:o,s:o}", "id", (json_int_t)m->id, "path",
+			       js_str(m->path), "build_id", js_str(m->build_id), "base",
+			       js_u64(m->base)),
 		     &fail);
 	}
 	put(o, "functions", a = json_array(), &fail);
 	for (size_t i = 0; a && i < r->n_functions; i++) {
 		const struct ctr_function *f = &r->functions[i];
 
-		push(a, json_pack("{s:I,s:I,s:o,s:o,s:o,s:I,s:o,s:o}", "id", (json_int_t)f->id,
-				  "kind", (json_int_t)f->kind, "name", js_str(f->name),
-				  "linkage_name", js_str(f->linkage_name), "file", js_str(f->file),
-				  "line", (json_int_t)f->line, "module", js_ref(f->module), "offset",
-				  js_u64(f->offset)),
+		push(a,
+		     json_pack("{s:I,s:I,s:o,s:o,s:o,s:I,s:o,s:o}", "id", (json_int_t)f->id, "kind",
+			       (json_int_t)f->kind, "name", js_str(f->name), "linkage_name",
+			       js_str(f->linkage_name), "file", js_str(f->file), "line",
+			       (json_int_t)f->line, "module", js_ref(f->module), "offset",
+			       js_u64(f->offset)),
 		     &fail);
 	}
 	put(o, "threads", a = json_array(), &fail);
 	for (size_t i = 0; a && i < r->n_threads; i++) {
 		const struct ctr_thread *t = &r->threads[i];
 
-		push(a, json_pack("{s:I,s:i,s:i,s:o,s:o,s:o,s:o,s:o}", "id", (json_int_t)t->id,
-				  "pid", t->pid, "tid", t->tid, "name", js_str(t->name), "start_ns",
-				  js_u64(t->start_ns), "end_ns", js_u64(t->end_ns), "events",
-				  js_u64(t->events), "lost", js_u64(t->lost)),
+		push(a,
+		     json_pack("{s:I,s:i,s:i,s:o,s:o,s:o,s:o,s:o}", "id", (json_int_t)t->id, "pid",
+			       t->pid, "tid", t->tid, "name", js_str(t->name), "start_ns",
+			       js_u64(t->start_ns), "end_ns", js_u64(t->end_ns), "events",
+			       js_u64(t->events), "lost", js_u64(t->lost)),
 		     &fail);
 	}
 	/* Nodes can be 100k+: arrays in a fixed column order keep the line compact. */
@@ -267,21 +270,22 @@ static json_t *run_to_json(const struct ctr_run *r, const struct ctr_chunk *chun
 	for (size_t i = 0; a && i < r->n_nodes; i++) {
 		const struct ctr_node *n = &r->nodes[i];
 
-		push(a, json_pack("[I,o,I,I,o,o,o,o,o,o,o,o,o]", (json_int_t)n->id,
-				  js_ref(n->parent), (json_int_t)n->thread, (json_int_t)n->function,
-				  js_u64(n->calls), js_u64(n->total_ns), js_u64(n->self_ns),
-				  js_u64(n->min_ns), js_u64(n->max_ns), js_u64(n->raw_total_ns),
-				  js_u64(n->raw_self_ns), js_u64(n->raw_min_ns),
-				  js_u64(n->raw_max_ns)),
+		push(a,
+		     json_pack("[I,o,I,I,o,o,o,o,o,o,o,o,o]", (json_int_t)n->id, js_ref(n->parent),
+			       (json_int_t)n->thread, (json_int_t)n->function, js_u64(n->calls),
+			       js_u64(n->total_ns), js_u64(n->self_ns), js_u64(n->min_ns),
+			       js_u64(n->max_ns), js_u64(n->raw_total_ns), js_u64(n->raw_self_ns),
+			       js_u64(n->raw_min_ns), js_u64(n->raw_max_ns)),
 		     &fail);
 	}
 	put(o, "attrs", a = json_array(), &fail);
 	for (size_t i = 0; a && i < r->n_attrs; i++) {
 		const struct ctr_attr *t = &r->attrs[i];
 
-		push(a, json_pack("{s:I,s:o,s:o,s:o}", "node", (json_int_t)t->node, "key",
-				  js_str(t->key), "value", js_str(t->value), "count",
-				  js_u64(t->count)),
+		push(a,
+		     json_pack("{s:I,s:o,s:o,s:o}", "node", (json_int_t)t->node, "key",
+			       js_str(t->key), "value", js_str(t->value), "count",
+			       js_u64(t->count)),
 		     &fail);
 	}
 	put(o, "chunks", a = json_array(), &fail);
@@ -293,10 +297,11 @@ static json_t *run_to_json(const struct ctr_run *r, const struct ctr_chunk *chun
 			fail = 1;
 			break;
 		}
-		push(a, json_pack("{s:I,s:I,s:I,s:o,s:o,s:o,s:s}", "thread", (json_int_t)c->thread,
-				  "seq", (json_int_t)c->seq, "codec", (json_int_t)c->codec,
-				  "raw_size", js_u64(c->raw_size), "first_ns", js_u64(c->first_ns),
-				  "last_ns", js_u64(c->last_ns), "data", b64),
+		push(a,
+		     json_pack("{s:I,s:I,s:I,s:o,s:o,s:o,s:s}", "thread", (json_int_t)c->thread,
+			       "seq", (json_int_t)c->seq, "codec", (json_int_t)c->codec, "raw_size",
+			       js_u64(c->raw_size), "first_ns", js_u64(c->first_ns), "last_ns",
+			       js_u64(c->last_ns), "data", b64),
 		     &fail);
 		free(b64);
 	}
@@ -313,7 +318,7 @@ struct jparse {
 	const char *path;
 	size_t line;
 	long long offset;
-	const char *why;   /* first problem found */
+	const char *why; /* first problem found */
 	int nomem;
 };
 
@@ -533,9 +538,9 @@ static void json_to_run(struct jparse *p, json_t *o, struct ctr_run *r, int chun
 	for (size_t i = 0; i < r->n_nodes; i++) {
 		json_t *el = json_array_get(a, i);
 		struct ctr_node *x = &r->nodes[i];
-		uint64_t *u[] = { &x->calls,	    &x->total_ns,    &x->self_ns,
-				  &x->min_ns,	    &x->max_ns,	     &x->raw_total_ns,
-				  &x->raw_self_ns,  &x->raw_min_ns,  &x->raw_max_ns };
+		uint64_t *u[] = {&x->calls,	  &x->total_ns,	  &x->self_ns,
+				 &x->min_ns,	  &x->max_ns,	  &x->raw_total_ns,
+				 &x->raw_self_ns, &x->raw_min_ns, &x->raw_max_ns};
 
 		if (json_array_size(el) != 13) {
 			jbad(p, "nodes");
@@ -568,7 +573,8 @@ static void json_to_run(struct jparse *p, json_t *o, struct ctr_run *r, int chun
 			struct ctr_chunk x;
 
 			chunk_fields(p, el, &x);
-			if (!json_is_string(d) || !b64_valid(json_string_value(d), json_string_length(d)))
+			if (!json_is_string(d) ||
+			    !b64_valid(json_string_value(d), json_string_length(d)))
 				jbad(p, "chunk data");
 		}
 		return;
@@ -668,10 +674,11 @@ static int parse_line(struct jparse *p, const char *line, size_t len, int chunks
 	}
 	if (v > JL_VERSION) {
 		ctr_err_ctx(e, p->path, NULL, p->offset);
-		ret = ctr_err_set(e, CTR_EVERSION, 0,
-				  "run at line %zu of '%s' has format version %lld, newer than this "
-				  "ctrace supports (%d): upgrade ctrace",
-				  p->line, p->path, (long long)v, JL_VERSION);
+		ret =
+		    ctr_err_set(e, CTR_EVERSION, 0,
+				"run at line %zu of '%s' has format version %lld, newer than this "
+				"ctrace supports (%d): upgrade ctrace",
+				p->line, p->path, (long long)v, JL_VERSION);
 		goto out;
 	}
 	if (!(r = calloc(1, sizeof(*r)))) {
@@ -703,7 +710,7 @@ typedef int (*line_fn)(void *arg, struct jparse *p, const char *line, size_t len
 /* Calls @fn for each non-blank line of @f, from its current position. */
 static int scan_stream(struct jl_store *j, FILE *f, line_fn fn, void *arg, struct ctr_err *e)
 {
-	struct jparse p = { .path = j->path };
+	struct jparse p = {.path = j->path};
 	char *line = NULL;
 	size_t cap = 0;
 	ssize_t len;
@@ -787,12 +794,11 @@ static int line_id(struct jparse *p, const char *line, size_t len, char id[CTR_R
 struct find_arg {
 	const char *id;
 	int found;
-	unsigned what;           /* for load: what to parse */
-	struct ctr_run *run;     /* for load: the parsed run */
+	unsigned what;	     /* for load: what to parse */
+	struct ctr_run *run; /* for load: the parsed run */
 };
 
-static int find_line(void *arg, struct jparse *p, const char *line, size_t len,
-		     struct ctr_err *e)
+static int find_line(void *arg, struct jparse *p, const char *line, size_t len, struct ctr_err *e)
 {
 	struct find_arg *a = arg;
 	char id[CTR_RUN_ID_MAX];
@@ -859,7 +865,7 @@ static void jl_close(struct ctr_store *s)
 /* 1 if run @id is in the file, 0 if not; through the locked @fd when it is >= 0. */
 static int exists(struct jl_store *j, int fd, const char *id, struct ctr_err *e)
 {
-	struct find_arg a = { .id = id, .what = 0x100u };
+	struct find_arg a = {.id = id, .what = 0x100u};
 	int ret = fd >= 0 ? scan_locked(j, fd, find_line, &a, e) : scan(j, find_line, &a, e);
 
 	return ret < 0 ? ret : a.found;
@@ -971,7 +977,8 @@ static int jl_save_end(struct ctr_store *s, const struct ctr_run *run, struct ct
 		char *t = realloc(text, len + 3);
 
 		if (!t) {
-			ret = ctr_err_set(e, CTR_ENOMEM, 0, "out of memory saving run '%s'", run->id);
+			ret =
+			    ctr_err_set(e, CTR_ENOMEM, 0, "out of memory saving run '%s'", run->id);
 			goto out;
 		}
 		text = t;
@@ -1019,7 +1026,7 @@ static int jl_load(struct ctr_store *s, const char *id, unsigned what, struct ct
 		   struct ctr_err *e)
 {
 	struct jl_store *j = s->priv;
-	struct find_arg a = { .id = id, .what = what & CTR_LOAD_TIMELINE };
+	struct find_arg a = {.id = id, .what = what & CTR_LOAD_TIMELINE};
 	int ret = scan(j, find_line, &a, e);
 
 	if (ret < 0)
@@ -1036,8 +1043,7 @@ struct list_arg {
 	size_t n, cap;
 };
 
-static int list_line(void *arg, struct jparse *p, const char *line, size_t len,
-		     struct ctr_err *e)
+static int list_line(void *arg, struct jparse *p, const char *line, size_t len, struct ctr_err *e)
 {
 	struct list_arg *a = arg;
 	struct ctr_run *r;
@@ -1068,7 +1074,7 @@ static int list_line(void *arg, struct jparse *p, const char *line, size_t len,
 static int jl_list(struct ctr_store *s, const struct ctr_filter *f, size_t limit, size_t offset,
 		   struct ctr_run ***out, size_t *n, struct ctr_err *e)
 {
-	struct list_arg a = { .f = f };
+	struct list_arg a = {.f = f};
 	size_t keep = 0;
 	int ret = scan(s->priv, list_line, &a, e);
 
@@ -1114,7 +1120,8 @@ static int rm_line(void *arg, struct jparse *p, const char *line, size_t len, st
 		a->found = 1;
 		return 0;
 	}
-	if (fwrite(line, 1, len, a->tmp) != len || (line[len - 1] != '\n' && fputc('\n', a->tmp) < 0))
+	if (fwrite(line, 1, len, a->tmp) != len ||
+	    (line[len - 1] != '\n' && fputc('\n', a->tmp) < 0))
 		return ctr_err_set(e, CTR_EIO, errno, "cannot write '%s': %s", p->path,
 				   strerror(errno));
 	return 0;
@@ -1123,7 +1130,7 @@ static int rm_line(void *arg, struct jparse *p, const char *line, size_t len, st
 static int jl_remove(struct ctr_store *s, const char *id, struct ctr_err *e)
 {
 	struct jl_store *j = s->priv;
-	struct rm_arg a = { .id = id };
+	struct rm_arg a = {.id = id};
 	char *tmp = NULL;
 	int fd = -1, tfd = -1, ret;
 	struct stat st;
@@ -1138,8 +1145,8 @@ static int jl_remove(struct ctr_store *s, const char *id, struct ctr_err *e)
 		goto out;
 	}
 	if ((tfd = mkostemp(tmp, O_CLOEXEC)) < 0 || !(a.tmp = fdopen(tfd, "w"))) {
-		ret = ctr_err_set(e, CTR_EIO, errno, "cannot create '%s': %s", tmp,
-				  strerror(errno));
+		ret =
+		    ctr_err_set(e, CTR_EIO, errno, "cannot create '%s': %s", tmp, strerror(errno));
 		goto out;
 	}
 	tfd = -1;
@@ -1177,14 +1184,14 @@ out:
 }
 
 const struct ctr_store_ops ctr_store_jsonl = {
-	.name = "jsonl",
-	.open = jl_open,
-	.close = jl_close,
-	.save_begin = jl_save_begin,
-	.save_chunk = jl_save_chunk,
-	.save_end = jl_save_end,
-	.save_abort = jl_save_abort,
-	.load = jl_load,
-	.list = jl_list,
-	.remove = jl_remove,
+    .name = "jsonl",
+    .open = jl_open,
+    .close = jl_close,
+    .save_begin = jl_save_begin,
+    .save_chunk = jl_save_chunk,
+    .save_end = jl_save_end,
+    .save_abort = jl_save_abort,
+    .load = jl_load,
+    .list = jl_list,
+    .remove = jl_remove,
 };

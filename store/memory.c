@@ -101,14 +101,16 @@ static int mem_save_end(struct ctr_store *s, const struct ctr_run *run, struct c
 	struct ctr_run tmp = *run, *d;
 
 	if (strcmp(run->id, m->pending_id))
-		return ctr_err_set(e, CTR_EUSAGE, 0, "save_end of run '%s' after save_begin of '%s'",
-				   run->id, m->pending_id);
+		return ctr_err_set(e, CTR_EUSAGE, 0,
+				   "save_end of run '%s' after save_begin of '%s'", run->id,
+				   m->pending_id);
 	if (m->n == m->cap) {
 		size_t cap = m->cap ? m->cap * 2 : 16;
 		struct ctr_run **p = realloc(m->runs, cap * sizeof(*p));
 
 		if (!p)
-			return ctr_err_set(e, CTR_ENOMEM, 0, "out of memory saving run '%s'", run->id);
+			return ctr_err_set(e, CTR_ENOMEM, 0, "out of memory saving run '%s'",
+					   run->id);
 		m->runs = p;
 		m->cap = cap;
 	}
@@ -202,14 +204,14 @@ static int mem_remove(struct ctr_store *s, const char *id, struct ctr_err *e)
 }
 
 const struct ctr_store_ops ctr_store_memory = {
-	.name = "memory",
-	.open = mem_open,
-	.close = mem_close,
-	.save_begin = mem_save_begin,
-	.save_chunk = mem_save_chunk,
-	.save_end = mem_save_end,
-	.save_abort = mem_save_abort,
-	.load = mem_load,
-	.list = mem_list,
-	.remove = mem_remove,
+    .name = "memory",
+    .open = mem_open,
+    .close = mem_close,
+    .save_begin = mem_save_begin,
+    .save_chunk = mem_save_chunk,
+    .save_end = mem_save_end,
+    .save_abort = mem_save_abort,
+    .load = mem_load,
+    .list = mem_list,
+    .remove = mem_remove,
 };

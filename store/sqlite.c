@@ -22,73 +22,73 @@
  * a newer ctrace and is refused with CTR_EVERSION.
  */
 static const char *const migrations[] = {
-	/* 0 -> 1: the first schema */
-	"CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT);"
-	"CREATE TABLE runs ("
-	" pk INTEGER PRIMARY KEY,"
-	" id TEXT NOT NULL UNIQUE,"
-	" command TEXT, host TEXT, cwd TEXT,"
-	" start_unix_ns INTEGER NOT NULL, duration_ns INTEGER NOT NULL,"
-	" exit_status INTEGER NOT NULL, signal INTEGER NOT NULL, crashed INTEGER NOT NULL,"
-	" events INTEGER NOT NULL, lost_events INTEGER NOT NULL,"
-	" clock TEXT, ticks_per_sec INTEGER NOT NULL,"
-	" overhead_inner_ns REAL NOT NULL, overhead_call_ns REAL NOT NULL);"
-	"CREATE INDEX runs_start ON runs(start_unix_ns DESC, id);"
-	"CREATE INDEX runs_command ON runs(command);"
-	"CREATE TABLE run_meta ("
-	" run INTEGER NOT NULL REFERENCES runs(pk), idx INTEGER NOT NULL,"
-	" key TEXT, value TEXT, PRIMARY KEY (run, idx)) WITHOUT ROWID;"
-	"CREATE INDEX run_meta_kv ON run_meta(key, value);"
-	"CREATE TABLE processes ("
-	" run INTEGER NOT NULL REFERENCES runs(pk), idx INTEGER NOT NULL,"
-	" pid INTEGER NOT NULL, ppid INTEGER NOT NULL, gen INTEGER NOT NULL,"
-	" exe TEXT, command TEXT, exit_status INTEGER NOT NULL, signal INTEGER NOT NULL,"
-	" crashed INTEGER NOT NULL, backtrace TEXT, PRIMARY KEY (run, idx)) WITHOUT ROWID;"
-	"CREATE TABLE modules ("
-	" run INTEGER NOT NULL REFERENCES runs(pk), id INTEGER NOT NULL,"
-	" path TEXT, build_id TEXT, base INTEGER NOT NULL, PRIMARY KEY (run, id)) WITHOUT ROWID;"
-	"CREATE TABLE functions ("
-	" run INTEGER NOT NULL REFERENCES runs(pk), id INTEGER NOT NULL,"
-	" kind INTEGER NOT NULL, name TEXT, linkage_name TEXT, file TEXT, line INTEGER NOT NULL,"
-	" module INTEGER, offset INTEGER NOT NULL, PRIMARY KEY (run, id)) WITHOUT ROWID;"
-	"CREATE INDEX functions_name ON functions(name, run);"
-	"CREATE INDEX functions_linkage ON functions(linkage_name, run);"
-	"CREATE TABLE threads ("
-	" run INTEGER NOT NULL REFERENCES runs(pk), id INTEGER NOT NULL,"
-	" pid INTEGER NOT NULL, tid INTEGER NOT NULL, name TEXT,"
-	" start_ns INTEGER NOT NULL, end_ns INTEGER NOT NULL,"
-	" events INTEGER NOT NULL, lost INTEGER NOT NULL, PRIMARY KEY (run, id)) WITHOUT ROWID;"
-	"CREATE TABLE nodes ("
-	" run INTEGER NOT NULL REFERENCES runs(pk), id INTEGER NOT NULL,"
-	" parent INTEGER, thread INTEGER NOT NULL, function INTEGER NOT NULL,"
-	" calls INTEGER NOT NULL, total_ns INTEGER NOT NULL, self_ns INTEGER NOT NULL,"
-	" min_ns INTEGER NOT NULL, max_ns INTEGER NOT NULL,"
-	" raw_total_ns INTEGER NOT NULL, raw_self_ns INTEGER NOT NULL,"
-	" raw_min_ns INTEGER NOT NULL, raw_max_ns INTEGER NOT NULL,"
-	" PRIMARY KEY (run, id)) WITHOUT ROWID;"
-	"CREATE TABLE attrs ("
-	" run INTEGER NOT NULL REFERENCES runs(pk), idx INTEGER NOT NULL,"
-	" node INTEGER NOT NULL, key TEXT, value TEXT, count INTEGER NOT NULL,"
-	" PRIMARY KEY (run, idx)) WITHOUT ROWID;"
-	"CREATE TABLE chunks ("
-	" run INTEGER NOT NULL REFERENCES runs(pk), thread INTEGER NOT NULL,"
-	" seq INTEGER NOT NULL, codec INTEGER NOT NULL, raw_size INTEGER NOT NULL,"
-	" first_ns INTEGER NOT NULL, last_ns INTEGER NOT NULL, data BLOB,"
-	" UNIQUE (run, thread, seq));",
+    /* 0 -> 1: the first schema */
+    "CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT);"
+    "CREATE TABLE runs ("
+    " pk INTEGER PRIMARY KEY,"
+    " id TEXT NOT NULL UNIQUE,"
+    " command TEXT, host TEXT, cwd TEXT,"
+    " start_unix_ns INTEGER NOT NULL, duration_ns INTEGER NOT NULL,"
+    " exit_status INTEGER NOT NULL, signal INTEGER NOT NULL, crashed INTEGER NOT NULL,"
+    " events INTEGER NOT NULL, lost_events INTEGER NOT NULL,"
+    " clock TEXT, ticks_per_sec INTEGER NOT NULL,"
+    " overhead_inner_ns REAL NOT NULL, overhead_call_ns REAL NOT NULL);"
+    "CREATE INDEX runs_start ON runs(start_unix_ns DESC, id);"
+    "CREATE INDEX runs_command ON runs(command);"
+    "CREATE TABLE run_meta ("
+    " run INTEGER NOT NULL REFERENCES runs(pk), idx INTEGER NOT NULL,"
+    " key TEXT, value TEXT, PRIMARY KEY (run, idx)) WITHOUT ROWID;"
+    "CREATE INDEX run_meta_kv ON run_meta(key, value);"
+    "CREATE TABLE processes ("
+    " run INTEGER NOT NULL REFERENCES runs(pk), idx INTEGER NOT NULL,"
+    " pid INTEGER NOT NULL, ppid INTEGER NOT NULL, gen INTEGER NOT NULL,"
+    " exe TEXT, command TEXT, exit_status INTEGER NOT NULL, signal INTEGER NOT NULL,"
+    " crashed INTEGER NOT NULL, backtrace TEXT, PRIMARY KEY (run, idx)) WITHOUT ROWID;"
+    "CREATE TABLE modules ("
+    " run INTEGER NOT NULL REFERENCES runs(pk), id INTEGER NOT NULL,"
+    " path TEXT, build_id TEXT, base INTEGER NOT NULL, PRIMARY KEY (run, id)) WITHOUT ROWID;"
+    "CREATE TABLE functions ("
+    " run INTEGER NOT NULL REFERENCES runs(pk), id INTEGER NOT NULL,"
+    " kind INTEGER NOT NULL, name TEXT, linkage_name TEXT, file TEXT, line INTEGER NOT NULL,"
+    " module INTEGER, offset INTEGER NOT NULL, PRIMARY KEY (run, id)) WITHOUT ROWID;"
+    "CREATE INDEX functions_name ON functions(name, run);"
+    "CREATE INDEX functions_linkage ON functions(linkage_name, run);"
+    "CREATE TABLE threads ("
+    " run INTEGER NOT NULL REFERENCES runs(pk), id INTEGER NOT NULL,"
+    " pid INTEGER NOT NULL, tid INTEGER NOT NULL, name TEXT,"
+    " start_ns INTEGER NOT NULL, end_ns INTEGER NOT NULL,"
+    " events INTEGER NOT NULL, lost INTEGER NOT NULL, PRIMARY KEY (run, id)) WITHOUT ROWID;"
+    "CREATE TABLE nodes ("
+    " run INTEGER NOT NULL REFERENCES runs(pk), id INTEGER NOT NULL,"
+    " parent INTEGER, thread INTEGER NOT NULL, function INTEGER NOT NULL,"
+    " calls INTEGER NOT NULL, total_ns INTEGER NOT NULL, self_ns INTEGER NOT NULL,"
+    " min_ns INTEGER NOT NULL, max_ns INTEGER NOT NULL,"
+    " raw_total_ns INTEGER NOT NULL, raw_self_ns INTEGER NOT NULL,"
+    " raw_min_ns INTEGER NOT NULL, raw_max_ns INTEGER NOT NULL,"
+    " PRIMARY KEY (run, id)) WITHOUT ROWID;"
+    "CREATE TABLE attrs ("
+    " run INTEGER NOT NULL REFERENCES runs(pk), idx INTEGER NOT NULL,"
+    " node INTEGER NOT NULL, key TEXT, value TEXT, count INTEGER NOT NULL,"
+    " PRIMARY KEY (run, idx)) WITHOUT ROWID;"
+    "CREATE TABLE chunks ("
+    " run INTEGER NOT NULL REFERENCES runs(pk), thread INTEGER NOT NULL,"
+    " seq INTEGER NOT NULL, codec INTEGER NOT NULL, raw_size INTEGER NOT NULL,"
+    " first_ns INTEGER NOT NULL, last_ns INTEGER NOT NULL, data BLOB,"
+    " UNIQUE (run, thread, seq));",
 };
 
 #define SQ_SCHEMA_VERSION ((int)(sizeof(migrations) / sizeof(migrations[0])))
 
 /* Tables holding a run's rows, deleted by remove; runs itself last. */
 static const char *const child_tables[] = {
-	"run_meta", "processes", "modules", "functions", "threads", "nodes", "attrs", "chunks",
+    "run_meta", "processes", "modules", "functions", "threads", "nodes", "attrs", "chunks",
 };
 
 struct sq_store {
 	sqlite3 *db;
 	char *path;
-	int in_tx;               /* a save transaction is open */
-	sqlite3_int64 save_pk;   /* runs.pk of the run being saved */
+	int in_tx;	       /* a save transaction is open */
+	sqlite3_int64 save_pk; /* runs.pk of the run being saved */
 	char save_id[CTR_RUN_ID_MAX];
 	sqlite3_stmt *chunk_stmt;
 };
@@ -280,7 +280,7 @@ fail:
 /* ---- save ---- */
 
 #define HDR_COLS                                                                                   \
-	"id, command, host, cwd, start_unix_ns, duration_ns, exit_status, signal, crashed, "      \
+	"id, command, host, cwd, start_unix_ns, duration_ns, exit_status, signal, crashed, "       \
 	"events, lost_events, clock, ticks_per_sec, overhead_inner_ns, overhead_call_ns"
 
 /* Binds the 15 header columns in HDR_COLS order starting at parameter @i. */
@@ -362,8 +362,9 @@ static int sq_save_begin(struct ctr_store *s, const struct ctr_run *hdr, struct 
 		goto fail;
 	}
 	sqlite3_finalize(st);
-	if ((ret = sq_prep(q, "INSERT INTO runs (" HDR_COLS ") VALUES "
-			      "(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)",
+	if ((ret = sq_prep(q,
+			   "INSERT INTO runs (" HDR_COLS ") VALUES "
+			   "(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)",
 			   &st, e)) < 0)
 		goto fail;
 	bind_header(st, 1, hdr);
@@ -373,8 +374,9 @@ static int sq_save_begin(struct ctr_store *s, const struct ctr_run *hdr, struct 
 	}
 	q->save_pk = sqlite3_last_insert_rowid(q->db);
 	snprintf(q->save_id, sizeof(q->save_id), "%s", hdr->id);
-	if ((ret = sq_prep(q, "INSERT INTO chunks (run, thread, seq, codec, raw_size, first_ns, "
-			      "last_ns, data) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+	if ((ret = sq_prep(q,
+			   "INSERT INTO chunks (run, thread, seq, codec, raw_size, first_ns, "
+			   "last_ns, data) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
 			   &q->chunk_stmt, e)) < 0)
 		goto fail;
 	sqlite3_finalize(st);
@@ -536,13 +538,15 @@ static int sq_save_end(struct ctr_store *s, const struct ctr_run *r, struct ctr_
 	if (!q->in_tx)
 		return ctr_err_set(e, CTR_EUSAGE, 0, "save_end without save_begin");
 	if (strcmp(r->id, q->save_id))
-		return ctr_err_set(e, CTR_EUSAGE, 0, "save_end of run '%s' after save_begin of '%s'",
-				   r->id, q->save_id);
+		return ctr_err_set(e, CTR_EUSAGE, 0,
+				   "save_end of run '%s' after save_begin of '%s'", r->id,
+				   q->save_id);
 	sqlite3_finalize(q->chunk_stmt);
 	q->chunk_stmt = NULL;
 	/* The header given to begin may have been provisional: store the final one. */
-	if ((ret = sq_prep(q, "UPDATE runs SET (" HDR_COLS ") = (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, "
-			      "?9, ?10, ?11, ?12, ?13, ?14, ?15) WHERE pk = ?16",
+	if ((ret = sq_prep(q,
+			   "UPDATE runs SET (" HDR_COLS ") = (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, "
+			   "?9, ?10, ?11, ?12, ?13, ?14, ?15) WHERE pk = ?16",
 			   &st, e)) < 0)
 		return ret;
 	bind_header(st, 1, r);
@@ -553,29 +557,36 @@ static int sq_save_end(struct ctr_store *s, const struct ctr_run *r, struct ctr_
 	if (ret < 0)
 		return ret;
 
-	if ((ret = insert_rows(q, "INSERT INTO run_meta (run, idx, key, value) "
-				  "VALUES (?1, ?2, ?3, ?4)",
+	if ((ret = insert_rows(q,
+			       "INSERT INTO run_meta (run, idx, key, value) "
+			       "VALUES (?1, ?2, ?3, ?4)",
 			       r->n_meta, r, bind_meta, e)) < 0 ||
-	    (ret = insert_rows(q, "INSERT INTO processes (run, idx, pid, ppid, gen, exe, command, "
-				  "exit_status, signal, crashed, backtrace) VALUES "
-				  "(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+	    (ret = insert_rows(q,
+			       "INSERT INTO processes (run, idx, pid, ppid, gen, exe, command, "
+			       "exit_status, signal, crashed, backtrace) VALUES "
+			       "(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
 			       r->n_procs, r, bind_proc, e)) < 0 ||
-	    (ret = insert_rows(q, "INSERT INTO modules (run, id, path, build_id, base) VALUES "
-				  "(?1, ?2, ?3, ?4, ?5)",
+	    (ret = insert_rows(q,
+			       "INSERT INTO modules (run, id, path, build_id, base) VALUES "
+			       "(?1, ?2, ?3, ?4, ?5)",
 			       r->n_modules, r, bind_module, e)) < 0 ||
-	    (ret = insert_rows(q, "INSERT INTO functions (run, id, kind, name, linkage_name, file, "
-				  "line, module, offset) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+	    (ret = insert_rows(q,
+			       "INSERT INTO functions (run, id, kind, name, linkage_name, file, "
+			       "line, module, offset) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
 			       r->n_functions, r, bind_function, e)) < 0 ||
-	    (ret = insert_rows(q, "INSERT INTO threads (run, id, pid, tid, name, start_ns, end_ns, "
-				  "events, lost) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+	    (ret = insert_rows(q,
+			       "INSERT INTO threads (run, id, pid, tid, name, start_ns, end_ns, "
+			       "events, lost) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
 			       r->n_threads, r, bind_thread, e)) < 0 ||
-	    (ret = insert_rows(q, "INSERT INTO nodes (run, id, parent, thread, function, calls, "
-				  "total_ns, self_ns, min_ns, max_ns, raw_total_ns, raw_self_ns, "
-				  "raw_min_ns, raw_max_ns) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, "
-				  "?9, ?10, ?11, ?12, ?13, ?14)",
+	    (ret = insert_rows(q,
+			       "INSERT INTO nodes (run, id, parent, thread, function, calls, "
+			       "total_ns, self_ns, min_ns, max_ns, raw_total_ns, raw_self_ns, "
+			       "raw_min_ns, raw_max_ns) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, "
+			       "?9, ?10, ?11, ?12, ?13, ?14)",
 			       r->n_nodes, r, bind_node, e)) < 0 ||
-	    (ret = insert_rows(q, "INSERT INTO attrs (run, idx, node, key, value, count) VALUES "
-				  "(?1, ?2, ?3, ?4, ?5, ?6)",
+	    (ret = insert_rows(q,
+			       "INSERT INTO attrs (run, idx, node, key, value, count) VALUES "
+			       "(?1, ?2, ?3, ?4, ?5, ?6)",
 			       r->n_attrs, r, bind_attr, e)) < 0)
 		return ret;
 	if ((ret = sq_exec(q, "COMMIT", e, "cannot commit a run")) < 0)
@@ -617,8 +628,8 @@ static int load_rows(struct sq_store *q, sqlite3_int64 pk, const char *sql, stru
 	sqlite3_bind_int64(st, 1, pk);
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW)
 		if (row(st, r, &cap) < 0) {
-			ret = ctr_err_set(e, CTR_ENOMEM, 0, "out of memory loading run '%s'",
-					  r->id);
+			ret =
+			    ctr_err_set(e, CTR_ENOMEM, 0, "out of memory loading run '%s'", r->id);
 			goto out;
 		}
 	if (rc != SQLITE_DONE)
@@ -805,28 +816,35 @@ static int sq_load(struct ctr_store *s, const char *id, unsigned what, struct ct
 	st = NULL;
 	if ((ret = load_rows(q, pk, "SELECT key, value FROM run_meta WHERE run = ?1 ORDER BY idx",
 			     r, row_meta, e)) < 0 ||
-	    (ret = load_rows(q, pk, "SELECT pid, ppid, gen, exe, command, exit_status, signal, "
-				    "crashed, backtrace FROM processes WHERE run = ?1 ORDER BY idx",
+	    (ret = load_rows(q, pk,
+			     "SELECT pid, ppid, gen, exe, command, exit_status, signal, "
+			     "crashed, backtrace FROM processes WHERE run = ?1 ORDER BY idx",
 			     r, row_proc, e)) < 0 ||
-	    (ret = load_rows(q, pk, "SELECT id, path, build_id, base FROM modules WHERE run = ?1 "
-				    "ORDER BY id",
+	    (ret = load_rows(q, pk,
+			     "SELECT id, path, build_id, base FROM modules WHERE run = ?1 "
+			     "ORDER BY id",
 			     r, row_module, e)) < 0 ||
-	    (ret = load_rows(q, pk, "SELECT id, kind, name, linkage_name, file, line, module, "
-				    "offset FROM functions WHERE run = ?1 ORDER BY id",
+	    (ret = load_rows(q, pk,
+			     "SELECT id, kind, name, linkage_name, file, line, module, "
+			     "offset FROM functions WHERE run = ?1 ORDER BY id",
 			     r, row_function, e)) < 0 ||
-	    (ret = load_rows(q, pk, "SELECT id, pid, tid, name, start_ns, end_ns, events, lost "
-				    "FROM threads WHERE run = ?1 ORDER BY id",
+	    (ret = load_rows(q, pk,
+			     "SELECT id, pid, tid, name, start_ns, end_ns, events, lost "
+			     "FROM threads WHERE run = ?1 ORDER BY id",
 			     r, row_thread, e)) < 0 ||
-	    (ret = load_rows(q, pk, "SELECT id, parent, thread, function, calls, total_ns, "
-				    "self_ns, min_ns, max_ns, raw_total_ns, raw_self_ns, raw_min_ns, "
-				    "raw_max_ns FROM nodes WHERE run = ?1 ORDER BY id",
+	    (ret = load_rows(q, pk,
+			     "SELECT id, parent, thread, function, calls, total_ns, "
+			     "self_ns, min_ns, max_ns, raw_total_ns, raw_self_ns, raw_min_ns, "
+			     "raw_max_ns FROM nodes WHERE run = ?1 ORDER BY id",
 			     r, row_node, e)) < 0 ||
-	    (ret = load_rows(q, pk, "SELECT node, key, value, count FROM attrs WHERE run = ?1 "
-				    "ORDER BY idx",
+	    (ret = load_rows(q, pk,
+			     "SELECT node, key, value, count FROM attrs WHERE run = ?1 "
+			     "ORDER BY idx",
 			     r, row_attr, e)) < 0 ||
 	    ((what & CTR_LOAD_TIMELINE) &&
-	     (ret = load_rows(q, pk, "SELECT thread, seq, codec, raw_size, first_ns, last_ns, data "
-				     "FROM chunks WHERE run = ?1 ORDER BY rowid",
+	     (ret = load_rows(q, pk,
+			      "SELECT thread, seq, codec, raw_size, first_ns, last_ns, data "
+			      "FROM chunks WHERE run = ?1 ORDER BY rowid",
 			      r, row_chunk, e)) < 0))
 		goto out;
 	*out = r;
@@ -903,7 +921,8 @@ static int sq_list(struct ctr_store *s, const struct ctr_filter *f, size_t limit
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
 		struct ctr_run **slot = grow((void **)&res, &nr, &cap, sizeof(*res));
 
-		if (!slot || !(*slot = calloc(1, sizeof(**slot))) || read_header(st, 0, *slot) < 0) {
+		if (!slot || !(*slot = calloc(1, sizeof(**slot))) ||
+		    read_header(st, 0, *slot) < 0) {
 			ret = ctr_err_set(e, CTR_ENOMEM, 0, "out of memory listing runs");
 			goto out;
 		}
@@ -951,7 +970,8 @@ static int sq_remove(struct ctr_store *s, const char *id, struct ctr_err *e)
 		sqlite3_finalize(st);
 		st = NULL;
 		snprintf(sql, sizeof(sql), "DELETE FROM %s WHERE %s = ?1",
-			 i < sizeof(child_tables) / sizeof(child_tables[0]) ? child_tables[i] : "runs",
+			 i < sizeof(child_tables) / sizeof(child_tables[0]) ? child_tables[i]
+									    : "runs",
 			 i < sizeof(child_tables) / sizeof(child_tables[0]) ? "run" : "pk");
 		if ((ret = sq_prep(q, sql, &st, e)) < 0)
 			goto fail;
@@ -974,14 +994,14 @@ fail:
 }
 
 const struct ctr_store_ops ctr_store_sqlite = {
-	.name = "sqlite",
-	.open = sq_open,
-	.close = sq_close,
-	.save_begin = sq_save_begin,
-	.save_chunk = sq_save_chunk,
-	.save_end = sq_save_end,
-	.save_abort = sq_save_abort,
-	.load = sq_load,
-	.list = sq_list,
-	.remove = sq_remove,
+    .name = "sqlite",
+    .open = sq_open,
+    .close = sq_close,
+    .save_begin = sq_save_begin,
+    .save_chunk = sq_save_chunk,
+    .save_end = sq_save_end,
+    .save_abort = sq_save_abort,
+    .load = sq_load,
+    .list = sq_list,
+    .remove = sq_remove,
 };

@@ -10,9 +10,9 @@
 
 struct ctr_store {
 	const struct ctr_store_ops *ops;
-	void *priv;          /* backend state, owned by the backend (freed in close) */
-	char *conn;          /* the connection string as given */
-	int saving;          /* between save_begin and save_end/abort */
+	void *priv; /* backend state, owned by the backend (freed in close) */
+	char *conn; /* the connection string as given */
+	int saving; /* between save_begin and save_end/abort */
 };
 
 /* strdup that keeps NULL as NULL; sets *@fail on allocation failure. */

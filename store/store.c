@@ -418,7 +418,7 @@ struct ctr_run *ctr_run_dup(const struct ctr_run *run)
 		d->functions[i] = run->functions[i];
 		d->functions[i].name = ctr_store_strdup(run->functions[i].name, &fail);
 		d->functions[i].linkage_name =
-			ctr_store_strdup(run->functions[i].linkage_name, &fail);
+		    ctr_store_strdup(run->functions[i].linkage_name, &fail);
 		d->functions[i].file = ctr_store_strdup(run->functions[i].file, &fail);
 	}
 	if ((d->threads = arr_alloc(run->n_threads, sizeof(*d->threads), &fail)))
@@ -545,8 +545,8 @@ int ctr_run_equal(const struct ctr_run *a, const struct ctr_run *b)
 	for (size_t i = 0; i < a->n_attrs; i++) {
 		const struct ctr_attr *x = &a->attrs[i], *y = &b->attrs[i];
 
-		if (x->node != y->node || !str_eq(x->key, y->key) ||
-		    !str_eq(x->value, y->value) || x->count != y->count)
+		if (x->node != y->node || !str_eq(x->key, y->key) || !str_eq(x->value, y->value) ||
+		    x->count != y->count)
 			return 0;
 	}
 	for (size_t i = 0; i < a->n_chunks; i++) {

@@ -27,54 +27,54 @@ struct ctr_kv {
 struct ctr_process {
 	int32_t pid;
 	int32_t ppid;
-	uint32_t gen;         /* exec generation inside the run (0 = first image of this pid) */
-	char *exe;            /* executable path */
-	char *command;        /* argv joined with spaces */
-	int exit_status;      /* -1 if unknown */
-	int signal;           /* 0 if none */
-	int crashed;          /* died by SIGSEGV/SIGBUS/SIGFPE/SIGILL/SIGABRT */
-	char *backtrace;      /* crash backtrace text, NULL if none */
+	uint32_t gen;	 /* exec generation inside the run (0 = first image of this pid) */
+	char *exe;	 /* executable path */
+	char *command;	 /* argv joined with spaces */
+	int exit_status; /* -1 if unknown */
+	int signal;	 /* 0 if none */
+	int crashed;	 /* died by SIGSEGV/SIGBUS/SIGFPE/SIGILL/SIGABRT */
+	char *backtrace; /* crash backtrace text, NULL if none */
 };
 
 struct ctr_module {
-	uint32_t id;          /* index in run->modules */
+	uint32_t id; /* index in run->modules */
 	char *path;
-	char *build_id;       /* hex, "" if none */
-	uint64_t base;        /* load bias in the process that loaded it */
+	char *build_id; /* hex, "" if none */
+	uint64_t base;	/* load bias in the process that loaded it */
 };
 
 enum ctr_func_kind { CTR_FN_FUNCTION = 0, CTR_FN_SPAN = 1, CTR_FN_MARK = 2 };
 
 struct ctr_function {
-	uint32_t id;          /* index in run->functions */
-	uint32_t kind;        /* enum ctr_func_kind */
-	char *name;           /* demangled display name; "module+0xOFF" when unresolved */
-	char *linkage_name;   /* mangled/ELF symbol name, "" if unresolved or same as name */
-	char *file;           /* source file, "" if unknown */
-	uint32_t line;        /* 0 if unknown */
-	uint32_t module;      /* index in run->modules, CTR_NONE for spans/marks */
-	uint64_t offset;      /* address - module base (file-relative), 0 for spans/marks */
+	uint32_t id;	    /* index in run->functions */
+	uint32_t kind;	    /* enum ctr_func_kind */
+	char *name;	    /* demangled display name; "module+0xOFF" when unresolved */
+	char *linkage_name; /* mangled/ELF symbol name, "" if unresolved or same as name */
+	char *file;	    /* source file, "" if unknown */
+	uint32_t line;	    /* 0 if unknown */
+	uint32_t module;    /* index in run->modules, CTR_NONE for spans/marks */
+	uint64_t offset;    /* address - module base (file-relative), 0 for spans/marks */
 };
 
 struct ctr_thread {
-	uint32_t id;          /* index in run->threads */
+	uint32_t id; /* index in run->threads */
 	int32_t pid;
 	int32_t tid;
 	char *name;
-	uint64_t start_ns;    /* relative to run start */
+	uint64_t start_ns; /* relative to run start */
 	uint64_t end_ns;
-	uint64_t events;      /* events recorded */
-	uint64_t lost;        /* events lost */
+	uint64_t events; /* events recorded */
+	uint64_t lost;	 /* events lost */
 };
 
 /* A node of the calling-context tree: one call path in one thread. Nodes are ordered so that a
  * parent comes before its children. Times are compensated for ctrace's own cost; raw_* are the
  * measured figures. */
 struct ctr_node {
-	uint32_t id;          /* index in run->nodes */
-	uint32_t parent;      /* CTR_NONE for a thread's top-level calls */
-	uint32_t thread;      /* index in run->threads */
-	uint32_t function;    /* index in run->functions */
+	uint32_t id;	   /* index in run->nodes */
+	uint32_t parent;   /* CTR_NONE for a thread's top-level calls */
+	uint32_t thread;   /* index in run->threads */
+	uint32_t function; /* index in run->functions */
 	uint64_t calls;
 	uint64_t total_ns, self_ns, min_ns, max_ns;
 	uint64_t raw_total_ns, raw_self_ns, raw_min_ns, raw_max_ns;
@@ -84,7 +84,7 @@ struct ctr_node {
 struct ctr_attr {
 	uint32_t node;
 	char *key;
-	char *value;          /* integers are stored in decimal */
+	char *value; /* integers are stored in decimal */
 	uint64_t count;
 };
 
@@ -97,10 +97,10 @@ enum ctr_codec { CTR_CODEC_RAW = 0, CTR_CODEC_ZSTD = 1 };
 struct ctr_chunk {
 	uint32_t thread;
 	uint32_t seq;
-	uint32_t codec;       /* enum ctr_codec */
-	uint64_t raw_size;    /* bytes once decompressed */
-	uint64_t first_ns;    /* time of the first event */
-	uint64_t last_ns;     /* time of the last event */
+	uint32_t codec;	   /* enum ctr_codec */
+	uint64_t raw_size; /* bytes once decompressed */
+	uint64_t first_ns; /* time of the first event */
+	uint64_t last_ns;  /* time of the last event */
 	size_t size;
 	unsigned char *data;
 };
@@ -110,37 +110,45 @@ struct ctr_run {
 	char *command;
 	char *host;
 	char *cwd;
-	int64_t start_unix_ns;      /* wall clock at start */
+	int64_t start_unix_ns; /* wall clock at start */
 	uint64_t duration_ns;
-	int exit_status;            /* of the root process; -1 if unknown */
-	int signal;                 /* that killed the root process; 0 if none */
-	int crashed;                /* any process of the run crashed */
+	int exit_status; /* of the root process; -1 if unknown */
+	int signal;	 /* that killed the root process; 0 if none */
+	int crashed;	 /* any process of the run crashed */
 	uint64_t events;
 	uint64_t lost_events;
-	char *clock;                /* "tsc" or "monotonic" */
+	char *clock; /* "tsc" or "monotonic" */
 	uint64_t ticks_per_sec;
-	double overhead_inner_ns;   /* calibration: tracer time inside a call's own interval */
-	double overhead_call_ns;    /* calibration: whole tracer cost of one call */
+	double overhead_inner_ns; /* calibration: tracer time inside a call's own interval */
+	double overhead_call_ns;  /* calibration: whole tracer cost of one call */
 
-	struct ctr_kv *meta;          size_t n_meta;      /* user metadata and options */
-	struct ctr_process *procs;    size_t n_procs;
-	struct ctr_module *modules;   size_t n_modules;
-	struct ctr_function *functions; size_t n_functions;
-	struct ctr_thread *threads;   size_t n_threads;
-	struct ctr_node *nodes;       size_t n_nodes;
-	struct ctr_attr *attrs;       size_t n_attrs;
-	struct ctr_chunk *chunks;     size_t n_chunks;    /* only with CTR_LOAD_TIMELINE */
+	struct ctr_kv *meta;
+	size_t n_meta; /* user metadata and options */
+	struct ctr_process *procs;
+	size_t n_procs;
+	struct ctr_module *modules;
+	size_t n_modules;
+	struct ctr_function *functions;
+	size_t n_functions;
+	struct ctr_thread *threads;
+	size_t n_threads;
+	struct ctr_node *nodes;
+	size_t n_nodes;
+	struct ctr_attr *attrs;
+	size_t n_attrs;
+	struct ctr_chunk *chunks;
+	size_t n_chunks; /* only with CTR_LOAD_TIMELINE */
 };
 
 /* A query. Unset fields are 0/NULL; all set fields must match (AND). */
 struct ctr_filter {
-	int64_t since_unix_ns;        /* start >= since; 0 = unset */
-	int64_t until_unix_ns;        /* start <= until; 0 = unset */
-	uint64_t min_duration_ns;     /* 0 = unset */
-	uint64_t max_duration_ns;     /* 0 = unset */
-	const char *command;          /* substring of the command line */
-	const char *function;         /* exact function name (display or linkage) in the run */
-	const struct ctr_kv *meta;    /* key=value pairs that must all be present */
+	int64_t since_unix_ns;	   /* start >= since; 0 = unset */
+	int64_t until_unix_ns;	   /* start <= until; 0 = unset */
+	uint64_t min_duration_ns;  /* 0 = unset */
+	uint64_t max_duration_ns;  /* 0 = unset */
+	const char *command;	   /* substring of the command line */
+	const char *function;	   /* exact function name (display or linkage) in the run */
+	const struct ctr_kv *meta; /* key=value pairs that must all be present */
 	size_t n_meta;
 };
 
@@ -150,7 +158,7 @@ struct ctr_store;
 #define CTR_LOAD_TIMELINE 0x1u
 
 struct ctr_store_ops {
-	const char *name;            /* "sqlite", "jsonl", "memory" */
+	const char *name; /* "sqlite", "jsonl", "memory" */
 	int (*open)(struct ctr_store *s, const char *path, struct ctr_err *e);
 	void (*close)(struct ctr_store *s);
 	/* Streaming save: begin (CTR_EEXIST if the id is present), any number of chunks, then end

@@ -16,17 +16,17 @@
 #define unlikely(x) __builtin_expect(!!(x), 0)
 
 #define TL_CHUNK_WORDS (256u * 1024u) /* 1 MiB of words: cut at the first record past it */
-#define TL_SLACK_WORDS 256u           /* > the largest event: TIME + ATTR_STR of 2 x 255 bytes */
+#define TL_SLACK_WORDS 256u	      /* > the largest event: TIME + ATTR_STR of 2 x 255 bytes */
 #define TL_ZSTD_LEVEL 1
-#define TL_MAX_RAW (1ull << 30)       /* refuse chunks claiming more than 1 GiB */
+#define TL_MAX_RAW (1ull << 30) /* refuse chunks claiming more than 1 GiB */
 
 struct ctr_tl_writer {
-	uint32_t *buf;          /* words of the chunk being built */
+	uint32_t *buf; /* words of the chunk being built */
 	size_t pos;
-	uint64_t now;           /* clock of the stream: time of the last event */
-	uint64_t first_ns;      /* time of the first event of the chunk */
-	int need_time;          /* the next event starts a chunk: emit TIME first */
-	int failed;             /* a sink or compression error happened: refuse further events */
+	uint64_t now;	   /* clock of the stream: time of the last event */
+	uint64_t first_ns; /* time of the first event of the chunk */
+	int need_time;	   /* the next event starts a chunk: emit TIME first */
+	int failed;	   /* a sink or compression error happened: refuse further events */
 	uint32_t thread, seq;
 	ctr_tl_sink sink;
 	void *arg;
@@ -34,7 +34,8 @@ struct ctr_tl_writer {
 	ZSTD_CCtx *cctx;
 	void *zbuf;
 	size_t zcap;
-	uint64_t slot_fn[CTR_NSLOTS]; /* function id + 1 held by each slot in this chunk, 0 = none */
+	uint64_t
+	    slot_fn[CTR_NSLOTS]; /* function id + 1 held by each slot in this chunk, 0 = none */
 };
 
 int ctr_tl_writer_open(struct ctr_tl_writer **out, uint32_t thread, ctr_tl_sink sink, void *arg,
@@ -288,9 +289,9 @@ int ctr_tl_writer_finish(struct ctr_tl_writer *w, struct ctr_err *e)
 struct ctr_tl_iter {
 	const struct ctr_run *run;
 	uint32_t thread;
-	size_t *order;          /* indexes into run->chunks of this thread, by seq */
+	size_t *order; /* indexes into run->chunks of this thread, by seq */
 	size_t n, next;
-	void *buf;              /* the decompressed current chunk */
+	void *buf; /* the decompressed current chunk */
 	size_t cap;
 	ZSTD_DCtx *dctx;
 	struct ctr_decoder dec;
@@ -328,7 +329,7 @@ int ctr_tl_iter_open(struct ctr_tl_iter **out, const struct ctr_run *run, uint32
 	}
 	for (size_t i = 0; i < run->n_chunks; i++)
 		if (run->chunks[i].thread == thread)
-			si[it->n++] = (struct seq_idx){ run->chunks[i].seq, i };
+			si[it->n++] = (struct seq_idx){run->chunks[i].seq, i};
 	if (it->n)
 		qsort(si, it->n, sizeof(*si), cmp_seq);
 	for (size_t i = 0; i < it->n; i++)
@@ -394,7 +395,8 @@ static int load_chunk(struct ctr_tl_iter *it, const struct ctr_chunk *c, struct 
 			void *p = realloc(it->buf, c->raw_size ? c->raw_size : 4);
 
 			if (!p)
-				return ctr_err_set(e, CTR_ENOMEM, 0, "out of memory reading timeline");
+				return ctr_err_set(e, CTR_ENOMEM, 0,
+						   "out of memory reading timeline");
 			it->buf = p;
 			it->cap = c->raw_size;
 		}

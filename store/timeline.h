@@ -36,7 +36,7 @@ int ctr_tl_writer_finish(struct ctr_tl_writer *w, struct ctr_err *e);
 /* Bytes of words written so far (uncompressed) and compressed. */
 uint64_t ctr_tl_writer_raw_bytes(const struct ctr_tl_writer *w);
 uint64_t ctr_tl_writer_stored_bytes(const struct ctr_tl_writer *w);
-void ctr_tl_writer_free(struct ctr_tl_writer *w);   /* accepts NULL */
+void ctr_tl_writer_free(struct ctr_tl_writer *w); /* accepts NULL */
 
 /* Iterates the events of thread @thread of @run (loaded with CTR_LOAD_TIMELINE), decompressing
  * one chunk at a time. Event times are ns since run start; refs are function ids. */
@@ -45,6 +45,6 @@ int ctr_tl_iter_open(struct ctr_tl_iter **out, const struct ctr_run *run, uint32
 		     struct ctr_err *e);
 /* 1 = event, 0 = end, negative CTR_E* on corrupt data. */
 int ctr_tl_iter_next(struct ctr_tl_iter *it, struct ctr_event *ev, struct ctr_err *e);
-void ctr_tl_iter_close(struct ctr_tl_iter *it);     /* accepts NULL */
+void ctr_tl_iter_close(struct ctr_tl_iter *it); /* accepts NULL */
 
 #endif

@@ -57,8 +57,8 @@ int ctr_cli_fail(const char *prog, const struct ctr_err *e)
 			json_object_set_new(ctx, "offset", json_integer(e->offset));
 		if (e && e->sys_errno)
 			json_object_set_new(ctx, "errno", json_integer(e->sys_errno));
-		o = json_pack("{s:s, s:s, s:s, s:o}", "error_code", ctr_err_name(code), "error_kind",
-			      ctr_err_kind(code), "message", msg, "context", ctx);
+		o = json_pack("{s:s, s:s, s:s, s:o}", "error_code", ctr_err_name(code),
+			      "error_kind", ctr_err_kind(code), "message", msg, "context", ctx);
 		s = o ? json_dumps(o, JSON_COMPACT) : NULL;
 		if (s)
 			fprintf(stderr, "%s\n", s);
@@ -96,7 +96,7 @@ int ctr_cli_load_run(struct ctr_store *s, const char *spec, unsigned what, struc
 
 	*out = NULL;
 	if (spec && ctr_is_run_dir(spec)) {
-		struct ctr_commit_opts o = { .keep = 1, .progress = 1 };
+		struct ctr_commit_opts o = {.keep = 1, .progress = 1};
 
 		ret = ctr_commit_dir(s, spec, &o, id, e);
 	} else {
@@ -112,8 +112,8 @@ int ctr_parse_duration(const char *s, uint64_t *ns)
 	static const struct {
 		const char *unit;
 		double mul;
-	} units[] = { { "ns", 1 }, { "us", 1e3 }, { "ms", 1e6 }, { "s", 1e9 }, { "m", 60e9 },
-		      { "min", 60e9 }, { "h", 3600e9 }, { "", 1 } };
+	} units[] = {{"ns", 1},	  {"us", 1e3},	 {"ms", 1e6},	{"s", 1e9},
+		     {"m", 60e9}, {"min", 60e9}, {"h", 3600e9}, {"", 1}};
 	char *end;
 	double v;
 
@@ -196,14 +196,17 @@ void ctr_fmt_ns(char *buf, size_t n, uint64_t ns)
 	static const struct {
 		double div;
 		const char *unit;
-	} u[] = { { 1e9, "s" }, { 1e6, "ms" }, { 1e3, "us" } };
+	} u[] = {{1e9, "s"}, {1e6, "ms"}, {1e3, "us"}};
 	double v;
 
 	for (size_t i = 0; i < 3; i++) {
 		if ((double)ns >= u[i].div) {
 			v = (double)ns / u[i].div;
-			snprintf(buf, n, v >= 100 ? "%.0f %s" : v >= 10 ? "%.1f %s" : "%.2f %s", v,
-				 u[i].unit);
+			snprintf(buf, n,
+				 v >= 100  ? "%.0f %s"
+				 : v >= 10 ? "%.1f %s"
+					   : "%.2f %s",
+				 v, u[i].unit);
 			return;
 		}
 	}

@@ -34,7 +34,7 @@ static int has_preload(pid_t pid)
 
 int ctr_cmd_ctl(int argc, char **argv)
 {
-	static const char *const names[] = { NULL, "on", "off", "flush" };
+	static const char *const names[] = {NULL, "on", "off", "flush"};
 	struct ctr_err e;
 	union sigval v;
 	char *end;
@@ -43,12 +43,15 @@ int ctr_cmd_ctl(int argc, char **argv)
 
 	ctr_err_clear(&e);
 	if (argc >= 2 && (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h"))) {
-		printf("usage: ctrace ctl PID on|off|flush\n\n"
-		       "Switches recording in a running process started with libctrace.so preloaded\n"
-		       "(e.g. with CTRACE_START=off or 'ctrace record --start off'):\n"
-		       "  on     start recording; calls already running are attributed from a stack capture\n"
-		       "  off    stop recording; open calls are closed at this instant\n"
-		       "  flush  write the current end of every thread's events into its file header\n");
+		printf(
+		    "usage: ctrace ctl PID on|off|flush\n\n"
+		    "Switches recording in a running process started with libctrace.so preloaded\n"
+		    "(e.g. with CTRACE_START=off or 'ctrace record --start off'):\n"
+		    "  on     start recording; calls already running are attributed from a stack "
+		    "capture\n"
+		    "  off    stop recording; open calls are closed at this instant\n"
+		    "  flush  write the current end of every thread's events into its file "
+		    "header\n");
 		return CTR_EXIT_OK;
 	}
 	if (argc != 3)
@@ -60,18 +63,21 @@ int ctr_cmd_ctl(int argc, char **argv)
 		if (!strcmp(argv[2], names[i]))
 			cmd = i;
 	if (!cmd)
-		return ctr_cli_usage("ctrace ctl", "unknown command '%s' (on, off, flush)", argv[2]);
+		return ctr_cli_usage("ctrace ctl", "unknown command '%s' (on, off, flush)",
+				     argv[2]);
 	switch (has_preload((pid_t)pid)) {
 	case -1:
 		ctr_err_set(&e, CTR_ENOTFOUND, errno, "no process %ld: %s", pid, strerror(errno));
 		return ctr_cli_fail("ctrace ctl", &e);
 	case 0:
-		ctr_err_set(&e, CTR_ENOTFOUND, 0, "process %ld does not have libctrace.so loaded", pid);
+		ctr_err_set(&e, CTR_ENOTFOUND, 0, "process %ld does not have libctrace.so loaded",
+			    pid);
 		return ctr_cli_fail("ctrace ctl", &e);
 	}
 	v.sival_int = cmd;
 	if (sigqueue((pid_t)pid, SIGRTMAX - 3, v) != 0) {
-		ctr_err_set(&e, CTR_EIO, errno, "cannot signal process %ld: %s", pid, strerror(errno));
+		ctr_err_set(&e, CTR_EIO, errno, "cannot signal process %ld: %s", pid,
+			    strerror(errno));
 		return ctr_cli_fail("ctrace ctl", &e);
 	}
 	return CTR_EXIT_OK;

@@ -5,12 +5,12 @@
  * exits with PROG's own status (128+N when PROG died by signal N).
  */
 #include <errno.h>
-#include <stdarg.h>
-#include <stdint.h>
 #include <fcntl.h>
 #include <getopt.h>
 #include <limits.h>
 #include <signal.h>
+#include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -29,37 +29,42 @@ static const char *prog = "ctrace record";
 
 static void record_usage(FILE *f)
 {
-	fprintf(f,
-		"usage: ctrace record [OPTIONS] [--] PROG [ARGS...]\n\n"
-		"Runs PROG (compiled with -finstrument-functions -g, e.g. via ctrace-cc) under\n"
-		"libctrace.so, then commits the run into the store and prints its id on stderr.\n"
-		"Exits with PROG's status (128+N if PROG died by signal N).\n\n"
-		"  -d, --dir DIR        parent of the run directory (default $CTRACE_DIR or ./ctrace.data)\n"
-		"  -s, --store CONN     store to commit into (default $CTRACE_STORE or sqlite:./ctrace.db)\n"
-		"  -m, --meta KEY=VAL   user metadata, repeatable (also $CTRACE_META=k=v,k2=v2)\n"
-		"  -n, --no-commit      leave the raw run directory, do not commit\n"
-		"  -k, --keep           commit but keep the raw run directory\n"
-		"      --lib PATH       the preload to use (default: libctrace.so next to ctrace)\n"
-		"\nWhat to record (each also as an environment variable for plain LD_PRELOAD use):\n"
-		"  -F, --filter GLOB    only functions matching GLOB and what they call (CTRACE_FILTER)\n"
-		"  -N, --exclude GLOB   never record functions matching GLOB (CTRACE_EXCLUDE)\n"
-		"      --module GLOB    only functions of objects whose path matches (CTRACE_MODULE)\n"
-		"  -D, --depth N        only calls at most N deep (CTRACE_DEPTH)\n"
-		"  -t, --min-duration D drop calls shorter than D (e.g. 10us), keep their counts\n"
-		"                       (CTRACE_MIN_DURATION)\n"
-		"      --sample N       record 1 in N calls of each function, count all (CTRACE_SAMPLE)\n"
-		"      --sample-rate P  record the process with probability P (CTRACE_SAMPLE_RATE)\n"
-		"      --start on|off   start recording or dormant; switch with 'ctrace ctl PID on'\n"
-		"                       (CTRACE_START)\n"
-		"  Function globs match mangled and demangled names; repeat an option to add one.\n"
-		"  -h, --help           this help\n");
+	fprintf(
+	    f,
+	    "usage: ctrace record [OPTIONS] [--] PROG [ARGS...]\n\n"
+	    "Runs PROG (compiled with -finstrument-functions -g, e.g. via ctrace-cc) under\n"
+	    "libctrace.so, then commits the run into the store and prints its id on stderr.\n"
+	    "Exits with PROG's status (128+N if PROG died by signal N).\n\n"
+	    "  -d, --dir DIR        parent of the run directory (default $CTRACE_DIR or "
+	    "./ctrace.data)\n"
+	    "  -s, --store CONN     store to commit into (default $CTRACE_STORE or "
+	    "sqlite:./ctrace.db)\n"
+	    "  -m, --meta KEY=VAL   user metadata, repeatable (also $CTRACE_META=k=v,k2=v2)\n"
+	    "  -n, --no-commit      leave the raw run directory, do not commit\n"
+	    "  -k, --keep           commit but keep the raw run directory\n"
+	    "      --lib PATH       the preload to use (default: libctrace.so next to ctrace)\n"
+	    "\nWhat to record (each also as an environment variable for plain LD_PRELOAD use):\n"
+	    "  -F, --filter GLOB    only functions matching GLOB and what they call "
+	    "(CTRACE_FILTER)\n"
+	    "  -N, --exclude GLOB   never record functions matching GLOB (CTRACE_EXCLUDE)\n"
+	    "      --module GLOB    only functions of objects whose path matches (CTRACE_MODULE)\n"
+	    "  -D, --depth N        only calls at most N deep (CTRACE_DEPTH)\n"
+	    "  -t, --min-duration D drop calls shorter than D (e.g. 10us), keep their counts\n"
+	    "                       (CTRACE_MIN_DURATION)\n"
+	    "      --sample N       record 1 in N calls of each function, count all "
+	    "(CTRACE_SAMPLE)\n"
+	    "      --sample-rate P  record the process with probability P (CTRACE_SAMPLE_RATE)\n"
+	    "      --start on|off   start recording or dormant; switch with 'ctrace ctl PID on'\n"
+	    "                       (CTRACE_START)\n"
+	    "  Function globs match mangled and demangled names; repeat an option to add one.\n"
+	    "  -h, --help           this help\n");
 }
 
 static int find_lib(char *out, size_t n)
 {
 	char self[PATH_MAX], *slash;
 	ssize_t r = readlink("/proc/self/exe", self, sizeof(self) - 1);
-	const char *cands[] = { "libctrace.so", "../lib/libctrace.so", "../build/libctrace.so" };
+	const char *cands[] = {"libctrace.so", "../lib/libctrace.so", "../build/libctrace.so"};
 
 	if (getenv("CTRACE_LIB") && access(getenv("CTRACE_LIB"), R_OK) == 0) {
 		snprintf(out, n, "%s", getenv("CTRACE_LIB"));
@@ -125,8 +130,9 @@ static int create_run_dir(const char *parent, char **argv, char **metas, int n_m
 		if (mkdir(dir, 0700) == 0)
 			break;
 		if (errno != EEXIST || tries > 20)
-			return ctr_err_set(e, CTR_EIO, errno, "cannot create run directory '%s': %s",
-					   dir, strerror(errno));
+			return ctr_err_set(e, CTR_EIO, errno,
+					   "cannot create run directory '%s': %s", dir,
+					   strerror(errno));
 	}
 	{
 		char path[PATH_MAX + 16];
@@ -152,8 +158,8 @@ static int create_run_dir(const char *parent, char **argv, char **metas, int n_m
 
 		for (char **a = argv; *a; a++) {
 			meta_write(f, "arg", *a);
-			n += (size_t)snprintf(cmd + n, n < sizeof(cmd) ? sizeof(cmd) - n : 0, "%s%s",
-					      a == argv ? "" : " ", *a);
+			n += (size_t)snprintf(cmd + n, n < sizeof(cmd) ? sizeof(cmd) - n : 0,
+					      "%s%s", a == argv ? "" : " ", *a);
 			if (n >= sizeof(cmd))
 				n = sizeof(cmd) - 1;
 		}
@@ -180,7 +186,8 @@ static int create_run_dir(const char *parent, char **argv, char **metas, int n_m
 	return 0;
 }
 
-static void append_meta(const char *dir, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void append_meta(const char *dir, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
 static void append_meta(const char *dir, const char *fmt, ...)
 {
 	char path[PATH_MAX + 16];
@@ -208,11 +215,14 @@ static int set_option(int c, const char *v)
 	static const struct {
 		int c;
 		const char *env, *flag;
-	} map[] = { { 'F', "CTRACE_FILTER", "--filter" }, { 'N', "CTRACE_EXCLUDE", "--exclude" },
-		    { 'O', "CTRACE_MODULE", "--module" }, { 'D', "CTRACE_DEPTH", "--depth" },
-		    { 't', "CTRACE_MIN_DURATION", "--min-duration" },
-		    { 'S', "CTRACE_SAMPLE", "--sample" }, { 'P', "CTRACE_SAMPLE_RATE", "--sample-rate" },
-		    { 'W', "CTRACE_START", "--start" } };
+	} map[] = {{'F', "CTRACE_FILTER", "--filter"},
+		   {'N', "CTRACE_EXCLUDE", "--exclude"},
+		   {'O', "CTRACE_MODULE", "--module"},
+		   {'D', "CTRACE_DEPTH", "--depth"},
+		   {'t', "CTRACE_MIN_DURATION", "--min-duration"},
+		   {'S', "CTRACE_SAMPLE", "--sample"},
+		   {'P', "CTRACE_SAMPLE_RATE", "--sample-rate"},
+		   {'W', "CTRACE_START", "--start"}};
 	char *end, buf[32];
 	uint64_t ns;
 
@@ -225,7 +235,8 @@ static int set_option(int c, const char *v)
 			long n = strtol(v, &end, 10);
 
 			if (*end || n < 1 || n > 1000000000)
-				return ctr_cli_usage(prog, "%s wants a positive number, got '%s'", map[i].flag, v);
+				return ctr_cli_usage(prog, "%s wants a positive number, got '%s'",
+						     map[i].flag, v);
 			break;
 		}
 		case 'P': {
@@ -237,7 +248,8 @@ static int set_option(int c, const char *v)
 		}
 		case 't':
 			if (ctr_parse_duration(v, &ns))
-				return ctr_cli_usage(prog, "--min-duration wants a duration like 10us, got '%s'", v);
+				return ctr_cli_usage(
+				    prog, "--min-duration wants a duration like 10us, got '%s'", v);
 			snprintf(buf, sizeof(buf), "%lluns", (unsigned long long)ns);
 			v = buf;
 			break;
@@ -247,9 +259,11 @@ static int set_option(int c, const char *v)
 			break;
 		default:
 			if (!*v || strchr(v, ';'))
-				return ctr_cli_usage(prog, "%s wants a glob without ';', got '%s'", map[i].flag, v);
+				return ctr_cli_usage(prog, "%s wants a glob without ';', got '%s'",
+						     map[i].flag, v);
 		}
-		if ((c == 'F' || c == 'N' || c == 'O') && getenv(map[i].env) && *getenv(map[i].env)) {
+		if ((c == 'F' || c == 'N' || c == 'O') && getenv(map[i].env) &&
+		    *getenv(map[i].env)) {
 			size_t n = strlen(getenv(map[i].env)) + strlen(v) + 2;
 			char *joined = malloc(n);
 
@@ -269,10 +283,14 @@ static int set_option(int c, const char *v)
 static void write_options(FILE *f)
 {
 	static const char *const envs[][2] = {
-		{ "CTRACE_FILTER", "filter" }, { "CTRACE_EXCLUDE", "exclude" },
-		{ "CTRACE_MODULE", "module" }, { "CTRACE_DEPTH", "depth" },
-		{ "CTRACE_MIN_DURATION", "min_duration" }, { "CTRACE_SAMPLE", "sample" },
-		{ "CTRACE_SAMPLE_RATE", "sample_rate" }, { "CTRACE_START", "start" },
+	    {"CTRACE_FILTER", "filter"},
+	    {"CTRACE_EXCLUDE", "exclude"},
+	    {"CTRACE_MODULE", "module"},
+	    {"CTRACE_DEPTH", "depth"},
+	    {"CTRACE_MIN_DURATION", "min_duration"},
+	    {"CTRACE_SAMPLE", "sample"},
+	    {"CTRACE_SAMPLE_RATE", "sample_rate"},
+	    {"CTRACE_START", "start"},
 	};
 
 	for (size_t i = 0; i < sizeof(envs) / sizeof(envs[0]); i++) {
@@ -297,14 +315,22 @@ static void forward(int sig)
 int ctr_cmd_record(int argc, char **argv)
 {
 	static const struct option opts[] = {
-		{ "dir", required_argument, NULL, 'd' },   { "store", required_argument, NULL, 's' },
-		{ "meta", required_argument, NULL, 'm' },  { "no-commit", no_argument, NULL, 'n' },
-		{ "keep", no_argument, NULL, 'k' },        { "lib", required_argument, NULL, 'L' },
-		{ "help", no_argument, NULL, 'h' },        { "filter", required_argument, NULL, 'F' },
-		{ "exclude", required_argument, NULL, 'N' }, { "module", required_argument, NULL, 'O' },
-		{ "depth", required_argument, NULL, 'D' }, { "min-duration", required_argument, NULL, 't' },
-		{ "sample", required_argument, NULL, 'S' }, { "sample-rate", required_argument, NULL, 'P' },
-		{ "start", required_argument, NULL, 'W' }, { NULL, 0, NULL, 0 },
+	    {"dir", required_argument, NULL, 'd'},
+	    {"store", required_argument, NULL, 's'},
+	    {"meta", required_argument, NULL, 'm'},
+	    {"no-commit", no_argument, NULL, 'n'},
+	    {"keep", no_argument, NULL, 'k'},
+	    {"lib", required_argument, NULL, 'L'},
+	    {"help", no_argument, NULL, 'h'},
+	    {"filter", required_argument, NULL, 'F'},
+	    {"exclude", required_argument, NULL, 'N'},
+	    {"module", required_argument, NULL, 'O'},
+	    {"depth", required_argument, NULL, 'D'},
+	    {"min-duration", required_argument, NULL, 't'},
+	    {"sample", required_argument, NULL, 'S'},
+	    {"sample-rate", required_argument, NULL, 'P'},
+	    {"start", required_argument, NULL, 'W'},
+	    {NULL, 0, NULL, 0},
 	};
 	const char *parent = getenv("CTRACE_DIR"), *conn = NULL, *lib_opt = NULL;
 	char **metas = calloc((size_t)argc + 1, sizeof(char *));
@@ -321,19 +347,37 @@ int ctr_cmd_record(int argc, char **argv)
 	optind = 1;
 	while ((c = getopt_long(argc, argv, "+d:s:m:nkhF:N:D:t:", opts, NULL)) != -1) {
 		switch (c) {
-		case 'd': parent = optarg; break;
-		case 's': conn = optarg; break;
+		case 'd':
+			parent = optarg;
+			break;
+		case 's':
+			conn = optarg;
+			break;
 		case 'm':
 			if (!strchr(optarg, '=') || optarg[0] == '=') {
-				ret = ctr_cli_usage(prog, "--meta wants KEY=VALUE, got '%s'", optarg);
+				ret =
+				    ctr_cli_usage(prog, "--meta wants KEY=VALUE, got '%s'", optarg);
 				goto out;
 			}
 			metas[n_metas++] = optarg;
 			break;
-		case 'n': no_commit = 1; break;
-		case 'k': keep = 1; break;
-		case 'L': lib_opt = optarg; break;
-		case 'F': case 'N': case 'O': case 'D': case 't': case 'S': case 'P': case 'W':
+		case 'n':
+			no_commit = 1;
+			break;
+		case 'k':
+			keep = 1;
+			break;
+		case 'L':
+			lib_opt = optarg;
+			break;
+		case 'F':
+		case 'N':
+		case 'O':
+		case 'D':
+		case 't':
+		case 'S':
+		case 'P':
+		case 'W':
 			if (set_option(c, optarg)) {
 				ret = CTR_EXIT_USAGE;
 				goto out;
@@ -349,7 +393,8 @@ int ctr_cmd_record(int argc, char **argv)
 		}
 	}
 	if (optind >= argc) {
-		ret = ctr_cli_usage(prog, "no program given: ctrace record [OPTIONS] -- PROG [ARGS]");
+		ret =
+		    ctr_cli_usage(prog, "no program given: ctrace record [OPTIONS] -- PROG [ARGS]");
 		goto out;
 	}
 	if (!parent || !*parent)
@@ -357,16 +402,19 @@ int ctr_cmd_record(int argc, char **argv)
 	if (lib_opt)
 		snprintf(lib, sizeof(lib), "%s", lib_opt);
 	else if (find_lib(lib, sizeof(lib)) != 0) {
-		ctr_err_set(&e, CTR_ENOTFOUND, 0, "cannot find libctrace.so next to ctrace (use --lib)");
+		ctr_err_set(&e, CTR_ENOTFOUND, 0,
+			    "cannot find libctrace.so next to ctrace (use --lib)");
 		ret = ctr_cli_fail(prog, &e);
 		goto out;
 	}
 	if (access(lib, R_OK) != 0) {
-		ctr_err_set(&e, CTR_ENOTFOUND, errno, "cannot read preload '%s': %s", lib, strerror(errno));
+		ctr_err_set(&e, CTR_ENOTFOUND, errno, "cannot read preload '%s': %s", lib,
+			    strerror(errno));
 		ret = ctr_cli_fail(prog, &e);
 		goto out;
 	}
-	if (create_run_dir(parent, argv + optind, metas, n_metas, dir, sizeof(dir), id, sizeof(id), &e)) {
+	if (create_run_dir(parent, argv + optind, metas, n_metas, dir, sizeof(dir), id, sizeof(id),
+			   &e)) {
 		ret = ctr_cli_fail(prog, &e);
 		goto out;
 	}
@@ -455,22 +503,24 @@ int ctr_cmd_record(int argc, char **argv)
 
 		clock_gettime(CLOCK_REALTIME, &ts);
 		if (WIFSIGNALED(status))
-			append_meta(dir, "signal=%d\nend_real_ns=%lld\nroot_pid=%d\n", WTERMSIG(status),
+			append_meta(dir, "signal=%d\nend_real_ns=%lld\nroot_pid=%d\n",
+				    WTERMSIG(status),
 				    (long long)ts.tv_sec * 1000000000LL + ts.tv_nsec, (int)pid);
 		else
 			append_meta(dir, "exit_status=%d\nend_real_ns=%lld\nroot_pid=%d\n",
-				    WEXITSTATUS(status), (long long)ts.tv_sec * 1000000000LL + ts.tv_nsec,
-				    (int)pid);
+				    WEXITSTATUS(status),
+				    (long long)ts.tv_sec * 1000000000LL + ts.tv_nsec, (int)pid);
 	}
 	ret = WIFSIGNALED(status) ? 128 + WTERMSIG(status) : WEXITSTATUS(status);
 	if (no_commit) {
 		fprintf(stderr, "ctrace: run %s recorded in '%s' (not committed)\n", id, dir);
 	} else {
 		struct ctr_store *s = NULL;
-		struct ctr_commit_opts co = { .keep = keep, .progress = 1 };
+		struct ctr_commit_opts co = {.keep = keep, .progress = 1};
 		char cid[CTR_RUN_ID_MAX];
 
-		if (ctr_cli_open_store(conn, &s, &e) != 0 || ctr_commit_dir(s, dir, &co, cid, &e) != 0) {
+		if (ctr_cli_open_store(conn, &s, &e) != 0 ||
+		    ctr_commit_dir(s, dir, &co, cid, &e) != 0) {
 			ctr_cli_fail(prog, &e);
 			if (e.code == CTR_ENOEVENTS)
 				ctr_remove_run_dir(dir);

@@ -42,11 +42,11 @@ static int commit_one(struct ctr_store *s, const char *dir, const struct ctr_com
 int ctr_cmd_commit(int argc, char **argv)
 {
 	static const struct option opts[] = {
-		{ "store", required_argument, NULL, 's' }, { "keep", no_argument, NULL, 'k' },
-		{ "raw-times", no_argument, NULL, 'R' },   { "meta", required_argument, NULL, 'm' },
-		{ "help", no_argument, NULL, 'h' },        { NULL, 0, NULL, 0 },
+	    {"store", required_argument, NULL, 's'}, {"keep", no_argument, NULL, 'k'},
+	    {"raw-times", no_argument, NULL, 'R'},   {"meta", required_argument, NULL, 'm'},
+	    {"help", no_argument, NULL, 'h'},	     {NULL, 0, NULL, 0},
 	};
-	struct ctr_commit_opts o = { .progress = 1 };
+	struct ctr_commit_opts o = {.progress = 1};
 	struct ctr_kv *meta = calloc((size_t)argc + 1, sizeof(*meta));
 	const char *conn = NULL, *parent;
 	struct ctr_store *s = NULL;
@@ -57,9 +57,15 @@ int ctr_cmd_commit(int argc, char **argv)
 	optind = 1;
 	while ((c = getopt_long(argc, argv, "s:km:h", opts, NULL)) != -1) {
 		switch (c) {
-		case 's': conn = optarg; break;
-		case 'k': o.keep = 1; break;
-		case 'R': o.raw_times = 1; break;
+		case 's':
+			conn = optarg;
+			break;
+		case 'k':
+			o.keep = 1;
+			break;
+		case 'R':
+			o.raw_times = 1;
+			break;
 		case 'm': {
 			char *eq = strchr(optarg, '=');
 
@@ -71,13 +77,18 @@ int ctr_cmd_commit(int argc, char **argv)
 			break;
 		}
 		case 'h':
-			printf("usage: ctrace commit [--store CONN] [--keep] [--raw-times] [--meta K=V] [RUN_DIR...]\n\n"
-			       "Symbolizes raw run directories with libdw and saves each in the store in one\n"
-			       "transaction; the raw directory is removed after the commit unless --keep.\n"
-			       "Without RUN_DIR, commits every run under $CTRACE_DIR (default ./ctrace.data).\n"
+			printf("usage: ctrace commit [--store CONN] [--keep] [--raw-times] [--meta "
+			       "K=V] [RUN_DIR...]\n\n"
+			       "Symbolizes raw run directories with libdw and saves each in the "
+			       "store in one\n"
+			       "transaction; the raw directory is removed after the commit unless "
+			       "--keep.\n"
+			       "Without RUN_DIR, commits every run under $CTRACE_DIR (default "
+			       "./ctrace.data).\n"
 			       "A run already in the store is never saved twice.\n");
 			return 0;
-		default: return ctr_cli_usage("ctrace commit", "unknown option");
+		default:
+			return ctr_cli_usage("ctrace commit", "unknown option");
 		}
 	}
 	o.meta = meta;
@@ -88,7 +99,8 @@ int ctr_cmd_commit(int argc, char **argv)
 		for (int i = optind; i < argc; i++) {
 			if (!ctr_is_run_dir(argv[i])) {
 				ctr_err_clear(&e);
-				ctr_err_set(&e, CTR_ENOTFOUND, 0, "'%s' is not a run directory (no run.meta)", argv[i]);
+				ctr_err_set(&e, CTR_ENOTFOUND, 0,
+					    "'%s' is not a run directory (no run.meta)", argv[i]);
 				ret = ctr_cli_fail("ctrace commit", &e);
 				continue;
 			}
@@ -101,14 +113,16 @@ int ctr_cmd_commit(int argc, char **argv)
 		DIR *d;
 		struct dirent *de;
 
-		parent = getenv("CTRACE_DIR") && *getenv("CTRACE_DIR") ? getenv("CTRACE_DIR") : "ctrace.data";
+		parent = getenv("CTRACE_DIR") && *getenv("CTRACE_DIR") ? getenv("CTRACE_DIR")
+								       : "ctrace.data";
 		d = opendir(parent);
 		if (!d) {
 			if (errno == ENOENT) {
 				fprintf(stderr, "ctrace: nothing to commit (no '%s')\n", parent);
 				goto out;
 			}
-			ctr_err_set(&e, CTR_EIO, errno, "cannot open '%s': %s", parent, strerror(errno));
+			ctr_err_set(&e, CTR_EIO, errno, "cannot open '%s': %s", parent,
+				    strerror(errno));
 			ret = ctr_cli_fail("ctrace commit", &e);
 			goto out;
 		}
@@ -211,8 +225,10 @@ static int filter_opt(int c, const char *arg, struct ctr_filter *f, struct ctr_k
 	uint64_t d;
 
 	switch (c) {
-	case 'S': return ctr_parse_time(arg, &f->since_unix_ns) ? CTR_EUSAGE : 1;
-	case 'U': return ctr_parse_time(arg, &f->until_unix_ns) ? CTR_EUSAGE : 1;
+	case 'S':
+		return ctr_parse_time(arg, &f->since_unix_ns) ? CTR_EUSAGE : 1;
+	case 'U':
+		return ctr_parse_time(arg, &f->until_unix_ns) ? CTR_EUSAGE : 1;
 	case 'D':
 		if (ctr_parse_duration(arg, &d))
 			return CTR_EUSAGE;
@@ -223,8 +239,12 @@ static int filter_opt(int c, const char *arg, struct ctr_filter *f, struct ctr_k
 			return CTR_EUSAGE;
 		f->max_duration_ns = d;
 		return 1;
-	case 'C': f->command = arg; return 1;
-	case 'F': f->function = arg; return 1;
+	case 'C':
+		f->command = arg;
+		return 1;
+	case 'F':
+		f->function = arg;
+		return 1;
 	case 'M': {
 		char *eq = strchr(arg, '=');
 
@@ -236,32 +256,38 @@ static int filter_opt(int c, const char *arg, struct ctr_filter *f, struct ctr_k
 		f->n_meta++;
 		return 1;
 	}
-	default: return 0;
+	default:
+		return 0;
 	}
 }
 
-#define FILTER_LONGOPTS                                                                          \
-	{ "since", required_argument, NULL, 'S' }, { "until", required_argument, NULL, 'U' },     \
-	{ "min-duration", required_argument, NULL, 'D' },                                         \
-	{ "max-duration", required_argument, NULL, 'X' },                                         \
-	{ "command", required_argument, NULL, 'C' }, { "function", required_argument, NULL, 'F' },\
-	{ "meta", required_argument, NULL, 'M' }
+#define FILTER_LONGOPTS                                                                            \
+	{"since", required_argument, NULL, 'S'}, {"until", required_argument, NULL, 'U'},          \
+	    {"min-duration", required_argument, NULL, 'D'},                                        \
+	    {"max-duration", required_argument, NULL, 'X'},                                        \
+	    {"command", required_argument, NULL, 'C'}, {"function", required_argument, NULL, 'F'}, \
+	{                                                                                          \
+		"meta", required_argument, NULL, 'M'                                               \
+	}
 
 static const char filter_help[] =
-	"  --since T / --until T      run started at or after / before T (2026-11-21,\n"
-	"                             2026-11-21T10:00:00, @UNIX_SECONDS, or -2h relative)\n"
-	"  --min-duration D / --max-duration D   run duration bounds (250us, 10ms, 2s)\n"
-	"  --command S                the command line contains S\n"
-	"  --function NAME            the run has a function named NAME\n"
-	"  --meta KEY=VALUE           metadata KEY is VALUE (repeatable, all must match)\n";
+    "  --since T / --until T      run started at or after / before T (2026-11-21,\n"
+    "                             2026-11-21T10:00:00, @UNIX_SECONDS, or -2h relative)\n"
+    "  --min-duration D / --max-duration D   run duration bounds (250us, 10ms, 2s)\n"
+    "  --command S                the command line contains S\n"
+    "  --function NAME            the run has a function named NAME\n"
+    "  --meta KEY=VALUE           metadata KEY is VALUE (repeatable, all must match)\n";
 
 static int list_like(int argc, char **argv, const char *name, int with_filters)
 {
 	static const struct option opts[] = {
-		{ "store", required_argument, NULL, 's' }, { "json", no_argument, NULL, 'j' },
-		{ "limit", required_argument, NULL, 'l' }, { "offset", required_argument, NULL, 'o' },
-		{ "help", no_argument, NULL, 'h' },        FILTER_LONGOPTS,
-		{ NULL, 0, NULL, 0 },
+	    {"store", required_argument, NULL, 's'},
+	    {"json", no_argument, NULL, 'j'},
+	    {"limit", required_argument, NULL, 'l'},
+	    {"offset", required_argument, NULL, 'o'},
+	    {"help", no_argument, NULL, 'h'},
+	    FILTER_LONGOPTS,
+	    {NULL, 0, NULL, 0},
 	};
 	struct ctr_kv *meta = calloc((size_t)argc + 1, sizeof(*meta));
 	struct ctr_filter f;
@@ -277,20 +303,29 @@ static int list_like(int argc, char **argv, const char *name, int with_filters)
 	optind = 1;
 	while ((c = getopt_long(argc, argv, "s:jl:o:h", opts, NULL)) != -1) {
 		switch (c) {
-		case 's': conn = optarg; break;
-		case 'j': json = 1; break;
-		case 'l': limit = strtoul(optarg, NULL, 10); break;
-		case 'o': offset = strtoul(optarg, NULL, 10); break;
+		case 's':
+			conn = optarg;
+			break;
+		case 'j':
+			json = 1;
+			break;
+		case 'l':
+			limit = strtoul(optarg, NULL, 10);
+			break;
+		case 'o':
+			offset = strtoul(optarg, NULL, 10);
+			break;
 		case 'h':
 			printf("usage: %s [--store CONN] [--json] [--limit N] [--offset N]%s\n\n"
 			       "Lists committed runs, newest first.\n%s",
-			       name, with_filters ? " [FILTERS]" : "", with_filters ? filter_help : "");
+			       name, with_filters ? " [FILTERS]" : "",
+			       with_filters ? filter_help : "");
 			goto out;
 		default:
 			r = with_filters ? filter_opt(c, optarg, &f, meta) : 0;
 			if (r <= 0) {
-				ret = ctr_cli_usage(name, "bad option or value%s%s", optarg ? ": " : "",
-						    optarg ? optarg : "");
+				ret = ctr_cli_usage(name, "bad option or value%s%s",
+						    optarg ? ": " : "", optarg ? optarg : "");
 				goto out;
 			}
 		}
@@ -299,7 +334,8 @@ static int list_like(int argc, char **argv, const char *name, int with_filters)
 		ret = ctr_cli_usage(name, "unexpected argument '%s'", argv[optind]);
 		goto out;
 	}
-	if (ctr_cli_open_store(conn, &s, &e) || ctr_store_list(s, &f, limit, offset, &runs, &n, &e)) {
+	if (ctr_cli_open_store(conn, &s, &e) ||
+	    ctr_store_list(s, &f, limit, offset, &runs, &n, &e)) {
 		ret = ctr_cli_fail(name, &e);
 		goto out;
 	}
@@ -328,8 +364,9 @@ int ctr_cmd_query(int argc, char **argv)
 int ctr_cmd_delete(int argc, char **argv)
 {
 	static const struct option opts[] = {
-		{ "store", required_argument, NULL, 's' }, { "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 },
+	    {"store", required_argument, NULL, 's'},
+	    {"help", no_argument, NULL, 'h'},
+	    {NULL, 0, NULL, 0},
 	};
 	const char *conn = NULL;
 	struct ctr_store *s = NULL;
@@ -340,8 +377,9 @@ int ctr_cmd_delete(int argc, char **argv)
 	optind = 1;
 	while ((c = getopt_long(argc, argv, "s:h", opts, NULL)) != -1) {
 		if (c == 'h') {
-			printf("usage: ctrace delete [--store CONN] RUN...\n\n"
-			       "Deletes runs (id, unique prefix, latest, latest~N) from the store.\n");
+			printf(
+			    "usage: ctrace delete [--store CONN] RUN...\n\n"
+			    "Deletes runs (id, unique prefix, latest, latest~N) from the store.\n");
 			return 0;
 		}
 		if (c == 's')
@@ -399,9 +437,11 @@ static int copy_runs(struct ctr_store *from, struct ctr_store *to, const struct 
 int ctr_cmd_export(int argc, char **argv)
 {
 	static const struct option opts[] = {
-		{ "store", required_argument, NULL, 's' }, { "to", required_argument, NULL, 't' },
-		{ "help", no_argument, NULL, 'h' },        FILTER_LONGOPTS,
-		{ NULL, 0, NULL, 0 },
+	    {"store", required_argument, NULL, 's'},
+	    {"to", required_argument, NULL, 't'},
+	    {"help", no_argument, NULL, 'h'},
+	    FILTER_LONGOPTS,
+	    {NULL, 0, NULL, 0},
 	};
 	struct ctr_kv *meta = calloc((size_t)argc + 1, sizeof(*meta));
 	struct ctr_filter f;
@@ -416,12 +456,18 @@ int ctr_cmd_export(int argc, char **argv)
 	optind = 1;
 	while ((c = getopt_long(argc, argv, "s:t:h", opts, NULL)) != -1) {
 		switch (c) {
-		case 's': conn = optarg; break;
-		case 't': to = optarg; break;
+		case 's':
+			conn = optarg;
+			break;
+		case 't':
+			to = optarg;
+			break;
 		case 'h':
 			printf("usage: ctrace export [--store CONN] [FILTERS] --to CONN\n\n"
-			       "Copies the runs matching FILTERS (all by default) into another store,\n"
-			       "e.g. --to jsonl:runs.jsonl for archiving. Runs already there are skipped.\n%s",
+			       "Copies the runs matching FILTERS (all by default) into another "
+			       "store,\n"
+			       "e.g. --to jsonl:runs.jsonl for archiving. Runs already there are "
+			       "skipped.\n%s",
 			       filter_help);
 			goto out;
 		default:
@@ -432,7 +478,8 @@ int ctr_cmd_export(int argc, char **argv)
 		}
 	}
 	if (!to) {
-		ret = ctr_cli_usage("ctrace export", "--to CONN is required (e.g. --to jsonl:runs.jsonl)");
+		ret = ctr_cli_usage("ctrace export",
+				    "--to CONN is required (e.g. --to jsonl:runs.jsonl)");
 		goto out;
 	}
 	if (ctr_cli_open_store(conn, &s, &e) || ctr_store_open(&d, to, &e) ||
@@ -454,8 +501,9 @@ out:
 int ctr_cmd_import(int argc, char **argv)
 {
 	static const struct option opts[] = {
-		{ "store", required_argument, NULL, 's' }, { "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 },
+	    {"store", required_argument, NULL, 's'},
+	    {"help", no_argument, NULL, 'h'},
+	    {NULL, 0, NULL, 0},
 	};
 	const char *conn = NULL;
 	struct ctr_store *s = NULL, *src = NULL;
@@ -467,9 +515,10 @@ int ctr_cmd_import(int argc, char **argv)
 	optind = 1;
 	while ((c = getopt_long(argc, argv, "s:h", opts, NULL)) != -1) {
 		if (c == 'h') {
-			printf("usage: ctrace import [--store CONN] SOURCE\n\n"
-			       "Copies every run of SOURCE (e.g. jsonl:runs.jsonl) into the store;\n"
-			       "runs already there are skipped.\n");
+			printf(
+			    "usage: ctrace import [--store CONN] SOURCE\n\n"
+			    "Copies every run of SOURCE (e.g. jsonl:runs.jsonl) into the store;\n"
+			    "runs already there are skipped.\n");
 			return 0;
 		}
 		if (c == 's')
@@ -478,7 +527,8 @@ int ctr_cmd_import(int argc, char **argv)
 			return ctr_cli_usage("ctrace import", "unknown option");
 	}
 	if (optind != argc - 1)
-		return ctr_cli_usage("ctrace import", "give exactly one source store, e.g. jsonl:FILE");
+		return ctr_cli_usage("ctrace import",
+				     "give exactly one source store, e.g. jsonl:FILE");
 	if (ctr_store_open(&src, argv[optind], &e) || ctr_cli_open_store(conn, &s, &e) ||
 	    copy_runs(src, s, NULL, &copied, &skipped, &e)) {
 		ret = ctr_cli_fail("ctrace import", &e);
@@ -496,17 +546,28 @@ int ctr_cmd_import(int argc, char **argv)
 static const char *ev_name(int type)
 {
 	switch (type) {
-	case CTR_EV_ENTER: return "enter";
-	case CTR_EV_EXIT: return "exit";
-	case CTR_EV_INHERIT: return "inherit";
-	case CTR_EV_SPAN: return "span";
-	case CTR_EV_ATTR_STR: return "attr";
-	case CTR_EV_ATTR_INT: return "attr";
-	case CTR_EV_MARK: return "mark";
-	case CTR_EV_THREAD_NAME: return "name";
-	case CTR_EV_LOST: return "lost";
-	case CTR_EV_COUNT: return "count";
-	default: return "?";
+	case CTR_EV_ENTER:
+		return "enter";
+	case CTR_EV_EXIT:
+		return "exit";
+	case CTR_EV_INHERIT:
+		return "inherit";
+	case CTR_EV_SPAN:
+		return "span";
+	case CTR_EV_ATTR_STR:
+		return "attr";
+	case CTR_EV_ATTR_INT:
+		return "attr";
+	case CTR_EV_MARK:
+		return "mark";
+	case CTR_EV_THREAD_NAME:
+		return "name";
+	case CTR_EV_LOST:
+		return "lost";
+	case CTR_EV_COUNT:
+		return "count";
+	default:
+		return "?";
 	}
 }
 
@@ -522,7 +583,8 @@ int ctr_cmd_dump(int argc, char **argv)
 		if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
 			printf("usage: ctrace dump [--no-symbols] RUN_DIR\n\n"
 			       "Prints every raw event of a run directory, one per line:\n"
-			       "PID TID TIME_NS EVENT DEPTH ADDRESS SYMBOL (TIME_NS from the thread's start).\n");
+			       "PID TID TIME_NS EVENT DEPTH ADDRESS SYMBOL (TIME_NS from the "
+			       "thread's start).\n");
 			return 0;
 		}
 	}
@@ -553,8 +615,8 @@ int ctr_cmd_dump(int argc, char **argv)
 			break;
 		}
 		for (size_t j = 0; sym && j < p->n_mods; j++)
-			ctr_sym_add_module(sym, p->mods[j].path, p->mods[j].build_id, p->mods[j].bias,
-					   p->mods[j].start, p->mods[j].end, NULL);
+			ctr_sym_add_module(sym, p->mods[j].path, p->mods[j].build_id,
+					   p->mods[j].bias, p->mods[j].start, p->mods[j].end, NULL);
 		ctr_decoder_init(&d);
 		ctr_decoder_feed(&d, words, size);
 		for (;;) {
@@ -565,14 +627,17 @@ int ctr_cmd_dump(int argc, char **argv)
 			if (rc == 0)
 				break;
 			if (rc < 0) {
-				ctr_err_ctx(&e, t->path, r->id, (long long)(hdr.hdr_size + ev.offset));
+				ctr_err_ctx(&e, t->path, r->id,
+					    (long long)(hdr.hdr_size + ev.offset));
 				ret = ctr_cli_fail("ctrace dump", &e);
 				break;
 			}
-			ns = (double)(int64_t)(ev.time - hdr.start_ticks) * 1e9 / (double)p->ticks_per_sec;
-			if (sym && (ev.type == CTR_EV_ENTER || ev.type == CTR_EV_EXIT ||
-				    ev.type == CTR_EV_INHERIT || ev.type == CTR_EV_COUNT) && ev.ref &&
-			    ev.ref != UINT64_MAX) {
+			ns = (double)(int64_t)(ev.time - hdr.start_ticks) * 1e9 /
+			     (double)p->ticks_per_sec;
+			if (sym &&
+			    (ev.type == CTR_EV_ENTER || ev.type == CTR_EV_EXIT ||
+			     ev.type == CTR_EV_INHERIT || ev.type == CTR_EV_COUNT) &&
+			    ev.ref && ev.ref != UINT64_MAX) {
 				struct ctr_sym_info info;
 
 				for (int m = ctr_sym_module_count(sym); m-- > first_mod;) {

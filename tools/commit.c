@@ -31,16 +31,16 @@
 
 struct frame {
 	uint32_t node;
-	uint32_t nchild;     /* direct child calls */
-	uint64_t t0;         /* enter time, ns */
-	uint64_t child;      /* raw time of direct children */
-	uint64_t enters0;    /* thread enter count before this call */
+	uint32_t nchild;  /* direct child calls */
+	uint64_t t0;	  /* enter time, ns */
+	uint64_t child;	  /* raw time of direct children */
+	uint64_t enters0; /* thread enter count before this call */
 };
 
 struct fninfo {
-	uint32_t module;     /* global module, CTR_NONE */
-	uint64_t key;        /* offset, or address when no module */
-	char *name;          /* spans and marks */
+	uint32_t module; /* global module, CTR_NONE */
+	uint64_t key;	 /* offset, or address when no module */
+	char *name;	 /* spans and marks */
 };
 
 struct commit {
@@ -50,15 +50,15 @@ struct commit {
 	struct ctr_store *store;
 	size_t cap_nodes, cap_funcs, cap_mods, cap_threads, cap_attrs;
 	struct fninfo *fi;
-	struct ctr_hmap fn_by_key;   /* module/offset or address -> function */
-	struct ctr_hmap fn_by_name;  /* spans/marks: name hash -> function */
-	struct ctr_hmap child;       /* (parent, function) -> node */
-	struct ctr_hmap attr_idx;    /* hash(node, key, value) -> attr */
-	uint64_t *counted;           /* per node: calls known only from COUNT records */
+	struct ctr_hmap fn_by_key;  /* module/offset or address -> function */
+	struct ctr_hmap fn_by_name; /* spans/marks: name hash -> function */
+	struct ctr_hmap child;	    /* (parent, function) -> node */
+	struct ctr_hmap attr_idx;   /* hash(node, key, value) -> attr */
+	uint64_t *counted;	    /* per node: calls known only from COUNT records */
 	size_t cap_counted;
-	uint32_t *modmap;            /* per process: local module -> global module */
+	uint32_t *modmap; /* per process: local module -> global module */
 	size_t *modmap_off;
-	uint64_t seq;                /* chunks saved */
+	uint64_t seq; /* chunks saved */
 	uint64_t bytes_done, bytes_total;
 	int tty;
 };
@@ -97,7 +97,8 @@ static int global_module(struct commit *c, const struct ctr_rawmod *m, uint32_t 
 	struct ctr_run *r = &c->run;
 
 	for (size_t i = 0; i < r->n_modules; i++) {
-		if (!strcmp(r->modules[i].path, m->path) && !strcmp(r->modules[i].build_id, m->build_id)) {
+		if (!strcmp(r->modules[i].path, m->path) &&
+		    !strcmp(r->modules[i].build_id, m->build_id)) {
 			*out = (uint32_t)i;
 			return 0;
 		}
@@ -192,8 +193,7 @@ static int function_of(struct commit *c, size_t pi, uint64_t addr, uint32_t *out
 	return 0;
 }
 
-static int named_function(struct commit *c, uint32_t kind, const char *s, size_t len,
-			  uint32_t *out)
+static int named_function(struct commit *c, uint32_t kind, const char *s, size_t len, uint32_t *out)
 {
 	uint64_t h = fnv64(s, len, 1469598103934665603ull ^ kind);
 
@@ -288,7 +288,8 @@ static void close_frame(struct commit *c, const struct ctr_rawproc *p, struct fr
 	double d = (double)(enters - f->enters0 - 1);
 	double ct = (double)dur - inner - d * call;
 	double cs = (double)self - inner - (double)f->nchild * (call - inner);
-	uint64_t ctot = ct > 0 ? (uint64_t)(ct + 0.5) : 0, cself = cs > 0 ? (uint64_t)(cs + 0.5) : 0;
+	uint64_t ctot = ct > 0 ? (uint64_t)(ct + 0.5) : 0,
+		 cself = cs > 0 ? (uint64_t)(cs + 0.5) : 0;
 
 	n->raw_total_ns += dur;
 	n->raw_self_ns += self;
@@ -390,7 +391,8 @@ static int do_thread(struct commit *c, size_t ti, struct ctr_err *e)
 		ret = 0;
 		th = &r->threads[r->n_threads - 1];
 		{
-			double d = (double)(int64_t)(ev.time - p->start_ticks) * scale + (double)base;
+			double d =
+			    (double)(int64_t)(ev.time - p->start_ticks) * scale + (double)base;
 
 			ns = d > 0 ? (uint64_t)d : 0;
 		}
@@ -451,13 +453,14 @@ static int do_thread(struct commit *c, size_t ti, struct ctr_err *e)
 			if (ev.unmatched || !depth)
 				break;
 			depth--;
-			close_frame(c, p, &stack[depth], depth ? &stack[depth - 1] : NULL, ns, enters);
+			close_frame(c, p, &stack[depth], depth ? &stack[depth - 1] : NULL, ns,
+				    enters);
 			ret = ctr_tl_exit(w, ns, e);
 			break;
 		case CTR_EV_MARK:
 			if ((ret = named_function(c, CTR_FN_MARK, ev.str, ev.len, &fn)) ||
-			    (ret = child_node(c, th->id, depth ? stack[depth - 1].node : CTR_NONE, fn,
-					      &node)))
+			    (ret = child_node(c, th->id, depth ? stack[depth - 1].node : CTR_NONE,
+					      fn, &node)))
 				goto oom;
 			r->nodes[node].calls++;
 			r->nodes[node].min_ns = r->nodes[node].raw_min_ns = 0;
@@ -504,9 +507,10 @@ static int do_thread(struct commit *c, size_t ti, struct ctr_err *e)
 			break;
 		case CTR_EV_COUNT:
 			if ((ret = function_of(c, rt->proc, ev.ref, &fn)) ||
-			    (ret = child_node(c, th->id, depth ? stack[depth - 1].node : CTR_NONE, fn,
-					      &node)) ||
-			    grow((void **)&c->counted, &c->cap_counted, r->n_nodes, sizeof(uint64_t)))
+			    (ret = child_node(c, th->id, depth ? stack[depth - 1].node : CTR_NONE,
+					      fn, &node)) ||
+			    grow((void **)&c->counted, &c->cap_counted, r->n_nodes,
+				 sizeof(uint64_t)))
 				goto oom;
 			r->nodes[node].calls += ev.count;
 			c->counted[node] += ev.count;
@@ -584,7 +588,8 @@ static int symbolize(struct commit *c, struct ctr_err *e)
 		symmod[i] = -1;
 		if (!m)
 			continue;
-		symmod[i] = ctr_sym_add_module(sym, m->path, m->build_id, m->bias, m->start, m->end, e);
+		symmod[i] =
+		    ctr_sym_add_module(sym, m->path, m->build_id, m->bias, m->start, m->end, e);
 		if (symmod[i] < 0) {
 			ret = symmod[i];
 			goto out;
@@ -600,7 +605,8 @@ static int symbolize(struct commit *c, struct ctr_err *e)
 			f->linkage_name = strdup("");
 			f->file = strdup("");
 		} else if (f->module == CTR_NONE) {
-			snprintf(buf, sizeof(buf), "0x%llx", (unsigned long long)(c->fi[i].key & ~(1ull << 63)));
+			snprintf(buf, sizeof(buf), "0x%llx",
+				 (unsigned long long)(c->fi[i].key & ~(1ull << 63)));
 			f->name = strdup(buf);
 			f->linkage_name = strdup("");
 			f->file = strdup("");
@@ -609,9 +615,13 @@ static int symbolize(struct commit *c, struct ctr_err *e)
 
 			f->offset = c->fi[i].key;
 			if (symmod[f->module] >= 0 &&
-			    ctr_sym_lookup_in(sym, symmod[f->module], m->base + f->offset, &info) == 0) {
+			    ctr_sym_lookup_in(sym, symmod[f->module], m->base + f->offset, &info) ==
+				0) {
 				f->name = strdup(info.name);
-				f->linkage_name = strdup(info.linkage_name && strcmp(info.linkage_name, info.name) ? info.linkage_name : "");
+				f->linkage_name =
+				    strdup(info.linkage_name && strcmp(info.linkage_name, info.name)
+					       ? info.linkage_name
+					       : "");
 				f->file = strdup(info.file ? info.file : "");
 				f->line = info.line;
 			} else {
@@ -622,8 +632,10 @@ static int symbolize(struct commit *c, struct ctr_err *e)
 				f->file = strdup("");
 				if (symmod[f->module] >= 0 &&
 				    ctr_sym_module_status(sym, symmod[f->module], &msg) ==
-					    CTR_SYM_BUILD_ID_MISMATCH && msg) {
-					fprintf(stderr, "ctrace: warning: %s: not symbolized\n", msg);
+					CTR_SYM_BUILD_ID_MISMATCH &&
+				    msg) {
+					fprintf(stderr, "ctrace: warning: %s: not symbolized\n",
+						msg);
 					symmod[f->module] = -1; /* warn once */
 				}
 			}
@@ -648,9 +660,10 @@ static int symbolize(struct commit *c, struct ctr_err *e)
 			goto out;
 		}
 		bt = strdup(bt);
-		for (line = bt ? strtok_r(bt, "\n", &save) : NULL; line; line = strtok_r(NULL, "\n", &save)) {
+		for (line = bt ? strtok_r(bt, "\n", &save) : NULL; line;
+		     line = strtok_r(NULL, "\n", &save)) {
 			unsigned long long a;
-			struct ctr_sym_info info = { 0 };
+			struct ctr_sym_info info = {0};
 			int found = 0;
 
 			if (sscanf(line, "frame=0x%llx", &a) != 1) {
@@ -659,7 +672,8 @@ static int symbolize(struct commit *c, struct ctr_err *e)
 			}
 			for (size_t j = p->n_mods; j-- > 0;) {
 				const struct ctr_rawmod *m = &p->mods[j];
-				uint64_t q = n ? a - 1 : a; /* return addresses point after the call */
+				uint64_t q =
+				    n ? a - 1 : a; /* return addresses point after the call */
 
 				if (q >= m->start && q < m->end) {
 					int sm = symmod[c->modmap[c->modmap_off[pi] + j]];
@@ -765,7 +779,8 @@ static int fill_header(struct commit *c)
 	if (!r->meta)
 		return CTR_ENOMEM;
 	for (size_t i = 0; i < nm; i++) {
-		const struct ctr_kv *kv = i < raw->n_meta ? &raw->meta[i] : &c->o->meta[i - raw->n_meta];
+		const struct ctr_kv *kv =
+		    i < raw->n_meta ? &raw->meta[i] : &c->o->meta[i - raw->n_meta];
 
 		r->meta[i].key = strdup(kv->key);
 		r->meta[i].value = strdup(kv->value);
@@ -796,8 +811,10 @@ static int estimate_sampled(struct commit *c)
 		if (!cnt || !rec)
 			continue;
 		double f = (double)cnt / (double)rec;
-		uint64_t et = (uint64_t)((double)nd->total_ns * f), es = (uint64_t)((double)nd->self_ns * f);
-		uint64_t rt = (uint64_t)((double)nd->raw_total_ns * f), rs = (uint64_t)((double)nd->raw_self_ns * f);
+		uint64_t et = (uint64_t)((double)nd->total_ns * f),
+			 es = (uint64_t)((double)nd->self_ns * f);
+		uint64_t rt = (uint64_t)((double)nd->raw_total_ns * f),
+			 rs = (uint64_t)((double)nd->raw_self_ns * f);
 
 		nd->total_ns += et;
 		nd->self_ns += es;
@@ -810,7 +827,8 @@ static int estimate_sampled(struct commit *c)
 			p->raw_self_ns = p->raw_self_ns > rt ? p->raw_self_ns - rt : 0;
 		}
 	}
-	snprintf(buf, sizeof(buf), "sampled 1 in %s calls: unrecorded calls get their node's average", n);
+	snprintf(buf, sizeof(buf),
+		 "sampled 1 in %s calls: unrecorded calls get their node's average", n);
 	struct ctr_kv *nm = realloc(r->meta, (r->n_meta + 1) * sizeof(*nm));
 
 	if (!nm)
@@ -874,7 +892,8 @@ static int remove_files(const char *dir)
 		return -1;
 	dfd = dirfd(d);
 	while ((de = readdir(d)))
-		if (strcmp(de->d_name, ".") && strcmp(de->d_name, "..") && strcmp(de->d_name, "run.meta"))
+		if (strcmp(de->d_name, ".") && strcmp(de->d_name, "..") &&
+		    strcmp(de->d_name, "run.meta"))
 			if (unlinkat(dfd, de->d_name, 0) != 0 && errno != ENOENT)
 				ret = -1;
 	closedir(d);
@@ -885,8 +904,8 @@ static int remove_files(const char *dir)
 	slash = memrchr(dir, '/', n);
 	if ((size_t)snprintf(hidden, sizeof(hidden), "%.*s.removed-%.*s",
 			     slash ? (int)(slash - dir + 1) : 0, dir,
-			     (int)(slash ? n - (size_t)(slash - dir) - 1 : n), slash ? slash + 1 : dir) <
-		    sizeof(hidden) &&
+			     (int)(slash ? n - (size_t)(slash - dir) - 1 : n),
+			     slash ? slash + 1 : dir) < sizeof(hidden) &&
 	    rename(dir, hidden) == 0)
 		dir = hidden;
 	{
@@ -929,8 +948,8 @@ int ctr_commit_dir(struct ctr_store *s, const char *run_dir, const struct ctr_co
 
 		if (ctr_store_resolve(s, id, found, NULL) == 0 && !strcmp(found, id)) {
 			if (!c.o->keep && ctr_remove_run_dir(run_dir) != 0)
-				fprintf(stderr, "ctrace: warning: cannot remove '%s': %s\n", run_dir,
-					strerror(errno));
+				fprintf(stderr, "ctrace: warning: cannot remove '%s': %s\n",
+					run_dir, strerror(errno));
 			return 0;
 		}
 	}
@@ -963,9 +982,10 @@ int ctr_commit_dir(struct ctr_store *s, const char *run_dir, const struct ctr_co
 	if (c.tty)
 		fprintf(stderr, "\r\033[K");
 	if (c.run.events == 0) {
-		ret = ctr_err_set(e, CTR_ENOEVENTS, 0,
-				  "no events recorded: was '%s' compiled with -finstrument-functions?",
-				  c.raw->command);
+		ret = ctr_err_set(
+		    e, CTR_ENOEVENTS, 0,
+		    "no events recorded: was '%s' compiled with -finstrument-functions?",
+		    c.raw->command);
 		goto out;
 	}
 	finish_header(&c);

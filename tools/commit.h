@@ -10,10 +10,10 @@
 #include "../store/store.h"
 
 struct ctr_commit_opts {
-	int keep;                   /* keep the raw directory after committing */
-	int progress;               /* progress on stderr (when it is a TTY) */
-	int raw_times;              /* do not compensate times for tracer overhead */
-	const struct ctr_kv *meta;  /* extra user metadata */
+	int keep;		   /* keep the raw directory after committing */
+	int progress;		   /* progress on stderr (when it is a TTY) */
+	int raw_times;		   /* do not compensate times for tracer overhead */
+	const struct ctr_kv *meta; /* extra user metadata */
 	size_t n_meta;
 };
 

@@ -16,17 +16,18 @@ static const struct {
 	int (*fn)(int, char **);
 	const char *help;
 } cmds[] = {
-	{ "record", ctr_cmd_record, "run a program under the recorder, then commit the run" },
-	{ "commit", ctr_cmd_commit, "symbolize raw run directories and save them in the store" },
-	{ "report", ctr_cmd_report, "flat profile, call tree, threads, callers/callees, diffs" },
-	{ "show", ctr_cmd_show, "a run's summary, or an export (--format chrome|folded|svg|html|otlp|json)" },
-	{ "list", ctr_cmd_list, "list committed runs, newest first" },
-	{ "query", ctr_cmd_query, "list runs matching filters" },
-	{ "delete", ctr_cmd_delete, "delete runs from the store" },
-	{ "export", ctr_cmd_export, "copy runs matching filters to another store (e.g. jsonl:FILE)" },
-	{ "import", ctr_cmd_import, "copy every run of another store into this one" },
-	{ "dump", ctr_cmd_dump, "print the raw events of a run directory, one per line" },
-	{ "ctl", ctr_cmd_ctl, "switch recording on/off in a running preloaded process" },
+    {"record", ctr_cmd_record, "run a program under the recorder, then commit the run"},
+    {"commit", ctr_cmd_commit, "symbolize raw run directories and save them in the store"},
+    {"report", ctr_cmd_report, "flat profile, call tree, threads, callers/callees, diffs"},
+    {"show", ctr_cmd_show,
+     "a run's summary, or an export (--format chrome|folded|svg|html|otlp|json)"},
+    {"list", ctr_cmd_list, "list committed runs, newest first"},
+    {"query", ctr_cmd_query, "list runs matching filters"},
+    {"delete", ctr_cmd_delete, "delete runs from the store"},
+    {"export", ctr_cmd_export, "copy runs matching filters to another store (e.g. jsonl:FILE)"},
+    {"import", ctr_cmd_import, "copy every run of another store into this one"},
+    {"dump", ctr_cmd_dump, "print the raw events of a run directory, one per line"},
+    {"ctl", ctr_cmd_ctl, "switch recording on/off in a running preloaded process"},
 };
 
 static void usage(FILE *f)
@@ -35,9 +36,10 @@ static void usage(FILE *f)
 		   "A function-level tracing profiler for C and C++ (see docs/).\n\ncommands:\n");
 	for (size_t i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++)
 		fprintf(f, "  %-8s %s\n", cmds[i].name, cmds[i].help);
-	fprintf(f, "\n'ctrace COMMAND --help' describes a command. The store is $CTRACE_STORE or\n"
-		   "sqlite:./ctrace.db unless --store is given. Exit status: 0 ok, 1 error, 2 usage;\n"
-		   "'ctrace record' exits with the program's status.\n");
+	fprintf(f,
+		"\n'ctrace COMMAND --help' describes a command. The store is $CTRACE_STORE or\n"
+		"sqlite:./ctrace.db unless --store is given. Exit status: 0 ok, 1 error, 2 usage;\n"
+		"'ctrace record' exits with the program's status.\n");
 }
 
 int main(int argc, char **argv)
@@ -47,7 +49,7 @@ int main(int argc, char **argv)
 		return usage(stderr), CTR_EXIT_USAGE;
 	if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") || !strcmp(argv[1], "help")) {
 		if (argc > 2 && strcmp(argv[1], "help") == 0) {
-			char *hv[] = { argv[2], "--help", NULL };
+			char *hv[] = {argv[2], "--help", NULL};
 
 			for (size_t i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++)
 				if (!strcmp(cmds[i].name, argv[2]))

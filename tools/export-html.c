@@ -227,7 +227,8 @@ static const char html_css[] =
     "table{border-collapse:collapse;font-size:13px}"
     "th,td{padding:2px 8px;text-align:right;white-space:nowrap}"
     "th{cursor:pointer;background:#eee;position:sticky;top:0;user-select:none}"
-    "th.sorted{background:#dde}td.name,th.name{text-align:left;white-space:normal}.attrs{font-size:smaller;color:#555}"
+    "th.sorted{background:#dde}td.name,th.name{text-align:left;white-space:normal}.attrs{font-size:"
+    "smaller;color:#555}"
     "tbody tr:nth-child(odd){background:#fafafa}tbody tr:hover{background:#eef}"
     ".scroll{max-height:480px;overflow:auto;border:1px solid #ddd;display:inline-block}"
     "svg.flame{width:100%;height:auto}"
@@ -417,9 +418,9 @@ int ctr_export_html(FILE *out, const struct ctr_run *run, const struct ctr_expor
 						 : "function");
 		jstr(out, f->file);
 		fprintf(out, ",%u,", f->line);
-		jstr(out, f->kind == CTR_FN_SPAN ? ctr_report_fn_attrs(run, (uint32_t)i, CTR_NONE, abuf,
-									sizeof(abuf))
-						 : "");
+		jstr(out, f->kind == CTR_FN_SPAN
+			      ? ctr_report_fn_attrs(run, (uint32_t)i, CTR_NONE, abuf, sizeof(abuf))
+			      : "");
 		fputc(']', out);
 	}
 	fputs("],\n\"profile\":[", out);

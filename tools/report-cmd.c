@@ -283,20 +283,21 @@ static int print_listing(FILE *out, const struct ctr_run *r, const struct cmd *c
 		for (size_t i = 0; c->modules && i < r->n_modules; i++) {
 			const struct ctr_module *m = &r->modules[i];
 
-			json_array_append_new(ma, json_pack("{s:i, s:s, s:s, s:I}", "id", (int)m->id,
-							   "path", m->path, "build_id", m->build_id,
-							   "base", (json_int_t)m->base));
+			json_array_append_new(
+			    ma, json_pack("{s:i, s:s, s:s, s:I}", "id", (int)m->id, "path", m->path,
+					  "build_id", m->build_id, "base", (json_int_t)m->base));
 		}
 		for (size_t i = 0; c->functions && i < r->n_functions; i++) {
 			const struct ctr_function *f = &r->functions[i];
 
 			json_array_append_new(
-				fa, json_pack("{s:i, s:s, s:s, s:s, s:s, s:i, s:o, s:I}", "id", (int)f->id,
-					      "kind", kind_name(f->kind), "name", f->name, "linkage_name",
-					      f->linkage_name, "file", f->file, "line", (int)f->line,
-					      "module", f->module == CTR_NONE ? json_null()
-									 : json_integer(f->module),
-					      "offset", (json_int_t)f->offset));
+			    fa,
+			    json_pack("{s:i, s:s, s:s, s:s, s:s, s:i, s:o, s:I}", "id", (int)f->id,
+				      "kind", kind_name(f->kind), "name", f->name, "linkage_name",
+				      f->linkage_name, "file", f->file, "line", (int)f->line,
+				      "module",
+				      f->module == CTR_NONE ? json_null() : json_integer(f->module),
+				      "offset", (json_int_t)f->offset));
 		}
 		if (c->modules)
 			json_object_set_new(o, "modules", ma);
@@ -328,7 +329,8 @@ static int print_listing(FILE *out, const struct ctr_run *r, const struct cmd *c
 		fprintf(out, "%6s  %-8s  %-40s  %s\n", "ID", "KIND", "NAME", "WHERE");
 		for (size_t i = 0; i < r->n_functions; i++) {
 			const struct ctr_function *f = &r->functions[i];
-			const char *mod = f->module < r->n_modules ? r->modules[f->module].path : "";
+			const char *mod =
+			    f->module < r->n_modules ? r->modules[f->module].path : "";
 			const char *base = strrchr(mod, '/');
 
 			fprintf(out, "%6u  %-8s  %-40s  ", f->id, kind_name(f->kind), f->name);

@@ -355,8 +355,8 @@ int ctr_report_header(FILE *out, const struct ctr_run *run, const struct ctr_rep
 	return out_status(out, e);
 }
 
-const char *ctr_report_fn_attrs(const struct ctr_run *run, uint32_t fid, uint32_t thread,
-				char *buf, size_t n)
+const char *ctr_report_fn_attrs(const struct ctr_run *run, uint32_t fid, uint32_t thread, char *buf,
+				size_t n)
 {
 	size_t len = 0, shown = 0;
 

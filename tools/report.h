@@ -79,8 +79,8 @@ void ctr_cct_release(struct ctr_cct *t);
 const char *ctr_report_label(const struct ctr_run *run, uint32_t fid, char *buf, size_t n);
 /* The attributes seen on spans of function @fid (in thread @thread, CTR_NONE = all) as
  * "k=v, k2=v2" in @buf (at most 8, then ", ..."); returns @buf, "" when there are none. */
-const char *ctr_report_fn_attrs(const struct ctr_run *run, uint32_t fid, uint32_t thread,
-				char *buf, size_t n);
+const char *ctr_report_fn_attrs(const struct ctr_run *run, uint32_t fid, uint32_t thread, char *buf,
+				size_t n);
 /* Run time used as 100%: duration_ns, or the sum of the threads' top-level totals when the
  * duration is 0. */
 uint64_t ctr_report_base_ns(const struct ctr_run *run, int raw);

@@ -106,7 +106,6 @@ static void xstrdup_set(char **dst, const char *v)
 {
 	free(*dst);
 	*dst = strdup(v);
-
 }
 
 static int read_run_meta(struct ctr_rawrun *r, struct ctr_err *e)
@@ -129,8 +128,8 @@ static int read_run_meta(struct ctr_rawrun *r, struct ctr_err *e)
 		free(buf);
 		ctr_err_ctx(e, path, NULL, 0);
 		return ctr_err_set(e, CTR_EVERSION, 0,
-				   "'%s' has run format version %d; this ctrace reads version 1", path,
-				   v);
+				   "'%s' has run format version %d; this ctrace reads version 1",
+				   path, v);
 	}
 	for (line = strtok_r(buf, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
 		char *k, *v;
@@ -191,16 +190,19 @@ static int read_proc(struct ctr_rawrun *r, const char *name, struct ctr_err *e)
 	snprintf(path, sizeof(path), "%s/%s", r->dir, name);
 	buf = slurp(path, NULL);
 	if (!buf)
-		return ctr_err_set(e, CTR_EIO, errno, "cannot read '%s': %s", path, strerror(errno));
+		return ctr_err_set(e, CTR_EIO, errno, "cannot read '%s': %s", path,
+				   strerror(errno));
 	if (strncmp(buf, "ctrace-proc 1\n", 14) != 0) {
 		int newer = strncmp(buf, "ctrace-proc ", 12) == 0 && atoi(buf + 12) > 1;
 
 		free(buf);
 		ctr_err_ctx(e, path, r->id, 0);
 		if (newer)
-			return ctr_err_set(e, CTR_EVERSION, 0,
-					   "'%s' has a newer process file version; this ctrace reads "
-					   "version 1", path);
+			return ctr_err_set(
+			    e, CTR_EVERSION, 0,
+			    "'%s' has a newer process file version; this ctrace reads "
+			    "version 1",
+			    path);
 		return ctr_err_set(e, CTR_EFORMAT, 0, "'%s' is not a ctrace process file", path);
 	}
 	for (line = strtok_r(buf, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
@@ -264,7 +266,8 @@ static int read_proc(struct ctr_rawrun *r, const char *name, struct ctr_err *e)
 		int off = 0;
 
 		if (line[0] == 'L' &&
-		    sscanf(line, "L %llx %llx %llx %255s %n", &bias, &lo, &hi, bid, &off) == 4 && off) {
+		    sscanf(line, "L %llx %llx %llx %255s %n", &bias, &lo, &hi, bid, &off) == 4 &&
+		    off) {
 			struct ctr_rawmod *nm = realloc(p->mods, (p->n_mods + 1) * sizeof(*nm));
 
 			if (!nm)
@@ -334,7 +337,8 @@ int ctr_rawrun_open(const char *dir, struct ctr_rawrun **out, struct ctr_err *e)
 	while ((de = readdir(d))) {
 		size_t n = strlen(de->d_name);
 
-		if (!strncmp(de->d_name, "p-", 2) && n > 5 && !strcmp(de->d_name + n - 5, ".meta")) {
+		if (!strncmp(de->d_name, "p-", 2) && n > 5 &&
+		    !strcmp(de->d_name + n - 5, ".meta")) {
 			ret = read_proc(r, de->d_name, e);
 			if (ret)
 				goto fail;
@@ -435,7 +439,8 @@ int ctr_rawthread_map(const struct ctr_rawthread *t, struct ctr_ev_hdr *hdr, con
 	*map = NULL;
 	*map_size = 0;
 	if (fd < 0)
-		return ctr_err_set(e, CTR_EIO, errno, "cannot open '%s': %s", t->path, strerror(errno));
+		return ctr_err_set(e, CTR_EIO, errno, "cannot open '%s': %s", t->path,
+				   strerror(errno));
 	if (fstat(fd, &st) != 0 || st.st_size < CTR_EV_HDR_SIZE) {
 		close(fd);
 		ctr_err_ctx(e, t->path, NULL, 0);
@@ -445,7 +450,8 @@ int ctr_rawthread_map(const struct ctr_rawthread *t, struct ctr_ev_hdr *hdr, con
 	m = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
 	close(fd);
 	if (m == MAP_FAILED)
-		return ctr_err_set(e, CTR_EIO, errno, "cannot map '%s': %s", t->path, strerror(errno));
+		return ctr_err_set(e, CTR_EIO, errno, "cannot map '%s': %s", t->path,
+				   strerror(errno));
 	memcpy(hdr, m, sizeof(*hdr));
 	if (memcmp(hdr->magic, CTR_EV_MAGIC, 8) != 0) {
 		munmap(m, (size_t)st.st_size);

@@ -15,7 +15,7 @@
 
 struct ctr_rawmod {
 	uint64_t bias, start, end;
-	char *build_id;          /* "" if none */
+	char *build_id; /* "" if none */
 	char *path;
 };
 
@@ -25,11 +25,11 @@ struct ctr_rawproc {
 	char *exe, *command, *clock;
 	uint64_t ticks_per_sec, start_ticks, end_ticks;
 	int64_t start_real_ns, end_real_ns;
-	int exit_status;         /* -1 unknown */
+	int exit_status; /* -1 unknown */
 	int signal, crashed;
 	uint64_t lost;
 	double overhead_inner_ns, overhead_call_ns;
-	char *backtrace;         /* raw crash file text, NULL if none */
+	char *backtrace; /* raw crash file text, NULL if none */
 	struct ctr_rawmod *mods;
 	size_t n_mods;
 };
@@ -37,7 +37,7 @@ struct ctr_rawproc {
 struct ctr_rawthread {
 	int32_t pid, tid;
 	uint32_t gen;
-	size_t proc;             /* index in run->procs */
+	size_t proc; /* index in run->procs */
 	char *path;
 	uint64_t file_size;
 };
@@ -48,7 +48,7 @@ struct ctr_rawrun {
 	int32_t root_pid;
 	char *command, *host, *cwd;
 	int64_t start_real_ns, end_real_ns;
-	int exit_status, signal;   /* from `ctrace record` (-1 / 0 when it did not say) */
+	int exit_status, signal; /* from `ctrace record` (-1 / 0 when it did not say) */
 	struct ctr_kv *meta;
 	size_t n_meta;
 	struct ctr_rawproc *procs;
@@ -62,7 +62,7 @@ int ctr_rawrun_id(const char *dir, char id[CTR_RUN_ID_MAX], struct ctr_err *e);
 
 /* Reads the metadata of run directory @dir (events are not read). Caller frees. */
 int ctr_rawrun_open(const char *dir, struct ctr_rawrun **out, struct ctr_err *e);
-void ctr_rawrun_free(struct ctr_rawrun *r);   /* accepts NULL */
+void ctr_rawrun_free(struct ctr_rawrun *r); /* accepts NULL */
 
 /* Maps thread @t's event file read-only and validates its header: *@words / *@size is the
  * event data (to the recorded end, or the whole file for an unclosed one). Unmap with

@@ -19,11 +19,26 @@ static __attribute__((always_inline, no_instrument_function)) inline void burn(u
 		;
 }
 volatile int sink;
-__attribute__((noinline)) void spin_1us(uint64_t c) { burn(c); }
-__attribute__((noinline)) void spin_10us(uint64_t c) { burn(c); }
-__attribute__((noinline)) void spin_100us(uint64_t c) { burn(c); }
-__attribute__((noinline)) void spin_1ms(uint64_t c) { burn(c); }
-__attribute__((noinline)) void leaf(void) { sink++; }
+__attribute__((noinline)) void spin_1us(uint64_t c)
+{
+	burn(c);
+}
+__attribute__((noinline)) void spin_10us(uint64_t c)
+{
+	burn(c);
+}
+__attribute__((noinline)) void spin_100us(uint64_t c)
+{
+	burn(c);
+}
+__attribute__((noinline)) void spin_1ms(uint64_t c)
+{
+	burn(c);
+}
+__attribute__((noinline)) void leaf(void)
+{
+	sink++;
+}
 __attribute__((noinline)) void loop(long n)
 {
 	for (long i = 0; i < n; i++)
@@ -35,10 +50,14 @@ int main(int argc, char **argv)
 	long n = 1000000;
 	struct timespec a, b;
 
-	for (int i = 0; i < 200; i++) spin_1us((uint64_t)(1000 * ghz));
-	for (int i = 0; i < 100; i++) spin_10us((uint64_t)(10000 * ghz));
-	for (int i = 0; i < 50; i++) spin_100us((uint64_t)(100000 * ghz));
-	for (int i = 0; i < 20; i++) spin_1ms((uint64_t)(1000000 * ghz));
+	for (int i = 0; i < 200; i++)
+		spin_1us((uint64_t)(1000 * ghz));
+	for (int i = 0; i < 100; i++)
+		spin_10us((uint64_t)(10000 * ghz));
+	for (int i = 0; i < 50; i++)
+		spin_100us((uint64_t)(100000 * ghz));
+	for (int i = 0; i < 20; i++)
+		spin_1ms((uint64_t)(1000000 * ghz));
 	loop(n); /* warm */
 	double best = 1e30;
 	for (int r = 0; r < 5; r++) {

@@ -5,7 +5,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-struct entry { char word[16]; int count; struct entry *next; };
+struct entry {
+	char word[16];
+	int count;
+	struct entry *next;
+};
 #define NBUCKETS 1024
 static struct entry *table[NBUCKETS];
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
@@ -42,7 +46,7 @@ static void add_word(const char *w)
 
 static void make_word(unsigned *seed, char *out)
 {
-	static const char *syl[] = { "ka", "lo", "mi", "ne", "ru", "ta", "vo", "xi" };
+	static const char *syl[] = {"ka", "lo", "mi", "ne", "ru", "ta", "vo", "xi"};
 	int n = 1 + (int)(*seed % 3);
 	out[0] = 0;
 	for (int i = 0; i < n; i++) {

@@ -38,7 +38,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (!strchr(buf, '/')) {
 		ctr_err_clear(&e);
 		if (ctr_store_open(&s, buf, &e) == 0) {
-			if (ctr_store_resolve(s, spec, id, &e) == 0 && !memchr(id, '\0', sizeof(id)))
+			if (ctr_store_resolve(s, spec, id, &e) == 0 &&
+			    !memchr(id, '\0', sizeof(id)))
 				abort();
 			ctr_store_close(s);
 		} else if (e.code == 0 || !e.msg[0]) {

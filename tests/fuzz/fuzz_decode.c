@@ -37,8 +37,8 @@ static const char proc_maps[] = "L 0 1000 200000 - /nonexistent/fuzz-module\n";
 static void check_err(int rc, const struct ctr_err *e)
 {
 	if (rc > 0 || (rc < 0 && (e->code != rc || !e->msg[0]))) {
-		fprintf(stderr, "fuzz_decode: returned %d, error code %d, message '%s'\n", rc, e->code,
-			e->msg);
+		fprintf(stderr, "fuzz_decode: returned %d, error code %d, message '%s'\n", rc,
+			e->code, e->msg);
 		abort();
 	}
 }
@@ -58,14 +58,15 @@ static void decode_all(const uint8_t *data, size_t size, size_t split)
 		return;
 	memcpy(words, data, n * 4);
 	for (int pass = 0; pass < 2; pass++) {
-		size_t pieces[2][2] = { { 0, pass ? cut : n }, { pass ? cut : n, n } };
+		size_t pieces[2][2] = {{0, pass ? cut : n}, {pass ? cut : n, n}};
 
 		ctr_err_clear(&e);
 		ctr_decoder_init(&d);
 		for (int p = 0; p < 2 && rc >= 0; p++) {
 			uint32_t depth_seen = 0;
 
-			ctr_decoder_feed(&d, words + pieces[p][0], (pieces[p][1] - pieces[p][0]) * 4);
+			ctr_decoder_feed(&d, words + pieces[p][0],
+					 (pieces[p][1] - pieces[p][0]) * 4);
 			while ((rc = ctr_decoder_next(&d, &ev, &e)) > 0) {
 				if (ev.type < CTR_EV_ENTER || ev.type > CTR_EV_COUNT)
 					abort();
@@ -121,7 +122,7 @@ static void commit_dir(void)
 {
 	struct ctr_store *s = NULL;
 	struct ctr_rawrun *r = NULL;
-	struct ctr_commit_opts o = { .keep = 1 };
+	struct ctr_commit_opts o = {.keep = 1};
 	char id[CTR_RUN_ID_MAX];
 	struct ctr_err e;
 	int rc;
@@ -178,10 +179,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	case 3: {
 		/* NUL-separated texts; the missing ones are left out of the directory */
 		const char *p = (const char *)data + 1, *end = (const char *)data + size;
-		const char *names[3] = { "run.meta", "p-1-0.meta", "p-1-0.maps" };
-		uint32_t body[] = { ctr_w_ext(CTR_X_TIME, 2, 0), 5, 0,
-				    ctr_w_ext(CTR_X_DEFINE, 2, 1), 0x1100, 0, ctr_w_enter(1, 3),
-				    ctr_w_exit(4) };
+		const char *names[3] = {"run.meta", "p-1-0.meta", "p-1-0.maps"};
+		uint32_t body[] = {ctr_w_ext(CTR_X_TIME, 2, 0),
+				   5,
+				   0,
+				   ctr_w_ext(CTR_X_DEFINE, 2, 1),
+				   0x1100,
+				   0,
+				   ctr_w_enter(1, 3),
+				   ctr_w_exit(4)};
 
 		for (int i = 0; i < 3; i++) {
 			const char *nul = memchr(p, 0, (size_t)(end - p));
@@ -209,15 +215,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	write_file("p-1-0.meta", proc_meta, sizeof(proc_meta) - 1);
 	write_file("p-1-0.maps", proc_maps, sizeof(proc_maps) - 1);
 	commit_dir();
-clean:
-	{
-		const char *names[] = { "run.meta", "p-1-0.meta", "p-1-0.maps", "t-1-0-1.ev" };
-		char path[128];
+clean : {
+	const char *names[] = {"run.meta", "p-1-0.meta", "p-1-0.maps", "t-1-0-1.ev"};
+	char path[128];
 
-		for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
-			snprintf(path, sizeof(path), "%s/%s", dir, names[i]);
-			unlink(path);
-		}
+	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+		snprintf(path, sizeof(path), "%s/%s", dir, names[i]);
+		unlink(path);
 	}
+}
 	return 0;
 }

@@ -19,13 +19,18 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	char *buf, *field[16], *p;
 	size_t n = 0;
 	struct ctr_filter f;
-	struct ctr_kv meta[8], run_meta[2] = { { "k", "v" }, { "host", "ci" } };
-	struct ctr_function fn[2] = { { .name = "main", .linkage_name = "" },
-				      { .name = "ns::Box<int>::get() const",
-					.linkage_name = "_ZNK2ns3BoxIiE3getEv" } };
-	struct ctr_run run = { .id = "20260101T000000-abcdef", .command = "./prog --flag x",
-			       .start_unix_ns = 1767225600000000000, .duration_ns = 1500000,
-			       .meta = run_meta, .n_meta = 2, .functions = fn, .n_functions = 2 };
+	struct ctr_kv meta[8], run_meta[2] = {{"k", "v"}, {"host", "ci"}};
+	struct ctr_function fn[2] = {
+	    {.name = "main", .linkage_name = ""},
+	    {.name = "ns::Box<int>::get() const", .linkage_name = "_ZNK2ns3BoxIiE3getEv"}};
+	struct ctr_run run = {.id = "20260101T000000-abcdef",
+			      .command = "./prog --flag x",
+			      .start_unix_ns = 1767225600000000000,
+			      .duration_ns = 1500000,
+			      .meta = run_meta,
+			      .n_meta = 2,
+			      .functions = fn,
+			      .n_functions = 2};
 	uint64_t d;
 	int64_t t;
 
@@ -40,12 +45,32 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		int rc = 0;
 
 		switch (i) {
-		case 0: rc = ctr_parse_time(field[i], &t); if (!rc) f.since_unix_ns = t; break;
-		case 1: rc = ctr_parse_time(field[i], &t); if (!rc) f.until_unix_ns = t; break;
-		case 2: rc = ctr_parse_duration(field[i], &d); if (!rc) f.min_duration_ns = d; break;
-		case 3: rc = ctr_parse_duration(field[i], &d); if (!rc) f.max_duration_ns = d; break;
-		case 4: f.command = field[i]; break;
-		case 5: f.function = field[i]; break;
+		case 0:
+			rc = ctr_parse_time(field[i], &t);
+			if (!rc)
+				f.since_unix_ns = t;
+			break;
+		case 1:
+			rc = ctr_parse_time(field[i], &t);
+			if (!rc)
+				f.until_unix_ns = t;
+			break;
+		case 2:
+			rc = ctr_parse_duration(field[i], &d);
+			if (!rc)
+				f.min_duration_ns = d;
+			break;
+		case 3:
+			rc = ctr_parse_duration(field[i], &d);
+			if (!rc)
+				f.max_duration_ns = d;
+			break;
+		case 4:
+			f.command = field[i];
+			break;
+		case 5:
+			f.function = field[i];
+			break;
 		default: {
 			char *eq = strchr(field[i], '=');
 

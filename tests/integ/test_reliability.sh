@@ -125,7 +125,7 @@ check "no JSON trailer unless asked" 0 "$(grep -c '^{' "$T/e")"
 check "ctrace-report error exit 1" 1 $?
 check "ctrace-report JSON trailer (not found)" CTRACE_E_NOT_FOUND "$(json_code "$T/e")"
 
-codes=$(sed -n 's/.*{ CTR_E[A-Z]*, "\(CTRACE_E_[A-Z_]*\)", "\([a-z_]*\)".*/\1|`\2`/p' "$ROOT/common/err.c")
+codes=$(sed -n 's/.*{ *CTR_E[A-Z]*, *"\(CTRACE_E_[A-Z_]*\)", *"\([a-z_]*\)".*/\1|`\2`/p' "$ROOT/common/err.c")
 check "common/err.c has the codes of the issue" 11 "$(echo "$codes" | wc -l)"
 missing=
 for c in $codes; do # each code in the docs' table with its kind

@@ -42,7 +42,7 @@ static void teardown(void)
 TestSuite(store, .init = setup, .fini = teardown);
 
 enum { B_MEMORY, B_SQLITE, B_JSONL, B_COUNT };
-static const char *const bnames[B_COUNT] = { "memory", "sqlite", "jsonl" };
+static const char *const bnames[B_COUNT] = {"memory", "sqlite", "jsonl"};
 
 /* A connection string for backend @b in the test's temporary directory. */
 static const char *conn_for(int b, const char *name)
@@ -104,42 +104,57 @@ static struct ctr_run *rich_run(const char *id, int64_t start, uint64_t duration
 	r->overhead_call_ns = 11.25;
 
 	ALLOC(r, meta, 3);
-	r->meta[0] = (struct ctr_kv){ xs("branch"), xs(meta_val) };
-	r->meta[1] = (struct ctr_kv){ xs("note"), xs("quote \" amp & lt < 日本語") };
-	r->meta[2] = (struct ctr_kv){ xs("empty"), xs("") };
+	r->meta[0] = (struct ctr_kv){xs("branch"), xs(meta_val)};
+	r->meta[1] = (struct ctr_kv){xs("note"), xs("quote \" amp & lt < 日本語")};
+	r->meta[2] = (struct ctr_kv){xs("empty"), xs("")};
 
 	ALLOC(r, procs, 2);
-	r->procs[0] = (struct ctr_process){ 4242, 1, 0, xs("/usr/bin/app"), xs(command), -1, 11, 1,
-					    xs("#0 crash() at a.c:3\n#1 main()"), };
-	r->procs[1] = (struct ctr_process){ 4243, 4242, 1, xs("/bin/sh"), xs("sh -c true"), 0, 0, 0,
-					    NULL };
+	r->procs[0] = (struct ctr_process){
+	    4242,
+	    1,
+	    0,
+	    xs("/usr/bin/app"),
+	    xs(command),
+	    -1,
+	    11,
+	    1,
+	    xs("#0 crash() at a.c:3\n#1 main()"),
+	};
+	r->procs[1] =
+	    (struct ctr_process){4243, 4242, 1, xs("/bin/sh"), xs("sh -c true"), 0, 0, 0, NULL};
 
 	ALLOC(r, modules, 2);
-	r->modules[0] = (struct ctr_module){ 0, xs("/usr/bin/app"), xs("abcdef0123"),
-					     0x555555554000ull };
-	r->modules[1] = (struct ctr_module){ 1, xs("/lib/libc.so.6"), xs(""), 0x7ffff7dd0000ull };
+	r->modules[0] =
+	    (struct ctr_module){0, xs("/usr/bin/app"), xs("abcdef0123"), 0x555555554000ull};
+	r->modules[1] = (struct ctr_module){1, xs("/lib/libc.so.6"), xs(""), 0x7ffff7dd0000ull};
 
 	ALLOC(r, functions, 6);
-	r->functions[0] = (struct ctr_function){ 0, CTR_FN_FUNCTION, xs("main"), xs(""),
-						 xs("app.c"), 10, 0, 0x1139 };
+	r->functions[0] = (struct ctr_function){
+	    0, CTR_FN_FUNCTION, xs("main"), xs(""), xs("app.c"), 10, 0, 0x1139};
 	r->functions[1] = (struct ctr_function){
-		1, CTR_FN_FUNCTION, xs("std::vector<int, std::allocator<int> >::push_back(int const&)"),
-		xs("_ZNSt6vectorIiSaIiEE9push_backERKi"), xs("/usr/include/c++/12/bits/stl_vector.h"),
-		1187, 0, 0x2000 };
-	r->functions[2] = (struct ctr_function){ 2, CTR_FN_FUNCTION,
-						 xs("operator<<(std::ostream&, \"q\" const&)"),
-						 xs("_Zlsl"), xs(""), 0, 0, 0x2100 };
-	r->functions[3] = (struct ctr_function){ 3, CTR_FN_SPAN, xs("naïve_函数 span"), xs(""), xs(""),
-						 0, CTR_NONE, 0 };
-	r->functions[4] = (struct ctr_function){ 4, CTR_FN_MARK, xs("checkpoint"), xs(""), xs(""), 0,
-						 CTR_NONE, 0 };
-	r->functions[5] = (struct ctr_function){ 5, CTR_FN_FUNCTION, xs(fn_extra), xs("_Zextra"),
-						 xs("x.c"), 1, 1, 0xffffffffffffull };
+	    1,
+	    CTR_FN_FUNCTION,
+	    xs("std::vector<int, std::allocator<int> >::push_back(int const&)"),
+	    xs("_ZNSt6vectorIiSaIiEE9push_backERKi"),
+	    xs("/usr/include/c++/12/bits/stl_vector.h"),
+	    1187,
+	    0,
+	    0x2000};
+	r->functions[2] = (struct ctr_function){
+	    2,		 CTR_FN_FUNCTION, xs("operator<<(std::ostream&, \"q\" const&)"),
+	    xs("_Zlsl"), xs(""),	  0,
+	    0,		 0x2100};
+	r->functions[3] = (struct ctr_function){
+	    3, CTR_FN_SPAN, xs("naïve_函数 span"), xs(""), xs(""), 0, CTR_NONE, 0};
+	r->functions[4] =
+	    (struct ctr_function){4, CTR_FN_MARK, xs("checkpoint"), xs(""), xs(""), 0, CTR_NONE, 0};
+	r->functions[5] = (struct ctr_function){
+	    5, CTR_FN_FUNCTION, xs(fn_extra), xs("_Zextra"), xs("x.c"), 1, 1, 0xffffffffffffull};
 
 	ALLOC(r, threads, 3);
-	r->threads[0] = (struct ctr_thread){ 0, 4242, 4242, xs("app"), 0, duration, 1000, 0 };
-	r->threads[1] = (struct ctr_thread){ 1, 4242, 4250, xs("worker-1"), 500, 900, 20, 3 };
-	r->threads[2] = (struct ctr_thread){ 2, 4243, 4243, NULL, 1000, 1200, 2, 0 };
+	r->threads[0] = (struct ctr_thread){0, 4242, 4242, xs("app"), 0, duration, 1000, 0};
+	r->threads[1] = (struct ctr_thread){1, 4242, 4250, xs("worker-1"), 500, 900, 20, 3};
+	r->threads[2] = (struct ctr_thread){2, 4243, 4243, NULL, 1000, 1200, 2, 0};
 
 	ALLOC(r, nodes, 40);
 	for (uint32_t i = 0; i < 40; i++) {
@@ -161,14 +176,14 @@ static struct ctr_run *rich_run(const char *id, int64_t start, uint64_t duration
 	}
 
 	ALLOC(r, attrs, 2);
-	r->attrs[0] = (struct ctr_attr){ 3, xs("http.url"), xs("/a?b=<c>&d=\"e\""), 4 };
-	r->attrs[1] = (struct ctr_attr){ 3, xs("bytes"), xs("-42"), 1 };
+	r->attrs[0] = (struct ctr_attr){3, xs("http.url"), xs("/a?b=<c>&d=\"e\""), 4};
+	r->attrs[1] = (struct ctr_attr){3, xs("bytes"), xs("-42"), 1};
 
 	ALLOC(r, chunks, 2);
-	r->chunks[0] = (struct ctr_chunk){ 0, 0, CTR_CODEC_ZSTD, 4096, 0, 500, 1000, malloc(1000) };
+	r->chunks[0] = (struct ctr_chunk){0, 0, CTR_CODEC_ZSTD, 4096, 0, 500, 1000, malloc(1000)};
 	for (int i = 0; i < 1000; i++)
 		r->chunks[0].data[i] = (unsigned char)(i * 37 + 11);
-	r->chunks[1] = (struct ctr_chunk){ 1, 0, CTR_CODEC_RAW, 3, 501, 900, 5, malloc(5) };
+	r->chunks[1] = (struct ctr_chunk){1, 0, CTR_CODEC_RAW, 3, 501, 900, 5, malloc(5)};
 	memcpy(r->chunks[1].data, "\0\xff\n\"=", 5);
 	return r;
 }
@@ -285,8 +300,7 @@ Test(store, list_newest_first_with_limit_and_offset)
 		const struct {
 			const char *id;
 			int64_t start;
-		} runs[] = { { "r-b", 300 }, { "r-a", 100 }, { "r-d", 400 }, { "r-c", 300 },
-			     { "r-e", 200 } };
+		} runs[] = {{"r-b", 300}, {"r-a", 100}, {"r-d", 400}, {"r-c", 300}, {"r-e", 200}};
 
 		cr_assert_str_eq(list_ids(s, NULL, 0, 0), "");
 		for (size_t i = 0; i < 5; i++) {
@@ -377,7 +391,7 @@ Test(store, every_filter_field)
 		f.function = "handle";
 		CHECK("");
 		memset(&f, 0, sizeof(f));
-		struct ctr_kv kv[2] = { { "branch", "dev" }, { "note", "quote \" amp & lt < 日本語" } };
+		struct ctr_kv kv[2] = {{"branch", "dev"}, {"note", "quote \" amp & lt < 日本語"}};
 		f.meta = kv;
 		f.n_meta = 1;
 		CHECK("f3,f2");
@@ -451,7 +465,8 @@ Test(store, missing_run_and_duplicate_save)
 		struct ctr_err e;
 
 		ctr_err_clear(&e);
-		cr_assert_eq(ctr_store_load(s, "nope", 0, &got, &e), CTR_ENOTFOUND, "%s", bnames[b]);
+		cr_assert_eq(ctr_store_load(s, "nope", 0, &got, &e), CTR_ENOTFOUND, "%s",
+			     bnames[b]);
 		cr_assert_null(got);
 		cr_assert_eq(e.code, CTR_ENOTFOUND);
 		save_ok(s, r);
@@ -474,12 +489,13 @@ Test(store, resolve_specs)
 {
 	for (int b = 0; b < B_COUNT; b++) {
 		struct ctr_store *s = open_b(b, "resolve");
-		const char *ids[] = { "20240101-aaaa1", "20240101-aaab2", "20240102-bbbb3" };
+		const char *ids[] = {"20240101-aaaa1", "20240101-aaab2", "20240102-bbbb3"};
 		char id[CTR_RUN_ID_MAX];
 		struct ctr_err e;
 
 		ctr_err_clear(&e);
-		cr_assert_eq(ctr_store_resolve(s, "latest", id, &e), CTR_ENOTFOUND, "%s", bnames[b]);
+		cr_assert_eq(ctr_store_resolve(s, "latest", id, &e), CTR_ENOTFOUND, "%s",
+			     bnames[b]);
 		for (int i = 0; i < 3; i++) {
 			struct ctr_run *r = simple_run(ids[i], 100 + i);
 
@@ -564,8 +580,13 @@ Test(store, big_run)
 		free(r->nodes);
 		ALLOC(r, nodes, 150000);
 		for (uint32_t i = 0; i < 150000; i++)
-			r->nodes[i] = (struct ctr_node){ i, i ? i / 2 : CTR_NONE, i % 3, i % 6, i,
-							 (uint64_t)i * 1000, i, 1, 2, 3, 4, 5, 6 };
+			r->nodes[i] = (struct ctr_node){i,     i ? i / 2 : CTR_NONE,
+							i % 3, i % 6,
+							i,     (uint64_t)i * 1000,
+							i,     1,
+							2,     3,
+							4,     5,
+							6};
 		save_ok(s, r);
 		cr_assert_eq(ctr_store_load(s, "big-1", CTR_LOAD_TIMELINE, &got, NULL), 0);
 		cr_assert(ctr_run_equal(r, got), "%s", bnames[b]);
@@ -669,13 +690,14 @@ Test(store, sqlite_schema_is_queryable)
 	snprintf(path, sizeof(path), "%s/schema.db", tmpdir);
 	cr_assert_eq(sqlite3_open(path, &db), SQLITE_OK);
 	/* the documented example: top functions by self time */
-	cr_assert_eq(sqlite3_prepare_v2(db,
-					"SELECT f.name, SUM(n.self_ns) AS self FROM nodes n "
-					"JOIN runs r ON r.pk = n.run "
-					"JOIN functions f ON f.run = n.run AND f.id = n.function "
-					"WHERE r.id = 'q-1' GROUP BY f.name ORDER BY self DESC LIMIT 1",
-					-1, &st, NULL),
-		     SQLITE_OK, "%s", sqlite3_errmsg(db));
+	cr_assert_eq(
+	    sqlite3_prepare_v2(db,
+			       "SELECT f.name, SUM(n.self_ns) AS self FROM nodes n "
+			       "JOIN runs r ON r.pk = n.run "
+			       "JOIN functions f ON f.run = n.run AND f.id = n.function "
+			       "WHERE r.id = 'q-1' GROUP BY f.name ORDER BY self DESC LIMIT 1",
+			       -1, &st, NULL),
+	    SQLITE_OK, "%s", sqlite3_errmsg(db));
 	cr_assert_eq(sqlite3_step(st), SQLITE_ROW);
 	/* function 3 has nodes 3,9,...,39: self 100 * (3 + 9 + 15 + 21 + 27 + 33 + 39) */
 	cr_assert_str_eq((const char *)sqlite3_column_text(st, 0), "naïve_函数 span");
@@ -921,15 +943,15 @@ Test(store, jsonl_bad_lines_are_eformat)
 
 	/* valid JSON, wrong types or bad base64 */
 	const char *bad[] = {
-		"{\"id\":\"t1\",\"v\":1,\"command\":5}\n",
-		"{\"id\":\"t2\",\"v\":1,\"nodes\":[[1,2]]}\n",
-		"{\"id\":\"t3\",\"v\":1,\"chunks\":[{\"data\":\"@@@@\"}]}\n",
-		"{\"id\":\"t4\",\"v\":1,\"meta\":{}}\n",
-		"[1,2,3]\n",
-		"{\"v\":1}\n",
-		"{\"id\":\"t7\"}\n",
-		"{\"id\":\"t8\",\"v\":1,\"processes\":[3]}\n",
-		"{\"id\":\"t9\",\"v\":1,\"id\":\"t9\"}\n",
+	    "{\"id\":\"t1\",\"v\":1,\"command\":5}\n",
+	    "{\"id\":\"t2\",\"v\":1,\"nodes\":[[1,2]]}\n",
+	    "{\"id\":\"t3\",\"v\":1,\"chunks\":[{\"data\":\"@@@@\"}]}\n",
+	    "{\"id\":\"t4\",\"v\":1,\"meta\":{}}\n",
+	    "[1,2,3]\n",
+	    "{\"v\":1}\n",
+	    "{\"id\":\"t7\"}\n",
+	    "{\"id\":\"t8\",\"v\":1,\"processes\":[3]}\n",
+	    "{\"id\":\"t9\",\"v\":1,\"id\":\"t9\"}\n",
 	};
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		write_file(path, bad[i], "w");

@@ -91,19 +91,19 @@ Test(timeline, known_sequence_round_trip)
 
 	ctr_err_clear(&e);
 	cr_assert_eq(ctr_tl_writer_open(&w, 2, collect, run, &e), 0);
-	cr_assert_eq(ctr_tl_inherit(w, 5, 7, &e), 0);                  /* main, open at start */
-	cr_assert_eq(ctr_tl_enter(w, 100, 1, &e), 0);                  /* small gap */
-	cr_assert_eq(ctr_tl_enter(w, 150, 1 + CTR_NSLOTS, &e), 0);     /* same slot, other id */
+	cr_assert_eq(ctr_tl_inherit(w, 5, 7, &e), 0);		   /* main, open at start */
+	cr_assert_eq(ctr_tl_enter(w, 100, 1, &e), 0);		   /* small gap */
+	cr_assert_eq(ctr_tl_enter(w, 150, 1 + CTR_NSLOTS, &e), 0); /* same slot, other id */
 	cr_assert_eq(ctr_tl_attr_str(w, 150, "http.url", "/a<&>\"b\"", &e), 0);
 	cr_assert_eq(ctr_tl_attr_int(w, 160, "bytes", -42, &e), 0);
-	cr_assert_eq(ctr_tl_exit(w, 70000, &e), 0);                    /* > 16-bit, fits 31 */
-	cr_assert_eq(ctr_tl_enter(w, 70000 + 100000, 1, &e), 0);       /* enter delta > 65535 */
+	cr_assert_eq(ctr_tl_exit(w, 70000, &e), 0);		 /* > 16-bit, fits 31 */
+	cr_assert_eq(ctr_tl_enter(w, 70000 + 100000, 1, &e), 0); /* enter delta > 65535 */
 	cr_assert_eq(ctr_tl_mark(w, 170500, 9, &e), 0);
-	cr_assert_eq(ctr_tl_exit(w, 170000 + big, &e), 0);             /* exit delta > 2^31 */
+	cr_assert_eq(ctr_tl_exit(w, 170000 + big, &e), 0); /* exit delta > 2^31 */
 	cr_assert_eq(ctr_tl_lost(w, 170000 + big, 12345, &e), 0);
-	cr_assert_eq(ctr_tl_exit(w, 170001 + big, &e), 0);             /* closes slot 1's frame */
-	cr_assert_eq(ctr_tl_exit(w, 170002 + big, &e), 0);             /* closes inherited 7 */
-	cr_assert_eq(ctr_tl_exit(w, 170003 + big, &e), 0);             /* unmatched */
+	cr_assert_eq(ctr_tl_exit(w, 170001 + big, &e), 0); /* closes slot 1's frame */
+	cr_assert_eq(ctr_tl_exit(w, 170002 + big, &e), 0); /* closes inherited 7 */
+	cr_assert_eq(ctr_tl_exit(w, 170003 + big, &e), 0); /* unmatched */
 	cr_assert_eq(ctr_tl_writer_finish(w, &e), 0);
 	cr_assert_eq(run->n_chunks, 1);
 	cr_assert_eq(run->chunks[0].thread, 2);
@@ -116,19 +116,19 @@ Test(timeline, known_sequence_round_trip)
 	ctr_tl_writer_free(w);
 
 	const struct exp x[] = {
-		{ CTR_EV_INHERIT, 5, 7, 1 },
-		{ CTR_EV_ENTER, 100, 1, 2 },
-		{ CTR_EV_ENTER, 150, 1 + CTR_NSLOTS, 3 },
-		{ CTR_EV_ATTR_STR, 150, 0, 0, "http.url", "/a<&>\"b\"" },
-		{ CTR_EV_ATTR_INT, 160, 0, 0, "bytes", NULL, -42 },
-		{ CTR_EV_EXIT, 70000, 1 + CTR_NSLOTS, 3 },
-		{ CTR_EV_ENTER, 170000, 1, 3 },
-		{ CTR_EV_MARK, 170500, 9, 0 },
-		{ CTR_EV_EXIT, 170000 + big, 1, 3 },
-		{ CTR_EV_LOST, 170000 + big, 0, 0, NULL, NULL, 0, 12345 },
-		{ CTR_EV_EXIT, 170001 + big, 1, 2 },
-		{ CTR_EV_EXIT, 170002 + big, 7, 1 },
-		{ CTR_EV_EXIT, 170003 + big, 0, 0, NULL, NULL, 0, 0, 1 },
+	    {CTR_EV_INHERIT, 5, 7, 1},
+	    {CTR_EV_ENTER, 100, 1, 2},
+	    {CTR_EV_ENTER, 150, 1 + CTR_NSLOTS, 3},
+	    {CTR_EV_ATTR_STR, 150, 0, 0, "http.url", "/a<&>\"b\""},
+	    {CTR_EV_ATTR_INT, 160, 0, 0, "bytes", NULL, -42},
+	    {CTR_EV_EXIT, 70000, 1 + CTR_NSLOTS, 3},
+	    {CTR_EV_ENTER, 170000, 1, 3},
+	    {CTR_EV_MARK, 170500, 9, 0},
+	    {CTR_EV_EXIT, 170000 + big, 1, 3},
+	    {CTR_EV_LOST, 170000 + big, 0, 0, NULL, NULL, 0, 12345},
+	    {CTR_EV_EXIT, 170001 + big, 1, 2},
+	    {CTR_EV_EXIT, 170002 + big, 7, 1},
+	    {CTR_EV_EXIT, 170003 + big, 0, 0, NULL, NULL, 0, 0, 1},
 	};
 	check_events(run, 2, x, sizeof(x) / sizeof(x[0]));
 	/* another thread of the same run has no events */
@@ -156,10 +156,10 @@ Test(timeline, long_strings_are_cut)
 	key[CTR_STR_MAX] = '\0';
 	val[CTR_STR_MAX] = '\0';
 	const struct exp x[] = {
-		{ CTR_EV_ENTER, 1, 0, 1 },
-		{ CTR_EV_ATTR_STR, 1, 0, 0, key, val },
-		{ CTR_EV_ATTR_STR, 2, 0, 0, "", "" },
-		{ CTR_EV_EXIT, 3, 0, 1 },
+	    {CTR_EV_ENTER, 1, 0, 1},
+	    {CTR_EV_ATTR_STR, 1, 0, 0, key, val},
+	    {CTR_EV_ATTR_STR, 2, 0, 0, "", ""},
+	    {CTR_EV_EXIT, 3, 0, 1},
 	};
 	check_events(run, 0, x, 4);
 	ctr_run_free(run);
@@ -186,11 +186,11 @@ static size_t workload(struct ctr_tl_writer *w, struct exp *x, size_t ncalls)
 			cr_assert_eq(ctr_tl_enter(w, t, f, NULL), 0);
 			stack[depth++] = f;
 			if (x)
-				x[n] = (struct exp){ CTR_EV_ENTER, t, f, depth };
+				x[n] = (struct exp){CTR_EV_ENTER, t, f, depth};
 		} else {
 			cr_assert_eq(ctr_tl_exit(w, t, NULL), 0);
 			if (x)
-				x[n] = (struct exp){ CTR_EV_EXIT, t, stack[depth - 1], depth };
+				x[n] = (struct exp){CTR_EV_EXIT, t, stack[depth - 1], depth};
 			depth--;
 		}
 		n++;
@@ -336,7 +336,7 @@ Test(timeline, corrupt_chunks_are_errors)
 	/* a chunk whose words are garbage (valid compression, invalid events) */
 	run = small_run();
 	c = &run->chunks[0];
-	uint32_t words[4] = { 2u | (5u << 2), 0, 0, 0 }; /* enter of an undefined slot, no TIME */
+	uint32_t words[4] = {2u | (5u << 2), 0, 0, 0}; /* enter of an undefined slot, no TIME */
 	free(c->data);
 	c->codec = CTR_CODEC_RAW;
 	c->size = c->raw_size = sizeof(words);

@@ -4,13 +4,21 @@
 #include <string.h>
 #include <unistd.h>
 static volatile int sink;
-__attribute__((noinline)) void work(void) { sink++; }
+__attribute__((noinline)) void work(void)
+{
+	sink++;
+}
 int main(int argc, char **argv)
 {
 	char self[4096];
 	ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
 	self[n] = 0;
 	work();
-	if (argc == 1) { if (chdir("/") != 0) return 2; execl(self, self, "again", (char *)NULL); return 3; }
+	if (argc == 1) {
+		if (chdir("/") != 0)
+			return 2;
+		execl(self, self, "again", (char *)NULL);
+		return 3;
+	}
 	return 0;
 }

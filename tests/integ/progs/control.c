@@ -10,10 +10,22 @@
 #include "ctrace.h"
 
 static volatile int sink;
-__attribute__((noinline)) void leaf(void) { sink++; }
-__attribute__((noinline)) void a(void) { sink++; }
-__attribute__((noinline)) void b(void) { leaf(); }
-__attribute__((noinline)) void skipme(void) { leaf(); }
+__attribute__((noinline)) void leaf(void)
+{
+	sink++;
+}
+__attribute__((noinline)) void a(void)
+{
+	sink++;
+}
+__attribute__((noinline)) void b(void)
+{
+	leaf();
+}
+__attribute__((noinline)) void skipme(void)
+{
+	leaf();
+}
 __attribute__((noinline)) void spin(void)
 {
 	struct timespec t0, t1;
@@ -46,9 +58,21 @@ static void say(const char *dir, const char *name)
 	snprintf(p, sizeof(p), "%s/%s", dir, name);
 	fclose(fopen(p, "w"));
 }
-__attribute__((noinline)) void phase1(void) { for (int i = 0; i < 100; i++) a(); }
-__attribute__((noinline)) void phase2(void) { for (int i = 0; i < 200; i++) b(); }
-__attribute__((noinline)) void phase3(void) { for (int i = 0; i < 50; i++) a(); }
+__attribute__((noinline)) void phase1(void)
+{
+	for (int i = 0; i < 100; i++)
+		a();
+}
+__attribute__((noinline)) void phase2(void)
+{
+	for (int i = 0; i < 200; i++)
+		b();
+}
+__attribute__((noinline)) void phase3(void)
+{
+	for (int i = 0; i < 50; i++)
+		a();
+}
 __attribute__((noinline)) void phases(const char *dir)
 {
 	phase1();

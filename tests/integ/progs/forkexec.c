@@ -5,9 +5,18 @@
 #include <sys/wait.h>
 #include <unistd.h>
 static volatile int sink;
-__attribute__((noinline)) void a(void) { sink++; }
-__attribute__((noinline)) void b(void) { sink++; }
-__attribute__((noinline)) void c(void) { sink++; }
+__attribute__((noinline)) void a(void)
+{
+	sink++;
+}
+__attribute__((noinline)) void b(void)
+{
+	sink++;
+}
+__attribute__((noinline)) void c(void)
+{
+	sink++;
+}
 int main(int argc, char **argv)
 {
 	if (argc > 1 && !strcmp(argv[1], "child2")) {

@@ -7,7 +7,10 @@
 #include <string.h>
 #include <unistd.h>
 static volatile int sink, zero;
-__attribute__((noinline)) void f(void) { sink++; }
+__attribute__((noinline)) void f(void)
+{
+	sink++;
+}
 __attribute__((noinline)) void *worker(void *arg)
 {
 	for (int i = 0; i < 10; i++)

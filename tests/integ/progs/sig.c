@@ -2,9 +2,18 @@
 #include <signal.h>
 #include <string.h>
 static volatile int sink;
-__attribute__((noinline)) void in_handler(void) { sink++; }
-void on_sig(int s) { in_handler(); }
-__attribute__((noinline)) void fire(void) { raise(SIGUSR1); }
+__attribute__((noinline)) void in_handler(void)
+{
+	sink++;
+}
+void on_sig(int s)
+{
+	in_handler();
+}
+__attribute__((noinline)) void fire(void)
+{
+	raise(SIGUSR1);
+}
 int main(void)
 {
 	struct sigaction sa;

@@ -2,7 +2,10 @@
 #include <pthread.h>
 #include <stdio.h>
 static volatile int sink;
-__attribute__((noinline)) void leaf(int x) { sink += x; }
+__attribute__((noinline)) void leaf(int x)
+{
+	sink += x;
+}
 __attribute__((noinline)) void *worker(void *arg)
 {
 	long k = (long)arg;
