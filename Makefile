@@ -10,7 +10,7 @@ Q := $(if $(filter 1,$(V)),,@)
 PKGS := libunwind libdw libelf sqlite3 jansson libzstd criterion
 DEBS := pkg-config gcc g++ clang make libunwind-dev libdw-dev libelf-dev libsqlite3-dev \
 	libjansson-dev libzstd-dev libcriterion-dev binutils elfutils file \
-	libclang-rt-14-dev python3 procps sqlite3 util-linux
+	libclang-rt-14-dev clang-format python3 procps sqlite3 util-linux
 
 ifeq ($(DEBUG),1)
 OPT := -O0 -g3
@@ -26,17 +26,17 @@ CFLAGS_BASE := -std=gnu11 $(OPT) $(WARN) -MMD -MP -D_GNU_SOURCE $(SANFLAGS)
 PC_CFLAGS = $(shell pkg-config --cflags libdw sqlite3 jansson libzstd 2>/dev/null)
 PC_LIBS = $(shell pkg-config --libs libdw libelf sqlite3 jansson libzstd 2>/dev/null)
 
-COMMON_SRC := $(wildcard common/*.c)
-STORE_SRC := $(wildcard store/*.c)
-TOOLS_MAINS := tools/ctrace.c tools/ctrace-report.c
-TOOLS_SRC := $(filter-out $(TOOLS_MAINS),$(wildcard tools/*.c))
+# The pipeline stages, lowest first; each is one static archive and may use only the stages
+# before it. The link lines list them highest first, so a call from a lower stage into a higher
+# one is an undefined symbol (tests/layers.sh also checks includes and symbols).
+STAGES := common store ingest view export cli
+MAINS := cli/ctrace.c cli/ctrace-report.c
+stage_src = $(filter-out $(MAINS),$(wildcard $(1)/*.c))
+HOST_SRC := $(foreach s,$(STAGES),$(call stage_src,$(s)))
 PRELOAD_SRC := $(wildcard preload/*.c)
 UNIT_SRC := $(wildcard tests/unit/test_*.c)
 
 obj = $(patsubst %.c,$(BUILD)/obj/$(1)/%.o,$(2))
-COMMON_OBJ := $(call obj,host,$(COMMON_SRC))
-STORE_OBJ := $(call obj,host,$(STORE_SRC))
-TOOLS_OBJ := $(call obj,host,$(TOOLS_SRC))
 PRELOAD_OBJ := $(call obj,pic,$(PRELOAD_SRC))
 UNIT_BIN := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRC))
 
@@ -52,6 +52,7 @@ $(DEPS_STAMP):
 	    || ! command -v clang >/dev/null 2>&1 || ! command -v g++ >/dev/null 2>&1 \
 	    || ! command -v eu-unstrip >/dev/null 2>&1 || ! command -v python3 >/dev/null 2>&1 \
 	    || ! command -v pgrep >/dev/null 2>&1 || ! command -v sqlite3 >/dev/null 2>&1 \
+	    || ! command -v clang-format >/dev/null 2>&1 \
 	    || ! dpkg -s libclang-rt-14-dev >/dev/null 2>&1; then \
 		echo "ctrace: installing build dependencies: $(DEBS)"; \
 		SUDO=; [ "$$(id -u)" = 0 ] || SUDO=sudo; \
@@ -72,27 +73,29 @@ $(BUILD)/obj/pic/%.o: %.c | $(DEPS_STAMP)
 	@$(if $(Q),echo "  CC(pic) $<")
 	$(Q)$(CC) $(CFLAGS_BASE) -fPIC -fvisibility=hidden -fno-stack-protector -ftls-model=initial-exec -c $< -o $@
 
-$(BUILD)/libctrcommon.a: $(COMMON_OBJ)
-	$(Q)rm -f $@ && ar rcs $@ $^
-$(BUILD)/libctrstore.a: $(STORE_OBJ)
-	$(Q)rm -f $@ && ar rcs $@ $^
-$(BUILD)/libctrtools.a: $(TOOLS_OBJ)
-	$(Q)rm -f $@ && ar rcs $@ $^
+# One archive per stage: $(BUILD)/libctr<stage>.a.
+define stage_rule
+$$(BUILD)/libctr$(1).a: $$(call obj,host,$$(call stage_src,$(1)))
+	$$(Q)rm -f $$@ && ar rcs $$@ $$^
+endef
+$(foreach s,$(STAGES),$(eval $(call stage_rule,$(s))))
 
-LIBS := $(BUILD)/libctrtools.a $(BUILD)/libctrstore.a $(BUILD)/libctrcommon.a
+reverse = $(if $(1),$(call reverse,$(wordlist 2,$(words $(1)),$(1))) $(firstword $(1)))
+LIBS := $(foreach s,$(call reverse,$(STAGES)),$(BUILD)/libctr$(s).a)
 LDLIBS = $(PC_LIBS) -lstdc++ -lm -lpthread -ldl
 
 $(BUILD)/libctrace.so: $(PRELOAD_OBJ)
 	@$(if $(Q),echo "  LD      $@")
 	$(Q)$(CC) -shared $(SANFLAGS) -o $@ $^ -lunwind -ldl -lpthread -Wl,-z,now
 
-$(BUILD)/ctrace: $(BUILD)/obj/host/tools/ctrace.o $(LIBS)
+$(BUILD)/ctrace: $(BUILD)/obj/host/cli/ctrace.o $(LIBS)
 	@$(if $(Q),echo "  LD      $@")
 	$(Q)$(CC) $(SANFLAGS) -o $@ $< $(LIBS) $(LDLIBS)
-$(BUILD)/ctrace-report: $(BUILD)/obj/host/tools/ctrace-report.o $(LIBS)
+$(BUILD)/ctrace-report: $(BUILD)/obj/host/cli/ctrace-report.o $(LIBS)
 	@$(if $(Q),echo "  LD      $@")
 	$(Q)$(CC) $(SANFLAGS) -o $@ $< $(LIBS) $(LDLIBS)
 $(BUILD)/ctrace-cc: instrument/ctrace-cc
+	@mkdir -p $(dir $@)
 	$(Q)install -m 0755 $< $@
 
 $(BUILD)/tests/%: tests/unit/%.c $(LIBS) | $(DEPS_STAMP)
@@ -118,7 +121,7 @@ asan:
 	    UBSAN_OPTIONS=$${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1} \
 	    $(MAKE) --no-print-directory BUILD=build-asan SAN=asan test
 
-# libFuzzer harnesses tests/fuzz/fuzz_*.c, linked with common/, store/ and tools/ compiled with
+# libFuzzer harnesses tests/fuzz/fuzz_*.c, linked with every stage (not the mains) compiled with
 # the same flags; each runs FUZZ_SECONDS on a copy of its seeds (tests/fuzz/corpus/NAME/) plus
 # what earlier runs found ($(BUILD)/fuzz/corpus-NAME/). A crash stops with its reproducer.
 FUZZ_SECONDS ?= 30
@@ -133,7 +136,7 @@ $(BUILD)/obj/fuzz/%.o: %.c | $(DEPS_STAMP)
 	@mkdir -p $(dir $@)
 	@$(if $(Q),echo "  CC(fz) $<")
 	$(Q)$(FUZZ_CC) $(FUZZ_FLAGS) -MMD -MP $(PC_CFLAGS) -c $< -o $@
-$(FUZZ_LIB): $(call obj,fuzz,$(TOOLS_SRC) $(STORE_SRC) $(COMMON_SRC))
+$(FUZZ_LIB): $(call obj,fuzz,$(HOST_SRC))
 	@mkdir -p $(dir $@)
 	$(Q)rm -f $@ && ar rcs $@ $^
 $(BUILD)/fuzz/fuzz_%: tests/fuzz/fuzz_%.c $(FUZZ_LIB)

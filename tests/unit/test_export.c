@@ -11,8 +11,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "export/export.h"
 #include "report-fixture.h"
-#include "tools/export.h"
 
 static struct ctr_run *timeline_run(void)
 {

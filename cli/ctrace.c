@@ -3,9 +3,9 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "../view/report.h"
 #include "cli.h"
 #include "cmds.h"
-#include "report.h"
 
 #ifndef CTRACE_VERSION
 #define CTRACE_VERSION "0.1.0"

@@ -15,11 +15,11 @@
 #include <time.h>
 
 #include "../common/decode.h"
+#include "../ingest/commit.h"
+#include "../ingest/rundir.h"
+#include "../ingest/symbolize.h"
 #include "cli.h"
 #include "cmds.h"
-#include "commit.h"
-#include "rundir.h"
-#include "symbolize.h"
 
 /* ---- commit ------------------------------------------------------------------------- */
 

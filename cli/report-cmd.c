@@ -11,9 +11,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../export/export.h"
+#include "../view/report.h"
 #include "cli.h"
-#include "export.h"
-#include "report.h"
 
 enum {
 	OPT_MIN_PERCENT = 256,

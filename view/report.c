@@ -16,7 +16,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "cli.h"
+#include "../common/fmt.h"
 
 #define NAME_BUF 1024
 
@@ -32,18 +32,6 @@ void ctr_report_opts_init(struct ctr_report_opts *o)
 	if (!lang || !*lang)
 		lang = getenv("LANG");
 	o->ascii = !(lang && (strcasestr(lang, "utf-8") || strcasestr(lang, "utf8")));
-}
-
-void ctr_fmt_count(char *buf, size_t n, uint64_t v)
-{
-	if (v < 10000)
-		snprintf(buf, n, "%" PRIu64, v);
-	else if (v < 1000000)
-		snprintf(buf, n, "%.1f k", v / 1e3);
-	else if (v < 1000000000)
-		snprintf(buf, n, "%.1f M", v / 1e6);
-	else
-		snprintf(buf, n, "%.1f G", v / 1e9);
 }
 
 static const char *fname(const struct ctr_run *run, uint32_t fid)

@@ -10,6 +10,7 @@
 #include <stdint.h>
 
 #include "../common/err.h"
+#include "../common/fmt.h"
 #include "../store/store.h"
 
 /* Exit statuses of every ctrace tool (docs/errors.md). */
@@ -34,13 +35,5 @@ int ctr_cli_open_store(const char *conn, struct ctr_store **s, struct ctr_err *e
  * run directory it is committed into @s first (kept on disk). Caller frees *out. */
 int ctr_cli_load_run(struct ctr_store *s, const char *spec, unsigned what, struct ctr_run **out,
 		     struct ctr_err *e);
-
-/* "250" (ns), "10us", "1.5ms", "2s", "1m" -> ns. 0 or CTR_EUSAGE. */
-int ctr_parse_duration(const char *s, uint64_t *ns);
-/* "2026-11-21", "2026-11-21T10:00:00" (UTC), "@1700000000" (unix s), "-2h" (relative to now)
- * -> unix ns. 0 or CTR_EUSAGE. */
-int ctr_parse_time(const char *s, int64_t *unix_ns);
-/* Human duration with 3 significant digits: "812 ns", "1.23 us", "45.6 ms", "2.00 s". */
-void ctr_fmt_ns(char *buf, size_t n, uint64_t ns);
 
 #endif

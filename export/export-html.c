@@ -12,10 +12,10 @@
 #include <string.h>
 #include <time.h>
 
-#include "cli.h"
+#include "../common/fmt.h"
+#include "../view/report.h"
 #include "export-int.h"
 #include "export.h"
-#include "report.h"
 
 #define FT_FRAME_H 16
 #define FT_PAD 10

@@ -21,9 +21,9 @@
 #include <unistd.h>
 
 #include "../common/runid.h"
+#include "../ingest/commit.h"
 #include "cli.h"
 #include "cmds.h"
-#include "commit.h"
 
 static const char *prog = "ctrace record";
 

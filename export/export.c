@@ -13,8 +13,8 @@
 #include <string.h>
 
 #include "../store/timeline.h"
+#include "../view/report.h"
 #include "export-int.h"
-#include "report.h"
 
 void ctr_export_opts_init(struct ctr_export_opts *o)
 {

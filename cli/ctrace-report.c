@@ -2,8 +2,8 @@
 /*
  * ctrace-report: the stand-alone report command, the same as `ctrace report` (report.h).
  */
+#include "../view/report.h"
 #include "cli.h"
-#include "report.h"
 
 int main(int argc, char **argv)
 {

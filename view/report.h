@@ -13,6 +13,7 @@
 #include <stdio.h>
 
 #include "../common/err.h"
+#include "../common/fmt.h"
 #include "../store/store.h"
 
 enum ctr_sort_key {
@@ -86,8 +87,6 @@ const char *ctr_report_fn_attrs(const struct ctr_run *run, uint32_t fid, uint32_
 uint64_t ctr_report_base_ns(const struct ctr_run *run, int raw);
 /* Sum of calls of function-kind nodes. */
 uint64_t ctr_report_calls(const struct ctr_run *run);
-/* "1234", "12.3 k", "2.6 M", "1.1 G". */
-void ctr_fmt_count(char *buf, size_t n, uint64_t v);
 
 /*
  * The views. Each writes to @out and returns 0 or a negative CTR_E* code (CTR_ENOMEM,

@@ -1,0 +1,23 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Durations, wall-clock times and counts in the forms people type and read ("1.5ms",
+ * "2026-11-21", "12.3 k"). Shared by every stage that prints or parses them; pure functions,
+ * thread-safe, no allocation.
+ */
+#ifndef CTR_FMT_H
+#define CTR_FMT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* "250" (ns), "10us", "1.5ms", "2s", "1m" -> ns. 0 or CTR_EUSAGE. */
+int ctr_parse_duration(const char *s, uint64_t *ns);
+/* "2026-11-21", "2026-11-21T10:00:00" (UTC), "@1700000000" (unix s), "-2h" (relative to now)
+ * -> unix ns. 0 or CTR_EUSAGE. */
+int ctr_parse_time(const char *s, int64_t *unix_ns);
+/* Human duration with 3 significant digits: "812 ns", "1.23 us", "45.6 ms", "2.00 s". */
+void ctr_fmt_ns(char *buf, size_t n, uint64_t ns);
+/* "1234", "12.3 k", "2.6 M", "1.1 G". */
+void ctr_fmt_count(char *buf, size_t n, uint64_t v);
+
+#endif

@@ -1,0 +1,84 @@
+#!/bin/sh
+# SPDX-License-Identifier: MIT
+# The architecture, checked: the pipeline stages (common -> store -> ingest -> view -> export ->
+# cli, the Makefile's STAGES) only use the stages before them, by include and by symbol; the
+# preload and instrument/ use nothing of ctrace but common/'s header-only files; the tree is
+# formatted with the committed .clang-format; no function on the tools side is longer than
+# about 120 lines (common/decode.c's decoder loop is the hot path of commit and stays whole).
+#
+# usage: tests/integ/test_layers.sh [BUILD_DIR]     prints "ok NAME" / "FAIL NAME: why"
+set -u
+HERE=$(cd "$(dirname "$0")" && pwd)
+ROOT=$(cd "$HERE/../.." && pwd)
+B=$(cd "${1:-build}" && pwd)
+. "$HERE/lib/common.sh"
+cd "$ROOT" || exit 1
+
+STAGES=$(sed -n 's/^STAGES := //p' Makefile)
+check "Makefile names the stages" "common store ingest view export cli" "$STAGES"
+
+# Includes: a file in stage N may include "../S/..." only for stages S before or equal to N.
+rank() { i=0; for s in $STAGES; do [ "$s" = "$1" ] && { echo $i; return; }; i=$((i + 1)); done; echo 99; }
+up=
+for s in $STAGES; do
+	r=$(rank "$s")
+	for f in "$s"/*.c "$s"/*.h; do
+		[ -f "$f" ] || continue
+		for inc in $(sed -n 's/^#include "\.\.\/\([a-z]*\)\/.*/\1/p' "$f"); do
+			[ "$(rank "$inc")" -le "$r" ] || up="$up $f->$inc"
+		done
+	done
+done
+check "no stage includes a later one" "" "$up"
+
+# The preload links no ctrace library: it may include only header-only files of common/.
+bad_pre=
+for f in preload/*.c preload/*.h instrument/*.h; do
+	for inc in $(sed -n 's/^#include "\([^"]*\)".*/\1/p' "$f"); do
+		case $inc in
+		../common/format.h | ../common/runid.h | ../common/options.h | preload-int.h) ;;
+		*) bad_pre="$bad_pre $f:$inc" ;;
+		esac
+	done
+done
+check "preload includes only header-only common/ files" "" "$bad_pre"
+n=$(nm -D --defined-only "$B/libctrace.so" 2>/dev/null | grep -c ' T ctr_')
+check "libctrace.so exports no ctr_ library symbol" 0 "$n"
+
+# Symbols: what a stage's archive leaves undefined must not be defined by a later stage.
+defs() { nm -g --defined-only "$B/libctr$1.a" 2>/dev/null | awk 'NF == 3 { print $3 }' | sort -u; }
+undefs() { nm -g --undefined-only "$B/libctr$1.a" 2>/dev/null | awk '{ print $NF }' | sort -u; }
+upsym=
+for s in $STAGES; do
+	r=$(rank "$s")
+	[ -f "$B/libctr$s.a" ] || { bad "archive libctr$s.a" "missing in $B"; continue; }
+	undefs "$s" >"$B/.layers-u"
+	for t in $STAGES; do
+		[ "$(rank "$t")" -gt "$r" ] || continue
+		x=$(defs "$t" | comm -12 - "$B/.layers-u" | head -n 3 | tr '\n' ' ')
+		[ -n "$x" ] && upsym="$upsym $s->$t($x)"
+	done
+done
+rm -f "$B/.layers-u"
+check "no stage calls a later one" "" "$upsym"
+
+# Formatting: the committed .clang-format applied to every C source (make fmt fixes it).
+if command -v clang-format >/dev/null 2>&1; then
+	unformatted=
+	for f in $(git ls-files '*.c' '*.h' 2>/dev/null || find . -name '*.[ch]' -not -path './build*'); do
+		clang-format --dry-run -Werror "$f" >/dev/null 2>&1 || unformatted="$unformatted $f"
+	done
+	check "every C file is formatted (make fmt)" "" "$unformatted"
+else
+	bad "clang-format" "not installed (make deps installs it)"
+fi
+
+# Function length on the tools side: a function body longer than LIMIT lines is a finding.
+LIMIT=120
+long=$(awk -v lim=$LIMIT '
+	/^[a-z].*\(/ && !/;[ \t]*$/ { name = $0; sub(/\(.*/, "", name); sub(/.*[ *]/, "", name); start = FNR }
+	/^}/ { if (start && FNR - start > lim) printf " %s:%s(%d)", FILENAME, name, FNR - start; start = 0 }
+	' store/*.c ingest/*.c view/*.c export/*.c cli/*.c)
+check "no function over $LIMIT lines in the tools side" "" "$long"
+
+summary layers
