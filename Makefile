@@ -80,6 +80,9 @@ $$(BUILD)/libctr$(1).a: $$(call obj,host,$$(call stage_src,$(1)))
 endef
 $(foreach s,$(STAGES),$(eval $(call stage_rule,$(s))))
 
+# The HTML page's assets are embedded with .incbin (export/assets.c).
+$(BUILD)/obj/host/export/assets.o $(BUILD)/obj/fuzz/export/assets.o: $(wildcard export/assets/*)
+
 reverse = $(if $(1),$(call reverse,$(wordlist 2,$(words $(1)),$(1))) $(firstword $(1)))
 LIBS := $(foreach s,$(call reverse,$(STAGES)),$(BUILD)/libctr$(s).a)
 LDLIBS = $(PC_LIBS) -lstdc++ -lm -lpthread -ldl

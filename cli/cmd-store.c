@@ -18,6 +18,7 @@
 #include "../ingest/commit.h"
 #include "../ingest/rundir.h"
 #include "../ingest/symbolize.h"
+#include "../store/runjson.h"
 #include "cli.h"
 #include "cmds.h"
 
@@ -160,37 +161,21 @@ static void fmt_time(char *buf, size_t n, int64_t unix_ns)
 	strftime(buf, n, "%Y-%m-%d %H:%M:%S", &tm);
 }
 
-static json_t *run_json(const struct ctr_run *r)
-{
-	json_t *o = json_object(), *m = json_object();
-
-	for (size_t i = 0; i < r->n_meta; i++)
-		json_object_set_new(m, r->meta[i].key, json_string(r->meta[i].value));
-	json_object_set_new(o, "id", json_string(r->id));
-	json_object_set_new(o, "command", json_string(r->command ? r->command : ""));
-	json_object_set_new(o, "host", json_string(r->host ? r->host : ""));
-	json_object_set_new(o, "start_unix_ns", json_integer(r->start_unix_ns));
-	json_object_set_new(o, "duration_ns", json_integer((json_int_t)r->duration_ns));
-	json_object_set_new(o, "exit_status", json_integer(r->exit_status));
-	json_object_set_new(o, "signal", json_integer(r->signal));
-	json_object_set_new(o, "crashed", json_boolean(r->crashed));
-	json_object_set_new(o, "events", json_integer((json_int_t)r->events));
-	json_object_set_new(o, "lost_events", json_integer((json_int_t)r->lost_events));
-	json_object_set_new(o, "metadata", m);
-	return o;
-}
-
 static void print_runs(struct ctr_run **runs, size_t n, int json)
 {
 	if (json) {
 		json_t *a = json_array();
-		char *s;
+		char *s = NULL;
+		int fail = !a;
 
-		for (size_t i = 0; i < n; i++)
-			json_array_append_new(a, run_json(runs[i]));
-		s = json_dumps(a, JSON_INDENT(2));
+		for (size_t i = 0; a && i < n; i++)
+			fail |= json_array_append_new(a, ctr_runjson_summary(runs[i])) < 0;
+		if (!fail)
+			s = json_dumps(a, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
 		if (s)
 			puts(s);
+		else
+			fprintf(stderr, "ctrace: CTRACE_E_NOMEM: out of memory writing JSON\n");
 		free(s);
 		json_decref(a);
 		return;

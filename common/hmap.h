@@ -9,19 +9,13 @@
 #include <stdint.h>
 #include <stdlib.h>
 
+#include "hash.h"
+
 struct ctr_hmap {
 	uint64_t *keys; /* 0 = empty */
 	uint32_t *vals;
 	size_t cap, n; /* cap is a power of two */
 };
-
-static inline uint64_t ctr_hmix(uint64_t k)
-{
-	k ^= k >> 33;
-	k *= 0xff51afd7ed558ccdull;
-	k ^= k >> 33;
-	return k;
-}
 
 static inline void ctr_hmap_free(struct ctr_hmap *m)
 {
@@ -37,7 +31,7 @@ static inline uint32_t *ctr_hmap_get(const struct ctr_hmap *m, uint64_t key)
 {
 	if (!m->cap)
 		return NULL;
-	for (size_t i = ctr_hmix(key) & (m->cap - 1);; i = (i + 1) & (m->cap - 1)) {
+	for (size_t i = ctr_hash_mix64(key) & (m->cap - 1);; i = (i + 1) & (m->cap - 1)) {
 		if (m->keys[i] == key)
 			return &m->vals[i];
 		if (!m->keys[i])
@@ -59,7 +53,7 @@ static inline int ctr_hmap_grow(struct ctr_hmap *m)
 	for (size_t i = 0; i < m->cap; i++) {
 		if (!m->keys[i])
 			continue;
-		size_t j = ctr_hmix(m->keys[i]) & (cap - 1);
+		size_t j = ctr_hash_mix64(m->keys[i]) & (cap - 1);
 
 		while (k[j])
 			j = (j + 1) & (cap - 1);
@@ -79,7 +73,7 @@ static inline int ctr_hmap_put(struct ctr_hmap *m, uint64_t key, uint32_t val)
 {
 	if ((m->n + 1) * 4 > m->cap * 3 && ctr_hmap_grow(m))
 		return -1;
-	for (size_t i = ctr_hmix(key) & (m->cap - 1);; i = (i + 1) & (m->cap - 1)) {
+	for (size_t i = ctr_hash_mix64(key) & (m->cap - 1);; i = (i + 1) & (m->cap - 1)) {
 		if (m->keys[i] == key) {
 			m->vals[i] = val;
 			return 0;

@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Private to the export modules (export.c, export-html.c): the bounded timeline walker that
- * turns a thread's event stream into finished calls, and the merged flame tree built from the
- * calling-context tree for folded stacks, SVG and HTML.
+ * Private to the export stage (one file per format): the small writers they share (export.c),
+ * the bounded timeline walker that turns a thread's event stream into finished calls (walk.c),
+ * the merged flame tree built from the calling-context tree for folded stacks, SVG and HTML
+ * (flame.c), and the embedded page assets (assets.c).
  */
 #ifndef CTR_EXPORT_INT_H
 #define CTR_EXPORT_INT_H
@@ -80,6 +81,19 @@ const char *ctr_ft_name(const struct ctr_run *run, const struct ft_node *n, char
 /* Writes the flame graph of @t as SVG (inline: no XML prolog, for HTML pages). */
 int ctr_ft_svg(FILE *out, const struct ctr_run *run, const struct ft_tree *t, int width,
 	       int inline_svg, const char *title, struct ctr_err *e);
+
+/* Writes @s as a quoted JSON string (ctr_export_json_escape). */
+void ctr_export_jq(FILE *out, const char *s);
+/* CTR_EIO with errno's message when @out has a write error, else 0. */
+int ctr_export_status(FILE *out, struct ctr_err *e);
+/* Name of function @fid of @run, "?" when out of range or unnamed (borrowed). */
+const char *ctr_export_fn_name(const struct ctr_run *run, uint32_t fid);
+/* Writes @ns as microseconds with three decimals ("12.345"), the Chrome format's unit. */
+void ctr_export_fmt_us(FILE *out, uint64_t ns);
+
+/* export/assets/report.{css,js}, NUL-terminated (assets.c). */
+extern const char ctr_asset_report_css[];
+extern const char ctr_asset_report_js[];
 
 /* 32 and 16 hex digit ids for OTLP, derived from the run id. */
 void ctr_export_trace_id(const struct ctr_run *run, char out[33]);

@@ -9,6 +9,8 @@
  */
 #include "store-int.h"
 
+#include "runjson.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <jansson.h>
@@ -20,7 +22,12 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#define JL_VERSION 1
+/* Where in the file a line is: for error messages. */
+struct jparse {
+	const char *path;
+	size_t line;
+	long long offset;
+};
 
 struct jl_store {
 	char *path;
@@ -30,587 +37,23 @@ struct jl_store {
 	size_t n_chunks, cap_chunks;
 };
 
-/* ---- base64 (RFC 4648, with padding) ---- */
-
-static const char b64_alphabet[] =
-    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-
-/* Encodes @n bytes of @in; returns a NUL-terminated string (caller frees) or NULL. */
-static char *b64_encode(const unsigned char *in, size_t n)
-{
-	char *out = malloc((n + 2) / 3 * 4 + 1), *o = out;
-	size_t i;
-
-	if (!out)
-		return NULL;
-	for (i = 0; i + 2 < n; i += 3) {
-		uint32_t v = (uint32_t)in[i] << 16 | (uint32_t)in[i + 1] << 8 | in[i + 2];
-
-		*o++ = b64_alphabet[v >> 18];
-		*o++ = b64_alphabet[(v >> 12) & 63];
-		*o++ = b64_alphabet[(v >> 6) & 63];
-		*o++ = b64_alphabet[v & 63];
-	}
-	if (i < n) {
-		uint32_t v = (uint32_t)in[i] << 16 | (i + 1 < n ? (uint32_t)in[i + 1] << 8 : 0);
-
-		*o++ = b64_alphabet[v >> 18];
-		*o++ = b64_alphabet[(v >> 12) & 63];
-		*o++ = i + 1 < n ? b64_alphabet[(v >> 6) & 63] : '=';
-		*o++ = '=';
-	}
-	*o = '\0';
-	return out;
-}
-
-static int b64_val(unsigned char c)
-{
-	if (c >= 'A' && c <= 'Z')
-		return c - 'A';
-	if (c >= 'a' && c <= 'z')
-		return c - 'a' + 26;
-	if (c >= '0' && c <= '9')
-		return c - '0' + 52;
-	if (c == '+')
-		return 62;
-	if (c == '/')
-		return 63;
-	return -1;
-}
-
-/* Decodes @n characters; 0 and *@out (caller frees, NULL when empty) or -1 when invalid,
- * -2 when out of memory. */
-static int b64_decode(const char *in, size_t n, unsigned char **out, size_t *outlen)
-{
-	unsigned char *buf, *o;
-	size_t pad = 0;
-
-	*out = NULL;
-	*outlen = 0;
-	if (n % 4)
-		return -1;
-	if (n == 0)
-		return 0;
-	if (in[n - 1] == '=')
-		pad = in[n - 2] == '=' ? 2 : 1;
-	if (!(buf = malloc(n / 4 * 3)))
-		return -2;
-	o = buf;
-	for (size_t i = 0; i < n; i += 4) {
-		int v[4];
-		int last = i + 4 == n;
-
-		for (int k = 0; k < 4; k++) {
-			if (last && k >= 4 - (int)pad) {
-				v[k] = 0;
-				if (in[i + k] != '=')
-					goto bad;
-				continue;
-			}
-			if ((v[k] = b64_val((unsigned char)in[i + k])) < 0)
-				goto bad;
-		}
-		uint32_t w = (uint32_t)v[0] << 18 | (uint32_t)v[1] << 12 | (uint32_t)v[2] << 6 |
-			     (uint32_t)v[3];
-		*o++ = (unsigned char)(w >> 16);
-		if (!last || pad < 2)
-			*o++ = (unsigned char)(w >> 8);
-		if (!last || pad < 1)
-			*o++ = (unsigned char)w;
-	}
-	*out = buf;
-	*outlen = (size_t)(o - buf);
-	return 0;
-bad:
-	free(buf);
-	return -1;
-}
-
-/* 1 if @n characters are valid padded base64. */
-static int b64_valid(const char *in, size_t n)
-{
-	size_t pad = 0;
-
-	if (n % 4)
-		return 0;
-	if (n && in[n - 1] == '=')
-		pad = in[n - 2] == '=' ? 2 : 1;
-	for (size_t i = 0; i < n - pad; i++)
-		if (b64_val((unsigned char)in[i]) < 0)
-			return 0;
-	return 1;
-}
-
-/* ---- run -> JSON ---- */
-
-/* A JSON string; bytes that are not valid UTF-8 (JSON cannot hold them) become '?'. */
-static json_t *js_str(const char *s)
-{
-	json_t *v;
-	char *t;
-
-	if (!s)
-		return json_null();
-	if ((v = json_string(s)))
-		return v;
-	if (!(t = strdup(s)))
-		return NULL;
-	for (char *c = t; *c; c++)
-		if ((unsigned char)*c >= 0x80)
-			*c = '?';
-	v = json_string(t);
-	free(t);
-	return v;
-}
-
-static json_t *js_u64(uint64_t v)
-{
-	return json_integer((json_int_t)v);
-}
-
-static json_t *js_ref(uint32_t v)
-{
-	return v == CTR_NONE ? json_null() : json_integer(v);
-}
-
-static json_t *js_real(double v)
-{
-	return isfinite(v) ? json_real(v) : json_null();
-}
-
-/* json_object_set_new that records a failed allocation in *@fail. */
-static void put(json_t *o, const char *key, json_t *v, int *fail)
-{
-	if (!v || json_object_set_new(o, key, v) < 0)
-		*fail = 1;
-}
-
-static void push(json_t *a, json_t *v, int *fail)
-{
-	if (!v || json_array_append_new(a, v) < 0)
-		*fail = 1;
-}
-
-static json_t *run_to_json(const struct ctr_run *r, const struct ctr_chunk *chunks, size_t n_chunks)
-{
-	json_t *o = json_object(), *a;
-	int fail = !o;
-
-	if (fail)
-		return NULL;
-	put(o, "id", json_string(r->id), &fail);
-	put(o, "v", json_integer(JL_VERSION), &fail);
-	put(o, "command", js_str(r->command), &fail);
-	put(o, "host", js_str(r->host), &fail);
-	put(o, "cwd", js_str(r->cwd), &fail);
-	put(o, "start_unix_ns", json_integer(r->start_unix_ns), &fail);
-	put(o, "duration_ns", js_u64(r->duration_ns), &fail);
-	put(o, "exit_status", json_integer(r->exit_status), &fail);
-	put(o, "signal", json_integer(r->signal), &fail);
-	put(o, "crashed", json_integer(r->crashed), &fail);
-	put(o, "events", js_u64(r->events), &fail);
-	put(o, "lost_events", js_u64(r->lost_events), &fail);
-	put(o, "clock", js_str(r->clock), &fail);
-	put(o, "ticks_per_sec", js_u64(r->ticks_per_sec), &fail);
-	put(o, "overhead_inner_ns", js_real(r->overhead_inner_ns), &fail);
-	put(o, "overhead_call_ns", js_real(r->overhead_call_ns), &fail);
-
-	put(o, "meta", a = json_array(), &fail);
-	for (size_t i = 0; a && i < r->n_meta; i++)
-		push(a,
-		     json_pack("{s:o,s:o}", "key", js_str(r->meta[i].key), "value",
-			       js_str(r->meta[i].value)),
-		     &fail);
-	put(o, "processes", a = json_array(), &fail);
-	for (size_t i = 0; a && i < r->n_procs; i++) {
-		const struct ctr_process *p = &r->procs[i];
-
-		push(a,
-		     json_pack("{s:i,s:i,s:I,s:o,s:o,s:i,s:i,s:i,s:o}", "pid", p->pid, "ppid",
-			       p->ppid, "gen", (json_int_t)p->gen, "exe", js_str(p->exe), "command",
-			       js_str(p->command), "exit_status", p->exit_status, "signal",
-			       p->signal, "crashed", p->crashed, "backtrace", js_str(p->backtrace)),
-		     &fail);
-	}
-	put(o, "modules", a = json_array(), &fail);
-	for (size_t i = 0; a && i < r->n_modules; i++) {
-		const struct ctr_module *m = &r->modules[i];
-
-		push(a,
-		     json_pack("{s:I,s:o,s:o,s:o}", "id", (json_int_t)m->id, "path",
-			       js_str(m->path), "build_id", js_str(m->build_id), "base",
-			       js_u64(m->base)),
-		     &fail);
-	}
-	put(o, "functions", a = json_array(), &fail);
-	for (size_t i = 0; a && i < r->n_functions; i++) {
-		const struct ctr_function *f = &r->functions[i];
-
-		push(a,
-		     json_pack("{s:I,s:I,s:o,s:o,s:o,s:I,s:o,s:o}", "id", (json_int_t)f->id, "kind",
-			       (json_int_t)f->kind, "name", js_str(f->name), "linkage_name",
-			       js_str(f->linkage_name), "file", js_str(f->file), "line",
-			       (json_int_t)f->line, "module", js_ref(f->module), "offset",
-			       js_u64(f->offset)),
-		     &fail);
-	}
-	put(o, "threads", a = json_array(), &fail);
-	for (size_t i = 0; a && i < r->n_threads; i++) {
-		const struct ctr_thread *t = &r->threads[i];
-
-		push(a,
-		     json_pack("{s:I,s:i,s:i,s:o,s:o,s:o,s:o,s:o}", "id", (json_int_t)t->id, "pid",
-			       t->pid, "tid", t->tid, "name", js_str(t->name), "start_ns",
-			       js_u64(t->start_ns), "end_ns", js_u64(t->end_ns), "events",
-			       js_u64(t->events), "lost", js_u64(t->lost)),
-		     &fail);
-	}
-	/* Nodes can be 100k+: arrays in a fixed column order keep the line compact. */
-	put(o, "nodes", a = json_array(), &fail);
-	for (size_t i = 0; a && i < r->n_nodes; i++) {
-		const struct ctr_node *n = &r->nodes[i];
-
-		push(a,
-		     json_pack("[I,o,I,I,o,o,o,o,o,o,o,o,o]", (json_int_t)n->id, js_ref(n->parent),
-			       (json_int_t)n->thread, (json_int_t)n->function, js_u64(n->calls),
-			       js_u64(n->total_ns), js_u64(n->self_ns), js_u64(n->min_ns),
-			       js_u64(n->max_ns), js_u64(n->raw_total_ns), js_u64(n->raw_self_ns),
-			       js_u64(n->raw_min_ns), js_u64(n->raw_max_ns)),
-		     &fail);
-	}
-	put(o, "attrs", a = json_array(), &fail);
-	for (size_t i = 0; a && i < r->n_attrs; i++) {
-		const struct ctr_attr *t = &r->attrs[i];
-
-		push(a,
-		     json_pack("{s:I,s:o,s:o,s:o}", "node", (json_int_t)t->node, "key",
-			       js_str(t->key), "value", js_str(t->value), "count",
-			       js_u64(t->count)),
-		     &fail);
-	}
-	put(o, "chunks", a = json_array(), &fail);
-	for (size_t i = 0; a && i < n_chunks; i++) {
-		const struct ctr_chunk *c = &chunks[i];
-		char *b64 = b64_encode(c->data, c->size);
-
-		if (!b64) {
-			fail = 1;
-			break;
-		}
-		push(a,
-		     json_pack("{s:I,s:I,s:I,s:o,s:o,s:o,s:s}", "thread", (json_int_t)c->thread,
-			       "seq", (json_int_t)c->seq, "codec", (json_int_t)c->codec, "raw_size",
-			       js_u64(c->raw_size), "first_ns", js_u64(c->first_ns), "last_ns",
-			       js_u64(c->last_ns), "data", b64),
-		     &fail);
-		free(b64);
-	}
-	if (fail) {
-		json_decref(o);
-		return NULL;
-	}
-	return o;
-}
-
-/* ---- JSON -> run (validating) ---- */
-
-struct jparse {
-	const char *path;
-	size_t line;
-	long long offset;
-	const char *why; /* first problem found */
-	int nomem;
-};
-
-static void jbad(struct jparse *p, const char *why)
-{
-	if (!p->why)
-		p->why = why;
-}
-
-static char *jstr(struct jparse *p, json_t *o, const char *key)
-{
-	json_t *v = json_object_get(o, key);
-	char *s;
-
-	if (!v || json_is_null(v))
-		return NULL;
-	if (!json_is_string(v)) {
-		jbad(p, key);
-		return NULL;
-	}
-	if (!(s = strdup(json_string_value(v))))
-		p->nomem = 1;
-	return s;
-}
-
-static int64_t jint_v(struct jparse *p, json_t *v, const char *key)
-{
-	if (!v || json_is_null(v))
-		return 0;
-	if (!json_is_integer(v)) {
-		jbad(p, key);
-		return 0;
-	}
-	return (int64_t)json_integer_value(v);
-}
-
-static int64_t jint(struct jparse *p, json_t *o, const char *key)
-{
-	return jint_v(p, json_object_get(o, key), key);
-}
-
-static uint32_t jref_v(struct jparse *p, json_t *v, const char *key)
-{
-	if (v && json_is_null(v))
-		return CTR_NONE;
-	return (uint32_t)jint_v(p, v, key);
-}
-
-static double jreal(struct jparse *p, json_t *o, const char *key)
-{
-	json_t *v = json_object_get(o, key);
-
-	if (!v || json_is_null(v))
-		return 0;
-	if (!json_is_number(v)) {
-		jbad(p, key);
-		return 0;
-	}
-	return json_number_value(v);
-}
-
-/* The array @key of @o (an empty one is fine); NULL with p->why set when not an array. */
-static json_t *jarr(struct jparse *p, json_t *o, const char *key, size_t *n)
-{
-	json_t *a = json_object_get(o, key);
-
-	*n = 0;
-	if (!a || json_is_null(a))
-		return NULL;
-	if (!json_is_array(a)) {
-		jbad(p, key);
-		return NULL;
-	}
-	*n = json_array_size(a);
-	return a;
-}
-
-/* Allocates @n zeroed elements of the array @key; each element must be a JSON object (or
- * an array when @want_array). */
-static void *jalloc(struct jparse *p, json_t *a, size_t n, size_t size, int want_array,
-		    const char *key)
-{
-	void *mem;
-
-	if (!n)
-		return NULL;
-	for (size_t i = 0; i < n; i++) {
-		json_t *el = json_array_get(a, i);
-
-		if (want_array ? !json_is_array(el) : !json_is_object(el)) {
-			jbad(p, key);
-			return NULL;
-		}
-	}
-	if (!(mem = calloc(n, size)))
-		p->nomem = 1;
-	return mem;
-}
-
-/* The scalar fields of chunk object @el (not its data). */
-static void chunk_fields(struct jparse *p, json_t *el, struct ctr_chunk *x)
-{
-	memset(x, 0, sizeof(*x));
-	if (!json_is_object(el)) {
-		jbad(p, "chunks");
-		return;
-	}
-	x->thread = (uint32_t)jint(p, el, "thread");
-	x->seq = (uint32_t)jint(p, el, "seq");
-	x->codec = (uint32_t)jint(p, el, "codec");
-	x->raw_size = (uint64_t)jint(p, el, "raw_size");
-	x->first_ns = (uint64_t)jint(p, el, "first_ns");
-	x->last_ns = (uint64_t)jint(p, el, "last_ns");
-}
-
-/* Fills @r from @o; with @chunks, decodes the timeline chunks too. */
-static void json_to_run(struct jparse *p, json_t *o, struct ctr_run *r, int chunks)
-{
-	json_t *a, *v;
-	size_t n;
-
-	v = json_object_get(o, "id");
-	if (!json_is_string(v) || !json_string_length(v) ||
-	    json_string_length(v) >= CTR_RUN_ID_MAX) {
-		jbad(p, "id");
-		return;
-	}
-	memcpy(r->id, json_string_value(v), json_string_length(v) + 1);
-	r->command = jstr(p, o, "command");
-	r->host = jstr(p, o, "host");
-	r->cwd = jstr(p, o, "cwd");
-	r->start_unix_ns = jint(p, o, "start_unix_ns");
-	r->duration_ns = (uint64_t)jint(p, o, "duration_ns");
-	r->exit_status = (int)jint(p, o, "exit_status");
-	r->signal = (int)jint(p, o, "signal");
-	r->crashed = (int)jint(p, o, "crashed");
-	r->events = (uint64_t)jint(p, o, "events");
-	r->lost_events = (uint64_t)jint(p, o, "lost_events");
-	r->clock = jstr(p, o, "clock");
-	r->ticks_per_sec = (uint64_t)jint(p, o, "ticks_per_sec");
-	r->overhead_inner_ns = jreal(p, o, "overhead_inner_ns");
-	r->overhead_call_ns = jreal(p, o, "overhead_call_ns");
-
-	a = jarr(p, o, "meta", &n);
-	if ((r->meta = jalloc(p, a, n, sizeof(*r->meta), 0, "meta")))
-		r->n_meta = n;
-	for (size_t i = 0; i < r->n_meta; i++) {
-		json_t *el = json_array_get(a, i);
-
-		r->meta[i].key = jstr(p, el, "key");
-		r->meta[i].value = jstr(p, el, "value");
-	}
-	a = jarr(p, o, "processes", &n);
-	if ((r->procs = jalloc(p, a, n, sizeof(*r->procs), 0, "processes")))
-		r->n_procs = n;
-	for (size_t i = 0; i < r->n_procs; i++) {
-		json_t *el = json_array_get(a, i);
-		struct ctr_process *x = &r->procs[i];
-
-		x->pid = (int32_t)jint(p, el, "pid");
-		x->ppid = (int32_t)jint(p, el, "ppid");
-		x->gen = (uint32_t)jint(p, el, "gen");
-		x->exe = jstr(p, el, "exe");
-		x->command = jstr(p, el, "command");
-		x->exit_status = (int)jint(p, el, "exit_status");
-		x->signal = (int)jint(p, el, "signal");
-		x->crashed = (int)jint(p, el, "crashed");
-		x->backtrace = jstr(p, el, "backtrace");
-	}
-	a = jarr(p, o, "modules", &n);
-	if ((r->modules = jalloc(p, a, n, sizeof(*r->modules), 0, "modules")))
-		r->n_modules = n;
-	for (size_t i = 0; i < r->n_modules; i++) {
-		json_t *el = json_array_get(a, i);
-		struct ctr_module *x = &r->modules[i];
-
-		x->id = (uint32_t)jint(p, el, "id");
-		x->path = jstr(p, el, "path");
-		x->build_id = jstr(p, el, "build_id");
-		x->base = (uint64_t)jint(p, el, "base");
-	}
-	a = jarr(p, o, "functions", &n);
-	if ((r->functions = jalloc(p, a, n, sizeof(*r->functions), 0, "functions")))
-		r->n_functions = n;
-	for (size_t i = 0; i < r->n_functions; i++) {
-		json_t *el = json_array_get(a, i);
-		struct ctr_function *x = &r->functions[i];
-
-		x->id = (uint32_t)jint(p, el, "id");
-		x->kind = (uint32_t)jint(p, el, "kind");
-		x->name = jstr(p, el, "name");
-		x->linkage_name = jstr(p, el, "linkage_name");
-		x->file = jstr(p, el, "file");
-		x->line = (uint32_t)jint(p, el, "line");
-		x->module = jref_v(p, json_object_get(el, "module"), "module");
-		x->offset = (uint64_t)jint(p, el, "offset");
-	}
-	a = jarr(p, o, "threads", &n);
-	if ((r->threads = jalloc(p, a, n, sizeof(*r->threads), 0, "threads")))
-		r->n_threads = n;
-	for (size_t i = 0; i < r->n_threads; i++) {
-		json_t *el = json_array_get(a, i);
-		struct ctr_thread *x = &r->threads[i];
-
-		x->id = (uint32_t)jint(p, el, "id");
-		x->pid = (int32_t)jint(p, el, "pid");
-		x->tid = (int32_t)jint(p, el, "tid");
-		x->name = jstr(p, el, "name");
-		x->start_ns = (uint64_t)jint(p, el, "start_ns");
-		x->end_ns = (uint64_t)jint(p, el, "end_ns");
-		x->events = (uint64_t)jint(p, el, "events");
-		x->lost = (uint64_t)jint(p, el, "lost");
-	}
-	a = jarr(p, o, "nodes", &n);
-	if ((r->nodes = jalloc(p, a, n, sizeof(*r->nodes), 1, "nodes")))
-		r->n_nodes = n;
-	for (size_t i = 0; i < r->n_nodes; i++) {
-		json_t *el = json_array_get(a, i);
-		struct ctr_node *x = &r->nodes[i];
-		uint64_t *u[] = {&x->calls,	  &x->total_ns,	  &x->self_ns,
-				 &x->min_ns,	  &x->max_ns,	  &x->raw_total_ns,
-				 &x->raw_self_ns, &x->raw_min_ns, &x->raw_max_ns};
-
-		if (json_array_size(el) != 13) {
-			jbad(p, "nodes");
-			break;
-		}
-		x->id = (uint32_t)jint_v(p, json_array_get(el, 0), "nodes");
-		x->parent = jref_v(p, json_array_get(el, 1), "nodes");
-		x->thread = (uint32_t)jint_v(p, json_array_get(el, 2), "nodes");
-		x->function = (uint32_t)jint_v(p, json_array_get(el, 3), "nodes");
-		for (size_t k = 0; k < 9; k++)
-			*u[k] = (uint64_t)jint_v(p, json_array_get(el, 4 + k), "nodes");
-	}
-	a = jarr(p, o, "attrs", &n);
-	if ((r->attrs = jalloc(p, a, n, sizeof(*r->attrs), 0, "attrs")))
-		r->n_attrs = n;
-	for (size_t i = 0; i < r->n_attrs; i++) {
-		json_t *el = json_array_get(a, i);
-		struct ctr_attr *x = &r->attrs[i];
-
-		x->node = (uint32_t)jint(p, el, "node");
-		x->key = jstr(p, el, "key");
-		x->value = jstr(p, el, "value");
-		x->count = (uint64_t)jint(p, el, "count");
-	}
-	a = jarr(p, o, "chunks", &n);
-	if (!chunks) {
-		/* Not loaded, but still validated so every reader agrees on what is malformed. */
-		for (size_t i = 0; i < n; i++) {
-			json_t *el = json_array_get(a, i), *d = json_object_get(el, "data");
-			struct ctr_chunk x;
-
-			chunk_fields(p, el, &x);
-			if (!json_is_string(d) ||
-			    !b64_valid(json_string_value(d), json_string_length(d)))
-				jbad(p, "chunk data");
-		}
-		return;
-	}
-	if ((r->chunks = jalloc(p, a, n, sizeof(*r->chunks), 0, "chunks")))
-		r->n_chunks = n;
-	for (size_t i = 0; i < r->n_chunks; i++) {
-		json_t *el = json_array_get(a, i), *d = json_object_get(el, "data");
-		struct ctr_chunk *x = &r->chunks[i];
-		int rc;
-
-		chunk_fields(p, el, x);
-		if (!json_is_string(d)) {
-			jbad(p, "chunk data");
-			break;
-		}
-		rc = b64_decode(json_string_value(d), json_string_length(d), &x->data, &x->size);
-		if (rc == -2)
-			p->nomem = 1;
-		else if (rc < 0)
-			jbad(p, "chunk data");
-	}
-}
-
 /* ---- file scanning ---- */
 
 /*
- * The id of a line without parsing it all: lines written by ctrace start with {"id":"...".
+ * The id of a line without parsing it all: lines written by ctrace start with {"run_id":"..."
+ * ({"id":"..." in the previous form).
  * Returns 1 with @id filled, 0 when the line must be parsed to know.
  */
 static int fast_id(const char *line, size_t len, char id[CTR_RUN_ID_MAX])
 {
-	static const char pre[] = "{\"id\":\"";
-	const size_t pl = sizeof(pre) - 1;
+	static const char pre2[] = "{\"run_id\":\"", pre1[] = "{\"id\":\"";
+	size_t pl;
 
-	if (len < pl || memcmp(line, pre, pl))
+	if (len >= sizeof(pre2) - 1 && !memcmp(line, pre2, sizeof(pre2) - 1))
+		pl = sizeof(pre2) - 1;
+	else if (len >= sizeof(pre1) - 1 && !memcmp(line, pre1, sizeof(pre1) - 1))
+		pl = sizeof(pre1) - 1;
+	else
 		return 0;
 	for (size_t i = pl; i < len && i - pl < CTR_RUN_ID_MAX; i++) {
 		if (line[i] == '\\' || (unsigned char)line[i] < 0x20)
@@ -651,47 +94,27 @@ static int parse_line(struct jparse *p, const char *line, size_t len, int chunks
 	json_error_t jerr;
 	json_t *o = json_loadb(line, len, JSON_REJECT_DUPLICATES, &jerr);
 	struct ctr_run *r = NULL;
-	json_int_t v;
+	char why[300];
 	int ret = 0;
 
 	*out = NULL;
-	p->why = NULL;
-	p->nomem = 0;
 	if (!o) {
-		char why[300];
-
 		snprintf(why, sizeof(why), "%s", jerr.text);
 		return line_error(p, e, why);
-	}
-	if (!json_is_object(o)) {
-		ret = line_error(p, e, "not a JSON object");
-		goto out;
-	}
-	v = json_integer_value(json_object_get(o, "v"));
-	if (!json_is_integer(json_object_get(o, "v")) || v < 1) {
-		ret = line_error(p, e, "no format version \"v\"");
-		goto out;
-	}
-	if (v > JL_VERSION) {
-		ctr_err_ctx(e, p->path, NULL, p->offset);
-		ret =
-		    ctr_err_set(e, CTR_EVERSION, 0,
-				"run at line %zu of '%s' has format version %lld, newer than this "
-				"ctrace supports (%d): upgrade ctrace",
-				p->line, p->path, (long long)v, JL_VERSION);
-		goto out;
 	}
 	if (!(r = calloc(1, sizeof(*r)))) {
 		ret = ctr_err_set(e, CTR_ENOMEM, 0, "out of memory reading '%s'", p->path);
 		goto out;
 	}
-	json_to_run(p, o, r, chunks);
-	if (p->nomem) {
+	ret = ctr_runjson_parse(o, chunks, r, why, sizeof(why));
+	if (ret == CTR_ENOMEM) {
 		ret = ctr_err_set(e, CTR_ENOMEM, 0, "out of memory reading '%s'", p->path);
-	} else if (p->why) {
-		char why[128];
-
-		snprintf(why, sizeof(why), "bad field '%s'", p->why);
+	} else if (ret == CTR_EVERSION) {
+		ctr_err_ctx(e, p->path, NULL, p->offset);
+		ret = ctr_err_set(e, CTR_EVERSION, 0,
+				  "run at line %zu of '%s' has %s: upgrade ctrace", p->line,
+				  p->path, why);
+	} else if (ret < 0) {
 		ret = line_error(p, e, why);
 	}
 out:
@@ -966,7 +389,8 @@ static int jl_save_end(struct ctr_store *s, const struct ctr_run *run, struct ct
 	if (!j->saving || strcmp(run->id, j->save_id))
 		return ctr_err_set(e, CTR_EUSAGE, 0, "save_end of run '%s' without its save_begin",
 				   run->id);
-	if (!(o = run_to_json(run, j->chunks, j->n_chunks)) ||
+	if (!(o = ctr_runjson_run(run, j->chunks, j->n_chunks,
+				  CTR_RUNJSON_CHUNKS | CTR_RUNJSON_NODE_ROWS)) ||
 	    !(text = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER))) {
 		ret = ctr_err_set(e, CTR_ENOMEM, 0, "out of memory saving run '%s'", run->id);
 		goto out;

@@ -7,6 +7,8 @@
  */
 #include "report.h"
 
+#include "../store/runjson.h"
+
 #include <errno.h>
 #include <fnmatch.h>
 #include <inttypes.h>
@@ -923,17 +925,12 @@ out:
 
 /* ---- JSON ---- */
 
-static const char *kind_name(uint32_t kind)
-{
-	return kind == CTR_FN_SPAN ? "span" : kind == CTR_FN_MARK ? "mark" : "function";
-}
+#define kind_name ctr_runjson_kind_name
 
+/* A JSON string of @s ("" for NULL), invalid UTF-8 bytes as U+FFFD (store/runjson.h). */
 static json_t *jstr(const char *s)
 {
-	json_t *j = json_string(s ? s : "");
-
-	/* Invalid UTF-8 (odd symbol names): keep the bytes readable rather than fail. */
-	return j ? j : json_stringn_nocheck(s, strlen(s));
+	return ctr_json_str(s ? s : "");
 }
 
 static int jset(json_t *obj, const char *key, json_t *val)
@@ -1048,40 +1045,22 @@ static json_t *functions_json(const struct ctr_run *run, const struct ctr_report
 
 static json_t *run_header_json(const struct ctr_run *run, const struct ctr_report_opts *o)
 {
-	json_t *j = json_object(), *meta = json_object(), *threads = json_array();
+	json_t *j = ctr_runjson_summary(run), *threads = json_array();
+	int fail = !j || !threads;
 
-	if (!j || !meta || !threads) {
-		json_decref(j);
-		json_decref(meta);
+	for (size_t i = 0; !fail && i < run->n_threads; i++)
+		fail = json_array_append_new(threads, ctr_runjson_thread(run, i)) < 0;
+	if (!fail)
+		fail =
+		    jset(j, "calls", json_integer((json_int_t)ctr_report_calls(run))) < 0 ||
+		    jset(j, "times", json_string(o && o->raw_times ? "raw" : "compensated")) < 0 ||
+		    jset(j, "threads", threads) < 0;
+	else
 		json_decref(threads);
+	if (fail) {
+		json_decref(j);
 		return NULL;
 	}
-	jset(j, "run_id", jstr(run->id));
-	jset(j, "command", jstr(run->command));
-	jset(j, "host", jstr(run->host));
-	jset(j, "start_unix_ns", json_integer(run->start_unix_ns));
-	jset(j, "duration_ns", json_integer((json_int_t)run->duration_ns));
-	jset(j, "exit_status", json_integer(run->exit_status));
-	jset(j, "signal", json_integer(run->signal));
-	jset(j, "crashed", json_boolean(run->crashed));
-	jset(j, "events", json_integer((json_int_t)run->events));
-	jset(j, "lost_events", json_integer((json_int_t)run->lost_events));
-	jset(j, "calls", json_integer((json_int_t)ctr_report_calls(run)));
-	jset(j, "times", json_string(o && o->raw_times ? "raw" : "compensated"));
-	for (size_t i = 0; i < run->n_meta; i++)
-		jset(meta, run->meta[i].key, jstr(run->meta[i].value));
-	jset(j, "metadata", meta);
-	for (size_t i = 0; i < run->n_threads; i++) {
-		const struct ctr_thread *t = &run->threads[i];
-
-		json_array_append_new(
-		    threads,
-		    json_pack("{s:I,s:i,s:i,s:o,s:I,s:I,s:I,s:I}", "index", (json_int_t)i, "pid",
-			      t->pid, "tid", t->tid, "name", jstr(t->name), "start_ns",
-			      (json_int_t)t->start_ns, "end_ns", (json_int_t)t->end_ns, "events",
-			      (json_int_t)t->events, "lost_events", (json_int_t)t->lost));
-	}
-	jset(j, "threads", threads);
 	return j;
 }
 

@@ -52,7 +52,7 @@ mount_tmpfs() { # dir size [ro]
 # Number of runs in store CONN, or "error" when it cannot be listed.
 nruns() {
 	"$CTRACE" list --json -s "$1" >"$T/nruns.out" 2>/dev/null || { echo error; return; }
-	grep -c '^    "id":' "$T/nruns.out"
+	grep -c '^    "run_id":' "$T/nruns.out"
 }
 # The error_code of the JSON trailer (last line of FILE that is a JSON object), or why not.
 json_code() {
@@ -329,7 +329,7 @@ fi
 chmod 0444 "$T/ro/s.db"
 $AS "$CTRACE" --json-errors commit -s "sqlite:$T/ro/s.db" "$T/w" >/dev/null 2>"$T/e"
 check "read-only store: commit fails with CTRACE_E_STORE" "1 CTRACE_E_STORE" "$? $(json_code "$T/e")"
-check "read-only store: still one run, raw kept" "1 yes" "$($AS "$CTRACE" list --json -s "sqlite:$T/ro/s.db" 2>/dev/null | grep -c '^    "id":') $([ -f "$T/w/run.meta" ] && echo yes)"
+check "read-only store: still one run, raw kept" "1 yes" "$($AS "$CTRACE" list --json -s "sqlite:$T/ro/s.db" 2>/dev/null | grep -c '^    "run_id":') $([ -f "$T/w/run.meta" ] && echo yes)"
 chmod 0644 "$T/ro/s.db"
 
 # the trace directory cannot be written: the program runs as usual, the log says why
@@ -426,8 +426,8 @@ check "store opens after every kill -9 ($KILL_ROUNDS rounds)" 0 "$kfail"
 python3 - "$T/klist" "$T/kw" "$REF_EVENTS" "$KILL_ROUNDS" >"$T/kcheck" <<'PY'
 import json, os, sys
 runs = json.load(open(sys.argv[1]))
-ids = [r["id"] for r in runs]
-bad = [r["id"] for r in runs if r["events"] != int(sys.argv[3])]
+ids = [r["run_id"] for r in runs]
+bad = [r["run_id"] for r in runs if r["events"] != int(sys.argv[3])]
 absent = ["20260101T000000-%06x" % i for i in range(int(sys.argv[4]))]
 absent = [a for a in absent if a not in ids]
 lost = [a for a in absent if not os.path.isfile(os.path.join(sys.argv[2], a, "run.meta"))]
@@ -439,7 +439,7 @@ check "killed commits: no duplicate ids" "$1" "$2"
 check "killed commits: every stored run is whole (event count)" 0 "$3"
 check "killed commits: raw data of every absent run is still there" 0 "$5"
 wholebad=0
-for id in $("$CTRACE" list --json -s "$K" | sed -n 's/^    "id": "\(.*\)",$/\1/p' | head -n 5); do
+for id in $("$CTRACE" list --json -s "$K" | sed -n 's/^    "run_id": "\(.*\)",$/\1/p' | head -n 5); do
 	[ "$(calls_of "$K" "$id" fib)" = "$REF_FIB" ] || wholebad=$((wholebad + 1))
 done
 check "killed commits: stored runs have every fib call" 0 "$wholebad"
@@ -447,7 +447,7 @@ check "killed commits: stored runs have every fib call" 0 "$wholebad"
 check "committing again afterwards: exit 0 (a kill while removing a committed raw directory must not leave a half directory)" \
 	"0 0" "$? $(grep -c 'not a run directory' "$T/e")"
 check "committing again afterwards: exactly one copy of each run" "$KILL_ROUNDS $KILL_ROUNDS" \
-	"$(nruns "$K") $("$CTRACE" list --json -s "$K" | sed -n 's/^    "id": "\(.*\)",$/\1/p' | sort -u | wc -l)"
+	"$(nruns "$K") $("$CTRACE" list --json -s "$K" | sed -n 's/^    "run_id": "\(.*\)",$/\1/p' | sort -u | wc -l)"
 check "committing again afterwards: raw directories removed" 0 "$(ls "$T/kw" | wc -l)"
 
 # The same, deterministic: a removal that fails midway (here: a file that cannot be unlinked)
@@ -534,9 +534,9 @@ check "quotes in commands: command kept verbatim" 1 "$("$CTRACE" list --json -s 
 import json, sys
 print(sum(1 for r in json.load(sys.stdin) if r["command"].endswith(sys.argv[1])))' "$INJ")"
 "$CTRACE" query -s "sqlite:$T/inj.db" --command "$INJ" --json >"$T/q" 2>&1
-check "query with quotes matches exactly one run" 1 "$(grep -c '^    "id":' "$T/q")"
+check "query with quotes matches exactly one run" 1 "$(grep -c '^    "run_id":' "$T/q")"
 "$CTRACE" query -s "sqlite:$T/inj.db" --meta "k=v'\"); DELETE FROM runs; --" --json >"$T/q" 2>&1
-check "meta filter with quotes matches exactly one run" 1 "$(grep -c '^    "id":' "$T/q")"
+check "meta filter with quotes matches exactly one run" 1 "$(grep -c '^    "run_id":' "$T/q")"
 check "runs table intact" 2 "$(python3 -c 'import sqlite3,sys; print(sqlite3.connect(sys.argv[1]).execute("SELECT count(*) FROM runs").fetchone()[0])' "$T/inj.db")"
 
 # exports escape every string: C++ names with < and &, a command with markup

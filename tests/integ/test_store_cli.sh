@@ -25,8 +25,8 @@ check "commit of two directories" 2 "$(count_runs "$S")"
 check "committing again never duplicates" 2 "$(count_runs "$S")"
 check "raw directories removed after commit" 0 "$(ls raw | grep -vc '^\.')"
 
-latest=$("$C" list --store "$S" --json | python3 -c 'import json,sys; print(json.load(sys.stdin)[0]["id"])')
-older=$("$C" list --store "$S" --json | python3 -c 'import json,sys; print(json.load(sys.stdin)[1]["id"])')
+latest=$("$C" list --store "$S" --json | python3 -c 'import json,sys; print(json.load(sys.stdin)[0]["run_id"])')
+older=$("$C" list --store "$S" --json | python3 -c 'import json,sys; print(json.load(sys.stdin)[1]["run_id"])')
 check "list is newest first" "./deep" "$("$C" list --store "$S" --json | python3 -c 'import json,sys; print(json.load(sys.stdin)[0]["command"])')"
 check "query --meta" "./fib" "$("$C" query --store "$S" --meta team=red --json | python3 -c 'import json,sys; print(" ".join(r["command"] for r in json.load(sys.stdin)))')"
 check "query --function" "./deep" "$("$C" query --store "$S" --function rec --json | python3 -c 'import json,sys; print(" ".join(r["command"] for r in json.load(sys.stdin)))')"

@@ -502,7 +502,9 @@ Test(export, json_whole_run)
 
 	ctr_export_opts_init(&o);
 	j = export_json(r, CTR_EXPORT_JSON, &o, NULL);
-	cr_assert_str_eq(json_string_value(json_object_get(j, "id")), r->id);
+	cr_assert_str_eq(json_string_value(json_object_get(j, "run_id")), r->id);
+	cr_assert_str_eq(json_string_value(json_object_get(j, "format")), "ctrace-run/2");
+	cr_assert(json_is_object(json_object_get(j, "metadata")));
 	cr_assert_eq(json_array_size(json_object_get(j, "functions")), r->n_functions);
 	cr_assert_eq(json_array_size(json_object_get(j, "nodes")), r->n_nodes);
 	cr_assert_eq(json_array_size(json_object_get(j, "threads")), 2);

@@ -911,7 +911,7 @@ Test(store, jsonl_bad_lines_are_eformat)
 	cr_assert_not_null(f);
 	cr_assert_gt(getdelim(&text, &len, '\0', f), 0);
 	fclose(f);
-	cr_assert_eq(strncmp(text, "{\"id\":\"ok-1\",\"v\":1,", 19), 0, "%.40s", text);
+	cr_assert_eq(strncmp(text, "{\"run_id\":\"ok-1\",", 17), 0, "%.40s", text);
 	char *nl = strchr(text, '\n');
 	cr_assert_not_null(nl);
 	size_t line1 = (size_t)(nl - text) + 1;
@@ -967,11 +967,11 @@ Test(store, jsonl_bad_lines_are_eformat)
 	}
 
 	/* a newer line format is a version error */
-	write_file(path, "{\"id\":\"n1\",\"v\":2}\n", "w");
+	write_file(path, "{\"id\":\"n1\",\"v\":3}\n", "w");
 	s = open_b(B_JSONL, "bad");
 	ctr_err_clear(&e);
 	cr_assert_eq(ctr_store_list(s, NULL, 0, 0, &l, &n, &e), CTR_EVERSION);
-	cr_assert(strstr(e.msg, "format version 2"), "%s", e.msg);
+	cr_assert(strstr(e.msg, "format version 3"), "%s", e.msg);
 	ctr_store_close(s);
 
 	/* a save after a line left without its newline starts on a line of its own */
