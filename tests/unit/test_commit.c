@@ -302,7 +302,7 @@ static const struct ctr_node *node_at(const struct ctr_run *r, uint32_t thread, 
 	return NULL;
 }
 
-/* Compensated (and, raw-only when @raw: checked equal) figures of one node. */
+/* Calls and compensated figures of one node. */
 static void assert_node(const struct ctr_node *n, uint64_t calls, uint64_t total, uint64_t self,
 			uint64_t min, uint64_t max)
 {
@@ -1016,7 +1016,6 @@ Test(commit, truncated_closed_event_file)
 	ev_exit(b, 100);
 	ev_write_file(b, PID, "prog", EV_CLOSED, 0, CTR_EV_HDR_SIZE + 12);
 	assert_commit_fails(CTR_EFORMAT);
-	cr_expect(strstr(ctr_err_name(CTR_EFORMAT), "FORMAT"));
 	free(b);
 }
 
