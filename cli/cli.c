@@ -4,6 +4,7 @@
 
 #include <ctype.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <jansson.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -11,8 +12,10 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "../ingest/commit.h"
+#include "../store/runjson.h"
 
 int ctr_cli_json_errors;
 
@@ -50,15 +53,16 @@ int ctr_cli_fail(const char *prog, const struct ctr_err *e)
 		char *s;
 
 		if (e && e->path[0])
-			json_object_set_new(ctx, "path", json_string(e->path));
+			json_object_set_new(ctx, "path", ctr_json_str(e->path));
 		if (e && e->run_id[0])
-			json_object_set_new(ctx, "run_id", json_string(e->run_id));
+			json_object_set_new(ctx, "run_id", ctr_json_str(e->run_id));
 		if (e && e->offset >= 0)
 			json_object_set_new(ctx, "offset", json_integer(e->offset));
 		if (e && e->sys_errno)
 			json_object_set_new(ctx, "errno", json_integer(e->sys_errno));
-		o = json_pack("{s:s, s:s, s:s, s:o}", "error_code", ctr_err_name(code),
-			      "error_kind", ctr_err_kind(code), "message", msg, "context", ctx);
+		o = json_pack("{s:s, s:s, s:o*, s:o}", "error_code", ctr_err_name(code),
+			      "error_kind", ctr_err_kind(code), "message", ctr_json_str(msg),
+			      "context", ctx);
 		s = o ? json_dumps(o, JSON_COMPACT) : NULL;
 		if (s)
 			fprintf(stderr, "%s\n", s);
@@ -105,4 +109,51 @@ int ctr_cli_load_run(struct ctr_store *s, const char *spec, unsigned what, struc
 	if (ret)
 		return ret;
 	return ctr_store_load(s, id, what, out, e);
+}
+
+FILE *ctr_cli_out_open(const char *path, char **tmp, struct ctr_err *e)
+{
+	mode_t um = umask(0);
+	FILE *f = NULL;
+	int fd = -1;
+
+	umask(um);
+	*tmp = NULL;
+	if (asprintf(tmp, "%s.tmp-XXXXXX", path) < 0) {
+		*tmp = NULL;
+		ctr_err_set(e, CTR_ENOMEM, ENOMEM, "out of memory");
+		return NULL;
+	}
+	fd = mkostemp(*tmp, O_CLOEXEC);
+	if (fd < 0 || fchmod(fd, 0666 & ~um) || !(f = fdopen(fd, "w"))) {
+		ctr_err_set(e, CTR_EIO, errno, "cannot open '%s': %s", path, strerror(errno));
+		ctr_err_ctx(e, path, NULL, -1);
+		if (fd >= 0) {
+			close(fd);
+			unlink(*tmp);
+		}
+		free(*tmp);
+		*tmp = NULL;
+	}
+	return f;
+}
+
+int ctr_cli_out_close(FILE *f, const char *path, char *tmp, int ok, struct ctr_err *e)
+{
+	int ret = 0;
+
+	if (fclose(f) && ok) {
+		ret =
+		    ctr_err_set(e, CTR_EIO, errno, "cannot write '%s': %s", path, strerror(errno));
+		ok = 0;
+	}
+	if (ok && rename(tmp, path)) {
+		ret =
+		    ctr_err_set(e, CTR_EIO, errno, "cannot write '%s': %s", path, strerror(errno));
+		ok = 0;
+	}
+	if (!ok)
+		unlink(tmp);
+	free(tmp);
+	return ret;
 }

@@ -8,6 +8,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #include "../common/err.h"
 #include "../common/fmt.h"
@@ -35,5 +36,13 @@ int ctr_cli_open_store(const char *conn, struct ctr_store **s, struct ctr_err *e
  * run directory it is committed into @s first (kept on disk). Caller frees *out. */
 int ctr_cli_load_run(struct ctr_store *s, const char *spec, unsigned what, struct ctr_run **out,
 		     struct ctr_err *e);
+
+/* Opens @path for an output written all or nothing: a temporary file beside it (mode as a
+ * plain fopen would create) that ctr_cli_out_close() renames over @path. *@tmp is the
+ * temporary name (caller passes it to ctr_cli_out_close). NULL with @e set on failure. */
+FILE *ctr_cli_out_open(const char *path, char **tmp, struct ctr_err *e);
+/* Closes @f; with @ok renames the temporary file over @path, else (or when the close fails)
+ * removes it, so @path is either the whole output or untouched. Frees @tmp. 0 or CTR_EIO. */
+int ctr_cli_out_close(FILE *f, const char *path, char *tmp, int ok, struct ctr_err *e);
 
 #endif

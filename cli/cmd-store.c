@@ -184,8 +184,11 @@ static void print_runs(struct ctr_run **runs, size_t n, int json)
 		fprintf(stderr, "ctrace: no runs\n");
 		return;
 	}
-	printf("%-24s %-19s %10s %8s %10s  %s\n", "RUN", "START (UTC)", "DURATION", "STATUS",
-	       "EVENTS", "COMMAND");
+	/* Command lines come from the traced program: terminal controls are shown, not obeyed. */
+	FILE *vis = ctr_fmt_visible_stream(stdout), *out = vis ? vis : stdout;
+
+	fprintf(out, "%-24s %-19s %10s %8s %10s  %s\n", "RUN", "START (UTC)", "DURATION", "STATUS",
+		"EVENTS", "COMMAND");
 	for (size_t i = 0; i < n; i++) {
 		const struct ctr_run *r = runs[i];
 		char start[32], dur[32], st[16];
@@ -198,9 +201,11 @@ static void print_runs(struct ctr_run **runs, size_t n, int json)
 			snprintf(st, sizeof(st), "%d", r->exit_status);
 		else
 			snprintf(st, sizeof(st), "?");
-		printf("%-24s %-19s %10s %8s %10llu  %s\n", r->id, start, dur, st,
-		       (unsigned long long)r->events, r->command ? r->command : "");
+		fprintf(out, "%-24s %-19s %10s %8s %10llu  %s\n", r->id, start, dur, st,
+			(unsigned long long)r->events, r->command ? r->command : "");
 	}
+	if (vis)
+		fclose(vis);
 }
 
 /* Parses the filter options shared by query and export; returns 1 if @c was one, 0 if not,

@@ -378,6 +378,8 @@ static int run_cmd(struct cmd *c, int argc, char **argv)
 	struct ctr_export_stats st = {0};
 	struct ctr_err e;
 	FILE *out = stdout;
+	char *out_tmp = NULL;
+	FILE *text = NULL, *real_out;
 	unsigned what = 0;
 	int ret, status = CTR_EXIT_ERROR;
 
@@ -396,17 +398,20 @@ static int run_cmd(struct cmd *c, int argc, char **argv)
 	if (ret)
 		goto out;
 	if (c->out_path) {
-		out = fopen(c->out_path, "w");
+		out = ctr_cli_out_open(c->out_path, &out_tmp, &e);
 		if (!out) {
-			ret = ctr_err_set(&e, CTR_EIO, errno, "cannot open '%s': %s", c->out_path,
-					  strerror(errno));
-			ctr_err_ctx(&e, c->out_path, NULL, -1);
+			ret = e.code;
 			out = stdout;
 			goto out;
 		}
 	}
+	real_out = out;
 	c->ro.threads = c->threads;
 	c->ro.tree = c->tree;
+	/* Text views print names, command lines and attributes from the traced program: through
+	 * a stream that renders terminal control bytes visibly. Exports and JSON escape anyway. */
+	if (c->format < 0 && !c->json && (text = ctr_fmt_visible_stream(out)))
+		out = text;
 	if (c->format >= 0) {
 		ret = ctr_export(out, run, c->format, &c->xo, &st, &e);
 		if (!ret)
@@ -431,13 +436,21 @@ static int run_cmd(struct cmd *c, int argc, char **argv)
 	} else {
 		ret = ctr_report_flat(out, run, &c->ro, &e);
 	}
+	if (text) {
+		if (fclose(text) && !ret)
+			ret = ctr_err_set(&e, CTR_EIO, errno, "cannot write '%s': %s",
+					  c->out_path ? c->out_path : "stdout", strerror(errno));
+		out = real_out;
+	}
 	if (!ret && fflush(out))
 		ret = ctr_err_set(&e, CTR_EIO, errno, "cannot write '%s': %s",
 				  c->out_path ? c->out_path : "stdout", strerror(errno));
 out:
-	if (out != stdout && fclose(out) && !ret)
-		ret = ctr_err_set(&e, CTR_EIO, errno, "cannot write '%s': %s", c->out_path,
-				  strerror(errno));
+	if (out != stdout) {
+		int r2 = ctr_cli_out_close(out, c->out_path, out_tmp, !ret, ret ? NULL : &e);
+
+		ret = ret ? ret : r2;
+	}
 	if (ret)
 		status = ctr_cli_fail(c->prog, &e);
 	else

@@ -128,3 +128,121 @@ void ctr_fmt_count(char *buf, size_t n, uint64_t v)
 	else
 		snprintf(buf, n, "%.1f G", v / 1e9);
 }
+
+struct visible {
+	FILE *out;
+	unsigned char pend[4]; /* an incomplete UTF-8 sequence at the end of the last write */
+	size_t n_pend;
+};
+
+/* Length a UTF-8 sequence starting with @c must have; 0 for a byte that cannot start one. */
+static size_t seq_len(unsigned char c)
+{
+	return c < 0x80			? 1
+	       : c >= 0xC2 && c <= 0xDF ? 2
+	       : c >= 0xE0 && c <= 0xEF ? 3
+	       : c >= 0xF0 && c <= 0xF4 ? 4
+					: 0;
+}
+
+/* 1 if the @n bytes at @s are one valid, printable UTF-8 sequence. */
+static int seq_ok(const unsigned char *s, size_t n)
+{
+	uint32_t cp = n == 2 ? s[0] & 0x1Fu : n == 3 ? s[0] & 0x0Fu : s[0] & 0x07u;
+
+	for (size_t i = 1; i < n; i++) {
+		if ((s[i] & 0xC0) != 0x80)
+			return 0;
+		cp = cp << 6 | (s[i] & 0x3Fu);
+	}
+	if ((n == 2 && cp < 0xA0) || (n == 3 && cp < 0x800) ||
+	    (n == 4 && (cp < 0x10000 || cp > 0x10FFFF)) || (cp >= 0xD800 && cp <= 0xDFFF))
+		return 0; /* C1 control, overlong, out of range or surrogate */
+	return 1;
+}
+
+static void put_escaped(FILE *out, unsigned char c)
+{
+	fprintf(out, "\\x%02x", c);
+}
+
+/* Writes @b[0..n) made visible; unless @final, a sequence cut at the end waits in @v->pend. */
+static void visible_put(struct visible *v, const unsigned char *b, size_t n, int final)
+{
+	size_t i = 0;
+
+	while (i < n) {
+		unsigned char c = b[i];
+		size_t len = seq_len(c);
+
+		if (len == 1) {
+			if ((c < 0x20 && c != '\n' && c != '\t') || c == 0x7F)
+				put_escaped(v->out, c);
+			else
+				fputc(c, v->out);
+			i++;
+		} else if (!len) {
+			put_escaped(v->out, c);
+			i++;
+		} else if (i + len > n && !final) {
+			memcpy(v->pend, b + i, n - i);
+			v->n_pend = n - i;
+			return;
+		} else if (i + len <= n && seq_ok(b + i, len)) {
+			fwrite(b + i, 1, len, v->out);
+			i += len;
+		} else {
+			put_escaped(v->out, c);
+			i++;
+		}
+	}
+}
+
+static ssize_t visible_write(void *cookie, const char *buf, size_t size)
+{
+	struct visible *v = cookie;
+	unsigned char tmp[8];
+	size_t take = 0;
+
+	if (v->n_pend) { /* complete the pending sequence first */
+		size_t len = seq_len(v->pend[0]);
+
+		take = len - v->n_pend < size ? len - v->n_pend : size;
+		memcpy(tmp, v->pend, v->n_pend);
+		memcpy(tmp + v->n_pend, buf, take);
+		if (v->n_pend + take < len) {
+			memcpy(v->pend, tmp, v->n_pend + take);
+			v->n_pend += take;
+			return (ssize_t)size;
+		}
+		v->n_pend = 0;
+		visible_put(v, tmp, len, 1);
+	}
+	visible_put(v, (const unsigned char *)buf + take, size - take, 0);
+	return ferror(v->out) ? -1 : (ssize_t)size;
+}
+
+static int visible_close(void *cookie)
+{
+	struct visible *v = cookie;
+	int ret;
+
+	visible_put(v, v->pend, v->n_pend, 1);
+	ret = fflush(v->out) ? -1 : 0;
+	free(v);
+	return ret;
+}
+
+FILE *ctr_fmt_visible_stream(FILE *out)
+{
+	cookie_io_functions_t io = {.write = visible_write, .close = visible_close};
+	struct visible *v = calloc(1, sizeof(*v));
+	FILE *f;
+
+	if (!v)
+		return NULL;
+	v->out = out;
+	if (!(f = fopencookie(v, "w", io)))
+		free(v);
+	return f;
+}

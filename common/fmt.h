@@ -9,6 +9,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 /* "250" (ns), "10us", "1.5ms", "2s", "1m" -> ns. 0 or CTR_EUSAGE. */
 int ctr_parse_duration(const char *s, uint64_t *ns);
@@ -19,5 +20,14 @@ int ctr_parse_time(const char *s, int64_t *unix_ns);
 void ctr_fmt_ns(char *buf, size_t n, uint64_t ns);
 /* "1234", "12.3 k", "2.6 M", "1.1 G". */
 void ctr_fmt_count(char *buf, size_t n, uint64_t v);
+
+/*
+ * A stream that writes to @out with every byte a terminal could act on made visible: C0
+ * controls other than newline and tab, DEL, C1 controls (U+0080..U+009F) and bytes that are
+ * not valid UTF-8 are written as "\xNN"; valid UTF-8 text passes unchanged. For text reports
+ * whose names, command lines and attributes come from the traced program. fclose() of the
+ * returned stream flushes it and leaves @out open. NULL when out of memory.
+ */
+FILE *ctr_fmt_visible_stream(FILE *out);
 
 #endif

@@ -59,8 +59,6 @@ static void jstr(FILE *out, const char *s)
 	fputc('"', out);
 }
 
-
-
 static void html_header(FILE *out, const struct ctr_run *run)
 {
 	char dur[32], calls[32], buf[64];

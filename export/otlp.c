@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "../common/hash.h"
+#include "../store/runjson.h"
 #include "../store/timeline.h"
 #include "../view/report.h"
 #include "export-int.h"
@@ -33,7 +34,8 @@ struct otlp_ctx {
 static uint64_t span_id(const struct otlp_ctx *c, uint32_t th, uint64_t seq)
 {
 	/* mix64 is a bijection: distinct (thread, seq) give distinct ids. */
-	uint64_t id = ctr_hash_mix64(c->salt ^ (((uint64_t)th + 1) << 40 | (seq & ((1ull << 40) - 1))));
+	uint64_t id =
+	    ctr_hash_mix64(c->salt ^ (((uint64_t)th + 1) << 40 | (seq & ((1ull << 40) - 1))));
 
 	return id ? id : 1;
 }
@@ -45,9 +47,7 @@ static json_t *otlp_attr(const char *key, json_t *val)
 
 static json_t *otlp_str(const char *s)
 {
-	json_t *j = json_string(s ? s : "");
-
-	return json_pack("{s:o}", "stringValue", j ? j : json_string("?"));
+	return json_pack("{s:o*}", "stringValue", ctr_json_str(s ? s : ""));
 }
 
 static json_t *otlp_int(int64_t v)
@@ -90,7 +90,8 @@ static int otlp_call(struct tl_walk *w, uint32_t th, struct tl_frame *f,
 	if (t->name && *t->name)
 		json_array_append_new(attrs, otlp_attr("thread.name", otlp_str(t->name)));
 	json_array_append_new(attrs, otlp_attr("process.pid", otlp_int(t->pid)));
-	json_array_append_new(attrs, otlp_attr("code.function", otlp_str(ctr_export_fn_name(run, f->fid))));
+	json_array_append_new(
+	    attrs, otlp_attr("code.function", otlp_str(ctr_export_fn_name(run, f->fid))));
 	if (fn && fn->file && *fn->file)
 		json_array_append_new(attrs, otlp_attr("code.filepath", otlp_str(fn->file)));
 	if (fn && fn->line)
@@ -112,7 +113,8 @@ static int otlp_call(struct tl_walk *w, uint32_t th, struct tl_frame *f,
 		snprintf(pid, sizeof(pid), "%016" PRIx64, span_id(c, th, parent->seq));
 		json_object_set_new(span, "parentSpanId", json_string(pid));
 	}
-	json_object_set_new(span, "name", json_string(ctr_export_fn_name(run, f->fid)) ?: json_string("?"));
+	json_object_set_new(span, "name",
+			    json_string(ctr_export_fn_name(run, f->fid)) ?: json_string("?"));
 	json_object_set_new(span, "kind", json_integer(1)); /* SPAN_KIND_INTERNAL */
 	json_object_set_new(span, "startTimeUnixNano", json_string(t0));
 	json_object_set_new(span, "endTimeUnixNano", json_string(t1));
@@ -127,11 +129,11 @@ static int otlp_call(struct tl_walk *w, uint32_t th, struct tl_frame *f,
 
 			unix_ns(tm, sizeof(tm), run,
 				(uint64_t)json_integer_value(json_array_get(m, 0)));
-			json_array_append_new(
-			    evs, json_pack("{s:s,s:o}", "timeUnixNano", tm, "name",
-					   json_string(ctr_export_fn_name(run, (uint32_t)json_integer_value(
-									json_array_get(m, 1))))
-					       ?: json_string("?")));
+			json_array_append_new(evs,
+					      json_pack("{s:s,s:o}", "timeUnixNano", tm, "name",
+							ctr_json_str(ctr_export_fn_name(
+							    run, (uint32_t)json_integer_value(
+								     json_array_get(m, 1))))));
 		}
 		json_object_set_new(span, "events", evs);
 	}

@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "../common/hash.h"
+#include "../store/runjson.h"
 #include "../store/timeline.h"
 #include "../view/report.h"
 #include "export-int.h"
@@ -136,13 +137,20 @@ static int walk_thread(struct tl_walk *w, uint32_t th, uint64_t share, struct ct
 			if (!stack[sp - 1].attrs)
 				stack[sp - 1].attrs = json_object();
 			if (stack[sp - 1].attrs) {
-				char key[CTR_STR_MAX + 1];
-				json_t *v = ev.type == CTR_EV_ATTR_INT
-						? json_integer(ev.ival)
-						: json_stringn_nocheck(ev.str2, ev.len2);
+				char key[CTR_STR_MAX + 1], val[CTR_STR_MAX + 1];
+				json_t *k, *v;
 
 				snprintf(key, sizeof(key), "%.*s", (int)ev.len, ev.str);
-				json_object_set_new(stack[sp - 1].attrs, key, v);
+				snprintf(val, sizeof(val), "%.*s", (int)ev.len2, ev.str2);
+				k = ctr_json_str(key);
+				v = ev.type == CTR_EV_ATTR_INT ? json_integer(ev.ival)
+							       : ctr_json_str(val);
+				if (k && v)
+					json_object_set_new(stack[sp - 1].attrs,
+							    json_string_value(k), v);
+				else
+					json_decref(v);
+				json_decref(k);
 			}
 			break;
 		case CTR_EV_LOST:

@@ -12,7 +12,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-
 static const char b64_alphabet[] =
     "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
 
@@ -326,9 +325,9 @@ static void functions_json(json_t *o, const struct ctr_run *r, int *fail)
 
 		push(a,
 		     json_pack("{s:I,s:s,s:o*,s:o*,s:o*,s:I,s:o*,s:o*}", "id", (json_int_t)f->id,
-			       "kind", ctr_runjson_kind_name(f->kind), "name", ctr_json_str(f->name),
-			       "linkage_name", ctr_json_str(f->linkage_name), "file",
-			       ctr_json_str(f->file), "line", (json_int_t)f->line, "module",
+			       "kind", ctr_runjson_kind_name(f->kind), "name",
+			       ctr_json_str(f->name), "linkage_name", ctr_json_str(f->linkage_name),
+			       "file", ctr_json_str(f->file), "line", (json_int_t)f->line, "module",
 			       js_ref(f->module), "offset", js_u64(f->offset)),
 		     fail);
 	}
@@ -336,15 +335,15 @@ static void functions_json(json_t *o, const struct ctr_run *r, int *fail)
 
 /* The node columns, in the order of the compact rows. */
 static const char *const node_columns[] = {
-    "id",	  "parent",	"thread",     "function",    "calls",	   "total_ns",	 "self_ns",
-    "min_ns", "max_ns",	"raw_total_ns", "raw_self_ns", "raw_min_ns", "raw_max_ns"};
+    "id",     "parent", "thread",	"function",    "calls",	     "total_ns",  "self_ns",
+    "min_ns", "max_ns", "raw_total_ns", "raw_self_ns", "raw_min_ns", "raw_max_ns"};
 #define N_NODE_COLS (sizeof(node_columns) / sizeof(node_columns[0]))
 
 static void node_values(const struct ctr_node *n, json_t *v[N_NODE_COLS])
 {
-	const uint64_t u[] = {n->calls,	      n->total_ns,    n->self_ns,    n->min_ns,
-			      n->max_ns,      n->raw_total_ns, n->raw_self_ns, n->raw_min_ns,
-			      n->raw_max_ns};
+	const uint64_t u[] = {n->calls,	      n->total_ns,   n->self_ns,
+			      n->min_ns,      n->max_ns,     n->raw_total_ns,
+			      n->raw_self_ns, n->raw_min_ns, n->raw_max_ns};
 
 	v[0] = js_u64(n->id);
 	v[1] = js_ref(n->parent);
@@ -444,8 +443,7 @@ json_t *ctr_runjson_run(const struct ctr_run *r, const struct ctr_chunk *chunks,
 	nodes_json(o, r, !!(flags & CTR_RUNJSON_NODE_ROWS), &fail);
 	attrs_json(o, r, &fail);
 	if (flags & CTR_RUNJSON_CHUNKS)
-		chunks_json(o, chunks ? chunks : r->chunks, chunks ? n_chunks : r->n_chunks,
-			    &fail);
+		chunks_json(o, chunks ? chunks : r->chunks, chunks ? n_chunks : r->n_chunks, &fail);
 	return done(o, fail);
 }
 
