@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "../export/export.h"
+#include "../store/runjson.h"
 #include "../view/report.h"
 #include "cli.h"
 
@@ -268,10 +269,7 @@ static int parse(struct cmd *c, int argc, char **argv)
 	return 0;
 }
 
-static const char *kind_name(uint32_t k)
-{
-	return k == CTR_FN_SPAN ? "span" : k == CTR_FN_MARK ? "mark" : "function";
-}
+#define kind_name ctr_runjson_kind_name
 
 /* `ctrace show RUN --functions` / `--modules`: what the run's store entry knows. */
 static int print_listing(FILE *out, const struct ctr_run *r, const struct cmd *c)
@@ -280,25 +278,10 @@ static int print_listing(FILE *out, const struct ctr_run *r, const struct cmd *c
 		json_t *o = json_object(), *fa = json_array(), *ma = json_array();
 		char *txt;
 
-		for (size_t i = 0; c->modules && i < r->n_modules; i++) {
-			const struct ctr_module *m = &r->modules[i];
-
-			json_array_append_new(
-			    ma, json_pack("{s:i, s:s, s:s, s:I}", "id", (int)m->id, "path", m->path,
-					  "build_id", m->build_id, "base", (json_int_t)m->base));
-		}
-		for (size_t i = 0; c->functions && i < r->n_functions; i++) {
-			const struct ctr_function *f = &r->functions[i];
-
-			json_array_append_new(
-			    fa,
-			    json_pack("{s:i, s:s, s:s, s:s, s:s, s:i, s:o, s:I}", "id", (int)f->id,
-				      "kind", kind_name(f->kind), "name", f->name, "linkage_name",
-				      f->linkage_name, "file", f->file, "line", (int)f->line,
-				      "module",
-				      f->module == CTR_NONE ? json_null() : json_integer(f->module),
-				      "offset", (json_int_t)f->offset));
-		}
+		for (size_t i = 0; c->modules && i < r->n_modules; i++)
+			json_array_append_new(ma, ctr_runjson_module(r, i));
+		for (size_t i = 0; c->functions && i < r->n_functions; i++)
+			json_array_append_new(fa, ctr_runjson_function(r, i));
 		if (c->modules)
 			json_object_set_new(o, "modules", ma);
 		else
@@ -307,7 +290,7 @@ static int print_listing(FILE *out, const struct ctr_run *r, const struct cmd *c
 			json_object_set_new(o, "functions", fa);
 		else
 			json_decref(fa);
-		txt = json_dumps(o, JSON_INDENT(2));
+		txt = json_dumps(o, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
 		json_decref(o);
 		if (!txt)
 			return CTR_ENOMEM;

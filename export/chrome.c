@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "../common/hash.h"
+#include "../store/runjson.h"
 #include "../store/timeline.h"
 #include "../view/report.h"
 #include "export-int.h"
@@ -35,7 +36,7 @@ static int chrome_call(struct tl_walk *w, uint32_t th, struct tl_frame *f,
 	fputs("{\"name\":", c->out);
 	ctr_export_jq(c->out, ctr_export_fn_name(w->run, f->fid));
 	fprintf(c->out, ",\"cat\":\"%s\",\"ph\":\"X\",\"pid\":%d,\"tid\":%d,\"ts\":",
-		kind == CTR_FN_SPAN ? "span" : "function", t->pid, t->tid);
+		ctr_runjson_kind_name(kind), t->pid, t->tid);
 	ctr_export_fmt_us(c->out, f->start);
 	fputs(",\"dur\":", c->out);
 	ctr_export_fmt_us(c->out, f->end - f->start);

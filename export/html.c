@@ -13,6 +13,7 @@
 #include <time.h>
 
 #include "../common/hash.h"
+#include "../store/runjson.h"
 #include "../store/timeline.h"
 #include "../view/report.h"
 #include "export-int.h"
@@ -103,6 +104,53 @@ static void html_header(FILE *out, const struct ctr_run *run)
 	fputs("</header>\n", out);
 }
 
+/* The page's data for its script (#ctrace-data): functions, profile rows and the timeline's
+ * calls per thread. Every string is escaped so that no "<" ends the element. */
+static void html_data(FILE *out, const struct ctr_run *run, const struct ctr_export_opts *o,
+		      const struct tl_walk *w, const struct html_ctx *c,
+		      const struct ctr_prof_entry *rows, size_t nrows)
+{
+	fputs("<script type=\"application/json\" id=\"ctrace-data\">{\"run_id\":", out);
+	jstr(out, run->id);
+	fprintf(out, ",\"duration_ns\":%" PRIu64 ",\"window\":[%" PRIu64 ",%" PRIu64 "],",
+		ctr_report_base_ns(run, o->raw_times), w->from,
+		w->to != UINT64_MAX ? w->to : run->duration_ns);
+	fputs("\"functions\":[", out);
+	for (size_t i = 0; i < run->n_functions; i++) {
+		const struct ctr_function *f = &run->functions[i];
+		char abuf[512];
+
+		fputs(i ? ",\n[" : "\n[", out);
+		jstr(out, f->name);
+		fprintf(out, ",\"%s\",", ctr_runjson_kind_name(f->kind));
+		jstr(out, f->file);
+		fprintf(out, ",%u,", f->line);
+		jstr(out, f->kind == CTR_FN_SPAN
+			      ? ctr_report_fn_attrs(run, (uint32_t)i, CTR_NONE, abuf, sizeof(abuf))
+			      : "");
+		fputc(']', out);
+	}
+	fputs("],\n\"profile\":[", out);
+	for (size_t i = 0; i < nrows; i++)
+		fprintf(out, "%s[%u,%" PRIu64 ",%" PRIu64 ",%" PRIu64 ",%" PRIu64 ",%" PRIu64 "]",
+			i ? ",\n" : "\n", rows[i].function, rows[i].calls, rows[i].total_ns,
+			rows[i].self_ns, rows[i].min_ns, rows[i].max_ns);
+	fputs("],\n\"threads\":[", out);
+	for (size_t i = 0; i < run->n_threads; i++) {
+		const struct ctr_thread *t = &run->threads[i];
+		const struct html_thread *h = &c->threads[i];
+
+		fputs(i ? ",\n{\"name\":" : "\n{\"name\":", out);
+		jstr(out, t->name);
+		fprintf(out, ",\"pid\":%d,\"tid\":%d,\"calls\":[", t->pid, t->tid);
+		for (size_t k = 0; k < h->n; k++)
+			fprintf(out, "%s[%" PRIu64 ",%" PRIu64 ",%u,%u]", k ? "," : "",
+				h->calls[k].start, h->calls[k].dur, h->calls[k].depth,
+				h->calls[k].fid);
+		fputs("]}", out);
+	}
+}
+
 int ctr_export_html(FILE *out, const struct ctr_run *run, const struct ctr_export_opts *o,
 		    struct ctr_export_stats *st, struct ctr_err *e)
 {
@@ -167,49 +215,7 @@ int ctr_export_html(FILE *out, const struct ctr_run *run, const struct ctr_expor
 			w.st.unfinished);
 	fputs(".</p>\n<div id=\"ctrace-timeline\"></div></section>\n", out);
 
-	/* Data for the script; every string is escaped so that no "<" ends the element. */
-	fputs("<script type=\"application/json\" id=\"ctrace-data\">{\"run_id\":", out);
-	jstr(out, run->id);
-	fprintf(out, ",\"duration_ns\":%" PRIu64 ",\"window\":[%" PRIu64 ",%" PRIu64 "],",
-		ctr_report_base_ns(run, o->raw_times), w.from,
-		w.to != UINT64_MAX ? w.to : run->duration_ns);
-	fputs("\"functions\":[", out);
-	for (size_t i = 0; i < run->n_functions; i++) {
-		const struct ctr_function *f = &run->functions[i];
-		char abuf[512];
-
-		fputs(i ? ",\n[" : "\n[", out);
-		jstr(out, f->name);
-		fprintf(out, ",\"%s\",",
-			f->kind == CTR_FN_SPAN	 ? "span"
-			: f->kind == CTR_FN_MARK ? "mark"
-						 : "function");
-		jstr(out, f->file);
-		fprintf(out, ",%u,", f->line);
-		jstr(out, f->kind == CTR_FN_SPAN
-			      ? ctr_report_fn_attrs(run, (uint32_t)i, CTR_NONE, abuf, sizeof(abuf))
-			      : "");
-		fputc(']', out);
-	}
-	fputs("],\n\"profile\":[", out);
-	for (size_t i = 0; i < nrows; i++)
-		fprintf(out, "%s[%u,%" PRIu64 ",%" PRIu64 ",%" PRIu64 ",%" PRIu64 ",%" PRIu64 "]",
-			i ? ",\n" : "\n", rows[i].function, rows[i].calls, rows[i].total_ns,
-			rows[i].self_ns, rows[i].min_ns, rows[i].max_ns);
-	fputs("],\n\"threads\":[", out);
-	for (size_t i = 0; i < run->n_threads; i++) {
-		const struct ctr_thread *t = &run->threads[i];
-		const struct html_thread *h = &c.threads[i];
-
-		fputs(i ? ",\n{\"name\":" : "\n{\"name\":", out);
-		jstr(out, t->name);
-		fprintf(out, ",\"pid\":%d,\"tid\":%d,\"calls\":[", t->pid, t->tid);
-		for (size_t k = 0; k < h->n; k++)
-			fprintf(out, "%s[%" PRIu64 ",%" PRIu64 ",%u,%u]", k ? "," : "",
-				h->calls[k].start, h->calls[k].dur, h->calls[k].depth,
-				h->calls[k].fid);
-		fputs("]}", out);
-	}
+	html_data(out, run, o, &w, &c, rows, nrows);
 	fputs("]}</script>\n<script>\n", out);
 	fputs(ctr_asset_report_js, out);
 	fputs("</script>\n</body>\n</html>\n", out);

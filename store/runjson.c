@@ -299,20 +299,33 @@ static void processes_json(json_t *o, const struct ctr_run *r, int *fail)
 	}
 }
 
+json_t *ctr_runjson_module(const struct ctr_run *r, size_t i)
+{
+	const struct ctr_module *m = &r->modules[i];
+
+	return json_pack("{s:I,s:o*,s:o*,s:o*}", "id", (json_int_t)m->id, "path",
+			 ctr_json_str(m->path), "build_id", ctr_json_str(m->build_id), "base",
+			 js_u64(m->base));
+}
+
 static void modules_json(json_t *o, const struct ctr_run *r, int *fail)
 {
 	json_t *a;
 
 	put(o, "modules", a = json_array(), fail);
-	for (size_t i = 0; a && i < r->n_modules; i++) {
-		const struct ctr_module *m = &r->modules[i];
+	for (size_t i = 0; a && i < r->n_modules; i++)
+		push(a, ctr_runjson_module(r, i), fail);
+}
 
-		push(a,
-		     json_pack("{s:I,s:o*,s:o*,s:o*}", "id", (json_int_t)m->id, "path",
-			       ctr_json_str(m->path), "build_id", ctr_json_str(m->build_id), "base",
-			       js_u64(m->base)),
-		     fail);
-	}
+json_t *ctr_runjson_function(const struct ctr_run *r, size_t i)
+{
+	const struct ctr_function *f = &r->functions[i];
+
+	return json_pack("{s:I,s:s,s:o*,s:o*,s:o*,s:I,s:o*,s:o*}", "id", (json_int_t)f->id, "kind",
+			 ctr_runjson_kind_name(f->kind), "name", ctr_json_str(f->name),
+			 "linkage_name", ctr_json_str(f->linkage_name), "file",
+			 ctr_json_str(f->file), "line", (json_int_t)f->line, "module",
+			 js_ref(f->module), "offset", js_u64(f->offset));
 }
 
 static void functions_json(json_t *o, const struct ctr_run *r, int *fail)
@@ -320,17 +333,8 @@ static void functions_json(json_t *o, const struct ctr_run *r, int *fail)
 	json_t *a;
 
 	put(o, "functions", a = json_array(), fail);
-	for (size_t i = 0; a && i < r->n_functions; i++) {
-		const struct ctr_function *f = &r->functions[i];
-
-		push(a,
-		     json_pack("{s:I,s:s,s:o*,s:o*,s:o*,s:I,s:o*,s:o*}", "id", (json_int_t)f->id,
-			       "kind", ctr_runjson_kind_name(f->kind), "name",
-			       ctr_json_str(f->name), "linkage_name", ctr_json_str(f->linkage_name),
-			       "file", ctr_json_str(f->file), "line", (json_int_t)f->line, "module",
-			       js_ref(f->module), "offset", js_u64(f->offset)),
-		     fail);
-	}
+	for (size_t i = 0; a && i < r->n_functions; i++)
+		push(a, ctr_runjson_function(r, i), fail);
 }
 
 /* The node columns, in the order of the compact rows. */

@@ -38,6 +38,11 @@ int ctr_utf8_valid(const char *s);
 json_t *ctr_runjson_summary(const struct ctr_run *r);
 /* Thread @i of @r: id, pid, tid, name, start_ns, end_ns, events, lost_events. */
 json_t *ctr_runjson_thread(const struct ctr_run *r, size_t i);
+/* Module @i of @r: id, path, build_id, base. */
+json_t *ctr_runjson_module(const struct ctr_run *r, size_t i);
+/* Function @i of @r: id, kind (name), name, linkage_name, file, line, module (null when
+ * none), offset. */
+json_t *ctr_runjson_function(const struct ctr_run *r, size_t i);
 /* Kind names of enum ctr_func_kind: "function", "span", "mark". */
 const char *ctr_runjson_kind_name(uint32_t kind);
 /* The whole run: "format", "v", the summary, clock, calibration, processes, modules,

@@ -1291,12 +1291,96 @@ static json_t *diff_row_json(const struct diff_row *r)
 	return j;
 }
 
+/* The --diff --json document (ctrace-diff/1) of the merged, sorted rows. */
+static int diff_json(FILE *out, const struct ctr_run *a, const struct ctr_run *b,
+		     const struct ctr_report_opts *o, const struct diff_row *rows, size_t nrows,
+		     struct ctr_err *e)
+{
+	json_t *j = json_object(), *arr = json_array();
+	size_t shown = 0;
+	int ret = 0;
+
+	jset(j, "format", json_string("ctrace-diff/1"));
+	jset(j, "run_a", run_header_json(a, o));
+	jset(j, "run_b", run_header_json(b, o));
+	jset(j, "duration_ns_change",
+	     json_integer((json_int_t)b->duration_ns - (json_int_t)a->duration_ns));
+	for (size_t x = 0; x < nrows; x++) {
+		if (!name_match(rows[x].run, rows[x].function, o->function))
+			continue;
+		if (o->top && shown >= o->top)
+			break;
+		json_array_append_new(arr, diff_row_json(&rows[x]));
+		shown++;
+	}
+	jset(j, "functions", arr);
+	if (json_dumpf(j, out, JSON_INDENT(2) | JSON_PRESERVE_ORDER) || fputc('\n', out) == EOF)
+		ret =
+		    ctr_err_set(e, CTR_EIO, errno, "cannot write the report: %s", strerror(errno));
+	json_decref(j);
+	return ret;
+}
+
+static void diff_text_row(FILE *out, const struct diff_row *r)
+{
+	char c[9][32], lbl[NAME_BUF];
+
+	ctr_fmt_count(c[0], sizeof(c[0]), r->a ? r->a->calls : 0);
+	ctr_fmt_count(c[1], sizeof(c[1]), r->b ? r->b->calls : 0);
+	ctr_fmt_ns(c[2], sizeof(c[2]), r->a ? r->a->self_ns : 0);
+	ctr_fmt_ns(c[3], sizeof(c[3]), r->b ? r->b->self_ns : 0);
+	fmt_signed_ns(c[4], sizeof(c[4]), r->d_self);
+	fmt_change_pct(c[5], sizeof(c[5]), r->a ? r->a->self_ns : 0, r->b ? r->b->self_ns : 0,
+		       !!r->a, !!r->b);
+	ctr_fmt_ns(c[6], sizeof(c[6]), r->a ? r->a->total_ns : 0);
+	ctr_fmt_ns(c[7], sizeof(c[7]), r->b ? r->b->total_ns : 0);
+	fmt_change_pct(c[8], sizeof(c[8]), r->a ? r->a->total_ns : 0, r->b ? r->b->total_ns : 0,
+		       !!r->a, !!r->b);
+	fprintf(out, "%10s %10s %10s %10s %10s %8s %10s %10s %8s  %s%s\n", c[0], c[1], c[2], c[3],
+		c[4], c[5], c[6], c[7], c[8],
+		!r->a	? "[new] "
+		: !r->b ? "[removed] "
+			: "",
+		ctr_report_label(r->run, r->function, lbl, sizeof(lbl)));
+}
+
+/* The text form of the diff: both runs' headers, then one row per function. */
+static int diff_text(FILE *out, const struct ctr_run *a, const struct ctr_run *b,
+		     const struct ctr_report_opts *o, const struct diff_row *rows, size_t nrows,
+		     struct ctr_err *e)
+{
+	char da[32], db[32], dd[32];
+	size_t shown = 0;
+
+	ctr_fmt_ns(da, sizeof(da), a->duration_ns);
+	ctr_fmt_ns(db, sizeof(db), b->duration_ns);
+	fmt_signed_ns(dd, sizeof(dd), (int64_t)b->duration_ns - (int64_t)a->duration_ns);
+	fprintf(out, "diff A: run %s '%s' %s\n     B: run %s '%s' %s (%s)\n", a->id,
+		a->command ? a->command : "", da, b->id, b->command ? b->command : "", db, dd);
+	if (a->lost_events || b->lost_events)
+		fprintf(out, "WARNING: events lost (A: %" PRIu64 ", B: %" PRIu64 ")\n",
+			a->lost_events, b->lost_events);
+	fprintf(out, "\n%10s %10s %10s %10s %10s %8s %10s %10s %8s  %s\n", "calls A", "calls B",
+		"self A", "self B", "self chg", "self%", "total A", "total B", "total%",
+		"function");
+	for (size_t x = 0; x < nrows; x++) {
+		if (!name_match(rows[x].run, rows[x].function, o->function))
+			continue;
+		if (!o->top || shown < o->top)
+			diff_text_row(out, &rows[x]);
+		shown++;
+	}
+	if (o->top && shown > o->top)
+		fprintf(out, "... %zu more (--top 0 shows all)\n", shown - o->top);
+	return out_status(out, e);
+}
+
 int ctr_report_diff(FILE *out, const struct ctr_run *a, const struct ctr_run *b,
 		    const struct ctr_report_opts *o, int json, struct ctr_err *e)
 {
 	struct diff_side sa, sb;
 	struct diff_row *rows = NULL;
-	size_t *ia = NULL, *ib = NULL, nrows = 0, i = 0, k = 0, shown = 0;
+	size_t *ia = NULL, *ib = NULL, nrows = 0, i = 0, k = 0;
 	int ret;
 
 	memset(&sb, 0, sizeof(sb));
@@ -1335,81 +1419,8 @@ int ctr_report_diff(FILE *out, const struct ctr_run *a, const struct ctr_run *b,
 		    (int64_t)(r->b ? r->b->self_ns : 0) - (int64_t)(r->a ? r->a->self_ns : 0);
 	}
 	qsort(rows, nrows, sizeof(*rows), cmp_diff);
-	if (json) {
-		json_t *j = json_object(), *arr = json_array();
-
-		jset(j, "format", json_string("ctrace-diff/1"));
-		jset(j, "run_a", run_header_json(a, o));
-		jset(j, "run_b", run_header_json(b, o));
-		jset(j, "duration_ns_change",
-		     json_integer((json_int_t)b->duration_ns - (json_int_t)a->duration_ns));
-		for (size_t x = 0; x < nrows; x++) {
-			if (!name_match(rows[x].run, rows[x].function, o->function))
-				continue;
-			if (o->top && shown >= o->top)
-				break;
-			json_array_append_new(arr, diff_row_json(&rows[x]));
-			shown++;
-		}
-		jset(j, "functions", arr);
-		/* The per-run headers carry thread lists; keep them but drop nothing else. */
-		if (json_dumpf(j, out, JSON_INDENT(2) | JSON_PRESERVE_ORDER) ||
-		    fputc('\n', out) == EOF)
-			ret = ctr_err_set(e, CTR_EIO, errno, "cannot write the report: %s",
-					  strerror(errno));
-		else
-			ret = 0;
-		json_decref(j);
-		goto out;
-	}
-	{
-		char da[32], db[32], dd[32];
-
-		ctr_fmt_ns(da, sizeof(da), a->duration_ns);
-		ctr_fmt_ns(db, sizeof(db), b->duration_ns);
-		fmt_signed_ns(dd, sizeof(dd), (int64_t)b->duration_ns - (int64_t)a->duration_ns);
-		fprintf(out, "diff A: run %s '%s' %s\n     B: run %s '%s' %s (%s)\n", a->id,
-			a->command ? a->command : "", da, b->id, b->command ? b->command : "", db,
-			dd);
-	}
-	if (a->lost_events || b->lost_events)
-		fprintf(out, "WARNING: events lost (A: %" PRIu64 ", B: %" PRIu64 ")\n",
-			a->lost_events, b->lost_events);
-	fprintf(out, "\n%10s %10s %10s %10s %10s %8s %10s %10s %8s  %s\n", "calls A", "calls B",
-		"self A", "self B", "self chg", "self%", "total A", "total B", "total%",
-		"function");
-	for (size_t x = 0; x < nrows; x++) {
-		const struct diff_row *r = &rows[x];
-		char c[9][32], lbl[NAME_BUF];
-
-		if (!name_match(r->run, r->function, o->function))
-			continue;
-		if (o->top && shown >= o->top) {
-			shown++;
-			continue;
-		}
-		ctr_fmt_count(c[0], sizeof(c[0]), r->a ? r->a->calls : 0);
-		ctr_fmt_count(c[1], sizeof(c[1]), r->b ? r->b->calls : 0);
-		ctr_fmt_ns(c[2], sizeof(c[2]), r->a ? r->a->self_ns : 0);
-		ctr_fmt_ns(c[3], sizeof(c[3]), r->b ? r->b->self_ns : 0);
-		fmt_signed_ns(c[4], sizeof(c[4]), r->d_self);
-		fmt_change_pct(c[5], sizeof(c[5]), r->a ? r->a->self_ns : 0,
-			       r->b ? r->b->self_ns : 0, !!r->a, !!r->b);
-		ctr_fmt_ns(c[6], sizeof(c[6]), r->a ? r->a->total_ns : 0);
-		ctr_fmt_ns(c[7], sizeof(c[7]), r->b ? r->b->total_ns : 0);
-		fmt_change_pct(c[8], sizeof(c[8]), r->a ? r->a->total_ns : 0,
-			       r->b ? r->b->total_ns : 0, !!r->a, !!r->b);
-		fprintf(out, "%10s %10s %10s %10s %10s %8s %10s %10s %8s  %s%s\n", c[0], c[1], c[2],
-			c[3], c[4], c[5], c[6], c[7], c[8],
-			!r->a	? "[new] "
-			: !r->b ? "[removed] "
-				: "",
-			ctr_report_label(r->run, r->function, lbl, sizeof(lbl)));
-		shown++;
-	}
-	if (o->top && shown > o->top)
-		fprintf(out, "... %zu more (--top 0 shows all)\n", shown - o->top);
-	ret = out_status(out, e);
+	ret = json ? diff_json(out, a, b, o, rows, nrows, e)
+		   : diff_text(out, a, b, o, rows, nrows, e);
 out:
 	free(ia);
 	free(ib);
