@@ -122,9 +122,82 @@ static int parse_sort(const char *s)
 }
 
 /* 0, or the exit status of a usage error (2), or -1 for --help (exit 0). */
+/* The export options of ctrace show: 0 when @opt was one and is valid, a usage exit status
+ * when its value is bad, 1 when @opt is not an export option. */
+static int parse_export_opt(struct cmd *c, int opt)
+{
+	uint64_t v;
+
+	switch (opt) {
+	case 'F':
+		c->format = ctr_export_parse_format(optarg);
+		if (c->format < 0)
+			return ctr_cli_usage(c->prog,
+					     "unknown --format '%s' (chrome, folded, "
+					     "svg, html, otlp, json)",
+					     optarg);
+		return 0;
+	case 'o':
+		c->out_path = optarg;
+		return 0;
+	case OPT_MIN_DURATION:
+		if (ctr_parse_duration(optarg, &v) || v > INT64_MAX)
+			return ctr_cli_usage(c->prog, "bad --min-duration '%s'", optarg);
+		c->xo.min_duration_ns = (int64_t)v;
+		return 0;
+	case OPT_FROM:
+		if (ctr_parse_duration(optarg, &c->xo.from_ns))
+			return ctr_cli_usage(c->prog, "bad --from '%s'", optarg);
+		return 0;
+	case OPT_TO:
+		if (ctr_parse_duration(optarg, &c->xo.to_ns))
+			return ctr_cli_usage(c->prog, "bad --to '%s'", optarg);
+		return 0;
+	case OPT_MAX_EVENTS:
+		if (parse_u64(optarg, &v) || v > INT64_MAX)
+			return ctr_cli_usage(c->prog, "bad --max-events '%s'", optarg);
+		c->xo.max_events = (int64_t)v;
+		return 0;
+	case OPT_THREAD_PREFIX:
+		c->xo.thread_prefix = 1;
+		return 0;
+	case OPT_CHUNKS:
+		c->xo.chunks = 1;
+		return 0;
+	case OPT_WIDTH:
+		if (parse_u64(optarg, &v) || v < 200 || v > 100000)
+			return ctr_cli_usage(c->prog, "bad --width '%s' (200 to 100000)", optarg);
+		c->xo.width = (int)v;
+		return 0;
+	default:
+		return 1;
+	}
+}
+
+/* Options that do not go together, and run counts. 0 or a usage exit status. */
+static int check_combinations(struct cmd *c)
+{
+	if (c->xo.to_ns && c->xo.to_ns <= c->xo.from_ns)
+		return ctr_cli_usage(c->prog, "--to must be after --from");
+	if (c->n_runs == 2 && !c->diff)
+		return ctr_cli_usage(c->prog, "two runs given without --diff");
+	if (c->diff && c->show)
+		return ctr_cli_usage(c->prog, "--diff is a ctrace-report option");
+	if (c->diff && (c->format >= 0 || c->tree || c->callers || c->callees))
+		return ctr_cli_usage(c->prog, "--diff combines only with --json, --sort, --top, "
+					      "--function and --raw-times");
+	if (c->diff && c->n_runs == 0)
+		return ctr_cli_usage(c->prog, "--diff needs RUN_A [RUN_B]");
+	if (c->callers && c->callees)
+		return ctr_cli_usage(c->prog, "--callers and --callees are exclusive");
+	if ((c->functions || c->modules) && (!c->show || c->format >= 0))
+		return ctr_cli_usage(c->prog, "--functions and --modules are ctrace show listings");
+	return 0;
+}
+
 static int parse(struct cmd *c, int argc, char **argv)
 {
-	int opt;
+	int opt, r;
 	uint64_t v;
 	double d;
 	char *end;
@@ -185,47 +258,6 @@ static int parse(struct cmd *c, int argc, char **argv)
 		case 'D':
 			c->diff = 1;
 			break;
-		case 'F':
-			c->format = ctr_export_parse_format(optarg);
-			if (c->format < 0)
-				return ctr_cli_usage(c->prog,
-						     "unknown --format '%s' (chrome, folded, "
-						     "svg, html, otlp, json)",
-						     optarg);
-			break;
-		case 'o':
-			c->out_path = optarg;
-			break;
-		case OPT_MIN_DURATION:
-			if (ctr_parse_duration(optarg, &v) || v > INT64_MAX)
-				return ctr_cli_usage(c->prog, "bad --min-duration '%s'", optarg);
-			c->xo.min_duration_ns = (int64_t)v;
-			break;
-		case OPT_FROM:
-			if (ctr_parse_duration(optarg, &c->xo.from_ns))
-				return ctr_cli_usage(c->prog, "bad --from '%s'", optarg);
-			break;
-		case OPT_TO:
-			if (ctr_parse_duration(optarg, &c->xo.to_ns))
-				return ctr_cli_usage(c->prog, "bad --to '%s'", optarg);
-			break;
-		case OPT_MAX_EVENTS:
-			if (parse_u64(optarg, &v) || v > INT64_MAX)
-				return ctr_cli_usage(c->prog, "bad --max-events '%s'", optarg);
-			c->xo.max_events = (int64_t)v;
-			break;
-		case OPT_THREAD_PREFIX:
-			c->xo.thread_prefix = 1;
-			break;
-		case OPT_CHUNKS:
-			c->xo.chunks = 1;
-			break;
-		case OPT_WIDTH:
-			if (parse_u64(optarg, &v) || v < 200 || v > 100000)
-				return ctr_cli_usage(c->prog, "bad --width '%s' (200 to 100000)",
-						     optarg);
-			c->xo.width = (int)v;
-			break;
 		case OPT_NO_HEADER:
 			c->ro.no_header = 1;
 			break;
@@ -239,6 +271,11 @@ static int parse(struct cmd *c, int argc, char **argv)
 			fputs(c->show ? show_usage : report_usage, stdout);
 			return -1;
 		default:
+			r = parse_export_opt(c, opt);
+			if (r == 0)
+				break;
+			if (r != 1)
+				return r;
 			if (optopt && optopt < 256)
 				return ctr_cli_usage(c->prog, "unknown or incomplete option '-%c'",
 						     optopt);
@@ -251,22 +288,7 @@ static int parse(struct cmd *c, int argc, char **argv)
 			return ctr_cli_usage(c->prog, "too many runs ('%s')", argv[optind]);
 		c->runs[c->n_runs++] = argv[optind];
 	}
-	if (c->xo.to_ns && c->xo.to_ns <= c->xo.from_ns)
-		return ctr_cli_usage(c->prog, "--to must be after --from");
-	if (c->n_runs == 2 && !c->diff)
-		return ctr_cli_usage(c->prog, "two runs given without --diff");
-	if (c->diff && c->show)
-		return ctr_cli_usage(c->prog, "--diff is a ctrace-report option");
-	if (c->diff && (c->format >= 0 || c->tree || c->callers || c->callees))
-		return ctr_cli_usage(c->prog, "--diff combines only with --json, --sort, --top, "
-					      "--function and --raw-times");
-	if (c->diff && c->n_runs == 0)
-		return ctr_cli_usage(c->prog, "--diff needs RUN_A [RUN_B]");
-	if (c->callers && c->callees)
-		return ctr_cli_usage(c->prog, "--callers and --callees are exclusive");
-	if ((c->functions || c->modules) && (!c->show || c->format >= 0))
-		return ctr_cli_usage(c->prog, "--functions and --modules are ctrace show listings");
-	return 0;
+	return check_combinations(c);
 }
 
 #define kind_name ctr_runjson_kind_name
