@@ -23,22 +23,17 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "../common/grow.h"
+#include "../common/hash.h"
+#include "../common/hmap.h"
+
 /* From libstdc++ (the Makefile links -lstdc++); declared here to keep this file C. */
 char *__cxa_demangle(const char *mangled, char *buf, size_t *len, int *status);
 
-#define EMPTY_KEY UINT64_MAX
-
-/* uint64 -> index map, open addressing; EMPTY_KEY marks free slots. */
-struct u64map {
-	uint64_t *keys;
-	uint32_t *vals;
-	size_t cap, n;
-};
-
 /* The per-CU entry index of one file: entry address -> DIE. */
 struct cu_index {
-	struct u64map cus;     /* CU DIE offset -> 1 once indexed */
-	struct u64map entries; /* DWARF address -> index in dies */
+	struct ctr_hmap cus;	 /* CU DIE offset + 1 -> 1 once indexed */
+	struct ctr_hmap entries; /* DWARF address + 1 -> index in dies */
 	Dwarf_Die *dies;
 	size_t n_dies, cap_dies;
 };
@@ -102,108 +97,23 @@ struct ctr_sym {
 	Dwfl_Callbacks cb;
 };
 
-static uint64_t mix64(uint64_t x)
+/* @key -> @val in @m unless @key is there already (first wins); keys are stored + 1 so that
+ * address 0 is a key too. 0 or CTR_ENOMEM. */
+static int map_add(struct ctr_hmap *m, uint64_t key, uint32_t val)
 {
-	x ^= x >> 30;
-	x *= 0xbf58476d1ce4e5b9ull;
-	x ^= x >> 27;
-	x *= 0x94d049bb133111ebull;
-	x ^= x >> 31;
-	return x;
-}
-
-static uint64_t hash_str(const char *p)
-{
-	uint64_t h = 1469598103934665603ull;
-
-	for (; *p; p++)
-		h = (h ^ (unsigned char)*p) * 1099511628211ull;
-	return h;
-}
-
-static void u64map_free(struct u64map *m)
-{
-	free(m->keys);
-	free(m->vals);
-	memset(m, 0, sizeof(*m));
-}
-
-/* Index of @key's slot in @m (its own or the free one where it would go). Needs cap > 0. */
-static size_t u64map_slot(const struct u64map *m, uint64_t key)
-{
-	size_t i = mix64(key) & (m->cap - 1);
-
-	while (m->keys[i] != EMPTY_KEY && m->keys[i] != key)
-		i = (i + 1) & (m->cap - 1);
-	return i;
-}
-
-static int u64map_get(const struct u64map *m, uint64_t key, uint32_t *val)
-{
-	size_t i;
-
-	if (!m->cap)
+	if (ctr_hmap_get(m, key + 1))
 		return 0;
-	i = u64map_slot(m, key);
-	if (m->keys[i] == EMPTY_KEY)
-		return 0;
-	*val = m->vals[i];
-	return 1;
+	return ctr_hmap_put(m, key + 1, val) ? CTR_ENOMEM : 0;
 }
 
-/* Inserts @key -> @val unless @key is present. 0 or CTR_ENOMEM. */
-static int u64map_put(struct u64map *m, uint64_t key, uint32_t val)
+/* 1 with *@val when @key is in @m. */
+static int map_get(const struct ctr_hmap *m, uint64_t key, uint32_t *val)
 {
-	size_t i;
+	const uint32_t *v = ctr_hmap_get(m, key + 1);
 
-	if ((m->n + 1) * 2 > m->cap) {
-		struct u64map g = {0};
-
-		g.cap = m->cap ? m->cap * 2 : 64;
-		g.keys = malloc(g.cap * sizeof(*g.keys));
-		g.vals = malloc(g.cap * sizeof(*g.vals));
-		if (!g.keys || !g.vals) {
-			u64map_free(&g);
-			return CTR_ENOMEM;
-		}
-		memset(g.keys, 0xff, g.cap * sizeof(*g.keys));
-		for (size_t j = 0; j < m->cap; j++) {
-			if (m->keys[j] == EMPTY_KEY)
-				continue;
-			i = u64map_slot(&g, m->keys[j]);
-			g.keys[i] = m->keys[j];
-			g.vals[i] = m->vals[j];
-		}
-		g.n = m->n;
-		u64map_free(m);
-		*m = g;
-	}
-	i = u64map_slot(m, key);
-	if (m->keys[i] != EMPTY_KEY)
-		return 0;
-	m->keys[i] = key;
-	m->vals[i] = val;
-	m->n++;
-	return 0;
-}
-
-/* Grows the array *@p of *@cap elements of @size bytes to hold @need. 0 or CTR_ENOMEM. */
-static int grow(void **p, size_t *cap, size_t need, size_t size)
-{
-	size_t ncap;
-	void *np;
-
-	if (need <= *cap)
-		return 0;
-	ncap = *cap ? *cap * 2 : 16;
-	while (ncap < need)
-		ncap *= 2;
-	np = realloc(*p, ncap * size);
-	if (!np)
-		return CTR_ENOMEM;
-	*p = np;
-	*cap = ncap;
-	return 0;
+	if (v)
+		*val = *v;
+	return v != NULL;
 }
 
 /* The interned copy of @str (owned by @s), or NULL when out of memory. */
@@ -220,7 +130,7 @@ static const char *intern(struct ctr_sym *s, const char *str)
 		for (size_t j = 0; j < s->strs_cap; j++) {
 			if (!s->strs[j])
 				continue;
-			i = hash_str(s->strs[j]) & (ncap - 1);
+			i = ctr_hash_str(s->strs[j], CTR_HASH_SEED) & (ncap - 1);
 			while (ns[i])
 				i = (i + 1) & (ncap - 1);
 			ns[i] = s->strs[j];
@@ -229,7 +139,7 @@ static const char *intern(struct ctr_sym *s, const char *str)
 		s->strs = ns;
 		s->strs_cap = ncap;
 	}
-	i = hash_str(str) & (s->strs_cap - 1);
+	i = ctr_hash_str(str, CTR_HASH_SEED) & (s->strs_cap - 1);
 	while (s->strs[i]) {
 		if (!strcmp(s->strs[i], str))
 			return s->strs[i];
@@ -271,8 +181,8 @@ static void file_release(struct sym_file *f)
 	free(f->msg);
 	if (f->dwfl)
 		dwfl_end(f->dwfl);
-	u64map_free(&f->idx.cus);
-	u64map_free(&f->idx.entries);
+	ctr_hmap_free(&f->idx.cus);
+	ctr_hmap_free(&f->idx.entries);
 	free(f->idx.dies);
 	free(f->syms);
 	free(f->cus);
@@ -324,10 +234,11 @@ int ctr_sym_add_module(struct ctr_sym *s, const char *path, const char *build_id
 	for (fi = 0; fi < s->n_files; fi++)
 		if (!strcmp(s->files[fi].path, path) && !strcasecmp(s->files[fi].build_id, bid))
 			break;
-	if (grow((void **)&s->mods, &s->cap_mods, s->n_mods + 1, sizeof(*s->mods)) < 0)
+	if (ctr_grow((void **)&s->mods, &s->cap_mods, s->n_mods + 1, sizeof(*s->mods)) < 0)
 		goto nomem;
 	if (fi == s->n_files) {
-		if (grow((void **)&s->files, &s->cap_files, s->n_files + 1, sizeof(*s->files)) < 0)
+		if (ctr_grow((void **)&s->files, &s->cap_files, s->n_files + 1, sizeof(*s->files)) <
+		    0)
 			goto nomem;
 		f = &s->files[fi];
 		memset(f, 0, sizeof(*f));
@@ -518,19 +429,19 @@ static int index_subprogram(struct cu_index *x, Dwarf_Die *die)
 	ptrdiff_t off = 0;
 	int ret;
 
-	if (grow((void **)&x->dies, &x->cap_dies, x->n_dies + 1, sizeof(*x->dies)) < 0)
+	if (ctr_grow((void **)&x->dies, &x->cap_dies, x->n_dies + 1, sizeof(*x->dies)) < 0)
 		return CTR_ENOMEM;
 	x->dies[x->n_dies] = *die;
 	if (dwarf_hasattr(die, DW_AT_low_pc)) {
 		if (dwarf_lowpc(die, &lo) != 0)
 			return 0;
-		if ((ret = u64map_put(&x->entries, lo, (uint32_t)x->n_dies)) < 0)
+		if ((ret = map_add(&x->entries, lo, (uint32_t)x->n_dies)) < 0)
 			return ret;
 	} else if (dwarf_hasattr(die, DW_AT_ranges)) {
 		/* Split hot/cold functions: the first range starts at the entry; the others map
 		 * to the same function, which is what they are part of. */
 		while ((off = dwarf_ranges(die, off, &base, &lo, &hi)) > 0)
-			if ((ret = u64map_put(&x->entries, lo, (uint32_t)x->n_dies)) < 0)
+			if ((ret = map_add(&x->entries, lo, (uint32_t)x->n_dies)) < 0)
 				return ret;
 	} else {
 		return 0;
@@ -579,11 +490,11 @@ static int find_subprogram(struct sym_file *f, Dwarf_Die *cudie, Dwarf_Addr pc, 
 	uint32_t v;
 	int n, found = 0;
 
-	if (!u64map_get(&x->cus, cuoff, &v)) {
-		if (index_children(x, cudie) < 0 || u64map_put(&x->cus, cuoff, 1) < 0)
+	if (!map_get(&x->cus, cuoff, &v)) {
+		if (index_children(x, cudie) < 0 || map_add(&x->cus, cuoff, 1) < 0)
 			return -1;
 	}
-	if (u64map_get(&x->entries, pc, &v)) {
+	if (map_get(&x->entries, pc, &v)) {
 		*out = x->dies[v];
 		return 1;
 	}
@@ -759,7 +670,7 @@ static int build_cu_ranges(struct sym_file *f)
 		while ((off = dwarf_ranges(&cudie, off, &base, &lo, &hi)) > 0) {
 			if (lo >= hi)
 				continue;
-			if (grow((void **)&f->cus, &cap, f->n_cus + 1, sizeof(*f->cus)) < 0)
+			if (ctr_grow((void **)&f->cus, &cap, f->n_cus + 1, sizeof(*f->cus)) < 0)
 				return CTR_ENOMEM;
 			f->cus[f->n_cus].lo = lo;
 			f->cus[f->n_cus].hi = hi;
@@ -874,7 +785,7 @@ static int resolve_elf(struct ctr_sym *s, struct sym_file *f, Dwarf_Addr addr, s
 /* The cache slot of (@file, @off): its own or the free one where it goes. */
 static struct sym_ent *cache_slot(struct ctr_sym *s, uint32_t file, uint64_t off)
 {
-	size_t i = mix64(off ^ ((uint64_t)file << 47) ^ file) & (s->cache_cap - 1);
+	size_t i = ctr_hash_mix64(off ^ ((uint64_t)file << 47) ^ file) & (s->cache_cap - 1);
 
 	while (s->cache[i].file != UINT32_MAX &&
 	       (s->cache[i].file != file || s->cache[i].off != off))
