@@ -10,35 +10,30 @@
 #include <string.h>
 
 #include "../common/hash.h"
+#include "../common/hmap.h"
 #include "../store/timeline.h"
 #include "../view/report.h"
 #include "export-int.h"
 
-struct ft_hash {
-	uint32_t *slot; /* merged node + 1, 0 = empty */
-	size_t mask;
-};
-
-static uint64_t ft_key_hash(uint32_t parent, uint32_t fid)
+/* The map key of (parent, fid): never 0, which ctr_hmap keeps for empty slots. */
+static uint64_t ft_key(uint32_t parent, uint32_t fid)
 {
-	return ctr_hash_mix64(((uint64_t)parent << 32) | fid);
+	return ((uint64_t)parent + 1) << 32 | fid;
 }
 
-static int ft_add(struct ft_tree *t, struct ft_hash *h, uint32_t parent, uint32_t fid,
+static int ft_add(struct ft_tree *t, struct ctr_hmap *h, uint32_t parent, uint32_t fid,
 		  uint32_t *out)
 {
-	size_t i = ft_key_hash(parent, fid) & h->mask;
+	const uint32_t *have = ctr_hmap_get(h, ft_key(parent, fid));
 
-	for (; h->slot[i]; i = (i + 1) & h->mask) {
-		struct ft_node *n = &t->n[h->slot[i] - 1];
-
-		if (n->parent == parent && n->fid == fid) {
-			*out = h->slot[i] - 1;
-			return 0;
-		}
+	if (have) {
+		*out = *have;
+		return 0;
 	}
 	if (t->len == t->cap)
 		return -1; /* capacity was sized for every CCT node: cannot happen */
+	if (ctr_hmap_put(h, ft_key(parent, fid), (uint32_t)t->len))
+		return -1;
 	t->n[t->len] = (struct ft_node){.fid = fid,
 					.parent = parent,
 					.first_child = CTR_NONE,
@@ -47,7 +42,6 @@ static int ft_add(struct ft_tree *t, struct ft_hash *h, uint32_t parent, uint32_
 	t->n[parent].first_child = (uint32_t)t->len;
 	if (t->n[t->len].depth > t->max_depth)
 		t->max_depth = t->n[t->len].depth;
-	h->slot[i] = (uint32_t)t->len + 1;
 	*out = (uint32_t)t->len++;
 	return 0;
 }
@@ -85,20 +79,16 @@ static int cmp_ft_name(const void *pa, const void *pb, void *arg)
 int ctr_ft_build(struct ft_tree *t, const struct ctr_run *run, int raw, int thread_prefix,
 		 struct ctr_err *e)
 {
-	struct ft_hash h = {0};
+	struct ctr_hmap h = {0};
 	uint32_t *map = NULL, *kids = NULL;
-	size_t cap = run->n_nodes + run->n_threads + 1, hs = 16;
+	size_t cap = run->n_nodes + run->n_threads + 1;
 	int ret = ctr_err_set(e, CTR_ENOMEM, ENOMEM, "out of memory building the flame graph");
 
 	memset(t, 0, sizeof(*t));
-	while (hs < 2 * cap)
-		hs <<= 1;
 	t->n = calloc(cap, sizeof(*t->n));
-	h.slot = calloc(hs, sizeof(*h.slot));
-	h.mask = hs - 1;
 	map = malloc((run->n_nodes + 1) * sizeof(*map));
 	kids = malloc(cap * sizeof(*kids));
-	if (!t->n || !h.slot || !map || !kids)
+	if (!t->n || !map || !kids)
 		goto out;
 	if (e && e->code == CTR_ENOMEM)
 		ctr_err_clear(e);
@@ -155,7 +145,7 @@ internal:
 out:
 	if (ret)
 		ctr_ft_release(t);
-	free(h.slot);
+	ctr_hmap_free(&h);
 	free(map);
 	free(kids);
 	return ret;
