@@ -2,7 +2,9 @@
 /*
  * `ctrace ctl PID on|off|flush`: switches recording in a running process that has
  * libctrace.so preloaded. The command travels as the value of a queued real-time signal
- * (SIGRTMAX-3) that the preload handles; no file or socket is involved.
+ * (SIGRTMAX-3) that the preload handles; no file or socket is involved. The signal is sent
+ * only to a process of the caller's own (root: any) that announces the preload's handler
+ * (its memfd mapping "ctrace-ctl") and has the signal caught: never one it would kill.
  */
 #include <errno.h>
 #include <signal.h>
@@ -14,22 +16,50 @@
 #include "cli.h"
 #include "cmds.h"
 
-/* 1 if process @pid maps libctrace.so. */
+/* 1 if process @pid maps libctrace.so, 2 if it also announces the control handler. */
 static int has_preload(pid_t pid)
 {
 	char path[64], line[4096];
 	FILE *f;
-	int found = 0;
+	int lib = 0, ann = 0;
 
 	snprintf(path, sizeof(path), "/proc/%d/maps", (int)pid);
 	f = fopen(path, "re");
 	if (!f)
 		return -1;
-	while (!found && fgets(line, sizeof(line), f))
+	while (fgets(line, sizeof(line), f)) {
 		if (strstr(line, "/libctrace.so"))
-			found = 1;
+			lib = 1;
+		if (strstr(line, "/memfd:ctrace-ctl "))
+			ann = 1;
+	}
 	fclose(f);
-	return found;
+	return lib ? 1 + ann : 0;
+}
+
+/* From /proc/PID/status: whether @sig is caught, and the real, effective and saved uids. */
+static int read_status(pid_t pid, int sig, int *caught, long uid[3])
+{
+	char path[64], line[512];
+	FILE *f;
+	int got = 0;
+
+	snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
+	f = fopen(path, "re");
+	if (!f)
+		return -1;
+	while (fgets(line, sizeof(line), f)) {
+		unsigned long long mask;
+
+		if (sscanf(line, "Uid: %ld %ld %ld", &uid[0], &uid[1], &uid[2]) == 3)
+			got |= 1;
+		else if (sscanf(line, "SigCgt: %llx", &mask) == 1) {
+			*caught = (int)((mask >> (sig - 1)) & 1);
+			got |= 2;
+		}
+	}
+	fclose(f);
+	return got == 3 ? 0 : -1;
 }
 
 int ctr_cmd_ctl(int argc, char **argv)
@@ -65,14 +95,42 @@ int ctr_cmd_ctl(int argc, char **argv)
 	if (!cmd)
 		return ctr_cli_usage("ctrace ctl", "unknown command '%s' (on, off, flush)",
 				     argv[2]);
-	switch (has_preload((pid_t)pid)) {
-	case -1:
-		ctr_err_set(&e, CTR_ENOTFOUND, errno, "no process %ld: %s", pid, strerror(errno));
-		return ctr_cli_fail("ctrace ctl", &e);
-	case 0:
-		ctr_err_set(&e, CTR_ENOTFOUND, 0, "process %ld does not have libctrace.so loaded",
-			    pid);
-		return ctr_cli_fail("ctrace ctl", &e);
+	{
+		long uid[3];
+		long me = (long)geteuid();
+		int caught = 0;
+
+		if (read_status((pid_t)pid, SIGRTMAX - 3, &caught, uid) != 0) {
+			ctr_err_set(&e, CTR_ENOTFOUND, errno, "no process %ld: %s", pid,
+				    strerror(errno));
+			return ctr_cli_fail("ctrace ctl", &e);
+		}
+		if (me != 0 &&
+		    (uid[0] != me || uid[1] != me || uid[2] != me || (long)getuid() != me)) {
+			ctr_err_set(&e, CTR_EUSAGE, EPERM,
+				    "process %ld belongs to another user: not permitted", pid);
+			return ctr_cli_fail("ctrace ctl", &e);
+		}
+		switch (has_preload((pid_t)pid)) {
+		case -1:
+			ctr_err_set(&e, CTR_ENOTFOUND, errno, "no process %ld: %s", pid,
+				    strerror(errno));
+			return ctr_cli_fail("ctrace ctl", &e);
+		case 0:
+			ctr_err_set(&e, CTR_ENOTFOUND, 0,
+				    "process %ld does not have libctrace.so loaded", pid);
+			return ctr_cli_fail("ctrace ctl", &e);
+		case 1:
+			caught = 0;
+			break;
+		}
+		if (!caught) {
+			ctr_err_set(&e, CTR_ENOTFOUND, 0,
+				    "process %ld does not handle ctrace's control signal (a setuid "
+				    "program, or one with a handler of its own): not sent",
+				    pid);
+			return ctr_cli_fail("ctrace ctl", &e);
+		}
 	}
 	v.sival_int = cmd;
 	if (sigqueue((pid_t)pid, SIGRTMAX - 3, v) != 0) {
