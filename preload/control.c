@@ -219,10 +219,13 @@ void ctr_control_write_options(int fd)
 
 	for (int i = 0; i < CTR_OPT_N; i++) {
 		const char *v = ctr_getenv(ctr_opt_defs[i].env);
+		struct ctr_opt_val val;
+		char why[256];
 		int n;
 
-		if (fd < 0 || !v || !*v)
-			continue;
+		if (fd < 0 || !v || !*v ||
+		    ctr_opt_parse(&ctr_opt_defs[i], v, &val, why, sizeof(why)))
+			continue; /* a rejected value is an option_error line, not an option */
 		n = snprintf(line, sizeof(line), "option.%s=%s\n", ctr_opt_defs[i].key, v);
 		if (n > 0 && n < (int)sizeof(line) && write(fd, line, (size_t)n) < 0)
 			(void)0;

@@ -107,7 +107,7 @@ int ctr_cmd_ctl(int argc, char **argv)
 		}
 		if (me != 0 &&
 		    (uid[0] != me || uid[1] != me || uid[2] != me || (long)getuid() != me)) {
-			ctr_err_set(&e, CTR_EUSAGE, EPERM,
+			ctr_err_set(&e, CTR_EIO, EPERM,
 				    "process %ld belongs to another user: not permitted", pid);
 			return ctr_cli_fail("ctrace ctl", &e);
 		}
