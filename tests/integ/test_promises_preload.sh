@@ -147,7 +147,7 @@ check "DT_RUNPATH plugin: --filter on a plugin function applies" "7 7" \
 if grep -qw constant_tsc /proc/cpuinfo 2>/dev/null; then
 	mkdir -p "$T/fifo"
 	mkfifo "$T/fifo/.tsc-hz"
-	CTRACE_DIR=$T/fifo LD_PRELOAD=$LIB timeout 20 "$X/count" 10 >/dev/null 2>&1
+	timeout 20 env CTRACE_DIR=$T/fifo LD_PRELOAD=$LIB "$X/count" 10 >/dev/null 2>&1
 	check "FIFO .tsc-hz: traced program does not hang" 0 $?
 	timeout 30 "$CTRACE" record -d "$T/fifo" -s "sqlite:$T/fifo.db" -- "$X/count" 10 >/dev/null 2>&1
 	check "FIFO .tsc-hz: ctrace record does not hang" 0 $?
