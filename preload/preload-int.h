@@ -192,8 +192,8 @@ int ctr_thread_fd(struct ctr_thr *t); /* verified (reopened if needed) event fil
 int ctr_dir_fd(void);		      /* verified (reopened if needed) run directory, or -1 */
 int ctr_foreign(void);
 void ctr_dl_refresh(struct ctr_thr *t);
-    /* slow path after a dlopen: new objects mapped */ /* 1 in a vfork child (or a clone the preload
-							  did not see): hands off */
+/* slow path after a dlopen: new objects mapped */ /* 1 in a vfork child (or a clone the preload
+						      did not see): hands off */
 void ctr_log(int level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void ctr_lost_global(uint64_t n);
 
