@@ -433,11 +433,23 @@ static unsigned long long dl_adds(void)
 	return n;
 }
 
+static int dl_called; /* the program called dlopen(): exit looks for new objects */
+
 static void rescan_locked(void)
 {
 	if (!ctr_proc.enabled || ctr_foreign())
 		return;
 	pthread_mutex_lock(&dl_lock);
+	rescan_modules();
+	pthread_mutex_unlock(&dl_lock);
+}
+
+/* At exit, which may be _exit() in a signal handler: never waits for the lock. */
+static void rescan_at_exit(void)
+{
+	if (!ctr_proc.enabled || !dl_called || ctr_foreign() ||
+	    pthread_mutex_trylock(&dl_lock) != 0)
+		return;
 	rescan_modules();
 	pthread_mutex_unlock(&dl_lock);
 }
@@ -461,6 +473,7 @@ CTR_NOINSTR void *ctr_dlopen_prepare(void)
 	if (!real)
 		real = dlsym(RTLD_NEXT, "dlopen");
 	if (ctr_proc.enabled && ctr_proc.ready && !ctr_foreign() && t->gate != CTR_G_BUSY) {
+		dl_called = 1;
 		if (!t->dl_checks)
 			t->dl_adds = dl_adds();
 		t->dl_checks = DL_CHECKS;
@@ -827,13 +840,13 @@ static void tsc_cache_write(const char *path, uint64_t hz)
 
 /* ---- exit, fork, signals ------------------------------------------------------------ */
 
-static void rescan_locked(void);
+static void rescan_at_exit(void);
 
 static void finish_process(void)
 {
 	struct ctr_thr *t = &ctr_tls;
 
-	rescan_locked(); /* objects loaded since the last look (dlopen is observed lazily) */
+	rescan_at_exit(); /* objects loaded since the last look (dlopen is observed lazily) */
 	ctr_thread_finish(t);
 	meta_put_u64(meta_fd(), "end_ticks", ctr_now());
 	meta_put_i64(meta_fd(), "end_real_ns", clock_ns(CLOCK_REALTIME));
