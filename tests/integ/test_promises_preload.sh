@@ -125,6 +125,16 @@ check "own getenv/setenv: leaf x500 recorded" 500 "$(calls_of "sqlite:$T/env.db"
 "$CTRACE" record -d "$T/env2" -s "sqlite:$T/env2.db" -- "$X/envdef" 300 >/dev/null 2>&1
 check "own getenv/setenv under ctrace record: leaf x300" "0 300" "$? $(calls_of "sqlite:$T/env2.db" leaf)"
 check "own getenv/setenv: nothing logged" "" "$(cat "$T/e")"
+BASH_BIN=$(command -v bash)
+if [ -n "$BASH_BIN" ] && nm -D "$BASH_BIN" 2>/dev/null | grep -q ' T getenv$'; then
+	CTRACE_DIR=$T/bash LD_PRELOAD=$LIB "$BASH_BIN" -c "'$X/count' 10 >/dev/null 2>&1; '$X/count' 5 >/dev/null 2>&1"
+	check "bash (exports getenv/setenv): one run under CTRACE_DIR, both programs in it" "1 2" \
+		"$(ls "$T/bash" 2>/dev/null | wc -l) $(ls "$T"/bash/*/ 2>/dev/null | grep -c '^p-.*-1\.meta$')"
+	"$CTRACE" commit -s "sqlite:$T/bash.db" "$T"/bash/*/ >/dev/null 2>&1
+	check "bash (exports getenv/setenv): leaf x15 recorded" 15 "$(calls_of "sqlite:$T/bash.db" leaf)"
+else
+	skip "bash with its own getenv" "this bash does not export getenv"
+fi
 
 # ---- 4. dlopen through the program's DT_RUNPATH -------------------------------------------
 
