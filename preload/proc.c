@@ -1159,7 +1159,14 @@ __attribute__((constructor(101))) static void ctr_init(void)
 	}
 	ctr_proc.fast = ctr_proc.use_tsc && !ctr_opts.policy;
 	if (run && *run) {
-		snprintf(ctr_proc.run_dir, sizeof(ctr_proc.run_dir), "%s", run);
+		char cwd[PATH_MAX];
+		int n = -1;
+
+		/* absolute: the directory may have to be reopened after the program's chdir() */
+		if (run[0] != '/' && getcwd(cwd, sizeof(cwd)))
+			n = snprintf(ctr_proc.run_dir, sizeof(ctr_proc.run_dir), "%s/%s", cwd, run);
+		if (n < 0 || n >= (int)sizeof(ctr_proc.run_dir))
+			snprintf(ctr_proc.run_dir, sizeof(ctr_proc.run_dir), "%s", run);
 		if (ctr_fd_hold(&ctr_proc.dir,
 				open(run, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)) < 0) {
 			ctr_log(CTR_LOG_ERROR, "cannot open run directory '%s': %s; not recording",
