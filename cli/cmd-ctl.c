@@ -2,44 +2,97 @@
 /*
  * `ctrace ctl PID on|off|flush`: switches recording in a running process that has
  * libctrace.so preloaded. The command travels as the value of a queued real-time signal
- * (SIGRTMAX-3) that the preload handles; no file or socket is involved.
+ * (SIGRTMAX-3) that the preload handles; no file or socket is involved. The signal is sent
+ * only to a process of the caller's own (root: any) that announces the preload's handler
+ * (its memfd mapping "ctrace-ctl") and has the signal caught: never one it would kill.
  */
 #include <errno.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "cli.h"
 #include "cmds.h"
 
-/* 1 if process @pid maps libctrace.so. */
+/* 1 if process @pid maps libctrace.so, 2 if it also announces the control handler. */
 static int has_preload(pid_t pid)
 {
 	char path[64], line[4096];
 	FILE *f;
-	int found = 0;
+	int lib = 0, ann = 0;
 
 	snprintf(path, sizeof(path), "/proc/%d/maps", (int)pid);
 	f = fopen(path, "re");
 	if (!f)
 		return -1;
-	while (!found && fgets(line, sizeof(line), f))
+	while (fgets(line, sizeof(line), f)) {
 		if (strstr(line, "/libctrace.so"))
-			found = 1;
+			lib = 1;
+		if (strstr(line, "/memfd:ctrace-ctl "))
+			ann = 1;
+	}
 	fclose(f);
-	return found;
+	return lib ? 1 + ann : 0;
+}
+
+/* From /proc/PID/status: whether @sig is caught, and the real, effective and saved uids. */
+static int read_status(pid_t pid, int sig, int *caught, long uid[3])
+{
+	char path[64], line[512];
+	FILE *f;
+	int got = 0;
+
+	snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
+	f = fopen(path, "re");
+	if (!f)
+		return -1;
+	while (fgets(line, sizeof(line), f)) {
+		unsigned long long mask;
+
+		if (sscanf(line, "Uid: %ld %ld %ld", &uid[0], &uid[1], &uid[2]) == 3)
+			got |= 1;
+		else if (sscanf(line, "SigCgt: %llx", &mask) == 1) {
+			*caught = (int)((mask >> (sig - 1)) & 1);
+			got |= 2;
+		}
+	}
+	fclose(f);
+	return got == 3 ? 0 : -1;
+}
+
+static int check_target(pid_t pid, struct ctr_err *e);
+
+/* Sends @cmd as the value of SIGRTMAX-3 through @pidfd (the process checked, even if its pid
+ * was reused since), or by pid where pidfds are missing. */
+static int send_cmd(int pidfd, pid_t pid, int cmd)
+{
+	union sigval v = {.sival_int = cmd};
+#ifdef SYS_pidfd_send_signal
+	if (pidfd >= 0) {
+		siginfo_t si;
+
+		memset(&si, 0, sizeof(si));
+		si.si_signo = SIGRTMAX - 3;
+		si.si_code = SI_QUEUE;
+		si.si_pid = getpid();
+		si.si_uid = getuid();
+		si.si_value = v;
+		return (int)syscall(SYS_pidfd_send_signal, pidfd, SIGRTMAX - 3, &si, 0);
+	}
+#endif
+	return sigqueue(pid, SIGRTMAX - 3, v);
 }
 
 int ctr_cmd_ctl(int argc, char **argv)
 {
 	static const char *const names[] = {NULL, "on", "off", "flush"};
 	struct ctr_err e;
-	union sigval v;
 	char *end;
 	long pid;
-	int cmd = 0;
+	int cmd = 0, pidfd = -1, ret;
 
 	ctr_err_clear(&e);
 	if (argc >= 2 && (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h"))) {
@@ -65,20 +118,48 @@ int ctr_cmd_ctl(int argc, char **argv)
 	if (!cmd)
 		return ctr_cli_usage("ctrace ctl", "unknown command '%s' (on, off, flush)",
 				     argv[2]);
-	switch (has_preload((pid_t)pid)) {
-	case -1:
-		ctr_err_set(&e, CTR_ENOTFOUND, errno, "no process %ld: %s", pid, strerror(errno));
-		return ctr_cli_fail("ctrace ctl", &e);
-	case 0:
-		ctr_err_set(&e, CTR_ENOTFOUND, 0, "process %ld does not have libctrace.so loaded",
-			    pid);
-		return ctr_cli_fail("ctrace ctl", &e);
-	}
-	v.sival_int = cmd;
-	if (sigqueue((pid_t)pid, SIGRTMAX - 3, v) != 0) {
+#ifdef SYS_pidfd_open
+	pidfd = (int)syscall(SYS_pidfd_open, (pid_t)pid, 0); /* checked below, signalled as is */
+#endif
+	ret = check_target((pid_t)pid, &e);
+	if (ret == 0 && send_cmd(pidfd, (pid_t)pid, cmd) != 0) {
 		ctr_err_set(&e, CTR_EIO, errno, "cannot signal process %ld: %s", pid,
 			    strerror(errno));
-		return ctr_cli_fail("ctrace ctl", &e);
+		ret = -1;
 	}
-	return CTR_EXIT_OK;
+	if (pidfd >= 0)
+		close(pidfd);
+	return ret ? ctr_cli_fail("ctrace ctl", &e) : CTR_EXIT_OK;
+}
+
+/* 0 when process @pid is the caller's (root: anyone's) and announces and catches ctrace's
+ * control signal; otherwise -1 with @e filled. */
+static int check_target(pid_t pid, struct ctr_err *e)
+{
+	long uid[3], me = (long)geteuid();
+	int caught = 0;
+
+	if (read_status(pid, SIGRTMAX - 3, &caught, uid) != 0)
+		return ctr_err_set(e, CTR_ENOTFOUND, errno, "no process %ld: %s", (long)pid,
+				   strerror(errno));
+	if (me != 0 && (uid[0] != me || uid[1] != me || uid[2] != me || (long)getuid() != me))
+		return ctr_err_set(e, CTR_EIO, EPERM,
+				   "process %ld belongs to another user: not permitted", (long)pid);
+	switch (has_preload(pid)) {
+	case -1:
+		return ctr_err_set(e, CTR_ENOTFOUND, errno, "no process %ld: %s", (long)pid,
+				   strerror(errno));
+	case 0:
+		return ctr_err_set(e, CTR_ENOTFOUND, 0,
+				   "process %ld does not have libctrace.so loaded", (long)pid);
+	case 1:
+		caught = 0; /* no announcement: whatever handles the signal is not ours */
+		break;
+	}
+	if (!caught)
+		return ctr_err_set(e, CTR_ENOTFOUND, 0,
+				   "process %ld does not handle ctrace's control signal (a setuid "
+				   "program, or one with a handler of its own): not sent",
+				   (long)pid);
+	return 0;
 }

@@ -20,6 +20,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "../common/options.h"
 #include "../common/runid.h"
 #include "../ingest/commit.h"
 #include "cli.h"
@@ -43,21 +44,16 @@ static void record_usage(FILE *f)
 	    "  -n, --no-commit      leave the raw run directory, do not commit\n"
 	    "  -k, --keep           commit but keep the raw run directory\n"
 	    "      --lib PATH       the preload to use (default: libctrace.so next to ctrace)\n"
-	    "\nWhat to record (each also as an environment variable for plain LD_PRELOAD use):\n"
-	    "  -F, --filter GLOB    only functions matching GLOB and what they call "
-	    "(CTRACE_FILTER)\n"
-	    "  -N, --exclude GLOB   never record functions matching GLOB (CTRACE_EXCLUDE)\n"
-	    "      --module GLOB    only functions of objects whose path matches (CTRACE_MODULE)\n"
-	    "  -D, --depth N        only calls at most N deep (CTRACE_DEPTH)\n"
-	    "  -t, --min-duration D drop calls shorter than D (e.g. 10us), keep their counts\n"
-	    "                       (CTRACE_MIN_DURATION)\n"
-	    "      --sample N       record 1 in N calls of each function, count all "
-	    "(CTRACE_SAMPLE)\n"
-	    "      --sample-rate P  record the process with probability P (CTRACE_SAMPLE_RATE)\n"
-	    "      --start on|off   start recording or dormant; switch with 'ctrace ctl PID on'\n"
-	    "                       (CTRACE_START)\n"
-	    "  Function globs match mangled and demangled names; repeat an option to add one.\n"
-	    "  -h, --help           this help\n");
+	    "\nWhat to record (each also as an environment variable for plain LD_PRELOAD use):\n");
+	for (int i = 0; i < CTR_OPT_N; i++) {
+		char line[256];
+
+		ctr_opt_help(&ctr_opt_defs[i], line, sizeof(line));
+		fputs(line, f);
+	}
+	fprintf(f,
+		"  Function globs match mangled and demangled names; repeat an option to add one.\n"
+		"  -h, --help           this help\n");
 }
 
 static int find_lib(char *out, size_t n)
@@ -208,97 +204,61 @@ static void append_meta(const char *dir, const char *fmt, ...)
 	fclose(f);
 }
 
-/* Turns a recording option into its CTRACE_* variable, checking the value; repeated globs
- * accumulate, separated by ';'. Returns 0 or prints a usage error and returns 2. */
-static int set_option(int c, const char *v)
+/* Turns recording option @d into its CTRACE_* variable, checking the value against the one
+ * table (common/options.h); repeated globs accumulate, separated by ';'. Returns 0 or prints a
+ * usage error and returns 2. */
+static int set_option(const struct ctr_opt_def *d, const char *v)
 {
-	static const struct {
-		int c;
-		const char *env, *flag;
-	} map[] = {{'F', "CTRACE_FILTER", "--filter"},
-		   {'N', "CTRACE_EXCLUDE", "--exclude"},
-		   {'O', "CTRACE_MODULE", "--module"},
-		   {'D', "CTRACE_DEPTH", "--depth"},
-		   {'t', "CTRACE_MIN_DURATION", "--min-duration"},
-		   {'S', "CTRACE_SAMPLE", "--sample"},
-		   {'P', "CTRACE_SAMPLE_RATE", "--sample-rate"},
-		   {'W', "CTRACE_START", "--start"}};
-	char *end, buf[32];
-	uint64_t ns;
+	struct ctr_opt_val val;
+	char why[256], buf[32];
+	const char *old = getenv(d->env);
 
-	for (size_t i = 0; i < sizeof(map) / sizeof(map[0]); i++) {
-		if (map[i].c != c)
-			continue;
-		switch (c) {
-		case 'D':
-		case 'S': {
-			long n = strtol(v, &end, 10);
-
-			if (*end || n < 1 || n > 1000000000)
-				return ctr_cli_usage(prog, "%s wants a positive number, got '%s'",
-						     map[i].flag, v);
-			break;
-		}
-		case 'P': {
-			double p = strtod(v, &end);
-
-			if (*end || end == v || p < 0 || p > 1)
-				return ctr_cli_usage(prog, "--sample-rate wants 0..1, got '%s'", v);
-			break;
-		}
-		case 't':
-			if (ctr_parse_duration(v, &ns))
-				return ctr_cli_usage(
-				    prog, "--min-duration wants a duration like 10us, got '%s'", v);
-			snprintf(buf, sizeof(buf), "%lluns", (unsigned long long)ns);
-			v = buf;
-			break;
-		case 'W':
-			if (strcmp(v, "on") && strcmp(v, "off"))
-				return ctr_cli_usage(prog, "--start wants on or off, got '%s'", v);
-			break;
-		default:
-			if (!*v || strchr(v, ';'))
-				return ctr_cli_usage(prog, "%s wants a glob without ';', got '%s'",
-						     map[i].flag, v);
-		}
-		if ((c == 'F' || c == 'N' || c == 'O') && getenv(map[i].env) &&
-		    *getenv(map[i].env)) {
-			size_t n = strlen(getenv(map[i].env)) + strlen(v) + 2;
-			char *joined = malloc(n);
-
-			if (!joined)
-				return CTR_EXIT_ERROR;
-			snprintf(joined, n, "%s;%s", getenv(map[i].env), v);
-			setenv(map[i].env, joined, 1);
-			free(joined);
-		} else {
-			setenv(map[i].env, v, 1);
-		}
-		return 0;
+	if (ctr_opt_parse(d, v, &val, why, sizeof(why)) != 0)
+		return ctr_cli_usage(prog, "--%s %s", d->lng, why);
+	if (d->kind == CTR_OPT_GLOBS && strchr(v, ';'))
+		return ctr_cli_usage(prog, "--%s wants a glob without ';', got '%s'", d->lng, v);
+	if (d->kind == CTR_OPT_DURATION) {
+		snprintf(buf, sizeof(buf), "%lluns", (unsigned long long)val.u);
+		v = buf;
 	}
-	return ctr_cli_usage(prog, "unknown option");
+	if (d->kind == CTR_OPT_GLOBS && old && *old) {
+		size_t n = strlen(old) + strlen(v) + 2;
+		char *joined = malloc(n);
+
+		if (!joined)
+			return CTR_EXIT_ERROR;
+		snprintf(joined, n, "%s;%s", old, v);
+		setenv(d->env, joined, 1);
+		free(joined);
+	} else {
+		setenv(d->env, v, 1);
+	}
+	return 0;
+}
+
+/* Values inherited in the environment get the same checks as the flags. */
+static int check_env_options(void)
+{
+	for (int i = 0; i < CTR_OPT_N; i++) {
+		const struct ctr_opt_def *d = &ctr_opt_defs[i];
+		const char *v = getenv(d->env);
+		struct ctr_opt_val val;
+		char why[256];
+
+		if (v && *v && ctr_opt_parse(d, v, &val, why, sizeof(why)) != 0)
+			return ctr_cli_usage(prog, "%s %s", d->env, why);
+	}
+	return 0;
 }
 
 static void write_options(FILE *f)
 {
-	static const char *const envs[][2] = {
-	    {"CTRACE_FILTER", "filter"},
-	    {"CTRACE_EXCLUDE", "exclude"},
-	    {"CTRACE_MODULE", "module"},
-	    {"CTRACE_DEPTH", "depth"},
-	    {"CTRACE_MIN_DURATION", "min_duration"},
-	    {"CTRACE_SAMPLE", "sample"},
-	    {"CTRACE_SAMPLE_RATE", "sample_rate"},
-	    {"CTRACE_START", "start"},
-	};
-
-	for (size_t i = 0; i < sizeof(envs) / sizeof(envs[0]); i++) {
-		const char *v = getenv(envs[i][0]);
+	for (int i = 0; i < CTR_OPT_N; i++) {
+		const char *v = getenv(ctr_opt_defs[i].env);
 		char key[64];
 
 		if (v && *v) {
-			snprintf(key, sizeof(key), "option.%s", envs[i][1]);
+			snprintf(key, sizeof(key), "option.%s", ctr_opt_defs[i].key);
 			meta_write(f, key, v);
 		}
 	}
@@ -322,16 +282,13 @@ int ctr_cmd_record(int argc, char **argv)
 	    {"keep", no_argument, NULL, 'k'},
 	    {"lib", required_argument, NULL, 'L'},
 	    {"help", no_argument, NULL, 'h'},
-	    {"filter", required_argument, NULL, 'F'},
-	    {"exclude", required_argument, NULL, 'N'},
-	    {"module", required_argument, NULL, 'O'},
-	    {"depth", required_argument, NULL, 'D'},
-	    {"min-duration", required_argument, NULL, 't'},
-	    {"sample", required_argument, NULL, 'S'},
-	    {"sample-rate", required_argument, NULL, 'P'},
-	    {"start", required_argument, NULL, 'W'},
-	    {NULL, 0, NULL, 0},
+#define OPT_LONG_(id, env, lng, sh, key, kind, mn, mx, arg, help)                                  \
+	{lng, required_argument, NULL, CTR_OPT_GETOPT_VAL(sh, CTR_OPT_##id)},
+	    CTR_OPTIONS(OPT_LONG_)
+#undef OPT_LONG_
+		{NULL, 0, NULL, 0},
 	};
+	char shorts[64] = "+d:s:m:nkh";
 	const char *parent = getenv("CTRACE_DIR"), *conn = NULL, *lib_opt = NULL;
 	char **metas = calloc((size_t)argc + 1, sizeof(char *));
 	int n_metas = 0, no_commit = 0, keep = 0, c, status, ret;
@@ -344,8 +301,27 @@ int ctr_cmd_record(int argc, char **argv)
 	ctr_err_clear(&e);
 	if (!metas)
 		return CTR_EXIT_ERROR;
+	for (int i = 0, n = (int)strlen(shorts); i < CTR_OPT_N; i++) {
+		if (ctr_opt_defs[i].sh) {
+			shorts[n++] = (char)ctr_opt_defs[i].sh;
+			shorts[n++] = ':';
+			shorts[n] = 0;
+		}
+	}
 	optind = 1;
-	while ((c = getopt_long(argc, argv, "+d:s:m:nkhF:N:D:t:", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, shorts, opts, NULL)) != -1) {
+		const struct ctr_opt_def *od = NULL;
+
+		for (int i = 0; i < CTR_OPT_N; i++)
+			if (c == CTR_OPT_GETOPT_VAL(ctr_opt_defs[i].sh, i))
+				od = &ctr_opt_defs[i];
+		if (od) {
+			if (set_option(od, optarg)) {
+				ret = CTR_EXIT_USAGE;
+				goto out;
+			}
+			continue;
+		}
 		switch (c) {
 		case 'd':
 			parent = optarg;
@@ -370,19 +346,6 @@ int ctr_cmd_record(int argc, char **argv)
 		case 'L':
 			lib_opt = optarg;
 			break;
-		case 'F':
-		case 'N':
-		case 'O':
-		case 'D':
-		case 't':
-		case 'S':
-		case 'P':
-		case 'W':
-			if (set_option(c, optarg)) {
-				ret = CTR_EXIT_USAGE;
-				goto out;
-			}
-			break;
 		case 'h':
 			record_usage(stdout);
 			ret = CTR_EXIT_OK;
@@ -397,6 +360,8 @@ int ctr_cmd_record(int argc, char **argv)
 		    ctr_cli_usage(prog, "no program given: ctrace record [OPTIONS] -- PROG [ARGS]");
 		goto out;
 	}
+	if ((ret = check_env_options()) != 0)
+		goto out;
 	if (!parent || !*parent)
 		parent = "ctrace.data";
 	if (lib_opt)

@@ -240,7 +240,15 @@ static int read_proc(struct ctr_rawrun *r, const char *name, struct ctr_err *e)
 			p->crashed = atoi(v);
 		else if (!strcmp(k, "lost"))
 			p->lost = strtoull(v, NULL, 10);
-		else if (!strcmp(k, "overhead_inner_ns"))
+		else if (!strcmp(k, "option_error")) { /* a value the preload rejected: shown */
+			size_t i = 0;
+
+			while (i < r->n_meta &&
+			       (strcmp(r->meta[i].key, k) || strcmp(r->meta[i].value, v)))
+				i++;
+			if (i == r->n_meta) /* once, however many processes inherited it */
+				add_kv(&r->meta, &r->n_meta, k, v);
+		} else if (!strcmp(k, "overhead_inner_ns"))
 			p->overhead_inner_ns = strtod(v, NULL);
 		else if (!strcmp(k, "overhead_call_ns"))
 			p->overhead_call_ns = strtod(v, NULL);

@@ -22,6 +22,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "../common/options.h"
 #include "preload-int.h"
 
 struct ctr_opts ctr_opts;
@@ -45,7 +46,7 @@ static int n_allowed;
 
 static void split_globs(const char *env, struct globs *g)
 {
-	const char *v = getenv(env);
+	const char *v = ctr_getenv(env);
 	char *copy, *save = NULL, *tok;
 
 	if (!v || !*v || !(copy = strdup(v)))
@@ -211,54 +212,52 @@ int ctr_control_decide(uintptr_t fn)
 	return CTR_DECIDE_RECORD;
 }
 
-static void put_opt(int fd, const char *key, const char *env)
-{
-	const char *v = getenv(env);
-	char line[4200];
-	int n;
-
-	if (fd < 0 || !v || !*v)
-		return;
-	n = snprintf(line, sizeof(line), "option.%s=%s\n", key, v);
-	if (n > 0 && n < (int)sizeof(line) && write(fd, line, (size_t)n) < 0)
-		(void)0;
-}
-
 /* Writes the options in effect as option.* lines of a meta file. */
 void ctr_control_write_options(int fd)
 {
-	put_opt(fd, "filter", "CTRACE_FILTER");
-	put_opt(fd, "exclude", "CTRACE_EXCLUDE");
-	put_opt(fd, "module", "CTRACE_MODULE");
-	put_opt(fd, "depth", "CTRACE_DEPTH");
-	put_opt(fd, "min_duration", "CTRACE_MIN_DURATION");
-	put_opt(fd, "sample", "CTRACE_SAMPLE");
-	put_opt(fd, "sample_rate", "CTRACE_SAMPLE_RATE");
-	put_opt(fd, "start", "CTRACE_START");
+	char line[4200];
+
+	for (int i = 0; i < CTR_OPT_N; i++) {
+		const char *v = ctr_getenv(ctr_opt_defs[i].env);
+		struct ctr_opt_val val;
+		char why[256];
+		int n;
+
+		if (fd < 0 || !v || !*v ||
+		    ctr_opt_parse(&ctr_opt_defs[i], v, &val, why, sizeof(why)))
+			continue; /* a rejected value is an option_error line, not an option */
+		n = snprintf(line, sizeof(line), "option.%s=%s\n", ctr_opt_defs[i].key, v);
+		if (n > 0 && n < (int)sizeof(line) && write(fd, line, (size_t)n) < 0)
+			(void)0;
+	}
 }
 
-static uint64_t parse_dur(const char *v, int *ok)
-{
-	char *end;
-	double x;
+/* Options the preload had to reject: logged, and kept for the process's meta file. */
+#define MAX_OPT_ERRORS CTR_OPT_N
+static char opt_errors[MAX_OPT_ERRORS][512];
+static int n_opt_errors;
 
-	errno = 0;
-	x = strtod(v, &end);
-	*ok = 0;
-	if (errno || end == v || x < 0)
-		return 0;
-	if (!strcmp(end, "") || !strcmp(end, "ns"))
-		;
-	else if (!strcmp(end, "us"))
-		x *= 1e3;
-	else if (!strcmp(end, "ms"))
-		x *= 1e6;
-	else if (!strcmp(end, "s"))
-		x *= 1e9;
-	else
-		return 0;
-	*ok = 1;
-	return (uint64_t)x;
+static void reject(const struct ctr_opt_def *d, const char *v, const char *why)
+{
+	ctr_log(CTR_LOG_ERROR, "ignoring invalid %s='%s': %s", d->env, v, why);
+	if (n_opt_errors < MAX_OPT_ERRORS)
+		snprintf(opt_errors[n_opt_errors++], sizeof(opt_errors[0]), "%s='%.200s': %s",
+			 d->env, v, why);
+}
+
+void ctr_control_write_errors(int fd)
+{
+	char line[600];
+
+	for (int i = 0; i < n_opt_errors && fd >= 0; i++) {
+		int n = snprintf(line, sizeof(line), "option_error=%s\n", opt_errors[i]);
+
+		for (int k = (int)sizeof("option_error=") - 1; k < n - 1; k++)
+			if (line[k] == '\n')
+				line[k] = ' ';
+		if (n > 0 && n < (int)sizeof(line) && write(fd, line, (size_t)n) < 0)
+			(void)0;
+	}
 }
 
 /* ---- on / off ----------------------------------------------------------------------- */
@@ -305,15 +304,63 @@ CTR_EXPORT int ctrace__enabled(void)
 	return ctr_proc.enabled && ctr_global_on;
 }
 
-/* Reads the options; returns 0 to record this process, -1 to stay inert (sample-rate). */
+/* Reads the options (common/options.h: one table, one set of limits); returns 0 to record
+ * this process, -1 to stay inert (sample-rate). An invalid value is ignored, but never
+ * silently: it is logged and written as an option_error line of the process. */
 int ctr_control_init(void)
 {
-	const char *v;
-	int ok;
+	int inert = 0;
 
-	split_globs("CTRACE_FILTER", &g_filter);
-	split_globs("CTRACE_EXCLUDE", &g_exclude);
-	split_globs("CTRACE_MODULE", &g_module);
+	for (int i = 0; i < CTR_OPT_N; i++) {
+		const struct ctr_opt_def *d = &ctr_opt_defs[i];
+		const char *v = ctr_getenv(d->env);
+		struct ctr_opt_val val;
+		char why[256];
+
+		if (!v || !*v)
+			continue;
+		if (ctr_opt_parse(d, v, &val, why, sizeof(why)) != 0) {
+			reject(d, v, why);
+			continue;
+		}
+		switch (d->id) {
+		case CTR_OPT_FILTER:
+			split_globs(d->env, &g_filter);
+			break;
+		case CTR_OPT_EXCLUDE:
+			split_globs(d->env, &g_exclude);
+			break;
+		case CTR_OPT_MODULE:
+			split_globs(d->env, &g_module);
+			break;
+		case CTR_OPT_DEPTH:
+			ctr_opts.max_depth = (uint32_t)val.u;
+			break;
+		case CTR_OPT_MIN_DURATION:
+			ctr_opts.min_ticks =
+			    (uint64_t)((double)val.u * (double)ctr_proc.ticks_per_sec / 1e9);
+			break;
+		case CTR_OPT_SAMPLE:
+			if (val.u > 1)
+				ctr_opts.sample = (uint32_t)val.u;
+			break;
+		case CTR_OPT_START:
+			if (!val.u)
+				ctr_global_on = 0;
+			break;
+		case CTR_OPT_SAMPLE_RATE: {
+			uint32_t r = 0;
+
+			if (getrandom(&r, sizeof(r), GRND_NONBLOCK) != (ssize_t)sizeof(r))
+				r = (uint32_t)time(NULL) * 2654435761u ^ (uint32_t)getpid();
+			if ((double)r >= val.p * 4294967296.0)
+				inert = 1;
+			break;
+		}
+		case CTR_OPT_N:
+			break;
+		}
+	}
 	ctr_opts.have_module = g_module.n > 0;
 	if (g_exclude.n && !(set_exclude = new_set()))
 		ctr_log(CTR_LOG_ERROR, "out of memory for CTRACE_EXCLUDE: ignored");
@@ -325,71 +372,40 @@ int ctr_control_init(void)
 			ctr_log(CTR_LOG_ERROR, "out of memory for CTRACE_FILTER: ignored");
 	}
 	ctr_opts.have_exclude = set_exclude != NULL || ctr_opts.have_module;
-	if ((v = getenv("CTRACE_DEPTH")) && *v) {
-		char *end;
-		long d = strtol(v, &end, 10);
-
-		if (*end || d < 1 || d > (1L << 24))
-			ctr_log(CTR_LOG_ERROR, "ignoring invalid CTRACE_DEPTH='%s' (1..16777216)",
-				v);
-		else
-			ctr_opts.max_depth = (uint32_t)d;
-	}
-	if ((v = getenv("CTRACE_MIN_DURATION")) && *v) {
-		uint64_t ns = parse_dur(v, &ok);
-
-		if (!ok)
-			ctr_log(CTR_LOG_ERROR,
-				"ignoring invalid CTRACE_MIN_DURATION='%s' (e.g. 10us)", v);
-		else
-			ctr_opts.min_ticks =
-			    (uint64_t)((double)ns * (double)ctr_proc.ticks_per_sec / 1e9);
-	}
-	if ((v = getenv("CTRACE_SAMPLE")) && *v) {
-		char *end;
-		long n = strtol(v, &end, 10);
-
-		if (*end || n < 1 || n > 1000000000)
-			ctr_log(CTR_LOG_ERROR, "ignoring invalid CTRACE_SAMPLE='%s' (1..1e9)", v);
-		else if (n > 1)
-			ctr_opts.sample = (uint32_t)n;
-	}
 	ctr_opts.policy = ctr_opts.min_ticks || ctr_opts.sample;
-	if ((v = getenv("CTRACE_START")) && *v) {
-		if (!strcmp(v, "off"))
-			ctr_global_on = 0;
-		else if (strcmp(v, "on"))
-			ctr_log(CTR_LOG_ERROR, "ignoring invalid CTRACE_START='%s' (on, off)", v);
-	}
-	if ((v = getenv("CTRACE_SAMPLE_RATE")) && *v) {
-		char *end;
-		double p = strtod(v, &end);
-		uint32_t r = 0;
-
-		if (*end || p < 0 || p > 1) {
-			ctr_log(CTR_LOG_ERROR, "ignoring invalid CTRACE_SAMPLE_RATE='%s' (0..1)",
-				v);
-		} else {
-			if (getrandom(&r, sizeof(r), GRND_NONBLOCK) != (ssize_t)sizeof(r))
-				r = (uint32_t)time(NULL) * 2654435761u ^ (uint32_t)getpid();
-			if ((double)r >= p * 4294967296.0)
-				return -1;
-		}
-	}
-	return 0;
+	return inert ? -1 : 0;
 }
 
+/*
+ * Installs the handler of `ctrace ctl`'s signal (SIGRTMAX-3) unless the program has one, and
+ * only then announces it: a read-only mapping of a memfd named CTR_CTL_ANNOUNCE, which ctl
+ * looks for in /proc/PID/maps (readable only by the process's owner and root) together with the
+ * signal in SigCgt of /proc/PID/status. Called first thing in every process that loads the
+ * preload, recording or not (not under AT_SECURE), so ctl never kills one.
+ */
 void ctr_control_install(void)
 {
 	struct sigaction sa, old;
-	int sig = SIGRTMAX - 3;
+	int sig = SIGRTMAX - 3, fd;
+	void *m;
 
 	memset(&sa, 0, sizeof(sa));
 	sa.sa_sigaction = ctl_handler;
 	sa.sa_flags = SA_SIGINFO | SA_RESTART;
 	sigemptyset(&sa.sa_mask);
-	if (sigaction(sig, NULL, &old) == 0 && old.sa_handler == SIG_DFL)
-		sigaction(sig, &sa, NULL);
+	if (sigaction(sig, NULL, &old) != 0 || old.sa_handler != SIG_DFL ||
+	    sigaction(sig, &sa, NULL) != 0)
+		return;
+	fd = memfd_create("ctrace-ctl", MFD_CLOEXEC);
+	if (fd < 0)
+		return;
+	if (ftruncate(fd, 4096) == 0) {
+		m = mmap(NULL, 4096, PROT_READ, MAP_SHARED, fd, 0);
+		if (m == MAP_FAILED)
+			ctr_log(CTR_LOG_DEBUG, "cannot announce the control signal: %s",
+				strerror(errno));
+	}
+	close(fd);
 }
 
 /* ---- stack capture at switch-on ----------------------------------------------------- */

@@ -23,7 +23,7 @@
 
 __thread struct ctr_thr ctr_tls __attribute__((tls_model("initial-exec"))) = {
     .gate = CTR_G_UNINIT,
-    .fd = -1,
+    .file = {.fd = -1},
 };
 
 #define SLACK_WORDS 64u
@@ -88,16 +88,21 @@ static uint32_t *win_limit(const struct ctr_thr *t)
 static int map_window(struct ctr_thr *t, uint64_t off, uint64_t size)
 {
 	void *m;
+	int fd;
 
 	if (off + size > ctr_proc.fsize_limit) {
 		errno = EFBIG;
 		return -1;
 	}
-	if (fallocate(t->fd, 0, (off_t)off, (off_t)size) != 0) {
-		if (errno != EOPNOTSUPP || posix_fallocate(t->fd, (off_t)off, (off_t)size) != 0)
+	if ((fd = ctr_thread_fd(t)) < 0) {
+		errno = EBADF;
+		return -1;
+	}
+	if (fallocate(fd, 0, (off_t)off, (off_t)size) != 0) {
+		if (errno != EOPNOTSUPP || posix_fallocate(fd, (off_t)off, (off_t)size) != 0)
 			return -1;
 	}
-	m = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, t->fd, (off_t)off);
+	m = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, (off_t)off);
 	if (m == MAP_FAILED)
 		return -1;
 	/* Pre-fault the window writable in one call: MAP_POPULATE maps shared pages read-only,
@@ -250,7 +255,7 @@ static void try_recover(struct ctr_thr *t, uint64_t now)
 
 		if (t->win)
 			pad_to_end(t);
-		if (t->fd < 0 || map_window(t, next_off, ctr_proc.window_max) != 0)
+		if (!t->file.held || map_window(t, next_off, ctr_proc.window_max) != 0)
 			return;
 		if (t->pos + need > win_limit(t))
 			return;
@@ -512,7 +517,7 @@ void ctr_go_dormant(struct ctr_thr *t, uint64_t now)
  * describe the frames already open with INHERIT records from a stack capture. */
 static int activate(struct ctr_thr *t, int include_first)
 {
-	if (t->fd < 0) {
+	if (!t->file.held) {
 		ctr_thread_start(t);
 		if (!CTR_GATE_IS_ON(t->gate))
 			return -1;
@@ -548,6 +553,8 @@ static void restore_end(struct ctr_thr *t)
 
 static void generic_enter_locked(struct ctr_thr *t, uintptr_t fn, uintptr_t sp, uint64_t now)
 {
+	if (unlikely(t->dl_checks))
+		ctr_dl_refresh(t);
 	t->gate = CTR_G_BUSY;
 	if (!ctr_global_on)
 		ctr_go_dormant(t, now);
@@ -560,6 +567,8 @@ static void generic_enter_locked(struct ctr_thr *t, uintptr_t fn, uintptr_t sp, 
 
 static void generic_exit_locked(struct ctr_thr *t, uintptr_t fn, uint64_t now)
 {
+	if (unlikely(t->dl_checks))
+		ctr_dl_refresh(t);
 	t->gate = CTR_G_BUSY;
 	if (!ctr_global_on)
 		ctr_go_dormant(t, now);
@@ -611,9 +620,11 @@ static __attribute__((noinline)) void enter_gated(struct ctr_thr *t, uintptr_t f
 			t->gate = CTR_G_DORMANT;
 			return;
 		}
+		if (unlikely(t->dl_checks))
+			ctr_dl_refresh(t);
 		if (ctr_control_decide(fn) != CTR_DECIDE_FILTER)
 			return;
-		if (t->fd < 0) {
+		if (!t->file.held) {
 			ctr_thread_start(t);
 			if (!CTR_GATE_IS_ON(t->gate))
 				return;
@@ -1033,7 +1044,8 @@ void ctr_thread_start(struct ctr_thr *t)
 
 	t->gate = CTR_G_BUSY;
 	if (!ctr_proc.enabled) {
-		t->gate = CTR_G_OFF;
+		/* before the constructor (a hook in another object's start-up): ask again later */
+		t->gate = ctr_proc.ready ? CTR_G_OFF : CTR_G_UNINIT;
 		goto out;
 	}
 	t->tid = (int32_t)syscall(SYS_gettid);
@@ -1058,8 +1070,7 @@ void ctr_thread_start(struct ctr_thr *t)
 		ctr_log(CTR_LOG_ERROR, "thread %d: out of memory: not recorded", (int)t->tid);
 		goto out;
 	}
-	if (ctr_open_thread_file(t->tid, &t->fd) != 0 ||
-	    map_window(t, 0, ctr_proc.window_min) != 0) {
+	if (ctr_open_thread_file(t) != 0 || map_window(t, 0, ctr_proc.window_min) != 0) {
 		ctr_log(CTR_LOG_ERROR, "thread %d: cannot create its event file: %s", (int)t->tid,
 			strerror(errno));
 		enter_lost_mode(t);
@@ -1092,6 +1103,7 @@ void ctr_thread_finish(struct ctr_thr *t)
 	int saved = errno;
 	uint64_t end;
 	uint32_t flags;
+	int fd;
 
 	if (t->gate == CTR_G_UNINIT || t->gate == CTR_G_OFF)
 		return;
@@ -1103,20 +1115,28 @@ void ctr_thread_finish(struct ctr_thr *t)
 		ctr_lost_global(t->lost_pending);
 		t->lost_pending = 0;
 	}
-	if (t->fd >= 0 && t->win) {
+	fd = t->file.held ? ctr_thread_fd(t) : -1;
+	if (t->win) {
+		struct ctr_ev_hdr *h = t->win_off == 0 ? (struct ctr_ev_hdr *)t->win : NULL;
+
 		end = t->win_off + (uint64_t)(t->pos - t->win) * 4;
 		flags = (ctr_proc.use_tsc ? CTR_EV_FLAG_TSC : 0) | CTR_EV_FLAG_CLOSED;
-		pwrite(t->fd, &end, 8, offsetof(struct ctr_ev_hdr, end_offset));
-		pwrite(t->fd, &t->lost, 8, offsetof(struct ctr_ev_hdr, lost_events));
-		pwrite(t->fd, &flags, 4, offsetof(struct ctr_ev_hdr, flags));
+		if (h) { /* the header is in the mapping: no descriptor needed */
+			h->end_offset = end;
+			h->lost_events = t->lost;
+			h->flags = flags;
+		} else if (fd >= 0) {
+			pwrite(fd, &end, 8, offsetof(struct ctr_ev_hdr, end_offset));
+			pwrite(fd, &t->lost, 8, offsetof(struct ctr_ev_hdr, lost_events));
+			pwrite(fd, &flags, 4, offsetof(struct ctr_ev_hdr, flags));
+		}
 		munmap(t->win, t->win_size);
 		t->win = NULL;
-		if (ftruncate(t->fd, (off_t)end) != 0)
+		if (fd >= 0 && ftruncate(fd, (off_t)end) != 0)
 			ctr_log(CTR_LOG_DEBUG, "cannot trim event file: %s", strerror(errno));
 	}
-	if (t->fd >= 0)
-		close(t->fd);
-	t->fd = -1;
+	ctr_fd_close(&t->file);
+	t->file.held = 0;
 	ctr_unregister_thread(t);
 	if (t->altstack) {
 		stack_t ss = {.ss_flags = SS_DISABLE};
@@ -1138,11 +1158,10 @@ void ctr_thread_forget(struct ctr_thr *t)
 		return;
 	if (t->win)
 		munmap(t->win, t->win_size);
-	if (t->fd >= 0)
-		close(t->fd);
+	ctr_fd_close(&t->file); /* the parent's, inherited: only if it still is that file */
+	t->file.held = 0;
 	t->win = NULL;
 	t->pos = t->end = NULL;
-	t->fd = -1;
 	t->lost = t->lost_pending = 0;
 	t->next = NULL;
 	if (t->slots)
@@ -1260,7 +1279,7 @@ int ctr_calibrate(double *inner_ns, double *call_ns)
 		t->slots = slots;
 		t->stack = stack;
 		t->cap = 64;
-		t->fd = -1;
+		t->file.fd = -1;
 		t->gate = CTR_GATE_ON;
 		t->last = now_ticks();
 		t0 = now_ticks();

@@ -36,6 +36,13 @@ enum ctr_gate {
 
 struct ctr_thr;
 
+/* A descriptor of the preload's, identified by device and inode (guard.c). */
+struct ctr_fd {
+	int fd;	  /* -1: none, or no longer ours */
+	int held; /* a file was opened: it can be reopened by name */
+	uint64_t dev, ino;
+};
+
 /* Options (control.c); all zero when none is set. */
 struct ctr_opts {
 	int have_filter;  /* record only inside functions matching CTRACE_FILTER */
@@ -58,6 +65,7 @@ void ctr_control_install(void);
 void ctr_control_module(const char *path, uintptr_t bias, uintptr_t lo, uintptr_t hi);
 int ctr_control_decide(uintptr_t fn);
 void ctr_control_write_options(int fd);
+void ctr_control_write_errors(int fd); /* option_error lines: values the preload rejected */
 void ctr_capture_stack(struct ctr_thr *t, int include_first);
 CTR_EXPORT void ctrace__pause(void);
 CTR_EXPORT void ctrace__resume(void);
@@ -91,7 +99,7 @@ struct ctr_thr {
 	uint32_t *win;	  /* current window */
 	uint64_t win_off; /* file offset of the window */
 	uint64_t win_size;
-	int fd;
+	struct ctr_fd file; /* the thread's event file: use ctr_thread_fd() */
 	int32_t tid;
 	uint64_t lost;		 /* events lost in this thread */
 	uint64_t lost_pending;	 /* lost since the last LOST record */
@@ -106,6 +114,8 @@ struct ctr_thr {
 	uint32_t *scount;	  /* per slot call counter for --sample (mmap'd) */
 	struct ctr_pending *pend; /* dropped calls not yet written as COUNT records */
 	uint32_t n_pend;
+	uint32_t dl_checks;	    /* a dlopen was called: slow paths look for new objects */
+	unsigned long long dl_adds; /* the loader's count of additions at the last look */
 };
 
 /* Per-frame state for the drop policy: how to take the frame's ENTER back. */
@@ -133,7 +143,8 @@ struct ctr_proc {
 	int fast;	   /* TSC and no drop policy: the fast paths apply */
 	int dormant_start; /* started with CTRACE_START=off: threads begin with a capture */
 	uint64_t ticks_per_sec;
-	int dirfd; /* run directory */
+	struct ctr_fd dir; /* run directory: use ctr_dir_fd() */
+	int ready;	   /* the constructor has run */
 	pid_t pid;
 	pid_t ppid;
 	uint32_t gen;
@@ -148,6 +159,22 @@ struct ctr_proc {
 extern struct ctr_proc ctr_proc;
 extern __thread struct ctr_thr ctr_tls;
 
+/* guard.c: descriptors kept out of the program's way, and the environment read without
+ * getenv()/setenv() (the program may define them). All signal-safe but ctr_setenv(). */
+/* Moves @fd to a high number (F_DUPFD_CLOEXEC) and records its identity in @g; returns the
+ * descriptor or -1 (then @fd is closed). */
+int ctr_fd_hold(struct ctr_fd *g, int fd);
+/* @g's descriptor when it still is the file it was opened on, else -1 (forgotten, not closed). */
+int ctr_fd_check(struct ctr_fd *g);
+/* 1 when @fd is the file @g was opened on. */
+int ctr_fd_same(const struct ctr_fd *g, int fd);
+/* Adopts @fd, just reopened by name, if it is the same file as before; else closes it, -1. */
+int ctr_fd_reopen(struct ctr_fd *g, int fd);
+/* Closes @g's descriptor only when it is still ours. */
+void ctr_fd_close(struct ctr_fd *g);
+const char *ctr_getenv(const char *name);
+int ctr_setenv(const char *name, const char *val); /* for main() and exec: never frees */
+
 /* hooks.c */
 uint64_t ctr_now(void);
 void ctr_thread_start(struct ctr_thr *t);		/* slow: opens the thread's event file */
@@ -160,7 +187,13 @@ int ctr_calibrate(double *inner_ns, double *call_ns);
 /* proc.c */
 void ctr_register_thread(struct ctr_thr *t);
 void ctr_unregister_thread(struct ctr_thr *t);
-int ctr_open_thread_file(int32_t tid, int *fd);
+int ctr_open_thread_file(struct ctr_thr *t);
+int ctr_thread_fd(struct ctr_thr *t); /* verified (reopened if needed) event file, or -1 */
+int ctr_dir_fd(void);		      /* verified (reopened if needed) run directory, or -1 */
+int ctr_foreign(void);
+void ctr_dl_refresh(struct ctr_thr *t);
+/* slow path after a dlopen: new objects mapped */ /* 1 in a vfork child (or a clone the preload
+						      did not see): hands off */
 void ctr_log(int level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void ctr_lost_global(uint64_t n);
 

@@ -13,6 +13,7 @@
 #include <limits.h>
 #include <link.h>
 #include <pthread.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -33,17 +34,20 @@
 #include "../common/runid.h"
 #include "preload-int.h"
 
-struct ctr_proc ctr_proc = {.dirfd = -1, .logfd = 2, .log_level = CTR_LOG_WARN};
+struct ctr_proc ctr_proc = {.dir = {.fd = -1}, .logfd = 2, .log_level = CTR_LOG_WARN};
 
 static pthread_mutex_t reg_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct ctr_thr *reg_head;
 static pthread_key_t thr_key;
-static int metafd = -1;
+static struct ctr_fd meta_g = {.fd = -1}, maps_g = {.fd = -1}, log_g = {.fd = -1};
+static char log_path[4096];
 static uint64_t lost_total;
 static int crashing;
 static char file_prefix[64]; /* "PID-GEN" */
 static int kick_pending;
 static void kick_locked(void);
+static int meta_fd(void);
+static int maps_fd(void);
 
 void ctr_write_thread_name(struct ctr_thr *t, const char *name);
 
@@ -53,10 +57,17 @@ void ctr_log(int level, const char *fmt, ...)
 {
 	char buf[512];
 	va_list ap;
-	int n, saved = errno;
+	int n, fd = ctr_proc.logfd, saved = errno;
 
-	if (level > ctr_proc.log_level || ctr_proc.logfd < 0)
+	if (level > ctr_proc.log_level || fd < 0)
 		return;
+	if (log_g.held && (fd = ctr_fd_check(&log_g)) < 0) /* CTRACE_LOG_FILE, closed or replaced */
+		fd = ctr_fd_reopen(&log_g,
+				   open(log_path, O_WRONLY | O_APPEND | O_NOFOLLOW | O_CLOEXEC));
+	if (fd < 0) {
+		errno = saved;
+		return;
+	}
 	n = snprintf(buf, sizeof(buf), "ctrace[%d]: ", (int)getpid());
 	va_start(ap, fmt);
 	n += vsnprintf(buf + n, sizeof(buf) - (size_t)n - 1, fmt, ap);
@@ -64,7 +75,7 @@ void ctr_log(int level, const char *fmt, ...)
 	if (n > (int)sizeof(buf) - 2)
 		n = (int)sizeof(buf) - 2;
 	buf[n++] = '\n';
-	if (write(ctr_proc.logfd, buf, (size_t)n) < 0)
+	if (write(fd, buf, (size_t)n) < 0)
 		(void)0;
 	errno = saved;
 }
@@ -198,15 +209,18 @@ void ctr_flush_all(void)
 	for (struct ctr_thr *t = reg_head; t; t = t->next) {
 		uint32_t *win = t->win, *pos = t->pos;
 
-		if (t->fd >= 0 && win && pos) {
+		if (win && pos && t->win_off == 0) {
+			((struct ctr_ev_hdr *)win)->end_offset = (uint64_t)(pos - win) * 4;
+		} else if (win && pos && ctr_fd_same(&t->file, t->file.fd)) {
 			uint64_t end = t->win_off + (uint64_t)(pos - win) * 4;
 
-			if (pwrite(t->fd, &end, 8, offsetof(struct ctr_ev_hdr, end_offset)) < 0)
+			if (pwrite(t->file.fd, &end, 8, offsetof(struct ctr_ev_hdr, end_offset)) <
+			    0)
 				(void)0;
 		}
 	}
 	pthread_mutex_unlock(&reg_lock);
-	meta_put_u64(metafd, "flush_ticks", ctr_now());
+	meta_put_u64(meta_fd(), "flush_ticks", ctr_now());
 }
 
 static void thread_dtor(void *arg)
@@ -214,14 +228,66 @@ static void thread_dtor(void *arg)
 	ctr_thread_finish((struct ctr_thr *)arg);
 }
 
-int ctr_open_thread_file(int32_t tid, int *fd)
+int ctr_open_thread_file(struct ctr_thr *t)
+{
+	char name[128];
+	int fd;
+
+	snprintf(name, sizeof(name), "t-%s-%d.ev", file_prefix, (int)t->tid);
+	fd = openat(ctr_dir_fd(), name, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+	if (ctr_fd_hold(&t->file, fd) < 0)
+		return -1;
+	t->file.held = 1;
+	return 0;
+}
+
+/* The descriptors below are re-identified before each use: the program may have closed them
+ * (closefrom) or put its own files on their numbers (dup2). A lost one is reopened by name in
+ * the run directory, and only if it is still the same file. */
+int ctr_thread_fd(struct ctr_thr *t)
 {
 	char name[128];
 
-	snprintf(name, sizeof(name), "t-%s-%d.ev", file_prefix, (int)tid);
-	*fd =
-	    openat(ctr_proc.dirfd, name, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
-	return *fd < 0 ? -1 : 0;
+	if (!t->file.held)
+		return -1;
+	if (ctr_fd_check(&t->file) >= 0)
+		return t->file.fd;
+	snprintf(name, sizeof(name), "t-%s-%d.ev", file_prefix, (int)t->tid);
+	return ctr_fd_reopen(&t->file, openat(ctr_dir_fd(), name, O_RDWR | O_NOFOLLOW | O_CLOEXEC));
+}
+
+int ctr_dir_fd(void)
+{
+	if (!ctr_proc.dir.held || ctr_fd_check(&ctr_proc.dir) >= 0)
+		return ctr_proc.dir.fd;
+	return ctr_fd_reopen(
+	    &ctr_proc.dir, open(ctr_proc.run_dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+}
+
+static int proc_file_fd(struct ctr_fd *g, const char *ext)
+{
+	char name[128];
+
+	if (!g->held || ctr_fd_check(g) >= 0)
+		return g->fd;
+	snprintf(name, sizeof(name), "p-%s.%s", file_prefix, ext);
+	return ctr_fd_reopen(
+	    g, openat(ctr_dir_fd(), name, O_WRONLY | O_APPEND | O_NOFOLLOW | O_CLOEXEC));
+}
+
+static int meta_fd(void)
+{
+	return proc_file_fd(&meta_g, "meta");
+}
+
+static int maps_fd(void)
+{
+	return proc_file_fd(&maps_g, "maps");
+}
+
+int ctr_foreign(void)
+{
+	return ctr_proc.pid && (pid_t)syscall(SYS_getpid) != ctr_proc.pid;
 }
 
 /* ---- module map --------------------------------------------------------------------- */
@@ -233,7 +299,6 @@ static struct {
 	int seen;
 } modules[MAX_MODULES];
 static int n_modules;
-static int mapsfd = -1;
 
 static uint32_t str_hash(const char *s)
 {
@@ -324,7 +389,7 @@ static int scan_module(struct dl_phdr_info *info, size_t size, void *arg)
 	}
 	n = snprintf(line, sizeof(line), "L %lx %lx %lx %s %s\n", (unsigned long)info->dlpi_addr,
 		     (unsigned long)lo, (unsigned long)hi, bid[0] ? bid : "-", path);
-	if (mapsfd >= 0 && n > 0 && write(mapsfd, line, (size_t)n) < 0)
+	if (n > 0 && maps_fd() >= 0 && write(maps_fd(), line, (size_t)n) < 0)
 		(void)0;
 	return 0;
 }
@@ -343,7 +408,7 @@ static void rescan_modules(void)
 			int n =
 			    snprintf(line, sizeof(line), "U %lx\n", (unsigned long)modules[i].bias);
 
-			if (mapsfd >= 0 && write(mapsfd, line, (size_t)n) < 0)
+			if (maps_fd() >= 0 && write(maps_fd(), line, (size_t)n) < 0)
 				(void)0;
 			continue;
 		}
@@ -354,26 +419,101 @@ static void rescan_modules(void)
 
 static pthread_mutex_t dl_lock = PTHREAD_MUTEX_INITIALIZER;
 
-CTR_EXPORT void *dlopen(const char *file, int mode)
+static int count_adds(struct dl_phdr_info *info, size_t size, void *arg)
 {
-	static void *(*real)(const char *, int);
-	void *h;
-	int saved;
+	*(unsigned long long *)arg = info->dlpi_adds;
+	return 1; /* the counter is the same in every entry: one is enough */
+}
+
+static unsigned long long dl_adds(void)
+{
+	unsigned long long n = 0;
+
+	dl_iterate_phdr(count_adds, &n);
+	return n;
+}
+
+static int dl_called; /* the program called dlopen(): exit looks for new objects */
+
+static void rescan_locked(void)
+{
+	if (!ctr_proc.enabled || ctr_foreign())
+		return;
+	pthread_mutex_lock(&dl_lock);
+	rescan_modules();
+	pthread_mutex_unlock(&dl_lock);
+}
+
+/* At exit, which may be _exit() in a signal handler: never waits for the lock. */
+static void rescan_at_exit(void)
+{
+	if (!ctr_proc.enabled || !dl_called || ctr_foreign() ||
+	    pthread_mutex_trylock(&dl_lock) != 0)
+		return;
+	rescan_modules();
+	pthread_mutex_unlock(&dl_lock);
+}
+
+/*
+ * dlopen() is not wrapped by a C function: glibc resolves the file with the calling object's
+ * DT_RUNPATH and $ORIGIN, so the preload must not become the caller. The exported dlopen below
+ * only notes, for the calling thread, that objects may be loaded, then jumps to libc's dlopen
+ * with the program's return address untouched. The thread's next slow-path event (often in the
+ * new object's constructors) rescans the objects once the loader's count of additions moved;
+ * dlclose() and process exit rescan too.
+ */
+#define DL_CHECKS 64 /* slow-path looks before giving up on a dlopen that loaded nothing */
+
+CTR_NOINSTR void *ctr_dlopen_prepare(void)
+{
+	static void *real;
+	struct ctr_thr *t = &ctr_tls;
+	int saved = errno;
 
 	if (!real)
-		real = (void *(*)(const char *, int))dlsym(RTLD_NEXT, "dlopen");
-	h = real(file, mode);
-	saved = errno;
-	if (h && ctr_proc.enabled) {
-		pthread_mutex_lock(&dl_lock);
-		rescan_modules();
-		pthread_mutex_unlock(&dl_lock);
+		real = dlsym(RTLD_NEXT, "dlopen");
+	if (ctr_proc.enabled && ctr_proc.ready && !ctr_foreign() && t->gate != CTR_G_BUSY) {
+		dl_called = 1;
+		if (!t->dl_checks)
+			t->dl_adds = dl_adds();
+		t->dl_checks = DL_CHECKS;
+		t->end = NULL; /* the next event takes the slow path */
 	}
-	if (h && ctr_hooks_bypassed())
-		ctr_bypass_hooks(1);
 	errno = saved;
-	return h;
+	return real;
 }
+
+void ctr_dl_refresh(struct ctr_thr *t)
+{
+	int gate = t->gate;
+	unsigned long long adds;
+
+	t->gate = CTR_G_OFF; /* what the rescan calls is not the program's */
+	adds = dl_adds();
+	if (adds != t->dl_adds) {
+		t->dl_adds = adds;
+		t->dl_checks = 0;
+		rescan_locked();
+	} else {
+		t->dl_checks--;
+	}
+	t->gate = gate;
+}
+
+__asm__(".text\n"
+	".globl dlopen\n"
+	".type dlopen, @function\n"
+	"dlopen:\n"
+	"	endbr64\n"
+	"	push %rdi\n"
+	"	push %rsi\n"
+	"	sub $8, %rsp\n" /* 16-byte alignment for the call */
+	"	call ctr_dlopen_prepare\n"
+	"	add $8, %rsp\n"
+	"	pop %rsi\n"
+	"	pop %rdi\n"
+	"	jmp *%rax\n"
+	".size dlopen, .-dlopen\n");
 
 CTR_EXPORT int dlclose(void *handle)
 {
@@ -382,13 +522,10 @@ CTR_EXPORT int dlclose(void *handle)
 
 	if (!real)
 		real = (int (*)(void *))dlsym(RTLD_NEXT, "dlclose");
+	rescan_locked(); /* objects the lazy dlopen rescan has not seen yet */
 	r = real(handle);
 	saved = errno;
-	if (ctr_proc.enabled) {
-		pthread_mutex_lock(&dl_lock);
-		rescan_modules();
-		pthread_mutex_unlock(&dl_lock);
-	}
+	rescan_locked();
 	errno = saved;
 	return r;
 }
@@ -447,7 +584,7 @@ static void put_cmdline(int fd, const char *key_each, const char *key_joined)
 /* Creates a new run directory under $CTRACE_DIR (default ./ctrace.data) and its run.meta. */
 static int create_run(void)
 {
-	const char *parent = getenv("CTRACE_DIR");
+	const char *parent = ctr_getenv("CTRACE_DIR");
 	char id[64], host[256] = "", cwd[PATH_MAX] = "";
 	int pfd, dfd, fd;
 
@@ -492,8 +629,8 @@ static int create_run(void)
 	meta_put(fd, "cwd", cwd);
 	meta_put_i64(fd, "start_real_ns", clock_ns(CLOCK_REALTIME));
 	meta_put(fd, "created_by", "preload");
-	if (getenv("CTRACE_META"))
-		meta_put(fd, "meta", getenv("CTRACE_META"));
+	if (ctr_getenv("CTRACE_META"))
+		meta_put(fd, "meta", ctr_getenv("CTRACE_META"));
 	ctr_control_write_options(fd);
 	close(fd);
 	snprintf(ctr_proc.run_dir, sizeof(ctr_proc.run_dir), "%s/%s", parent, id);
@@ -504,8 +641,10 @@ static int create_run(void)
 		if (n < sizeof(ctr_proc.run_dir))
 			memcpy(ctr_proc.run_dir, abs, n + 1);
 	}
-	setenv("CTRACE_RUN_DIR", ctr_proc.run_dir, 1);
-	ctr_proc.dirfd = dfd;
+	ctr_setenv("CTRACE_RUN_DIR", ctr_proc.run_dir);
+	if (ctr_fd_hold(&ctr_proc.dir, dfd) < 0)
+		return -1;
+	ctr_proc.dir.held = 1;
 	return 0;
 }
 
@@ -513,26 +652,30 @@ static int create_run(void)
 static int open_proc_files(void)
 {
 	char name[128];
+	int fd = -1;
 
 	for (uint32_t gen = 0; gen < 1000; gen++) {
 		snprintf(name, sizeof(name), "p-%d-%u.meta", (int)ctr_proc.pid, gen);
-		metafd =
-		    openat(ctr_proc.dirfd, name,
-			   O_WRONLY | O_APPEND | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
-		if (metafd >= 0) {
+		fd = openat(ctr_dir_fd(), name,
+			    O_WRONLY | O_APPEND | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+		if (fd >= 0) {
 			ctr_proc.gen = gen;
 			break;
 		}
 		if (errno != EEXIST)
 			return -1;
 	}
-	if (metafd < 0)
+	if (ctr_fd_hold(&meta_g, fd) < 0)
 		return -1;
+	meta_g.held = 1;
 	snprintf(file_prefix, sizeof(file_prefix), "%d-%u", (int)ctr_proc.pid, ctr_proc.gen);
 	snprintf(name, sizeof(name), "p-%s.maps", file_prefix);
-	mapsfd = openat(ctr_proc.dirfd, name,
-			O_WRONLY | O_APPEND | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
-	return mapsfd < 0 ? -1 : 0;
+	fd = openat(ctr_dir_fd(), name,
+		    O_WRONLY | O_APPEND | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+	if (ctr_fd_hold(&maps_g, fd) < 0)
+		return -1;
+	maps_g.held = 1;
+	return 0;
 }
 
 static void write_proc_meta(void)
@@ -541,17 +684,17 @@ static void write_proc_meta(void)
 	ssize_t r = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
 
 	exe[r > 0 ? r : 0] = 0;
-	if (write(metafd, "ctrace-proc 1\n", 14) < 0)
+	if (write(meta_fd(), "ctrace-proc 1\n", 14) < 0)
 		(void)0;
-	meta_put_i64(metafd, "pid", ctr_proc.pid);
-	meta_put_i64(metafd, "ppid", ctr_proc.ppid);
-	meta_put_u64(metafd, "gen", ctr_proc.gen);
-	meta_put(metafd, "exe", exe);
-	put_cmdline(metafd, NULL, "command");
-	meta_put(metafd, "clock", ctr_proc.use_tsc ? "tsc" : "monotonic");
-	meta_put_u64(metafd, "ticks_per_sec", ctr_proc.ticks_per_sec);
-	meta_put_u64(metafd, "start_ticks", ctr_now());
-	meta_put_i64(metafd, "start_real_ns", clock_ns(CLOCK_REALTIME));
+	meta_put_i64(meta_fd(), "pid", ctr_proc.pid);
+	meta_put_i64(meta_fd(), "ppid", ctr_proc.ppid);
+	meta_put_u64(meta_fd(), "gen", ctr_proc.gen);
+	meta_put(meta_fd(), "exe", exe);
+	put_cmdline(meta_fd(), NULL, "command");
+	meta_put(meta_fd(), "clock", ctr_proc.use_tsc ? "tsc" : "monotonic");
+	meta_put_u64(meta_fd(), "ticks_per_sec", ctr_proc.ticks_per_sec);
+	meta_put_u64(meta_fd(), "start_ticks", ctr_now());
+	meta_put_i64(meta_fd(), "start_real_ns", clock_ns(CLOCK_REALTIME));
 }
 
 /* ---- clock -------------------------------------------------------------------------- */
@@ -567,26 +710,17 @@ static int tsc_invariant(void)
 	return (d >> 8) & 1;
 }
 
+static uint64_t measure_tsc(int64_t ns);
+
+/* 10 ms: clock_gettime's ~50 ns error is 5 ppm of it */
 static uint64_t calibrate_tsc(void)
 {
-	uint32_t lo, hi;
-	uint64_t t0, t1;
-	int64_t n0, n1;
-
-	n0 = clock_ns(CLOCK_MONOTONIC_RAW);
-	__asm__ volatile("rdtsc" : "=a"(lo), "=d"(hi));
-	t0 = ((uint64_t)hi << 32) | lo;
-	do
-		n1 = clock_ns(CLOCK_MONOTONIC_RAW);
-	while (n1 - n0 < 10000000); /* 10 ms: clock_gettime's ~50 ns error is 5 ppm of it */
-	__asm__ volatile("rdtsc" : "=a"(lo), "=d"(hi));
-	t1 = ((uint64_t)hi << 32) | lo;
-	return (uint64_t)((double)(t1 - t0) * 1e9 / (double)(n1 - n0));
+	return measure_tsc(10000000);
 }
 
 static uint64_t env_u64(const char *name, uint64_t def, uint64_t lo, uint64_t hi)
 {
-	const char *v = getenv(name);
+	const char *v = ctr_getenv(name);
 	char *end;
 	unsigned long long x;
 
@@ -608,7 +742,7 @@ static uint64_t env_u64(const char *name, uint64_t def, uint64_t lo, uint64_t hi
  */
 static void tsc_cache_path(char *out, size_t n, const char *run)
 {
-	const char *parent = getenv("CTRACE_DIR");
+	const char *parent = ctr_getenv("CTRACE_DIR");
 
 	if (run && *run) {
 		const char *slash = strrchr(run, '/');
@@ -633,15 +767,44 @@ static void boot_id(char *out, size_t n)
 	out[strcspn(out, "\n ")] = 0;
 }
 
+/* A rate measured over @ns of the clock: the quick check of a cached value. */
+static uint64_t measure_tsc(int64_t ns)
+{
+	uint32_t lo, hi;
+	uint64_t t0, t1;
+	int64_t n0, n1;
+
+	n0 = clock_ns(CLOCK_MONOTONIC_RAW);
+	__asm__ volatile("rdtsc" : "=a"(lo), "=d"(hi));
+	t0 = ((uint64_t)hi << 32) | lo;
+	do
+		n1 = clock_ns(CLOCK_MONOTONIC_RAW);
+	while (n1 - n0 < ns);
+	__asm__ volatile("rdtsc" : "=a"(lo), "=d"(hi));
+	t1 = ((uint64_t)hi << 32) | lo;
+	return (uint64_t)((double)(t1 - t0) * 1e9 / (double)(n1 - n0));
+}
+
+/*
+ * The cache is only a hint: it sits in a directory others may write to. It must be a regular
+ * file of ours (never a FIFO or device, which could block the constructor), hold this boot's
+ * id, and agree within 2% with a 200 us measurement.
+ */
 static uint64_t tsc_cache_read(const char *path)
 {
 	char buf[128], id[64], want[64];
-	int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
-	ssize_t r = fd >= 0 ? read(fd, buf, sizeof(buf) - 1) : -1;
+	int fd = open(path, O_RDONLY | O_NONBLOCK | O_NOFOLLOW | O_NOCTTY | O_CLOEXEC);
 	unsigned long long hz = 0;
+	struct stat st;
+	ssize_t r = -1;
+	double quick;
 
-	if (fd >= 0)
-		close(fd);
+	if (fd < 0)
+		return 0;
+	if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_uid == geteuid() &&
+	    st.st_size < (off_t)sizeof(buf))
+		r = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
 	if (r <= 0)
 		return 0;
 	buf[r] = 0;
@@ -649,56 +812,67 @@ static uint64_t tsc_cache_read(const char *path)
 	if (!want[0] || sscanf(buf, "%63s %llu", id, &hz) != 2 || strcmp(id, want) != 0 ||
 	    hz < 1000000ull || hz > 100000000000ull)
 		return 0;
+	quick = (double)measure_tsc(200000);
+	if ((double)hz < quick * 0.98 || (double)hz > quick * 1.02) {
+		ctr_log(CTR_LOG_WARN, "ignoring '%s': %llu Hz, measured %.0f", path, hz, quick);
+		return 0;
+	}
 	return hz;
 }
 
+/* Written to a new file and renamed over the old one: never through what is there. */
 static void tsc_cache_write(const char *path, uint64_t hz)
 {
-	char id[64], line[128];
+	char id[64], line[128], tmp[4300];
 	int fd, n;
 
 	boot_id(id, sizeof(id));
-	if (!id[0])
+	if (!id[0] ||
+	    (size_t)snprintf(tmp, sizeof(tmp), "%s.%d", path, (int)getpid()) >= sizeof(tmp))
 		return;
-	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600);
+	fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
 	if (fd < 0)
 		return;
 	n = snprintf(line, sizeof(line), "%s %llu\n", id, (unsigned long long)hz);
-	if (write(fd, line, (size_t)n) < 0)
-		(void)0;
-	close(fd);
+	if (write(fd, line, (size_t)n) != n || close(fd) != 0 || rename(tmp, path) != 0)
+		unlink(tmp);
 }
 
 /* ---- exit, fork, signals ------------------------------------------------------------ */
+
+static void rescan_at_exit(void);
 
 static void finish_process(void)
 {
 	struct ctr_thr *t = &ctr_tls;
 
+	rescan_at_exit(); /* objects loaded since the last look (dlopen is observed lazily) */
 	ctr_thread_finish(t);
-	meta_put_u64(metafd, "end_ticks", ctr_now());
-	meta_put_i64(metafd, "end_real_ns", clock_ns(CLOCK_REALTIME));
-	meta_put_u64(metafd, "lost", __atomic_load_n(&lost_total, __ATOMIC_RELAXED));
+	meta_put_u64(meta_fd(), "end_ticks", ctr_now());
+	meta_put_i64(meta_fd(), "end_real_ns", clock_ns(CLOCK_REALTIME));
+	meta_put_u64(meta_fd(), "lost", __atomic_load_n(&lost_total, __ATOMIC_RELAXED));
 }
 
+/* A vfork child runs in its parent's memory until it execs or exits: the preload's state
+ * there is the parent's, so it must not touch it (ctr_foreign()). */
 static void on_exit_status(int status, void *arg)
 {
-	if (!ctr_proc.enabled || crashing)
+	if (!ctr_proc.enabled || crashing || ctr_foreign())
 		return;
-	meta_put_i64(metafd, "exit_status", status & 0xff);
+	meta_put_i64(meta_fd(), "exit_status", status & 0xff);
 }
 
 __attribute__((destructor(101))) static void ctr_fini(void)
 {
-	if (!ctr_proc.enabled || crashing)
+	if (!ctr_proc.enabled || crashing || ctr_foreign())
 		return;
 	finish_process();
 }
 
 CTR_EXPORT __attribute__((noreturn)) void _exit(int status)
 {
-	if (ctr_proc.enabled && !crashing) {
-		meta_put_i64(metafd, "exit_status", status & 0xff);
+	if (ctr_proc.enabled && !crashing && !ctr_foreign()) {
+		meta_put_i64(meta_fd(), "exit_status", status & 0xff);
 		finish_process();
 	}
 	syscall(SYS_exit_group, status);
@@ -720,7 +894,10 @@ static void atfork_parent(void)
 	pthread_mutex_unlock(&reg_lock);
 }
 
-static void atfork_child(void)
+/* A new process with a copy of the parent's memory (fork, or clone() without CLONE_VM): files
+ * of its own. With @files_shared (CLONE_FILES) the descriptor table is the parent's: the
+ * inherited descriptors are forgotten, not closed. */
+static void new_process(int files_shared)
 {
 	pthread_mutex_init(&reg_lock, NULL);
 	pthread_mutex_init(&dl_lock, NULL);
@@ -728,11 +905,13 @@ static void atfork_child(void)
 	lost_total = 0;
 	if (!ctr_proc.enabled)
 		return;
-	if (metafd >= 0)
-		close(metafd);
-	if (mapsfd >= 0)
-		close(mapsfd);
-	metafd = mapsfd = -1;
+	if (files_shared) {
+		meta_g.fd = maps_g.fd = ctr_tls.file.fd = -1;
+		ctr_tls.file.held = 0;
+	}
+	ctr_fd_close(&meta_g); /* the parent's, inherited */
+	ctr_fd_close(&maps_g);
+	meta_g.held = maps_g.held = 0;
 	ctr_proc.ppid = ctr_proc.pid;
 	ctr_proc.pid = getpid();
 	ctr_thread_forget(&ctr_tls);
@@ -743,6 +922,59 @@ static void atfork_child(void)
 	write_proc_meta();
 	n_modules = 0;
 	rescan_modules();
+}
+
+static void atfork_child(void)
+{
+	new_process(0);
+}
+
+struct clone_start {
+	int (*fn)(void *);
+	void *arg;
+	int files_shared;
+};
+
+static int clone_child(void *p)
+{
+	struct clone_start cs = *(struct clone_start *)p; /* our copy of the parent's stack */
+	int r;
+
+	new_process(cs.files_shared);
+	r = cs.fn(cs.arg);
+	/* glibc ends the child with a plain exit system call: no destructor runs */
+	if (ctr_proc.enabled && !crashing && !ctr_foreign()) {
+		meta_put_i64(meta_fd(), "exit_status", r & 0xff);
+		finish_process();
+	}
+	return r;
+}
+
+/* clone() without CLONE_VM makes a process like fork() but runs no atfork handler: the child
+ * is set up here, before the program's function runs. With CLONE_VM it is a thread or a vfork
+ * child: passed through. */
+CTR_EXPORT int clone(int (*fn)(void *), void *stack, int flags, void *arg, ...)
+{
+	static int (*real)(int (*)(void *), void *, int, void *, ...);
+	struct clone_start cs = {fn, arg, (flags & CLONE_FILES) != 0};
+	void *ptid, *tls, *ctid;
+	va_list ap;
+
+	va_start(ap, arg); /* the kernel reads these only when flags ask for them */
+	ptid = va_arg(ap, void *);
+	tls = va_arg(ap, void *);
+	ctid = va_arg(ap, void *);
+	va_end(ap);
+	if (!real)
+		real =
+		    (int (*)(int (*)(void *), void *, int, void *, ...))dlsym(RTLD_NEXT, "clone");
+	if (!real) {
+		errno = ENOSYS;
+		return -1;
+	}
+	if ((flags & CLONE_VM) || !ctr_proc.enabled || !fn)
+		return real(fn, stack, flags, arg, ptid, tls, ctid);
+	return real(clone_child, stack, flags, &cs, ptid, tls, ctid);
 }
 
 static const int crash_sigs[] = {SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGABRT, SIGTRAP, SIGSYS};
@@ -765,8 +997,8 @@ static void write_backtrace(int sig, siginfo_t *si, void *uc)
 	int fd, depth = 0;
 
 	snprintf(name, sizeof(name), "p-%s.crash", file_prefix);
-	fd = openat(ctr_proc.dirfd, name, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC,
-		    0600);
+	fd =
+	    openat(ctr_dir_fd(), name, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600);
 	if (fd < 0)
 		return;
 	p = line;
@@ -798,16 +1030,16 @@ static void fatal_handler(int sig, siginfo_t *si, void *uc)
 {
 	int saved = errno;
 
-	if (!__atomic_exchange_n(&crashing, 1, __ATOMIC_SEQ_CST)) {
+	if (!ctr_foreign() && !__atomic_exchange_n(&crashing, 1, __ATOMIC_SEQ_CST)) {
 		ctr_tls.gate = ctr_tls.gate == CTR_G_UNINIT ? CTR_G_OFF : ctr_tls.gate;
 		if (is_crash_sig(sig)) {
-			meta_put_i64(metafd, "crashed", 1);
+			meta_put_i64(meta_fd(), "crashed", 1);
 			write_backtrace(sig, si, uc);
 		}
-		meta_put_i64(metafd, "signal", sig);
+		meta_put_i64(meta_fd(), "signal", sig);
 		/* events are already in the shared file mappings; note what we know */
-		meta_put_u64(metafd, "end_ticks", ctr_now());
-		meta_put_u64(metafd, "lost", __atomic_load_n(&lost_total, __ATOMIC_RELAXED));
+		meta_put_u64(meta_fd(), "end_ticks", ctr_now());
+		meta_put_u64(meta_fd(), "lost", __atomic_load_n(&lost_total, __ATOMIC_RELAXED));
 	}
 	/* die exactly as without ctrace: previous disposition, then the same signal again */
 	sigaction(sig, &old_act[sig], NULL);
@@ -844,7 +1076,7 @@ static void install_handlers(void)
 
 static void setup_log(void)
 {
-	const char *lvl = getenv("CTRACE_LOG"), *file = getenv("CTRACE_LOG_FILE");
+	const char *lvl = ctr_getenv("CTRACE_LOG"), *file = ctr_getenv("CTRACE_LOG_FILE");
 	static const char *names[] = {"error", "warn", "info", "debug"};
 
 	if (lvl && *lvl) {
@@ -860,28 +1092,43 @@ static void setup_log(void)
 	if (file && *file) {
 		int fd = open(file, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
 
-		if (fd >= 0)
-			ctr_proc.logfd = fd;
-		else
+		if (ctr_fd_hold(&log_g, fd) >= 0) {
+			log_g.held = 1;
+			ctr_proc.logfd = log_g.fd;
+			snprintf(log_path, sizeof(log_path), "%s", file);
+		} else
 			ctr_log(CTR_LOG_ERROR, "cannot open CTRACE_LOG_FILE '%s': %s", file,
 				strerror(errno));
 	}
 }
 
+/*
+ * Start-up. Under AT_SECURE (setuid/setgid) nothing at all happens: no file, no log, no signal
+ * handler. Otherwise the control signal's handler is installed first, whatever follows, so
+ * `ctrace ctl` can never kill a preloaded process. The environment is read from environ, never
+ * through getenv()/setenv(), which the program may define (and instrument): hooks that fire
+ * meanwhile find the gate off.
+ */
 __attribute__((constructor(101))) static void ctr_init(void)
 {
-	const char *run = getenv("CTRACE_RUN_DIR");
+	const char *run, *ovh;
 	struct rlimit rl;
 	char buf[64];
 	double inner = 0, call = 0;
 	int saved = errno, calibrated = 0;
 
+	ctr_tls.gate = CTR_G_OFF;
+	if (getauxval(AT_SECURE)) { /* setuid/setgid: do nothing at all, ever */
+		ctr_proc.ready = 1;
+		errno = saved;
+		return;
+	}
+	run = ctr_getenv("CTRACE_RUN_DIR");
 	setup_log();
-	if (getauxval(AT_SECURE)) /* setuid/setgid: do nothing at all */
-		goto out;
+	ctr_control_install();
 	ctr_proc.pid = getpid();
 	ctr_proc.ppid = getppid();
-	ctr_proc.use_tsc = tsc_invariant() && !getenv("CTRACE_CLOCK_MONOTONIC");
+	ctr_proc.use_tsc = tsc_invariant() && !ctr_getenv("CTRACE_CLOCK_MONOTONIC");
 	ctr_proc.window_min = env_u64("CTRACE_WINDOW_KB", 256, 64, 1 << 20) * 1024;
 	ctr_proc.window_max = env_u64("CTRACE_WINDOW_MAX_KB", 4096, 64, 1 << 22) * 1024;
 	if (ctr_proc.window_max < ctr_proc.window_min)
@@ -901,7 +1148,7 @@ __attribute__((constructor(101))) static void ctr_init(void)
 			calibrated = 1;
 		}
 		snprintf(buf, sizeof(buf), "%llu", (unsigned long long)ctr_proc.ticks_per_sec);
-		setenv("CTRACE_TSC_HZ", buf, 1); /* children and exec'd images reuse it */
+		ctr_setenv("CTRACE_TSC_HZ", buf); /* children and exec'd images reuse it */
 	} else {
 		ctr_proc.ticks_per_sec = 1000000000u;
 	}
@@ -912,13 +1159,21 @@ __attribute__((constructor(101))) static void ctr_init(void)
 	}
 	ctr_proc.fast = ctr_proc.use_tsc && !ctr_opts.policy;
 	if (run && *run) {
-		ctr_proc.dirfd = open(run, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-		if (ctr_proc.dirfd < 0) {
+		char cwd[PATH_MAX];
+		int n = -1;
+
+		/* absolute: the directory may have to be reopened after the program's chdir() */
+		if (run[0] != '/' && getcwd(cwd, sizeof(cwd)))
+			n = snprintf(ctr_proc.run_dir, sizeof(ctr_proc.run_dir), "%s/%s", cwd, run);
+		if (n < 0 || n >= (int)sizeof(ctr_proc.run_dir))
+			snprintf(ctr_proc.run_dir, sizeof(ctr_proc.run_dir), "%s", run);
+		if (ctr_fd_hold(&ctr_proc.dir,
+				open(run, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)) < 0) {
 			ctr_log(CTR_LOG_ERROR, "cannot open run directory '%s': %s; not recording",
 				run, strerror(errno));
 			goto out;
 		}
-		snprintf(ctr_proc.run_dir, sizeof(ctr_proc.run_dir), "%s", run);
+		ctr_proc.dir.held = 1;
 	} else if (create_run() != 0) {
 		goto out;
 	}
@@ -935,27 +1190,29 @@ __attribute__((constructor(101))) static void ctr_init(void)
 		tsc_cache_write(cache, ctr_proc.ticks_per_sec);
 	}
 	write_proc_meta();
-	if (sscanf(getenv("CTRACE_OVERHEAD") ? getenv("CTRACE_OVERHEAD") : "", "%lf,%lf", &inner,
-		   &call) != 2) {
+	ctr_control_write_errors(meta_fd());
+	ovh = ctr_getenv("CTRACE_OVERHEAD");
+	if (sscanf(ovh ? ovh : "", "%lf,%lf", &inner, &call) != 2) {
 		if (ctr_calibrate(&inner, &call) == 0) {
 			snprintf(buf, sizeof(buf), "%.3f,%.3f", inner, call);
-			setenv("CTRACE_OVERHEAD", buf, 1);
+			ctr_setenv("CTRACE_OVERHEAD", buf);
 		}
 	}
 	snprintf(buf, sizeof(buf), "%.3f", inner);
-	meta_put(metafd, "overhead_inner_ns", buf);
+	meta_put(meta_fd(), "overhead_inner_ns", buf);
 	snprintf(buf, sizeof(buf), "%.3f", call);
-	meta_put(metafd, "overhead_call_ns", buf);
+	meta_put(meta_fd(), "overhead_call_ns", buf);
 	rescan_modules();
 	pthread_key_create(&thr_key, thread_dtor);
 	pthread_atfork(atfork_prepare, atfork_parent, atfork_child);
 	on_exit(on_exit_status, NULL);
 	install_handlers();
-	ctr_control_install();
 	if (!ctr_global_on) {
 		ctr_proc.dormant_start = 1;
 		ctr_bypass_hooks(1); /* dormant: the hooks cost nothing until switched on */
 	}
 out:
+	ctr_proc.ready = 1;
+	ctr_tls.gate = CTR_G_UNINIT;
 	errno = saved;
 }
