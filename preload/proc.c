@@ -31,6 +31,7 @@
 #define UNW_LOCAL_ONLY
 #include <libunwind.h>
 
+#include "../common/hash.h"
 #include "../common/runid.h"
 #include "preload-int.h"
 
@@ -302,11 +303,9 @@ static int n_modules;
 
 static uint32_t str_hash(const char *s)
 {
-	uint32_t h = 2166136261u;
+	uint64_t h = ctr_hash_str(s, CTR_HASH_SEED);
 
-	while (*s)
-		h = (h ^ (unsigned char)*s++) * 16777619u;
-	return h;
+	return (uint32_t)(h ^ h >> 32);
 }
 
 static void build_id_hex(const struct dl_phdr_info *info, char *out, size_t outsz)
