@@ -272,7 +272,17 @@ static void forward(int sig)
 		kill(child_pid, sig);
 }
 
-int ctr_cmd_record(int argc, char **argv)
+/* What the command line asked for. */
+struct rec_args {
+	const char *parent, *conn, *lib_opt;
+	char **metas; /* KEY=VALUE, borrowed from argv */
+	int n_metas, no_commit, keep;
+	char **prog_argv; /* the program and its arguments */
+};
+
+/* Parses the options into @a and the table's options into the environment. Returns -1 to go
+ * on, else the exit status (0 after --help, 2 on a usage error). */
+static int parse_record_args(int argc, char **argv, struct rec_args *a)
 {
 	static const struct option opts[] = {
 	    {"dir", required_argument, NULL, 'd'},
@@ -289,18 +299,8 @@ int ctr_cmd_record(int argc, char **argv)
 		{NULL, 0, NULL, 0},
 	};
 	char shorts[64] = "+d:s:m:nkh";
-	const char *parent = getenv("CTRACE_DIR"), *conn = NULL, *lib_opt = NULL;
-	char **metas = calloc((size_t)argc + 1, sizeof(char *));
-	int n_metas = 0, no_commit = 0, keep = 0, c, status, ret;
-	char lib[PATH_MAX], dir[PATH_MAX], id[64], *preload = NULL;
-	struct ctr_err e;
-	struct sigaction sa, old_int, old_term, old_hup, old_quit;
-	pid_t pid;
-	int errpipe[2];
+	int c;
 
-	ctr_err_clear(&e);
-	if (!metas)
-		return CTR_EXIT_ERROR;
 	for (int i = 0, n = (int)strlen(shorts); i < CTR_OPT_N; i++) {
 		if (ctr_opt_defs[i].sh) {
 			shorts[n++] = (char)ctr_opt_defs[i].sh;
@@ -316,119 +316,94 @@ int ctr_cmd_record(int argc, char **argv)
 			if (c == CTR_OPT_GETOPT_VAL(ctr_opt_defs[i].sh, i))
 				od = &ctr_opt_defs[i];
 		if (od) {
-			if (set_option(od, optarg)) {
-				ret = CTR_EXIT_USAGE;
-				goto out;
-			}
+			if (set_option(od, optarg))
+				return CTR_EXIT_USAGE;
 			continue;
 		}
 		switch (c) {
 		case 'd':
-			parent = optarg;
+			a->parent = optarg;
 			break;
 		case 's':
-			conn = optarg;
+			a->conn = optarg;
 			break;
 		case 'm':
-			if (!strchr(optarg, '=') || optarg[0] == '=') {
-				ret =
-				    ctr_cli_usage(prog, "--meta wants KEY=VALUE, got '%s'", optarg);
-				goto out;
-			}
-			metas[n_metas++] = optarg;
+			if (!strchr(optarg, '=') || optarg[0] == '=')
+				return ctr_cli_usage(prog, "--meta wants KEY=VALUE, got '%s'",
+						     optarg);
+			a->metas[a->n_metas++] = optarg;
 			break;
 		case 'n':
-			no_commit = 1;
+			a->no_commit = 1;
 			break;
 		case 'k':
-			keep = 1;
+			a->keep = 1;
 			break;
 		case 'L':
-			lib_opt = optarg;
+			a->lib_opt = optarg;
 			break;
 		case 'h':
 			record_usage(stdout);
-			ret = CTR_EXIT_OK;
-			goto out;
+			return CTR_EXIT_OK;
 		default:
-			ret = ctr_cli_usage(prog, "unknown option");
-			goto out;
+			return ctr_cli_usage(prog, "unknown option");
 		}
 	}
-	if (optind >= argc) {
-		ret =
-		    ctr_cli_usage(prog, "no program given: ctrace record [OPTIONS] -- PROG [ARGS]");
-		goto out;
-	}
-	if ((ret = check_env_options()) != 0)
-		goto out;
-	if (!parent || !*parent)
-		parent = "ctrace.data";
-	if (lib_opt)
-		snprintf(lib, sizeof(lib), "%s", lib_opt);
-	else if (find_lib(lib, sizeof(lib)) != 0) {
-		ctr_err_set(&e, CTR_ENOTFOUND, 0,
-			    "cannot find libctrace.so next to ctrace (use --lib)");
-		ret = ctr_cli_fail(prog, &e);
-		goto out;
-	}
-	if (access(lib, R_OK) != 0) {
-		ctr_err_set(&e, CTR_ENOTFOUND, errno, "cannot read preload '%s': %s", lib,
-			    strerror(errno));
-		ret = ctr_cli_fail(prog, &e);
-		goto out;
-	}
-	if (create_run_dir(parent, argv + optind, metas, n_metas, dir, sizeof(dir), id, sizeof(id),
-			   &e)) {
-		ret = ctr_cli_fail(prog, &e);
-		goto out;
-	}
-	{
-		/* absolute: the program and its children may change directory before they exec */
-		char *abs = realpath(dir, NULL);
+	if (optind >= argc)
+		return ctr_cli_usage(prog,
+				     "no program given: ctrace record [OPTIONS] -- PROG [ARGS]");
+	a->prog_argv = argv + optind;
+	return check_env_options() ? CTR_EXIT_USAGE : -1;
+}
 
-		if (abs) {
-			snprintf(dir, sizeof(dir), "%s", abs);
-			free(abs);
-		}
-	}
-	{
-		const char *old = getenv("LD_PRELOAD");
-		size_t n = strlen(lib) + (old ? strlen(old) : 0) + 2;
+/* The preload to use (--lib, or the one beside ctrace) into @lib. 0 or a CTR_E* code. */
+static int resolve_lib(const struct rec_args *a, char *lib, size_t n, struct ctr_err *e)
+{
+	if (a->lib_opt)
+		snprintf(lib, n, "%s", a->lib_opt);
+	else if (find_lib(lib, n) != 0)
+		return ctr_err_set(e, CTR_ENOTFOUND, 0,
+				   "cannot find libctrace.so next to ctrace (use --lib)");
+	if (access(lib, R_OK) != 0)
+		return ctr_err_set(e, CTR_ENOTFOUND, errno, "cannot read preload '%s': %s", lib,
+				   strerror(errno));
+	return 0;
+}
 
-		preload = malloc(n);
-		if (!preload) {
-			ret = CTR_EXIT_ERROR;
-			goto out;
-		}
-		snprintf(preload, n, "%s%s%s", lib, old && *old ? ":" : "", old ? old : "");
-	}
+/* Runs the program with @preload and the run directory @dir in its environment, forwarding
+ * SIGTERM/SIGHUP and leaving ^C / ^\ to it, and waits for it (*@status, *@pid). Returns -1
+ * when it ran, else the exit status for a program that could not be started (127, 126, 1). */
+static int run_program(char **pargv, const char *preload, const char *dir, int *status, pid_t *pid,
+		       struct ctr_err *e)
+{
+	struct sigaction sa, old_int, old_term, old_hup, old_quit;
+	int errpipe[2], err = 0;
+	ssize_t r;
+
 	if (pipe2(errpipe, O_CLOEXEC) != 0) {
-		ctr_err_set(&e, CTR_EIO, errno, "cannot create a pipe: %s", strerror(errno));
-		ret = ctr_cli_fail(prog, &e);
-		goto out;
+		ctr_err_set(e, CTR_EIO, errno, "cannot create a pipe: %s", strerror(errno));
+		return ctr_cli_fail(prog, e);
 	}
 	fflush(NULL);
-	pid = fork();
-	if (pid < 0) {
-		ctr_err_set(&e, CTR_EIO, errno, "cannot fork: %s", strerror(errno));
-		ret = ctr_cli_fail(prog, &e);
-		goto out;
+	*pid = fork();
+	if (*pid < 0) {
+		ctr_err_set(e, CTR_EIO, errno, "cannot fork: %s", strerror(errno));
+		close(errpipe[0]);
+		close(errpipe[1]);
+		return ctr_cli_fail(prog, e);
 	}
-	if (pid == 0) {
-		int err;
-
+	if (*pid == 0) {
 		close(errpipe[0]);
 		setenv("LD_PRELOAD", preload, 1);
 		setenv("CTRACE_RUN_DIR", dir, 1);
-		execvp(argv[optind], argv + optind);
+		execvp(pargv[0], pargv);
 		err = errno;
 		if (write(errpipe[1], &err, sizeof(err)) < 0)
 			(void)0;
 		_exit(127);
 	}
 	close(errpipe[1]);
-	child_pid = pid;
+	child_pid = *pid;
 	memset(&sa, 0, sizeof(sa));
 	sa.sa_handler = forward;
 	sigemptyset(&sa.sa_mask);
@@ -439,66 +414,102 @@ int ctr_cmd_record(int argc, char **argv)
 	sa.sa_handler = SIG_IGN;
 	sigaction(SIGINT, &sa, &old_int);
 	sigaction(SIGQUIT, &sa, &old_quit);
-	{
-		int err = 0;
-		ssize_t r = read(errpipe[0], &err, sizeof(err));
+	r = read(errpipe[0], &err, sizeof(err));
+	close(errpipe[0]);
+	while (waitpid(*pid, status, 0) < 0 && errno == EINTR)
+		;
+	sigaction(SIGTERM, &old_term, NULL);
+	sigaction(SIGHUP, &old_hup, NULL);
+	sigaction(SIGINT, &old_int, NULL);
+	sigaction(SIGQUIT, &old_quit, NULL);
+	if (r == (ssize_t)sizeof(err)) {
+		char rm[PATH_MAX + 32];
 
-		close(errpipe[0]);
-		while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
-			;
-		sigaction(SIGTERM, &old_term, NULL);
-		sigaction(SIGHUP, &old_hup, NULL);
-		sigaction(SIGINT, &old_int, NULL);
-		sigaction(SIGQUIT, &old_quit, NULL);
-		if (r == (ssize_t)sizeof(err)) {
-			char rm[PATH_MAX + 32];
-
-			ctr_err_set(&e, err == ENOENT ? CTR_ENOTFOUND : CTR_EIO, err,
-				    "cannot run '%s': %s", argv[optind], strerror(err));
-			snprintf(rm, sizeof(rm), "%s/run.meta", dir);
-			unlink(rm);
-			rmdir(dir);
-			ctr_cli_fail(prog, &e);
-			ret = err == ENOENT ? 127 : 126;
-			goto out;
-		}
+		ctr_err_set(e, err == ENOENT ? CTR_ENOTFOUND : CTR_EIO, err, "cannot run '%s': %s",
+			    pargv[0], strerror(err));
+		snprintf(rm, sizeof(rm), "%s/run.meta", dir);
+		unlink(rm);
+		rmdir(dir);
+		ctr_cli_fail(prog, e);
+		return err == ENOENT ? 127 : 126;
 	}
-	{
-		struct timespec ts;
+	return -1;
+}
 
-		clock_gettime(CLOCK_REALTIME, &ts);
-		if (WIFSIGNALED(status))
-			append_meta(dir, "signal=%d\nend_real_ns=%lld\nroot_pid=%d\n",
-				    WTERMSIG(status),
-				    (long long)ts.tv_sec * 1000000000LL + ts.tv_nsec, (int)pid);
-		else
-			append_meta(dir, "exit_status=%d\nend_real_ns=%lld\nroot_pid=%d\n",
-				    WEXITSTATUS(status),
-				    (long long)ts.tv_sec * 1000000000LL + ts.tv_nsec, (int)pid);
-	}
-	ret = WIFSIGNALED(status) ? 128 + WTERMSIG(status) : WEXITSTATUS(status);
-	if (no_commit) {
+/* Commits the recorded run @dir (or says where it is with --no-commit). */
+static void commit_run(const struct rec_args *a, const char *dir, const char *id, struct ctr_err *e)
+{
+	struct ctr_store *s = NULL;
+	struct ctr_commit_opts co = {.keep = a->keep, .progress = 1};
+	char cid[CTR_RUN_ID_MAX];
+
+	if (a->no_commit) {
 		fprintf(stderr, "ctrace: run %s recorded in '%s' (not committed)\n", id, dir);
-	} else {
-		struct ctr_store *s = NULL;
-		struct ctr_commit_opts co = {.keep = keep, .progress = 1};
-		char cid[CTR_RUN_ID_MAX];
-
-		if (ctr_cli_open_store(conn, &s, &e) != 0 ||
-		    ctr_commit_dir(s, dir, &co, cid, &e) != 0) {
-			ctr_cli_fail(prog, &e);
-			if (e.code == CTR_ENOEVENTS)
-				ctr_remove_run_dir(dir);
-			else
-				fprintf(stderr, "ctrace: the raw run is kept in '%s'\n", dir);
-		} else {
-			fprintf(stderr, "ctrace: run %s committed to %s\n", cid,
-				conn ? conn : ctr_store_default());
-		}
-		ctr_store_close(s);
+		return;
 	}
+	if (ctr_cli_open_store(a->conn, &s, e) != 0 || ctr_commit_dir(s, dir, &co, cid, e) != 0) {
+		ctr_cli_fail(prog, e);
+		if (e->code == CTR_ENOEVENTS)
+			ctr_remove_run_dir(dir);
+		else
+			fprintf(stderr, "ctrace: the raw run is kept in '%s'\n", dir);
+	} else {
+		fprintf(stderr, "ctrace: run %s committed to %s\n", cid,
+			a->conn ? a->conn : ctr_store_default());
+	}
+	ctr_store_close(s);
+}
+
+int ctr_cmd_record(int argc, char **argv)
+{
+	struct rec_args a = {.parent = getenv("CTRACE_DIR")};
+	char lib[PATH_MAX], dir[PATH_MAX], id[64], *preload = NULL, *abs;
+	const char *old;
+	struct timespec ts;
+	struct ctr_err e;
+	int status = 0, ret;
+	pid_t pid = 0;
+	size_t n;
+
+	ctr_err_clear(&e);
+	if (!(a.metas = calloc((size_t)argc + 1, sizeof(char *))))
+		return CTR_EXIT_ERROR;
+	if ((ret = parse_record_args(argc, argv, &a)) >= 0)
+		goto out;
+	if (!a.parent || !*a.parent)
+		a.parent = "ctrace.data";
+	if (resolve_lib(&a, lib, sizeof(lib), &e) ||
+	    create_run_dir(a.parent, a.prog_argv, a.metas, a.n_metas, dir, sizeof(dir), id,
+			   sizeof(id), &e)) {
+		ret = ctr_cli_fail(prog, &e);
+		goto out;
+	}
+	/* absolute: the program and its children may change directory before they exec */
+	if ((abs = realpath(dir, NULL))) {
+		snprintf(dir, sizeof(dir), "%s", abs);
+		free(abs);
+	}
+	old = getenv("LD_PRELOAD");
+	n = strlen(lib) + (old ? strlen(old) : 0) + 2;
+	if (!(preload = malloc(n))) {
+		ret = CTR_EXIT_ERROR;
+		goto out;
+	}
+	snprintf(preload, n, "%s%s%s", lib, old && *old ? ":" : "", old ? old : "");
+	if ((ret = run_program(a.prog_argv, preload, dir, &status, &pid, &e)) >= 0)
+		goto out;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	if (WIFSIGNALED(status))
+		append_meta(dir, "signal=%d\nend_real_ns=%lld\nroot_pid=%d\n", WTERMSIG(status),
+			    (long long)ts.tv_sec * 1000000000LL + ts.tv_nsec, (int)pid);
+	else
+		append_meta(dir, "exit_status=%d\nend_real_ns=%lld\nroot_pid=%d\n",
+			    WEXITSTATUS(status), (long long)ts.tv_sec * 1000000000LL + ts.tv_nsec,
+			    (int)pid);
+	ret = WIFSIGNALED(status) ? 128 + WTERMSIG(status) : WEXITSTATUS(status);
+	commit_run(&a, dir, id, &e);
 out:
 	free(preload);
-	free(metas);
+	free(a.metas);
 	return ret;
 }
