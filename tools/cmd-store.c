@@ -506,7 +506,7 @@ int ctr_cmd_export(int argc, char **argv)
 				    "--to CONN is required (e.g. --to jsonl:runs.jsonl)");
 		goto out;
 	}
-	if (ctr_cli_open_store(conn, &s, &e) || ctr_store_open(&d, to, &e) ||
+	if (ctr_cli_open_store(conn, &s, &e) || ctr_store_open_ex(&d, to, CTR_STORE_LINK_OK, &e) ||
 	    copy_runs(s, d, &f, &copied, &skipped, &e)) {
 		ret = ctr_cli_fail("ctrace export", &e);
 		goto out;
@@ -553,8 +553,8 @@ int ctr_cmd_import(int argc, char **argv)
 	if (optind != argc - 1)
 		return ctr_cli_usage("ctrace import",
 				     "give exactly one source store, e.g. jsonl:FILE");
-	if (ctr_store_open(&src, argv[optind], &e) || ctr_cli_open_store(conn, &s, &e) ||
-	    copy_runs(src, s, NULL, &copied, &skipped, &e)) {
+	if (ctr_store_open_ex(&src, argv[optind], CTR_STORE_LINK_OK, &e) ||
+	    ctr_cli_open_store(conn, &s, &e) || copy_runs(src, s, NULL, &copied, &skipped, &e)) {
 		ret = ctr_cli_fail("ctrace import", &e);
 	} else {
 		fprintf(stderr, "ctrace: imported %zu run(s)%s\n", copied,
