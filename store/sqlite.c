@@ -352,7 +352,9 @@ static int sq_open(struct ctr_store *s, const char *path, struct ctr_err *e)
 	sqlite3_limit(q->db, SQLITE_LIMIT_LENGTH, SQ_MAX_VALUE);
 	old_mask = umask(077);
 	ret = check_ours(q, &v, e);
-	if (ret < 0 && ro && (sqlite3_extended_errcode(q->db) & 0xff) == SQLITE_CANTOPEN) {
+	if (ret < 0 && ro &&
+	    ((sqlite3_extended_errcode(q->db) & 0xff) == SQLITE_CANTOPEN ||
+	     (sqlite3_extended_errcode(q->db) & 0xff) == SQLITE_READONLY)) {
 		/* WAL store in a directory we cannot write: read it as an immutable file */
 		sqlite3_close_v2(q->db);
 		q->db = NULL;

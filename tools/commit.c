@@ -903,8 +903,10 @@ static int remove_files(int dfd, const char *dir)
 	int lfd, pfd = -1, ret = 0;
 	size_t n;
 
-	/* the files, through the open directory: never through a symlink swapped in */
-	if ((lfd = fcntl(dfd, F_DUPFD_CLOEXEC, 0)) < 0 || !(d = fdopendir(lfd))) {
+	/* the files, through the open directory: never through a symlink swapped in ("." of it
+	 * is a new open file, with its own read position) */
+	if ((lfd = openat(dfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0 ||
+	    !(d = fdopendir(lfd))) {
 		if (lfd >= 0)
 			close(lfd);
 		return -1;

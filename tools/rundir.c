@@ -553,7 +553,7 @@ int ctr_rawrun_open_at(int dfd, const char *dir, uid_t owner, struct ctr_rawrun 
 	ret = read_run_meta(r, e);
 	if (ret)
 		goto fail;
-	lfd = fcntl(r->dfd, F_DUPFD_CLOEXEC, 0);
+	lfd = openat(r->dfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC); /* own read position */
 	if (lfd < 0 || !(d = fdopendir(lfd))) {
 		if (lfd >= 0)
 			close(lfd);
