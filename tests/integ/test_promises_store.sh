@@ -21,6 +21,9 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 skip() { echo "skip $1: $2"; }
+# How root asks to commit a user's run; CTRACE_TEST_FOREIGN= (empty) runs the attacks against a
+# ctrace from before the flag existed.
+FOREIGN=${CTRACE_TEST_FOREIGN---allow-foreign-owner}
 
 if [ "$(id -u)" != 0 ] || ! command -v setpriv >/dev/null 2>&1 || ! command -v useradd >/dev/null 2>&1; then
 	skip "promises store" "needs root, setpriv and useradd"
@@ -61,7 +64,7 @@ chown "$TU" "$U"
 R=$(user_run "$U/ctrace.data" 1000)
 "$C" --json-errors commit -s "sqlite:$T/s8.db" "$R" 2>"$T/e" >/dev/null
 check "root commit of a user's run: refused without --allow-foreign-owner" "1 CTRACE_E_IO yes" "$? $(code "$T/e") $([ -f "$R/run.meta" ] && echo yes)"
-"$C" commit --allow-foreign-owner -s "sqlite:$T/s8.db" "$R" 2>"$T/e" >/dev/null
+"$C" commit $FOREIGN -s "sqlite:$T/s8.db" "$R" 2>"$T/e" >/dev/null
 check "root commit of a user's run with --allow-foreign-owner" "0 1" "$? $(nruns "sqlite:$T/s8.db")"
 check "a committed run directory is removed completely (no hidden leftover)" 0 "$(ls -A "$U/ctrace.data" | wc -l)"
 
@@ -69,7 +72,7 @@ check "a committed run directory is removed completely (no hidden leftover)" 0 "
 mkdir -p "$T/victim"
 for f in a b c run.meta; do echo "precious $f" >"$T/victim/$f"; done
 R=$(user_run "$U/ctrace.data" 3000000)
-"$C" commit --allow-foreign-owner -s "sqlite:$T/s8b.db" "$R" >/dev/null 2>"$T/e" &
+"$C" commit $FOREIGN -s "sqlite:$T/s8b.db" "$R" >/dev/null 2>"$T/e" &
 cpid=$!
 i=0
 while [ $i -lt 2000 ] && ! grep -q '\.ev' /proc/$cpid/maps 2>/dev/null; do i=$((i + 1)); sleep 0.01; done
@@ -113,14 +116,18 @@ planted() { # name file-suffix how
 	esac
 	[ "$3" = rootown ] || chown -h "$TU" "$R/$P.$2"
 	rm -f "$T/s9.db"
-	timeout 30 "$C" --json-errors commit --allow-foreign-owner -s "sqlite:$T/s9.db" "$R" >/dev/null 2>"$T/e"
+	timeout 30 "$C" --json-errors commit $FOREIGN -s "sqlite:$T/s9.db" "$R" >/dev/null 2>"$T/e"
 	rc=$?
 	check "$1: refused with CTRACE_E_FORMAT, no hang" "1 CTRACE_E_FORMAT" "$rc $(code "$T/e")"
 	check "$1: nothing stored, raw directory kept" "0 yes" "$(nruns "sqlite:$T/s9.db") $([ -f "$R/run.meta" ] && echo yes)"
 	rm -rf "$U/p9"
 }
 planted "crash file symlinked to /etc/shadow" crash shadow
-if [ -f "$T/s9.db" ] && grep -q "$(head -c 12 /etc/shadow)" "$T/s9.db" 2>/dev/null; then
+if [ -f "$T/s9.db" ] && python3 -c '
+import sqlite3, sys
+first = open("/etc/shadow").readline().strip()
+rows = sqlite3.connect(sys.argv[1]).execute("SELECT coalesce(backtrace, \"\") FROM processes").fetchall()
+sys.exit(0 if any(first in r[0] for r in rows) else 1)' "$T/s9.db" 2>/dev/null; then
 	bad "crash file symlinked to /etc/shadow: not in the store" "found in $T/s9.db"
 else
 	ok "crash file symlinked to /etc/shadow: not in the store"
@@ -148,15 +155,25 @@ check "its -wal and -shm are 0600" "600 600" "$(stat -c %a "$T/m11/s.db-wal" 2>&
 kill $hpid 2>/dev/null
 wait $hpid 2>/dev/null
 
+# planted links to stores root could write: the default ./ctrace.db and $CTRACE_STORE
 mkdir -p "$T/m11/cwd"
-echo "precious" >"$T/m11/victim"
-cp "$T/m11/victim" "$T/m11/victim.orig"
-ln -s "$T/m11/victim" "$T/m11/cwd/ctrace.db"
-(cd "$T/m11/cwd" && "$C" --json-errors list >/dev/null 2>"$T/e")
+cp "$T/m11/s.db" "$T/m11/victim.db"
+cp "$T/m11/s.jsonl" "$T/m11/victim.jsonl"
+cp "$T/m11/victim.db" "$T/m11/victim.db.orig"
+cp "$T/m11/victim.jsonl" "$T/m11/victim.jsonl.orig"
+ln -s "$T/m11/victim.db" "$T/m11/cwd/ctrace.db"
+ln -s "$T/m11/victim.jsonl" "$T/m11/cwd/runs.jsonl"
+chown -h "$TU" "$T/m11/cwd/ctrace.db" "$T/m11/cwd/runs.jsonl"
+R2=$(raw_run "$T/m11/raw2" 1000)
+(cd "$T/m11/cwd" && "$C" --json-errors commit --keep "$R2" >/dev/null 2>"$T/e")
 check "default store ./ctrace.db planted as a symlink: refused" "1 CTRACE_E_STORE" "$? $(code "$T/e")"
-(cd "$T/m11/cwd" && CTRACE_STORE=jsonl:ctrace.db "$C" --json-errors commit --keep "$R" >/dev/null 2>"$T/e")
+(cd "$T/m11/cwd" && CTRACE_STORE=jsonl:runs.jsonl "$C" --json-errors commit --keep "$R2" >/dev/null 2>"$T/e")
 check "\$CTRACE_STORE naming a symlink (jsonl): refused" "1 CTRACE_E_STORE" "$? $(code "$T/e")"
-check "planted store symlinks: their target untouched" yes "$(cmp -s "$T/m11/victim" "$T/m11/victim.orig" && echo yes)"
+check "planted store symlinks: their targets untouched" "yes yes" "$(cmp -s "$T/m11/victim.db" "$T/m11/victim.db.orig" && echo yes) $(cmp -s "$T/m11/victim.jsonl" "$T/m11/victim.jsonl.orig" && echo yes)"
+rm -f "$T/m11/cwd/ctrace.db"
+ln -s "$T/m11/victim.db" "$T/m11/cwd/ctrace.db"
+(cd "$T/m11/cwd" && "$C" --json-errors list >/dev/null 2>"$T/e")
+check "default store symlinked by root itself: still refused (only --store may name a link)" "1 CTRACE_E_STORE" "$? $(code "$T/e")"
 ln -s "$T/m11/s.db" "$T/m11/mine.db"
 "$C" list -s "sqlite:$T/m11/mine.db" >/dev/null 2>&1
 check "--store naming a symlink the caller owns: used" 0 "$?"
