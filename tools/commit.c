@@ -287,8 +287,19 @@ static void close_frame(struct commit *c, const struct ctr_rawproc *p, struct fr
 	double inner = c->o->raw_times ? 0 : p->overhead_inner_ns;
 	double call = c->o->raw_times ? 0 : p->overhead_call_ns;
 	double d = (double)(enters - f->enters0 - 1);
-	double ct = (double)dur - inner - d * call;
-	double cs = (double)self - inner - (double)f->nchild * (call - inner);
+	double ct, cs;
+
+	/* calibration from the process file: a plausible cost per call, else none */
+	if (!(inner >= 0 && inner < 1e9))
+		inner = 0;
+	if (!(call >= inner && call < 1e9))
+		call = inner;
+	ct = (double)dur - inner - d * call;
+	cs = (double)self - inner - (double)f->nchild * (call - inner);
+	if (ct > (double)dur) /* compensation only ever removes time */
+		ct = (double)dur;
+	if (cs > (double)self)
+		cs = (double)self;
 	uint64_t ctot = ct > 0 ? (uint64_t)(ct + 0.5) : 0,
 		 cself = cs > 0 ? (uint64_t)(cs + 0.5) : 0;
 
@@ -407,6 +418,15 @@ static int do_thread(struct commit *c, size_t ti, struct ctr_err *e)
 			double d =
 			    (double)(int64_t)(ev.time - p->start_ticks) * scale + (double)base;
 
+			if (!(d < 9.2e18)) { /* also NaN: no clock gives such a time */
+				ctr_err_ctx(e, rt->path, r->id,
+					    (long long)(hdr.hdr_size + ev.offset));
+				ret = ctr_err_set(e, CTR_EFORMAT, 0,
+						  "'%s': event time out of range (clock or "
+						  "ticks_per_sec of its process file wrong)",
+						  rt->path);
+				goto out;
+			}
 			ns = d > 0 ? (uint64_t)d : 0;
 		}
 		if (ns < last)

@@ -65,10 +65,9 @@ static void make_template(void)
 					    {1, CTR_FN_FUNCTION, "leaf", "", "m.c", 2, 0, 0x20}};
 	static struct ctr_module mod = {0, "/bin/fz", "", 0};
 	static struct ctr_thread th = {0, 1, 1, "fz", 0, 5000, 402, 0};
-	static struct ctr_node nodes[2] = {{0, CTR_NONE, 0, 0, 1, 5000, 1000, 5000, 5000, 5000,
-					    1000, 5000, 5000},
-					   {1, 0, 0, 1, 200, 4000, 4000, 20, 20, 4000, 4000, 20,
-					    20}};
+	static struct ctr_node nodes[2] = {
+	    {0, CTR_NONE, 0, 0, 1, 5000, 1000, 5000, 5000, 5000, 1000, 5000, 5000},
+	    {1, 0, 0, 1, 200, 4000, 4000, 20, 20, 4000, 4000, 20, 20}};
 	struct ctr_run run;
 	struct ctr_tl_writer *w = NULL;
 	struct ctr_store *s = NULL;
@@ -120,8 +119,9 @@ static void make_template(void)
 /* Applies mode 1 or 2 to a fresh copy of the template. */
 static void doctor(int mode, const uint8_t *d, size_t n)
 {
-	static const char *const tables[] = {"runs",  "meta",	"run_meta", "processes", "modules",
-					     "functions", "threads", "nodes",	  "attrs",   "chunks"};
+	static const char *const tables[] = {"runs",	"meta",	     "run_meta", "processes",
+					     "modules", "functions", "threads",	 "nodes",
+					     "attrs",	"chunks"};
 	sqlite3 *db = NULL;
 	sqlite3_stmt *st = NULL;
 	char sql[256];
@@ -143,9 +143,10 @@ static void doctor(int mode, const uint8_t *d, size_t n)
 	} else if (mode == 2 && n >= 2) {
 		const char *t = tables[d[0] % (sizeof(tables) / sizeof(tables[0]))];
 
-		snprintf(sql, sizeof(sql),
-			 "DROP TABLE %s; CREATE TABLE %s (x, run, id, idx); PRAGMA user_version = %d",
-			 t, t, d[1] % 4);
+		snprintf(
+		    sql, sizeof(sql),
+		    "DROP TABLE %s; CREATE TABLE %s (x, run, id, idx); PRAGMA user_version = %d", t,
+		    t, d[1] % 4);
 		sqlite3_exec(db, sql, NULL, NULL, NULL);
 		snprintf(sql, sizeof(sql), "INSERT INTO %s VALUES (?1, 1, 0, 0)", t);
 		if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) == SQLITE_OK) {
