@@ -252,13 +252,11 @@ static int check_ours(struct sq_store *q, int *v, struct ctr_err *e)
 	sqlite3_stmt *st = NULL;
 	int ret, all = 0, ours = 0;
 
-	if ((ret = read_user_version(q, v, e)) < 0)
-		return ret;
-	if (*v > SQ_SCHEMA_VERSION)
-		return 0; /* migrate() says CTR_EVERSION */
+	/* one statement, one snapshot: another process may be creating the schema right now */
 	if (sqlite3_prepare_v2(q->db,
-			       "SELECT count(*), coalesce(sum(type = 'table' AND name IN ('meta', "
-			       "'runs', 'nodes', 'chunks')), 0) FROM sqlite_master",
+			       "SELECT (SELECT user_version FROM pragma_user_version), count(*), "
+			       "coalesce(sum(type = 'table' AND name IN ('meta', 'runs', 'nodes', "
+			       "'chunks')), 0) FROM sqlite_master",
 			       -1, &st, NULL) != SQLITE_OK ||
 	    sqlite3_step(st) != SQLITE_ROW) {
 		ret = ctr_err_set(e, CTR_ESTORE, 0, "cannot open store '%s': %s", q->path,
@@ -266,9 +264,12 @@ static int check_ours(struct sq_store *q, int *v, struct ctr_err *e)
 		sqlite3_finalize(st);
 		return ret;
 	}
-	all = sqlite3_column_int(st, 0);
-	ours = sqlite3_column_int(st, 1);
+	*v = sqlite3_column_int(st, 0);
+	all = sqlite3_column_int(st, 1);
+	ours = sqlite3_column_int(st, 2);
 	sqlite3_finalize(st);
+	if (*v > SQ_SCHEMA_VERSION)
+		return 0; /* migrate() says CTR_EVERSION */
 	if ((*v == 0 && all > 0) || (*v > 0 && ours < 4))
 		return ctr_err_set(
 		    e, CTR_ESTORE, 0,
