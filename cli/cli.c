@@ -89,7 +89,10 @@ int ctr_cli_usage(const char *prog, const char *fmt, ...)
 
 int ctr_cli_open_store(const char *conn, struct ctr_store **s, struct ctr_err *e)
 {
-	return ctr_store_open(s, conn ? conn : ctr_store_default(), e);
+	/* a store named on the command line may be a symlink the user owns; the default one
+	 * and $CTRACE_STORE may not (someone else could have planted it) */
+	return conn ? ctr_store_open_ex(s, conn, CTR_STORE_LINK_OK, e)
+		    : ctr_store_open_ex(s, ctr_store_default(), 0, e);
 }
 
 int ctr_cli_load_run(struct ctr_store *s, const char *spec, unsigned what, struct ctr_run **out,

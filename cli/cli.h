@@ -30,7 +30,8 @@ int ctr_cli_fail(const char *prog, const struct ctr_err *e);
 /* Prints a usage error "PROG: CTRACE_E_USAGE: ..." and a hint; returns 2. */
 int ctr_cli_usage(const char *prog, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
-/* Opens @conn, or the default store (ctr_store_default()) when NULL. */
+/* Opens @conn, or the default store (ctr_store_default()) when NULL. Only an explicit @conn
+ * may be a symlink (owned by the caller: CTR_STORE_LINK_OK). */
 int ctr_cli_open_store(const char *conn, struct ctr_store **s, struct ctr_err *e);
 /* Loads the run named by @spec (NULL = "latest"; id, prefix, latest~N). When @spec is a raw
  * run directory it is committed into @s first (kept on disk). Caller frees *out. */

@@ -23,6 +23,7 @@
 #include "../common/options.h"
 #include "../common/runid.h"
 #include "../ingest/commit.h"
+#include "../ingest/rundir.h"
 #include "cli.h"
 #include "cmds.h"
 
@@ -109,17 +110,15 @@ static int create_run_dir(const char *parent, char **argv, char **metas, int n_m
 {
 	struct timespec ts;
 	char host[256] = "", cwd[PATH_MAX] = "";
-	struct stat st;
 	int fd;
 	FILE *f;
 
 	if (mkdir(parent, 0700) != 0 && errno != EEXIST)
 		return ctr_err_set(e, CTR_EIO, errno, "cannot create trace directory '%s': %s",
 				   parent, strerror(errno));
-	if (lstat(parent, &st) != 0 || !S_ISDIR(st.st_mode))
-		return ctr_err_set(e, CTR_EIO, ELOOP,
-				   "trace directory '%s' is a symlink or not a directory: refusing",
-				   parent);
+	/* a ./ctrace.data another user made (or can write) could have our run swapped */
+	if ((fd = ctr_rundir_check_parent(parent, e)))
+		return fd;
 	for (int tries = 0;; tries++) {
 		ctr_run_id_make(id, idsz);
 		snprintf(dir, dirsz, "%s/%s", parent, id);

@@ -43,9 +43,13 @@ static int commit_one(struct ctr_store *s, const char *dir, const struct ctr_com
 int ctr_cmd_commit(int argc, char **argv)
 {
 	static const struct option opts[] = {
-	    {"store", required_argument, NULL, 's'}, {"keep", no_argument, NULL, 'k'},
-	    {"raw-times", no_argument, NULL, 'R'},   {"meta", required_argument, NULL, 'm'},
-	    {"help", no_argument, NULL, 'h'},	     {NULL, 0, NULL, 0},
+	    {"store", required_argument, NULL, 's'},
+	    {"keep", no_argument, NULL, 'k'},
+	    {"raw-times", no_argument, NULL, 'R'},
+	    {"meta", required_argument, NULL, 'm'},
+	    {"allow-foreign-owner", no_argument, NULL, 'A'},
+	    {"help", no_argument, NULL, 'h'},
+	    {NULL, 0, NULL, 0},
 	};
 	struct ctr_commit_opts o = {.progress = 1};
 	struct ctr_kv *meta = calloc((size_t)argc + 1, sizeof(*meta));
@@ -67,6 +71,9 @@ int ctr_cmd_commit(int argc, char **argv)
 		case 'R':
 			o.raw_times = 1;
 			break;
+		case 'A':
+			o.allow_foreign_owner = 1;
+			break;
 		case 'm': {
 			char *eq = strchr(optarg, '=');
 
@@ -79,14 +86,19 @@ int ctr_cmd_commit(int argc, char **argv)
 		}
 		case 'h':
 			printf("usage: ctrace commit [--store CONN] [--keep] [--raw-times] [--meta "
-			       "K=V] [RUN_DIR...]\n\n"
+			       "K=V]\n"
+			       "                     [--allow-foreign-owner] [RUN_DIR...]\n\n"
 			       "Symbolizes raw run directories with libdw and saves each in the "
 			       "store in one\n"
 			       "transaction; the raw directory is removed after the commit unless "
 			       "--keep.\n"
 			       "Without RUN_DIR, commits every run under $CTRACE_DIR (default "
 			       "./ctrace.data).\n"
-			       "A run already in the store is never saved twice.\n");
+			       "A run already in the store is never saved twice.\n"
+			       "A run directory owned by another user than you or root is refused "
+			       "unless\n"
+			       "--allow-foreign-owner; a trace directory that others can write is "
+			       "refused.\n");
 			return 0;
 		default:
 			return ctr_cli_usage("ctrace commit", "unknown option");
@@ -116,6 +128,18 @@ int ctr_cmd_commit(int argc, char **argv)
 
 		parent = getenv("CTRACE_DIR") && *getenv("CTRACE_DIR") ? getenv("CTRACE_DIR")
 								       : "ctrace.data";
+		{
+			struct stat pst;
+
+			if (lstat(parent, &pst) != 0 && errno == ENOENT) {
+				fprintf(stderr, "ctrace: nothing to commit (no '%s')\n", parent);
+				goto out;
+			}
+		}
+		if (ctr_rundir_check_parent(parent, &e)) {
+			ret = ctr_cli_fail("ctrace commit", &e);
+			goto out;
+		}
 		d = opendir(parent);
 		if (!d) {
 			if (errno == ENOENT) {
@@ -472,7 +496,7 @@ int ctr_cmd_export(int argc, char **argv)
 				    "--to CONN is required (e.g. --to jsonl:runs.jsonl)");
 		goto out;
 	}
-	if (ctr_cli_open_store(conn, &s, &e) || ctr_store_open(&d, to, &e) ||
+	if (ctr_cli_open_store(conn, &s, &e) || ctr_store_open_ex(&d, to, CTR_STORE_LINK_OK, &e) ||
 	    copy_runs(s, d, &f, &copied, &skipped, &e)) {
 		ret = ctr_cli_fail("ctrace export", &e);
 		goto out;
@@ -519,8 +543,8 @@ int ctr_cmd_import(int argc, char **argv)
 	if (optind != argc - 1)
 		return ctr_cli_usage("ctrace import",
 				     "give exactly one source store, e.g. jsonl:FILE");
-	if (ctr_store_open(&src, argv[optind], &e) || ctr_cli_open_store(conn, &s, &e) ||
-	    copy_runs(src, s, NULL, &copied, &skipped, &e)) {
+	if (ctr_store_open_ex(&src, argv[optind], CTR_STORE_LINK_OK, &e) ||
+	    ctr_cli_open_store(conn, &s, &e) || copy_runs(src, s, NULL, &copied, &skipped, &e)) {
 		ret = ctr_cli_fail("ctrace import", &e);
 	} else {
 		fprintf(stderr, "ctrace: imported %zu run(s)%s\n", copied,

@@ -123,8 +123,11 @@ int ctr_decoder_next(struct ctr_decoder *d, struct ctr_event *ev, struct ctr_err
 		case CTR_X_TIME:
 			if (nw < 2)
 				return bad(d, e, at, "short time record");
-			/* a clock that stepped back a little (TSC across CPUs on a VM) is clamped
-			 */
+			/* a clock that stepped back a little (TSC across CPUs on a VM) is clamped;
+			 * more than that is time going backwards: not data a recorder writes */
+			if (d->have_time && d->time > CTR_DEC_TIME_SLACK &&
+			    u64_at(p) < d->time - CTR_DEC_TIME_SLACK)
+				return bad(d, e, at, "time going backwards");
 			if (!d->have_time || u64_at(p) > d->time)
 				d->time = u64_at(p);
 			d->have_time = 1;

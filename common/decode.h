@@ -45,6 +45,11 @@ struct ctr_event {
 	size_t offset; /* byte offset of the record in the current input */
 };
 
+/* A TIME record may step back by at most this many ticks (or ns, in a stored timeline); the
+ * decoder then keeps the later time. A bigger step back is CTR_EFORMAT ("time going
+ * backwards"). */
+#define CTR_DEC_TIME_SLACK (1ull << 20)
+
 struct ctr_decoder {
 	const uint32_t *w;
 	size_t n, pos;

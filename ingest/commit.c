@@ -34,6 +34,7 @@ struct frame {
 	uint32_t nchild;  /* direct child calls */
 	uint64_t t0;	  /* enter time, ns */
 	uint64_t child;	  /* raw time of direct children */
+	uint64_t cchild;  /* compensated total time of direct children */
 	uint64_t enters0; /* thread enter count before this call */
 };
 
@@ -286,10 +287,31 @@ static void close_frame(struct commit *c, const struct ctr_rawproc *p, struct fr
 	double inner = c->o->raw_times ? 0 : p->overhead_inner_ns;
 	double call = c->o->raw_times ? 0 : p->overhead_call_ns;
 	double d = (double)(enters - f->enters0 - 1);
-	double ct = (double)dur - inner - d * call;
-	double cs = (double)self - inner - (double)f->nchild * (call - inner);
+	double ct, cs;
+
+	/* calibration from the process file: a plausible cost per call, else none */
+	if (!(inner >= 0 && inner < 1e9))
+		inner = 0;
+	if (!(call >= inner && call < 1e9))
+		call = inner;
+	ct = (double)dur - inner - d * call;
+	cs = (double)self - inner - (double)f->nchild * (call - inner);
+	if (ct > (double)dur) /* compensation only ever removes time */
+		ct = (double)dur;
+	if (cs > (double)self)
+		cs = (double)self;
 	uint64_t ctot = ct > 0 ? (uint64_t)(ct + 0.5) : 0,
 		 cself = cs > 0 ? (uint64_t)(cs + 0.5) : 0;
+
+	/* Rounding and clamping at 0 are applied per call, so the children's compensated totals
+	 * may add up to more than their parent's (cheap calls with many descendants), and self
+	 * could exceed total, also for a recursive function whose self adds up over its nested
+	 * calls. Keep total >= the children's totals and self <= total minus them, so that self
+	 * <= total holds for every call, node and function. */
+	if (ctot < f->cchild)
+		ctot = f->cchild;
+	if (cself > ctot - f->cchild)
+		cself = ctot - f->cchild;
 
 	n->raw_total_ns += dur;
 	n->raw_self_ns += self;
@@ -303,8 +325,10 @@ static void close_frame(struct commit *c, const struct ctr_rawproc *p, struct fr
 		n->min_ns = ctot;
 	if (ctot > n->max_ns)
 		n->max_ns = ctot;
-	if (parent)
+	if (parent) {
 		parent->child += dur;
+		parent->cchild += ctot;
+	}
 }
 
 /* ---- per thread --------------------------------------------------------------------- */
@@ -394,6 +418,15 @@ static int do_thread(struct commit *c, size_t ti, struct ctr_err *e)
 			double d =
 			    (double)(int64_t)(ev.time - p->start_ticks) * scale + (double)base;
 
+			if (!(d < 9.2e18)) { /* also NaN: no clock gives such a time */
+				ctr_err_ctx(e, rt->path, r->id,
+					    (long long)(hdr.hdr_size + ev.offset));
+				ret = ctr_err_set(e, CTR_EFORMAT, 0,
+						  "'%s': event time out of range (clock or "
+						  "ticks_per_sec of its process file wrong)",
+						  rt->path);
+				goto out;
+			}
 			ns = d > 0 ? (uint64_t)d : 0;
 		}
 		if (ns < last)
@@ -443,6 +476,7 @@ static int do_thread(struct commit *c, size_t ti, struct ctr_err *e)
 			stack[depth].nchild = 0;
 			stack[depth].t0 = ns;
 			stack[depth].child = 0;
+			stack[depth].cchild = 0;
 			stack[depth].enters0 = enters++;
 			depth++;
 			ret = ev.type == CTR_EV_INHERIT ? ctr_tl_inherit(w, ns, fn, e)
@@ -879,18 +913,24 @@ static void finish_header(struct commit *c)
  * finishes the removal), then the directory is renamed out of sight in one step, and only then
  * do run.meta and the directory go (a kill here leaves a hidden leftover no commit looks at).
  */
-static int remove_files(const char *dir)
+static int remove_files(int dfd, const char *dir)
 {
-	char hidden[PATH_MAX];
-	const char *slash;
-	DIR *d = opendir(dir);
+	char path[PATH_MAX], hidden[PATH_MAX];
+	const char *base;
+	struct stat ds, ls;
 	struct dirent *de;
-	size_t n = strlen(dir);
-	int dfd, ret = 0;
+	DIR *d;
+	int lfd, pfd = -1, ret = 0;
+	size_t n;
 
-	if (!d)
+	/* the files, through the open directory: never through a symlink swapped in ("." of it
+	 * is a new open file, with its own read position) */
+	if ((lfd = openat(dfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0 ||
+	    !(d = fdopendir(lfd))) {
+		if (lfd >= 0)
+			close(lfd);
 		return -1;
-	dfd = dirfd(d);
+	}
 	while ((de = readdir(d)))
 		if (strcmp(de->d_name, ".") && strcmp(de->d_name, "..") &&
 		    strcmp(de->d_name, "run.meta"))
@@ -899,28 +939,72 @@ static int remove_files(const char *dir)
 	closedir(d);
 	if (ret)
 		return -1;
-	while (n > 1 && dir[n - 1] == '/')
-		n--;
-	slash = memrchr(dir, '/', n);
-	if ((size_t)snprintf(hidden, sizeof(hidden), "%.*s.removed-%.*s",
-			     slash ? (int)(slash - dir + 1) : 0, dir,
-			     (int)(slash ? n - (size_t)(slash - dir) - 1 : n),
-			     slash ? slash + 1 : dir) < sizeof(hidden) &&
-	    rename(dir, hidden) == 0)
-		dir = hidden;
-	{
-		char meta[PATH_MAX + 16];
-
-		snprintf(meta, sizeof(meta), "%s/run.meta", dir);
-		if (unlink(meta) != 0 && errno != ENOENT)
-			return -1;
+	/* the directory by name, in its parent, only while the name is still this directory */
+	snprintf(path, sizeof(path), "%s", dir);
+	n = strlen(path);
+	while (n > 1 && path[n - 1] == '/')
+		path[--n] = 0;
+	base = strrchr(path, '/');
+	if (base) {
+		*(char *)base = 0;
+		pfd = open(base == path ? "/" : path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		base++;
+	} else {
+		pfd = open(".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		base = path;
 	}
-	return rmdir(dir);
+	if (pfd < 0 || fstat(dfd, &ds) != 0) {
+		ret = -1;
+		goto out;
+	}
+	if (fstatat(pfd, base, &ls, AT_SYMLINK_NOFOLLOW) != 0 || !S_ISDIR(ls.st_mode) ||
+	    ls.st_dev != ds.st_dev || ls.st_ino != ds.st_ino) {
+		errno = ESTALE; /* moved or swapped: only the files we opened went */
+		unlinkat(dfd, "run.meta", 0);
+		ret = -1;
+		goto out;
+	}
+	if ((size_t)snprintf(hidden, sizeof(hidden), ".removed-%s", base) < sizeof(hidden) &&
+	    renameat(pfd, base, pfd, hidden) == 0)
+		base = hidden;
+	if (unlinkat(dfd, "run.meta", 0) != 0 && errno != ENOENT) {
+		ret = -1;
+		goto out;
+	}
+	/* a symlink swapped in after the check cannot be removed as a directory */
+	ret = unlinkat(pfd, base, AT_REMOVEDIR);
+out:
+	if (pfd >= 0) {
+		int err = errno;
+
+		close(pfd);
+		errno = err;
+	}
+	return ret;
+}
+
+int ctr_remove_run_dir_at(int dfd, const char *dir)
+{
+	return remove_files(dfd, dir);
 }
 
 int ctr_remove_run_dir(const char *dir)
 {
-	return remove_files(dir);
+	struct stat st;
+	int dfd, ret;
+
+	if (ctr_rundir_open(dir, &dfd, &st, NULL)) {
+		errno = errno ? errno : ENOENT;
+		return -1;
+	}
+	ret = remove_files(dfd, dir);
+	{
+		int err = errno;
+
+		close(dfd);
+		errno = err;
+	}
+	return ret;
 }
 
 int ctr_is_run_dir(const char *dir)
@@ -937,23 +1021,39 @@ int ctr_commit_dir(struct ctr_store *s, const char *run_dir, const struct ctr_co
 {
 	static const struct ctr_commit_opts defaults;
 	struct commit c;
-	int ret, begun = 0;
+	struct stat st;
+	int ret, begun = 0, dfd = -1;
 
 	memset(&c, 0, sizeof(c));
 	c.o = o ? o : &defaults;
 	c.store = s;
-	/* A run already stored is never parsed again: its directory may be half removed. */
-	if (ctr_rawrun_id(run_dir, id, NULL) == 0) {
+	/* One directory descriptor for everything: a swap of the path while we decode changes
+	 * nothing we read or remove. */
+	if ((ret = ctr_rundir_open(run_dir, &dfd, &st, e)))
+		goto out;
+	if (st.st_uid != geteuid() && st.st_uid != 0 && !c.o->allow_foreign_owner) {
+		ctr_err_ctx(e, run_dir, NULL, -1);
+		ret = ctr_err_set(e, CTR_EIO, EPERM,
+				  "run directory '%s' is owned by uid %u, not by you or root: "
+				  "refusing (--allow-foreign-owner commits it)",
+				  run_dir, (unsigned)st.st_uid);
+		goto out;
+	}
+	/* The id first: an invalid one stops everything. A run already stored is never parsed
+	 * again: its directory may be half removed. */
+	if ((ret = ctr_rawrun_id_at(dfd, run_dir, st.st_uid, id, e)))
+		goto out;
+	{
 		char found[CTR_RUN_ID_MAX];
 
 		if (ctr_store_resolve(s, id, found, NULL) == 0 && !strcmp(found, id)) {
-			if (!c.o->keep && ctr_remove_run_dir(run_dir) != 0)
+			if (!c.o->keep && ctr_remove_run_dir_at(dfd, run_dir) != 0)
 				fprintf(stderr, "ctrace: warning: cannot remove '%s': %s\n",
 					run_dir, strerror(errno));
-			return 0;
+			goto out;
 		}
 	}
-	ret = ctr_rawrun_open(run_dir, &c.raw, e);
+	ret = ctr_rawrun_open_at(dfd, run_dir, st.st_uid, &c.raw, e);
 	if (ret)
 		goto out;
 	snprintf(id, CTR_RUN_ID_MAX, "%s", c.raw->id);
@@ -968,7 +1068,7 @@ int ctr_commit_dir(struct ctr_store *s, const char *run_dir, const struct ctr_co
 		if (e)
 			ctr_err_clear(e);
 		ret = 0;
-		if (!c.o->keep && ctr_remove_run_dir(run_dir) != 0)
+		if (!c.o->keep && ctr_remove_run_dir_at(dfd, run_dir) != 0)
 			fprintf(stderr, "ctrace: warning: cannot remove '%s': %s\n", run_dir,
 				strerror(errno));
 		goto out;
@@ -992,10 +1092,15 @@ int ctr_commit_dir(struct ctr_store *s, const char *run_dir, const struct ctr_co
 	if ((ret = estimate_sampled(&c)) || (ret = symbolize(&c, e)))
 		goto out;
 	ret = ctr_store_save_end(s, &c.run, e);
+	begun = 0;		 /* ended or aborted by the store */
+	if (ret == CTR_EEXIST) { /* another commit of the run won the race: one copy, success */
+		if (e)
+			ctr_err_clear(e);
+		ret = 0;
+	}
 	if (ret)
 		goto out;
-	begun = 0;
-	if (!c.o->keep && ctr_remove_run_dir(run_dir) != 0)
+	if (!c.o->keep && ctr_remove_run_dir_at(dfd, run_dir) != 0)
 		fprintf(stderr, "ctrace: warning: committed, but cannot remove '%s': %s\n", run_dir,
 			strerror(errno));
 out:
@@ -1023,5 +1128,7 @@ out:
 		}
 	}
 	ctr_rawrun_free(c.raw);
+	if (dfd >= 0)
+		close(dfd);
 	return ret;
 }

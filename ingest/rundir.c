@@ -5,6 +5,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -33,37 +34,114 @@ int ctr_meta_line(char *line, char **key, char **val)
 	return 0;
 }
 
-/* Reads a whole small file into a NUL-terminated buffer (caller frees). */
-static char *slurp(const char *path, size_t *len)
+/* Opens @name in the run directory @dfd for reading without following a symlink or blocking
+ * on a FIFO, and checks it is a regular file owned by @owner of at most @cap bytes (@cap 0: no
+ * cap); @shown names it in messages. CTR_ENOTFOUND if it does not exist, CTR_EFORMAT if it is
+ * not such a file. */
+static int open_run_file(int dfd, const char *name, const char *shown, uid_t owner, uint64_t cap,
+			 int *fdp, struct stat *st, struct ctr_err *e)
 {
-	FILE *f = fopen(path, "re");
+	int fd = openat(dfd, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
+	int ret = 0;
+
+	*fdp = -1;
+	if (fd < 0) {
+		int err = errno;
+
+		if (err == ENOENT)
+			return ctr_err_set(e, CTR_ENOTFOUND, err, "cannot read '%s': %s", shown,
+					   strerror(err));
+		if (err == ELOOP)
+			return ctr_err_set(e, CTR_EFORMAT, err,
+					   "'%s' is a symlink, not a regular file: refusing",
+					   shown);
+		return ctr_err_set(e, CTR_EIO, err, "cannot read '%s': %s", shown, strerror(err));
+	}
+	if (fstat(fd, st) != 0)
+		ret =
+		    ctr_err_set(e, CTR_EIO, errno, "cannot read '%s': %s", shown, strerror(errno));
+	else if (!S_ISREG(st->st_mode))
+		ret = ctr_err_set(e, CTR_EFORMAT, 0, "'%s' is not a regular file: refusing", shown);
+	else if (st->st_uid != owner)
+		ret = ctr_err_set(e, CTR_EFORMAT, 0,
+				  "'%s' is owned by uid %u, not by the run's owner (uid %u): "
+				  "refusing",
+				  shown, (unsigned)st->st_uid, (unsigned)owner);
+	else if (cap && (uint64_t)st->st_size > cap)
+		ret = ctr_err_set(e, CTR_EFORMAT, 0,
+				  "'%s' has %llu bytes, more than the %llu a file of its kind may "
+				  "have: refusing",
+				  shown, (unsigned long long)st->st_size, (unsigned long long)cap);
+	if (ret) {
+		close(fd);
+		return ret;
+	}
+	/* back to blocking reads: a regular file never blocks */
+	fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK);
+	*fdp = fd;
+	return 0;
+}
+
+/* Reads a whole small file of the run directory into a NUL-terminated buffer (caller frees),
+ * through open_run_file() and never more than @cap bytes, even if it grows meanwhile. */
+static int slurp_at(int dfd, const char *dir, const char *name, uid_t owner, size_t cap, char **out,
+		    struct ctr_err *e)
+{
+	char shown[4096];
+	struct stat st;
 	char *buf = NULL;
-	size_t cap = 0, n = 0;
+	size_t n = 0, bcap;
+	int fd, ret;
 
-	if (!f)
-		return NULL;
+	*out = NULL;
+	snprintf(shown, sizeof(shown), "%s/%s", dir, name);
+	if ((ret = open_run_file(dfd, name, shown, owner, cap, &fd, &st, e)))
+		return ret;
+	bcap = (size_t)st.st_size < cap ? (size_t)st.st_size + 1 : cap + 1;
+	if (!(buf = malloc(bcap + 1))) {
+		ret = ctr_err_set(e, CTR_ENOMEM, 0, "out of memory reading '%s'", shown);
+		goto out;
+	}
 	for (;;) {
-		if (n + 4096 + 1 > cap) {
-			char *nb = realloc(buf, cap = cap ? cap * 2 : 8192);
+		ssize_t r;
 
-			if (!nb) {
-				free(buf);
-				fclose(f);
-				return NULL;
+		if (n == bcap) {
+			char *nb;
+
+			if (bcap > cap) /* grew past its cap while we read it */
+				break;
+			bcap = bcap * 2 < cap + 1 ? bcap * 2 : cap + 1;
+			if (!(nb = realloc(buf, bcap + 1))) {
+				ret = ctr_err_set(e, CTR_ENOMEM, 0, "out of memory reading '%s'",
+						  shown);
+				goto out;
 			}
 			buf = nb;
 		}
-		size_t r = fread(buf + n, 1, cap - n - 1, f);
-
-		n += r;
+		r = read(fd, buf + n, bcap - n);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0) {
+			ret = ctr_err_set(e, CTR_EIO, errno, "cannot read '%s': %s", shown,
+					  strerror(errno));
+			goto out;
+		}
 		if (r == 0)
 			break;
+		n += (size_t)r;
 	}
-	fclose(f);
+	if (n > cap) {
+		ret = ctr_err_set(e, CTR_EFORMAT, 0, "'%s' is larger than %zu bytes: refusing",
+				  shown, cap);
+		goto out;
+	}
 	buf[n] = 0;
-	if (len)
-		*len = n;
-	return buf;
+	*out = buf;
+	buf = NULL;
+out:
+	free(buf);
+	close(fd);
+	return ret;
 }
 
 static int add_kv(struct ctr_kv **kv, size_t *n, const char *k, const char *v)
@@ -108,15 +186,34 @@ static void xstrdup_set(char **dst, const char *v)
 	*dst = strdup(v);
 }
 
+int ctr_run_id_valid(const char *id, size_t len)
+{
+	if (!len || len >= CTR_RUN_ID_MAX || id[0] == '.' || id[0] == '-')
+		return 0;
+	for (size_t i = 0; i < len; i++)
+		if (!((id[i] >= 'a' && id[i] <= 'z') || (id[i] >= 'A' && id[i] <= 'Z') ||
+		      (id[i] >= '0' && id[i] <= '9') || id[i] == '-' || id[i] == '_' ||
+		      id[i] == '.'))
+			return 0;
+	return 1;
+}
+
 static int read_run_meta(struct ctr_rawrun *r, struct ctr_err *e)
 {
 	char path[4096], *buf, *line, *save = NULL;
+	int ret;
 
 	snprintf(path, sizeof(path), "%s/run.meta", r->dir);
-	buf = slurp(path, NULL);
-	if (!buf)
-		return ctr_err_set(e, errno == ENOENT ? CTR_ENOTFOUND : CTR_EIO, errno,
-				   "cannot read '%s': %s", path, strerror(errno));
+	if ((ret = slurp_at(r->dfd, r->dir, "run.meta", r->uid, CTR_RUN_META_CAP, &buf, e))) {
+		if (ret == CTR_ENOTFOUND) { /* a directory without run.meta is no run directory */
+			ctr_err_clear(e);
+			ret =
+			    ctr_err_set(e, CTR_EFORMAT, ENOENT,
+					"'%s' is not a run directory: it has no run.meta", r->dir);
+		}
+		ctr_err_ctx(e, path, NULL, -1);
+		return ret;
+	}
 	if (strncmp(buf, "ctrace-run ", 11) != 0) {
 		free(buf);
 		ctr_err_ctx(e, path, NULL, 0);
@@ -136,9 +233,18 @@ static int read_run_meta(struct ctr_rawrun *r, struct ctr_err *e)
 
 		if (ctr_meta_line(line, &k, &v))
 			continue;
-		if (!strcmp(k, "id"))
+		if (!strcmp(k, "id")) {
+			/* checked before anything: a cut id could name another run */
+			if (!ctr_run_id_valid(v, strlen(v))) {
+				free(buf);
+				ctr_err_ctx(e, path, NULL, -1);
+				return ctr_err_set(e, CTR_EFORMAT, 0,
+						   "'%s' has an invalid run id (1 to %d bytes of "
+						   "A-Z a-z 0-9 . _ -, not starting with . or -)",
+						   path, CTR_RUN_ID_MAX - 1);
+			}
 			snprintf(r->id, sizeof(r->id), "%s", v);
-		else if (!strcmp(k, "root_pid"))
+		} else if (!strcmp(k, "root_pid"))
 			r->root_pid = atoi(v);
 		else if (!strcmp(k, "command"))
 			xstrdup_set(&r->command, v);
@@ -177,8 +283,9 @@ static struct ctr_rawproc *find_proc(struct ctr_rawrun *r, int32_t pid, uint32_t
 
 static int read_proc(struct ctr_rawrun *r, const char *name, struct ctr_err *e)
 {
-	char path[4096], *buf, *line, *save = NULL;
+	char path[4096], fname[64], *buf, *line, *save = NULL;
 	struct ctr_rawproc *p, *np;
+	int ret;
 
 	np = realloc(r->procs, (r->n_procs + 1) * sizeof(*np));
 	if (!np)
@@ -188,10 +295,16 @@ static int read_proc(struct ctr_rawrun *r, const char *name, struct ctr_err *e)
 	memset(p, 0, sizeof(*p));
 	p->exit_status = -1;
 	snprintf(path, sizeof(path), "%s/%s", r->dir, name);
-	buf = slurp(path, NULL);
-	if (!buf)
-		return ctr_err_set(e, CTR_EIO, errno, "cannot read '%s': %s", path,
-				   strerror(errno));
+	if ((ret = slurp_at(r->dfd, r->dir, name, r->uid, CTR_RUN_META_CAP, &buf, e))) {
+		ctr_err_ctx(e, path, r->id, -1);
+		if (ret == CTR_ENOTFOUND) { /* listed a moment ago */
+			ctr_err_clear(e);
+			ctr_err_ctx(e, path, r->id, -1);
+			ret = ctr_err_set(e, CTR_EIO, ENOENT, "cannot read '%s': %s", path,
+					  strerror(ENOENT));
+		}
+		return ret;
+	}
 	if (strncmp(buf, "ctrace-proc 1\n", 14) != 0) {
 		int newer = strncmp(buf, "ctrace-proc ", 12) == 0 && atoi(buf + 12) > 1;
 
@@ -260,12 +373,16 @@ static int read_proc(struct ctr_rawrun *r, const char *name, struct ctr_err *e)
 	}
 
 	/* module map */
-	snprintf(path, sizeof(path), "%s/p-%d-%u.maps", r->dir, (int)p->pid, p->gen);
-	buf = slurp(path, NULL);
-	if (!buf) {
+	snprintf(fname, sizeof(fname), "p-%d-%u.maps", (int)p->pid, p->gen);
+	snprintf(path, sizeof(path), "%s/%s", r->dir, fname);
+	if ((ret = slurp_at(r->dfd, r->dir, fname, r->uid, CTR_RUN_MAPS_CAP, &buf, e))) {
+		if (ret == CTR_ENOTFOUND)
+			ctr_err_clear(e);
 		ctr_err_ctx(e, path, r->id, -1);
-		return ctr_err_set(e, CTR_EFORMAT, errno, "missing module map '%s': %s", path,
-				   strerror(errno));
+		if (ret == CTR_ENOTFOUND)
+			return ctr_err_set(e, CTR_EFORMAT, ENOENT, "missing module map '%s': %s",
+					   path, strerror(ENOENT));
+		return ret;
 	}
 	save = NULL;
 	for (line = strtok_r(buf, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
@@ -276,10 +393,20 @@ static int read_proc(struct ctr_rawrun *r, const char *name, struct ctr_err *e)
 		if (line[0] == 'L' &&
 		    sscanf(line, "L %llx %llx %llx %255s %n", &bias, &lo, &hi, bid, &off) == 4 &&
 		    off) {
-			struct ctr_rawmod *nm = realloc(p->mods, (p->n_mods + 1) * sizeof(*nm));
+			struct ctr_rawmod *nm;
 
-			if (!nm)
-				break;
+			if (lo >= hi) {
+				free(buf);
+				ctr_err_ctx(e, path, r->id, -1);
+				return ctr_err_set(e, CTR_EFORMAT, 0,
+						   "module map '%s' has an empty or reversed range "
+						   "0x%llx-0x%llx",
+						   path, lo, hi);
+			}
+			if (!(nm = realloc(p->mods, (p->n_mods + 1) * sizeof(*nm)))) {
+				free(buf);
+				return ctr_err_set(e, CTR_ENOMEM, 0, "out of memory");
+			}
 			p->mods = nm;
 			nm[p->n_mods].bias = bias;
 			nm[p->n_mods].start = lo;
@@ -290,25 +417,128 @@ static int read_proc(struct ctr_rawrun *r, const char *name, struct ctr_err *e)
 		}
 	}
 	free(buf);
-	snprintf(path, sizeof(path), "%s/p-%d-%u.crash", r->dir, (int)p->pid, p->gen);
-	p->backtrace = slurp(path, NULL);
+	snprintf(fname, sizeof(fname), "p-%d-%u.crash", (int)p->pid, p->gen);
+	ret = slurp_at(r->dfd, r->dir, fname, r->uid, CTR_RUN_CRASH_CAP, &p->backtrace, e);
+	if (ret == CTR_ENOTFOUND) { /* no crash */
+		ctr_err_clear(e);
+		return 0;
+	}
+	if (ret) {
+		snprintf(path, sizeof(path), "%s/%s", r->dir, fname);
+		ctr_err_ctx(e, path, r->id, -1);
+	}
+	return ret;
+}
+
+/* @dir without its trailing slashes, so that O_NOFOLLOW applies to its last component. */
+static void strip_slashes(const char *dir, char *out, size_t n)
+{
+	size_t len = strlen(dir);
+
+	while (len > 1 && dir[len - 1] == '/')
+		len--;
+	snprintf(out, n, "%.*s", (int)len, dir);
+}
+
+int ctr_rundir_open(const char *dir, int *dfd, struct stat *st, struct ctr_err *e)
+{
+	char path[PATH_MAX];
+	int fd;
+
+	*dfd = -1;
+	strip_slashes(dir, path, sizeof(path));
+	fd = open(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+	if (fd < 0) {
+		int err = errno;
+
+		ctr_err_ctx(e, dir, NULL, -1);
+		if (err == ELOOP || err == ENOTDIR)
+			return ctr_err_set(e, CTR_EIO, err,
+					   "run directory '%s' is a symlink or not a directory: "
+					   "refusing",
+					   dir);
+		return ctr_err_set(e, err == ENOENT ? CTR_ENOTFOUND : CTR_EIO, err,
+				   "cannot open run directory '%s': %s", dir, strerror(err));
+	}
+	if (fstat(fd, st) != 0) {
+		int err = errno;
+
+		close(fd);
+		return ctr_err_set(e, CTR_EIO, err, "cannot open run directory '%s': %s", dir,
+				   strerror(err));
+	}
+	*dfd = fd;
 	return 0;
 }
 
-int ctr_rawrun_id(const char *dir, char id[CTR_RUN_ID_MAX], struct ctr_err *e)
+int ctr_rundir_check_parent(const char *parent, struct ctr_err *e)
+{
+	struct stat st;
+	uid_t me = geteuid();
+
+	if (lstat(parent, &st) != 0 || !S_ISDIR(st.st_mode)) {
+		ctr_err_ctx(e, parent, NULL, -1);
+		return ctr_err_set(e, CTR_EIO, ELOOP,
+				   "trace directory '%s' is a symlink or not a directory: refusing",
+				   parent);
+	}
+	if (st.st_uid != me && st.st_uid != 0) {
+		ctr_err_ctx(e, parent, NULL, -1);
+		return ctr_err_set(e, CTR_EIO, EPERM,
+				   "trace directory '%s' is owned by uid %u, not by you or root: "
+				   "refusing",
+				   parent, (unsigned)st.st_uid);
+	}
+	if ((st.st_mode & (S_IWGRP | S_IWOTH)) && !(st.st_mode & S_ISVTX)) {
+		ctr_err_ctx(e, parent, NULL, -1);
+		return ctr_err_set(e, CTR_EIO, EPERM,
+				   "trace directory '%s' can be written by others (mode %03o, not "
+				   "sticky): refusing",
+				   parent, (unsigned)(st.st_mode & 0777));
+	}
+	return 0;
+}
+
+static struct ctr_rawrun *rawrun_new(int dfd, const char *dir, uid_t owner)
 {
 	struct ctr_rawrun *r = calloc(1, sizeof(*r));
+
+	if (!r)
+		return NULL;
+	r->dfd = -1;
+	r->uid = owner;
+	r->exit_status = -1;
+	if (!(r->dir = strdup(dir)) || (r->dfd = fcntl(dfd, F_DUPFD_CLOEXEC, 0)) < 0) {
+		ctr_rawrun_free(r);
+		return NULL;
+	}
+	return r;
+}
+
+int ctr_rawrun_id_at(int dfd, const char *dir, uid_t owner, char id[CTR_RUN_ID_MAX],
+		     struct ctr_err *e)
+{
+	struct ctr_rawrun *r = rawrun_new(dfd, dir, owner);
 	int ret;
 
-	if (!r || !(r->dir = strdup(dir))) {
-		ctr_rawrun_free(r);
-		return ctr_err_set(e, CTR_ENOMEM, 0, "out of memory reading '%s'", dir);
-	}
-	r->exit_status = -1;
+	if (!r)
+		return ctr_err_set(e, CTR_ENOMEM, errno, "out of memory reading '%s'", dir);
 	ret = read_run_meta(r, e);
 	if (ret == 0)
 		snprintf(id, CTR_RUN_ID_MAX, "%s", r->id);
 	ctr_rawrun_free(r);
+	return ret;
+}
+
+int ctr_rawrun_id(const char *dir, char id[CTR_RUN_ID_MAX], struct ctr_err *e)
+{
+	struct stat st;
+	int dfd, ret;
+
+	if ((ret = ctr_rundir_open(dir, &dfd, &st, e)))
+		return ret;
+	ret = ctr_rawrun_id_at(dfd, dir, st.st_uid, id, e);
+	close(dfd);
 	return ret;
 }
 
@@ -323,22 +553,24 @@ static int cmp_thread(const void *a, const void *b)
 	return x->tid < y->tid ? -1 : x->tid > y->tid;
 }
 
-int ctr_rawrun_open(const char *dir, struct ctr_rawrun **out, struct ctr_err *e)
+int ctr_rawrun_open_at(int dfd, const char *dir, uid_t owner, struct ctr_rawrun **out,
+		       struct ctr_err *e)
 {
-	struct ctr_rawrun *r = calloc(1, sizeof(*r));
+	struct ctr_rawrun *r = rawrun_new(dfd, dir, owner);
 	struct dirent *de;
 	DIR *d = NULL;
-	int ret = CTR_ENOMEM;
+	int ret = CTR_ENOMEM, lfd;
 
 	*out = NULL;
-	if (!r || !(r->dir = strdup(dir)))
+	if (!r)
 		goto fail;
-	r->exit_status = -1;
 	ret = read_run_meta(r, e);
 	if (ret)
 		goto fail;
-	d = opendir(dir);
-	if (!d) {
+	lfd = openat(r->dfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC); /* own read position */
+	if (lfd < 0 || !(d = fdopendir(lfd))) {
+		if (lfd >= 0)
+			close(lfd);
 		ret = ctr_err_set(e, CTR_EIO, errno, "cannot open '%s': %s", dir, strerror(errno));
 		goto fail;
 	}
@@ -373,21 +605,38 @@ int ctr_rawrun_open(const char *dir, struct ctr_rawrun **out, struct ctr_err *e)
 					  pid, gen);
 			goto fail;
 		}
-		if (lstat(path, &st) != 0 || !S_ISREG(st.st_mode))
+		if (fstatat(r->dfd, de->d_name, &st, AT_SYMLINK_NOFOLLOW) != 0 ||
+		    !S_ISREG(st.st_mode))
 			continue;
+		if (st.st_uid != r->uid) {
+			ctr_err_ctx(e, path, r->id, -1);
+			ret =
+			    ctr_err_set(e, CTR_EFORMAT, 0,
+					"'%s' is owned by uid %u, not by the run's owner (uid %u): "
+					"refusing",
+					path, (unsigned)st.st_uid, (unsigned)r->uid);
+			goto fail;
+		}
 		nt = realloc(r->threads, (r->n_threads + 1) * sizeof(*nt));
 		if (!nt) {
 			ret = ctr_err_set(e, CTR_ENOMEM, 0, "out of memory");
 			goto fail;
 		}
 		r->threads = nt;
+		memset(&nt[r->n_threads], 0, sizeof(*nt));
 		nt[r->n_threads].pid = pid;
 		nt[r->n_threads].gen = gen;
 		nt[r->n_threads].tid = tid;
 		nt[r->n_threads].proc = (size_t)(p - r->procs);
-		nt[r->n_threads].path = strdup(path);
+		nt[r->n_threads].dfd = r->dfd;
+		nt[r->n_threads].uid = r->uid;
 		nt[r->n_threads].file_size = (uint64_t)st.st_size;
 		r->n_threads++;
+		if (!(nt[r->n_threads - 1].path = strdup(path)) ||
+		    !(nt[r->n_threads - 1].name = strdup(de->d_name))) {
+			ret = ctr_err_set(e, CTR_ENOMEM, 0, "out of memory");
+			goto fail;
+		}
 	}
 	if (r->n_threads)
 		qsort(r->threads, r->n_threads, sizeof(*r->threads), cmp_thread);
@@ -400,6 +649,19 @@ fail:
 	if (ret == CTR_ENOMEM)
 		ctr_err_set(e, CTR_ENOMEM, 0, "out of memory reading '%s'", dir);
 	ctr_rawrun_free(r);
+	return ret;
+}
+
+int ctr_rawrun_open(const char *dir, struct ctr_rawrun **out, struct ctr_err *e)
+{
+	struct stat st;
+	int dfd, ret;
+
+	*out = NULL;
+	if ((ret = ctr_rundir_open(dir, &dfd, &st, e)))
+		return ret;
+	ret = ctr_rawrun_open_at(dfd, dir, st.st_uid, out, e);
+	close(dfd);
 	return ret;
 }
 
@@ -420,8 +682,12 @@ void ctr_rawrun_free(struct ctr_rawrun *r)
 		}
 		free(p->mods);
 	}
-	for (size_t i = 0; i < r->n_threads; i++)
+	for (size_t i = 0; i < r->n_threads; i++) {
 		free(r->threads[i].path);
+		free(r->threads[i].name);
+	}
+	if (r->dfd >= 0)
+		close(r->dfd);
 	for (size_t i = 0; i < r->n_meta; i++) {
 		free(r->meta[i].key);
 		free(r->meta[i].value);
@@ -439,17 +705,24 @@ void ctr_rawrun_free(struct ctr_rawrun *r)
 int ctr_rawthread_map(const struct ctr_rawthread *t, struct ctr_ev_hdr *hdr, const void **words,
 		      size_t *size, void **map, size_t *map_size, struct ctr_err *e)
 {
-	int fd = open(t->path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
 	struct stat st;
 	void *m;
 	size_t end;
+	int fd, ret;
 
 	*map = NULL;
 	*map_size = 0;
-	if (fd < 0)
-		return ctr_err_set(e, CTR_EIO, errno, "cannot open '%s': %s", t->path,
-				   strerror(errno));
-	if (fstat(fd, &st) != 0 || st.st_size < CTR_EV_HDR_SIZE) {
+	ret = open_run_file(t->dfd, t->name, t->path, t->uid, 0, &fd, &st, e);
+	if (ret) {
+		if (ret == CTR_ENOTFOUND) { /* listed when the run was opened */
+			ctr_err_clear(e);
+			ret = ctr_err_set(e, CTR_EIO, ENOENT, "cannot open '%s': %s", t->path,
+					  strerror(ENOENT));
+		}
+		ctr_err_ctx(e, t->path, NULL, -1);
+		return ret;
+	}
+	if (st.st_size < CTR_EV_HDR_SIZE) {
 		close(fd);
 		ctr_err_ctx(e, t->path, NULL, 0);
 		return ctr_err_set(e, CTR_EFORMAT, 0, "'%s' is too short for an event file header",

@@ -159,10 +159,20 @@ static int scan_stream(struct jl_store *j, FILE *f, line_fn fn, void *arg, struc
 /* Reads the store file under a shared lock. A missing file is an empty store. */
 static int scan(struct jl_store *j, line_fn fn, void *arg, struct ctr_err *e)
 {
-	FILE *f = fopen(j->path, "re");
+	int fd = open(j->path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+	FILE *f = fd >= 0 ? fdopen(fd, "r") : NULL;
+	struct stat st;
 	int ret;
 
+	if (f && (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode))) {
+		fclose(f);
+		ctr_err_ctx(e, j->path, NULL, -1);
+		return ctr_err_set(e, CTR_ESTORE, 0, "cannot open store '%s': not a regular file",
+				   j->path);
+	}
 	if (!f) {
+		if (fd >= 0)
+			close(fd);
 		if (errno == ENOENT)
 			return 0;
 		ctr_err_ctx(e, j->path, NULL, -1);
@@ -244,20 +254,23 @@ static int find_line(void *arg, struct jparse *p, const char *line, size_t len, 
 static int jl_open(struct ctr_store *s, const char *path, struct ctr_err *e)
 {
 	struct jl_store *j = calloc(1, sizeof(*j));
-	struct stat st;
+	char *real = NULL;
+	int exists, ret;
 
 	if (!j || !(j->path = strdup(path))) {
 		free(j);
 		return ctr_err_set(e, CTR_ENOMEM, 0, "out of memory opening store '%s'", path);
 	}
 	s->priv = j;
-	if (stat(path, &st) == 0 && !S_ISREG(st.st_mode)) {
-		ctr_err_ctx(e, path, NULL, -1);
+	if ((ret = ctr_store_check_path(s, path, &exists, &real, e)) < 0) {
 		free(j->path);
 		free(j);
 		s->priv = NULL;
-		return ctr_err_set(e, CTR_ESTORE, 0, "cannot open store '%s': not a regular file",
-				   path);
+		return ret;
+	}
+	if (real) { /* a link the caller named and owns: work on (and rename over) its target */
+		free(j->path);
+		j->path = real;
 	}
 	return 0;
 }
@@ -342,7 +355,7 @@ static int lock_for_write(struct jl_store *j, int *fdp, struct ctr_err *e)
 {
 	for (int tries = 0; tries < 100; tries++) {
 		struct stat a, b;
-		int fd = open(j->path, O_RDWR | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
+		int fd = open(j->path, O_RDWR | O_APPEND | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
 
 		if (fd < 0)
 			break;
@@ -574,7 +587,7 @@ static int jl_remove(struct ctr_store *s, const char *id, struct ctr_err *e)
 		goto out;
 	}
 	tfd = -1;
-	fchmod(fileno(a.tmp), fstat(fd, &st) == 0 ? st.st_mode & 07777 : 0644);
+	fchmod(fileno(a.tmp), fstat(fd, &st) == 0 ? st.st_mode & 07777 : 0600);
 	if ((ret = scan_locked(j, fd, rm_line, &a, e)) < 0)
 		goto out;
 	if (!a.found) {

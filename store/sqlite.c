@@ -9,12 +9,19 @@
  */
 #include "store-int.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #define SQ_BUSY_TIMEOUT_MS 30000
+/* Longest string or blob read or written (SQLITE_LIMIT_LENGTH): a hostile store with a huge
+ * blob fails with CTR_ESTORE instead of exhausting memory. Timeline chunks are ~1 MiB. */
+#define SQ_MAX_VALUE (64 << 20)
 
 /*
  * Migrations: step i takes a store from schema version i to i + 1. Append new steps; never
@@ -238,17 +245,103 @@ static void sq_close(struct ctr_store *s)
 	s->priv = NULL;
 }
 
+/* 0 if the open database holds a ctrace schema (or nothing at all); CTR_ESTORE for another
+ * program's database, which is then never modified. *@v is its user_version. */
+static int check_ours(struct sq_store *q, int *v, struct ctr_err *e)
+{
+	sqlite3_stmt *st = NULL;
+	int ret, all = 0, ours = 0;
+
+	/* one statement, one snapshot: another process may be creating the schema right now */
+	if (sqlite3_prepare_v2(q->db,
+			       "SELECT (SELECT user_version FROM pragma_user_version), count(*), "
+			       "coalesce(sum(type = 'table' AND name IN ('meta', 'runs', 'nodes', "
+			       "'chunks')), 0) FROM sqlite_master",
+			       -1, &st, NULL) != SQLITE_OK ||
+	    sqlite3_step(st) != SQLITE_ROW) {
+		ret = ctr_err_set(e, CTR_ESTORE, 0, "cannot open store '%s': %s", q->path,
+				  sqlite3_errmsg(q->db));
+		sqlite3_finalize(st);
+		return ret;
+	}
+	*v = sqlite3_column_int(st, 0);
+	all = sqlite3_column_int(st, 1);
+	ours = sqlite3_column_int(st, 2);
+	sqlite3_finalize(st);
+	if (*v > SQ_SCHEMA_VERSION)
+		return 0; /* migrate() says CTR_EVERSION */
+	if ((*v == 0 && all > 0) || (*v > 0 && ours < 4))
+		return ctr_err_set(
+		    e, CTR_ESTORE, 0,
+		    "cannot open store '%s': a SQLite database that is not a ctrace "
+		    "store (user_version %d, %d schema objects): refusing to touch it",
+		    q->path, *v, all);
+	return 0;
+}
+
+/* sqlite3_open_v2() of @path read-only as an immutable file ("file:PATH?immutable=1"): for a
+ * store in WAL mode whose -shm the caller may not create (another user's directory). */
+static int open_immutable(struct sq_store *q, const char *path)
+{
+	size_t n = strlen(path);
+	char *uri = malloc(n * 3 + 32), *w;
+	int rc;
+
+	if (!uri)
+		return SQLITE_NOMEM;
+	w = uri + sprintf(uri, "file:");
+	for (const char *c = path; *c; c++) {
+		unsigned char ch = (unsigned char)*c;
+
+		if ((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
+		    (ch >= '0' && ch <= '9') || strchr("/._-~", ch))
+			*w++ = (char)ch;
+		else
+			w += sprintf(w, "%%%02X", ch);
+	}
+	strcpy(w, "?immutable=1");
+	rc = sqlite3_open_v2(uri, &q->db,
+			     SQLITE_OPEN_READONLY | SQLITE_OPEN_URI | SQLITE_OPEN_NOFOLLOW, NULL);
+	free(uri);
+	return rc;
+}
+
 static int sq_open(struct ctr_store *s, const char *path, struct ctr_err *e)
 {
 	struct sq_store *q = calloc(1, sizeof(*q));
-	int rc, ret;
+	char *real = NULL;
+	int rc, ret, exists, ro = 0, v = 0;
+	mode_t old_mask;
 
 	if (!q || !(q->path = strdup(path))) {
 		free(q);
 		return ctr_err_set(e, CTR_ENOMEM, 0, "out of memory opening store '%s'", path);
 	}
 	s->priv = q;
-	rc = sqlite3_open_v2(path, &q->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL);
+	if ((ret = ctr_store_check_path(s, path, &exists, &real, e)) < 0)
+		goto fail;
+	if (real)
+		path = real; /* a link the caller named and owns: the file it points to */
+	if (!exists) {
+		/* created by us, 0600, never through a symlink; SQLite gives -wal and -shm the
+		 * mode of the database file */
+		int fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+
+		if (fd < 0 && errno != EEXIST) {
+			ret = ctr_err_set(e, CTR_ESTORE, errno, "cannot create store '%s': %s",
+					  path, strerror(errno));
+			goto fail;
+		}
+		if (fd >= 0)
+			close(fd);
+	} else if (access(path, W_OK) != 0) {
+		ro = 1; /* list and report a store we may only read: no schema change, no WAL */
+	}
+	old_mask = umask(077);
+	rc = sqlite3_open_v2(
+	    path, &q->db,
+	    (ro ? SQLITE_OPEN_READONLY : SQLITE_OPEN_READWRITE) | SQLITE_OPEN_NOFOLLOW, NULL);
+	umask(old_mask);
 	if (rc != SQLITE_OK) {
 		ret = ctr_err_set(e, rc == SQLITE_NOMEM ? CTR_ENOMEM : CTR_ESTORE, 0,
 				  "cannot open store '%s': %s", path,
@@ -257,22 +350,71 @@ static int sq_open(struct ctr_store *s, const char *path, struct ctr_err *e)
 	}
 	sqlite3_extended_result_codes(q->db, 1);
 	sqlite3_busy_timeout(q->db, SQ_BUSY_TIMEOUT_MS);
-	/* WAL lets readers run beside a committing writer. Failing to switch (read-only file,
-	 * another process switching it right now) is not fatal; a file that is not a database
-	 * is, and the user_version read below reports it. */
-	sqlite3_exec(q->db, "PRAGMA journal_mode=WAL", NULL, NULL, NULL);
-	if ((sqlite3_extended_errcode(q->db) & 0xff) == SQLITE_NOTADB) {
-		ret = ctr_err_set(e, CTR_ESTORE, 0, "cannot open store '%s': %s", path,
-				  sqlite3_errmsg(q->db));
+	sqlite3_limit(q->db, SQLITE_LIMIT_LENGTH, SQ_MAX_VALUE);
+	old_mask = umask(077);
+	ret = check_ours(q, &v, e);
+	if (ret < 0 && ro &&
+	    ((sqlite3_extended_errcode(q->db) & 0xff) == SQLITE_CANTOPEN ||
+	     (sqlite3_extended_errcode(q->db) & 0xff) == SQLITE_READONLY)) {
+		/* WAL store in a directory we cannot write: read it as an immutable file */
+		sqlite3_close_v2(q->db);
+		q->db = NULL;
+		if (e)
+			ctr_err_clear(e);
+		rc = open_immutable(q, path);
+		if (rc == SQLITE_OK) {
+			sqlite3_extended_result_codes(q->db, 1);
+			sqlite3_limit(q->db, SQLITE_LIMIT_LENGTH, SQ_MAX_VALUE);
+			ret = check_ours(q, &v, e);
+		} else {
+			ret = ctr_err_set(e, CTR_ESTORE, 0, "cannot open store '%s': %s", path,
+					  sqlite3_errstr(rc));
+		}
+	}
+	if (ret < 0) {
+		umask(old_mask);
+		if (q->db && (sqlite3_extended_errcode(q->db) & 0xff) == SQLITE_NOTADB) {
+			if (e)
+				ctr_err_clear(e);
+			ret = ctr_err_set(e, CTR_ESTORE, 0, "cannot open store '%s': %s", path,
+					  sqlite3_errmsg(q->db));
+		}
 		goto fail;
 	}
-	if ((ret = sq_exec(q, "PRAGMA synchronous=FULL", e, "cannot configure")) < 0)
+	if (ro) {
+		umask(old_mask);
+		if (v > SQ_SCHEMA_VERSION) {
+			ret =
+			    ctr_err_set(e, CTR_EVERSION, 0,
+					"store '%s' has schema version %d, newer than this ctrace "
+					"supports (%d): upgrade ctrace",
+					path, v, SQ_SCHEMA_VERSION);
+			goto fail;
+		}
+		if (v < SQ_SCHEMA_VERSION) {
+			ret = ctr_err_set(e, CTR_ESTORE, 0,
+					  "store '%s' is read-only and has schema version %d, not "
+					  "%d: it cannot be upgraded",
+					  path, v, SQ_SCHEMA_VERSION);
+			goto fail;
+		}
+		free(real);
+		return 0;
+	}
+	/* WAL lets readers run beside a committing writer. Failing to switch (read-only file,
+	 * another process switching it right now) is not fatal. */
+	sqlite3_exec(q->db, "PRAGMA journal_mode=WAL", NULL, NULL, NULL);
+	if ((ret = sq_exec(q, "PRAGMA synchronous=FULL", e, "cannot configure")) < 0 ||
+	    (ret = migrate(q, e)) < 0) {
+		umask(old_mask);
 		goto fail;
-	if ((ret = migrate(q, e)) < 0)
-		goto fail;
+	}
+	umask(old_mask);
+	free(real);
 	return 0;
 fail:
-	ctr_err_ctx(e, path, NULL, -1);
+	ctr_err_ctx(e, q->path, NULL, -1);
+	free(real);
 	sq_close(s);
 	return ret;
 }

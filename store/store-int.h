@@ -10,10 +10,18 @@
 
 struct ctr_store {
 	const struct ctr_store_ops *ops;
-	void *priv; /* backend state, owned by the backend (freed in close) */
-	char *conn; /* the connection string as given */
-	int saving; /* between save_begin and save_end/abort */
+	void *priv;	/* backend state, owned by the backend (freed in close) */
+	char *conn;	/* the connection string as given */
+	int saving;	/* between save_begin and save_end/abort */
+	unsigned flags; /* CTR_STORE_* given to ctr_store_open_ex() */
 };
+
+/* Checks the store file @path before a backend opens it: *@exists says whether something is
+ * there; a symlink is refused (CTR_ESTORE) unless s->flags has CTR_STORE_LINK_OK and the caller
+ * owns the link, in which case *@real is its target (caller frees; else NULL). A path that is
+ * neither missing nor a regular file is CTR_ESTORE. */
+int ctr_store_check_path(const struct ctr_store *s, const char *path, int *exists, char **real,
+			 struct ctr_err *e);
 
 /* strdup that keeps NULL as NULL; sets *@fail on allocation failure. */
 char *ctr_store_strdup(const char *s, int *fail);

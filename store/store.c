@@ -12,6 +12,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 const char *ctr_store_default(void)
 {
@@ -20,7 +22,61 @@ const char *ctr_store_default(void)
 	return env && *env ? env : "sqlite:./ctrace.db";
 }
 
+int ctr_store_check_path(const struct ctr_store *s, const char *path, int *exists, char **real,
+			 struct ctr_err *e)
+{
+	struct stat st;
+
+	*exists = 0;
+	*real = NULL;
+	if (lstat(path, &st) != 0) {
+		if (errno == ENOENT)
+			return 0;
+		ctr_err_ctx(e, path, NULL, -1);
+		return ctr_err_set(e, CTR_ESTORE, errno, "cannot open store '%s': %s", path,
+				   strerror(errno));
+	}
+	if (S_ISLNK(st.st_mode)) {
+		ctr_err_ctx(e, path, NULL, -1);
+		if (!(s->flags & CTR_STORE_LINK_OK))
+			return ctr_err_set(
+			    e, CTR_ESTORE, ELOOP,
+			    "store '%s' is a symlink: refusing (name it with --store "
+			    "to use it)",
+			    path);
+		if (st.st_uid != geteuid())
+			return ctr_err_set(e, CTR_ESTORE, EPERM,
+					   "store '%s' is a symlink owned by uid %u, not by you: "
+					   "refusing",
+					   path, (unsigned)st.st_uid);
+		if (!(*real = realpath(path, NULL)))
+			return ctr_err_set(e, errno == ENOMEM ? CTR_ENOMEM : CTR_ESTORE, errno,
+					   "cannot resolve store symlink '%s': %s", path,
+					   strerror(errno));
+		if (stat(*real, &st) != 0) {
+			free(*real);
+			*real = NULL;
+			return ctr_err_set(e, CTR_ESTORE, errno, "cannot open store '%s': %s", path,
+					   strerror(errno));
+		}
+	}
+	if (!S_ISREG(st.st_mode)) {
+		free(*real);
+		*real = NULL;
+		ctr_err_ctx(e, path, NULL, -1);
+		return ctr_err_set(e, CTR_ESTORE, 0, "cannot open store '%s': not a regular file",
+				   path);
+	}
+	*exists = 1;
+	return 0;
+}
+
 int ctr_store_open(struct ctr_store **out, const char *conn, struct ctr_err *e)
+{
+	return ctr_store_open_ex(out, conn, 0, e);
+}
+
+int ctr_store_open_ex(struct ctr_store **out, const char *conn, unsigned flags, struct ctr_err *e)
 {
 	const struct ctr_store_ops *ops = NULL;
 	const char *path = NULL;
@@ -70,6 +126,7 @@ int ctr_store_open(struct ctr_store **out, const char *conn, struct ctr_err *e)
 		return ctr_err_set(e, CTR_ENOMEM, 0, "out of memory opening store '%s'", conn);
 	}
 	s->ops = ops;
+	s->flags = flags;
 	ret = ops->open(s, path, e);
 	if (ret < 0) {
 		free(s->conn);

@@ -183,9 +183,20 @@ extern const struct ctr_store_ops ctr_store_memory;
 /* The connection string used when none is given: $CTRACE_STORE, else "sqlite:./ctrace.db". */
 const char *ctr_store_default(void);
 
+/* ctr_store_open_ex() flags. */
+#define CTR_STORE_LINK_OK                                                                          \
+	0x1u /* PATH may be a symlink if the caller owns it (a store the user                      \
+	      * named explicitly, e.g. --store); else a symlink is refused */
+
 /* Opens a store from "sqlite:PATH", "jsonl:PATH" or "memory:". A bare path means sqlite.
- * CTR_EUSAGE for an unknown scheme. Caller closes. */
+ * CTR_EUSAGE for an unknown scheme. Caller closes. A store file is created mode 0600 (the
+ * SQLite -wal/-shm files take its mode), never through a symlink: a PATH that is a symlink is
+ * CTR_ESTORE unless @flags has CTR_STORE_LINK_OK and the link belongs to the caller.
+ * A SQLite file that is not a ctrace store (other tables, no ctrace schema) is CTR_ESTORE and
+ * left untouched; one the caller cannot write is opened read-only (list and load work, saves
+ * fail with CTR_ESTORE). ctr_store_open() is ctr_store_open_ex() with @flags 0. */
 int ctr_store_open(struct ctr_store **out, const char *conn, struct ctr_err *e);
+int ctr_store_open_ex(struct ctr_store **out, const char *conn, unsigned flags, struct ctr_err *e);
 void ctr_store_close(struct ctr_store *s); /* accepts NULL */
 const char *ctr_store_backend(const struct ctr_store *s);
 

@@ -18,7 +18,10 @@
 #define TL_CHUNK_WORDS (256u * 1024u) /* 1 MiB of words: cut at the first record past it */
 #define TL_SLACK_WORDS 256u	      /* > the largest event: TIME + ATTR_STR of 2 x 255 bytes */
 #define TL_ZSTD_LEVEL 1
-#define TL_MAX_RAW (1ull << 30) /* refuse chunks claiming more than 1 GiB */
+/* The most a chunk can hold: the writer cuts at the first record past TL_CHUNK_WORDS. A chunk
+ * claiming more, or whose stored bytes exceed what zstd could make of that, is corrupt (or a
+ * decompression bomb) and refused before anything is allocated. */
+#define TL_MAX_RAW ((uint64_t)(TL_CHUNK_WORDS + TL_SLACK_WORDS) * 4u)
 
 struct ctr_tl_writer {
 	uint32_t *buf; /* words of the chunk being built */
@@ -377,6 +380,8 @@ static int load_chunk(struct ctr_tl_iter *it, const struct ctr_chunk *c, struct 
 		return bad_chunk(it, c, e, "size is not a whole number of words");
 	if (c->raw_size > TL_MAX_RAW)
 		return bad_chunk(it, c, e, "implausible size");
+	if (c->size > ZSTD_compressBound((size_t)TL_MAX_RAW))
+		return bad_chunk(it, c, e, "implausible stored size");
 	if (c->size && !c->data)
 		return bad_chunk(it, c, e, "no data");
 	if (c->codec == CTR_CODEC_RAW) {
