@@ -40,6 +40,70 @@ static int commit_one(struct ctr_store *s, const char *dir, const struct ctr_com
 	return 0;
 }
 
+/* Commits every run directory under $CTRACE_DIR (default ./ctrace.data), after checking that
+ * the trace directory is safe to read from. Returns the first failure's exit status or 0. */
+static int commit_scan(struct ctr_store *s, const struct ctr_commit_opts *o, const char *conn)
+{
+	const char *parent =
+	    getenv("CTRACE_DIR") && *getenv("CTRACE_DIR") ? getenv("CTRACE_DIR") : "ctrace.data";
+	struct ctr_err e;
+	struct stat pst;
+	struct dirent *de;
+	int ret = 0, n = 0;
+	DIR *d;
+
+	ctr_err_clear(&e);
+	if (lstat(parent, &pst) != 0 && errno == ENOENT) {
+		fprintf(stderr, "ctrace: nothing to commit (no '%s')\n", parent);
+		return 0;
+	}
+	if (ctr_rundir_check_parent(parent, &e))
+		return ctr_cli_fail("ctrace commit", &e);
+	if (!(d = opendir(parent))) {
+		if (errno == ENOENT) {
+			fprintf(stderr, "ctrace: nothing to commit (no '%s')\n", parent);
+			return 0;
+		}
+		ctr_err_set(&e, CTR_EIO, errno, "cannot open '%s': %s", parent, strerror(errno));
+		return ctr_cli_fail("ctrace commit", &e);
+	}
+	while ((de = readdir(d))) {
+		char path[PATH_MAX];
+		int r;
+
+		if (de->d_name[0] == '.')
+			continue;
+		snprintf(path, sizeof(path), "%s/%s", parent, de->d_name);
+		if (!ctr_is_run_dir(path))
+			continue;
+		r = commit_one(s, path, o, conn);
+		ret = ret ? ret : r;
+		n++;
+	}
+	closedir(d);
+	if (!n)
+		fprintf(stderr, "ctrace: nothing to commit in '%s'\n", parent);
+	return ret;
+}
+
+static void commit_usage(void)
+{
+	printf("usage: ctrace commit [--store CONN] [--keep] [--raw-times] [--meta "
+	       "K=V]\n"
+	       "                     [--allow-foreign-owner] [RUN_DIR...]\n\n"
+	       "Symbolizes raw run directories with libdw and saves each in the "
+	       "store in one\n"
+	       "transaction; the raw directory is removed after the commit unless "
+	       "--keep.\n"
+	       "Without RUN_DIR, commits every run under $CTRACE_DIR (default "
+	       "./ctrace.data).\n"
+	       "A run already in the store is never saved twice.\n"
+	       "A run directory owned by another user than you or root is refused "
+	       "unless\n"
+	       "--allow-foreign-owner; a trace directory that others can write is "
+	       "refused.\n");
+}
+
 int ctr_cmd_commit(int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -53,10 +117,10 @@ int ctr_cmd_commit(int argc, char **argv)
 	};
 	struct ctr_commit_opts o = {.progress = 1};
 	struct ctr_kv *meta = calloc((size_t)argc + 1, sizeof(*meta));
-	const char *conn = NULL, *parent;
+	const char *conn = NULL;
 	struct ctr_store *s = NULL;
 	struct ctr_err e;
-	int c, ret = 0, n = 0;
+	int c, ret = 0;
 
 	ctr_err_clear(&e);
 	optind = 1;
@@ -77,36 +141,29 @@ int ctr_cmd_commit(int argc, char **argv)
 		case 'm': {
 			char *eq = strchr(optarg, '=');
 
-			if (!eq || eq == optarg)
+			if (!eq || eq == optarg) {
+				free(meta);
 				return ctr_cli_usage("ctrace commit", "--meta wants KEY=VALUE");
+			}
 			*eq = 0;
 			meta[o.n_meta].key = optarg;
 			meta[o.n_meta++].value = eq + 1;
 			break;
 		}
 		case 'h':
-			printf("usage: ctrace commit [--store CONN] [--keep] [--raw-times] [--meta "
-			       "K=V]\n"
-			       "                     [--allow-foreign-owner] [RUN_DIR...]\n\n"
-			       "Symbolizes raw run directories with libdw and saves each in the "
-			       "store in one\n"
-			       "transaction; the raw directory is removed after the commit unless "
-			       "--keep.\n"
-			       "Without RUN_DIR, commits every run under $CTRACE_DIR (default "
-			       "./ctrace.data).\n"
-			       "A run already in the store is never saved twice.\n"
-			       "A run directory owned by another user than you or root is refused "
-			       "unless\n"
-			       "--allow-foreign-owner; a trace directory that others can write is "
-			       "refused.\n");
+			commit_usage();
+			free(meta);
 			return 0;
 		default:
+			free(meta);
 			return ctr_cli_usage("ctrace commit", "unknown option");
 		}
 	}
 	o.meta = meta;
-	if (ctr_cli_open_store(conn, &s, &e) != 0)
+	if (ctr_cli_open_store(conn, &s, &e) != 0) {
+		free(meta);
 		return ctr_cli_fail("ctrace commit", &e);
+	}
 	conn = conn ? conn : ctr_store_default();
 	if (optind < argc) {
 		for (int i = optind; i < argc; i++) {
@@ -120,55 +177,10 @@ int ctr_cmd_commit(int argc, char **argv)
 			int r = commit_one(s, argv[i], &o, conn);
 
 			ret = ret ? ret : r;
-			n++;
 		}
 	} else {
-		DIR *d;
-		struct dirent *de;
-
-		parent = getenv("CTRACE_DIR") && *getenv("CTRACE_DIR") ? getenv("CTRACE_DIR")
-								       : "ctrace.data";
-		{
-			struct stat pst;
-
-			if (lstat(parent, &pst) != 0 && errno == ENOENT) {
-				fprintf(stderr, "ctrace: nothing to commit (no '%s')\n", parent);
-				goto out;
-			}
-		}
-		if (ctr_rundir_check_parent(parent, &e)) {
-			ret = ctr_cli_fail("ctrace commit", &e);
-			goto out;
-		}
-		d = opendir(parent);
-		if (!d) {
-			if (errno == ENOENT) {
-				fprintf(stderr, "ctrace: nothing to commit (no '%s')\n", parent);
-				goto out;
-			}
-			ctr_err_set(&e, CTR_EIO, errno, "cannot open '%s': %s", parent,
-				    strerror(errno));
-			ret = ctr_cli_fail("ctrace commit", &e);
-			goto out;
-		}
-		while ((de = readdir(d))) {
-			char path[PATH_MAX];
-
-			if (de->d_name[0] == '.')
-				continue;
-			snprintf(path, sizeof(path), "%s/%s", parent, de->d_name);
-			if (!ctr_is_run_dir(path))
-				continue;
-			int r = commit_one(s, path, &o, conn);
-
-			ret = ret ? ret : r;
-			n++;
-		}
-		closedir(d);
-		if (!n)
-			fprintf(stderr, "ctrace: nothing to commit in '%s'\n", parent);
+		ret = commit_scan(s, &o, conn);
 	}
-out:
 	ctr_store_close(s);
 	free(meta);
 	return ret;

@@ -21,6 +21,8 @@
 #include <unistd.h>
 
 #include "../common/decode.h"
+#include "../common/grow.h"
+#include "../common/hash.h"
 #include "../common/hmap.h"
 #include "../store/timeline.h"
 #include "rundir.h"
@@ -64,33 +66,6 @@ struct commit {
 	int tty;
 };
 
-static int grow(void **arr, size_t *cap, size_t need, size_t elem)
-{
-	if (need <= *cap)
-		return 0;
-	size_t nc = *cap ? *cap * 2 : 64;
-
-	while (nc < need)
-		nc *= 2;
-	void *p = realloc(*arr, nc * elem);
-
-	if (!p)
-		return -1;
-	memset((char *)p + *cap * elem, 0, (nc - *cap) * elem);
-	*arr = p;
-	*cap = nc;
-	return 0;
-}
-
-static uint64_t fnv64(const void *s, size_t n, uint64_t h)
-{
-	const unsigned char *p = s;
-
-	for (size_t i = 0; i < n; i++)
-		h = (h ^ p[i]) * 1099511628211ull;
-	return h ? h : 1;
-}
-
 /* ---- modules and functions ---------------------------------------------------------- */
 
 static int global_module(struct commit *c, const struct ctr_rawmod *m, uint32_t *out)
@@ -104,7 +79,7 @@ static int global_module(struct commit *c, const struct ctr_rawmod *m, uint32_t 
 			return 0;
 		}
 	}
-	if (grow((void **)&r->modules, &c->cap_mods, r->n_modules + 1, sizeof(*r->modules)))
+	if (ctr_grow((void **)&r->modules, &c->cap_mods, r->n_modules + 1, sizeof(*r->modules)))
 		return CTR_ENOMEM;
 	struct ctr_module *g = &r->modules[r->n_modules];
 
@@ -147,7 +122,7 @@ static int new_function(struct commit *c, uint32_t kind, uint32_t module, uint64
 	struct ctr_run *r = &c->run;
 	size_t n = r->n_functions;
 
-	if (grow((void **)&r->functions, &c->cap_funcs, n + 1, sizeof(*r->functions)))
+	if (ctr_grow((void **)&r->functions, &c->cap_funcs, n + 1, sizeof(*r->functions)))
 		return CTR_ENOMEM;
 	struct fninfo *nf = realloc(c->fi, c->cap_funcs * sizeof(*nf));
 
@@ -196,7 +171,7 @@ static int function_of(struct commit *c, size_t pi, uint64_t addr, uint32_t *out
 
 static int named_function(struct commit *c, uint32_t kind, const char *s, size_t len, uint32_t *out)
 {
-	uint64_t h = fnv64(s, len, 1469598103934665603ull ^ kind);
+	uint64_t h = ctr_hash_bytes(s, len, CTR_HASH_SEED ^ kind);
 
 	for (;; h = h * 31 + 7) {
 		uint32_t *v = ctr_hmap_get(&c->fn_by_name, h ? h : 1);
@@ -229,7 +204,7 @@ static int child_node(struct commit *c, uint32_t thread, uint32_t parent, uint32
 		*out = *v;
 		return 0;
 	}
-	if (grow((void **)&r->nodes, &c->cap_nodes, r->n_nodes + 1, sizeof(*r->nodes)))
+	if (ctr_grow((void **)&r->nodes, &c->cap_nodes, r->n_nodes + 1, sizeof(*r->nodes)))
 		return CTR_ENOMEM;
 	struct ctr_node *n = &r->nodes[r->n_nodes];
 
@@ -249,7 +224,8 @@ static int add_attr(struct commit *c, uint32_t node, const char *k, size_t kl, c
 		    size_t vl)
 {
 	struct ctr_run *r = &c->run;
-	uint64_t h = fnv64(v, vl, fnv64(k, kl, fnv64(&node, 4, 1469598103934665603ull)));
+	uint64_t h =
+	    ctr_hash_bytes(v, vl, ctr_hash_bytes(k, kl, ctr_hash_bytes(&node, 4, CTR_HASH_SEED)));
 
 	for (;; h = h * 31 + 7) {
 		uint32_t *i = ctr_hmap_get(&c->attr_idx, h ? h : 1);
@@ -264,7 +240,7 @@ static int add_attr(struct commit *c, uint32_t node, const char *k, size_t kl, c
 			return 0;
 		}
 	}
-	if (grow((void **)&r->attrs, &c->cap_attrs, r->n_attrs + 1, sizeof(*r->attrs)))
+	if (ctr_grow((void **)&r->attrs, &c->cap_attrs, r->n_attrs + 1, sizeof(*r->attrs)))
 		return CTR_ENOMEM;
 	struct ctr_attr *a = &r->attrs[r->n_attrs];
 
@@ -348,241 +324,283 @@ static void progress(struct commit *c, size_t done)
 		(int)((c->bytes_done + done) * 100 / c->bytes_total));
 }
 
-static int do_thread(struct commit *c, size_t ti, struct ctr_err *e)
-{
-	const struct ctr_rawthread *rt = &c->raw->threads[ti];
-	const struct ctr_rawproc *p = &c->raw->procs[rt->proc];
-	struct ctr_run *r = &c->run;
-	struct ctr_thread *th;
+/* One thread's pass over its event file: the open frames, the timeline being re-encoded, and
+ * how far the file has been decoded. */
+struct twalk {
+	struct commit *c;
+	const struct ctr_rawthread *rt;
+	const struct ctr_rawproc *p;
 	struct ctr_ev_hdr hdr;
-	struct ctr_decoder dec;
-	struct ctr_tl_writer *w = NULL;
-	struct ctr_event ev;
-	struct frame *stack = NULL;
-	size_t depth = 0, cap = 0, size, map_size;
+	struct ctr_tl_writer *w;
+	struct frame *stack;
+	size_t depth, cap, size, map_size, released;
 	const void *words;
-	void *map = NULL;
-	uint64_t enters = 0, events = 0, first = UINT64_MAX, last = 0;
-	double scale = 1e9 / (double)p->ticks_per_sec;
-	int64_t base = p->start_real_ns - r->start_unix_ns;
-	uint32_t cache_addr_fn[1024];
-	uint64_t cache_addr[1024];
-	size_t released = 0;
+	void *map;
+	uint64_t enters, events, first, last;
+	double scale; /* ns per tick */
+	int64_t base; /* ns from the run's start to the process's */
+	uint32_t cache_fn[1024];
+	uint64_t cache_addr[1024]; /* address + 1 -> function, direct-mapped by address */
+};
+
+/* The thread's entry of the run: the last one while its pass runs. */
+static struct ctr_thread *tw_thread(struct twalk *t)
+{
+	return &t->c->run.threads[t->c->run.n_threads - 1];
+}
+
+/* Maps the event file, adds the thread to the run and opens its timeline writer. */
+static int tw_begin(struct twalk *t, struct ctr_err *e)
+{
+	struct ctr_run *r = &t->c->run;
+	struct ctr_thread *th;
 	int ret;
 
-	memset(cache_addr, 0, sizeof(cache_addr));
-	ctr_decoder_init(&dec);
-	ret = ctr_rawthread_map(rt, &hdr, &words, &size, &map, &map_size, e);
+	ret = ctr_rawthread_map(t->rt, &t->hdr, &t->words, &t->size, &t->map, &t->map_size, e);
 	if (ret)
 		return ret;
-	if (grow((void **)&r->threads, &c->cap_threads, r->n_threads + 1, sizeof(*r->threads))) {
-		ret = CTR_ENOMEM;
-		goto out;
-	}
+	if (ctr_grow((void **)&r->threads, &t->c->cap_threads, r->n_threads + 1,
+		     sizeof(*r->threads)))
+		return CTR_ENOMEM;
 	th = &r->threads[r->n_threads];
 	memset(th, 0, sizeof(*th));
 	th->id = (uint32_t)r->n_threads;
-	th->pid = rt->pid;
-	th->tid = rt->tid;
-	th->name = strndup(hdr.name, sizeof(hdr.name));
-	th->lost = hdr.lost_events;
-	if (!th->name) {
-		ret = CTR_ENOMEM;
-		goto out;
-	}
+	th->pid = t->rt->pid;
+	th->tid = t->rt->tid;
+	th->name = strndup(t->hdr.name, sizeof(t->hdr.name));
+	th->lost = t->hdr.lost_events;
+	if (!th->name)
+		return CTR_ENOMEM;
 	r->n_threads++;
-	ret = ctr_tl_writer_open(&w, th->id, chunk_sink, c, e);
-	if (ret)
+	return ctr_tl_writer_open(&t->w, th->id, chunk_sink, t->c, e);
+}
+
+/* The event's time in ns since the run's start, never before the previous event's. */
+static int tw_time(struct twalk *t, const struct ctr_event *ev, uint64_t *ns, struct ctr_err *e)
+{
+	double d = (double)(int64_t)(ev->time - t->p->start_ticks) * t->scale + (double)t->base;
+
+	if (!(d < 9.2e18)) { /* also NaN: no clock gives such a time */
+		ctr_err_ctx(e, t->rt->path, t->c->run.id,
+			    (long long)(t->hdr.hdr_size + ev->offset));
+		return ctr_err_set(e, CTR_EFORMAT, 0,
+				   "'%s': event time out of range (clock or ticks_per_sec of its "
+				   "process file wrong)",
+				   t->rt->path);
+	}
+	*ns = d > 0 ? (uint64_t)d : 0;
+	if (*ns < t->last)
+		*ns = t->last;
+	if (t->first == UINT64_MAX)
+		t->first = *ns;
+	t->last = *ns;
+	return 0;
+}
+
+/* Every 1 M events: progress, and the pages already decoded leave memory (RSS follows call
+ * paths, not events). */
+static void tw_progress(struct twalk *t, const struct ctr_event *ev)
+{
+	size_t done = (t->hdr.hdr_size + ev->offset) & ~(size_t)(RELEASE_STEP - 1);
+
+	progress(t->c, ev->offset);
+	if (done > t->released + RELEASE_STEP) {
+		madvise((char *)t->map + t->released, done - t->released, MADV_DONTNEED);
+		t->released = done;
+	}
+}
+
+/* The function of an ENTER/INHERIT address (cached) or a SPAN name. */
+static int tw_function(struct twalk *t, const struct ctr_event *ev, uint32_t *fn)
+{
+	size_t h = (ev->ref >> 4) & 1023;
+	int ret;
+
+	if (ev->type == CTR_EV_SPAN)
+		return named_function(t->c, CTR_FN_SPAN, ev->str, ev->len, fn);
+	if (t->cache_addr[h] == ev->ref + 1) {
+		*fn = t->cache_fn[h];
+		return 0;
+	}
+	ret = function_of(t->c, t->rt->proc, ev->ref, fn);
+	t->cache_addr[h] = ev->ref + 1;
+	t->cache_fn[h] = *fn;
+	return ret;
+}
+
+/* ENTER, INHERIT, SPAN: a new open frame below the current one. */
+static int tw_enter(struct twalk *t, const struct ctr_event *ev, uint64_t ns, struct ctr_err *e)
+{
+	struct ctr_run *r = &t->c->run;
+	uint32_t parent = t->depth ? t->stack[t->depth - 1].node : CTR_NONE, fn, node;
+	struct frame *f;
+	int ret;
+
+	if ((ret = tw_function(t, ev, &fn)) ||
+	    (ret = child_node(t->c, tw_thread(t)->id, parent, fn, &node)))
+		return ret;
+	r->nodes[node].calls++;
+	if (ctr_grow((void **)&t->stack, &t->cap, t->depth + 1, sizeof(*t->stack)))
+		return CTR_ENOMEM;
+	if (t->depth)
+		t->stack[t->depth - 1].nchild++;
+	f = &t->stack[t->depth++];
+	*f = (struct frame){.node = node, .t0 = ns, .enters0 = t->enters++};
+	return ev->type == CTR_EV_INHERIT ? ctr_tl_inherit(t->w, ns, fn, e)
+					  : ctr_tl_enter(t->w, ns, fn, e);
+}
+
+/* Closes the innermost open frame at @ns. */
+static int tw_exit(struct twalk *t, uint64_t ns, struct ctr_err *e)
+{
+	t->depth--;
+	close_frame(t->c, t->p, &t->stack[t->depth], t->depth ? &t->stack[t->depth - 1] : NULL, ns,
+		    t->enters);
+	return ctr_tl_exit(t->w, ns, e);
+}
+
+/* A node for @fn below the current frame, for marks and COUNT records. */
+static int tw_child(struct twalk *t, uint32_t fn, uint32_t *node)
+{
+	return child_node(t->c, tw_thread(t)->id, t->depth ? t->stack[t->depth - 1].node : CTR_NONE,
+			  fn, node);
+}
+
+/* ATTR_STR / ATTR_INT: an attribute of the innermost frame, in the tree and the timeline. */
+static int tw_attr(struct twalk *t, const struct ctr_event *ev, uint64_t ns, struct ctr_err *e)
+{
+	char num[32], key[CTR_STR_MAX + 1], val[CTR_STR_MAX + 1];
+	const char *v = ev->str2;
+	size_t vl = ev->len2;
+
+	if (ev->type == CTR_EV_ATTR_INT) {
+		vl = (size_t)snprintf(num, sizeof(num), "%lld", (long long)ev->ival);
+		v = num;
+	}
+	if (t->depth && add_attr(t->c, t->stack[t->depth - 1].node, ev->str, ev->len, v, vl))
+		return CTR_ENOMEM;
+	snprintf(key, sizeof(key), "%.*s", (int)ev->len, ev->str);
+	if (ev->type == CTR_EV_ATTR_INT)
+		return ctr_tl_attr_int(t->w, ns, key, ev->ival, e);
+	snprintf(val, sizeof(val), "%.*s", (int)ev->len2, ev->str2);
+	return ctr_tl_attr_str(t->w, ns, key, val, e);
+}
+
+/* One decoded event: into the tree, the thread's figures and the timeline. */
+static int tw_event(struct twalk *t, const struct ctr_event *ev, uint64_t ns, struct ctr_err *e)
+{
+	struct ctr_run *r = &t->c->run;
+	struct ctr_thread *th = tw_thread(t);
+	uint32_t fn, node;
+	int ret;
+
+	switch (ev->type) {
+	case CTR_EV_ENTER:
+	case CTR_EV_INHERIT:
+	case CTR_EV_SPAN:
+		return tw_enter(t, ev, ns, e);
+	case CTR_EV_EXIT:
+		return ev->unmatched || !t->depth ? 0 : tw_exit(t, ns, e);
+	case CTR_EV_MARK:
+		if ((ret = named_function(t->c, CTR_FN_MARK, ev->str, ev->len, &fn)) ||
+		    (ret = tw_child(t, fn, &node)))
+			return ret;
+		r->nodes[node].calls++;
+		r->nodes[node].min_ns = r->nodes[node].raw_min_ns = 0;
+		return ctr_tl_mark(t->w, ns, fn, e);
+	case CTR_EV_ATTR_STR:
+	case CTR_EV_ATTR_INT:
+		return tw_attr(t, ev, ns, e);
+	case CTR_EV_THREAD_NAME: {
+		char *nm = strndup(ev->str, ev->len);
+
+		if (!nm)
+			return CTR_ENOMEM;
+		free(th->name);
+		th->name = nm;
+		return 0;
+	}
+	case CTR_EV_LOST:
+		th->lost += ev->count;
+		return ctr_tl_lost(t->w, ns, ev->count, e);
+	case CTR_EV_COUNT:
+		if ((ret = function_of(t->c, t->rt->proc, ev->ref, &fn)) ||
+		    (ret = tw_child(t, fn, &node)))
+			return ret;
+		if (ctr_grow((void **)&t->c->counted, &t->c->cap_counted, r->n_nodes,
+			     sizeof(uint64_t)))
+			return CTR_ENOMEM;
+		r->nodes[node].calls += ev->count;
+		t->c->counted[node] += ev->count;
+		return 0;
+	default:
+		return 0;
+	}
+}
+
+/* Frames still open (exit, crash, kill) end with the thread's last event; the thread's
+ * figures go into the run. */
+static int tw_finish(struct twalk *t, struct ctr_err *e)
+{
+	struct ctr_run *r = &t->c->run;
+	struct ctr_thread *th;
+	int ret;
+
+	while (t->depth)
+		if ((ret = tw_exit(t, t->last, e)))
+			return ret;
+	if ((ret = ctr_tl_writer_finish(t->w, e)))
+		return ret;
+	th = tw_thread(t);
+	th->start_ns = t->first == UINT64_MAX ? 0 : t->first;
+	th->end_ns = t->last;
+	th->events = t->events;
+	r->events += t->events;
+	r->lost_events += th->lost;
+	t->c->bytes_done += t->size;
+	return 0;
+}
+
+static int do_thread(struct commit *c, size_t ti, struct ctr_err *e)
+{
+	struct twalk t = {.c = c, .rt = &c->raw->threads[ti], .first = UINT64_MAX};
+	struct ctr_decoder dec;
+	struct ctr_event ev;
+	uint64_t ns = 0;
+	int ret;
+
+	t.p = &c->raw->procs[t.rt->proc];
+	t.scale = 1e9 / (double)t.p->ticks_per_sec;
+	t.base = t.p->start_real_ns - c->run.start_unix_ns;
+	ctr_decoder_init(&dec);
+	if ((ret = tw_begin(&t, e)))
 		goto out;
-	ctr_decoder_feed(&dec, words, size);
-	for (;;) {
-		uint64_t ns;
-		uint32_t fn, node;
-
-		ret = ctr_decoder_next(&dec, &ev, e);
-		if (ret == 0)
-			break;
-		if (ret < 0) {
-			/* a record torn by a kill at the very end is the end of the data */
-			if (ret == CTR_EFORMAT && ev.offset + 16 >= size) {
-				ctr_err_clear(e);
-				ret = 0;
-				break;
-			}
-			ctr_err_ctx(e, rt->path, r->id, (long long)(hdr.hdr_size + ev.offset));
+	ctr_decoder_feed(&dec, t.words, t.size);
+	while ((ret = ctr_decoder_next(&dec, &ev, e)) > 0) {
+		if ((ret = tw_time(&t, &ev, &ns, e)))
 			goto out;
-		}
-		ret = 0;
-		th = &r->threads[r->n_threads - 1];
-		{
-			double d =
-			    (double)(int64_t)(ev.time - p->start_ticks) * scale + (double)base;
-
-			if (!(d < 9.2e18)) { /* also NaN: no clock gives such a time */
-				ctr_err_ctx(e, rt->path, r->id,
-					    (long long)(hdr.hdr_size + ev.offset));
-				ret = ctr_err_set(e, CTR_EFORMAT, 0,
-						  "'%s': event time out of range (clock or "
-						  "ticks_per_sec of its process file wrong)",
-						  rt->path);
-				goto out;
-			}
-			ns = d > 0 ? (uint64_t)d : 0;
-		}
-		if (ns < last)
-			ns = last;
-		if (first == UINT64_MAX)
-			first = ns;
-		last = ns;
-		events++;
-		if ((events & 0xFFFFF) == 0) {
-			progress(c, ev.offset);
-			/* pages already decoded leave memory: RSS follows call paths, not events */
-			size_t done = (hdr.hdr_size + ev.offset) & ~(size_t)(RELEASE_STEP - 1);
-
-			if (done > released + RELEASE_STEP) {
-				madvise((char *)map + released, done - released, MADV_DONTNEED);
-				released = done;
-			}
-		}
-		switch (ev.type) {
-		case CTR_EV_ENTER:
-		case CTR_EV_INHERIT:
-		case CTR_EV_SPAN: {
-			uint32_t parent = depth ? stack[depth - 1].node : CTR_NONE;
-
-			if (ev.type == CTR_EV_SPAN) {
-				ret = named_function(c, CTR_FN_SPAN, ev.str, ev.len, &fn);
-			} else {
-				size_t h = (ev.ref >> 4) & 1023;
-
-				if (cache_addr[h] == ev.ref + 1) {
-					fn = cache_addr_fn[h];
-					ret = 0;
-				} else {
-					ret = function_of(c, rt->proc, ev.ref, &fn);
-					cache_addr[h] = ev.ref + 1;
-					cache_addr_fn[h] = fn;
-				}
-			}
-			if (ret || (ret = child_node(c, th->id, parent, fn, &node)))
-				goto oom;
-			r->nodes[node].calls++;
-			if (grow((void **)&stack, &cap, depth + 1, sizeof(*stack)))
-				goto oom;
-			if (depth)
-				stack[depth - 1].nchild++;
-			stack[depth].node = node;
-			stack[depth].nchild = 0;
-			stack[depth].t0 = ns;
-			stack[depth].child = 0;
-			stack[depth].cchild = 0;
-			stack[depth].enters0 = enters++;
-			depth++;
-			ret = ev.type == CTR_EV_INHERIT ? ctr_tl_inherit(w, ns, fn, e)
-							: ctr_tl_enter(w, ns, fn, e);
-			break;
-		}
-		case CTR_EV_EXIT:
-			if (ev.unmatched || !depth)
-				break;
-			depth--;
-			close_frame(c, p, &stack[depth], depth ? &stack[depth - 1] : NULL, ns,
-				    enters);
-			ret = ctr_tl_exit(w, ns, e);
-			break;
-		case CTR_EV_MARK:
-			if ((ret = named_function(c, CTR_FN_MARK, ev.str, ev.len, &fn)) ||
-			    (ret = child_node(c, th->id, depth ? stack[depth - 1].node : CTR_NONE,
-					      fn, &node)))
-				goto oom;
-			r->nodes[node].calls++;
-			r->nodes[node].min_ns = r->nodes[node].raw_min_ns = 0;
-			ret = ctr_tl_mark(w, ns, fn, e);
-			break;
-		case CTR_EV_ATTR_STR:
-		case CTR_EV_ATTR_INT: {
-			char num[32];
-			const char *v = ev.str2;
-			size_t vl = ev.len2;
-
-			if (ev.type == CTR_EV_ATTR_INT) {
-				vl = (size_t)snprintf(num, sizeof(num), "%lld", (long long)ev.ival);
-				v = num;
-			}
-			if (depth && add_attr(c, stack[depth - 1].node, ev.str, ev.len, v, vl))
-				goto oom;
-			if (ev.type == CTR_EV_ATTR_INT) {
-				char key[CTR_STR_MAX + 1];
-
-				snprintf(key, sizeof(key), "%.*s", (int)ev.len, ev.str);
-				ret = ctr_tl_attr_int(w, ns, key, ev.ival, e);
-			} else {
-				char key[CTR_STR_MAX + 1], val[CTR_STR_MAX + 1];
-
-				snprintf(key, sizeof(key), "%.*s", (int)ev.len, ev.str);
-				snprintf(val, sizeof(val), "%.*s", (int)ev.len2, ev.str2);
-				ret = ctr_tl_attr_str(w, ns, key, val, e);
-			}
-			break;
-		}
-		case CTR_EV_THREAD_NAME: {
-			char *nm = strndup(ev.str, ev.len);
-
-			if (!nm)
-				goto oom;
-			free(th->name);
-			th->name = nm;
-			break;
-		}
-		case CTR_EV_LOST:
-			th->lost += ev.count;
-			ret = ctr_tl_lost(w, ns, ev.count, e);
-			break;
-		case CTR_EV_COUNT:
-			if ((ret = function_of(c, rt->proc, ev.ref, &fn)) ||
-			    (ret = child_node(c, th->id, depth ? stack[depth - 1].node : CTR_NONE,
-					      fn, &node)) ||
-			    grow((void **)&c->counted, &c->cap_counted, r->n_nodes,
-				 sizeof(uint64_t)))
-				goto oom;
-			r->nodes[node].calls += ev.count;
-			c->counted[node] += ev.count;
-			break;
-		default:
-			break;
-		}
-		if (ret)
+		if ((++t.events & 0xFFFFF) == 0)
+			tw_progress(&t, &ev);
+		if ((ret = tw_event(&t, &ev, ns, e)))
 			goto out;
 	}
-	/* frames still open (exit, crash, kill) end with the thread's last event */
-	while (depth) {
-		depth--;
-		close_frame(c, p, &stack[depth], depth ? &stack[depth - 1] : NULL, last, enters);
-		if ((ret = ctr_tl_exit(w, last, e)))
+	if (ret < 0) {
+		/* a record torn by a kill at the very end is the end of the data */
+		if (ret != CTR_EFORMAT || ev.offset + 16 < t.size) {
+			ctr_err_ctx(e, t.rt->path, c->run.id,
+				    (long long)(t.hdr.hdr_size + ev.offset));
 			goto out;
+		}
+		ctr_err_clear(e);
 	}
-	ret = ctr_tl_writer_finish(w, e);
-	if (ret)
-		goto out;
-	th = &r->threads[r->n_threads - 1];
-	th->start_ns = first == UINT64_MAX ? 0 : first;
-	th->end_ns = last;
-	th->events = events;
-	r->events += events;
-	if (th->lost > 0)
-		r->lost_events += th->lost;
-	c->bytes_done += size;
-	goto out;
-oom:
-	ret = ret ? ret : CTR_ENOMEM;
+	ret = tw_finish(&t, e);
+out:
 	if (ret == CTR_ENOMEM)
 		ctr_err_set(e, CTR_ENOMEM, 0, "out of memory committing '%s'", c->raw->dir);
-out:
-	ctr_tl_writer_free(w);
+	ctr_tl_writer_free(t.w);
 	ctr_decoder_release(&dec);
-	free(stack);
-	ctr_rawthread_unmap(map, map_size);
+	free(t.stack);
+	ctr_rawthread_unmap(t.map, t.map_size);
 	return ret;
 }
 
@@ -595,21 +613,12 @@ static const char *base_name(const char *p)
 	return s ? s + 1 : p;
 }
 
-static int symbolize(struct commit *c, struct ctr_err *e)
+/* Registers every module of the run with the symbolizer: @symmod[i] is its handle, -1 when
+ * no process's map has it. 0 or a CTR_E* code. */
+static int sym_modules(struct commit *c, struct ctr_sym *sym, int *symmod, struct ctr_err *e)
 {
-	struct ctr_run *r = &c->run;
-	struct ctr_sym *sym = NULL;
-	int *symmod = NULL, ret;
-	char buf[PATH_MAX + 64];
+	const struct ctr_run *r = &c->run;
 
-	ret = ctr_sym_open(&sym, e);
-	if (ret)
-		return ret;
-	symmod = calloc(r->n_modules + 1, sizeof(int));
-	if (!symmod) {
-		ret = CTR_ENOMEM;
-		goto out;
-	}
 	for (size_t i = 0; i < r->n_modules; i++) {
 		const struct ctr_rawmod *m = NULL;
 
@@ -624,113 +633,126 @@ static int symbolize(struct commit *c, struct ctr_err *e)
 			continue;
 		symmod[i] =
 		    ctr_sym_add_module(sym, m->path, m->build_id, m->bias, m->start, m->end, e);
-		if (symmod[i] < 0) {
-			ret = symmod[i];
-			goto out;
+		if (symmod[i] < 0)
+			return symmod[i];
+	}
+	return 0;
+}
+
+/* Names function @i: spans and marks by their own name, code by libdw (or MODULE+0xOFF, or
+ * 0xADDR outside every module). A build-id mismatch is warned about once per module. */
+static int sym_function(struct commit *c, struct ctr_sym *sym, int *symmod, size_t i)
+{
+	struct ctr_run *r = &c->run;
+	struct ctr_function *f = &r->functions[i];
+	struct ctr_sym_info info;
+	const char *msg = NULL;
+	char buf[PATH_MAX + 64];
+
+	if (f->kind != CTR_FN_FUNCTION) {
+		f->name = strdup(c->fi[i].name);
+	} else if (f->module == CTR_NONE) {
+		snprintf(buf, sizeof(buf), "0x%llx",
+			 (unsigned long long)(c->fi[i].key & ~(1ull << 63)));
+		f->name = strdup(buf);
+	} else {
+		const struct ctr_module *m = &r->modules[f->module];
+		int sm = symmod[f->module];
+
+		f->offset = c->fi[i].key;
+		if (sm >= 0 && ctr_sym_lookup_in(sym, sm, m->base + f->offset, &info) == 0) {
+			f->name = strdup(info.name);
+			f->linkage_name =
+			    strdup(info.linkage_name && strcmp(info.linkage_name, info.name)
+				       ? info.linkage_name
+				       : "");
+			f->file = strdup(info.file ? info.file : "");
+			f->line = info.line;
+			return f->name && f->linkage_name && f->file ? 0 : CTR_ENOMEM;
+		}
+		snprintf(buf, sizeof(buf), "%s+0x%llx", base_name(m->path),
+			 (unsigned long long)f->offset);
+		f->name = strdup(buf);
+		if (sm >= 0 && ctr_sym_module_status(sym, sm, &msg) == CTR_SYM_BUILD_ID_MISMATCH &&
+		    msg) {
+			fprintf(stderr, "ctrace: warning: %s: not symbolized\n", msg);
+			symmod[f->module] = -1; /* warn once */
 		}
 	}
-	for (size_t i = 0; i < r->n_functions; i++) {
-		struct ctr_function *f = &r->functions[i];
-		struct ctr_sym_info info;
-		const char *msg = NULL;
+	f->linkage_name = strdup("");
+	f->file = strdup("");
+	return f->name && f->linkage_name && f->file ? 0 : CTR_ENOMEM;
+}
 
-		if (f->kind != CTR_FN_FUNCTION) {
-			f->name = strdup(c->fi[i].name);
-			f->linkage_name = strdup("");
-			f->file = strdup("");
-		} else if (f->module == CTR_NONE) {
-			snprintf(buf, sizeof(buf), "0x%llx",
-				 (unsigned long long)(c->fi[i].key & ~(1ull << 63)));
-			f->name = strdup(buf);
-			f->linkage_name = strdup("");
-			f->file = strdup("");
-		} else {
-			const struct ctr_module *m = &r->modules[f->module];
+/* Process @pi's crash backtrace: "frame=0xADDR" lines become "#N 0xADDR name [module+0xOFF]". */
+static int sym_backtrace(struct commit *c, struct ctr_sym *sym, const int *symmod, size_t pi)
+{
+	const struct ctr_rawproc *p = &c->raw->procs[pi];
+	char *bt, *out = NULL, *line, *save = NULL;
+	size_t len = 0, n = 0;
+	FILE *f;
 
-			f->offset = c->fi[i].key;
-			if (symmod[f->module] >= 0 &&
-			    ctr_sym_lookup_in(sym, symmod[f->module], m->base + f->offset, &info) ==
-				0) {
-				f->name = strdup(info.name);
-				f->linkage_name =
-				    strdup(info.linkage_name && strcmp(info.linkage_name, info.name)
-					       ? info.linkage_name
-					       : "");
-				f->file = strdup(info.file ? info.file : "");
-				f->line = info.line;
-			} else {
-				snprintf(buf, sizeof(buf), "%s+0x%llx", base_name(m->path),
-					 (unsigned long long)f->offset);
-				f->name = strdup(buf);
-				f->linkage_name = strdup("");
-				f->file = strdup("");
-				if (symmod[f->module] >= 0 &&
-				    ctr_sym_module_status(sym, symmod[f->module], &msg) ==
-					CTR_SYM_BUILD_ID_MISMATCH &&
-				    msg) {
-					fprintf(stderr, "ctrace: warning: %s: not symbolized\n",
-						msg);
-					symmod[f->module] = -1; /* warn once */
-				}
-			}
-		}
-		if (!f->name || !f->linkage_name || !f->file) {
-			ret = CTR_ENOMEM;
-			goto out;
-		}
-	}
-	/* crash backtraces: "frame=0xADDR" lines become "#N 0xADDR name (file:line) [module]" */
-	for (size_t pi = 0; pi < r->n_procs; pi++) {
-		const struct ctr_rawproc *p = &c->raw->procs[pi];
-		char *bt = p->backtrace, *out = NULL, *line, *save = NULL;
-		size_t len = 0, n = 0;
-		FILE *f;
+	if (!p->backtrace)
+		return 0;
+	if (!(f = open_memstream(&out, &len)))
+		return CTR_ENOMEM;
+	bt = strdup(p->backtrace);
+	for (line = bt ? strtok_r(bt, "\n", &save) : NULL; line;
+	     line = strtok_r(NULL, "\n", &save)) {
+		unsigned long long a;
+		struct ctr_sym_info info = {0};
+		int found = 0;
 
-		if (!bt)
+		if (sscanf(line, "frame=0x%llx", &a) != 1) {
+			fprintf(f, "%s\n", line);
 			continue;
-		f = open_memstream(&out, &len);
-		if (!f) {
-			ret = CTR_ENOMEM;
-			goto out;
 		}
-		bt = strdup(bt);
-		for (line = bt ? strtok_r(bt, "\n", &save) : NULL; line;
-		     line = strtok_r(NULL, "\n", &save)) {
-			unsigned long long a;
-			struct ctr_sym_info info = {0};
-			int found = 0;
+		for (size_t j = p->n_mods; j-- > 0;) {
+			const struct ctr_rawmod *m = &p->mods[j];
+			uint64_t q = n ? a - 1 : a; /* return addresses point after the call */
 
-			if (sscanf(line, "frame=0x%llx", &a) != 1) {
-				fprintf(f, "%s\n", line);
-				continue;
+			if (q >= m->start && q < m->end) {
+				int sm = symmod[c->modmap[c->modmap_off[pi] + j]];
+
+				if (sm >= 0 && ctr_sym_lookup_in(sym, sm, q, &info) == 0)
+					found = 1;
+				fprintf(f, "#%zu 0x%llx %s [%s+0x%llx]\n", n, a,
+					found ? info.name : "??", base_name(m->path),
+					(unsigned long long)(q - m->bias));
+				found = 2;
+				break;
 			}
-			for (size_t j = p->n_mods; j-- > 0;) {
-				const struct ctr_rawmod *m = &p->mods[j];
-				uint64_t q =
-				    n ? a - 1 : a; /* return addresses point after the call */
-
-				if (q >= m->start && q < m->end) {
-					int sm = symmod[c->modmap[c->modmap_off[pi] + j]];
-
-					if (sm >= 0 && ctr_sym_lookup_in(sym, sm, q, &info) == 0)
-						found = 1;
-					fprintf(f, "#%zu 0x%llx %s [%s+0x%llx]\n", n, a,
-						found ? info.name : "??", base_name(m->path),
-						(unsigned long long)(q - m->bias));
-					found = 2;
-					break;
-				}
-			}
-			if (found != 2)
-				fprintf(f, "#%zu 0x%llx ??\n", n, a);
-			n++;
 		}
-		free(bt);
-		fclose(f);
-		free(r->procs[pi].backtrace);
-		r->procs[pi].backtrace = out;
+		if (found != 2)
+			fprintf(f, "#%zu 0x%llx ??\n", n, a);
+		n++;
 	}
-	ret = 0;
+	free(bt);
+	fclose(f);
+	free(c->run.procs[pi].backtrace);
+	c->run.procs[pi].backtrace = out;
+	return 0;
+}
+
+static int symbolize(struct commit *c, struct ctr_err *e)
+{
+	struct ctr_run *r = &c->run;
+	struct ctr_sym *sym = NULL;
+	int *symmod = NULL, ret;
+
+	ret = ctr_sym_open(&sym, e);
+	if (ret)
+		return ret;
+	if (!(symmod = calloc(r->n_modules + 1, sizeof(int)))) {
+		ret = CTR_ENOMEM;
+		goto out;
+	}
+	if ((ret = sym_modules(c, sym, symmod, e)))
+		goto out;
+	for (size_t i = 0; i < r->n_functions && !ret; i++)
+		ret = sym_function(c, sym, symmod, i);
+	for (size_t pi = 0; pi < r->n_procs && !ret; pi++)
+		ret = sym_backtrace(c, sym, symmod, pi);
 out:
 	free(symmod);
 	ctr_sym_close(sym);

@@ -281,43 +281,12 @@ static struct ctr_rawproc *find_proc(struct ctr_rawrun *r, int32_t pid, uint32_t
 	return NULL;
 }
 
-static int read_proc(struct ctr_rawrun *r, const char *name, struct ctr_err *e)
+/* The key=value lines of a process file (in @buf, modified) into @p; option_error lines go into
+ * the run's metadata, once each. */
+static void proc_keys(struct ctr_rawrun *r, struct ctr_rawproc *p, char *buf)
 {
-	char path[4096], fname[64], *buf, *line, *save = NULL;
-	struct ctr_rawproc *p, *np;
-	int ret;
+	char *line, *save = NULL;
 
-	np = realloc(r->procs, (r->n_procs + 1) * sizeof(*np));
-	if (!np)
-		return ctr_err_set(e, CTR_ENOMEM, 0, "out of memory");
-	r->procs = np;
-	p = &r->procs[r->n_procs++]; /* counted now: ctr_rawrun_free() frees it on any failure */
-	memset(p, 0, sizeof(*p));
-	p->exit_status = -1;
-	snprintf(path, sizeof(path), "%s/%s", r->dir, name);
-	if ((ret = slurp_at(r->dfd, r->dir, name, r->uid, CTR_RUN_META_CAP, &buf, e))) {
-		ctr_err_ctx(e, path, r->id, -1);
-		if (ret == CTR_ENOTFOUND) { /* listed a moment ago */
-			ctr_err_clear(e);
-			ctr_err_ctx(e, path, r->id, -1);
-			ret = ctr_err_set(e, CTR_EIO, ENOENT, "cannot read '%s': %s", path,
-					  strerror(ENOENT));
-		}
-		return ret;
-	}
-	if (strncmp(buf, "ctrace-proc 1\n", 14) != 0) {
-		int newer = strncmp(buf, "ctrace-proc ", 12) == 0 && atoi(buf + 12) > 1;
-
-		free(buf);
-		ctr_err_ctx(e, path, r->id, 0);
-		if (newer)
-			return ctr_err_set(
-			    e, CTR_EVERSION, 0,
-			    "'%s' has a newer process file version; this ctrace reads "
-			    "version 1",
-			    path);
-		return ctr_err_set(e, CTR_EFORMAT, 0, "'%s' is not a ctrace process file", path);
-	}
 	for (line = strtok_r(buf, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
 		char *k, *v;
 
@@ -366,13 +335,14 @@ static int read_proc(struct ctr_rawrun *r, const char *name, struct ctr_err *e)
 		else if (!strcmp(k, "overhead_call_ns"))
 			p->overhead_call_ns = strtod(v, NULL);
 	}
-	free(buf);
-	if (!p->ticks_per_sec || !p->clock) {
-		ctr_err_ctx(e, path, r->id, -1);
-		return ctr_err_set(e, CTR_EFORMAT, 0, "'%s' lacks the clock description", path);
-	}
+}
 
-	/* module map */
+/* The module map p-PID-GEN.maps of @p: "L BIAS START END BUILD-ID PATH" lines. */
+static int read_maps(struct ctr_rawrun *r, struct ctr_rawproc *p, struct ctr_err *e)
+{
+	char path[4096], fname[64], *buf, *line, *save = NULL;
+	int ret;
+
 	snprintf(fname, sizeof(fname), "p-%d-%u.maps", (int)p->pid, p->gen);
 	snprintf(path, sizeof(path), "%s/%s", r->dir, fname);
 	if ((ret = slurp_at(r->dfd, r->dir, fname, r->uid, CTR_RUN_MAPS_CAP, &buf, e))) {
@@ -384,7 +354,6 @@ static int read_proc(struct ctr_rawrun *r, const char *name, struct ctr_err *e)
 					   path, strerror(ENOENT));
 		return ret;
 	}
-	save = NULL;
 	for (line = strtok_r(buf, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
 		unsigned long long bias, lo, hi;
 		char bid[256];
@@ -417,6 +386,55 @@ static int read_proc(struct ctr_rawrun *r, const char *name, struct ctr_err *e)
 		}
 	}
 	free(buf);
+	return 0;
+}
+
+static int read_proc(struct ctr_rawrun *r, const char *name, struct ctr_err *e)
+{
+	char path[4096], fname[64], *buf;
+	struct ctr_rawproc *p, *np;
+	int ret;
+
+	np = realloc(r->procs, (r->n_procs + 1) * sizeof(*np));
+	if (!np)
+		return ctr_err_set(e, CTR_ENOMEM, 0, "out of memory");
+	r->procs = np;
+	p = &r->procs[r->n_procs++]; /* counted now: ctr_rawrun_free() frees it on any failure */
+	memset(p, 0, sizeof(*p));
+	p->exit_status = -1;
+	snprintf(path, sizeof(path), "%s/%s", r->dir, name);
+	if ((ret = slurp_at(r->dfd, r->dir, name, r->uid, CTR_RUN_META_CAP, &buf, e))) {
+		ctr_err_ctx(e, path, r->id, -1);
+		if (ret == CTR_ENOTFOUND) { /* listed a moment ago */
+			ctr_err_clear(e);
+			ctr_err_ctx(e, path, r->id, -1);
+			ret = ctr_err_set(e, CTR_EIO, ENOENT, "cannot read '%s': %s", path,
+					  strerror(ENOENT));
+		}
+		return ret;
+	}
+	if (strncmp(buf, "ctrace-proc 1\n", 14) != 0) {
+		int newer = strncmp(buf, "ctrace-proc ", 12) == 0 && atoi(buf + 12) > 1;
+
+		free(buf);
+		ctr_err_ctx(e, path, r->id, 0);
+		if (newer)
+			return ctr_err_set(
+			    e, CTR_EVERSION, 0,
+			    "'%s' has a newer process file version; this ctrace reads "
+			    "version 1",
+			    path);
+		return ctr_err_set(e, CTR_EFORMAT, 0, "'%s' is not a ctrace process file", path);
+	}
+	proc_keys(r, p, buf);
+	free(buf);
+	if (!p->ticks_per_sec || !p->clock) {
+		ctr_err_ctx(e, path, r->id, -1);
+		return ctr_err_set(e, CTR_EFORMAT, 0, "'%s' lacks the clock description", path);
+	}
+
+	if ((ret = read_maps(r, p, e)))
+		return ret;
 	snprintf(fname, sizeof(fname), "p-%d-%u.crash", (int)p->pid, p->gen);
 	ret = slurp_at(r->dfd, r->dir, fname, r->uid, CTR_RUN_CRASH_CAP, &p->backtrace, e);
 	if (ret == CTR_ENOTFOUND) { /* no crash */

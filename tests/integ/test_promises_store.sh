@@ -46,7 +46,7 @@ raw_run() { # parent n
 	"$C" record -n -d "$1" -- ./count "$2" >/dev/null 2>&1
 	ls -d "$1"/*/ | grep -v '/\.' | tail -n 1 | sed 's:/$::'
 }
-nruns() { "$C" list --json -s "$1" 2>/dev/null | grep -c '^    "id":'; }
+nruns() { "$C" list --json -s "$1" 2>/dev/null | grep -c '^    "run_id":'; }
 # A user-owned copy: a raw run moved into the test user's directory $1 and given to the user.
 user_run() { # dir n
 	mkdir -p "$1"
@@ -237,7 +237,7 @@ mkdir -p "$T/ro"
 "$C" commit --keep -s "sqlite:$T/ro/s.db" "$R" >/dev/null 2>&1
 chmod 0644 "$T/ro/s.db"
 cp "$T/ro/s.db" "$T/ro.orig"
-n=$($AS "$C" list --json -s "sqlite:$T/ro/s.db" 2>"$T/e" | grep -c '^    "id":')
+n=$($AS "$C" list --json -s "sqlite:$T/ro/s.db" 2>"$T/e" | grep -c '^    "run_id":')
 check "another user's readable store: listed" "1" "$n"
 $AS "$REPORT" --store "sqlite:$T/ro/s.db" latest >"$T/o" 2>"$T/e"
 check "another user's readable store: reported" "0 yes" "$? $(grep -q leaf "$T/o" && echo yes)"
