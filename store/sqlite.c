@@ -9,6 +9,8 @@
  */
 #include "store-int.h"
 
+#include "../common/grow.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <sqlite3.h>
@@ -741,19 +743,17 @@ static int sq_save_end(struct ctr_store *s, const struct ctr_run *r, struct ctr_
 /* ---- load ---- */
 
 /* Grows @*arr (of @size-byte elements) to hold one more than @*n; returns the new slot. */
-static void *grow(void **arr, size_t *n, size_t *cap, size_t size)
+/* Appends one zeroed element to the array *@arr of *@n (capacity *@cap); NULL when out of
+ * memory. */
+static void *push(void **arr, size_t *n, size_t *cap, size_t size)
 {
-	if (*n == *cap) {
-		size_t c = *cap ? *cap * 2 : 64;
-		void *p = realloc(*arr, c * size);
+	char *el;
 
-		if (!p)
-			return NULL;
-		*arr = p;
-		*cap = c;
-	}
-	memset((char *)*arr + *n * size, 0, size);
-	return (char *)*arr + (*n)++ * size;
+	if (ctr_grow(arr, cap, *n + 1, size))
+		return NULL;
+	el = (char *)*arr + (*n)++ * size;
+	memset(el, 0, size);
+	return el;
 }
 
 /* Reads every row of one child table of run @pk through @row. */
@@ -783,7 +783,7 @@ out:
 
 static int row_meta(sqlite3_stmt *st, struct ctr_run *r, size_t *cap)
 {
-	struct ctr_kv *kv = grow((void **)&r->meta, &r->n_meta, cap, sizeof(*kv));
+	struct ctr_kv *kv = push((void **)&r->meta, &r->n_meta, cap, sizeof(*kv));
 	int fail = 0;
 
 	if (!kv)
@@ -795,7 +795,7 @@ static int row_meta(sqlite3_stmt *st, struct ctr_run *r, size_t *cap)
 
 static int row_proc(sqlite3_stmt *st, struct ctr_run *r, size_t *cap)
 {
-	struct ctr_process *p = grow((void **)&r->procs, &r->n_procs, cap, sizeof(*p));
+	struct ctr_process *p = push((void **)&r->procs, &r->n_procs, cap, sizeof(*p));
 	int fail = 0;
 
 	if (!p)
@@ -814,7 +814,7 @@ static int row_proc(sqlite3_stmt *st, struct ctr_run *r, size_t *cap)
 
 static int row_module(sqlite3_stmt *st, struct ctr_run *r, size_t *cap)
 {
-	struct ctr_module *m = grow((void **)&r->modules, &r->n_modules, cap, sizeof(*m));
+	struct ctr_module *m = push((void **)&r->modules, &r->n_modules, cap, sizeof(*m));
 	int fail = 0;
 
 	if (!m)
@@ -828,7 +828,7 @@ static int row_module(sqlite3_stmt *st, struct ctr_run *r, size_t *cap)
 
 static int row_function(sqlite3_stmt *st, struct ctr_run *r, size_t *cap)
 {
-	struct ctr_function *f = grow((void **)&r->functions, &r->n_functions, cap, sizeof(*f));
+	struct ctr_function *f = push((void **)&r->functions, &r->n_functions, cap, sizeof(*f));
 	int fail = 0;
 
 	if (!f)
@@ -846,7 +846,7 @@ static int row_function(sqlite3_stmt *st, struct ctr_run *r, size_t *cap)
 
 static int row_thread(sqlite3_stmt *st, struct ctr_run *r, size_t *cap)
 {
-	struct ctr_thread *t = grow((void **)&r->threads, &r->n_threads, cap, sizeof(*t));
+	struct ctr_thread *t = push((void **)&r->threads, &r->n_threads, cap, sizeof(*t));
 	int fail = 0;
 
 	if (!t)
@@ -864,7 +864,7 @@ static int row_thread(sqlite3_stmt *st, struct ctr_run *r, size_t *cap)
 
 static int row_node(sqlite3_stmt *st, struct ctr_run *r, size_t *cap)
 {
-	struct ctr_node *n = grow((void **)&r->nodes, &r->n_nodes, cap, sizeof(*n));
+	struct ctr_node *n = push((void **)&r->nodes, &r->n_nodes, cap, sizeof(*n));
 
 	if (!n)
 		return -1;
@@ -886,7 +886,7 @@ static int row_node(sqlite3_stmt *st, struct ctr_run *r, size_t *cap)
 
 static int row_attr(sqlite3_stmt *st, struct ctr_run *r, size_t *cap)
 {
-	struct ctr_attr *a = grow((void **)&r->attrs, &r->n_attrs, cap, sizeof(*a));
+	struct ctr_attr *a = push((void **)&r->attrs, &r->n_attrs, cap, sizeof(*a));
 	int fail = 0;
 
 	if (!a)
@@ -900,7 +900,7 @@ static int row_attr(sqlite3_stmt *st, struct ctr_run *r, size_t *cap)
 
 static int row_chunk(sqlite3_stmt *st, struct ctr_run *r, size_t *cap)
 {
-	struct ctr_chunk *c = grow((void **)&r->chunks, &r->n_chunks, cap, sizeof(*c));
+	struct ctr_chunk *c = push((void **)&r->chunks, &r->n_chunks, cap, sizeof(*c));
 	int size;
 
 	if (!c)
@@ -1061,7 +1061,7 @@ static int sq_list(struct ctr_store *s, const struct ctr_filter *f, size_t limit
 	sqlite3_bind_int64(st, p++, (sqlite3_int64)offset);
 
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-		struct ctr_run **slot = grow((void **)&res, &nr, &cap, sizeof(*res));
+		struct ctr_run **slot = push((void **)&res, &nr, &cap, sizeof(*res));
 
 		if (!slot || !(*slot = calloc(1, sizeof(**slot))) ||
 		    read_header(st, 0, *slot) < 0) {
