@@ -10,34 +10,12 @@
 #include <time.h>
 
 #include "err.h"
+#include "options.h"
 
 int ctr_parse_duration(const char *s, uint64_t *ns)
 {
-	static const struct {
-		const char *unit;
-		double mul;
-	} units[] = {{"ns", 1},	  {"us", 1e3},	 {"ms", 1e6},	{"s", 1e9},
-		     {"m", 60e9}, {"min", 60e9}, {"h", 3600e9}, {"", 1}};
-	char *end;
-	double v;
-
-	if (!s || !*s)
-		return CTR_EUSAGE;
-	errno = 0;
-	v = strtod(s, &end);
-	if (errno || end == s || v < 0 || v != v)
-		return CTR_EUSAGE;
-	for (size_t i = 0; i < sizeof(units) / sizeof(units[0]); i++) {
-		if (strcmp(end, units[i].unit) == 0) {
-			double r = v * units[i].mul;
-
-			if (r > 1.8e19)
-				return CTR_EUSAGE;
-			*ns = (uint64_t)(r + 0.5);
-			return 0;
-		}
-	}
-	return CTR_EUSAGE;
+	/* one parser for the CLI and the preload's CTRACE_MIN_DURATION (header-only there) */
+	return ctr_opt_parse_duration(s, ns) ? CTR_EUSAGE : 0;
 }
 
 int ctr_parse_time(const char *s, int64_t *unix_ns)
@@ -173,7 +151,16 @@ static void visible_put(struct visible *v, const unsigned char *b, size_t n, int
 
 	while (i < n) {
 		unsigned char c = b[i];
-		size_t len = seq_len(c);
+		size_t len = seq_len(c), run = i;
+
+		while (run < n &&
+		       ((b[run] >= 0x20 && b[run] < 0x7F) || b[run] == '\n' || b[run] == '\t'))
+			run++;
+		if (run > i) { /* plain text: one write */
+			fwrite(b + i, 1, run - i, v->out);
+			i = run;
+			continue;
+		}
 
 		if (len == 1) {
 			if ((c < 0x20 && c != '\n' && c != '\t') || c == 0x7F)

@@ -815,6 +815,17 @@ static int cache_reserve(struct ctr_sym *s)
 	return 0;
 }
 
+/* An answer that names nothing: no module, no name, no file. */
+static void sym_info_clear(struct ctr_sym_info *info)
+{
+	info->module = -1;
+	info->offset = 0;
+	info->name = NULL;
+	info->linkage_name = NULL;
+	info->file = "";
+	info->line = 0;
+}
+
 int ctr_sym_lookup_in(struct ctr_sym *s, int module, uint64_t addr, struct ctr_sym_info *info)
 {
 	struct sym_ent *slot, r;
@@ -822,12 +833,7 @@ int ctr_sym_lookup_in(struct ctr_sym *s, int module, uint64_t addr, struct ctr_s
 	struct sym_mod *m;
 	uint64_t off;
 
-	info->module = -1;
-	info->offset = 0;
-	info->name = NULL;
-	info->linkage_name = NULL;
-	info->file = "";
-	info->line = 0;
+	sym_info_clear(info);
 	if (module < 0 || (size_t)module >= s->n_mods)
 		return CTR_EUSAGE;
 	m = &s->mods[module];
@@ -874,11 +880,6 @@ int ctr_sym_lookup(struct ctr_sym *s, uint64_t addr, struct ctr_sym_info *info)
 	for (size_t i = s->n_mods; i-- > 0;)
 		if (addr >= s->mods[i].start && addr < s->mods[i].end)
 			return ctr_sym_lookup_in(s, (int)i, addr, info);
-	info->module = -1;
-	info->offset = 0;
-	info->name = NULL;
-	info->linkage_name = NULL;
-	info->file = "";
-	info->line = 0;
+	sym_info_clear(info);
 	return CTR_ENOTFOUND;
 }

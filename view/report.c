@@ -522,6 +522,9 @@ static size_t attr_first(const struct attr_index *ai, const struct ctr_run *run,
 }
 
 #define TREE_ATTRS_MAX 8
+/* Levels drawn with indentation; deeper ones (100k-deep recursion) carry their depth instead,
+ * so a line stays short and the report O(nodes), not O(depth^2) bytes. */
+#define TREE_INDENT_MAX 64
 
 struct tree_ctx {
 	FILE *out;
@@ -610,9 +613,11 @@ static void tree_line(struct tree_ctx *c, uint32_t v, unsigned depth, int last)
 	ctr_fmt_ns(tot, sizeof(tot), n_total(nd, c->o->raw_times));
 	ctr_fmt_ns(self, sizeof(self), n_self(nd, c->o->raw_times));
 	ctr_fmt_count(calls, sizeof(calls), nd->calls);
-	fprintf(c->out, "%10s %10s %10s %6.1f%%  %s%s%s\n", tot, self, calls,
-		pct(n_total(nd, c->o->raw_times), base), c->prefix ? c->prefix : "", branch,
-		ctr_report_label(c->run, nd->function, lbl, sizeof(lbl)));
+	fprintf(c->out, "%10s %10s %10s %6.1f%%  %s", tot, self, calls,
+		pct(n_total(nd, c->o->raw_times), base), c->prefix ? c->prefix : "");
+	if (depth >= TREE_INDENT_MAX) /* deeper levels are numbered, not indented */
+		fprintf(c->out, "[depth %u] ", depth);
+	fprintf(c->out, "%s%s\n", branch, ctr_report_label(c->run, nd->function, lbl, sizeof(lbl)));
 	a = attr_first(&c->ai, c->run, v);
 	if (a < c->ai.n) {
 		size_t shown = 0, more = 0;
@@ -718,7 +723,7 @@ static int tree_thread(struct tree_ctx *c, uint32_t thread, struct ctr_err *e)
 			cap *= 2;
 		}
 		st[sp].prefix_len = c->prefix_len;
-		if (depth > 0 &&
+		if (depth > 0 && depth < TREE_INDENT_MAX &&
 		    prefix_push(c, c->o->ascii ? (last ? "   " : "|  ") : (last ? "   " : "│  "))) {
 			free(kids);
 			goto fail;
