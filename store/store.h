@@ -148,6 +148,7 @@ struct ctr_filter {
 	uint64_t max_duration_ns;  /* 0 = unset */
 	const char *command;	   /* substring of the command line */
 	const char *function;	   /* exact function name (display or linkage) in the run */
+	const char *host;	   /* exact host name (run->host) */
 	const struct ctr_kv *meta; /* key=value pairs that must all be present */
 	size_t n_meta;
 };
@@ -158,7 +159,7 @@ struct ctr_store;
 #define CTR_LOAD_TIMELINE 0x1u
 
 struct ctr_store_ops {
-	const char *name; /* "sqlite", "jsonl", "memory" */
+	const char *name; /* "sqlite", "jsonl", "memory", "pgsql" */
 	int (*open)(struct ctr_store *s, const char *path, struct ctr_err *e);
 	void (*close)(struct ctr_store *s);
 	/* Streaming save: begin (CTR_EEXIST if the id is present), any number of chunks, then end
@@ -179,15 +180,20 @@ struct ctr_store_ops {
 extern const struct ctr_store_ops ctr_store_sqlite;
 extern const struct ctr_store_ops ctr_store_jsonl;
 extern const struct ctr_store_ops ctr_store_memory;
+extern const struct ctr_store_ops ctr_store_pgsql;
 
 /* The connection string used when none is given: $CTRACE_STORE, else "sqlite:./ctrace.db". */
 const char *ctr_store_default(void);
 
-/* Opens a store from "sqlite:PATH", "jsonl:PATH" or "memory:". A bare path means sqlite.
- * CTR_EUSAGE for an unknown scheme. Caller closes. */
+/* Opens a store from "sqlite:PATH", "jsonl:PATH", "memory:" or a libpq URI
+ * ("postgresql://..." / "postgres://..."). A bare path means sqlite. CTR_EUSAGE for an unknown
+ * scheme. Messages never contain a password. Caller closes. */
 int ctr_store_open(struct ctr_store **out, const char *conn, struct ctr_err *e);
 void ctr_store_close(struct ctr_store *s); /* accepts NULL */
 const char *ctr_store_backend(const struct ctr_store *s);
+/* The store's name for messages: the connection string, or for PostgreSQL
+ * "postgresql://user@host:port/db" without any password. Borrowed until ctr_store_close(). */
+const char *ctr_store_name(const struct ctr_store *s);
 
 /* Saves a whole run (header, run->chunks, aggregates) atomically. CTR_EEXIST if present. */
 int ctr_store_save(struct ctr_store *s, const struct ctr_run *run, struct ctr_err *e);
