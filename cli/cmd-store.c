@@ -24,8 +24,7 @@
 
 /* ---- commit ------------------------------------------------------------------------- */
 
-static int commit_one(struct ctr_store *s, const char *dir, const struct ctr_commit_opts *o,
-		      const char *conn)
+static int commit_one(struct ctr_store *s, const char *dir, const struct ctr_commit_opts *o)
 {
 	char id[CTR_RUN_ID_MAX];
 	struct ctr_err e;
@@ -36,7 +35,7 @@ static int commit_one(struct ctr_store *s, const char *dir, const struct ctr_com
 			ctr_err_ctx(&e, dir, NULL, -1);
 		return ctr_cli_fail("ctrace commit", &e);
 	}
-	fprintf(stderr, "ctrace: run %s committed to %s\n", id, conn);
+	fprintf(stderr, "ctrace: run %s committed to %s\n", id, ctr_store_name(s));
 	return 0;
 }
 
@@ -95,7 +94,6 @@ int ctr_cmd_commit(int argc, char **argv)
 	o.meta = meta;
 	if (ctr_cli_open_store(conn, &s, &e) != 0)
 		return ctr_cli_fail("ctrace commit", &e);
-	conn = conn ? conn : ctr_store_default();
 	if (optind < argc) {
 		for (int i = optind; i < argc; i++) {
 			if (!ctr_is_run_dir(argv[i])) {
@@ -105,7 +103,7 @@ int ctr_cmd_commit(int argc, char **argv)
 				ret = ctr_cli_fail("ctrace commit", &e);
 				continue;
 			}
-			int r = commit_one(s, argv[i], &o, conn);
+			int r = commit_one(s, argv[i], &o);
 
 			ret = ret ? ret : r;
 			n++;
@@ -135,7 +133,7 @@ int ctr_cmd_commit(int argc, char **argv)
 			snprintf(path, sizeof(path), "%s/%s", parent, de->d_name);
 			if (!ctr_is_run_dir(path))
 				continue;
-			int r = commit_one(s, path, &o, conn);
+			int r = commit_one(s, path, &o);
 
 			ret = ret ? ret : r;
 			n++;
@@ -235,6 +233,15 @@ static int filter_opt(int c, const char *arg, struct ctr_filter *f, struct ctr_k
 	case 'F':
 		f->function = arg;
 		return 1;
+	case 'H':
+		f->host = arg;
+		return 1;
+	case 'B': /* the main binary's build-id, as commit records it */
+		meta[f->n_meta].key = strdup("build.id");
+		meta[f->n_meta].value = (char *)arg;
+		f->meta = meta;
+		f->n_meta++;
+		return 1;
 	case 'M': {
 		char *eq = strchr(arg, '=');
 
@@ -256,6 +263,7 @@ static int filter_opt(int c, const char *arg, struct ctr_filter *f, struct ctr_k
 	    {"min-duration", required_argument, NULL, 'D'},                                        \
 	    {"max-duration", required_argument, NULL, 'X'},                                        \
 	    {"command", required_argument, NULL, 'C'}, {"function", required_argument, NULL, 'F'}, \
+	    {"host", required_argument, NULL, 'H'}, {"build-id", required_argument, NULL, 'B'},    \
 	{                                                                                          \
 		"meta", required_argument, NULL, 'M'                                               \
 	}
@@ -266,6 +274,8 @@ static const char filter_help[] =
     "  --min-duration D / --max-duration D   run duration bounds (250us, 10ms, 2s)\n"
     "  --command S                the command line contains S\n"
     "  --function NAME            the run has a function named NAME\n"
+    "  --host H                   the run was recorded on host H\n"
+    "  --build-id B               the main binary's build-id is B (metadata build.id)\n"
     "  --meta KEY=VALUE           metadata KEY is VALUE (repeatable, all must match)\n";
 
 static int list_like(int argc, char **argv, const char *name, int with_filters)
@@ -477,7 +487,7 @@ int ctr_cmd_export(int argc, char **argv)
 		ret = ctr_cli_fail("ctrace export", &e);
 		goto out;
 	}
-	fprintf(stderr, "ctrace: exported %zu run(s) to %s%s\n", copied, to,
+	fprintf(stderr, "ctrace: exported %zu run(s) to %s%s\n", copied, ctr_store_name(d),
 		skipped ? " (some were already there)" : "");
 out:
 	ctr_store_close(d);
