@@ -527,8 +527,7 @@ int ctr_cmd_record(int argc, char **argv)
 			else
 				fprintf(stderr, "ctrace: the raw run is kept in '%s'\n", dir);
 		} else {
-			fprintf(stderr, "ctrace: run %s committed to %s\n", cid,
-				conn ? conn : ctr_store_default());
+			fprintf(stderr, "ctrace: run %s committed to %s\n", cid, ctr_store_name(s));
 		}
 		ctr_store_close(s);
 	}

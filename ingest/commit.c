@@ -23,6 +23,7 @@
 #include "../common/decode.h"
 #include "../common/hmap.h"
 #include "../store/timeline.h"
+#include "provenance.h"
 #include "rundir.h"
 #include "symbolize.h"
 
@@ -788,7 +789,7 @@ static int fill_header(struct commit *c)
 		if (!r->meta[i].key || !r->meta[i].value)
 			return CTR_ENOMEM;
 	}
-	return 0;
+	return ctr_provenance_add(r, root ? root->exe : NULL);
 }
 
 /* With --sample, the calls known only by count get the average time of the recorded calls of
