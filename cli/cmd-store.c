@@ -206,78 +206,6 @@ static void print_runs(struct ctr_run **runs, size_t n, int json)
 		fclose(vis);
 }
 
-/* Parses the filter options shared by query and export; returns 1 if @c was one, 0 if not,
- * or a negative code for a bad value. */
-static int filter_opt(int c, const char *arg, struct ctr_filter *f, struct ctr_kv *meta)
-{
-	uint64_t d;
-
-	switch (c) {
-	case 'S':
-		return ctr_parse_time(arg, &f->since_unix_ns) ? CTR_EUSAGE : 1;
-	case 'U':
-		return ctr_parse_time(arg, &f->until_unix_ns) ? CTR_EUSAGE : 1;
-	case 'D':
-		if (ctr_parse_duration(arg, &d))
-			return CTR_EUSAGE;
-		f->min_duration_ns = d;
-		return 1;
-	case 'X':
-		if (ctr_parse_duration(arg, &d))
-			return CTR_EUSAGE;
-		f->max_duration_ns = d;
-		return 1;
-	case 'C':
-		f->command = arg;
-		return 1;
-	case 'F':
-		f->function = arg;
-		return 1;
-	case 'H':
-		f->host = arg;
-		return 1;
-	case 'B': /* the main binary's build-id, as commit records it */
-		meta[f->n_meta].key = strdup("build.id");
-		meta[f->n_meta].value = (char *)arg;
-		f->meta = meta;
-		f->n_meta++;
-		return 1;
-	case 'M': {
-		char *eq = strchr(arg, '=');
-
-		if (!eq || eq == arg)
-			return CTR_EUSAGE;
-		meta[f->n_meta].key = strndup(arg, (size_t)(eq - arg));
-		meta[f->n_meta].value = eq + 1;
-		f->meta = meta;
-		f->n_meta++;
-		return 1;
-	}
-	default:
-		return 0;
-	}
-}
-
-#define FILTER_LONGOPTS                                                                            \
-	{"since", required_argument, NULL, 'S'}, {"until", required_argument, NULL, 'U'},          \
-	    {"min-duration", required_argument, NULL, 'D'},                                        \
-	    {"max-duration", required_argument, NULL, 'X'},                                        \
-	    {"command", required_argument, NULL, 'C'}, {"function", required_argument, NULL, 'F'}, \
-	    {"host", required_argument, NULL, 'H'}, {"build-id", required_argument, NULL, 'B'},    \
-	{                                                                                          \
-		"meta", required_argument, NULL, 'M'                                               \
-	}
-
-static const char filter_help[] =
-    "  --since T / --until T      run started at or after / before T (2026-11-21,\n"
-    "                             2026-11-21T10:00:00, @UNIX_SECONDS, or -2h relative)\n"
-    "  --min-duration D / --max-duration D   run duration bounds (250us, 10ms, 2s)\n"
-    "  --command S                the command line contains S\n"
-    "  --function NAME            the run has a function named NAME\n"
-    "  --host H                   the run was recorded on host H\n"
-    "  --build-id B               the main binary's build-id is B (metadata build.id)\n"
-    "  --meta KEY=VALUE           metadata KEY is VALUE (repeatable, all must match)\n";
-
 static int list_like(int argc, char **argv, const char *name, int with_filters)
 {
 	static const struct option opts[] = {
@@ -286,7 +214,7 @@ static int list_like(int argc, char **argv, const char *name, int with_filters)
 	    {"limit", required_argument, NULL, 'l'},
 	    {"offset", required_argument, NULL, 'o'},
 	    {"help", no_argument, NULL, 'h'},
-	    FILTER_LONGOPTS,
+	    CTR_CLI_FILTER_LONGOPTS,
 	    {NULL, 0, NULL, 0},
 	};
 	struct ctr_kv *meta = calloc((size_t)argc + 1, sizeof(*meta));
@@ -319,10 +247,10 @@ static int list_like(int argc, char **argv, const char *name, int with_filters)
 			printf("usage: %s [--store CONN] [--json] [--limit N] [--offset N]%s\n\n"
 			       "Lists committed runs, newest first.\n%s",
 			       name, with_filters ? " [FILTERS]" : "",
-			       with_filters ? filter_help : "");
+			       with_filters ? ctr_cli_filter_help : "");
 			goto out;
 		default:
-			r = with_filters ? filter_opt(c, optarg, &f, meta) : 0;
+			r = with_filters ? ctr_cli_filter_opt(c, optarg, &f, meta) : 0;
 			if (r <= 0) {
 				ret = ctr_cli_usage(name, "bad option or value%s%s",
 						    optarg ? ": " : "", optarg ? optarg : "");
@@ -440,7 +368,7 @@ int ctr_cmd_export(int argc, char **argv)
 	    {"store", required_argument, NULL, 's'},
 	    {"to", required_argument, NULL, 't'},
 	    {"help", no_argument, NULL, 'h'},
-	    FILTER_LONGOPTS,
+	    CTR_CLI_FILTER_LONGOPTS,
 	    {NULL, 0, NULL, 0},
 	};
 	struct ctr_kv *meta = calloc((size_t)argc + 1, sizeof(*meta));
@@ -468,10 +396,10 @@ int ctr_cmd_export(int argc, char **argv)
 			       "store,\n"
 			       "e.g. --to jsonl:runs.jsonl for archiving. Runs already there are "
 			       "skipped.\n%s",
-			       filter_help);
+			       ctr_cli_filter_help);
 			goto out;
 		default:
-			if (filter_opt(c, optarg, &f, meta) <= 0) {
+			if (ctr_cli_filter_opt(c, optarg, &f, meta) <= 0) {
 				ret = ctr_cli_usage("ctrace export", "bad option or value");
 				goto out;
 			}
