@@ -2,7 +2,7 @@
 /*
  * `ctrace trend FUNC`: how one function's time or call count evolved across the runs that
  * match the query filters, oldest first, with the change from the previous run and a marker
- * where the change is beyond the run-to-run noise of the series (docs/trend.md states the rule).
+ * where the value leaves the run-to-run noise of the series (docs/trend.md states the rule).
  * Works on every backend: it lists the runs that have FUNC, then loads each (without its
  * timeline) to sum the function's nodes.
  */
@@ -20,18 +20,26 @@
 enum metric { M_SELF, M_TOTAL, M_CALLS };
 static const char *const metric_names[] = {"self", "total", "calls"};
 
-/* A change beyond max(TREND_FLOOR, |median| + TREND_K * 1.4826 * MAD) of the previous changes
- * is a jump; with fewer than TREND_MIN_HISTORY previous changes only the floor applies. */
-#define TREND_FLOOR 0.20
-#define TREND_K 4.0
+/*
+ * The jump rule (docs/trend.md): the runs since the last jump form the current segment; a run
+ * jumps when its value differs from the segment's median by more than
+ * max(TREND_FLOOR, TREND_K * 1.4826 * MAD / median) (a robust 3-sigma on the segment's own
+ * noise; TREND_FLOOR_SHORT alone while it has fewer than TREND_MIN_HISTORY runs). A jump starts
+ * a new segment, so a lasting slowdown is marked once, at the run where it appears.
+ */
+#define TREND_FLOOR 0.25
+#define TREND_FLOOR_SHORT 0.50
+#define TREND_K 3.0
 #define TREND_MIN_HISTORY 3
+#define TREND_WINDOW 10
 
 struct point {
 	const struct ctr_run *run; /* from list: header only */
 	struct ctr_run *full;	   /* loaded without the timeline */
 	double value;
 	double change;	  /* relative to the previous run; NAN for the first */
-	double threshold; /* relative change that counts as a jump here */
+	double dev;	  /* relative to the median of the segment before it */
+	double threshold; /* relative deviation that counts as a jump here */
 	int jump;
 };
 
@@ -93,34 +101,34 @@ static double median(double *v, size_t n)
 /* Fills change, threshold and jump of each point from the ones before it. */
 static void mark_jumps(struct point *pt, size_t n)
 {
-	double *hist = calloc(n + 1, sizeof(*hist)), *dev = calloc(n + 1, sizeof(*dev));
-	size_t nh = 0;
+	double win[TREND_WINDOW], dev[TREND_WINDOW];
+	size_t seg = 0; /* first run of the current segment */
 
 	for (size_t i = 0; i < n; i++) {
-		pt[i].change = NAN;
-		pt[i].threshold = TREND_FLOOR;
-		if (i == 0 || !hist || !dev)
+		size_t from = i - seg > TREND_WINDOW ? i - TREND_WINDOW : seg, nw = i - from;
+		double prev = i ? pt[i - 1].value : 0, med, mad, dv;
+
+		pt[i].change = pt[i].dev = NAN;
+		pt[i].threshold = nw < TREND_MIN_HISTORY ? TREND_FLOOR_SHORT : TREND_FLOOR;
+		if (i == 0)
 			continue;
-		double prev = pt[i - 1].value;
-
 		pt[i].change = prev > 0 ? pt[i].value / prev - 1 : (pt[i].value > 0 ? INFINITY : 0);
-		if (nh >= TREND_MIN_HISTORY) {
-			double med, mad;
-
-			memcpy(dev, hist, nh * sizeof(*dev));
-			med = median(dev, nh);
-			for (size_t j = 0; j < nh; j++)
-				dev[j] = fabs(hist[j] - med);
-			mad = median(dev, nh);
-			if (fabs(med) + TREND_K * 1.4826 * mad > pt[i].threshold)
-				pt[i].threshold = fabs(med) + TREND_K * 1.4826 * mad;
+		for (size_t j = 0; j < nw; j++)
+			win[j] = pt[from + j].value;
+		med = median(win, nw);
+		if (nw >= TREND_MIN_HISTORY && med > 0) {
+			for (size_t j = 0; j < nw; j++)
+				dev[j] = fabs(win[j] - med);
+			mad = median(dev, nw);
+			if (TREND_K * 1.4826 * mad / med > pt[i].threshold)
+				pt[i].threshold = TREND_K * 1.4826 * mad / med;
 		}
-		pt[i].jump = fabs(pt[i].change) > pt[i].threshold;
-		if (isfinite(pt[i].change))
-			hist[nh++] = pt[i].change;
+		dv = med > 0 ? pt[i].value / med - 1 : (pt[i].value > 0 ? INFINITY : 0);
+		pt[i].dev = dv;
+		pt[i].jump = fabs(dv) > pt[i].threshold;
+		if (pt[i].jump)
+			seg = i;
 	}
-	free(hist);
-	free(dev);
 }
 
 static const char *meta_get(const struct ctr_run *r, const char *key)
@@ -166,7 +174,8 @@ static void print_text(const struct point *pt, size_t n, const char *fn, enum me
 		fprintf(out, "%-24s %-19s %-12.12s %-16.16s %12s %9s%s", r->id, start,
 			r->host ? r->host : "", bc, val, chg, pt[i].jump ? "  << jump" : "");
 		if (pt[i].jump)
-			fprintf(out, " (beyond %.1f%%)", pt[i].threshold * 100);
+			fprintf(out, " (%+.1f%% from the median before, limit %.1f%%)",
+				pt[i].dev * 100, pt[i].threshold * 100);
 		fputc('\n', out);
 	}
 	if (vis)
@@ -188,6 +197,8 @@ static int print_json(const struct point *pt, size_t n, const char *fn, enum met
 		json_object_set_new(row, "value", json_real(pt[i].value));
 		json_object_set_new(row, "change",
 				    isfinite(pt[i].change) ? json_real(pt[i].change) : json_null());
+		json_object_set_new(row, "deviation",
+				    isfinite(pt[i].dev) ? json_real(pt[i].dev) : json_null());
 		json_object_set_new(row, "threshold", json_real(pt[i].threshold));
 		json_object_set_new(row, "jump", json_boolean(pt[i].jump));
 		fail |= json_array_append_new(a, row) < 0;
@@ -211,9 +222,9 @@ static const char trend_help[] =
     "usage: ctrace trend FUNC [--store CONN] [--metric self|total|calls] [--json] [FILTERS]\n\n"
     "One row per run that has FUNC and matches FILTERS, oldest first: run, start, host,\n"
     "branch@commit metadata, FUNC's self time (default), total time or calls, the change from\n"
-    "the previous run, and '<< jump' where the change is beyond the series' noise: more than\n"
-    "max(20%, |median| + 4 x 1.4826 x MAD) of the previous runs' relative changes (only the\n"
-    "20% floor until 3 changes are known). See docs/trend.md.\n";
+    "the previous run, and '<< jump' where the value leaves the noise of the runs since the\n"
+    "last jump: it differs from their median by more than max(25%, 3 x 1.4826 x MAD / median)\n"
+    "(50% while fewer than 3 runs are known). See docs/trend.md.\n";
 
 /* Loads each listed run and computes its metric into @pt. */
 static int load_points(struct ctr_store *s, struct ctr_run **runs, size_t n, struct point *pt,
