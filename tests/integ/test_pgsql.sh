@@ -65,6 +65,7 @@ t0=$(date +%s%N)
 "$C" commit --keep --store "$REF" "$dir" 2>/dev/null
 ms=$((($(date +%s%N) - t0) / 1000000))
 "$R" --store "$REF" latest --top 0 >ref.txt 2>&1
+"$C" list --store "$P" >/dev/null 2>&1 # the schema (a kill during its creation leaves none)
 kills=0
 half=0
 for k in 1 2 3 4 5 6 7 8; do
