@@ -89,7 +89,7 @@ static const char *const migrations[] = {
 
 struct pg_store {
 	PGconn *db;
-	char *target;	 /* user@host:port/db, for messages */
+	char *target;	 /* postgresql://user@host:port/db, for messages */
 	char *secret[2]; /* password forms to scrub from server messages */
 	int in_tx;	 /* a save transaction is open */
 	long long save_pk;
@@ -276,14 +276,14 @@ static void pg_note_secrets(struct pg_store *q, const char *conn)
 		q->secret[1] = strdup(pw);
 }
 
-/* user@host:port/db of the connection, whether or not it succeeded. */
+/* postgresql://user@host:port/db of the connection, whether or not it succeeded. */
 static char *pg_target(PGconn *db)
 {
 	const char *u = db ? PQuser(db) : NULL, *h = db ? PQhost(db) : NULL,
 		   *p = db ? PQport(db) : NULL, *d = db ? PQdb(db) : NULL;
 	char *t = NULL;
 
-	if (asprintf(&t, "%s@%s:%s/%s", u && *u ? u : "?", h && *h ? h : "localhost",
+	if (asprintf(&t, "postgresql://%s@%s:%s/%s", u && *u ? u : "?", h && *h ? h : "localhost",
 		     p && *p ? p : "5432", d && *d ? d : "?") < 0)
 		return NULL;
 	return t;
@@ -381,13 +381,16 @@ static int pg_open(struct ctr_store *s, const char *conn, struct ctr_err *e)
 	}
 	/* Messages about this store name the target, never the string with its password. */
 	free(s->conn);
-	if (asprintf(&s->conn, "postgresql://%s", q->target) < 0) {
-		s->conn = NULL;
+	if (!(s->conn = strdup(q->target))) {
 		ret = ctr_err_set(e, CTR_ENOMEM, 0, "out of memory opening a store");
 		goto fail;
 	}
 	if (PQstatus(q->db) != CONNECTION_OK) {
-		ret = pg_fail_msg(q, e, "cannot connect", PQerrorMessage(q->db));
+		char msg[512];
+
+		pg_msg(q, PQerrorMessage(q->db), msg, sizeof(msg));
+		ret = ctr_err_set(e, CTR_ESTORE, 0, "cannot connect to store '%s': %s", q->target,
+				  msg);
 		goto fail;
 	}
 	PQclear(PQexec(q->db, "SET client_min_messages = warning"));

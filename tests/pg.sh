@@ -6,7 +6,8 @@
 # refuses root). It exports CTRACE_TEST_PG=postgresql:///postgres?host=DIR&user=postgres (the
 # unit tests create their own databases through it) and CTR_PG_DIR. Role ctrace_pw may only
 # log in with a password (scram-sha-256), for the wrong-password tests. ctr_pg_stop stops the
-# server and removes the directory; callers set a trap for it.
+# server and removes the directory; callers set a trap for it. $CTR_PG_OPTS replaces the
+# durability shortcuts (fsync=off, full_page_writes=off) the tests use; bench/ sets it empty.
 
 ctr_pg_find() {
 	for d in /usr/lib/postgresql/15/bin /usr/lib/postgresql/*/bin; do
@@ -45,7 +46,7 @@ ctr_pg_start() {
 		>'$CTR_PG_DIR/data/pg_hba.conf'"
 	if ! ctr_pg_as "$CTR_PG_BIN/pg_ctl" -D "$CTR_PG_DIR/data" -l "$CTR_PG_DIR/server.log" -w \
 		-t 60 -o "-c listen_addresses='' -c unix_socket_directories='$CTR_PG_DIR' \
-		-c fsync=off -c full_page_writes=off -c max_connections=60" start >/dev/null 2>&1; then
+		${CTR_PG_OPTS--c fsync=off -c full_page_writes=off} -c max_connections=60" start >/dev/null 2>&1; then
 		echo "pg: the server did not start:" >&2
 		tail -n 5 "$CTR_PG_DIR/server.log" >&2
 		return 1
