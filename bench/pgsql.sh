@@ -66,6 +66,6 @@ for s in sqlite:many.db "$P"; do
 		"query --meta branch=b3 $(timeit "$C" query --store "$s" --meta branch=b3) ms;" \
 		"query --function fib $(timeit "$C" query --store "$s" --function fib --limit 20) ms;" \
 		"query --host $(timeit "$C" query --store "$s" --host "$(hostname)" --limit 20) ms;" \
-		"query --since (last 100) $(timeit "$C" query --store "$s" --since @1700000009900) ms;" \
+		"query --since (last 100) $(timeit "$C" query --store "$s" --since @1700009900) ms;" \
 		"trend fib --meta branch=b3 $(timeit "$C" trend fib --store "$s" --meta branch=b3) ms"
 done
