@@ -27,7 +27,7 @@ R=$B/ctrace-report
 ADMIN=$CTRACE_TEST_PG
 QUERY=${CTRACE_TEST_PG#*\?}         # host=DIR&user=postgres
 SOCK=$(echo "$QUERY" | sed -n 's/.*host=\([^&]*\).*/\1/p')
-pg() { psql -X -q -A -t -v ON_ERROR_STOP=1 "$@"; }
+pg() { PGOPTIONS='-c client_min_messages=warning' psql -X -q -A -t -v ON_ERROR_STOP=1 "$@"; }
 newdb() { # NAME: a fresh database, prints its connection string
 	pg "$ADMIN" -c "DROP DATABASE IF EXISTS $1 WITH (FORCE)" -c "CREATE DATABASE $1 ${2:-}" >/dev/null
 	echo "postgresql:///$1?$QUERY"

@@ -466,6 +466,11 @@ Test(store, every_filter_field)
 		f.function = "handle";
 		CHECK("");
 		memset(&f, 0, sizeof(f));
+		f.host = "build-host.example";
+		CHECK("f4,f3,f2,f1");
+		f.host = "build-host"; /* exact, not a substring */
+		CHECK("");
+		memset(&f, 0, sizeof(f));
 		struct ctr_kv kv[2] = {{"branch", "dev"}, {"note", "quote \" amp & lt < 日本語"}};
 		f.meta = kv;
 		f.n_meta = 1;
