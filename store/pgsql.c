@@ -121,9 +121,15 @@ static void pg_msg(const struct pg_store *q, const char *msg, char *out, size_t 
 	len = strlen(out);
 	while (len && (out[len - 1] == '\n' || out[len - 1] == ' '))
 		out[--len] = '\0';
-	for (char *p = out; *p; p++)
-		if (*p == '\n' || *p == '\t')
-			*p = ' ';
+	/* one line: libpq's "\n\t" continuation becomes one space */
+	char *d = out;
+	for (char *p = out; *p; p++) {
+		char ch = *p == '\n' || *p == '\t' ? ' ' : *p;
+
+		if (ch != ' ' || d == out || d[-1] != ' ')
+			*d++ = ch;
+	}
+	*d = '\0';
 }
 
 static int pg_fail_msg(struct pg_store *q, struct ctr_err *e, const char *what, const char *msg)
