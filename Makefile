@@ -7,9 +7,9 @@ BUILD ?= build
 V ?= 0
 Q := $(if $(filter 1,$(V)),,@)
 
-PKGS := libunwind libdw libelf sqlite3 jansson libzstd criterion
+PKGS := libunwind libdw libelf sqlite3 jansson libzstd libpq criterion
 DEBS := pkg-config gcc g++ clang make libunwind-dev libdw-dev libelf-dev libsqlite3-dev \
-	libjansson-dev libzstd-dev libcriterion-dev binutils elfutils file \
+	libjansson-dev libzstd-dev libpq-dev libcriterion-dev binutils elfutils file \
 	libclang-rt-14-dev clang-format python3 procps sqlite3 util-linux
 
 ifeq ($(DEBUG),1)
@@ -23,8 +23,8 @@ endif
 
 WARN := -Wall -Wextra -Wno-unused-parameter -Wshadow -Wformat=2
 CFLAGS_BASE := -std=gnu11 $(OPT) $(WARN) -MMD -MP -D_GNU_SOURCE $(SANFLAGS)
-PC_CFLAGS = $(shell pkg-config --cflags libdw sqlite3 jansson libzstd 2>/dev/null)
-PC_LIBS = $(shell pkg-config --libs libdw libelf sqlite3 jansson libzstd 2>/dev/null)
+PC_CFLAGS = $(shell pkg-config --cflags libdw sqlite3 jansson libzstd libpq 2>/dev/null)
+PC_LIBS = $(shell pkg-config --libs libdw libelf sqlite3 jansson libzstd libpq 2>/dev/null)
 
 # The pipeline stages, lowest first; each is one static archive and may use only the stages
 # before it. The link lines list them highest first, so a call from a lower stage into a higher

@@ -160,3 +160,65 @@ int ctr_cli_out_close(FILE *f, const char *path, char *tmp, int ok, struct ctr_e
 	free(tmp);
 	return ret;
 }
+
+/* ---- filters (query, export, trend) ---- */
+
+int ctr_cli_filter_opt(int c, const char *arg, struct ctr_filter *f, struct ctr_kv *meta)
+{
+	uint64_t d;
+
+	switch (c) {
+	case 'S':
+		return ctr_parse_time(arg, &f->since_unix_ns) ? CTR_EUSAGE : 1;
+	case 'U':
+		return ctr_parse_time(arg, &f->until_unix_ns) ? CTR_EUSAGE : 1;
+	case 'D':
+		if (ctr_parse_duration(arg, &d))
+			return CTR_EUSAGE;
+		f->min_duration_ns = d;
+		return 1;
+	case 'X':
+		if (ctr_parse_duration(arg, &d))
+			return CTR_EUSAGE;
+		f->max_duration_ns = d;
+		return 1;
+	case 'C':
+		f->command = arg;
+		return 1;
+	case 'F':
+		f->function = arg;
+		return 1;
+	case 'H':
+		f->host = arg;
+		return 1;
+	case 'B': /* the main binary's build-id, as commit records it */
+		meta[f->n_meta].key = strdup("build.id");
+		meta[f->n_meta].value = (char *)arg;
+		f->meta = meta;
+		f->n_meta++;
+		return 1;
+	case 'M': {
+		char *eq = strchr(arg, '=');
+
+		if (!eq || eq == arg)
+			return CTR_EUSAGE;
+		meta[f->n_meta].key = strndup(arg, (size_t)(eq - arg));
+		meta[f->n_meta].value = eq + 1;
+		f->meta = meta;
+		f->n_meta++;
+		return 1;
+	}
+	default:
+		return 0;
+	}
+}
+
+const char ctr_cli_filter_help[] =
+    "  --since T / --until T      run started at or after / before T (2026-11-21,\n"
+    "                             2026-11-21T10:00:00, @UNIX_SECONDS, or -2h relative)\n"
+    "  --min-duration D / --max-duration D   run duration bounds (250us, 10ms, 2s)\n"
+    "  --command S                the command line contains S\n"
+    "  --function NAME            the run has a function named NAME\n"
+    "  --host H                   the run was recorded on host H\n"
+    "  --build-id B               the main binary's build-id is B (metadata build.id)\n"
+    "  --meta KEY=VALUE           metadata KEY is VALUE (repeatable, all must match)\n";

@@ -6,6 +6,7 @@
 #ifndef CTR_CLI_H
 #define CTR_CLI_H
 
+#include <getopt.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -45,5 +46,22 @@ FILE *ctr_cli_out_open(const char *path, char **tmp, struct ctr_err *e);
 /* Closes @f; with @ok renames the temporary file over @path, else (or when the close fails)
  * removes it, so @path is either the whole output or untouched. Frees @tmp. 0 or CTR_EIO. */
 int ctr_cli_out_close(FILE *f, const char *path, char *tmp, int ok, struct ctr_err *e);
+
+/* The run filter options shared by query, export and trend: getopt_long entries (values 'S',
+ * 'U', 'D', 'X', 'C', 'F', 'H', 'B', 'M'), their --help text, and the parser: returns 1 if @c
+ * was one (filling @f; --meta and --build-id add to @meta, whose keys the caller frees), 0 if
+ * not, or a negative code for a bad value. @meta must have room for one entry per argument. */
+#define CTR_CLI_FILTER_LONGOPTS                                                                    \
+	{"since", required_argument, NULL, 'S'}, {"until", required_argument, NULL, 'U'},          \
+	    {"min-duration", required_argument, NULL, 'D'},                                        \
+	    {"max-duration", required_argument, NULL, 'X'},                                        \
+	    {"command", required_argument, NULL, 'C'}, {"function", required_argument, NULL, 'F'}, \
+	    {"host", required_argument, NULL, 'H'}, {"build-id", required_argument, NULL, 'B'},    \
+	{                                                                                          \
+		"meta", required_argument, NULL, 'M'                                               \
+	}
+
+extern const char ctr_cli_filter_help[];
+int ctr_cli_filter_opt(int c, const char *arg, struct ctr_filter *f, struct ctr_kv *meta);
 
 #endif

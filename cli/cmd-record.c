@@ -453,8 +453,7 @@ static void commit_run(const struct rec_args *a, const char *dir, const char *id
 		else
 			fprintf(stderr, "ctrace: the raw run is kept in '%s'\n", dir);
 	} else {
-		fprintf(stderr, "ctrace: run %s committed to %s\n", cid,
-			a->conn ? a->conn : ctr_store_default());
+		fprintf(stderr, "ctrace: run %s committed to %s\n", cid, ctr_store_name(s));
 	}
 	ctr_store_close(s);
 }

@@ -24,8 +24,7 @@
 
 /* ---- commit ------------------------------------------------------------------------- */
 
-static int commit_one(struct ctr_store *s, const char *dir, const struct ctr_commit_opts *o,
-		      const char *conn)
+static int commit_one(struct ctr_store *s, const char *dir, const struct ctr_commit_opts *o)
 {
 	char id[CTR_RUN_ID_MAX];
 	struct ctr_err e;
@@ -36,13 +35,13 @@ static int commit_one(struct ctr_store *s, const char *dir, const struct ctr_com
 			ctr_err_ctx(&e, dir, NULL, -1);
 		return ctr_cli_fail("ctrace commit", &e);
 	}
-	fprintf(stderr, "ctrace: run %s committed to %s\n", id, conn);
+	fprintf(stderr, "ctrace: run %s committed to %s\n", id, ctr_store_name(s));
 	return 0;
 }
 
 /* Commits every run directory under $CTRACE_DIR (default ./ctrace.data), after checking that
  * the trace directory is safe to read from. Returns the first failure's exit status or 0. */
-static int commit_scan(struct ctr_store *s, const struct ctr_commit_opts *o, const char *conn)
+static int commit_scan(struct ctr_store *s, const struct ctr_commit_opts *o)
 {
 	const char *parent =
 	    getenv("CTRACE_DIR") && *getenv("CTRACE_DIR") ? getenv("CTRACE_DIR") : "ctrace.data";
@@ -76,7 +75,7 @@ static int commit_scan(struct ctr_store *s, const struct ctr_commit_opts *o, con
 		snprintf(path, sizeof(path), "%s/%s", parent, de->d_name);
 		if (!ctr_is_run_dir(path))
 			continue;
-		r = commit_one(s, path, o, conn);
+		r = commit_one(s, path, o);
 		ret = ret ? ret : r;
 		n++;
 	}
@@ -164,7 +163,6 @@ int ctr_cmd_commit(int argc, char **argv)
 		free(meta);
 		return ctr_cli_fail("ctrace commit", &e);
 	}
-	conn = conn ? conn : ctr_store_default();
 	if (optind < argc) {
 		for (int i = optind; i < argc; i++) {
 			if (!ctr_is_run_dir(argv[i])) {
@@ -174,12 +172,12 @@ int ctr_cmd_commit(int argc, char **argv)
 				ret = ctr_cli_fail("ctrace commit", &e);
 				continue;
 			}
-			int r = commit_one(s, argv[i], &o, conn);
+			int r = commit_one(s, argv[i], &o);
 
 			ret = ret ? ret : r;
 		}
 	} else {
-		ret = commit_scan(s, &o, conn);
+		ret = commit_scan(s, &o);
 	}
 	ctr_store_close(s);
 	free(meta);
@@ -244,66 +242,6 @@ static void print_runs(struct ctr_run **runs, size_t n, int json)
 		fclose(vis);
 }
 
-/* Parses the filter options shared by query and export; returns 1 if @c was one, 0 if not,
- * or a negative code for a bad value. */
-static int filter_opt(int c, const char *arg, struct ctr_filter *f, struct ctr_kv *meta)
-{
-	uint64_t d;
-
-	switch (c) {
-	case 'S':
-		return ctr_parse_time(arg, &f->since_unix_ns) ? CTR_EUSAGE : 1;
-	case 'U':
-		return ctr_parse_time(arg, &f->until_unix_ns) ? CTR_EUSAGE : 1;
-	case 'D':
-		if (ctr_parse_duration(arg, &d))
-			return CTR_EUSAGE;
-		f->min_duration_ns = d;
-		return 1;
-	case 'X':
-		if (ctr_parse_duration(arg, &d))
-			return CTR_EUSAGE;
-		f->max_duration_ns = d;
-		return 1;
-	case 'C':
-		f->command = arg;
-		return 1;
-	case 'F':
-		f->function = arg;
-		return 1;
-	case 'M': {
-		char *eq = strchr(arg, '=');
-
-		if (!eq || eq == arg)
-			return CTR_EUSAGE;
-		meta[f->n_meta].key = strndup(arg, (size_t)(eq - arg));
-		meta[f->n_meta].value = eq + 1;
-		f->meta = meta;
-		f->n_meta++;
-		return 1;
-	}
-	default:
-		return 0;
-	}
-}
-
-#define FILTER_LONGOPTS                                                                            \
-	{"since", required_argument, NULL, 'S'}, {"until", required_argument, NULL, 'U'},          \
-	    {"min-duration", required_argument, NULL, 'D'},                                        \
-	    {"max-duration", required_argument, NULL, 'X'},                                        \
-	    {"command", required_argument, NULL, 'C'}, {"function", required_argument, NULL, 'F'}, \
-	{                                                                                          \
-		"meta", required_argument, NULL, 'M'                                               \
-	}
-
-static const char filter_help[] =
-    "  --since T / --until T      run started at or after / before T (2026-11-21,\n"
-    "                             2026-11-21T10:00:00, @UNIX_SECONDS, or -2h relative)\n"
-    "  --min-duration D / --max-duration D   run duration bounds (250us, 10ms, 2s)\n"
-    "  --command S                the command line contains S\n"
-    "  --function NAME            the run has a function named NAME\n"
-    "  --meta KEY=VALUE           metadata KEY is VALUE (repeatable, all must match)\n";
-
 static int list_like(int argc, char **argv, const char *name, int with_filters)
 {
 	static const struct option opts[] = {
@@ -312,7 +250,7 @@ static int list_like(int argc, char **argv, const char *name, int with_filters)
 	    {"limit", required_argument, NULL, 'l'},
 	    {"offset", required_argument, NULL, 'o'},
 	    {"help", no_argument, NULL, 'h'},
-	    FILTER_LONGOPTS,
+	    CTR_CLI_FILTER_LONGOPTS,
 	    {NULL, 0, NULL, 0},
 	};
 	struct ctr_kv *meta = calloc((size_t)argc + 1, sizeof(*meta));
@@ -345,10 +283,10 @@ static int list_like(int argc, char **argv, const char *name, int with_filters)
 			printf("usage: %s [--store CONN] [--json] [--limit N] [--offset N]%s\n\n"
 			       "Lists committed runs, newest first.\n%s",
 			       name, with_filters ? " [FILTERS]" : "",
-			       with_filters ? filter_help : "");
+			       with_filters ? ctr_cli_filter_help : "");
 			goto out;
 		default:
-			r = with_filters ? filter_opt(c, optarg, &f, meta) : 0;
+			r = with_filters ? ctr_cli_filter_opt(c, optarg, &f, meta) : 0;
 			if (r <= 0) {
 				ret = ctr_cli_usage(name, "bad option or value%s%s",
 						    optarg ? ": " : "", optarg ? optarg : "");
@@ -466,7 +404,7 @@ int ctr_cmd_export(int argc, char **argv)
 	    {"store", required_argument, NULL, 's'},
 	    {"to", required_argument, NULL, 't'},
 	    {"help", no_argument, NULL, 'h'},
-	    FILTER_LONGOPTS,
+	    CTR_CLI_FILTER_LONGOPTS,
 	    {NULL, 0, NULL, 0},
 	};
 	struct ctr_kv *meta = calloc((size_t)argc + 1, sizeof(*meta));
@@ -494,10 +432,10 @@ int ctr_cmd_export(int argc, char **argv)
 			       "store,\n"
 			       "e.g. --to jsonl:runs.jsonl for archiving. Runs already there are "
 			       "skipped.\n%s",
-			       filter_help);
+			       ctr_cli_filter_help);
 			goto out;
 		default:
-			if (filter_opt(c, optarg, &f, meta) <= 0) {
+			if (ctr_cli_filter_opt(c, optarg, &f, meta) <= 0) {
 				ret = ctr_cli_usage("ctrace export", "bad option or value");
 				goto out;
 			}
@@ -513,7 +451,7 @@ int ctr_cmd_export(int argc, char **argv)
 		ret = ctr_cli_fail("ctrace export", &e);
 		goto out;
 	}
-	fprintf(stderr, "ctrace: exported %zu run(s) to %s%s\n", copied, to,
+	fprintf(stderr, "ctrace: exported %zu run(s) to %s%s\n", copied, ctr_store_name(d),
 		skipped ? " (some were already there)" : "");
 out:
 	ctr_store_close(d);

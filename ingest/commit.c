@@ -25,6 +25,7 @@
 #include "../common/hash.h"
 #include "../common/hmap.h"
 #include "../store/timeline.h"
+#include "provenance.h"
 #include "rundir.h"
 #include "symbolize.h"
 
@@ -844,7 +845,7 @@ static int fill_header(struct commit *c)
 		if (!r->meta[i].key || !r->meta[i].value)
 			return CTR_ENOMEM;
 	}
-	return 0;
+	return ctr_provenance_add(r, root ? root->exe : NULL);
 }
 
 /* With --sample, the calls known only by count get the average time of the recorded calls of

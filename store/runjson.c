@@ -158,16 +158,11 @@ int ctr_utf8_valid(const char *s)
 	return 1;
 }
 
-json_t *ctr_json_str(const char *s)
+char *ctr_utf8_sanitize(const char *s)
 {
 	const unsigned char *u = (const unsigned char *)s;
 	char *t, *d;
-	json_t *v;
 
-	if (!s)
-		return json_null();
-	if (ctr_utf8_valid(s))
-		return json_string(s);
 	if (!(t = malloc(strlen(s) * 3 + 1)))
 		return NULL;
 	for (d = t; *u;) {
@@ -184,6 +179,20 @@ json_t *ctr_json_str(const char *s)
 		}
 	}
 	*d = '\0';
+	return t;
+}
+
+json_t *ctr_json_str(const char *s)
+{
+	char *t;
+	json_t *v;
+
+	if (!s)
+		return json_null();
+	if (ctr_utf8_valid(s))
+		return json_string(s);
+	if (!(t = ctr_utf8_sanitize(s)))
+		return NULL;
 	v = json_string(t);
 	free(t);
 	return v;

@@ -31,6 +31,9 @@ enum {
 json_t *ctr_json_str(const char *s);
 /* 1 if the NUL-terminated @s is valid UTF-8 (RFC 3629: no overlongs, surrogates, > U+10FFFF). */
 int ctr_utf8_valid(const char *s);
+/* A copy of @s with each byte that is not part of valid UTF-8 replaced by U+FFFD; caller
+ * frees; NULL on ENOMEM. */
+char *ctr_utf8_sanitize(const char *s);
 
 /* The run's summary: run_id, command, host, cwd, start_unix_ns, duration_ns, exit_status,
  * signal, crashed (boolean), events, lost_events, metadata (object). What list/query print

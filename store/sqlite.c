@@ -1027,6 +1027,8 @@ static int sq_list(struct ctr_store *s, const struct ctr_filter *f, size_t limit
 		fputs(" AND duration_ns <= ?", m);
 	if (f && f->command)
 		fputs(" AND instr(command, ?) > 0", m);
+	if (f && f->host)
+		fputs(" AND host = ?", m);
 	if (f && f->function)
 		fputs(" AND pk IN (SELECT run FROM functions WHERE name = :fn "
 		      "UNION SELECT run FROM functions WHERE linkage_name = :fn)",
@@ -1051,6 +1053,8 @@ static int sq_list(struct ctr_store *s, const struct ctr_filter *f, size_t limit
 		bind_u64(st, p++, f->max_duration_ns);
 	if (f && f->command)
 		sqlite3_bind_text(st, p++, f->command, -1, SQLITE_STATIC);
+	if (f && f->host)
+		sqlite3_bind_text(st, p++, f->host, -1, SQLITE_STATIC);
 	if (f && f->function)
 		sqlite3_bind_text(st, p++, f->function, -1, SQLITE_STATIC);
 	for (size_t i = 0; f && i < f->n_meta; i++) {

@@ -11,7 +11,7 @@
 struct ctr_store {
 	const struct ctr_store_ops *ops;
 	void *priv;	/* backend state, owned by the backend (freed in close) */
-	char *conn;	/* the connection string as given */
+	char *conn;	/* the connection string as given; a backend may replace it (no password) */
 	int saving;	/* between save_begin and save_end/abort */
 	unsigned flags; /* CTR_STORE_* given to ctr_store_open_ex() */
 };

@@ -95,6 +95,9 @@ int ctr_store_open_ex(struct ctr_store **out, const char *conn, unsigned flags, 
 	} else if (!strncmp(conn, "memory:", 7)) {
 		ops = &ctr_store_memory;
 		path = conn + 7;
+	} else if (!strncmp(conn, "postgresql://", 13) || !strncmp(conn, "postgres://", 11)) {
+		ops = &ctr_store_pgsql; /* libpq parses the whole URI */
+		path = conn;
 	} else {
 		/* "scheme:rest" with a scheme made of letters only is an unknown scheme; anything
 		 * else (a path like "./a:b.db" or "/x/y") is a bare sqlite path. */
@@ -111,7 +114,8 @@ int ctr_store_open_ex(struct ctr_store **out, const char *conn, unsigned flags, 
 			if (conn + i == colon)
 				return ctr_err_set(e, CTR_EUSAGE, 0,
 						   "unknown store scheme '%.*s' in '%s' (expected "
-						   "sqlite:PATH, jsonl:PATH or memory:)",
+						   "sqlite:PATH, jsonl:PATH, memory: or "
+						   "postgresql://...)",
 						   (int)(colon - conn), conn, conn);
 		}
 		ops = &ctr_store_sqlite;
@@ -151,6 +155,11 @@ void ctr_store_close(struct ctr_store *s)
 const char *ctr_store_backend(const struct ctr_store *s)
 {
 	return s ? s->ops->name : "";
+}
+
+const char *ctr_store_name(const struct ctr_store *s)
+{
+	return s && s->conn ? s->conn : "";
 }
 
 static int check_id(const char *id, struct ctr_err *e)
@@ -631,6 +640,8 @@ int ctr_filter_match(const struct ctr_filter *f, const struct ctr_run *run)
 	if (f->max_duration_ns && run->duration_ns > f->max_duration_ns)
 		return 0;
 	if (f->command && (!run->command || !strstr(run->command, f->command)))
+		return 0;
+	if (f->host && !str_eq(run->host, f->host))
 		return 0;
 	if (f->function) {
 		size_t i;

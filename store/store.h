@@ -148,6 +148,7 @@ struct ctr_filter {
 	uint64_t max_duration_ns;  /* 0 = unset */
 	const char *command;	   /* substring of the command line */
 	const char *function;	   /* exact function name (display or linkage) in the run */
+	const char *host;	   /* exact host name (run->host) */
 	const struct ctr_kv *meta; /* key=value pairs that must all be present */
 	size_t n_meta;
 };
@@ -158,7 +159,7 @@ struct ctr_store;
 #define CTR_LOAD_TIMELINE 0x1u
 
 struct ctr_store_ops {
-	const char *name; /* "sqlite", "jsonl", "memory" */
+	const char *name; /* "sqlite", "jsonl", "memory", "pgsql" */
 	int (*open)(struct ctr_store *s, const char *path, struct ctr_err *e);
 	void (*close)(struct ctr_store *s);
 	/* Streaming save: begin (CTR_EEXIST if the id is present), any number of chunks, then end
@@ -179,6 +180,7 @@ struct ctr_store_ops {
 extern const struct ctr_store_ops ctr_store_sqlite;
 extern const struct ctr_store_ops ctr_store_jsonl;
 extern const struct ctr_store_ops ctr_store_memory;
+extern const struct ctr_store_ops ctr_store_pgsql;
 
 /* The connection string used when none is given: $CTRACE_STORE, else "sqlite:./ctrace.db". */
 const char *ctr_store_default(void);
@@ -188,8 +190,9 @@ const char *ctr_store_default(void);
 	0x1u /* PATH may be a symlink if the caller owns it (a store the user                      \
 	      * named explicitly, e.g. --store); else a symlink is refused */
 
-/* Opens a store from "sqlite:PATH", "jsonl:PATH" or "memory:". A bare path means sqlite.
- * CTR_EUSAGE for an unknown scheme. Caller closes. A store file is created mode 0600 (the
+/* Opens a store from "sqlite:PATH", "jsonl:PATH", "memory:" or a libpq URI
+ * ("postgresql://..." / "postgres://..."). A bare path means sqlite. CTR_EUSAGE for an unknown
+ * scheme. Messages never contain a password. Caller closes. A store file is created mode 0600 (the
  * SQLite -wal/-shm files take its mode), never through a symlink: a PATH that is a symlink is
  * CTR_ESTORE unless @flags has CTR_STORE_LINK_OK and the link belongs to the caller.
  * A SQLite file that is not a ctrace store (other tables, no ctrace schema) is CTR_ESTORE and
@@ -199,6 +202,9 @@ int ctr_store_open(struct ctr_store **out, const char *conn, struct ctr_err *e);
 int ctr_store_open_ex(struct ctr_store **out, const char *conn, unsigned flags, struct ctr_err *e);
 void ctr_store_close(struct ctr_store *s); /* accepts NULL */
 const char *ctr_store_backend(const struct ctr_store *s);
+/* The store's name for messages: the connection string, or for PostgreSQL
+ * "postgresql://user@host:port/db" without any password. Borrowed until ctr_store_close(). */
+const char *ctr_store_name(const struct ctr_store *s);
 
 /* Saves a whole run (header, run->chunks, aggregates) atomically. CTR_EEXIST if present. */
 int ctr_store_save(struct ctr_store *s, const struct ctr_run *run, struct ctr_err *e);

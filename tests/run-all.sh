@@ -9,6 +9,18 @@ failed=0
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
 
+# One throwaway PostgreSQL server for the pgsql rows of the store table and test_pgsql.sh
+# (tests/pg.sh); $CTRACE_TEST_PG names it. A server that cannot start is a failure.
+. tests/pg.sh
+if [ -z "${CTRACE_TEST_PG:-}" ]; then
+	if ctr_pg_start; then
+		trap 'ctr_pg_stop; rm -f "$log"' EXIT
+	else
+		echo "FAIL pg: cannot start a PostgreSQL server for the pgsql tests"
+		failed=$((failed + 1))
+	fi
+fi
+
 for t in "$@"; do
 	echo "== $t"
 	"$t" --jobs 2 >"$log" 2>&1

@@ -1,0 +1,146 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Run provenance (provenance.h): host facts from uname(2) and /proc/cpuinfo, build facts from
+ * the main binary's ELF .comment section and GNU build-id note, read with libelf.
+ */
+#include "provenance.h"
+
+#include <fcntl.h>
+#include <gelf.h>
+#include <libelf.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/utsname.h>
+#include <unistd.h>
+
+static int has_key(const struct ctr_run *r, const char *key)
+{
+	for (size_t i = 0; i < r->n_meta; i++)
+		if (r->meta[i].key && !strcmp(r->meta[i].key, key))
+			return 1;
+	return 0;
+}
+
+/* Appends @key=@value (copied) unless @value is empty or @key is there already. */
+static int add(struct ctr_run *r, const char *key, const char *value)
+{
+	struct ctr_kv *m;
+
+	if (!value || !*value || has_key(r, key))
+		return 0;
+	if (!(m = realloc(r->meta, (r->n_meta + 1) * sizeof(*m))))
+		return CTR_ENOMEM;
+	r->meta = m;
+	m[r->n_meta].key = strdup(key);
+	m[r->n_meta].value = strdup(value);
+	if (!m[r->n_meta].key || !m[r->n_meta].value) {
+		free(m[r->n_meta].key);
+		free(m[r->n_meta].value);
+		return CTR_ENOMEM;
+	}
+	r->n_meta++;
+	return 0;
+}
+
+/* The first "model name" of /proc/cpuinfo into @buf ("" if none). */
+static void cpu_model(char *buf, size_t n)
+{
+	FILE *f = fopen("/proc/cpuinfo", "re");
+	char line[512];
+
+	buf[0] = '\0';
+	if (!f)
+		return;
+	while (fgets(line, sizeof(line), f)) {
+		char *colon = strchr(line, ':');
+
+		if (!colon || strncmp(line, "model name", 10))
+			continue;
+		colon++;
+		colon += strspn(colon, " \t");
+		colon[strcspn(colon, "\n")] = '\0';
+		snprintf(buf, n, "%s", colon);
+		break;
+	}
+	fclose(f);
+}
+
+/* Appends the distinct NUL-separated strings of a .comment section to @out ("; "-joined). */
+static void comment_strings(const char *d, size_t size, char *out, size_t n)
+{
+	for (size_t off = 0; off < size;) {
+		const char *s = d + off;
+		size_t len = strnlen(s, size - off);
+
+		off += len + 1;
+		if (!len || strstr(out, s))
+			continue;
+		size_t used = strlen(out);
+		snprintf(out + used, n - used, "%s%.*s", used ? "; " : "", (int)len, s);
+	}
+}
+
+/* build.compiler and build.id of the ELF file @path into @comp and @id ("" when absent). */
+static void elf_facts(const char *path, char *comp, size_t ncomp, char *id, size_t nid)
+{
+	Elf *elf = NULL;
+	Elf_Scn *scn = NULL;
+	size_t shstr;
+	int fd;
+
+	comp[0] = id[0] = '\0';
+	if (elf_version(EV_CURRENT) == EV_NONE || (fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
+		return;
+	elf = elf_begin(fd, ELF_C_READ, NULL);
+	if (!elf || elf_getshdrstrndx(elf, &shstr) != 0)
+		goto out;
+	while ((scn = elf_nextscn(elf, scn))) {
+		GElf_Shdr sh;
+		Elf_Data *data;
+		const char *name;
+
+		if (!gelf_getshdr(scn, &sh) || !(name = elf_strptr(elf, shstr, sh.sh_name)) ||
+		    !(data = elf_getdata(scn, NULL)) || !data->d_buf)
+			continue;
+		if (sh.sh_type == SHT_PROGBITS && !strcmp(name, ".comment")) {
+			comment_strings(data->d_buf, data->d_size, comp, ncomp);
+		} else if (sh.sh_type == SHT_NOTE && !id[0]) {
+			GElf_Nhdr nh;
+			size_t off = 0, noff, doff;
+
+			while ((off = gelf_getnote(data, off, &nh, &noff, &doff)) > 0) {
+				const unsigned char *b = (const unsigned char *)data->d_buf + doff;
+
+				if (nh.n_type != NT_GNU_BUILD_ID || nh.n_namesz != 4 ||
+				    memcmp((const char *)data->d_buf + noff, "GNU", 4))
+					continue;
+				for (size_t i = 0; i < nh.n_descsz && 2 * i + 2 < nid; i++)
+					snprintf(id + 2 * i, 3, "%02x", b[i]);
+				break;
+			}
+		}
+	}
+out:
+	elf_end(elf);
+	close(fd);
+}
+
+int ctr_provenance_add(struct ctr_run *r, const char *exe)
+{
+	struct utsname u;
+	char cpu[256], comp[512], id[130];
+	int ret = 0;
+
+	if (uname(&u) == 0)
+		ret = add(r, "host.kernel", u.release);
+	cpu_model(cpu, sizeof(cpu));
+	if (!ret)
+		ret = add(r, "host.cpu", cpu[0] ? cpu : (uname(&u) == 0 ? u.machine : ""));
+	if (!ret && exe && *exe) {
+		elf_facts(exe, comp, sizeof(comp), id, sizeof(id));
+		if (!(ret = add(r, "build.compiler", comp)))
+			ret = add(r, "build.id", id);
+	}
+	return ret;
+}
