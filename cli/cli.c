@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <jansson.h>
+#include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -114,16 +115,36 @@ int ctr_cli_load_run(struct ctr_store *s, const char *spec, unsigned what, struc
 	return ctr_store_load(s, id, what, out, e);
 }
 
+/* Not a regular file (a terminal, /dev/stdout, a FIFO): written directly, nothing to rename. */
+static FILE *out_open_direct(const char *path, struct ctr_err *e)
+{
+	FILE *f = fopen(path, "we");
+
+	if (!f) {
+		ctr_err_set(e, CTR_EIO, errno, "cannot open '%s': %s", path, strerror(errno));
+		ctr_err_ctx(e, path, NULL, -1);
+	}
+	return f;
+}
+
 FILE *ctr_cli_out_open(const char *path, char **tmp, struct ctr_err *e)
 {
 	mode_t um = umask(0);
+	char *real = NULL;
+	struct stat st;
 	FILE *f = NULL;
 	int fd = -1;
 
 	umask(um);
 	*tmp = NULL;
+	if (stat(path, &st) == 0 && !S_ISREG(st.st_mode))
+		return out_open_direct(path, e);
+	/* through a symlink to a file: replace the file, not the link */
+	if (lstat(path, &st) == 0 && S_ISLNK(st.st_mode) && (real = realpath(path, NULL)))
+		path = real;
 	if (asprintf(tmp, "%s.tmp-XXXXXX", path) < 0) {
 		*tmp = NULL;
+		free(real);
 		ctr_err_set(e, CTR_ENOMEM, ENOMEM, "out of memory");
 		return NULL;
 	}
@@ -138,11 +159,13 @@ FILE *ctr_cli_out_open(const char *path, char **tmp, struct ctr_err *e)
 		free(*tmp);
 		*tmp = NULL;
 	}
+	free(real);
 	return f;
 }
 
 int ctr_cli_out_close(FILE *f, const char *path, char *tmp, int ok, struct ctr_err *e)
 {
+	size_t n = tmp ? strlen(tmp) - strlen(".tmp-XXXXXX") : 0;
 	int ret = 0;
 
 	if (fclose(f) && ok) {
@@ -150,10 +173,17 @@ int ctr_cli_out_close(FILE *f, const char *path, char *tmp, int ok, struct ctr_e
 		    ctr_err_set(e, CTR_EIO, errno, "cannot write '%s': %s", path, strerror(errno));
 		ok = 0;
 	}
-	if (ok && rename(tmp, path)) {
-		ret =
-		    ctr_err_set(e, CTR_EIO, errno, "cannot write '%s': %s", path, strerror(errno));
-		ok = 0;
+	if (!tmp) /* written directly */
+		return ret;
+	{
+		char target[PATH_MAX]; /* the file the temporary one replaces (a link's target) */
+
+		snprintf(target, sizeof(target), "%.*s", (int)n, tmp);
+		if (ok && rename(tmp, target)) {
+			ret = ctr_err_set(e, CTR_EIO, errno, "cannot write '%s': %s", path,
+					  strerror(errno));
+			ok = 0;
+		}
 	}
 	if (!ok)
 		unlink(tmp);

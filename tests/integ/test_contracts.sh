@@ -107,4 +107,19 @@ fi
 "$C" show --store "$S" --format json --out "$T/nodir/x.json" 2>err.txt
 check "--out into a missing directory: CTRACE_E_IO, exit 1" "1 1" "$? $(grep -c CTRACE_E_IO err.txt)"
 
+# --out onto something that is not a regular file is written directly (never replaced), and
+# through a symlink the link stays and its target gets the export.
+mkfifo "$T/fifo"
+cat "$T/fifo" >"$T/fifo.out" &
+"$C" show --store "$S" --format folded --out "$T/fifo" 2>/dev/null
+check "--out onto a FIFO exits 0" 0 $?
+wait
+check "the FIFO is still a FIFO and got the export" "yes yes" \
+	"$([ -p "$T/fifo" ] && echo yes) $(grep -q '^main' "$T/fifo.out" && echo yes)"
+echo old >"$T/target.txt"
+ln -s target.txt "$T/link.txt"
+"$C" show --store "$S" --format folded --out "$T/link.txt" 2>/dev/null
+check "--out through a symlink keeps the link, writes its target" "yes yes" \
+	"$([ -L "$T/link.txt" ] && echo yes) $(grep -q '^main' "$T/target.txt" && echo yes)"
+
 summary contracts
