@@ -291,8 +291,6 @@ static int parse(struct cmd *c, int argc, char **argv)
 	return check_combinations(c);
 }
 
-#define kind_name ctr_runjson_kind_name
-
 /* `ctrace show RUN --functions` / `--modules`: what the run's store entry knows. */
 static int print_listing(FILE *out, const struct ctr_run *r, const struct cmd *c)
 {
@@ -338,7 +336,8 @@ static int print_listing(FILE *out, const struct ctr_run *r, const struct cmd *c
 			    f->module < r->n_modules ? r->modules[f->module].path : "";
 			const char *base = strrchr(mod, '/');
 
-			fprintf(out, "%6u  %-8s  %-40s  ", f->id, kind_name(f->kind), f->name);
+			fprintf(out, "%6u  %-8s  %-40s  ", f->id, ctr_runjson_kind_name(f->kind),
+				f->name);
 			if (f->file[0])
 				fprintf(out, "%s:%u", f->file, f->line);
 			else if (mod[0])

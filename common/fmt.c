@@ -113,8 +113,7 @@ struct visible {
 	size_t n_pend;
 };
 
-/* Length a UTF-8 sequence starting with @c must have; 0 for a byte that cannot start one. */
-static size_t seq_len(unsigned char c)
+size_t ctr_utf8_lead_len(unsigned char c)
 {
 	return c < 0x80			? 1
 	       : c >= 0xC2 && c <= 0xDF ? 2
@@ -123,20 +122,29 @@ static size_t seq_len(unsigned char c)
 					: 0;
 }
 
-/* 1 if the @n bytes at @s are one valid, printable UTF-8 sequence. */
-static int seq_ok(const unsigned char *s, size_t n)
+size_t ctr_utf8_seq(const unsigned char *s)
 {
+	size_t n = ctr_utf8_lead_len(s[0]);
 	uint32_t cp = n == 2 ? s[0] & 0x1Fu : n == 3 ? s[0] & 0x0Fu : s[0] & 0x07u;
 
+	if (n <= 1)
+		return n;
 	for (size_t i = 1; i < n; i++) {
 		if ((s[i] & 0xC0) != 0x80)
 			return 0;
 		cp = cp << 6 | (s[i] & 0x3Fu);
 	}
-	if ((n == 2 && cp < 0xA0) || (n == 3 && cp < 0x800) ||
-	    (n == 4 && (cp < 0x10000 || cp > 0x10FFFF)) || (cp >= 0xD800 && cp <= 0xDFFF))
-		return 0; /* C1 control, overlong, out of range or surrogate */
-	return 1;
+	if ((n == 3 && cp < 0x800) || (n == 4 && (cp < 0x10000 || cp > 0x10FFFF)) ||
+	    (cp >= 0xD800 && cp <= 0xDFFF))
+		return 0; /* overlong, out of range or surrogate */
+	return n;
+}
+
+/* 1 if the @n bytes at @s are one valid UTF-8 sequence that is not a C1 control
+ * (U+0080..U+009F, which terminals act on). */
+static int seq_ok(const unsigned char *s, size_t n)
+{
+	return ctr_utf8_seq(s) == n && !(s[0] == 0xC2 && s[1] < 0xA0);
 }
 
 static void put_escaped(FILE *out, unsigned char c)
@@ -151,7 +159,7 @@ static void visible_put(struct visible *v, const unsigned char *b, size_t n, int
 
 	while (i < n) {
 		unsigned char c = b[i];
-		size_t len = seq_len(c), run = i;
+		size_t len = ctr_utf8_lead_len(c), run = i;
 
 		while (run < n &&
 		       ((b[run] >= 0x20 && b[run] < 0x7F) || b[run] == '\n' || b[run] == '\t'))
@@ -192,7 +200,7 @@ static ssize_t visible_write(void *cookie, const char *buf, size_t size)
 	size_t take = 0;
 
 	if (v->n_pend) { /* complete the pending sequence first */
-		size_t len = seq_len(v->pend[0]);
+		size_t len = ctr_utf8_lead_len(v->pend[0]);
 
 		take = len - v->n_pend < size ? len - v->n_pend : size;
 		memcpy(tmp, v->pend, v->n_pend);

@@ -21,6 +21,13 @@ void ctr_fmt_ns(char *buf, size_t n, uint64_t ns);
 /* "1234", "12.3 k", "2.6 M", "1.1 G". */
 void ctr_fmt_count(char *buf, size_t n, uint64_t v);
 
+/* Length a UTF-8 sequence starting with byte @c must have (1..4); 0 when @c cannot start one. */
+size_t ctr_utf8_lead_len(unsigned char c);
+/* Length (1..4) of the valid UTF-8 sequence at @s, 0 when the bytes there are not one (bad lead
+ * or continuation byte, overlong form, surrogate, above U+10FFFF). Reads no further than the
+ * first byte that is not a continuation byte, so a NUL-terminated string is safe. */
+size_t ctr_utf8_seq(const unsigned char *s);
+
 /*
  * A stream that writes to @out with every byte a terminal could act on made visible: C0
  * controls other than newline and tab, DEL, C1 controls (U+0080..U+009F) and bytes that are

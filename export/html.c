@@ -53,13 +53,6 @@ static int html_call(struct tl_walk *w, uint32_t th, struct tl_frame *f,
 	return 0;
 }
 
-static void jstr(FILE *out, const char *s)
-{
-	fputc('"', out);
-	ctr_export_json_escape(out, s);
-	fputc('"', out);
-}
-
 static void html_header(FILE *out, const struct ctr_run *run)
 {
 	char dur[32], calls[32], buf[64];
@@ -111,7 +104,7 @@ static void html_data(FILE *out, const struct ctr_run *run, const struct ctr_exp
 		      const struct ctr_prof_entry *rows, size_t nrows)
 {
 	fputs("<script type=\"application/json\" id=\"ctrace-data\">{\"run_id\":", out);
-	jstr(out, run->id);
+	ctr_export_jq(out, run->id);
 	fprintf(out, ",\"duration_ns\":%" PRIu64 ",\"window\":[%" PRIu64 ",%" PRIu64 "],",
 		ctr_report_base_ns(run, o->raw_times), w->from,
 		w->to != UINT64_MAX ? w->to : run->duration_ns);
@@ -121,13 +114,14 @@ static void html_data(FILE *out, const struct ctr_run *run, const struct ctr_exp
 		char abuf[512];
 
 		fputs(i ? ",\n[" : "\n[", out);
-		jstr(out, f->name);
+		ctr_export_jq(out, f->name);
 		fprintf(out, ",\"%s\",", ctr_runjson_kind_name(f->kind));
-		jstr(out, f->file);
+		ctr_export_jq(out, f->file);
 		fprintf(out, ",%u,", f->line);
-		jstr(out, f->kind == CTR_FN_SPAN
-			      ? ctr_report_fn_attrs(run, (uint32_t)i, CTR_NONE, abuf, sizeof(abuf))
-			      : "");
+		ctr_export_jq(
+		    out, f->kind == CTR_FN_SPAN
+			     ? ctr_report_fn_attrs(run, (uint32_t)i, CTR_NONE, abuf, sizeof(abuf))
+			     : "");
 		fputc(']', out);
 	}
 	fputs("],\n\"profile\":[", out);
@@ -141,7 +135,7 @@ static void html_data(FILE *out, const struct ctr_run *run, const struct ctr_exp
 		const struct html_thread *h = &c->threads[i];
 
 		fputs(i ? ",\n{\"name\":" : "\n{\"name\":", out);
-		jstr(out, t->name);
+		ctr_export_jq(out, t->name);
 		fprintf(out, ",\"pid\":%d,\"tid\":%d,\"calls\":[", t->pid, t->tid);
 		for (size_t k = 0; k < h->n; k++)
 			fprintf(out, "%s[%" PRIu64 ",%" PRIu64 ",%u,%u]", k ? "," : "",

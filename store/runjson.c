@@ -6,6 +6,8 @@
  */
 #include "runjson.h"
 
+#include "../common/fmt.h"
+
 #include <errno.h>
 #include <math.h>
 #include <stdio.h>
@@ -120,40 +122,12 @@ static int b64_valid(const char *in, size_t n)
 
 /* ---- strings ---- */
 
-/* Length of the valid UTF-8 sequence at @s, 0 when the byte there does not start one. */
-static size_t utf8_seq(const unsigned char *s)
-{
-	unsigned c = s[0];
-	size_t n;
-	uint32_t cp;
-
-	if (c < 0x80)
-		return 1;
-	if (c >= 0xC2 && c <= 0xDF)
-		n = 2, cp = c & 0x1F;
-	else if (c >= 0xE0 && c <= 0xEF)
-		n = 3, cp = c & 0x0F;
-	else if (c >= 0xF0 && c <= 0xF4)
-		n = 4, cp = c & 0x07;
-	else
-		return 0;
-	for (size_t i = 1; i < n; i++) {
-		if ((s[i] & 0xC0) != 0x80)
-			return 0;
-		cp = cp << 6 | (s[i] & 0x3F);
-	}
-	if ((n == 3 && cp < 0x800) || (n == 4 && (cp < 0x10000 || cp > 0x10FFFF)) ||
-	    (cp >= 0xD800 && cp <= 0xDFFF))
-		return 0;
-	return n;
-}
-
 int ctr_utf8_valid(const char *s)
 {
 	const unsigned char *u = (const unsigned char *)s;
 
 	for (size_t n; *u; u += n)
-		if (!(n = utf8_seq(u)))
+		if (!(n = ctr_utf8_seq(u)))
 			return 0;
 	return 1;
 }
@@ -166,7 +140,7 @@ char *ctr_utf8_sanitize(const char *s)
 	if (!(t = malloc(strlen(s) * 3 + 1)))
 		return NULL;
 	for (d = t; *u;) {
-		size_t n = utf8_seq(u);
+		size_t n = ctr_utf8_seq(u);
 
 		if (n) {
 			memcpy(d, u, n);

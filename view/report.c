@@ -930,8 +930,6 @@ out:
 
 /* ---- JSON ---- */
 
-#define kind_name ctr_runjson_kind_name
-
 /* A JSON string of @s ("" for NULL), invalid UTF-8 bytes as U+FFFD (store/runjson.h). */
 static json_t *jstr(const char *s)
 {
@@ -997,7 +995,7 @@ static json_t *func_json(const struct ctr_run *run, const struct ctr_prof_entry 
 		return NULL;
 	jset(j, "id", json_integer(p->function));
 	jset(j, "name", jstr(f->name));
-	jset(j, "kind", json_string(kind_name(f->kind)));
+	jset(j, "kind", json_string(ctr_runjson_kind_name(f->kind)));
 	jset(j, "module", mod ? jstr(mod) : json_null());
 	jset(j, "file", jstr(f->file));
 	jset(j, "line", json_integer(f->line));
@@ -1085,8 +1083,8 @@ static json_t *tree_json(const struct ctr_run *run, const struct ctr_report_opts
 			continue;
 		j = json_pack("{s:I,s:o,s:s,s:I,s:I,s:I,s:I,s:I}", "function",
 			      (json_int_t)nd->function, "name", jstr(fname(run, nd->function)),
-			      "kind", kind_name(run->functions[nd->function].kind), "calls",
-			      (json_int_t)nd->calls, "total_ns",
+			      "kind", ctr_runjson_kind_name(run->functions[nd->function].kind),
+			      "calls", (json_int_t)nd->calls, "total_ns",
 			      (json_int_t)n_total(nd, o->raw_times), "self_ns",
 			      (json_int_t)n_self(nd, o->raw_times), "min_ns",
 			      (json_int_t)(o->raw_times ? nd->raw_min_ns : nd->min_ns), "max_ns",
