@@ -82,13 +82,15 @@ wl_cmd() { # wl_cmd W V
 wl_threads() { case $1 in threads2 | zstd) echo 2 ;; *) echo 1 ;; esac; }
 
 # Appends "W KIND ROUND wall cpu rss status bytes" to $DATA; KIND is a mode or a post step.
-record() { # record W KIND ROUND BYTES TIMEFILE
+record() { # record W KIND ROUND BYTES TIMEFILE (TIMEFILE "" when the run failed)
 	if [ -s "$5" ]; then
 		echo "$1 $2 $3 $(tail -n 1 "$5") $4" >>"$DATA"
 	else
 		echo "$1 $2 $3 0 0 0 125 $4" >>"$DATA"
 	fi
-	rm -f "$5"
+	# only the timing file itself: a failed run once passed /dev/null here, and removed it
+	[ -f "$5" ] && rm -f "$5"
+	return 0
 }
 disk_bytes() { du -s --block-size=1 "$1" 2>/dev/null | cut -f1; }
 file_bytes() { # sum of the apparent sizes of FILE, FILE-wal, FILE-journal
@@ -168,7 +170,7 @@ run_mode() { # run_mode W MODE ROUND
 			post_ctrace "$w" "$r" "$rd"
 		else
 			log "$w: no run directory under '$out'"
-			record "$w" "$mode" "$r" 0 /dev/null
+			record "$w" "$mode" "$r" 0 ""
 		fi
 		;;
 	uftrace)
