@@ -530,6 +530,10 @@ static const char *ev_name(int type)
 		return "lost";
 	case CTR_EV_COUNT:
 		return "count";
+	case CTR_EV_TRACER:
+		return "tracer";
+	case CTR_EV_HIDDEN:
+		return "hidden";
 	default:
 		return "?";
 	}
@@ -633,6 +637,14 @@ int ctr_cmd_dump(int argc, char **argv)
 				break;
 			case CTR_EV_LOST:
 				printf(" %llu\n", (unsigned long long)ev.count);
+				break;
+			case CTR_EV_TRACER: /* ticks, shown as ns */
+				printf(" %.0f\n", (double)ev.count * 1e9 / (double)p->ticks_per_sec);
+				break;
+			case CTR_EV_HIDDEN:
+				printf(" %s x%llu\n",
+				       ev.ref == CTR_HIDDEN_EXCLUDED ? "excluded" : "deep",
+				       (unsigned long long)ev.count);
 				break;
 			case CTR_EV_ATTR_STR:
 				printf(" %.*s=%.*s\n", (int)ev.len, ev.str, (int)ev.len2, ev.str2);

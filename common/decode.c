@@ -214,6 +214,14 @@ int ctr_decoder_next(struct ctr_decoder *d, struct ctr_event *ev, struct ctr_err
 			ev->ref = d->slots[arg] - 1;
 			ev->count = p[0];
 			return 1;
+		case CTR_X_TRACER:
+		case CTR_X_HIDDEN:
+			if (nw < 1 || (kind == CTR_X_HIDDEN && arg >= CTR_HIDDEN_KINDS))
+				continue; /* a later version's variant: skipped like unknown kinds */
+			ev->type = kind == CTR_X_TRACER ? CTR_EV_TRACER : CTR_EV_HIDDEN;
+			ev->ref = arg;
+			ev->count = p[0];
+			return 1;
 		default:
 			continue; /* unknown kinds are skipped: forward compatible */
 		}

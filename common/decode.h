@@ -28,6 +28,9 @@ enum ctr_ev_type {
 	CTR_EV_THREAD_NAME = 8, /* str = name */
 	CTR_EV_LOST = 9,	/* count = events lost at this point */
 	CTR_EV_COUNT = 10,	/* ref = address / function id, count = calls not recorded singly */
+	CTR_EV_TRACER = 11,	/* raw only: count = ticks the recorder spent here */
+	CTR_EV_HIDDEN = 12,	/* raw only: ref = enum ctr_hidden_kind, count = hook calls that
+				 * ran in the innermost frame unrecorded */
 };
 
 struct ctr_event {

@@ -99,6 +99,19 @@ enum ctr_ext_kind {
 				 * u32 delta from the previous event */
 	CTR_X_COUNT = 12,	/* arg = slot; payload u32 calls of that function not recorded
 				 * individually (filters, sampling, --min-duration) */
+	CTR_X_TRACER = 13,	/* payload u32 ticks the recorder spent at this point of the
+				 * stream (mapping a window, growing the stack, deciding a
+				 * filter): removed from every frame open here */
+	CTR_X_HIDDEN = 14,	/* arg = enum ctr_hidden_kind; payload u32 hook calls (enter +
+				 * exit) that ran in the innermost open frame without being
+				 * recorded: their cost is removed from that frame */
+};
+
+/* Why hook calls ran without being recorded (CTR_X_HIDDEN). */
+enum ctr_hidden_kind {
+	CTR_HIDDEN_EXCLUDED = 0, /* --exclude / --module */
+	CTR_HIDDEN_DEEP = 1,	 /* deeper than --depth */
+	CTR_HIDDEN_KINDS = 2,
 };
 
 #define CTR_STR_MAX 255

@@ -39,6 +39,8 @@ struct frame {
 	uint64_t child;	  /* raw time of direct children */
 	uint64_t cchild;  /* compensated total time of direct children */
 	uint64_t enters0; /* thread enter count before this call */
+	double rm0;	  /* the thread's removed tracer time at enter, ns */
+	double crm;	  /* removed tracer time inside direct children, ns */
 };
 
 struct fninfo {
@@ -255,24 +257,34 @@ static int add_attr(struct commit *c, uint32_t node, const char *k, size_t kl, c
 	return 0;
 }
 
+/* The calibrated costs of the recorder in process @p (docs/report.md, "True times"): a
+ * plausible figure from the process file, else none. */
+static void overhead_of(const struct commit *c, const struct ctr_rawproc *p, double *inner,
+			double *call)
+{
+	*inner = c->o->raw_times ? 0 : p->overhead_inner_ns;
+	*call = c->o->raw_times ? 0 : p->overhead_call_ns;
+	if (!(*inner >= 0 && *inner < 1e9))
+		*inner = 0;
+	if (!(*call >= *inner && *call < 1e9))
+		*call = *inner;
+}
+
+/* Closes frame @f at @now. @removed is the thread's tracer time so far (slow paths, unrecorded
+ * hook calls): what accrued while @f was open comes off its total, and the part that did not
+ * accrue inside its children off its self, before the per-call costs do. */
 static void close_frame(struct commit *c, const struct ctr_rawproc *p, struct frame *f,
-			struct frame *parent, uint64_t now, uint64_t enters)
+			struct frame *parent, uint64_t now, uint64_t enters, double removed)
 {
 	struct ctr_node *n = &c->run.nodes[f->node];
 	uint64_t dur = now > f->t0 ? now - f->t0 : 0;
 	uint64_t self = dur > f->child ? dur - f->child : 0;
-	double inner = c->o->raw_times ? 0 : p->overhead_inner_ns;
-	double call = c->o->raw_times ? 0 : p->overhead_call_ns;
-	double d = (double)(enters - f->enters0 - 1);
-	double ct, cs;
+	double d = (double)(enters - f->enters0 - 1), rm = removed - f->rm0;
+	double inner, call, ct, cs;
 
-	/* calibration from the process file: a plausible cost per call, else none */
-	if (!(inner >= 0 && inner < 1e9))
-		inner = 0;
-	if (!(call >= inner && call < 1e9))
-		call = inner;
-	ct = (double)dur - inner - d * call;
-	cs = (double)self - inner - (double)f->nchild * (call - inner);
+	overhead_of(c, p, &inner, &call);
+	ct = (double)dur - rm - inner - d * call;
+	cs = (double)self - (rm - f->crm) - inner - (double)f->nchild * (call - inner);
 	if (ct > (double)dur) /* compensation only ever removes time */
 		ct = (double)dur;
 	if (cs > (double)self)
@@ -287,6 +299,8 @@ static void close_frame(struct commit *c, const struct ctr_rawproc *p, struct fr
 	 * <= total holds for every call, node and function. */
 	if (ctot < f->cchild)
 		ctot = f->cchild;
+	if (ctot == 0 && dur > 0)
+		ctot = 1; /* a call that took measurable time never shows as free: 1 ns resolution */
 	if (cself > ctot - f->cchild)
 		cself = ctot - f->cchild;
 
@@ -305,6 +319,7 @@ static void close_frame(struct commit *c, const struct ctr_rawproc *p, struct fr
 	if (parent) {
 		parent->child += dur;
 		parent->cchild += ctot;
+		parent->crm += rm;
 	}
 }
 
@@ -338,7 +353,8 @@ struct twalk {
 	const void *words;
 	void *map;
 	uint64_t enters, events, first, last;
-	double scale; /* ns per tick */
+	double scale;	/* ns per tick */
+	double removed; /* tracer time so far (TRACER, HIDDEN, COUNT records), ns */
 	int64_t base; /* ns from the run's start to the process's */
 	uint32_t cache_fn[1024];
 	uint64_t cache_addr[1024]; /* address + 1 -> function, direct-mapped by address */
@@ -446,7 +462,7 @@ static int tw_enter(struct twalk *t, const struct ctr_event *ev, uint64_t ns, st
 	if (t->depth)
 		t->stack[t->depth - 1].nchild++;
 	f = &t->stack[t->depth++];
-	*f = (struct frame){.node = node, .t0 = ns, .enters0 = t->enters++};
+	*f = (struct frame){.node = node, .t0 = ns, .enters0 = t->enters++, .rm0 = t->removed};
 	return ev->type == CTR_EV_INHERIT ? ctr_tl_inherit(t->w, ns, fn, e)
 					  : ctr_tl_enter(t->w, ns, fn, e);
 }
@@ -456,7 +472,7 @@ static int tw_exit(struct twalk *t, uint64_t ns, struct ctr_err *e)
 {
 	t->depth--;
 	close_frame(t->c, t->p, &t->stack[t->depth], t->depth ? &t->stack[t->depth - 1] : NULL, ns,
-		    t->enters);
+		    t->enters, t->removed);
 	return ctr_tl_exit(t->w, ns, e);
 }
 
@@ -485,6 +501,26 @@ static int tw_attr(struct twalk *t, const struct ctr_event *ev, uint64_t ns, str
 		return ctr_tl_attr_int(t->w, ns, key, ev->ival, e);
 	snprintf(val, sizeof(val), "%.*s", (int)ev->len2, ev->str2);
 	return ctr_tl_attr_str(t->w, ns, key, val, e);
+}
+
+/* Cost of one unrecorded hook pair of kind @kind (enum ctr_hidden_kind; -1: a call dropped by
+ * the policy, which ran both hooks in full). */
+static double tw_cost(const struct twalk *t, int kind)
+{
+	double inner, call, v;
+
+	overhead_of(t->c, t->p, &inner, &call);
+	if (kind < 0 || kind >= CTR_HIDDEN_KINDS)
+		return call;
+	v = t->c->o->raw_times ? 0 : t->p->overhead_hidden_ns[kind];
+	return v >= 0 && v < 1e9 ? v : 0;
+}
+
+/* Tracer time spent at this point of the stream: removed from every open frame. */
+static void tw_remove(struct twalk *t, double ns)
+{
+	if (!t->c->o->raw_times && t->depth && ns > 0)
+		t->removed += ns;
 }
 
 /* One decoded event: into the tree, the thread's figures and the timeline. */
@@ -533,6 +569,14 @@ static int tw_event(struct twalk *t, const struct ctr_event *ev, uint64_t ns, st
 			return CTR_ENOMEM;
 		r->nodes[node].calls += ev->count;
 		t->c->counted[node] += ev->count;
+		/* the dropped calls ran both hooks inside the frame open here */
+		tw_remove(t, (double)ev->count * tw_cost(t, -1));
+		return 0;
+	case CTR_EV_TRACER:
+		tw_remove(t, (double)ev->count * t->scale);
+		return 0;
+	case CTR_EV_HIDDEN:
+		tw_remove(t, (double)ev->count * tw_cost(t, (int)ev->ref));
 		return 0;
 	default:
 		return 0;

@@ -334,6 +334,10 @@ static void proc_keys(struct ctr_rawrun *r, struct ctr_rawproc *p, char *buf)
 			p->overhead_inner_ns = strtod(v, NULL);
 		else if (!strcmp(k, "overhead_call_ns"))
 			p->overhead_call_ns = strtod(v, NULL);
+		else if (!strcmp(k, "overhead_excluded_ns"))
+			p->overhead_hidden_ns[CTR_HIDDEN_EXCLUDED] = strtod(v, NULL);
+		else if (!strcmp(k, "overhead_deep_ns"))
+			p->overhead_hidden_ns[CTR_HIDDEN_DEEP] = strtod(v, NULL);
 	}
 }
 

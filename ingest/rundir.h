@@ -37,6 +37,7 @@ struct ctr_rawproc {
 	int signal, crashed;
 	uint64_t lost;
 	double overhead_inner_ns, overhead_call_ns;
+	double overhead_hidden_ns[CTR_HIDDEN_KINDS]; /* one unrecorded hook pair, per kind */
 	char *backtrace; /* raw crash file text, NULL if none */
 	struct ctr_rawmod *mods;
 	size_t n_mods;

@@ -85,7 +85,7 @@ static uint32_t *win_limit(const struct ctr_thr *t)
 
 /* Maps [off, off+size) of the thread's file as the current window; preallocates it first so a
  * full disk is an error here and never a SIGBUS later. */
-static int map_window(struct ctr_thr *t, uint64_t off, uint64_t size)
+static int map_window_untimed(struct ctr_thr *t, uint64_t off, uint64_t size)
 {
 	void *m;
 	int fd;
@@ -109,6 +109,12 @@ static int map_window(struct ctr_thr *t, uint64_t off, uint64_t size)
 	 * leaving one write fault per page on the hot path. Older kernels: faults happen. */
 	if (madvise(m, size, 23 /* MADV_POPULATE_WRITE */) != 0 && errno != EINVAL)
 		(void)0;
+	/* On a VM the first write to a guest page can still trap to the host (7-8 us a page on
+	 * the machines in docs/performance.md, after the populate): touch every page here, where
+	 * the time is measured and removed, rather than on the hot path where it is not. The
+	 * preallocated file holds zeros, so writing one changes nothing. */
+	for (size_t i = 0; i < size; i += 4096)
+		((volatile uint32_t *)m)[i / 4] = 0;
 	if (t->win)
 		munmap(t->win, t->win_size);
 	t->win = m;
@@ -119,6 +125,17 @@ static int map_window(struct ctr_thr *t, uint64_t off, uint64_t size)
 	if (!ctr_global_on)
 		t->end = NULL; /* switched off meanwhile: take the slow path at the next event */
 	return 0;
+}
+
+/* Mapping (and pre-faulting) a window is the recorder's biggest cost inside a run: its time
+ * goes into the thread's next TRACER record, which commit removes from the open frames. */
+static int map_window(struct ctr_thr *t, uint64_t off, uint64_t size)
+{
+	uint64_t t0 = now_ticks();
+	int ret = map_window_untimed(t, off, size);
+
+	t->tracer += now_ticks() - t0;
+	return ret;
 }
 
 static void pad_to_end(struct ctr_thr *t)
@@ -165,7 +182,7 @@ static int reserve(struct ctr_thr *t, uint32_t n)
 	return 0;
 }
 
-static void grow_stack(struct ctr_thr *t)
+static void grow_stack_untimed(struct ctr_thr *t)
 {
 	size_t old = (size_t)t->cap * sizeof(struct ctr_frame);
 	void *m;
@@ -189,6 +206,14 @@ static void grow_stack(struct ctr_thr *t)
 	t->cap *= 2;
 	if (ctr_opts.max_depth && t->cap > ctr_opts.max_depth)
 		t->cap = ctr_opts.max_depth;
+}
+
+static void grow_stack(struct ctr_thr *t)
+{
+	uint64_t t0 = now_ticks();
+
+	grow_stack_untimed(t);
+	t->tracer += now_ticks() - t0;
 }
 
 static void push_frame(struct ctr_thr *t, uintptr_t fn, uintptr_t sp)
@@ -279,18 +304,52 @@ static void try_recover(struct ctr_thr *t, uint64_t now)
 	ctr_log(CTR_LOG_INFO, "thread %d: recording again", (int)t->tid);
 }
 
+/* Words flush_hidden() and put_tracer() may add to an event. */
+#define TRACER_WORDS (2 * CTR_HIDDEN_KINDS + 2 + 2)
+
+/* HIDDEN records for the unrecorded hook calls since the previous event, and a TRACER record
+ * for slow-path time spent before this hook: both belong to the innermost frame before the
+ * event, so they go in front of its word. */
+static uint32_t *flush_hidden(struct ctr_thr *t, uint32_t *p, uint64_t before)
+{
+	for (uint32_t k = 0; k < CTR_HIDDEN_KINDS; k++) {
+		if (t->hidden[k]) {
+			*p++ = ctr_w_ext(CTR_X_HIDDEN, 1, k);
+			*p++ = t->hidden[k];
+			t->hidden[k] = 0;
+		}
+	}
+	if (before) {
+		*p++ = ctr_w_ext(CTR_X_TRACER, 1, 0);
+		*p++ = before > UINT32_MAX ? UINT32_MAX : (uint32_t)before;
+	}
+	return p;
+}
+
+/* A TRACER record for the slow-path time this hook spent after its own clock read. */
+static uint32_t *put_tracer(struct ctr_thr *t, uint32_t *p)
+{
+	if (t->tracer) {
+		*p++ = ctr_w_ext(CTR_X_TRACER, 1, 0);
+		*p++ = t->tracer > UINT32_MAX ? UINT32_MAX : (uint32_t)t->tracer;
+		t->tracer = 0;
+	}
+	return p;
+}
+
 static void write_enter(struct ctr_thr *t, uintptr_t fn, uint32_t slot, uint64_t now)
 {
-	uint64_t delta;
+	uint64_t delta, before = t->tracer;
 	uint32_t *p;
 
-	if (reserve(t, 7) != 0) {
+	t->tracer = 0;
+	if (reserve(t, 7 + TRACER_WORDS) != 0) {
 		t->lost_pending++;
 		return;
 	}
 	if ((int64_t)(now - t->last) < 0)
 		now = t->last; /* the TSC stepped back (CPU migration on a VM): never write it */
-	p = t->pos;
+	p = flush_hidden(t, t->pos, before);
 	delta = now - t->last;
 	if (delta > CTR_ENTER_DELTA_MAX) {
 		p = put_u64(p, CTR_X_TIME, 0, now);
@@ -301,22 +360,23 @@ static void write_enter(struct ctr_thr *t, uintptr_t fn, uint32_t slot, uint64_t
 		t->slots[slot] = fn;
 	}
 	*p++ = ctr_w_enter(slot, (uint32_t)delta);
-	t->pos = p;
+	t->pos = put_tracer(t, p);
 	t->last = now;
 }
 
 static void write_exit(struct ctr_thr *t, uint32_t closes, uint64_t now)
 {
-	uint64_t delta;
+	uint64_t delta, before = t->tracer;
 	uint32_t *p;
 
-	if (reserve(t, 6) != 0) {
+	t->tracer = 0;
+	if (reserve(t, 6 + TRACER_WORDS) != 0) {
 		t->lost_pending += closes;
 		return;
 	}
 	if ((int64_t)(now - t->last) < 0)
 		now = t->last;
-	p = t->pos;
+	p = flush_hidden(t, t->pos, before);
 	delta = now - t->last;
 	if (delta > CTR_EXIT_DELTA_MAX) {
 		p = put_u64(p, CTR_X_TIME, 0, now);
@@ -328,7 +388,7 @@ static void write_exit(struct ctr_thr *t, uint32_t closes, uint64_t now)
 		delta = 0;
 	}
 	*p++ = ctr_w_exit((uint32_t)delta);
-	t->pos = p;
+	t->pos = put_tracer(t, p);
 	t->last = now;
 }
 
@@ -420,12 +480,23 @@ static void enter_generic(struct ctr_thr *t, uintptr_t fn, uintptr_t sp, uint64_
 
 	if (ctr_opts.max_depth && d >= ctr_opts.max_depth) {
 		t->depth = d + 1; /* deeper than --depth: counted for matching exits only */
+		t->hidden[CTR_HIDDEN_DEEP]++;
+		t->end = NULL; /* the next event goes the slow way and writes the count */
 		return;
 	}
 	if (ctr_opts.have_exclude && t->slots[slot] != fn) {
-		if (t->slots[slot] == (fn | EXCL_TAG))
+		if (t->slots[slot] == (fn | EXCL_TAG)) {
+			t->hidden[CTR_HIDDEN_EXCLUDED]++;
+			t->end = NULL;
 			return;
-		if (ctr_control_decide(fn) == CTR_DECIDE_EXCLUDE) {
+		}
+		uint64_t t0 = now_ticks();
+		int decision = ctr_control_decide(fn);
+
+		t->tracer += now_ticks() - t0;
+		if (decision == CTR_DECIDE_EXCLUDE) {
+			t->hidden[CTR_HIDDEN_EXCLUDED]++;
+			t->end = NULL;
 			t->slots[slot] =
 			    fn | EXCL_TAG; /* the decoder's DEFINEs stay valid: a recorded
 					    * function taking the slot back re-DEFINEs it */
@@ -494,6 +565,15 @@ static void exit_generic(struct ctr_thr *t, uintptr_t fn, uint64_t now)
 		t->gate = CTR_G_FILTER_OUT;
 }
 
+/* Looks for objects a dlopen added (symbol tables read: tracer time). */
+static void dl_refresh(struct ctr_thr *t)
+{
+	uint64_t t0 = now_ticks();
+
+	ctr_dl_refresh(t);
+	t->tracer += now_ticks() - t0;
+}
+
 /* Tracing was switched off: close the open frames in the stream and go dormant. */
 void ctr_go_dormant(struct ctr_thr *t, uint64_t now)
 {
@@ -510,6 +590,8 @@ void ctr_go_dormant(struct ctr_thr *t, uint64_t now)
 		t->last = now;
 	}
 	t->depth = 0;
+	t->tracer = 0;
+	memset(t->hidden, 0, sizeof(t->hidden));
 	t->gate = CTR_G_DORMANT;
 }
 
@@ -547,14 +629,15 @@ static void count_nested(struct ctr_thr *t)
  * before the thread noticed, the limit comes back here rather than at the next window. */
 static void restore_end(struct ctr_thr *t)
 {
-	if (!t->end && t->win && ctr_global_on && t->gate == CTR_G_BUSY)
+	if (!t->end && t->win && ctr_global_on && t->gate == CTR_G_BUSY &&
+	    !t->hidden[CTR_HIDDEN_EXCLUDED] && !t->hidden[CTR_HIDDEN_DEEP])
 		t->end = win_limit(t) - SLACK_WORDS;
 }
 
 static void generic_enter_locked(struct ctr_thr *t, uintptr_t fn, uintptr_t sp, uint64_t now)
 {
 	if (unlikely(t->dl_checks))
-		ctr_dl_refresh(t);
+		dl_refresh(t);
 	t->gate = CTR_G_BUSY;
 	if (!ctr_global_on)
 		ctr_go_dormant(t, now);
@@ -568,7 +651,7 @@ static void generic_enter_locked(struct ctr_thr *t, uintptr_t fn, uintptr_t sp, 
 static void generic_exit_locked(struct ctr_thr *t, uintptr_t fn, uint64_t now)
 {
 	if (unlikely(t->dl_checks))
-		ctr_dl_refresh(t);
+		dl_refresh(t);
 	t->gate = CTR_G_BUSY;
 	if (!ctr_global_on)
 		ctr_go_dormant(t, now);
@@ -621,7 +704,7 @@ static __attribute__((noinline)) void enter_gated(struct ctr_thr *t, uintptr_t f
 			return;
 		}
 		if (unlikely(t->dl_checks))
-			ctr_dl_refresh(t);
+			dl_refresh(t);
 		if (ctr_control_decide(fn) != CTR_DECIDE_FILTER)
 			return;
 		if (!t->file.held) {
@@ -746,8 +829,11 @@ CTR_EXPORT void __cyg_profile_func_enter(void *fnp, void *site)
 	slot = ctr_slot_of(fn);
 	d = t->depth;
 	/* an excluded function already seen costs no clock read: only reads, gate untouched */
-	if (unlikely(t->slots[slot] != fn) && t->slots[slot] == (fn | EXCL_TAG) && d < t->cap)
+	if (unlikely(t->slots[slot] != fn) && t->slots[slot] == (fn | EXCL_TAG) && d < t->cap) {
+		t->hidden[CTR_HIDDEN_EXCLUDED]++;
+		t->end = NULL; /* the next event goes the slow way and writes the count */
 		return;
+	}
 	t->gate = CTR_G_BUSY;
 	now = rdtsc(); /* the gate is only open with a usable TSC */
 	delta = now - t->last;
@@ -1245,81 +1331,133 @@ static __attribute__((noinline)) void calib_target(void)
 
 typedef void (*hook_fn)(void *, void *);
 
-/*
- * Measures the recorder's own cost on this machine, through the exported hooks as a program
- * calls them: @inner_ns is the part that falls inside a call's measured interval, @call_ns the
- * whole cost of one call (enter + exit). Runs on the calling thread with a scratch buffer.
- */
-int ctr_calibrate(double *inner_ns, double *call_ns)
-{
-	enum { N = 4000, ROUNDS = 7, HIST = 4096 };
-	struct ctr_thr saved = ctr_tls, *t = &ctr_tls;
-	static uint32_t hist[HIST];
-	hook_fn enter = (hook_fn)dlsym(RTLD_DEFAULT, "__cyg_profile_func_enter");
-	hook_fn exitf = (hook_fn)dlsym(RTLD_DEFAULT, "__cyg_profile_func_exit");
-	void (*volatile target)(void) = calib_target;
-	size_t bufsz = (size_t)N * 2 * 4 + 4096;
-	uint32_t *buf = map_anon(bufsz);
-	uintptr_t *slots = map_anon(CTR_NSLOTS * sizeof(uintptr_t));
-	struct ctr_frame *stack = map_anon(64 * sizeof(struct ctr_frame));
-	uint64_t best_hook = UINT64_MAX, best_bare = UINT64_MAX, n = 0, acc = 0;
-	int ret = -1;
+/* Scratch recording state of the calibration: the thread's own state is saved around it. */
+struct calib {
+	hook_fn enter, exitf;
+	uint32_t *buf;
+	size_t bufsz;
+	uintptr_t *slots;
+	struct ctr_frame *stack;
+};
 
-	if (!enter || !exitf || !buf || !slots || !stack)
-		goto out;
-	memset(hist, 0, sizeof(hist));
-	for (int r = 0; r < ROUNDS; r++) {
+enum { CALIB_N = 4000, CALIB_ROUNDS = 7, CALIB_HIST = 4096 };
+enum calib_mode { CALIB_RECORDED, CALIB_EXCLUDED, CALIB_DEEP };
+
+/* A fresh thread state writing into the scratch buffer, set up for @mode. */
+static void calib_reset(struct calib *k, enum calib_mode mode)
+{
+	struct ctr_thr *t = &ctr_tls;
+
+	memset(t, 0, sizeof(*t));
+	memset(k->slots, 0, CTR_NSLOTS * sizeof(uintptr_t));
+	t->win = k->buf;
+	t->win_size = k->bufsz;
+	t->pos = k->buf;
+	t->end = k->buf + k->bufsz / 4 - SLACK_WORDS;
+	t->slots = k->slots;
+	t->stack = k->stack;
+	t->cap = 64;
+	t->file.fd = -1;
+	t->gate = CTR_GATE_ON;
+	t->last = now_ticks();
+	if (mode == CALIB_EXCLUDED)
+		k->slots[ctr_slot_of((uintptr_t)calib_target)] = (uintptr_t)calib_target | EXCL_TAG;
+	if (mode == CALIB_DEEP) {
+		t->cap = ctr_opts.max_depth < 64 ? ctr_opts.max_depth : 64;
+		t->depth = ctr_opts.max_depth;
+	}
+}
+
+/* Ticks of the fastest of CALIB_ROUNDS rounds of CALIB_N calls through the hooks in @mode
+ * (@hist: the recorded calls' exit deltas, the in-interval cost) and of the same calls bare. */
+static void calib_time(struct calib *k, enum calib_mode mode, uint32_t *hist, uint64_t *n,
+		       uint64_t *hook, uint64_t *bare)
+{
+	void (*volatile target)(void) = calib_target;
+
+	*hook = *bare = UINT64_MAX;
+	for (int r = 0; r < CALIB_ROUNDS; r++) {
 		uint64_t t0, t1;
 
-		memset(t, 0, sizeof(*t));
-		t->win = buf;
-		t->win_size = bufsz;
-		t->pos = buf;
-		t->end = buf + bufsz / 4 - SLACK_WORDS;
-		t->slots = slots;
-		t->stack = stack;
-		t->cap = 64;
-		t->file.fd = -1;
-		t->gate = CTR_GATE_ON;
-		t->last = now_ticks();
+		calib_reset(k, mode);
 		t0 = now_ticks();
-		for (int i = 0; i < N; i++) {
-			enter((void *)calib_target, NULL);
+		for (int i = 0; i < CALIB_N; i++) {
+			k->enter((void *)calib_target, NULL);
 			target();
-			exitf((void *)calib_target, NULL);
+			k->exitf((void *)calib_target, NULL);
 		}
 		t1 = now_ticks();
-		if (t1 - t0 < best_hook)
-			best_hook = t1 - t0;
+		if (t1 - t0 < *hook)
+			*hook = t1 - t0;
 		t0 = now_ticks();
-		for (int i = 0; i < N; i++)
+		for (int i = 0; i < CALIB_N; i++)
 			target();
 		t1 = now_ticks();
-		if (t1 - t0 < best_bare)
-			best_bare = t1 - t0;
-		/* the exit deltas are the in-interval cost */
-		for (uint32_t *p = buf; p < t->pos; p++)
-			if (CTR_W_IS_EXIT(*p) && CTR_W_EXIT_DELTA(*p) < HIST)
-				hist[CTR_W_EXIT_DELTA(*p)]++, n++;
+		if (t1 - t0 < *bare)
+			*bare = t1 - t0;
+		for (uint32_t *p = k->buf; hist && p < ctr_tls.pos; p++)
+			if (CTR_W_IS_EXIT(*p) && CTR_W_EXIT_DELTA(*p) < CALIB_HIST)
+				hist[CTR_W_EXIT_DELTA(*p)]++, (*n)++;
 	}
-	for (uint32_t i = 0; i < HIST; i++) {
+}
+
+static double ticks_to_ns_per_call(uint64_t hook, uint64_t bare)
+{
+	return hook > bare ? (double)(hook - bare) * 1e9 / (double)ctr_proc.ticks_per_sec / CALIB_N
+			   : 0;
+}
+
+/*
+ * Measures the recorder's own cost on this machine, through the exported hooks as a program
+ * calls them: @o->inner_ns is the part that falls inside a call's measured interval,
+ * @o->call_ns the whole cost of one call (enter + exit), and @o->hidden_ns[] the cost of a
+ * call the hooks see but do not record (excluded, deeper than --depth; 0 when the option is
+ * not set). Runs on the calling thread with a scratch buffer.
+ */
+int ctr_calibrate(struct ctr_overhead *o)
+{
+	struct ctr_thr saved = ctr_tls;
+	static uint32_t hist[CALIB_HIST];
+	struct calib k = {
+	    .enter = (hook_fn)dlsym(RTLD_DEFAULT, "__cyg_profile_func_enter"),
+	    .exitf = (hook_fn)dlsym(RTLD_DEFAULT, "__cyg_profile_func_exit"),
+	    .bufsz = (size_t)CALIB_N * 2 * 4 + 4096,
+	};
+	uint64_t hook, bare, n = 0, acc = 0;
+	int ret = -1;
+
+	memset(o, 0, sizeof(*o));
+	k.buf = map_anon(k.bufsz);
+	k.slots = map_anon(CTR_NSLOTS * sizeof(uintptr_t));
+	k.stack = map_anon(64 * sizeof(struct ctr_frame));
+	if (!k.enter || !k.exitf || !k.buf || !k.slots || !k.stack)
+		goto out;
+	memset(hist, 0, sizeof(hist));
+	calib_time(&k, CALIB_RECORDED, hist, &n, &hook, &bare);
+	for (uint32_t i = 0; i < CALIB_HIST; i++) {
 		acc += hist[i];
 		if (acc * 2 >= n) {
-			*inner_ns = (double)i * 1e9 / (double)ctr_proc.ticks_per_sec;
+			o->inner_ns = (double)i * 1e9 / (double)ctr_proc.ticks_per_sec;
 			break;
 		}
 	}
-	*call_ns = best_hook > best_bare
-		       ? (double)(best_hook - best_bare) * 1e9 / (double)ctr_proc.ticks_per_sec / N
-		       : 0;
+	o->call_ns = ticks_to_ns_per_call(hook, bare);
+	if (ctr_opts.have_exclude) {
+		calib_time(&k, CALIB_EXCLUDED, NULL, NULL, &hook, &bare);
+		o->hidden_ns[CTR_HIDDEN_EXCLUDED] = ticks_to_ns_per_call(hook, bare);
+	}
+	if (ctr_opts.max_depth) {
+		calib_time(&k, CALIB_DEEP, NULL, NULL, &hook, &bare);
+		o->hidden_ns[CTR_HIDDEN_DEEP] = ticks_to_ns_per_call(hook, bare);
+	}
 	ret = n ? 0 : -1;
 out:
-	*t = saved;
-	if (buf)
-		munmap(buf, bufsz);
-	if (slots)
-		munmap(slots, CTR_NSLOTS * sizeof(uintptr_t));
-	if (stack)
-		munmap(stack, 64 * sizeof(struct ctr_frame));
+	ctr_tls = saved;
+	if (k.buf)
+		munmap(k.buf, k.bufsz);
+	if (k.slots)
+		munmap(k.slots, CTR_NSLOTS * sizeof(uintptr_t));
+	if (k.stack)
+		munmap(k.stack, 64 * sizeof(struct ctr_frame));
 	return ret;
 }

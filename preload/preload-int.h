@@ -116,6 +116,8 @@ struct ctr_thr {
 	uint32_t n_pend;
 	uint32_t dl_checks;	    /* a dlopen was called: slow paths look for new objects */
 	unsigned long long dl_adds; /* the loader's count of additions at the last look */
+	uint64_t tracer;	    /* ticks spent in slow paths, not yet written as TRACER */
+	uint32_t hidden[CTR_HIDDEN_KINDS]; /* unrecorded hook pairs, not yet written */
 };
 
 /* Per-frame state for the drop policy: how to take the frame's ENTER back. */
@@ -182,7 +184,12 @@ void ctr_thread_finish(struct ctr_thr *t);		/* slow: closes it (thread exit) */
 void ctr_thread_forget(struct ctr_thr *t);		/* fork child: drop the parent's mapping */
 void ctr_write_inherit(struct ctr_thr *t);		/* INHERIT records for the open frames */
 void ctr_unwind_to_sp(struct ctr_thr *t, uintptr_t sp); /* close frames deeper than sp */
-int ctr_calibrate(double *inner_ns, double *call_ns);
+/* The recorder's measured costs (ctr_calibrate()). */
+struct ctr_overhead {
+	double inner_ns, call_ns;
+	double hidden_ns[CTR_HIDDEN_KINDS];
+};
+int ctr_calibrate(struct ctr_overhead *o);
 
 /* proc.c */
 void ctr_register_thread(struct ctr_thr *t);
