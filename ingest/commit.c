@@ -25,6 +25,7 @@
 #include "../common/hash.h"
 #include "../common/hmap.h"
 #include "../store/timeline.h"
+#include "invariants.h"
 #include "provenance.h"
 #include "rundir.h"
 #include "symbolize.h"
@@ -280,29 +281,24 @@ static void close_frame(struct commit *c, const struct ctr_rawproc *p, struct fr
 	uint64_t dur = now > f->t0 ? now - f->t0 : 0;
 	uint64_t self = dur > f->child ? dur - f->child : 0;
 	double d = (double)(enters - f->enters0 - 1), rm = removed - f->rm0;
-	double inner, call, ct, cs;
+	double inner, call, ct;
 
 	overhead_of(c, p, &inner, &call);
 	ct = (double)dur - rm - inner - d * call;
-	cs = (double)self - (rm - f->crm) - inner - (double)f->nchild * (call - inner);
 	if (ct > (double)dur) /* compensation only ever removes time */
 		ct = (double)dur;
-	if (cs > (double)self)
-		cs = (double)self;
-	uint64_t ctot = ct > 0 ? (uint64_t)(ct + 0.5) : 0,
-		 cself = cs > 0 ? (uint64_t)(cs + 0.5) : 0;
+	uint64_t ctot = ct > 0 ? (uint64_t)(ct + 0.5) : 0, cself;
 
-	/* Rounding and clamping at 0 are applied per call, so the children's compensated totals
-	 * may add up to more than their parent's (cheap calls with many descendants), and self
-	 * could exceed total, also for a recursive function whose self adds up over its nested
-	 * calls. Keep total >= the children's totals and self <= total minus them, so that self
-	 * <= total holds for every call, node and function. */
+	/* Rounding and clamping are applied per call, so the children's compensated totals may
+	 * add up to more than their parent's computed one (cheap calls with many descendants):
+	 * the total is then the children's. Self is what the total leaves to the children, which
+	 * before rounding equals raw self - (tracer time not in children) - I - K * (C - I), and
+	 * makes total = self + children's totals exact for every call, node and function. */
 	if (ctot < f->cchild)
 		ctot = f->cchild;
 	if (ctot == 0 && dur > 0)
 		ctot = 1; /* a call that took measurable time never shows as free: 1 ns resolution */
-	if (cself > ctot - f->cchild)
-		cself = ctot - f->cchild;
+	cself = ctot - f->cchild;
 
 	n->raw_total_ns += dur;
 	n->raw_self_ns += self;
@@ -972,6 +968,17 @@ static void finish_header(struct commit *c)
 	}
 }
 
+/* The run's invariants (ingest/invariants.h): a violation is a bug, refused in a test build
+ * (CTRACE_CHECK_INVARIANTS=1) and otherwise left to the tests to find. */
+static int check_run(struct commit *c, struct ctr_err *e)
+{
+	const char *v = getenv("CTRACE_CHECK_INVARIANTS");
+
+	if (!v || strcmp(v, "1"))
+		return 0;
+	return ctr_run_check(&c->run, c->counted, c->counted ? c->cap_counted : 0, e);
+}
+
 /* ---- removal ------------------------------------------------------------------------ */
 
 /*
@@ -1156,7 +1163,7 @@ int ctr_commit_dir(struct ctr_store *s, const char *run_dir, const struct ctr_co
 		goto out;
 	}
 	finish_header(&c);
-	if ((ret = estimate_sampled(&c)) || (ret = symbolize(&c, e)))
+	if ((ret = estimate_sampled(&c)) || (ret = symbolize(&c, e)) || (ret = check_run(&c, e)))
 		goto out;
 	ret = ctr_store_save_end(s, &c.run, e);
 	begun = 0;		 /* ended or aborted by the store */

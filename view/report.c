@@ -67,16 +67,22 @@ static uint64_t n_self(const struct ctr_node *nd, int raw)
 	return raw ? nd->raw_self_ns : nd->self_ns;
 }
 
-uint64_t ctr_report_base_ns(const struct ctr_run *run, int raw)
+uint64_t ctr_report_thread_base_ns(const struct ctr_run *run, uint32_t thread, int raw)
 {
 	uint64_t sum = 0;
 
-	if (run->duration_ns)
-		return run->duration_ns;
 	for (size_t i = 0; i < run->n_nodes; i++)
-		if (run->nodes[i].parent == CTR_NONE)
+		if (run->nodes[i].parent == CTR_NONE &&
+		    (thread == CTR_NONE || run->nodes[i].thread == thread))
 			sum += n_total(&run->nodes[i], raw);
 	return sum;
+}
+
+uint64_t ctr_report_base_ns(const struct ctr_run *run, int raw)
+{
+	uint64_t sum = ctr_report_thread_base_ns(run, CTR_NONE, raw);
+
+	return sum ? sum : run->duration_ns;
 }
 
 uint64_t ctr_report_calls(const struct ctr_run *run)
@@ -370,6 +376,19 @@ const char *ctr_report_fn_attrs(const struct ctr_run *run, uint32_t fid, uint32_
 	return buf;
 }
 
+/* What the percent columns divide by, said above the table: the thread's time (the sum of
+ * its top-level calls) in a thread's table, the sum of every thread's in the run's. */
+static void print_base(FILE *out, const struct ctr_run *run, uint32_t thread, uint64_t base)
+{
+	char b[32];
+
+	ctr_fmt_ns(b, sizeof(b), base);
+	if (thread == CTR_NONE && run->n_threads > 1)
+		fprintf(out, "%% of %s, the sum of %zu threads' top-level calls\n", b, run->n_threads);
+	else
+		fprintf(out, "%% of %s, the sum of the thread's top-level calls\n", b);
+}
+
 static void print_flat_head(FILE *out)
 {
 	fprintf(out, "%10s %10s %10s %10s %10s %10s %7s %7s  %s\n", "calls", "total", "self", "avg",
@@ -410,6 +429,7 @@ static int flat_table(FILE *out, const struct ctr_run *run, const struct ctr_rep
 		fprintf(out, "no calls recorded\n");
 		goto done;
 	}
+	print_base(out, run, thread, base);
 	print_flat_head(out);
 	for (size_t i = 0; i < n; i++) {
 		if (!name_match(run, rows[i].function, o->function))
@@ -465,12 +485,10 @@ int ctr_report_threads(FILE *out, const struct ctr_run *run, const struct ctr_re
 	int ret = ctr_report_header(out, run, o, e);
 
 	for (size_t i = 0; !ret && i < run->n_threads; i++) {
-		uint64_t base = thread_span(&run->threads[i]);
-
 		fputc('\n', out);
 		print_thread_title(out, run, i);
 		ret = flat_table(out, run, o, (uint32_t)i,
-				 base ? base : ctr_report_base_ns(run, o->raw_times), e);
+				 ctr_report_thread_base_ns(run, (uint32_t)i, o->raw_times), e);
 	}
 	return ret ? ret : out_status(out, e);
 }
@@ -760,11 +778,12 @@ int ctr_report_tree(FILE *out, const struct ctr_run *run, const struct ctr_repor
 	ret = attr_index_build(&c.ai, run, e);
 	if (ret)
 		goto out;
-	c.base = ctr_report_base_ns(run, o->raw_times);
-	c.min_total = (uint64_t)((double)c.base * o->min_percent / 100.0);
 	for (size_t i = 0; !ret && i < run->n_threads; i++) {
+		c.base = ctr_report_thread_base_ns(run, (uint32_t)i, o->raw_times);
+		c.min_total = (uint64_t)((double)c.base * o->min_percent / 100.0);
 		fputc('\n', out);
 		print_thread_title(out, run, i);
+		print_base(out, run, (uint32_t)i, c.base);
 		fprintf(out, "%10s %10s %10s %7s  %s\n", "total", "self", "calls", "total%",
 			"function");
 		ret = tree_thread(&c, (uint32_t)i, e);
@@ -772,7 +791,7 @@ int ctr_report_tree(FILE *out, const struct ctr_run *run, const struct ctr_repor
 	if (!ret && c.hidden) {
 		fprintf(out, "\n%zu subtrees hidden (", c.hidden);
 		if (o->min_percent > 0)
-			fprintf(out, "below %.2g%% of the run%s", o->min_percent,
+			fprintf(out, "below %.2g%% of their thread%s", o->min_percent,
 				o->depth ? " or " : "");
 		if (o->depth)
 			fprintf(out, "deeper than %u", o->depth);
@@ -1134,8 +1153,6 @@ int ctr_report_json(FILE *out, const struct ctr_run *run, const struct ctr_repor
 		json_t *threads = json_object_get(j, "threads");
 		struct ctr_cct t;
 		struct attr_index ai = {0};
-		uint64_t min_total = (uint64_t)((double)base * o->min_percent / 100.0);
-
 		ret = ctr_cct_build(&t, run, e);
 		if (ret)
 			goto out;
@@ -1143,9 +1160,11 @@ int ctr_report_json(FILE *out, const struct ctr_run *run, const struct ctr_repor
 		for (size_t i = 0; !ret && i < run->n_threads; i++) {
 			json_t *th = json_array_get(threads, i);
 
+			uint64_t tb = ctr_report_thread_base_ns(run, (uint32_t)i, o->raw_times);
+			uint64_t min_total = (uint64_t)((double)tb * o->min_percent / 100.0);
+
 			if (per_thread) {
-				uint64_t tb = thread_span(&run->threads[i]);
-				json_t *tf = functions_json(run, o, (uint32_t)i, tb ? tb : base, e);
+				json_t *tf = functions_json(run, o, (uint32_t)i, tb, e);
 
 				if (!tf) {
 					ret = e && e->code ? e->code : CTR_ENOMEM;

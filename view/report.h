@@ -82,9 +82,12 @@ const char *ctr_report_label(const struct ctr_run *run, uint32_t fid, char *buf,
  * "k=v, k2=v2" in @buf (at most 8, then ", ..."); returns @buf, "" when there are none. */
 const char *ctr_report_fn_attrs(const struct ctr_run *run, uint32_t fid, uint32_t thread, char *buf,
 				size_t n);
-/* Run time used as 100%: duration_ns, or the sum of the threads' top-level totals when the
- * duration is 0. */
+/* What 100% is in the run's tables: the sum of every thread's top-level totals (compensated,
+ * or measured with @raw), like a sampling profiler's total of samples, so no row exceeds 100%
+ * and a single thread's root shows 100%; duration_ns when there are no calls. */
 uint64_t ctr_report_base_ns(const struct ctr_run *run, int raw);
+/* 100% of thread @thread's tables: the sum of its top-level totals (CTR_NONE: all threads). */
+uint64_t ctr_report_thread_base_ns(const struct ctr_run *run, uint32_t thread, int raw);
 /* Sum of calls of function-kind nodes. */
 uint64_t ctr_report_calls(const struct ctr_run *run);
 
