@@ -168,6 +168,7 @@ demo: deps
 bench: deps
 	$(Q)$(MAKE) --no-print-directory all
 	$(Q)BUILD=$(BUILD) sh bench/run.sh
+	$(Q)BUILD=$(BUILD) sh bench/filter.sh
 
 fmt:
 	$(Q)clang-format -i $$(git ls-files '*.c' '*.h')

@@ -410,53 +410,81 @@ static void write_count(struct ctr_thr *t, uintptr_t fn, uint32_t count)
 	t->pos = p;
 }
 
+/*
+ * Dropped calls wait in t->pend until their owner's EXIT. Entries are appended with the
+ * current depth as owner and those of deeper owners leave when their frame closes, so the
+ * array stays sorted by owner: the counts of the frames at depth >= D are always its tail, and
+ * every operation below touches only that tail (nothing, in the common case). A small
+ * direct-mapped hint finds an owner's entry of a function without a scan.
+ */
+static uint32_t pend_tail(const struct ctr_thr *t, uint32_t depth)
+{
+	uint32_t i = t->n_pend;
+
+	while (i > 0 && t->pend[i - 1].owner >= depth)
+		i--;
+	return i;
+}
+
+static uint32_t pend_hint_of(uintptr_t fn)
+{
+	return (uint32_t)(fn >> 4) & (CTR_PEND_MAX - 1);
+}
+
+/* Index of the entry of (@fn, @owner) among entries [@from, n_pend), or n_pend. */
+static uint32_t pend_find(struct ctr_thr *t, uintptr_t fn, uint32_t owner, uint32_t from)
+{
+	uint32_t h = t->pend_hint[pend_hint_of(fn)], i;
+
+	if (h >= from && h < t->n_pend && t->pend[h].fn == fn && t->pend[h].owner == owner)
+		return h;
+	for (i = t->n_pend; i-- > from && t->pend[i].owner >= owner;)
+		if (t->pend[i].fn == fn && t->pend[i].owner == owner)
+			return i;
+	return t->n_pend;
+}
+
 /* Writes the dropped calls owned by frames at depth >= @depth (all with 0), in the stream
  * position where the frame at @depth is innermost: just before its EXIT. */
 static void flush_pending(struct ctr_thr *t, uint32_t depth)
 {
-	uint32_t i, j = 0;
+	uint32_t i, k = pend_tail(t, depth);
 
-	for (i = 0; i < t->n_pend; i++) {
-		if (t->pend[i].owner >= depth)
-			write_count(t, t->pend[i].fn, t->pend[i].count);
-		else
-			t->pend[j++] = t->pend[i];
-	}
-	t->n_pend = j;
+	for (i = k; i < t->n_pend; i++)
+		write_count(t, t->pend[i].fn, t->pend[i].count);
+	t->n_pend = k;
 }
 
 /* Moves the counts owned by depth @from or deeper to depth @to (their owner was dropped),
- * merging them with the counts @to already has. */
+ * merging them with the counts @to already has (the entries just before them). */
 static void reown_pending(struct ctr_thr *t, uint32_t from, uint32_t to)
 {
-	uint32_t i, j, n = 0;
+	uint32_t k = pend_tail(t, from), base = pend_tail(t, to), n = t->n_pend, i;
 
-	for (i = 0; i < t->n_pend; i++) {
+	if (k == n)
+		return;
+	t->n_pend = k; /* the tail is re-added entry by entry */
+	for (i = k; i < n; i++) {
 		struct ctr_pending p = t->pend[i];
+		uint32_t at = pend_find(t, p.fn, to, base);
 
-		if (p.owner >= from)
-			p.owner = to;
-		for (j = 0; j < n; j++) {
-			if (t->pend[j].fn == p.fn && t->pend[j].owner == p.owner) {
-				t->pend[j].count += p.count;
-				break;
-			}
+		if (at < t->n_pend) {
+			t->pend[at].count += p.count;
+			continue;
 		}
-		if (j == n)
-			t->pend[n++] = p;
+		p.owner = to;
+		t->pend_hint[pend_hint_of(p.fn)] = (uint8_t)t->n_pend;
+		t->pend[t->n_pend++] = p;
 	}
-	t->n_pend = n;
 }
 
 static void add_pending(struct ctr_thr *t, uintptr_t fn)
 {
-	uint32_t owner = t->depth;
+	uint32_t owner = t->depth, at = pend_find(t, fn, owner, 0);
 
-	for (uint32_t i = 0; i < t->n_pend; i++) {
-		if (t->pend[i].fn == fn && t->pend[i].owner == owner) {
-			t->pend[i].count++;
-			return;
-		}
+	if (at < t->n_pend) {
+		t->pend[at].count++;
+		return;
 	}
 	if (t->n_pend == CTR_PEND_MAX) {
 		/* the innermost frame of the stream is the owner's: its counts can go now */
@@ -464,6 +492,7 @@ static void add_pending(struct ctr_thr *t, uintptr_t fn)
 		if (t->n_pend == CTR_PEND_MAX)
 			flush_pending(t, 0);
 	}
+	t->pend_hint[pend_hint_of(fn)] = (uint8_t)t->n_pend;
 	t->pend[t->n_pend].fn = fn;
 	t->pend[t->n_pend].count = 1;
 	t->pend[t->n_pend].owner = owner;

@@ -85,6 +85,8 @@ struct ctr_frame {
 	uintptr_t sp; /* address of the hook's return-address slot: orders frames */
 };
 
+#define CTR_PEND_MAX 64 /* a power of two (pend_hint) */
+
 struct ctr_thr {
 	int gate;		 /* enum ctr_gate */
 	uint32_t depth;		 /* open frames (may exceed cap: deeper ones are not kept) */
@@ -114,6 +116,7 @@ struct ctr_thr {
 	uint32_t *scount;	  /* per slot call counter for --sample (mmap'd) */
 	struct ctr_pending *pend; /* dropped calls not yet written as COUNT records */
 	uint32_t n_pend;
+	uint8_t pend_hint[CTR_PEND_MAX]; /* function -> its newest entry in pend, a guess */
 	uint32_t dl_checks;	    /* a dlopen was called: slow paths look for new objects */
 	unsigned long long dl_adds; /* the loader's count of additions at the last look */
 	uint64_t tracer;	    /* ticks spent in slow paths, not yet written as TRACER */
@@ -136,7 +139,6 @@ struct ctr_pending {
 	uint32_t count;
 	uint32_t owner;
 };
-#define CTR_PEND_MAX 64
 
 /* Process-wide state, set up by the constructor in proc.c. */
 struct ctr_proc {
