@@ -539,6 +539,45 @@ static const char *ev_name(int type)
 	}
 }
 
+/* The rest of a dump line after "PID TID NS TYPE DEPTH": what the event says. */
+static void print_event_args(const struct ctr_event *e, const char *name, uint64_t hz)
+{
+	switch (e->type) {
+	case CTR_EV_ENTER:
+	case CTR_EV_EXIT:
+	case CTR_EV_INHERIT:
+		if (e->unmatched)
+			printf(" - (unmatched)\n");
+		else if (e->ref == UINT64_MAX)
+			printf(" - [span]\n");
+		else
+			printf(" 0x%llx %s\n", (unsigned long long)e->ref, name);
+		break;
+	case CTR_EV_COUNT:
+		printf(" 0x%llx %s x%llu\n", (unsigned long long)e->ref, name,
+		       (unsigned long long)e->count);
+		break;
+	case CTR_EV_LOST:
+		printf(" %llu\n", (unsigned long long)e->count);
+		break;
+	case CTR_EV_TRACER: /* ticks, shown as ns */
+		printf(" %.0f\n", (double)e->count * 1e9 / (double)hz);
+		break;
+	case CTR_EV_HIDDEN:
+		printf(" %s x%llu\n", e->ref == CTR_HIDDEN_EXCLUDED ? "excluded" : "deep",
+		       (unsigned long long)e->count);
+		break;
+	case CTR_EV_ATTR_STR:
+		printf(" %.*s=%.*s\n", (int)e->len, e->str, (int)e->len2, e->str2);
+		break;
+	case CTR_EV_ATTR_INT:
+		printf(" %.*s=%lld\n", (int)e->len, e->str, (long long)e->ival);
+		break;
+	default:
+		printf(" %.*s\n", (int)e->len, e->str ? e->str : "");
+	}
+}
+
 int ctr_cmd_dump(int argc, char **argv)
 {
 	struct ctr_rawrun *r = NULL;
@@ -620,41 +659,7 @@ int ctr_cmd_dump(int argc, char **argv)
 			}
 			printf("%d %d %.0f %s %u", (int)t->pid, (int)t->tid, ns < 0 ? 0 : ns,
 			       ev_name(ev.type), ev.depth);
-			switch (ev.type) {
-			case CTR_EV_ENTER:
-			case CTR_EV_EXIT:
-			case CTR_EV_INHERIT:
-				if (ev.unmatched)
-					printf(" - (unmatched)\n");
-				else if (ev.ref == UINT64_MAX)
-					printf(" - [span]\n");
-				else
-					printf(" 0x%llx %s\n", (unsigned long long)ev.ref, name);
-				break;
-			case CTR_EV_COUNT:
-				printf(" 0x%llx %s x%llu\n", (unsigned long long)ev.ref, name,
-				       (unsigned long long)ev.count);
-				break;
-			case CTR_EV_LOST:
-				printf(" %llu\n", (unsigned long long)ev.count);
-				break;
-			case CTR_EV_TRACER: /* ticks, shown as ns */
-				printf(" %.0f\n", (double)ev.count * 1e9 / (double)p->ticks_per_sec);
-				break;
-			case CTR_EV_HIDDEN:
-				printf(" %s x%llu\n",
-				       ev.ref == CTR_HIDDEN_EXCLUDED ? "excluded" : "deep",
-				       (unsigned long long)ev.count);
-				break;
-			case CTR_EV_ATTR_STR:
-				printf(" %.*s=%.*s\n", (int)ev.len, ev.str, (int)ev.len2, ev.str2);
-				break;
-			case CTR_EV_ATTR_INT:
-				printf(" %.*s=%lld\n", (int)ev.len, ev.str, (long long)ev.ival);
-				break;
-			default:
-				printf(" %.*s\n", (int)ev.len, ev.str ? ev.str : "");
-			}
+			print_event_args(&ev, name, p->ticks_per_sec);
 		}
 		ctr_decoder_release(&d);
 		ctr_rawthread_unmap(map, msize);

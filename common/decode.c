@@ -217,7 +217,8 @@ int ctr_decoder_next(struct ctr_decoder *d, struct ctr_event *ev, struct ctr_err
 		case CTR_X_TRACER:
 		case CTR_X_HIDDEN:
 			if (nw < 1 || (kind == CTR_X_HIDDEN && arg >= CTR_HIDDEN_KINDS))
-				continue; /* a later version's variant: skipped like unknown kinds */
+				continue; /* a later version's variant: skipped like unknown kinds
+					   */
 			ev->type = kind == CTR_X_TRACER ? CTR_EV_TRACER : CTR_EV_HIDDEN;
 			ev->ref = arg;
 			ev->count = p[0];

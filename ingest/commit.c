@@ -297,7 +297,8 @@ static void close_frame(struct commit *c, const struct ctr_rawproc *p, struct fr
 	if (ctot < f->cchild)
 		ctot = f->cchild;
 	if (ctot == 0 && dur > 0)
-		ctot = 1; /* a call that took measurable time never shows as free: 1 ns resolution */
+		ctot =
+		    1; /* a call that took measurable time never shows as free: 1 ns resolution */
 	cself = ctot - f->cchild;
 
 	n->raw_total_ns += dur;
@@ -351,7 +352,7 @@ struct twalk {
 	uint64_t enters, events, first, last;
 	double scale;	/* ns per tick */
 	double removed; /* tracer time so far (TRACER, HIDDEN, COUNT records), ns */
-	int64_t base; /* ns from the run's start to the process's */
+	int64_t base;	/* ns from the run's start to the process's */
 	uint32_t cache_fn[1024];
 	uint64_t cache_addr[1024]; /* address + 1 -> function, direct-mapped by address */
 };
@@ -500,12 +501,16 @@ static int tw_attr(struct twalk *t, const struct ctr_event *ev, uint64_t ns, str
 }
 
 /* Cost of one unrecorded hook pair of kind @kind (enum ctr_hidden_kind; -1: a call dropped by
- * the policy, which ran both hooks in full). */
+ * the policy, which ran both hooks in full; -2: one event sent the slow way to write a count). */
 static double tw_cost(const struct twalk *t, int kind)
 {
 	double inner, call, v;
 
 	overhead_of(t->c, t->p, &inner, &call);
+	if (kind == -2) { /* half of the slow pair's extra: one event */
+		v = t->c->o->raw_times ? 0 : t->p->overhead_slow_ns / 2;
+		return v >= 0 && v < 1e9 ? v : 0;
+	}
 	if (kind < 0 || kind >= CTR_HIDDEN_KINDS)
 		return call;
 	v = t->c->o->raw_times ? 0 : t->p->overhead_hidden_ns[kind];
@@ -571,8 +576,8 @@ static int tw_event(struct twalk *t, const struct ctr_event *ev, uint64_t ns, st
 	case CTR_EV_TRACER:
 		tw_remove(t, (double)ev->count * t->scale);
 		return 0;
-	case CTR_EV_HIDDEN:
-		tw_remove(t, (double)ev->count * tw_cost(t, (int)ev->ref));
+	case CTR_EV_HIDDEN: /* the calls, and the slow-path event that wrote their count */
+		tw_remove(t, (double)ev->count * tw_cost(t, (int)ev->ref) + tw_cost(t, -2));
 		return 0;
 	default:
 		return 0;

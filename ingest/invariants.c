@@ -31,7 +31,8 @@ static int check_node(const struct ctr_run *r, size_t i, uint64_t untimed, int r
 		      struct ctr_err *e)
 {
 	const struct ctr_node *n = &r->nodes[i];
-	uint64_t total = raw ? n->raw_total_ns : n->total_ns, self = raw ? n->raw_self_ns : n->self_ns;
+	uint64_t total = raw ? n->raw_total_ns : n->total_ns,
+		 self = raw ? n->raw_self_ns : n->self_ns;
 	uint64_t mn = raw ? n->raw_min_ns : n->min_ns, mx = raw ? n->raw_max_ns : n->max_ns;
 	uint64_t timed = n->calls > untimed ? n->calls - untimed : 0;
 
@@ -47,8 +48,8 @@ static int check_node(const struct ctr_run *r, size_t i, uint64_t untimed, int r
 	if ((double)total > (double)mx * (double)timed + (double)timed)
 		return broken(r, i, "avg <= max", total / timed, mx, e);
 	if (!raw && mn == 0 && n->raw_min_ns > 0)
-		return broken(r, i, "compensated min > 0 where the measured one is", mn, n->raw_min_ns,
-			      e);
+		return broken(r, i, "compensated min > 0 where the measured one is", mn,
+			      n->raw_min_ns, e);
 	if (!raw && total > n->raw_total_ns)
 		return broken(r, i, "compensated total <= measured", total, n->raw_total_ns, e);
 	return 0;
@@ -97,11 +98,12 @@ int ctr_run_check(const struct ctr_run *r, const uint64_t *untimed, size_t n_unt
 		uint64_t span = th->end_ns > th->start_ns ? th->end_ns - th->start_ns : 0;
 
 		if (roots[2 * t + 1] > span || roots[2 * t] > roots[2 * t + 1]) {
-			ret = ctr_err_set(e, CTR_EINTERNAL, 0,
-					  "run '%s': thread %zu's top-level calls add up to %" PRIu64
-					  " ns compensated, %" PRIu64
-					  " ns measured, against its span of %" PRIu64 " ns",
-					  r->id, t, roots[2 * t], roots[2 * t + 1], span);
+			ret =
+			    ctr_err_set(e, CTR_EINTERNAL, 0,
+					"run '%s': thread %zu's top-level calls add up to %" PRIu64
+					" ns compensated, %" PRIu64
+					" ns measured, against its span of %" PRIu64 " ns",
+					r->id, t, roots[2 * t], roots[2 * t + 1], span);
 			goto out;
 		}
 	}

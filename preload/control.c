@@ -22,6 +22,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "../common/cxxname.h"
 #include "../common/options.h"
 #include "preload-int.h"
 
@@ -107,6 +108,34 @@ static int match_any(const struct globs *g, const char *name)
 	return 0;
 }
 
+/*
+ * A glob matches a function by its linkage name, its demangled name, or the name people write
+ * (common/cxxname.h): the qualified name without a return type, with or without its parameter
+ * list, so `std::*` takes in `void std::allocator_traits<...>::construct<...>(...)` too.
+ */
+static int match_names(const struct globs *g, const char *name, char *dm)
+{
+	size_t a, b, c;
+	int hit;
+
+	if (match_any(g, name) || (dm && match_any(g, dm)))
+		return 1;
+	if (!dm || ctr_cxxname_split(dm, &a, &b, &c) != 0)
+		return 0;
+	char keep = dm[c];
+
+	dm[c] = 0; /* qualified name with parameters */
+	hit = match_any(g, dm + a);
+	dm[c] = keep;
+	if (!hit) {
+		keep = dm[b];
+		dm[b] = 0; /* without them */
+		hit = match_any(g, dm + a);
+		dm[b] = keep;
+	}
+	return hit;
+}
+
 typedef char *(*demangle_fn)(const char *, char *, size_t *, int *);
 
 /* Adds the functions of ELF file @path (loaded at @bias) that match the globs to the sets. */
@@ -164,10 +193,8 @@ static void scan_symbols(const char *path, uintptr_t bias)
 				name = str + sym[k].st_name;
 				if (name[0] == '_' && name[1] == 'Z' && demangle)
 					dm = demangle(name, NULL, NULL, &status);
-				ex = g_exclude.n && (match_any(&g_exclude, name) ||
-						     (dm && match_any(&g_exclude, dm)));
-				fi = g_filter.n && (match_any(&g_filter, name) ||
-						    (dm && match_any(&g_filter, dm)));
+				ex = g_exclude.n && match_names(&g_exclude, name, dm);
+				fi = g_filter.n && match_names(&g_filter, name, dm);
 				if (ex && set_exclude)
 					set_add(set_exclude, bias + sym[k].st_value);
 				if (fi && set_filter)

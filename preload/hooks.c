@@ -1370,7 +1370,7 @@ struct calib {
 };
 
 enum { CALIB_N = 4000, CALIB_ROUNDS = 7, CALIB_HIST = 4096 };
-enum calib_mode { CALIB_RECORDED, CALIB_EXCLUDED, CALIB_DEEP };
+enum calib_mode { CALIB_RECORDED, CALIB_EXCLUDED, CALIB_DEEP, CALIB_SLOW };
 
 /* A fresh thread state writing into the scratch buffer, set up for @mode. */
 static void calib_reset(struct calib *k, enum calib_mode mode)
@@ -1411,8 +1411,12 @@ static void calib_time(struct calib *k, enum calib_mode mode, uint32_t *hist, ui
 		calib_reset(k, mode);
 		t0 = now_ticks();
 		for (int i = 0; i < CALIB_N; i++) {
+			if (mode == CALIB_SLOW)
+				ctr_tls.end = NULL; /* as after an unrecorded call: the slow way */
 			k->enter((void *)calib_target, NULL);
 			target();
+			if (mode == CALIB_SLOW)
+				ctr_tls.end = NULL;
 			k->exitf((void *)calib_target, NULL);
 		}
 		t1 = now_ticks();
@@ -1482,6 +1486,13 @@ int ctr_calibrate(struct ctr_overhead *o)
 	if (ctr_opts.max_depth) {
 		calib_time(&k, CALIB_DEEP, NULL, NULL, &hook, &bare);
 		o->hidden_ns[CTR_HIDDEN_DEEP] = ticks_to_ns_per_call(hook, bare);
+	}
+	if (ctr_opts.have_exclude || ctr_opts.max_depth) {
+		/* a recorded call after unrecorded ones takes the slow path to write their count */
+		calib_time(&k, CALIB_SLOW, NULL, NULL, &hook, &bare);
+		o->slow_ns = ticks_to_ns_per_call(hook, bare) - o->call_ns;
+		if (o->slow_ns < 0)
+			o->slow_ns = 0;
 	}
 	ret = n ? 0 : -1;
 out:

@@ -117,9 +117,9 @@ struct ctr_thr {
 	struct ctr_pending *pend; /* dropped calls not yet written as COUNT records */
 	uint32_t n_pend;
 	uint8_t pend_hint[CTR_PEND_MAX]; /* function -> its newest entry in pend, a guess */
-	uint32_t dl_checks;	    /* a dlopen was called: slow paths look for new objects */
-	unsigned long long dl_adds; /* the loader's count of additions at the last look */
-	uint64_t tracer;	    /* ticks spent in slow paths, not yet written as TRACER */
+	uint32_t dl_checks;		 /* a dlopen was called: slow paths look for new objects */
+	unsigned long long dl_adds;	 /* the loader's count of additions at the last look */
+	uint64_t tracer;		 /* ticks spent in slow paths, not yet written as TRACER */
 	uint32_t hidden[CTR_HIDDEN_KINDS]; /* unrecorded hook pairs, not yet written */
 };
 
@@ -190,6 +190,7 @@ void ctr_unwind_to_sp(struct ctr_thr *t, uintptr_t sp); /* close frames deeper t
 struct ctr_overhead {
 	double inner_ns, call_ns;
 	double hidden_ns[CTR_HIDDEN_KINDS];
+	double slow_ns; /* extra of a recorded call whose two events both take the slow path */
 };
 int ctr_calibrate(struct ctr_overhead *o);
 

@@ -720,11 +720,13 @@ static void write_overhead(void)
 	struct ctr_overhead o = {0};
 	char buf[128];
 
-	if (sscanf(ovh ? ovh : "", "%lf,%lf,%lf,%lf", &o.inner_ns, &o.call_ns,
-		   &o.hidden_ns[CTR_HIDDEN_EXCLUDED], &o.hidden_ns[CTR_HIDDEN_DEEP]) != 4) {
+	if (sscanf(ovh ? ovh : "", "%lf,%lf,%lf,%lf,%lf", &o.inner_ns, &o.call_ns,
+		   &o.hidden_ns[CTR_HIDDEN_EXCLUDED], &o.hidden_ns[CTR_HIDDEN_DEEP],
+		   &o.slow_ns) != 5) {
 		if (ctr_calibrate(&o) == 0) {
-			snprintf(buf, sizeof(buf), "%.3f,%.3f,%.3f,%.3f", o.inner_ns, o.call_ns,
-				 o.hidden_ns[CTR_HIDDEN_EXCLUDED], o.hidden_ns[CTR_HIDDEN_DEEP]);
+			snprintf(buf, sizeof(buf), "%.3f,%.3f,%.3f,%.3f,%.3f", o.inner_ns,
+				 o.call_ns, o.hidden_ns[CTR_HIDDEN_EXCLUDED],
+				 o.hidden_ns[CTR_HIDDEN_DEEP], o.slow_ns);
 			ctr_setenv("CTRACE_OVERHEAD", buf);
 		}
 	}
@@ -736,6 +738,8 @@ static void write_overhead(void)
 	meta_put(meta_fd(), "overhead_excluded_ns", buf);
 	snprintf(buf, sizeof(buf), "%.3f", o.hidden_ns[CTR_HIDDEN_DEEP]);
 	meta_put(meta_fd(), "overhead_deep_ns", buf);
+	snprintf(buf, sizeof(buf), "%.3f", o.slow_ns);
+	meta_put(meta_fd(), "overhead_slow_ns", buf);
 }
 
 static uint64_t calibrate_tsc(void)

@@ -384,7 +384,8 @@ static void print_base(FILE *out, const struct ctr_run *run, uint32_t thread, ui
 
 	ctr_fmt_ns(b, sizeof(b), base);
 	if (thread == CTR_NONE && run->n_threads > 1)
-		fprintf(out, "%% of %s, the sum of %zu threads' top-level calls\n", b, run->n_threads);
+		fprintf(out, "%% of %s, the sum of %zu threads' top-level calls\n", b,
+			run->n_threads);
 	else
 		fprintf(out, "%% of %s, the sum of the thread's top-level calls\n", b);
 }
