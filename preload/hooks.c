@@ -752,6 +752,15 @@ static __attribute__((noinline)) void enter_gated(struct ctr_thr *t, uintptr_t f
 	case CTR_G_BUSY:
 		count_nested(t);
 		return;
+	case CTR_G_VFORK:
+		if (ctr_foreign())
+			return; /* the vfork child, in its parent's memory: never its thread */
+		t->gate = t->vfork_gate;
+		if (t->gate)
+			enter_gated(t, fn, sp);
+		else
+			generic_enter_locked(t, fn, sp, now_ticks());
+		return;
 	case CTR_G_LOST:
 		t->gate = CTR_G_BUSY;
 		push_frame(t, fn, sp);
@@ -781,6 +790,15 @@ static __attribute__((noinline)) void exit_gated(struct ctr_thr *t, uintptr_t fn
 		return;
 	case CTR_G_BUSY:
 		count_nested(t);
+		return;
+	case CTR_G_VFORK:
+		if (ctr_foreign())
+			return;
+		t->gate = t->vfork_gate;
+		if (t->gate)
+			exit_gated(t, fn);
+		else
+			generic_exit_locked(t, fn, now_ticks());
 		return;
 	case CTR_G_LOST:
 		t->gate = CTR_G_BUSY;
@@ -1349,6 +1367,59 @@ CTR_EXPORT void *__cxa_begin_catch(void *exc)
 	ctr_unwind_to_sp(&ctr_tls, caller_sp - 8);
 	errno = saved;
 	return real_begin_catch ? real_begin_catch(exc) : NULL;
+}
+
+/*
+ * A cleanup landing pad (a destructor run while an exception unwinds) runs in the frame that
+ * owns it: frames deeper than that one were unwound. gcc's exit hooks run in those frames' own
+ * cleanups; clang's do not, and without this the destructor would be recorded as a call of the
+ * function that threw. The C++ personality routine says when a landing pad is about to run
+ * (phase 2, _URC_INSTALL_CONTEXT), and the unwinder gives that frame's CFA: the frame is the
+ * outermost recorded one below it. The unwinder's function comes from libgcc_s (the unwinder
+ * of libstdc++), never from another unwinder library in the process.
+ */
+typedef int (*personality_fn)(int, int, uint64_t, void *, void *);
+typedef uintptr_t (*getcfa_fn)(void *);
+
+/* Closes the recorded frames deeper than the outermost one below stack address @cfa. */
+static void unwind_below_cfa(struct ctr_thr *t, uintptr_t cfa)
+{
+	uint32_t n = t->depth < t->cap ? t->depth : t->cap, i = 0;
+
+	if (!CTR_GATE_IS_ON(t->gate) && t->gate != CTR_G_LOST)
+		return;
+	while (i < n && t->stack[i].sp >= cfa)
+		i++;
+	if (i + 1 < n)
+		ctr_unwind_to_sp(t, t->stack[i].sp);
+}
+
+CTR_EXPORT int __gxx_personality_v0(int version, int actions, uint64_t cls, void *exc, void *ctx)
+{
+	static personality_fn real;
+	static getcfa_fn getcfa;
+	static int looked;
+	int saved = errno, ret;
+
+	if (!looked) {
+		void *gcc = dlopen("libgcc_s.so.1", RTLD_LAZY | RTLD_NOLOAD);
+
+		real = (personality_fn)next_sym("__gxx_personality_v0");
+		getcfa = gcc ? (getcfa_fn)dlsym(gcc, "_Unwind_GetCFA") : NULL;
+		looked = 1;
+	}
+	if (!real)
+		return 9; /* _URC_FAILURE: no C++ runtime to forward to */
+	ret = real(version, actions, cls, exc, ctx);
+	if ((actions & 2 /* _UA_CLEANUP_PHASE */) && ret == 7 /* _URC_INSTALL_CONTEXT */ &&
+	    getcfa) {
+		uintptr_t cfa = getcfa(ctx);
+
+		if (cfa)
+			unwind_below_cfa(&ctr_tls, cfa);
+	}
+	errno = saved;
+	return ret;
 }
 
 /* ---- overhead calibration ----------------------------------------------------------- */

@@ -28,6 +28,9 @@ enum ctr_gate {
 			       * (--min-duration, --sample): every event takes the generic path */
 	CTR_G_DORMANT = 6,    /* tracing switched off: resumes when ctr_global_on is set */
 	CTR_G_FILTER_OUT = 7, /* --filter: outside every matching function */
+	CTR_G_VFORK = 8,      /* vfork() called: a child runs in this memory until it execs;
+			       * its calls are not recorded, the parent's next event restores
+			       * vfork_gate */
 };
 
 /* The gate value of a recording thread: CTR_G_OPEN when the fast path applies. */
@@ -120,6 +123,7 @@ struct ctr_thr {
 	uint32_t dl_checks;		 /* a dlopen was called: slow paths look for new objects */
 	unsigned long long dl_adds;	 /* the loader's count of additions at the last look */
 	uint64_t tracer;		 /* ticks spent in slow paths, not yet written as TRACER */
+	int vfork_gate;			 /* the gate before vfork() (CTR_G_VFORK) */
 	uint32_t hidden[CTR_HIDDEN_KINDS]; /* unrecorded hook pairs, not yet written */
 };
 

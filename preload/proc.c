@@ -913,6 +913,43 @@ CTR_EXPORT __attribute__((noreturn)) void _Exit(int status)
 	_exit(status);
 }
 
+/*
+ * vfork(): the child borrows the parent's memory, TLS included, until it execs or exits, so
+ * its calls would land in the parent's thread. The calling thread's gate is parked first
+ * (CTR_G_VFORK: the child's hooks see a foreign pid and record nothing, the parent's next event
+ * restores the gate). A C wrapper cannot call vfork() itself (the child would return through
+ * its frame and clobber it), so the stub below calls the preparation and then jumps to the real
+ * vfork, which returns straight to the program in both processes.
+ */
+void *ctr_vfork_prepare(void);
+void *ctr_vfork_prepare(void)
+{
+	static void *real;
+	struct ctr_thr *t = &ctr_tls;
+	int saved = errno;
+
+	if (!real)
+		real = dlsym(RTLD_NEXT, "vfork");
+	if (!real)
+		real = (void *)fork;
+	if (ctr_proc.enabled && t->gate != CTR_G_VFORK && t->gate != CTR_G_BUSY) {
+		t->vfork_gate = t->gate;
+		t->gate = CTR_G_VFORK;
+	}
+	errno = saved;
+	return real;
+}
+
+__asm__(".text\n"
+	".globl vfork\n"
+	".type vfork, @function\n"
+	"vfork:\n"
+	"\tsub $8, %rsp\n" /* the call below on a 16-byte aligned stack */
+	"\tcall ctr_vfork_prepare\n"
+	"\tadd $8, %rsp\n"
+	"\tjmp *%rax\n"
+	".size vfork, .-vfork\n");
+
 static void atfork_prepare(void)
 {
 	pthread_mutex_lock(&reg_lock);
