@@ -56,6 +56,8 @@ for CC in gcc clang; do
 		$CC $F -o "$X/sig" "$P/sig.c" &&
 		$CC $F -o "$X/jump" "$P/jump.c" &&
 		$CC $F -o "$X/deep" "$P/deep.c" &&
+		$CC $F -o "$X/vfork" "$P/vfork.c" &&
+		$CXX $F -o "$X/cleanup" "$P/cleanup.cc" &&
 		$CXX $F -o "$X/exc" "$P/exc.cc" || { bad "$tag build" "compilation failed"; continue; }
 
 		record fib "$X/fib"
@@ -107,6 +109,18 @@ for CC in gcc clang; do
 		check "$tag exception: after() is a child of catcher" "$(($(depth_of "$T/exc.dump" catcher) + 1))" "$(depth_of "$T/exc.dump" after)"
 		check "$tag exception: t1..t3 closed" 3 "$(awk '$4 == "exit" && $7 ~ /^t[1-3]/' "$T/exc.dump" | wc -l)"
 		check "$tag exception balanced" yes "$(balanced "$T/exc.dump")"
+
+		record cleanup "$X/cleanup"
+		check "$tag cleanup: D::~D() x3 a child of mid()" "3 $(($(depth_of "$T/cleanup.dump" "mid") + 1))" \
+			"$(count "$T/cleanup.dump" "D::~D") $(depth_of "$T/cleanup.dump" "D::~D")"
+		check "$tag cleanup balanced" yes "$(balanced "$T/cleanup.dump")"
+
+		record vfork "$X/vfork"
+		check "$tag vfork: status" 0 "$status"
+		check "$tag vfork: spawn() x5, after() a child of main" "5 2" \
+			"$(count "$T/vfork.dump" spawn) $(depth_of "$T/vfork.dump" after)"
+		check "$tag vfork: the child's calls are not the parent's" 0 "$(count "$T/vfork.dump" in_child)"
+		check "$tag vfork balanced" yes "$(balanced "$T/vfork.dump")"
 
 		record deep "$X/deep"
 		check "$tag 100k-deep recursion calls" 100001 "$(count "$T/deep.dump" rec)"
