@@ -4,7 +4,8 @@
 # and libzstd Debian source packages through a temporary deb-src list (the system's apt
 # configuration is left untouched), builds every workload twice (plain -O2 -g and with
 # -finstrument-functions), builds the floor and counting preloads, and installs uftrace when
-# it is missing. Knobs: BENCH_WORK (default bench/work), CC (default gcc).
+# it is missing. Knobs: BENCH_WORK (default bench/work), CC (default gcc), BENCH_ONLY (the
+# source workloads to prepare, default "lua zstd sqlite"; set, it also skips uftrace).
 set -eu
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -23,7 +24,7 @@ SUDO=
 [ "$(id -u)" = 0 ] || SUDO=sudo
 
 # --- tools ---------------------------------------------------------------------------------
-if ! command -v uftrace >/dev/null 2>&1; then
+if [ -z "${BENCH_ONLY:-}" ] && ! command -v uftrace >/dev/null 2>&1; then
 	say "installing uftrace"
 	$SUDO apt-get install -y -qq --no-install-recommends uftrace >/dev/null ||
 		say "cannot install uftrace; its columns will read n/a"
@@ -150,6 +151,7 @@ build_zstd() {
 
 # A source package that cannot be fetched (no network) only drops its workload.
 for p in lua5.4:lua libzstd:zstd sqlite3:sqlite; do
+	case " ${BENCH_ONLY:-lua zstd sqlite} " in *" ${p#*:} "*) ;; *) continue ;; esac
 	pkg=${p%%:*}
 	if fetch "$pkg" "$pkg-*"; then
 		build_${p#*:}
