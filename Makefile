@@ -169,6 +169,7 @@ bench: deps
 	$(Q)$(MAKE) --no-print-directory all
 	$(Q)BUILD=$(BUILD) sh bench/run.sh
 	$(Q)BUILD=$(BUILD) sh bench/filter.sh
+	$(Q)BUILD=$(BUILD) sh bench/truth.sh
 
 fmt:
 	$(Q)clang-format -i $$(git ls-files '*.c' '*.h')
