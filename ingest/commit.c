@@ -625,7 +625,9 @@ static int do_thread(struct commit *c, size_t ti, struct ctr_err *e)
 	while ((ret = ctr_decoder_next(&dec, &ev, e)) > 0) {
 		if ((ret = tw_time(&t, &ev, &ns, e)))
 			goto out;
-		if ((++t.events & 0xFFFFF) == 0)
+		/* the recorder's own accounting is not an event of the program */
+		if (ev.type != CTR_EV_TRACER && ev.type != CTR_EV_HIDDEN &&
+		    (++t.events & 0xFFFFF) == 0)
 			tw_progress(&t, &ev);
 		if ((ret = tw_event(&t, &ev, ns, e)))
 			goto out;

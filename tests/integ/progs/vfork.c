@@ -21,9 +21,7 @@ __attribute__((noinline)) int spawn(void)
 	return st;
 }
 
-__attribute__((noinline)) void after(void)
-{
-}
+__attribute__((noinline)) void after(void) {}
 
 int main(void)
 {
