@@ -22,7 +22,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "../common/cxxname.h"
+#include "../common/cxxsplit.h"
 #include "../common/options.h"
 #include "preload-int.h"
 
@@ -110,7 +110,7 @@ static int match_any(const struct globs *g, const char *name)
 
 /*
  * A glob matches a function by its linkage name, its demangled name, or the name people write
- * (common/cxxname.h): the qualified name without a return type, with or without its parameter
+ * (common/cxxsplit.h): the qualified name without a return type, with or without its parameter
  * list, so `std::*` takes in `void std::allocator_traits<...>::construct<...>(...)` too.
  */
 static int match_names(const struct globs *g, const char *name, char *dm)
@@ -120,7 +120,7 @@ static int match_names(const struct globs *g, const char *name, char *dm)
 
 	if (match_any(g, name) || (dm && match_any(g, dm)))
 		return 1;
-	if (!dm || ctr_cxxname_split(dm, &a, &b, &c) != 0)
+	if (!dm || ctr_cxxsplit_name(dm, &a, &b, &c) != 0)
 		return 0;
 	char keep = dm[c];
 

@@ -36,7 +36,7 @@ bad_pre=
 for f in preload/*.c preload/*.h instrument/*.h; do
 	for inc in $(sed -n 's/^#include "\([^"]*\)".*/\1/p' "$f"); do
 		case $inc in
-		../common/format.h | ../common/runid.h | ../common/options.h | ../common/hash.h | ../common/cxxname.h | preload-int.h) ;;
+		../common/format.h | ../common/runid.h | ../common/options.h | ../common/hash.h | ../common/cxxsplit.h | preload-int.h) ;;
 		*) bad_pre="$bad_pre $f:$inc" ;;
 		esac
 	done

@@ -1,25 +1,25 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Tests of common/cxxname.h: the qualified name and parameter list of demangled C++ names, as
+ * Tests of common/cxxsplit.h: the qualified name and parameter list of demangled C++ names, as
  * --exclude/--filter match them (the name people write: no return type).
  */
 #include <criterion/criterion.h>
 #include <string.h>
 
-#include "common/cxxname.h"
+#include "common/cxxsplit.h"
 
 static void expect_split(const char *dm, const char *name, const char *params)
 {
 	size_t a, b, c;
 
-	cr_assert_eq(ctr_cxxname_split(dm, &a, &b, &c), 0, "no split of '%s'", dm);
+	cr_assert_eq(ctr_cxxsplit_name(dm, &a, &b, &c), 0, "no split of '%s'", dm);
 	cr_expect(strlen(name) == b - a && !strncmp(dm + a, name, b - a),
 		  "'%s': name '%.*s', want '%s'", dm, (int)(b - a), dm + a, name);
 	cr_expect(strlen(params) == c - b && !strncmp(dm + b, params, c - b),
 		  "'%s': params '%.*s', want '%s'", dm, (int)(c - b), dm + b, params);
 }
 
-Test(cxxname, return_types_dropped)
+Test(cxxsplit, return_types_dropped)
 {
 	expect_split("void std::allocator_traits<std::allocator<int> >::construct<int, int const&>"
 		     "(std::allocator<int>&, int*, int const&)",
@@ -32,7 +32,7 @@ Test(cxxname, return_types_dropped)
 		     "__gnu_cxx::operator!=<int*, std::vector<int> >", "(int const&, int)");
 }
 
-Test(cxxname, no_return_type)
+Test(cxxsplit, no_return_type)
 {
 	expect_split("std::vector<int, std::allocator<int> >::push_back(int const&)",
 		     "std::vector<int, std::allocator<int> >::push_back", "(int const&)");
@@ -42,7 +42,7 @@ Test(cxxname, no_return_type)
 	expect_split("(anonymous namespace)::foo(int)", "(anonymous namespace)::foo", "(int)");
 }
 
-Test(cxxname, operators_and_lambdas)
+Test(cxxsplit, operators_and_lambdas)
 {
 	expect_split("main::{lambda(int)#1}::operator()(int) const",
 		     "main::{lambda(int)#1}::operator()", "(int)");
@@ -57,13 +57,13 @@ Test(cxxname, operators_and_lambdas)
 	expect_split("X::operator->()", "X::operator->", "()");
 }
 
-Test(cxxname, not_a_function)
+Test(cxxsplit, not_a_function)
 {
 	size_t a, b, c;
 
-	cr_expect_eq(ctr_cxxname_split("main", &a, &b, &c), -1);
+	cr_expect_eq(ctr_cxxsplit_name("main", &a, &b, &c), -1);
 	cr_expect_eq(a, 0);
 	cr_expect_eq(b, 4);
-	cr_expect_eq(ctr_cxxname_split("broken<int(", &a, &b, &c), -1);
-	cr_expect_eq(ctr_cxxname_split("a)b(c", &a, &b, &c), -1);
+	cr_expect_eq(ctr_cxxsplit_name("broken<int(", &a, &b, &c), -1);
+	cr_expect_eq(ctr_cxxsplit_name("a)b(c", &a, &b, &c), -1);
 }

@@ -5,8 +5,8 @@
  * return type ("void std::allocator_traits<...>::construct<...>(...)") and every function its
  * parameter list, but people write the qualified name: `std::*` must match both.
  */
-#ifndef CTR_CXXNAME_H
-#define CTR_CXXNAME_H
+#ifndef CTR_CXXSPLIT_H
+#define CTR_CXXSPLIT_H
 
 #include <stddef.h>
 #include <string.h>
@@ -14,7 +14,7 @@
 /* Characters of an operator's symbol or conversion type after "operator" at @s ("<<", "()",
  * "[]", "->*", " new", " delete", " unsigned int", " bool"): not brackets, not a space that ends
  * a return type. */
-static inline size_t ctr_cxxname_op_len(const char *s)
+static inline size_t ctr_cxxsplit_op_len(const char *s)
 {
 	size_t n = 0;
 
@@ -40,7 +40,7 @@ static inline size_t ctr_cxxname_op_len(const char *s)
 	return n;
 }
 
-static inline int ctr_cxxname_ident(char c)
+static inline int ctr_cxxsplit_ident(char c)
 {
 	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
 	       c == '_';
@@ -52,7 +52,7 @@ static inline int ctr_cxxname_ident(char c)
  * Returns 0, or -1 when @dm has no parameter list (a C name, a variable) or its brackets do
  * not balance; the outputs are then 0, len, len.
  */
-static inline int ctr_cxxname_split(const char *dm, size_t *name, size_t *params, size_t *end)
+static inline int ctr_cxxsplit_name(const char *dm, size_t *name, size_t *params, size_t *end)
 {
 	size_t len = strlen(dm), i, depth = 0, space = 0, open = len, close = len, start = 0;
 
@@ -61,9 +61,9 @@ static inline int ctr_cxxname_split(const char *dm, size_t *name, size_t *params
 	for (i = 0; i < len; i++) {
 		char c = dm[i];
 
-		if (c == 'o' && (i == 0 || !ctr_cxxname_ident(dm[i - 1])) &&
-		    !strncmp(dm + i, "operator", 8) && !ctr_cxxname_ident(dm[i + 8])) {
-			i += 8 + ctr_cxxname_op_len(dm + i + 8) - 1;
+		if (c == 'o' && (i == 0 || !ctr_cxxsplit_ident(dm[i - 1])) &&
+		    !strncmp(dm + i, "operator", 8) && !ctr_cxxsplit_ident(dm[i + 8])) {
+			i += 8 + ctr_cxxsplit_op_len(dm + i + 8) - 1;
 			continue;
 		}
 		if (c == '<' || c == '(' || c == '[' || c == '{') {
