@@ -13,6 +13,7 @@
 #include "store-int.h"
 
 #include <endian.h>
+#include <jansson.h>
 #include <libpq-fe.h>
 #include <math.h>
 #include <stdio.h>
@@ -1137,6 +1138,57 @@ static void where(FILE *m, struct pgp *p, const char *cond, int nparams)
 			fputc(*c, m);
 }
 
+/* Appends the conditions of @f (parameters pushed to @p); CTR_EUSAGE when @f has more
+ * metadata pairs than the parameter array holds. */
+static int where_filter(FILE *m, struct pgp *p, const struct ctr_filter *f, struct ctr_err *e)
+{
+	if (!f)
+		return 0;
+	if (f->n_meta > (size_t)(PP_MAX - 10 - p->n))
+		return ctr_err_set(e, CTR_EUSAGE, 0, "too many metadata filters (at most %d)",
+				   PP_MAX - 10 - p->n);
+	if (f->since_unix_ns) {
+		where(m, p, "start_unix_ns >= ?", 1);
+		pp_i64(p, f->since_unix_ns);
+	}
+	if (f->until_unix_ns) {
+		where(m, p, "start_unix_ns <= ?", 1);
+		pp_i64(p, f->until_unix_ns);
+	}
+	if (f->min_duration_ns) {
+		where(m, p, "duration_ns >= ?", 1);
+		pp_i64(p, (int64_t)f->min_duration_ns);
+	}
+	if (f->max_duration_ns) {
+		where(m, p, "duration_ns <= ?", 1);
+		pp_i64(p, (int64_t)f->max_duration_ns);
+	}
+	if (f->command) {
+		where(m, p, "strpos(command, ?) > 0", 1);
+		pp_str(p, f->command);
+	}
+	if (f->host) {
+		where(m, p, "host = ?", 1);
+		pp_str(p, f->host);
+	}
+	if (f->function) {
+		/* a semi-join the planner can run either way: from the newest runs probing each
+		 * run's functions by primary key (a common function under a LIMIT), or from the
+		 * name indexes (a rare one); both '?' are the same parameter */
+		where(m, p,
+		      "EXISTS (SELECT 1 FROM ctrace.functions fn WHERE fn.run = r.pk AND "
+		      "(fn.name = ? OR fn.linkage_name = ?))",
+		      1);
+		pp_str(p, f->function);
+	}
+	for (size_t i = 0; i < f->n_meta; i++) {
+		where(m, p, "metadata @> jsonb_build_object(?::text, ?::text)", 2);
+		pp_str(p, f->meta[i].key);
+		pp_str(p, f->meta[i].value);
+	}
+	return 0;
+}
+
 static int pg_list(struct ctr_store *s, const struct ctr_filter *f, size_t limit, size_t offset,
 		   struct ctr_run ***out, size_t *n, struct ctr_err *e)
 {
@@ -1151,49 +1203,12 @@ static int pg_list(struct ctr_store *s, const struct ctr_filter *f, size_t limit
 
 	if (!m)
 		return ctr_err_set(e, CTR_ENOMEM, 0, "out of memory listing runs");
-	if (f && f->n_meta > PP_MAX - 10) {
+	fputs("SELECT " HDR_COLS " FROM ctrace.runs r WHERE true", m);
+	if ((ret = where_filter(m, &p, f, e)) < 0) {
 		fclose(m);
 		free(sql);
-		return ctr_err_set(e, CTR_EUSAGE, 0, "too many metadata filters (at most %d)",
-				   PP_MAX - 10);
-	}
-	fputs("SELECT " HDR_COLS " FROM ctrace.runs WHERE true", m);
-	if (f && f->since_unix_ns) {
-		where(m, &p, "start_unix_ns >= ?", 1);
-		pp_i64(&p, f->since_unix_ns);
-	}
-	if (f && f->until_unix_ns) {
-		where(m, &p, "start_unix_ns <= ?", 1);
-		pp_i64(&p, f->until_unix_ns);
-	}
-	if (f && f->min_duration_ns) {
-		where(m, &p, "duration_ns >= ?", 1);
-		pp_i64(&p, (int64_t)f->min_duration_ns);
-	}
-	if (f && f->max_duration_ns) {
-		where(m, &p, "duration_ns <= ?", 1);
-		pp_i64(&p, (int64_t)f->max_duration_ns);
-	}
-	if (f && f->command) {
-		where(m, &p, "strpos(command, ?) > 0", 1);
-		pp_str(&p, f->command);
-	}
-	if (f && f->host) {
-		where(m, &p, "host = ?", 1);
-		pp_str(&p, f->host);
-	}
-	if (f && f->function) {
-		/* both '?' are the same parameter */
-		where(m, &p,
-		      "pk IN (SELECT run FROM ctrace.functions WHERE name = ? UNION "
-		      "SELECT run FROM ctrace.functions WHERE linkage_name = ?)",
-		      1);
-		pp_str(&p, f->function);
-	}
-	for (size_t i = 0; f && i < f->n_meta; i++) {
-		where(m, &p, "metadata @> jsonb_build_object(?::text, ?::text)", 2);
-		pp_str(&p, f->meta[i].key);
-		pp_str(&p, f->meta[i].value);
+		pp_release(&p);
+		return ret;
 	}
 	fprintf(m, " ORDER BY start_unix_ns DESC, id LIMIT $%d OFFSET $%d", p.n + 1, p.n + 2);
 	if (limit)
@@ -1227,6 +1242,113 @@ static int pg_list(struct ctr_store *s, const struct ctr_filter *f, size_t limit
 	res = NULL;
 out:
 	ctr_run_list_free(res, nr);
+	PQclear(pr);
+	free(sql);
+	return ret;
+}
+
+/* ---- series ---- */
+
+/* The ids of the function's rows in run r ($1 is its name), and each metric as an expression
+ * over them, evaluated once per run. */
+#define PG_FN_IDS                                                                                  \
+	"SELECT fn.id FROM ctrace.functions fn WHERE fn.run = r.pk AND (fn.name = $1 OR "          \
+	"(fn.linkage_name = $1 AND fn.linkage_name <> ''))"
+static const char *const pg_metric_sql[CTR_METRIC_COUNT] = {
+    [CTR_METRIC_SELF] = "(SELECT coalesce(sum(n.self_ns), 0) FROM ctrace.nodes n WHERE "
+			"n.run = r.pk AND n.function IN (" PG_FN_IDS "))",
+    [CTR_METRIC_CALLS] = "(SELECT coalesce(sum(n.calls), 0) FROM ctrace.nodes n WHERE "
+			 "n.run = r.pk AND n.function IN (" PG_FN_IDS "))",
+    /* walk up from each of the function's nodes; a walk that meets the function again stops
+     * short of the root and is not counted */
+    [CTR_METRIC_TOTAL] = "(WITH RECURSIVE fs(id) AS (" PG_FN_IDS "), up(anc, tot) AS ("
+			 "SELECT n.parent, n.total_ns FROM ctrace.nodes n WHERE n.run = r.pk AND "
+			 "n.function IN (SELECT id FROM fs) UNION ALL SELECT p.parent, up.tot "
+			 "FROM up JOIN ctrace.nodes p ON p.run = r.pk AND p.id = up.anc WHERE "
+			 "p.function NOT IN (SELECT id FROM fs)) "
+			 "SELECT coalesce(sum(tot), 0) FROM up WHERE anc IS NULL)",
+};
+
+/* The metadata pairs of the json_agg column (an array of [key, value]) into @r. */
+static int series_meta(const char *txt, struct ctr_run *r)
+{
+	json_t *a = txt && *txt ? json_loads(txt, 0, NULL) : NULL;
+	size_t n = json_is_array(a) ? json_array_size(a) : 0;
+	int fail = !!(txt && *txt) && !a;
+
+	if (n && !(r->meta = calloc(n, sizeof(*r->meta))))
+		fail = 1;
+	for (size_t i = 0; !fail && i < n; i++) {
+		json_t *kv = json_array_get(a, i);
+
+		r->n_meta = i + 1;
+		r->meta[i].key = ctr_store_strdup(json_string_value(json_array_get(kv, 0)), &fail);
+		r->meta[i].value =
+		    ctr_store_strdup(json_string_value(json_array_get(kv, 1)), &fail);
+	}
+	json_decref(a);
+	return fail ? CTR_ENOMEM : 0;
+}
+
+/* One statement, one row per run: the header, the metric, the metadata as one json_agg. */
+static int pg_series(struct ctr_store *s, const struct ctr_filter *f, const char *fn,
+		     enum ctr_metric metric, struct ctr_series_point **out, size_t *n,
+		     struct ctr_err *e)
+{
+	struct pg_store *q = s->priv;
+	char *sql = NULL;
+	size_t len = 0, np = 0;
+	FILE *m = open_memstream(&sql, &len);
+	struct ctr_series_point *pts = NULL;
+	struct pgp p = {0};
+	PGresult *pr = NULL;
+	int ret = 0;
+
+	if (!m)
+		return ctr_err_set(e, CTR_ENOMEM, 0, "out of memory reading a series");
+	pp_str(&p, fn);
+	fprintf(m,
+		"SELECT " HDR_COLS ", (%s)::float8, (SELECT json_agg(json_build_array(mt.key, "
+		"mt.value) ORDER BY mt.idx) FROM ctrace.run_meta mt WHERE mt.run = r.pk) "
+		"FROM ctrace.runs r WHERE true",
+		pg_metric_sql[metric]);
+	if ((ret = where_filter(m, &p, f, e)) < 0) {
+		fclose(m);
+		free(sql);
+		pp_release(&p);
+		return ret;
+	}
+	fputs(" ORDER BY start_unix_ns, id DESC", m);
+	if (fclose(m) != 0 || !sql) {
+		pp_release(&p);
+		free(sql);
+		return ctr_err_set(e, CTR_ENOMEM, 0, "out of memory reading a series");
+	}
+	pr = pp_exec(q, sql, &p, 0);
+	if (PQresultStatus(pr) != PGRES_TUPLES_OK) {
+		ret = pr ? pg_fail(q, e, "cannot read a series", pr)
+			 : ctr_err_set(e, CTR_ENOMEM, 0, "out of memory reading a series");
+		goto out;
+	}
+	if (PQntuples(pr) && !(pts = calloc((size_t)PQntuples(pr), sizeof(*pts)))) {
+		ret = ctr_err_set(e, CTR_ENOMEM, 0, "out of memory reading a series");
+		goto out;
+	}
+	for (int i = 0; i < PQntuples(pr); i++, np++) {
+		if (!(pts[i].run = calloc(1, sizeof(*pts[i].run))) ||
+		    read_header(pr, i, 0, pts[i].run) < 0 ||
+		    series_meta(PQgetvalue(pr, i, 16), pts[i].run) < 0) {
+			np++;
+			ret = ctr_err_set(e, CTR_ENOMEM, 0, "out of memory reading a series");
+			goto out;
+		}
+		pts[i].value = strtod(PQgetvalue(pr, i, 15), NULL);
+	}
+	*out = pts;
+	*n = np;
+	pts = NULL;
+out:
+	ctr_series_free(pts, np);
 	PQclear(pr);
 	free(sql);
 	return ret;
@@ -1266,4 +1388,5 @@ const struct ctr_store_ops ctr_store_pgsql = {
     .load = pg_load,
     .list = pg_list,
     .remove = pg_remove,
+    .series = pg_series,
 };
