@@ -52,12 +52,14 @@ void ctr_trend_mark(struct ctr_trend_point *pt, size_t n)
 	size_t seg = 0; /* first run of the current segment */
 
 	for (size_t i = 0; i < n; i++) {
-		size_t from = i - seg > CTR_TREND_WINDOW ? i - CTR_TREND_WINDOW : seg, nw = i - from;
+		size_t from = i - seg > CTR_TREND_WINDOW ? i - CTR_TREND_WINDOW : seg,
+		       nw = i - from;
 		double med, mad, lim;
 
 		pt[i].change = pt[i].dev = NAN;
 		pt[i].jump = 0;
-		pt[i].threshold = nw < CTR_TREND_MIN_HISTORY ? CTR_TREND_FLOOR_SHORT : CTR_TREND_FLOOR;
+		pt[i].threshold =
+		    nw < CTR_TREND_MIN_HISTORY ? CTR_TREND_FLOOR_SHORT : CTR_TREND_FLOOR;
 		if (i == 0)
 			continue;
 		pt[i].change = rel(pt[i].value, pt[i - 1].value);
@@ -145,7 +147,8 @@ json_t *ctr_trend_json(const struct ctr_trend *t)
 	}
 	if (!fail) {
 		fail |= json_object_set_new(o, "function", ctr_json_str(t->function)) < 0;
-		fail |= json_object_set_new(o, "metric", json_string(ctr_metric_name(t->metric))) < 0;
+		fail |=
+		    json_object_set_new(o, "metric", json_string(ctr_metric_name(t->metric))) < 0;
 		fail |= json_object_set_new(o, "runs", a) < 0;
 		a = NULL;
 	}

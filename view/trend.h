@@ -34,8 +34,8 @@ struct ctr_trend_point {
 	struct ctr_run *run; /* header and metadata; owned by the trend */
 	double value;	     /* the metric of the function in this run */
 	double change;	     /* relative to the previous run; NAN for the first */
-	double dev;	     /* relative to the median of the segment before it; NAN for the first */
-	double threshold;    /* relative deviation that counts as a jump here */
+	double dev;	  /* relative to the median of the segment before it; NAN for the first */
+	double threshold; /* relative deviation that counts as a jump here */
 	int jump;
 };
 
