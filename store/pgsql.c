@@ -12,13 +12,114 @@
 #include "runjson.h"
 #include "store-int.h"
 
+#include <dlfcn.h>
 #include <endian.h>
 #include <jansson.h>
 #include <libpq-fe.h>
 #include <math.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+/*
+ * libpq is opened on the first PostgreSQL store rather than linked: its dependency chain
+ * (OpenSSL, Kerberos, LDAP, GnuTLS: 20 libraries) cost every ctrace command, SQLite ones
+ * included, about 12 ms of process start-up (docs/performance.md). The functions used are
+ * listed once; below the #defines the file calls them by their usual names.
+ */
+#define PQ_FUNCS(X)                                                                                \
+	X(PQconnectdbParams)                                                                       \
+	X(PQstatus)                                                                                \
+	X(PQerrorMessage)                                                                          \
+	X(PQfinish)                                                                                \
+	X(PQuser)                                                                                  \
+	X(PQhost)                                                                                  \
+	X(PQport)                                                                                  \
+	X(PQdb)                                                                                    \
+	X(PQpass)                                                                                  \
+	X(PQsetNoticeReceiver)                                                                     \
+	X(PQexec)                                                                                  \
+	X(PQexecParams)                                                                            \
+	X(PQprepare)                                                                               \
+	X(PQexecPrepared)                                                                          \
+	X(PQresultStatus)                                                                          \
+	X(PQresultErrorMessage)                                                                    \
+	X(PQresultErrorField)                                                                      \
+	X(PQntuples)                                                                               \
+	X(PQgetvalue)                                                                              \
+	X(PQgetisnull)                                                                             \
+	X(PQgetlength)                                                                             \
+	X(PQcmdTuples)                                                                             \
+	X(PQclear)                                                                                 \
+	X(PQputCopyData)                                                                           \
+	X(PQputCopyEnd)                                                                            \
+	X(PQgetResult)
+
+static struct {
+#define X(f) __typeof__(f) *f;
+	PQ_FUNCS(X)
+#undef X
+} pq;
+static pthread_once_t pq_once = PTHREAD_ONCE_INIT;
+static char pq_why[256]; /* why libpq could not be loaded; "" once it is */
+
+static void pq_load_once(void)
+{
+	void *h = dlopen("libpq.so.5", RTLD_LAZY | RTLD_LOCAL);
+	const char *err;
+
+	if (!h) {
+		err = dlerror();
+		snprintf(pq_why, sizeof(pq_why), "%s", err ? err : "cannot load libpq.so.5");
+		return;
+	}
+#define X(f)                                                                                       \
+	if (!(pq.f = (__typeof__(f) *)dlsym(h, #f))) {                                             \
+		snprintf(pq_why, sizeof(pq_why), "libpq.so.5 has no %s", #f);                      \
+		return;                                                                            \
+	}
+	PQ_FUNCS(X)
+#undef X
+}
+
+/* 0 when libpq is loaded (once per process, thread-safe); else CTR_ESTORE naming the
+ * Debian package that has it. */
+static int pq_load(struct ctr_err *e)
+{
+	pthread_once(&pq_once, pq_load_once);
+	if (pq.PQgetResult && !pq_why[0])
+		return 0;
+	return ctr_err_set(e, CTR_ESTORE, 0,
+			   "PostgreSQL stores need libpq (Debian package libpq5): %s", pq_why);
+}
+
+#define PQconnectdbParams pq.PQconnectdbParams
+#define PQstatus pq.PQstatus
+#define PQerrorMessage pq.PQerrorMessage
+#define PQfinish pq.PQfinish
+#define PQuser pq.PQuser
+#define PQhost pq.PQhost
+#define PQport pq.PQport
+#define PQdb pq.PQdb
+#define PQpass pq.PQpass
+#define PQsetNoticeReceiver pq.PQsetNoticeReceiver
+#define PQexec pq.PQexec
+#define PQexecParams pq.PQexecParams
+#define PQprepare pq.PQprepare
+#define PQexecPrepared pq.PQexecPrepared
+#define PQresultStatus pq.PQresultStatus
+#define PQresultErrorMessage pq.PQresultErrorMessage
+#define PQresultErrorField pq.PQresultErrorField
+#define PQntuples pq.PQntuples
+#define PQgetvalue pq.PQgetvalue
+#define PQgetisnull pq.PQgetisnull
+#define PQgetlength pq.PQgetlength
+#define PQcmdTuples pq.PQcmdTuples
+#define PQclear pq.PQclear
+#define PQputCopyData pq.PQputCopyData
+#define PQputCopyEnd pq.PQputCopyEnd
+#define PQgetResult pq.PQgetResult
 
 /* pg_advisory_xact_lock key serializing schema creation and upgrades ("ctrace" in ASCII). */
 #define PG_SCHEMA_LOCK 0x637472616365LL
@@ -354,13 +455,29 @@ static int pg_schema_current(struct pg_store *q)
 	return ok ? 0 : -1;
 }
 
+/* Server notices below WARNING (the NOTICEs of CREATE ... IF NOT EXISTS while migrating) are
+ * dropped here rather than by a SET on each connection, a round trip every command paid;
+ * warnings are printed as libpq's default receiver would, without any password. */
+static void pg_notice(void *arg, const PGresult *res)
+{
+	const char *sev = PQresultErrorField(res, PG_DIAG_SEVERITY_NONLOCALIZED);
+	char buf[512];
+
+	if (!sev || !strcmp(sev, "NOTICE") || !strcmp(sev, "INFO") || !strcmp(sev, "LOG") ||
+	    !strncmp(sev, "DEBUG", 5))
+		return;
+	pg_msg(arg, PQresultErrorMessage(res), buf, sizeof(buf));
+	fprintf(stderr, "%s\n", buf);
+}
+
 static void pg_close(struct ctr_store *s)
 {
 	struct pg_store *q = s->priv;
 
 	if (!q)
 		return;
-	PQfinish(q->db);
+	if (q->db)
+		PQfinish(q->db);
 	free(q->target);
 	free(q->secret[0]);
 	free(q->secret[1]);
@@ -379,6 +496,11 @@ static int pg_open(struct ctr_store *s, const char *conn, struct ctr_err *e)
 	if (!q)
 		return ctr_err_set(e, CTR_ENOMEM, 0, "out of memory opening a store");
 	s->priv = q;
+	if ((ret = pq_load(e)) < 0) {
+		ctr_err_ctx(e, "postgresql", NULL, -1); /* s->conn may hold a password */
+		pg_close(s);
+		return ret;
+	}
 	q->db = PQconnectdbParams(keys, vals, 1);
 	pg_note_secrets(q, conn);
 	q->target = pg_target(q->db);
@@ -400,7 +522,7 @@ static int pg_open(struct ctr_store *s, const char *conn, struct ctr_err *e)
 				  msg);
 		goto fail;
 	}
-	PQclear(PQexec(q->db, "SET client_min_messages = warning"));
+	PQsetNoticeReceiver(q->db, pg_notice, q);
 	if (pg_schema_current(q) < 0 && (ret = pg_migrate(q, e)) < 0)
 		goto fail;
 	return 0;
