@@ -94,12 +94,12 @@ static struct ctr_run *step_run(int i, uint64_t calls, uint64_t self)
 		abort();
 	r->n_functions = 1;
 	r->functions = calloc(1, sizeof(*r->functions));
-	r->functions[0] = (struct ctr_function){0, CTR_FN_FUNCTION, strdup("step"), strdup(""),
-						strdup(""), 0, CTR_NONE, 0};
+	r->functions[0] = (struct ctr_function){
+	    0, CTR_FN_FUNCTION, strdup("step"), strdup(""), strdup(""), 0, CTR_NONE, 0};
 	r->n_nodes = 1;
 	r->nodes = calloc(1, sizeof(*r->nodes));
-	r->nodes[0] = (struct ctr_node){.parent = CTR_NONE, .calls = calls, .total_ns = self,
-					.self_ns = self};
+	r->nodes[0] = (struct ctr_node){
+	    .parent = CTR_NONE, .calls = calls, .total_ns = self, .self_ns = self};
 	return r;
 }
 
@@ -133,8 +133,8 @@ Test(trend, computed_from_a_store_with_json_and_text)
 	json_t *r5 = json_array_get(runs, 5);
 	cr_assert(json_is_true(json_object_get(r5, "jump")));
 	cr_assert_float_eq(json_real_value(json_object_get(r5, "value")), 2000, 1e-9);
-	cr_assert_str_eq(json_string_value(json_object_get(json_object_get(r5, "metadata"), "commit")),
-			 "c5");
+	cr_assert_str_eq(
+	    json_string_value(json_object_get(json_object_get(r5, "metadata"), "commit")), "c5");
 	cr_assert(json_is_null(json_object_get(json_array_get(runs, 0), "change")));
 	json_decref(o);
 
