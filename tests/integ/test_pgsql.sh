@@ -198,6 +198,14 @@ check "the right password works" 1 "$("$C" list --store "$GOOD" --json | python3
 grep -q "Right-pw-42" err.txt && bad "commit message" "shows the password: $(cat err.txt)" || ok "commit message names ctrace_pw@host without the password"
 grep -q "ctrace_pw@$SOCK:5432/ct_pw" err.txt || bad "commit message target" "$(cat err.txt)"
 "$C" list --store "$GOOD" --json >/dev/null 2>&1 && ok "list with the right password" || bad "list with the right password" "failed"
+# libpq's own files work as usual: a password from $PGPASSFILE, a connection from a service
+printf '*:*:*:ctrace_pw:Right-pw-42\n' >pgpass
+chmod 600 pgpass
+check "password from \$PGPASSFILE" 1 "$(PGPASSFILE=$T/pgpass "$C" list --store "postgresql://ctrace_pw@/ct_pw?host=$SOCK" --json 2>&1 | python3 -c 'import json,sys; print(len(json.load(sys.stdin)))' 2>&1)"
+printf '[ctr]\nhost=%s\nuser=ctrace_pw\ndbname=ct_pw\n' "$SOCK" >services.conf
+check "connection from a service (\$PGSERVICEFILE)" 1 "$(PGSERVICEFILE=$T/services.conf PGPASSFILE=$T/pgpass "$C" list --store "postgresql://?service=ctr" --json 2>&1 | python3 -c 'import json,sys; print(len(json.load(sys.stdin)))' 2>&1)"
+PGSERVICEFILE=$T/services.conf "$C" list --store "postgresql://?service=ctr" >/dev/null 2>err.txt
+grep -q CTRACE_E_STORE err.txt && grep -q "ctrace_pw@$SOCK:5432/ct_pw" err.txt && ok "a service without the password: CTRACE_E_STORE naming what the service resolved" || bad "service without password" "$(cat err.txt)"
 check "no password in the run's metadata" 0 "$("$C" show --store "$GOOD" latest --format json 2>/dev/null | grep -c Right-pw-42)"
 
 for db in ct_conc ct_kill ct_kill_time ct_export ct_trend ct_pw; do
