@@ -12,6 +12,8 @@
 #include "runjson.h"
 #include "store-int.h"
 
+#include "../common/grow.h"
+
 #include <dlfcn.h>
 #include <endian.h>
 #include <jansson.h>
@@ -54,7 +56,9 @@
 	X(PQclear)                                                                                 \
 	X(PQputCopyData)                                                                           \
 	X(PQputCopyEnd)                                                                            \
-	X(PQgetResult)
+	X(PQgetResult)                                                                             \
+	X(PQsendQueryParams)                                                                       \
+	X(PQsetSingleRowMode)
 
 static struct {
 #define X(f) __typeof__(f) *f;
@@ -120,6 +124,8 @@ static int pq_load(struct ctr_err *e)
 #define PQputCopyData pq.PQputCopyData
 #define PQputCopyEnd pq.PQputCopyEnd
 #define PQgetResult pq.PQgetResult
+#define PQsendQueryParams pq.PQsendQueryParams
+#define PQsetSingleRowMode pq.PQsetSingleRowMode
 
 /* pg_advisory_xact_lock key serializing schema creation and upgrades ("ctrace" in ASCII). */
 #define PG_SCHEMA_LOCK 0x637472616365LL
@@ -330,6 +336,37 @@ static PGresult *pp_exec(struct pg_store *q, const char *sql, struct pgp *p, int
 		res = PQexecParams(q->db, sql, p->n, NULL, p->v, p->len, p->fmt, binary_result);
 	pp_release(p);
 	return res;
+}
+
+/* Runs @sql with the parameters of @p (released here) in single-row mode: @row gets each row
+ * (a PGRES_SINGLE_TUPLE result, row 0) as it arrives, so libpq never holds the whole answer
+ * (for a list of 10,000 runs that was 3 MiB, each page a fault). 0, @row's error, or
+ * CTR_ESTORE / CTR_ENOMEM naming @what. */
+static int pp_rows(struct pg_store *q, const char *sql, struct pgp *p, const char *what,
+		   int (*row)(void *arg, const PGresult *r, struct ctr_err *e), void *arg,
+		   struct ctr_err *e)
+{
+	int fail = p->fail, sent = 0, ret = 0;
+	PGresult *res;
+
+	if (!fail)
+		sent = PQsendQueryParams(q->db, sql, p->n, NULL, p->v, p->len, p->fmt, 0);
+	pp_release(p);
+	if (fail)
+		return ctr_err_set(e, CTR_ENOMEM, 0, "out of memory: %s", what);
+	if (!sent)
+		return pg_fail_msg(q, e, what, PQerrorMessage(q->db));
+	PQsetSingleRowMode(q->db);
+	while ((res = PQgetResult(q->db)) != NULL) { /* to the end, even after an error */
+		ExecStatusType st = PQresultStatus(res);
+
+		if (ret == 0 && st == PGRES_SINGLE_TUPLE)
+			ret = row(arg, res, e);
+		else if (ret == 0 && st != PGRES_TUPLES_OK)
+			ret = pg_fail(q, e, what, res);
+		PQclear(res);
+	}
+	return ret;
 }
 
 /* ---- reading text results ---- */
@@ -1311,16 +1348,34 @@ static int where_filter(FILE *m, struct pgp *p, const struct ctr_filter *f, stru
 	return 0;
 }
 
+struct list_rows {
+	struct ctr_run **runs;
+	size_t n, cap;
+};
+
+static int list_row(void *arg, const PGresult *r, struct ctr_err *e)
+{
+	struct list_rows *l = arg;
+	struct ctr_run *run;
+
+	if (ctr_grow((void **)&l->runs, &l->cap, l->n + 1, sizeof(*l->runs)) ||
+	    !(run = calloc(1, sizeof(*run))))
+		return ctr_err_set(e, CTR_ENOMEM, 0, "out of memory listing runs");
+	l->runs[l->n++] = run;
+	if (read_header(r, 0, 0, run) < 0)
+		return ctr_err_set(e, CTR_ENOMEM, 0, "out of memory listing runs");
+	return 0;
+}
+
 static int pg_list(struct ctr_store *s, const struct ctr_filter *f, size_t limit, size_t offset,
 		   struct ctr_run ***out, size_t *n, struct ctr_err *e)
 {
 	struct pg_store *q = s->priv;
 	char *sql = NULL;
-	size_t len = 0, nr = 0;
+	size_t len = 0;
 	FILE *m = open_memstream(&sql, &len);
-	struct ctr_run **res = NULL;
+	struct list_rows l = {0};
 	struct pgp p = {0};
-	PGresult *pr = NULL;
 	int ret = 0;
 
 	if (!m)
@@ -1343,28 +1398,12 @@ static int pg_list(struct ctr_store *s, const struct ctr_filter *f, size_t limit
 		free(sql);
 		return ctr_err_set(e, CTR_ENOMEM, 0, "out of memory listing runs");
 	}
-	pr = pp_exec(q, sql, &p, 0);
-	if (PQresultStatus(pr) != PGRES_TUPLES_OK) {
-		ret = pr ? pg_fail(q, e, "cannot list runs", pr)
-			 : ctr_err_set(e, CTR_ENOMEM, 0, "out of memory listing runs");
-		goto out;
+	if ((ret = pp_rows(q, sql, &p, "cannot list runs", list_row, &l, e)) < 0) {
+		ctr_run_list_free(l.runs, l.n);
+	} else {
+		*out = l.runs;
+		*n = l.n;
 	}
-	if (PQntuples(pr) && !(res = calloc((size_t)PQntuples(pr), sizeof(*res)))) {
-		ret = ctr_err_set(e, CTR_ENOMEM, 0, "out of memory listing runs");
-		goto out;
-	}
-	for (int i = 0; i < PQntuples(pr); i++) {
-		if (!(res[i] = calloc(1, sizeof(**res))) || (nr++, read_header(pr, i, 0, res[i]))) {
-			ret = ctr_err_set(e, CTR_ENOMEM, 0, "out of memory listing runs");
-			goto out;
-		}
-	}
-	*out = res;
-	*n = nr;
-	res = NULL;
-out:
-	ctr_run_list_free(res, nr);
-	PQclear(pr);
 	free(sql);
 	return ret;
 }
@@ -1412,6 +1451,26 @@ static int series_meta(const char *txt, struct ctr_run *r)
 	return fail ? CTR_ENOMEM : 0;
 }
 
+struct series_rows {
+	struct ctr_series_point *pts;
+	size_t n, cap;
+};
+
+static int series_row(void *arg, const PGresult *r, struct ctr_err *e)
+{
+	struct series_rows *l = arg;
+	struct ctr_series_point *pt;
+
+	if (ctr_grow((void **)&l->pts, &l->cap, l->n + 1, sizeof(*l->pts)))
+		return ctr_err_set(e, CTR_ENOMEM, 0, "out of memory reading a series");
+	pt = &l->pts[l->n++];
+	pt->value = strtod(PQgetvalue(r, 0, 15), NULL);
+	if (!(pt->run = calloc(1, sizeof(*pt->run))) || read_header(r, 0, 0, pt->run) < 0 ||
+	    series_meta(PQgetvalue(r, 0, 16), pt->run) < 0)
+		return ctr_err_set(e, CTR_ENOMEM, 0, "out of memory reading a series");
+	return 0;
+}
+
 /* One statement, one row per run: the header, the metric, the metadata as one json_agg. */
 static int pg_series(struct ctr_store *s, const struct ctr_filter *f, const char *fn,
 		     enum ctr_metric metric, struct ctr_series_point **out, size_t *n,
@@ -1419,11 +1478,10 @@ static int pg_series(struct ctr_store *s, const struct ctr_filter *f, const char
 {
 	struct pg_store *q = s->priv;
 	char *sql = NULL;
-	size_t len = 0, np = 0;
+	size_t len = 0;
 	FILE *m = open_memstream(&sql, &len);
-	struct ctr_series_point *pts = NULL;
+	struct series_rows l = {0};
 	struct pgp p = {0};
-	PGresult *pr = NULL;
 	int ret = 0;
 
 	if (!m)
@@ -1446,32 +1504,12 @@ static int pg_series(struct ctr_store *s, const struct ctr_filter *f, const char
 		free(sql);
 		return ctr_err_set(e, CTR_ENOMEM, 0, "out of memory reading a series");
 	}
-	pr = pp_exec(q, sql, &p, 0);
-	if (PQresultStatus(pr) != PGRES_TUPLES_OK) {
-		ret = pr ? pg_fail(q, e, "cannot read a series", pr)
-			 : ctr_err_set(e, CTR_ENOMEM, 0, "out of memory reading a series");
-		goto out;
+	if ((ret = pp_rows(q, sql, &p, "cannot read a series", series_row, &l, e)) < 0) {
+		ctr_series_free(l.pts, l.n);
+	} else {
+		*out = l.pts;
+		*n = l.n;
 	}
-	if (PQntuples(pr) && !(pts = calloc((size_t)PQntuples(pr), sizeof(*pts)))) {
-		ret = ctr_err_set(e, CTR_ENOMEM, 0, "out of memory reading a series");
-		goto out;
-	}
-	for (int i = 0; i < PQntuples(pr); i++, np++) {
-		if (!(pts[i].run = calloc(1, sizeof(*pts[i].run))) ||
-		    read_header(pr, i, 0, pts[i].run) < 0 ||
-		    series_meta(PQgetvalue(pr, i, 16), pts[i].run) < 0) {
-			np++;
-			ret = ctr_err_set(e, CTR_ENOMEM, 0, "out of memory reading a series");
-			goto out;
-		}
-		pts[i].value = strtod(PQgetvalue(pr, i, 15), NULL);
-	}
-	*out = pts;
-	*n = np;
-	pts = NULL;
-out:
-	ctr_series_free(pts, np);
-	PQclear(pr);
 	free(sql);
 	return ret;
 }
