@@ -76,9 +76,11 @@ pair() {
 		./timeit -o ts -- "$@" --store sqlite:many.db 2>/dev/null
 		./timeit -o tp -- "$@" --store "$P" 2>/dev/null
 	done
-	printf '%-48s %8s %8s\n' "$name" "$(med_ms ts)" "$(med_ms tp)"
+	printf '%-48s %8s %8s %8s %8s\n' "$name" "$(med_ms ts)" "$(med_ms tp)" "$(med_ms ts 2)" \
+		"$(med_ms tp 2)"
 }
-med_ms() { awk '{ print $1 * 1000 }' "$1" | median | { read -r v; printf '%.1f' "$v"; }; }
+# med_ms FILE [COL]: median of timeit's column COL (1 wall, 2 CPU of the process), in ms
+med_ms() { awk -v c="${2:-1}" '{ print $c * 1000 }' "$1" | median | { read -r v; printf '%.1f' "$v"; }; }
 printf 'int main(void) { return 0; }\n' >noop.c
 gcc -O2 -o noop noop.c
 rm -f tn tv to1 to2
@@ -88,11 +90,14 @@ for i in $(seq "$QREPS"); do
 	./timeit -o to1 -- ./store_fill --open sqlite:many.db
 	./timeit -o to2 -- ./store_fill --open "$P"
 done
-echo "load average: $(cut -d' ' -f1-3 /proc/loadavg); medians of $QREPS (trend: $REPS), ms"
-printf '%-48s %8s %8s\n' "" sqlite pgsql
-printf '%-48s %8s\n' "floor: a C program that does nothing" "$(med_ms tn)"
-printf '%-48s %8s\n' "floor: ctrace --version" "$(med_ms tv)"
-printf '%-48s %8s %8s\n' "floor: open + close the store (store_fill)" "$(med_ms to1)" "$(med_ms to2)"
+echo "load average: $(cut -d' ' -f1-3 /proc/loadavg); medians of $QREPS (trend: $REPS), ms;"
+echo "wall time of the whole process, then its own CPU time (user+sys, not the server's)"
+printf '%-48s %8s %8s %8s %8s\n' "" sqlite pgsql sqlite pgsql
+printf '%-48s %8s %8s %8s %8s\n' "" wall wall cpu cpu
+printf '%-48s %8s %8s %8s %8s\n' "floor: a C program that does nothing" "$(med_ms tn)" - "$(med_ms tn 2)" -
+printf '%-48s %8s %8s %8s %8s\n' "floor: ctrace --version" "$(med_ms tv)" - "$(med_ms tv 2)" -
+printf '%-48s %8s %8s %8s %8s\n' "floor: open + close the store (store_fill)" "$(med_ms to1)" \
+	"$(med_ms to2)" "$(med_ms to1 2)" "$(med_ms to2 2)"
 pair "list --limit 20" "$C" list --limit 20
 pair "list (all $NRUNS)" "$C" list
 pair "list --json --limit 20" "$C" list --json --limit 20
