@@ -192,6 +192,15 @@ grep -q CTRACE_E_STORE err.txt && grep -q "$T/no-server" err.txt && ok "no serve
 "$C" list --store "postgresql:///no_such_db?$QUERY" >/dev/null 2>err.txt
 check "unknown database: exit 1" 1 "$?"
 grep -q CTRACE_E_STORE err.txt && grep -q no_such_db err.txt && grep -q "$SOCK" err.txt && ok "unknown database: CTRACE_E_STORE naming host and database" || bad "unknown database message" "$(cat err.txt)"
+# libpq is loaded on the first PostgreSQL store: without a usable one that store fails clearly
+# (and never with the password), the others work
+mkdir nolibpq && : >nolibpq/libpq.so.5
+LD_LIBRARY_PATH=$T/nolibpq "$C" list --store "postgresql://ctrace_pw:$PW@/ct_pw?host=$SOCK" >out.txt 2>err.txt
+check "no usable libpq: exit 1" 1 "$?"
+grep -q CTRACE_E_STORE err.txt && grep -q libpq5 err.txt && ! grep -q "$PW" err.txt out.txt &&
+	ok "no usable libpq: CTRACE_E_STORE naming libpq5, not the password" || bad "no usable libpq" "$(cat err.txt)"
+LD_LIBRARY_PATH=$T/nolibpq "$C" list --store sqlite:nolibpq.db >/dev/null 2>err.txt
+check "no usable libpq: a SQLite store works" 0 "$?"
 GOOD="postgresql://ctrace_pw:Right-pw-42@/ct_pw?host=$SOCK"
 "$C" record -s "$GOOD" -- ./deep >/dev/null 2>err.txt
 check "the right password works" 1 "$("$C" list --store "$GOOD" --json | python3 -c 'import json,sys; print(len(json.load(sys.stdin)))')"
