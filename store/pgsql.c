@@ -481,10 +481,13 @@ rollback:
 	return ret;
 }
 
-/* 0 when the schema is already at this version (the common case: no lock taken). */
+/* 0 when the schema is already at this version (the common case: no lock taken). The same
+ * round trip turns JIT compilation off for the session: ctrace's statements are short, and a
+ * trend's per-run subqueries cost enough to trigger it (0.3 s of compiling for a 20 ms query). */
 static int pg_schema_current(struct pg_store *q)
 {
-	PGresult *res = PQexec(q->db, "SELECT max(version) FROM ctrace.schema_version");
+	PGresult *res =
+	    PQexec(q->db, "SET jit = off; SELECT max(version) FROM ctrace.schema_version");
 	int ok = PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) == 1 &&
 		 !PQgetisnull(res, 0, 0) && g_i64(res, 0, 0) == PG_SCHEMA_VERSION;
 
