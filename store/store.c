@@ -285,6 +285,42 @@ int ctr_metric_parse(const char *name, enum ctr_metric *m)
 	return CTR_EUSAGE;
 }
 
+/* The series of a backend without a series op: list, then load each run (no timeline). */
+static int series_by_loading(struct ctr_store *s, const struct ctr_filter *f, const char *fn,
+			     enum ctr_metric m, struct ctr_series_point **out, size_t *n,
+			     struct ctr_err *e)
+{
+	struct ctr_run **runs = NULL, *full = NULL;
+	struct ctr_series_point *pts = NULL;
+	size_t nr = 0, np = 0;
+	int ret;
+
+	if ((ret = s->ops->list(s, f, 0, 0, &runs, &nr, e)) < 0)
+		return ret;
+	if (nr && !(pts = calloc(nr, sizeof(*pts)))) {
+		ret = ctr_err_set(e, CTR_ENOMEM, 0, "out of memory reading a series");
+		goto out;
+	}
+	for (size_t i = 0; i < nr; i++, np++) {
+		if ((ret = s->ops->load(s, runs[i]->id, 0, &full, e)) < 0)
+			goto out;
+		ret = ctr_series_point_set(&pts[np], full, fn, m);
+		ctr_run_free(full);
+		if (ret < 0) {
+			ret = ctr_err_set(e, CTR_ENOMEM, 0, "out of memory reading a series");
+			goto out;
+		}
+	}
+	ctr_series_sort_oldest(pts, np);
+	*out = pts;
+	*n = np;
+	pts = NULL;
+out:
+	ctr_series_free(pts, np);
+	ctr_run_list_free(runs, nr);
+	return ret;
+}
+
 int ctr_store_series(struct ctr_store *s, const struct ctr_filter *f, const char *fn,
 		     enum ctr_metric m, struct ctr_series_point **out, size_t *n, struct ctr_err *e)
 {
@@ -302,7 +338,9 @@ int ctr_store_series(struct ctr_store *s, const struct ctr_filter *f, const char
 	else
 		memset(&g, 0, sizeof(g));
 	g.function = fn;
-	return s->ops->series(s, &g, fn, m, out, n, e);
+	if (s->ops->series)
+		return s->ops->series(s, &g, fn, m, out, n, e);
+	return series_by_loading(s, &g, fn, m, out, n, e);
 }
 
 void ctr_series_free(struct ctr_series_point *pts, size_t n)

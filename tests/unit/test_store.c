@@ -21,6 +21,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "store/store-int.h" /* a backend without the series op */
 #include "store/store.h"
 
 /* ---- fixtures ---- */
@@ -615,6 +616,28 @@ Test(store, series_every_metric)
 			     CTR_EUSAGE);
 		ctr_store_close(s);
 	}
+}
+
+Test(store, series_without_the_op_loads_each_run)
+{
+	struct ctr_store *s = open_b(B_MEMORY, "noseries");
+	struct ctr_store_ops ops = *s->ops; /* a backend that has no series op */
+	struct ctr_run *r;
+
+	r = scaled_run("n1", 2000, "extra", "main", 1);
+	save_ok(s, r);
+	ctr_run_free(r);
+	r = scaled_run("n2", 1000, "extra", "main", 3);
+	save_ok(s, r);
+	ctr_run_free(r);
+	r = scaled_run("n3", 3000, "other", "main", 5);
+	save_ok(s, r);
+	ctr_run_free(r);
+	ops.series = NULL;
+	s->ops = &ops;
+	cr_assert_str_eq(series_str(s, NULL, "extra", CTR_METRIC_TOTAL), "n2=222084,n1=74028");
+	cr_assert_str_eq(series_str(s, NULL, "_Zextra", CTR_METRIC_CALLS), "n2=378,n1=126,n3=630");
+	ctr_store_close(s);
 }
 
 Test(store, run_metric_and_names)
