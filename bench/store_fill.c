@@ -3,6 +3,8 @@
  * bench/pgsql.sh helper: saves N copies of the newest run of store SRC into store DST through
  * the store API (one transaction each), with ids bench-NNNNNN, start times one second apart
  * and metadata branch=b(i % 10). Usage: store_fill SRC DST N
+ * `store_fill --open CONN` only opens and closes the store: the floor of every command on it
+ * (process start, for PostgreSQL loading libpq, connecting and the schema check).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -20,6 +22,10 @@ int main(int argc, char **argv)
 	int ret = 1;
 
 	ctr_err_clear(&e);
+	if (argc == 3 && !strcmp(argv[1], "--open")) {
+		ret = ctr_store_open(&dst, argv[2], &e) ? 1 : 0;
+		goto out;
+	}
 	if (argc != 4 || ctr_store_open(&src, argv[1], &e) || ctr_store_open(&dst, argv[2], &e) ||
 	    ctr_store_list(src, NULL, 1, 0, &l, &n, &e) || !n ||
 	    ctr_store_load(src, l[0]->id, CTR_LOAD_TIMELINE, &r, &e))

@@ -539,6 +539,64 @@ static int jl_list(struct ctr_store *s, const struct ctr_filter *f, size_t limit
 	return 0;
 }
 
+struct series_arg {
+	const struct ctr_filter *f;
+	const char *fn;
+	enum ctr_metric m;
+	struct ctr_series_point *pts;
+	size_t n, cap;
+};
+
+/* One pass over the file: each matching line is parsed and scanned for the metric. */
+static int series_line(void *arg, struct jparse *p, const char *line, size_t len, struct ctr_err *e)
+{
+	struct series_arg *a = arg;
+	struct ctr_run *r;
+	int ret;
+
+	if ((ret = parse_line(p, line, len, 0, &r, e)) < 0)
+		return ret;
+	if (ctr_filter_match(a->f, r)) {
+		if (a->n == a->cap) {
+			size_t cap = a->cap ? a->cap * 2 : 32;
+			struct ctr_series_point *x = realloc(a->pts, cap * sizeof(*x));
+
+			if (!x)
+				ret = CTR_ENOMEM;
+			else {
+				a->pts = x;
+				a->cap = cap;
+			}
+		}
+		if (ret == 0 && (ret = ctr_series_point_set(&a->pts[a->n], r, a->fn, a->m)) == 0)
+			a->n++;
+	}
+	ctr_run_free(r);
+	if (ret < 0)
+		return ctr_err_set(e, CTR_ENOMEM, 0, "out of memory reading a series");
+	return 0;
+}
+
+static int jl_series(struct ctr_store *s, const struct ctr_filter *f, const char *fn,
+		     enum ctr_metric m, struct ctr_series_point **out, size_t *n, struct ctr_err *e)
+{
+	struct series_arg a = {.f = f, .fn = fn, .m = m};
+	int ret = scan(s->priv, series_line, &a, e);
+
+	if (ret < 0) {
+		ctr_series_free(a.pts, a.n);
+		return ret;
+	}
+	ctr_series_sort_oldest(a.pts, a.n);
+	if (!a.n) {
+		free(a.pts);
+		a.pts = NULL;
+	}
+	*out = a.pts;
+	*n = a.n;
+	return 0;
+}
+
 struct rm_arg {
 	const char *id;
 	FILE *tmp;
@@ -631,4 +689,5 @@ const struct ctr_store_ops ctr_store_jsonl = {
     .load = jl_load,
     .list = jl_list,
     .remove = jl_remove,
+    .series = jl_series,
 };

@@ -190,6 +190,36 @@ out:
 	return ret;
 }
 
+/* The runs are whole in memory: each matching one is scanned for the metric. */
+static int mem_series(struct ctr_store *s, const struct ctr_filter *f, const char *fn,
+		      enum ctr_metric m, struct ctr_series_point **out, size_t *n,
+		      struct ctr_err *e)
+{
+	struct mem_store *ms = s->priv;
+	struct ctr_series_point *pts = NULL;
+	size_t np = 0;
+
+	if (ms->n && !(pts = calloc(ms->n, sizeof(*pts))))
+		return ctr_err_set(e, CTR_ENOMEM, 0, "out of memory reading a series");
+	for (size_t i = 0; i < ms->n; i++) {
+		if (!ctr_filter_match(f, ms->runs[i]))
+			continue;
+		if (ctr_series_point_set(&pts[np], ms->runs[i], fn, m) < 0) {
+			ctr_series_free(pts, np);
+			return ctr_err_set(e, CTR_ENOMEM, 0, "out of memory reading a series");
+		}
+		np++;
+	}
+	ctr_series_sort_oldest(pts, np);
+	if (!np) {
+		free(pts);
+		pts = NULL;
+	}
+	*out = pts;
+	*n = np;
+	return 0;
+}
+
 static int mem_remove(struct ctr_store *s, const char *id, struct ctr_err *e)
 {
 	struct mem_store *m = s->priv;
@@ -214,4 +244,5 @@ const struct ctr_store_ops ctr_store_memory = {
     .load = mem_load,
     .list = mem_list,
     .remove = mem_remove,
+    .series = mem_series,
 };

@@ -12,12 +12,120 @@
 #include "runjson.h"
 #include "store-int.h"
 
+#include "../common/grow.h"
+
+#include <dlfcn.h>
 #include <endian.h>
+#include <jansson.h>
 #include <libpq-fe.h>
 #include <math.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+/*
+ * libpq is opened on the first PostgreSQL store rather than linked: its dependency chain
+ * (OpenSSL, Kerberos, LDAP, GnuTLS: 20 libraries) cost every ctrace command, SQLite ones
+ * included, about 12 ms of process start-up (docs/performance.md). The functions used are
+ * listed once; below the #defines the file calls them by their usual names.
+ */
+#define PQ_FUNCS(X)                                                                                \
+	X(PQconnectdbParams)                                                                       \
+	X(PQstatus)                                                                                \
+	X(PQerrorMessage)                                                                          \
+	X(PQfinish)                                                                                \
+	X(PQuser)                                                                                  \
+	X(PQhost)                                                                                  \
+	X(PQport)                                                                                  \
+	X(PQdb)                                                                                    \
+	X(PQpass)                                                                                  \
+	X(PQsetNoticeReceiver)                                                                     \
+	X(PQexec)                                                                                  \
+	X(PQexecParams)                                                                            \
+	X(PQprepare)                                                                               \
+	X(PQexecPrepared)                                                                          \
+	X(PQresultStatus)                                                                          \
+	X(PQresultErrorMessage)                                                                    \
+	X(PQresultErrorField)                                                                      \
+	X(PQntuples)                                                                               \
+	X(PQgetvalue)                                                                              \
+	X(PQgetisnull)                                                                             \
+	X(PQgetlength)                                                                             \
+	X(PQcmdTuples)                                                                             \
+	X(PQclear)                                                                                 \
+	X(PQputCopyData)                                                                           \
+	X(PQputCopyEnd)                                                                            \
+	X(PQgetResult)                                                                             \
+	X(PQsendQueryParams)                                                                       \
+	X(PQsetSingleRowMode)
+
+static struct {
+#define X(f) __typeof__(f) *f;
+	PQ_FUNCS(X)
+#undef X
+} pq;
+static pthread_once_t pq_once = PTHREAD_ONCE_INIT;
+static char pq_why[256]; /* why libpq could not be loaded; "" once it is */
+
+static void pq_load_once(void)
+{
+	void *h = dlopen("libpq.so.5", RTLD_LAZY | RTLD_LOCAL);
+	const char *err;
+
+	if (!h) {
+		err = dlerror();
+		snprintf(pq_why, sizeof(pq_why), "%s", err ? err : "cannot load libpq.so.5");
+		return;
+	}
+#define X(f)                                                                                       \
+	if (!(pq.f = (__typeof__(f) *)dlsym(h, #f))) {                                             \
+		snprintf(pq_why, sizeof(pq_why), "libpq.so.5 has no %s", #f);                      \
+		return;                                                                            \
+	}
+	PQ_FUNCS(X)
+#undef X
+}
+
+/* 0 when libpq is loaded (once per process, thread-safe); else CTR_ESTORE naming the
+ * Debian package that has it. */
+static int pq_load(struct ctr_err *e)
+{
+	pthread_once(&pq_once, pq_load_once);
+	if (pq.PQgetResult && !pq_why[0])
+		return 0;
+	return ctr_err_set(e, CTR_ESTORE, 0,
+			   "PostgreSQL stores need libpq (Debian package libpq5): %s", pq_why);
+}
+
+#define PQconnectdbParams pq.PQconnectdbParams
+#define PQstatus pq.PQstatus
+#define PQerrorMessage pq.PQerrorMessage
+#define PQfinish pq.PQfinish
+#define PQuser pq.PQuser
+#define PQhost pq.PQhost
+#define PQport pq.PQport
+#define PQdb pq.PQdb
+#define PQpass pq.PQpass
+#define PQsetNoticeReceiver pq.PQsetNoticeReceiver
+#define PQexec pq.PQexec
+#define PQexecParams pq.PQexecParams
+#define PQprepare pq.PQprepare
+#define PQexecPrepared pq.PQexecPrepared
+#define PQresultStatus pq.PQresultStatus
+#define PQresultErrorMessage pq.PQresultErrorMessage
+#define PQresultErrorField pq.PQresultErrorField
+#define PQntuples pq.PQntuples
+#define PQgetvalue pq.PQgetvalue
+#define PQgetisnull pq.PQgetisnull
+#define PQgetlength pq.PQgetlength
+#define PQcmdTuples pq.PQcmdTuples
+#define PQclear pq.PQclear
+#define PQputCopyData pq.PQputCopyData
+#define PQputCopyEnd pq.PQputCopyEnd
+#define PQgetResult pq.PQgetResult
+#define PQsendQueryParams pq.PQsendQueryParams
+#define PQsetSingleRowMode pq.PQsetSingleRowMode
 
 /* pg_advisory_xact_lock key serializing schema creation and upgrades ("ctrace" in ASCII). */
 #define PG_SCHEMA_LOCK 0x637472616365LL
@@ -230,6 +338,37 @@ static PGresult *pp_exec(struct pg_store *q, const char *sql, struct pgp *p, int
 	return res;
 }
 
+/* Runs @sql with the parameters of @p (released here) in single-row mode: @row gets each row
+ * (a PGRES_SINGLE_TUPLE result, row 0) as it arrives, so libpq never holds the whole answer
+ * (for a list of 10,000 runs that was 3 MiB, each page a fault). 0, @row's error, or
+ * CTR_ESTORE / CTR_ENOMEM naming @what. */
+static int pp_rows(struct pg_store *q, const char *sql, struct pgp *p, const char *what,
+		   int (*row)(void *arg, const PGresult *r, struct ctr_err *e), void *arg,
+		   struct ctr_err *e)
+{
+	int fail = p->fail, sent = 0, ret = 0;
+	PGresult *res;
+
+	if (!fail)
+		sent = PQsendQueryParams(q->db, sql, p->n, NULL, p->v, p->len, p->fmt, 0);
+	pp_release(p);
+	if (fail)
+		return ctr_err_set(e, CTR_ENOMEM, 0, "out of memory: %s", what);
+	if (!sent)
+		return pg_fail_msg(q, e, what, PQerrorMessage(q->db));
+	PQsetSingleRowMode(q->db);
+	while ((res = PQgetResult(q->db)) != NULL) { /* to the end, even after an error */
+		ExecStatusType st = PQresultStatus(res);
+
+		if (ret == 0 && st == PGRES_SINGLE_TUPLE)
+			ret = row(arg, res, e);
+		else if (ret == 0 && st != PGRES_TUPLES_OK)
+			ret = pg_fail(q, e, what, res);
+		PQclear(res);
+	}
+	return ret;
+}
+
 /* ---- reading text results ---- */
 
 static int64_t g_i64(const PGresult *r, int row, int col)
@@ -342,15 +481,33 @@ rollback:
 	return ret;
 }
 
-/* 0 when the schema is already at this version (the common case: no lock taken). */
+/* 0 when the schema is already at this version (the common case: no lock taken). The same
+ * round trip turns JIT compilation off for the session: ctrace's statements are short, and a
+ * trend's per-run subqueries cost enough to trigger it (0.3 s of compiling for a 20 ms query). */
 static int pg_schema_current(struct pg_store *q)
 {
-	PGresult *res = PQexec(q->db, "SELECT max(version) FROM ctrace.schema_version");
+	PGresult *res =
+	    PQexec(q->db, "SET jit = off; SELECT max(version) FROM ctrace.schema_version");
 	int ok = PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) == 1 &&
 		 !PQgetisnull(res, 0, 0) && g_i64(res, 0, 0) == PG_SCHEMA_VERSION;
 
 	PQclear(res);
 	return ok ? 0 : -1;
+}
+
+/* Server notices below WARNING (the NOTICEs of CREATE ... IF NOT EXISTS while migrating) are
+ * dropped here rather than by a SET on each connection, a round trip every command paid;
+ * warnings are printed as libpq's default receiver would, without any password. */
+static void pg_notice(void *arg, const PGresult *res)
+{
+	const char *sev = PQresultErrorField(res, PG_DIAG_SEVERITY_NONLOCALIZED);
+	char buf[512];
+
+	if (!sev || !strcmp(sev, "NOTICE") || !strcmp(sev, "INFO") || !strcmp(sev, "LOG") ||
+	    !strncmp(sev, "DEBUG", 5))
+		return;
+	pg_msg(arg, PQresultErrorMessage(res), buf, sizeof(buf));
+	fprintf(stderr, "%s\n", buf);
 }
 
 static void pg_close(struct ctr_store *s)
@@ -359,7 +516,8 @@ static void pg_close(struct ctr_store *s)
 
 	if (!q)
 		return;
-	PQfinish(q->db);
+	if (q->db)
+		PQfinish(q->db);
 	free(q->target);
 	free(q->secret[0]);
 	free(q->secret[1]);
@@ -378,6 +536,11 @@ static int pg_open(struct ctr_store *s, const char *conn, struct ctr_err *e)
 	if (!q)
 		return ctr_err_set(e, CTR_ENOMEM, 0, "out of memory opening a store");
 	s->priv = q;
+	if ((ret = pq_load(e)) < 0) {
+		ctr_err_ctx(e, "postgresql", NULL, -1); /* s->conn may hold a password */
+		pg_close(s);
+		return ret;
+	}
 	q->db = PQconnectdbParams(keys, vals, 1);
 	pg_note_secrets(q, conn);
 	q->target = pg_target(q->db);
@@ -399,7 +562,7 @@ static int pg_open(struct ctr_store *s, const char *conn, struct ctr_err *e)
 				  msg);
 		goto fail;
 	}
-	PQclear(PQexec(q->db, "SET client_min_messages = warning"));
+	PQsetNoticeReceiver(q->db, pg_notice, q);
 	if (pg_schema_current(q) < 0 && (ret = pg_migrate(q, e)) < 0)
 		goto fail;
 	return 0;
@@ -1137,63 +1300,95 @@ static void where(FILE *m, struct pgp *p, const char *cond, int nparams)
 			fputc(*c, m);
 }
 
+/* Appends the conditions of @f (parameters pushed to @p); CTR_EUSAGE when @f has more
+ * metadata pairs than the parameter array holds. */
+static int where_filter(FILE *m, struct pgp *p, const struct ctr_filter *f, struct ctr_err *e)
+{
+	if (!f)
+		return 0;
+	if (f->n_meta > (size_t)(PP_MAX - 10 - p->n))
+		return ctr_err_set(e, CTR_EUSAGE, 0, "too many metadata filters (at most %d)",
+				   PP_MAX - 10 - p->n);
+	if (f->since_unix_ns) {
+		where(m, p, "start_unix_ns >= ?", 1);
+		pp_i64(p, f->since_unix_ns);
+	}
+	if (f->until_unix_ns) {
+		where(m, p, "start_unix_ns <= ?", 1);
+		pp_i64(p, f->until_unix_ns);
+	}
+	if (f->min_duration_ns) {
+		where(m, p, "duration_ns >= ?", 1);
+		pp_i64(p, (int64_t)f->min_duration_ns);
+	}
+	if (f->max_duration_ns) {
+		where(m, p, "duration_ns <= ?", 1);
+		pp_i64(p, (int64_t)f->max_duration_ns);
+	}
+	if (f->command) {
+		where(m, p, "strpos(command, ?) > 0", 1);
+		pp_str(p, f->command);
+	}
+	if (f->host) {
+		where(m, p, "host = ?", 1);
+		pp_str(p, f->host);
+	}
+	if (f->function) {
+		/* a semi-join the planner can run either way: from the newest runs probing each
+		 * run's functions by primary key (a common function under a LIMIT), or from the
+		 * name indexes (a rare one); both '?' are the same parameter */
+		where(m, p,
+		      "EXISTS (SELECT 1 FROM ctrace.functions fn WHERE fn.run = r.pk AND "
+		      "(fn.name = ? OR fn.linkage_name = ?))",
+		      1);
+		pp_str(p, f->function);
+	}
+	for (size_t i = 0; i < f->n_meta; i++) {
+		where(m, p, "metadata @> jsonb_build_object(?::text, ?::text)", 2);
+		pp_str(p, f->meta[i].key);
+		pp_str(p, f->meta[i].value);
+	}
+	return 0;
+}
+
+struct list_rows {
+	struct ctr_run **runs;
+	size_t n, cap;
+};
+
+static int list_row(void *arg, const PGresult *r, struct ctr_err *e)
+{
+	struct list_rows *l = arg;
+	struct ctr_run *run;
+
+	if (ctr_grow((void **)&l->runs, &l->cap, l->n + 1, sizeof(*l->runs)) ||
+	    !(run = calloc(1, sizeof(*run))))
+		return ctr_err_set(e, CTR_ENOMEM, 0, "out of memory listing runs");
+	l->runs[l->n++] = run;
+	if (read_header(r, 0, 0, run) < 0)
+		return ctr_err_set(e, CTR_ENOMEM, 0, "out of memory listing runs");
+	return 0;
+}
+
 static int pg_list(struct ctr_store *s, const struct ctr_filter *f, size_t limit, size_t offset,
 		   struct ctr_run ***out, size_t *n, struct ctr_err *e)
 {
 	struct pg_store *q = s->priv;
 	char *sql = NULL;
-	size_t len = 0, nr = 0;
+	size_t len = 0;
 	FILE *m = open_memstream(&sql, &len);
-	struct ctr_run **res = NULL;
+	struct list_rows l = {0};
 	struct pgp p = {0};
-	PGresult *pr = NULL;
 	int ret = 0;
 
 	if (!m)
 		return ctr_err_set(e, CTR_ENOMEM, 0, "out of memory listing runs");
-	if (f && f->n_meta > PP_MAX - 10) {
+	fputs("SELECT " HDR_COLS " FROM ctrace.runs r WHERE true", m);
+	if ((ret = where_filter(m, &p, f, e)) < 0) {
 		fclose(m);
 		free(sql);
-		return ctr_err_set(e, CTR_EUSAGE, 0, "too many metadata filters (at most %d)",
-				   PP_MAX - 10);
-	}
-	fputs("SELECT " HDR_COLS " FROM ctrace.runs WHERE true", m);
-	if (f && f->since_unix_ns) {
-		where(m, &p, "start_unix_ns >= ?", 1);
-		pp_i64(&p, f->since_unix_ns);
-	}
-	if (f && f->until_unix_ns) {
-		where(m, &p, "start_unix_ns <= ?", 1);
-		pp_i64(&p, f->until_unix_ns);
-	}
-	if (f && f->min_duration_ns) {
-		where(m, &p, "duration_ns >= ?", 1);
-		pp_i64(&p, (int64_t)f->min_duration_ns);
-	}
-	if (f && f->max_duration_ns) {
-		where(m, &p, "duration_ns <= ?", 1);
-		pp_i64(&p, (int64_t)f->max_duration_ns);
-	}
-	if (f && f->command) {
-		where(m, &p, "strpos(command, ?) > 0", 1);
-		pp_str(&p, f->command);
-	}
-	if (f && f->host) {
-		where(m, &p, "host = ?", 1);
-		pp_str(&p, f->host);
-	}
-	if (f && f->function) {
-		/* both '?' are the same parameter */
-		where(m, &p,
-		      "pk IN (SELECT run FROM ctrace.functions WHERE name = ? UNION "
-		      "SELECT run FROM ctrace.functions WHERE linkage_name = ?)",
-		      1);
-		pp_str(&p, f->function);
-	}
-	for (size_t i = 0; f && i < f->n_meta; i++) {
-		where(m, &p, "metadata @> jsonb_build_object(?::text, ?::text)", 2);
-		pp_str(&p, f->meta[i].key);
-		pp_str(&p, f->meta[i].value);
+		pp_release(&p);
+		return ret;
 	}
 	fprintf(m, " ORDER BY start_unix_ns DESC, id LIMIT $%d OFFSET $%d", p.n + 1, p.n + 2);
 	if (limit)
@@ -1206,28 +1401,118 @@ static int pg_list(struct ctr_store *s, const struct ctr_filter *f, size_t limit
 		free(sql);
 		return ctr_err_set(e, CTR_ENOMEM, 0, "out of memory listing runs");
 	}
-	pr = pp_exec(q, sql, &p, 0);
-	if (PQresultStatus(pr) != PGRES_TUPLES_OK) {
-		ret = pr ? pg_fail(q, e, "cannot list runs", pr)
-			 : ctr_err_set(e, CTR_ENOMEM, 0, "out of memory listing runs");
-		goto out;
+	if ((ret = pp_rows(q, sql, &p, "cannot list runs", list_row, &l, e)) < 0) {
+		ctr_run_list_free(l.runs, l.n);
+	} else {
+		*out = l.runs;
+		*n = l.n;
 	}
-	if (PQntuples(pr) && !(res = calloc((size_t)PQntuples(pr), sizeof(*res)))) {
-		ret = ctr_err_set(e, CTR_ENOMEM, 0, "out of memory listing runs");
-		goto out;
+	free(sql);
+	return ret;
+}
+
+/* ---- series ---- */
+
+/* The ids of the function's rows in run r ($1 is its name), and each metric as an expression
+ * over them, evaluated once per run. */
+#define PG_FN_IDS                                                                                  \
+	"SELECT fn.id FROM ctrace.functions fn WHERE fn.run = r.pk AND (fn.name = $1 OR "          \
+	"(fn.linkage_name = $1 AND fn.linkage_name <> ''))"
+static const char *const pg_metric_sql[CTR_METRIC_COUNT] = {
+    [CTR_METRIC_SELF] = "(SELECT coalesce(sum(n.self_ns), 0) FROM ctrace.nodes n WHERE "
+			"n.run = r.pk AND n.function IN (" PG_FN_IDS "))",
+    [CTR_METRIC_CALLS] = "(SELECT coalesce(sum(n.calls), 0) FROM ctrace.nodes n WHERE "
+			 "n.run = r.pk AND n.function IN (" PG_FN_IDS "))",
+    /* walk up from each of the function's nodes; a walk that meets the function again stops
+     * short of the root and is not counted */
+    [CTR_METRIC_TOTAL] = "(WITH RECURSIVE fs(id) AS (" PG_FN_IDS "), up(anc, tot) AS ("
+			 "SELECT n.parent, n.total_ns FROM ctrace.nodes n WHERE n.run = r.pk AND "
+			 "n.function IN (SELECT id FROM fs) UNION ALL SELECT p.parent, up.tot "
+			 "FROM up JOIN ctrace.nodes p ON p.run = r.pk AND p.id = up.anc WHERE "
+			 "p.function NOT IN (SELECT id FROM fs)) "
+			 "SELECT coalesce(sum(tot), 0) FROM up WHERE anc IS NULL)",
+};
+
+/* The metadata pairs of the json_agg column (an array of [key, value]) into @r. */
+static int series_meta(const char *txt, struct ctr_run *r)
+{
+	json_t *a = txt && *txt ? json_loads(txt, 0, NULL) : NULL;
+	size_t n = json_is_array(a) ? json_array_size(a) : 0;
+	int fail = !!(txt && *txt) && !a;
+
+	if (n && !(r->meta = calloc(n, sizeof(*r->meta))))
+		fail = 1;
+	for (size_t i = 0; !fail && i < n; i++) {
+		json_t *kv = json_array_get(a, i);
+
+		r->n_meta = i + 1;
+		r->meta[i].key = ctr_store_strdup(json_string_value(json_array_get(kv, 0)), &fail);
+		r->meta[i].value =
+		    ctr_store_strdup(json_string_value(json_array_get(kv, 1)), &fail);
 	}
-	for (int i = 0; i < PQntuples(pr); i++) {
-		if (!(res[i] = calloc(1, sizeof(**res))) || (nr++, read_header(pr, i, 0, res[i]))) {
-			ret = ctr_err_set(e, CTR_ENOMEM, 0, "out of memory listing runs");
-			goto out;
-		}
+	json_decref(a);
+	return fail ? CTR_ENOMEM : 0;
+}
+
+struct series_rows {
+	struct ctr_series_point *pts;
+	size_t n, cap;
+};
+
+static int series_row(void *arg, const PGresult *r, struct ctr_err *e)
+{
+	struct series_rows *l = arg;
+	struct ctr_series_point *pt;
+
+	if (ctr_grow((void **)&l->pts, &l->cap, l->n + 1, sizeof(*l->pts)))
+		return ctr_err_set(e, CTR_ENOMEM, 0, "out of memory reading a series");
+	pt = &l->pts[l->n++];
+	pt->value = strtod(PQgetvalue(r, 0, 15), NULL);
+	if (!(pt->run = calloc(1, sizeof(*pt->run))) || read_header(r, 0, 0, pt->run) < 0 ||
+	    series_meta(PQgetvalue(r, 0, 16), pt->run) < 0)
+		return ctr_err_set(e, CTR_ENOMEM, 0, "out of memory reading a series");
+	return 0;
+}
+
+/* One statement, one row per run: the header, the metric, the metadata as one json_agg. */
+static int pg_series(struct ctr_store *s, const struct ctr_filter *f, const char *fn,
+		     enum ctr_metric metric, struct ctr_series_point **out, size_t *n,
+		     struct ctr_err *e)
+{
+	struct pg_store *q = s->priv;
+	char *sql = NULL;
+	size_t len = 0;
+	FILE *m = open_memstream(&sql, &len);
+	struct series_rows l = {0};
+	struct pgp p = {0};
+	int ret = 0;
+
+	if (!m)
+		return ctr_err_set(e, CTR_ENOMEM, 0, "out of memory reading a series");
+	pp_str(&p, fn);
+	fprintf(m,
+		"SELECT " HDR_COLS ", (%s)::float8, (SELECT json_agg(json_build_array(mt.key, "
+		"mt.value) ORDER BY mt.idx) FROM ctrace.run_meta mt WHERE mt.run = r.pk) "
+		"FROM ctrace.runs r WHERE true",
+		pg_metric_sql[metric]);
+	if ((ret = where_filter(m, &p, f, e)) < 0) {
+		fclose(m);
+		free(sql);
+		pp_release(&p);
+		return ret;
 	}
-	*out = res;
-	*n = nr;
-	res = NULL;
-out:
-	ctr_run_list_free(res, nr);
-	PQclear(pr);
+	fputs(" ORDER BY start_unix_ns, id DESC", m);
+	if (fclose(m) != 0 || !sql) {
+		pp_release(&p);
+		free(sql);
+		return ctr_err_set(e, CTR_ENOMEM, 0, "out of memory reading a series");
+	}
+	if ((ret = pp_rows(q, sql, &p, "cannot read a series", series_row, &l, e)) < 0) {
+		ctr_series_free(l.pts, l.n);
+	} else {
+		*out = l.pts;
+		*n = l.n;
+	}
 	free(sql);
 	return ret;
 }
@@ -1266,4 +1551,5 @@ const struct ctr_store_ops ctr_store_pgsql = {
     .load = pg_load,
     .list = pg_list,
     .remove = pg_remove,
+    .series = pg_series,
 };

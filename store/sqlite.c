@@ -1003,46 +1003,42 @@ out:
 
 /* ---- list ---- */
 
-static int sq_list(struct ctr_store *s, const struct ctr_filter *f, size_t limit, size_t offset,
-		   struct ctr_run ***out, size_t *n, struct ctr_err *e)
+/* Appends the conditions of @f to a WHERE clause, its parameters numbered ?@first on (the
+ * function's name is one parameter used twice); returns the next free number. */
+static int where_sql(FILE *m, const struct ctr_filter *f, int first)
 {
-	struct sq_store *q = s->priv;
-	char *sql = NULL;
-	size_t len = 0, nr = 0, cap = 0;
-	FILE *m = open_memstream(&sql, &len);
-	sqlite3_stmt *st = NULL;
-	struct ctr_run **res = NULL;
-	int ret = 0, rc, p = 1;
+	int p = first;
 
-	if (!m)
-		return ctr_err_set(e, CTR_ENOMEM, 0, "out of memory listing runs");
-	fputs("SELECT " HDR_COLS " FROM runs WHERE 1", m);
 	if (f && f->since_unix_ns)
-		fputs(" AND start_unix_ns >= ?", m);
+		fprintf(m, " AND start_unix_ns >= ?%d", p++);
 	if (f && f->until_unix_ns)
-		fputs(" AND start_unix_ns <= ?", m);
+		fprintf(m, " AND start_unix_ns <= ?%d", p++);
 	if (f && f->min_duration_ns)
-		fputs(" AND duration_ns >= ?", m);
+		fprintf(m, " AND duration_ns >= ?%d", p++);
 	if (f && f->max_duration_ns)
-		fputs(" AND duration_ns <= ?", m);
+		fprintf(m, " AND duration_ns <= ?%d", p++);
 	if (f && f->command)
-		fputs(" AND instr(command, ?) > 0", m);
+		fprintf(m, " AND instr(command, ?%d) > 0", p++);
 	if (f && f->host)
-		fputs(" AND host = ?", m);
-	if (f && f->function)
-		fputs(" AND pk IN (SELECT run FROM functions WHERE name = :fn "
-		      "UNION SELECT run FROM functions WHERE linkage_name = :fn)",
-		      m);
-	for (size_t i = 0; f && i < f->n_meta; i++)
-		fputs(" AND pk IN (SELECT run FROM run_meta WHERE key = ? AND value = ?)", m);
-	fputs(" ORDER BY start_unix_ns DESC, id LIMIT ? OFFSET ?", m);
-	if (fclose(m) != 0 || !sql) {
-		free(sql);
-		return ctr_err_set(e, CTR_ENOMEM, 0, "out of memory listing runs");
+		fprintf(m, " AND host = ?%d", p++);
+	if (f && f->function) {
+		fprintf(m,
+			" AND pk IN (SELECT run FROM functions WHERE name = ?%d "
+			"UNION SELECT run FROM functions WHERE linkage_name = ?%d)",
+			p, p);
+		p++;
 	}
-	/* Parameters are numbered in order of appearance; both uses of :fn share one number. */
-	if ((ret = sq_prep(q, sql, &st, e)) < 0)
-		goto out;
+	for (size_t i = 0; f && i < f->n_meta; i++, p += 2)
+		fprintf(m, " AND pk IN (SELECT run FROM run_meta WHERE key = ?%d AND value = ?%d)",
+			p, p + 1);
+	return p;
+}
+
+/* Binds the parameters of where_sql(@f, @first) in the same order; returns the next one. */
+static int where_bind(sqlite3_stmt *st, const struct ctr_filter *f, int first)
+{
+	int p = first;
+
 	if (f && f->since_unix_ns)
 		sqlite3_bind_int64(st, p++, f->since_unix_ns);
 	if (f && f->until_unix_ns)
@@ -1061,6 +1057,32 @@ static int sq_list(struct ctr_store *s, const struct ctr_filter *f, size_t limit
 		bind_text(st, p++, f->meta[i].key);
 		bind_text(st, p++, f->meta[i].value);
 	}
+	return p;
+}
+
+static int sq_list(struct ctr_store *s, const struct ctr_filter *f, size_t limit, size_t offset,
+		   struct ctr_run ***out, size_t *n, struct ctr_err *e)
+{
+	struct sq_store *q = s->priv;
+	char *sql = NULL;
+	size_t len = 0, nr = 0, cap = 0;
+	FILE *m = open_memstream(&sql, &len);
+	sqlite3_stmt *st = NULL;
+	struct ctr_run **res = NULL;
+	int ret = 0, rc, p;
+
+	if (!m)
+		return ctr_err_set(e, CTR_ENOMEM, 0, "out of memory listing runs");
+	fputs("SELECT " HDR_COLS " FROM runs WHERE 1", m);
+	p = where_sql(m, f, 1);
+	fprintf(m, " ORDER BY start_unix_ns DESC, id LIMIT ?%d OFFSET ?%d", p, p + 1);
+	if (fclose(m) != 0 || !sql) {
+		free(sql);
+		return ctr_err_set(e, CTR_ENOMEM, 0, "out of memory listing runs");
+	}
+	if ((ret = sq_prep(q, sql, &st, e)) < 0)
+		goto out;
+	p = where_bind(st, f, 1);
 	sqlite3_bind_int64(st, p++, limit ? (sqlite3_int64)limit : -1);
 	sqlite3_bind_int64(st, p++, (sqlite3_int64)offset);
 
@@ -1084,6 +1106,166 @@ out:
 	ctr_run_list_free(res, nr);
 	sqlite3_finalize(st);
 	free(sql);
+	return ret;
+}
+
+/* ---- series ---- */
+
+/* The ids of the function's rows in run r (?1 is its name), and each metric as an expression
+ * over them, evaluated once per run. total() is SUM as a double: it never overflows. */
+#define SQ_FN_IDS                                                                                  \
+	"SELECT fn.id FROM functions fn WHERE fn.run = r.pk AND (fn.name = ?1 OR "                 \
+	"(fn.linkage_name = ?1 AND fn.linkage_name <> ''))"
+static const char *const sq_metric_sql[CTR_METRIC_COUNT] = {
+    [CTR_METRIC_SELF] = "(SELECT total(n.self_ns) FROM nodes n WHERE n.run = r.pk AND "
+			"n.function IN (" SQ_FN_IDS "))",
+    [CTR_METRIC_CALLS] = "(SELECT total(n.calls) FROM nodes n WHERE n.run = r.pk AND "
+			 "n.function IN (" SQ_FN_IDS "))",
+    /* walk up from each of the function's nodes; a walk that meets the function again stops
+     * short of the root and is not counted */
+    [CTR_METRIC_TOTAL] = "(WITH RECURSIVE fs(id) AS (" SQ_FN_IDS "), up(anc, tot) AS ("
+			 "SELECT n.parent, n.total_ns FROM nodes n WHERE n.run = r.pk AND "
+			 "n.function IN (SELECT id FROM fs) UNION ALL SELECT p.parent, up.tot "
+			 "FROM up JOIN nodes p ON p.run = r.pk AND p.id = up.anc WHERE "
+			 "p.function NOT IN (SELECT id FROM fs)) "
+			 "SELECT total(tot) FROM up WHERE anc IS NULL)",
+};
+
+struct pk_ix {
+	sqlite3_int64 pk;
+	size_t i;
+};
+
+static int cmp_pk(const void *a, const void *b)
+{
+	sqlite3_int64 x = ((const struct pk_ix *)a)->pk, y = ((const struct pk_ix *)b)->pk;
+
+	return x < y ? -1 : x > y;
+}
+
+/* Adds the metadata pairs of the runs in @pts (pk order in @ix) from run_meta, one statement
+ * for all of them. */
+static int series_meta(struct sq_store *q, const struct ctr_filter *f, const struct pk_ix *ix,
+		       struct ctr_series_point *pts, size_t n, struct ctr_err *e)
+{
+	char *sql = NULL;
+	size_t len = 0, cap = 0;
+	FILE *m = open_memstream(&sql, &len);
+	sqlite3_stmt *st = NULL;
+	struct ctr_run *cur = NULL;
+	sqlite3_int64 cur_pk = -1;
+	int ret = 0, rc;
+
+	if (!m)
+		return ctr_err_set(e, CTR_ENOMEM, 0, "out of memory reading a series");
+	fputs("SELECT run, key, value FROM run_meta WHERE run IN (SELECT pk FROM runs WHERE 1", m);
+	where_sql(m, f, 1);
+	fputs(") ORDER BY run, idx", m);
+	if (fclose(m) != 0 || !sql) {
+		free(sql);
+		return ctr_err_set(e, CTR_ENOMEM, 0, "out of memory reading a series");
+	}
+	if ((ret = sq_prep(q, sql, &st, e)) < 0)
+		goto out;
+	where_bind(st, f, 1);
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		struct pk_ix key = {sqlite3_column_int64(st, 0), 0}, *hit;
+		struct ctr_kv *kv;
+		int fail = 0;
+
+		if (key.pk != cur_pk) {
+			hit = bsearch(&key, ix, n, sizeof(*ix), cmp_pk);
+			cur = hit ? pts[hit->i].run : NULL;
+			cur_pk = key.pk;
+			cap = 0;
+		}
+		if (!cur)
+			continue; /* not a run of the first statement (cannot happen in one
+				   * read transaction) */
+		if (!(kv = push((void **)&cur->meta, &cur->n_meta, &cap, sizeof(*kv)))) {
+			ret = ctr_err_set(e, CTR_ENOMEM, 0, "out of memory reading a series");
+			goto out;
+		}
+		kv->key = col_text(st, 1, &fail);
+		kv->value = col_text(st, 2, &fail);
+		if (fail) {
+			ret = ctr_err_set(e, CTR_ENOMEM, 0, "out of memory reading a series");
+			goto out;
+		}
+	}
+	if (rc != SQLITE_DONE)
+		ret = sq_fail(q, e, "cannot read a series");
+out:
+	sqlite3_finalize(st);
+	free(sql);
+	return ret;
+}
+/* One statement for the runs and their metric, one for their metadata, in one read
+ * transaction so both see the same runs. */
+static int sq_series(struct ctr_store *s, const struct ctr_filter *f, const char *fn,
+		     enum ctr_metric metric, struct ctr_series_point **out, size_t *n,
+		     struct ctr_err *e)
+{
+	struct sq_store *q = s->priv;
+	char *sql = NULL;
+	size_t len = 0, np = 0, cap = 0, nix = 0, ixcap = 0;
+	FILE *m = open_memstream(&sql, &len);
+	sqlite3_stmt *st = NULL;
+	struct ctr_series_point *pts = NULL;
+	struct pk_ix *ix = NULL, *k;
+	int ret = 0, rc, own_tx = 0;
+
+	if (!m)
+		return ctr_err_set(e, CTR_ENOMEM, 0, "out of memory reading a series");
+	fprintf(m, "SELECT pk, " HDR_COLS ", %s FROM runs r WHERE 1", sq_metric_sql[metric]);
+	where_sql(m, f, 2);
+	fputs(" ORDER BY start_unix_ns, id DESC", m);
+	if (fclose(m) != 0 || !sql) {
+		free(sql);
+		return ctr_err_set(e, CTR_ENOMEM, 0, "out of memory reading a series");
+	}
+	if (!q->in_tx) {
+		if ((ret = sq_exec(q, "BEGIN", e, "cannot read a series")) < 0)
+			goto out;
+		own_tx = 1;
+	}
+	if ((ret = sq_prep(q, sql, &st, e)) < 0)
+		goto out;
+	sqlite3_bind_text(st, 1, fn, -1, SQLITE_STATIC);
+	where_bind(st, f, 2);
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		struct ctr_series_point *pt = push((void **)&pts, &np, &cap, sizeof(*pts));
+
+		if (!pt || !(k = push((void **)&ix, &nix, &ixcap, sizeof(*ix))) ||
+		    !(pt->run = calloc(1, sizeof(*pt->run))) || read_header(st, 1, pt->run) < 0) {
+			ret = ctr_err_set(e, CTR_ENOMEM, 0, "out of memory reading a series");
+			goto out;
+		}
+		pt->value = sqlite3_column_double(st, 16);
+		k->pk = sqlite3_column_int64(st, 0);
+		k->i = np - 1;
+	}
+	if (rc != SQLITE_DONE) {
+		ret = sq_fail(q, e, "cannot read a series");
+		goto out;
+	}
+	sqlite3_finalize(st);
+	st = NULL;
+	if (np) {
+		qsort(ix, nix, sizeof(*ix), cmp_pk);
+		if ((ret = series_meta(q, f, ix, pts, np, e)) < 0)
+			goto out;
+	}
+	*out = pts;
+	*n = np;
+	pts = NULL;
+out:
+	ctr_series_free(pts, np);
+	free(ix);
+	sqlite3_finalize(st);
+	free(sql);
+	if (own_tx)
+		sqlite3_exec(q->db, "COMMIT", NULL, NULL, NULL);
 	return ret;
 }
 
@@ -1150,4 +1332,5 @@ const struct ctr_store_ops ctr_store_sqlite = {
     .load = sq_load,
     .list = sq_list,
     .remove = sq_remove,
+    .series = sq_series,
 };

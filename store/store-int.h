@@ -35,4 +35,12 @@ void ctr_run_clear_arrays(struct ctr_run *run);
 /* Sorts @runs newest first (start_unix_ns desc, then id asc). */
 void ctr_run_sort_newest(struct ctr_run **runs, size_t n);
 
+/* Fills @pt from the whole run @r (functions and nodes loaded): a copy of its header and
+ * metadata, and ctr_run_metric(). 0 or CTR_ENOMEM (then pt->run is NULL). */
+int ctr_series_point_set(struct ctr_series_point *pt, const struct ctr_run *r, const char *fn,
+			 enum ctr_metric m);
+
+/* Sorts @pts oldest first: start ascending, then id descending (the reverse of list). */
+void ctr_series_sort_oldest(struct ctr_series_point *pts, size_t n);
+
 #endif

@@ -262,6 +262,174 @@ int ctr_store_remove(struct ctr_store *s, const char *id, struct ctr_err *e)
 	return s->ops->remove(s, id, e);
 }
 
+/* ---- series ---- */
+
+static const char *const metric_names[CTR_METRIC_COUNT] = {
+    [CTR_METRIC_SELF] = "self",
+    [CTR_METRIC_TOTAL] = "total",
+    [CTR_METRIC_CALLS] = "calls",
+};
+
+const char *ctr_metric_name(enum ctr_metric m)
+{
+	return (unsigned)m < CTR_METRIC_COUNT ? metric_names[m] : NULL;
+}
+
+int ctr_metric_parse(const char *name, enum ctr_metric *m)
+{
+	for (unsigned i = 0; name && i < CTR_METRIC_COUNT; i++)
+		if (metric_names[i] && !strcmp(name, metric_names[i])) {
+			*m = (enum ctr_metric)i;
+			return 0;
+		}
+	return CTR_EUSAGE;
+}
+
+/* The series of a backend without a series op: list, then load each run (no timeline). */
+static int series_by_loading(struct ctr_store *s, const struct ctr_filter *f, const char *fn,
+			     enum ctr_metric m, struct ctr_series_point **out, size_t *n,
+			     struct ctr_err *e)
+{
+	struct ctr_run **runs = NULL, *full = NULL;
+	struct ctr_series_point *pts = NULL;
+	size_t nr = 0, np = 0;
+	int ret;
+
+	if ((ret = s->ops->list(s, f, 0, 0, &runs, &nr, e)) < 0)
+		return ret;
+	if (nr && !(pts = calloc(nr, sizeof(*pts)))) {
+		ret = ctr_err_set(e, CTR_ENOMEM, 0, "out of memory reading a series");
+		goto out;
+	}
+	for (size_t i = 0; i < nr; i++, np++) {
+		if ((ret = s->ops->load(s, runs[i]->id, 0, &full, e)) < 0)
+			goto out;
+		ret = ctr_series_point_set(&pts[np], full, fn, m);
+		ctr_run_free(full);
+		if (ret < 0) {
+			ret = ctr_err_set(e, CTR_ENOMEM, 0, "out of memory reading a series");
+			goto out;
+		}
+	}
+	ctr_series_sort_oldest(pts, np);
+	*out = pts;
+	*n = np;
+	pts = NULL;
+out:
+	ctr_series_free(pts, np);
+	ctr_run_list_free(runs, nr);
+	return ret;
+}
+
+int ctr_store_series(struct ctr_store *s, const struct ctr_filter *f, const char *fn,
+		     enum ctr_metric m, struct ctr_series_point **out, size_t *n, struct ctr_err *e)
+{
+	struct ctr_filter g;
+
+	*out = NULL;
+	*n = 0;
+	if (!fn || !*fn)
+		return ctr_err_set(e, CTR_EUSAGE, 0, "no function given for a series");
+	if (!ctr_metric_name(m))
+		return ctr_err_set(e, CTR_EUSAGE, 0, "unknown metric %d", (int)m);
+	/* the backends see the function as a filter too: only runs that have it */
+	if (f)
+		g = *f;
+	else
+		memset(&g, 0, sizeof(g));
+	g.function = fn;
+	if (s->ops->series)
+		return s->ops->series(s, &g, fn, m, out, n, e);
+	return series_by_loading(s, &g, fn, m, out, n, e);
+}
+
+void ctr_series_free(struct ctr_series_point *pts, size_t n)
+{
+	for (size_t i = 0; pts && i < n; i++)
+		ctr_run_free(pts[i].run);
+	free(pts);
+}
+
+static int fn_is(const struct ctr_function *f, const char *name)
+{
+	return (f->name && !strcmp(f->name, name)) ||
+	       (f->linkage_name && *f->linkage_name && !strcmp(f->linkage_name, name));
+}
+
+int ctr_run_metric(const struct ctr_run *r, const char *fn, enum ctr_metric m, double *out)
+{
+	unsigned char *is = calloc(r->n_functions + 1, 1), *inside = calloc(r->n_nodes + 1, 1);
+	double v = 0;
+	int ret = 0;
+
+	if (!is || !inside) {
+		ret = CTR_ENOMEM;
+		goto out;
+	}
+	for (size_t i = 0; i < r->n_functions; i++)
+		is[i] = (unsigned char)fn_is(&r->functions[i], fn);
+	for (size_t i = 0; i < r->n_nodes; i++) { /* parents come before their children */
+		const struct ctr_node *n = &r->nodes[i];
+		int mine = n->function < r->n_functions && is[n->function];
+		uint32_t p = n->parent;
+
+		if (p != CTR_NONE && p < i)
+			inside[i] = inside[p] || (r->nodes[p].function < r->n_functions &&
+						  is[r->nodes[p].function]);
+		if (!mine)
+			continue;
+		if (m == CTR_METRIC_SELF)
+			v += (double)n->self_ns;
+		else if (m == CTR_METRIC_CALLS)
+			v += (double)n->calls;
+		else if (m == CTR_METRIC_TOTAL && !inside[i])
+			v += (double)n->total_ns;
+	}
+	*out = v;
+out:
+	free(is);
+	free(inside);
+	return ret;
+}
+
+int ctr_series_point_set(struct ctr_series_point *pt, const struct ctr_run *r, const char *fn,
+			 enum ctr_metric m)
+{
+	int fail = 0;
+
+	pt->run = NULL;
+	if (ctr_run_metric(r, fn, m, &pt->value) < 0 || !(pt->run = ctr_run_dup_header(r)))
+		return CTR_ENOMEM;
+	if (r->n_meta && !(pt->run->meta = calloc(r->n_meta, sizeof(*pt->run->meta))))
+		fail = 1;
+	for (size_t i = 0; !fail && i < r->n_meta; i++) {
+		pt->run->n_meta = i + 1;
+		pt->run->meta[i].key = ctr_store_strdup(r->meta[i].key, &fail);
+		pt->run->meta[i].value = ctr_store_strdup(r->meta[i].value, &fail);
+	}
+	if (fail) {
+		ctr_run_free(pt->run);
+		pt->run = NULL;
+		return CTR_ENOMEM;
+	}
+	return 0;
+}
+
+static int cmp_oldest(const void *pa, const void *pb)
+{
+	const struct ctr_series_point *a = pa, *b = pb;
+
+	if (a->run->start_unix_ns != b->run->start_unix_ns)
+		return a->run->start_unix_ns < b->run->start_unix_ns ? -1 : 1;
+	return -strcmp(a->run->id, b->run->id);
+}
+
+void ctr_series_sort_oldest(struct ctr_series_point *pts, size_t n)
+{
+	if (n > 1)
+		qsort(pts, n, sizeof(*pts), cmp_oldest);
+}
+
 int ctr_store_resolve(struct ctr_store *s, const char *spec, char id[CTR_RUN_ID_MAX],
 		      struct ctr_err *e)
 {

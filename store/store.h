@@ -153,6 +153,27 @@ struct ctr_filter {
 	size_t n_meta;
 };
 
+/*
+ * A per-run figure of one function, computed by the store for ctr_store_series(). Each value
+ * maps to one column expression in every SQL backend (the metric tables of store/sqlite.c and
+ * store/pgsql.c) and to one case of ctr_run_metric() for the others; a new metric is a new
+ * value here, its name in ctr_metric_name() and those three places.
+ */
+enum ctr_metric {
+	CTR_METRIC_SELF = 0, /* sum of self_ns over the function's calling-context nodes */
+	CTR_METRIC_TOTAL,    /* sum of total_ns over its outermost nodes (no ancestor of the same
+			      * function), so recursion is not counted twice */
+	CTR_METRIC_CALLS,    /* sum of calls */
+	CTR_METRIC_COUNT
+};
+
+/* One run of a series: the run's header fields and metadata (other arrays empty) and the
+ * metric of the function in it. */
+struct ctr_series_point {
+	struct ctr_run *run;
+	double value;
+};
+
 struct ctr_store;
 
 /* What load() fills. Without CTR_LOAD_TIMELINE, chunks are not loaded (n_chunks = 0). */
@@ -175,6 +196,11 @@ struct ctr_store_ops {
 	int (*list)(struct ctr_store *s, const struct ctr_filter *f, size_t limit, size_t offset,
 		    struct ctr_run ***out, size_t *n, struct ctr_err *e);
 	int (*remove)(struct ctr_store *s, const char *id, struct ctr_err *e);
+	/* Runs matching @f that have function @fn, oldest first (the reverse of list), each with
+	 * its metadata and the metric @m of @fn computed by the backend: one row per run. */
+	int (*series)(struct ctr_store *s, const struct ctr_filter *f, const char *fn,
+		      enum ctr_metric m, struct ctr_series_point **out, size_t *n,
+		      struct ctr_err *e);
 };
 
 extern const struct ctr_store_ops ctr_store_sqlite;
@@ -219,6 +245,25 @@ int ctr_store_load(struct ctr_store *s, const char *id, unsigned what, struct ct
 int ctr_store_list(struct ctr_store *s, const struct ctr_filter *f, size_t limit, size_t offset,
 		   struct ctr_run ***out, size_t *n, struct ctr_err *e);
 int ctr_store_remove(struct ctr_store *s, const char *id, struct ctr_err *e);
+
+/* The series of function @fn (display or linkage name) over the runs matching @f (whose
+ * function field is ignored): one point per run that has @fn, oldest first (start ascending,
+ * ties in the reverse of list's order), with the run's header and metadata and metric @m
+ * summed by the backend (SQL aggregates in sqlite and pgsql, a scan of the runs in jsonl and
+ * memory) so no run is loaded whole. *@out is NULL when *@n is 0; free it with
+ * ctr_series_free(). 0, CTR_EUSAGE (no @fn, unknown @m), CTR_ENOMEM or the backend's error. */
+int ctr_store_series(struct ctr_store *s, const struct ctr_filter *f, const char *fn,
+		     enum ctr_metric m, struct ctr_series_point **out, size_t *n,
+		     struct ctr_err *e);
+/* Frees the points, their runs and the array; accepts NULL. */
+void ctr_series_free(struct ctr_series_point *pts, size_t n);
+/* Metric @m of function @fn in @run as ctr_store_series() defines it, from the run's
+ * functions and nodes (a run loaded without its timeline is enough). 0 or CTR_ENOMEM. */
+int ctr_run_metric(const struct ctr_run *run, const char *fn, enum ctr_metric m, double *out);
+/* "self", "total", "calls"; NULL for an unknown value. */
+const char *ctr_metric_name(enum ctr_metric m);
+/* The metric named @name into *@m: 0, or CTR_EUSAGE for an unknown name. */
+int ctr_metric_parse(const char *name, enum ctr_metric *m);
 
 /* Resolves a run spec: a full id, a unique id prefix, "latest" or "latest~N", into @id.
  * CTR_ENOTFOUND if nothing matches, CTR_EUSAGE if a prefix is ambiguous. */

@@ -21,6 +21,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "store/store-int.h" /* a backend without the series op */
 #include "store/store.h"
 
 /* ---- fixtures ---- */
@@ -502,6 +503,163 @@ Test(store, every_filter_field)
 #undef CHECK
 		ctr_store_close(s);
 	}
+}
+
+/* A run for the series tests: rich_run() with its node figures multiplied by @k. */
+static struct ctr_run *scaled_run(const char *id, int64_t start, const char *fn_extra,
+				  const char *branch, uint64_t k)
+{
+	struct ctr_run *r = rich_run(id, start, 1000, "./app", fn_extra, branch);
+
+	for (size_t i = 0; i < r->n_nodes; i++) {
+		r->nodes[i].self_ns *= k;
+		r->nodes[i].total_ns *= k;
+		r->nodes[i].calls *= k;
+	}
+	return r;
+}
+
+/* "id=value,..." of a series (static buffer), checking every point carries its metadata. */
+static const char *series_str(struct ctr_store *s, const struct ctr_filter *f, const char *fn,
+			      enum ctr_metric m)
+{
+	static char buf[1024];
+	struct ctr_series_point *pts = NULL;
+	struct ctr_err e;
+	size_t n = 99;
+
+	ctr_err_clear(&e);
+	cr_assert_eq(ctr_store_series(s, f, fn, m, &pts, &n, &e), 0, "series: %s", e.msg);
+	cr_assert_eq(n == 0, pts == NULL, "no points is a NULL array");
+	buf[0] = '\0';
+	for (size_t i = 0; i < n; i++) {
+		const struct ctr_run *r = pts[i].run;
+		char one[96];
+
+		cr_assert_eq(r->n_meta, 3, "%s: metadata of %s", ctr_store_backend(s), r->id);
+		cr_assert_str_eq(r->meta[0].key, "branch");
+		cr_assert_str_eq(r->meta[1].value, "quote \" amp & lt < 日本語");
+		cr_assert_str_eq(r->meta[2].key, "empty");
+		cr_assert_str_eq(r->meta[2].value, "");
+		cr_assert_eq(r->n_nodes + r->n_functions + r->n_chunks, 0, "series loaded arrays");
+		cr_assert_str_eq(r->host, "build-host.example");
+		snprintf(one, sizeof(one), "%s%s=%.0f", i ? "," : "", r->id, pts[i].value);
+		strcat(buf, one);
+	}
+	ctr_series_free(pts, n);
+	return buf;
+}
+
+Test(store, series_every_metric)
+{
+	for (int b = 0; b < B_COUNT; b++) {
+		if (skip_b(b))
+			continue;
+		struct ctr_store *s = open_b(b, "series");
+		struct ctr_run *r;
+		struct ctr_filter f;
+
+		/* function 5 ("extra", linkage "_Zextra") has nodes 5, 11, 17, 23, 29, 35: self
+		 * 100 * i, calls i + 1, total 1000 * i + 7 of the outermost ones (17 and 29 have
+		 * an ancestor of the same function) */
+		r = scaled_run("s1", 3000, "extra", "main", 1);
+		save_ok(s, r);
+		ctr_run_free(r);
+		r = scaled_run("s2", 1000, "extra", "dev", 2);
+		save_ok(s, r);
+		ctr_run_free(r);
+		r = scaled_run("s3", 2000, "other", "main", 3);
+		save_ok(s, r);
+		ctr_run_free(r);
+		r = scaled_run("s4", 1000, "extra", "main", 4); /* same start as s2 */
+		save_ok(s, r);
+		ctr_run_free(r);
+
+#define CHECK(fl, fn, m, want)                                                                     \
+	cr_assert_str_eq(series_str(s, fl, fn, m), want, "%s: line %d", bnames[b], __LINE__)
+		CHECK(NULL, "extra", CTR_METRIC_SELF, "s4=48000,s2=24000,s1=12000");
+		CHECK(NULL, "_Zextra", CTR_METRIC_SELF, "s4=48000,s2=24000,s3=36000,s1=12000");
+		CHECK(NULL, "extra", CTR_METRIC_CALLS, "s4=504,s2=252,s1=126");
+		CHECK(NULL, "extra", CTR_METRIC_TOTAL, "s4=296112,s2=148056,s1=74028");
+		/* main (function 0): nodes 0, 6, 12, 18, 24, 30, 36; 6, 18 and 36 are inside
+		 * another main */
+		CHECK(NULL, "main", CTR_METRIC_TOTAL, "s4=264112,s2=132056,s3=198084,s1=66028");
+		CHECK(NULL, "main", CTR_METRIC_SELF, "s4=50400,s2=25200,s3=37800,s1=12600");
+		/* a span: no linkage name, a name that is not ASCII */
+		CHECK(NULL, "naïve_函数 span", CTR_METRIC_CALLS, "s4=616,s2=308,s3=462,s1=154");
+		CHECK(NULL, "nosuch", CTR_METRIC_SELF, "");
+		memset(&f, 0, sizeof(f));
+		struct ctr_kv kv = {"branch", "main"};
+		f.meta = &kv;
+		f.n_meta = 1;
+		CHECK(&f, "extra", CTR_METRIC_SELF, "s4=48000,s1=12000");
+		f.since_unix_ns = 1500;
+		CHECK(&f, "_Zextra", CTR_METRIC_CALLS, "s3=378,s1=126");
+		f.function = "nosuch"; /* ignored: the series' function is the filter */
+		CHECK(&f, "_Zextra", CTR_METRIC_CALLS, "s3=378,s1=126");
+		memset(&f, 0, sizeof(f));
+		f.host = "other-host";
+		CHECK(&f, "extra", CTR_METRIC_SELF, "");
+#undef CHECK
+
+		struct ctr_series_point *pts = (void *)1;
+		size_t n = 7;
+		struct ctr_err e;
+		ctr_err_clear(&e);
+		cr_assert_eq(ctr_store_series(s, NULL, NULL, CTR_METRIC_SELF, &pts, &n, &e),
+			     CTR_EUSAGE);
+		cr_assert_eq(n, 0);
+		cr_assert_null(pts);
+		cr_assert_eq(ctr_store_series(s, NULL, "", CTR_METRIC_SELF, &pts, &n, &e),
+			     CTR_EUSAGE);
+		cr_assert_eq(ctr_store_series(s, NULL, "extra", CTR_METRIC_COUNT, &pts, &n, &e),
+			     CTR_EUSAGE);
+		ctr_store_close(s);
+	}
+}
+
+Test(store, series_without_the_op_loads_each_run)
+{
+	struct ctr_store *s = open_b(B_MEMORY, "noseries");
+	struct ctr_store_ops ops = *s->ops; /* a backend that has no series op */
+	struct ctr_run *r;
+
+	r = scaled_run("n1", 2000, "extra", "main", 1);
+	save_ok(s, r);
+	ctr_run_free(r);
+	r = scaled_run("n2", 1000, "extra", "main", 3);
+	save_ok(s, r);
+	ctr_run_free(r);
+	r = scaled_run("n3", 3000, "other", "main", 5);
+	save_ok(s, r);
+	ctr_run_free(r);
+	ops.series = NULL;
+	s->ops = &ops;
+	cr_assert_str_eq(series_str(s, NULL, "extra", CTR_METRIC_TOTAL), "n2=222084,n1=74028");
+	cr_assert_str_eq(series_str(s, NULL, "_Zextra", CTR_METRIC_CALLS), "n2=378,n1=126,n3=630");
+	ctr_store_close(s);
+}
+
+Test(store, run_metric_and_names)
+{
+	struct ctr_run *r = scaled_run("m", 1, "extra", "main", 1);
+	double v = -1;
+	enum ctr_metric m;
+
+	cr_assert_eq(ctr_run_metric(r, "extra", CTR_METRIC_TOTAL, &v), 0);
+	cr_assert_float_eq(v, 74028, 0.5);
+	cr_assert_eq(ctr_run_metric(r, "", CTR_METRIC_SELF, &v), 0);
+	cr_assert_float_eq(v, 0, 0.5, "an empty name matches no empty linkage name");
+	ctr_run_free(r);
+	cr_assert_eq(ctr_metric_parse("total", &m), 0);
+	cr_assert_eq(m, CTR_METRIC_TOTAL);
+	cr_assert_eq(ctr_metric_parse("calls", &m), 0);
+	cr_assert_eq(m, CTR_METRIC_CALLS);
+	cr_assert_eq(ctr_metric_parse("p99", &m), CTR_EUSAGE);
+	cr_assert_eq(ctr_metric_parse(NULL, &m), CTR_EUSAGE);
+	cr_assert_str_eq(ctr_metric_name(CTR_METRIC_SELF), "self");
+	cr_assert_null(ctr_metric_name(CTR_METRIC_COUNT));
+	ctr_series_free(NULL, 0);
 }
 
 Test(store, remove_then_not_found)
