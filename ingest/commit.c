@@ -25,6 +25,7 @@
 #include "../common/hash.h"
 #include "../common/hmap.h"
 #include "../store/timeline.h"
+#include "latency.h"
 #include "provenance.h"
 #include "rundir.h"
 #include "symbolize.h"
@@ -62,7 +63,8 @@ struct commit {
 	size_t cap_counted;
 	uint32_t *modmap; /* per process: local module -> global module */
 	size_t *modmap_off;
-	uint64_t seq; /* chunks saved */
+	struct ctr_lat *lat; /* latency distributions (ingest/latency.h) */
+	uint64_t seq;	     /* chunks saved */
 	uint64_t bytes_done, bytes_total;
 	int tty;
 };
@@ -302,6 +304,7 @@ static void close_frame(struct commit *c, const struct ctr_rawproc *p, struct fr
 		n->min_ns = ctot;
 	if (ctot > n->max_ns)
 		n->max_ns = ctot;
+	ctr_lat_add(c->lat, f->node, ctot);
 	if (parent) {
 		parent->child += dur;
 		parent->cchild += ctot;
@@ -1084,7 +1087,7 @@ int ctr_commit_dir(struct ctr_store *s, const char *run_dir, const struct ctr_co
 	c.tty = c.o->progress && isatty(2);
 	for (size_t i = 0; i < c.raw->n_threads; i++)
 		c.bytes_total += c.raw->threads[i].file_size;
-	if ((ret = fill_header(&c)) || (ret = map_modules(&c)))
+	if ((ret = fill_header(&c)) || (ret = map_modules(&c)) || (ret = ctr_lat_open(&c.lat)))
 		goto out;
 	ret = ctr_store_save_begin(s, &c.run, e);
 	if (ret == CTR_EEXIST) { /* committed meanwhile by someone else: never a second copy */
@@ -1112,7 +1115,8 @@ int ctr_commit_dir(struct ctr_store *s, const char *run_dir, const struct ctr_co
 		goto out;
 	}
 	finish_header(&c);
-	if ((ret = estimate_sampled(&c)) || (ret = symbolize(&c, e)))
+	if ((ret = estimate_sampled(&c)) || (ret = ctr_lat_finish(c.lat, &c.run, e)) ||
+	    (ret = symbolize(&c, e)))
 		goto out;
 	ret = ctr_store_save_end(s, &c.run, e);
 	begun = 0;		 /* ended or aborted by the store */
@@ -1137,6 +1141,7 @@ out:
 	free(c.modmap);
 	free(c.modmap_off);
 	free(c.counted);
+	ctr_lat_free(c.lat);
 	ctr_hmap_free(&c.fn_by_key);
 	ctr_hmap_free(&c.fn_by_name);
 	ctr_hmap_free(&c.child);

@@ -357,9 +357,12 @@ void ctr_run_clear_arrays(struct ctr_run *r)
 		free(r->functions[i].name);
 		free(r->functions[i].linkage_name);
 		free(r->functions[i].file);
+		free(r->functions[i].hist);
 	}
 	for (size_t i = 0; i < r->n_threads; i++)
 		free(r->threads[i].name);
+	for (size_t i = 0; i < r->n_nodes; i++)
+		free(r->nodes[i].hist);
 	for (size_t i = 0; i < r->n_attrs; i++) {
 		free(r->attrs[i].key);
 		free(r->attrs[i].value);
@@ -450,6 +453,21 @@ static void *arr_alloc(size_t n, size_t size, int *fail)
 	return p;
 }
 
+/* A copy of the @n bytes at @p; NULL for none. */
+static unsigned char *blob_dup(const unsigned char *p, size_t n, int *fail)
+{
+	unsigned char *d;
+
+	if (!p || !n)
+		return NULL;
+	if (!(d = malloc(n))) {
+		*fail = 1;
+		return NULL;
+	}
+	memcpy(d, p, n);
+	return d;
+}
+
 struct ctr_run *ctr_run_dup(const struct ctr_run *run)
 {
 	struct ctr_run *d = ctr_run_dup_header(run);
@@ -486,6 +504,8 @@ struct ctr_run *ctr_run_dup(const struct ctr_run *run)
 		d->functions[i].linkage_name =
 		    ctr_store_strdup(run->functions[i].linkage_name, &fail);
 		d->functions[i].file = ctr_store_strdup(run->functions[i].file, &fail);
+		d->functions[i].hist =
+		    blob_dup(run->functions[i].hist, run->functions[i].hist_size, &fail);
 	}
 	if ((d->threads = arr_alloc(run->n_threads, sizeof(*d->threads), &fail)))
 		d->n_threads = run->n_threads;
@@ -496,6 +516,9 @@ struct ctr_run *ctr_run_dup(const struct ctr_run *run)
 	if ((d->nodes = arr_alloc(run->n_nodes, sizeof(*d->nodes), &fail))) {
 		d->n_nodes = run->n_nodes;
 		memcpy(d->nodes, run->nodes, run->n_nodes * sizeof(*d->nodes));
+		for (size_t i = 0; i < d->n_nodes; i++)
+			d->nodes[i].hist =
+			    blob_dup(run->nodes[i].hist, run->nodes[i].hist_size, &fail);
 	}
 	if ((d->attrs = arr_alloc(run->n_attrs, sizeof(*d->attrs), &fail)))
 		d->n_attrs = run->n_attrs;
@@ -531,6 +554,15 @@ static int str_eq(const char *a, const char *b)
 	if (!a || !b)
 		return a == b;
 	return strcmp(a, b) == 0;
+}
+
+/* Same percentiles and histogram blob. */
+static int lat_eq(uint64_t a50, uint64_t a90, uint64_t a99, uint64_t a999, const unsigned char *ah,
+		  size_t an, uint64_t b50, uint64_t b90, uint64_t b99, uint64_t b999,
+		  const unsigned char *bh, size_t bn)
+{
+	return a50 == b50 && a90 == b90 && a99 == b99 && a999 == b999 && an == bn &&
+	       (!an || !memcmp(ah, bh, an));
 }
 
 static int dbl_eq(double a, double b)
@@ -586,7 +618,9 @@ int ctr_run_equal(const struct ctr_run *a, const struct ctr_run *b)
 
 		if (x->id != y->id || x->kind != y->kind || !str_eq(x->name, y->name) ||
 		    !str_eq(x->linkage_name, y->linkage_name) || !str_eq(x->file, y->file) ||
-		    x->line != y->line || x->module != y->module || x->offset != y->offset)
+		    x->line != y->line || x->module != y->module || x->offset != y->offset ||
+		    !lat_eq(x->p50_ns, x->p90_ns, x->p99_ns, x->p999_ns, x->hist, x->hist_size,
+			    y->p50_ns, y->p90_ns, y->p99_ns, y->p999_ns, y->hist, y->hist_size))
 			return 0;
 	}
 	for (size_t i = 0; i < a->n_threads; i++) {
@@ -605,7 +639,9 @@ int ctr_run_equal(const struct ctr_run *a, const struct ctr_run *b)
 		    x->total_ns != y->total_ns || x->self_ns != y->self_ns ||
 		    x->min_ns != y->min_ns || x->max_ns != y->max_ns ||
 		    x->raw_total_ns != y->raw_total_ns || x->raw_self_ns != y->raw_self_ns ||
-		    x->raw_min_ns != y->raw_min_ns || x->raw_max_ns != y->raw_max_ns)
+		    x->raw_min_ns != y->raw_min_ns || x->raw_max_ns != y->raw_max_ns ||
+		    !lat_eq(x->p50_ns, x->p90_ns, x->p99_ns, x->p999_ns, x->hist, x->hist_size,
+			    y->p50_ns, y->p90_ns, y->p99_ns, y->p999_ns, y->hist, y->hist_size))
 			return 0;
 	}
 	for (size_t i = 0; i < a->n_attrs; i++) {

@@ -19,6 +19,8 @@
 #include <time.h>
 
 #include "../common/fmt.h"
+#include "cxxname.h"
+#include "latency.h"
 
 #define NAME_BUF 1024
 
@@ -36,11 +38,10 @@ void ctr_report_opts_init(struct ctr_report_opts *o)
 	o->ascii = !(lang && (strcasestr(lang, "utf-8") || strcasestr(lang, "utf8")));
 }
 
+/* The display name (view/cxxname.h: shortened C++ names when attached). */
 static const char *fname(const struct ctr_run *run, uint32_t fid)
 {
-	if (fid >= run->n_functions || !run->functions[fid].name)
-		return "?";
-	return run->functions[fid].name;
+	return ctr_cxx_display(run, fid);
 }
 
 const char *ctr_report_label(const struct ctr_run *run, uint32_t fid, char *buf, size_t n)
@@ -293,8 +294,16 @@ static int name_match(const struct ctr_run *run, uint32_t fid, const char *glob)
 	f = &run->functions[fid];
 	if (f->name && (!strcmp(f->name, glob) || !fnmatch(glob, f->name, 0)))
 		return 1;
+	if (f->name && strcmp(fname(run, fid), f->name) &&
+	    (!strcmp(fname(run, fid), glob) || !fnmatch(glob, fname(run, fid), 0)))
+		return 1;
 	return f->linkage_name && *f->linkage_name &&
 	       (!strcmp(f->linkage_name, glob) || !fnmatch(glob, f->linkage_name, 0));
+}
+
+int ctr_report_name_match(const struct ctr_run *run, uint32_t fid, const char *glob)
+{
+	return name_match(run, fid, glob);
 }
 
 /* ---- text views ---- */
@@ -995,6 +1004,8 @@ static json_t *func_json(const struct ctr_run *run, const struct ctr_prof_entry 
 		return NULL;
 	jset(j, "id", json_integer(p->function));
 	jset(j, "name", jstr(f->name));
+	if (strcmp(fname(run, p->function), f->name ? f->name : "?"))
+		jset(j, "display_name", jstr(fname(run, p->function)));
 	jset(j, "kind", json_string(ctr_runjson_kind_name(f->kind)));
 	jset(j, "module", mod ? jstr(mod) : json_null());
 	jset(j, "file", jstr(f->file));
@@ -1007,6 +1018,10 @@ static json_t *func_json(const struct ctr_run *run, const struct ctr_prof_entry 
 	jset(j, "max_ns", json_integer((json_int_t)p->max_ns));
 	jset(j, "total_percent", json_real(pct(p->total_ns, base)));
 	jset(j, "self_percent", json_real(pct(p->self_ns, base)));
+	if (thread == CTR_NONE && ctr_report_lat_json(j, run, p->function)) {
+		json_decref(j);
+		return NULL;
+	}
 	if (f->kind == CTR_FN_SPAN) {
 		int truncated = 0;
 
@@ -1182,6 +1197,7 @@ struct diff_side {
 struct diff_row {
 	const struct ctr_prof_entry *a, *b;
 	const struct ctr_run *run; /* run naming the function (b if present) */
+	const struct ctr_run *run_a, *run_b;
 	uint32_t function;
 	int64_t d_self;
 };
@@ -1196,6 +1212,12 @@ static const char *mod_base(const struct ctr_run *run, uint32_t fid)
 	p = run->modules[f->module].path;
 	s = strrchr(p, '/');
 	return s ? s + 1 : p;
+}
+
+/* The stored (full demangled) name: runs pair by it, never by a shortened form. */
+static const char *full_name(const struct ctr_run *run, uint32_t fid)
+{
+	return fid < run->n_functions && run->functions[fid].name ? run->functions[fid].name : "?";
 }
 
 static void diff_side_free(struct diff_side *s)
@@ -1213,7 +1235,7 @@ static int cmp_key_idx(const void *pa, const void *pb, void *arg)
 	return strcmp(keys[*(const size_t *)pa], keys[*(const size_t *)pb]);
 }
 
-static int diff_side_load(struct diff_side *s, const struct ctr_run *run, int raw,
+static int diff_side_load(struct diff_side *s, const struct ctr_run *run, int raw, int by_name,
 			  struct ctr_err *e)
 {
 	int ret;
@@ -1227,8 +1249,8 @@ static int diff_side_load(struct diff_side *s, const struct ctr_run *run, int ra
 	if (!s->keys)
 		return ctr_err_set(e, CTR_ENOMEM, ENOMEM, "out of memory comparing runs");
 	for (size_t i = 0; i < s->n; i++)
-		if (asprintf(&s->keys[i], "%s\x1f%s", fname(run, s->rows[i].function),
-			     mod_base(run, s->rows[i].function)) < 0) {
+		if (asprintf(&s->keys[i], "%s\x1f%s", full_name(run, s->rows[i].function),
+			     by_name ? "" : mod_base(run, s->rows[i].function)) < 0) {
 			s->keys[i] = NULL;
 			return ctr_err_set(e, CTR_ENOMEM, ENOMEM, "out of memory comparing runs");
 		}
@@ -1268,6 +1290,15 @@ static void fmt_change_pct(char *buf, size_t n, uint64_t a, uint64_t b, int have
 		snprintf(buf, n, "%+.1f%%", 100.0 * ((double)b - (double)a) / (double)a);
 }
 
+/* p99 of side @b (0 = A, 1 = B) of a diff row. */
+static uint64_t p99_of(const struct diff_row *r, int b)
+{
+	const struct ctr_prof_entry *p = b ? r->b : r->a;
+	const struct ctr_run *run = b ? r->run_b : r->run_a;
+
+	return p && run && p->function < run->n_functions ? run->functions[p->function].p99_ns : 0;
+}
+
 static json_t *diff_row_json(const struct diff_row *r)
 {
 	const struct ctr_prof_entry *a = r->a, *b = r->b;
@@ -1282,6 +1313,8 @@ static json_t *diff_row_json(const struct diff_row *r)
 	jset(j, "self_ns_b", json_integer(b ? (json_int_t)b->self_ns : 0));
 	jset(j, "total_ns_a", json_integer(a ? (json_int_t)a->total_ns : 0));
 	jset(j, "total_ns_b", json_integer(b ? (json_int_t)b->total_ns : 0));
+	jset(j, "p99_ns_a", json_integer(a ? (json_int_t)p99_of(r, 0) : 0));
+	jset(j, "p99_ns_b", json_integer(b ? (json_int_t)p99_of(r, 1) : 0));
 	jset(j, "self_ns_change", json_integer(r->d_self));
 	jset(j, "self_change_percent",
 	     a && b && a->self_ns
@@ -1326,7 +1359,7 @@ static int diff_json(FILE *out, const struct ctr_run *a, const struct ctr_run *b
 
 static void diff_text_row(FILE *out, const struct diff_row *r)
 {
-	char c[9][32], lbl[NAME_BUF];
+	char c[12][32], lbl[NAME_BUF];
 
 	ctr_fmt_count(c[0], sizeof(c[0]), r->a ? r->a->calls : 0);
 	ctr_fmt_count(c[1], sizeof(c[1]), r->b ? r->b->calls : 0);
@@ -1339,8 +1372,11 @@ static void diff_text_row(FILE *out, const struct diff_row *r)
 	ctr_fmt_ns(c[7], sizeof(c[7]), r->b ? r->b->total_ns : 0);
 	fmt_change_pct(c[8], sizeof(c[8]), r->a ? r->a->total_ns : 0, r->b ? r->b->total_ns : 0,
 		       !!r->a, !!r->b);
-	fprintf(out, "%10s %10s %10s %10s %10s %8s %10s %10s %8s  %s%s\n", c[0], c[1], c[2], c[3],
-		c[4], c[5], c[6], c[7], c[8],
+	ctr_fmt_ns(c[9], sizeof(c[9]), p99_of(r, 0));
+	ctr_fmt_ns(c[10], sizeof(c[10]), p99_of(r, 1));
+	fmt_change_pct(c[11], sizeof(c[11]), p99_of(r, 0), p99_of(r, 1), !!r->a, !!r->b);
+	fprintf(out, "%10s %10s %10s %10s %10s %8s %10s %10s %8s %10s %10s %8s  %s%s\n", c[0], c[1],
+		c[2], c[3], c[4], c[5], c[6], c[7], c[8], c[9], c[10], c[11],
 		!r->a	? "[new] "
 		: !r->b ? "[removed] "
 			: "",
@@ -1363,9 +1399,9 @@ static int diff_text(FILE *out, const struct ctr_run *a, const struct ctr_run *b
 	if (a->lost_events || b->lost_events)
 		fprintf(out, "WARNING: events lost (A: %" PRIu64 ", B: %" PRIu64 ")\n",
 			a->lost_events, b->lost_events);
-	fprintf(out, "\n%10s %10s %10s %10s %10s %8s %10s %10s %8s  %s\n", "calls A", "calls B",
-		"self A", "self B", "self chg", "self%", "total A", "total B", "total%",
-		"function");
+	fprintf(out, "\n%10s %10s %10s %10s %10s %8s %10s %10s %8s %10s %10s %8s  %s\n", "calls A",
+		"calls B", "self A", "self B", "self chg", "self%", "total A", "total B", "total%",
+		"p99 A", "p99 B", "p99%", "function");
 	for (size_t x = 0; x < nrows; x++) {
 		if (!name_match(rows[x].run, rows[x].function, o->function))
 			continue;
@@ -1387,9 +1423,9 @@ int ctr_report_diff(FILE *out, const struct ctr_run *a, const struct ctr_run *b,
 	int ret;
 
 	memset(&sb, 0, sizeof(sb));
-	ret = diff_side_load(&sa, a, o->raw_times, e);
+	ret = diff_side_load(&sa, a, o->raw_times, o->match_name, e);
 	if (!ret)
-		ret = diff_side_load(&sb, b, o->raw_times, e);
+		ret = diff_side_load(&sb, b, o->raw_times, o->match_name, e);
 	if (ret)
 		goto out;
 	ret = ctr_err_set(e, CTR_ENOMEM, ENOMEM, "out of memory comparing runs");
@@ -1417,6 +1453,8 @@ int ctr_report_diff(FILE *out, const struct ctr_run *a, const struct ctr_run *b,
 		if (c >= 0)
 			r->b = &sb.rows[ib[k++]];
 		r->run = r->b ? b : a;
+		r->run_a = a;
+		r->run_b = b;
 		r->function = r->b ? r->b->function : r->a->function;
 		r->d_self =
 		    (int64_t)(r->b ? r->b->self_ns : 0) - (int64_t)(r->a ? r->a->self_ns : 0);
