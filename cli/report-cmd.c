@@ -13,6 +13,7 @@
 
 #include "../export/export.h"
 #include "../store/runjson.h"
+#include "../view/calls.h"
 #include "../view/cxxname.h"
 #include "../view/latency.h"
 #include "../view/report.h"
@@ -87,7 +88,7 @@ struct cmd {
 	int json, tree, threads, diff;
 	int functions, modules; /* ctrace show --functions / --modules */
 	const char *callers, *callees;
-	int percentiles, full_names;
+	int percentiles, full_names, top_set;
 	const char *hist, *slowest, *graph;
 	const char *store, *out_path;
 	int format; /* -1: a view */
@@ -250,6 +251,7 @@ static int parse(struct cmd *c, int argc, char **argv)
 			if (parse_u64(optarg, &v))
 				return ctr_cli_usage(c->prog, "bad --top '%s'", optarg);
 			c->ro.top = (size_t)v;
+			c->top_set = 1;
 			break;
 		case 'f':
 			c->ro.function = optarg;
@@ -449,11 +451,12 @@ static int run_cmd(struct cmd *c, int argc, char **argv)
 		return ret < 0 ? CTR_EXIT_OK : ret;
 	if (c->format >= 0)
 		what = ctr_export_load_flags(c->format, &c->xo);
-	if (c->slowest)
-		what |= CTR_LOAD_TIMELINE;
 	ret = ctr_cli_open_store(c->store, &s, &e);
 	if (ret)
 		goto out;
+	/* --slowest reads the timeline: chunk by chunk where the store can, else loaded whole */
+	if (c->slowest && !ctr_store_can_stream(s))
+		what |= CTR_LOAD_TIMELINE;
 	ret = ctr_cli_load_run(s, c->n_runs ? c->runs[0] : NULL, what, &run, &e);
 	if (!ret && c->diff)
 		ret = ctr_cli_load_run(s, c->n_runs > 1 ? c->runs[1] : NULL, 0, &run_b, &e);
@@ -496,6 +499,11 @@ static int run_cmd(struct cmd *c, int argc, char **argv)
 		ret = ctr_report_percentiles(out, run, &c->ro, &e);
 	} else if (c->hist) {
 		ret = ctr_report_hist(out, run, &c->ro, c->hist, &e);
+	} else if (c->slowest) {
+		struct ctr_calls_src src = {run, ctr_store_can_stream(s) ? s : NULL};
+
+		ret = ctr_report_slowest(out, &src, &c->ro, c->slowest, c->top_set ? c->ro.top : 10,
+					 &e);
 	} else if (c->callers || c->callees) {
 		ret = ctr_report_callers(out, run, &c->ro, c->callers ? c->callers : c->callees,
 					 !!c->callees, &e);

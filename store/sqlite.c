@@ -1197,6 +1197,55 @@ fail:
 	return ret;
 }
 
+/* One chunk, by the (run, thread, seq) unique index. */
+static int sq_load_chunk(struct ctr_store *s, const char *id, uint32_t thread, uint32_t seq,
+			 struct ctr_chunk *out, struct ctr_err *e)
+{
+	struct sq_store *q = s->priv;
+	sqlite3_stmt *st = NULL;
+	const void *blob;
+	int ret, rc, size;
+
+	if ((ret =
+		 sq_prep(q,
+			 "SELECT c.codec, c.raw_size, c.first_ns, c.last_ns, c.data FROM chunks c "
+			 "JOIN runs r ON r.pk = c.run WHERE r.id = ?1 AND c.thread = ?2 AND "
+			 "c.seq = ?3",
+			 &st, e)) < 0)
+		return ret;
+	sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 2, thread);
+	sqlite3_bind_int64(st, 3, seq);
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_DONE) {
+		ret = CTR_ENOTFOUND; /* the end of the thread's timeline: no message */
+		goto out;
+	}
+	if (rc != SQLITE_ROW) {
+		ret = sq_fail(q, e, "cannot load a timeline chunk");
+		goto out;
+	}
+	out->thread = thread;
+	out->seq = seq;
+	out->codec = (uint32_t)sqlite3_column_int64(st, 0);
+	out->raw_size = col_u64(st, 1);
+	out->first_ns = col_u64(st, 2);
+	out->last_ns = col_u64(st, 3);
+	blob = sqlite3_column_blob(st, 4);
+	size = sqlite3_column_bytes(st, 4);
+	if (blob && size > 0) {
+		if (!(out->data = malloc((size_t)size))) {
+			ret = ctr_err_set(e, CTR_ENOMEM, 0, "out of memory loading run '%s'", id);
+			goto out;
+		}
+		memcpy(out->data, blob, (size_t)size);
+		out->size = (size_t)size;
+	}
+out:
+	sqlite3_finalize(st);
+	return ret;
+}
+
 const struct ctr_store_ops ctr_store_sqlite = {
     .name = "sqlite",
     .open = sq_open,
@@ -1208,4 +1257,5 @@ const struct ctr_store_ops ctr_store_sqlite = {
     .load = sq_load,
     .list = sq_list,
     .remove = sq_remove,
+    .load_chunk = sq_load_chunk,
 };

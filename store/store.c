@@ -247,6 +247,21 @@ int ctr_store_load(struct ctr_store *s, const char *id, unsigned what, struct ct
 	return s->ops->load(s, id, what, out, e);
 }
 
+int ctr_store_can_stream(const struct ctr_store *s)
+{
+	return s && s->ops->load_chunk != NULL;
+}
+
+int ctr_store_load_chunk(struct ctr_store *s, const char *id, uint32_t thread, uint32_t seq,
+			 struct ctr_chunk *out, struct ctr_err *e)
+{
+	memset(out, 0, sizeof(*out));
+	if (!ctr_store_can_stream(s))
+		return ctr_err_set(e, CTR_EUSAGE, 0, "store '%s' cannot read a timeline in chunks",
+				   ctr_store_name(s));
+	return s->ops->load_chunk(s, id, thread, seq, out, e);
+}
+
 int ctr_store_list(struct ctr_store *s, const struct ctr_filter *f, size_t limit, size_t offset,
 		   struct ctr_run ***out, size_t *n, struct ctr_err *e)
 {

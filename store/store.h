@@ -186,6 +186,11 @@ struct ctr_store_ops {
 	int (*list)(struct ctr_store *s, const struct ctr_filter *f, size_t limit, size_t offset,
 		    struct ctr_run ***out, size_t *n, struct ctr_err *e);
 	int (*remove)(struct ctr_store *s, const char *id, struct ctr_err *e);
+	/* Optional: chunk @seq of thread @thread of run @id into *@out (data owned by the caller;
+	 * CTR_ENOTFOUND past the last one), so that a timeline can be read one chunk at a time.
+	 * NULL in backends that hold a run in one piece. */
+	int (*load_chunk)(struct ctr_store *s, const char *id, uint32_t thread, uint32_t seq,
+			  struct ctr_chunk *out, struct ctr_err *e);
 };
 
 extern const struct ctr_store_ops ctr_store_sqlite;
@@ -230,6 +235,13 @@ int ctr_store_load(struct ctr_store *s, const char *id, unsigned what, struct ct
 int ctr_store_list(struct ctr_store *s, const struct ctr_filter *f, size_t limit, size_t offset,
 		   struct ctr_run ***out, size_t *n, struct ctr_err *e);
 int ctr_store_remove(struct ctr_store *s, const char *id, struct ctr_err *e);
+/* 1 if the backend reads timeline chunks one at a time (ctr_store_load_chunk), else 0: then a
+ * reader loads the run with CTR_LOAD_TIMELINE instead. */
+int ctr_store_can_stream(const struct ctr_store *s);
+/* Chunk @seq of thread @thread of run @id (see load_chunk above); caller frees out->data.
+ * CTR_ENOTFOUND past the last chunk, CTR_EUSAGE when the backend cannot stream. */
+int ctr_store_load_chunk(struct ctr_store *s, const char *id, uint32_t thread, uint32_t seq,
+			 struct ctr_chunk *out, struct ctr_err *e);
 
 /* Resolves a run spec: a full id, a unique id prefix, "latest" or "latest~N", into @id.
  * CTR_ENOTFOUND if nothing matches, CTR_EUSAGE if a prefix is ambiguous. */
