@@ -15,6 +15,7 @@
 #include "../store/runjson.h"
 #include "../view/calls.h"
 #include "../view/cxxname.h"
+#include "../view/graph.h"
 #include "../view/latency.h"
 #include "../view/report.h"
 #include "cli.h"
@@ -504,6 +505,8 @@ static int run_cmd(struct cmd *c, int argc, char **argv)
 
 		ret = ctr_report_slowest(out, &src, &c->ro, c->slowest, c->top_set ? c->ro.top : 10,
 					 &e);
+	} else if (c->graph) {
+		ret = ctr_report_graph(out, run, &c->ro, c->graph, &e);
 	} else if (c->callers || c->callees) {
 		ret = ctr_report_callers(out, run, &c->ro, c->callers ? c->callers : c->callees,
 					 !!c->callees, &e);

@@ -19,7 +19,9 @@
 #include <time.h>
 
 #include "../common/fmt.h"
+#include "calls.h"
 #include "cxxname.h"
+#include "graph.h"
 #include "latency.h"
 
 #define NAME_BUF 1024
@@ -438,10 +440,26 @@ done:
 	return 0;
 }
 
+/* CTR_ENOTFOUND when --function matches no function of the run (before anything is printed),
+ * else 0. */
+static int fn_missing(const struct ctr_run *run, const struct ctr_report_opts *o, struct ctr_err *e)
+{
+	if (!o->function)
+		return 0;
+	for (size_t f = 0; f < run->n_functions; f++)
+		if (name_match(run, (uint32_t)f, o->function))
+			return 0;
+	return ctr_err_set(e, CTR_ENOTFOUND, 0, "no function matches '%s' in run '%s'", o->function,
+			   run->id);
+}
+
 int ctr_report_flat(FILE *out, const struct ctr_run *run, const struct ctr_report_opts *o,
 		    struct ctr_err *e)
 {
-	int ret = ctr_report_header(out, run, o, e);
+	int ret = fn_missing(run, o, e);
+
+	if (!ret)
+		ret = ctr_report_header(out, run, o, e);
 
 	if (ret)
 		return ret;
@@ -471,9 +489,16 @@ static void print_thread_title(FILE *out, const struct ctr_run *run, size_t i)
 int ctr_report_threads(FILE *out, const struct ctr_run *run, const struct ctr_report_opts *o,
 		       struct ctr_err *e)
 {
-	int ret = ctr_report_header(out, run, o, e);
+	uint32_t *order = malloc((run->n_threads + 1) * sizeof(*order));
+	int ret = order ? fn_missing(run, o, e)
+			: ctr_err_set(e, CTR_ENOMEM, ENOMEM, "out of memory ordering threads");
 
-	for (size_t i = 0; !ret && i < run->n_threads; i++) {
+	if (!ret)
+		ret = ctr_report_header(out, run, o, e);
+	if (order)
+		ctr_report_thread_order(run, order); /* by start time: the main thread first */
+	for (size_t k = 0; !ret && k < run->n_threads; k++) {
+		size_t i = order[k];
 		uint64_t base = thread_span(&run->threads[i]);
 
 		fputc('\n', out);
@@ -481,6 +506,7 @@ int ctr_report_threads(FILE *out, const struct ctr_run *run, const struct ctr_re
 		ret = flat_table(out, run, o, (uint32_t)i,
 				 base ? base : ctr_report_base_ns(run, o->raw_times), e);
 	}
+	free(order);
 	return ret ? ret : out_status(out, e);
 }
 
@@ -753,25 +779,48 @@ out:
 	return ret;
 }
 
+/* --tree --function GLOB: each thread's roots become its outermost calls of a match;
+ * CTR_ENOTFOUND when there is none. */
+static int tree_root_at(struct ctr_cct *t, const struct ctr_run *run,
+			const struct ctr_report_opts *o, struct ctr_err *e)
+{
+	size_t n = 0;
+	int ret = ctr_cct_root_at(t, run, o->function, &n, e);
+
+	if (!ret && !n)
+		ret = ctr_err_set(e, CTR_ENOTFOUND, 0, "no function matches '%s'", o->function);
+	return ret;
+}
+
 int ctr_report_tree(FILE *out, const struct ctr_run *run, const struct ctr_report_opts *o,
 		    struct ctr_err *e)
 {
 	struct tree_ctx c = {.out = out, .run = run, .o = o};
 	struct ctr_cct t;
-	int ret = ctr_report_header(out, run, o, e);
-
+	uint32_t *order = NULL;
+	int ret = ctr_cct_build(&t, run, e);
 	if (ret)
 		return ret;
-	ret = ctr_cct_build(&t, run, e);
-	if (ret)
-		return ret;
+	if (o->function && (ret = tree_root_at(&t, run, o, e))) /* --tree --function GLOB */
+		goto out;
 	c.t = &t;
 	ret = attr_index_build(&c.ai, run, e);
 	if (ret)
 		goto out;
+	if ((ret = ctr_report_header(out, run, o, e)))
+		goto out;
 	c.base = ctr_report_base_ns(run, o->raw_times);
 	c.min_total = (uint64_t)((double)c.base * o->min_percent / 100.0);
-	for (size_t i = 0; !ret && i < run->n_threads; i++) {
+	if (!(order = malloc((run->n_threads + 1) * sizeof(*order)))) {
+		ret = ctr_err_set(e, CTR_ENOMEM, ENOMEM, "out of memory ordering threads");
+		goto out;
+	}
+	ctr_report_thread_order(run, order); /* by start time: the main thread first */
+	for (size_t k = 0; !ret && k < run->n_threads; k++) {
+		size_t i = order[k];
+
+		if (o->function && t.root[i] == CTR_NONE)
+			continue; /* no call of the function in this thread */
 		fputc('\n', out);
 		print_thread_title(out, run, i);
 		fprintf(out, "%10s %10s %10s %7s  %s\n", "total", "self", "calls", "total%",
@@ -790,6 +839,7 @@ int ctr_report_tree(FILE *out, const struct ctr_run *run, const struct ctr_repor
 	if (!ret)
 		ret = out_status(out, e);
 out:
+	free(order);
 	free(c.ai.idx);
 	free(c.prefix);
 	ctr_cct_release(&t);
@@ -822,13 +872,9 @@ int ctr_report_callers(FILE *out, const struct ctr_run *run, const struct ctr_re
 	uint32_t *slot = NULL; /* function -> row, the last row for CTR_NONE */
 	struct ctr_cct t = {0};
 	size_t nrows = 0, nmatch = 0;
-	uint64_t self = 0, calls = 0, total = 0;
+	uint64_t self = 0, calls = 0, total = 0, outer_self = 0;
 	char *matched = NULL, *inside = NULL;
-	int ret = ctr_report_header(out, run, o, e);
-
-	if (ret)
-		return ret;
-	ret = ctr_cct_build(&t, run, e);
+	int ret = ctr_cct_build(&t, run, e);
 	if (ret)
 		return ret;
 	ret = ctr_err_set(e, CTR_ENOMEM, ENOMEM, "out of memory aggregating callers");
@@ -851,6 +897,8 @@ int ctr_report_callers(FILE *out, const struct ctr_run *run, const struct ctr_re
 		    ctr_err_set(e, CTR_ENOTFOUND, 0, "no function '%s' in run '%s'", func, run->id);
 		goto out;
 	}
+	if ((ret = ctr_report_header(out, run, o, e))) /* after the check: nothing on failure */
+		goto out;
 	for (size_t i = 0; i < run->n_nodes; i++) {
 		const struct ctr_node *nd = &run->nodes[i];
 		uint32_t p = nd->parent;
@@ -874,10 +922,15 @@ int ctr_report_callers(FILE *out, const struct ctr_run *run, const struct ctr_re
 				rows[nrows++].function = caller;
 			}
 			rows[slot[k]].calls += nd->calls;
-			rows[slot[k]].total_ns += n_total(nd, o->raw_times);
+			/* a recursive call's time is inside its outer call: counted there once */
+			if (!inside[i])
+				rows[slot[k]].total_ns += n_total(nd, o->raw_times);
 			rows[slot[k]].self_ns += n_self(nd, o->raw_times);
 			continue;
 		}
+		if (inside[i]) /* its callees are inside the outer call's recursive callee row */
+			continue;
+		outer_self += n_self(nd, o->raw_times);
 		for (uint32_t c = t.first_child[i]; c != CTR_NONE; c = t.next_sibling[c]) {
 			const struct ctr_node *cn = &run->nodes[c];
 
@@ -893,8 +946,8 @@ int ctr_report_callers(FILE *out, const struct ctr_run *run, const struct ctr_re
 	if (callees) {
 		rows[nrows].function = CTR_NONE;
 		rows[nrows].calls = 0;
-		rows[nrows].total_ns = self;
-		rows[nrows++].self_ns = self;
+		rows[nrows].total_ns = outer_self;
+		rows[nrows++].self_ns = outer_self;
 	}
 	qsort_r(rows, nrows, sizeof(*rows), cmp_edge, (void *)run);
 	{
@@ -1138,6 +1191,10 @@ int ctr_report_json(FILE *out, const struct ctr_run *run, const struct ctr_repor
 
 	if (!j)
 		return ctr_err_set(e, CTR_ENOMEM, ENOMEM, "out of memory building JSON");
+	if ((ret = fn_missing(run, o, e))) {
+		json_decref(j);
+		return ret;
+	}
 	jset(j, "format", json_string("ctrace-report/1"));
 	funcs = functions_json(run, o, CTR_NONE, base, e);
 	if (!funcs) {
