@@ -129,7 +129,7 @@ int ctr_cmd_replay(int argc, char **argv)
 	ctr_err_clear(&e);
 	if ((ret = replay_parse(&c, argc, argv)))
 		return ret < 0 ? CTR_EXIT_OK : ret;
-	if ((ret = ctr_cli_open_store(c.store, &s, &e)) ||
+	if ((ret = ctr_cli_open_store_read(c.store, c.run, &s, &e)) ||
 	    (ret = ctr_cli_load_run(s, c.run, ctr_store_can_stream(s) ? 0 : CTR_LOAD_TIMELINE, &run,
 				    &e)) ||
 	    (ret = ctr_cxx_attach(run, c.full_names, &e)))

@@ -452,7 +452,7 @@ static int run_cmd(struct cmd *c, int argc, char **argv)
 		return ret < 0 ? CTR_EXIT_OK : ret;
 	if (c->format >= 0)
 		what = ctr_export_load_flags(c->format, &c->xo);
-	ret = ctr_cli_open_store(c->store, &s, &e);
+	ret = ctr_cli_open_store_read(c->store, c->n_runs ? c->runs[0] : NULL, &s, &e);
 	if (ret)
 		goto out;
 	/* --slowest reads the timeline: chunk by chunk where the store can, else loaded whole */

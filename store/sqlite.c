@@ -1089,7 +1089,9 @@ static int sq_list(struct ctr_store *s, const struct ctr_filter *f, size_t limit
 		fputs(" AND host = ?", m);
 	if (f && f->function)
 		fputs(" AND pk IN (SELECT run FROM functions WHERE name = :fn "
-		      "UNION SELECT run FROM functions WHERE linkage_name = :fn)",
+		      "UNION SELECT run FROM functions WHERE linkage_name = :fn "
+		      "UNION SELECT run FROM functions WHERE name GLOB :fn "
+		      "UNION SELECT run FROM functions WHERE linkage_name GLOB :fn)",
 		      m);
 	for (size_t i = 0; f && i < f->n_meta; i++)
 		fputs(" AND pk IN (SELECT run FROM run_meta WHERE key = ? AND value = ?)", m);
@@ -1246,6 +1248,27 @@ out:
 	return ret;
 }
 
+static int sq_load_meta(struct ctr_store *s, const char *id, struct ctr_run *r, struct ctr_err *e)
+{
+	struct sq_store *q = s->priv;
+	sqlite3_stmt *st = NULL;
+	sqlite3_int64 pk;
+	int ret, rc;
+
+	if ((ret = sq_prep(q, "SELECT pk FROM runs WHERE id = ?1", &st, e)) < 0)
+		return ret;
+	sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
+	rc = sqlite3_step(st);
+	pk = sqlite3_column_int64(st, 0);
+	sqlite3_finalize(st);
+	if (rc == SQLITE_DONE)
+		return ctr_err_set(e, CTR_ENOTFOUND, 0, "no run '%s' in store '%s'", id, q->path);
+	if (rc != SQLITE_ROW)
+		return sq_fail(q, e, "cannot load a run");
+	return load_rows(q, pk, "SELECT key, value FROM run_meta WHERE run = ?1 ORDER BY idx", r,
+			 row_meta, e);
+}
+
 const struct ctr_store_ops ctr_store_sqlite = {
     .name = "sqlite",
     .open = sq_open,
@@ -1258,4 +1281,5 @@ const struct ctr_store_ops ctr_store_sqlite = {
     .list = sq_list,
     .remove = sq_remove,
     .load_chunk = sq_load_chunk,
+    .load_meta = sq_load_meta,
 };

@@ -8,6 +8,7 @@
 #include "store-int.h"
 
 #include <errno.h>
+#include <fnmatch.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -245,6 +246,30 @@ int ctr_store_load(struct ctr_store *s, const char *id, unsigned what, struct ct
 	if (!id || !*id)
 		return ctr_err_set(e, CTR_EUSAGE, 0, "no run id given");
 	return s->ops->load(s, id, what, out, e);
+}
+
+int ctr_store_load_meta(struct ctr_store *s, struct ctr_run *run, struct ctr_err *e)
+{
+	struct ctr_run *full = NULL;
+	int ret;
+
+	for (size_t i = 0; i < run->n_meta; i++) {
+		free(run->meta[i].key);
+		free(run->meta[i].value);
+	}
+	free(run->meta);
+	run->meta = NULL;
+	run->n_meta = 0;
+	if (s->ops->load_meta)
+		return s->ops->load_meta(s, run->id, run, e);
+	if ((ret = ctr_store_load(s, run->id, 0, &full, e)))
+		return ret;
+	run->meta = full->meta;
+	run->n_meta = full->n_meta;
+	full->meta = NULL;
+	full->n_meta = 0;
+	ctr_run_free(full);
+	return 0;
 }
 
 int ctr_store_can_stream(const struct ctr_store *s)
@@ -678,6 +703,12 @@ int ctr_run_equal(const struct ctr_run *a, const struct ctr_run *b)
 	return 1;
 }
 
+/* A function name that is @pat or matches it as a glob (fnmatch(3)). */
+static int fn_eq(const char *name, const char *pat)
+{
+	return name && (!strcmp(name, pat) || !fnmatch(pat, name, 0));
+}
+
 int ctr_filter_match(const struct ctr_filter *f, const struct ctr_run *run)
 {
 	if (!f)
@@ -698,8 +729,8 @@ int ctr_filter_match(const struct ctr_filter *f, const struct ctr_run *run)
 		size_t i;
 
 		for (i = 0; i < run->n_functions; i++)
-			if (str_eq(run->functions[i].name, f->function) ||
-			    str_eq(run->functions[i].linkage_name, f->function))
+			if (fn_eq(run->functions[i].name, f->function) ||
+			    fn_eq(run->functions[i].linkage_name, f->function))
 				break;
 		if (i == run->n_functions)
 			return 0;

@@ -158,7 +158,8 @@ struct ctr_filter {
 	uint64_t min_duration_ns;  /* 0 = unset */
 	uint64_t max_duration_ns;  /* 0 = unset */
 	const char *command;	   /* substring of the command line */
-	const char *function;	   /* exact function name (display or linkage) in the run */
+	const char *function;	   /* function name (display or linkage) in the run: exact or a
+				    * glob (fnmatch; SQLite GLOB; PostgreSQL: exact only) */
 	const char *host;	   /* exact host name (run->host) */
 	const struct ctr_kv *meta; /* key=value pairs that must all be present */
 	size_t n_meta;
@@ -191,6 +192,10 @@ struct ctr_store_ops {
 	 * NULL in backends that hold a run in one piece. */
 	int (*load_chunk)(struct ctr_store *s, const char *id, uint32_t thread, uint32_t seq,
 			  struct ctr_chunk *out, struct ctr_err *e);
+	/* Optional: only the metadata of run @id into run->meta (n_meta), for list --json.
+	 * NULL: ctr_store_load_meta() loads the run. */
+	int (*load_meta)(struct ctr_store *s, const char *id, struct ctr_run *run,
+			 struct ctr_err *e);
 };
 
 extern const struct ctr_store_ops ctr_store_sqlite;
@@ -235,6 +240,9 @@ int ctr_store_load(struct ctr_store *s, const char *id, unsigned what, struct ct
 int ctr_store_list(struct ctr_store *s, const struct ctr_filter *f, size_t limit, size_t offset,
 		   struct ctr_run ***out, size_t *n, struct ctr_err *e);
 int ctr_store_remove(struct ctr_store *s, const char *id, struct ctr_err *e);
+/* Fills @run->meta (replacing what is there) with the metadata of the run @run->id, for runs
+ * that list() returned with header fields only. 0, CTR_ENOTFOUND, CTR_ENOMEM or CTR_ESTORE. */
+int ctr_store_load_meta(struct ctr_store *s, struct ctr_run *run, struct ctr_err *e);
 /* 1 if the backend reads timeline chunks one at a time (ctr_store_load_chunk), else 0: then a
  * reader loads the run with CTR_LOAD_TIMELINE instead. */
 int ctr_store_can_stream(const struct ctr_store *s);
