@@ -100,9 +100,10 @@ static void put(struct out *o, const char *s, size_t len)
 	o->buf[o->len] = '\0';
 }
 
-/* Copies [@s, @end) with template arguments as "<...>", "(anonymous namespace)" as "(anon)"
- * and, at level 1, lambda parameter lists dropped. */
-static void elide(struct out *o, const char *full, const char *s, const char *end, int level)
+/* Copies [@s, @end) with "(anonymous namespace)" as "(anon)", template arguments as "<...>"
+ * unless @keep_tpl, and lambda parameter lists dropped unless @keep_params. */
+static void elide(struct out *o, const char *full, const char *s, const char *end, int keep_tpl,
+		  int keep_params)
 {
 	for (const char *p = s; p < end; p++) {
 		if (!strncmp(p, "(anonymous namespace)", 21)) {
@@ -115,7 +116,7 @@ static void elide(struct out *o, const char *full, const char *s, const char *en
 			p += op_len(p) - 1;
 			continue;
 		}
-		if (*p == '<') {
+		if (*p == '<' && !keep_tpl) {
 			int d = 0;
 			const char *q = p;
 
@@ -129,7 +130,7 @@ static void elide(struct out *o, const char *full, const char *s, const char *en
 			p = q < end ? q : end - 1;
 			continue;
 		}
-		if (level == 1 && !strncmp(p, "{lambda(", 8)) {
+		if (!keep_params && !strncmp(p, "{lambda(", 8)) {
 			const char *q = p + 7;
 			int d = 0;
 
@@ -151,6 +152,7 @@ char *ctr_cxx_shorten(const char *full, int level, char *buf, size_t n)
 {
 	struct out o = {buf, n, 0};
 	const char *close = NULL, *params, *start, *end;
+	int keep_tpl, keep_params;
 
 	if (!n)
 		return buf;
@@ -159,15 +161,17 @@ char *ctr_cxx_shorten(const char *full, int level, char *buf, size_t n)
 		return buf;
 	params = param_list(full, &close);
 	end = params ? params : full + strlen(full);
+	keep_tpl = level >= 3;
+	keep_params = level == 2 || level >= 4;
 	start = name_start(full, end);
-	elide(&o, full, start, end, level);
-	if (params && level >= 2)
-		elide(&o, full, params, close + 1, level);
+	elide(&o, full, start, end, keep_tpl, keep_params);
+	if (params && keep_params)
+		elide(&o, full, params, close + 1, keep_tpl, keep_params);
 	if (params && close[1]) {
 		/* keep " const" and "[clone .cold]" after the parameters */
 		const char *tail = close + 1;
 
-		if (level >= 2 || !strncmp(tail, " [clone", 7))
+		if (keep_params || !strncmp(tail, " [clone", 7))
 			put(&o, tail, strlen(tail));
 		else if (strstr(tail, "[clone"))
 			put(&o, strstr(tail, "[clone") - 1, strlen(strstr(tail, "[clone")) + 1);
@@ -266,7 +270,8 @@ static char *with_suffix(const char *name, const char *suffix)
 	return s;
 }
 
-/* The display names: level 1, level 2 for ambiguous ones, full for those still ambiguous;
+/* The display names: level 1, then levels 2, 3, 4 for the ambiguous ones, and the full name
+ * for those still ambiguous;
  * then variant suffixes where the full names of distinct symbols coincide (or D0). */
 static int build_names(const struct ctr_run *run, int full, char **names, unsigned char *dup)
 {
@@ -283,7 +288,7 @@ static int build_names(const struct ctr_run *run, int full, char **names, unsign
 		if (!names[i])
 			return CTR_ENOMEM;
 	}
-	for (int level = 2; !full && level <= 3; level++) {
+	for (int level = 2; !full && level <= 5; level++) {
 		memset(dup, 0, run->n_functions);
 		if ((ret = mark_dups(run, names, dup, 0)))
 			return ret;
@@ -292,7 +297,7 @@ static int build_names(const struct ctr_run *run, int full, char **names, unsign
 				continue;
 			const char *nm = run->functions[i].name ? run->functions[i].name : "?";
 			char *s =
-			    strdup(level == 2 ? ctr_cxx_shorten(nm, 2, buf, sizeof(buf)) : nm);
+			    strdup(level < 5 ? ctr_cxx_shorten(nm, level, buf, sizeof(buf)) : nm);
 
 			if (!s)
 				return CTR_ENOMEM;

@@ -3,8 +3,8 @@
  * Readable C++ names for the text views. The store keeps the full demangled name; at display
  * time a name is shortened: the return type dropped, template arguments shown as "<...>",
  * the parameter list dropped (a lambda's too), "(anonymous namespace)" written "(anon)".
- * Where two functions of a run would get the same short name, they keep their parameter lists,
- * and if that is still ambiguous their full names. Constructor and destructor variants that
+ * Where two functions of a run would get the same short name, they keep more (parameters,
+ * then template arguments, then both), and if that is still ambiguous their full names. Constructor and destructor variants that
  * are distinct symbols get a suffix from the mangled name: " [deleting]" (D0), " [base]"
  * (C2/D2) when another variant has the same name, " [complete]" (C1/D1) likewise.
  *
@@ -22,8 +22,9 @@
 
 #define CTR_CXX_RUNS 4
 
-/* The shortened form of the demangled @full (level 1: everything elided; level 2: parameter
- * lists kept) into @buf (always NUL-terminated). Returns @buf. Pure. */
+/* The shortened form of the demangled @full into @buf (always NUL-terminated), the return type
+ * always dropped: level 1 template arguments as "<...>" and no parameter list; 2 with the
+ * parameters; 3 template arguments kept, no parameters; 4 both kept. Returns @buf. Pure. */
 char *ctr_cxx_shorten(const char *full, int level, char *buf, size_t n);
 /* The variant suffix of a mangled constructor/destructor @linkage ("" when none): "deleting",
  * "base", "complete". Static storage. */
