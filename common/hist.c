@@ -67,6 +67,8 @@ uint64_t ctr_hist_quantile(const struct ctr_hist_bucket *b, size_t n, double q, 
 		rank++;
 	if (rank < 1)
 		rank = 1;
+	if (rank == total && max != UINT64_MAX)
+		return max; /* the largest value is known exactly */
 	for (size_t i = 0; i < n; i++) {
 		seen += b[i].count;
 		if (seen < rank)

@@ -30,7 +30,8 @@ uint64_t ctr_hist_upper(uint32_t idx);
 
 /* The nearest-rank quantile @q (0 < q <= 1) of the histogram @b (sorted by idx, @n buckets):
  * the midpoint of the bucket holding the ceil(q * count)-th value, clamped to [@min, @max]
- * (the exact extremes, when known; pass 0 and UINT64_MAX otherwise). 0 for an empty one. */
+ * (the exact extremes, when known; pass 0 and UINT64_MAX otherwise), and @max itself for the
+ * largest value. 0 for an empty one. */
 uint64_t ctr_hist_quantile(const struct ctr_hist_bucket *b, size_t n, double q, uint64_t min,
 			   uint64_t max);
 /* Sum of the counts. */

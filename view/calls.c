@@ -14,6 +14,7 @@
 
 #include "../common/grow.h"
 #include "../store/timeline.h"
+#include "cxxname.h"
 
 #define NAME_BUF 1024
 
@@ -242,10 +243,16 @@ static void rp_line(struct replay *r, uint64_t t, const char *dur, uint32_t vdep
 		a, b);
 }
 
+/* "()" after a name that has no parameter list of its own (a --full-names C++ name has). */
+static const char *parens(const struct ctr_run *run, uint32_t fid)
+{
+	return strchr(ctr_cxx_display(run, fid), '(') ? "" : "()";
+}
+
 /* Prints the pending opening lines of the shown open calls, outermost first. */
 static void rp_flush(struct replay *r)
 {
-	char lbl[NAME_BUF];
+	char lbl[NAME_BUF], txt[NAME_BUF + 8];
 
 	for (size_t i = 0; i < r->st.n; i++) {
 		struct open_call *c = &r->st.c[i];
@@ -253,8 +260,10 @@ static void rp_flush(struct replay *r)
 		if (!c->shown || !c->pending)
 			continue;
 		c->pending = 0;
-		rp_line(r, c->t0, "", c->vdepth, ctr_report_label(r->run, c->fid, lbl, sizeof(lbl)),
-			"() {");
+		snprintf(txt, sizeof(txt), "%s%s {",
+			 ctr_report_label(r->run, c->fid, lbl, sizeof(lbl)),
+			 parens(r->run, c->fid));
+		rp_line(r, c->t0, "", c->vdepth, txt, "");
 	}
 }
 
@@ -289,7 +298,8 @@ static void rp_exit(struct replay *r, uint64_t t)
 			rp_flush(r);
 			r->st.n++;
 			rp_line(r, c->t0, dur, c->vdepth,
-				ctr_report_label(r->run, c->fid, lbl, sizeof(lbl)), "();");
+				ctr_report_label(r->run, c->fid, lbl, sizeof(lbl)),
+				*parens(r->run, c->fid) ? "();" : ";");
 		} else {
 			snprintf(close, sizeof(close), "} /* %s */",
 				 ctr_report_label(r->run, c->fid, lbl, sizeof(lbl)));
@@ -301,7 +311,7 @@ static void rp_exit(struct replay *r, uint64_t t)
 
 static int rp_event(struct replay *r, const struct ctr_event *ev)
 {
-	char lbl[NAME_BUF], txt[NAME_BUF + 32];
+	char txt[NAME_BUF + 32];
 	const struct open_call *top = r->st.n ? &r->st.c[r->st.n - 1] : NULL;
 
 	switch (ev->type) {
@@ -318,10 +328,13 @@ static int rp_event(struct replay *r, const struct ctr_event *ev)
 			return 0;
 		rp_flush(r);
 		snprintf(txt, sizeof(txt), "/* mark: %s */",
-			 ctr_report_label(r->run, (uint32_t)ev->ref, lbl, sizeof(lbl)));
+			 ctr_cxx_display(r->run, (uint32_t)ev->ref));
 		rp_line(r, ev->time, "", top ? top->vdepth + 1 : 0, txt, "");
 		return 0;
 	case CTR_EV_LOST:
+		if ((top && !top->shown) || (!top && r->match) || ev->time < r->ro->from_ns ||
+		    (r->ro->to_ns && ev->time >= r->ro->to_ns))
+			return 0;
 		snprintf(txt, sizeof(txt), "/* %" PRIu64 " events lost */", ev->count);
 		rp_flush(r);
 		rp_line(r, ev->time, "", top ? top->vdepth + 1 : 0, txt, "");
@@ -331,12 +344,40 @@ static int rp_event(struct replay *r, const struct ctr_event *ev)
 	}
 }
 
+/* Calls still open when a thread's timeline ends (commit closes them, so only a timeline cut
+ * short has any): closed here, innermost first, marked as such. */
+static void rp_open_at_end(struct replay *r, uint64_t t)
+{
+	char lbl[NAME_BUF], txt[NAME_BUF + 64], dur[32];
+
+	while (r->st.n) {
+		struct open_call *c = &r->st.c[r->st.n - 1];
+		uint64_t d = t > c->t0 ? t - c->t0 : 0;
+
+		ctr_report_label(r->run, c->fid, lbl, sizeof(lbl));
+		ctr_fmt_ns(dur, sizeof(dur), d);
+		if (c->shown && !c->pending) {
+			snprintf(txt, sizeof(txt), "} /* %s, open at the end */", lbl);
+			rp_line(r, t, dur, c->vdepth, txt, "");
+		} else if (c->shown && d >= r->ro->min_duration_ns) {
+			r->st.n--;
+			rp_flush(r);
+			r->st.n++;
+			snprintf(txt, sizeof(txt), "%s%s; /* open at the end */", lbl,
+				 parens(r->run, c->fid));
+			rp_line(r, c->t0, dur, c->vdepth, txt, "");
+		}
+		r->st.n--;
+	}
+}
+
 static int rp_thread(struct replay *r, const struct ctr_calls_src *src, uint32_t th,
 		     struct ctr_err *e)
 {
 	const struct ctr_thread *t = &r->run->threads[th];
 	struct ctr_tl_iter *it = NULL;
 	struct ctr_event ev;
+	uint64_t last = 0;
 	int ret;
 
 	r->tid = t->tid;
@@ -344,10 +385,13 @@ static int rp_thread(struct replay *r, const struct ctr_calls_src *src, uint32_t
 	fprintf(r->out, "# thread %d '%s' (pid %d)\n", t->tid, t->name ? t->name : "", t->pid);
 	if ((ret = iter_open(src, th, &it, e)))
 		return ret;
-	while ((ret = ctr_tl_iter_next(it, &ev, e)) > 0)
+	while ((ret = ctr_tl_iter_next(it, &ev, e)) > 0) {
+		last = ev.time;
 		if ((ret = rp_event(r, &ev)))
 			break;
-	/* calls still open at the end (a timeline cut short): their opening lines stand */
+	}
+	if (!ret)
+		rp_open_at_end(r, t->end_ns > last ? t->end_ns : last);
 	ctr_tl_iter_close(it);
 	if (ret == CTR_ENOMEM)
 		ctr_err_set(e, CTR_ENOMEM, 0, "out of memory reading the timeline");

@@ -1429,9 +1429,16 @@ static void diff_text_row(FILE *out, const struct diff_row *r)
 	ctr_fmt_ns(c[7], sizeof(c[7]), r->b ? r->b->total_ns : 0);
 	fmt_change_pct(c[8], sizeof(c[8]), r->a ? r->a->total_ns : 0, r->b ? r->b->total_ns : 0,
 		       !!r->a, !!r->b);
+	/* "-" where a run has no latency distribution for the function */
 	ctr_fmt_ns(c[9], sizeof(c[9]), p99_of(r, 0));
 	ctr_fmt_ns(c[10], sizeof(c[10]), p99_of(r, 1));
 	fmt_change_pct(c[11], sizeof(c[11]), p99_of(r, 0), p99_of(r, 1), !!r->a, !!r->b);
+	if (!p99_of(r, 0))
+		snprintf(c[9], sizeof(c[9]), "-");
+	if (!p99_of(r, 1))
+		snprintf(c[10], sizeof(c[10]), "-");
+	if (r->a && r->b && (!p99_of(r, 0) || !p99_of(r, 1)))
+		snprintf(c[11], sizeof(c[11]), "-");
 	fprintf(out, "%10s %10s %10s %10s %10s %8s %10s %10s %8s %10s %10s %8s  %s%s\n", c[0], c[1],
 		c[2], c[3], c[4], c[5], c[6], c[7], c[8], c[9], c[10], c[11],
 		!r->a	? "[new] "
