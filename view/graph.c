@@ -13,6 +13,7 @@
 
 #include "../common/grow.h"
 #include "../common/hmap.h"
+#include "cxxname.h"
 
 #define NAME_BUF 1024
 #define INDENT_MAX 64
@@ -140,18 +141,33 @@ struct pframe {
 	size_t n, i, prefix_len;
 };
 
+struct sort_ctx {
+	const struct mtree *m;
+	const struct ctr_run *run;
+	int key; /* enum ctr_sort_key: name and calls; anything else sorts by total */
+};
+
+/* Children by total (or calls, or name with --sort), then in order of creation. */
 static int cmp_mnode(const void *a, const void *b, void *arg)
 {
-	const struct mtree *m = arg;
-	const struct mnode *x = &m->n[*(const uint32_t *)a], *y = &m->n[*(const uint32_t *)b];
+	const struct sort_ctx *c = arg;
+	uint32_t ia = *(const uint32_t *)a, ib = *(const uint32_t *)b;
+	const struct mnode *x = &c->m->n[ia], *y = &c->m->n[ib];
+	int r;
 
-	if (x->total != y->total)
+	if (c->key == CTR_SORT_NAME &&
+	    (r = strcmp(ctr_cxx_display(c->run, x->fid), ctr_cxx_display(c->run, y->fid))))
+		return r;
+	if (c->key == CTR_SORT_CALLS && x->calls != y->calls)
+		return x->calls > y->calls ? -1 : 1;
+	if (c->key != CTR_SORT_NAME && x->total != y->total)
 		return x->total > y->total ? -1 : 1;
-	return *(const uint32_t *)a < *(const uint32_t *)b ? -1 : 1;
+	return ia < ib ? -1 : 1;
 }
 
 /* Children of @v at or above @min, sorted; NULL + *n SIZE_MAX when out of memory. */
-static uint32_t *kids_of(const struct mtree *m, uint32_t v, uint64_t min, size_t *n, size_t *hidden)
+static uint32_t *kids_of(const struct mtree *m, const struct sort_ctx *sc, uint32_t v, uint64_t min,
+			 size_t *n, size_t *hidden)
 {
 	size_t k = 0, cap = 0;
 	uint32_t *a = NULL;
@@ -169,7 +185,7 @@ static uint32_t *kids_of(const struct mtree *m, uint32_t v, uint64_t min, size_t
 		a[k++] = c;
 	}
 	if (k > 1)
-		qsort_r(a, k, sizeof(*a), cmp_mnode, (void *)m);
+		qsort_r(a, k, sizeof(*a), cmp_mnode, (void *)sc);
 	*n = k;
 	return a;
 }
@@ -213,6 +229,7 @@ static int print_tree(struct printer *p, uint32_t root)
 	struct pframe *st = NULL;
 	size_t sp = 0, cap = 0, nk;
 	uint32_t one[1] = {root};
+	struct sort_ctx sc = {p->m, p->run, p->o->sort};
 	int ret = CTR_ENOMEM;
 
 	if (ctr_grow((void **)&st, &cap, 1, sizeof(*st)))
@@ -241,7 +258,7 @@ static int print_tree(struct printer *p, uint32_t root)
 				p->hidden++;
 			continue;
 		}
-		kids = kids_of(p->m, v, p->min, &nk, &p->hidden);
+		kids = kids_of(p->m, &sc, v, p->min, &nk, &p->hidden);
 		if (nk == SIZE_MAX)
 			goto out;
 		if (!nk)

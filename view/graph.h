@@ -16,8 +16,9 @@
 
 /* Header + per matching function (exact or glob, any name form): "backtrace" (callers up to
  * the thread start, with the calls and total time of FUNC through each path) and "calls"
- * (FUNC's merged subtree: total, self, calls), children by total, honouring o->depth and
- * o->min_percent (of FUNC's total). CTR_ENOTFOUND when nothing matches (nothing printed). */
+ * (FUNC's merged subtree: total, self, calls), children by total (by calls or name with o->sort
+ * CTR_SORT_CALLS / CTR_SORT_NAME), honouring o->depth and o->min_percent (of FUNC's total).
+ * CTR_ENOTFOUND when nothing matches (nothing printed). */
 int ctr_report_graph(FILE *out, const struct ctr_run *run, const struct ctr_report_opts *o,
 		     const char *func, struct ctr_err *e);
 

@@ -8,7 +8,7 @@ int leaf(int x)
 {
 	volatile int s = 0;
 
-	for (int i = 0; i < 200 * x; i++)
+	for (int i = 0; i < 500 * x * x; i++)
 		s += i;
 	return s;
 }
