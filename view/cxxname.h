@@ -4,9 +4,10 @@
  * time a name is shortened: the return type dropped, template arguments shown as "<...>",
  * the parameter list dropped (a lambda's too), "(anonymous namespace)" written "(anon)".
  * Where two functions of a run would get the same short name, they keep more (parameters,
- * then template arguments, then both), and if that is still ambiguous their full names. Constructor and destructor variants that
- * are distinct symbols get a suffix from the mangled name: " [deleting]" (D0), " [base]"
- * (C2/D2) when another variant has the same name, " [complete]" (C1/D1) likewise.
+ * then template arguments, then both), and if that is still ambiguous their full names. Constructor
+ * and destructor variants that are distinct symbols get a suffix from the mangled name: "
+ * [deleting]" (D0), " [base]" (C2/D2) when another variant has the same name, " [complete]" (C1/D1)
+ * likewise.
  *
  * The display names of a run are attached to it once (ctr_cxx_attach) and looked up by the
  * views through ctr_cxx_display(); a run without attached names shows its stored names. At most

@@ -865,6 +865,40 @@ static int cmp_edge(const void *pa, const void *pb, void *arg)
 	return strcmp(fname(run, a->function), fname(run, b->function));
 }
 
+/* The callers/callees table of ctr_report_callers(). */
+static void print_edges(FILE *out, const struct ctr_run *run, const struct ctr_report_opts *o,
+			const char *func, int callees, const struct edge_row *rows, size_t nrows,
+			size_t nmatch, uint64_t calls, uint64_t total, uint64_t self)
+{
+	char c1[32], c2[32], c3[32], lbl[NAME_BUF];
+	size_t shown = 0;
+
+	ctr_fmt_count(c1, sizeof(c1), calls);
+	ctr_fmt_ns(c2, sizeof(c2), total);
+	ctr_fmt_ns(c3, sizeof(c3), self);
+	fprintf(out, "\n%s of '%s' (%zu function%s, %s calls, total %s, self %s)\n",
+		callees ? "callees" : "callers", func, nmatch, nmatch == 1 ? "" : "s", c1, c2, c3);
+	fprintf(out, "%10s %10s %10s  %s\n", "calls", "total", "self",
+		callees ? "callee" : "caller");
+	for (size_t i = 0; i < nrows; i++) {
+		const struct edge_row *r = &rows[i];
+
+		if (o->top && shown >= o->top)
+			break;
+		ctr_fmt_count(c1, sizeof(c1), r->calls);
+		ctr_fmt_ns(c2, sizeof(c2), r->total_ns);
+		ctr_fmt_ns(c3, sizeof(c3), r->self_ns);
+		fprintf(out, "%10s %10s %10s  %s\n", r->function == CTR_NONE && callees ? "-" : c1,
+			c2, c3,
+			r->function == CTR_NONE
+			    ? (callees ? "(self)" : "(thread start)")
+			    : ctr_report_label(run, r->function, lbl, sizeof(lbl)));
+		shown++;
+	}
+	if (shown < nrows)
+		fprintf(out, "... %zu more (--top 0 shows all)\n", nrows - shown);
+}
+
 int ctr_report_callers(FILE *out, const struct ctr_run *run, const struct ctr_report_opts *o,
 		       const char *func, int callees, struct ctr_err *e)
 {
@@ -950,36 +984,7 @@ int ctr_report_callers(FILE *out, const struct ctr_run *run, const struct ctr_re
 		rows[nrows++].self_ns = outer_self;
 	}
 	qsort_r(rows, nrows, sizeof(*rows), cmp_edge, (void *)run);
-	{
-		char c1[32], c2[32], c3[32], lbl[NAME_BUF];
-		size_t shown = 0;
-
-		ctr_fmt_count(c1, sizeof(c1), calls);
-		ctr_fmt_ns(c2, sizeof(c2), total);
-		ctr_fmt_ns(c3, sizeof(c3), self);
-		fprintf(out, "\n%s of '%s' (%zu function%s, %s calls, total %s, self %s)\n",
-			callees ? "callees" : "callers", func, nmatch, nmatch == 1 ? "" : "s", c1,
-			c2, c3);
-		fprintf(out, "%10s %10s %10s  %s\n", "calls", "total", "self",
-			callees ? "callee" : "caller");
-		for (size_t i = 0; i < nrows; i++) {
-			const struct edge_row *r = &rows[i];
-
-			if (o->top && shown >= o->top)
-				break;
-			ctr_fmt_count(c1, sizeof(c1), r->calls);
-			ctr_fmt_ns(c2, sizeof(c2), r->total_ns);
-			ctr_fmt_ns(c3, sizeof(c3), r->self_ns);
-			fprintf(out, "%10s %10s %10s  %s\n",
-				r->function == CTR_NONE && callees ? "-" : c1, c2, c3,
-				r->function == CTR_NONE
-				    ? (callees ? "(self)" : "(thread start)")
-				    : ctr_report_label(run, r->function, lbl, sizeof(lbl)));
-			shown++;
-		}
-		if (shown < nrows)
-			fprintf(out, "... %zu more (--top 0 shows all)\n", nrows - shown);
-	}
+	print_edges(out, run, o, func, callees, rows, nrows, nmatch, calls, total, self);
 	ret = out_status(out, e);
 out:
 	free(rows);

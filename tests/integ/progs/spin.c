@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* Calls spin(i) for i = 1..1000 in a fixed shuffled order; spin(i) busy-waits i microseconds,
- * so spin's call durations are known: their order statistics are i us (tests/integ/test_reading.sh). */
+ * so spin's call durations are known: their order statistics are i us
+ * (tests/integ/test_reading.sh). */
 #include <stdint.h>
 #include <time.h>
 
