@@ -175,7 +175,8 @@ static int exact_pass(struct ctr_lat *l, struct ctr_run *run, int functions,
 {
 	int ret;
 
-	qsort(l->pairs, l->n_pairs, sizeof(*l->pairs), cmp_pair);
+	if (l->n_pairs > 1)
+		qsort(l->pairs, l->n_pairs, sizeof(*l->pairs), cmp_pair);
 	for (size_t i = 0, j; i < l->n_pairs; i = j) {
 		uint32_t id = l->pairs[i].key;
 
@@ -215,7 +216,8 @@ static int hist_pass(struct ctr_lat *l, struct ctr_run *run, int functions, cons
 {
 	int ret;
 
-	qsort(l->cnt, l->n_cnt, sizeof(*l->cnt), cmp_entry);
+	if (l->n_cnt > 1)
+		qsort(l->cnt, l->n_cnt, sizeof(*l->cnt), cmp_entry);
 	for (size_t i = 0, j; i < l->n_cnt; i = j) {
 		uint64_t id = l->cnt[i].key >> IDX_BITS;
 
