@@ -116,7 +116,13 @@ static const char *store_file(const char *conn)
 		return conn + 6;
 	if (!strncmp(conn, "memory:", 7) || strstr(conn, "://"))
 		return NULL;
-	return conn;
+	/* "scheme:rest" is an unknown scheme for ctr_store_open() to refuse (as store.c decides) */
+	const char *colon = strchr(conn, ':'), *p = conn;
+
+	while (colon && p < colon && (isalpha((unsigned char)*p) || *p == '+' || *p == '-' ||
+				      (p > conn && isdigit((unsigned char)*p))))
+		p++;
+	return colon && colon > conn && p == colon ? NULL : conn;
 }
 
 int ctr_cli_open_store_read(const char *conn, const char *spec, struct ctr_store **s,
