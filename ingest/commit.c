@@ -1087,7 +1087,8 @@ int ctr_commit_dir(struct ctr_store *s, const char *run_dir, const struct ctr_co
 	c.tty = c.o->progress && isatty(2);
 	for (size_t i = 0; i < c.raw->n_threads; i++)
 		c.bytes_total += c.raw->threads[i].file_size;
-	if ((ret = fill_header(&c)) || (ret = map_modules(&c)) || (ret = ctr_lat_open(&c.lat)))
+	if ((ret = fill_header(&c)) || (ret = map_modules(&c)) ||
+	    (ret = ctr_lat_open(&c.lat, c.bytes_total / 8)))
 		goto out;
 	ret = ctr_store_save_begin(s, &c.run, e);
 	if (ret == CTR_EEXIST) { /* committed meanwhile by someone else: never a second copy */

@@ -34,10 +34,13 @@ struct ctr_lat {
 	int nomem;
 };
 
-int ctr_lat_open(struct ctr_lat **out)
+int ctr_lat_open(struct ctr_lat **out, uint64_t expect)
 {
 	*out = calloc(1, sizeof(**out));
-	return *out ? 0 : CTR_ENOMEM;
+	if (!*out)
+		return CTR_ENOMEM;
+	(*out)->hist_mode = expect > 4 * (uint64_t)CTR_LAT_EXACT;
+	return 0;
 }
 
 void ctr_lat_free(struct ctr_lat *l)
@@ -94,15 +97,6 @@ void ctr_lat_add(struct ctr_lat *l, uint32_t node, uint64_t ns)
 	hist_add(l, node, ns);
 }
 
-static int cmp_pair(const void *a, const void *b)
-{
-	const struct pair *x = a, *y = b;
-
-	if (x->key != y->key)
-		return x->key < y->key ? -1 : 1;
-	return x->ns < y->ns ? -1 : x->ns > y->ns;
-}
-
 static int cmp_entry(const void *a, const void *b)
 {
 	const struct entry *x = a, *y = b;
@@ -150,45 +144,96 @@ static int store_hist(struct target t, const struct ctr_hist_bucket *b, size_t n
 	return ctr_hist_encode(b, nb, t.hist, t.hist_size);
 }
 
-/* Sorted values v[0..n) of one target: exact percentiles and their histogram. */
-static int exact_one(struct target t, const struct pair *v, size_t n,
-		     struct ctr_hist_bucket *scratch)
+static int cmp_u64(const void *a, const void *b)
 {
-	uint64_t *out[4] = {t.p50, t.p90, t.p99, t.p999};
-	size_t nb = 0;
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
 
-	for (int k = 0; k < 4; k++)
-		*out[k] = v[rank_of(n, quantiles[k])].ns;
-	for (size_t i = 0; i < n; i++) {
-		uint32_t idx = ctr_hist_index(v[i].ns);
-
-		if (nb && scratch[nb - 1].idx == idx)
-			scratch[nb - 1].count++;
-		else
-			scratch[nb++] = (struct ctr_hist_bucket){idx, 1};
-	}
-	return store_hist(t, scratch, nb);
+	return x < y ? -1 : x > y;
 }
 
-static int exact_pass(struct ctr_lat *l, struct ctr_run *run, int functions,
-		      struct ctr_hist_bucket *scratch)
+/* Scratch space of the exact pass, reused for every node and function. */
+struct exact_ws {
+	struct ctr_hist_bucket *b; /* CTR_HIST_BUCKETS */
+	uint32_t *dense;	   /* CTR_HIST_BUCKETS counts, zero between uses */
+	uint64_t *tmp;		   /* values of one bucket, up to the largest segment */
+};
+
+/* The value of 0-based rank @r among v[0..n), with @b (@nb buckets) their histogram: only the
+ * values of the bucket holding rank r are sorted, so a whole pass stays O(calls). */
+static uint64_t exact_rank(const uint64_t *v, size_t n, const struct ctr_hist_bucket *b, size_t nb,
+			   size_t r, uint64_t *tmp)
 {
-	int ret;
+	size_t seen = 0, k = 0, m = 0;
 
-	if (l->n_pairs > 1)
-		qsort(l->pairs, l->n_pairs, sizeof(*l->pairs), cmp_pair);
-	for (size_t i = 0, j; i < l->n_pairs; i = j) {
-		uint32_t id = l->pairs[i].key;
+	while (k < nb && seen + b[k].count <= r)
+		seen += b[k++].count;
+	if (k == nb)
+		k = nb - 1;
+	if (ctr_hist_lower(b[k].idx) == ctr_hist_upper(b[k].idx))
+		return ctr_hist_lower(b[k].idx); /* a one-value bucket */
+	for (size_t i = 0; i < n; i++)
+		if (ctr_hist_index(v[i]) == b[k].idx)
+			tmp[m++] = v[i];
+	if (m > 1)
+		qsort(tmp, m, sizeof(*tmp), cmp_u64);
+	return tmp[r - seen < m ? r - seen : m - 1];
+}
 
-		for (j = i; j < l->n_pairs && l->pairs[j].key == id; j++)
-			;
-		struct target t =
-		    functions ? fn_target(&run->functions[id]) : node_target(&run->nodes[id]);
+/* The values v[0..n) (any order) of one target: exact percentiles and their histogram. */
+static int exact_one(struct target t, const uint64_t *v, size_t n, struct exact_ws *ws)
+{
+	uint64_t *out[4] = {t.p50, t.p90, t.p99, t.p999};
+	uint32_t lo = UINT32_MAX, hi = 0;
+	size_t nb = 0;
 
-		if ((ret = exact_one(t, l->pairs + i, j - i, scratch)))
-			return ret;
+	for (size_t i = 0; i < n; i++) {
+		uint32_t idx = ctr_hist_index(v[i]);
+
+		ws->dense[idx]++;
+		lo = idx < lo ? idx : lo;
+		hi = idx > hi ? idx : hi;
 	}
-	return 0;
+	for (uint32_t idx = lo; n && idx <= hi; idx++)
+		if (ws->dense[idx]) {
+			ws->b[nb++] = (struct ctr_hist_bucket){idx, ws->dense[idx]};
+			ws->dense[idx] = 0;
+		}
+	for (int k = 0; k < 4; k++)
+		*out[k] = exact_rank(v, n, ws->b, nb, rank_of(n, quantiles[k]), ws->tmp);
+	return store_hist(t, ws->b, nb);
+}
+
+/* Groups the kept durations by key (node, or function with @functions) with a counting sort,
+ * then computes each group's exact figures. */
+static int exact_pass(struct ctr_lat *l, struct ctr_run *run, int functions, struct exact_ws *ws)
+{
+	size_t nkeys = functions ? run->n_functions : run->n_nodes;
+	size_t *start = calloc(nkeys + 2, sizeof(*start));
+	uint64_t *vals = malloc((l->n_pairs + 1) * sizeof(*vals));
+	int ret = CTR_ENOMEM;
+
+	if (!start || !vals)
+		goto out;
+	for (size_t i = 0; i < l->n_pairs; i++)
+		start[l->pairs[i].key + 1]++;
+	for (size_t k = 0; k < nkeys; k++)
+		start[k + 1] += start[k];
+	for (size_t i = 0; i < l->n_pairs; i++)
+		vals[start[l->pairs[i].key]++] = l->pairs[i].ns;
+	/* start[k] is now the end of group k, which begins where group k-1 ends */
+	ret = 0;
+	for (size_t k = 0, b = 0; k < nkeys && !ret; b = start[k++]) {
+		if (start[k] == b)
+			continue;
+		struct target t =
+		    functions ? fn_target(&run->functions[k]) : node_target(&run->nodes[k]);
+
+		ret = exact_one(t, vals + b, start[k] - b, ws);
+	}
+out:
+	free(start);
+	free(vals);
+	return ret;
 }
 
 /* Sorted entries of one id: percentiles from the histogram, clamped to [min, max]. */
@@ -271,6 +316,7 @@ out:
 int ctr_lat_finish(struct ctr_lat *l, struct ctr_run *run, struct ctr_err *e)
 {
 	struct ctr_hist_bucket *scratch = NULL;
+	struct exact_ws ws = {0};
 	int ret = CTR_ENOMEM;
 
 	if (!l || l->nomem)
@@ -281,12 +327,19 @@ int ctr_lat_finish(struct ctr_lat *l, struct ctr_run *run, struct ctr_err *e)
 		ret = hist_finish(l, run, scratch);
 		goto out;
 	}
-	if ((ret = exact_pass(l, run, 0, scratch)))
+	ws.b = scratch;
+	ws.dense = calloc(CTR_HIST_BUCKETS, sizeof(*ws.dense));
+	ws.tmp = malloc((l->n_pairs + 1) * sizeof(*ws.tmp));
+	if (!ws.dense || !ws.tmp)
+		goto out;
+	if ((ret = exact_pass(l, run, 0, &ws)))
 		goto out;
 	for (size_t i = 0; i < l->n_pairs; i++)
 		l->pairs[i].key = run->nodes[l->pairs[i].key].function;
-	ret = exact_pass(l, run, 1, scratch);
+	ret = exact_pass(l, run, 1, &ws);
 out:
+	free(ws.dense);
+	free(ws.tmp);
 	free(scratch);
 	if (ret == CTR_ENOMEM)
 		return ctr_err_set(e, CTR_ENOMEM, 0, "out of memory computing latency percentiles");

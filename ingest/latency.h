@@ -14,12 +14,14 @@
 #include "../common/err.h"
 #include "../store/store.h"
 
-#define CTR_LAT_EXACT ((size_t)1 << 20)
+#define CTR_LAT_EXACT ((size_t)1 << 16)
 
 struct ctr_lat;
 
-/* A new, empty collector; 0 or CTR_ENOMEM. Caller frees with ctr_lat_free(). */
-int ctr_lat_open(struct ctr_lat **out);
+/* A new, empty collector; 0 or CTR_ENOMEM. Caller frees with ctr_lat_free(). @expect is a
+ * guess of the run's timed calls (0: unknown): far above CTR_LAT_EXACT, histograms are used
+ * from the start instead of after keeping (and then folding) CTR_LAT_EXACT durations. */
+int ctr_lat_open(struct ctr_lat **out, uint64_t expect);
 /* One call of node @node took @ns. Never fails: an allocation failure is remembered and
  * reported by ctr_lat_finish(). Not thread-safe. */
 void ctr_lat_add(struct ctr_lat *l, uint32_t node, uint64_t ns);

@@ -55,7 +55,7 @@ struct ctr_function {
 	uint32_t module;    /* index in run->modules, CTR_NONE for spans/marks */
 	uint64_t offset;    /* address - module base (file-relative), 0 for spans/marks */
 	/* Latency of its timed calls over all threads (compensated, see common/hist.h): nearest-
-	 * rank percentiles (exact for runs of up to 2^20 timed calls, else within 0.4%) and the
+	 * rank percentiles (exact for runs of up to 2^16 timed calls, else within 0.4%) and the
 	 * histogram as a ctr_hist_encode() blob (owned; NULL, 0 when the function has no timed
 	 * call, e.g. marks, or the run predates them). */
 	uint64_t p50_ns, p90_ns, p99_ns, p999_ns;

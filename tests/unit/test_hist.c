@@ -181,7 +181,7 @@ Test(latency, exact_for_few_calls)
 	struct ctr_run *r = lat_run();
 	struct ctr_lat *l = NULL;
 
-	cr_assert_eq(ctr_lat_open(&l), 0);
+	cr_assert_eq(ctr_lat_open(&l, 0), 0);
 	feed(l, 1);
 	cr_assert_eq(ctr_lat_finish(l, r, NULL), 0);
 	cr_assert_eq(r->nodes[0].p50_ns, 500000);
@@ -213,7 +213,7 @@ Test(latency, histogram_mode_for_many_calls)
 	struct ctr_lat *l = NULL;
 	const uint64_t want[] = {500000, 900000, 990000, 999000};
 
-	cr_assert_eq(ctr_lat_open(&l), 0);
+	cr_assert_eq(ctr_lat_open(&l, 0), 0);
 	feed(l, (int)(CTR_LAT_EXACT / 1000) + 2);
 	cr_assert_eq(ctr_lat_finish(l, r, NULL), 0);
 	const uint64_t got[] = {r->nodes[0].p50_ns, r->nodes[0].p90_ns, r->nodes[0].p99_ns,
