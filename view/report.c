@@ -1154,16 +1154,22 @@ static json_t *tree_json(const struct ctr_run *run, const struct ctr_report_opts
 
 		if (n_total(nd, o->raw_times) < min_total)
 			continue;
-		j = json_pack("{s:I,s:o,s:s,s:I,s:I,s:I,s:I,s:I}", "function",
-			      (json_int_t)nd->function, "name", jstr(fname(run, nd->function)),
-			      "kind", ctr_runjson_kind_name(run->functions[nd->function].kind),
-			      "calls", (json_int_t)nd->calls, "total_ns",
-			      (json_int_t)n_total(nd, o->raw_times), "self_ns",
-			      (json_int_t)n_self(nd, o->raw_times), "min_ns",
-			      (json_int_t)(o->raw_times ? nd->raw_min_ns : nd->min_ns), "max_ns",
-			      (json_int_t)(o->raw_times ? nd->raw_max_ns : nd->max_ns));
+		j = json_pack(
+		    "{s:I,s:o,s:s,s:I,s:I,s:I,s:I,s:I}", "function", (json_int_t)nd->function,
+		    "name", jstr(run->functions[nd->function].name), "kind",
+		    ctr_runjson_kind_name(run->functions[nd->function].kind), "calls",
+		    (json_int_t)nd->calls, "total_ns", (json_int_t)n_total(nd, o->raw_times),
+		    "self_ns", (json_int_t)n_self(nd, o->raw_times), "min_ns",
+		    (json_int_t)(o->raw_times ? nd->raw_min_ns : nd->min_ns), "max_ns",
+		    (json_int_t)(o->raw_times ? nd->raw_max_ns : nd->max_ns));
 		if (!j)
 			continue;
+		if (nd->hist_size) { /* the node's own latency distribution */
+			jset(j, "p50_ns", json_integer((json_int_t)nd->p50_ns));
+			jset(j, "p90_ns", json_integer((json_int_t)nd->p90_ns));
+			jset(j, "p99_ns", json_integer((json_int_t)nd->p99_ns));
+			jset(j, "p999_ns", json_integer((json_int_t)nd->p999_ns));
+		}
 		a = attr_first(ai, run, k);
 		if (a < ai->n) {
 			json_t *attrs = json_array();
@@ -1366,7 +1372,7 @@ static json_t *diff_row_json(const struct diff_row *r)
 	const struct ctr_prof_entry *a = r->a, *b = r->b;
 	json_t *j = json_object();
 
-	jset(j, "name", jstr(fname(r->run, r->function)));
+	jset(j, "name", jstr(full_name(r->run, r->function)));
 	jset(j, "module", jstr(mod_base(r->run, r->function)));
 	jset(j, "status", json_string(!a ? "new" : !b ? "removed" : "changed"));
 	jset(j, "calls_a", json_integer(a ? (json_int_t)a->calls : 0));
