@@ -717,6 +717,8 @@ Test(store, big_run)
 		struct ctr_store *s = open_b(b, "big");
 		struct ctr_run *r = simple_run("big-1", 10), *got;
 
+		for (size_t i = 0; i < r->n_nodes; i++)
+			free(r->nodes[i].hist);
 		free(r->nodes);
 		ALLOC(r, nodes, 150000);
 		for (uint32_t i = 0; i < 150000; i++)
