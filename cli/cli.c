@@ -119,8 +119,9 @@ static const char *store_file(const char *conn)
 	/* "scheme:rest" is an unknown scheme for ctr_store_open() to refuse (as store.c decides) */
 	const char *colon = strchr(conn, ':'), *p = conn;
 
-	while (colon && p < colon && (isalpha((unsigned char)*p) || *p == '+' || *p == '-' ||
-				      (p > conn && isdigit((unsigned char)*p))))
+	while (colon && p < colon &&
+	       (isalpha((unsigned char)*p) || *p == '+' || *p == '-' ||
+		(p > conn && isdigit((unsigned char)*p))))
 		p++;
 	return colon && colon > conn && p == colon ? NULL : conn;
 }
