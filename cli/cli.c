@@ -20,6 +20,9 @@
 
 int ctr_cli_json_errors;
 
+/* The store of the command, for the JSON trailer's context (set when one is opened). */
+static char cli_store[512];
+
 void ctr_cli_init(int *argc, char **argv)
 {
 	const char *env = getenv("CTRACE_JSON_ERRORS");
@@ -61,6 +64,8 @@ int ctr_cli_fail(const char *prog, const struct ctr_err *e)
 			json_object_set_new(ctx, "offset", json_integer(e->offset));
 		if (e && e->sys_errno)
 			json_object_set_new(ctx, "errno", json_integer(e->sys_errno));
+		if (cli_store[0])
+			json_object_set_new(ctx, "store", ctr_json_str(cli_store));
 		o = json_pack("{s:s, s:s, s:o*, s:o}", "error_code", ctr_err_name(code),
 			      "error_kind", ctr_err_kind(code), "message", ctr_json_str(msg),
 			      "context", ctx);
@@ -90,16 +95,59 @@ int ctr_cli_usage(const char *prog, const char *fmt, ...)
 
 int ctr_cli_open_store(const char *conn, struct ctr_store **s, struct ctr_err *e)
 {
+	int ret;
+
 	/* a store named on the command line may be a symlink the user owns; the default one
 	 * and $CTRACE_STORE may not (someone else could have planted it) */
-	return conn ? ctr_store_open_ex(s, conn, CTR_STORE_LINK_OK, e)
-		    : ctr_store_open_ex(s, ctr_store_default(), 0, e);
+	ret = conn ? ctr_store_open_ex(s, conn, CTR_STORE_LINK_OK, e)
+		   : ctr_store_open_ex(s, ctr_store_default(), 0, e);
+	if (!ret)
+		snprintf(cli_store, sizeof(cli_store), "%s", ctr_store_name(*s));
+	return ret;
+}
+
+/* The file of a file-backed connection string ("sqlite:P", "jsonl:P", a bare path); NULL for
+ * "memory:" and PostgreSQL. */
+static const char *store_file(const char *conn)
+{
+	if (!strncmp(conn, "sqlite:", 7))
+		return conn + 7;
+	if (!strncmp(conn, "jsonl:", 6))
+		return conn + 6;
+	if (!strncmp(conn, "memory:", 7) || strstr(conn, "://"))
+		return NULL;
+	/* "scheme:rest" is an unknown scheme for ctr_store_open() to refuse (as store.c decides) */
+	const char *colon = strchr(conn, ':'), *p = conn;
+
+	while (colon && p < colon &&
+	       (isalpha((unsigned char)*p) || *p == '+' || *p == '-' ||
+		(p > conn && isdigit((unsigned char)*p))))
+		p++;
+	return colon && colon > conn && p == colon ? NULL : conn;
+}
+
+int ctr_cli_open_store_read(const char *conn, const char *spec, struct ctr_store **s,
+			    struct ctr_err *e)
+{
+	const char *c = conn ? conn : ctr_store_default(), *file = store_file(c);
+	struct stat st;
+
+	*s = NULL;
+	if (!(spec && ctr_is_run_dir(spec)) && file && *file && lstat(file, &st) != 0 &&
+	    errno == ENOENT) {
+		ctr_err_ctx(e, file, NULL, -1);
+		return ctr_err_set(e, CTR_ENOTFOUND, ENOENT,
+				   "no store '%s' here: nothing recorded yet (ctrace record -- "
+				   "PROG), or name one with --store or $CTRACE_STORE",
+				   c);
+	}
+	return ctr_cli_open_store(conn, s, e);
 }
 
 int ctr_cli_load_run(struct ctr_store *s, const char *spec, unsigned what, struct ctr_run **out,
 		     struct ctr_err *e)
 {
-	char id[CTR_RUN_ID_MAX];
+	char id[CTR_RUN_ID_MAX] = "latest";
 	int ret;
 
 	*out = NULL;
@@ -110,9 +158,11 @@ int ctr_cli_load_run(struct ctr_store *s, const char *spec, unsigned what, struc
 	} else {
 		ret = ctr_store_resolve(s, spec ? spec : "latest", id, e);
 	}
-	if (ret)
-		return ret;
-	return ctr_store_load(s, id, what, out, e);
+	if (!ret)
+		ret = ctr_store_load(s, id, what, out, e);
+	if (ret && e && !e->run_id[0]) /* the trailer names the run asked for */
+		ctr_err_ctx(e, NULL, spec && !ctr_is_run_dir(spec) ? spec : id, -1);
+	return ret;
 }
 
 /* Not a regular file (a terminal, /dev/stdout, a FIFO): written directly, nothing to rename. */
@@ -248,7 +298,7 @@ const char ctr_cli_filter_help[] =
     "                             2026-11-21T10:00:00, @UNIX_SECONDS, or -2h relative)\n"
     "  --min-duration D / --max-duration D   run duration bounds (250us, 10ms, 2s)\n"
     "  --command S                the command line contains S\n"
-    "  --function NAME            the run has a function named NAME\n"
+    "  --function NAME            the run has a function named NAME (or matching the glob)\n"
     "  --host H                   the run was recorded on host H\n"
     "  --build-id B               the main binary's build-id is B (metadata build.id)\n"
     "  --meta KEY=VALUE           metadata KEY is VALUE (repeatable, all must match)\n";

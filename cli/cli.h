@@ -34,6 +34,11 @@ int ctr_cli_usage(const char *prog, const char *fmt, ...) __attribute__((format(
 /* Opens @conn, or the default store (ctr_store_default()) when NULL. Only an explicit @conn
  * may be a symlink (owned by the caller: CTR_STORE_LINK_OK). */
 int ctr_cli_open_store(const char *conn, struct ctr_store **s, struct ctr_err *e);
+/* For the commands that only read: like ctr_cli_open_store(), but a file-backed store that
+ * does not exist is CTR_ENOTFOUND and nothing is created, unless @spec names a raw run
+ * directory (which is committed into the store first, creating it). */
+int ctr_cli_open_store_read(const char *conn, const char *spec, struct ctr_store **s,
+			    struct ctr_err *e);
 /* Loads the run named by @spec (NULL = "latest"; id, prefix, latest~N). When @spec is a raw
  * run directory it is committed into @s first (kept on disk). Caller frees *out. */
 int ctr_cli_load_run(struct ctr_store *s, const char *spec, unsigned what, struct ctr_run **out,

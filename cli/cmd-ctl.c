@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -132,6 +133,23 @@ int ctr_cmd_ctl(int argc, char **argv)
 	return ret ? ctr_cli_fail("ctrace ctl", &e) : CTR_EXIT_OK;
 }
 
+/* Why /proc/@pid/@what could not be read: the process is gone (CTR_ENOTFOUND), or it is
+ * there but may not be inspected (CTR_EIO with the errno, e.g. pid 1 or another user's
+ * process under ptrace restrictions). */
+static int proc_error(pid_t pid, const char *what, struct ctr_err *e)
+{
+	int err = errno;
+	char path[64];
+	struct stat st;
+
+	snprintf(path, sizeof(path), "/proc/%d", (int)pid);
+	if (err == ENOENT || err == ESRCH || (stat(path, &st) != 0 && errno == ENOENT))
+		return ctr_err_set(e, CTR_ENOTFOUND, ESRCH, "no process %ld", (long)pid);
+	return ctr_err_set(e, CTR_EIO, err ? err : EIO,
+			   "process %ld exists but cannot be inspected (/proc/%ld/%s: %s)",
+			   (long)pid, (long)pid, what, strerror(err ? err : EIO));
+}
+
 /* 0 when process @pid is the caller's (root: anyone's) and announces and catches ctrace's
  * control signal; otherwise -1 with @e filled. */
 static int check_target(pid_t pid, struct ctr_err *e)
@@ -140,15 +158,13 @@ static int check_target(pid_t pid, struct ctr_err *e)
 	int caught = 0;
 
 	if (read_status(pid, SIGRTMAX - 3, &caught, uid) != 0)
-		return ctr_err_set(e, CTR_ENOTFOUND, errno, "no process %ld: %s", (long)pid,
-				   strerror(errno));
+		return proc_error(pid, "status", e);
 	if (me != 0 && (uid[0] != me || uid[1] != me || uid[2] != me || (long)getuid() != me))
 		return ctr_err_set(e, CTR_EIO, EPERM,
 				   "process %ld belongs to another user: not permitted", (long)pid);
 	switch (has_preload(pid)) {
 	case -1:
-		return ctr_err_set(e, CTR_ENOTFOUND, errno, "no process %ld: %s", (long)pid,
-				   strerror(errno));
+		return proc_error(pid, "maps", e);
 	case 0:
 		return ctr_err_set(e, CTR_ENOTFOUND, 0,
 				   "process %ld does not have libctrace.so loaded", (long)pid);

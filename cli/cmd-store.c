@@ -298,11 +298,22 @@ static int list_like(int argc, char **argv, const char *name, int with_filters)
 		ret = ctr_cli_usage(name, "unexpected argument '%s'", argv[optind]);
 		goto out;
 	}
-	if (ctr_cli_open_store(conn, &s, &e) ||
-	    ctr_store_list(s, &f, limit, offset, &runs, &n, &e)) {
+	r = ctr_cli_open_store_read(conn, NULL, &s, &e);
+	if (r == CTR_ENOTFOUND && e.sys_errno == ENOENT) {
+		/* no store file: no runs, and nothing created */
+		print_runs(NULL, 0, json);
+		goto out;
+	}
+	if (r || ctr_store_list(s, &f, limit, offset, &runs, &n, &e)) {
 		ret = ctr_cli_fail(name, &e);
 		goto out;
 	}
+	/* list() returns header fields only: the JSON summary also has each run's metadata */
+	for (size_t i = 0; json && i < n; i++)
+		if (ctr_store_load_meta(s, runs[i], &e)) {
+			ret = ctr_cli_fail(name, &e);
+			goto out;
+		}
 	print_runs(runs, n, json);
 out:
 	ctr_run_list_free(runs, n);

@@ -16,9 +16,10 @@
 #include "cmds.h"
 
 static const char trend_help[] =
-    "usage: ctrace trend FUNC [--store CONN] [--metric self|total|calls] [--json] [FILTERS]\n\n"
+    "usage: ctrace trend FUNC [--store CONN] [--metric self|total|calls|p99] [--json] [FILTERS]\n\n"
     "One row per run that has FUNC and matches FILTERS, oldest first: run, start, host,\n"
-    "branch@commit metadata, FUNC's self time (default), total time or calls, the change from\n"
+    "branch@commit metadata, FUNC's self time (default), total time, calls or 99th percentile\n"
+    "call duration (p99), the change from\n"
     "the previous run, and '<< jump' where the value leaves the noise of the runs since the\n"
     "last jump: it differs from their median by more than max(25%, 3 x 1.4826 x MAD / median)\n"
     "(50% while fewer than 3 runs are known). See docs/trend.md.\n";
@@ -67,9 +68,9 @@ int ctr_cmd_trend(int argc, char **argv)
 			break;
 		case 'm':
 			if (ctr_metric_parse(optarg, &m) < 0) {
-				ret = ctr_cli_usage("ctrace trend",
-						    "--metric wants self, total or calls, not '%s'",
-						    optarg);
+				ret = ctr_cli_usage(
+				    "ctrace trend",
+				    "--metric wants self, total, calls or p99, not '%s'", optarg);
 				goto out;
 			}
 			break;

@@ -21,6 +21,7 @@ static const struct {
     {"report", ctr_cmd_report, "flat profile, call tree, threads, callers/callees, diffs"},
     {"show", ctr_cmd_show,
      "a run's summary, or an export (--format chrome|folded|svg|html|otlp|json)"},
+    {"replay", ctr_cmd_replay, "a stored run call by call: an indented, timed call trace"},
     {"list", ctr_cmd_list, "list committed runs, newest first"},
     {"query", ctr_cmd_query, "list runs matching filters"},
     {"trend", ctr_cmd_trend, "one function's time across runs, with jumps beyond the noise"},

@@ -13,6 +13,10 @@
 
 #include "../export/export.h"
 #include "../store/runjson.h"
+#include "../view/calls.h"
+#include "../view/cxxname.h"
+#include "../view/graph.h"
+#include "../view/latency.h"
 #include "../view/report.h"
 #include "cli.h"
 
@@ -32,6 +36,12 @@ enum {
 	OPT_NO_HEADER,
 	OPT_FUNCTIONS,
 	OPT_MODULES,
+	OPT_PERCENTILES,
+	OPT_HIST,
+	OPT_FULL_NAMES,
+	OPT_MATCH,
+	OPT_SLOWEST,
+	OPT_GRAPH,
 };
 
 static const struct option long_opts[] = {
@@ -61,6 +71,12 @@ static const struct option long_opts[] = {
     {"no-header", no_argument, NULL, OPT_NO_HEADER},
     {"functions", no_argument, NULL, OPT_FUNCTIONS},
     {"modules", no_argument, NULL, OPT_MODULES},
+    {"percentiles", no_argument, NULL, OPT_PERCENTILES},
+    {"hist", required_argument, NULL, OPT_HIST},
+    {"full-names", no_argument, NULL, OPT_FULL_NAMES},
+    {"match", required_argument, NULL, OPT_MATCH},
+    {"slowest", required_argument, NULL, OPT_SLOWEST},
+    {"graph", required_argument, NULL, OPT_GRAPH},
     {"help", no_argument, NULL, 'h'},
     {NULL, 0, NULL, 0},
 };
@@ -73,6 +89,8 @@ struct cmd {
 	int json, tree, threads, diff;
 	int functions, modules; /* ctrace show --functions / --modules */
 	const char *callers, *callees;
+	int percentiles, full_names, top_set;
+	const char *hist, *slowest, *graph;
 	const char *store, *out_path;
 	int format; /* -1: a view */
 	const char *runs[2];
@@ -84,10 +102,13 @@ static const char report_usage[] =
     "       ctrace-report --diff RUN_A [RUN_B] [options]\n"
     "RUN: run id, unique id prefix, latest, latest~N or a raw run directory (default latest)\n"
     "views:   (default: flat profile) --tree, --threads, --callers FUNC, --callees FUNC,\n"
+    "         --graph FUNC, --percentiles, --hist FUNC, --slowest FUNC,\n"
     "         --diff, --json, --format chrome|folded|svg|html|otlp|json\n"
-    "options: --sort self|total|calls|avg|max|name  --top N (0 = all, default 30)\n"
+    "options: --sort self|total|calls|avg|max|name  --top N (0 = all, default 30;\n"
+    "         with --slowest: how many calls, default 10)\n"
     "         --function GLOB  --depth N  --min-percent P (default 0.5)  --ascii\n"
-    "         --raw-times  --no-header  --store CONN  --out FILE\n"
+    "         --full-names  --match name|module (--diff)  --raw-times  --no-header\n"
+    "         --store CONN  --out FILE\n"
     "exports: --min-duration D  --from T  --to T  --max-events N  --thread-prefix\n"
     "         --chunks  --width PX\n"
     "see docs/report.md and docs/exports.md\n";
@@ -188,8 +209,24 @@ static int check_combinations(struct cmd *c)
 					      "--function and --raw-times");
 	if (c->diff && c->n_runs == 0)
 		return ctr_cli_usage(c->prog, "--diff needs RUN_A [RUN_B]");
-	if (c->callers && c->callees)
-		return ctr_cli_usage(c->prog, "--callers and --callees are exclusive");
+	if (!!c->callers + !!c->callees + !!c->graph + !!c->hist + !!c->slowest + c->percentiles +
+		c->tree + c->threads >
+	    1)
+		return ctr_cli_usage(c->prog,
+				     "choose one view of --tree, --threads, --callers, "
+				     "--callees, --graph, --percentiles, --hist, --slowest");
+	if (c->diff && (c->graph || c->hist || c->slowest || c->percentiles))
+		return ctr_cli_usage(c->prog,
+				     "--diff shows p99 changes itself; it does not combine "
+				     "with --graph, --percentiles, --hist or --slowest");
+	if (c->ro.match_name && !c->diff)
+		return ctr_cli_usage(c->prog, "--match is a --diff option");
+	if (c->json &&
+	    (c->graph || c->hist || c->slowest || c->percentiles || c->callers || c->callees))
+		return ctr_cli_usage(c->prog,
+				     "--json is the whole report: it has no form for "
+				     "--callers, --callees, --graph, --percentiles, --hist "
+				     "or --slowest (its functions carry percentiles)");
 	if ((c->functions || c->modules) && (!c->show || c->format >= 0))
 		return ctr_cli_usage(c->prog, "--functions and --modules are ctrace show listings");
 	return 0;
@@ -215,6 +252,7 @@ static int parse(struct cmd *c, int argc, char **argv)
 			if (parse_u64(optarg, &v))
 				return ctr_cli_usage(c->prog, "bad --top '%s'", optarg);
 			c->ro.top = (size_t)v;
+			c->top_set = 1;
 			break;
 		case 'f':
 			c->ro.function = optarg;
@@ -266,6 +304,27 @@ static int parse(struct cmd *c, int argc, char **argv)
 			break;
 		case OPT_MODULES:
 			c->modules = 1;
+			break;
+		case OPT_PERCENTILES:
+			c->percentiles = 1;
+			break;
+		case OPT_HIST:
+			c->hist = optarg;
+			break;
+		case OPT_FULL_NAMES:
+			c->full_names = 1;
+			break;
+		case OPT_MATCH:
+			if (strcmp(optarg, "name") && strcmp(optarg, "module"))
+				return ctr_cli_usage(c->prog, "bad --match '%s' (name, module)",
+						     optarg);
+			c->ro.match_name = !strcmp(optarg, "name");
+			break;
+		case OPT_SLOWEST:
+			c->slowest = optarg;
+			break;
+		case OPT_GRAPH:
+			c->graph = optarg;
 			break;
 		case 'h':
 			fputs(c->show ? show_usage : report_usage, stdout);
@@ -393,13 +452,20 @@ static int run_cmd(struct cmd *c, int argc, char **argv)
 		return ret < 0 ? CTR_EXIT_OK : ret;
 	if (c->format >= 0)
 		what = ctr_export_load_flags(c->format, &c->xo);
-	ret = ctr_cli_open_store(c->store, &s, &e);
+	ret = ctr_cli_open_store_read(c->store, c->n_runs ? c->runs[0] : NULL, &s, &e);
 	if (ret)
 		goto out;
+	/* --slowest reads the timeline: chunk by chunk where the store can, else loaded whole */
+	if (c->slowest && !ctr_store_can_stream(s))
+		what |= CTR_LOAD_TIMELINE;
 	ret = ctr_cli_load_run(s, c->n_runs ? c->runs[0] : NULL, what, &run, &e);
 	if (!ret && c->diff)
 		ret = ctr_cli_load_run(s, c->n_runs > 1 ? c->runs[1] : NULL, 0, &run_b, &e);
 	if (ret)
+		goto out;
+	/* text views show shortened C++ names (view/cxxname.h); JSON and exports the stored ones */
+	if ((ret = ctr_cxx_attach(run, c->full_names, &e)) ||
+	    (run_b && (ret = ctr_cxx_attach(run_b, c->full_names, &e))))
 		goto out;
 	if (c->out_path) {
 		out = ctr_cli_out_open(c->out_path, &out_tmp, &e);
@@ -430,6 +496,17 @@ static int run_cmd(struct cmd *c, int argc, char **argv)
 		ret = ctr_report_diff(out, run, run_b, &c->ro, c->json, &e);
 	} else if (c->json) {
 		ret = ctr_report_json(out, run, &c->ro, &e);
+	} else if (c->percentiles) {
+		ret = ctr_report_percentiles(out, run, &c->ro, &e);
+	} else if (c->hist) {
+		ret = ctr_report_hist(out, run, &c->ro, c->hist, &e);
+	} else if (c->slowest) {
+		struct ctr_calls_src src = {run, ctr_store_can_stream(s) ? s : NULL};
+
+		ret = ctr_report_slowest(out, &src, &c->ro, c->slowest, c->top_set ? c->ro.top : 10,
+					 &e);
+	} else if (c->graph) {
+		ret = ctr_report_graph(out, run, &c->ro, c->graph, &e);
 	} else if (c->callers || c->callees) {
 		ret = ctr_report_callers(out, run, &c->ro, c->callers ? c->callers : c->callees,
 					 !!c->callees, &e);
@@ -459,6 +536,8 @@ out:
 		status = ctr_cli_fail(c->prog, &e);
 	else
 		status = CTR_EXIT_OK;
+	ctr_cxx_detach(run);
+	ctr_cxx_detach(run_b);
 	ctr_run_free(run);
 	ctr_run_free(run_b);
 	ctr_store_close(s);

@@ -26,6 +26,7 @@
 #include "../common/hmap.h"
 #include "../store/timeline.h"
 #include "invariants.h"
+#include "latency.h"
 #include "provenance.h"
 #include "rundir.h"
 #include "symbolize.h"
@@ -65,7 +66,8 @@ struct commit {
 	size_t cap_counted;
 	uint32_t *modmap; /* per process: local module -> global module */
 	size_t *modmap_off;
-	uint64_t seq; /* chunks saved */
+	struct ctr_lat *lat; /* latency distributions (ingest/latency.h) */
+	uint64_t seq;	     /* chunks saved */
 	uint64_t bytes_done, bytes_total;
 	int tty;
 };
@@ -313,6 +315,7 @@ static void close_frame(struct commit *c, const struct ctr_rawproc *p, struct fr
 		n->min_ns = ctot;
 	if (ctot > n->max_ns)
 		n->max_ns = ctot;
+	ctr_lat_add(c->lat, f->node, ctot);
 	if (parent) {
 		parent->child += dur;
 		parent->cchild += ctot;
@@ -1142,7 +1145,8 @@ int ctr_commit_dir(struct ctr_store *s, const char *run_dir, const struct ctr_co
 	c.tty = c.o->progress && isatty(2);
 	for (size_t i = 0; i < c.raw->n_threads; i++)
 		c.bytes_total += c.raw->threads[i].file_size;
-	if ((ret = fill_header(&c)) || (ret = map_modules(&c)))
+	if ((ret = fill_header(&c)) || (ret = map_modules(&c)) ||
+	    (ret = ctr_lat_open(&c.lat, c.bytes_total / 8)))
 		goto out;
 	ret = ctr_store_save_begin(s, &c.run, e);
 	if (ret == CTR_EEXIST) { /* committed meanwhile by someone else: never a second copy */
@@ -1170,7 +1174,8 @@ int ctr_commit_dir(struct ctr_store *s, const char *run_dir, const struct ctr_co
 		goto out;
 	}
 	finish_header(&c);
-	if ((ret = estimate_sampled(&c)) || (ret = symbolize(&c, e)) || (ret = check_run(&c, e)))
+	if ((ret = estimate_sampled(&c)) || (ret = ctr_lat_finish(c.lat, &c.run, e)) ||
+	    (ret = symbolize(&c, e)) || (ret = check_run(&c, e)))
 		goto out;
 	ret = ctr_store_save_end(s, &c.run, e);
 	begun = 0;		 /* ended or aborted by the store */
@@ -1195,6 +1200,7 @@ out:
 	free(c.modmap);
 	free(c.modmap_off);
 	free(c.counted);
+	ctr_lat_free(c.lat);
 	ctr_hmap_free(&c.fn_by_key);
 	ctr_hmap_free(&c.fn_by_name);
 	ctr_hmap_free(&c.child);

@@ -58,7 +58,9 @@
 	X(PQputCopyEnd)                                                                            \
 	X(PQgetResult)                                                                             \
 	X(PQsendQueryParams)                                                                       \
-	X(PQsetSingleRowMode)
+	X(PQsetSingleRowMode)                                                                      \
+	X(PQunescapeBytea)                                                                         \
+	X(PQfreemem)
 
 static struct {
 #define X(f) __typeof__(f) *f;
@@ -121,6 +123,8 @@ static int pq_load(struct ctr_err *e)
 #define PQgetlength pq.PQgetlength
 #define PQcmdTuples pq.PQcmdTuples
 #define PQclear pq.PQclear
+#define PQunescapeBytea pq.PQunescapeBytea
+#define PQfreemem pq.PQfreemem
 #define PQputCopyData pq.PQputCopyData
 #define PQputCopyEnd pq.PQputCopyEnd
 #define PQgetResult pq.PQgetResult
@@ -191,6 +195,13 @@ static const char *const migrations[] = {
     " codec integer NOT NULL, raw_size bigint NOT NULL, first_ns bigint NOT NULL,"
     " last_ns bigint NOT NULL, data bytea NOT NULL,"
     " PRIMARY KEY (run, idx), UNIQUE (run, thread, seq));",
+    /* 1 -> 2: latency percentiles and histograms (common/hist.h blobs) */
+    "ALTER TABLE ctrace.functions ADD COLUMN p50_ns bigint NOT NULL DEFAULT 0,"
+    " ADD COLUMN p90_ns bigint NOT NULL DEFAULT 0, ADD COLUMN p99_ns bigint NOT NULL DEFAULT 0,"
+    " ADD COLUMN p999_ns bigint NOT NULL DEFAULT 0, ADD COLUMN hist bytea;"
+    "ALTER TABLE ctrace.nodes ADD COLUMN p50_ns bigint NOT NULL DEFAULT 0,"
+    " ADD COLUMN p90_ns bigint NOT NULL DEFAULT 0, ADD COLUMN p99_ns bigint NOT NULL DEFAULT 0,"
+    " ADD COLUMN p999_ns bigint NOT NULL DEFAULT 0, ADD COLUMN hist bytea;",
 };
 
 #define PG_SCHEMA_VERSION ((int)(sizeof(migrations) / sizeof(migrations[0])))
@@ -825,6 +836,55 @@ static void row_module(struct cbuf *b, const struct ctr_run *r, size_t i)
 	cb_i64(b, (int64_t)m->base);
 }
 
+/* The percentiles and a bytea of the histogram blob (hex form, NULL when none). */
+static void cb_lat(struct cbuf *b, uint64_t p50, uint64_t p90, uint64_t p99, uint64_t p999,
+		   const unsigned char *hist, size_t size)
+{
+	static const char hex[] = "0123456789abcdef";
+
+	cb_i64(b, (int64_t)p50);
+	cb_i64(b, (int64_t)p90);
+	cb_i64(b, (int64_t)p99);
+	cb_i64(b, (int64_t)p999);
+	if (!hist || !size) {
+		cb_put(b, "\t\\N", 3);
+		return;
+	}
+	cb_put(b, "\t\\\\x", 4);
+	for (size_t i = 0; i < size; i++) {
+		char two[2] = {hex[hist[i] >> 4], hex[hist[i] & 15]};
+
+		cb_put(b, two, 2);
+	}
+}
+
+/* Columns @col .. @col+4 of a row: percentiles and the histogram bytea (copied). */
+static void g_lat(const PGresult *res, int row, int col, uint64_t *p50, uint64_t *p90,
+		  uint64_t *p99, uint64_t *p999, unsigned char **hist, size_t *size, int *fail)
+{
+	unsigned char *raw;
+	size_t n = 0;
+
+	*p50 = g_u64(res, row, col);
+	*p90 = g_u64(res, row, col + 1);
+	*p99 = g_u64(res, row, col + 2);
+	*p999 = g_u64(res, row, col + 3);
+	if (PQgetisnull(res, row, col + 4))
+		return;
+	raw = PQunescapeBytea((const unsigned char *)PQgetvalue(res, row, col + 4), &n);
+	if (!raw) {
+		*fail = 1;
+		return;
+	}
+	if (n && (*hist = malloc(n))) {
+		memcpy(*hist, raw, n);
+		*size = n;
+	} else if (n) {
+		*fail = 1;
+	}
+	PQfreemem(raw);
+}
+
 static void row_function(struct cbuf *b, const struct ctr_run *r, size_t i)
 {
 	const struct ctr_function *f = &r->functions[i];
@@ -836,6 +896,7 @@ static void row_function(struct cbuf *b, const struct ctr_run *r, size_t i)
 	cb_i64(b, f->line);
 	cb_ref(b, f->module);
 	cb_i64(b, (int64_t)f->offset);
+	cb_lat(b, f->p50_ns, f->p90_ns, f->p99_ns, f->p999_ns, f->hist, f->hist_size);
 }
 
 static void row_thread(struct cbuf *b, const struct ctr_run *r, size_t i)
@@ -867,6 +928,7 @@ static void row_node(struct cbuf *b, const struct ctr_run *r, size_t i)
 	cb_i64(b, (int64_t)n->raw_self_ns);
 	cb_i64(b, (int64_t)n->raw_min_ns);
 	cb_i64(b, (int64_t)n->raw_max_ns);
+	cb_lat(b, n->p50_ns, n->p90_ns, n->p99_ns, n->p999_ns, n->hist, n->hist_size);
 }
 
 static void row_attr(struct cbuf *b, const struct ctr_run *r, size_t i)
@@ -958,7 +1020,8 @@ static int pg_save_end(struct ctr_store *s, const struct ctr_run *r, struct ctr_
 			     r->n_modules, r, row_module, e)) < 0 ||
 	    (ret = copy_rows(q,
 			     "COPY ctrace.functions (run, id, kind, name, linkage_name, file, "
-			     "line, module, \"offset\") FROM STDIN",
+			     "line, module, \"offset\", p50_ns, p90_ns, p99_ns, p999_ns, hist) "
+			     "FROM STDIN",
 			     r->n_functions, r, row_function, e)) < 0 ||
 	    (ret = copy_rows(q,
 			     "COPY ctrace.threads (run, id, pid, tid, name, start_ns, end_ns, "
@@ -967,7 +1030,8 @@ static int pg_save_end(struct ctr_store *s, const struct ctr_run *r, struct ctr_
 	    (ret = copy_rows(q,
 			     "COPY ctrace.nodes (run, id, parent, thread, function, calls, "
 			     "total_ns, self_ns, min_ns, max_ns, raw_total_ns, raw_self_ns, "
-			     "raw_min_ns, raw_max_ns) FROM STDIN",
+			     "raw_min_ns, raw_max_ns, p50_ns, p90_ns, p99_ns, p999_ns, hist) "
+			     "FROM STDIN",
 			     r->n_nodes, r, row_node, e)) < 0 ||
 	    (ret = copy_rows(q, "COPY ctrace.attrs (run, idx, node, key, value, count) FROM STDIN",
 			     r->n_attrs, r, row_attr, e)) < 0)
@@ -1093,6 +1157,8 @@ static void load_functions(const PGresult *res, struct ctr_run *r, int *fail)
 		f->line = (uint32_t)g_i64(res, i, 5);
 		f->module = g_ref(res, i, 6);
 		f->offset = g_u64(res, i, 7);
+		g_lat(res, i, 8, &f->p50_ns, &f->p90_ns, &f->p99_ns, &f->p999_ns, &f->hist,
+		      &f->hist_size, fail);
 	}
 }
 
@@ -1140,6 +1206,8 @@ static void load_nodes(const PGresult *res, struct ctr_run *r, int *fail)
 		d->raw_self_ns = g_u64(res, i, 10);
 		d->raw_min_ns = g_u64(res, i, 11);
 		d->raw_max_ns = g_u64(res, i, 12);
+		g_lat(res, i, 13, &d->p50_ns, &d->p90_ns, &d->p99_ns, &d->p999_ns, &d->hist,
+		      &d->hist_size, fail);
 	}
 }
 
@@ -1209,14 +1277,15 @@ static const struct {
      load_procs, 0},
     {"SELECT id, path, build_id, base FROM ctrace.modules WHERE run = $1 ORDER BY id", load_modules,
      0},
-    {"SELECT id, kind, name, linkage_name, file, line, module, \"offset\" "
-     "FROM ctrace.functions WHERE run = $1 ORDER BY id",
+    {"SELECT id, kind, name, linkage_name, file, line, module, \"offset\", p50_ns, p90_ns, "
+     "p99_ns, p999_ns, hist FROM ctrace.functions WHERE run = $1 ORDER BY id",
      load_functions, 0},
     {"SELECT id, pid, tid, name, start_ns, end_ns, events, lost FROM ctrace.threads "
      "WHERE run = $1 ORDER BY id",
      load_threads, 0},
     {"SELECT id, parent, thread, function, calls, total_ns, self_ns, min_ns, max_ns, "
-     "raw_total_ns, raw_self_ns, raw_min_ns, raw_max_ns FROM ctrace.nodes WHERE run = $1 "
+     "raw_total_ns, raw_self_ns, raw_min_ns, raw_max_ns, p50_ns, p90_ns, p99_ns, p999_ns, hist "
+     "FROM ctrace.nodes WHERE run = $1 "
      "ORDER BY id",
      load_nodes, 0},
     {"SELECT node, key, value, count FROM ctrace.attrs WHERE run = $1 ORDER BY idx", load_attrs, 0},
@@ -1431,6 +1500,9 @@ static const char *const pg_metric_sql[CTR_METRIC_COUNT] = {
 			 "FROM up JOIN ctrace.nodes p ON p.run = r.pk AND p.id = up.anc WHERE "
 			 "p.function NOT IN (SELECT id FROM fs)) "
 			 "SELECT coalesce(sum(tot), 0) FROM up WHERE anc IS NULL)",
+    [CTR_METRIC_P99] = "(SELECT coalesce(max(fn.p99_ns), 0) FROM ctrace.functions fn WHERE "
+		       "fn.run = r.pk AND (fn.name = $1 OR (fn.linkage_name = $1 AND "
+		       "fn.linkage_name <> '')))",
 };
 
 /* The metadata pairs of the json_agg column (an array of [key, value]) into @r. */

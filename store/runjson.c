@@ -7,6 +7,7 @@
 #include "runjson.h"
 
 #include "../common/fmt.h"
+#include "../common/hist.h"
 
 #include <errno.h>
 #include <math.h>
@@ -300,15 +301,32 @@ static void modules_json(json_t *o, const struct ctr_run *r, int *fail)
 		push(a, ctr_runjson_module(r, i), fail);
 }
 
+/* A histogram blob as base64, JSON null when there is none; NULL when out of memory. */
+static json_t *js_hist(const unsigned char *hist, size_t size)
+{
+	char *b64;
+	json_t *v;
+
+	if (!hist || !size)
+		return json_null();
+	if (!(b64 = ctr_base64_encode(hist, size)))
+		return NULL;
+	v = json_string(b64);
+	free(b64);
+	return v;
+}
+
 json_t *ctr_runjson_function(const struct ctr_run *r, size_t i)
 {
 	const struct ctr_function *f = &r->functions[i];
 
-	return json_pack("{s:I,s:s,s:o*,s:o*,s:o*,s:I,s:o*,s:o*}", "id", (json_int_t)f->id, "kind",
-			 ctr_runjson_kind_name(f->kind), "name", ctr_json_str(f->name),
-			 "linkage_name", ctr_json_str(f->linkage_name), "file",
-			 ctr_json_str(f->file), "line", (json_int_t)f->line, "module",
-			 js_ref(f->module), "offset", js_u64(f->offset));
+	return json_pack(
+	    "{s:I,s:s,s:o*,s:o*,s:o*,s:I,s:o*,s:o*,s:o,s:o,s:o,s:o,s:o}", "id", (json_int_t)f->id,
+	    "kind", ctr_runjson_kind_name(f->kind), "name", ctr_json_str(f->name), "linkage_name",
+	    ctr_json_str(f->linkage_name), "file", ctr_json_str(f->file), "line",
+	    (json_int_t)f->line, "module", js_ref(f->module), "offset", js_u64(f->offset), "p50_ns",
+	    js_u64(f->p50_ns), "p90_ns", js_u64(f->p90_ns), "p99_ns", js_u64(f->p99_ns), "p999_ns",
+	    js_u64(f->p999_ns), "hist", js_hist(f->hist, f->hist_size));
 }
 
 static void functions_json(json_t *o, const struct ctr_run *r, int *fail)
@@ -322,22 +340,26 @@ static void functions_json(json_t *o, const struct ctr_run *r, int *fail)
 
 /* The node columns, in the order of the compact rows. */
 static const char *const node_columns[] = {
-    "id",     "parent", "thread",	"function",    "calls",	     "total_ns",  "self_ns",
-    "min_ns", "max_ns", "raw_total_ns", "raw_self_ns", "raw_min_ns", "raw_max_ns"};
+    "id",	  "parent", "thread", "function",     "calls",	     "total_ns",
+    "self_ns",	  "min_ns", "max_ns", "raw_total_ns", "raw_self_ns", "raw_min_ns",
+    "raw_max_ns", "p50_ns", "p90_ns", "p99_ns",	      "p999_ns",     "hist"};
 #define N_NODE_COLS (sizeof(node_columns) / sizeof(node_columns[0]))
+#define N_NODE_COLS_V2 13 /* before the latency columns */
 
 static void node_values(const struct ctr_node *n, json_t *v[N_NODE_COLS])
 {
-	const uint64_t u[] = {n->calls,	      n->total_ns,   n->self_ns,
-			      n->min_ns,      n->max_ns,     n->raw_total_ns,
-			      n->raw_self_ns, n->raw_min_ns, n->raw_max_ns};
+	const uint64_t u[] = {n->calls,	     n->total_ns,     n->self_ns,     n->min_ns,
+			      n->max_ns,     n->raw_total_ns, n->raw_self_ns, n->raw_min_ns,
+			      n->raw_max_ns, n->p50_ns,	      n->p90_ns,      n->p99_ns,
+			      n->p999_ns};
 
 	v[0] = js_u64(n->id);
 	v[1] = js_ref(n->parent);
 	v[2] = js_u64(n->thread);
 	v[3] = js_u64(n->function);
-	for (size_t k = 0; k < 9; k++)
+	for (size_t k = 0; k < 13; k++)
 		v[4 + k] = js_u64(u[k]);
+	v[17] = js_hist(n->hist, n->hist_size);
 }
 
 static void nodes_json(json_t *o, const struct ctr_run *r, int rows, int *fail)
@@ -478,6 +500,36 @@ static int64_t jint_v(struct jparse *p, json_t *v, const char *key)
 static int64_t jint(struct jparse *p, json_t *o, const char *key)
 {
 	return jint_v(p, json_object_get(o, key), key);
+}
+
+/* A histogram: base64 of a ctr_hist_encode() blob, or null/absent; validated. */
+static void jhist(struct jparse *p, json_t *v, unsigned char **out, size_t *size, const char *key)
+{
+	struct ctr_hist_bucket *b = NULL;
+	size_t nb;
+	int rc;
+
+	if (!v || json_is_null(v))
+		return;
+	if (!json_is_string(v)) {
+		jbad(p, key);
+		return;
+	}
+	rc = ctr_base64_decode(json_string_value(v), json_string_length(v), out, size);
+	if (rc == -2) {
+		p->nomem = 1;
+		return;
+	}
+	if (rc < 0) {
+		jbad(p, key);
+		return;
+	}
+	rc = ctr_hist_decode(*out, *size, &b, &nb, NULL);
+	free(b);
+	if (rc == CTR_ENOMEM)
+		p->nomem = 1;
+	else if (rc < 0)
+		jbad(p, key);
 }
 
 static uint32_t jref_v(struct jparse *p, json_t *v, const char *key)
@@ -697,6 +749,11 @@ static void parse_functions(struct jparse *p, json_t *o, struct ctr_run *r)
 		x->line = (uint32_t)jint(p, el, "line");
 		x->module = jref_v(p, json_object_get(el, "module"), "module");
 		x->offset = (uint64_t)jint(p, el, "offset");
+		x->p50_ns = (uint64_t)jint(p, el, "p50_ns");
+		x->p90_ns = (uint64_t)jint(p, el, "p90_ns");
+		x->p99_ns = (uint64_t)jint(p, el, "p99_ns");
+		x->p999_ns = (uint64_t)jint(p, el, "p999_ns");
+		jhist(p, json_object_get(el, "hist"), &x->hist, &x->hist_size, "functions");
 	}
 }
 
@@ -739,11 +796,14 @@ static void parse_nodes(struct jparse *p, json_t *o, struct ctr_run *r)
 	for (size_t i = 0; i < r->n_nodes; i++) {
 		json_t *el = json_array_get(a, i);
 		struct ctr_node *x = &r->nodes[i];
-		uint64_t *u[] = {&x->calls,	  &x->total_ns,	  &x->self_ns,
-				 &x->min_ns,	  &x->max_ns,	  &x->raw_total_ns,
-				 &x->raw_self_ns, &x->raw_min_ns, &x->raw_max_ns};
+		uint64_t *u[] = {&x->calls,	 &x->total_ns,	   &x->self_ns,	    &x->min_ns,
+				 &x->max_ns,	 &x->raw_total_ns, &x->raw_self_ns, &x->raw_min_ns,
+				 &x->raw_max_ns, &x->p50_ns,	   &x->p90_ns,	    &x->p99_ns,
+				 &x->p999_ns};
+		size_t ncol = rows ? json_array_size(el) : N_NODE_COLS;
 
-		if (rows && json_array_size(el) != N_NODE_COLS) {
+		/* rows written before latency percentiles have the first 13 columns */
+		if (rows && ncol != N_NODE_COLS && ncol != N_NODE_COLS_V2) {
 			jbad(p, "nodes");
 			break;
 		}
@@ -751,8 +811,10 @@ static void parse_nodes(struct jparse *p, json_t *o, struct ctr_run *r)
 		x->parent = jref_v(p, node_col(el, 1), "nodes");
 		x->thread = (uint32_t)jint_v(p, node_col(el, 2), "nodes");
 		x->function = (uint32_t)jint_v(p, node_col(el, 3), "nodes");
-		for (size_t k = 0; k < 9; k++)
+		for (size_t k = 0; k < 13 && 4 + k < ncol; k++)
 			*u[k] = (uint64_t)jint_v(p, node_col(el, 4 + k), "nodes");
+		if (ncol > 17)
+			jhist(p, node_col(el, 17), &x->hist, &x->hist_size, "nodes");
 	}
 }
 

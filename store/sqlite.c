@@ -84,6 +84,17 @@ static const char *const migrations[] = {
     " seq INTEGER NOT NULL, codec INTEGER NOT NULL, raw_size INTEGER NOT NULL,"
     " first_ns INTEGER NOT NULL, last_ns INTEGER NOT NULL, data BLOB,"
     " UNIQUE (run, thread, seq));",
+    /* 1 -> 2: latency percentiles and histograms (common/hist.h blobs) */
+    "ALTER TABLE functions ADD COLUMN p50_ns INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE functions ADD COLUMN p90_ns INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE functions ADD COLUMN p99_ns INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE functions ADD COLUMN p999_ns INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE functions ADD COLUMN hist BLOB;"
+    "ALTER TABLE nodes ADD COLUMN p50_ns INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE nodes ADD COLUMN p90_ns INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE nodes ADD COLUMN p99_ns INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE nodes ADD COLUMN p999_ns INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE nodes ADD COLUMN hist BLOB;",
 };
 
 #define SQ_SCHEMA_VERSION ((int)(sizeof(migrations) / sizeof(migrations[0])))
@@ -615,6 +626,20 @@ static void bind_module(sqlite3_stmt *st, const struct ctr_run *r, size_t i)
 	bind_u64(st, 5, m->base);
 }
 
+/* Percentiles and histogram blob at parameters @i .. @i+4. */
+static void bind_lat(sqlite3_stmt *st, int i, uint64_t p50, uint64_t p90, uint64_t p99,
+		     uint64_t p999, const unsigned char *hist, size_t hist_size)
+{
+	bind_u64(st, i, p50);
+	bind_u64(st, i + 1, p90);
+	bind_u64(st, i + 2, p99);
+	bind_u64(st, i + 3, p999);
+	if (hist && hist_size)
+		sqlite3_bind_blob(st, i + 4, hist, (int)hist_size, SQLITE_STATIC);
+	else
+		sqlite3_bind_null(st, i + 4);
+}
+
 static void bind_function(sqlite3_stmt *st, const struct ctr_run *r, size_t i)
 {
 	const struct ctr_function *f = &r->functions[i];
@@ -627,6 +652,7 @@ static void bind_function(sqlite3_stmt *st, const struct ctr_run *r, size_t i)
 	sqlite3_bind_int64(st, 7, f->line);
 	bind_ref(st, 8, f->module);
 	bind_u64(st, 9, f->offset);
+	bind_lat(st, 10, f->p50_ns, f->p90_ns, f->p99_ns, f->p999_ns, f->hist, f->hist_size);
 }
 
 static void bind_thread(sqlite3_stmt *st, const struct ctr_run *r, size_t i)
@@ -660,6 +686,7 @@ static void bind_node(sqlite3_stmt *st, const struct ctr_run *r, size_t i)
 	bind_u64(st, 12, n->raw_self_ns);
 	bind_u64(st, 13, n->raw_min_ns);
 	bind_u64(st, 14, n->raw_max_ns);
+	bind_lat(st, 15, n->p50_ns, n->p90_ns, n->p99_ns, n->p999_ns, n->hist, n->hist_size);
 }
 
 static void bind_attr(sqlite3_stmt *st, const struct ctr_run *r, size_t i)
@@ -714,10 +741,12 @@ static int sq_save_end(struct ctr_store *s, const struct ctr_run *r, struct ctr_
 			       "INSERT INTO modules (run, id, path, build_id, base) VALUES "
 			       "(?1, ?2, ?3, ?4, ?5)",
 			       r->n_modules, r, bind_module, e)) < 0 ||
-	    (ret = insert_rows(q,
-			       "INSERT INTO functions (run, id, kind, name, linkage_name, file, "
-			       "line, module, offset) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
-			       r->n_functions, r, bind_function, e)) < 0 ||
+	    (ret =
+		 insert_rows(q,
+			     "INSERT INTO functions (run, id, kind, name, linkage_name, file, "
+			     "line, module, offset, p50_ns, p90_ns, p99_ns, p999_ns, hist) "
+			     "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
+			     r->n_functions, r, bind_function, e)) < 0 ||
 	    (ret = insert_rows(q,
 			       "INSERT INTO threads (run, id, pid, tid, name, start_ns, end_ns, "
 			       "events, lost) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
@@ -725,8 +754,9 @@ static int sq_save_end(struct ctr_store *s, const struct ctr_run *r, struct ctr_
 	    (ret = insert_rows(q,
 			       "INSERT INTO nodes (run, id, parent, thread, function, calls, "
 			       "total_ns, self_ns, min_ns, max_ns, raw_total_ns, raw_self_ns, "
-			       "raw_min_ns, raw_max_ns) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, "
-			       "?9, ?10, ?11, ?12, ?13, ?14)",
+			       "raw_min_ns, raw_max_ns, p50_ns, p90_ns, p99_ns, p999_ns, hist) "
+			       "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, "
+			       "?14, ?15, ?16, ?17, ?18, ?19)",
 			       r->n_nodes, r, bind_node, e)) < 0 ||
 	    (ret = insert_rows(q,
 			       "INSERT INTO attrs (run, idx, node, key, value, count) VALUES "
@@ -826,6 +856,28 @@ static int row_module(sqlite3_stmt *st, struct ctr_run *r, size_t *cap)
 	return fail ? -1 : 0;
 }
 
+/* Columns @i .. @i+4: percentiles and histogram blob (copied); -1 when out of memory. */
+static int col_lat(sqlite3_stmt *st, int i, uint64_t *p50, uint64_t *p90, uint64_t *p99,
+		   uint64_t *p999, unsigned char **hist, size_t *hist_size)
+{
+	const void *blob;
+	int size;
+
+	*p50 = col_u64(st, i);
+	*p90 = col_u64(st, i + 1);
+	*p99 = col_u64(st, i + 2);
+	*p999 = col_u64(st, i + 3);
+	blob = sqlite3_column_blob(st, i + 4);
+	size = sqlite3_column_bytes(st, i + 4);
+	if (!blob || size <= 0)
+		return 0;
+	if (!(*hist = malloc((size_t)size)))
+		return -1;
+	memcpy(*hist, blob, (size_t)size);
+	*hist_size = (size_t)size;
+	return 0;
+}
+
 static int row_function(sqlite3_stmt *st, struct ctr_run *r, size_t *cap)
 {
 	struct ctr_function *f = push((void **)&r->functions, &r->n_functions, cap, sizeof(*f));
@@ -841,6 +893,9 @@ static int row_function(sqlite3_stmt *st, struct ctr_run *r, size_t *cap)
 	f->line = (uint32_t)sqlite3_column_int64(st, 5);
 	f->module = col_ref(st, 6);
 	f->offset = col_u64(st, 7);
+	if (col_lat(st, 8, &f->p50_ns, &f->p90_ns, &f->p99_ns, &f->p999_ns, &f->hist,
+		    &f->hist_size))
+		return -1;
 	return fail ? -1 : 0;
 }
 
@@ -881,7 +936,8 @@ static int row_node(sqlite3_stmt *st, struct ctr_run *r, size_t *cap)
 	n->raw_self_ns = col_u64(st, 10);
 	n->raw_min_ns = col_u64(st, 11);
 	n->raw_max_ns = col_u64(st, 12);
-	return 0;
+	return col_lat(st, 13, &n->p50_ns, &n->p90_ns, &n->p99_ns, &n->p999_ns, &n->hist,
+		       &n->hist_size);
 }
 
 static int row_attr(sqlite3_stmt *st, struct ctr_run *r, size_t *cap)
@@ -968,7 +1024,8 @@ static int sq_load(struct ctr_store *s, const char *id, unsigned what, struct ct
 			     r, row_module, e)) < 0 ||
 	    (ret = load_rows(q, pk,
 			     "SELECT id, kind, name, linkage_name, file, line, module, "
-			     "offset FROM functions WHERE run = ?1 ORDER BY id",
+			     "offset, p50_ns, p90_ns, p99_ns, p999_ns, hist FROM functions "
+			     "WHERE run = ?1 ORDER BY id",
 			     r, row_function, e)) < 0 ||
 	    (ret = load_rows(q, pk,
 			     "SELECT id, pid, tid, name, start_ns, end_ns, events, lost "
@@ -977,7 +1034,8 @@ static int sq_load(struct ctr_store *s, const char *id, unsigned what, struct ct
 	    (ret = load_rows(q, pk,
 			     "SELECT id, parent, thread, function, calls, total_ns, "
 			     "self_ns, min_ns, max_ns, raw_total_ns, raw_self_ns, raw_min_ns, "
-			     "raw_max_ns FROM nodes WHERE run = ?1 ORDER BY id",
+			     "raw_max_ns, p50_ns, p90_ns, p99_ns, p999_ns, hist FROM nodes "
+			     "WHERE run = ?1 ORDER BY id",
 			     r, row_node, e)) < 0 ||
 	    (ret = load_rows(q, pk,
 			     "SELECT node, key, value, count FROM attrs WHERE run = ?1 "
@@ -1021,11 +1079,13 @@ static int where_sql(FILE *m, const struct ctr_filter *f, int first)
 		fprintf(m, " AND instr(command, ?%d) > 0", p++);
 	if (f && f->host)
 		fprintf(m, " AND host = ?%d", p++);
-	if (f && f->function) {
+	if (f && f->function) { /* an exact name or a glob, display or linkage name */
 		fprintf(m,
 			" AND pk IN (SELECT run FROM functions WHERE name = ?%d "
-			"UNION SELECT run FROM functions WHERE linkage_name = ?%d)",
-			p, p);
+			"UNION SELECT run FROM functions WHERE linkage_name = ?%d "
+			"UNION SELECT run FROM functions WHERE name GLOB ?%d "
+			"UNION SELECT run FROM functions WHERE linkage_name GLOB ?%d)",
+			p, p, p, p);
 		p++;
 	}
 	for (size_t i = 0; f && i < f->n_meta; i++, p += 2)
@@ -1129,6 +1189,8 @@ static const char *const sq_metric_sql[CTR_METRIC_COUNT] = {
 			 "FROM up JOIN nodes p ON p.run = r.pk AND p.id = up.anc WHERE "
 			 "p.function NOT IN (SELECT id FROM fs)) "
 			 "SELECT total(tot) FROM up WHERE anc IS NULL)",
+    [CTR_METRIC_P99] = "(SELECT coalesce(max(fn.p99_ns), 0) FROM functions fn WHERE fn.run = r.pk "
+		       "AND (fn.name = ?1 OR (fn.linkage_name = ?1 AND fn.linkage_name <> '')))",
 };
 
 struct pk_ix {
@@ -1321,6 +1383,76 @@ fail:
 	return ret;
 }
 
+/* One chunk, by the (run, thread, seq) unique index. */
+static int sq_load_chunk(struct ctr_store *s, const char *id, uint32_t thread, uint32_t seq,
+			 struct ctr_chunk *out, struct ctr_err *e)
+{
+	struct sq_store *q = s->priv;
+	sqlite3_stmt *st = NULL;
+	const void *blob;
+	int ret, rc, size;
+
+	if ((ret =
+		 sq_prep(q,
+			 "SELECT c.codec, c.raw_size, c.first_ns, c.last_ns, c.data FROM chunks c "
+			 "JOIN runs r ON r.pk = c.run WHERE r.id = ?1 AND c.thread = ?2 AND "
+			 "c.seq = ?3",
+			 &st, e)) < 0)
+		return ret;
+	sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 2, thread);
+	sqlite3_bind_int64(st, 3, seq);
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_DONE) {
+		ret = CTR_ENOTFOUND; /* the end of the thread's timeline: no message */
+		goto out;
+	}
+	if (rc != SQLITE_ROW) {
+		ret = sq_fail(q, e, "cannot load a timeline chunk");
+		goto out;
+	}
+	out->thread = thread;
+	out->seq = seq;
+	out->codec = (uint32_t)sqlite3_column_int64(st, 0);
+	out->raw_size = col_u64(st, 1);
+	out->first_ns = col_u64(st, 2);
+	out->last_ns = col_u64(st, 3);
+	blob = sqlite3_column_blob(st, 4);
+	size = sqlite3_column_bytes(st, 4);
+	if (blob && size > 0) {
+		if (!(out->data = malloc((size_t)size))) {
+			ret = ctr_err_set(e, CTR_ENOMEM, 0, "out of memory loading run '%s'", id);
+			goto out;
+		}
+		memcpy(out->data, blob, (size_t)size);
+		out->size = (size_t)size;
+	}
+out:
+	sqlite3_finalize(st);
+	return ret;
+}
+
+static int sq_load_meta(struct ctr_store *s, const char *id, struct ctr_run *r, struct ctr_err *e)
+{
+	struct sq_store *q = s->priv;
+	sqlite3_stmt *st = NULL;
+	sqlite3_int64 pk;
+	int ret, rc;
+
+	if ((ret = sq_prep(q, "SELECT pk FROM runs WHERE id = ?1", &st, e)) < 0)
+		return ret;
+	sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
+	rc = sqlite3_step(st);
+	pk = sqlite3_column_int64(st, 0);
+	sqlite3_finalize(st);
+	if (rc == SQLITE_DONE)
+		return ctr_err_set(e, CTR_ENOTFOUND, 0, "no run '%s' in store '%s'", id, q->path);
+	if (rc != SQLITE_ROW)
+		return sq_fail(q, e, "cannot load a run");
+	return load_rows(q, pk, "SELECT key, value FROM run_meta WHERE run = ?1 ORDER BY idx", r,
+			 row_meta, e);
+}
+
 const struct ctr_store_ops ctr_store_sqlite = {
     .name = "sqlite",
     .open = sq_open,
@@ -1333,4 +1465,6 @@ const struct ctr_store_ops ctr_store_sqlite = {
     .list = sq_list,
     .remove = sq_remove,
     .series = sq_series,
+    .load_chunk = sq_load_chunk,
+    .load_meta = sq_load_meta,
 };

@@ -8,6 +8,7 @@
 #include "store-int.h"
 
 #include <errno.h>
+#include <fnmatch.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -247,6 +248,45 @@ int ctr_store_load(struct ctr_store *s, const char *id, unsigned what, struct ct
 	return s->ops->load(s, id, what, out, e);
 }
 
+int ctr_store_load_meta(struct ctr_store *s, struct ctr_run *run, struct ctr_err *e)
+{
+	struct ctr_run *full = NULL;
+	int ret;
+
+	for (size_t i = 0; i < run->n_meta; i++) {
+		free(run->meta[i].key);
+		free(run->meta[i].value);
+	}
+	free(run->meta);
+	run->meta = NULL;
+	run->n_meta = 0;
+	if (s->ops->load_meta)
+		return s->ops->load_meta(s, run->id, run, e);
+	if ((ret = ctr_store_load(s, run->id, 0, &full, e)))
+		return ret;
+	run->meta = full->meta;
+	run->n_meta = full->n_meta;
+	full->meta = NULL;
+	full->n_meta = 0;
+	ctr_run_free(full);
+	return 0;
+}
+
+int ctr_store_can_stream(const struct ctr_store *s)
+{
+	return s && s->ops->load_chunk != NULL;
+}
+
+int ctr_store_load_chunk(struct ctr_store *s, const char *id, uint32_t thread, uint32_t seq,
+			 struct ctr_chunk *out, struct ctr_err *e)
+{
+	memset(out, 0, sizeof(*out));
+	if (!ctr_store_can_stream(s))
+		return ctr_err_set(e, CTR_EUSAGE, 0, "store '%s' cannot read a timeline in chunks",
+				   ctr_store_name(s));
+	return s->ops->load_chunk(s, id, thread, seq, out, e);
+}
+
 int ctr_store_list(struct ctr_store *s, const struct ctr_filter *f, size_t limit, size_t offset,
 		   struct ctr_run ***out, size_t *n, struct ctr_err *e)
 {
@@ -268,6 +308,7 @@ static const char *const metric_names[CTR_METRIC_COUNT] = {
     [CTR_METRIC_SELF] = "self",
     [CTR_METRIC_TOTAL] = "total",
     [CTR_METRIC_CALLS] = "calls",
+    [CTR_METRIC_P99] = "p99",
 };
 
 const char *ctr_metric_name(enum ctr_metric m)
@@ -385,6 +426,9 @@ int ctr_run_metric(const struct ctr_run *r, const char *fn, enum ctr_metric m, d
 		else if (m == CTR_METRIC_TOTAL && !inside[i])
 			v += (double)n->total_ns;
 	}
+	for (size_t i = 0; m == CTR_METRIC_P99 && i < r->n_functions; i++)
+		if (is[i] && (double)r->functions[i].p99_ns > v)
+			v = (double)r->functions[i].p99_ns;
 	*out = v;
 out:
 	free(is);
@@ -525,9 +569,12 @@ void ctr_run_clear_arrays(struct ctr_run *r)
 		free(r->functions[i].name);
 		free(r->functions[i].linkage_name);
 		free(r->functions[i].file);
+		free(r->functions[i].hist);
 	}
 	for (size_t i = 0; i < r->n_threads; i++)
 		free(r->threads[i].name);
+	for (size_t i = 0; i < r->n_nodes; i++)
+		free(r->nodes[i].hist);
 	for (size_t i = 0; i < r->n_attrs; i++) {
 		free(r->attrs[i].key);
 		free(r->attrs[i].value);
@@ -618,6 +665,21 @@ static void *arr_alloc(size_t n, size_t size, int *fail)
 	return p;
 }
 
+/* A copy of the @n bytes at @p; NULL for none. */
+static unsigned char *blob_dup(const unsigned char *p, size_t n, int *fail)
+{
+	unsigned char *d;
+
+	if (!p || !n)
+		return NULL;
+	if (!(d = malloc(n))) {
+		*fail = 1;
+		return NULL;
+	}
+	memcpy(d, p, n);
+	return d;
+}
+
 struct ctr_run *ctr_run_dup(const struct ctr_run *run)
 {
 	struct ctr_run *d = ctr_run_dup_header(run);
@@ -654,6 +716,8 @@ struct ctr_run *ctr_run_dup(const struct ctr_run *run)
 		d->functions[i].linkage_name =
 		    ctr_store_strdup(run->functions[i].linkage_name, &fail);
 		d->functions[i].file = ctr_store_strdup(run->functions[i].file, &fail);
+		d->functions[i].hist =
+		    blob_dup(run->functions[i].hist, run->functions[i].hist_size, &fail);
 	}
 	if ((d->threads = arr_alloc(run->n_threads, sizeof(*d->threads), &fail)))
 		d->n_threads = run->n_threads;
@@ -664,6 +728,9 @@ struct ctr_run *ctr_run_dup(const struct ctr_run *run)
 	if ((d->nodes = arr_alloc(run->n_nodes, sizeof(*d->nodes), &fail))) {
 		d->n_nodes = run->n_nodes;
 		memcpy(d->nodes, run->nodes, run->n_nodes * sizeof(*d->nodes));
+		for (size_t i = 0; i < d->n_nodes; i++)
+			d->nodes[i].hist =
+			    blob_dup(run->nodes[i].hist, run->nodes[i].hist_size, &fail);
 	}
 	if ((d->attrs = arr_alloc(run->n_attrs, sizeof(*d->attrs), &fail)))
 		d->n_attrs = run->n_attrs;
@@ -699,6 +766,15 @@ static int str_eq(const char *a, const char *b)
 	if (!a || !b)
 		return a == b;
 	return strcmp(a, b) == 0;
+}
+
+/* Same percentiles and histogram blob. */
+static int lat_eq(uint64_t a50, uint64_t a90, uint64_t a99, uint64_t a999, const unsigned char *ah,
+		  size_t an, uint64_t b50, uint64_t b90, uint64_t b99, uint64_t b999,
+		  const unsigned char *bh, size_t bn)
+{
+	return a50 == b50 && a90 == b90 && a99 == b99 && a999 == b999 && an == bn &&
+	       (!an || !memcmp(ah, bh, an));
 }
 
 static int dbl_eq(double a, double b)
@@ -754,7 +830,9 @@ int ctr_run_equal(const struct ctr_run *a, const struct ctr_run *b)
 
 		if (x->id != y->id || x->kind != y->kind || !str_eq(x->name, y->name) ||
 		    !str_eq(x->linkage_name, y->linkage_name) || !str_eq(x->file, y->file) ||
-		    x->line != y->line || x->module != y->module || x->offset != y->offset)
+		    x->line != y->line || x->module != y->module || x->offset != y->offset ||
+		    !lat_eq(x->p50_ns, x->p90_ns, x->p99_ns, x->p999_ns, x->hist, x->hist_size,
+			    y->p50_ns, y->p90_ns, y->p99_ns, y->p999_ns, y->hist, y->hist_size))
 			return 0;
 	}
 	for (size_t i = 0; i < a->n_threads; i++) {
@@ -773,7 +851,9 @@ int ctr_run_equal(const struct ctr_run *a, const struct ctr_run *b)
 		    x->total_ns != y->total_ns || x->self_ns != y->self_ns ||
 		    x->min_ns != y->min_ns || x->max_ns != y->max_ns ||
 		    x->raw_total_ns != y->raw_total_ns || x->raw_self_ns != y->raw_self_ns ||
-		    x->raw_min_ns != y->raw_min_ns || x->raw_max_ns != y->raw_max_ns)
+		    x->raw_min_ns != y->raw_min_ns || x->raw_max_ns != y->raw_max_ns ||
+		    !lat_eq(x->p50_ns, x->p90_ns, x->p99_ns, x->p999_ns, x->hist, x->hist_size,
+			    y->p50_ns, y->p90_ns, y->p99_ns, y->p999_ns, y->hist, y->hist_size))
 			return 0;
 	}
 	for (size_t i = 0; i < a->n_attrs; i++) {
@@ -793,6 +873,12 @@ int ctr_run_equal(const struct ctr_run *a, const struct ctr_run *b)
 			return 0;
 	}
 	return 1;
+}
+
+/* A function name that is @pat or matches it as a glob (fnmatch(3)). */
+static int fn_eq(const char *name, const char *pat)
+{
+	return name && (!strcmp(name, pat) || !fnmatch(pat, name, 0));
 }
 
 int ctr_filter_match(const struct ctr_filter *f, const struct ctr_run *run)
@@ -815,8 +901,8 @@ int ctr_filter_match(const struct ctr_filter *f, const struct ctr_run *run)
 		size_t i;
 
 		for (i = 0; i < run->n_functions; i++)
-			if (str_eq(run->functions[i].name, f->function) ||
-			    str_eq(run->functions[i].linkage_name, f->function))
+			if (fn_eq(run->functions[i].name, f->function) ||
+			    fn_eq(run->functions[i].linkage_name, f->function))
 				break;
 		if (i == run->n_functions)
 			return 0;

@@ -54,6 +54,13 @@ struct ctr_function {
 	uint32_t line;	    /* 0 if unknown */
 	uint32_t module;    /* index in run->modules, CTR_NONE for spans/marks */
 	uint64_t offset;    /* address - module base (file-relative), 0 for spans/marks */
+	/* Latency of its timed calls over all threads (compensated, see common/hist.h): nearest-
+	 * rank percentiles (exact for runs of up to 2^16 timed calls, else within 0.4%) and the
+	 * histogram as a ctr_hist_encode() blob (owned; NULL, 0 when the function has no timed
+	 * call, e.g. marks, or the run predates them). */
+	uint64_t p50_ns, p90_ns, p99_ns, p999_ns;
+	unsigned char *hist;
+	size_t hist_size;
 };
 
 struct ctr_thread {
@@ -78,6 +85,10 @@ struct ctr_node {
 	uint64_t calls;
 	uint64_t total_ns, self_ns, min_ns, max_ns;
 	uint64_t raw_total_ns, raw_self_ns, raw_min_ns, raw_max_ns;
+	/* Latency of the node's timed calls, as in struct ctr_function. */
+	uint64_t p50_ns, p90_ns, p99_ns, p999_ns;
+	unsigned char *hist;
+	size_t hist_size;
 };
 
 /* An attribute seen on a span node (distinct node/key/value, with how often). */
@@ -147,7 +158,8 @@ struct ctr_filter {
 	uint64_t min_duration_ns;  /* 0 = unset */
 	uint64_t max_duration_ns;  /* 0 = unset */
 	const char *command;	   /* substring of the command line */
-	const char *function;	   /* exact function name (display or linkage) in the run */
+	const char *function;	   /* function name (display or linkage) in the run: exact or a
+				    * glob (fnmatch; SQLite GLOB; PostgreSQL: exact only) */
 	const char *host;	   /* exact host name (run->host) */
 	const struct ctr_kv *meta; /* key=value pairs that must all be present */
 	size_t n_meta;
@@ -164,6 +176,8 @@ enum ctr_metric {
 	CTR_METRIC_TOTAL,    /* sum of total_ns over its outermost nodes (no ancestor of the same
 			      * function), so recursion is not counted twice */
 	CTR_METRIC_CALLS,    /* sum of calls */
+	CTR_METRIC_P99,	     /* the function's 99th percentile call duration (p99_ns; the
+			      * largest when several functions match) */
 	CTR_METRIC_COUNT
 };
 
@@ -201,6 +215,15 @@ struct ctr_store_ops {
 	int (*series)(struct ctr_store *s, const struct ctr_filter *f, const char *fn,
 		      enum ctr_metric m, struct ctr_series_point **out, size_t *n,
 		      struct ctr_err *e);
+	/* Optional: chunk @seq of thread @thread of run @id into *@out (data owned by the caller;
+	 * CTR_ENOTFOUND past the last one), so that a timeline can be read one chunk at a time.
+	 * NULL in backends that hold a run in one piece. */
+	int (*load_chunk)(struct ctr_store *s, const char *id, uint32_t thread, uint32_t seq,
+			  struct ctr_chunk *out, struct ctr_err *e);
+	/* Optional: only the metadata of run @id into run->meta (n_meta), for list --json.
+	 * NULL: ctr_store_load_meta() loads the run. */
+	int (*load_meta)(struct ctr_store *s, const char *id, struct ctr_run *run,
+			 struct ctr_err *e);
 };
 
 extern const struct ctr_store_ops ctr_store_sqlite;
@@ -245,6 +268,16 @@ int ctr_store_load(struct ctr_store *s, const char *id, unsigned what, struct ct
 int ctr_store_list(struct ctr_store *s, const struct ctr_filter *f, size_t limit, size_t offset,
 		   struct ctr_run ***out, size_t *n, struct ctr_err *e);
 int ctr_store_remove(struct ctr_store *s, const char *id, struct ctr_err *e);
+/* Fills @run->meta (replacing what is there) with the metadata of the run @run->id, for runs
+ * that list() returned with header fields only. 0, CTR_ENOTFOUND, CTR_ENOMEM or CTR_ESTORE. */
+int ctr_store_load_meta(struct ctr_store *s, struct ctr_run *run, struct ctr_err *e);
+/* 1 if the backend reads timeline chunks one at a time (ctr_store_load_chunk), else 0: then a
+ * reader loads the run with CTR_LOAD_TIMELINE instead. */
+int ctr_store_can_stream(const struct ctr_store *s);
+/* Chunk @seq of thread @thread of run @id (see load_chunk above); caller frees out->data.
+ * CTR_ENOTFOUND past the last chunk, CTR_EUSAGE when the backend cannot stream. */
+int ctr_store_load_chunk(struct ctr_store *s, const char *id, uint32_t thread, uint32_t seq,
+			 struct ctr_chunk *out, struct ctr_err *e);
 
 /* The series of function @fn (display or linkage name) over the runs matching @f (whose
  * function field is ignored): one point per run that has @fn, oldest first (start ascending,

@@ -298,6 +298,9 @@ struct ctr_tl_iter {
 	size_t cap;
 	ZSTD_DCtx *dctx;
 	struct ctr_decoder dec;
+	struct ctr_store *store; /* streaming: chunks fetched one by one, by seq */
+	struct ctr_chunk cur;	 /* streaming: the chunk being decoded (owned) */
+	int done;
 };
 
 struct seq_idx {
@@ -352,10 +355,27 @@ int ctr_tl_iter_open(struct ctr_tl_iter **out, const struct ctr_run *run, uint32
 	return 0;
 }
 
+int ctr_tl_iter_open_store(struct ctr_tl_iter **out, struct ctr_store *s, const struct ctr_run *run,
+			   uint32_t thread, struct ctr_err *e)
+{
+	struct ctr_tl_iter *it = calloc(1, sizeof(*it));
+
+	*out = NULL;
+	if (!it)
+		return ctr_err_set(e, CTR_ENOMEM, 0, "out of memory opening a timeline");
+	it->run = run;
+	it->thread = thread;
+	it->store = s;
+	ctr_decoder_init(&it->dec);
+	*out = it;
+	return 0;
+}
+
 void ctr_tl_iter_close(struct ctr_tl_iter *it)
 {
 	if (!it)
 		return;
+	free(it->cur.data);
 	ctr_decoder_release(&it->dec);
 	ZSTD_freeDCtx(it->dctx);
 	free(it->buf);
@@ -429,6 +449,24 @@ int ctr_tl_iter_next(struct ctr_tl_iter *it, struct ctr_event *ev, struct ctr_er
 			if (ret < 0)
 				ctr_err_ctx(e, NULL, it->run->id, -1);
 			return ret;
+		}
+		if (it->store) {
+			if (it->done)
+				return 0;
+			free(it->cur.data);
+			ret = ctr_store_load_chunk(it->store, it->run->id, it->thread,
+						   (uint32_t)it->next, &it->cur, e);
+			if (ret == CTR_ENOTFOUND) {
+				it->done = 1;
+				return 0;
+			}
+			if (ret < 0)
+				return ret;
+			it->next++;
+			ret = load_chunk(it, &it->cur, e);
+			if (ret < 0)
+				return ret;
+			continue;
 		}
 		if (it->next >= it->n)
 			return 0;

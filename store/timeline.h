@@ -43,6 +43,11 @@ void ctr_tl_writer_free(struct ctr_tl_writer *w); /* accepts NULL */
 struct ctr_tl_iter;
 int ctr_tl_iter_open(struct ctr_tl_iter **out, const struct ctr_run *run, uint32_t thread,
 		     struct ctr_err *e);
+/* The same over a run loaded without its timeline, fetching one chunk at a time from @s
+ * (ctr_store_can_stream): memory stays at one chunk whatever the run's size. @s and @run are
+ * borrowed until close. */
+int ctr_tl_iter_open_store(struct ctr_tl_iter **out, struct ctr_store *s, const struct ctr_run *run,
+			   uint32_t thread, struct ctr_err *e);
 /* 1 = event, 0 = end, negative CTR_E* on corrupt data. */
 int ctr_tl_iter_next(struct ctr_tl_iter *it, struct ctr_event *ev, struct ctr_err *e);
 void ctr_tl_iter_close(struct ctr_tl_iter *it); /* accepts NULL */

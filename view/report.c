@@ -19,6 +19,10 @@
 #include <time.h>
 
 #include "../common/fmt.h"
+#include "calls.h"
+#include "cxxname.h"
+#include "graph.h"
+#include "latency.h"
 
 #define NAME_BUF 1024
 
@@ -36,11 +40,10 @@ void ctr_report_opts_init(struct ctr_report_opts *o)
 	o->ascii = !(lang && (strcasestr(lang, "utf-8") || strcasestr(lang, "utf8")));
 }
 
+/* The display name (view/cxxname.h: shortened C++ names when attached). */
 static const char *fname(const struct ctr_run *run, uint32_t fid)
 {
-	if (fid >= run->n_functions || !run->functions[fid].name)
-		return "?";
-	return run->functions[fid].name;
+	return ctr_cxx_display(run, fid);
 }
 
 const char *ctr_report_label(const struct ctr_run *run, uint32_t fid, char *buf, size_t n)
@@ -299,8 +302,16 @@ static int name_match(const struct ctr_run *run, uint32_t fid, const char *glob)
 	f = &run->functions[fid];
 	if (f->name && (!strcmp(f->name, glob) || !fnmatch(glob, f->name, 0)))
 		return 1;
+	if (f->name && strcmp(fname(run, fid), f->name) &&
+	    (!strcmp(fname(run, fid), glob) || !fnmatch(glob, fname(run, fid), 0)))
+		return 1;
 	return f->linkage_name && *f->linkage_name &&
 	       (!strcmp(f->linkage_name, glob) || !fnmatch(glob, f->linkage_name, 0));
+}
+
+int ctr_report_name_match(const struct ctr_run *run, uint32_t fid, const char *glob)
+{
+	return name_match(run, fid, glob);
 }
 
 /* ---- text views ---- */
@@ -450,10 +461,26 @@ done:
 	return 0;
 }
 
+/* CTR_ENOTFOUND when --function matches no function of the run (before anything is printed),
+ * else 0. */
+static int fn_missing(const struct ctr_run *run, const struct ctr_report_opts *o, struct ctr_err *e)
+{
+	if (!o->function)
+		return 0;
+	for (size_t f = 0; f < run->n_functions; f++)
+		if (name_match(run, (uint32_t)f, o->function))
+			return 0;
+	return ctr_err_set(e, CTR_ENOTFOUND, 0, "no function matches '%s' in run '%s'", o->function,
+			   run->id);
+}
+
 int ctr_report_flat(FILE *out, const struct ctr_run *run, const struct ctr_report_opts *o,
 		    struct ctr_err *e)
 {
-	int ret = ctr_report_header(out, run, o, e);
+	int ret = fn_missing(run, o, e);
+
+	if (!ret)
+		ret = ctr_report_header(out, run, o, e);
 
 	if (ret)
 		return ret;
@@ -483,14 +510,23 @@ static void print_thread_title(FILE *out, const struct ctr_run *run, size_t i)
 int ctr_report_threads(FILE *out, const struct ctr_run *run, const struct ctr_report_opts *o,
 		       struct ctr_err *e)
 {
-	int ret = ctr_report_header(out, run, o, e);
+	uint32_t *order = malloc((run->n_threads + 1) * sizeof(*order));
+	int ret = order ? fn_missing(run, o, e)
+			: ctr_err_set(e, CTR_ENOMEM, ENOMEM, "out of memory ordering threads");
 
-	for (size_t i = 0; !ret && i < run->n_threads; i++) {
+	if (!ret)
+		ret = ctr_report_header(out, run, o, e);
+	if (order)
+		ctr_report_thread_order(run, order); /* by start time: the main thread first */
+	for (size_t k = 0; !ret && k < run->n_threads; k++) {
+		size_t i = order[k];
+
 		fputc('\n', out);
 		print_thread_title(out, run, i);
 		ret = flat_table(out, run, o, (uint32_t)i,
 				 ctr_report_thread_base_ns(run, (uint32_t)i, o->raw_times), e);
 	}
+	free(order);
 	return ret ? ret : out_status(out, e);
 }
 
@@ -763,23 +799,46 @@ out:
 	return ret;
 }
 
+/* --tree --function GLOB: each thread's roots become its outermost calls of a match;
+ * CTR_ENOTFOUND when there is none. */
+static int tree_root_at(struct ctr_cct *t, const struct ctr_run *run,
+			const struct ctr_report_opts *o, struct ctr_err *e)
+{
+	size_t n = 0;
+	int ret = ctr_cct_root_at(t, run, o->function, &n, e);
+
+	if (!ret && !n)
+		ret = ctr_err_set(e, CTR_ENOTFOUND, 0, "no function matches '%s'", o->function);
+	return ret;
+}
+
 int ctr_report_tree(FILE *out, const struct ctr_run *run, const struct ctr_report_opts *o,
 		    struct ctr_err *e)
 {
 	struct tree_ctx c = {.out = out, .run = run, .o = o};
 	struct ctr_cct t;
-	int ret = ctr_report_header(out, run, o, e);
-
+	uint32_t *order = NULL;
+	int ret = ctr_cct_build(&t, run, e);
 	if (ret)
 		return ret;
-	ret = ctr_cct_build(&t, run, e);
-	if (ret)
-		return ret;
+	if (o->function && (ret = tree_root_at(&t, run, o, e))) /* --tree --function GLOB */
+		goto out;
 	c.t = &t;
 	ret = attr_index_build(&c.ai, run, e);
 	if (ret)
 		goto out;
-	for (size_t i = 0; !ret && i < run->n_threads; i++) {
+	if ((ret = ctr_report_header(out, run, o, e)))
+		goto out;
+	if (!(order = malloc((run->n_threads + 1) * sizeof(*order)))) {
+		ret = ctr_err_set(e, CTR_ENOMEM, ENOMEM, "out of memory ordering threads");
+		goto out;
+	}
+	ctr_report_thread_order(run, order); /* by start time: the main thread first */
+	for (size_t k = 0; !ret && k < run->n_threads; k++) {
+		size_t i = order[k];
+
+		if (o->function && t.root[i] == CTR_NONE)
+			continue; /* no call of the function in this thread */
 		c.base = ctr_report_thread_base_ns(run, (uint32_t)i, o->raw_times);
 		c.min_total = (uint64_t)((double)c.base * o->min_percent / 100.0);
 		fputc('\n', out);
@@ -801,6 +860,7 @@ int ctr_report_tree(FILE *out, const struct ctr_run *run, const struct ctr_repor
 	if (!ret)
 		ret = out_status(out, e);
 out:
+	free(order);
 	free(c.ai.idx);
 	free(c.prefix);
 	ctr_cct_release(&t);
@@ -826,6 +886,40 @@ static int cmp_edge(const void *pa, const void *pb, void *arg)
 	return strcmp(fname(run, a->function), fname(run, b->function));
 }
 
+/* The callers/callees table of ctr_report_callers(). */
+static void print_edges(FILE *out, const struct ctr_run *run, const struct ctr_report_opts *o,
+			const char *func, int callees, const struct edge_row *rows, size_t nrows,
+			size_t nmatch, uint64_t calls, uint64_t total, uint64_t self)
+{
+	char c1[32], c2[32], c3[32], lbl[NAME_BUF];
+	size_t shown = 0;
+
+	ctr_fmt_count(c1, sizeof(c1), calls);
+	ctr_fmt_ns(c2, sizeof(c2), total);
+	ctr_fmt_ns(c3, sizeof(c3), self);
+	fprintf(out, "\n%s of '%s' (%zu function%s, %s calls, total %s, self %s)\n",
+		callees ? "callees" : "callers", func, nmatch, nmatch == 1 ? "" : "s", c1, c2, c3);
+	fprintf(out, "%10s %10s %10s  %s\n", "calls", "total", "self",
+		callees ? "callee" : "caller");
+	for (size_t i = 0; i < nrows; i++) {
+		const struct edge_row *r = &rows[i];
+
+		if (o->top && shown >= o->top)
+			break;
+		ctr_fmt_count(c1, sizeof(c1), r->calls);
+		ctr_fmt_ns(c2, sizeof(c2), r->total_ns);
+		ctr_fmt_ns(c3, sizeof(c3), r->self_ns);
+		fprintf(out, "%10s %10s %10s  %s\n", r->function == CTR_NONE && callees ? "-" : c1,
+			c2, c3,
+			r->function == CTR_NONE
+			    ? (callees ? "(self)" : "(thread start)")
+			    : ctr_report_label(run, r->function, lbl, sizeof(lbl)));
+		shown++;
+	}
+	if (shown < nrows)
+		fprintf(out, "... %zu more (--top 0 shows all)\n", nrows - shown);
+}
+
 int ctr_report_callers(FILE *out, const struct ctr_run *run, const struct ctr_report_opts *o,
 		       const char *func, int callees, struct ctr_err *e)
 {
@@ -833,13 +927,9 @@ int ctr_report_callers(FILE *out, const struct ctr_run *run, const struct ctr_re
 	uint32_t *slot = NULL; /* function -> row, the last row for CTR_NONE */
 	struct ctr_cct t = {0};
 	size_t nrows = 0, nmatch = 0;
-	uint64_t self = 0, calls = 0, total = 0;
+	uint64_t self = 0, calls = 0, total = 0, outer_self = 0;
 	char *matched = NULL, *inside = NULL;
-	int ret = ctr_report_header(out, run, o, e);
-
-	if (ret)
-		return ret;
-	ret = ctr_cct_build(&t, run, e);
+	int ret = ctr_cct_build(&t, run, e);
 	if (ret)
 		return ret;
 	ret = ctr_err_set(e, CTR_ENOMEM, ENOMEM, "out of memory aggregating callers");
@@ -862,6 +952,8 @@ int ctr_report_callers(FILE *out, const struct ctr_run *run, const struct ctr_re
 		    ctr_err_set(e, CTR_ENOTFOUND, 0, "no function '%s' in run '%s'", func, run->id);
 		goto out;
 	}
+	if ((ret = ctr_report_header(out, run, o, e))) /* after the check: nothing on failure */
+		goto out;
 	for (size_t i = 0; i < run->n_nodes; i++) {
 		const struct ctr_node *nd = &run->nodes[i];
 		uint32_t p = nd->parent;
@@ -885,10 +977,15 @@ int ctr_report_callers(FILE *out, const struct ctr_run *run, const struct ctr_re
 				rows[nrows++].function = caller;
 			}
 			rows[slot[k]].calls += nd->calls;
-			rows[slot[k]].total_ns += n_total(nd, o->raw_times);
+			/* a recursive call's time is inside its outer call: counted there once */
+			if (!inside[i])
+				rows[slot[k]].total_ns += n_total(nd, o->raw_times);
 			rows[slot[k]].self_ns += n_self(nd, o->raw_times);
 			continue;
 		}
+		if (inside[i]) /* its callees are inside the outer call's recursive callee row */
+			continue;
+		outer_self += n_self(nd, o->raw_times);
 		for (uint32_t c = t.first_child[i]; c != CTR_NONE; c = t.next_sibling[c]) {
 			const struct ctr_node *cn = &run->nodes[c];
 
@@ -904,40 +1001,11 @@ int ctr_report_callers(FILE *out, const struct ctr_run *run, const struct ctr_re
 	if (callees) {
 		rows[nrows].function = CTR_NONE;
 		rows[nrows].calls = 0;
-		rows[nrows].total_ns = self;
-		rows[nrows++].self_ns = self;
+		rows[nrows].total_ns = outer_self;
+		rows[nrows++].self_ns = outer_self;
 	}
 	qsort_r(rows, nrows, sizeof(*rows), cmp_edge, (void *)run);
-	{
-		char c1[32], c2[32], c3[32], lbl[NAME_BUF];
-		size_t shown = 0;
-
-		ctr_fmt_count(c1, sizeof(c1), calls);
-		ctr_fmt_ns(c2, sizeof(c2), total);
-		ctr_fmt_ns(c3, sizeof(c3), self);
-		fprintf(out, "\n%s of '%s' (%zu function%s, %s calls, total %s, self %s)\n",
-			callees ? "callees" : "callers", func, nmatch, nmatch == 1 ? "" : "s", c1,
-			c2, c3);
-		fprintf(out, "%10s %10s %10s  %s\n", "calls", "total", "self",
-			callees ? "callee" : "caller");
-		for (size_t i = 0; i < nrows; i++) {
-			const struct edge_row *r = &rows[i];
-
-			if (o->top && shown >= o->top)
-				break;
-			ctr_fmt_count(c1, sizeof(c1), r->calls);
-			ctr_fmt_ns(c2, sizeof(c2), r->total_ns);
-			ctr_fmt_ns(c3, sizeof(c3), r->self_ns);
-			fprintf(out, "%10s %10s %10s  %s\n",
-				r->function == CTR_NONE && callees ? "-" : c1, c2, c3,
-				r->function == CTR_NONE
-				    ? (callees ? "(self)" : "(thread start)")
-				    : ctr_report_label(run, r->function, lbl, sizeof(lbl)));
-			shown++;
-		}
-		if (shown < nrows)
-			fprintf(out, "... %zu more (--top 0 shows all)\n", nrows - shown);
-	}
+	print_edges(out, run, o, func, callees, rows, nrows, nmatch, calls, total, self);
 	ret = out_status(out, e);
 out:
 	free(rows);
@@ -1015,6 +1083,8 @@ static json_t *func_json(const struct ctr_run *run, const struct ctr_prof_entry 
 		return NULL;
 	jset(j, "id", json_integer(p->function));
 	jset(j, "name", jstr(f->name));
+	if (strcmp(fname(run, p->function), f->name ? f->name : "?"))
+		jset(j, "display_name", jstr(fname(run, p->function)));
 	jset(j, "kind", json_string(ctr_runjson_kind_name(f->kind)));
 	jset(j, "module", mod ? jstr(mod) : json_null());
 	jset(j, "file", jstr(f->file));
@@ -1027,6 +1097,10 @@ static json_t *func_json(const struct ctr_run *run, const struct ctr_prof_entry 
 	jset(j, "max_ns", json_integer((json_int_t)p->max_ns));
 	jset(j, "total_percent", json_real(pct(p->total_ns, base)));
 	jset(j, "self_percent", json_real(pct(p->self_ns, base)));
+	if (thread == CTR_NONE && ctr_report_lat_json(j, run, p->function)) {
+		json_decref(j);
+		return NULL;
+	}
 	if (f->kind == CTR_FN_SPAN) {
 		int truncated = 0;
 
@@ -1101,16 +1175,22 @@ static json_t *tree_json(const struct ctr_run *run, const struct ctr_report_opts
 
 		if (n_total(nd, o->raw_times) < min_total)
 			continue;
-		j = json_pack("{s:I,s:o,s:s,s:I,s:I,s:I,s:I,s:I}", "function",
-			      (json_int_t)nd->function, "name", jstr(fname(run, nd->function)),
-			      "kind", ctr_runjson_kind_name(run->functions[nd->function].kind),
-			      "calls", (json_int_t)nd->calls, "total_ns",
-			      (json_int_t)n_total(nd, o->raw_times), "self_ns",
-			      (json_int_t)n_self(nd, o->raw_times), "min_ns",
-			      (json_int_t)(o->raw_times ? nd->raw_min_ns : nd->min_ns), "max_ns",
-			      (json_int_t)(o->raw_times ? nd->raw_max_ns : nd->max_ns));
+		j = json_pack(
+		    "{s:I,s:o,s:s,s:I,s:I,s:I,s:I,s:I}", "function", (json_int_t)nd->function,
+		    "name", jstr(run->functions[nd->function].name), "kind",
+		    ctr_runjson_kind_name(run->functions[nd->function].kind), "calls",
+		    (json_int_t)nd->calls, "total_ns", (json_int_t)n_total(nd, o->raw_times),
+		    "self_ns", (json_int_t)n_self(nd, o->raw_times), "min_ns",
+		    (json_int_t)(o->raw_times ? nd->raw_min_ns : nd->min_ns), "max_ns",
+		    (json_int_t)(o->raw_times ? nd->raw_max_ns : nd->max_ns));
 		if (!j)
 			continue;
+		if (nd->hist_size) { /* the node's own latency distribution */
+			jset(j, "p50_ns", json_integer((json_int_t)nd->p50_ns));
+			jset(j, "p90_ns", json_integer((json_int_t)nd->p90_ns));
+			jset(j, "p99_ns", json_integer((json_int_t)nd->p99_ns));
+			jset(j, "p999_ns", json_integer((json_int_t)nd->p999_ns));
+		}
 		a = attr_first(ai, run, k);
 		if (a < ai->n) {
 			json_t *attrs = json_array();
@@ -1143,6 +1223,10 @@ int ctr_report_json(FILE *out, const struct ctr_run *run, const struct ctr_repor
 
 	if (!j)
 		return ctr_err_set(e, CTR_ENOMEM, ENOMEM, "out of memory building JSON");
+	if ((ret = fn_missing(run, o, e))) {
+		json_decref(j);
+		return ret;
+	}
 	jset(j, "format", json_string("ctrace-report/1"));
 	funcs = functions_json(run, o, CTR_NONE, base, e);
 	if (!funcs) {
@@ -1202,6 +1286,7 @@ struct diff_side {
 struct diff_row {
 	const struct ctr_prof_entry *a, *b;
 	const struct ctr_run *run; /* run naming the function (b if present) */
+	const struct ctr_run *run_a, *run_b;
 	uint32_t function;
 	int64_t d_self;
 };
@@ -1216,6 +1301,12 @@ static const char *mod_base(const struct ctr_run *run, uint32_t fid)
 	p = run->modules[f->module].path;
 	s = strrchr(p, '/');
 	return s ? s + 1 : p;
+}
+
+/* The stored (full demangled) name: runs pair by it, never by a shortened form. */
+static const char *full_name(const struct ctr_run *run, uint32_t fid)
+{
+	return fid < run->n_functions && run->functions[fid].name ? run->functions[fid].name : "?";
 }
 
 static void diff_side_free(struct diff_side *s)
@@ -1233,7 +1324,7 @@ static int cmp_key_idx(const void *pa, const void *pb, void *arg)
 	return strcmp(keys[*(const size_t *)pa], keys[*(const size_t *)pb]);
 }
 
-static int diff_side_load(struct diff_side *s, const struct ctr_run *run, int raw,
+static int diff_side_load(struct diff_side *s, const struct ctr_run *run, int raw, int by_name,
 			  struct ctr_err *e)
 {
 	int ret;
@@ -1247,8 +1338,8 @@ static int diff_side_load(struct diff_side *s, const struct ctr_run *run, int ra
 	if (!s->keys)
 		return ctr_err_set(e, CTR_ENOMEM, ENOMEM, "out of memory comparing runs");
 	for (size_t i = 0; i < s->n; i++)
-		if (asprintf(&s->keys[i], "%s\x1f%s", fname(run, s->rows[i].function),
-			     mod_base(run, s->rows[i].function)) < 0) {
+		if (asprintf(&s->keys[i], "%s\x1f%s", full_name(run, s->rows[i].function),
+			     by_name ? "" : mod_base(run, s->rows[i].function)) < 0) {
 			s->keys[i] = NULL;
 			return ctr_err_set(e, CTR_ENOMEM, ENOMEM, "out of memory comparing runs");
 		}
@@ -1288,12 +1379,21 @@ static void fmt_change_pct(char *buf, size_t n, uint64_t a, uint64_t b, int have
 		snprintf(buf, n, "%+.1f%%", 100.0 * ((double)b - (double)a) / (double)a);
 }
 
+/* p99 of side @b (0 = A, 1 = B) of a diff row. */
+static uint64_t p99_of(const struct diff_row *r, int b)
+{
+	const struct ctr_prof_entry *p = b ? r->b : r->a;
+	const struct ctr_run *run = b ? r->run_b : r->run_a;
+
+	return p && run && p->function < run->n_functions ? run->functions[p->function].p99_ns : 0;
+}
+
 static json_t *diff_row_json(const struct diff_row *r)
 {
 	const struct ctr_prof_entry *a = r->a, *b = r->b;
 	json_t *j = json_object();
 
-	jset(j, "name", jstr(fname(r->run, r->function)));
+	jset(j, "name", jstr(full_name(r->run, r->function)));
 	jset(j, "module", jstr(mod_base(r->run, r->function)));
 	jset(j, "status", json_string(!a ? "new" : !b ? "removed" : "changed"));
 	jset(j, "calls_a", json_integer(a ? (json_int_t)a->calls : 0));
@@ -1302,6 +1402,8 @@ static json_t *diff_row_json(const struct diff_row *r)
 	jset(j, "self_ns_b", json_integer(b ? (json_int_t)b->self_ns : 0));
 	jset(j, "total_ns_a", json_integer(a ? (json_int_t)a->total_ns : 0));
 	jset(j, "total_ns_b", json_integer(b ? (json_int_t)b->total_ns : 0));
+	jset(j, "p99_ns_a", json_integer(a ? (json_int_t)p99_of(r, 0) : 0));
+	jset(j, "p99_ns_b", json_integer(b ? (json_int_t)p99_of(r, 1) : 0));
 	jset(j, "self_ns_change", json_integer(r->d_self));
 	jset(j, "self_change_percent",
 	     a && b && a->self_ns
@@ -1346,7 +1448,7 @@ static int diff_json(FILE *out, const struct ctr_run *a, const struct ctr_run *b
 
 static void diff_text_row(FILE *out, const struct diff_row *r)
 {
-	char c[9][32], lbl[NAME_BUF];
+	char c[12][32], lbl[NAME_BUF];
 
 	ctr_fmt_count(c[0], sizeof(c[0]), r->a ? r->a->calls : 0);
 	ctr_fmt_count(c[1], sizeof(c[1]), r->b ? r->b->calls : 0);
@@ -1359,8 +1461,18 @@ static void diff_text_row(FILE *out, const struct diff_row *r)
 	ctr_fmt_ns(c[7], sizeof(c[7]), r->b ? r->b->total_ns : 0);
 	fmt_change_pct(c[8], sizeof(c[8]), r->a ? r->a->total_ns : 0, r->b ? r->b->total_ns : 0,
 		       !!r->a, !!r->b);
-	fprintf(out, "%10s %10s %10s %10s %10s %8s %10s %10s %8s  %s%s\n", c[0], c[1], c[2], c[3],
-		c[4], c[5], c[6], c[7], c[8],
+	/* "-" where a run has no latency distribution for the function */
+	ctr_fmt_ns(c[9], sizeof(c[9]), p99_of(r, 0));
+	ctr_fmt_ns(c[10], sizeof(c[10]), p99_of(r, 1));
+	fmt_change_pct(c[11], sizeof(c[11]), p99_of(r, 0), p99_of(r, 1), !!r->a, !!r->b);
+	if (!p99_of(r, 0))
+		snprintf(c[9], sizeof(c[9]), "-");
+	if (!p99_of(r, 1))
+		snprintf(c[10], sizeof(c[10]), "-");
+	if (r->a && r->b && (!p99_of(r, 0) || !p99_of(r, 1)))
+		snprintf(c[11], sizeof(c[11]), "-");
+	fprintf(out, "%10s %10s %10s %10s %10s %8s %10s %10s %8s %10s %10s %8s  %s%s\n", c[0], c[1],
+		c[2], c[3], c[4], c[5], c[6], c[7], c[8], c[9], c[10], c[11],
 		!r->a	? "[new] "
 		: !r->b ? "[removed] "
 			: "",
@@ -1383,9 +1495,9 @@ static int diff_text(FILE *out, const struct ctr_run *a, const struct ctr_run *b
 	if (a->lost_events || b->lost_events)
 		fprintf(out, "WARNING: events lost (A: %" PRIu64 ", B: %" PRIu64 ")\n",
 			a->lost_events, b->lost_events);
-	fprintf(out, "\n%10s %10s %10s %10s %10s %8s %10s %10s %8s  %s\n", "calls A", "calls B",
-		"self A", "self B", "self chg", "self%", "total A", "total B", "total%",
-		"function");
+	fprintf(out, "\n%10s %10s %10s %10s %10s %8s %10s %10s %8s %10s %10s %8s  %s\n", "calls A",
+		"calls B", "self A", "self B", "self chg", "self%", "total A", "total B", "total%",
+		"p99 A", "p99 B", "p99%", "function");
 	for (size_t x = 0; x < nrows; x++) {
 		if (!name_match(rows[x].run, rows[x].function, o->function))
 			continue;
@@ -1407,9 +1519,9 @@ int ctr_report_diff(FILE *out, const struct ctr_run *a, const struct ctr_run *b,
 	int ret;
 
 	memset(&sb, 0, sizeof(sb));
-	ret = diff_side_load(&sa, a, o->raw_times, e);
+	ret = diff_side_load(&sa, a, o->raw_times, o->match_name, e);
 	if (!ret)
-		ret = diff_side_load(&sb, b, o->raw_times, e);
+		ret = diff_side_load(&sb, b, o->raw_times, o->match_name, e);
 	if (ret)
 		goto out;
 	ret = ctr_err_set(e, CTR_ENOMEM, ENOMEM, "out of memory comparing runs");
@@ -1437,6 +1549,8 @@ int ctr_report_diff(FILE *out, const struct ctr_run *a, const struct ctr_run *b,
 		if (c >= 0)
 			r->b = &sb.rows[ib[k++]];
 		r->run = r->b ? b : a;
+		r->run_a = a;
+		r->run_b = b;
 		r->function = r->b ? r->b->function : r->a->function;
 		r->d_self =
 		    (int64_t)(r->b ? r->b->self_ns : 0) - (int64_t)(r->a ? r->a->self_ns : 0);

@@ -42,6 +42,7 @@ struct ctr_report_opts {
 	int no_header;	      /* do not print the run header line */
 	int threads;	      /* JSON: add a per-thread "functions" array to each thread */
 	int tree;	      /* JSON: add each thread's nested call "tree" */
+	int match_name;	      /* diff: pair functions by name alone, not name + module */
 };
 
 /* Command-line defaults: top 30, min_percent 0.5, box drawing unless $LANG/$LC_ALL lack UTF-8. */
@@ -75,6 +76,9 @@ struct ctr_cct {
 int ctr_cct_build(struct ctr_cct *t, const struct ctr_run *run, struct ctr_err *e);
 void ctr_cct_release(struct ctr_cct *t);
 
+/* 1 if function @fid's stored name, linkage name or display name (view/cxxname.h) is @glob
+ * or matches it as an fnmatch(3) pattern; 1 for a NULL @glob. */
+int ctr_report_name_match(const struct ctr_run *run, uint32_t fid, const char *glob);
 /* The label of a function in text views: "name", "[span] name" or "[mark] name". Returns
  * @buf. */
 const char *ctr_report_label(const struct ctr_run *run, uint32_t fid, char *buf, size_t n);

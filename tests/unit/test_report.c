@@ -546,6 +546,12 @@ Test(report_cmd, report_and_show_commands)
 	cr_assert_eq(cmd(ctr_cmd_report, &s, "ctrace-report", "20251121", "--sort", "calls",
 			 "--top", "1", "--no-header", NULL),
 		     0);
+	/* C++ names are shortened in text views; --full-names shows the stored one */
+	cr_assert_not_null(strstr(s, "std::vector<...>::push_back\n... 5 more"), "%s", s);
+	free(s);
+	cr_assert_eq(cmd(ctr_cmd_report, &s, "ctrace-report", "20251121", "--sort", "calls",
+			 "--top", "1", "--no-header", "--full-names", NULL),
+		     0);
 	cr_assert_not_null(strstr(s, "std::vector<int>::push_back(int const&)\n... 5 more"));
 	free(s);
 	cr_assert_eq(

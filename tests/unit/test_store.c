@@ -21,6 +21,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "common/hist.h"
 #include "store/store-int.h" /* a backend without the series op */
 #include "store/store.h"
 
@@ -200,7 +201,8 @@ static struct ctr_run *rich_run(const char *id, int64_t start, uint64_t duration
 
 	ALLOC(r, functions, 6);
 	r->functions[0] = (struct ctr_function){
-	    0, CTR_FN_FUNCTION, xs("main"), xs(""), xs("app.c"), 10, 0, 0x1139};
+	    0, CTR_FN_FUNCTION, xs("main"), xs(""), xs("app.c"), 10, 0, 0x1139, 0, 0, 0, 0, NULL,
+	    0};
 	r->functions[1] = (struct ctr_function){
 	    1,
 	    CTR_FN_FUNCTION,
@@ -209,17 +211,58 @@ static struct ctr_run *rich_run(const char *id, int64_t start, uint64_t duration
 	    xs("/usr/include/c++/12/bits/stl_vector.h"),
 	    1187,
 	    0,
-	    0x2000};
-	r->functions[2] = (struct ctr_function){
-	    2,		 CTR_FN_FUNCTION, xs("operator<<(std::ostream&, \"q\" const&)"),
-	    xs("_Zlsl"), xs(""),	  0,
-	    0,		 0x2100};
+	    0x2000,
+	    0,
+	    0,
+	    0,
+	    0,
+	    NULL,
+	    0};
+	r->functions[2] = (struct ctr_function){2,
+						CTR_FN_FUNCTION,
+						xs("operator<<(std::ostream&, \"q\" const&)"),
+						xs("_Zlsl"),
+						xs(""),
+						0,
+						0,
+						0x2100,
+						0,
+						0,
+						0,
+						0,
+						NULL,
+						0};
 	r->functions[3] = (struct ctr_function){
-	    3, CTR_FN_SPAN, xs("naïve_函数 span"), xs(""), xs(""), 0, CTR_NONE, 0};
-	r->functions[4] =
-	    (struct ctr_function){4, CTR_FN_MARK, xs("checkpoint"), xs(""), xs(""), 0, CTR_NONE, 0};
-	r->functions[5] = (struct ctr_function){
-	    5, CTR_FN_FUNCTION, xs(fn_extra), xs("_Zextra"), xs("x.c"), 1, 1, 0xffffffffffffull};
+	    3, CTR_FN_SPAN, xs("naïve_函数 span"), xs(""), xs(""), 0, CTR_NONE, 0, 0, 0, 0, 0, NULL,
+	    0};
+	r->functions[4] = (struct ctr_function){
+	    4, CTR_FN_MARK, xs("checkpoint"), xs(""), xs(""), 0, CTR_NONE, 0, 0, 0, 0, 0, NULL, 0};
+	r->functions[5] = (struct ctr_function){5,
+						CTR_FN_FUNCTION,
+						xs(fn_extra),
+						xs("_Zextra"),
+						xs("x.c"),
+						1,
+						1,
+						0xffffffffffffull,
+						0,
+						0,
+						0,
+						0,
+						NULL,
+						0};
+
+	/* latency percentiles and a histogram blob on a function and on a node */
+	r->functions[0].p50_ns = 500;
+	r->functions[0].p90_ns = 900;
+	r->functions[0].p99_ns = 990;
+	r->functions[0].p999_ns = (1ull << 62) + 1;
+	{
+		static const struct ctr_hist_bucket b[] = {{3, 1}, {300, 7}, {7423, 1ull << 40}};
+
+		cr_assert_eq(
+		    ctr_hist_encode(b, 3, &r->functions[0].hist, &r->functions[0].hist_size), 0);
+	}
 
 	ALLOC(r, threads, 3);
 	r->threads[0] = (struct ctr_thread){0, 4242, 4242, xs("app"), 0, duration, 1000, 0};
@@ -243,6 +286,13 @@ static struct ctr_run *rich_run(const char *id, int64_t start, uint64_t duration
 		n->raw_self_ns = n->self_ns + 2;
 		n->raw_min_ns = 0;
 		n->raw_max_ns = 9000000000000000000ull;
+		if (i == 7) {
+			static const struct ctr_hist_bucket b[] = {{0, 2}, {1000, 5}};
+
+			n->p50_ns = n->p90_ns = 3000;
+			n->p99_ns = n->p999_ns = 3001;
+			cr_assert_eq(ctr_hist_encode(b, 2, &n->hist, &n->hist_size), 0);
+		}
 	}
 
 	ALLOC(r, attrs, 2);
@@ -516,6 +566,8 @@ static struct ctr_run *scaled_run(const char *id, int64_t start, const char *fn_
 		r->nodes[i].total_ns *= k;
 		r->nodes[i].calls *= k;
 	}
+	for (size_t i = 0; i < r->n_functions; i++)
+		r->functions[i].p99_ns = 1000 * k + i; /* --metric p99 */
 	return r;
 }
 
@@ -581,6 +633,8 @@ Test(store, series_every_metric)
 		CHECK(NULL, "_Zextra", CTR_METRIC_SELF, "s4=48000,s2=24000,s3=36000,s1=12000");
 		CHECK(NULL, "extra", CTR_METRIC_CALLS, "s4=504,s2=252,s1=126");
 		CHECK(NULL, "extra", CTR_METRIC_TOTAL, "s4=296112,s2=148056,s1=74028");
+		/* p99: the function's stored p99_ns, 1000 * k + 5 */
+		CHECK(NULL, "_Zextra", CTR_METRIC_P99, "s4=4005,s2=2005,s3=3005,s1=1005");
 		/* main (function 0): nodes 0, 6, 12, 18, 24, 30, 36; 6, 18 and 36 are inside
 		 * another main */
 		CHECK(NULL, "main", CTR_METRIC_TOTAL, "s4=264112,s2=132056,s3=198084,s1=66028");
@@ -825,6 +879,8 @@ Test(store, big_run)
 		struct ctr_store *s = open_b(b, "big");
 		struct ctr_run *r = simple_run("big-1", 10), *got;
 
+		for (size_t i = 0; i < r->n_nodes; i++)
+			free(r->nodes[i].hist);
 		free(r->nodes);
 		ALLOC(r, nodes, 150000);
 		for (uint32_t i = 0; i < 150000; i++)
@@ -834,7 +890,10 @@ Test(store, big_run)
 							i,     1,
 							2,     3,
 							4,     5,
-							6};
+							6,     0,
+							0,     0,
+							0,     NULL,
+							0};
 		save_ok(s, r);
 		cr_assert_eq(ctr_store_load(s, "big-1", CTR_LOAD_TIMELINE, &got, NULL), 0);
 		cr_assert(ctr_run_equal(r, got), "%s", bnames[b]);
@@ -959,7 +1018,7 @@ Test(store, sqlite_schema_is_queryable)
 					-1, &st, NULL),
 		     SQLITE_OK);
 	cr_assert_eq(sqlite3_step(st), SQLITE_ROW);
-	cr_assert_str_eq((const char *)sqlite3_column_text(st, 0), "1");
+	cr_assert_str_eq((const char *)sqlite3_column_text(st, 0), "2");
 	sqlite3_finalize(st);
 	/* parent NULL for top-level nodes */
 	cr_assert_eq(sqlite3_prepare_v2(db, "SELECT count(*) FROM nodes WHERE parent IS NULL", -1,
@@ -1128,7 +1187,7 @@ Test(store, pgsql_schema_version_and_queryable)
 	cr_assert_eq(PQstatus(c), CONNECTION_OK);
 	res = PQexec(c, "SELECT version FROM ctrace.schema_version");
 	cr_assert_eq(PQresultStatus(res), PGRES_TUPLES_OK);
-	cr_assert_str_eq(PQgetvalue(res, 0, 0), "1");
+	cr_assert_str_eq(PQgetvalue(res, 0, 0), "2");
 	PQclear(res);
 	res = PQexec(c, "SELECT r.id, f.name, sum(n.self_ns) FROM ctrace.runs r "
 			"JOIN ctrace.functions f ON f.run = r.pk AND f.kind = 1 "
@@ -1139,14 +1198,14 @@ Test(store, pgsql_schema_version_and_queryable)
 	cr_assert_str_eq(PQgetvalue(res, 0, 1), "naïve_函数 span");
 	cr_assert_str_eq(PQgetvalue(res, 0, 2), "14700");
 	PQclear(res);
-	res = PQexec(c, "UPDATE ctrace.schema_version SET version = 2");
+	res = PQexec(c, "UPDATE ctrace.schema_version SET version = 3");
 	cr_assert_eq(PQresultStatus(res), PGRES_COMMAND_OK);
 	PQclear(res);
 	PQfinish(c);
 	ctr_err_clear(&e);
 	cr_assert_eq(ctr_store_open(&s, conn_for(B_PGSQL, "schema"), &e), CTR_EVERSION, "%s",
 		     e.msg);
-	cr_assert(strstr(e.msg, "schema version 2"), "%s", e.msg);
+	cr_assert(strstr(e.msg, "schema version 3"), "%s", e.msg);
 }
 
 Test(store, jsonl_two_processes_save_concurrently)
