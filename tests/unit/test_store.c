@@ -709,7 +709,9 @@ Test(store, run_metric_and_names)
 	cr_assert_eq(m, CTR_METRIC_TOTAL);
 	cr_assert_eq(ctr_metric_parse("calls", &m), 0);
 	cr_assert_eq(m, CTR_METRIC_CALLS);
-	cr_assert_eq(ctr_metric_parse("p99", &m), CTR_EUSAGE);
+	cr_assert_eq(ctr_metric_parse("p99", &m), 0);
+	cr_assert_eq(m, CTR_METRIC_P99);
+	cr_assert_eq(ctr_metric_parse("p90", &m), CTR_EUSAGE);
 	cr_assert_eq(ctr_metric_parse(NULL, &m), CTR_EUSAGE);
 	cr_assert_str_eq(ctr_metric_name(CTR_METRIC_SELF), "self");
 	cr_assert_null(ctr_metric_name(CTR_METRIC_COUNT));

@@ -94,8 +94,12 @@ static struct ctr_run *step_run(int i, uint64_t calls, uint64_t self)
 		abort();
 	r->n_functions = 1;
 	r->functions = calloc(1, sizeof(*r->functions));
-	r->functions[0] = (struct ctr_function){
-	    0, CTR_FN_FUNCTION, strdup("step"), strdup(""), strdup(""), 0, CTR_NONE, 0};
+	r->functions[0] = (struct ctr_function){.id = 0,
+						.kind = CTR_FN_FUNCTION,
+						.name = strdup("step"),
+						.linkage_name = strdup(""),
+						.file = strdup(""),
+						.module = CTR_NONE};
 	r->n_nodes = 1;
 	r->nodes = calloc(1, sizeof(*r->nodes));
 	r->nodes[0] = (struct ctr_node){
