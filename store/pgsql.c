@@ -1369,6 +1369,46 @@ static void where(FILE *m, struct pgp *p, const char *cond, int nparams)
 			fputc(*c, m);
 }
 
+/* The anchored POSIX regular expression (PostgreSQL's ~) of fnmatch(3) glob @g: * and ? any
+ * characters, [...] a set ([!...] its complement), everything else literal. Caller frees. */
+static char *glob_regex(const char *g)
+{
+	size_t n = strlen(g);
+	char *re = malloc(4 * n + 3), *o = re;
+
+	if (!re)
+		return NULL;
+	*o++ = '^';
+	for (const char *c = g; *c; c++) {
+		const char *close = *c == '[' && c[1] ? strchr(c + 2, ']') : NULL;
+
+		if (*c == '*') {
+			*o++ = '.';
+			*o++ = '*';
+		} else if (*c == '?') {
+			*o++ = '.';
+		} else if (close) { /* a set: copied, "!" as "^", a backslash escaped */
+			*o++ = '[';
+			c++;
+			if (*c == '!' || *c == '^')
+				*o++ = '^', c++;
+			for (; c < close; c++) {
+				if (*c == '\\')
+					*o++ = '\\';
+				*o++ = *c;
+			}
+			*o++ = ']';
+		} else {
+			if (strchr(".^$+(){}|\\[]", *c))
+				*o++ = '\\';
+			*o++ = *c;
+		}
+	}
+	*o++ = '$';
+	*o = '\0';
+	return re;
+}
+
 /* Appends the conditions of @f (parameters pushed to @p); CTR_EUSAGE when @f has more
  * metadata pairs than the parameter array holds. */
 static int where_filter(FILE *m, struct pgp *p, const struct ctr_filter *f, struct ctr_err *e)
@@ -1402,7 +1442,23 @@ static int where_filter(FILE *m, struct pgp *p, const struct ctr_filter *f, stru
 		where(m, p, "host = ?", 1);
 		pp_str(p, f->host);
 	}
-	if (f->function) {
+	if (f->function && strpbrk(f->function, "*?[")) {
+		/* a glob (fnmatch(3), as SQLite's GLOB): the same names, or a match of the anchored
+		 * POSIX regular expression it translates to */
+		char *re = glob_regex(f->function);
+		int k = p->n + 1;
+
+		if (!re)
+			return ctr_err_set(e, CTR_ENOMEM, 0, "out of memory building a query");
+		fprintf(m,
+			" AND EXISTS (SELECT 1 FROM ctrace.functions fn WHERE fn.run = r.pk AND "
+			"(fn.name = $%d OR fn.linkage_name = $%d OR fn.name ~ $%d OR "
+			"fn.linkage_name ~ $%d))",
+			k, k, k + 1, k + 1);
+		pp_str(p, f->function);
+		p->own[p->n] = re;
+		p->v[p->n++] = re;
+	} else if (f->function) {
 		/* a semi-join the planner can run either way: from the newest runs probing each
 		 * run's functions by primary key (a common function under a LIMIT), or from the
 		 * name indexes (a rare one); both '?' are the same parameter */

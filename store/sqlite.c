@@ -1062,7 +1062,8 @@ out:
 /* ---- list ---- */
 
 /* Appends the conditions of @f to a WHERE clause, its parameters numbered ?@first on (the
- * function's name is one parameter used twice); returns the next free number. */
+ * function's name is two: as written for exact names, as SQLite's GLOB for globs); returns
+ * the next free number. */
 static int where_sql(FILE *m, const struct ctr_filter *f, int first)
 {
 	int p = first;
@@ -1085,8 +1086,8 @@ static int where_sql(FILE *m, const struct ctr_filter *f, int first)
 			"UNION SELECT run FROM functions WHERE linkage_name = ?%d "
 			"UNION SELECT run FROM functions WHERE name GLOB ?%d "
 			"UNION SELECT run FROM functions WHERE linkage_name GLOB ?%d)",
-			p, p, p, p);
-		p++;
+			p, p, p + 1, p + 1);
+		p += 2;
 	}
 	for (size_t i = 0; f && i < f->n_meta; i++, p += 2)
 		fprintf(m, " AND pk IN (SELECT run FROM run_meta WHERE key = ?%d AND value = ?%d)",
@@ -1111,8 +1112,16 @@ static int where_bind(sqlite3_stmt *st, const struct ctr_filter *f, int first)
 		sqlite3_bind_text(st, p++, f->command, -1, SQLITE_STATIC);
 	if (f && f->host)
 		sqlite3_bind_text(st, p++, f->host, -1, SQLITE_STATIC);
-	if (f && f->function)
+	if (f && f->function) {
+		/* fnmatch(3) writes a negated set [!...], SQLite's GLOB [^...] */
+		char *g = strdup(f->function);
+
+		for (char *c = g ? strstr(g, "[!") : NULL; c; c = strstr(c + 2, "[!"))
+			c[1] = '^';
 		sqlite3_bind_text(st, p++, f->function, -1, SQLITE_STATIC);
+		sqlite3_bind_text(st, p++, g ? g : f->function, -1, SQLITE_TRANSIENT);
+		free(g);
+	}
 	for (size_t i = 0; f && i < f->n_meta; i++) {
 		bind_text(st, p++, f->meta[i].key);
 		bind_text(st, p++, f->meta[i].value);

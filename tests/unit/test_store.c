@@ -516,6 +516,18 @@ Test(store, every_filter_field)
 		CHECK("f4,f3,f2,f1");
 		f.function = "handle";
 		CHECK("");
+		f.function = "handle_*"; /* globs, fnmatch(3) on every backend */
+		CHECK("f3,f1");
+		f.function = "std::vector<*>::push_back(*)";
+		CHECK("f4,f3,f2,f1");
+		f.function = "_Z?xtra";
+		CHECK("f4,f3,f2,f1");
+		f.function = "[gh]andle_request";
+		CHECK("f3,f1");
+		f.function = "handle_re[!q]uest";
+		CHECK("");
+		f.function = "handle_request.";
+		CHECK("");
 		memset(&f, 0, sizeof(f));
 		f.host = "build-host.example";
 		CHECK("f4,f3,f2,f1");
