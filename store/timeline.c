@@ -437,3 +437,25 @@ int ctr_tl_iter_next(struct ctr_tl_iter *it, struct ctr_event *ev, struct ctr_er
 			return ret;
 	}
 }
+
+size_t ctr_tl_iter_chunks(const struct ctr_tl_iter *it)
+{
+	return it->n;
+}
+
+const struct ctr_chunk *ctr_tl_iter_chunk(const struct ctr_tl_iter *it, size_t k)
+{
+	return k < it->n ? &it->run->chunks[it->order[k]] : NULL;
+}
+
+size_t ctr_tl_iter_read(const struct ctr_tl_iter *it)
+{
+	return it->next;
+}
+
+void ctr_tl_iter_seek(struct ctr_tl_iter *it, size_t k)
+{
+	ctr_decoder_release(&it->dec);
+	ctr_decoder_init(&it->dec);
+	it->next = k < it->n ? k : it->n;
+}

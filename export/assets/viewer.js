@@ -1,0 +1,1 @@
+(function(){document.body.setAttribute("data-ctrace-ready","1");})();
