@@ -74,11 +74,13 @@ int ctr_cmd_serve(int argc, char **argv)
 			break;
 		case 'c':
 			if (parse_uint(optarg, 4096, &o.max_conns))
-				return ctr_cli_usage("ctrace serve", "--max-connections wants 1..4096");
+				return ctr_cli_usage("ctrace serve",
+						     "--max-connections wants 1..4096");
 			break;
 		case 'T':
 			if (parse_uint(optarg, 3600, &o.timeout_s))
-				return ctr_cli_usage("ctrace serve", "--timeout wants 1..3600 seconds");
+				return ctr_cli_usage("ctrace serve",
+						     "--timeout wants 1..3600 seconds");
 			break;
 		case 'C':
 			if (parse_uint(optarg, 64, &o.cache_runs))

@@ -150,9 +150,8 @@ static int pop(struct tli_walker *w, uint64_t t, int cut, struct ctr_err *e)
 {
 	struct tli_frame *f = &w->stack[--w->sp];
 	uint64_t dur = t > f->start ? t - f->start : 0;
-	struct ctr_tli_call c = {f->start, dur, dur - (f->child < dur ? f->child : dur),
-				 w->sp,	   f->fid, cut,
-				 f->attrs};
+	struct ctr_tli_call c = {
+	    f->start, dur, dur - (f->child < dur ? f->child : dur), w->sp, f->fid, cut, f->attrs};
 	int ret;
 
 	if (w->sp)
@@ -206,8 +205,8 @@ static int walk(struct tli_walker *w, struct ctr_tl_iter *it, uint64_t stop, uin
 				return ret;
 		}
 		now = ev.time;
-		if (now > stop || (now == stop && (ev.type == CTR_EV_ENTER ||
-						   ev.type == CTR_EV_INHERIT))) {
+		if (now > stop ||
+		    (now == stop && (ev.type == CTR_EV_ENTER || ev.type == CTR_EV_INHERIT))) {
 			stopped = 1;
 			break;
 		}
@@ -312,8 +311,8 @@ static int build_chunk(struct tli_walker *w, size_t k, uint64_t first_ns, struct
 		return nomem(e);
 	t->snaps[t->nsnap++] = (struct tli_snap){first_ns, w->sp, t->npool};
 	for (uint32_t i = 0; i < w->sp; i++)
-		t->pool[t->npool++] = (struct tli_frame){w->stack[i].start, w->stack[i].child,
-							 w->stack[i].fid, NULL};
+		t->pool[t->npool++] =
+		    (struct tli_frame){w->stack[i].start, w->stack[i].child, w->stack[i].fid, NULL};
 	return 0;
 }
 
@@ -356,8 +355,8 @@ static int build_thread(struct ctr_tlindex *x, uint32_t th, struct ctr_err *e)
 	x->bytes += t->cpool * sizeof(*t->pool) + t->csnap * sizeof(*t->snaps) +
 		    t->cm * sizeof(*t->marks) + t->nlv * sizeof(*t->lv);
 	for (uint32_t d = 0; d < t->nlv; d++)
-		x->bytes += t->lv[d].cc * sizeof(*t->lv[d].calls) +
-			    t->lv[d].cb * sizeof(*t->lv[d].busy);
+		x->bytes +=
+		    t->lv[d].cc * sizeof(*t->lv[d].calls) + t->lv[d].cb * sizeof(*t->lv[d].busy);
 	return ret;
 }
 
@@ -420,8 +419,7 @@ struct tli_query {
 	uint64_t pw;
 };
 
-static int q_add_call(struct tli_query *q, const struct ctr_tli_call *c, int own,
-		      struct ctr_err *e)
+static int q_add_call(struct tli_query *q, const struct ctr_tli_call *c, int own, struct ctr_err *e)
 {
 	struct ctr_tli_result *r = q->r;
 
@@ -538,7 +536,8 @@ static int fine_call(struct tli_walker *w, const struct ctr_tli_call *c, struct 
 	struct tli_query *q = w->arg;
 	uint64_t end = c->start + c->dur;
 
-	if (c->start >= q->r->to || (end <= q->r->from && !(c->dur == 0 && c->start == q->r->from))) {
+	if (c->start >= q->r->to ||
+	    (end <= q->r->from && !(c->dur == 0 && c->start == q->r->from))) {
 		json_decref(c->attrs);
 		return 0;
 	}
@@ -550,8 +549,7 @@ static int fine_mark(struct tli_walker *w, uint64_t t, uint32_t fid, struct ctr_
 	return q_add_mark(w->arg, t, fid, e);
 }
 
-static int q_fine(struct tli_query *q, const struct ctr_tlindex *x, uint32_t th,
-		  struct ctr_err *e)
+static int q_fine(struct tli_query *q, const struct ctr_tlindex *x, uint32_t th, struct ctr_err *e)
 {
 	const struct tli_thread *t = &x->th[th];
 	struct ctr_tli_result *r = q->r;
@@ -618,8 +616,8 @@ int ctr_tlindex_query(const struct ctr_tlindex *x, uint32_t thread, uint64_t fro
 				   px);
 	if (from >= to)
 		return ctr_err_set(e, CTR_EUSAGE, 0,
-				   "empty window: from %" PRIu64 " is not before to %" PRIu64,
-				   from, to);
+				   "empty window: from %" PRIu64 " is not before to %" PRIu64, from,
+				   to);
 	r->thread = thread;
 	r->from = from;
 	r->to = to;
@@ -656,8 +654,9 @@ int ctr_tli_result_json(FILE *out, const struct ctr_run *run, const struct ctr_t
 	const struct ctr_thread *t = &run->threads[r->thread];
 
 	fprintf(out,
-		"{\"run_id\":\"%s\",\"thread\":%u,\"pid\":%d,\"tid\":%d,\"from\":%" PRIu64 ",\"to\":%" PRIu64
-		",\"ns_per_px\":%" PRIu64 ",\"source\":\"%s\",\"chunks_read\":%zu,"
+		"{\"run_id\":\"%s\",\"thread\":%u,\"pid\":%d,\"tid\":%d,\"from\":%" PRIu64
+		",\"to\":%" PRIu64 ",\"ns_per_px\":%" PRIu64
+		",\"source\":\"%s\",\"chunks_read\":%zu,"
 		"\"max_depth\":%u,\"calls\":[",
 		run->id, r->thread, t->pid, t->tid, r->from, r->to, r->ns_per_px,
 		r->summary ? "summary" : "events", r->chunks_read, r->max_depth);
@@ -668,7 +667,8 @@ int ctr_tli_result_json(FILE *out, const struct ctr_run *run, const struct ctr_t
 			c->start, c->dur, c->depth, c->fid, c->self, c->cut);
 		if (c->attrs) {
 			fputc(',', out);
-			json_dumpf(c->attrs, out, JSON_COMPACT | JSON_ESCAPE_SLASH | JSON_SORT_KEYS);
+			json_dumpf(c->attrs, out,
+				   JSON_COMPACT | JSON_ESCAPE_SLASH | JSON_SORT_KEYS);
 		}
 		fputc(']', out);
 	}
@@ -682,8 +682,8 @@ int ctr_tli_result_json(FILE *out, const struct ctr_run *run, const struct ctr_t
 	}
 	fputs("],\"marks\":[", out);
 	for (size_t i = 0; i < r->n_marks; i++)
-		fprintf(out, "%s[%" PRIu64 ",%u,%u]", i ? "," : "", r->marks[i].t,
-			r->marks[i].fid, r->marks[i].count);
+		fprintf(out, "%s[%" PRIu64 ",%u,%u]", i ? "," : "", r->marks[i].t, r->marks[i].fid,
+			r->marks[i].count);
 	fputs("]}", out);
 	if (ferror(out))
 		return ctr_err_set(e, CTR_EIO, errno, "cannot write the timeline: %s",

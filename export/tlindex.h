@@ -20,8 +20,8 @@
 #include "../common/err.h"
 #include "../store/store.h"
 
-#define CTR_TLI_BINS 65536u  /* bins of a thread's span in the summary */
-#define CTR_TLI_PX_MAX 10000 /* the most pixels a query may ask for */
+#define CTR_TLI_BINS 65536u	  /* bins of a thread's span in the summary */
+#define CTR_TLI_PX_MAX 10000	  /* the most pixels a query may ask for */
 #define CTR_TLI_MARKS_MAX 100000u /* marks kept per thread in the summary */
 
 struct ctr_tlindex;

@@ -71,8 +71,8 @@ static int static_data(FILE *mem, const struct ctr_run *run, const struct ctr_tl
 			to = o->from_ns + 1;
 		if (run->threads[i].end_ns > to && !o->to_ns)
 			to = run->threads[i].end_ns;
-		ret = ctr_tlindex_query(x, (uint32_t)i, o->from_ns, to, CTR_VIEWER_STATIC_PX, &r,
-					e);
+		ret =
+		    ctr_tlindex_query(x, (uint32_t)i, o->from_ns, to, CTR_VIEWER_STATIC_PX, &r, e);
 		if (!ret) {
 			if (i)
 				fputc(',', mem);

@@ -17,7 +17,7 @@
 /* The Content-Security-Policy the page works under: nothing but its own inline script and
  * style, and requests back to where it came from. The static page carries it as a meta tag. */
 #define CTR_VIEWER_CSP                                                                             \
-	"default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; "             \
+	"default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; "              \
 	"img-src data:; connect-src 'self'; base-uri 'none'; form-action 'none'"
 
 /* Writes the page titled @title (escaped). @data NULL: the server page; else the JSON text of

@@ -133,8 +133,7 @@ static void cache_trim(struct ctr_server *s)
 
 /* Resolves @spec and returns the cached run, loading its aggregates when absent; the caller
  * releases it with run_put(). */
-static int run_get(struct ctr_server *s, const char *spec, struct srv_run **out,
-		   struct ctr_err *e)
+static int run_get(struct ctr_server *s, const char *spec, struct srv_run **out, struct ctr_err *e)
 {
 	char id[CTR_RUN_ID_MAX];
 	struct srv_run *r;
@@ -210,8 +209,7 @@ static const char *arg(struct MHD_Connection *c, const char *name)
 }
 
 /* Parses the unsigned decimal parameter @name into *@v (left alone when absent). */
-static int arg_u64(struct srv_reply *rp, struct MHD_Connection *c, const char *name,
-		   uint64_t *v)
+static int arg_u64(struct srv_reply *rp, struct MHD_Connection *c, const char *name, uint64_t *v)
 {
 	const char *s = arg(c, name);
 	char *end, msg[160];
@@ -222,8 +220,8 @@ static int arg_u64(struct srv_reply *rp, struct MHD_Connection *c, const char *n
 	errno = 0;
 	x = strtoull(s, &end, 10);
 	if (!*s || *end || errno || *s == '-') {
-		snprintf(msg, sizeof(msg), "parameter '%s' must be an unsigned integer, not '%.64s'",
-			 name, s);
+		snprintf(msg, sizeof(msg),
+			 "parameter '%s' must be an unsigned integer, not '%.64s'", name, s);
 		return reply_err(rp, MHD_HTTP_BAD_REQUEST, CTR_EUSAGE, msg);
 	}
 	*v = x;
@@ -272,12 +270,13 @@ static int parse_filter(struct srv_reply *rp, struct MHD_Connection *c, struct c
 		const char *s = arg(c, tnames[i]), *d = arg(c, dnames[i]);
 
 		if (s && ctr_parse_time(s, tv[i])) {
-			snprintf(msg, sizeof(msg), "parameter '%s': bad time '%.64s'", tnames[i], s);
+			snprintf(msg, sizeof(msg), "parameter '%s': bad time '%.64s'", tnames[i],
+				 s);
 			return reply_err(rp, MHD_HTTP_BAD_REQUEST, CTR_EUSAGE, msg);
 		}
 		if (d && ctr_parse_duration(d, dv[i])) {
-			snprintf(msg, sizeof(msg), "parameter '%s': bad duration '%.64s'", dnames[i],
-				 d);
+			snprintf(msg, sizeof(msg), "parameter '%s': bad duration '%.64s'",
+				 dnames[i], d);
 			return reply_err(rp, MHD_HTTP_BAD_REQUEST, CTR_EUSAGE, msg);
 		}
 	}
@@ -568,7 +567,8 @@ static int check_access(struct ctr_server *s, struct MHD_Connection *c, struct s
 		if (host[0] == '[')
 			n = strcspn(host, "]") + 1;
 		if (!((n == 9 && !strncmp(host, "localhost", 9)) ||
-		      (n >= 4 && !strncmp(host, "127.", 4)) || (n == 5 && !strncmp(host, "[::1]", 5))))
+		      (n >= 4 && !strncmp(host, "127.", 4)) ||
+		      (n == 5 && !strncmp(host, "[::1]", 5))))
 			return reply_err(rp, MHD_HTTP_FORBIDDEN, CTR_EAUTH,
 					 "Host is not the loopback: serve with --token to be "
 					 "reached by another name");
@@ -659,16 +659,16 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *u
 			  "the server is read-only: GET and HEAD only");
 	} else if ((cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Content-Length")) &&
 		   strcmp(cl, "0")) {
-		reply_err(&rp, MHD_HTTP_CONTENT_TOO_LARGE, CTR_EUSAGE,
-			  "requests carry no body");
+		reply_err(&rp, MHD_HTTP_CONTENT_TOO_LARGE, CTR_EUSAGE, "requests carry no body");
 	} else {
 		route(s, c, url, &rp);
 		if (rp.body && rp.len > s->max_response) {
 			char msg[200];
 
-			snprintf(msg, sizeof(msg),
-				 "the answer would be %zu bytes, over the limit of %zu: ask for less",
-				 rp.len, s->max_response);
+			snprintf(
+			    msg, sizeof(msg),
+			    "the answer would be %zu bytes, over the limit of %zu: ask for less",
+			    rp.len, s->max_response);
 			reply_err(&rp, MHD_HTTP_BAD_REQUEST, CTR_EUSAGE, msg);
 		}
 	}
@@ -779,10 +779,10 @@ int ctr_serve_start(struct ctr_server **out, const struct ctr_serve_opts *o, str
 	s->d = MHD_start_daemon(
 	    MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION | MHD_USE_ERROR_LOG |
 		(v6 ? MHD_USE_IPv6 : 0),
-	    0, NULL, NULL, handle, s, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
-	    MHD_OPTION_CONNECTION_LIMIT, (unsigned)(o->max_conns ? o->max_conns : 64),
-	    MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)(o->timeout_s ? o->timeout_s : 30),
-	    MHD_OPTION_CONNECTION_MEMORY_LIMIT,
+	    0, NULL, NULL, handle, s, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
+	    MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss, MHD_OPTION_CONNECTION_LIMIT,
+	    (unsigned)(o->max_conns ? o->max_conns : 64), MHD_OPTION_CONNECTION_TIMEOUT,
+	    (unsigned)(o->timeout_s ? o->timeout_s : 30), MHD_OPTION_CONNECTION_MEMORY_LIMIT,
 	    (size_t)(o->max_request ? o->max_request : 32 * 1024), MHD_OPTION_END);
 	if (!s->d) {
 		ret = ctr_err_set(e, CTR_EIO, errno, "cannot listen on '%s': %s", listen,

@@ -17,14 +17,14 @@
 #define CTR_SERVE_LISTEN_DEFAULT "127.0.0.1:7878"
 
 struct ctr_serve_opts {
-	const char *store;	/* connection string; NULL = ctr_store_default() */
-	const char *listen;	/* "ADDR:PORT" ("[V6]:PORT"); NULL = CTR_SERVE_LISTEN_DEFAULT */
-	const char *token;	/* required on every request when set; NULL = none */
-	unsigned max_conns;	/* concurrent connections; 0 = 64 */
-	unsigned timeout_s;	/* idle connection timeout; 0 = 30 */
-	size_t max_response;	/* bytes of one answer; 0 = 256 MiB */
-	unsigned cache_runs;	/* runs kept loaded (with their timeline index); 0 = 2 */
-	size_t max_request;	/* bytes of one request's header; 0 = 32 KiB */
+	const char *store;   /* connection string; NULL = ctr_store_default() */
+	const char *listen;  /* "ADDR:PORT" ("[V6]:PORT"); NULL = CTR_SERVE_LISTEN_DEFAULT */
+	const char *token;   /* required on every request when set; NULL = none */
+	unsigned max_conns;  /* concurrent connections; 0 = 64 */
+	unsigned timeout_s;  /* idle connection timeout; 0 = 30 */
+	size_t max_response; /* bytes of one answer; 0 = 256 MiB */
+	unsigned cache_runs; /* runs kept loaded (with their timeline index); 0 = 2 */
+	size_t max_request;  /* bytes of one request's header; 0 = 32 KiB */
 };
 
 struct ctr_server;
