@@ -43,7 +43,7 @@ function shortName(n) {
 		if (c === '>' && depth > 0) { if (--depth === 0) out += '>'; continue; }
 		if (depth === 0) out += c;
 	}
-	out = out.replace(/\((?!anonymous)[^()]*\)( const)?$/, '()');
+	if (out.length > 48) out = out.replace(/\((?!anonymous)[^()]*\)( const)?$/, '(\u2026)');
 	return out.length > 80 ? '\u2026' + out.slice(out.length - 79) : out;
 }
 function hash32(s) { var h = 2166136261; for (var i = 0; i < s.length; i++) { h ^= s.charCodeAt(i); h = Math.imul(h, 16777619); } return h >>> 0; }
@@ -156,10 +156,18 @@ function listPage(q, my) {
 		var hr = add(el('tr'), el('th', null, 'diff'), el('th', null, 'run'), el('th', null, 'start'), el('th', {'class': 'num'}, 'duration'),
 			el('th', {'class': 'num'}, 'threads'), el('th', {'class': 'num'}, 'calls'), el('th', null, 'status'), el('th', null, 'command'));
 		add(t, add(el('thead'), hr));
-		var tb = add(t, el('tbody'));
+		var tb = el('tbody');
+		add(t, tb);
 		var picked = [];
 		var diffBtn = el('button', {id: 'diff-btn', disabled: 'disabled'}, 'diff the two selected runs');
-		diffBtn.addEventListener('click', function () { if (picked.length === 2) go('#/diff/' + encodeURIComponent(picked[1]) + '/' + encodeURIComponent(picked[0])); });
+		var startOf = {};
+		j.runs.forEach(function (r) { startOf[r.run_id] = r.start_unix_ns; });
+		/* A is the earlier run, B the later one, whatever order they were ticked in. */
+		diffBtn.addEventListener('click', function () {
+			if (picked.length !== 2) return;
+			var p = picked.slice().sort(function (x, y) { return startOf[x] - startOf[y]; });
+			go('#/diff/' + encodeURIComponent(p[0]) + '/' + encodeURIComponent(p[1]));
+		});
 		j.runs.forEach(function (r) {
 			var cb = el('input', {type: 'checkbox', 'data-run': r.run_id});
 			cb.addEventListener('change', function () {
@@ -391,10 +399,12 @@ function timeline(sec, run, my) {
 		/* time axis */
 		var span = view.t1 - view.t0, step = niceStep(span, Math.max(2, W / 120));
 		g.strokeStyle = '#ddd'; g.fillStyle = '#555';
-		for (var tt = Math.ceil(view.t0 / step) * step; tt <= view.t1; tt += step) {
+		/* Deep in a long run, ticks are labelled as offsets from the first one. */
+		var first = Math.ceil(view.t0 / step) * step, rel = step < first / 500;
+		for (var tt = first; tt <= view.t1; tt += step) {
 			var xx = Math.round(x(tt)) + 0.5;
 			g.beginPath(); g.moveTo(xx, 0); g.lineTo(xx, H); g.stroke();
-			g.fillText(fmtNs(tt), xx + 3, 10);
+			g.fillText(rel && tt > first ? '+' + fmtNs(tt - first) : fmtNs(tt), xx + 3, 10);
 		}
 		hits = [];
 		var ncalls = 0, nlabels = 0, nbusy = 0;
@@ -528,7 +538,8 @@ function diffPage(a, b, my) {
 		var t = el('table', {id: 'diff', 'class': 'grid', 'data-rows': String(d.functions.length)});
 		add(t, add(el('thead'), add(el('tr'), el('th', {'class': 'name'}, 'function'), el('th', null, 'status'), el('th', {'class': 'num'}, 'calls A'), el('th', {'class': 'num'}, 'calls B'),
 			el('th', {'class': 'num'}, 'self A'), el('th', {'class': 'num'}, 'self B'), el('th', {'class': 'num'}, 'self change'), el('th', {'class': 'num'}, 'change %'))));
-		var tb = add(t, el('tbody'));
+		var tb = el('tbody');
+		add(t, tb);
 		d.functions.forEach(function (f) {
 			var ch = f.self_change_percent;
 			add(tb, add(el('tr', {'class': f.self_ns_change > 0 ? 'slower' : f.self_ns_change < 0 ? 'faster' : null}),
