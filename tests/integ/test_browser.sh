@@ -51,7 +51,7 @@ S=sqlite:$T/v.db
 cd "$T" || exit 1
 g++ -O0 -g -finstrument-functions -o viewer "$HERE/progs/viewer.cc" -lpthread || { bad build g++; exit 1; }
 "$C" record -d raw --store "$S" -- ./viewer 1000 >/dev/null 2>&1 &&
-	"$C" record -d raw --store "$S" -- ./viewer 50000 >/dev/null 2>&1 || { bad record failed; exit 1; }
+	"$C" record -d raw --store "$S" -- ./viewer 200000 >/dev/null 2>&1 || { bad record failed; exit 1; }
 older=$("$C" list --store "$S" --json | python3 -c 'import json,sys; print(json.load(sys.stdin)[1]["run_id"])')
 newer=$("$C" list --store "$S" --json | python3 -c 'import json,sys; print(json.load(sys.stdin)[0]["run_id"])')
 "$C" show "$newer" --store "$S" --format html --out "$T/run.html" 2>/dev/null || bad "static export" "ctrace show --format html failed"

@@ -17,7 +17,7 @@ S=sqlite:$T/v.db
 cd "$T" || exit 1
 g++ -O0 -g -finstrument-functions -o viewer "$HERE/progs/viewer.cc" -lpthread || { bad build g++; exit 1; }
 "$C" record -d raw --store "$S" -- ./viewer 1000 >/dev/null 2>&1 &&
-	"$C" record -d raw --store "$S" -- ./viewer 50000 >/dev/null 2>&1 || { bad record "failed"; exit 1; }
+	"$C" record -d raw --store "$S" -- ./viewer 200000 >/dev/null 2>&1 || { bad record "failed"; exit 1; }
 older=$("$C" list --store "$S" --json | python3 -c 'import json,sys; print(json.load(sys.stdin)[1]["run_id"])')
 newer=$("$C" list --store "$S" --json | python3 -c 'import json,sys; print(json.load(sys.stdin)[0]["run_id"])')
 "$B/ctrace-report" --store "$S" --json --top 0 "$newer" >report.json 2>/dev/null
@@ -85,7 +85,7 @@ check("runs: threads, processes, calls", (2, 1, rep["calls"]), (r0["threads"], r
 check("runs: summary fields", True, all(k in r0 for k in ("command", "start_unix_ns", "duration_ns", "exit_status", "metadata")))
 check("runs?limit=1", [newer], [r["run_id"] for r in get("/api/runs?limit=1")[1]["runs"]])
 check("runs?limit=1&offset=1", [older], [r["run_id"] for r in get("/api/runs?limit=1&offset=1")[1]["runs"]])
-check("runs?command=50000", [newer], [r["run_id"] for r in get("/api/runs?command=50000")[1]["runs"]])
+check("runs?command=200000", [newer], [r["run_id"] for r in get("/api/runs?command=200000")[1]["runs"]])
 check("runs?function=slow_path(long)", 2, len(get("/api/runs?function=slow_path(long)")[1]["runs"]))
 check("runs?function=nosuch", 0, len(get("/api/runs?function=nosuch")[1]["runs"]))
 check("runs?meta=no=such", 0, len(get("/api/runs?meta=no%3Dsuch")[1]["runs"]))
@@ -151,7 +151,11 @@ err("timeline of an unknown run is 404", "/api/runs/nosuch/timeline", 404, "CTRA
 # /api/diff
 s, j, _, _ = get("/api/diff?a=%s&b=%s" % (older, newer))
 check("diff: same JSON as ctrace-report --diff --json", (200, json.load(open("diff.json"))), (s, j))
-check("diff: largest change first is leaf or slow_path", True, j["functions"][0]["name"] in ("leaf(long)", "slow_path(long)"))
+lr = [i for i, f in enumerate(j["functions"]) if f["name"] == "leaf(long)"]
+check("diff: leaf(long) 13800 -> 212800 calls among the first three", (True, 13800, 212800),
+      (bool(lr) and lr[0] < 3, j["functions"][lr[0]]["calls_a"] if lr else None, j["functions"][lr[0]]["calls_b"] if lr else None))
+d = [abs(f["self_ns_change"]) for f in j["functions"]]
+check("diff: largest self-time change first", sorted(d, reverse=True), d)
 err("diff without b is 400", "/api/diff?a=" + older, 400, "CTRACE_E_USAGE")
 err("diff of an unknown run is 404", "/api/diff?a=%s&b=nosuch" % older, 404, "CTRACE_E_NOT_FOUND")
 
