@@ -42,7 +42,7 @@ UNIT_BIN := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRC))
 
 DEPS_STAMP := $(BUILD)/.deps-ok
 
-.PHONY: all deps test unit integ demo bench asan fuzz fmt install clean
+.PHONY: all deps test unit integ demo bench bench-serve asan fuzz fmt install clean
 all: $(BUILD)/libctrace.so $(BUILD)/ctrace $(BUILD)/ctrace-report $(BUILD)/ctrace-cc
 
 # Install what the build needs when a pkg-config check fails (Debian/Ubuntu, as root).
@@ -168,6 +168,11 @@ demo: deps
 bench: deps
 	$(Q)$(MAKE) --no-print-directory all
 	$(Q)BUILD=$(BUILD) sh bench/run.sh
+
+# `ctrace serve` on a fib(38) run of 126 M calls (bench/serve.sh, docs/serve.md).
+bench-serve: deps
+	$(Q)$(MAKE) --no-print-directory all
+	$(Q)BUILD=$(BUILD) sh bench/serve.sh
 
 fmt:
 	$(Q)clang-format -i $$(git ls-files '*.c' '*.h')

@@ -14,7 +14,6 @@
 
 #include "../common/grow.h"
 #include "../store/runjson.h"
-#include "../store/timeline.h"
 
 struct tli_frame {
 	uint64_t start, child;
@@ -57,6 +56,8 @@ struct tli_thread {
 
 struct ctr_tlindex {
 	const struct ctr_run *run;
+	ctr_tl_fetch fetch;
+	void *fetch_arg;
 	struct tli_thread *th;
 	size_t n;
 	size_t bytes;
@@ -334,8 +335,10 @@ static int build_thread(struct ctr_tlindex *x, uint32_t th, struct ctr_err *e)
 	w.on_chunk = build_chunk;
 	w.arg = t;
 	ret = ctr_tl_iter_open(&it, x->run, th, e);
-	if (!ret)
+	if (!ret) {
+		ctr_tl_iter_set_fetch(it, x->fetch, x->fetch_arg);
 		ret = walk(&w, it, UINT64_MAX, t->end, e);
+	}
 	/* Flush the busy spans still being merged. */
 	for (uint32_t d = 0; !ret && d < t->acc.n && d < t->nlv; d++) {
 		struct tli_level *l = &t->lv[d];
@@ -362,6 +365,12 @@ static int build_thread(struct ctr_tlindex *x, uint32_t th, struct ctr_err *e)
 
 int ctr_tlindex_build(struct ctr_tlindex **out, const struct ctr_run *run, struct ctr_err *e)
 {
+	return ctr_tlindex_build_fetch(out, run, NULL, NULL, e);
+}
+
+int ctr_tlindex_build_fetch(struct ctr_tlindex **out, const struct ctr_run *run, ctr_tl_fetch fetch,
+			    void *arg, struct ctr_err *e)
+{
 	struct ctr_tlindex *x = calloc(1, sizeof(*x));
 	int ret = 0;
 
@@ -371,6 +380,8 @@ int ctr_tlindex_build(struct ctr_tlindex **out, const struct ctr_run *run, struc
 		return nomem(e);
 	}
 	x->run = run;
+	x->fetch = fetch;
+	x->fetch_arg = arg;
 	x->n = run->n_threads;
 	x->bytes = sizeof(*x) + x->n * sizeof(*x->th);
 	for (size_t i = 0; !ret && i < x->n; i++)
@@ -574,6 +585,7 @@ static int q_fine(struct tli_query *q, const struct ctr_tlindex *x, uint32_t th,
 	ret = ctr_tl_iter_open(&it, x->run, th, e);
 	if (ret)
 		goto out;
+	ctr_tl_iter_set_fetch(it, x->fetch, x->fetch_arg);
 	ctr_tl_iter_seek(it, k);
 	if (k < t->nsnap) {
 		const struct tli_snap *s = &t->snaps[k];

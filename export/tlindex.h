@@ -19,6 +19,7 @@
 
 #include "../common/err.h"
 #include "../store/store.h"
+#include "../store/timeline.h"
 
 #define CTR_TLI_BINS 65536u	  /* bins of a thread's span in the summary */
 #define CTR_TLI_PX_MAX 10000	  /* the most pixels a query may ask for */
@@ -71,6 +72,11 @@ struct ctr_tli_result {
  * once built, queries from any number of threads may run at the same time.
  */
 int ctr_tlindex_build(struct ctr_tlindex **out, const struct ctr_run *run, struct ctr_err *e);
+/* The same for a run loaded with CTR_LOAD_CHUNK_INDEX: chunks without data are read through
+ * @fetch (store/timeline.h), at the build and by every query that decodes chunks, from any
+ * number of threads at once (@fetch must allow that). */
+int ctr_tlindex_build_fetch(struct ctr_tlindex **out, const struct ctr_run *run, ctr_tl_fetch fetch,
+			    void *arg, struct ctr_err *e);
 void ctr_tlindex_free(struct ctr_tlindex *x); /* accepts NULL */
 
 /* Bytes the index holds (for `ctrace serve`'s cache and the docs' memory figures). */

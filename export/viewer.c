@@ -33,14 +33,16 @@ int ctr_viewer_page(FILE *out, const char *title, const char *data, struct ctr_e
 	      out);
 	if (data) {
 		fputs("<script type=\"application/json\" id=\"ctrace-data\">", out);
-		/* "<", ">" and "&" occur in JSON only inside strings, where \u escapes mean the same:
-		 * nothing in the data can end or disturb the element (nor U+2028/9 a script). */
+		/* "<", ">" and "&" occur in JSON only inside strings, where \u escapes mean the
+		 * same: nothing in the data can end or disturb the element (nor U+2028/9 a script).
+		 */
 		for (const char *p = data; *p; p++) {
 			if (*p == '<' || *p == '>' || *p == '&')
 				fprintf(out, "\\u%04x", (unsigned)*p);
 			else if ((unsigned char)p[0] == 0xe2 && (unsigned char)p[1] == 0x80 &&
 				 ((unsigned char)p[2] == 0xa8 || (unsigned char)p[2] == 0xa9)) {
-				fprintf(out, "\\u%04x", (unsigned char)p[2] == 0xa8 ? 0x2028 : 0x2029);
+				fprintf(out, "\\u%04x",
+					(unsigned char)p[2] == 0xa8 ? 0x2028 : 0x2029);
 				p += 2;
 			} else {
 				fputc(*p, out);

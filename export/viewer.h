@@ -21,8 +21,8 @@
 	"img-src data:; connect-src 'self'; base-uri 'none'; form-action 'none'"
 
 /* Writes the page titled @title (escaped). @data NULL: the server page; else the JSON text of
- * the static page's data (docs/serve.md, "Static export"), written with "<", ">", "&", U+2028/9 as \u escapes so
- * that nothing in it can end the <script> element. 0 or CTR_EIO. */
+ * the static page's data (docs/serve.md, "Static export"), written with "<", ">", "&", U+2028/9 as
+ * \u escapes so that nothing in it can end the <script> element. 0 or CTR_EIO. */
 int ctr_viewer_page(FILE *out, const char *title, const char *data, struct ctr_err *e);
 
 /* Writes the static page of @run (loaded with CTR_LOAD_TIMELINE): its report JSON, the

@@ -30,10 +30,19 @@
 #define SRV_LIST_MAX 1000
 #define SRV_META_MAX 16
 
+struct srv_run;
+struct ctr_server;
+
+struct srv_fetch {
+	struct ctr_server *s;
+	struct srv_run *r;
+};
+
 struct srv_run {
 	char id[CTR_RUN_ID_MAX];
-	struct ctr_run *run; /* aggregates */
-	struct ctr_run *tl;  /* with the timeline, once asked for */
+	struct srv_fetch fetch; /* how its index reads chunks */
+	struct ctr_run *run;	/* aggregates */
+	struct ctr_run *tl;	/* with the timeline, once asked for */
 	struct ctr_tlindex *idx;
 	pthread_mutex_t tl_lock;
 	unsigned refs;
@@ -182,7 +191,25 @@ static void run_put(struct ctr_server *s, struct srv_run *r)
 	pthread_mutex_unlock(&s->lock);
 }
 
-/* Loads the timeline of @r and builds its index, once. */
+/* Reads one chunk for the index (any request thread): through the store, under its lock. */
+static int fetch_chunk(void *arg, const struct ctr_chunk *c, unsigned char **data, size_t *size,
+		       struct ctr_err *e)
+{
+	struct ctr_server *s = ((struct srv_fetch *)arg)->s;
+	struct ctr_chunk got = *c;
+	int ret;
+
+	pthread_mutex_lock(&s->lock);
+	ret = ctr_store_load_chunk(s->store, ((struct srv_fetch *)arg)->r->id, c->thread, c->seq,
+				   &got, e);
+	pthread_mutex_unlock(&s->lock);
+	*data = got.data;
+	*size = got.size;
+	return ret;
+}
+
+/* Loads the timeline of @r (chunk headers only where the store can read chunks one by one) and
+ * builds its index, once. */
 static int run_index(struct ctr_server *s, struct srv_run *r, struct ctr_err *e)
 {
 	int ret = 0;
@@ -191,11 +218,14 @@ static int run_index(struct ctr_server *s, struct srv_run *r, struct ctr_err *e)
 	if (!r->idx) {
 		if (!r->tl) {
 			pthread_mutex_lock(&s->lock);
-			ret = ctr_store_load(s->store, r->id, CTR_LOAD_TIMELINE, &r->tl, e);
+			ret = ctr_store_load(s->store, r->id,
+					     CTR_LOAD_TIMELINE | CTR_LOAD_CHUNK_INDEX, &r->tl, e);
 			pthread_mutex_unlock(&s->lock);
 		}
+		r->fetch.s = s;
+		r->fetch.r = r;
 		if (!ret)
-			ret = ctr_tlindex_build(&r->idx, r->tl, e);
+			ret = ctr_tlindex_build_fetch(&r->idx, r->tl, fetch_chunk, &r->fetch, e);
 	}
 	pthread_mutex_unlock(&r->tl_lock);
 	return ret;

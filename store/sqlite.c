@@ -922,6 +922,63 @@ static int row_chunk(sqlite3_stmt *st, struct ctr_run *r, size_t *cap)
 	return 0;
 }
 
+/* A chunk's header without its data (CTR_LOAD_CHUNK_INDEX): column 6 is length(data). */
+static int row_chunk_hdr(sqlite3_stmt *st, struct ctr_run *r, size_t *cap)
+{
+	struct ctr_chunk *c = push((void **)&r->chunks, &r->n_chunks, cap, sizeof(*c));
+
+	if (!c)
+		return -1;
+	c->thread = (uint32_t)sqlite3_column_int64(st, 0);
+	c->seq = (uint32_t)sqlite3_column_int64(st, 1);
+	c->codec = (uint32_t)sqlite3_column_int64(st, 2);
+	c->raw_size = col_u64(st, 3);
+	c->first_ns = col_u64(st, 4);
+	c->last_ns = col_u64(st, 5);
+	c->size = (size_t)col_u64(st, 6);
+	return 0;
+}
+
+static int sq_load_chunk(struct ctr_store *s, const char *id, uint32_t thread, uint32_t seq,
+			 struct ctr_chunk *c, struct ctr_err *e)
+{
+	struct sq_store *q = s->priv;
+	sqlite3_stmt *st = NULL;
+	int ret, rc, size;
+
+	if ((ret = sq_prep(q,
+			   "SELECT c.data FROM chunks c JOIN runs r ON c.run = r.pk "
+			   "WHERE r.id = ?1 AND c.thread = ?2 AND c.seq = ?3",
+			   &st, e)) < 0)
+		return ret;
+	sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 2, thread);
+	sqlite3_bind_int64(st, 3, seq);
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_DONE) {
+		ret = ctr_err_set(e, CTR_ENOTFOUND, 0, "run '%s' has no chunk %u of thread %u", id,
+				  seq, thread);
+	} else if (rc != SQLITE_ROW) {
+		ret = sq_fail(q, e, "cannot read a timeline chunk");
+	} else {
+		const void *blob = sqlite3_column_blob(st, 0);
+
+		size = sqlite3_column_bytes(st, 0);
+		c->data = NULL;
+		c->size = 0;
+		if (size > 0 && blob) {
+			if (!(c->data = malloc((size_t)size)))
+				ret =
+				    ctr_err_set(e, CTR_ENOMEM, 0, "out of memory reading a chunk");
+			else
+				memcpy(c->data, blob, (size_t)size);
+			c->size = c->data ? (size_t)size : 0;
+		}
+	}
+	sqlite3_finalize(st);
+	return ret;
+}
+
 static int sq_load(struct ctr_store *s, const char *id, unsigned what, struct ctr_run **out,
 		   struct ctr_err *e)
 {
@@ -983,11 +1040,16 @@ static int sq_load(struct ctr_store *s, const char *id, unsigned what, struct ct
 			     "SELECT node, key, value, count FROM attrs WHERE run = ?1 "
 			     "ORDER BY idx",
 			     r, row_attr, e)) < 0 ||
-	    ((what & CTR_LOAD_TIMELINE) &&
+	    ((what & CTR_LOAD_TIMELINE) && !(what & CTR_LOAD_CHUNK_INDEX) &&
 	     (ret = load_rows(q, pk,
 			      "SELECT thread, seq, codec, raw_size, first_ns, last_ns, data "
 			      "FROM chunks WHERE run = ?1 ORDER BY rowid",
-			      r, row_chunk, e)) < 0))
+			      r, row_chunk, e)) < 0) ||
+	    ((what & CTR_LOAD_TIMELINE) && (what & CTR_LOAD_CHUNK_INDEX) &&
+	     (ret = load_rows(q, pk,
+			      "SELECT thread, seq, codec, raw_size, first_ns, last_ns, "
+			      "length(data) FROM chunks WHERE run = ?1 ORDER BY rowid",
+			      r, row_chunk_hdr, e)) < 0))
 		goto out;
 	*out = r;
 	r = NULL;
@@ -1150,4 +1212,5 @@ const struct ctr_store_ops ctr_store_sqlite = {
     .load = sq_load,
     .list = sq_list,
     .remove = sq_remove,
+    .load_chunk = sq_load_chunk,
 };

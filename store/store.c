@@ -247,6 +247,16 @@ int ctr_store_load(struct ctr_store *s, const char *id, unsigned what, struct ct
 	return s->ops->load(s, id, what, out, e);
 }
 
+int ctr_store_load_chunk(struct ctr_store *s, const char *id, uint32_t thread, uint32_t seq,
+			 struct ctr_chunk *c, struct ctr_err *e)
+{
+	if (!s->ops->load_chunk)
+		return ctr_err_set(e, CTR_EUSAGE, 0,
+				   "the %s store reads timeline chunks only with the whole run",
+				   s->ops->name);
+	return s->ops->load_chunk(s, id, thread, seq, c, e);
+}
+
 int ctr_store_list(struct ctr_store *s, const struct ctr_filter *f, size_t limit, size_t offset,
 		   struct ctr_run ***out, size_t *n, struct ctr_err *e)
 {

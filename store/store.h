@@ -155,8 +155,12 @@ struct ctr_filter {
 
 struct ctr_store;
 
-/* What load() fills. Without CTR_LOAD_TIMELINE, chunks are not loaded (n_chunks = 0). */
+/* What load() fills. Without CTR_LOAD_TIMELINE, chunks are not loaded (n_chunks = 0). With
+ * CTR_LOAD_TIMELINE | CTR_LOAD_CHUNK_INDEX, a backend that has load_chunk fills only the chunks'
+ * headers (data NULL, size = the stored bytes), to be read one at a time with
+ * ctr_store_load_chunk(); the others load the data as with CTR_LOAD_TIMELINE alone. */
 #define CTR_LOAD_TIMELINE 0x1u
+#define CTR_LOAD_CHUNK_INDEX 0x2u
 
 struct ctr_store_ops {
 	const char *name; /* "sqlite", "jsonl", "memory", "pgsql" */
@@ -175,6 +179,10 @@ struct ctr_store_ops {
 	int (*list)(struct ctr_store *s, const struct ctr_filter *f, size_t limit, size_t offset,
 		    struct ctr_run ***out, size_t *n, struct ctr_err *e);
 	int (*remove)(struct ctr_store *s, const char *id, struct ctr_err *e);
+	/* Optional (NULL: CTR_LOAD_CHUNK_INDEX loads whole chunks): the data of chunk
+	 * @thread/@seq of run @id into c->data (malloc'ed) and c->size. */
+	int (*load_chunk)(struct ctr_store *s, const char *id, uint32_t thread, uint32_t seq,
+			  struct ctr_chunk *c, struct ctr_err *e);
 };
 
 extern const struct ctr_store_ops ctr_store_sqlite;
@@ -219,6 +227,12 @@ int ctr_store_load(struct ctr_store *s, const char *id, unsigned what, struct ct
 int ctr_store_list(struct ctr_store *s, const struct ctr_filter *f, size_t limit, size_t offset,
 		   struct ctr_run ***out, size_t *n, struct ctr_err *e);
 int ctr_store_remove(struct ctr_store *s, const char *id, struct ctr_err *e);
+/* Reads the data of chunk @thread/@seq of run @id into c->data (caller frees) and c->size,
+ * leaving the other fields of @c alone. CTR_ENOTFOUND if there is no such chunk, CTR_EUSAGE if
+ * the backend reads chunks only with the whole run (see CTR_LOAD_CHUNK_INDEX). Borrows the
+ * handle like every other call: not thread-safe. */
+int ctr_store_load_chunk(struct ctr_store *s, const char *id, uint32_t thread, uint32_t seq,
+			 struct ctr_chunk *c, struct ctr_err *e);
 
 /* Resolves a run spec: a full id, a unique id prefix, "latest" or "latest~N", into @id.
  * CTR_ENOTFOUND if nothing matches, CTR_EUSAGE if a prefix is ambiguous. */

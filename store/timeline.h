@@ -55,5 +55,12 @@ size_t ctr_tl_iter_chunks(const struct ctr_tl_iter *it);
 const struct ctr_chunk *ctr_tl_iter_chunk(const struct ctr_tl_iter *it, size_t k);
 size_t ctr_tl_iter_read(const struct ctr_tl_iter *it);
 void ctr_tl_iter_seek(struct ctr_tl_iter *it, size_t k);
+/* Reads the data of a chunk loaded without it (CTR_LOAD_CHUNK_INDEX: data NULL, size > 0) into
+ * *@data (malloc'ed, the iterator frees it) and *@size; 0 or a negative CTR_E* code. */
+typedef int (*ctr_tl_fetch)(void *arg, const struct ctr_chunk *c, unsigned char **data,
+			    size_t *size, struct ctr_err *e);
+/* Makes the iterator read such chunks through @fetch (one held at a time); without it they are
+ * CTR_EFORMAT ("no data"). */
+void ctr_tl_iter_set_fetch(struct ctr_tl_iter *it, ctr_tl_fetch fetch, void *arg);
 
 #endif

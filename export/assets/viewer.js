@@ -115,7 +115,11 @@ function route() {
 	document.body.removeAttribute('data-ctrace-ready');
 	app.textContent = '';
 	crumbs.textContent = '';
-	var done = function () { if (my === gen) document.body.setAttribute('data-ctrace-ready', '1'); };
+	var done = function () {
+		if (my !== gen) return;
+		if (!window.ctraceReadyAt) window.ctraceReadyAt = performance.now(); /* first paint with data, for bench/serve.sh */
+		document.body.setAttribute('data-ctrace-ready', '1');
+	};
 	var fail = function (err) {
 		if (my !== gen) return;
 		add(app, el('p', {'class': 'error', id: 'error'}, String(err.message || err)));
