@@ -21,7 +21,7 @@
 #include "../store/store.h"
 #include "../store/timeline.h"
 
-#define CTR_TLI_BINS 65536u	  /* bins of a thread's span in the summary */
+#define CTR_TLI_BINS 262144u	  /* bins of a thread's span in the summary */
 #define CTR_TLI_PX_MAX 10000	  /* the most pixels a query may ask for */
 #define CTR_TLI_MARKS_MAX 100000u /* marks kept per thread in the summary */
 

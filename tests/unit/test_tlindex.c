@@ -187,7 +187,7 @@ Test(tlindex, chunks_decoded_from_their_stack_agree_with_the_events)
 	struct ctr_tlindex *x = index_of(r);
 	struct ctr_tli_result q;
 	struct ctr_err e;
-	uint64_t wins[][2] = {{0, 30000},	    {1234567, 1284567}, {2000003, 2000050},
+	uint64_t wins[][2] = {{0, 30000},	  {1234567, 1284567}, {2000003, 2000050},
 			      {3999000, BIG_END}, {2621440, 2671440}, {5, 6}};
 
 	cr_assert_gt(r->n_chunks, 3, "want several chunks, got %zu", r->n_chunks);
@@ -199,8 +199,8 @@ Test(tlindex, chunks_decoded_from_their_stack_agree_with_the_events)
 	cr_assert_leq(q.n_calls + q.n_busy, 2 * 2001 * q.max_depth);
 	ctr_tli_result_release(&q);
 	for (size_t k = 0; k < sizeof(wins) / sizeof(wins[0]); k++) {
-		cr_assert_eq(ctr_tlindex_query(x, 0, wins[k][0], wins[k][1], 4000, &q, &e), 0,
-			     "%s", e.msg);
+		cr_assert_eq(ctr_tlindex_query(x, 0, wins[k][0], wins[k][1], 4000, &q, &e), 0, "%s",
+			     e.msg);
 		cr_assert_eq(q.summary, 0, "window %zu", k);
 		cr_assert_eq(answer_count(&q), big_count(wins[k][0], wins[k][1]),
 			     "window %zu: %lu vs %lu", k, (unsigned long)answer_count(&q),
@@ -238,9 +238,9 @@ Test(tlindex, json_form)
 	cr_assert_eq(json_integer_value(json_object_get(j, "tid")), 100);
 	cr_assert_eq(json_array_size(json_object_get(j, "calls")), 4);
 	cr_assert_eq(json_array_size(json_object_get(j, "busy")), 1);
-	cr_assert_eq(json_integer_value(json_array_get(
-			 json_array_get(json_object_get(j, "busy"), 0), 3)),
-		     1);
+	cr_assert_eq(
+	    json_integer_value(json_array_get(json_array_get(json_object_get(j, "busy"), 0), 3)),
+	    1);
 	cr_assert_null(strstr(s, "</"), "'/' is escaped");
 	json_decref(j);
 	free(s);
