@@ -41,10 +41,21 @@ struct tli_level {
 	size_t nb, cb;
 };
 
-struct tli_thread {
-	uint64_t base, start, end;
+/* A coarser copy of the summary: bins TLI_UP_FACTOR times wider than the level below. Its
+ * calls borrow their attributes from level 0. */
+#define TLI_UP 2
+#define TLI_UP_FACTOR 16
+struct tli_sum {
+	uint64_t base;
 	struct tli_level *lv;
 	uint32_t nlv;
+};
+
+struct tli_thread {
+	uint64_t base, start, end;
+	struct tli_level *lv; /* level 0: bins of base ns */
+	uint32_t nlv;
+	struct tli_sum up[TLI_UP]; /* coarser levels, so a wide window scans few entries */
 	struct tli_snap *snaps;
 	size_t nsnap, csnap;
 	struct tli_frame *pool;
@@ -317,6 +328,63 @@ static int build_chunk(struct tli_walker *w, size_t k, uint64_t first_ns, struct
 	return 0;
 }
 
+/* Fills @dst (its base set) from the level @src: calls at least dst->base long kept, the rest
+ * merged into busy spans at dst->base. */
+static int derive(const struct tli_level *src, uint32_t nsrc, struct tli_sum *dst,
+		  struct ctr_err *e)
+{
+	struct tli_acc acc = {0};
+	int ret = 0;
+
+	if (!(dst->lv = calloc(nsrc ? nsrc : 1, sizeof(*dst->lv))))
+		return nomem(e);
+	dst->nlv = nsrc;
+	for (uint32_t d = 0; !ret && d < nsrc; d++) {
+		const struct tli_level *l = &src[d];
+		struct tli_level *o = &dst->lv[d];
+		size_t i = 0, j = 0;
+
+		while (!ret && (i < l->nc || j < l->nb)) {
+			if (i < l->nc && (j >= l->nb || l->calls[i].start <= l->busy[j].start)) {
+				const struct ctr_tli_call *c = &l->calls[i++];
+
+				if (c->dur >= dst->base) {
+					if (grow(&o->calls, &o->cc, o->nc + 1, sizeof(*o->calls)))
+						ret = nomem(e);
+					else
+						o->calls[o->nc++] = *c;
+				} else if (acc_add(&acc, d, c->start, c->start + c->dur, 1, c->fid,
+						   dst->base, &o->busy, &o->nb, &o->cb)) {
+					ret = nomem(e);
+				}
+			} else {
+				const struct ctr_tli_busy *b = &l->busy[j++];
+
+				if (acc_add(&acc, d, b->start, b->end, b->count, b->fid, dst->base,
+					    &o->busy, &o->nb, &o->cb))
+					ret = nomem(e);
+			}
+		}
+		if (!ret && d < acc.n && acc.cur[d].count) {
+			if (grow(&o->busy, &o->cb, o->nb + 1, sizeof(*o->busy)))
+				ret = nomem(e);
+			else
+				o->busy[o->nb++] = acc.cur[d];
+		}
+	}
+	acc_release(&acc);
+	return ret;
+}
+
+static size_t levels_bytes(const struct tli_level *lv, uint32_t n)
+{
+	size_t b = n * sizeof(*lv);
+
+	for (uint32_t d = 0; d < n; d++)
+		b += lv[d].cc * sizeof(*lv[d].calls) + lv[d].cb * sizeof(*lv[d].busy);
+	return b;
+}
+
 static int build_thread(struct ctr_tlindex *x, uint32_t th, struct ctr_err *e)
 {
 	const struct ctr_thread *td = &x->run->threads[th];
@@ -355,11 +423,15 @@ static int build_thread(struct ctr_tlindex *x, uint32_t th, struct ctr_err *e)
 	ctr_tl_iter_close(it);
 	if (!ret && t->nm && t->marks[t->nm - 1].t > t->end)
 		t->end = t->marks[t->nm - 1].t;
+	for (int k = 0; !ret && k < TLI_UP; k++) {
+		t->up[k].base = (k ? t->up[k - 1].base : t->base) * TLI_UP_FACTOR;
+		ret = derive(k ? t->up[k - 1].lv : t->lv, k ? t->up[k - 1].nlv : t->nlv, &t->up[k],
+			     e);
+	}
 	x->bytes += t->cpool * sizeof(*t->pool) + t->csnap * sizeof(*t->snaps) +
-		    t->cm * sizeof(*t->marks) + t->nlv * sizeof(*t->lv);
-	for (uint32_t d = 0; d < t->nlv; d++)
-		x->bytes +=
-		    t->lv[d].cc * sizeof(*t->lv[d].calls) + t->lv[d].cb * sizeof(*t->lv[d].busy);
+		    t->cm * sizeof(*t->marks) + levels_bytes(t->lv, t->nlv);
+	for (int k = 0; k < TLI_UP; k++)
+		x->bytes += levels_bytes(t->up[k].lv, t->up[k].nlv);
 	return ret;
 }
 
@@ -408,6 +480,13 @@ void ctr_tlindex_free(struct ctr_tlindex *x)
 			free(t->lv[d].busy);
 		}
 		free(t->lv);
+		for (int k = 0; k < TLI_UP; k++) {
+			for (uint32_t d = 0; d < t->up[k].nlv; d++) {
+				free(t->up[k].lv[d].calls);
+				free(t->up[k].lv[d].busy);
+			}
+			free(t->up[k].lv);
+		}
 		free(t->snaps);
 		free(t->pool);
 		free(t->marks);
@@ -500,14 +579,23 @@ static int q_flush(struct tli_query *q, struct ctr_err *e)
 #define CALL_END(c) ((c).start + (c).dur)
 #define BUSY_END(b) ((b).end)
 
+/* From the coarsest level whose bins are not wider than the query's pixel. */
 static int q_summary(struct tli_query *q, const struct tli_thread *t, struct ctr_err *e)
 {
 	struct ctr_tli_result *r = q->r;
+	const struct tli_level *lv = t->lv;
+	uint32_t nlv = t->nlv;
 	int ret = 0;
 
+	for (int k = TLI_UP - 1; k >= 0; k--)
+		if (t->up[k].lv && q->pw >= t->up[k].base) {
+			lv = t->up[k].lv;
+			nlv = t->up[k].nlv;
+			break;
+		}
 	r->summary = 1;
-	for (uint32_t d = 0; !ret && d < t->nlv; d++) {
-		const struct tli_level *l = &t->lv[d];
+	for (uint32_t d = 0; !ret && d < nlv; d++) {
+		const struct tli_level *l = &lv[d];
 		size_t i, j;
 
 		LOWER_END(l->calls, l->nc, CALL_END, r->from, i);

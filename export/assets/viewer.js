@@ -209,9 +209,14 @@ function runPage(id, q, my) {
 		var flSec = add(el('section', {id: 'flame-section'}), el('h2', null, 'Flame graph'));
 		var prSec = add(el('section', {id: 'profile-section'}), el('h2', null, 'Profile'));
 		add(app, tlSec, flSec, prSec);
+		/* The timeline's first request goes out before the other sections are drawn. */
+		performance.mark('ctrace-run');
+		var shown = timeline(tlSec, run, my);
 		profile(prSec, run);
+		performance.mark('ctrace-profile');
 		flame(flSec, run);
-		return timeline(tlSec, run, my);
+		performance.mark('ctrace-flame');
+		return shown;
 	});
 }
 function header(run) {
@@ -460,6 +465,7 @@ function timeline(sec, run, my) {
 			var ticket = ++l.pending;
 			return api('/api/runs/' + encodeURIComponent(run.run_id) + '/timeline', {thread: l.i, from: from, to: to, px: px}).then(function (d) {
 				if (!isCurrent(my) || ticket !== l.pending) return;
+				performance.mark('ctrace-timeline-data');
 				l.data = d; l.depth = Math.max(1, d.max_depth, l.depth);
 				requests++;
 				cv.setAttribute('data-requests', String(requests));

@@ -128,11 +128,12 @@ check("timeline: the mark", ["halfway"], [fn.get(m[1], {"name": "#%d" % m[1]})["
 slow = [c for c in j["calls"] if fn.get(c[3], {}).get("name") == "slow_path(long)"]
 if slow:
     a, d = slow[0][0], slow[0][1]
-    w0, w1 = a + d // 2, a + d // 2 + max(d // 5000, 200)
-    s, j2, _, _ = get(tl + "?thread=0&px=2000&from=%d&to=%d" % (w0, w1))
+    # a pixel of d / 400000, finer than the summary's bins (span / 262144) whatever d is
+    w0, w1 = a + d // 2, a + d // 2 + max(d // 2000, 2000)
+    s, j2, _, _ = get(tl + "?thread=0&px=200&from=%d&to=%d" % (w0, w1))
     check("timeline: a narrow window decodes its chunks", ("events", True), (j2["source"], j2["chunks_read"] >= 1))
-    names = {fn.get(c[3], {}).get("name") for c in j2["calls"]}
-    check("timeline: narrow window shows single leaf calls and their ancestors", True, {"leaf(long)", "slow_path(long)", "main"} <= names)
+    names = {fn.get(c[3], {}).get("name") for c in j2["calls"]} | {fn.get(b[4], {}).get("name") for b in j2["busy"]}
+    check("timeline: narrow window shows leaf calls and their ancestors", True, {"leaf(long)", "slow_path(long)", "main"} <= names)
     check("timeline: every call overlaps the window", True, all(c[0] < w1 and c[0] + c[1] > w0 for c in j2["calls"]))
     cut = [c for c in j2["calls"] if fn.get(c[3], {}).get("name") == "main"]
     check("timeline: main open across the window is cut at its end", (1, 1), (len(cut), cut[0][5] if cut else None))
