@@ -117,7 +117,7 @@ function route() {
 	crumbs.textContent = '';
 	var done = function () {
 		if (my !== gen) return;
-		if (!window.ctraceReadyAt) window.ctraceReadyAt = performance.now(); /* first paint with data, for bench/serve.sh */
+		if (!window.ctraceReadyAt) window.ctraceReadyAt = performance.now(); /* every section drawn, for bench/serve.sh */
 		document.body.setAttribute('data-ctrace-ready', '1');
 	};
 	var fail = function (err) {
@@ -211,12 +211,16 @@ function runPage(id, q, my) {
 		add(app, tlSec, flSec, prSec);
 		/* The timeline's first request goes out before the other sections are drawn. */
 		performance.mark('ctrace-run');
-		var shown = timeline(tlSec, run, my);
-		profile(prSec, run);
-		performance.mark('ctrace-profile');
-		flame(flSec, run);
-		performance.mark('ctrace-flame');
-		return shown;
+		/* The timeline first (its requests are the slow part), then the profile and the flame
+		 * graph, whether or not the timeline could be had. */
+		var rest = function () {
+			if (!isCurrent(my)) return;
+			profile(prSec, run);
+			performance.mark('ctrace-profile');
+			flame(flSec, run);
+			performance.mark('ctrace-flame');
+		};
+		return timeline(tlSec, run, my).then(rest, function (err) { rest(); throw err; });
 	});
 }
 function header(run) {
@@ -470,6 +474,8 @@ function timeline(sec, run, my) {
 				requests++;
 				cv.setAttribute('data-requests', String(requests));
 				draw();
+				/* first paint with data: a lane of the timeline drawn (bench/serve.sh) */
+				if (!window.ctraceFirstPaint) window.ctraceFirstPaint = performance.now();
 			});
 		}));
 	}

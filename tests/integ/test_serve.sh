@@ -168,6 +168,11 @@ check("page: no external resources", False, b'src="http' in body or b'href="http
 # read-only, bounded requests, Host check
 err("POST is 405", "/api/runs", 405, "CTRACE_E_USAGE", method="POST")
 err("DELETE is 405", "/api/runs/" + newer, 405, "CTRACE_E_USAGE", method="DELETE")
+c = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+c.request("GET", "/api/runs", body=b"x" * 1000)
+r = c.getresponse()
+check("GET with a body is 413 CTRACE_E_USAGE", (413, "CTRACE_E_USAGE"), (r.status, json.loads(r.read()).get("error_code")))
+c.close()
 err("foreign Host is 403", "/api/runs", 403, "CTRACE_E_AUTH", headers={"Host": "evil.example:80"})
 s, _, _, _ = get("/api/runs", headers={"X-Big": "x" * 70000})
 check("a 70 KB request header is refused", True, s in (413, 431, 400))
