@@ -219,6 +219,18 @@ check "token: ?token= is 200 (the page)" 200 "$(code "http://127.0.0.1:$P2/?toke
 check "token: foreign Host allowed with the token" 200 "$(code -H 'Host: box.example' "http://127.0.0.1:$P2/api/runs?token=s3cret")"
 kill -INT "$srv"
 
+# any backend: the same run over a JSONL store (its chunks loaded whole) answers the same
+"$C" export --store "$S" --to "jsonl:$T/v.jsonl" >/dev/null 2>&1
+P3=$(free_port)
+S_SQLITE=$S
+S=jsonl:$T/v.jsonl
+start "$P3" || bad "jsonl server starts" "$(cat "serve-$P3.err")"
+S=$S_SQLITE
+tl_of() { curl -s "http://127.0.0.1:$1/api/runs/$newer/timeline?thread=0&px=700&from=$2&to=$3"; }
+check "jsonl store: same timeline (summary)" "$(tl_of "$P" 0 0)" "$(tl_of "$P3" 0 0)"
+check "jsonl store: same timeline (decoded window)" "$(tl_of "$P" 2000000 2003000)" "$(tl_of "$P3" 2000000 2003000)"
+kill -INT "$srv"
+
 # Ctrl-C stops cleanly
 kill -INT "$SRV"
 i=0

@@ -291,7 +291,8 @@ Test(tlindex, chunks_read_through_fetch_give_the_same_answers)
 		cr_assert_eq(qa.n_calls, qb.n_calls, "window %zu", k);
 		cr_assert_eq(qa.n_busy, qb.n_busy, "window %zu", k);
 		cr_assert_eq(answer_count(&qa), answer_count(&qb));
-		cr_assert_eq(memcmp(qa.busy, qb.busy, qa.n_busy * sizeof(*qa.busy)), 0);
+		if (qa.n_busy)
+			cr_assert_eq(memcmp(qa.busy, qb.busy, qa.n_busy * sizeof(*qa.busy)), 0);
 		ctr_tli_result_release(&qa);
 		ctr_tli_result_release(&qb);
 	}
