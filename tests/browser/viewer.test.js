@@ -9,7 +9,7 @@
 const {chromium} = require('playwright-core');
 const path = require('path');
 
-const [chromePath, base, older, newer, staticFile, art] = process.argv.slice(2);
+const [chromePath, base, older, newer, staticFile, art, tokenBase] = process.argv.slice(2);
 let fails = 0;
 const ok = (n) => console.log('ok   ' + n);
 const bad = (n, why) => { console.log('FAIL ' + n + ': ' + why); fails++; };
@@ -221,12 +221,30 @@ async function staticPage(browser) {
 	await page.close();
 }
 
+/* A server started with --token: the page opened with ?token= sends it on every API call. */
+async function tokened(browser) {
+	const page = await browser.newPage({viewport: {width: 1280, height: 900}});
+	const st = watch(page, new URL(tokenBase).origin, 'token');
+	const auth = [];
+	page.on('request', (r) => { if (r.url().includes('/api/')) auth.push(r.headers()['authorization'] || ''); });
+	const bare = await page.goto(tokenBase.replace(/\?token=.*/, ''));
+	check('token server: the page without the token is 401', bare.status() === 401, bare.status());
+	await page.goto(tokenBase + '#/');
+	await ready(page);
+	check('token server: the run list loads with ?token=', await attr(page, '#runs', 'data-rows') === '2', await attr(page, '#runs', 'data-rows'));
+	check('token server: API calls carry Authorization: Bearer', auth.length > 0 && auth.every((a) => a === 'Bearer ' + new URL(tokenBase).searchParams.get('token')), JSON.stringify(auth));
+	st.errors = st.errors.filter((e) => !/401/.test(e));
+	check('token server: no console errors', st.errors.length === 0, st.errors.slice(0, 3).join(' | '));
+	await page.close();
+}
+
 (async () => {
 	let browser;
 	try {
 		browser = await chromium.launch({executablePath: chromePath, args: ['--no-sandbox', '--disable-gpu', '--disable-dev-shm-usage']});
 		await served(browser);
 		await staticPage(browser);
+		if (tokenBase) await tokened(browser);
 	} catch (e) {
 		bad('browser run', String(e && e.stack || e).split('\n').slice(0, 4).join(' / '));
 	} finally {

@@ -16,7 +16,8 @@ B=$(cd "${1:-build}" && pwd)
 PW_VERSION=1.65.1
 T=$(mktemp -d /tmp/ctrace-browser.XXXXXX)
 srv=
-trap '[ -n "$srv" ] && kill "$srv" 2>/dev/null; rm -rf "$T"' EXIT
+srv2=
+trap '[ -n "$srv" ] && kill "$srv" 2>/dev/null; [ -n "$srv2" ] && kill "$srv2" 2>/dev/null; rm -rf "$T"' EXIT
 
 find_chromium() {
 	for b in chromium chromium-browser google-chrome-stable google-chrome; do
@@ -64,8 +65,15 @@ i=0
 while [ $i -lt 100 ] && ! grep -q "http://127.0.0.1:$port/" "$T/serve.err"; do sleep 0.1; i=$((i + 1)); done
 grep -q "http://127.0.0.1:$port/" "$T/serve.err" || { bad "server starts" "$(cat "$T/serve.err")"; exit 1; }
 
+port2=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+"$C" serve --store "$S" --listen "127.0.0.1:$port2" --token "t0k-$$" 2>"$T/serve2.err" &
+srv2=$!
+i=0
+while [ $i -lt 100 ] && ! grep -q "http://127.0.0.1:$port2/" "$T/serve2.err"; do sleep 0.1; i=$((i + 1)); done
+
 NODE_PATH=$PW/node_modules timeout 300 node "$ROOT/tests/browser/viewer.test.js" "$chrome" \
-	"http://127.0.0.1:$port/" "$older" "$newer" "$T/run.html" "$ART"
+	"http://127.0.0.1:$port/" "$older" "$newer" "$T/run.html" "$ART" \
+	"http://127.0.0.1:$port2/?token=t0k-$$"
 rc=$?
 [ $rc -eq 0 ] || [ $rc -eq 1 ] || bad "browser test" "node exited with $rc"
 echo "test_browser: screenshots in $ART"
