@@ -18,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "../common/fmt.h"
 #include "../export/tlindex.h"
@@ -760,6 +761,25 @@ bad:
 			   spec);
 }
 
+/* The server never writes: a SQLite or JSONL store file that does not exist is not created
+ * (opening would), it is CTR_ENOTFOUND. */
+static int store_exists(const char *conn, struct ctr_err *e)
+{
+	const char *path = conn;
+	struct stat st;
+
+	if (!strncmp(conn, "sqlite:", 7))
+		path = conn + 7;
+	else if (!strncmp(conn, "jsonl:", 6))
+		path = conn + 6;
+	else if (strchr(conn, ':'))
+		return 0; /* memory:, postgresql://: nothing on disk to check */
+	if (stat(path, &st) && errno == ENOENT)
+		return ctr_err_set(e, CTR_ENOTFOUND, ENOENT, "no store '%s' (serve creates none)",
+				   conn);
+	return 0;
+}
+
 void ctr_serve_opts_init(struct ctr_serve_opts *o)
 {
 	memset(o, 0, sizeof(*o));
@@ -802,15 +822,19 @@ int ctr_serve_start(struct ctr_server **out, const struct ctr_serve_opts *o, str
 	}
 	s->cache_max = o->cache_runs ? o->cache_runs : 2;
 	s->max_response = o->max_response ? o->max_response : (size_t)256 << 20;
-	ret = ctr_store_open_ex(&s->store, o->store ? o->store : ctr_store_default(),
-				o->store ? CTR_STORE_LINK_OK : 0, e);
+	ret = store_exists(o->store ? o->store : ctr_store_default(), e);
+	if (!ret)
+		ret = ctr_store_open_ex(&s->store, o->store ? o->store : ctr_store_default(),
+					o->store ? CTR_STORE_LINK_OK : 0, e);
 	if (ret)
 		goto fail;
 	s->d = MHD_start_daemon(
 	    MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION | MHD_USE_ERROR_LOG |
 		(v6 ? MHD_USE_IPv6 : 0),
-	    0, NULL, NULL, handle, s, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
-	    MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss, MHD_OPTION_CONNECTION_LIMIT,
+	    ntohs(v6 ? ((struct sockaddr_in6 *)&ss)->sin6_port
+		     : ((struct sockaddr_in *)&ss)->sin_port),
+	    NULL, NULL, handle, s, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL, MHD_OPTION_SOCK_ADDR,
+	    (struct sockaddr *)&ss, MHD_OPTION_CONNECTION_LIMIT,
 	    (unsigned)(o->max_conns ? o->max_conns : 64), MHD_OPTION_CONNECTION_TIMEOUT,
 	    (unsigned)(o->timeout_s ? o->timeout_s : 30), MHD_OPTION_CONNECTION_MEMORY_LIMIT,
 	    (size_t)(o->max_request ? o->max_request : 32 * 1024), MHD_OPTION_END);

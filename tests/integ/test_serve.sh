@@ -34,6 +34,9 @@ check "--listen without a port refused" "2 1" "$? $(grep -c 'CTRACE_E_USAGE: bad
 "$C" serve --store "$S" --listen 127.0.0.1:99999 >o 2>e
 check "--listen with port 99999 refused" 2 "$?"
 
+"$C" serve --store "sqlite:$T/none.db" --listen 127.0.0.1:0 >o 2>e
+check "a missing store is CTRACE_E_NOT_FOUND and not created" "1 1 no" "$? $(grep -c 'CTRACE_E_NOT_FOUND' e) $([ -e "$T/none.db" ] && echo yes || echo no)"
+
 # start PORT [ARGS...]: starts a server, waits for its URL line; sets $srv (pid).
 start() {
 	port=$1
@@ -52,6 +55,8 @@ P=$(free_port)
 start "$P" || { bad "server starts" "$(cat "serve-$P.err")"; exit 1; }
 ok "server listens on 127.0.0.1:$P"
 SRV=$srv
+"$C" serve --store "$S" --listen "127.0.0.1:$P" >o 2>e
+check "a port in use is CTRACE_E_IO (exit 1)" "1 1" "$? $(grep -c 'CTRACE_E_IO: cannot listen' e)"
 
 python3 - "$P" "$older" "$newer" "$SRV" <<'PY'
 import http.client, json, os, socket, sys, threading, time
