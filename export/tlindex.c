@@ -376,6 +376,26 @@ static int derive(const struct tli_level *src, uint32_t nsrc, struct tli_sum *ds
 	return ret;
 }
 
+/* Gives back the growth slack of a level's arrays (a quarter of them on average). */
+static void levels_fit(struct tli_level *lv, uint32_t n)
+{
+	for (uint32_t d = 0; d < n; d++) {
+		struct tli_level *l = &lv[d];
+		void *p;
+
+		if (l->nc < l->cc &&
+		    (p = realloc(l->calls, (l->nc ? l->nc : 1) * sizeof(*l->calls)))) {
+			l->calls = p;
+			l->cc = l->nc;
+		}
+		if (l->nb < l->cb &&
+		    (p = realloc(l->busy, (l->nb ? l->nb : 1) * sizeof(*l->busy)))) {
+			l->busy = p;
+			l->cb = l->nb;
+		}
+	}
+}
+
 static size_t levels_bytes(const struct tli_level *lv, uint32_t n)
 {
 	size_t b = n * sizeof(*lv);
@@ -423,10 +443,13 @@ static int build_thread(struct ctr_tlindex *x, uint32_t th, struct ctr_err *e)
 	ctr_tl_iter_close(it);
 	if (!ret && t->nm && t->marks[t->nm - 1].t > t->end)
 		t->end = t->marks[t->nm - 1].t;
+	levels_fit(t->lv, t->nlv);
 	for (int k = 0; !ret && k < TLI_UP; k++) {
 		t->up[k].base = (k ? t->up[k - 1].base : t->base) * TLI_UP_FACTOR;
 		ret = derive(k ? t->up[k - 1].lv : t->lv, k ? t->up[k - 1].nlv : t->nlv, &t->up[k],
 			     e);
+		if (!ret)
+			levels_fit(t->up[k].lv, t->up[k].nlv);
 	}
 	x->bytes += t->cpool * sizeof(*t->pool) + t->csnap * sizeof(*t->snaps) +
 		    t->cm * sizeof(*t->marks) + levels_bytes(t->lv, t->nlv);
