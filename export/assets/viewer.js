@@ -395,6 +395,8 @@ function timeline(sec, run, my) {
 	var detail = el('div', {id: 'call-detail', 'class': 'detail'});
 	add(sec, add(el('div', {'class': 'tools'}), reset, note), add(el('div', {'class': 'canvaswrap'}), cv), detail);
 	var requests = 0, hits = [], W = 1000;
+	/* The first timeline request of a run builds its index on the server: say so if it takes. */
+	var slow = setTimeout(function () { if (!requests) note.textContent = 'first view of this run: the server is indexing its timeline (one pass over every event, about 10 s per 100 M calls)\u2026'; }, 1500);
 	function layout() {
 		var y = AXIS;
 		lanes.forEach(function (l) { l.y = y; y += LANEHEAD + Math.min(l.depth, 64) * RH + 6; });
@@ -471,7 +473,7 @@ function timeline(sec, run, my) {
 				if (!isCurrent(my) || ticket !== l.pending) return;
 				performance.mark('ctrace-timeline-data');
 				l.data = d; l.depth = Math.max(1, d.max_depth, l.depth);
-				requests++;
+				if (!requests++) { clearTimeout(slow); note.textContent = 'wheel: zoom, drag: pan, click a call for its details'; }
 				cv.setAttribute('data-requests', String(requests));
 				draw();
 				/* first paint with data: a lane of the timeline drawn (bench/serve.sh) */
