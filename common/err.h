@@ -14,18 +14,18 @@
 /* Stable codes; the names printed to users are "CTRACE_E_<NAME>" (see docs/errors.md). */
 enum ctr_code {
 	CTR_OK = 0,
-	CTR_EUSAGE = -1,     /* bad command line or option value */
-	CTR_EIO = -2,	     /* a read, write, open or mmap failed */
-	CTR_EFORMAT = -3,    /* input is not a valid ctrace file / record */
-	CTR_EVERSION = -4,   /* input is from an unsupported (newer) format or schema version */
-	CTR_ESYMBOL = -5,    /* symbolization failed (missing binary, build-id mismatch) */
-	CTR_ESTORE = -6,     /* the trace store failed (corrupt, read-only, busy) */
-	CTR_ENOTFOUND = -7,  /* a run, function or file that was asked for does not exist */
-	CTR_ENOEVENTS = -8,  /* a run recorded no events */
-	CTR_ENOMEM = -9,     /* an allocation failed */
-	CTR_EEXIST = -10,    /* the object already exists (e.g. run committed twice) */
-	CTR_EINTERNAL = -11, /* a bug in ctrace */
-	CTR_EAUTH = -12	     /* a request without the right token or from a foreign origin */
+	CTR_EUSAGE = -1,    /* bad command line or option value */
+	CTR_EIO = -2,	    /* a read, write, open or mmap failed */
+	CTR_EFORMAT = -3,   /* input is not a valid ctrace file / record */
+	CTR_EVERSION = -4,  /* input is from an unsupported (newer) format or schema version */
+	CTR_ESYMBOL = -5,   /* symbolization failed (missing binary, build-id mismatch) */
+	CTR_ESTORE = -6,    /* the trace store failed (corrupt, read-only, busy) */
+	CTR_ENOTFOUND = -7, /* a run, function or file that was asked for does not exist */
+	CTR_ENOEVENTS = -8, /* a run recorded no events */
+	CTR_ENOMEM = -9,    /* an allocation failed */
+	CTR_EEXIST = -10,   /* the object already exists (e.g. run committed twice) */
+	CTR_EAUTH = -12,    /* ctrace serve: no/wrong token, or a foreign Host */
+	CTR_EINTERNAL = -11 /* a bug in ctrace */
 };
 
 #define CTR_ERR_MSG_MAX 512
