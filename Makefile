@@ -7,9 +7,9 @@ BUILD ?= build
 V ?= 0
 Q := $(if $(filter 1,$(V)),,@)
 
-PKGS := libunwind libdw libelf sqlite3 jansson libzstd libpq criterion
+PKGS := libunwind libdw libelf sqlite3 jansson libzstd libpq libmicrohttpd criterion
 DEBS := pkg-config gcc g++ clang make libunwind-dev libdw-dev libelf-dev libsqlite3-dev \
-	libjansson-dev libzstd-dev libpq-dev libcriterion-dev binutils elfutils file \
+	libjansson-dev libzstd-dev libpq-dev libmicrohttpd-dev libcriterion-dev binutils elfutils file \
 	libclang-rt-14-dev clang-format python3 procps sqlite3 util-linux
 
 ifeq ($(DEBUG),1)
@@ -23,16 +23,16 @@ endif
 
 WARN := -Wall -Wextra -Wno-unused-parameter -Wshadow -Wformat=2
 CFLAGS_BASE := -std=gnu11 $(OPT) $(WARN) -MMD -MP -D_GNU_SOURCE $(SANFLAGS)
-PC_CFLAGS = $(shell pkg-config --cflags libdw sqlite3 jansson libzstd libpq 2>/dev/null)
+PC_CFLAGS = $(shell pkg-config --cflags libdw sqlite3 jansson libzstd libpq libmicrohttpd 2>/dev/null)
 # libpq is not linked into the tools: store/pgsql.c opens it on the first PostgreSQL store
 # (its dependency chain made every command start 12 ms slower); the unit tests link it.
-PC_LIBS = $(shell pkg-config --libs libdw libelf sqlite3 jansson libzstd 2>/dev/null)
+PC_LIBS = $(shell pkg-config --libs libdw libelf sqlite3 jansson libzstd libmicrohttpd 2>/dev/null)
 PQ_LIBS = $(shell pkg-config --libs libpq 2>/dev/null)
 
 # The pipeline stages, lowest first; each is one static archive and may use only the stages
 # before it. The link lines list them highest first, so a call from a lower stage into a higher
 # one is an undefined symbol (tests/layers.sh also checks includes and symbols).
-STAGES := common store ingest view export cli
+STAGES := common store ingest view export serve cli
 MAINS := cli/ctrace.c cli/ctrace-report.c
 stage_src = $(filter-out $(MAINS),$(wildcard $(1)/*.c))
 HOST_SRC := $(foreach s,$(STAGES),$(call stage_src,$(s)))
@@ -45,7 +45,7 @@ UNIT_BIN := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRC))
 
 DEPS_STAMP := $(BUILD)/.deps-ok
 
-.PHONY: all deps test unit integ demo bench asan fuzz fmt install clean
+.PHONY: all deps test unit integ demo bench bench-serve asan fuzz fmt install clean
 all: $(BUILD)/libctrace.so $(BUILD)/ctrace $(BUILD)/ctrace-report $(BUILD)/ctrace-cc
 
 # Install what the build needs when a pkg-config check fails (Debian/Ubuntu, as root).
@@ -173,6 +173,11 @@ bench: deps
 	$(Q)BUILD=$(BUILD) sh bench/run.sh
 	$(Q)BUILD=$(BUILD) sh bench/filter.sh
 	$(Q)BUILD=$(BUILD) sh bench/truth.sh
+
+# `ctrace serve` on a fib(38) run of 126 M calls (bench/serve.sh, docs/serve.md).
+bench-serve: deps
+	$(Q)$(MAKE) --no-print-directory all
+	$(Q)BUILD=$(BUILD) sh bench/serve.sh
 
 fmt:
 	$(Q)clang-format -i $$(git ls-files '*.c' '*.h')

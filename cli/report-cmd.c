@@ -209,8 +209,9 @@ static int check_combinations(struct cmd *c)
 					      "--function and --raw-times");
 	if (c->diff && c->n_runs == 0)
 		return ctr_cli_usage(c->prog, "--diff needs RUN_A [RUN_B]");
+	/* one view; --json carries --threads and --tree together (per-thread profiles and trees) */
 	if (!!c->callers + !!c->callees + !!c->graph + !!c->hist + !!c->slowest + c->percentiles +
-		c->tree + c->threads >
+		(c->json && c->tree && c->threads ? 1 : c->tree + c->threads) >
 	    1)
 		return ctr_cli_usage(c->prog,
 				     "choose one view of --tree, --threads, --callers, "
@@ -421,6 +422,16 @@ static void prog_name(struct cmd *c, const char *argv0, int show, char *buf, siz
 
 static void export_note(const struct cmd *c, const struct ctr_export_stats *st)
 {
+	if (c->format == CTR_EXPORT_HTML) {
+		/* The page's timeline is reduced, not cut: say how (docs/serve.md). */
+		if (st->short_calls)
+			fprintf(stderr,
+				"%s: note: the page's timeline shows %" PRIu64
+				" calls one by one and %" PRIu64
+				" shorter ones merged into busy spans (zoom needs ctrace serve)\n",
+				c->prog, st->calls, st->short_calls);
+		return;
+	}
 	if (st->short_calls || st->outside || st->over_limit)
 		fprintf(stderr,
 			"%s: note: export has %" PRIu64 " calls; left out %" PRIu64

@@ -56,6 +56,7 @@ static const struct {
     {CTR_ENOMEM, "CTRACE_E_NOMEM", "nomem"},
     {CTR_EEXIST, "CTRACE_E_EXISTS", "exists"},
     {CTR_EINTERNAL, "CTRACE_E_INTERNAL", "internal"},
+    {CTR_EAUTH, "CTRACE_E_AUTH", "auth"},
 };
 
 const char *ctr_err_name(int code)

@@ -24,6 +24,7 @@ enum ctr_code {
 	CTR_ENOEVENTS = -8, /* a run recorded no events */
 	CTR_ENOMEM = -9,    /* an allocation failed */
 	CTR_EEXIST = -10,   /* the object already exists (e.g. run committed twice) */
+	CTR_EAUTH = -12,    /* ctrace serve: no/wrong token, or a foreign Host */
 	CTR_EINTERNAL = -11 /* a bug in ctrace */
 };
 

@@ -17,5 +17,5 @@
 		".size " #sym ", . - " #sym "\n"                                                   \
 		".popsection\n")
 
-CTR_ASSET(ctr_asset_report_css, "export/assets/report.css");
-CTR_ASSET(ctr_asset_report_js, "export/assets/report.js");
+CTR_ASSET(ctr_asset_viewer_css, "export/assets/viewer.css");
+CTR_ASSET(ctr_asset_viewer_js, "export/assets/viewer.js");

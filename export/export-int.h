@@ -91,9 +91,9 @@ const char *ctr_export_fn_name(const struct ctr_run *run, uint32_t fid);
 /* Writes @ns as microseconds with three decimals ("12.345"), the Chrome format's unit. */
 void ctr_export_fmt_us(FILE *out, uint64_t ns);
 
-/* export/assets/report.{css,js}, NUL-terminated (assets.c). */
-extern const char ctr_asset_report_css[];
-extern const char ctr_asset_report_js[];
+/* export/assets/viewer.{css,js}, NUL-terminated (assets.c). */
+extern const char ctr_asset_viewer_css[];
+extern const char ctr_asset_viewer_js[];
 
 /* 32 and 16 hex digit ids for OTLP, derived from the run id. */
 void ctr_export_trace_id(const struct ctr_run *run, char out[33]);

@@ -27,7 +27,6 @@ enum ctr_export_format {
 
 /* Format defaults (used when the option is left at -1). */
 #define CTR_EXPORT_CHROME_MAX_EVENTS 1000000
-#define CTR_EXPORT_HTML_MAX_EVENTS 20000
 #define CTR_EXPORT_OTLP_MAX_EVENTS 100000
 #define CTR_EXPORT_OTLP_MIN_DURATION 1000000 /* 1 ms */
 

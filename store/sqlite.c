@@ -978,6 +978,23 @@ static int row_chunk(sqlite3_stmt *st, struct ctr_run *r, size_t *cap)
 	return 0;
 }
 
+/* A chunk's header without its data (CTR_LOAD_CHUNK_INDEX): column 6 is length(data). */
+static int row_chunk_hdr(sqlite3_stmt *st, struct ctr_run *r, size_t *cap)
+{
+	struct ctr_chunk *c = push((void **)&r->chunks, &r->n_chunks, cap, sizeof(*c));
+
+	if (!c)
+		return -1;
+	c->thread = (uint32_t)sqlite3_column_int64(st, 0);
+	c->seq = (uint32_t)sqlite3_column_int64(st, 1);
+	c->codec = (uint32_t)sqlite3_column_int64(st, 2);
+	c->raw_size = col_u64(st, 3);
+	c->first_ns = col_u64(st, 4);
+	c->last_ns = col_u64(st, 5);
+	c->size = (size_t)col_u64(st, 6);
+	return 0;
+}
+
 static int sq_load(struct ctr_store *s, const char *id, unsigned what, struct ctr_run **out,
 		   struct ctr_err *e)
 {
@@ -1041,11 +1058,16 @@ static int sq_load(struct ctr_store *s, const char *id, unsigned what, struct ct
 			     "SELECT node, key, value, count FROM attrs WHERE run = ?1 "
 			     "ORDER BY idx",
 			     r, row_attr, e)) < 0 ||
-	    ((what & CTR_LOAD_TIMELINE) &&
+	    ((what & CTR_LOAD_TIMELINE) && !(what & CTR_LOAD_CHUNK_INDEX) &&
 	     (ret = load_rows(q, pk,
 			      "SELECT thread, seq, codec, raw_size, first_ns, last_ns, data "
 			      "FROM chunks WHERE run = ?1 ORDER BY rowid",
-			      r, row_chunk, e)) < 0))
+			      r, row_chunk, e)) < 0) ||
+	    ((what & CTR_LOAD_TIMELINE) && (what & CTR_LOAD_CHUNK_INDEX) &&
+	     (ret = load_rows(q, pk,
+			      "SELECT thread, seq, codec, raw_size, first_ns, last_ns, "
+			      "length(data) FROM chunks WHERE run = ?1 ORDER BY rowid",
+			      r, row_chunk_hdr, e)) < 0))
 		goto out;
 	*out = r;
 	r = NULL;

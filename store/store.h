@@ -190,8 +190,12 @@ struct ctr_series_point {
 
 struct ctr_store;
 
-/* What load() fills. Without CTR_LOAD_TIMELINE, chunks are not loaded (n_chunks = 0). */
+/* What load() fills. Without CTR_LOAD_TIMELINE, chunks are not loaded (n_chunks = 0). With
+ * CTR_LOAD_TIMELINE | CTR_LOAD_CHUNK_INDEX, a backend that has load_chunk fills only the chunks'
+ * headers (data NULL, size = the stored bytes), to be read one at a time with
+ * ctr_store_load_chunk(); the others load the data as with CTR_LOAD_TIMELINE alone. */
 #define CTR_LOAD_TIMELINE 0x1u
+#define CTR_LOAD_CHUNK_INDEX 0x2u
 
 struct ctr_store_ops {
 	const char *name; /* "sqlite", "jsonl", "memory", "pgsql" */
@@ -215,9 +219,10 @@ struct ctr_store_ops {
 	int (*series)(struct ctr_store *s, const struct ctr_filter *f, const char *fn,
 		      enum ctr_metric m, struct ctr_series_point **out, size_t *n,
 		      struct ctr_err *e);
-	/* Optional: chunk @seq of thread @thread of run @id into *@out (data owned by the caller;
-	 * CTR_ENOTFOUND past the last one), so that a timeline can be read one chunk at a time.
-	 * NULL in backends that hold a run in one piece. */
+	/* Optional: chunk @seq of thread @thread of run @id into *@out, header and data (data
+	 * owned by the caller; CTR_ENOTFOUND past the last one), so that a timeline can be read
+	 * one chunk at a time (replay, --slowest) or a chunk loaded by CTR_LOAD_CHUNK_INDEX
+	 * without its data fetched (serve). NULL in backends that hold a run in one piece. */
 	int (*load_chunk)(struct ctr_store *s, const char *id, uint32_t thread, uint32_t seq,
 			  struct ctr_chunk *out, struct ctr_err *e);
 	/* Optional: only the metadata of run @id into run->meta (n_meta), for list --json.

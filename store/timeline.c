@@ -301,6 +301,9 @@ struct ctr_tl_iter {
 	struct ctr_store *store; /* streaming: chunks fetched one by one, by seq */
 	struct ctr_chunk cur;	 /* streaming: the chunk being decoded (owned) */
 	int done;
+	ctr_tl_fetch fetch; /* for chunks loaded without their data */
+	void *fetch_arg;
+	unsigned char *fetched; /* the data of the current fetched chunk */
 };
 
 struct seq_idx {
@@ -379,6 +382,7 @@ void ctr_tl_iter_close(struct ctr_tl_iter *it)
 	ctr_decoder_release(&it->dec);
 	ZSTD_freeDCtx(it->dctx);
 	free(it->buf);
+	free(it->fetched);
 	free(it->order);
 	free(it);
 }
@@ -470,8 +474,49 @@ int ctr_tl_iter_next(struct ctr_tl_iter *it, struct ctr_event *ev, struct ctr_er
 		}
 		if (it->next >= it->n)
 			return 0;
-		ret = load_chunk(it, &it->run->chunks[it->order[it->next++]], e);
+		const struct ctr_chunk *c = &it->run->chunks[it->order[it->next++]];
+		struct ctr_chunk got;
+
+		if (!c->data && c->size && it->fetch) {
+			got = *c;
+			free(it->fetched);
+			it->fetched = NULL;
+			ret = it->fetch(it->fetch_arg, c, &it->fetched, &got.size, e);
+			if (ret < 0)
+				return ret;
+			got.data = it->fetched;
+			c = &got;
+		}
+		ret = load_chunk(it, c, e);
 		if (ret < 0)
 			return ret;
 	}
+}
+
+size_t ctr_tl_iter_chunks(const struct ctr_tl_iter *it)
+{
+	return it->n;
+}
+
+const struct ctr_chunk *ctr_tl_iter_chunk(const struct ctr_tl_iter *it, size_t k)
+{
+	return k < it->n ? &it->run->chunks[it->order[k]] : NULL;
+}
+
+size_t ctr_tl_iter_read(const struct ctr_tl_iter *it)
+{
+	return it->next;
+}
+
+void ctr_tl_iter_seek(struct ctr_tl_iter *it, size_t k)
+{
+	ctr_decoder_release(&it->dec);
+	ctr_decoder_init(&it->dec);
+	it->next = k < it->n ? k : it->n;
+}
+
+void ctr_tl_iter_set_fetch(struct ctr_tl_iter *it, ctr_tl_fetch fetch, void *arg)
+{
+	it->fetch = fetch;
+	it->fetch_arg = arg;
 }

@@ -51,5 +51,21 @@ int ctr_tl_iter_open_store(struct ctr_tl_iter **out, struct ctr_store *s, const 
 /* 1 = event, 0 = end, negative CTR_E* on corrupt data. */
 int ctr_tl_iter_next(struct ctr_tl_iter *it, struct ctr_event *ev, struct ctr_err *e);
 void ctr_tl_iter_close(struct ctr_tl_iter *it); /* accepts NULL */
+/* Random access by chunk, for readers that index a timeline (export/tlindex.h): the number of
+ * chunks of the iterated thread, chunk @k of them in seq order (borrowed from the run), how many
+ * have been read so far (the chunk of the last event is the one before that), and a seek that
+ * makes chunk @k the next one read, dropping the rest of the current one and the decoder's open
+ * frames (a reader that seeks keeps its own stack). Seeking past the end ends the iteration. */
+size_t ctr_tl_iter_chunks(const struct ctr_tl_iter *it);
+const struct ctr_chunk *ctr_tl_iter_chunk(const struct ctr_tl_iter *it, size_t k);
+size_t ctr_tl_iter_read(const struct ctr_tl_iter *it);
+void ctr_tl_iter_seek(struct ctr_tl_iter *it, size_t k);
+/* Reads the data of a chunk loaded without it (CTR_LOAD_CHUNK_INDEX: data NULL, size > 0) into
+ * *@data (malloc'ed, the iterator frees it) and *@size; 0 or a negative CTR_E* code. */
+typedef int (*ctr_tl_fetch)(void *arg, const struct ctr_chunk *c, unsigned char **data,
+			    size_t *size, struct ctr_err *e);
+/* Makes the iterator read such chunks through @fetch (one held at a time); without it they are
+ * CTR_EFORMAT ("no data"). */
+void ctr_tl_iter_set_fetch(struct ctr_tl_iter *it, ctr_tl_fetch fetch, void *arg);
 
 #endif

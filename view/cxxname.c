@@ -346,9 +346,11 @@ int ctr_cxx_attach(const struct ctr_run *run, int full, struct ctr_err *e)
 		return ctr_err_set(e, ret ? ret : CTR_ENOMEM, 0, "out of memory naming functions");
 	}
 	free(dup);
-	attached[slot].run = run;
 	attached[slot].names = names;
 	attached[slot].n = run->n_functions;
+	/* published last: a reader on another thread (ctrace serve) that finds the run sees its
+	 * names; attach and detach themselves are serialized by the caller */
+	__atomic_store_n(&attached[slot].run, run, __ATOMIC_RELEASE);
 	return 0;
 }
 
@@ -356,8 +358,8 @@ void ctr_cxx_detach(const struct ctr_run *run)
 {
 	for (size_t i = 0; i < CTR_CXX_RUNS; i++)
 		if (attached[i].run == run) {
+			__atomic_store_n(&attached[i].run, NULL, __ATOMIC_RELEASE);
 			names_free(attached[i].names, attached[i].n);
-			attached[i].run = NULL;
 			attached[i].names = NULL;
 			attached[i].n = 0;
 		}
@@ -368,7 +370,8 @@ const char *ctr_cxx_display(const struct ctr_run *run, uint32_t fid)
 	if (!run || fid >= run->n_functions)
 		return "?";
 	for (size_t i = 0; i < CTR_CXX_RUNS; i++)
-		if (attached[i].run == run && fid < attached[i].n)
+		if (__atomic_load_n(&attached[i].run, __ATOMIC_ACQUIRE) == run &&
+		    fid < attached[i].n)
 			return attached[i].names[fid];
 	return run->functions[fid].name ? run->functions[fid].name : "?";
 }

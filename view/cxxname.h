@@ -21,7 +21,7 @@
 #include "../common/err.h"
 #include "../store/store.h"
 
-#define CTR_CXX_RUNS 4
+#define CTR_CXX_RUNS 64
 
 /* The shortened form of the demangled @full into @buf (always NUL-terminated), the return type
  * always dropped: level 1 template arguments as "<...>" and no parameter list; 2 with the

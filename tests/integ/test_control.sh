@@ -103,7 +103,7 @@ d = json.load(open('$T/otlp.json'))
 sp = [s for r in d['resourceSpans'] for ss in r['scopeSpans'] for s in ss['spans'] if s['name'] == 'request']
 print(len(sp), [a['value']['stringValue'] for a in sp[0]['attributes'] if a['key'] == 'user'][0] if sp else '')")"
 check "span attributes in the SVG flame graph titles (escaped)" 1 "$("$B/ctrace" show latest --store "$S" --format svg | grep -c 'request {user=alice &amp; &lt;bob&gt;, n=42}')"
-check "span attributes in the HTML page data" 1 "$("$B/ctrace" show latest --store "$S" --format html | grep -c 'user=alice &')"
+check "span attributes in the HTML page data (script-safe escapes)" 1 "$("$B/ctrace" show latest --store "$S" --format html | grep -q 'alice \\u0026 \\u003cbob\\u003e' && echo 1)"
 check "span encloses work() in the tree" "$(($(awk '$4 == "span" { print $5; exit }' "$T/plain.dump") + 1))" "$(awk '$4 == "enter" && $7 == "work" { print $5; exit }' "$T/plain.dump")"
 
 # without the preload, the ctrace.h calls are no-ops

@@ -1,7 +1,7 @@
 #!/bin/sh
 # SPDX-License-Identifier: MIT
 # The architecture, checked: the pipeline stages (common -> store -> ingest -> view -> export ->
-# cli, the Makefile's STAGES) only use the stages before them, by include and by symbol; the
+# serve -> cli, the Makefile's STAGES) only use the stages before them, by include and by symbol; the
 # preload and instrument/ use nothing of ctrace but common/'s header-only files; the tree is
 # formatted with the committed .clang-format; no function on the tools side is longer than
 # about 120 lines (common/decode.c's decoder loop is the hot path of commit and stays whole).
@@ -15,7 +15,7 @@ B=$(cd "${1:-build}" && pwd)
 cd "$ROOT" || exit 1
 
 STAGES=$(sed -n 's/^STAGES := //p' Makefile)
-check "Makefile names the stages" "common store ingest view export cli" "$STAGES"
+check "Makefile names the stages" "common store ingest view export serve cli" "$STAGES"
 
 # Includes: a file in stage N may include "../S/..." only for stages S before or equal to N.
 rank() { i=0; for s in $STAGES; do [ "$s" = "$1" ] && { echo $i; return; }; i=$((i + 1)); done; echo 99; }

@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "export/export.h"
+#include "export/viewer.h"
 #include "report-fixture.h"
 
 static struct ctr_run *timeline_run(void)
@@ -461,7 +462,6 @@ Test(export, html_self_contained_and_escaped)
 	free(r->command);
 	r->command = strdup("./demo '</script><b>x</b>' & more");
 	ctr_export_opts_init(&o);
-	o.max_events = 2;
 	FX_CAPTURE(s, ctr_export(out, r, CTR_EXPORT_HTML, &o, &st, &e));
 	cr_assert_eq(strncmp(s, "<!DOCTYPE html>", 15), 0);
 	cr_assert_null(strstr(s, "http://") == NULL ? NULL : strstr(strstr(s, "http://"), "src="));
@@ -471,8 +471,10 @@ Test(export, html_self_contained_and_escaped)
 	cr_assert_null(strstr(s, "<b>x"));
 	cr_assert_eq(count(s, "</script>"), 2);
 	cr_assert_not_null(strstr(s, "&lt;/script&gt;&lt;b&gt;x&lt;/b&gt;&#39; &amp; more"));
-	cr_assert_not_null(strstr(s, "std::vector&lt;int&gt;::push_back"));
-	cr_assert_not_null(strstr(s, "past the limit of 2 calls"));
+	cr_assert_not_null(strstr(s, "std::vector\\u003cint\\u003e::push_back(int const\\u0026)"));
+	cr_assert_not_null(strstr(s, "Content-Security-Policy"));
+	/* the whole timeline of both threads at the page's detail: nothing left out */
+	cr_assert_eq(st.calls + st.short_calls, 8);
 	/* The embedded data parses and names survive the escaping. */
 	data = strstr(s, "<script type=\"application/json\" id=\"ctrace-data\">");
 	cr_assert_not_null(data);
@@ -480,14 +482,21 @@ Test(export, html_self_contained_and_escaped)
 	end = strstr(data, "</script>");
 	*end = 0;
 	{
-		json_t *j = parse(data), *fns = json_object_get(j, "functions");
+		json_t *j = parse(data), *run = json_object_get(j, "run"), *fns, *tls;
+		int found = 0;
 
-		cr_assert_str_eq(json_string_value(json_array_get(json_array_get(fns, F_PUSH), 0)),
-				 PUSH_NAME);
-		cr_assert_eq(json_array_size(json_object_get(j, "profile")), 6);
-		cr_assert_eq(json_array_size(json_object_get(
-				 json_array_get(json_object_get(j, "threads"), 0), "calls")),
-			     3);
+		fns = json_object_get(run, "functions");
+		for (size_t i = 0; i < json_array_size(fns); i++)
+			found += !strcmp(
+			    json_string_value(json_object_get(json_array_get(fns, i), "name")),
+			    PUSH_NAME);
+		cr_assert_eq(found, 1);
+		cr_assert_eq(json_array_size(fns), 6);
+		cr_assert_str_eq(json_string_value(json_object_get(run, "command")), r->command);
+		tls = json_object_get(j, "timelines");
+		cr_assert_eq(json_array_size(tls), 2);
+		cr_assert_eq(json_array_size(json_object_get(json_array_get(tls, 0), "calls")), 5);
+		cr_assert_eq(json_integer_value(json_object_get(j, "px")), CTR_VIEWER_STATIC_PX);
 		json_decref(j);
 	}
 	free(s);

@@ -391,6 +391,60 @@ Test(store, round_trip_is_equal)
 	}
 }
 
+/* CTR_LOAD_CHUNK_INDEX: SQLite gives chunk headers and each chunk's data on demand; the other
+ * backends load whole chunks and refuse ctr_store_load_chunk(). */
+Test(store, chunk_index_and_load_chunk)
+{
+	for (int b = 0; b < B_COUNT; b++) {
+		if (skip_b(b))
+			continue;
+		struct ctr_store *s = open_b(b, "ci");
+		struct ctr_run *r = rich_run("run-1", 1700000000000000000ll, 5000, "./app", "f",
+					     "main"),
+			       *got = NULL;
+		struct ctr_err e;
+
+		save_ok(s, r);
+		ctr_err_clear(&e);
+		cr_assert_eq(
+		    ctr_store_load(s, "run-1", CTR_LOAD_TIMELINE | CTR_LOAD_CHUNK_INDEX, &got, &e),
+		    0, "%s: %s", bnames[b], e.msg);
+		cr_assert_eq(got->n_chunks, r->n_chunks, "%s", bnames[b]);
+		for (size_t i = 0; i < r->n_chunks; i++) {
+			struct ctr_chunk c = got->chunks[i];
+
+			cr_assert_eq(c.size, r->chunks[i].size, "%s chunk %zu", bnames[b], i);
+			cr_assert_eq(c.first_ns, r->chunks[i].first_ns);
+			cr_assert_eq(c.raw_size, r->chunks[i].raw_size);
+			if (b != B_SQLITE) {
+				cr_assert_not_null(c.data, "%s loads whole chunks", bnames[b]);
+				cr_assert_eq(
+				    ctr_store_load_chunk(s, "run-1", c.thread, c.seq, &c, NULL),
+				    CTR_EUSAGE);
+				continue;
+			}
+			cr_assert_null(c.data, "sqlite: headers only");
+			cr_assert_eq(ctr_store_load_chunk(s, "run-1", c.thread, c.seq, &c, &e), 0,
+				     "%s", e.msg);
+			cr_assert_eq(c.size, r->chunks[i].size);
+			cr_assert_eq(memcmp(c.data, r->chunks[i].data, c.size), 0);
+			free(c.data);
+		}
+		if (b == B_SQLITE) {
+			struct ctr_chunk c = {0};
+
+			cr_assert_eq(ctr_store_load_chunk(s, "run-1", 0, 99, &c, NULL),
+				     CTR_ENOTFOUND);
+			cr_assert_eq(ctr_store_load_chunk(s, "nosuch", 0, 0, &c, NULL),
+				     CTR_ENOTFOUND);
+			cr_assert_null(c.data);
+		}
+		ctr_run_free(got);
+		ctr_run_free(r);
+		ctr_store_close(s);
+	}
+}
+
 Test(store, equal_sees_every_difference)
 {
 	struct ctr_run *a = simple_run("x", 1), *b = ctr_run_dup(a);

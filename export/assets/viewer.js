@@ -1,0 +1,576 @@
+/* SPDX-License-Identifier: MIT */
+/* The ctrace viewer (docs/serve.md): run list, run page (header, profile table, flame graph,
+ * timeline of every thread on one time axis) and diff page. Served by `ctrace serve`, where it
+ * asks the JSON API under /api/, and inlined by `ctrace show --format html`, where the same
+ * calls are answered from the page's own data (#ctrace-data). Plain DOM and canvas, no
+ * network beyond the server it came from; run strings only ever reach textContent/title. */
+(function () {
+'use strict';
+
+var dataEl = document.getElementById('ctrace-data');
+var STATIC = dataEl ? JSON.parse(dataEl.textContent) : null;
+var TOKEN = new URLSearchParams(location.search).get('token');
+var app = document.getElementById('app'), crumbs = document.getElementById('crumbs');
+var gen = 0; /* bumped on every route change: late answers of an old page are dropped */
+
+/* ---- helpers ---- */
+function el(tag, attrs, text) {
+	var e = document.createElement(tag);
+	if (attrs) for (var k in attrs) if (attrs[k] !== undefined && attrs[k] !== null) e.setAttribute(k, attrs[k]);
+	if (text !== undefined && text !== null) e.textContent = String(text);
+	return e;
+}
+function add(parent) { for (var i = 1; i < arguments.length; i++) if (arguments[i]) parent.appendChild(arguments[i]); return parent; }
+function fmtNs(ns) {
+	var u = [[1e9, ' s'], [1e6, ' ms'], [1e3, ' us']];
+	var a = Math.abs(ns);
+	for (var i = 0; i < u.length; i++) if (a >= u[i][0]) {
+		var v = ns / u[i][0], av = Math.abs(v);
+		return (av >= 100 ? v.toFixed(0) : av >= 10 ? v.toFixed(1) : v.toFixed(2)) + u[i][1];
+	}
+	return Math.round(ns) + ' ns';
+}
+function fmtCount(n) { return n >= 1e9 ? (n / 1e9).toFixed(2) + ' G' : n >= 1e6 ? (n / 1e6).toFixed(2) + ' M' : n >= 1e4 ? (n / 1e3).toFixed(1) + ' k' : String(n); }
+function fmtTime(unixNs) { return new Date(unixNs / 1e6).toISOString().replace('T', ' ').replace(/\.\d+Z$/, ' UTC'); }
+function pct(x, base) { return base ? (100 * x / base).toFixed(1) + '%' : '-'; }
+/* C++ names: template arguments and parameter lists folded, the full name kept for hover. */
+function shortName(n) {
+	if (!n) return '?';
+	var out = '', depth = 0;
+	for (var i = 0; i < n.length; i++) {
+		var c = n[i];
+		if (c === '<' && !/operator$/.test(out) && !(n[i + 1] === '<' || n[i + 1] === '=' || n[i - 1] === '<')) { if (depth++ === 0) out += '<\u2026'; continue; }
+		if (c === '>' && depth > 0) { if (--depth === 0) out += '>'; continue; }
+		if (depth === 0) out += c;
+	}
+	if (out.length > 48) out = out.replace(/\((?!anonymous)[^()]*\)( const)?$/, '(\u2026)');
+	return out.length > 80 ? '\u2026' + out.slice(out.length - 79) : out;
+}
+function hash32(s) { var h = 2166136261; for (var i = 0; i < s.length; i++) { h ^= s.charCodeAt(i); h = Math.imul(h, 16777619); } return h >>> 0; }
+/* A colour per function name, the same in every run and view. */
+function colour(name) { var h = hash32(name || '?'); return 'hsl(' + (h % 360) + ',' + (45 + (h >>> 9) % 25) + '%,' + (62 + (h >>> 17) % 14) + '%)'; }
+function debounce(fn, ms) { var t; return function () { clearTimeout(t); t = setTimeout(fn, ms); }; }
+
+/* ---- the API, remote or answered from the static page's data ---- */
+function api(path, params) {
+	if (STATIC) return Promise.resolve().then(function () { return staticApi(path, params || {}); });
+	var q = new URLSearchParams();
+	for (var k in params || {}) if (params[k] !== '' && params[k] !== undefined && params[k] !== null) q.append(k, params[k]);
+	var headers = TOKEN ? {Authorization: 'Bearer ' + TOKEN} : {};
+	return fetch(path + (String(q) ? '?' + q : ''), {headers: headers, cache: 'no-store'}).then(function (r) {
+		return r.json().then(function (j) {
+			if (!r.ok) throw new Error((j.error_code || r.status) + ': ' + (j.message || r.statusText));
+			return j;
+		});
+	});
+}
+function staticApi(path, p) {
+	var run = STATIC.run, m;
+	if (path === '/api/runs') {
+		var s = {};
+		for (var k in run) if (k !== 'functions' && k !== 'threads') s[k] = run[k];
+		s.threads = run.threads.length;
+		return {runs: [s], limit: 1, offset: 0};
+	}
+	if ((m = /^\/api\/runs\/([^/]+)(\/timeline)?$/.exec(path))) {
+		if (!m[2]) return run;
+		var tl = STATIC.timelines[+p.thread || 0];
+		return reduceLocal(tl, +p.from, +p.to, +p.px);
+	}
+	throw new Error('CTRACE_E_NOT_FOUND: not in this static page (use ctrace serve)');
+}
+/* The static page's zoom: the inlined whole-run answer merged again for [from, to) at px. */
+function reduceLocal(tl, from, to, px) {
+	var pw = Math.max(1, Math.floor((to - from) / px)), calls = [], busy = [], cur = {}, md = 0;
+	function merge(d, s, e, n, f) {
+		var c = cur[d];
+		if (c && s < c[0] + c[1] + pw) { var end = Math.max(c[0] + c[1], e); c[1] = end - c[0]; c[3] += n; if (c[4] !== f) c[4] = -1; return; }
+		if (c) busy.push(c);
+		cur[d] = [s, e - s, d, n, f];
+	}
+	var items = [];
+	tl.calls.forEach(function (c) { if (c[0] < to && c[0] + c[1] > from) items.push([c[0], c[2], c]); });
+	tl.busy.forEach(function (b) { if (b[0] < to && b[0] + b[1] > from) items.push([b[0], b[2], null, b]); });
+	items.sort(function (a, b) { return a[1] - b[1] || a[0] - b[0]; });
+	items.forEach(function (it) {
+		md = Math.max(md, it[1] + 1);
+		if (it[2]) { if (it[2][1] >= pw) calls.push(it[2]); else merge(it[1], it[2][0], it[2][0] + it[2][1], 1, it[2][3]); }
+		else merge(it[1], it[3][0], it[3][0] + it[3][1], it[3][3], it[3][4]);
+	});
+	for (var d in cur) busy.push(cur[d]);
+	var marks = tl.marks.filter(function (mk) { return mk[0] >= from && mk[0] < to; });
+	return {thread: tl.thread, pid: tl.pid, tid: tl.tid, from: from, to: to, ns_per_px: pw, source: 'static',
+		max_depth: md, calls: calls, busy: busy, marks: marks, detail_ns: tl.ns_per_px};
+}
+
+/* ---- routing ---- */
+function parseHash() {
+	var h = location.hash.replace(/^#/, '') || '/', qi = h.indexOf('?');
+	var path = qi < 0 ? h : h.slice(0, qi), q = new URLSearchParams(qi < 0 ? '' : h.slice(qi + 1));
+	return {parts: path.split('/').filter(Boolean).map(decodeURIComponent), q: q};
+}
+function go(hash) { location.hash = hash; }
+function route() {
+	var r = parseHash(), my = ++gen;
+	document.body.removeAttribute('data-ctrace-ready');
+	app.textContent = '';
+	crumbs.textContent = '';
+	var done = function () {
+		if (my !== gen) return;
+		if (!window.ctraceReadyAt) window.ctraceReadyAt = performance.now(); /* every section drawn, for bench/serve.sh */
+		document.body.setAttribute('data-ctrace-ready', '1');
+	};
+	var fail = function (err) {
+		if (my !== gen) return;
+		add(app, el('p', {'class': 'error', id: 'error'}, String(err.message || err)));
+		document.body.setAttribute('data-ctrace-ready', '1');
+		document.body.setAttribute('data-ctrace-error', '1');
+	};
+	var p;
+	if (STATIC && !r.parts.length) r.parts = ['run', STATIC.run.run_id];
+	if (r.parts[0] === 'run' && r.parts[1]) p = runPage(r.parts[1], r.q, my);
+	else if (r.parts[0] === 'diff' && r.parts[2]) p = diffPage(r.parts[1], r.parts[2], my);
+	else p = listPage(r.q, my);
+	p.then(done, fail);
+}
+function isCurrent(my) { return my === gen; }
+
+/* ---- run list ---- */
+var FILTERS = [['command', 'command contains'], ['function', 'has function'], ['since', 'since (2026-11-21, -2h)'], ['until', 'until'], ['meta', 'meta KEY=VALUE']];
+function listPage(q, my) {
+	var limit = 25, offset = +(q.get('offset') || 0), params = {limit: limit, offset: offset};
+	add(crumbs, el('span', null, 'runs'));
+	var form = el('form', {id: 'filters', 'class': 'filters'});
+	FILTERS.forEach(function (f) {
+		var i = el('input', {name: f[0], placeholder: f[1], value: q.get(f[0]) || ''});
+		params[f[0]] = q.get(f[0]) || '';
+		add(form, i);
+	});
+	add(form, el('button', {type: 'submit'}, 'filter'));
+	form.addEventListener('submit', function (ev) {
+		ev.preventDefault();
+		var nq = new URLSearchParams();
+		FILTERS.forEach(function (f) { var v = form.elements[f[0]].value.trim(); if (v) nq.set(f[0], v); });
+		go('#/?' + nq);
+	});
+	add(app, el('h1', null, 'Runs'), form);
+	return api('/api/runs', params).then(function (j) {
+		if (!isCurrent(my)) return;
+		var t = el('table', {id: 'runs', 'class': 'grid', 'data-rows': String(j.runs.length)});
+		var hr = add(el('tr'), el('th', null, 'diff'), el('th', null, 'run'), el('th', null, 'start'), el('th', {'class': 'num'}, 'duration'),
+			el('th', {'class': 'num'}, 'threads'), el('th', {'class': 'num'}, 'calls'), el('th', null, 'status'), el('th', null, 'command'));
+		add(t, add(el('thead'), hr));
+		var tb = el('tbody');
+		add(t, tb);
+		var picked = [];
+		var diffBtn = el('button', {id: 'diff-btn', disabled: 'disabled'}, 'diff the two selected runs');
+		var startOf = {};
+		j.runs.forEach(function (r) { startOf[r.run_id] = r.start_unix_ns; });
+		/* A is the earlier run, B the later one, whatever order they were ticked in. */
+		diffBtn.addEventListener('click', function () {
+			if (picked.length !== 2) return;
+			var p = picked.slice().sort(function (x, y) { return startOf[x] - startOf[y]; });
+			go('#/diff/' + encodeURIComponent(p[0]) + '/' + encodeURIComponent(p[1]));
+		});
+		j.runs.forEach(function (r) {
+			var cb = el('input', {type: 'checkbox', 'data-run': r.run_id});
+			cb.addEventListener('change', function () {
+				if (cb.checked) picked.push(r.run_id); else picked = picked.filter(function (x) { return x !== r.run_id; });
+				while (picked.length > 2) { var old = picked.shift(); var o = tb.querySelector('input[data-run="' + old + '"]'); if (o) o.checked = false; }
+				if (picked.length === 2) diffBtn.removeAttribute('disabled'); else diffBtn.setAttribute('disabled', 'disabled');
+			});
+			var a = el('a', {href: '#/run/' + encodeURIComponent(r.run_id)}, r.run_id);
+			var st = r.signal ? (r.crashed ? 'crash: signal ' : 'signal ') + r.signal : r.exit_status >= 0 ? 'exit ' + r.exit_status : '?';
+			add(tb, add(el('tr', {'class': r.crashed ? 'crashed' : null}), add(el('td'), cb), add(el('td'), a), el('td', null, fmtTime(r.start_unix_ns)),
+				el('td', {'class': 'num'}, fmtNs(r.duration_ns)), el('td', {'class': 'num'}, r.threads !== undefined ? r.threads : ''),
+				el('td', {'class': 'num'}, r.calls !== undefined ? fmtCount(r.calls) : ''), el('td', null, st), el('td', {'class': 'cmd', title: r.command}, r.command)));
+		});
+		add(app, t);
+		var nav = el('p', {'class': 'paging'});
+		var base = new URLSearchParams(q);
+		if (offset > 0) { base.set('offset', String(Math.max(0, offset - limit))); add(nav, el('a', {href: '#/?' + base, id: 'prev'}, '\u2190 newer')); }
+		add(nav, el('span', null, ' runs ' + (j.runs.length ? offset + 1 : 0) + '\u2013' + (offset + j.runs.length) + ' '));
+		if (j.runs.length === limit) { base.set('offset', String(offset + limit)); add(nav, el('a', {href: '#/?' + base, id: 'next'}, 'older \u2192')); }
+		add(app, nav, diffBtn);
+		if (!j.runs.length) add(app, el('p', {'class': 'note'}, 'no runs match'));
+	});
+}
+
+/* ---- run page ---- */
+function runPage(id, q, my) {
+	add(crumbs, add(el('a', {href: '#/'}, 'runs')), el('span', null, ' / ' + id));
+	return api('/api/runs/' + encodeURIComponent(id), {tree: 1, threads: 1}).then(function (run) {
+		if (!isCurrent(my)) return;
+		var fn = {};
+		run.functions.forEach(function (f) { fn[f.id] = f; });
+		run._fn = fn;
+		header(run);
+		var tlSec = add(el('section', {id: 'timeline-section'}), el('h2', null, 'Timeline'));
+		var flSec = add(el('section', {id: 'flame-section'}), el('h2', null, 'Flame graph'));
+		var prSec = add(el('section', {id: 'profile-section'}), el('h2', null, 'Profile'));
+		add(app, tlSec, flSec, prSec);
+		/* The timeline's first request goes out before the other sections are drawn. */
+		performance.mark('ctrace-run');
+		/* The timeline first (its requests are the slow part), then the profile and the flame
+		 * graph, whether or not the timeline could be had. */
+		var rest = function () {
+			if (!isCurrent(my)) return;
+			profile(prSec, run);
+			performance.mark('ctrace-profile');
+			flame(flSec, run);
+			performance.mark('ctrace-flame');
+		};
+		return timeline(tlSec, run, my).then(rest, function (err) { rest(); throw err; });
+	});
+}
+function header(run) {
+	var pids = {};
+	run.threads.forEach(function (t) { pids[t.pid] = 1; });
+	var st = run.signal ? 'killed by signal ' + run.signal : run.exit_status >= 0 ? 'exit status ' + run.exit_status : 'exit status unknown';
+	var h = add(el('div', {id: 'run-header', 'class': 'runhead'}), el('h1', {title: run.command}, run.command),
+		el('p', {'class': 'meta'}, 'run ' + run.run_id + ' \u00b7 ' + fmtTime(run.start_unix_ns) + (run.host ? ' \u00b7 host ' + run.host : '')),
+		el('p', {'class': 'meta', id: 'run-facts'}, 'duration ' + fmtNs(run.duration_ns) + ' \u00b7 ' + run.threads.length + ' thread' + (run.threads.length === 1 ? '' : 's') +
+			' \u00b7 ' + Object.keys(pids).length + ' process' + (Object.keys(pids).length === 1 ? '' : 'es') + ' \u00b7 ' + fmtCount(run.calls) + ' calls \u00b7 ' + fmtCount(run.events) + ' events \u00b7 ' + st));
+	if (run.lost_events) add(h, el('p', {'class': 'warn', id: 'lost'}, 'WARNING: ' + run.lost_events + ' events lost'));
+	if (run.crashed) add(h, el('p', {'class': 'crash', id: 'crash'}, 'CRASHED: the program died of a fatal signal; calls open at the crash end there'));
+	if (STATIC) add(h, el('p', {'class': 'note'}, 'Static page: the timeline is reduced to ' + STATIC.px + ' pixels for the whole run; ctrace serve zooms down to single calls.'));
+	add(app, h);
+}
+
+/* Profile table: sortable columns, a filter box, percentile columns when the report has them. */
+function profile(sec, run) {
+	var base = run.duration_ns || 1;
+	var cols = [['function', 'name', 'n'], ['calls', 'calls', 'c'], ['total', 'total_ns', 't'], ['self', 'self_ns', 't'], ['avg', 'avg_ns', 't'], ['min', 'min_ns', 't'], ['max', 'max_ns', 't']];
+	var f0 = run.functions[0] || {};
+	Object.keys(f0).filter(function (k) { return /^p\d+(_\d+)?_ns$/.test(k); }).forEach(function (k) { cols.push([k.replace(/_ns$/, ''), k, 't']); });
+	cols.push(['total%', 'total_ns', 'p'], ['self%', 'self_ns', 'p']);
+	var key = 3, desc = true;
+	var filter = el('input', {id: 'profile-filter', placeholder: 'filter functions', type: 'search'});
+	var t = el('table', {id: 'profile', 'class': 'grid'}), hr = el('tr'), tb = el('tbody');
+	add(t, add(el('thead'), hr), tb);
+	cols.forEach(function (c, i) {
+		var th = el('th', {'data-col': String(i), 'class': c[2] === 'n' ? 'name' : 'num'}, c[0]);
+		th.addEventListener('click', function () { if (key === i) desc = !desc; else { key = i; desc = c[2] !== 'n'; } render(); });
+		add(hr, th);
+	});
+	function render() {
+		var c = cols[key], needle = filter.value.toLowerCase();
+		var rows = run.functions.filter(function (f) { return !needle || (f.name || '').toLowerCase().indexOf(needle) >= 0; });
+		rows.sort(function (a, b) { var x = a[c[1]], y = b[c[1]]; var r = x < y ? -1 : x > y ? 1 : 0; return desc ? -r : r; });
+		for (var i = 0; i < hr.cells.length; i++) hr.cells[i].classList.toggle('sorted', i === key);
+		tb.textContent = '';
+		rows.forEach(function (f) {
+			var tr = el('tr');
+			cols.forEach(function (cc) {
+				var v = f[cc[1]], td;
+				if (cc[2] === 'n') {
+					td = el('td', {'class': 'name', title: f.name + (f.file ? '  ' + f.file + ':' + f.line : '')}, shortName(f.name));
+					td.setAttribute('data-name', f.name);
+					var sw = el('span', {'class': 'swatch'});
+					sw.style.background = colour(f.name);
+					td.insertBefore(sw, td.firstChild);
+					if (f.attributes && f.attributes.length) add(td, el('div', {'class': 'attrs'}, f.attributes.map(function (a) { return a.key + '=' + a.value; }).join(', ')));
+				} else td = el('td', {'class': 'num'}, v === undefined ? '' : cc[2] === 't' ? fmtNs(v) : cc[2] === 'p' ? pct(v, base) : String(v));
+				add(tr, td);
+			});
+			add(tb, tr);
+		});
+		t.setAttribute('data-rows', String(rows.length));
+	}
+	filter.addEventListener('input', render);
+	render();
+	add(sec, el('p', {'class': 'note'}, run.functions.length + ' functions; times ' + (run.times || 'compensated') + ' for tracer overhead; click a column to sort'), filter, add(el('div', {'class': 'scroll'}), t));
+}
+
+/* ---- flame graph ---- */
+function flameTree(run, thread) {
+	var root = {name: thread < 0 ? 'all threads' : 'thread ' + (run.threads[thread].name || run.threads[thread].tid), total: 0, self: 0, children: [], parent: null};
+	function addInto(dst, src) {
+		(src || []).forEach(function (n) {
+			var c = null;
+			for (var i = 0; i < dst.children.length; i++) if (dst.children[i].name === n.name) { c = dst.children[i]; break; }
+			if (!c) { c = {name: n.name, fid: n.function, total: 0, self: 0, calls: 0, children: [], parent: dst}; dst.children.push(c); }
+			c.total += n.total_ns; c.self += n.self_ns; c.calls += n.calls;
+			addInto(c, n.children);
+		});
+	}
+	run.threads.forEach(function (t, i) { if (thread < 0 || thread === i) addInto(root, t.tree); });
+	root.children.forEach(function (c) { root.total += c.total; });
+	(function sortKids(n) { n.children.sort(function (a, b) { return b.total - a.total; }); n.children.forEach(sortKids); })(root);
+	return root;
+}
+function flame(sec, run) {
+	var sel = el('select', {id: 'flame-thread'});
+	add(sel, el('option', {value: '-1'}, 'all threads, merged'));
+	run.threads.forEach(function (t, i) { add(sel, el('option', {value: String(i)}, 'thread ' + (t.name || '') + ' (pid ' + t.pid + ', tid ' + t.tid + ')')); });
+	var search = el('input', {id: 'flame-search', type: 'search', placeholder: 'search functions'});
+	var info = el('span', {id: 'flame-search-info', 'class': 'note'});
+	var bc = el('div', {id: 'flame-crumbs', 'class': 'crumbs'});
+	var cv = el('canvas', {id: 'flame', 'class': 'flame'});
+	var tip = el('div', {id: 'flame-tip', 'class': 'tip'});
+	add(sec, add(el('div', {'class': 'tools'}), sel, search, info), bc, add(el('div', {'class': 'canvaswrap'}), cv, tip));
+	var root = flameTree(run, -1), zoom = root, rects = [], RH = 18;
+	function depthOf(n) { var d = 0; for (var p = n; p.parent; p = p.parent) d++; return d; }
+	function maxDepth(n) { var m = 0; n.children.forEach(function (c) { m = Math.max(m, 1 + maxDepth(c)); }); return m; }
+	function matches(n, re) { return re && re.test(n.name); }
+	function draw() {
+		var re = null, needle = search.value.trim();
+		if (needle) { try { re = new RegExp(needle, 'i'); } catch (x) { re = new RegExp(needle.replace(/[.*+?^${}()|[\]\\]/g, '\\$&'), 'i'); } }
+		var zd = depthOf(zoom), md = zd + maxDepth(zoom) + 1;
+		var W = cv.clientWidth || 1000, H = md * RH + 2, dpr = window.devicePixelRatio || 1;
+		cv.width = W * dpr; cv.height = H * dpr; cv.style.height = H + 'px';
+		var g = cv.getContext('2d');
+		g.setTransform(dpr, 0, 0, dpr, 0, 0);
+		g.clearRect(0, 0, W, H);
+		g.font = '12px system-ui, sans-serif';
+		g.textBaseline = 'middle';
+		rects = [];
+		var matched = 0, drawn = 0;
+		function box(n, x, w, d, hot) {
+			var y = d * RH;
+			g.fillStyle = hot ? '#e040fb' : colour(n.name);
+			g.fillRect(x, y, Math.max(w - 0.5, 0.5), RH - 1);
+			if (w > 40) { g.fillStyle = '#111'; g.save(); g.beginPath(); g.rect(x, y, w - 2, RH); g.clip(); g.fillText(shortName(n.name), x + 3, y + RH / 2); g.restore(); }
+			rects.push([x, y, w, n]);
+			drawn++;
+		}
+		/* The ancestors of the zoomed frame, full width. */
+		var anc = [];
+		for (var p = zoom; p; p = p.parent) anc.unshift(p);
+		anc.forEach(function (a, i) { box(a, 0, W, i, matches(a, re)); });
+		function lay(n, x, w, d, inHot) {
+			var cx = x, scale = n.total ? w / n.total : 0;
+			n.children.forEach(function (c) {
+				var cw = c.total * scale;
+				if (cw >= 0.3) { var hot = matches(c, re); if (hot && !inHot) matched += c.total; box(c, cx, cw, d, hot); lay(c, cx, cw, d + 1, inHot || hot); }
+				cx += cw;
+			});
+		}
+		lay(zoom, 0, W, zd + 1, matches(zoom, re));
+		if (re && matches(zoom, re)) matched = zoom.total;
+		cv.setAttribute('data-frames', String(drawn));
+		cv.setAttribute('data-zoom', zoom.name);
+		cv.setAttribute('data-matched-ns', String(matched));
+		info.textContent = re ? 'matches cover ' + pct(matched, zoom.total || 1) + ' of ' + (zoom === root ? 'the run' : shortName(zoom.name)) + ' (' + fmtNs(matched) + ')' : '';
+		bc.textContent = '';
+		anc.forEach(function (a, i) {
+			var b = el('a', {href: 'javascript:void 0', 'data-depth': String(i)}, i ? shortName(a.name) : a.name);
+			b.addEventListener('click', function () { zoom = a; draw(); });
+			if (i) add(bc, el('span', null, ' \u203a '));
+			add(bc, b);
+		});
+	}
+	function hit(ev) {
+		var r = cv.getBoundingClientRect(), x = ev.clientX - r.left, y = ev.clientY - r.top;
+		for (var i = rects.length - 1; i >= 0; i--) { var q = rects[i]; if (x >= q[0] && x < q[0] + q[2] && y >= q[1] && y < q[1] + RH) return q[3]; }
+		return null;
+	}
+	cv.addEventListener('click', function (ev) { var n = hit(ev); if (n) { zoom = n; draw(); } });
+	cv.addEventListener('mousemove', function (ev) {
+		var n = hit(ev);
+		if (!n) { tip.style.display = 'none'; return; }
+		tip.textContent = n.name + ' \u2014 total ' + fmtNs(n.total) + ' (' + pct(n.total, root.total) + '), self ' + fmtNs(n.self) + (n.calls ? ', ' + n.calls + ' calls' : '');
+		tip.style.display = 'block'; tip.style.left = (ev.offsetX + 12) + 'px'; tip.style.top = (ev.offsetY + 12) + 'px';
+	});
+	cv.addEventListener('mouseleave', function () { tip.style.display = 'none'; });
+	sel.addEventListener('change', function () { root = flameTree(run, +sel.value); zoom = root; draw(); });
+	search.addEventListener('input', draw);
+	window.addEventListener('resize', debounce(draw, 100));
+	draw();
+}
+
+/* ---- timeline ---- */
+function niceStep(span, n) {
+	var raw = span / n, p = Math.pow(10, Math.floor(Math.log10(raw))), m = raw / p;
+	return (m < 1.5 ? 1 : m < 3.5 ? 2 : m < 7.5 ? 5 : 10) * p;
+}
+function timeline(sec, run, my) {
+	var T1 = run.duration_ns || 1;
+	run.threads.forEach(function (t) { if (t.end_ns > T1) T1 = t.end_ns; });
+	var view = {t0: 0, t1: T1}, RH = 16, AXIS = 22, LANEHEAD = 16;
+	var lanes = run.threads.map(function (t, i) { return {i: i, t: t, data: null, depth: 1, pending: 0}; });
+	var note = el('p', {'class': 'note', id: 'timeline-note'}, 'wheel: zoom, drag: pan, click a call for its details');
+	var reset = el('button', {id: 'timeline-reset'}, 'whole run');
+	var cv = el('canvas', {id: 'timeline', 'class': 'timeline', 'data-requests': '0'});
+	var detail = el('div', {id: 'call-detail', 'class': 'detail'});
+	add(sec, add(el('div', {'class': 'tools'}), reset, note), add(el('div', {'class': 'canvaswrap'}), cv), detail);
+	var requests = 0, hits = [], W = 1000;
+	/* The first timeline request of a run builds its index on the server: say so if it takes. */
+	var slow = setTimeout(function () { if (!requests) note.textContent = 'first view of this run: the server is indexing its timeline (one pass over every event, about 10 s per 100 M calls)\u2026'; }, 1500);
+	function layout() {
+		var y = AXIS;
+		lanes.forEach(function (l) { l.y = y; y += LANEHEAD + Math.min(l.depth, 64) * RH + 6; });
+		return y;
+	}
+	function x(t) { return (t - view.t0) / (view.t1 - view.t0) * W; }
+	function draw() {
+		W = cv.clientWidth || 1000;
+		var H = layout(), dpr = window.devicePixelRatio || 1;
+		cv.width = W * dpr; cv.height = H * dpr; cv.style.height = H + 'px';
+		var g = cv.getContext('2d');
+		g.setTransform(dpr, 0, 0, dpr, 0, 0);
+		g.fillStyle = '#fff'; g.fillRect(0, 0, W, H);
+		g.font = '11px system-ui, sans-serif'; g.textBaseline = 'middle';
+		/* time axis */
+		var span = view.t1 - view.t0, step = niceStep(span, Math.max(2, W / 120));
+		g.strokeStyle = '#ddd'; g.fillStyle = '#555';
+		/* Deep in a long run, ticks are labelled as offsets from the first one. */
+		var first = Math.ceil(view.t0 / step) * step, rel = step < first / 500;
+		for (var tt = first; tt <= view.t1; tt += step) {
+			var xx = Math.round(x(tt)) + 0.5;
+			g.beginPath(); g.moveTo(xx, 0); g.lineTo(xx, H); g.stroke();
+			g.fillText(rel && tt > first ? '+' + fmtNs(tt - first) : fmtNs(tt), xx + 3, 10);
+		}
+		hits = [];
+		var ncalls = 0, nlabels = 0, nbusy = 0;
+		lanes.forEach(function (l) {
+			g.fillStyle = '#333';
+			g.fillText('thread ' + (l.t.name || '') + ' (pid ' + l.t.pid + ', tid ' + l.t.tid + ')' + (l.data ? '' : ' \u2026'), 4, l.y + LANEHEAD / 2);
+			if (!l.data) return;
+			var top = l.y + LANEHEAD, d = l.data;
+			d.busy.forEach(function (b) {
+				if (b[2] >= 64) return;
+				var x0 = Math.max(x(b[0]), -1), x1 = Math.min(x(b[0] + b[1]), W + 1);
+				if (x1 <= 0 || x0 >= W) return;
+				var f = b[4] >= 0 ? run._fn[b[4]] : null;
+				g.fillStyle = f ? colour(f.name) : '#bbb'; g.globalAlpha = 0.55;
+				g.fillRect(x0, top + b[2] * RH, Math.max(x1 - x0, 1), RH - 1);
+				g.globalAlpha = 1;
+				hits.push([x0, top + b[2] * RH, Math.max(x1 - x0, 1), l, null, b]);
+				nbusy++;
+			});
+			d.calls.forEach(function (c) {
+				if (c[2] >= 64) return;
+				var x0 = Math.max(x(c[0]), -1), x1 = Math.min(x(c[0] + c[1]), W + 1);
+				if (x1 <= 0 || x0 >= W) return;
+				var f = run._fn[c[3]], name = f ? f.name : '#' + c[3], y = top + c[2] * RH, w = Math.max(x1 - x0, 1);
+				g.fillStyle = colour(name);
+				g.fillRect(x0, y, w, RH - 1);
+				if (w > 30) {
+					g.save(); g.beginPath(); g.rect(Math.max(x0, 0), y, w, RH); g.clip();
+					g.fillStyle = '#111'; g.fillText(shortName(name), Math.max(x0, 0) + 3, y + RH / 2);
+					g.restore(); nlabels++;
+				}
+				hits.push([x0, y, w, l, c, null]);
+				ncalls++;
+			});
+			g.fillStyle = '#d32f2f';
+			d.marks.forEach(function (m) { var mx = x(m[0]); g.beginPath(); g.moveTo(mx - 4, l.y + 2); g.lineTo(mx + 4, l.y + 2); g.lineTo(mx, l.y + 10); g.fill(); });
+		});
+		cv.setAttribute('data-calls', String(ncalls));
+		cv.setAttribute('data-busy', String(nbusy));
+		cv.setAttribute('data-labels', String(nlabels));
+		cv.setAttribute('data-from', String(Math.round(view.t0)));
+		cv.setAttribute('data-to', String(Math.round(view.t1)));
+	}
+	/* Asks every lane for the current view; an answer is drawn only if it is the latest asked. */
+	function fetchAll() {
+		var from = Math.max(0, Math.floor(view.t0)), to = Math.max(from + 1, Math.ceil(view.t1));
+		var px = Math.min(10000, Math.max(1, Math.round(W)));
+		return Promise.all(lanes.map(function (l) {
+			var ticket = ++l.pending;
+			return api('/api/runs/' + encodeURIComponent(run.run_id) + '/timeline', {thread: l.i, from: from, to: to, px: px}).then(function (d) {
+				if (!isCurrent(my) || ticket !== l.pending) return;
+				performance.mark('ctrace-timeline-data');
+				l.data = d; l.depth = Math.max(1, d.max_depth, l.depth);
+				if (!requests++) { clearTimeout(slow); note.textContent = 'wheel: zoom, drag: pan, click a call for its details'; }
+				cv.setAttribute('data-requests', String(requests));
+				draw();
+				/* first paint with data: a lane of the timeline drawn (bench/serve.sh) */
+				if (!window.ctraceFirstPaint) window.ctraceFirstPaint = performance.now();
+			});
+		}));
+	}
+	var refetch = debounce(fetchAll, 80);
+	function clamp() {
+		var span = Math.max(100, Math.min(view.t1 - view.t0, T1));
+		if (view.t0 < 0) view.t0 = 0;
+		view.t1 = view.t0 + span;
+		if (view.t1 > T1) { view.t1 = T1; view.t0 = Math.max(0, T1 - span); }
+	}
+	cv.addEventListener('wheel', function (ev) {
+		ev.preventDefault();
+		var r = cv.getBoundingClientRect(), fx = (ev.clientX - r.left) / W, at = view.t0 + fx * (view.t1 - view.t0);
+		var k = Math.exp(Math.max(-1, Math.min(1, ev.deltaY * 0.002)));
+		view.t0 = at - (at - view.t0) * k; view.t1 = at + (view.t1 - at) * k;
+		clamp(); draw(); refetch();
+	}, {passive: false});
+	var drag = null;
+	cv.addEventListener('mousedown', function (ev) { drag = {x: ev.clientX, t0: view.t0, t1: view.t1, moved: false}; });
+	window.addEventListener('mousemove', function (ev) {
+		if (!drag) return;
+		var dx = ev.clientX - drag.x;
+		if (Math.abs(dx) > 2) drag.moved = true;
+		var dt = dx / W * (drag.t1 - drag.t0);
+		view.t0 = drag.t0 - dt; view.t1 = drag.t1 - dt;
+		clamp(); draw();
+	});
+	window.addEventListener('mouseup', function (ev) {
+		if (!drag) return;
+		var moved = drag.moved;
+		drag = null;
+		if (moved) refetch(); else showDetail(ev);
+	});
+	function showDetail(ev) {
+		var r = cv.getBoundingClientRect(), px = ev.clientX - r.left, py = ev.clientY - r.top, h = null;
+		for (var i = hits.length - 1; i >= 0; i--) { var q = hits[i]; if (px >= q[0] - 1 && px <= q[0] + q[2] + 1 && py >= q[1] && py < q[1] + RH) { h = q; break; } }
+		detail.textContent = '';
+		if (!h) { detail.removeAttribute('data-name'); return; }
+		if (h[5]) {
+			var b = h[5], bf = b[4] >= 0 ? run._fn[b[4]] : null;
+			detail.setAttribute('data-name', '');
+			add(detail, el('b', null, b[3] + ' calls shorter than a pixel' + (bf ? ' (all ' + bf.name + ')' : '')), el('div', null, 'from ' + fmtNs(b[0]) + ' for ' + fmtNs(b[1]) + ' at depth ' + b[2] + '; zoom in to see them one by one'));
+			return;
+		}
+		var c = h[4], f = run._fn[c[3]] || {name: '#' + c[3]};
+		detail.setAttribute('data-name', f.name);
+		add(detail, el('b', {id: 'detail-name'}, f.name),
+			el('div', null, (f.file ? f.file + ':' + f.line : 'no source location') + (f.module ? ' \u00b7 ' + f.module : '')),
+			el('div', {id: 'detail-times'}, 'start ' + fmtNs(c[0]) + ' \u00b7 duration ' + fmtNs(c[1]) + (c[5] ? '+ (continues past the view)' : '') + ' \u00b7 self ' + fmtNs(c[4]) + ' \u00b7 depth ' + c[2] + ' \u00b7 thread ' + h[3].t.tid));
+		if (c[6]) add(detail, el('div', {id: 'detail-attrs'}, 'attributes: ' + Object.keys(c[6]).map(function (k) { return k + '=' + c[6][k]; }).join(', ')));
+		var ms = h[3].data.marks.filter(function (m) { return m[0] >= c[0] && m[0] <= c[0] + c[1]; });
+		if (ms.length) add(detail, el('div', null, 'marks: ' + ms.map(function (m) { var mf = run._fn[m[1]]; return (mf ? mf.name : '#' + m[1]) + ' at ' + fmtNs(m[0]); }).join(', ')));
+		var zb = el('button', null, 'zoom to this call');
+		zb.addEventListener('click', function () { var pad = c[1] * 0.05 + 50; view.t0 = c[0] - pad; view.t1 = c[0] + c[1] + pad; clamp(); draw(); refetch(); });
+		add(detail, zb);
+	}
+	reset.addEventListener('click', function () { view.t0 = 0; view.t1 = T1; draw(); refetch(); });
+	window.addEventListener('resize', debounce(function () { draw(); fetchAll(); }, 150));
+	draw();
+	return fetchAll();
+}
+
+/* ---- diff page ---- */
+function diffPage(a, b, my) {
+	add(crumbs, add(el('a', {href: '#/'}, 'runs')), el('span', null, ' / diff'));
+	return api('/api/diff', {a: a, b: b}).then(function (d) {
+		if (!isCurrent(my)) return;
+		var side = add(el('div', {'class': 'sides', id: 'diff-sides'}));
+		[['A', d.run_a], ['B', d.run_b]].forEach(function (p) {
+			var r = p[1];
+			add(side, add(el('div', {'class': 'side'}), el('h2', null, p[0] + ': ' + r.command),
+				add(el('p', {'class': 'meta'}), add(el('a', {href: '#/run/' + encodeURIComponent(r.run_id)}, r.run_id))),
+				el('p', {'class': 'meta'}, fmtTime(r.start_unix_ns) + ' \u00b7 ' + fmtNs(r.duration_ns) + ' \u00b7 ' + fmtCount(r.calls) + ' calls')));
+		});
+		add(app, el('h1', null, 'Diff'), side, el('p', {id: 'diff-summary'}, 'duration change ' + (d.duration_ns_change >= 0 ? '+' : '') + fmtNs(d.duration_ns_change) + '; largest self-time changes first'));
+		var t = el('table', {id: 'diff', 'class': 'grid', 'data-rows': String(d.functions.length)});
+		add(t, add(el('thead'), add(el('tr'), el('th', {'class': 'name'}, 'function'), el('th', null, 'status'), el('th', {'class': 'num'}, 'calls A'), el('th', {'class': 'num'}, 'calls B'),
+			el('th', {'class': 'num'}, 'self A'), el('th', {'class': 'num'}, 'self B'), el('th', {'class': 'num'}, 'self change'), el('th', {'class': 'num'}, 'change %'))));
+		var tb = el('tbody');
+		add(t, tb);
+		d.functions.forEach(function (f) {
+			var ch = f.self_change_percent;
+			add(tb, add(el('tr', {'class': f.self_ns_change > 0 ? 'slower' : f.self_ns_change < 0 ? 'faster' : null}),
+				el('td', {'class': 'name', title: f.name, 'data-name': f.name}, shortName(f.name)), el('td', null, f.status),
+				el('td', {'class': 'num'}, f.calls_a), el('td', {'class': 'num'}, f.calls_b),
+				el('td', {'class': 'num'}, fmtNs(f.self_ns_a)), el('td', {'class': 'num'}, fmtNs(f.self_ns_b)),
+				el('td', {'class': 'num'}, (f.self_ns_change >= 0 ? '+' : '') + fmtNs(f.self_ns_change)),
+				el('td', {'class': 'num'}, ch === null || ch === undefined ? '' : (ch >= 0 ? '+' : '') + ch.toFixed(1) + '%')));
+		});
+		add(app, add(el('div', {'class': 'scroll'}), t));
+	});
+}
+
+window.addEventListener('hashchange', route);
+route();
+})();

@@ -1,0 +1,254 @@
+// SPDX-License-Identifier: MIT
+// The viewer in real headless Chromium (playwright-core): the page served by `ctrace serve`
+// and the static export, driven like a user (clicks, typing, mouse wheel, drag) and checked by
+// DOM, canvas pixels, the network log and the console. Prints ok/FAIL lines; screenshots go to
+// ARTIFACTS.
+//
+// usage: node viewer.test.js CHROMIUM URL OLDER_RUN NEWER_RUN STATIC_HTML ARTIFACTS
+'use strict';
+const {chromium} = require('playwright-core');
+const path = require('path');
+
+const [chromePath, base, older, newer, staticFile, art, tokenBase] = process.argv.slice(2);
+let fails = 0;
+const ok = (n) => console.log('ok   ' + n);
+const bad = (n, why) => { console.log('FAIL ' + n + ': ' + why); fails++; };
+const check = (n, cond, why) => (cond ? ok(n) : bad(n, why));
+
+async function ready(page) {
+	await page.waitForSelector('body[data-ctrace-ready="1"]', {timeout: 20000});
+}
+async function attr(page, sel, name) {
+	return page.$eval(sel, (e, n) => e.getAttribute(n), name);
+}
+async function shot(page, name) {
+	await page.screenshot({path: path.join(art, name + '.png'), fullPage: true});
+}
+/* Pixels of canvas @sel whose colour is within 12 of rgb @c. */
+async function countColour(page, sel, c) {
+	return page.$eval(sel, (cv, c) => {
+		const d = cv.getContext('2d').getImageData(0, 0, cv.width, cv.height).data;
+		let n = 0;
+		for (let i = 0; i < d.length; i += 4)
+			if (Math.abs(d[i] - c[0]) < 12 && Math.abs(d[i + 1] - c[1]) < 12 && Math.abs(d[i + 2] - c[2]) < 12) n++;
+		return n;
+	}, c);
+}
+async function nonWhite(page, sel) {
+	return page.$eval(sel, (cv) => {
+		const d = cv.getContext('2d').getImageData(0, 0, cv.width, cv.height).data;
+		let n = 0;
+		for (let i = 0; i < d.length; i += 4) if (d[i] < 240 || d[i + 1] < 240 || d[i + 2] < 240) n++;
+		return n;
+	});
+}
+async function waitAttrChange(page, sel, name, old, ms) {
+	try {
+		await page.waitForFunction(([s, n, o]) => { const e = document.querySelector(s); return e && e.getAttribute(n) !== o; }, [sel, name, old], {timeout: ms || 10000});
+		return true;
+	} catch (e) { return false; }
+}
+
+function watch(page, origin, label) {
+	const st = {errors: [], foreign: [], timeline: []};
+	page.on('console', (m) => { if (m.type() === 'error') st.errors.push(m.text()); });
+	page.on('pageerror', (e) => st.errors.push(String(e)));
+	page.on('request', (r) => {
+		const u = r.url();
+		if (!u.startsWith(origin) && !u.startsWith('data:')) st.foreign.push(u);
+		if (u.includes('/timeline?')) st.timeline.push(u);
+	});
+	page.on('response', async (r) => {
+		if (!r.url().includes('/timeline?')) return;
+		try { const j = await r.json(); st.sources = (st.sources || []).concat(j.source); } catch (e) { /* ignore */ }
+	});
+	return st;
+}
+
+async function served(browser) {
+	const page = await browser.newPage({viewport: {width: 1280, height: 900}});
+	const origin = new URL(base).origin;
+	const st = watch(page, origin, 'served');
+	await page.goto(base + '#/');
+	await ready(page);
+	await shot(page, 'serve-runs');
+	check('run list shows the two runs', await attr(page, '#runs', 'data-rows') === '2', await attr(page, '#runs', 'data-rows'));
+	const ids = await page.$$eval('#runs tbody a', (as) => as.map((a) => a.textContent));
+	check('run list is newest first', ids[0] === newer && ids[1] === older, JSON.stringify(ids));
+	await page.fill('#filters input[name=command]', '200000');
+	await page.click('#filters button');
+	await page.waitForFunction(() => document.querySelector('#runs') && document.querySelector('#runs').getAttribute('data-rows') === '1');
+	ok('run list filter by command leaves one run');
+	await page.goto(base + '#/');
+	await ready(page);
+
+	await page.click('#runs tbody a >> nth=0');
+	await ready(page);
+	await page.waitForSelector('#profile');
+	await shot(page, 'serve-run');
+	const names = await page.$$eval('#profile td.name', (t) => t.map((e) => e.getAttribute('data-name')));
+	for (const f of ['main', 'slow_path(long)', 'leaf(long)', 'int sum_box<int>(Box<int> const*, int)', 'Box<int>::operator<(Box<int> const&) const'])
+		check('profile lists ' + f, names.includes(f), names.join(' | '));
+	const shortSum = await page.$eval('#profile td.name[data-name^="int sum_box"]', (e) => e.textContent);
+	check('C++ name shortened, full name on hover', shortSum.includes('sum_box<\u2026>') && !shortSum.includes('Box<int> const*'), shortSum);
+	const header = await page.textContent('#run-facts');
+	check('header: duration, 2 threads, 1 process', /duration .* 2 threads .* 1 process /.test(header), header);
+	await page.fill('#profile-filter', 'sum_box');
+	check('profile filter box', await attr(page, '#profile', 'data-rows') === '1', await attr(page, '#profile', 'data-rows'));
+	await page.fill('#profile-filter', '');
+	await page.click('#profile th:has-text("calls")');
+	const first = await page.$eval('#profile tbody tr td.name', (e) => e.getAttribute('data-name'));
+	check('profile sorts by calls on a click', first === 'leaf(long)', first);
+
+	/* flame graph: click zooms, breadcrumb zooms out, search highlights */
+	const fl = '#flame';
+	check('flame graph drawn', +(await attr(page, fl, 'data-frames')) > 3 && (await nonWhite(page, fl)) > 1000, await attr(page, fl, 'data-frames'));
+	check('flame starts at the root', await attr(page, fl, 'data-zoom') === 'all threads', await attr(page, fl, 'data-zoom'));
+	const box = await page.$eval(fl, (e) => { const r = e.getBoundingClientRect(); return {x: r.left, y: r.top, w: r.width}; });
+	await page.mouse.click(box.x + 3, box.y + 18 * 1 + 9); // the widest top-level frame, left edge
+	const z = await attr(page, fl, 'data-zoom');
+	check('clicking a frame zooms into it', z === 'main', z);
+	const crumbs = await page.$$eval('#flame-crumbs a', (a) => a.map((x) => x.textContent));
+	check('breadcrumb shows the path', crumbs.length === 2 && crumbs[1] === 'main', JSON.stringify(crumbs));
+	await shot(page, 'serve-flame-zoom');
+	await page.click('#flame-crumbs a >> nth=0');
+	check('breadcrumb zooms out', await attr(page, fl, 'data-zoom') === 'all threads', await attr(page, fl, 'data-zoom'));
+	const hot0 = await countColour(page, fl, [224, 64, 251]);
+	await page.fill('#flame-search', 'slow_path');
+	const hot1 = await countColour(page, fl, [224, 64, 251]);
+	const info = await page.textContent('#flame-search-info');
+	check('search highlights the matches', hot0 === 0 && hot1 > 200, hot0 + ' -> ' + hot1);
+	check('search says what fraction of time they cover', /matches cover \d+(\.\d)?% of the run/.test(info), info);
+	await shot(page, 'serve-flame-search');
+	await page.fill('#flame-search', '');
+
+	/* timeline: labelled calls, wheel zoom and drag pan ask for new data */
+	const tl = '#timeline';
+	await page.waitForFunction(() => +document.querySelector('#timeline').getAttribute('data-requests') >= 2);
+	check('timeline drawn with labelled calls', +(await attr(page, tl, 'data-labels')) > 0 && +(await attr(page, tl, 'data-calls')) > 0, await attr(page, tl, 'data-labels'));
+	const span0 = +(await attr(page, tl, 'data-to')) - +(await attr(page, tl, 'data-from'));
+	const n0 = st.timeline.length;
+	const tb = await page.$eval(tl, (e) => { const r = e.getBoundingClientRect(); return {x: r.left, y: r.top, w: r.width, h: r.height}; });
+	await page.mouse.move(tb.x + tb.w * 0.5, tb.y + 60);
+	const req0 = await attr(page, tl, 'data-requests');
+	await page.mouse.wheel(0, -800);
+	await waitAttrChange(page, tl, 'data-requests', req0);
+	const span1 = +(await attr(page, tl, 'data-to')) - +(await attr(page, tl, 'data-from'));
+	check('wheel zoom narrows the view', span1 < span0 * 0.5, span0 + ' -> ' + span1);
+	check('wheel zoom requests new data', st.timeline.length > n0, n0 + ' -> ' + st.timeline.length);
+	const last = new URL(st.timeline[st.timeline.length - 1]);
+	check('the request asks for the visible window', Math.abs(+last.searchParams.get('to') - +last.searchParams.get('from') - span1) <= 2, last.search);
+	const from1 = +(await attr(page, tl, 'data-from')), n1 = st.timeline.length;
+	const req1 = await attr(page, tl, 'data-requests');
+	await page.mouse.move(tb.x + tb.w * 0.5, tb.y + 60);
+	await page.mouse.down();
+	await page.mouse.move(tb.x + tb.w * 0.3, tb.y + 60, {steps: 5});
+	await page.mouse.up();
+	await waitAttrChange(page, tl, 'data-requests', req1);
+	const from2 = +(await attr(page, tl, 'data-from'));
+	check('drag pan moves the view later', from2 > from1, from1 + ' -> ' + from2);
+	check('drag pan requests new data', st.timeline.length > n1, n1 + ' -> ' + st.timeline.length);
+	await shot(page, 'serve-timeline-zoom');
+	for (let i = 0; i < 12; i++) { await page.mouse.wheel(0, -1000); await page.waitForTimeout(30); }
+	const req2 = await attr(page, tl, 'data-requests');
+	await waitAttrChange(page, tl, 'data-requests', req2, 3000);
+	await page.waitForTimeout(400);
+	const span2 = +(await attr(page, tl, 'data-to')) - +(await attr(page, tl, 'data-from'));
+	check('zoom goes down to single calls (a window under 2 us)', span2 < 2000, span2);
+	check('deep zoom is answered from the decoded events', (st.sources || []).includes('events'), JSON.stringify(st.sources));
+	check('deep zoom still draws labelled calls', +(await attr(page, tl, 'data-labels')) > 0, await attr(page, tl, 'data-labels'));
+	await shot(page, 'serve-timeline-deep');
+	/* click a call: thread 0's depth-0 call (main) lies under the middle of the first lane */
+	await page.mouse.click(tb.x + tb.w * 0.5, tb.y + 22 + 16 + 8);
+	const dn = await attr(page, '#call-detail', 'data-name');
+	const dt = await page.textContent('#call-detail');
+	check('clicking a call shows its name, file:line, duration and self time', dn === 'main' && /viewer\.cc:\d+/.test(dt) && /duration .* self /.test(dt), dn + ' / ' + dt);
+
+	/* diff: from the run list's check boxes */
+	await page.goto(base + '#/');
+	await ready(page);
+	await page.check('#runs input[data-run="' + older + '"]');
+	await page.check('#runs input[data-run="' + newer + '"]');
+	await page.click('#diff-btn');
+	await ready(page);
+	await page.waitForSelector('#diff');
+	await shot(page, 'serve-diff');
+	const rows = await page.$$eval('#diff tbody tr', (t) => t.map((r) => [r.cells[0].getAttribute('data-name'), r.cells[1].textContent, r.cells[6].textContent]));
+	check('diff page lists the functions', rows.length >= 5, rows.length);
+	const leafRow = rows.findIndex((r) => r[0] === 'leaf(long)');
+	const leafCalls = leafRow < 0 ? [] : await page.$$eval('#diff tbody tr', (t, i) => [t[i].cells[2].textContent, t[i].cells[3].textContent], leafRow);
+	check('diff: the known change (leaf calls 13800 -> 212800) is among the first and got slower', leafRow >= 0 && leafRow < 3 && rows[leafRow][1] === 'changed' && rows[leafRow][2].startsWith('+') && leafCalls.join() === '13800,212800', JSON.stringify([leafRow, rows[leafRow], leafCalls]));
+	const sides = await page.$$eval('#diff-sides .side h2', (h) => h.map((x) => x.textContent));
+	check('diff shows both runs side by side', sides.length === 2 && sides[0].endsWith('1000') && sides[1].endsWith('200000'), JSON.stringify(sides));
+
+	await page.goto(base + '#/run/nosuchrun');
+	await ready(page);
+	const e404 = await page.textContent('#error');
+	check('an unknown run shows the API error', /CTRACE_E_NOT_FOUND/.test(e404), e404);
+	st.errors = st.errors.filter((e) => !/404/.test(e)); // the failed fetch above is logged by Chromium
+	check('served page: no console errors', st.errors.length === 0, st.errors.slice(0, 3).join(' | '));
+	check('served page: no request outside the server', st.foreign.length === 0, st.foreign.slice(0, 3).join(' '));
+	await page.close();
+}
+
+async function staticPage(browser) {
+	const page = await browser.newPage({viewport: {width: 1280, height: 900}});
+	const url = 'file://' + staticFile;
+	const st = watch(page, 'file://', 'static');
+	await page.goto(url);
+	await ready(page);
+	await shot(page, 'static-run');
+	const names = await page.$$eval('#profile td.name', (t) => t.map((e) => e.getAttribute('data-name')));
+	check('static: profile lists main and slow_path(long)', names.includes('main') && names.includes('slow_path(long)'), names.join(' | '));
+	check('static: flame graph drawn', +(await attr(page, '#flame', 'data-frames')) > 3, await attr(page, '#flame', 'data-frames'));
+	const tl = '#timeline';
+	await page.waitForFunction(() => +document.querySelector('#timeline').getAttribute('data-requests') >= 2);
+	const from = +(await attr(page, tl, 'data-from')), to = +(await attr(page, tl, 'data-to'));
+	const dur = await page.evaluate(() => JSON.parse(document.getElementById('ctrace-data').textContent).run.duration_ns);
+	check('static: the timeline shows the whole run', from === 0 && to >= dur, from + '..' + to + ' of ' + dur);
+	const calls0 = +(await attr(page, tl, 'data-calls'));
+	check('static: whole-run timeline draws labelled calls', calls0 > 0 && +(await attr(page, tl, 'data-labels')) > 0, calls0);
+	const tb = await page.$eval(tl, (e) => { const r = e.getBoundingClientRect(); return {x: r.left, y: r.top, w: r.width}; });
+	await page.mouse.move(tb.x + tb.w * 0.4, tb.y + 60);
+	const req = await attr(page, tl, 'data-requests');
+	await page.mouse.wheel(0, -800);
+	await waitAttrChange(page, tl, 'data-requests', req);
+	const span = +(await attr(page, tl, 'data-to')) - +(await attr(page, tl, 'data-from'));
+	check('static: wheel zoom narrows the view and redraws', span < (to - from) * 0.5 && +(await attr(page, tl, 'data-calls')) > 0, span);
+	await shot(page, 'static-zoom');
+	check('static: no console errors', st.errors.length === 0, st.errors.slice(0, 3).join(' | '));
+	check('static: no network request', st.foreign.length === 0, st.foreign.slice(0, 3).join(' '));
+	await page.close();
+}
+
+/* A server started with --token: the page opened with ?token= sends it on every API call. */
+async function tokened(browser) {
+	const page = await browser.newPage({viewport: {width: 1280, height: 900}});
+	const st = watch(page, new URL(tokenBase).origin, 'token');
+	const auth = [];
+	page.on('request', (r) => { if (r.url().includes('/api/')) auth.push(r.headers()['authorization'] || ''); });
+	const bare = await page.goto(tokenBase.replace(/\?token=.*/, ''));
+	check('token server: the page without the token is 401', bare.status() === 401, bare.status());
+	await page.goto(tokenBase + '#/');
+	await ready(page);
+	check('token server: the run list loads with ?token=', await attr(page, '#runs', 'data-rows') === '2', await attr(page, '#runs', 'data-rows'));
+	check('token server: API calls carry Authorization: Bearer', auth.length > 0 && auth.every((a) => a === 'Bearer ' + new URL(tokenBase).searchParams.get('token')), JSON.stringify(auth));
+	st.errors = st.errors.filter((e) => !/401/.test(e));
+	check('token server: no console errors', st.errors.length === 0, st.errors.slice(0, 3).join(' | '));
+	await page.close();
+}
+
+(async () => {
+	let browser;
+	try {
+		browser = await chromium.launch({executablePath: chromePath, args: ['--no-sandbox', '--disable-gpu', '--disable-dev-shm-usage']});
+		await served(browser);
+		await staticPage(browser);
+		if (tokenBase) await tokened(browser);
+	} catch (e) {
+		bad('browser run', String(e && e.stack || e).split('\n').slice(0, 4).join(' / '));
+	} finally {
+		if (browser) await browser.close();
+	}
+	process.exit(fails ? 1 : 0);
+})();
