@@ -27,6 +27,7 @@
 #include "../store/store.h"
 #include "../view/cxxname.h"
 #include "../view/report.h"
+#include "../view/trend.h"
 
 #define SRV_LIST_DEFAULT 50
 #define SRV_LIST_MAX 1000
@@ -523,6 +524,55 @@ out:
 	return ret;
 }
 
+/* GET /api/trend?function=F&metric=M&FILTERS: `ctrace trend --json` (docs/trend.md). */
+static int ep_trend(struct ctr_server *s, struct MHD_Connection *c, struct srv_reply *rp)
+{
+	const char *fn = arg(c, "function"), *ms = arg(c, "metric");
+	struct ctr_filter f = {0};
+	struct meta_args m = {0};
+	enum ctr_metric metric = CTR_METRIC_SELF;
+	struct ctr_trend *t = NULL;
+	struct ctr_err e;
+	json_t *o = NULL;
+	int ret;
+
+	ctr_err_clear(&e);
+	if (!fn || !*fn) {
+		ret = reply_err(rp, MHD_HTTP_BAD_REQUEST, CTR_EUSAGE,
+				"parameter 'function' is required");
+		goto out;
+	}
+	if (ms && ctr_metric_parse(ms, &metric) != 0) {
+		ret = reply_err(rp, MHD_HTTP_BAD_REQUEST, CTR_EUSAGE,
+				"parameter 'metric' must be self, total, calls or p99");
+		goto out;
+	}
+	if ((ret = parse_filter(rp, c, &f, &m)))
+		goto out;
+	pthread_mutex_lock(&s->lock);
+	ret = ctr_trend_compute(s->store, &f, fn, metric, &t, &e);
+	pthread_mutex_unlock(&s->lock);
+	if (ret) {
+		reply_e(rp, &e, ret);
+		goto out;
+	}
+	o = ctr_trend_json(t);
+	rp->body = o ? json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
+	if (!rp->body) {
+		ret = reply_err(rp, MHD_HTTP_SERVICE_UNAVAILABLE, CTR_ENOMEM, "out of memory");
+		goto out;
+	}
+	rp->len = strlen(rp->body);
+	rp->status = MHD_HTTP_OK;
+	rp->type = "application/json";
+out:
+	json_decref(o);
+	ctr_trend_free(t);
+	for (size_t i = 0; i < m.n; i++)
+		free(m.kv[i].key);
+	return ret;
+}
+
 static int ep_diff(struct ctr_server *s, struct MHD_Connection *c, struct srv_reply *rp)
 {
 	const char *a = arg(c, "a"), *b = arg(c, "b");
@@ -627,6 +677,8 @@ static void route(struct ctr_server *s, struct MHD_Connection *c, const char *ur
 		ep_runs(s, c, rp);
 	} else if (!strcmp(url, "/api/diff")) {
 		ep_diff(s, c, rp);
+	} else if (!strcmp(url, "/api/trend")) {
+		ep_trend(s, c, rp);
 	} else if (!strncmp(url, runs, sizeof(runs) - 1)) {
 		const char *id = url + sizeof(runs) - 1, *slash = strchr(id, '/');
 		size_t n = slash ? (size_t)(slash - id) : strlen(id);

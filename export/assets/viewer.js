@@ -130,6 +130,7 @@ function route() {
 	if (STATIC && !r.parts.length) r.parts = ['run', STATIC.run.run_id];
 	if (r.parts[0] === 'run' && r.parts[1]) p = runPage(r.parts[1], r.q, my);
 	else if (r.parts[0] === 'diff' && r.parts[2]) p = diffPage(r.parts[1], r.parts[2], my);
+	else if (r.parts[0] === 'trend' && !STATIC) p = trendPage(r.q, my);
 	else p = listPage(r.q, my);
 	p.then(done, fail);
 }
@@ -243,7 +244,8 @@ function profile(sec, run) {
 	var cols = [['function', 'name', 'n'], ['calls', 'calls', 'c'], ['total', 'total_ns', 't'], ['self', 'self_ns', 't'], ['avg', 'avg_ns', 't'], ['min', 'min_ns', 't'], ['max', 'max_ns', 't']];
 	var f0 = run.functions[0] || {};
 	Object.keys(f0).filter(function (k) { return /^p\d+(_\d+)?_ns$/.test(k); }).forEach(function (k) { cols.push([k.replace(/_ns$/, ''), k, 't']); });
-	cols.push(['total%', 'total_ns', 'p'], ['self%', 'self_ns', 'p']);
+	/* percentages as ctrace-report computes them: of the threads' summed top-level time */
+	cols.push(['total%', 'total_percent', 'q'], ['self%', 'self_percent', 'q']);
 	var key = 3, desc = true;
 	var filter = el('input', {id: 'profile-filter', placeholder: 'filter functions', type: 'search'});
 	var t = el('table', {id: 'profile', 'class': 'grid'}), hr = el('tr'), tb = el('tbody');
@@ -270,7 +272,8 @@ function profile(sec, run) {
 					sw.style.background = colour(f.name);
 					td.insertBefore(sw, td.firstChild);
 					if (f.attributes && f.attributes.length) add(td, el('div', {'class': 'attrs'}, f.attributes.map(function (a) { return a.key + '=' + a.value; }).join(', ')));
-				} else td = el('td', {'class': 'num'}, v === undefined ? '' : cc[2] === 't' ? fmtNs(v) : cc[2] === 'p' ? pct(v, base) : String(v));
+					if (!STATIC && f.kind !== 'mark') add(td, el('a', {'class': 'trend-link', href: '#/trend?function=' + encodeURIComponent(f.name), title: 'this function across runs'}, ' trend'));
+				} else td = el('td', {'class': 'num'}, v === undefined ? '' : cc[2] === 't' ? fmtNs(v) : cc[2] === 'q' ? v.toFixed(1) + '%' : cc[2] === 'p' ? pct(v, base) : String(v));
 				add(tr, td);
 			});
 			add(tb, tr);
@@ -566,6 +569,62 @@ function diffPage(a, b, my) {
 				el('td', {'class': 'num'}, fmtNs(f.self_ns_a)), el('td', {'class': 'num'}, fmtNs(f.self_ns_b)),
 				el('td', {'class': 'num'}, (f.self_ns_change >= 0 ? '+' : '') + fmtNs(f.self_ns_change)),
 				el('td', {'class': 'num'}, ch === null || ch === undefined ? '' : (ch >= 0 ? '+' : '') + ch.toFixed(1) + '%')));
+		});
+		add(app, add(el('div', {'class': 'scroll'}), t));
+	});
+}
+
+/* ---- trend page: one function across runs (GET /api/trend, docs/trend.md) ---- */
+function svgEl(tag, attrs) {
+	var e = document.createElementNS('http://www.w3.org/2000/svg', tag);
+	for (var k in attrs) e.setAttribute(k, attrs[k]);
+	return e;
+}
+function trendPage(q, my) {
+	var fn = q.get('function') || '', metric = q.get('metric') || 'self';
+	add(crumbs, add(el('a', {href: '#/'}, 'runs')), el('span', null, ' / trend'));
+	return api('/api/trend', {function: fn, metric: metric}).then(function (d) {
+		if (!isCurrent(my)) return;
+		var fmt = metric === 'calls' ? fmtCount : fmtNs, runs = d.runs || [];
+		var sel = el('p', {'class': 'meta', id: 'trend-metrics'}, 'metric: ');
+		['self', 'total', 'calls', 'p99'].forEach(function (m) {
+			add(sel, m === metric ? el('b', null, m) : el('a', {href: '#/trend?function=' + encodeURIComponent(fn) + '&metric=' + m}, m), document.createTextNode(' '));
+		});
+		add(app, el('h1', null, shortName(fn)), el('p', {'class': 'meta', title: fn}, metric + ' of ' + fn + ' in ' + runs.length + ' run(s), oldest first; red: a jump beyond the series\' noise'), sel);
+		if (!runs.length) { add(app, el('p', {id: 'trend-empty'}, 'no run has this function')); return; }
+		var W = 900, H = 260, L = 70, B = 30, max = 0;
+		runs.forEach(function (r) { if (r.value > max) max = r.value; });
+		max = max || 1;
+		var svg = svgEl('svg', {id: 'trend-chart', width: W, height: H, viewBox: '0 0 ' + W + ' ' + H, 'data-points': String(runs.length)});
+		var x = function (i) { return L + (runs.length > 1 ? i * (W - L - 10) / (runs.length - 1) : (W - L) / 2); };
+		var y = function (v) { return H - B - v / max * (H - B - 10); };
+		svg.appendChild(svgEl('line', {x1: L, y1: H - B, x2: W - 5, y2: H - B, stroke: '#888'}));
+		svg.appendChild(svgEl('line', {x1: L, y1: 5, x2: L, y2: H - B, stroke: '#888'}));
+		[0, 0.5, 1].forEach(function (f) {
+			var t = svgEl('text', {x: L - 6, y: y(max * f) + 4, 'text-anchor': 'end', 'font-size': 11, fill: '#555'});
+			t.textContent = fmt(max * f);
+			svg.appendChild(t);
+		});
+		svg.appendChild(svgEl('polyline', {fill: 'none', stroke: '#3b6ea5', 'stroke-width': 2,
+			points: runs.map(function (r, i) { return x(i) + ',' + y(r.value); }).join(' ')}));
+		runs.forEach(function (r, i) {
+			var c = svgEl('circle', {cx: x(i), cy: y(r.value), r: r.jump ? 6 : 4, fill: r.jump ? '#c0392b' : '#3b6ea5', 'class': r.jump ? 'jump' : 'point', 'data-run': r.run_id});
+			var tt = svgEl('title', {});
+			tt.textContent = r.run_id + ': ' + fmt(r.value) + (r.jump ? ' (jump)' : '');
+			c.appendChild(tt);
+			c.addEventListener('click', function () { go('#/run/' + encodeURIComponent(r.run_id)); });
+			svg.appendChild(c);
+		});
+		add(app, svg);
+		var t = el('table', {id: 'trend', 'class': 'grid', 'data-rows': String(runs.length)}), tb = el('tbody');
+		add(t, add(el('thead'), add(el('tr'), el('th', {'class': 'name'}, 'run'), el('th', null, 'start'), el('th', {'class': 'num'}, metric), el('th', {'class': 'num'}, 'change'), el('th', null, ''))), tb);
+		runs.forEach(function (r) {
+			var ch = r.change, tr = el('tr', {'class': r.jump ? 'slower' : null});
+			var name = add(el('td', {'class': 'name'}), el('a', {href: '#/run/' + encodeURIComponent(r.run_id)}, r.run_id));
+			add(tr, name, el('td', null, fmtTime(r.start_unix_ns)), el('td', {'class': 'num'}, fmt(r.value)),
+				el('td', {'class': 'num'}, ch === null || ch === undefined ? '-' : (ch >= 0 ? '+' : '') + (100 * ch).toFixed(1) + '%'),
+				el('td', null, r.jump ? 'jump' : ''));
+			add(tb, tr);
 		});
 		add(app, add(el('div', {'class': 'scroll'}), t));
 	});

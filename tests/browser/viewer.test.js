@@ -181,6 +181,22 @@ async function served(browser) {
 	const sides = await page.$$eval('#diff-sides .side h2', (h) => h.map((x) => x.textContent));
 	check('diff shows both runs side by side', sides.length === 2 && sides[0].endsWith('1000') && sides[1].endsWith('200000'), JSON.stringify(sides));
 
+	/* trend: from the profile's link of a function, a chart with one point per run */
+	await page.goto(base + '#/trend?function=' + encodeURIComponent('leaf(long)') + '&metric=calls');
+	await ready(page);
+	await page.waitForSelector('#trend-chart');
+	await shot(page, 'serve-trend');
+	check('trend page: a point per run', await attr(page, '#trend-chart', 'data-points') === '2', await attr(page, '#trend-chart', 'data-points'));
+	const tvals = await page.$$eval('#trend tbody tr', (t) => t.map((r) => r.cells[2].textContent));
+	check('trend page: the calls of both runs, oldest first', tvals.join() === '13.8 k,212800' || tvals.join() === '13.8 k,212.8 k', JSON.stringify(tvals));
+	const line = await page.$eval('#trend-chart polyline', (p) => p.getAttribute('points').trim().split(/\s+/).length);
+	const dots = await page.$$eval('#trend-chart circle', (c) => c.length);
+	check('trend page: the line and its points are drawn', line === 2 && dots === 2, line + ' / ' + dots);
+	await page.goto(base + '#/run/' + newer);
+	await ready(page);
+	const links = await page.$$eval('#profile a.trend-link', (a) => a.map((x) => x.getAttribute('href')));
+	check('profile rows link to their trend', links.some((h) => h.startsWith('#/trend?function=')), links.length);
+
 	await page.goto(base + '#/run/nosuchrun');
 	await ready(page);
 	const e404 = await page.textContent('#error');

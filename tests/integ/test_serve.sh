@@ -23,6 +23,7 @@ newer=$("$C" list --store "$S" --json | python3 -c 'import json,sys; print(json.
 "$B/ctrace-report" --store "$S" --json --top 0 "$newer" >report.json 2>/dev/null
 "$B/ctrace-report" --store "$S" --json --top 0 --threads --tree --min-percent 0 "$newer" >report-tree.json 2>/dev/null
 "$B/ctrace-report" --store "$S" --diff --json "$older" "$newer" >diff.json 2>/dev/null
+"$C" trend --store "$S" --json --metric calls "leaf(long)" >trend.json 2>/dev/null
 
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 
@@ -164,6 +165,15 @@ d = [abs(f["self_ns_change"]) for f in j["functions"]]
 check("diff: largest self-time change first", sorted(d, reverse=True), d)
 err("diff without b is 400", "/api/diff?a=" + older, 400, "CTRACE_E_USAGE")
 err("diff of an unknown run is 404", "/api/diff?a=%s&b=nosuch" % older, 404, "CTRACE_E_NOT_FOUND")
+
+# /api/trend: `ctrace trend --json`, one point per run, oldest first
+s, j, _, _ = get("/api/trend?function=leaf%28long%29&metric=calls")
+check("trend: same JSON as ctrace trend --json", (200, json.load(open("trend.json"))), (s, j))
+check("trend: leaf(long) calls 13800 then 212800", [13800, 212800], [r["value"] for r in j.get("runs", [])])
+s, j, _, _ = get("/api/trend?function=nosuch")
+check("trend of a function no run has: no points", (200, []), (s, j.get("runs")))
+err("trend without function is 400", "/api/trend", 400, "CTRACE_E_USAGE")
+err("trend metric=bogus is 400", "/api/trend?function=main&metric=bogus", 400, "CTRACE_E_USAGE")
 
 # the page
 s, _, body, r = get("/")
