@@ -1375,8 +1375,10 @@ CTR_EXPORT void *__cxa_begin_catch(void *exc)
  * cleanups; clang's do not, and without this the destructor would be recorded as a call of the
  * function that threw. The C++ personality routine says when a landing pad is about to run
  * (phase 2, _URC_INSTALL_CONTEXT), and the unwinder gives that frame's CFA: the frame is the
- * outermost recorded one below it. The unwinder's function comes from libgcc_s (the unwinder
- * of libstdc++), never from another unwinder library in the process.
+ * outermost recorded one below it. The unwinder's function is looked up from the C++
+ * runtime's own object, so it is the one whose context we are given (libgcc_s for
+ * libstdc++), never another unwinder library in the process (libunwind, which the preload
+ * links, has functions of the same names).
  */
 typedef int (*personality_fn)(int, int, uint64_t, void *, void *);
 typedef uintptr_t (*getcfa_fn)(void *);
@@ -1402,10 +1404,15 @@ CTR_EXPORT int __gxx_personality_v0(int version, int actions, uint64_t cls, void
 	int saved = errno, ret;
 
 	if (!looked) {
-		void *gcc = dlopen("libgcc_s.so.1", RTLD_LAZY | RTLD_NOLOAD);
+		Dl_info di;
+		void *h;
 
 		real = (personality_fn)next_sym("__gxx_personality_v0");
-		getcfa = gcc ? (getcfa_fn)dlsym(gcc, "_Unwind_GetCFA") : NULL;
+		/* the unwinder the C++ runtime itself uses: looked up from the runtime's own object
+		 * (its dependencies: libgcc_s for libstdc++), never by name in the whole process */
+		if (real && dladdr((void *)real, &di) && di.dli_fname &&
+		    (h = dlopen(di.dli_fname, RTLD_LAZY | RTLD_NOLOAD)))
+			getcfa = (getcfa_fn)dlsym(h, "_Unwind_GetCFA");
 		looked = 1;
 	}
 	if (!real)
