@@ -584,11 +584,11 @@ static void exit_generic(struct ctr_thr *t, uintptr_t fn, uint64_t now)
 	if (ctr_opts.policy && d && d <= t->cap && (t->stack[d - 1].fn & ~ROOT_TAG) == fn &&
 	    !(t->stack[d - 1].fn & ROOT_TAG) && try_drop(t, fn, now))
 		return;
-	if (t->n_pend) /* counts owned by the closing frame(s) go just before their exit */
-		flush_pending(t, d);
 	n = pop_for_exit(t, fn);
 	if (!n)
 		return;
+	if (t->n_pend) /* counts owned by the closing frame(s) go just before their exit */
+		flush_pending(t, t->depth + 1);
 	write_exit(t, n, now);
 	if (ctr_opts.have_filter && t->depth == 0)
 		t->gate = CTR_G_FILTER_OUT;
@@ -803,6 +803,8 @@ static __attribute__((noinline)) void exit_gated(struct ctr_thr *t, uintptr_t fn
 	case CTR_G_LOST:
 		t->gate = CTR_G_BUSY;
 		n = pop_for_exit(t, fn);
+		if (n && t->n_pend) /* pending counts keep their order by owner */
+			reown_pending(t, t->depth + 1, t->depth);
 		t->lost_pending += n;
 		note_depth(t);
 		t->gate = CTR_G_LOST;
@@ -953,9 +955,13 @@ void ctr_unwind_to_sp(struct ctr_thr *t, uintptr_t sp)
 	if (gate == CTR_G_LOST) {
 		t->lost_pending += d - k;
 		note_depth(t);
+		if (t->n_pend) /* the closed frames' dropped calls: their caller's now */
+			reown_pending(t, k + 1, k);
 		t->gate = CTR_G_LOST;
 		return;
 	}
+	if (t->n_pend) /* the closed frames' dropped calls, just before they close */
+		flush_pending(t, k + 1);
 	uint64_t now = now_ticks(), delta;
 	uint32_t *p;
 
