@@ -89,6 +89,19 @@ static int reply_err(struct srv_reply *rp, unsigned status, int code, const char
 	return code;
 }
 
+/* A 200 answer of JSON @o (borrowed); 503 when it cannot be written (no memory). */
+static int reply_json(struct srv_reply *rp, json_t *o)
+{
+	free(rp->body);
+	rp->body = o ? json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
+	if (!rp->body)
+		return reply_err(rp, MHD_HTTP_SERVICE_UNAVAILABLE, CTR_ENOMEM, "out of memory");
+	rp->len = strlen(rp->body);
+	rp->status = MHD_HTTP_OK;
+	rp->type = "application/json";
+	return 0;
+}
+
 /* The HTTP status of an error code. */
 static unsigned code_status(int code)
 {
@@ -272,6 +285,13 @@ struct meta_args {
 	int bad;
 };
 
+/* Frees the keys meta_arg() copied (the values are the connection's). */
+static void meta_args_release(struct meta_args *m)
+{
+	for (size_t i = 0; i < m->n; i++)
+		free(m->kv[i].key);
+}
+
 static enum MHD_Result meta_arg(void *cls, enum MHD_ValueKind kind, const char *key,
 				const char *value)
 {
@@ -411,20 +431,12 @@ static int ep_runs(struct ctr_server *s, struct MHD_Connection *c, struct srv_re
 	}
 	o = json_pack("{s:O,s:I,s:I}", "runs", arr, "limit", (json_int_t)limit, "offset",
 		      (json_int_t)offset);
-	rp->body = o ? json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
+	ret = reply_json(rp, o);
 	json_decref(o);
-	if (!rp->body) {
-		ret = reply_err(rp, MHD_HTTP_SERVICE_UNAVAILABLE, CTR_ENOMEM, "out of memory");
-		goto out;
-	}
-	rp->len = strlen(rp->body);
-	rp->status = MHD_HTTP_OK;
-	rp->type = "application/json";
 out:
 	json_decref(arr);
 	ctr_run_list_free(runs, n);
-	for (size_t i = 0; i < m.n; i++)
-		free(m.kv[i].key);
+	meta_args_release(&m);
 	return ret;
 }
 
@@ -557,19 +569,11 @@ static int ep_trend(struct ctr_server *s, struct MHD_Connection *c, struct srv_r
 		goto out;
 	}
 	o = ctr_trend_json(t);
-	rp->body = o ? json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
-	if (!rp->body) {
-		ret = reply_err(rp, MHD_HTTP_SERVICE_UNAVAILABLE, CTR_ENOMEM, "out of memory");
-		goto out;
-	}
-	rp->len = strlen(rp->body);
-	rp->status = MHD_HTTP_OK;
-	rp->type = "application/json";
+	ret = reply_json(rp, o);
 out:
 	json_decref(o);
 	ctr_trend_free(t);
-	for (size_t i = 0; i < m.n; i++)
-		free(m.kv[i].key);
+	meta_args_release(&m);
 	return ret;
 }
 
