@@ -307,6 +307,14 @@ static void try_recover(struct ctr_thr *t, uint64_t now)
 /* Words flush_hidden() and put_tracer() may add to an event. */
 #define TRACER_WORDS (2 * CTR_HIDDEN_KINDS + 2 + 2)
 
+/* A TRACER record of @ticks (clamped to its 32-bit payload). */
+static uint32_t *put_tracer_rec(uint32_t *p, uint64_t ticks)
+{
+	*p++ = ctr_w_ext(CTR_X_TRACER, 1, 0);
+	*p++ = ticks > UINT32_MAX ? UINT32_MAX : (uint32_t)ticks;
+	return p;
+}
+
 /* HIDDEN records for the unrecorded hook calls since the previous event, and a TRACER record
  * for slow-path time spent before this hook: both belong to the innermost frame before the
  * event, so they go in front of its word. */
@@ -319,19 +327,14 @@ static uint32_t *flush_hidden(struct ctr_thr *t, uint32_t *p, uint64_t before)
 			t->hidden[k] = 0;
 		}
 	}
-	if (before) {
-		*p++ = ctr_w_ext(CTR_X_TRACER, 1, 0);
-		*p++ = before > UINT32_MAX ? UINT32_MAX : (uint32_t)before;
-	}
-	return p;
+	return before ? put_tracer_rec(p, before) : p;
 }
 
 /* A TRACER record for the slow-path time this hook spent after its own clock read. */
 static uint32_t *put_tracer(struct ctr_thr *t, uint32_t *p)
 {
 	if (t->tracer) {
-		*p++ = ctr_w_ext(CTR_X_TRACER, 1, 0);
-		*p++ = t->tracer > UINT32_MAX ? UINT32_MAX : (uint32_t)t->tracer;
+		p = put_tracer_rec(p, t->tracer);
 		t->tracer = 0;
 	}
 	return p;

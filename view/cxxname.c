@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../common/cxxsplit.h"
 #include "../common/hash.h"
 #include "../common/hmap.h"
 
@@ -27,65 +28,6 @@ static size_t op_len(const char *s)
 static int is_operator_at(const char *full, const char *p)
 {
 	return p - full >= 8 && !strncmp(p - 8, "operator", 8);
-}
-
-/* The top-level parameter list: the last '(' at depth 0 whose group is not followed by "::"
- * (that one is "(anonymous namespace)"); NULL when none. *@close gets its ')'. */
-static const char *param_list(const char *full, const char **close)
-{
-	const char *found = NULL;
-	int depth = 0;
-
-	for (const char *p = full; *p; p++) {
-		if (is_operator_at(full, p) && op_len(p)) {
-			p += op_len(p) - 1;
-			continue;
-		}
-		if (*p == '<' || *p == '{' || *p == '[')
-			depth++;
-		else if ((*p == '>' || *p == '}' || *p == ']') && depth > 0)
-			depth--;
-		else if (*p == '(') {
-			if (depth == 0) {
-				const char *q = p;
-				int d = 0;
-
-				for (; *q; q++) {
-					if (*q == '(')
-						d++;
-					else if (*q == ')' && --d == 0)
-						break;
-				}
-				if (*q && strncmp(q + 1, "::", 2)) {
-					found = p;
-					*close = q;
-				}
-				p = *q ? q : q - 1;
-			}
-		}
-	}
-	return found;
-}
-
-/* Where the name starts once a return type is dropped: after the last space at depth 0 before
- * @end that is not inside "operator new" or similar. */
-static const char *name_start(const char *full, const char *end)
-{
-	const char *start = full;
-	int depth = 0;
-
-	for (const char *p = full; p < end; p++) {
-		if (*p == '<' || *p == '(' || *p == '{' || *p == '[') {
-			if (*p == '<' && is_operator_at(full, p))
-				continue;
-			depth++;
-		} else if ((*p == '>' || *p == ')' || *p == '}' || *p == ']') && depth > 0) {
-			depth--;
-		} else if (*p == ' ' && depth == 0 && !is_operator_at(full, p)) {
-			start = p + 1;
-		}
-	}
-	return start;
 }
 
 struct out {
@@ -151,7 +93,8 @@ static void elide(struct out *o, const char *full, const char *s, const char *en
 char *ctr_cxx_shorten(const char *full, int level, char *buf, size_t n)
 {
 	struct out o = {buf, n, 0};
-	const char *close = NULL, *params, *start, *end;
+	const char *close = NULL, *params = NULL, *start, *end;
+	size_t at_name, at_params, at_end;
 	int keep_tpl, keep_params;
 
 	if (!n)
@@ -159,11 +102,16 @@ char *ctr_cxx_shorten(const char *full, int level, char *buf, size_t n)
 	buf[0] = '\0';
 	if (!full)
 		return buf;
-	params = param_list(full, &close);
+	/* the qualified name and parameter list, as --exclude matches them (common/cxxsplit.h) */
+	start = full;
+	if (ctr_cxxsplit_name(full, &at_name, &at_params, &at_end) == 0) {
+		start = full + at_name;
+		params = full + at_params;
+		close = full + at_end - 1;
+	}
 	end = params ? params : full + strlen(full);
 	keep_tpl = level >= 3;
 	keep_params = level == 2 || level >= 4;
-	start = name_start(full, end);
 	elide(&o, full, start, end, keep_tpl, keep_params);
 	if (params && keep_params)
 		elide(&o, full, params, close + 1, keep_tpl, keep_params);
