@@ -116,4 +116,47 @@ enum ctr_hidden_kind {
 
 #define CTR_STR_MAX 255
 
+/*
+ * Shared rings (docs/recording.md "Shared rings"). Under `ctrace record` each thread writes its
+ * event stream (the exact bytes of its t-*.ev file, header first) into a fixed ring of chunks
+ * in r-PID-GEN-TID.ring, and the record process (the drainer) copies whole chunks to the event
+ * file at the same offsets, zeroes them and hands them back. Offsets below are offsets in that
+ * stream; ring position = offset % data_size. The writer never maps a new page once a chunk has
+ * been used, and a chunk is published only when complete (padded), so after a crash the drainer
+ * copies the published chunks and then the one being written, up to its zero words.
+ */
+#define CTR_RING_MAGIC "CTRRING\0" /* 8 bytes */
+#define CTR_RING_VERSION 1
+#define CTR_RING_HDR_SIZE 4096 /* the data area starts here */
+
+enum ctr_ring_state {
+	CTR_RING_OPEN = 1,   /* the writer is (or was, if its process died) writing */
+	CTR_RING_CLOSED = 2, /* the thread ended: end, lost and flags are final */
+};
+
+/* First page of a ring file; little-endian. Fields marked (w) are written by the recording
+ * thread only, (d) by the drainer only; both use atomic loads and stores on head, tail, state
+ * and stop. */
+struct ctr_ring_hdr {
+	char magic[8];	     /*   0: CTR_RING_MAGIC */
+	uint16_t version;    /*   8: CTR_RING_VERSION */
+	uint16_t hdr_size;   /*  10: CTR_RING_HDR_SIZE */
+	uint32_t state;	     /*  12: (w) enum ctr_ring_state, stored last */
+	uint64_t data_size;  /*  16: bytes of ring data, a multiple of chunk_size */
+	uint64_t chunk_size; /* 24 */
+	int32_t pid;	     /*  32 */
+	int32_t tid;	     /*  36 */
+	uint32_t gen;	     /*  40 */
+	uint32_t reserved0;  /*  44 */
+	uint64_t head;	     /*  48: (w) every byte before it is written (chunk aligned) */
+	uint64_t end;	     /*  56: (w) end of data, when closed */
+	uint64_t lost;	     /*  64: (w) events lost, when closed */
+	uint32_t flags;	     /*  72: (w) CTR_EV_FLAG_*, when closed */
+	uint32_t waits;	     /*  76: (w) times the writer found the ring full and waited */
+	uint8_t pad1[48];    /*  80: keeps the drainer's fields on their own cache line */
+	uint64_t tail;	     /* 128: (d) every byte before it is drained (the writer may reuse) */
+	uint32_t stop;	     /* 136: (d) nonzero: the drainer takes no more (--max-size) */
+	uint32_t reserved1;  /* 140 */
+};
+
 #endif

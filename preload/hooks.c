@@ -90,6 +90,11 @@ static int map_window_untimed(struct ctr_thr *t, uint64_t off, uint64_t size)
 	void *m;
 	int fd;
 
+	if (t->ring) {
+		if (ctr_ring_take(t, off) != 0)
+			return -1;
+		goto mapped;
+	}
 	if (off + size > ctr_proc.fsize_limit) {
 		errno = EFBIG;
 		return -1;
@@ -120,6 +125,7 @@ static int map_window_untimed(struct ctr_thr *t, uint64_t off, uint64_t size)
 	t->win = m;
 	t->win_off = off;
 	t->win_size = size;
+mapped:
 	t->pos = t->win + (off == 0 ? CTR_EV_HDR_SIZE / 4 : 0);
 	t->end = win_limit(t) - SLACK_WORDS;
 	if (!ctr_global_on)
@@ -280,7 +286,8 @@ static void try_recover(struct ctr_thr *t, uint64_t now)
 
 		if (t->win)
 			pad_to_end(t);
-		if (!t->file.held || map_window(t, next_off, ctr_proc.window_max) != 0)
+		if ((!t->file.held && !t->ring) ||
+		    map_window(t, next_off, ctr_proc.window_max) != 0)
 			return;
 		if (t->pos + need > win_limit(t))
 			return;
@@ -1212,7 +1219,16 @@ void ctr_thread_start(struct ctr_thr *t)
 		ctr_log(CTR_LOG_ERROR, "thread %d: out of memory: not recorded", (int)t->tid);
 		goto out;
 	}
-	if (ctr_open_thread_file(t) != 0 || map_window(t, 0, ctr_proc.window_min) != 0) {
+	/* a shared ring when `ctrace record` drains one, else windows of the event file */
+	if (ctr_proc.ring_size && ctr_ring_open(t) != 0) {
+		ctr_log(CTR_LOG_WARN,
+			"thread %d: cannot create its shared ring: %s; writing its "
+			"event file directly",
+			(int)t->tid, strerror(errno));
+		ctr_unlink_ring_file(t);
+	}
+	if ((!t->ring && ctr_open_thread_file(t) != 0) ||
+	    map_window(t, 0, ctr_proc.window_min) != 0) {
 		ctr_log(CTR_LOG_ERROR, "thread %d: cannot create its event file: %s", (int)t->tid,
 			strerror(errno));
 		enter_lost_mode(t);
@@ -1258,7 +1274,12 @@ void ctr_thread_finish(struct ctr_thr *t)
 		t->lost_pending = 0;
 	}
 	fd = t->file.held ? ctr_thread_fd(t) : -1;
-	if (t->win) {
+	if (t->ring) { /* the drainer writes the header and trims the file */
+		end = t->win ? t->win_off + (uint64_t)(t->pos - t->win) * 4 : 0;
+		flags = (ctr_proc.use_tsc ? CTR_EV_FLAG_TSC : 0) | CTR_EV_FLAG_CLOSED;
+		ctr_ring_close(t, end, flags);
+		t->win = NULL;
+	} else if (t->win) {
 		struct ctr_ev_hdr *h = t->win_off == 0 ? (struct ctr_ev_hdr *)t->win : NULL;
 
 		end = t->win_off + (uint64_t)(t->pos - t->win) * 4;
@@ -1298,7 +1319,9 @@ void ctr_thread_forget(struct ctr_thr *t)
 {
 	if (t->gate == CTR_G_UNINIT)
 		return;
-	if (t->win)
+	if (t->ring)
+		ctr_ring_forget(t); /* the parent's: the parent's drainer still needs it as is */
+	else if (t->win)
 		munmap(t->win, t->win_size);
 	ctr_fd_close(&t->file); /* the parent's, inherited: only if it still is that file */
 	t->file.held = 0;

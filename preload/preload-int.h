@@ -125,6 +125,10 @@ struct ctr_thr {
 	uint64_t tracer;		 /* ticks spent in slow paths, not yet written as TRACER */
 	int vfork_gate;			 /* the gate before vfork() (CTR_G_VFORK) */
 	uint32_t hidden[CTR_HIDDEN_KINDS]; /* unrecorded hook pairs, not yet written */
+	struct ctr_ring_hdr *ring; /* shared ring (ring.c), or NULL: windows of the event file */
+	uint32_t *ring_data;	   /* its data area; win points into it */
+	uint64_t ring_touched;	   /* stream offset up to which the ring's pages are faulted in */
+	int ring_stalled;	   /* waited in vain for the drainer: do not wait again */
 };
 
 /* Per-frame state for the drop policy: how to take the frame's ENTER back. */
@@ -159,6 +163,7 @@ struct ctr_proc {
 	uint64_t window_max; /* largest window, bytes */
 	uint64_t window_min;
 	uint64_t fsize_limit; /* RLIMIT_FSIZE at start (RLIM_INFINITY = UINT64_MAX) */
+	uint64_t ring_size;   /* bytes of each thread's shared ring (CTRACE_DRAIN), 0: none */
 	int log_level;
 	int logfd;
 	char run_dir[4096];
@@ -198,12 +203,22 @@ struct ctr_overhead {
 };
 int ctr_calibrate(struct ctr_overhead *o);
 
+/* ring.c: shared rings drained by `ctrace record` (CTRACE_DRAIN); all slow path. */
+int ctr_ring_open(struct ctr_thr *t); /* creates and maps the thread's ring; 0 or -1 */
+/* Makes the chunk at stream offset @off the thread's window (publishing everything before it),
+ * waiting a bounded time for the drainer; 0, or -1 with errno (ENOBUFS full, EFBIG stopped). */
+int ctr_ring_take(struct ctr_thr *t, uint64_t off);
+void ctr_ring_close(struct ctr_thr *t, uint64_t end, uint32_t flags); /* thread end: final */
+void ctr_ring_forget(struct ctr_thr *t); /* fork child: unmap the parent's ring, untouched */
+
 /* proc.c */
 void ctr_register_thread(struct ctr_thr *t);
 void ctr_unregister_thread(struct ctr_thr *t);
 int ctr_open_thread_file(struct ctr_thr *t);
-int ctr_thread_fd(struct ctr_thr *t); /* verified (reopened if needed) event file, or -1 */
-int ctr_dir_fd(void);		      /* verified (reopened if needed) run directory, or -1 */
+int ctr_open_ring_file(struct ctr_thr *t);    /* r-PID-GEN-TID.ring, created: fd or -1 */
+void ctr_unlink_ring_file(struct ctr_thr *t); /* after a failed ctr_ring_open() */
+int ctr_thread_fd(struct ctr_thr *t);	      /* verified (reopened if needed) event file, or -1 */
+int ctr_dir_fd(void); /* verified (reopened if needed) run directory, or -1 */
 int ctr_foreign(void);
 void ctr_dl_refresh(struct ctr_thr *t);
 /* slow path after a dlopen: new objects mapped */ /* 1 in a vfork child (or a clone the preload

@@ -210,7 +210,9 @@ void ctr_flush_all(void)
 	for (struct ctr_thr *t = reg_head; t; t = t->next) {
 		uint32_t *win = t->win, *pos = t->pos;
 
-		if (win && pos && t->win_off == 0) {
+		if (t->ring) {
+			continue; /* the drainer writes the file: nothing to patch */
+		} else if (win && pos && t->win_off == 0) {
 			((struct ctr_ev_hdr *)win)->end_offset = (uint64_t)(pos - win) * 4;
 		} else if (win && pos && ctr_fd_same(&t->file, t->file.fd)) {
 			uint64_t end = t->win_off + (uint64_t)(pos - win) * 4;
@@ -240,6 +242,22 @@ int ctr_open_thread_file(struct ctr_thr *t)
 		return -1;
 	t->file.held = 1;
 	return 0;
+}
+
+int ctr_open_ring_file(struct ctr_thr *t)
+{
+	char name[128];
+
+	snprintf(name, sizeof(name), "r-%s-%d.ring", file_prefix, (int)t->tid);
+	return openat(ctr_dir_fd(), name, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+}
+
+void ctr_unlink_ring_file(struct ctr_thr *t)
+{
+	char name[128];
+
+	snprintf(name, sizeof(name), "r-%s-%d.ring", file_prefix, (int)t->tid);
+	unlinkat(ctr_dir_fd(), name, 0);
 }
 
 /* The descriptors below are re-identified before each use: the program may have closed them
@@ -1169,6 +1187,39 @@ static void setup_log(void)
 }
 
 /*
+ * CTRACE_DRAIN=PID:KB, set by `ctrace record`: process PID drains shared rings of KB KiB per
+ * thread. Rings are used only while that process exists (a stale variable, e.g. inherited by a
+ * program that outlives the recorder, means direct event files), rounded to whole chunks.
+ */
+static uint64_t drain_ring_size(void)
+{
+	const char *v = ctr_getenv("CTRACE_DRAIN");
+	unsigned long long pid, kb;
+	uint64_t size, chunk = ctr_proc.window_min;
+	char *end;
+
+	if (!v || !*v)
+		return 0;
+	errno = 0;
+	pid = strtoull(v, &end, 10);
+	if (errno || *end != ':' || pid == 0 || pid > INT32_MAX)
+		goto bad;
+	kb = strtoull(end + 1, &end, 10);
+	if (errno || *end || kb == 0 || kb > (1ull << 22))
+		goto bad;
+	if (kill((pid_t)pid, 0) != 0 && errno != EPERM) {
+		ctr_log(CTR_LOG_INFO, "CTRACE_DRAIN: drainer %llu is gone; direct event files",
+			pid);
+		return 0;
+	}
+	size = kb * 1024 / chunk * chunk;
+	return size < 2 * chunk ? 2 * chunk : size;
+bad:
+	ctr_log(CTR_LOG_ERROR, "ignoring invalid CTRACE_DRAIN='%s' (PID:KB)", v);
+	return 0;
+}
+
+/*
  * Start-up. Under AT_SECURE (setuid/setgid) nothing at all happens: no file, no log, no signal
  * handler. Otherwise the control signal's handler is installed first, whatever follows, so
  * `ctrace ctl` can never kill a preloaded process. The environment is read from environ, never
@@ -1198,6 +1249,7 @@ __attribute__((constructor(101))) static void ctr_init(void)
 	ctr_proc.window_max = env_u64("CTRACE_WINDOW_MAX_KB", 4096, 64, 1 << 22) * 1024;
 	if (ctr_proc.window_max < ctr_proc.window_min)
 		ctr_proc.window_max = ctr_proc.window_min;
+	ctr_proc.ring_size = drain_ring_size();
 	ctr_proc.fsize_limit = UINT64_MAX;
 	if (getrlimit(RLIMIT_FSIZE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY)
 		ctr_proc.fsize_limit = rl.rlim_cur;

@@ -1,0 +1,437 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Shared-ring drainer (drain.h). A ring's chunks before the writer's head are complete; the
+ * drainer pwrite()s them to the event file at their stream offset, zeroes them (so the writer
+ * always gets a zero-filled chunk and a crash leaves a zero word after the last event) and
+ * then releases them by advancing tail. This is the page-cache work the recording thread no
+ * longer does; it runs on whatever core the record process gets.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/inotify.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "../common/format.h"
+#include "drain.h"
+
+struct ring {
+	char name[96]; /* r-PID-GEN-TID.ring */
+	int32_t pid, tid;
+	uint32_t gen;
+	struct ctr_ring_hdr *h;
+	size_t map_len;
+	int evfd;	     /* -1 once a write failed: the rest is counted, not kept */
+	uint64_t tail;	     /* drained up to here */
+	uint64_t kept_end;   /* the event file holds the stream up to here */
+	uint64_t lost;	     /* events in chunks not kept */
+	uint64_t last_check; /* ns: when the writer's liveness was last checked */
+};
+
+struct ctr_drain {
+	int dfd, ifd;
+	char *dir;
+	uint64_t max_size, kept;
+	struct ring *r;
+	size_t n, cap;
+	int rescan;
+	struct ctr_drain_stats st;
+};
+
+static uint64_t clock_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+int ctr_drain_open(const char *dir, uint64_t max_size, struct ctr_drain **out, struct ctr_err *e)
+{
+	struct ctr_drain *d = calloc(1, sizeof(*d));
+
+	*out = NULL;
+	if (!d || !(d->dir = strdup(dir))) {
+		free(d);
+		return ctr_err_set(e, CTR_ENOMEM, 0, "out of memory");
+	}
+	d->dfd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (d->dfd < 0) {
+		int err = errno;
+
+		free(d->dir);
+		free(d);
+		return ctr_err_set(e, CTR_EIO, err, "cannot open run directory '%s': %s", dir,
+				   strerror(err));
+	}
+	/* new rings are announced by inotify; without it every pass lists the directory */
+	d->ifd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
+	if (d->ifd >= 0 && inotify_add_watch(d->ifd, dir, IN_CREATE | IN_MOVED_TO) < 0) {
+		close(d->ifd);
+		d->ifd = -1;
+	}
+	d->max_size = max_size;
+	d->rescan = 1;
+	*out = d;
+	return 0;
+}
+
+/* Events (enters and exits) in a complete chunk that is not kept: what the writer would have
+ * counted as lost had it not written them. */
+static uint64_t count_events(const uint32_t *w, size_t n)
+{
+	uint64_t ev = 0;
+
+	for (size_t i = 0; i < n;) {
+		uint32_t x = w[i];
+
+		if (x == 0)
+			break;
+		if (CTR_W_IS_EXIT(x) || CTR_W_IS_ENTER(x)) {
+			ev++;
+			i++;
+			continue;
+		}
+		if (CTR_W_EXT_KIND(x) == CTR_X_UNWIND)
+			ev +=
+			    CTR_W_EXT_ARG(x); /* frames closed by the EXIT that follows, less one */
+		i += 1 + CTR_W_EXT_NWORDS(x);
+	}
+	return ev;
+}
+
+static int parse_ring_name(const char *s, int32_t *pid, uint32_t *gen, int32_t *tid)
+{
+	int a, c, used = 0;
+	unsigned b;
+
+	if (sscanf(s, "r-%d-%u-%d.ring%n", &a, &b, &c, &used) != 3 || s[used] != 0 || a <= 0 ||
+	    c <= 0)
+		return -1;
+	*pid = a;
+	*gen = b;
+	*tid = c;
+	return 0;
+}
+
+/* Maps a ring once its writer has filled in the header; 1 added, 2 known already, 0 not ready
+ * yet (look again), -1 not a ring to drain. */
+static int add_ring(struct ctr_drain *d, const char *name)
+{
+	struct ring r = {.evfd = -1};
+	struct ctr_ring_hdr hdr;
+	struct stat st = {0};
+	char ev[128];
+	void *m;
+	int fd;
+
+	if (parse_ring_name(name, &r.pid, &r.gen, &r.tid) != 0)
+		return -1;
+	for (size_t i = 0; i < d->n; i++)
+		if (!strcmp(d->r[i].name, name))
+			return 2;
+	fd = openat(d->dfd, name, O_RDWR | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
+	if (fd < 0)
+		return errno == ENOENT ? 0 : -1;
+	if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || st.st_uid != geteuid() ||
+	    pread(fd, &hdr, sizeof(hdr), 0) != (ssize_t)sizeof(hdr)) {
+		close(fd);
+		return S_ISREG(st.st_mode) ? 0 : -1;
+	}
+	if (__atomic_load_n(&hdr.state, __ATOMIC_ACQUIRE) == 0) {
+		close(fd);
+		return 0; /* being set up */
+	}
+	if (memcmp(hdr.magic, CTR_RING_MAGIC, 8) || hdr.version != CTR_RING_VERSION ||
+	    hdr.hdr_size != CTR_RING_HDR_SIZE || hdr.chunk_size == 0 || hdr.chunk_size % 4096 ||
+	    hdr.data_size % hdr.chunk_size || hdr.data_size < 2 * hdr.chunk_size ||
+	    (uint64_t)st.st_size < CTR_RING_HDR_SIZE + hdr.data_size) {
+		close(fd);
+		return -1;
+	}
+	r.map_len = CTR_RING_HDR_SIZE + hdr.data_size;
+	m = mmap(NULL, r.map_len, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	close(fd);
+	if (m == MAP_FAILED)
+		return -1;
+	r.h = m;
+	snprintf(r.name, sizeof(r.name), "%s", name);
+	snprintf(ev, sizeof(ev), "t-%d-%u-%d.ev", (int)r.pid, r.gen, (int)r.tid);
+	/* a drainer that died may have begun the file: the ring's tail says how far it got */
+	r.evfd = openat(d->dfd, ev, O_WRONLY | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
+	if (r.evfd >= 0 && (fstat(r.evfd, &st) != 0 || !S_ISREG(st.st_mode) ||
+			    st.st_uid != geteuid() || st.st_nlink != 1)) {
+		close(r.evfd); /* not a file of ours: drain the ring, count it, keep nothing */
+		r.evfd = -1;
+	}
+	r.tail = __atomic_load_n(&r.h->tail, __ATOMIC_ACQUIRE);
+	r.kept_end = r.tail;
+	if (d->n == d->cap) {
+		size_t cap = d->cap ? d->cap * 2 : 16;
+		struct ring *nr = realloc(d->r, cap * sizeof(*nr));
+
+		if (!nr) {
+			munmap(m, r.map_len);
+			if (r.evfd >= 0)
+				close(r.evfd);
+			return -1;
+		}
+		d->r = nr;
+		d->cap = cap;
+	}
+	if (d->max_size && d->kept >= d->max_size)
+		__atomic_store_n(&r.h->stop, 1, __ATOMIC_RELAXED);
+	d->r[d->n++] = r;
+	d->st.rings++;
+	return 1;
+}
+
+static void discover(struct ctr_drain *d)
+{
+	char buf[4096] __attribute__((aligned(__alignof__(struct inotify_event))));
+	DIR *dir;
+	struct dirent *de;
+	int dfd;
+
+	if (d->ifd >= 0) {
+		ssize_t n;
+
+		while ((n = read(d->ifd, buf, sizeof(buf))) > 0)
+			for (char *p = buf; p < buf + n;) {
+				struct inotify_event *ie = (struct inotify_event *)p;
+
+				if (ie->mask & IN_Q_OVERFLOW)
+					d->rescan = 1;
+				else if (ie->len && !strncmp(ie->name, "r-", 2) &&
+					 add_ring(d, ie->name) == 0)
+					d->rescan = 1; /* not ready: look again next pass */
+				p += sizeof(*ie) + ie->len;
+			}
+	} else {
+		d->rescan = 1;
+	}
+	if (!d->rescan)
+		return;
+	d->rescan = 0;
+	if ((dfd = dup(d->dfd)) < 0 || !(dir = fdopendir(dfd))) {
+		if (dfd >= 0)
+			close(dfd);
+		d->rescan = 1;
+		return;
+	}
+	rewinddir(dir);
+	while ((de = readdir(dir)))
+		if (!strncmp(de->d_name, "r-", 2) && add_ring(d, de->d_name) == 0)
+			d->rescan = 1;
+	closedir(dir);
+}
+
+/* Copies [r->tail, upto) out of the ring (never more than one lap), keeping what the size
+ * bound allows; zeroes what it copied when @release, and then hands it back to the writer. */
+static uint64_t copy_out(struct ctr_drain *d, struct ring *r, uint64_t upto, int release)
+{
+	uint64_t size = r->h->data_size, copied = 0;
+	char *data = (char *)r->h + CTR_RING_HDR_SIZE;
+
+	if (upto > r->tail + size)
+		upto = r->tail + size;
+	while (r->tail < upto) {
+		uint64_t at = r->tail % size, n = upto - r->tail;
+		int keep = r->evfd >= 0 && r->kept_end == r->tail;
+
+		/* one chunk at a time: the size bound keeps or drops whole chunks */
+		if (n > r->h->chunk_size - at % r->h->chunk_size)
+			n = r->h->chunk_size - at % r->h->chunk_size;
+		if (keep && d->max_size && d->kept + n > d->max_size) {
+			keep = 0;
+			if (!d->st.over_max) {
+				d->st.over_max = 1;
+				for (size_t i = 0; i < d->n; i++)
+					__atomic_store_n(&d->r[i].h->stop, 1, __ATOMIC_RELAXED);
+			}
+		}
+		if (keep) {
+			ssize_t w = pwrite(r->evfd, data + at, n, (off_t)r->tail);
+
+			if (w != (ssize_t)n) { /* disk full or I/O error: count from here */
+				keep = 0;
+				close(r->evfd);
+				r->evfd = -1;
+			}
+		}
+		if (keep) {
+			r->kept_end = r->tail + n;
+			if (r->tail > 0 || n > CTR_EV_HDR_SIZE)
+				d->kept += r->tail == 0 ? n - CTR_EV_HDR_SIZE : n;
+			d->st.bytes += n;
+			copied += n;
+		} else {
+			uint64_t skip = 0;
+
+			/* the first chunk's header is always kept: the thread and its loss show */
+			if (r->tail == 0 && r->evfd >= 0 &&
+			    pwrite(r->evfd, data, CTR_EV_HDR_SIZE, 0) == CTR_EV_HDR_SIZE) {
+				r->kept_end = CTR_EV_HDR_SIZE;
+				skip = CTR_EV_HDR_SIZE;
+			}
+			r->lost +=
+			    count_events((const uint32_t *)(data + at + skip), (n - skip) / 4);
+		}
+		if (release)
+			memset(data + at, 0, n);
+		r->tail += n;
+	}
+	if (release)
+		__atomic_store_n(&r->h->tail, r->tail, __ATOMIC_RELEASE);
+	return copied;
+}
+
+/* The writer of @r is gone without closing it: dead, or its process exec'd a new image. */
+static int writer_gone(struct ctr_drain *d, const struct ring *r)
+{
+	char next[64];
+
+	if (kill(r->pid, 0) != 0 && errno == ESRCH)
+		return 1;
+	snprintf(next, sizeof(next), "p-%d-%u.meta", (int)r->pid, r->gen + 1);
+	return faccessat(d->dfd, next, F_OK, AT_SYMLINK_NOFOLLOW) == 0;
+}
+
+/* Patches the event file's header with what only the end knows, trims it, removes the ring. */
+static void finish_ring(struct ctr_drain *d, struct ring *r, int closed)
+{
+	struct ctr_ring_hdr *h = r->h;
+
+	if (r->evfd >= 0 && r->kept_end >= CTR_EV_HDR_SIZE) {
+		uint64_t lost = (closed ? h->lost : 0) + r->lost, end = r->kept_end;
+		uint32_t flags = h->flags;
+
+		if (closed) {
+			if (pwrite(r->evfd, &end, 8, offsetof(struct ctr_ev_hdr, end_offset)) < 0 ||
+			    pwrite(r->evfd, &flags, 4, offsetof(struct ctr_ev_hdr, flags)) < 0)
+				(void)0;
+		}
+		if (lost && pwrite(r->evfd, &lost, 8, offsetof(struct ctr_ev_hdr, lost_events)) < 0)
+			(void)0;
+		if (closed && ftruncate(r->evfd, (off_t)end) != 0)
+			(void)0;
+	} else if (r->evfd >= 0) {
+		char ev[128];
+
+		/* nothing was ever written (the thread made no event): no file */
+		snprintf(ev, sizeof(ev), "t-%d-%u-%d.ev", (int)r->pid, r->gen, (int)r->tid);
+		unlinkat(d->dfd, ev, 0);
+	}
+	d->st.lost_events += (closed ? h->lost : 0) + r->lost;
+	d->st.waits += h->waits;
+	if (r->evfd >= 0)
+		close(r->evfd);
+	munmap(h, r->map_len);
+	unlinkat(d->dfd, r->name, 0);
+	d->st.rings_done++;
+	*r = d->r[--d->n];
+}
+
+int64_t ctr_drain_pass(struct ctr_drain *d, int final, struct ctr_err *e)
+{
+	uint64_t copied = 0, now = clock_ns();
+	int gone;
+
+	(void)e;
+	discover(d);
+	if (final)
+		d->rescan = 1, discover(d);
+	for (size_t i = 0; i < d->n;) {
+		struct ring *r = &d->r[i];
+		uint32_t state = __atomic_load_n(&r->h->state, __ATOMIC_ACQUIRE);
+		uint64_t head = __atomic_load_n(&r->h->head, __ATOMIC_ACQUIRE), before = r->tail;
+
+		copied += copy_out(d, r, head, 1);
+		if (state == CTR_RING_CLOSED) {
+			finish_ring(d, r, 1);
+			continue; /* slot i now holds another ring */
+		}
+		gone = 0;
+		if (r->tail == before && !final && now - r->last_check > 100000000u) {
+			r->last_check = now;
+			gone = writer_gone(d, r);
+		}
+		if (final || gone) {
+			/* the chunk being written, up to its zero words: a crash keeps every event
+			 * that reached the ring */
+			copied += copy_out(d, r, r->tail + r->h->chunk_size, 0);
+			finish_ring(d, r, 0);
+			continue;
+		}
+		i++;
+	}
+	return (int64_t)copied;
+}
+
+void ctr_drain_get_stats(const struct ctr_drain *d, struct ctr_drain_stats *st)
+{
+	*st = d->st;
+	for (size_t i = 0; i < d->n; i++)
+		st->waits += d->r[i].h->waits;
+}
+
+void ctr_drain_close(struct ctr_drain *d)
+{
+	if (!d)
+		return;
+	for (size_t i = 0; i < d->n; i++) {
+		if (d->r[i].evfd >= 0)
+			close(d->r[i].evfd);
+		munmap(d->r[i].h, d->r[i].map_len);
+	}
+	if (d->ifd >= 0)
+		close(d->ifd);
+	close(d->dfd);
+	free(d->r);
+	free(d->dir);
+	free(d);
+}
+
+int ctr_drain_leftovers(const char *dir, struct ctr_err *e)
+{
+	struct ctr_drain *d;
+	char path[4096], line[256];
+	long drainer = 0;
+	int ret, any = 0;
+	FILE *f;
+	DIR *dd;
+	struct dirent *de;
+
+	if (!(dd = opendir(dir)))
+		return 0; /* the commit itself reports a missing directory */
+	while ((de = readdir(dd)))
+		if (!strncmp(de->d_name, "r-", 2) && strstr(de->d_name, ".ring"))
+			any = 1;
+	closedir(dd);
+	if (!any)
+		return 0;
+	snprintf(path, sizeof(path), "%s/run.meta", dir);
+	if ((f = fopen(path, "re"))) {
+		while (fgets(line, sizeof(line), f))
+			if (!strncmp(line, "drainer_pid=", 12))
+				drainer = strtol(line + 12, NULL, 10);
+		fclose(f);
+	}
+	if (drainer > 0 && drainer != (long)getpid() && kill((pid_t)drainer, 0) == 0)
+		return ctr_err_set(e, CTR_EEXIST, 0,
+				   "run '%s' is still being recorded (drained by process %ld)", dir,
+				   drainer);
+	if ((ret = ctr_drain_open(dir, 0, &d, e)) != 0)
+		return ret;
+	ret = ctr_drain_pass(d, 1, e) < 0 ? -1 : 0;
+	ctr_drain_close(d);
+	return ret < 0 ? e->code : 0;
+}
