@@ -9,6 +9,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <signal.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -40,6 +41,9 @@ struct ctr_drain {
 	int dfd, ifd;
 	char *dir;
 	uint64_t max_size, kept;
+	int flight;
+	struct ctr_snap_req *req; /* pending snapshot requests, oldest first */
+	size_t n_req, cap_req;
 	struct ring *r;
 	size_t n, cap;
 	int rescan;
@@ -54,7 +58,8 @@ static uint64_t clock_ns(void)
 	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
-int ctr_drain_open(const char *dir, uint64_t max_size, struct ctr_drain **out, struct ctr_err *e)
+int ctr_drain_open(const char *dir, const struct ctr_drain_opts *o, struct ctr_drain **out,
+		   struct ctr_err *e)
 {
 	struct ctr_drain *d = calloc(1, sizeof(*d));
 
@@ -78,7 +83,8 @@ int ctr_drain_open(const char *dir, uint64_t max_size, struct ctr_drain **out, s
 		close(d->ifd);
 		d->ifd = -1;
 	}
-	d->max_size = max_size;
+	d->max_size = o ? o->max_size : 0;
+	d->flight = o ? o->flight : 0;
 	d->rescan = 1;
 	*out = d;
 	return 0;
@@ -166,7 +172,8 @@ static int add_ring(struct ctr_drain *d, const char *name)
 	snprintf(r.name, sizeof(r.name), "%s", name);
 	snprintf(ev, sizeof(ev), "t-%d-%u-%d.ev", (int)r.pid, r.gen, (int)r.tid);
 	/* a drainer that died may have begun the file: the ring's tail says how far it got */
-	r.evfd = openat(d->dfd, ev, O_WRONLY | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
+	if (!d->flight)
+		r.evfd = openat(d->dfd, ev, O_WRONLY | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
 	if (r.evfd >= 0 && (fstat(r.evfd, &st) != 0 || !S_ISREG(st.st_mode) ||
 			    st.st_uid != geteuid() || st.st_nlink != 1)) {
 		close(r.evfd); /* not a file of ours: drain the ring, count it, keep nothing */
@@ -194,6 +201,32 @@ static int add_ring(struct ctr_drain *d, const char *name)
 	return 1;
 }
 
+/* Notes the request file @name (s-PID-TID-SEQ.REASON) and removes it. */
+static void add_request(struct ctr_drain *d, const char *name)
+{
+	struct ctr_snap_req rq = {0};
+	int pid, tid, used = 0;
+	unsigned seq;
+
+	if (sscanf(name, "s-%d-%d-%u.%n", &pid, &tid, &seq, &used) != 3 || !used ||
+	    strlen(name + used) >= sizeof(rq.reason) || unlinkat(d->dfd, name, 0) != 0)
+		return;
+	rq.pid = pid;
+	rq.tid = tid;
+	rq.seq = seq;
+	snprintf(rq.reason, sizeof(rq.reason), "%s", name + used);
+	if (d->n_req == d->cap_req) {
+		size_t cap = d->cap_req ? 2 * d->cap_req : 8;
+		struct ctr_snap_req *n = realloc(d->req, cap * sizeof(*n));
+
+		if (!n)
+			return;
+		d->req = n;
+		d->cap_req = cap;
+	}
+	d->req[d->n_req++] = rq;
+}
+
 static void discover(struct ctr_drain *d)
 {
 	char buf[4096] __attribute__((aligned(__alignof__(struct inotify_event))));
@@ -213,6 +246,8 @@ static void discover(struct ctr_drain *d)
 				else if (ie->len && !strncmp(ie->name, "r-", 2) &&
 					 add_ring(d, ie->name) == 0)
 					d->rescan = 1; /* not ready: look again next pass */
+				else if (ie->len && !strncmp(ie->name, "s-", 2))
+					add_request(d, ie->name);
 				p += sizeof(*ie) + ie->len;
 			}
 	} else {
@@ -231,6 +266,8 @@ static void discover(struct ctr_drain *d)
 	while ((de = readdir(dir)))
 		if (!strncmp(de->d_name, "r-", 2) && add_ring(d, de->d_name) == 0)
 			d->rescan = 1;
+		else if (!strncmp(de->d_name, "s-", 2))
+			add_request(d, de->d_name);
 	closedir(dir);
 }
 
@@ -349,6 +386,15 @@ int64_t ctr_drain_pass(struct ctr_drain *d, int final, struct ctr_err *e)
 	discover(d);
 	if (final)
 		d->rescan = 1, discover(d);
+	if (d->flight) {
+		while (final && d->n) { /* the last snapshot is taken: the rings go */
+			munmap(d->r[d->n - 1].h, d->r[d->n - 1].map_len);
+			unlinkat(d->dfd, d->r[d->n - 1].name, 0);
+			d->n--;
+			d->st.rings_done++;
+		}
+		return 0;
+	}
 	for (size_t i = 0; i < d->n;) {
 		struct ring *r = &d->r[i];
 		uint32_t state = __atomic_load_n(&r->h->state, __ATOMIC_ACQUIRE);
@@ -396,6 +442,7 @@ void ctr_drain_close(struct ctr_drain *d)
 		close(d->ifd);
 	close(d->dfd);
 	free(d->r);
+	free(d->req);
 	free(d->dir);
 	free(d);
 }
@@ -429,9 +476,156 @@ int ctr_drain_leftovers(const char *dir, struct ctr_err *e)
 		return ctr_err_set(e, CTR_EEXIST, 0,
 				   "run '%s' is still being recorded (drained by process %ld)", dir,
 				   drainer);
-	if ((ret = ctr_drain_open(dir, 0, &d, e)) != 0)
+	if ((ret = ctr_drain_open(dir, NULL, &d, e)) != 0)
 		return ret;
 	ret = ctr_drain_pass(d, 1, e) < 0 ? -1 : 0;
 	ctr_drain_close(d);
 	return ret < 0 ? e->code : 0;
+}
+
+void ctr_drain_wait(struct ctr_drain *d, int timeout_ms)
+{
+	struct pollfd p = {.fd = d->ifd, .events = POLLIN};
+
+	if (d->ifd >= 0) {
+		if (poll(&p, 1, timeout_ms) < 0)
+			(void)0; /* EINTR (SIGCHLD): the caller looks at its child */
+	} else {
+		struct timespec ts = {timeout_ms / 1000, (long)(timeout_ms % 1000) * 1000000};
+
+		nanosleep(&ts, NULL);
+	}
+}
+
+int ctr_drain_next_request(struct ctr_drain *d, struct ctr_snap_req *rq)
+{
+	if (!d->n_req)
+		return 0;
+	*rq = d->req[0];
+	memmove(d->req, d->req + 1, (d->n_req - 1) * sizeof(*d->req));
+	d->n_req--;
+	return 1;
+}
+
+void ctr_drain_ack(struct ctr_drain *d, const struct ctr_snap_req *rq)
+{
+	for (size_t i = 0; i < d->n; i++)
+		if (d->r[i].pid == rq->pid && d->r[i].tid == rq->tid)
+			__atomic_store_n(&d->r[i].h->snap_done, rq->seq, __ATOMIC_RELEASE);
+}
+
+/* Turns the FRAME records that begin a flight chunk (after its TIME) into INHERIT records. */
+static void frames_to_inherits(uint32_t *w, size_t n)
+{
+	size_t i = 0;
+
+	if (n >= 3 && CTR_W_IS_EXT(w[0]) && CTR_W_EXT_KIND(w[0]) == CTR_X_TIME)
+		i = 3;
+	while (i + 3 <= n && CTR_W_IS_EXT(w[i]) && CTR_W_EXT_KIND(w[i]) == CTR_X_FRAME) {
+		w[i] = ctr_w_ext(CTR_X_INHERIT, 2, 0);
+		i += 3;
+	}
+}
+
+/* Writes one ring's events into @fd as an event file; 1 written, 0 nothing to write. */
+static int snap_ring(struct ring *r, int fd, uint8_t *buf)
+{
+	struct ctr_ring_hdr *h = r->h;
+	uint64_t size = h->data_size, chunk = h->chunk_size, h1, h2, cur, lo, upto, end = 0;
+	const uint8_t *data = (const uint8_t *)h + CTR_RING_HDR_SIZE;
+	struct ctr_ev_hdr eh;
+	uint32_t state;
+	int tries = 0;
+
+	/* copy, then keep what the writer cannot have touched meanwhile: the chunks complete
+	 * before the copy began and not reused before it ended (the writer may run on) */
+	do {
+		state = __atomic_load_n(&h->state, __ATOMIC_ACQUIRE);
+		h1 = __atomic_load_n(&h->head, __ATOMIC_ACQUIRE);
+		memcpy(buf, data, size);
+		h2 = __atomic_load_n(&h->head, __ATOMIC_ACQUIRE);
+		cur = h2 / chunk * chunk;
+		lo = cur + chunk > size ? cur + chunk - size : 0;
+	} while (h1 < lo && ++tries < 4);
+	if (h1 < lo)
+		return 0; /* lapped during every copy: a ring too small for this thread */
+	if (state == CTR_RING_CLOSED)
+		end = upto = h->end;
+	else
+		upto = h1 == h2 ? h1 / chunk * chunk + chunk : h1; /* the chunk being written too */
+	if (upto <= lo + (lo ? 0 : CTR_EV_HDR_SIZE))
+		return 0;
+	if (lo == 0) {
+		memcpy(&eh, buf, sizeof(eh));
+	} else {
+		memcpy(&eh, &h->ev, sizeof(eh));
+		frames_to_inherits((uint32_t *)(buf + lo % size), chunk / 4);
+	}
+	eh.end_offset = 0;
+	eh.lost_events = state == CTR_RING_CLOSED ? h->lost : 0;
+	eh.flags &= ~CTR_EV_FLAG_CLOSED;
+	if (state == CTR_RING_CLOSED) {
+		eh.flags |= CTR_EV_FLAG_CLOSED;
+		eh.end_offset = end - lo + (lo ? CTR_EV_HDR_SIZE : 0);
+	}
+	if (write(fd, &eh, sizeof(eh)) != (ssize_t)sizeof(eh))
+		return -1;
+	for (uint64_t x = lo ? lo : CTR_EV_HDR_SIZE; x < upto;) {
+		uint64_t at = x % size, n = upto - x;
+
+		if (n > size - at)
+			n = size - at;
+		if (write(fd, buf + at, n) != (ssize_t)n)
+			return -1;
+		x += n;
+	}
+	return 1;
+}
+
+int ctr_drain_snapshot(struct ctr_drain *d, const char *out_dir, struct ctr_err *e)
+{
+	uint64_t big = 0;
+	uint8_t *buf;
+	int out, done = 0;
+
+	discover(d);
+	for (size_t i = 0; i < d->n; i++)
+		if (d->r[i].h->data_size > big)
+			big = d->r[i].h->data_size;
+	out = open(out_dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (out < 0)
+		return ctr_err_set(e, CTR_EIO, errno, "cannot open '%s': %s", out_dir,
+				   strerror(errno));
+	if (!(buf = malloc(big ? big : 1))) {
+		close(out);
+		return ctr_err_set(e, CTR_ENOMEM, 0, "out of memory");
+	}
+	for (size_t i = 0; i < d->n; i++) {
+		struct ring *r = &d->r[i];
+		char ev[128];
+		int fd, ret;
+
+		snprintf(ev, sizeof(ev), "t-%d-%u-%d.ev", (int)r->pid, r->gen, (int)r->tid);
+		fd = openat(out, ev, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600);
+		if (fd < 0) {
+			ctr_err_set(e, CTR_EIO, errno, "cannot create '%s/%s': %s", out_dir, ev,
+				    strerror(errno));
+			done = e->code;
+			break;
+		}
+		ret = snap_ring(r, fd, buf);
+		if (close(fd) != 0 || ret < 0) {
+			ctr_err_set(e, CTR_EIO, errno, "cannot write '%s/%s': %s", out_dir, ev,
+				    strerror(errno));
+			done = e->code;
+			break;
+		}
+		if (ret == 0)
+			unlinkat(out, ev, 0);
+		else
+			done++;
+	}
+	free(buf);
+	close(out);
+	return done;
 }

@@ -78,6 +78,12 @@ static uint32_t *put_u64(uint32_t *p, uint32_t kind, uint32_t arg, uint64_t v)
 	return p + 3;
 }
 
+/* The thread has somewhere to write: its event file, or its shared ring. */
+static int has_stream(const struct ctr_thr *t)
+{
+	return t->file.held || t->ring;
+}
+
 static uint32_t *win_limit(const struct ctr_thr *t)
 {
 	return t->win + t->win_size / 4;
@@ -127,6 +133,8 @@ static int map_window_untimed(struct ctr_thr *t, uint64_t off, uint64_t size)
 	t->win_size = size;
 mapped:
 	t->pos = t->win + (off == 0 ? CTR_EV_HDR_SIZE / 4 : 0);
+	if (t->ring && ctr_proc.flight && off)
+		ctr_ring_chunk_begin(t);
 	t->end = win_limit(t) - SLACK_WORDS;
 	if (!ctr_global_on)
 		t->end = NULL; /* switched off meanwhile: take the slow path at the next event */
@@ -244,6 +252,9 @@ static void push_frame(struct ctr_thr *t, uintptr_t fn, uintptr_t sp)
 #define ROOT_TAG ((uintptr_t)1 << 63)
 /* A slot holding an excluded function (--exclude, --module) is tagged the same way. */
 #define EXCL_TAG ((uintptr_t)1 << 63)
+/* A flight-recorder trigger function (--trigger-slower) is tagged in its slot, which sends
+ * every call of it to the slow path, and on the stack, which sends its exit there. */
+#define WATCH_TAG ((uintptr_t)1 << 62)
 
 static uint32_t pop_for_exit(struct ctr_thr *t, uintptr_t fn)
 {
@@ -251,12 +262,12 @@ static uint32_t pop_for_exit(struct ctr_thr *t, uintptr_t fn)
 
 	if (d == 0)
 		return 0;
-	if (d > t->cap || (t->stack[d - 1].fn & ~ROOT_TAG) == fn) {
+	if (d > t->cap || (t->stack[d - 1].fn & ~CTR_FN_TAGS) == fn) {
 		t->depth = d - 1;
 		return 1;
 	}
 	for (k = d - 1; k > 0; k--)
-		if ((t->stack[k - 1].fn & ~ROOT_TAG) == fn)
+		if ((t->stack[k - 1].fn & ~CTR_FN_TAGS) == fn)
 			break;
 	if (k == 0)
 		return 0;
@@ -286,9 +297,13 @@ static void try_recover(struct ctr_thr *t, uint64_t now)
 
 		if (t->win)
 			pad_to_end(t);
-		if ((!t->file.held && !t->ring) ||
-		    map_window(t, next_off, ctr_proc.window_max) != 0)
+		/* the stream still has the frames open when loss began */
+		t->ring_frame_adj = (int32_t)t->lost_depth0 - (int32_t)t->depth;
+		if (!has_stream(t) || map_window(t, next_off, ctr_proc.window_max) != 0) {
+			t->ring_frame_adj = 0;
 			return;
+		}
+		t->ring_frame_adj = 0;
 		if (t->pos + need > win_limit(t))
 			return;
 	}
@@ -301,7 +316,7 @@ static void try_recover(struct ctr_thr *t, uint64_t now)
 		*p++ = 0;
 	}
 	for (i = reopen_from; i < t->depth && i < t->cap; i++)
-		p = put_u64(p, CTR_X_INHERIT, 0, t->stack[i].fn);
+		p = put_u64(p, CTR_X_INHERIT, 0, t->stack[i].fn & ~CTR_FN_TAGS);
 	t->pos = p;
 	t->last = now;
 	t->lost += t->lost_pending;
@@ -353,10 +368,13 @@ static void write_enter(struct ctr_thr *t, uintptr_t fn, uint32_t slot, uint64_t
 	uint32_t *p;
 
 	t->tracer = 0;
+	t->ring_frame_adj = -1; /* a chunk beginning here: the new frame is not open yet */
 	if (reserve(t, 7 + TRACER_WORDS) != 0) {
+		t->ring_frame_adj = 0;
 		t->lost_pending++;
 		return;
 	}
+	t->ring_frame_adj = 0;
 	if ((int64_t)(now - t->last) < 0)
 		now = t->last; /* the TSC stepped back (CPU migration on a VM): never write it */
 	p = flush_hidden(t, t->pos, before);
@@ -380,10 +398,13 @@ static void write_exit(struct ctr_thr *t, uint32_t closes, uint64_t now)
 	uint32_t *p;
 
 	t->tracer = 0;
+	t->ring_frame_adj = (int32_t)closes; /* ... and the frames closing are still open */
 	if (reserve(t, 6 + TRACER_WORDS) != 0) {
+		t->ring_frame_adj = 0;
 		t->lost_pending += closes;
 		return;
 	}
+	t->ring_frame_adj = 0;
 	if ((int64_t)(now - t->last) < 0)
 		now = t->last;
 	p = flush_hidden(t, t->pos, before);
@@ -513,6 +534,70 @@ static void add_pending(struct ctr_thr *t, uintptr_t fn)
  * Enter on the generic path (the fast path missed, no TSC, or options are set). The gate is
  * BUSY. Applies --depth, --exclude/--module, and the drop policy's bookkeeping.
  */
+static void record_enter(struct ctr_thr *t, uintptr_t fn, uintptr_t sp, uint64_t now);
+
+/*
+ * A call of a trigger function (flight recorder). --trigger: the first call in the process
+ * asks for a snapshot, and the function is an ordinary one from then on. --trigger-slower: the
+ * call is recorded as usual, its frame tagged and its start kept, so that its exit comes to
+ * watch_exit(); the slot keeps its tag, so every call of it comes here.
+ */
+/* Asks for a snapshot and waits (about a second at most) until the recorder has copied this
+ * thread's ring, which meanwhile cannot overwrite what the snapshot is for. Tracer time. */
+static void snapshot_now(struct ctr_thr *t, const char *reason)
+{
+	uint64_t w0 = now_ticks();
+	uint32_t seq = ctr_request_snapshot(t, reason);
+
+	if (seq && t->ring) {
+		__atomic_store_n(&t->ring->snap_req, seq, __ATOMIC_RELEASE);
+		for (int i = 0; i < 20000; i++) {
+			struct timespec nap = {0, 50000};
+
+			if ((int32_t)(__atomic_load_n(&t->ring->snap_done, __ATOMIC_ACQUIRE) -
+				      seq) >= 0)
+				break;
+			nanosleep(&nap, NULL);
+		}
+	}
+	t->tracer += now_ticks() - w0;
+	t->end = NULL; /* the next event goes the slow way and writes the TRACER record */
+}
+
+static void watch_enter(struct ctr_thr *t, uintptr_t fn, uintptr_t sp, uint64_t now, int how)
+{
+	static int fired;
+	uint32_t d = t->depth, slot = ctr_slot_of(fn);
+
+	record_enter(t, fn, sp, now);
+	if ((how & CTR_WATCH_FIRST) && !__atomic_exchange_n(&fired, 1, __ATOMIC_RELAXED))
+		snapshot_now(t, "trigger"); /* its ENTER is written: the call is in the snapshot */
+	if (!(how & CTR_WATCH_SLOWER))
+		return;
+	t->slots[slot] = fn | WATCH_TAG; /* DEFINEd as fn; the tag brings the next call here */
+	if (d < t->cap && t->depth == d + 1 && t->n_watch < 16) {
+		t->stack[d].fn |= WATCH_TAG;
+		t->watch[t->n_watch].depth = d + 1;
+		t->watch[t->n_watch].t0 = now;
+		t->n_watch++;
+	}
+}
+
+/* The exit of a --trigger-slower frame at depth @depth (already written): a snapshot when the
+ * call took longer than the limit, waited for (bounded) so this thread's ring still holds it. */
+static void watch_exit(struct ctr_thr *t, uint32_t depth, uint64_t now)
+{
+	uint64_t t0 = 0;
+
+	while (t->n_watch && t->watch[t->n_watch - 1].depth > depth)
+		t->n_watch--; /* frames a longjmp or exception closed */
+	if (!t->n_watch || t->watch[t->n_watch - 1].depth != depth)
+		return;
+	t0 = t->watch[--t->n_watch].t0;
+	if (now - t0 > ctr_opts.slower_ticks)
+		snapshot_now(t, "slower");
+}
+
 static void enter_generic(struct ctr_thr *t, uintptr_t fn, uintptr_t sp, uint64_t now)
 {
 	uint32_t slot = ctr_slot_of(fn), d = t->depth;
@@ -523,16 +608,24 @@ static void enter_generic(struct ctr_thr *t, uintptr_t fn, uintptr_t sp, uint64_
 		t->end = NULL; /* the next event goes the slow way and writes the count */
 		return;
 	}
-	if (ctr_opts.have_exclude && t->slots[slot] != fn) {
+	if ((ctr_opts.have_exclude || ctr_opts.have_watch) && t->slots[slot] != fn) {
 		if (t->slots[slot] == (fn | EXCL_TAG)) {
 			t->hidden[CTR_HIDDEN_EXCLUDED]++;
 			t->end = NULL;
+			return;
+		}
+		if (t->slots[slot] == (fn | WATCH_TAG)) {
+			watch_enter(t, fn, sp, now, CTR_WATCH_SLOWER);
 			return;
 		}
 		uint64_t t0 = now_ticks();
 		int decision = ctr_control_decide(fn);
 
 		t->tracer += now_ticks() - t0;
+		if (decision == CTR_DECIDE_WATCH) {
+			watch_enter(t, fn, sp, now, ctr_control_watch(fn));
+			return;
+		}
 		if (decision == CTR_DECIDE_EXCLUDE) {
 			t->hidden[CTR_HIDDEN_EXCLUDED]++;
 			t->end = NULL;
@@ -542,6 +635,15 @@ static void enter_generic(struct ctr_thr *t, uintptr_t fn, uintptr_t sp, uint64_
 			return;
 		}
 	}
+	record_enter(t, fn, sp, now);
+}
+
+/* Pushes the frame of @fn and writes its ENTER (with what the drop policy needs to take it
+ * back). */
+static void record_enter(struct ctr_thr *t, uintptr_t fn, uintptr_t sp, uint64_t now)
+{
+	uint32_t slot = ctr_slot_of(fn), d = t->depth;
+
 	push_frame(t, fn, sp);
 	if (ctr_opts.policy && t->aux && d < t->cap) {
 		struct ctr_aux *a = &t->aux[d];
@@ -600,6 +702,8 @@ static void exit_generic(struct ctr_thr *t, uintptr_t fn, uint64_t now)
 	if (t->n_pend) /* counts owned by the closing frame(s) go just before their exit */
 		flush_pending(t, t->depth + 1);
 	write_exit(t, n, now);
+	if (unlikely(t->n_watch) && t->depth < t->cap && (t->stack[t->depth].fn & WATCH_TAG))
+		watch_exit(t, t->depth + 1, now);
 	if (ctr_opts.have_filter && t->depth == 0)
 		t->gate = CTR_G_FILTER_OUT;
 }
@@ -638,7 +742,7 @@ void ctr_go_dormant(struct ctr_thr *t, uint64_t now)
  * describe the frames already open with INHERIT records from a stack capture. */
 static int activate(struct ctr_thr *t, int include_first)
 {
-	if (!t->file.held) {
+	if (!has_stream(t)) {
 		ctr_thread_start(t);
 		if (!CTR_GATE_IS_ON(t->gate))
 			return -1;
@@ -669,7 +773,7 @@ static void count_nested(struct ctr_thr *t)
 static void restore_end(struct ctr_thr *t)
 {
 	if (!t->end && t->win && ctr_global_on && t->gate == CTR_G_BUSY &&
-	    !t->hidden[CTR_HIDDEN_EXCLUDED] && !t->hidden[CTR_HIDDEN_DEEP])
+	    !t->hidden[CTR_HIDDEN_EXCLUDED] && !t->hidden[CTR_HIDDEN_DEEP] && !t->tracer)
 		t->end = win_limit(t) - SLACK_WORDS;
 }
 
@@ -746,7 +850,7 @@ static __attribute__((noinline)) void enter_gated(struct ctr_thr *t, uintptr_t f
 			dl_refresh(t);
 		if (ctr_control_decide(fn) != CTR_DECIDE_FILTER)
 			return;
-		if (!t->file.held) {
+		if (!has_stream(t)) {
 			ctr_thread_start(t);
 			if (!CTR_GATE_IS_ON(t->gate))
 				return;
@@ -1003,7 +1107,7 @@ void ctr_write_inherit(struct ctr_thr *t)
 	for (i = 0; i < n; i++) {
 		if (reserve(t, 3) != 0)
 			return;
-		t->pos = put_u64(t->pos, CTR_X_INHERIT, 0, t->stack[i].fn);
+		t->pos = put_u64(t->pos, CTR_X_INHERIT, 0, t->stack[i].fn & ~CTR_FN_TAGS);
 	}
 	t->depth = n;
 }
@@ -1236,6 +1340,8 @@ void ctr_thread_start(struct ctr_thr *t)
 	}
 	t->last = now_ticks();
 	write_header(t);
+	if (t->ring)
+		memcpy(&t->ring->ev, t->win, sizeof(struct ctr_ev_hdr));
 	t->pos = put_u64(t->pos, CTR_X_TIME, 0, t->last);
 	if (t->depth)
 		ctr_write_inherit(t);

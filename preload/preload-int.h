@@ -15,6 +15,8 @@
 #define likely(x) __builtin_expect(!!(x), 1)
 #define unlikely(x) __builtin_expect(!!(x), 0)
 #define CTR_EXPORT __attribute__((visibility("default")))
+/* Tag bits of function addresses in the slot table and on the shadow stack (hooks.c). */
+#define CTR_FN_TAGS ((uintptr_t)3 << 62)
 #define CTR_NOINSTR __attribute__((no_instrument_function))
 
 /* Gate values: the hot path runs only when the gate is 0. */
@@ -51,13 +53,16 @@ struct ctr_opts {
 	int have_filter;  /* record only inside functions matching CTRACE_FILTER */
 	int have_exclude; /* CTRACE_EXCLUDE or CTRACE_MODULE set */
 	int have_module;
-	int policy;	    /* min_ticks or sample: calls may be dropped at their exit */
-	uint32_t max_depth; /* 0 = unlimited */
-	uint64_t min_ticks; /* drop calls shorter than this (counted) */
-	uint32_t sample;    /* record 1 in N calls of each function (counted) */
+	int policy;	       /* min_ticks or sample: calls may be dropped at their exit */
+	uint32_t max_depth;    /* 0 = unlimited */
+	uint64_t min_ticks;    /* drop calls shorter than this (counted) */
+	uint32_t sample;       /* record 1 in N calls of each function (counted) */
+	int have_watch;	       /* flight-recorder triggers: some functions are watched */
+	uint64_t slower_ticks; /* --trigger-slower: a call longer than this takes a snapshot */
 };
 
-enum { CTR_DECIDE_RECORD = 0, CTR_DECIDE_EXCLUDE = 1, CTR_DECIDE_FILTER = 2 };
+enum { CTR_DECIDE_RECORD = 0, CTR_DECIDE_EXCLUDE = 1, CTR_DECIDE_FILTER = 2, CTR_DECIDE_WATCH = 3 };
+enum { CTR_WATCH_FIRST = 1, CTR_WATCH_SLOWER = 2 }; /* ctr_control_watch() bits */
 
 extern struct ctr_opts ctr_opts;
 extern volatile int ctr_global_on;
@@ -67,6 +72,7 @@ int ctr_control_init(void);
 void ctr_control_install(void);
 void ctr_control_module(const char *path, uintptr_t bias, uintptr_t lo, uintptr_t hi);
 int ctr_control_decide(uintptr_t fn);
+int ctr_control_watch(uintptr_t fn); /* CTR_WATCH_* bits of a function decided WATCH */
 void ctr_control_write_options(int fd);
 void ctr_control_write_errors(int fd); /* option_error lines: values the preload rejected */
 void ctr_capture_stack(struct ctr_thr *t, int include_first);
@@ -129,6 +135,13 @@ struct ctr_thr {
 	uint32_t *ring_data;	   /* its data area; win points into it */
 	uint64_t ring_touched;	   /* stream offset up to which the ring's pages are faulted in */
 	int ring_stalled;	   /* waited in vain for the drainer: do not wait again */
+	int32_t ring_frame_adj;	   /* frames the stream has open beyond t->depth while an event
+				    * that changes it is being written (a chunk begins there) */
+	struct {
+		uint32_t depth; /* of a --trigger-slower frame (tagged WATCH on the stack) */
+		uint64_t t0;
+	} watch[16];
+	uint32_t n_watch;
 };
 
 /* Per-frame state for the drop policy: how to take the frame's ENTER back. */
@@ -164,6 +177,7 @@ struct ctr_proc {
 	uint64_t window_min;
 	uint64_t fsize_limit; /* RLIMIT_FSIZE at start (RLIM_INFINITY = UINT64_MAX) */
 	uint64_t ring_size;   /* bytes of each thread's shared ring (CTRACE_DRAIN), 0: none */
+	int flight;	      /* the rings are a flight recorder: reused, never drained */
 	int log_level;
 	int logfd;
 	char run_dir[4096];
@@ -209,6 +223,12 @@ int ctr_ring_open(struct ctr_thr *t); /* creates and maps the thread's ring; 0 o
  * waiting a bounded time for the drainer; 0, or -1 with errno (ENOBUFS full, EFBIG stopped). */
 int ctr_ring_take(struct ctr_thr *t, uint64_t off);
 void ctr_ring_close(struct ctr_thr *t, uint64_t end, uint32_t flags); /* thread end: final */
+/* Flight recorder: makes the chunk just taken self-contained (TIME, FRAME records, slots to be
+ * DEFINEd again); the window and pos are set. */
+void ctr_ring_chunk_begin(struct ctr_thr *t);
+/* Asks the recorder for a snapshot (creates s-PID-TID-SEQ.REASON in the run directory);
+ * signal-safe. Returns the request's number, 0 when it could not be made. */
+uint32_t ctr_request_snapshot(struct ctr_thr *t, const char *reason);
 void ctr_ring_forget(struct ctr_thr *t); /* fork child: unmap the parent's ring, untouched */
 
 /* proc.c */

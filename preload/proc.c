@@ -260,6 +260,32 @@ void ctr_unlink_ring_file(struct ctr_thr *t)
 	unlinkat(ctr_dir_fd(), name, 0);
 }
 
+uint32_t ctr_request_snapshot(struct ctr_thr *t, const char *reason)
+{
+	static uint32_t seq;
+	uint32_t n = __atomic_add_fetch(&seq, 1, __ATOMIC_RELAXED);
+	char name[128], *p = name;
+	int fd;
+
+	if (!ctr_proc.enabled || !ctr_proc.flight)
+		return 0;
+	memcpy(p, "s-", 2);
+	p = fmt_u64(p + 2, (uint64_t)ctr_proc.pid, 10);
+	*p++ = '-';
+	p = fmt_u64(p, (uint64_t)(t && t->tid ? t->tid : ctr_proc.pid), 10);
+	*p++ = '-';
+	p = fmt_u64(p, n, 10);
+	*p++ = '.';
+	for (const char *r = reason; *r && p < name + sizeof(name) - 1; r++)
+		*p++ = *r;
+	*p = 0;
+	fd = openat(ctr_dir_fd(), name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+	if (fd < 0)
+		return 0;
+	close(fd);
+	return n;
+}
+
 /* The descriptors below are re-identified before each use: the program may have closed them
  * (closefrom) or put its own files on their numbers (dup2). A lost one is reopened by name in
  * the run directory, and only if it is still the same file. */
@@ -1187,9 +1213,10 @@ static void setup_log(void)
 }
 
 /*
- * CTRACE_DRAIN=PID:KB, set by `ctrace record`: process PID drains shared rings of KB KiB per
- * thread. Rings are used only while that process exists (a stale variable, e.g. inherited by a
- * program that outlives the recorder, means direct event files), rounded to whole chunks.
+ * CTRACE_DRAIN=PID:KB[:flight], set by `ctrace record`: process PID drains shared rings of KB
+ * KiB per thread (with :flight, keeps them as a flight recorder and takes snapshots). Rings are
+ * used only while that process exists (a stale variable, e.g. inherited by a program that outlives
+ * the recorder, means direct event files), rounded to whole chunks.
  */
 static uint64_t drain_ring_size(void)
 {
@@ -1205,8 +1232,9 @@ static uint64_t drain_ring_size(void)
 	if (errno || *end != ':' || pid == 0 || pid > INT32_MAX)
 		goto bad;
 	kb = strtoull(end + 1, &end, 10);
-	if (errno || *end || kb == 0 || kb > (1ull << 22))
+	if (errno || (*end && strcmp(end, ":flight")) || kb == 0 || kb > (1ull << 22))
 		goto bad;
+	ctr_proc.flight = *end != 0;
 	if (kill((pid_t)pid, 0) != 0 && errno != EPERM) {
 		ctr_log(CTR_LOG_INFO, "CTRACE_DRAIN: drainer %llu is gone; direct event files",
 			pid);

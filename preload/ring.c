@@ -54,6 +54,7 @@ int ctr_ring_open(struct ctr_thr *t)
 	h->pid = ctr_proc.pid;
 	h->tid = t->tid;
 	h->gen = ctr_proc.gen;
+	h->flight = (uint32_t)ctr_proc.flight;
 	__atomic_store_n(&h->state, CTR_RING_OPEN, __ATOMIC_RELEASE);
 	t->ring = h;
 	t->ring_data = (uint32_t *)((char *)m + CTR_RING_HDR_SIZE);
@@ -111,11 +112,15 @@ int ctr_ring_take(struct ctr_thr *t, uint64_t off)
 		errno = EFBIG; /* --max-size reached */
 		return -1;
 	}
-	if (!ring_wait(t, off)) {
+	w = t->ring_data + (off % h->data_size) / 4;
+	if (ctr_proc.flight) {
+		/* nobody drains: overwrite the oldest chunk, zeroed so its end shows */
+		if (off >= h->data_size)
+			memset(w, 0, chunk);
+	} else if (!ring_wait(t, off)) {
 		errno = ENOBUFS;
 		return -1;
 	}
-	w = t->ring_data + (off % h->data_size) / 4;
 	if (off + chunk > t->ring_touched && off < h->data_size) {
 		/* first lap: fault the chunk in now, timed, and never again (see map_window) */
 		if (madvise(w, chunk, 23 /* MADV_POPULATE_WRITE */) != 0 && errno != EINVAL)
@@ -128,6 +133,37 @@ int ctr_ring_take(struct ctr_thr *t, uint64_t off)
 	t->win_off = off;
 	t->win_size = chunk;
 	return 0;
+}
+
+void ctr_ring_chunk_begin(struct ctr_thr *t)
+{
+	int64_t n = (int64_t)t->depth + t->ring_frame_adj;
+	uint64_t max = t->win_size / 4 / 2 / 3; /* FRAMEs fill at most half a chunk */
+	uint32_t *p = t->pos;
+
+	if (n < 0)
+		n = 0;
+	if (n > t->cap)
+		n = t->cap;
+	if ((uint64_t)n > max)
+		n = (int64_t)max;
+	p[0] = ctr_w_ext(CTR_X_TIME, 2, 0);
+	p[1] = (uint32_t)t->last;
+	p[2] = (uint32_t)(t->last >> 32);
+	p += 3;
+	for (int64_t i = 0; i < n; i++) {
+		uint64_t fn = t->stack[i].fn & ~CTR_FN_TAGS;
+
+		p[0] = ctr_w_ext(CTR_X_FRAME, 2, 0);
+		p[1] = (uint32_t)fn;
+		p[2] = (uint32_t)(fn >> 32);
+		p += 3;
+	}
+	t->pos = p;
+	/* the functions this chunk names are DEFINEd in it again (excluded ones keep their tag) */
+	for (uint32_t s = 0; s < CTR_NSLOTS; s++)
+		if (!(t->slots[s] & CTR_FN_TAGS))
+			t->slots[s] = 0;
 }
 
 void ctr_ring_close(struct ctr_thr *t, uint64_t end, uint32_t flags)
