@@ -84,7 +84,7 @@ check "crash: the program's status" 139 "$?"
 set -- $(runs s)
 check "crash: one snapshot, after the signal" signal "$(reason s "$1")"
 check "crash: the last phase's calls are in it" yes "$([ "$(fn s "$1" work calls)" -gt 90000 ] && echo yes)"
-check "crash: the run says it crashed" 1 "$("$C" show --store "sqlite:$T/s.db" "$1" | grep -c 'killed by SIGSEGV (CRASHED)')"
+check "crash: the run says it crashed" 1 "$("$C" show --store "sqlite:$T/s.db" "$1" | grep -c '^exit .*killed by SIGSEGV (CRASHED)')"
 
 # ---- usage
 check "--trigger without --ring is a usage error" 2 "$("$C" record --trigger rare -- true >/dev/null 2>&1; echo $?)"
