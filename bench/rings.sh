@@ -55,12 +55,14 @@ for w in $WORKLOADS; do
 		$TIMEIT -- "$B/ctrace" record -n -d "$T/d" -- $c 2>/dev/null &&
 			row "$w" record "$(sed -n 's/^drain_cpu_ns=//p' "$T"/d/*/run.meta)"
 		rm -rf "$T/d"
+		$TIMEIT -- "$B/ctrace" record -n -d "$T/d" --ring 4M -- $c 2>/dev/null && row "$w" flight
+		rm -rf "$T/d"
 		r=$((r + 1))
 	done
 done
 
-echo "| workload | calls | ring floor | direct files | shared rings | drainer CPU | direct / floor | rings / floor | rings / floor (program CPU) |"
-echo "|---|---|---|---|---|---|---|---|---|"
+echo "| workload | calls | ring floor | direct files | shared rings | drainer CPU | flight recorder (--ring 4M) | direct / floor | rings / floor | rings / floor (program CPU) | flight / rings |"
+echo "|---|---|---|---|---|---|---|---|---|---|---|"
 awk '
 function median(a, n,   i, j, t) {
 	for (i = 2; i <= n; i++) { t = a[i]; for (j = i - 1; j > 0 && a[j] > t; j--) a[j + 1] = a[j]; a[j + 1] = t }
@@ -80,9 +82,24 @@ END {
 		# program CPU: the record run minus the drainer and the recorder start-up
 		flc = (med(w, "floor", 4) - nc0) / c * 1e9
 		rec = (med(w, "record", 4) - med(w, "record", 7) / 1e9 - med(w, "bare", 4) - nc0) / c * 1e9
-		printf "| %s | %.2f M | %.1f ns | %.1f ns | %.1f ns | %.1f ns | %.2f | %.2f | %.2f |\n", w, c / 1e6, fl, di, re, dr, di / fl, re / fl, rec / flc
+		fr = (med(w, "flight", 3) - med(w, "bare", 3) - nw0) / c * 1e9
+		printf "| %s | %.2f M | %.1f ns | %.1f ns | %.1f ns | %.1f ns | %.1f ns | %.2f | %.2f | %.2f | %.2f |\n", w, c / 1e6, fl, di, re, dr, fr, di / fl, re / fl, rec / flc, fr / re
 	}
 }' "$T/calls" "$T/data"
+# a snapshot of a full 64 MiB ring: the commit of the run directory it makes
+if [ -x "$BIN/fib.inst" ]; then
+	for r in 1 2 3; do
+		rm -rf "$T/d" "$T/s.db"
+		"$B/ctrace" record -n -d "$T/d" --ring 64M -- "$BIN/fib.inst" 34 >/dev/null 2>&1
+		$TIMEIT -- "$B/ctrace" commit --store "sqlite:$T/s.db" "$T"/d/*/ 2>/dev/null &&
+			echo "snap commit $(tail -n 1 "$T/t")" >>"$T/snap"
+		rm -f "$T/t"
+	done
+	ev=$("$B/ctrace-report" --store "sqlite:$T/s.db" --json 2>/dev/null | python3 -c 'import json,sys; print(json.load(sys.stdin)["calls"] * 2)' 2>/dev/null || echo 0)
+	echo
+	awk -v ev="$ev" '{ v[++n] = $3 } END { for (i = 2; i <= n; i++) { t = v[i]; for (j = i - 1; j > 0 && v[j] > t; j--) v[j + 1] = v[j]; v[j + 1] = t }
+		printf "Snapshot of a full 64 MiB ring (fib, %.1f M events): committed in %.2f s (median of %d; target < 1 s).\n", ev / 1e6, v[int((n + 1) / 2)], n }' "$T/snap"
+fi
 echo
 echo "Per call over the no-op build; medians of $ROUNDS interleaved rounds; wall time except the"
 echo "last column (CPU time of the program alone: the drainer's own CPU is the column before it)."
