@@ -30,7 +30,8 @@ struct ring {
 	uint32_t gen;
 	struct ctr_ring_hdr *h;
 	size_t map_len;
-	int evfd;	     /* -1 once a write failed: the rest is counted, not kept */
+	int evfd;	     /* the event file, -1 when there is none to write */
+	int broken;	     /* a write failed (full disk): the rest is counted, not kept */
 	uint64_t tail;	     /* drained up to here */
 	uint64_t kept_end;   /* the event file holds the stream up to here */
 	uint64_t lost;	     /* events in chunks not kept */
@@ -282,7 +283,7 @@ static uint64_t copy_out(struct ctr_drain *d, struct ring *r, uint64_t upto, int
 		upto = r->tail + size;
 	while (r->tail < upto) {
 		uint64_t at = r->tail % size, n = upto - r->tail;
-		int keep = r->evfd >= 0 && r->kept_end == r->tail;
+		int keep = r->evfd >= 0 && !r->broken && r->kept_end == r->tail;
 
 		/* one chunk at a time: the size bound keeps or drops whole chunks */
 		if (n > r->h->chunk_size - at % r->h->chunk_size)
@@ -300,8 +301,7 @@ static uint64_t copy_out(struct ctr_drain *d, struct ring *r, uint64_t upto, int
 
 			if (w != (ssize_t)n) { /* disk full or I/O error: count from here */
 				keep = 0;
-				close(r->evfd);
-				r->evfd = -1;
+				r->broken = 1;
 			}
 		}
 		if (keep) {
@@ -314,7 +314,7 @@ static uint64_t copy_out(struct ctr_drain *d, struct ring *r, uint64_t upto, int
 			uint64_t skip = 0;
 
 			/* the first chunk's header is always kept: the thread and its loss show */
-			if (r->tail == 0 && r->evfd >= 0 &&
+			if (r->tail == 0 && r->evfd >= 0 && !r->broken &&
 			    pwrite(r->evfd, data, CTR_EV_HDR_SIZE, 0) == CTR_EV_HDR_SIZE) {
 				r->kept_end = CTR_EV_HDR_SIZE;
 				skip = CTR_EV_HDR_SIZE;
@@ -347,6 +347,11 @@ static void finish_ring(struct ctr_drain *d, struct ring *r, int closed)
 {
 	struct ctr_ring_hdr *h = r->h;
 
+	if (r->evfd >= 0 && r->kept_end < CTR_EV_HDR_SIZE && (r->lost || (closed && h->lost)) &&
+	    h->ev.hdr_size == CTR_EV_HDR_SIZE &&
+	    pwrite(r->evfd, &h->ev, CTR_EV_HDR_SIZE, 0) == CTR_EV_HDR_SIZE)
+		r->kept_end = CTR_EV_HDR_SIZE; /* no event kept, but the thread and its loss show */
+
 	if (r->evfd >= 0 && r->kept_end >= CTR_EV_HDR_SIZE) {
 		uint64_t lost = (closed ? h->lost : 0) + r->lost, end = r->kept_end;
 		uint32_t flags = h->flags;
@@ -358,7 +363,8 @@ static void finish_ring(struct ctr_drain *d, struct ring *r, int closed)
 		}
 		if (lost && pwrite(r->evfd, &lost, 8, offsetof(struct ctr_ev_hdr, lost_events)) < 0)
 			(void)0;
-		if (closed && ftruncate(r->evfd, (off_t)end) != 0)
+		/* a failed write may have left part of a chunk: the file ends where it is whole */
+		if ((closed || r->broken) && ftruncate(r->evfd, (off_t)end) != 0)
 			(void)0;
 	} else if (r->evfd >= 0) {
 		char ev[128];

@@ -37,13 +37,24 @@ int ctr_ring_open(struct ctr_thr *t)
 
 	if (fd < 0)
 		return -1;
-	/* blocks for the whole ring now: a full disk is an error here, never a SIGBUS later */
-	if (fallocate(fd, 0, 0, (off_t)(CTR_RING_HDR_SIZE + size)) != 0 &&
-	    (errno != EOPNOTSUPP || posix_fallocate(fd, 0, (off_t)(CTR_RING_HDR_SIZE + size)) != 0))
+	/* A sparse file: each chunk gets its blocks when first used (ring_prepare), so a ring
+	 * takes only the disk its thread fills. A full disk must be an error, never a SIGBUS:
+	 * the header page is populated writable now, which fails cleanly; a kernel without
+	 * MADV_POPULATE_WRITE (before 5.14) gets the whole ring's blocks at once instead. */
+	if (ftruncate(fd, (off_t)(CTR_RING_HDR_SIZE + size)) != 0)
 		goto fail;
 	m = mmap(NULL, CTR_RING_HDR_SIZE + size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
 	if (m == MAP_FAILED)
 		goto fail;
+	if (madvise(m, CTR_RING_HDR_SIZE, 23 /* MADV_POPULATE_WRITE */) != 0) {
+		if (errno != EINVAL ||
+		    (fallocate(fd, 0, 0, (off_t)(CTR_RING_HDR_SIZE + size)) != 0 &&
+		     (errno != EOPNOTSUPP ||
+		      posix_fallocate(fd, 0, (off_t)(CTR_RING_HDR_SIZE + size)) != 0))) {
+			munmap(m, CTR_RING_HDR_SIZE + size);
+			goto fail;
+		}
+	}
 	close(fd);
 	h = m;
 	memcpy(h->magic, CTR_RING_MAGIC, 8);
@@ -122,9 +133,12 @@ int ctr_ring_take(struct ctr_thr *t, uint64_t off)
 		return -1;
 	}
 	if (off + chunk > t->ring_touched && off < h->data_size) {
-		/* first lap: fault the chunk in now, timed, and never again (see map_window) */
-		if (madvise(w, chunk, 23 /* MADV_POPULATE_WRITE */) != 0 && errno != EINVAL)
-			(void)0;
+		/* first lap: blocks and pages for the chunk now, timed, and never again (see
+		 * map_window); no room on disk is loss, counted, not a SIGBUS */
+		if (madvise(w, chunk, 23 /* MADV_POPULATE_WRITE */) != 0 && errno != EINVAL) {
+			errno = ENOSPC;
+			return -1;
+		}
 		for (uint64_t i = 0; i < chunk; i += 4096)
 			((volatile uint32_t *)w)[i / 4] = 0;
 		t->ring_touched = off + chunk;

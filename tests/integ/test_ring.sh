@@ -114,4 +114,17 @@ check "--max-size: reported on stderr" 1 "$(grep -c 'max-size reached' "$T/max.e
 check "--max-size without rings is a usage error" 2 "$("$C" record --buffer 0 --max-size 1M -- true >/dev/null 2>&1; echo $?)"
 check "--buffer bad value is a usage error" 2 "$("$C" record --buffer 12x -- true >/dev/null 2>&1; echo $?)"
 
+# A full disk: the drainer cannot write the event file (and the thread may not get blocks for
+# its ring): what is not kept is counted, exactly, and the program is unharmed.
+if [ "$(id -u)" = 0 ] && mkdir -p "$T/full" && mount -t tmpfs -o size=2m tmpfs "$T/full" 2>/dev/null; then
+	"$C" record -d "$T/full" --buffer 1M -n -- "$T/ringprog" calls 1000000 >"$T/full.out" 2>"$T/full.err"
+	check "full disk: the program is unharmed" "0 done 1000000" "$? $(cat "$T/full.out")"
+	run=$(ls -d "$T/full"/*/ | head -n 1)
+	"$C" commit --store "sqlite:$T/full.db" --keep "$run" >/dev/null 2>&1
+	lost=$(runfield full lost_events)
+	check "full disk: kept + lost events = all events (exact)" 2000004 "$(($(kept_events) + lost))"
+	check "full disk: some events kept, some lost" "yes yes" "$([ "$(kept_events)" -gt 0 ] && echo yes) $([ "$lost" -gt 0 ] && echo yes)"
+	umount "$T/full" 2>/dev/null || umount -l "$T/full"
+fi
+
 summary ring
