@@ -453,7 +453,9 @@ static int pg_migrate(struct pg_store *q, struct ctr_err *e)
 
 	if ((ret = pg_exec(q, "BEGIN", PGRES_COMMAND_OK, e, "cannot start a transaction")) < 0)
 		return ret;
-	snprintf(sql, sizeof(sql), "SELECT pg_advisory_xact_lock(%lld)", PG_SCHEMA_LOCK);
+	/* jit: the check's SET was rolled back with its failed SELECT (one implicit transaction) */
+	snprintf(sql, sizeof(sql), "SET jit = off; SELECT pg_advisory_xact_lock(%lld)",
+		 PG_SCHEMA_LOCK);
 	if ((ret = pg_exec(q, sql, PGRES_TUPLES_OK, e, "cannot lock the schema")) < 0 ||
 	    (ret = pg_exec(q,
 			   "CREATE SCHEMA IF NOT EXISTS ctrace;"
@@ -492,13 +494,16 @@ rollback:
 	return ret;
 }
 
-/* 0 when the schema is already at this version (the common case: no lock taken). The same
- * round trip turns JIT compilation off for the session: ctrace's statements are short, and a
- * trend's per-run subqueries cost enough to trigger it (0.3 s of compiling for a 20 ms query). */
+/* 0 when the schema is already at this version (the common case: no lock taken, one round
+ * trip). The table has one row (pg_migrate() replaces it); reading it plainly rather than with
+ * max() spares the server the aggregate's catalog lookups and planning in a fresh backend (1.2
+ * ms of every command, docs/performance.md). Anything else (no table, no row, several rows,
+ * another version) is left to pg_migrate(), which decides under the lock. The same round trip
+ * turns JIT compilation off for the session: ctrace's statements are short, and a trend's
+ * per-run subqueries cost enough to trigger it (0.3 s of compiling for a 20 ms query). */
 static int pg_schema_current(struct pg_store *q)
 {
-	PGresult *res =
-	    PQexec(q->db, "SET jit = off; SELECT max(version) FROM ctrace.schema_version");
+	PGresult *res = PQexec(q->db, "SET jit = off; SELECT version FROM ctrace.schema_version");
 	int ok = PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) == 1 &&
 		 !PQgetisnull(res, 0, 0) && g_i64(res, 0, 0) == PG_SCHEMA_VERSION;
 
