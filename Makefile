@@ -24,11 +24,12 @@ endif
 WARN := -Wall -Wextra -Wno-unused-parameter -Wshadow -Wformat=2
 CFLAGS_BASE := -std=gnu11 $(OPT) $(WARN) -MMD -MP -D_GNU_SOURCE $(SANFLAGS)
 PC_CFLAGS = $(shell pkg-config --cflags libdw sqlite3 jansson libzstd libpq libmicrohttpd 2>/dev/null)
-# libpq, libmicrohttpd and libstdc++ are not linked into the tools: store/pgsql.c opens libpq
-# on the first PostgreSQL store, serve/serve.c libmicrohttpd when a server starts and
-# ingest/symbolize.c libstdc++ for the first C++ name (their dependency chains made every
-# command start 12 and 4-17 ms slower, docs/performance.md); the unit tests link libpq.
-PC_LIBS = $(shell pkg-config --libs libdw libelf sqlite3 jansson libzstd 2>/dev/null)
+# libpq, libmicrohttpd, elfutils and libstdc++ are not linked into the tools: store/pgsql.c
+# opens libpq on the first PostgreSQL store, serve/serve.c libmicrohttpd when a server starts,
+# ingest/elflib.c libdw for the first symbolizer or provenance read and ingest/symbolize.c
+# libstdc++ for the first C++ name (their dependency chains made every command start 12, 4-17
+# and 4 ms slower, docs/performance.md); the unit tests link libpq.
+PC_LIBS = $(shell pkg-config --libs sqlite3 jansson libzstd 2>/dev/null)
 PQ_LIBS = $(shell pkg-config --libs libpq 2>/dev/null)
 
 # The pipeline stages, lowest first; each is one static archive and may use only the stages

@@ -7,8 +7,11 @@
 # store API (bench/store_fill.c). Every figure is the wall time of a whole process (fork, exec,
 # wait: bench/timeit.c), the median of BENCH_PG_REPS (3) for commits and trends and of
 # BENCH_PG_QREPS (11) for the short commands, which run interleaved (sqlite, pgsql, sqlite, ...)
-# so both see the same load; the floors say what any command costs before its query. The
-# server is durable here (fsync on), like SQLite's synchronous=FULL.
+# so both see the same load; the floors say what any command costs before its query, measured
+# in the same loop: a program that does nothing, the same linked with libpq (its start-up
+# loads libpq's dependency chain), connecting and disconnecting (the server starts and ends a
+# backend), and connecting to run SELECT 1 (bench/pgfloor.c). The server is durable here
+# (fsync on), like SQLite's synchronous=FULL.
 # Usage: sh bench/pgsql.sh [BUILD]
 set -eu
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -83,9 +86,13 @@ pair() {
 med_ms() { awk -v c="${2:-1}" '{ print $c * 1000 }' "$1" | median | { read -r v; printf '%.1f' "$v"; }; }
 printf 'int main(void) { return 0; }\n' >noop.c
 gcc -O2 -o noop noop.c
-rm -f tn tv to1 to2
+gcc -O2 $(pkg-config --cflags libpq) -o pgfloor "$ROOT/bench/pgfloor.c" $(pkg-config --libs libpq)
+rm -f tn tv to1 to2 tl tc ts1
 for i in $(seq "$QREPS"); do
 	./timeit -o tn -- ./noop
+	./timeit -o tl -- ./pgfloor
+	./timeit -o tc -- ./pgfloor "$P"
+	./timeit -o ts1 -- ./pgfloor "$P" "SELECT 1"
 	./timeit -o tv -- "$C" --version
 	./timeit -o to1 -- ./store_fill --open sqlite:many.db
 	./timeit -o to2 -- ./store_fill --open "$P"
@@ -95,6 +102,9 @@ echo "wall time of the whole process, then its own CPU time (user+sys, not the s
 printf '%-48s %8s %8s %8s %8s\n' "" sqlite pgsql sqlite pgsql
 printf '%-48s %8s %8s %8s %8s\n' "" wall wall cpu cpu
 printf '%-48s %8s %8s %8s %8s\n' "floor: a C program that does nothing" "$(med_ms tn)" - "$(med_ms tn 2)" -
+printf '%-48s %8s %8s %8s %8s\n' "floor: the same linked with libpq" - "$(med_ms tl)" - "$(med_ms tl 2)"
+printf '%-48s %8s %8s %8s %8s\n' "floor: + connect, disconnect (libpq)" - "$(med_ms tc)" - "$(med_ms tc 2)"
+printf '%-48s %8s %8s %8s %8s\n' "floor: + SELECT 1 (bare connection)" - "$(med_ms ts1)" - "$(med_ms ts1 2)"
 printf '%-48s %8s %8s %8s %8s\n' "floor: ctrace --version" "$(med_ms tv)" - "$(med_ms tv 2)" -
 printf '%-48s %8s %8s %8s %8s\n' "floor: open + close the store (store_fill)" "$(med_ms to1)" \
 	"$(med_ms to2)" "$(med_ms to1 2)" "$(med_ms to2 2)"

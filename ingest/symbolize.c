@@ -28,6 +28,7 @@
 #include "../common/grow.h"
 #include "../common/hash.h"
 #include "../common/hmap.h"
+#include "elflib.h"
 
 /*
  * The demangler is libstdc++'s __cxa_demangle, looked up on the first C++ name rather than
@@ -176,6 +177,8 @@ int ctr_sym_open(struct ctr_sym **out, struct ctr_err *e)
 	const char *env = getenv("CTRACE_DEBUG_PATH");
 
 	*out = NULL;
+	if (ctr_elflib_load(e) < 0)
+		return CTR_ESYMBOL;
 	elf_version(EV_CURRENT);
 	s = calloc(1, sizeof(*s));
 	if (!s)
