@@ -22,7 +22,8 @@ static void elflib_load_once(void)
 
 	if (!h) {
 		err = dlerror();
-		snprintf(elflib_why, sizeof(elflib_why), "%s", err ? err : "cannot load libdw.so.1");
+		snprintf(elflib_why, sizeof(elflib_why), "%s",
+			 err ? err : "cannot load libdw.so.1");
 		return;
 	}
 #define X(f)                                                                                       \

@@ -92,7 +92,8 @@ static void elf_facts(const char *path, char *comp, size_t ncomp, char *id, size
 	int fd;
 
 	comp[0] = id[0] = '\0';
-	if (ctr_elflib_load(NULL) < 0 || elf_version(EV_CURRENT) == EV_NONE || (fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
+	if (ctr_elflib_load(NULL) < 0 || elf_version(EV_CURRENT) == EV_NONE ||
+	    (fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
 		return;
 	elf = elf_begin(fd, ELF_C_READ, NULL);
 	if (!elf || elf_getshdrstrndx(elf, &shstr) != 0)
