@@ -10,14 +10,12 @@
  */
 #include "symbolize.h"
 
-#include <dlfcn.h>
 #include <dwarf.h>
 #include <elfutils/libdw.h>
 #include <elfutils/libdwfl.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <gelf.h>
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,6 +23,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "../common/dynlib.h"
 #include "../common/grow.h"
 #include "../common/hash.h"
 #include "../common/hmap.h"
@@ -33,21 +32,14 @@
 /*
  * The demangler is libstdc++'s __cxa_demangle, looked up on the first C++ name rather than
  * linked: libstdc++ (5,000 relocations) cost every ctrace command, list included, part of its
- * start-up (docs/performance.md), for the one function only commits call. NULL when no
- * libstdc++ can be loaded: names then stay mangled.
+ * start-up (docs/performance.md), for the one function only commits call. When no libstdc++
+ * can be loaded, names stay mangled.
  */
-typedef char *(*demangle_fn)(const char *mangled, char *buf, size_t *len, int *status);
-static demangle_fn cxa_demangle;
-static pthread_once_t demangle_once = PTHREAD_ONCE_INIT;
-
-static void demangle_load_once(void)
-{
-	void *h;
-
-	cxa_demangle = (demangle_fn)dlsym(RTLD_DEFAULT, "__cxa_demangle");
-	if (!cxa_demangle && (h = dlopen("libstdc++.so.6", RTLD_LAZY | RTLD_LOCAL)) != NULL)
-		cxa_demangle = (demangle_fn)dlsym(h, "__cxa_demangle");
-}
+static struct {
+	char *(*__cxa_demangle)(const char *mangled, char *buf, size_t *len, int *status);
+} cxx;
+static const struct ctr_dynsym cxx_syms[] = {CTR_DYNSYM(cxx, __cxa_demangle)};
+static struct ctr_dynlib cxx_lib = CTR_DYNLIB_INIT("libstdc++.so.6", cxx_syms);
 
 /* The per-CU entry index of one file: entry address -> DIE. */
 struct cu_index {
@@ -540,9 +532,8 @@ static const char *display_name(struct ctr_sym *s, const char *linkage, const ch
 	char *dem;
 	int st = -1;
 
-	if (linkage && !strncmp(linkage, "_Z", 2) &&
-	    (pthread_once(&demangle_once, demangle_load_once), cxa_demangle)) {
-		dem = cxa_demangle(linkage, NULL, NULL, &st);
+	if (linkage && !strncmp(linkage, "_Z", 2) && ctr_dynlib_load(&cxx_lib) == 0) {
+		dem = cxx.__cxa_demangle(linkage, NULL, NULL, &st);
 		if (dem && st == 0) {
 			ret = intern(s, dem);
 			free(dem);

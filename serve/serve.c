@@ -9,7 +9,6 @@
 #include "serve.h"
 
 #include <arpa/inet.h>
-#include <dlfcn.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <jansson.h>
@@ -21,6 +20,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "../common/dynlib.h"
 #include "../common/fmt.h"
 #include "../export/tlindex.h"
 #include "../export/viewer.h"
@@ -53,39 +53,22 @@ static struct {
 	MHD_FUNCS(X)
 #undef X
 } mhd;
-static pthread_once_t mhd_once = PTHREAD_ONCE_INIT;
-static char mhd_why[256]; /* why libmicrohttpd could not be loaded; "" once it is */
-
-static void mhd_load_once(void)
-{
-	void *h = dlopen("libmicrohttpd.so.12", RTLD_LAZY | RTLD_LOCAL);
-	const char *err;
-
-	if (!h) {
-		err = dlerror();
-		snprintf(mhd_why, sizeof(mhd_why), "%s",
-			 err ? err : "cannot load libmicrohttpd.so.12");
-		return;
-	}
-#define X(f)                                                                                       \
-	if (!(mhd.f = (__typeof__(f) *)dlsym(h, #f))) {                                            \
-		snprintf(mhd_why, sizeof(mhd_why), "libmicrohttpd.so.12 has no %s", #f);           \
-		return;                                                                            \
-	}
-	MHD_FUNCS(X)
+static const struct ctr_dynsym mhd_syms[] = {
+#define X(f) CTR_DYNSYM(mhd, f)
+    MHD_FUNCS(X)
 #undef X
-}
+};
+static struct ctr_dynlib mhd_lib = CTR_DYNLIB_INIT("libmicrohttpd.so.12", mhd_syms);
 
 /* 0 when libmicrohttpd is loaded (once per process, thread-safe); else CTR_EIO naming the
  * Debian package that has it. */
 static int mhd_load(struct ctr_err *e)
 {
-	pthread_once(&mhd_once, mhd_load_once);
-	if (mhd.MHD_queue_response && !mhd_why[0])
+	if (ctr_dynlib_load(&mhd_lib) == 0)
 		return 0;
 	return ctr_err_set(e, CTR_EIO, 0,
 			   "ctrace serve needs libmicrohttpd (Debian package libmicrohttpd12): %s",
-			   mhd_why);
+			   mhd_lib.why);
 }
 
 #define MHD_start_daemon mhd.MHD_start_daemon

@@ -12,14 +12,13 @@
 #include "runjson.h"
 #include "store-int.h"
 
+#include "../common/dynlib.h"
 #include "../common/grow.h"
 
-#include <dlfcn.h>
 #include <endian.h>
 #include <jansson.h>
 #include <libpq-fe.h>
 #include <math.h>
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -67,37 +66,21 @@ static struct {
 	PQ_FUNCS(X)
 #undef X
 } pq;
-static pthread_once_t pq_once = PTHREAD_ONCE_INIT;
-static char pq_why[256]; /* why libpq could not be loaded; "" once it is */
-
-static void pq_load_once(void)
-{
-	void *h = dlopen("libpq.so.5", RTLD_LAZY | RTLD_LOCAL);
-	const char *err;
-
-	if (!h) {
-		err = dlerror();
-		snprintf(pq_why, sizeof(pq_why), "%s", err ? err : "cannot load libpq.so.5");
-		return;
-	}
-#define X(f)                                                                                       \
-	if (!(pq.f = (__typeof__(f) *)dlsym(h, #f))) {                                             \
-		snprintf(pq_why, sizeof(pq_why), "libpq.so.5 has no %s", #f);                      \
-		return;                                                                            \
-	}
-	PQ_FUNCS(X)
+static const struct ctr_dynsym pq_syms[] = {
+#define X(f) CTR_DYNSYM(pq, f)
+    PQ_FUNCS(X)
 #undef X
-}
+};
+static struct ctr_dynlib pq_lib = CTR_DYNLIB_INIT("libpq.so.5", pq_syms);
 
 /* 0 when libpq is loaded (once per process, thread-safe); else CTR_ESTORE naming the
  * Debian package that has it. */
 static int pq_load(struct ctr_err *e)
 {
-	pthread_once(&pq_once, pq_load_once);
-	if (pq.PQgetResult && !pq_why[0])
+	if (ctr_dynlib_load(&pq_lib) == 0)
 		return 0;
 	return ctr_err_set(e, CTR_ESTORE, 0,
-			   "PostgreSQL stores need libpq (Debian package libpq5): %s", pq_why);
+			   "PostgreSQL stores need libpq (Debian package libpq5): %s", pq_lib.why);
 }
 
 #define PQconnectdbParams pq.PQconnectdbParams
