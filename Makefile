@@ -27,8 +27,9 @@ PC_CFLAGS = $(shell pkg-config --cflags libdw sqlite3 jansson libzstd libpq libm
 # libpq, libmicrohttpd, elfutils and libstdc++ are not linked into the tools: store/pgsql.c
 # opens libpq on the first PostgreSQL store, serve/serve.c libmicrohttpd when a server starts,
 # ingest/elflib.c libdw for the first symbolizer or provenance read and ingest/symbolize.c
-# libstdc++ for the first C++ name (their dependency chains made every command start 12, 4-17
-# and 4 ms slower, docs/performance.md); the unit tests link libpq.
+# libstdc++ for the first C++ name (linked, their dependency chains made every command start
+# slower: libpq 12 ms, libmicrohttpd and libstdc++ 4-17, elfutils 4; docs/performance.md); the
+# unit tests link libpq.
 PC_LIBS = $(shell pkg-config --libs sqlite3 jansson libzstd 2>/dev/null)
 PQ_LIBS = $(shell pkg-config --libs libpq 2>/dev/null)
 
