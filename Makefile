@@ -24,9 +24,13 @@ endif
 WARN := -Wall -Wextra -Wno-unused-parameter -Wshadow -Wformat=2
 CFLAGS_BASE := -std=gnu11 $(OPT) $(WARN) -MMD -MP -D_GNU_SOURCE $(SANFLAGS)
 PC_CFLAGS = $(shell pkg-config --cflags libdw sqlite3 jansson libzstd libpq libmicrohttpd 2>/dev/null)
-# libpq is not linked into the tools: store/pgsql.c opens it on the first PostgreSQL store
-# (its dependency chain made every command start 12 ms slower); the unit tests link it.
-PC_LIBS = $(shell pkg-config --libs libdw libelf sqlite3 jansson libzstd libmicrohttpd 2>/dev/null)
+# libpq, libmicrohttpd, elfutils and libstdc++ are not linked into the tools: store/pgsql.c
+# opens libpq on the first PostgreSQL store, serve/serve.c libmicrohttpd when a server starts,
+# ingest/elflib.c libdw for the first symbolizer or provenance read and ingest/symbolize.c
+# libstdc++ for the first C++ name (linked, their dependency chains made every command start
+# slower: libpq 12 ms, libmicrohttpd and libstdc++ 4-17, elfutils 4; docs/performance.md); the
+# unit tests link libpq.
+PC_LIBS = $(shell pkg-config --libs sqlite3 jansson libzstd 2>/dev/null)
 PQ_LIBS = $(shell pkg-config --libs libpq 2>/dev/null)
 
 # The pipeline stages, lowest first; each is one static archive and may use only the stages
@@ -88,7 +92,7 @@ $(BUILD)/obj/host/export/assets.o $(BUILD)/obj/fuzz/export/assets.o: $(wildcard 
 
 reverse = $(if $(1),$(call reverse,$(wordlist 2,$(words $(1)),$(1))) $(firstword $(1)))
 LIBS := $(foreach s,$(call reverse,$(STAGES)),$(BUILD)/libctr$(s).a)
-LDLIBS = $(PC_LIBS) -lstdc++ -lm -lpthread -ldl
+LDLIBS = $(PC_LIBS) -lm -lpthread -ldl
 
 $(BUILD)/libctrace.so: $(PRELOAD_OBJ)
 	@$(if $(Q),echo "  LD      $@")

@@ -7,8 +7,11 @@
 # store API (bench/store_fill.c). Every figure is the wall time of a whole process (fork, exec,
 # wait: bench/timeit.c), the median of BENCH_PG_REPS (3) for commits and trends and of
 # BENCH_PG_QREPS (11) for the short commands, which run interleaved (sqlite, pgsql, sqlite, ...)
-# so both see the same load; the floors say what any command costs before its query. The
-# server is durable here (fsync on), like SQLite's synchronous=FULL.
+# so both see the same load; the floors say what any command costs before its query, measured
+# in the same loop: a program that does nothing, the same linked with libpq (its start-up
+# loads libpq's dependency chain), connecting and disconnecting (the server starts and ends a
+# backend), and connecting to run SELECT 1 (bench/pgfloor.c). The server is durable here
+# (fsync on), like SQLite's synchronous=FULL.
 # Usage: sh bench/pgsql.sh [BUILD]
 set -eu
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -21,7 +24,8 @@ C=$B/ctrace
 W=$(mktemp -d /tmp/ctrace-bench-pg.XXXXXX)
 CTR_PG_OPTS=
 . "$ROOT/tests/pg.sh"
-trap 'ctr_pg_stop; rm -rf "$W"' EXIT
+pgb_stop() { [ -f "$W/pgb/pgb.pid" ] && kill "$(cat "$W/pgb/pgb.pid")" 2>/dev/null; sleep 0.2; }
+trap 'pgb_stop; ctr_pg_stop; rm -rf "$W"' EXIT
 ctr_pg_start
 Q=${CTRACE_TEST_PG#*\?}
 newdb() {
@@ -83,9 +87,13 @@ pair() {
 med_ms() { awk -v c="${2:-1}" '{ print $c * 1000 }' "$1" | median | { read -r v; printf '%.1f' "$v"; }; }
 printf 'int main(void) { return 0; }\n' >noop.c
 gcc -O2 -o noop noop.c
-rm -f tn tv to1 to2
+gcc -O2 $(pkg-config --cflags libpq) -o pgfloor "$ROOT/bench/pgfloor.c" $(pkg-config --libs libpq)
+rm -f tn tv to1 to2 tl tc ts1
 for i in $(seq "$QREPS"); do
 	./timeit -o tn -- ./noop
+	./timeit -o tl -- ./pgfloor
+	./timeit -o tc -- ./pgfloor "$P"
+	./timeit -o ts1 -- ./pgfloor -q "SELECT 1" "$P"
 	./timeit -o tv -- "$C" --version
 	./timeit -o to1 -- ./store_fill --open sqlite:many.db
 	./timeit -o to2 -- ./store_fill --open "$P"
@@ -95,6 +103,9 @@ echo "wall time of the whole process, then its own CPU time (user+sys, not the s
 printf '%-48s %8s %8s %8s %8s\n' "" sqlite pgsql sqlite pgsql
 printf '%-48s %8s %8s %8s %8s\n' "" wall wall cpu cpu
 printf '%-48s %8s %8s %8s %8s\n' "floor: a C program that does nothing" "$(med_ms tn)" - "$(med_ms tn 2)" -
+printf '%-48s %8s %8s %8s %8s\n' "floor: the same linked with libpq" - "$(med_ms tl)" - "$(med_ms tl 2)"
+printf '%-48s %8s %8s %8s %8s\n' "floor: + connect, disconnect (libpq)" - "$(med_ms tc)" - "$(med_ms tc 2)"
+printf '%-48s %8s %8s %8s %8s\n' "floor: + SELECT 1 (bare connection)" - "$(med_ms ts1)" - "$(med_ms ts1 2)"
 printf '%-48s %8s %8s %8s %8s\n' "floor: ctrace --version" "$(med_ms tv)" - "$(med_ms tv 2)" -
 printf '%-48s %8s %8s %8s %8s\n' "floor: open + close the store (store_fill)" "$(med_ms to1)" \
 	"$(med_ms to2)" "$(med_ms to1 2)" "$(med_ms to2 2)"
@@ -107,6 +118,44 @@ pair "query --function fib --limit 20" "$C" query --function fib --limit 20
 pair "query --function nosuch (no run)" "$C" query --function nosuch
 pair "query --host H --limit 20" "$C" query --host "$(hostname)" --limit 20
 pair "query --since T (the last 100 runs)" "$C" query --since @$((1700000000 + NRUNS - 100))
+# Through a session pooler (pgbouncer, when installed; BENCH_PG_POOLER=0 skips it): the
+# server's backends outlive the commands, so a command pays the client's floor and its query
+# but no backend start-up and no cold catalog caches. Both columns are PostgreSQL here.
+if [ "${BENCH_PG_POOLER:-1}" = 1 ] && command -v pgbouncer >/dev/null 2>&1; then
+	mkdir "$W/pgb"
+	printf '%s\n' '[databases]' "bmany = host=$CTR_PG_DIR dbname=bmany user=postgres" \
+		'[pgbouncer]' 'listen_addr =' 'listen_port = 6432' "unix_socket_dir = $W/pgb" \
+		'auth_type = trust' "auth_file = $W/pgb/users.txt" 'pool_mode = session' \
+		"logfile = $W/pgb/pgb.log" "pidfile = $W/pgb/pgb.pid" >"$W/pgb/pgb.ini"
+	echo '"postgres" ""' >"$W/pgb/users.txt"
+	chmod 0755 "$W"
+	[ "$(id -u)" = 0 ] && chown -R postgres "$W/pgb"
+	if ctr_pg_as pgbouncer -d "$W/pgb/pgb.ini" >/dev/null 2>&1 && sleep 0.5; then
+		PB="postgresql:///bmany?host=$W/pgb&port=6432&user=postgres"
+		echo "through pgbouncer (session pooling), ms, median of $QREPS: direct and pooled"
+		printf '%-48s %8s %8s %8s %8s\n' "" direct pooled direct pooled
+		printf '%-48s %8s %8s %8s %8s\n' "" wall wall cpu cpu
+		# pooled NAME ARGS...: ARGS --store S directly and through the pooler, in turn
+		pooled() {
+			name=$1
+			shift
+			rm -f ts tp
+			for i in $(seq "$QREPS"); do
+				./timeit -o ts -- "$@" "$P" 2>/dev/null
+				./timeit -o tp -- "$@" "$PB" 2>/dev/null
+			done
+			printf '%-48s %8s %8s %8s %8s\n' "$name" "$(med_ms ts)" "$(med_ms tp)" \
+				"$(med_ms ts 2)" "$(med_ms tp 2)"
+		}
+		pooled "floor: SELECT 1 (bench/pgfloor.c)" ./pgfloor -q "SELECT 1"
+		pooled "list --limit 20" "$C" list --limit 20 --store
+		pooled "list (all $NRUNS)" "$C" list --store
+		pooled "query --meta branch=b3 --limit 20" "$C" query --meta branch=b3 --limit 20 --store
+		pooled "query --function fib --limit 20" "$C" query --function fib --limit 20 --store
+	else
+		echo "pgbouncer did not start: no pooled figures"
+	fi
+fi
 QREPS=$REPS
 pair "trend fib --meta branch=b3 ($((NRUNS / 10)) runs)" "$C" trend fib --meta branch=b3
 pair "trend fib --metric total ($((NRUNS / 10)) runs)" "$C" trend fib --metric total --meta branch=b3

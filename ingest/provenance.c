@@ -14,6 +14,8 @@
 #include <sys/utsname.h>
 #include <unistd.h>
 
+#include "elflib.h"
+
 static int has_key(const struct ctr_run *r, const char *key)
 {
 	for (size_t i = 0; i < r->n_meta; i++)
@@ -90,7 +92,8 @@ static void elf_facts(const char *path, char *comp, size_t ncomp, char *id, size
 	int fd;
 
 	comp[0] = id[0] = '\0';
-	if (elf_version(EV_CURRENT) == EV_NONE || (fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
+	if (ctr_elflib_load(NULL) < 0 || elf_version(EV_CURRENT) == EV_NONE ||
+	    (fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
 		return;
 	elf = elf_begin(fd, ELF_C_READ, NULL);
 	if (!elf || elf_getshdrstrndx(elf, &shstr) != 0)

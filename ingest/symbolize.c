@@ -23,12 +23,23 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "../common/dynlib.h"
 #include "../common/grow.h"
 #include "../common/hash.h"
 #include "../common/hmap.h"
+#include "elflib.h"
 
-/* From libstdc++ (the Makefile links -lstdc++); declared here to keep this file C. */
-char *__cxa_demangle(const char *mangled, char *buf, size_t *len, int *status);
+/*
+ * The demangler is libstdc++'s __cxa_demangle, looked up on the first C++ name rather than
+ * linked: libstdc++ (5,000 relocations) cost every ctrace command, list included, part of its
+ * start-up (docs/performance.md), for the one function only commits call. When no libstdc++
+ * can be loaded, names stay mangled.
+ */
+static struct {
+	char *(*__cxa_demangle)(const char *mangled, char *buf, size_t *len, int *status);
+} cxx;
+static const struct ctr_dynsym cxx_syms[] = {CTR_DYNSYM(cxx, __cxa_demangle)};
+static struct ctr_dynlib cxx_lib = CTR_DYNLIB_INIT("libstdc++.so.6", cxx_syms);
 
 /* The per-CU entry index of one file: entry address -> DIE. */
 struct cu_index {
@@ -158,6 +169,8 @@ int ctr_sym_open(struct ctr_sym **out, struct ctr_err *e)
 	const char *env = getenv("CTRACE_DEBUG_PATH");
 
 	*out = NULL;
+	if (ctr_elflib_load(e) < 0)
+		return CTR_ESYMBOL;
 	elf_version(EV_CURRENT);
 	s = calloc(1, sizeof(*s));
 	if (!s)
@@ -519,8 +532,8 @@ static const char *display_name(struct ctr_sym *s, const char *linkage, const ch
 	char *dem;
 	int st = -1;
 
-	if (linkage && !strncmp(linkage, "_Z", 2)) {
-		dem = __cxa_demangle(linkage, NULL, NULL, &st);
+	if (linkage && !strncmp(linkage, "_Z", 2) && ctr_dynlib_load(&cxx_lib) == 0) {
+		dem = cxx.__cxa_demangle(linkage, NULL, NULL, &st);
 		if (dem && st == 0) {
 			ret = intern(s, dem);
 			free(dem);

@@ -48,7 +48,8 @@ struct ctr_sym_info {
  * files are searched the elfutils way (next to the binary, in its .debug/ directory, under
  * /usr/lib/debug by build-id and by .gnu_debuglink, and with debuginfod when DEBUGINFOD_URLS
  * is set); $CTRACE_DEBUG_PATH, when set, replaces that search path (ctr_sym_set_debug_path()).
- * Returns 0 or CTR_ENOMEM. Not thread-safe: one thread uses a ctr_sym at a time.
+ * Returns 0, CTR_ESYMBOL when elfutils' libdw cannot be loaded (ingest/elflib.h: it is opened
+ * here, on first use), or CTR_ENOMEM. Not thread-safe: one thread uses a ctr_sym at a time.
  */
 int ctr_sym_open(struct ctr_sym **out, struct ctr_err *e);
 

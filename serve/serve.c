@@ -20,6 +20,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "../common/dynlib.h"
 #include "../common/fmt.h"
 #include "../export/tlindex.h"
 #include "../export/viewer.h"
@@ -28,6 +29,57 @@
 #include "../view/cxxname.h"
 #include "../view/report.h"
 #include "../view/trend.h"
+
+/*
+ * libmicrohttpd is opened by ctr_serve_start() rather than linked: with its GnuTLS chain (10
+ * libraries) it cost every ctrace command, list and report included, about 4 ms of start-up on
+ * the development VM when the command then loads libpq and 17 ms when it does not
+ * (docs/performance.md). As in store/pgsql.c, the functions used are listed once; below the
+ * #defines the file calls them by their usual names.
+ */
+#define MHD_FUNCS(X)                                                                               \
+	X(MHD_start_daemon)                                                                        \
+	X(MHD_stop_daemon)                                                                         \
+	X(MHD_get_daemon_info)                                                                     \
+	X(MHD_add_response_header)                                                                 \
+	X(MHD_create_response_from_buffer)                                                         \
+	X(MHD_destroy_response)                                                                    \
+	X(MHD_get_connection_values)                                                               \
+	X(MHD_lookup_connection_value)                                                             \
+	X(MHD_queue_response)
+
+static struct {
+#define X(f) __typeof__(f) *f;
+	MHD_FUNCS(X)
+#undef X
+} mhd;
+static const struct ctr_dynsym mhd_syms[] = {
+#define X(f) CTR_DYNSYM(mhd, f)
+    MHD_FUNCS(X)
+#undef X
+};
+static struct ctr_dynlib mhd_lib = CTR_DYNLIB_INIT("libmicrohttpd.so.12", mhd_syms);
+
+/* 0 when libmicrohttpd is loaded (once per process, thread-safe); else CTR_EIO naming the
+ * Debian package that has it. */
+static int mhd_load(struct ctr_err *e)
+{
+	if (ctr_dynlib_load(&mhd_lib) == 0)
+		return 0;
+	return ctr_err_set(e, CTR_EIO, 0,
+			   "ctrace serve needs libmicrohttpd (Debian package libmicrohttpd12): %s",
+			   mhd_lib.why);
+}
+
+#define MHD_start_daemon mhd.MHD_start_daemon
+#define MHD_stop_daemon mhd.MHD_stop_daemon
+#define MHD_get_daemon_info mhd.MHD_get_daemon_info
+#define MHD_add_response_header mhd.MHD_add_response_header
+#define MHD_create_response_from_buffer mhd.MHD_create_response_from_buffer
+#define MHD_destroy_response mhd.MHD_destroy_response
+#define MHD_get_connection_values mhd.MHD_get_connection_values
+#define MHD_lookup_connection_value mhd.MHD_lookup_connection_value
+#define MHD_queue_response mhd.MHD_queue_response
 
 #define SRV_LIST_DEFAULT 50
 #define SRV_LIST_MAX 1000
@@ -882,6 +934,8 @@ int ctr_serve_start(struct ctr_server **out, const struct ctr_serve_opts *o, str
 		ret = ctr_err_set(e, CTR_ENOMEM, ENOMEM, "out of memory");
 		goto fail;
 	}
+	if ((ret = mhd_load(e)) != 0)
+		goto fail;
 	s->cache_max = o->cache_runs ? o->cache_runs : 2;
 	s->max_response = o->max_response ? o->max_response : (size_t)256 << 20;
 	ret = store_exists(o->store ? o->store : ctr_store_default(), e);

@@ -12,14 +12,13 @@
 #include "runjson.h"
 #include "store-int.h"
 
+#include "../common/dynlib.h"
 #include "../common/grow.h"
 
-#include <dlfcn.h>
 #include <endian.h>
 #include <jansson.h>
 #include <libpq-fe.h>
 #include <math.h>
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -67,37 +66,21 @@ static struct {
 	PQ_FUNCS(X)
 #undef X
 } pq;
-static pthread_once_t pq_once = PTHREAD_ONCE_INIT;
-static char pq_why[256]; /* why libpq could not be loaded; "" once it is */
-
-static void pq_load_once(void)
-{
-	void *h = dlopen("libpq.so.5", RTLD_LAZY | RTLD_LOCAL);
-	const char *err;
-
-	if (!h) {
-		err = dlerror();
-		snprintf(pq_why, sizeof(pq_why), "%s", err ? err : "cannot load libpq.so.5");
-		return;
-	}
-#define X(f)                                                                                       \
-	if (!(pq.f = (__typeof__(f) *)dlsym(h, #f))) {                                             \
-		snprintf(pq_why, sizeof(pq_why), "libpq.so.5 has no %s", #f);                      \
-		return;                                                                            \
-	}
-	PQ_FUNCS(X)
+static const struct ctr_dynsym pq_syms[] = {
+#define X(f) CTR_DYNSYM(pq, f)
+    PQ_FUNCS(X)
 #undef X
-}
+};
+static struct ctr_dynlib pq_lib = CTR_DYNLIB_INIT("libpq.so.5", pq_syms);
 
 /* 0 when libpq is loaded (once per process, thread-safe); else CTR_ESTORE naming the
  * Debian package that has it. */
 static int pq_load(struct ctr_err *e)
 {
-	pthread_once(&pq_once, pq_load_once);
-	if (pq.PQgetResult && !pq_why[0])
+	if (ctr_dynlib_load(&pq_lib) == 0)
 		return 0;
 	return ctr_err_set(e, CTR_ESTORE, 0,
-			   "PostgreSQL stores need libpq (Debian package libpq5): %s", pq_why);
+			   "PostgreSQL stores need libpq (Debian package libpq5): %s", pq_lib.why);
 }
 
 #define PQconnectdbParams pq.PQconnectdbParams
@@ -453,7 +436,9 @@ static int pg_migrate(struct pg_store *q, struct ctr_err *e)
 
 	if ((ret = pg_exec(q, "BEGIN", PGRES_COMMAND_OK, e, "cannot start a transaction")) < 0)
 		return ret;
-	snprintf(sql, sizeof(sql), "SELECT pg_advisory_xact_lock(%lld)", PG_SCHEMA_LOCK);
+	/* jit: the check's SET was rolled back with its failed SELECT (one implicit transaction) */
+	snprintf(sql, sizeof(sql), "SET jit = off; SELECT pg_advisory_xact_lock(%lld)",
+		 PG_SCHEMA_LOCK);
 	if ((ret = pg_exec(q, sql, PGRES_TUPLES_OK, e, "cannot lock the schema")) < 0 ||
 	    (ret = pg_exec(q,
 			   "CREATE SCHEMA IF NOT EXISTS ctrace;"
@@ -492,13 +477,16 @@ rollback:
 	return ret;
 }
 
-/* 0 when the schema is already at this version (the common case: no lock taken). The same
- * round trip turns JIT compilation off for the session: ctrace's statements are short, and a
- * trend's per-run subqueries cost enough to trigger it (0.3 s of compiling for a 20 ms query). */
+/* 0 when the schema is already at this version (the common case: no lock taken, one round
+ * trip). The table has one row (pg_migrate() replaces it); reading it plainly rather than with
+ * max() spares the server the aggregate's catalog lookups and planning in a fresh backend (1.2
+ * ms of every command, docs/performance.md). Anything else (no table, no row, several rows,
+ * another version) is left to pg_migrate(), which decides under the lock. The same round trip
+ * turns JIT compilation off for the session: ctrace's statements are short, and a trend's
+ * per-run subqueries cost enough to trigger it (0.3 s of compiling for a 20 ms query). */
 static int pg_schema_current(struct pg_store *q)
 {
-	PGresult *res =
-	    PQexec(q->db, "SET jit = off; SELECT max(version) FROM ctrace.schema_version");
+	PGresult *res = PQexec(q->db, "SET jit = off; SELECT version FROM ctrace.schema_version");
 	int ok = PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) == 1 &&
 		 !PQgetisnull(res, 0, 0) && g_i64(res, 0, 0) == PG_SCHEMA_VERSION;
 

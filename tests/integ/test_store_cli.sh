@@ -75,4 +75,16 @@ check "deleting it again: CTRACE_E_NOT_FOUND" "1 1" "$? $(grep -c CTRACE_E_NOT_F
 "$C" list --store "bogus:x" >/dev/null 2>"$T/u.err"
 check "unknown store scheme: usage error" "2 1" "$? $(grep -c CTRACE_E_USAGE "$T/u.err")"
 
+# elfutils, libmicrohttpd (and libpq: test_pgsql.sh) are opened by the commands that need
+# them: without a usable one, those fail clearly and the others still work
+mkdir "$T/nolib" && : >"$T/nolib/libdw.so.1" && : >"$T/nolib/libmicrohttpd.so.12"
+"$C" record -n -d "$T/rawnl" -- ./fib >/dev/null 2>&1
+LD_LIBRARY_PATH=$T/nolib "$C" commit --keep --store "sqlite:$T/nl.db" "$(ls -d "$T"/rawnl/*/)" 2>"$T/nl.err"
+check "no usable libdw: commit is CTRACE_E_SYMBOL naming libdw1" "1 1" "$? $(grep -c 'CTRACE_E_SYMBOL.*libdw1' "$T/nl.err")"
+LD_LIBRARY_PATH=$T/nolib "$C" list --store "$S" >/dev/null 2>&1
+check "no usable libdw or libmicrohttpd: list works" 0 "$?"
+LD_LIBRARY_PATH=$T/nolib "$C" serve --store "$S" --listen 127.0.0.1:0 >/dev/null 2>"$T/nl2.err"
+check "no usable libmicrohttpd: serve is CTRACE_E_IO naming libmicrohttpd12" "1 1" \
+	"$? $(grep -c 'CTRACE_E_IO.*libmicrohttpd12' "$T/nl2.err")"
+
 summary "store cli"
