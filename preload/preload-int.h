@@ -125,6 +125,10 @@ struct ctr_thr {
 	uint64_t tracer;		 /* ticks spent in slow paths, not yet written as TRACER */
 	int vfork_gate;			 /* the gate before vfork() (CTR_G_VFORK) */
 	uint32_t hidden[CTR_HIDDEN_KINDS]; /* unrecorded hook pairs, not yet written */
+	uint32_t *merge; /* == pos when the word before pos may absorb the next exit: an ENTER
+			  * (into a LEAF) or a single EXIT (into an EXIT2); else NULL. Set
+			  * only by enter and exit writers; every other writer and every
+			  * take-back clears it (merge_off()) */
 };
 
 /* Per-frame state for the drop policy: how to take the frame's ENTER back. */
