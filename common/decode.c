@@ -77,7 +77,7 @@ static uint64_t u64_at(const uint32_t *p)
 }
 
 /* An ENTER of @slot @delta after the previous event (ENTER and LEAF words). */
-static int enter(struct ctr_decoder *d, struct ctr_event *ev, struct ctr_err *e, size_t at,
+static inline int enter(struct ctr_decoder *d, struct ctr_event *ev, struct ctr_err *e, size_t at,
 		 uint32_t slot, uint32_t delta)
 {
 	if (!d->have_time)
@@ -95,7 +95,7 @@ static int enter(struct ctr_decoder *d, struct ctr_event *ev, struct ctr_err *e,
 }
 
 /* An EXIT @delta after the previous event (EXIT and EXIT2 words). */
-static int leave(struct ctr_decoder *d, struct ctr_event *ev, struct ctr_err *e, size_t at,
+static inline int leave(struct ctr_decoder *d, struct ctr_event *ev, struct ctr_err *e, size_t at,
 		 uint32_t delta)
 {
 	if (!d->have_time)
@@ -110,18 +110,16 @@ int ctr_decoder_next(struct ctr_decoder *d, struct ctr_event *ev, struct ctr_err
 {
 	for (;;) {
 		memset(ev, 0, sizeof(*ev));
-		if (d->exit_left) { /* the second half of a LEAF or EXIT2 word */
-			d->exit_left = 0;
-			d->time += d->exit_delta;
+		if (d->exit_left | d->unwind_left) {
+			if (d->exit_left) { /* the second half of a LEAF or EXIT2 word */
+				d->exit_left = 0;
+				d->time += d->exit_delta;
+				ev->offset = d->pos ? (d->pos - 1) * 4 : 0;
+			} else {
+				d->unwind_left--;
+				ev->offset = d->pos * 4;
+			}
 			ev->time = d->time;
-			ev->offset = d->pos ? (d->pos - 1) * 4 : 0;
-			pop(d, ev);
-			return 1;
-		}
-		if (d->unwind_left) {
-			d->unwind_left--;
-			ev->time = d->time;
-			ev->offset = d->pos * 4;
 			pop(d, ev);
 			return 1;
 		}
