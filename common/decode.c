@@ -78,7 +78,7 @@ static uint64_t u64_at(const uint32_t *p)
 
 /* An ENTER of @slot @delta after the previous event (ENTER and LEAF words). */
 static inline int enter(struct ctr_decoder *d, struct ctr_event *ev, struct ctr_err *e, size_t at,
-		 uint32_t slot, uint32_t delta)
+			uint32_t slot, uint32_t delta)
 {
 	if (!d->have_time)
 		return bad(d, e, at, "event before the first time record");
@@ -96,7 +96,7 @@ static inline int enter(struct ctr_decoder *d, struct ctr_event *ev, struct ctr_
 
 /* An EXIT @delta after the previous event (EXIT and EXIT2 words). */
 static inline int leave(struct ctr_decoder *d, struct ctr_event *ev, struct ctr_err *e, size_t at,
-		 uint32_t delta)
+			uint32_t delta)
 {
 	if (!d->have_time)
 		return bad(d, e, at, "event before the first time record");
@@ -145,9 +145,11 @@ int ctr_decoder_next(struct ctr_decoder *d, struct ctr_event *ev, struct ctr_err
 				d->exit_delta = CTR_W2_EXIT2_D2(w);
 				return ret;
 			case CTR_W2_T_ENTER:
-				return enter(d, ev, e, at, CTR_W_ENTER_SLOT(w), CTR_W_ENTER_DELTA(w));
+				return enter(d, ev, e, at, CTR_W_ENTER_SLOT(w),
+					     CTR_W_ENTER_DELTA(w));
 			case CTR_W2_T_LEAF:
-				ret = enter(d, ev, e, at, CTR_W_ENTER_SLOT(w), CTR_W2_LEAF_DELTA(w));
+				ret =
+				    enter(d, ev, e, at, CTR_W_ENTER_SLOT(w), CTR_W2_LEAF_DELTA(w));
 				d->exit_left = ret > 0;
 				d->exit_delta = CTR_W2_LEAF_DUR(w);
 				return ret;

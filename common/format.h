@@ -22,7 +22,7 @@
 #include <stdint.h>
 
 #define CTR_EV_MAGIC "CTRACEV\0" /* 8 bytes */
-#define CTR_EV_VERSION 2 /* raw event files; readers also read version 1 */
+#define CTR_EV_VERSION 2	 /* raw event files; readers also read version 1 */
 #define CTR_EV_HDR_SIZE 128
 
 #define CTR_EV_FLAG_TSC 0x1u	/* ticks are TSC cycles (else CLOCK_MONOTONIC ns) */

@@ -4,8 +4,9 @@
  * thread appends 32-bit event words (common/format.h) to a window of its own file mapping; a
  * call costs 8 bytes, or 4 when its exit turns the ENTER word just before it into a LEAF, or
  * the EXIT word just before it into an EXIT2 (t->merge). The fast path does one TSC read, a
- * shadow-stack push or pop, a slot check and one store; everything else (new functions, big time gaps, window switches, stack repair
- * after longjmp or exceptions, loss accounting) lives in noinline slow paths.
+ * shadow-stack push or pop, a slot check and one store; everything else (new functions, big
+ * time gaps, window switches, stack repair after longjmp or exceptions, loss accounting)
+ * lives in noinline slow paths.
  */
 #include <errno.h>
 #include <fcntl.h>

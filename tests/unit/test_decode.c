@@ -49,7 +49,8 @@ static void expect(unsigned version, const uint32_t *w, size_t n, const struct w
 	ctr_decoder_release(&d);
 }
 
-#define EXPECT(v, w, want) expect(v, w, sizeof(w) / sizeof(w[0]), want, sizeof(want) / sizeof(want[0]))
+#define EXPECT(v, w, want)                                                                         \
+	expect(v, w, sizeof(w) / sizeof(w[0]), want, sizeof(want) / sizeof(want[0]))
 
 Test(decode, leaf_is_an_enter_and_its_exit)
 {
@@ -67,9 +68,10 @@ Test(decode, leaf_is_an_enter_and_its_exit)
 
 Test(decode, leaf_fields_at_their_maxima)
 {
-	const uint32_t w[] = {TIME(1), DEFINE(CTR_NSLOTS - 1, 0xabc0),
-			      ctr_w2_leaf(CTR_NSLOTS - 1, CTR_W2_LEAF_DELTA_MAX, CTR_W2_LEAF_DUR_MAX),
-			      ctr_w2_leaf(CTR_NSLOTS - 1, 0, 0)};
+	const uint32_t w[] = {
+	    TIME(1), DEFINE(CTR_NSLOTS - 1, 0xabc0),
+	    ctr_w2_leaf(CTR_NSLOTS - 1, CTR_W2_LEAF_DELTA_MAX, CTR_W2_LEAF_DUR_MAX),
+	    ctr_w2_leaf(CTR_NSLOTS - 1, 0, 0)};
 	const struct want want[] = {
 	    {CTR_EV_ENTER, 1 + 255, 0xabc0, 1},
 	    {CTR_EV_EXIT, 1 + 255 + 255, 0xabc0, 1},
@@ -125,7 +127,8 @@ Test(decode, in_place_rewrites_match_the_constructors)
 			if (ed > CTR_W2_LEAF_DELTA_MAX)
 				continue;
 			for (uint32_t du = 0; du <= CTR_W2_LEAF_DUR_MAX; du += 17)
-				cr_assert_eq(ctr_w2_leaf_of(enter, du), ctr_w2_leaf(slots[i], ed, du));
+				cr_assert_eq(ctr_w2_leaf_of(enter, du),
+					     ctr_w2_leaf(slots[i], ed, du));
 			cr_assert_eq(ctr_w2_leaf_of(enter, 255), ctr_w2_leaf(slots[i], ed, 255));
 		}
 	}
@@ -150,9 +153,15 @@ Test(decode, in_place_rewrites_match_the_constructors)
 /* One past a LEAF field's maximum the writer keeps ENTER + EXIT: the same events. */
 Test(decode, past_the_maxima_enter_and_exit)
 {
-	const uint32_t w[] = {TIME(0), DEFINE(9, 0x990), ctr_w_enter(9, 256), ctr_w2_exit(255),
-			      ctr_w_enter(9, 255), ctr_w2_exit(256), ctr_w_enter(9, 0),
-			      ctr_w2_exit(CTR_W2_EXIT2_D1_MAX + 1), ctr_w2_exit(1)};
+	const uint32_t w[] = {TIME(0),
+			      DEFINE(9, 0x990),
+			      ctr_w_enter(9, 256),
+			      ctr_w2_exit(255),
+			      ctr_w_enter(9, 255),
+			      ctr_w2_exit(256),
+			      ctr_w_enter(9, 0),
+			      ctr_w2_exit(CTR_W2_EXIT2_D1_MAX + 1),
+			      ctr_w2_exit(1)};
 	const struct want want[] = {
 	    {CTR_EV_ENTER, 256, 0x990, 1},	{CTR_EV_EXIT, 511, 0x990, 1},
 	    {CTR_EV_ENTER, 766, 0x990, 1},	{CTR_EV_EXIT, 1022, 0x990, 1},
@@ -166,8 +175,8 @@ Test(decode, past_the_maxima_enter_and_exit)
 /* Version 1: EXIT is bit 0 with a 31-bit delta, so a word ending in 11 is an EXIT, not a LEAF. */
 Test(decode, version_1_words)
 {
-	const uint32_t w[] = {TIME(10), DEFINE(4, 0x440), ctr_w_enter(4, 1), ctr_w_exit(1),
-			      ctr_w_enter(4, 0), ctr_w_exit(CTR_EXIT_DELTA_MAX)};
+	const uint32_t w[] = {TIME(10),	     DEFINE(4, 0x440),	ctr_w_enter(4, 1),
+			      ctr_w_exit(1), ctr_w_enter(4, 0), ctr_w_exit(CTR_EXIT_DELTA_MAX)};
 	const struct want want[] = {
 	    {CTR_EV_ENTER, 11, 0x440, 1},
 	    {CTR_EV_EXIT, 12, 0x440, 1},
