@@ -104,8 +104,8 @@ Test(commit_hostile, compensated_self_never_above_total)
 {
 	const uint32_t w[] = {
 	    TIME(2000),	       DEFINE(1, 0x1100),   ctr_w_enter(1, 0), ctr_w_enter(1, 1),
-	    ctr_w_enter(1, 0), ctr_w2_exit(1),	    ctr_w2_exit(1),     ctr_w2_exit(98),
-	    ctr_w_enter(1, 5), ctr_w_enter(1, 400), ctr_w2_exit(300),   ctr_w2_exit(500),
+	    ctr_w_enter(1, 0), ctr_w2_exit(1),	    ctr_w2_exit(1),    ctr_w2_exit(98),
+	    ctr_w_enter(1, 5), ctr_w_enter(1, 400), ctr_w2_exit(300),  ctr_w2_exit(500),
 	};
 	struct ctr_store *s = NULL;
 	struct ctr_run *r = NULL;
@@ -136,7 +136,7 @@ Test(commit_hostile, time_going_backwards_is_format)
 {
 	const uint32_t w[] = {
 	    TIME(3000000000ull), DEFINE(1, 0x1100), ctr_w_enter(1, 0), ctr_w2_exit(10),
-	    TIME(2000000000ull), ctr_w_enter(1, 0), ctr_w2_exit(10),    ctr_w_enter(1, 0),
+	    TIME(2000000000ull), ctr_w_enter(1, 0), ctr_w2_exit(10),   ctr_w_enter(1, 0),
 	    ctr_w2_exit(10),	 ctr_w_enter(1, 0), ctr_w2_exit(10),
 	};
 	struct ctr_store *s = NULL;
