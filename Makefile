@@ -173,6 +173,7 @@ bench: deps
 	$(Q)BUILD=$(BUILD) sh bench/run.sh
 	$(Q)BUILD=$(BUILD) sh bench/filter.sh
 	$(Q)BUILD=$(BUILD) sh bench/truth.sh
+	$(Q)BUILD=$(BUILD) sh bench/rings.sh
 
 # `ctrace serve` on a fib(38) run of 126 M calls (bench/serve.sh, docs/serve.md).
 bench-serve: deps

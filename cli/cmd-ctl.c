@@ -89,7 +89,7 @@ static int send_cmd(int pidfd, pid_t pid, int cmd)
 
 int ctr_cmd_ctl(int argc, char **argv)
 {
-	static const char *const names[] = {NULL, "on", "off", "flush"};
+	static const char *const names[] = {NULL, "on", "off", "flush", "snapshot"};
 	struct ctr_err e;
 	char *end;
 	long pid;
@@ -98,27 +98,30 @@ int ctr_cmd_ctl(int argc, char **argv)
 	ctr_err_clear(&e);
 	if (argc >= 2 && (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h"))) {
 		printf(
-		    "usage: ctrace ctl PID on|off|flush\n\n"
+		    "usage: ctrace ctl PID on|off|flush|snapshot\n\n"
 		    "Switches recording in a running process started with libctrace.so preloaded\n"
 		    "(e.g. with CTRACE_START=off or 'ctrace record --start off'):\n"
 		    "  on     start recording; calls already running are attributed from a stack "
 		    "capture\n"
 		    "  off    stop recording; open calls are closed at this instant\n"
 		    "  flush  write the current end of every thread's events into its file "
-		    "header\n");
+		    "header\n"
+		    "  snapshot  under 'ctrace record --ring': commit what the flight recorder "
+		    "holds now\n"
+		    "            as a run\n");
 		return CTR_EXIT_OK;
 	}
 	if (argc != 3)
-		return ctr_cli_usage("ctrace ctl", "usage: ctrace ctl PID on|off|flush");
+		return ctr_cli_usage("ctrace ctl", "usage: ctrace ctl PID on|off|flush|snapshot");
 	pid = strtol(argv[1], &end, 10);
 	if (*end || pid <= 0)
 		return ctr_cli_usage("ctrace ctl", "'%s' is not a process id", argv[1]);
-	for (int i = 1; i <= 3; i++)
+	for (int i = 1; i <= 4; i++)
 		if (!strcmp(argv[2], names[i]))
 			cmd = i;
 	if (!cmd)
-		return ctr_cli_usage("ctrace ctl", "unknown command '%s' (on, off, flush)",
-				     argv[2]);
+		return ctr_cli_usage("ctrace ctl",
+				     "unknown command '%s' (on, off, flush, snapshot)", argv[2]);
 #ifdef SYS_pidfd_open
 	pidfd = (int)syscall(SYS_pidfd_open, (pid_t)pid, 0); /* checked below, signalled as is */
 #endif

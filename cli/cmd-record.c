@@ -4,6 +4,7 @@
  * (prepended to any LD_PRELOAD), passes the standard streams through, then commits the run and
  * exits with PROG's own status (128+N when PROG died by signal N).
  */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
@@ -15,14 +16,17 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
+#include "../common/fmt.h"
 #include "../common/options.h"
 #include "../common/runid.h"
 #include "../ingest/commit.h"
+#include "../ingest/drain.h"
 #include "../ingest/rundir.h"
 #include "cli.h"
 #include "cmds.h"
@@ -45,6 +49,15 @@ static void record_usage(FILE *f)
 	    "  -n, --no-commit      leave the raw run directory, do not commit\n"
 	    "  -k, --keep           commit but keep the raw run directory\n"
 	    "      --lib PATH       the preload to use (default: libctrace.so next to ctrace)\n"
+	    "      --buffer SIZE    each thread's shared ring, drained by this process (default\n"
+	    "                       4M; 0: threads write their event files directly)\n"
+	    "      --max-size SIZE  keep at most SIZE of events in the run; the rest is counted\n"
+	    "                       as lost (e.g. 500M, 2G)\n"
+	    "\nFlight recorder (each thread keeps only its latest events; snapshots are runs):\n"
+	    "      --ring SIZE      keep the last SIZE of events per thread (e.g. 1M, 64M);\n"
+	    "                       a snapshot is committed at exit or crash, on 'ctrace ctl PID\n"
+	    "                       snapshot' and on the triggers below\n"
+	    "      --snapshots N    at most N snapshots besides the one at exit (default 10)\n"
 	    "\nWhat to record (each also as an environment variable for plain LD_PRELOAD use):\n");
 	for (int i = 0; i < CTR_OPT_N; i++) {
 		char line[256];
@@ -276,7 +289,11 @@ struct rec_args {
 	const char *parent, *conn, *lib_opt;
 	char **metas; /* KEY=VALUE, borrowed from argv */
 	int n_metas, no_commit, keep;
-	char **prog_argv; /* the program and its arguments */
+	uint64_t buffer;   /* bytes of each thread's shared ring; 0: direct event files */
+	uint64_t max_size; /* bytes of events kept; 0: no bound */
+	int flight;	   /* --ring: the rings are a flight recorder of buffer bytes */
+	long snapshots;	   /* --snapshots */
+	char **prog_argv;  /* the program and its arguments */
 };
 
 /* Parses the options into @a and the table's options into the environment. Returns -1 to go
@@ -290,6 +307,10 @@ static int parse_record_args(int argc, char **argv, struct rec_args *a)
 	    {"no-commit", no_argument, NULL, 'n'},
 	    {"keep", no_argument, NULL, 'k'},
 	    {"lib", required_argument, NULL, 'L'},
+	    {"buffer", required_argument, NULL, 'B'},
+	    {"max-size", required_argument, NULL, 'X'},
+	    {"ring", required_argument, NULL, 'R'},
+	    {"snapshots", required_argument, NULL, 'S'},
 	    {"help", no_argument, NULL, 'h'},
 #define OPT_LONG_(id, env, lng, sh, key, kind, mn, mx, arg, help)                                  \
 	{lng, required_argument, NULL, CTR_OPT_GETOPT_VAL(sh, CTR_OPT_##id)},
@@ -341,6 +362,36 @@ static int parse_record_args(int argc, char **argv, struct rec_args *a)
 		case 'L':
 			a->lib_opt = optarg;
 			break;
+		case 'B':
+			if (ctr_parse_size(optarg, &a->buffer) ||
+			    (a->buffer && (a->buffer < 512 * 1024 || a->buffer > (4ull << 30))))
+				return ctr_cli_usage(prog,
+						     "--buffer wants 0 or a size from 512K to 4G, "
+						     "got '%s'",
+						     optarg);
+			break;
+		case 'R':
+			if (ctr_parse_size(optarg, &a->buffer) || a->buffer < 512 * 1024 ||
+			    a->buffer > (4ull << 30))
+				return ctr_cli_usage(
+				    prog, "--ring wants a size from 512K to 4G, got '%s'", optarg);
+			a->flight = 1;
+			break;
+		case 'S': {
+			char *end;
+
+			a->snapshots = strtol(optarg, &end, 10);
+			if (*end || end == optarg || a->snapshots < 0 || a->snapshots > 1000000)
+				return ctr_cli_usage(prog, "--snapshots wants 0..1000000, got '%s'",
+						     optarg);
+			break;
+		}
+		case 'X':
+			if (ctr_parse_size(optarg, &a->max_size) || a->max_size < 4096)
+				return ctr_cli_usage(
+				    prog, "--max-size wants a size of at least 4K, got '%s'",
+				    optarg);
+			break;
 		case 'h':
 			record_usage(stdout);
 			return CTR_EXIT_OK;
@@ -351,6 +402,14 @@ static int parse_record_args(int argc, char **argv, struct rec_args *a)
 	if (optind >= argc)
 		return ctr_cli_usage(prog,
 				     "no program given: ctrace record [OPTIONS] -- PROG [ARGS]");
+	if (a->max_size && !a->buffer)
+		return ctr_cli_usage(prog, "--max-size needs the shared rings (--buffer not 0)");
+	if (!a->flight && ((getenv("CTRACE_TRIGGER") && *getenv("CTRACE_TRIGGER")) ||
+			   (getenv("CTRACE_TRIGGER_SLOWER") && *getenv("CTRACE_TRIGGER_SLOWER"))))
+		return ctr_cli_usage(prog, "--trigger and --trigger-slower need --ring");
+	if (a->max_size && a->flight)
+		return ctr_cli_usage(prog, "--max-size and --ring do not go together (a flight "
+					   "recorder is bounded by --ring)");
 	a->prog_argv = argv + optind;
 	return check_env_options() ? CTR_EXIT_USAGE : -1;
 }
@@ -369,12 +428,136 @@ static int resolve_lib(const struct rec_args *a, char *lib, size_t n, struct ctr
 	return 0;
 }
 
-/* Runs the program with @preload and the run directory @dir in its environment, forwarding
- * SIGTERM/SIGHUP and leaving ^C / ^\ to it, and waits for it (*@status, *@pid). Returns -1
- * when it ran, else the exit status for a program that could not be started (127, 126, 1). */
-static int run_program(char **pargv, const char *preload, const char *dir, int *status, pid_t *pid,
-		       struct ctr_err *e)
+/* A recording in progress: what the supervisor needs to take flight-recorder snapshots. */
+struct rec_ctx {
+	const struct rec_args *a;
+	const char *dir, *id; /* the run directory and its id */
+	struct ctr_drain *d;
+	long taken; /* snapshots taken besides the last */
+};
+
+static void commit_run(const struct rec_args *a, const char *dir, const char *id,
+		       struct ctr_err *e);
+
+/* Copies @name (a process's metadata, module map or crash file) from run @from into @to. */
+static int copy_run_file(const char *from, const char *to, const char *name)
 {
+	char src[PATH_MAX + 256], dst[PATH_MAX + 256], buf[65536];
+	int in, out, ret = -1;
+	ssize_t n;
+
+	snprintf(src, sizeof(src), "%s/%s", from, name);
+	snprintf(dst, sizeof(dst), "%s/%s", to, name);
+	if ((in = open(src, O_RDONLY | O_NOFOLLOW | O_CLOEXEC)) < 0)
+		return -1;
+	out = open(dst, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+	while (out >= 0 && (n = read(in, buf, sizeof(buf))) > 0)
+		if (write(out, buf, (size_t)n) != n)
+			goto out;
+	ret = out >= 0 && n == 0 ? 0 : -1;
+out:
+	close(in);
+	if (out >= 0 && close(out) != 0)
+		ret = -1;
+	return ret;
+}
+
+/* A flight-recorder snapshot on request @rq: a run directory of its own beside the recording
+ * (its processes' files as they are now, every ring's events), committed like any run. */
+static void take_snapshot(struct rec_ctx *x, const struct ctr_snap_req *rq)
+{
+	char dir[PATH_MAX], id[64];
+	struct ctr_err e;
+	DIR *dd;
+	struct dirent *de;
+	int n;
+
+	ctr_err_clear(&e);
+	if (create_run_dir(x->a->parent, x->a->prog_argv, x->a->metas, x->a->n_metas, dir,
+			   sizeof(dir), id, sizeof(id), &e) != 0) {
+		ctr_cli_fail(prog, &e);
+		return;
+	}
+	if ((dd = opendir(x->dir))) {
+		while ((de = readdir(dd)))
+			if (!strncmp(de->d_name, "p-", 2))
+				copy_run_file(x->dir, dir, de->d_name);
+		closedir(dd);
+	}
+	n = ctr_drain_snapshot(x->d, dir, &e);
+	ctr_drain_ack(x->d, rq); /* a thread waiting for it may go on */
+	x->taken++;
+	append_meta(dir, "root_pid=%d\nsnapshot=%ld\nsnapshot_reason=%s\nsnapshot_of=%s\n",
+		    (int)rq->pid, x->taken, rq->reason, x->id);
+	if (n < 0) {
+		ctr_cli_fail(prog, &e);
+		return;
+	}
+	fprintf(stderr, "ctrace: snapshot %ld (%s, thread %d):\n", x->taken, rq->reason,
+		(int)rq->tid);
+	commit_run(x->a, dir, id, &e);
+}
+
+/* The flight recorder's supervisor: takes the snapshots asked for while @pid runs, then the
+ * last one into the run directory itself. */
+static void supervise_flight(struct rec_ctx *x, pid_t pid, int *status, struct ctr_err *e)
+{
+	struct ctr_snap_req rq;
+
+	for (;;) {
+		pid_t w = waitpid(pid, status, WNOHANG);
+
+		if (w == pid || (w < 0 && errno != EINTR))
+			break;
+		ctr_drain_pass(x->d, 0, e);
+		while (ctr_drain_next_request(x->d, &rq)) {
+			if (x->taken < x->a->snapshots)
+				take_snapshot(x, &rq);
+			else
+				ctr_drain_ack(x->d, &rq);
+		}
+		ctr_drain_wait(x->d, 20);
+	}
+	if (ctr_drain_snapshot(x->d, x->dir, e) < 0)
+		ctr_cli_fail(prog, e);
+	ctr_drain_pass(x->d, 1, e);
+}
+
+/* Drains the shared rings of @dir while process @pid runs (@d NULL: just waits), then once
+ * more to the end; the drainer naps longer while nothing arrives. */
+static void supervise(struct ctr_drain *d, pid_t pid, int *status, struct ctr_err *e)
+{
+	long nap_us = 200;
+
+	for (;;) {
+		pid_t w = waitpid(pid, status, d ? WNOHANG : 0);
+
+		if (w == pid || (w < 0 && errno != EINTR))
+			break;
+		if (!d || w < 0)
+			continue;
+		if (ctr_drain_pass(d, 0, e) > 0) {
+			nap_us = 200;
+		} else if (nap_us < 5000) {
+			nap_us *= 2;
+		}
+		struct timespec ts = {0, nap_us * 1000};
+
+		nanosleep(&ts, NULL);
+	}
+	if (d)
+		ctr_drain_pass(d, 1, e);
+}
+
+/* Runs the program with @preload and the run directory @dir in its environment, forwarding
+ * SIGTERM/SIGHUP and leaving ^C / ^\ to it, and waits for it (*@status, *@pid), draining the
+ * shared rings of its threads with @d meanwhile (when not NULL). Returns -1 when it ran, else
+ * the exit status for a program that could not be started (127, 126, 1). */
+static int run_program(char **pargv, const char *preload, const char *dir, struct ctr_drain *d,
+		       struct rec_ctx *x, int *status, pid_t *pid, struct ctr_err *e)
+{
+	char drain_env[64];
+
 	struct sigaction sa, old_int, old_term, old_hup, old_quit;
 	int errpipe[2], err = 0;
 	ssize_t r;
@@ -383,6 +566,8 @@ static int run_program(char **pargv, const char *preload, const char *dir, int *
 		ctr_err_set(e, CTR_EIO, errno, "cannot create a pipe: %s", strerror(errno));
 		return ctr_cli_fail(prog, e);
 	}
+	snprintf(drain_env, sizeof(drain_env), "%d:%llu%s", (int)getpid(),
+		 (unsigned long long)(x->a->buffer / 1024), x->a->flight ? ":flight" : "");
 	fflush(NULL);
 	*pid = fork();
 	if (*pid < 0) {
@@ -395,6 +580,10 @@ static int run_program(char **pargv, const char *preload, const char *dir, int *
 		close(errpipe[0]);
 		setenv("LD_PRELOAD", preload, 1);
 		setenv("CTRACE_RUN_DIR", dir, 1);
+		if (d)
+			setenv("CTRACE_DRAIN", drain_env, 1);
+		else
+			unsetenv("CTRACE_DRAIN");
 		execvp(pargv[0], pargv);
 		err = errno;
 		if (write(errpipe[1], &err, sizeof(err)) < 0)
@@ -415,8 +604,10 @@ static int run_program(char **pargv, const char *preload, const char *dir, int *
 	sigaction(SIGQUIT, &sa, &old_quit);
 	r = read(errpipe[0], &err, sizeof(err));
 	close(errpipe[0]);
-	while (waitpid(*pid, status, 0) < 0 && errno == EINTR)
-		;
+	if (x->a->flight)
+		supervise_flight(x, *pid, status, e);
+	else
+		supervise(d, *pid, status, e);
 	sigaction(SIGTERM, &old_term, NULL);
 	sigaction(SIGHUP, &old_hup, NULL);
 	sigaction(SIGINT, &old_int, NULL);
@@ -460,7 +651,10 @@ static void commit_run(const struct rec_args *a, const char *dir, const char *id
 
 int ctr_cmd_record(int argc, char **argv)
 {
-	struct rec_args a = {.parent = getenv("CTRACE_DIR")};
+	struct rec_args a = {.parent = getenv("CTRACE_DIR"), .buffer = 4u << 20, .snapshots = 10};
+	struct rec_ctx x = {.a = &a};
+	struct ctr_drain *d = NULL;
+	struct rusage ru0, ru1;
 	char lib[PATH_MAX], dir[PATH_MAX], id[64], *preload = NULL, *abs;
 	const char *old;
 	struct timespec ts;
@@ -494,8 +688,51 @@ int ctr_cmd_record(int argc, char **argv)
 		goto out;
 	}
 	snprintf(preload, n, "%s%s%s", lib, old && *old ? ":" : "", old ? old : "");
-	if ((ret = run_program(a.prog_argv, preload, dir, &status, &pid, &e)) >= 0)
+	if (a.buffer) {
+		struct ctr_drain_opts dopts = {.max_size = a.max_size, .flight = a.flight};
+
+		if (ctr_drain_open(dir, &dopts, &d, &e) != 0) {
+			ret = ctr_cli_fail(prog, &e);
+			goto out;
+		}
+		append_meta(dir, "drainer_pid=%d\nbuffer_bytes=%llu\n", (int)getpid(),
+			    (unsigned long long)a.buffer);
+		if (a.max_size)
+			append_meta(dir, "option.max_size=%llu\n", (unsigned long long)a.max_size);
+	}
+	getrusage(RUSAGE_SELF, &ru0);
+	x.dir = dir;
+	x.id = id;
+	x.d = d;
+	if (a.flight)
+		append_meta(dir, "option.ring=%llu\n", (unsigned long long)a.buffer);
+	if ((ret = run_program(a.prog_argv, preload, dir, d, &x, &status, &pid, &e)) >= 0)
 		goto out;
+	getrusage(RUSAGE_SELF, &ru1);
+	if (d) {
+		struct ctr_drain_stats st;
+
+		ctr_drain_get_stats(d, &st);
+		/* the recorder's own CPU time: moved off the program's threads, not free */
+		append_meta(dir,
+			    "drain_cpu_ns=%lld\ndrain_bytes=%llu\ndrain_waits=%llu\n"
+			    "drain_lost_events=%llu\n",
+			    (long long)((ru1.ru_utime.tv_sec - ru0.ru_utime.tv_sec +
+					 ru1.ru_stime.tv_sec - ru0.ru_stime.tv_sec) *
+					    1000000000LL +
+					(ru1.ru_utime.tv_usec - ru0.ru_utime.tv_usec +
+					 ru1.ru_stime.tv_usec - ru0.ru_stime.tv_usec) *
+					    1000LL),
+			    (unsigned long long)st.bytes, (unsigned long long)st.waits,
+			    (unsigned long long)st.lost_events);
+		if (st.over_max)
+			fprintf(stderr,
+				"ctrace: --max-size reached: %llu events not kept (counted as "
+				"lost)\n",
+				(unsigned long long)st.lost_events);
+		ctr_drain_close(d);
+		d = NULL;
+	}
 	clock_gettime(CLOCK_REALTIME, &ts);
 	if (WIFSIGNALED(status))
 		append_meta(dir, "signal=%d\nend_real_ns=%lld\nroot_pid=%d\n", WTERMSIG(status),
@@ -505,8 +742,14 @@ int ctr_cmd_record(int argc, char **argv)
 			    WEXITSTATUS(status), (long long)ts.tv_sec * 1000000000LL + ts.tv_nsec,
 			    (int)pid);
 	ret = WIFSIGNALED(status) ? 128 + WTERMSIG(status) : WEXITSTATUS(status);
+	if (a.flight) {
+		append_meta(dir, "snapshot=%ld\nsnapshot_reason=%s\n", x.taken + 1,
+			    !WIFSIGNALED(status) ? "exit" : "signal");
+		fprintf(stderr, "ctrace: snapshot %ld (at the end):\n", x.taken + 1);
+	}
 	commit_run(&a, dir, id, &e);
 out:
+	ctr_drain_close(d);
 	free(preload);
 	free(a.metas);
 	return ret;

@@ -18,6 +18,45 @@ int ctr_parse_duration(const char *s, uint64_t *ns)
 	return ctr_opt_parse_duration(s, ns) ? CTR_EUSAGE : 0;
 }
 
+int ctr_parse_size(const char *s, uint64_t *bytes)
+{
+	static const struct {
+		const char *unit;
+		double mult;
+	} units[] = {{"", 1},
+		     {"B", 1},
+		     {"K", 1024.0},
+		     {"KiB", 1024.0},
+		     {"k", 1024.0},
+		     {"KB", 1024.0},
+		     {"M", 1048576.0},
+		     {"MiB", 1048576.0},
+		     {"m", 1048576.0},
+		     {"MB", 1048576.0},
+		     {"G", 1073741824.0},
+		     {"GiB", 1073741824.0},
+		     {"g", 1073741824.0},
+		     {"GB", 1073741824.0}};
+	char *end;
+	double v;
+
+	if (!s || !*s || *s == '-' || *s == '+')
+		return CTR_EUSAGE;
+	errno = 0;
+	v = strtod(s, &end);
+	if (errno || end == s || !(v >= 0))
+		return CTR_EUSAGE;
+	for (size_t i = 0; i < sizeof(units) / sizeof(units[0]); i++)
+		if (!strcmp(end, units[i].unit)) {
+			v *= units[i].mult;
+			if (v >= 18446744073709551615.0)
+				return CTR_EUSAGE;
+			*bytes = (uint64_t)v;
+			return 0;
+		}
+	return CTR_EUSAGE;
+}
+
 int ctr_parse_time(const char *s, int64_t *unix_ns)
 {
 	struct tm tm;

@@ -13,6 +13,9 @@
 
 /* "250" (ns), "10us", "1.5ms", "2s", "1m" -> ns. 0 or CTR_EUSAGE. */
 int ctr_parse_duration(const char *s, uint64_t *ns);
+/* "4096", "64K", "1.5M", "2G" (also KiB/MiB/GiB, k/m/g; powers of 1024) -> bytes. 0 or
+ * CTR_EUSAGE. */
+int ctr_parse_size(const char *s, uint64_t *bytes);
 /* "2026-11-21", "2026-11-21T10:00:00" (UTC), "@1700000000" (unix s), "-2h" (relative to now)
  * -> unix ns. 0 or CTR_EUSAGE. */
 int ctr_parse_time(const char *s, int64_t *unix_ns);

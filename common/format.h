@@ -162,6 +162,10 @@ enum ctr_ext_kind {
 	CTR_X_HIDDEN = 14,	/* arg = enum ctr_hidden_kind; payload u32 hook calls (enter +
 				 * exit) that ran in the innermost open frame without being
 				 * recorded: their cost is removed from that frame */
+	CTR_X_FRAME = 15,	/* payload u64 address: a frame open where a flight-recorder
+				 * chunk begins, outermost first (after the chunk's TIME). A
+				 * snapshot starting at that chunk turns them into INHERIT
+				 * records; readers of a whole stream skip them */
 };
 
 /* Why hook calls ran without being recorded (CTR_X_HIDDEN). */
@@ -172,5 +176,57 @@ enum ctr_hidden_kind {
 };
 
 #define CTR_STR_MAX 255
+
+/*
+ * Shared rings (docs/recording.md "Shared rings"). Under `ctrace record` each thread writes its
+ * event stream (the exact bytes of its t-*.ev file, header first) into a fixed ring of chunks
+ * in r-PID-GEN-TID.ring, and the record process (the drainer) copies whole chunks to the event
+ * file at the same offsets, zeroes them and hands them back. Offsets below are offsets in that
+ * stream; ring position = offset % data_size. The writer never maps a new page once a chunk has
+ * been used, and a chunk is published only when complete (padded), so after a crash the drainer
+ * copies the published chunks and then the one being written, up to its zero words.
+ */
+#define CTR_RING_MAGIC "CTRRING\0" /* 8 bytes */
+/* In a flight-recorder ring (flight = 1) nothing is drained: the writer zeroes and reuses a
+ * chunk when it comes round to it, and each chunk but the first begins with a TIME record and a
+ * FRAME record per open frame, and DEFINEs again every function it names, so that a snapshot
+ * can begin at any chunk. */
+#define CTR_RING_VERSION 1
+#define CTR_RING_HDR_SIZE 4096 /* the data area starts here */
+
+enum ctr_ring_state {
+	CTR_RING_OPEN = 1,   /* the writer is (or was, if its process died) writing */
+	CTR_RING_CLOSED = 2, /* the thread ended: end, lost and flags are final */
+};
+
+/* First page of a ring file; little-endian. Fields marked (w) are written by the recording
+ * thread only, (d) by the drainer only; both use atomic loads and stores on head, tail, state
+ * and stop. */
+struct ctr_ring_hdr {
+	char magic[8];	      /*   0: CTR_RING_MAGIC */
+	uint16_t version;     /*   8: CTR_RING_VERSION */
+	uint16_t hdr_size;    /*  10: CTR_RING_HDR_SIZE */
+	uint32_t state;	      /*  12: (w) enum ctr_ring_state, stored last */
+	uint64_t data_size;   /*  16: bytes of ring data, a multiple of chunk_size */
+	uint64_t chunk_size;  /* 24 */
+	int32_t pid;	      /*  32 */
+	int32_t tid;	      /*  36 */
+	uint32_t gen;	      /*  40 */
+	uint32_t reserved0;   /*  44 */
+	uint64_t head;	      /*  48: (w) every byte before it is written (chunk aligned) */
+	uint64_t end;	      /*  56: (w) end of data, when closed */
+	uint64_t lost;	      /*  64: (w) events lost, when closed */
+	uint32_t flags;	      /*  72: (w) CTR_EV_FLAG_*, when closed */
+	uint32_t waits;	      /*  76: (w) times the writer found the ring full and waited */
+	uint32_t snap_req;    /*  80: (w) the thread's last snapshot request it waits for */
+	uint32_t flight;      /*  84: (w) 1: flight recorder: chunks are reused, never drained */
+	uint8_t pad1[40];     /*  88: keeps the drainer's fields on their own cache line */
+	uint64_t tail;	      /* 128: (d) every byte before it is drained (the writer may reuse) */
+	uint32_t stop;	      /* 136: (d) nonzero: the drainer takes no more (--max-size) */
+	uint32_t snap_done;   /* 140: (d) the last of the thread's snapshot requests taken */
+	uint8_t pad2[112];    /* 144 */
+	struct ctr_ev_hdr ev; /* 256: (w) the thread's event-file header as written at its start
+			       * (a snapshot whose first chunk was overwritten starts with it) */
+};
 
 #endif

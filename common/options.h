@@ -23,6 +23,7 @@ enum ctr_opt_kind {
 	CTR_OPT_DURATION, /* number with a unit (ns, us, ms, s, m, min, h), in ns in [min, max] */
 	CTR_OPT_PROB,	  /* probability in [0, 1] */
 	CTR_OPT_ONOFF,	  /* "on" or "off" */
+	CTR_OPT_GLOB_DURATION, /* "GLOB:D" (split at the last ':'), D in ns in [min, max] */
 };
 
 /* X(ID, ENV, LONG, SHORT, KEY, KIND, MIN, MAX, ARG, HELP) */
@@ -43,7 +44,12 @@ enum ctr_opt_kind {
 	X(SAMPLE_RATE, "CTRACE_SAMPLE_RATE", "sample-rate", 0, "sample_rate", CTR_OPT_PROB, 0, 1,  \
 	  "P", "record the process with probability P")                                            \
 	X(START, "CTRACE_START", "start", 0, "start", CTR_OPT_ONOFF, 0, 1, "on|off",               \
-	  "start recording or dormant; switch with 'ctrace ctl PID on'")
+	  "start recording or dormant; switch with 'ctrace ctl PID on'")                           \
+	X(TRIGGER, "CTRACE_TRIGGER", "trigger", 0, "trigger", CTR_OPT_GLOBS, 0, 0, "FUNC",         \
+	  "with --ring: a snapshot at the first call of FUNC")                                     \
+	X(TRIGGER_SLOWER, "CTRACE_TRIGGER_SLOWER", "trigger-slower", 0, "trigger_slower",          \
+	  CTR_OPT_GLOB_DURATION, 0, 86400000000000ull, "FUNC:D",                                   \
+	  "with --ring: a snapshot after a call of FUNC longer than D")
 
 #define CTR_OPT_ENUM_(id, env, lng, sh, key, kind, mn, mx, arg, help) CTR_OPT_##id,
 enum ctr_opt_id { CTR_OPTIONS(CTR_OPT_ENUM_) CTR_OPT_N };
@@ -145,6 +151,14 @@ static inline int ctr_opt_parse(const struct ctr_opt_def *d, const char *v, stru
 		else if (strcmp(v, "off"))
 			goto bad;
 		break;
+	case CTR_OPT_GLOB_DURATION: {
+		const char *colon = strrchr(v, ':');
+
+		if (!colon || colon == v || ctr_opt_parse_duration(colon + 1, &out->u) ||
+		    out->u < d->min || out->u > d->max)
+			goto bad;
+		break;
+	}
 	}
 	errno = saved;
 	return 0;
@@ -166,6 +180,9 @@ bad:
 		break;
 	case CTR_OPT_ONOFF:
 		snprintf(why, n, "wants on or off, got '%s'", v);
+		break;
+	case CTR_OPT_GLOB_DURATION:
+		snprintf(why, n, "wants FUNC:DURATION like 'parse*:10ms', got '%s'", v);
 		break;
 	}
 	errno = saved;

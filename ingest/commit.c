@@ -8,6 +8,7 @@
  * Everything lands in one store transaction; the raw directory goes only after it committed.
  */
 #include "commit.h"
+#include "drain.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -1131,8 +1132,10 @@ int ctr_commit_dir(struct ctr_store *s, const char *run_dir, const struct ctr_co
 		goto out;
 	}
 	/* The id first: an invalid one stops everything. A run already stored is never parsed
-	 * again: its directory may be half removed. */
-	if ((ret = ctr_rawrun_id_at(dfd, run_dir, st.st_uid, id, e)))
+	 * again: its directory may be half removed. Shared rings a recorder that died left
+	 * behind are drained next. */
+	if ((ret = ctr_rawrun_id_at(dfd, run_dir, st.st_uid, id, e)) ||
+	    (st.st_uid == geteuid() && (ret = ctr_drain_leftovers(run_dir, e))))
 		goto out;
 	{
 		char found[CTR_RUN_ID_MAX];

@@ -266,6 +266,9 @@ static int read_run_meta(struct ctr_rawrun *r, struct ctr_err *e)
 			add_kv(&r->meta, &r->n_meta, k + 5, v);
 		else if (!strncmp(k, "option.", 7))
 			add_kv(&r->meta, &r->n_meta, k, v);
+		else if (!strncmp(k, "drain_", 6) || !strcmp(k, "buffer_bytes") ||
+			 !strncmp(k, "snapshot", 8))
+			add_kv(&r->meta, &r->n_meta, k, v); /* the recorder's own cost */
 	}
 	free(buf);
 	if (!r->id[0] || !r->command)

@@ -38,8 +38,9 @@ struct globs {
 	int n;
 };
 
-static struct globs g_filter, g_exclude, g_module;
+static struct globs g_filter, g_exclude, g_module, g_trigger, g_slower;
 static uint64_t *set_filter, *set_exclude; /* open addressing, 0 = empty */
+static uint64_t *set_trigger, *set_slower; /* flight-recorder triggers */
 static struct {
 	uintptr_t lo, hi;
 } allowed[256];
@@ -199,10 +200,14 @@ static void scan_symbols(const char *path, uintptr_t bias)
 					set_add(set_exclude, bias + sym[k].st_value);
 				if (fi && set_filter)
 					set_add(set_filter, bias + sym[k].st_value);
+				if (set_trigger && match_names(&g_trigger, name, dm))
+					set_add(set_trigger, bias + sym[k].st_value);
+				if (set_slower && match_names(&g_slower, name, dm))
+					set_add(set_slower, bias + sym[k].st_value);
 				free(dm);
 			}
 		}
-		if (pass == 0 && g_filter.n == 0 && g_exclude.n == 0)
+		if (pass == 0 && !g_filter.n && !g_exclude.n && !set_trigger && !set_slower)
 			break;
 	}
 out:
@@ -217,7 +222,7 @@ void ctr_control_module(const char *path, uintptr_t bias, uintptr_t lo, uintptr_
 		allowed[n_allowed].hi = hi;
 		n_allowed++;
 	}
-	if (g_filter.n || g_exclude.n)
+	if (g_filter.n || g_exclude.n || set_trigger || set_slower)
 		scan_symbols(path, bias);
 }
 
@@ -236,7 +241,15 @@ int ctr_control_decide(uintptr_t fn)
 		return CTR_DECIDE_EXCLUDE;
 	if (set_filter && set_has(set_filter, fn))
 		return CTR_DECIDE_FILTER;
+	if ((set_trigger && set_has(set_trigger, fn)) || (set_slower && set_has(set_slower, fn)))
+		return CTR_DECIDE_WATCH;
 	return CTR_DECIDE_RECORD;
+}
+
+int ctr_control_watch(uintptr_t fn)
+{
+	return (set_trigger && set_has(set_trigger, fn) ? CTR_WATCH_FIRST : 0) |
+	       (set_slower && set_has(set_slower, fn) ? CTR_WATCH_SLOWER : 0);
 }
 
 /* Writes the options in effect as option.* lines of a meta file. */
@@ -302,6 +315,9 @@ static void ctl_handler(int sig, siginfo_t *si, void *uc)
 		break;
 	case 3:
 		ctr_flush_all();
+		break;
+	case 4:
+		ctr_request_snapshot(&ctr_tls, "ctl");
 		break;
 	default:
 		break;
@@ -375,6 +391,21 @@ int ctr_control_init(void)
 			if (!val.u)
 				ctr_global_on = 0;
 			break;
+		case CTR_OPT_TRIGGER:
+			split_globs(d->env, &g_trigger);
+			break;
+		case CTR_OPT_TRIGGER_SLOWER: {
+			char *glob = strdup(v);
+
+			if (glob) { /* FUNC:D, split at the last ':' (C++ names have "::") */
+				*strrchr(glob, ':') = 0;
+				g_slower.pat[g_slower.n++] = glob;
+				ctr_opts.slower_ticks =
+				    (uint64_t)((double)val.u * (double)ctr_proc.ticks_per_sec /
+					       1e9);
+			}
+			break;
+		}
 		case CTR_OPT_SAMPLE_RATE: {
 			uint32_t r = 0;
 
@@ -398,6 +429,12 @@ int ctr_control_init(void)
 		else
 			ctr_log(CTR_LOG_ERROR, "out of memory for CTRACE_FILTER: ignored");
 	}
+	/* triggers only mean something to a flight recorder (ctrace record --ring) */
+	if (ctr_proc.flight && g_trigger.n && !(set_trigger = new_set()))
+		ctr_log(CTR_LOG_ERROR, "out of memory for CTRACE_TRIGGER: ignored");
+	if (ctr_proc.flight && g_slower.n && !(set_slower = new_set()))
+		ctr_log(CTR_LOG_ERROR, "out of memory for CTRACE_TRIGGER_SLOWER: ignored");
+	ctr_opts.have_watch = set_trigger || set_slower;
 	ctr_opts.have_exclude = set_exclude != NULL || ctr_opts.have_module;
 	ctr_opts.policy = ctr_opts.min_ticks || ctr_opts.sample;
 	return inert ? -1 : 0;

@@ -107,6 +107,12 @@ static inline __attribute__((always_inline)) int merge_exit(uint32_t *p, uint64_
 	return 0;
 }
 
+/* The thread has somewhere to write: its event file, or its shared ring. */
+static int has_stream(const struct ctr_thr *t)
+{
+	return t->file.held || t->ring;
+}
+
 static uint32_t *win_limit(const struct ctr_thr *t)
 {
 	return t->win + t->win_size / 4;
@@ -119,6 +125,11 @@ static int map_window_untimed(struct ctr_thr *t, uint64_t off, uint64_t size)
 	void *m;
 	int fd;
 
+	if (t->ring) {
+		if (ctr_ring_take(t, off) != 0)
+			return -1;
+		goto mapped;
+	}
 	if (off + size > ctr_proc.fsize_limit) {
 		errno = EFBIG;
 		return -1;
@@ -149,7 +160,10 @@ static int map_window_untimed(struct ctr_thr *t, uint64_t off, uint64_t size)
 	t->win = m;
 	t->win_off = off;
 	t->win_size = size;
+mapped:
 	t->pos = t->win + (off == 0 ? CTR_EV_HDR_SIZE / 4 : 0);
+	if (t->ring && ctr_proc.flight && off)
+		ctr_ring_chunk_begin(t);
 	t->end = win_limit(t) - SLACK_WORDS;
 	if (!ctr_global_on)
 		t->end = NULL; /* switched off meanwhile: take the slow path at the next event */
@@ -267,6 +281,9 @@ static void push_frame(struct ctr_thr *t, uintptr_t fn, uintptr_t sp)
 #define ROOT_TAG ((uintptr_t)1 << 63)
 /* A slot holding an excluded function (--exclude, --module) is tagged the same way. */
 #define EXCL_TAG ((uintptr_t)1 << 63)
+/* A flight-recorder trigger function (--trigger-slower) is tagged in its slot, which sends
+ * every call of it to the slow path, and on the stack, which sends its exit there. */
+#define WATCH_TAG ((uintptr_t)1 << 62)
 
 static uint32_t pop_for_exit(struct ctr_thr *t, uintptr_t fn)
 {
@@ -274,12 +291,12 @@ static uint32_t pop_for_exit(struct ctr_thr *t, uintptr_t fn)
 
 	if (d == 0)
 		return 0;
-	if (d > t->cap || (t->stack[d - 1].fn & ~ROOT_TAG) == fn) {
+	if (d > t->cap || (t->stack[d - 1].fn & ~CTR_FN_TAGS) == fn) {
 		t->depth = d - 1;
 		return 1;
 	}
 	for (k = d - 1; k > 0; k--)
-		if ((t->stack[k - 1].fn & ~ROOT_TAG) == fn)
+		if ((t->stack[k - 1].fn & ~CTR_FN_TAGS) == fn)
 			break;
 	if (k == 0)
 		return 0;
@@ -309,8 +326,13 @@ static void try_recover(struct ctr_thr *t, uint64_t now)
 
 		if (t->win)
 			pad_to_end(t);
-		if (!t->file.held || map_window(t, next_off, ctr_proc.window_max) != 0)
+		/* the stream still has the frames open when loss began */
+		t->ring_frame_adj = (int32_t)t->lost_depth0 - (int32_t)t->depth;
+		if (!has_stream(t) || map_window(t, next_off, ctr_proc.window_max) != 0) {
+			t->ring_frame_adj = 0;
 			return;
+		}
+		t->ring_frame_adj = 0;
 		if (t->pos + need > win_limit(t))
 			return;
 	}
@@ -324,7 +346,7 @@ static void try_recover(struct ctr_thr *t, uint64_t now)
 		*p++ = 0;
 	}
 	for (i = reopen_from; i < t->depth && i < t->cap; i++)
-		p = put_u64(p, CTR_X_INHERIT, 0, t->stack[i].fn);
+		p = put_u64(p, CTR_X_INHERIT, 0, t->stack[i].fn & ~CTR_FN_TAGS);
 	t->pos = p;
 	t->last = now;
 	t->lost += t->lost_pending;
@@ -376,10 +398,13 @@ static void write_enter(struct ctr_thr *t, uintptr_t fn, uint32_t slot, uint64_t
 	uint32_t *p;
 
 	t->tracer = 0;
+	t->ring_frame_adj = -1; /* a chunk beginning here: the new frame is not open yet */
 	if (reserve(t, 7 + TRACER_WORDS) != 0) {
+		t->ring_frame_adj = 0;
 		t->lost_pending++;
 		return;
 	}
+	t->ring_frame_adj = 0;
 	if ((int64_t)(now - t->last) < 0)
 		now = t->last; /* the TSC stepped back (CPU migration on a VM): never write it */
 	p = flush_hidden(t, t->pos, before);
@@ -404,10 +429,13 @@ static void write_exit(struct ctr_thr *t, uint32_t closes, uint64_t now)
 	uint32_t *p;
 
 	t->tracer = 0;
+	t->ring_frame_adj = (int32_t)closes; /* ... and the frames closing are still open */
 	if (reserve(t, 6 + TRACER_WORDS) != 0) {
+		t->ring_frame_adj = 0;
 		t->lost_pending += closes;
 		return;
 	}
+	t->ring_frame_adj = 0;
 	if ((int64_t)(now - t->last) < 0)
 		now = t->last;
 	p = flush_hidden(t, t->pos, before);
@@ -545,6 +573,70 @@ static void add_pending(struct ctr_thr *t, uintptr_t fn)
  * Enter on the generic path (the fast path missed, no TSC, or options are set). The gate is
  * BUSY. Applies --depth, --exclude/--module, and the drop policy's bookkeeping.
  */
+static void record_enter(struct ctr_thr *t, uintptr_t fn, uintptr_t sp, uint64_t now);
+
+/*
+ * A call of a trigger function (flight recorder). --trigger: the first call in the process
+ * asks for a snapshot, and the function is an ordinary one from then on. --trigger-slower: the
+ * call is recorded as usual, its frame tagged and its start kept, so that its exit comes to
+ * watch_exit(); the slot keeps its tag, so every call of it comes here.
+ */
+/* Asks for a snapshot and waits (about a second at most) until the recorder has copied this
+ * thread's ring, which meanwhile cannot overwrite what the snapshot is for. Tracer time. */
+static void snapshot_now(struct ctr_thr *t, const char *reason)
+{
+	uint64_t w0 = now_ticks();
+	uint32_t seq = ctr_request_snapshot(t, reason);
+
+	if (seq && t->ring) {
+		__atomic_store_n(&t->ring->snap_req, seq, __ATOMIC_RELEASE);
+		for (int i = 0; i < 20000; i++) {
+			struct timespec nap = {0, 50000};
+
+			if ((int32_t)(__atomic_load_n(&t->ring->snap_done, __ATOMIC_ACQUIRE) -
+				      seq) >= 0)
+				break;
+			nanosleep(&nap, NULL);
+		}
+	}
+	t->tracer += now_ticks() - w0;
+	t->end = NULL; /* the next event goes the slow way and writes the TRACER record */
+}
+
+static void watch_enter(struct ctr_thr *t, uintptr_t fn, uintptr_t sp, uint64_t now, int how)
+{
+	static int fired;
+	uint32_t d = t->depth, slot = ctr_slot_of(fn);
+
+	record_enter(t, fn, sp, now);
+	if ((how & CTR_WATCH_FIRST) && !__atomic_exchange_n(&fired, 1, __ATOMIC_RELAXED))
+		snapshot_now(t, "trigger"); /* its ENTER is written: the call is in the snapshot */
+	if (!(how & CTR_WATCH_SLOWER))
+		return;
+	t->slots[slot] = fn | WATCH_TAG; /* DEFINEd as fn; the tag brings the next call here */
+	if (d < t->cap && t->depth == d + 1 && t->n_watch < 16) {
+		t->stack[d].fn |= WATCH_TAG;
+		t->watch[t->n_watch].depth = d + 1;
+		t->watch[t->n_watch].t0 = now;
+		t->n_watch++;
+	}
+}
+
+/* The exit of a --trigger-slower frame at depth @depth (already written): a snapshot when the
+ * call took longer than the limit, waited for (bounded) so this thread's ring still holds it. */
+static void watch_exit(struct ctr_thr *t, uint32_t depth, uint64_t now)
+{
+	uint64_t t0 = 0;
+
+	while (t->n_watch && t->watch[t->n_watch - 1].depth > depth)
+		t->n_watch--; /* frames a longjmp or exception closed */
+	if (!t->n_watch || t->watch[t->n_watch - 1].depth != depth)
+		return;
+	t0 = t->watch[--t->n_watch].t0;
+	if (now - t0 > ctr_opts.slower_ticks)
+		snapshot_now(t, "slower");
+}
+
 static void enter_generic(struct ctr_thr *t, uintptr_t fn, uintptr_t sp, uint64_t now)
 {
 	uint32_t slot = ctr_slot_of(fn), d = t->depth;
@@ -555,16 +647,24 @@ static void enter_generic(struct ctr_thr *t, uintptr_t fn, uintptr_t sp, uint64_
 		t->end = NULL; /* the next event goes the slow way and writes the count */
 		return;
 	}
-	if (ctr_opts.have_exclude && t->slots[slot] != fn) {
+	if ((ctr_opts.have_exclude || ctr_opts.have_watch) && t->slots[slot] != fn) {
 		if (t->slots[slot] == (fn | EXCL_TAG)) {
 			t->hidden[CTR_HIDDEN_EXCLUDED]++;
 			t->end = NULL;
+			return;
+		}
+		if (t->slots[slot] == (fn | WATCH_TAG)) {
+			watch_enter(t, fn, sp, now, CTR_WATCH_SLOWER);
 			return;
 		}
 		uint64_t t0 = now_ticks();
 		int decision = ctr_control_decide(fn);
 
 		t->tracer += now_ticks() - t0;
+		if (decision == CTR_DECIDE_WATCH) {
+			watch_enter(t, fn, sp, now, ctr_control_watch(fn));
+			return;
+		}
 		if (decision == CTR_DECIDE_EXCLUDE) {
 			t->hidden[CTR_HIDDEN_EXCLUDED]++;
 			t->end = NULL;
@@ -574,6 +674,15 @@ static void enter_generic(struct ctr_thr *t, uintptr_t fn, uintptr_t sp, uint64_
 			return;
 		}
 	}
+	record_enter(t, fn, sp, now);
+}
+
+/* Pushes the frame of @fn and writes its ENTER (with what the drop policy needs to take it
+ * back). */
+static void record_enter(struct ctr_thr *t, uintptr_t fn, uintptr_t sp, uint64_t now)
+{
+	uint32_t slot = ctr_slot_of(fn), d = t->depth;
+
 	push_frame(t, fn, sp);
 	if (ctr_opts.policy && t->aux && d < t->cap) {
 		struct ctr_aux *a = &t->aux[d];
@@ -633,6 +742,8 @@ static void exit_generic(struct ctr_thr *t, uintptr_t fn, uint64_t now)
 	if (t->n_pend) /* counts owned by the closing frame(s) go just before their exit */
 		flush_pending(t, t->depth + 1);
 	write_exit(t, n, now);
+	if (unlikely(t->n_watch) && t->depth < t->cap && (t->stack[t->depth].fn & WATCH_TAG))
+		watch_exit(t, t->depth + 1, now);
 	if (ctr_opts.have_filter && t->depth == 0)
 		t->gate = CTR_G_FILTER_OUT;
 }
@@ -672,7 +783,7 @@ void ctr_go_dormant(struct ctr_thr *t, uint64_t now)
  * describe the frames already open with INHERIT records from a stack capture. */
 static int activate(struct ctr_thr *t, int include_first)
 {
-	if (!t->file.held) {
+	if (!has_stream(t)) {
 		ctr_thread_start(t);
 		if (!CTR_GATE_IS_ON(t->gate))
 			return -1;
@@ -704,7 +815,7 @@ static void count_nested(struct ctr_thr *t)
 static void restore_end(struct ctr_thr *t)
 {
 	if (!t->end && t->win && ctr_global_on && t->gate == CTR_G_BUSY &&
-	    !t->hidden[CTR_HIDDEN_EXCLUDED] && !t->hidden[CTR_HIDDEN_DEEP])
+	    !t->hidden[CTR_HIDDEN_EXCLUDED] && !t->hidden[CTR_HIDDEN_DEEP] && !t->tracer)
 		t->end = win_limit(t) - SLACK_WORDS;
 }
 
@@ -781,7 +892,7 @@ static __attribute__((noinline)) void enter_gated(struct ctr_thr *t, uintptr_t f
 			dl_refresh(t);
 		if (ctr_control_decide(fn) != CTR_DECIDE_FILTER)
 			return;
-		if (!t->file.held) {
+		if (!has_stream(t)) {
 			ctr_thread_start(t);
 			if (!CTR_GATE_IS_ON(t->gate))
 				return;
@@ -1046,7 +1157,7 @@ void ctr_write_inherit(struct ctr_thr *t)
 	for (i = 0; i < n; i++) {
 		if (reserve(t, 3) != 0)
 			return;
-		t->pos = put_u64(t->pos, CTR_X_INHERIT, 0, t->stack[i].fn);
+		t->pos = put_u64(t->pos, CTR_X_INHERIT, 0, t->stack[i].fn & ~CTR_FN_TAGS);
 	}
 	t->depth = n;
 }
@@ -1264,7 +1375,16 @@ void ctr_thread_start(struct ctr_thr *t)
 		ctr_log(CTR_LOG_ERROR, "thread %d: out of memory: not recorded", (int)t->tid);
 		goto out;
 	}
-	if (ctr_open_thread_file(t) != 0 || map_window(t, 0, ctr_proc.window_min) != 0) {
+	/* a shared ring when `ctrace record` drains one, else windows of the event file */
+	if (ctr_proc.ring_size && ctr_ring_open(t) != 0) {
+		ctr_log(CTR_LOG_WARN,
+			"thread %d: cannot create its shared ring: %s; writing its "
+			"event file directly",
+			(int)t->tid, strerror(errno));
+		ctr_unlink_ring_file(t);
+	}
+	if ((!t->ring && ctr_open_thread_file(t) != 0) ||
+	    map_window(t, 0, ctr_proc.window_min) != 0) {
 		ctr_log(CTR_LOG_ERROR, "thread %d: cannot create its event file: %s", (int)t->tid,
 			strerror(errno));
 		enter_lost_mode(t);
@@ -1272,6 +1392,8 @@ void ctr_thread_start(struct ctr_thr *t)
 	}
 	t->last = now_ticks();
 	write_header(t);
+	if (t->ring)
+		memcpy(&t->ring->ev, t->win, sizeof(struct ctr_ev_hdr));
 	t->pos = put_u64(t->pos, CTR_X_TIME, 0, t->last);
 	if (t->depth)
 		ctr_write_inherit(t);
@@ -1310,7 +1432,12 @@ void ctr_thread_finish(struct ctr_thr *t)
 		t->lost_pending = 0;
 	}
 	fd = t->file.held ? ctr_thread_fd(t) : -1;
-	if (t->win) {
+	if (t->ring) { /* the drainer writes the header and trims the file */
+		end = t->win ? t->win_off + (uint64_t)(t->pos - t->win) * 4 : 0;
+		flags = (ctr_proc.use_tsc ? CTR_EV_FLAG_TSC : 0) | CTR_EV_FLAG_CLOSED;
+		ctr_ring_close(t, end, flags);
+		t->win = NULL;
+	} else if (t->win) {
 		struct ctr_ev_hdr *h = t->win_off == 0 ? (struct ctr_ev_hdr *)t->win : NULL;
 
 		end = t->win_off + (uint64_t)(t->pos - t->win) * 4;
@@ -1350,7 +1477,9 @@ void ctr_thread_forget(struct ctr_thr *t)
 {
 	if (t->gate == CTR_G_UNINIT)
 		return;
-	if (t->win)
+	if (t->ring)
+		ctr_ring_forget(t); /* the parent's: the parent's drainer still needs it as is */
+	else if (t->win)
 		munmap(t->win, t->win_size);
 	ctr_fd_close(&t->file); /* the parent's, inherited: only if it still is that file */
 	t->file.held = 0;

@@ -15,6 +15,8 @@
 #define likely(x) __builtin_expect(!!(x), 1)
 #define unlikely(x) __builtin_expect(!!(x), 0)
 #define CTR_EXPORT __attribute__((visibility("default")))
+/* Tag bits of function addresses in the slot table and on the shadow stack (hooks.c). */
+#define CTR_FN_TAGS ((uintptr_t)3 << 62)
 #define CTR_NOINSTR __attribute__((no_instrument_function))
 
 /* Gate values: the hot path runs only when the gate is 0. */
@@ -51,13 +53,16 @@ struct ctr_opts {
 	int have_filter;  /* record only inside functions matching CTRACE_FILTER */
 	int have_exclude; /* CTRACE_EXCLUDE or CTRACE_MODULE set */
 	int have_module;
-	int policy;	    /* min_ticks or sample: calls may be dropped at their exit */
-	uint32_t max_depth; /* 0 = unlimited */
-	uint64_t min_ticks; /* drop calls shorter than this (counted) */
-	uint32_t sample;    /* record 1 in N calls of each function (counted) */
+	int policy;	       /* min_ticks or sample: calls may be dropped at their exit */
+	uint32_t max_depth;    /* 0 = unlimited */
+	uint64_t min_ticks;    /* drop calls shorter than this (counted) */
+	uint32_t sample;       /* record 1 in N calls of each function (counted) */
+	int have_watch;	       /* flight-recorder triggers: some functions are watched */
+	uint64_t slower_ticks; /* --trigger-slower: a call longer than this takes a snapshot */
 };
 
-enum { CTR_DECIDE_RECORD = 0, CTR_DECIDE_EXCLUDE = 1, CTR_DECIDE_FILTER = 2 };
+enum { CTR_DECIDE_RECORD = 0, CTR_DECIDE_EXCLUDE = 1, CTR_DECIDE_FILTER = 2, CTR_DECIDE_WATCH = 3 };
+enum { CTR_WATCH_FIRST = 1, CTR_WATCH_SLOWER = 2 }; /* ctr_control_watch() bits */
 
 extern struct ctr_opts ctr_opts;
 extern volatile int ctr_global_on;
@@ -67,6 +72,7 @@ int ctr_control_init(void);
 void ctr_control_install(void);
 void ctr_control_module(const char *path, uintptr_t bias, uintptr_t lo, uintptr_t hi);
 int ctr_control_decide(uintptr_t fn);
+int ctr_control_watch(uintptr_t fn); /* CTR_WATCH_* bits of a function decided WATCH */
 void ctr_control_write_options(int fd);
 void ctr_control_write_errors(int fd); /* option_error lines: values the preload rejected */
 void ctr_capture_stack(struct ctr_thr *t, int include_first);
@@ -125,6 +131,17 @@ struct ctr_thr {
 	uint64_t tracer;		 /* ticks spent in slow paths, not yet written as TRACER */
 	int vfork_gate;			 /* the gate before vfork() (CTR_G_VFORK) */
 	uint32_t hidden[CTR_HIDDEN_KINDS]; /* unrecorded hook pairs, not yet written */
+	struct ctr_ring_hdr *ring; /* shared ring (ring.c), or NULL: windows of the event file */
+	uint32_t *ring_data;	   /* its data area; win points into it */
+	uint64_t ring_touched;	   /* stream offset up to which the ring's pages are faulted in */
+	int ring_stalled;	   /* waited in vain for the drainer: do not wait again */
+	int32_t ring_frame_adj;	   /* frames the stream has open beyond t->depth while an event
+				    * that changes it is being written (a chunk begins there) */
+	struct {
+		uint32_t depth; /* of a --trigger-slower frame (tagged WATCH on the stack) */
+		uint64_t t0;
+	} watch[16];
+	uint32_t n_watch;
 	uint32_t *merge; /* == pos when the word before pos may absorb the next exit: an ENTER
 			  * (into a LEAF) or a single EXIT (into an EXIT2); else NULL. Set
 			  * only by enter and exit writers; every other writer and every
@@ -163,6 +180,8 @@ struct ctr_proc {
 	uint64_t window_max; /* largest window, bytes */
 	uint64_t window_min;
 	uint64_t fsize_limit; /* RLIMIT_FSIZE at start (RLIM_INFINITY = UINT64_MAX) */
+	uint64_t ring_size;   /* bytes of each thread's shared ring (CTRACE_DRAIN), 0: none */
+	int flight;	      /* the rings are a flight recorder: reused, never drained */
 	int log_level;
 	int logfd;
 	char run_dir[4096];
@@ -202,12 +221,28 @@ struct ctr_overhead {
 };
 int ctr_calibrate(struct ctr_overhead *o);
 
+/* ring.c: shared rings drained by `ctrace record` (CTRACE_DRAIN); all slow path. */
+int ctr_ring_open(struct ctr_thr *t); /* creates and maps the thread's ring; 0 or -1 */
+/* Makes the chunk at stream offset @off the thread's window (publishing everything before it),
+ * waiting a bounded time for the drainer; 0, or -1 with errno (ENOBUFS full, EFBIG stopped). */
+int ctr_ring_take(struct ctr_thr *t, uint64_t off);
+void ctr_ring_close(struct ctr_thr *t, uint64_t end, uint32_t flags); /* thread end: final */
+/* Flight recorder: makes the chunk just taken self-contained (TIME, FRAME records, slots to be
+ * DEFINEd again); the window and pos are set. */
+void ctr_ring_chunk_begin(struct ctr_thr *t);
+/* Asks the recorder for a snapshot (creates s-PID-TID-SEQ.REASON in the run directory);
+ * signal-safe. Returns the request's number, 0 when it could not be made. */
+uint32_t ctr_request_snapshot(struct ctr_thr *t, const char *reason);
+void ctr_ring_forget(struct ctr_thr *t); /* fork child: unmap the parent's ring, untouched */
+
 /* proc.c */
 void ctr_register_thread(struct ctr_thr *t);
 void ctr_unregister_thread(struct ctr_thr *t);
 int ctr_open_thread_file(struct ctr_thr *t);
-int ctr_thread_fd(struct ctr_thr *t); /* verified (reopened if needed) event file, or -1 */
-int ctr_dir_fd(void);		      /* verified (reopened if needed) run directory, or -1 */
+int ctr_open_ring_file(struct ctr_thr *t);    /* r-PID-GEN-TID.ring, created: fd or -1 */
+void ctr_unlink_ring_file(struct ctr_thr *t); /* after a failed ctr_ring_open() */
+int ctr_thread_fd(struct ctr_thr *t);	      /* verified (reopened if needed) event file, or -1 */
+int ctr_dir_fd(void); /* verified (reopened if needed) run directory, or -1 */
 int ctr_foreign(void);
 void ctr_dl_refresh(struct ctr_thr *t);
 /* slow path after a dlopen: new objects mapped */ /* 1 in a vfork child (or a clone the preload

@@ -210,7 +210,9 @@ void ctr_flush_all(void)
 	for (struct ctr_thr *t = reg_head; t; t = t->next) {
 		uint32_t *win = t->win, *pos = t->pos;
 
-		if (win && pos && t->win_off == 0) {
+		if (t->ring) {
+			continue; /* the drainer writes the file: nothing to patch */
+		} else if (win && pos && t->win_off == 0) {
 			((struct ctr_ev_hdr *)win)->end_offset = (uint64_t)(pos - win) * 4;
 		} else if (win && pos && ctr_fd_same(&t->file, t->file.fd)) {
 			uint64_t end = t->win_off + (uint64_t)(pos - win) * 4;
@@ -240,6 +242,48 @@ int ctr_open_thread_file(struct ctr_thr *t)
 		return -1;
 	t->file.held = 1;
 	return 0;
+}
+
+int ctr_open_ring_file(struct ctr_thr *t)
+{
+	char name[128];
+
+	snprintf(name, sizeof(name), "r-%s-%d.ring", file_prefix, (int)t->tid);
+	return openat(ctr_dir_fd(), name, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+}
+
+void ctr_unlink_ring_file(struct ctr_thr *t)
+{
+	char name[128];
+
+	snprintf(name, sizeof(name), "r-%s-%d.ring", file_prefix, (int)t->tid);
+	unlinkat(ctr_dir_fd(), name, 0);
+}
+
+uint32_t ctr_request_snapshot(struct ctr_thr *t, const char *reason)
+{
+	static uint32_t seq;
+	uint32_t n = __atomic_add_fetch(&seq, 1, __ATOMIC_RELAXED);
+	char name[128], *p = name;
+	int fd;
+
+	if (!ctr_proc.enabled || !ctr_proc.flight)
+		return 0;
+	memcpy(p, "s-", 2);
+	p = fmt_u64(p + 2, (uint64_t)ctr_proc.pid, 10);
+	*p++ = '-';
+	p = fmt_u64(p, (uint64_t)(t && t->tid ? t->tid : ctr_proc.pid), 10);
+	*p++ = '-';
+	p = fmt_u64(p, n, 10);
+	*p++ = '.';
+	for (const char *r = reason; *r && p < name + sizeof(name) - 1; r++)
+		*p++ = *r;
+	*p = 0;
+	fd = openat(ctr_dir_fd(), name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+	if (fd < 0)
+		return 0;
+	close(fd);
+	return n;
 }
 
 /* The descriptors below are re-identified before each use: the program may have closed them
@@ -1169,6 +1213,41 @@ static void setup_log(void)
 }
 
 /*
+ * CTRACE_DRAIN=PID:KB[:flight], set by `ctrace record`: process PID drains shared rings of KB
+ * KiB per thread (with :flight, keeps them as a flight recorder and takes snapshots). Rings are
+ * used only while that process exists (a stale variable, e.g. inherited by a program that outlives
+ * the recorder, means direct event files), rounded to whole chunks.
+ */
+static uint64_t drain_ring_size(void)
+{
+	const char *v = ctr_getenv("CTRACE_DRAIN");
+	unsigned long long pid, kb;
+	uint64_t size, chunk = ctr_proc.window_min;
+	char *end;
+
+	if (!v || !*v)
+		return 0;
+	errno = 0;
+	pid = strtoull(v, &end, 10);
+	if (errno || *end != ':' || pid == 0 || pid > INT32_MAX)
+		goto bad;
+	kb = strtoull(end + 1, &end, 10);
+	if (errno || (*end && strcmp(end, ":flight")) || kb == 0 || kb > (1ull << 22))
+		goto bad;
+	ctr_proc.flight = *end != 0;
+	if (kill((pid_t)pid, 0) != 0 && errno != EPERM) {
+		ctr_log(CTR_LOG_INFO, "CTRACE_DRAIN: drainer %llu is gone; direct event files",
+			pid);
+		return 0;
+	}
+	size = kb * 1024 / chunk * chunk;
+	return size < 2 * chunk ? 2 * chunk : size;
+bad:
+	ctr_log(CTR_LOG_ERROR, "ignoring invalid CTRACE_DRAIN='%s' (PID:KB)", v);
+	return 0;
+}
+
+/*
  * Start-up. Under AT_SECURE (setuid/setgid) nothing at all happens: no file, no log, no signal
  * handler. Otherwise the control signal's handler is installed first, whatever follows, so
  * `ctrace ctl` can never kill a preloaded process. The environment is read from environ, never
@@ -1198,6 +1277,7 @@ __attribute__((constructor(101))) static void ctr_init(void)
 	ctr_proc.window_max = env_u64("CTRACE_WINDOW_MAX_KB", 4096, 64, 1 << 22) * 1024;
 	if (ctr_proc.window_max < ctr_proc.window_min)
 		ctr_proc.window_max = ctr_proc.window_min;
+	ctr_proc.ring_size = drain_ring_size();
 	ctr_proc.fsize_limit = UINT64_MAX;
 	if (getrlimit(RLIMIT_FSIZE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY)
 		ctr_proc.fsize_limit = rl.rlim_cur;

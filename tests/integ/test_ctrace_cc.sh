@@ -38,11 +38,17 @@ not_calls_enter() { func_asm "$1" "$2" | grep -q . && ! calls_enter "$1" "$2"; }
 
 cat >"$tmp/hooks.c" <<'C'
 #include <stdio.h>
-static int enters;
+static int enters, nseen;
+static void *seen[4096];
 __attribute__((no_instrument_function)) void __cyg_profile_func_enter(void *f, void *s)
 {
-	(void)f, (void)s;
+	(void)s;
 	enters++;
+	for (int i = 0; i < nseen; i++)
+		if (seen[i] == f)
+			return;
+	if (nseen < 4096)
+		seen[nseen++] = f;
 }
 __attribute__((no_instrument_function)) void __cyg_profile_func_exit(void *f, void *s)
 {
@@ -51,6 +57,7 @@ __attribute__((no_instrument_function)) void __cyg_profile_func_exit(void *f, vo
 __attribute__((no_instrument_function, destructor)) static void report(void)
 {
 	printf("enters=%d\n", enters);
+	fprintf(stderr, "functions=%d\n", nseen);
 }
 C
 cat >"$tmp/inl.h" <<'C'
@@ -78,6 +85,30 @@ int main()
 	return sum(v) == 1 ? 0 : 1;
 }
 C
+cat >"$tmp/m.cc" <<'C'
+#include <map>
+#include <string>
+#include <vector>
+__attribute__((noinline)) int sum(const std::vector<int> &v)
+{
+	int s = 0;
+	for (int x : v)
+		s += x;
+	return s;
+}
+int main()
+{
+	std::vector<int> v;
+	std::map<std::string, int> m;
+	for (int i = 0; i < 100; i++) {
+		v.push_back(i);
+		m[std::to_string(i)] = i;
+	}
+	return sum(v) == 4950 && m.size() == 100 ? 0 : 1;
+}
+C
+# Distinct functions the program's hooks saw (hooks.c prints them on stderr).
+functions() { "$1" 2>&1 >/dev/null | sed -n 's/^functions=//p'; }
 printf 'prog: a.o b.o\n\t$(CC) -o $@ a.o b.o\n' >"$tmp/Makefile"
 printf '#include <stdio.h>\nint b(void);\nint main(void) { return b(); }\n' >"$tmp/a.c"
 printf 'int b(void) { return 0; }\n' >"$tmp/b.c"
@@ -123,6 +154,21 @@ for cc in gcc clang; do
 	else
 		check "clang: exclusions are ignored with a warning" \
 			sh -c "cd '$tmp' && '$wrap' -O0 --ctrace-exclude-function=skip_me -o '$d/tx' t.c hooks.c 2>&1 | grep -q 'warning: clang cannot exclude'"
+		check "clang: -finstrument-functions-after-inlining by default" \
+			sh -c "cd '$tmp' && '$wrap' --ctrace-verbose -c t.c -o '$d/tz.o' 2>&1 | grep -q -- '-finstrument-functions-after-inlining -g'"
+		if CTRACE_CXX=clang++ "$wrap" --cxx -O2 -o "$d/m" "$tmp/m.cc" "$d/hooks.o" 2>"$tmp/out" &&
+			CTRACE_CXX=clang++ "$wrap" --cxx --ctrace-before-inlining -O2 -o "$d/mb" "$tmp/m.cc" "$d/hooks.o" 2>>"$tmp/out"; then
+			after=$(functions "$d/m")
+			before=$(functions "$d/mb")
+			if [ "${after:-0}" -ge 2 ] && [ "${after:-0}" -le 20 ] && [ "${before:-0}" -ge $((after * 5)) ]; then
+				ok "clang -O2 C++: $after functions hooked after inlining, $before with --ctrace-before-inlining"
+			else
+				fail "clang -O2 C++: $after functions hooked after inlining, $before before (want 2-20, and 5x)"
+			fi
+		else
+			fail "clang -O2 C++: does not compile through the wrapper"
+			sed 's/^/     /' "$tmp/out"
+		fi
 		check "clang: the exclusion flags are not passed" \
 			sh -c "cd '$tmp' && '$wrap' --ctrace-verbose --ctrace-exclude-function=skip_me -c t.c -o '$d/ty.o' 2>&1 | grep -v -q 'exclude-function-list'"
 	fi

@@ -9,7 +9,7 @@
 
 __attribute__((noinline)) static void step(void)
 {
-	struct timespec ts = { 0, 10000000 };
+	struct timespec ts = {0, 10000000};
 
 	while (nanosleep(&ts, &ts) != 0)
 		;
