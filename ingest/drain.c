@@ -325,8 +325,9 @@ static uint64_t copy_out(struct ctr_drain *d, struct ring *r, uint64_t upto, int
 				r->kept_end = CTR_EV_HDR_SIZE;
 				skip = CTR_EV_HDR_SIZE;
 			}
-			r->lost += count_events((const uint32_t *)(data + at + skip), (n - skip) / 4,
-						r->h->ev.version ? r->h->ev.version : CTR_EV_VERSION);
+			r->lost +=
+			    count_events((const uint32_t *)(data + at + skip), (n - skip) / 4,
+					 r->h->ev.version ? r->h->ev.version : CTR_EV_VERSION);
 		}
 		if (release)
 			memset(data + at, 0, n);
