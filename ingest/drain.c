@@ -587,8 +587,8 @@ static int snap_ring(struct ring *r, int fd, uint8_t *buf)
 		size_t from = cur == 0 ? CTR_EV_HDR_SIZE : 0, at = cur % size;
 
 		upto = cur + from + settle_chunk(buf + at, data + at, from, chunk);
-		if (__atomic_load_n(&h->head, __ATOMIC_ACQUIRE) != h2)
-			upto = cur; /* it moved on during the second copy: the complete ones only */
+		if (__atomic_load_n(&h->head, __ATOMIC_ACQUIRE) >= cur + size)
+			upto = cur; /* reused during the second copy: the complete ones only */
 	} else {
 		upto = h1;
 	}
