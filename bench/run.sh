@@ -100,6 +100,13 @@ file_bytes() { # sum of the apparent sizes of FILE, FILE-wal, FILE-journal
 	done
 	echo $n
 }
+ev_bytes() { # event bytes of a raw run directory: its t-*.ev files less their 128-byte headers
+	n=0
+	for f in "$1"/t-*.ev; do
+		[ -f "$f" ] && n=$((n + $(stat -c %s "$f") - 128))
+	done
+	echo $n
+}
 run_dir_of() { # the raw run directory under CTRACE_DIR (itself or a child holding run.meta)
 	if [ -f "$1/run.meta" ]; then
 		echo "$1"
@@ -167,6 +174,8 @@ run_mode() { # run_mode W MODE ROUND
 		rd=$(run_dir_of "$out")
 		if [ -n "$rd" ]; then
 			record "$w" "$mode" "$r" "$(disk_bytes "$rd")" "$tf"
+			# event bytes alone (no metadata, no block rounding): the format's bytes per call
+			echo "$w evbytes $r 0 0 0 0 $(ev_bytes "$rd")" >>"$DATA"
 			post_ctrace "$w" "$r" "$rd"
 		else
 			log "$w: no run directory under '$out'"

@@ -152,11 +152,12 @@ END {
 	print ""
 	print "### Trace size, post-processing and memory"
 	print ""
-	print "| workload | raw B/call ctrace | raw B/call uftrace | raw B/call file floor | stored B/event | commit M events/s | ctrace-report s | uftrace report s | peak RSS MiB no-op / ctrace / uftrace / commit |"
-	print "|---|---:|---:|---:|---:|---:|---:|---:|---|"
+	print "| workload | event B/call ctrace | raw B/call ctrace | raw B/call uftrace | raw B/call file floor | stored B/event | commit M events/s | ctrace-report s | uftrace report s | peak RSS MiB no-op / ctrace / uftrace / commit |"
+	print "|---|---:|---:|---:|---:|---:|---:|---:|---:|---|"
 	for (i = 1; i <= nw; i++) {
 		w = order[i]
 		c = calls[w] > 0 ? calls[w] : ""
+		evc = evb[w] = ratio(med(w SUBSEP "evbytes", 8), c)
 		rawc[w] = ratio(med(w SUBSEP "ctrace", 8), c)
 		if (rawc[w] == 0)
 			rawc[w] = ""
@@ -173,7 +174,8 @@ END {
 		      f(ratio(vmax(w SUBSEP "ctrace", 6), 1024), "%.0f") " / " \
 		      f(ratio(vmax(w SUBSEP "uftrace", 6), 1024), "%.0f") " / " \
 		      f(ratio(vmax(w SUBSEP "commit", 6), 1024), "%.0f")
-		printf "| %s | %s | %s | %s | %s | %s | %s | %s | %s |\n", w, f(rawc[w], "%.3f"),
+		printf "| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n", w, f(evc, "%.2f"),
+		       f(rawc[w], "%.3f"),
 		       f(rawu, "%.2f"), f(rawf, "%.2f"), f(stored[w], "%.2f"),
 		       f(evs[w] == "" ? "" : evs[w] / 1e6, "%.1f"), f(rep[w], "%.3f"), f(urep, "%.3f"), rss
 	}
@@ -212,6 +214,10 @@ END {
 		judge(4, r, r != "" && r <= rawc[w])
 		d4 = d4 sprintf(" %s %s/%s", w, f(r, "%.2f"), f(rawc[w], "%.3f"))
 		judge(5, evs[w], evs[w] != "" && evs[w] >= 20e6)
+		if (w ~ /^(fib|smallfns|lua|sqlite)$/) {
+			judge(6, evb[w], evb[w] != "" && evb[w] <= 6.0)
+			d6 = d6 sprintf(" %s %s", w, f(evb[w], "%.2f"))
+		}
 	}
 	r10 = med("r10m" SUBSEP "report", 4)
 	sr = sc["ctrace"]
@@ -223,6 +229,7 @@ END {
 	print "- " verdict(tv(3)) " raw trace <= 8 bytes per call (+0.5% for headers, metadata and block rounding)"
 	print "- " verdict(tv(4)) " stored <= raw (stored/raw bytes per call:" d4 ")"
 	print "- " verdict(tv(5)) " commit >= 20 M events/s"
+	print "- " verdict(tv(6)) " event words <= 6.0 bytes per call on fib, smallfns, lua, sqlite (" substr(d6, 2) ")"
 	print "- " verdict(r10 == "" ? "" : r10 < 0.5) " report of a 10 M-call run (fib 33, 11.4 M calls) < 0.5 s: " f(r10, "%.3f s")
 	print "- " verdict(sr == "" ? "" : sr <= 1.2) " 2-thread per-call overhead within 1.2x of 1 thread: " f(sr, "%.2f") " (from CPU time: " f(scc["ctrace"], "%.2f") ")"
 }

@@ -636,6 +636,7 @@ int ctr_cmd_dump(int argc, char **argv)
 			ctr_sym_add_module(sym, p->mods[j].path, p->mods[j].build_id,
 					   p->mods[j].bias, p->mods[j].start, p->mods[j].end, NULL);
 		ctr_decoder_init(&d);
+		ctr_decoder_set_version(&d, hdr.version, NULL); /* checked by the map */
 		ctr_decoder_feed(&d, words, size);
 		for (;;) {
 			int rc = ctr_decoder_next(&d, &ev, &e);

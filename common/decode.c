@@ -8,6 +8,17 @@
 void ctr_decoder_init(struct ctr_decoder *d)
 {
 	memset(d, 0, sizeof(*d));
+	d->version = 1;
+}
+
+int ctr_decoder_set_version(struct ctr_decoder *d, unsigned version, struct ctr_err *e)
+{
+	if (version < 1 || version > CTR_EV_VERSION)
+		return ctr_err_set(e, CTR_EVERSION, 0,
+				   "event format version %u; this ctrace reads versions 1 to %d",
+				   version, CTR_EV_VERSION);
+	d->version = (int)version;
+	return 0;
 }
 
 void ctr_decoder_release(struct ctr_decoder *d)
@@ -65,14 +76,50 @@ static uint64_t u64_at(const uint32_t *p)
 	return (uint64_t)p[0] | ((uint64_t)p[1] << 32);
 }
 
+/* An ENTER of @slot @delta after the previous event (ENTER and LEAF words). */
+static inline int enter(struct ctr_decoder *d, struct ctr_event *ev, struct ctr_err *e, size_t at,
+			uint32_t slot, uint32_t delta)
+{
+	if (!d->have_time)
+		return bad(d, e, at, "event before the first time record");
+	if (!d->slots[slot])
+		return bad(d, e, at, "enter of an undefined slot");
+	d->time += delta;
+	ev->type = CTR_EV_ENTER;
+	ev->time = d->time;
+	ev->ref = d->slots[slot] - 1;
+	if (push(d, ev->ref, e))
+		return CTR_ENOMEM;
+	ev->depth = d->depth;
+	return 1;
+}
+
+/* An EXIT @delta after the previous event (EXIT and EXIT2 words). */
+static inline int leave(struct ctr_decoder *d, struct ctr_event *ev, struct ctr_err *e, size_t at,
+			uint32_t delta)
+{
+	if (!d->have_time)
+		return bad(d, e, at, "event before the first time record");
+	d->time += delta;
+	ev->time = d->time;
+	pop(d, ev);
+	return 1;
+}
+
 int ctr_decoder_next(struct ctr_decoder *d, struct ctr_event *ev, struct ctr_err *e)
 {
 	for (;;) {
 		memset(ev, 0, sizeof(*ev));
-		if (d->unwind_left) {
-			d->unwind_left--;
+		if (d->exit_left | d->unwind_left) {
+			if (d->exit_left) { /* the second half of a LEAF or EXIT2 word */
+				d->exit_left = 0;
+				d->time += d->exit_delta;
+				ev->offset = d->pos ? (d->pos - 1) * 4 : 0;
+			} else {
+				d->unwind_left--;
+				ev->offset = d->pos * 4;
+			}
 			ev->time = d->time;
-			ev->offset = d->pos * 4;
 			pop(d, ev);
 			return 1;
 		}
@@ -80,35 +127,39 @@ int ctr_decoder_next(struct ctr_decoder *d, struct ctr_event *ev, struct ctr_err
 			return 0;
 		size_t at = d->pos;
 		uint32_t w = d->w[d->pos++];
+		int ret;
+
 		ev->offset = at * 4;
 
 		if (w == 0) {
 			d->pos = d->n; /* preallocated, never written */
 			return 0;
 		}
-		if (CTR_W_IS_EXIT(w)) {
-			if (!d->have_time)
-				return bad(d, e, at, "event before the first time record");
-			d->time += CTR_W_EXIT_DELTA(w);
-			ev->time = d->time;
-			pop(d, ev);
-			return 1;
-		}
-		if (CTR_W_IS_ENTER(w)) {
-			uint32_t slot = CTR_W_ENTER_SLOT(w);
-
-			if (!d->have_time)
-				return bad(d, e, at, "event before the first time record");
-			if (!d->slots[slot])
-				return bad(d, e, at, "enter of an undefined slot");
-			d->time += CTR_W_ENTER_DELTA(w);
-			ev->type = CTR_EV_ENTER;
-			ev->time = d->time;
-			ev->ref = d->slots[slot] - 1;
-			if (push(d, ev->ref, e))
-				return CTR_ENOMEM;
-			ev->depth = d->depth;
-			return 1;
+		if (d->version >= 2) {
+			switch (CTR_W2_TAG(w)) {
+			case CTR_W2_T_EXIT:
+				if (!CTR_W2_IS_EXIT2(w))
+					return leave(d, ev, e, at, CTR_W2_EXIT_DELTA(w));
+				ret = leave(d, ev, e, at, CTR_W2_EXIT2_D1(w));
+				d->exit_left = ret > 0;
+				d->exit_delta = CTR_W2_EXIT2_D2(w);
+				return ret;
+			case CTR_W2_T_ENTER:
+				return enter(d, ev, e, at, CTR_W_ENTER_SLOT(w),
+					     CTR_W_ENTER_DELTA(w));
+			case CTR_W2_T_LEAF:
+				ret =
+				    enter(d, ev, e, at, CTR_W_ENTER_SLOT(w), CTR_W2_LEAF_DELTA(w));
+				d->exit_left = ret > 0;
+				d->exit_delta = CTR_W2_LEAF_DUR(w);
+				return ret;
+			default:
+				break;
+			}
+		} else if (CTR_W_IS_EXIT(w)) {
+			return leave(d, ev, e, at, CTR_W_EXIT_DELTA(w));
+		} else if (CTR_W_IS_ENTER(w)) {
+			return enter(d, ev, e, at, CTR_W_ENTER_SLOT(w), CTR_W_ENTER_DELTA(w));
 		}
 
 		/* extended record */

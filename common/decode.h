@@ -3,8 +3,9 @@
  * Decoder for the event word stream of common/format.h: raw event files (times in ticks,
  * references are code addresses) and stored timelines (times in ns since run start, references
  * are function ids) alike. It keeps the slot table, the clock and the open-frame stack, so an
- * EXIT reports the frame it closes and UNWIND records come out as one EXIT per closed frame.
- * Input may be fed in pieces (chunks of one thread, in order) with ctr_decoder_feed().
+ * EXIT reports the frame it closes, UNWIND records come out as one EXIT per closed frame and a
+ * LEAF word (version 2) as an ENTER and its EXIT. Input may be fed in pieces (chunks of one
+ * thread, in order) with ctr_decoder_feed().
  */
 #ifndef CTR_DECODE_H
 #define CTR_DECODE_H
@@ -59,14 +60,21 @@ struct ctr_decoder {
 	uint64_t time;
 	int have_time;
 	uint32_t unwind_left; /* UNWIND frames still to report */
+	int version;	      /* word encoding: 1 (default, stored timelines) or 2 */
+	int exit_left;	      /* an EXIT of the word just read still to report (LEAF, EXIT2) */
+	uint32_t exit_delta;  /* its delta */
 	uint64_t *stack;      /* refs of open frames */
 	uint32_t depth, cap;
 	uint64_t slots[CTR_NSLOTS];
 	uint64_t base_offset; /* bytes fed before the current input, for error offsets */
 };
 
-/* Initialises @d with no input. Release with ctr_decoder_release(). */
+/* Initialises @d with no input, reading version-1 words (stored timelines, old raw files).
+ * Release with ctr_decoder_release(). */
 void ctr_decoder_init(struct ctr_decoder *d);
+/* Sets the word encoding of a raw event file: its header's version (1 or CTR_EV_VERSION).
+ * Returns 0, or CTR_EVERSION with @e filled for a version this decoder does not read. */
+int ctr_decoder_set_version(struct ctr_decoder *d, unsigned version, struct ctr_err *e);
 void ctr_decoder_release(struct ctr_decoder *d);
 /* Sets the next piece of input (borrowed until the next feed/release); @size is truncated to a
  * multiple of 4. State (time, slots, open frames) carries over. */

@@ -3,15 +3,18 @@
  * The raw run format shared by the writer (preload/) and every reader (tools/, store/).
  * Documented byte by byte in docs/format.md; change both together and bump the version.
  *
- * An event file is a 128-byte header followed by little-endian 32-bit event words. A call
- * costs one ENTER word and one EXIT word (8 bytes) in the common case: the function is named by
- * a 14-bit slot of a per-thread direct-mapped table that DEFINE records fill, and times are
- * deltas from the previous event of the same thread. A zero word ends the data (files are
- * preallocated with zeros), so a crashed writer leaves a readable file.
+ * An event file is a 128-byte header followed by little-endian 32-bit event words. A call is
+ * an ENTER word and an EXIT word, or one LEAF word when nothing was recorded between its enter
+ * and its exit and both times are small; two exits in a row with small deltas share one EXIT2
+ * word (version 2). The function is named by a 14-bit slot of a per-thread direct-mapped table
+ * that DEFINE records fill, and times are deltas from the previous event of the same thread. A
+ * zero word ends the data (files are preallocated with zeros), so a crashed writer leaves a
+ * readable file.
  *
- * The same word encoding is reused by the stored timeline (store/), where TIME payloads are
- * nanoseconds since run start, deltas are nanoseconds and DEFINE/INHERIT payloads are function
- * ids instead of addresses.
+ * Version 1 files have no LEAF or EXIT2 words and a 31-bit EXIT delta (ctr_w_exit()). The
+ * stored timeline (store/) keeps that version-1 word encoding, with TIME payloads in
+ * nanoseconds since run start, deltas in nanoseconds and DEFINE/INHERIT payloads function ids
+ * instead of addresses. ENTER and extended words are the same in both versions.
  */
 #ifndef CTR_FORMAT_H
 #define CTR_FORMAT_H
@@ -19,7 +22,7 @@
 #include <stdint.h>
 
 #define CTR_EV_MAGIC "CTRACEV\0" /* 8 bytes */
-#define CTR_EV_VERSION 1
+#define CTR_EV_VERSION 2	 /* raw event files; readers also read version 1 */
 #define CTR_EV_HDR_SIZE 128
 
 #define CTR_EV_FLAG_TSC 0x1u	/* ticks are TSC cycles (else CLOCK_MONOTONIC ns) */
@@ -43,7 +46,8 @@ struct ctr_ev_hdr {
 	uint8_t reserved[32];	/* 96: zero */
 };
 
-/* Event words. */
+/* Event words of version 1 (and of stored timelines). ENTER and extended words are the same in
+ * version 2; CTR_W_IS_EXIT and ctr_w_exit() are version 1 only. */
 #define CTR_W_IS_EXIT(w) (((w)&1u) == 1u)
 #define CTR_W_IS_ENTER(w) (((w)&3u) == 2u)
 #define CTR_W_IS_EXT(w) (((w)&3u) == 0u && (w) != 0u)
@@ -71,6 +75,59 @@ static inline uint32_t ctr_w_ext(uint32_t kind, uint32_t nwords, uint32_t arg)
 #define CTR_W_EXT_KIND(w) (((w) >> 2) & 0x3Fu)
 #define CTR_W_EXT_NWORDS(w) (((w) >> 8) & 0xFFu)
 #define CTR_W_EXT_ARG(w) ((w) >> 16)
+
+/*
+ * Version 2 (raw event files): the low two bits are 00 extended, 10 ENTER (as in version 1),
+ * 11 LEAF, 01 EXIT or EXIT2 (bit 2 tells which).
+ *   LEAF:  bits 2-15 slot, bits 16-23 enter delta, bits 24-31 duration: a whole call
+ *   EXIT:  bit 2 = 0, bits 3-31 delta
+ *   EXIT2: bit 2 = 1, bits 3-16 delta of a first exit, bits 17-31 delta of a second one
+ * A LEAF is an ENTER word whose delta fits 8 bits with the duration or'ed in, and an EXIT2 is
+ * an EXIT word whose delta fits 14 bits with the second delta or'ed in, so the writer turns
+ * the previous word into one in place (ctr_w2_leaf_of(), ctr_w2_exit2_of()).
+ */
+#define CTR_W2_TAG(w) ((w)&3u)
+#define CTR_W2_T_EXT 0u
+#define CTR_W2_T_EXIT 1u /* EXIT or EXIT2 */
+#define CTR_W2_T_ENTER 2u
+#define CTR_W2_T_LEAF 3u
+#define CTR_W2_IS_EXIT2(w) (((w)&7u) == 5u)
+
+#define CTR_W2_EXIT_DELTA_MAX 0x1FFFFFFFu /* 29 bits */
+#define CTR_W2_LEAF_DELTA_MAX 0xFFu	  /* enter delta and duration: 8 bits each */
+#define CTR_W2_LEAF_DUR_MAX 0xFFu
+#define CTR_W2_EXIT2_D1_MAX 0x3FFFu /* 14 bits */
+#define CTR_W2_EXIT2_D2_MAX 0x7FFFu /* 15 bits */
+
+static inline uint32_t ctr_w2_exit(uint32_t delta)
+{
+	return (delta << 3) | 1u;
+}
+static inline uint32_t ctr_w2_leaf(uint32_t slot, uint32_t delta, uint32_t dur)
+{
+	return (dur << 24) | (delta << 16) | (slot << 2) | 3u;
+}
+static inline uint32_t ctr_w2_exit2(uint32_t d1, uint32_t d2)
+{
+	return (d2 << 17) | (d1 << 3) | 5u;
+}
+/* An ENTER word @enter can become a LEAF when its delta fits: CTR_W2_LEAFABLE(enter). */
+#define CTR_W2_LEAFABLE(w) ((w) <= 0xFFFFFFu && CTR_W2_TAG(w) == CTR_W2_T_ENTER)
+/* An EXIT word @exit can become an EXIT2 when its delta fits: CTR_W2_PAIRABLE(exit). */
+#define CTR_W2_PAIRABLE(w) ((w) <= 0x1FFFFu && ((w)&7u) == 1u)
+static inline uint32_t ctr_w2_leaf_of(uint32_t enter, uint32_t dur)
+{
+	return enter | (dur << 24) | 1u;
+}
+static inline uint32_t ctr_w2_exit2_of(uint32_t exit, uint32_t d2)
+{
+	return exit | (d2 << 17) | 4u;
+}
+#define CTR_W2_EXIT_DELTA(w) ((w) >> 3)
+#define CTR_W2_LEAF_DELTA(w) (((w) >> 16) & 0xFFu)
+#define CTR_W2_LEAF_DUR(w) ((w) >> 24)
+#define CTR_W2_EXIT2_D1(w) (((w) >> 3) & 0x3FFFu)
+#define CTR_W2_EXIT2_D2(w) ((w) >> 17)
 
 /* Slot of a function address (writer side only: DEFINE records name the slot, so readers
  * never compute it): two instructions, and 16-byte-aligned functions in any 256 KiB of code

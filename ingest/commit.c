@@ -625,6 +625,8 @@ static int do_thread(struct commit *c, size_t ti, struct ctr_err *e)
 	ctr_decoder_init(&dec);
 	if ((ret = tw_begin(&t, e)))
 		goto out;
+	if ((ret = ctr_decoder_set_version(&dec, t.hdr.version, e)))
+		goto out;
 	ctr_decoder_feed(&dec, t.words, t.size);
 	while ((ret = ctr_decoder_next(&dec, &ev, e)) > 0) {
 		if ((ret = tw_time(&t, &ev, &ns, e)))

@@ -92,8 +92,9 @@ int ctr_drain_open(const char *dir, const struct ctr_drain_opts *o, struct ctr_d
 }
 
 /* Events (enters and exits) in a complete chunk that is not kept: what the writer would have
- * counted as lost had it not written them. */
-static uint64_t count_events(const uint32_t *w, size_t n)
+ * counted as lost had it not written them. @version: the stream's word encoding (a LEAF or an
+ * EXIT2 word is two events). */
+static uint64_t count_events(const uint32_t *w, size_t n, unsigned version)
 {
 	uint64_t ev = 0;
 
@@ -102,7 +103,12 @@ static uint64_t count_events(const uint32_t *w, size_t n)
 
 		if (x == 0)
 			break;
-		if (CTR_W_IS_EXIT(x) || CTR_W_IS_ENTER(x)) {
+		if (version >= 2 && CTR_W2_TAG(x) != CTR_W2_T_EXT) {
+			ev += CTR_W2_TAG(x) == CTR_W2_T_LEAF || CTR_W2_IS_EXIT2(x) ? 2 : 1;
+			i++;
+			continue;
+		}
+		if (version < 2 && (CTR_W_IS_EXIT(x) || CTR_W_IS_ENTER(x))) {
 			ev++;
 			i++;
 			continue;
@@ -320,7 +326,8 @@ static uint64_t copy_out(struct ctr_drain *d, struct ring *r, uint64_t upto, int
 				skip = CTR_EV_HDR_SIZE;
 			}
 			r->lost +=
-			    count_events((const uint32_t *)(data + at + skip), (n - skip) / 4);
+			    count_events((const uint32_t *)(data + at + skip), (n - skip) / 4,
+					 r->h->ev.version ? r->h->ev.version : CTR_EV_VERSION);
 		}
 		if (release)
 			memset(data + at, 0, n);
@@ -533,6 +540,31 @@ static void frames_to_inherits(uint32_t *w, size_t n)
 	}
 }
 
+/*
+ * The chunk being written, copied into @dst while its writer may run on. The writer appends
+ * records and may rewrite the one word before its position (an ENTER into a LEAF, an EXIT into
+ * an EXIT2: docs/format.md), so a word the copy read early may have changed before the copy
+ * read the words after it. Every record before the copy's last one was complete, and final,
+ * once the writer had begun the last one: they are copied again from @src. The last record is
+ * kept as first read when it is one word (the stream was exactly that when it was read), and
+ * left out when it is longer (its payload may not have been written yet). @from: where records
+ * begin, @n: the chunk's bytes. Returns the bytes kept from @from.
+ */
+static size_t settle_chunk(uint8_t *dst, const uint8_t *src, size_t from, size_t n)
+{
+	const uint32_t *w = (const uint32_t *)(dst + from);
+	size_t nw = (n - from) / 4, i = 0, last = 0;
+
+	if (nw == 0 || w[0] == 0)
+		return 0;
+	while (i < nw && w[i] != 0) {
+		last = i;
+		i += CTR_W2_TAG(w[i]) == CTR_W2_T_EXT ? 1 + CTR_W_EXT_NWORDS(w[i]) : 1;
+	}
+	memcpy(dst + from, src + from, last * 4);
+	return CTR_W2_TAG(w[last]) == CTR_W2_T_EXT ? last * 4 : (last + 1) * 4;
+}
+
 /* Writes one ring's events into @fd as an event file; 1 written, 0 nothing to write. */
 static int snap_ring(struct ring *r, int fd, uint8_t *buf)
 {
@@ -555,10 +587,17 @@ static int snap_ring(struct ring *r, int fd, uint8_t *buf)
 	} while (h1 < lo && ++tries < 4);
 	if (h1 < lo)
 		return 0; /* lapped during every copy: a ring too small for this thread */
-	if (state == CTR_RING_CLOSED)
+	if (state == CTR_RING_CLOSED) {
 		end = upto = h->end;
-	else
-		upto = h1 == h2 ? h1 / chunk * chunk + chunk : h1; /* the chunk being written too */
+	} else if (h1 == h2) { /* the chunk being written too, up to what cannot change */
+		size_t from = cur == 0 ? CTR_EV_HDR_SIZE : 0, at = cur % size;
+
+		upto = cur + from + settle_chunk(buf + at, data + at, from, chunk);
+		if (__atomic_load_n(&h->head, __ATOMIC_ACQUIRE) >= cur + size)
+			upto = cur; /* reused during the second copy: the complete ones only */
+	} else {
+		upto = h1;
+	}
 	if (upto <= lo + (lo ? 0 : CTR_EV_HDR_SIZE))
 		return 0;
 	if (lo == 0) {

@@ -767,12 +767,13 @@ int ctr_rawthread_map(const struct ctr_rawthread *t, struct ctr_ev_hdr *hdr, con
 		return ctr_err_set(e, CTR_EFORMAT, 0, "'%s' is not a ctrace event file (bad magic)",
 				   t->path);
 	}
-	if (hdr->version != CTR_EV_VERSION) {
+	if (hdr->version < 1 || hdr->version > CTR_EV_VERSION) {
 		munmap(m, (size_t)st.st_size);
 		ctr_err_ctx(e, t->path, NULL, 8);
-		return ctr_err_set(e, CTR_EVERSION, 0,
-				   "'%s' has event format version %u; this ctrace reads version %d",
-				   t->path, hdr->version, CTR_EV_VERSION);
+		return ctr_err_set(
+		    e, CTR_EVERSION, 0,
+		    "'%s' has event format version %u; this ctrace reads versions 1 to %d", t->path,
+		    hdr->version, CTR_EV_VERSION);
 	}
 	if (hdr->hdr_size < CTR_EV_HDR_SIZE || hdr->hdr_size % 4 || hdr->hdr_size > st.st_size) {
 		munmap(m, (size_t)st.st_size);

@@ -2,9 +2,11 @@
 /*
  * The recorder's hot path: __cyg_profile_func_enter/exit and what they fall back to. Each
  * thread appends 32-bit event words (common/format.h) to a window of its own file mapping; a
- * call costs 8 bytes. The fast path does one TSC read, a shadow-stack push or pop, a slot check
- * and one store; everything else (new functions, big time gaps, window switches, stack repair
- * after longjmp or exceptions, loss accounting) lives in noinline slow paths.
+ * call costs 8 bytes, or 4 when its exit turns the ENTER word just before it into a LEAF, or
+ * the EXIT word just before it into an EXIT2 (t->merge). The fast path does one TSC read, a
+ * shadow-stack push or pop, a slot check and one store; everything else (new functions, big
+ * time gaps, window switches, stack repair after longjmp or exceptions, loss accounting)
+ * lives in noinline slow paths.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -76,6 +78,33 @@ static uint32_t *put_u64(uint32_t *p, uint32_t kind, uint32_t arg, uint64_t v)
 	p[1] = (uint32_t)v;
 	p[2] = (uint32_t)(v >> 32);
 	return p + 3;
+}
+
+/* The word before the write position can no longer absorb an exit: every writer but the enter
+ * and exit ones calls this, and so does anything that moves the write position back. */
+static inline void merge_off(struct ctr_thr *t)
+{
+	t->merge = NULL;
+}
+
+/* HOT: signal-safe, no alloc */
+/* Folds an exit @delta after the previous event into the word before @p (t->merge == @p): an
+ * ENTER becomes a LEAF, a single EXIT an EXIT2. Returns 1 when done, 0 when it does not fit. */
+static inline __attribute__((always_inline)) int merge_exit(uint32_t *p, uint64_t delta)
+{
+	uint32_t w = p[-1];
+
+	if (CTR_W2_LEAFABLE(w)) {
+		if (delta > CTR_W2_LEAF_DUR_MAX)
+			return 0;
+		p[-1] = ctr_w2_leaf_of(w, (uint32_t)delta);
+		return 1;
+	}
+	if (CTR_W2_PAIRABLE(w) && delta <= CTR_W2_EXIT2_D2_MAX) {
+		p[-1] = ctr_w2_exit2_of(w, (uint32_t)delta);
+		return 1;
+	}
+	return 0;
 }
 
 /* The thread has somewhere to write: its event file, or its shared ring. */
@@ -309,6 +338,7 @@ static void try_recover(struct ctr_thr *t, uint64_t now)
 	}
 	uint32_t *p = t->pos;
 
+	merge_off(t);
 	p = put_u64(p, CTR_X_TIME, 0, now);
 	p = put_u64(p, CTR_X_LOST, 0, t->lost_pending);
 	if (closed) {
@@ -388,6 +418,7 @@ static void write_enter(struct ctr_thr *t, uintptr_t fn, uint32_t slot, uint64_t
 		t->slots[slot] = fn;
 	}
 	*p++ = ctr_w_enter(slot, (uint32_t)delta);
+	t->merge = p; /* unless a TRACER record follows */
 	t->pos = put_tracer(t, p);
 	t->last = now;
 }
@@ -409,7 +440,13 @@ static void write_exit(struct ctr_thr *t, uint32_t closes, uint64_t now)
 		now = t->last;
 	p = flush_hidden(t, t->pos, before);
 	delta = now - t->last;
-	if (delta > CTR_EXIT_DELTA_MAX) {
+	if (closes == 1 && p == t->merge && merge_exit(p, delta)) {
+		merge_off(t);
+		t->pos = put_tracer(t, p);
+		t->last = now;
+		return;
+	}
+	if (delta > CTR_W2_EXIT_DELTA_MAX) {
 		p = put_u64(p, CTR_X_TIME, 0, now);
 		delta = 0;
 	}
@@ -418,7 +455,8 @@ static void write_exit(struct ctr_thr *t, uint32_t closes, uint64_t now)
 		*p++ = (uint32_t)delta;
 		delta = 0;
 	}
-	*p++ = ctr_w_exit((uint32_t)delta);
+	*p++ = ctr_w2_exit((uint32_t)delta);
+	t->merge = p; /* unless a TRACER record follows */
 	t->pos = put_tracer(t, p);
 	t->last = now;
 }
@@ -431,6 +469,7 @@ static void write_count(struct ctr_thr *t, uintptr_t fn, uint32_t count)
 		t->lost_pending += 2ull * count;
 		return;
 	}
+	merge_off(t);
 	p = t->pos;
 	if (t->slots[slot] != fn) {
 		p = put_u64(p, CTR_X_DEFINE, slot, fn);
@@ -674,6 +713,7 @@ static int try_drop(struct ctr_thr *t, uintptr_t fn, uint64_t now)
 	    !CTR_W_IS_ENTER(t->pos[-1]))
 		return 0; /* children were written, or a window switch came between */
 	t->pos = a->pos_before;
+	merge_off(t);
 	t->last = a->last_before;
 	t->slots[ctr_slot_of(fn)] = a->old_slot;
 	t->depth = d - 1;
@@ -724,6 +764,7 @@ void ctr_go_dormant(struct ctr_thr *t, uint64_t now)
 
 	if (t->n_pend)
 		flush_pending(t, 0);
+	merge_off(t);
 	if (n && t->win && reserve(t, 6) == 0) {
 		p = t->pos;
 		p = put_u64(p, CTR_X_TIME, 0, now);
@@ -752,6 +793,7 @@ static int activate(struct ctr_thr *t, int include_first)
 	if (reserve(t, 3) != 0)
 		return -1;
 	t->last = now_ticks();
+	merge_off(t);
 	t->pos = put_u64(t->pos, CTR_X_TIME, 0, t->last);
 	ctr_capture_stack(t, include_first);
 	ctr_write_inherit(t);
@@ -1008,6 +1050,7 @@ CTR_EXPORT void __cyg_profile_func_enter(void *fnp, void *site)
 			t->depth = d + 1;
 			*p = ctr_w_enter(slot, (uint32_t)delta);
 			t->pos = p + 1;
+			t->merge = p + 1;
 			t->last = now;
 			t->gate = CTR_G_OPEN;
 			return;
@@ -1035,11 +1078,16 @@ CTR_EXPORT void __cyg_profile_func_exit(void *fnp, void *site)
 		now = rdtsc();
 		delta = now - t->last;
 		p = t->pos;
-		if (likely(delta <= CTR_EXIT_DELTA_MAX && p < t->end)) {
+		if (likely(delta <= CTR_W2_EXIT_DELTA_MAX && p < t->end)) {
 			t->depth = d - 1;
-			*p = ctr_w_exit((uint32_t)delta);
-			t->pos = p + 1;
 			t->last = now;
+			if (p == t->merge && merge_exit(p, delta)) {
+				t->merge = NULL; /* a LEAF or EXIT2 absorbs nothing more */
+			} else {
+				*p = ctr_w2_exit((uint32_t)delta);
+				t->pos = p + 1;
+				t->merge = p + 1;
+			}
 			t->gate = CTR_G_OPEN;
 			return;
 		}
@@ -1087,6 +1135,7 @@ void ctr_unwind_to_sp(struct ctr_thr *t, uintptr_t sp)
 		note_depth(t);
 		return;
 	}
+	merge_off(t);
 	p = t->pos;
 	if (delta > CTR_EXIT_DELTA_MAX) {
 		p = put_u64(p, CTR_X_TIME, 0, now);
@@ -1104,6 +1153,7 @@ void ctr_write_inherit(struct ctr_thr *t)
 {
 	uint32_t i, n = t->depth < t->cap ? t->depth : t->cap;
 
+	merge_off(t);
 	for (i = 0; i < n; i++) {
 		if (reserve(t, 3) != 0)
 			return;
@@ -1124,6 +1174,7 @@ static void write_str(struct ctr_thr *t, uint32_t kind, const char *s, size_t le
 		t->lost_pending++;
 		return;
 	}
+	merge_off(t);
 	p = t->pos;
 	p = put_u64(p, CTR_X_TIME, 0, now);
 	*p++ = ctr_w_ext(kind, nw, (uint32_t)len);
@@ -1229,6 +1280,7 @@ CTR_EXPORT void ctrace__attr_int(const char *key, long long value)
 		uint32_t kw = (uint32_t)((len + 3) / 4), *p;
 
 		if (reserve(t, kw + 3) == 0) {
+			merge_off(t);
 			p = t->pos;
 			*p++ = ctr_w_ext(CTR_X_ATTR_INT, 2 + kw, (uint32_t)len);
 			*p++ = (uint32_t)(uint64_t)value;
@@ -1644,9 +1696,14 @@ static void calib_time(struct calib *k, enum calib_mode mode, uint32_t *hist, ui
 		t1 = now_ticks();
 		if (t1 - t0 < *bare)
 			*bare = t1 - t0;
-		for (uint32_t *p = k->buf; hist && p < ctr_tls.pos; p++)
-			if (CTR_W_IS_EXIT(*p) && CTR_W_EXIT_DELTA(*p) < CALIB_HIST)
-				hist[CTR_W_EXIT_DELTA(*p)]++, (*n)++;
+		for (uint32_t *p = k->buf; hist && p < ctr_tls.pos; p++) {
+			uint32_t dur = CTR_W2_TAG(*p) == CTR_W2_T_LEAF ? CTR_W2_LEAF_DUR(*p)
+				       : CTR_W2_TAG(*p) == CTR_W2_T_EXIT && !CTR_W2_IS_EXIT2(*p)
+					   ? CTR_W2_EXIT_DELTA(*p)
+					   : CALIB_HIST; /* ENTER, TIME, or not a lone call */
+			if (dur < CALIB_HIST)
+				hist[dur]++, (*n)++;
+		}
 	}
 }
 

@@ -142,6 +142,10 @@ struct ctr_thr {
 		uint64_t t0;
 	} watch[16];
 	uint32_t n_watch;
+	uint32_t *merge; /* == pos when the word before pos may absorb the next exit: an ENTER
+			  * (into a LEAF) or a single EXIT (into an EXIT2); else NULL. Set
+			  * only by enter and exit writers; every other writer and every
+			  * take-back clears it (merge_off()) */
 };
 
 /* Per-frame state for the drop policy: how to take the frame's ENTER back. */

@@ -174,6 +174,7 @@ void ctr_ring_chunk_begin(struct ctr_thr *t)
 		p += 3;
 	}
 	t->pos = p;
+	t->merge = NULL; /* nothing before the chunk's records may absorb an exit (hooks.c) */
 	/* the functions this chunk names are DEFINEd in it again (excluded ones keep their tag) */
 	for (uint32_t s = 0; s < CTR_NSLOTS; s++)
 		if (!(t->slots[s] & CTR_FN_TAGS))

@@ -57,11 +57,13 @@ static void decode_all(const uint8_t *data, size_t size, size_t split)
 	if (!words)
 		return;
 	memcpy(words, data, n * 4);
-	for (int pass = 0; pass < 2; pass++) {
-		size_t pieces[2][2] = {{0, pass ? cut : n}, {pass ? cut : n, n}};
+	for (int pass = 0; pass < 2 * CTR_EV_VERSION; pass++) {
+		size_t c = pass % 2 ? cut : n;
+		size_t pieces[2][2] = {{0, c}, {c, n}};
 
 		ctr_err_clear(&e);
 		ctr_decoder_init(&d);
+		ctr_decoder_set_version(&d, 1 + (unsigned)pass / 2, NULL); /* every word encoding */
 		for (int p = 0; p < 2 && rc >= 0; p++) {
 			uint32_t depth_seen = 0;
 
@@ -187,7 +189,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 				   0x1100,
 				   0,
 				   ctr_w_enter(1, 3),
-				   ctr_w_exit(4)};
+				   ctr_w2_exit(4)};
 
 		for (int i = 0; i < 3; i++) {
 			const char *nul = memchr(p, 0, (size_t)(end - p));

@@ -51,7 +51,8 @@ kept_events() { "$C" dump "$run" | awk '$4 == "enter" || $4 == "exit" { n++ } EN
 rec plain -- "$T/ringprog" calls 100000
 check "plain: exit status and output" "0 done 100000" "$status $(cat "$T/plain.out")"
 check "plain: work x100000" 100000 "$(field plain work calls)"
-check "plain: drained through the ring (bytes in run.meta)" yes "$([ "$(meta plain drain_bytes)" -gt 800000 ] && echo yes)"
+# at least one word (a LEAF) per call
+check "plain: drained through the ring (bytes in run.meta)" yes "$([ "$(meta plain drain_bytes)" -gt 400000 ] && echo yes)"
 check "plain: no ring file left" 0 "$(rings_left)"
 check "plain: nothing lost" 0 "$(runfield plain lost_events)"
 

@@ -191,7 +191,7 @@ static void ev_enter(struct evbuf *b, uint64_t addr, uint64_t t)
 static void ev_exit(struct evbuf *b, uint64_t t)
 {
 	cr_assert_geq(T0 + t, b->now);
-	ev_word(b, ctr_w_exit((uint32_t)(T0 + t - b->now)));
+	ev_word(b, ctr_w2_exit((uint32_t)(T0 + t - b->now)));
 	b->now = T0 + t;
 }
 
@@ -1141,7 +1141,7 @@ Test(commit, event_before_time)
 
 	write_run_meta();
 	write_proc(NULL, NULL, NULL);
-	ev_word(b, ctr_w_exit(3));
+	ev_word(b, ctr_w2_exit(3));
 	ev_call(b, A_A, 10, 40);
 	ev_call(b, A_A, 50, 60);
 	ev_call(b, A_A, 70, 80);

@@ -104,8 +104,8 @@ Test(commit_hostile, compensated_self_never_above_total)
 {
 	const uint32_t w[] = {
 	    TIME(2000),	       DEFINE(1, 0x1100),   ctr_w_enter(1, 0), ctr_w_enter(1, 1),
-	    ctr_w_enter(1, 0), ctr_w_exit(1),	    ctr_w_exit(1),     ctr_w_exit(98),
-	    ctr_w_enter(1, 5), ctr_w_enter(1, 400), ctr_w_exit(300),   ctr_w_exit(500),
+	    ctr_w_enter(1, 0), ctr_w2_exit(1),	    ctr_w2_exit(1),    ctr_w2_exit(98),
+	    ctr_w_enter(1, 5), ctr_w_enter(1, 400), ctr_w2_exit(300),  ctr_w2_exit(500),
 	};
 	struct ctr_store *s = NULL;
 	struct ctr_run *r = NULL;
@@ -135,9 +135,9 @@ Test(commit_hostile, compensated_self_never_above_total)
 Test(commit_hostile, time_going_backwards_is_format)
 {
 	const uint32_t w[] = {
-	    TIME(3000000000ull), DEFINE(1, 0x1100), ctr_w_enter(1, 0), ctr_w_exit(10),
-	    TIME(2000000000ull), ctr_w_enter(1, 0), ctr_w_exit(10),    ctr_w_enter(1, 0),
-	    ctr_w_exit(10),	 ctr_w_enter(1, 0), ctr_w_exit(10),
+	    TIME(3000000000ull), DEFINE(1, 0x1100), ctr_w_enter(1, 0), ctr_w2_exit(10),
+	    TIME(2000000000ull), ctr_w_enter(1, 0), ctr_w2_exit(10),   ctr_w_enter(1, 0),
+	    ctr_w2_exit(10),	 ctr_w_enter(1, 0), ctr_w2_exit(10),
 	};
 	struct ctr_store *s = NULL;
 	struct ctr_run *r = NULL, **runs = NULL;
@@ -155,7 +155,7 @@ Test(commit_hostile, time_going_backwards_is_format)
 
 Test(commit_hostile, reversed_module_range_is_format)
 {
-	const uint32_t w[] = {TIME(2000), DEFINE(1, 0x1100), ctr_w_enter(1, 0), ctr_w_exit(10)};
+	const uint32_t w[] = {TIME(2000), DEFINE(1, 0x1100), ctr_w_enter(1, 0), ctr_w2_exit(10)};
 	struct ctr_store *s = NULL;
 	struct ctr_run *r = NULL;
 	struct ctr_err e;
@@ -168,7 +168,7 @@ Test(commit_hostile, reversed_module_range_is_format)
 
 Test(commit_hostile, long_or_unsafe_run_id_is_format)
 {
-	const uint32_t w[] = {TIME(2000), DEFINE(1, 0x1100), ctr_w_enter(1, 0), ctr_w_exit(10)};
+	const uint32_t w[] = {TIME(2000), DEFINE(1, 0x1100), ctr_w_enter(1, 0), ctr_w2_exit(10)};
 	const char *ids[] = {"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa" /* 48 */, "a/b",
 			     "../x", "a b", "-x"};
 
