@@ -518,6 +518,10 @@ static void supervise_flight(struct rec_ctx *x, pid_t pid, int *status, struct c
 		}
 		ctr_drain_wait(x->d, 20);
 	}
+	ctr_drain_pass(x->d, 0, e); /* requests made just before the end are still taken */
+	while (ctr_drain_next_request(x->d, &rq))
+		if (x->taken < x->a->snapshots)
+			take_snapshot(x, &rq);
 	if (ctr_drain_snapshot(x->d, x->dir, e) < 0)
 		ctr_cli_fail(prog, e);
 	ctr_drain_pass(x->d, 1, e);

@@ -161,6 +161,7 @@ static int map_window_untimed(struct ctr_thr *t, uint64_t off, uint64_t size)
 	t->win_off = off;
 	t->win_size = size;
 mapped:
+	merge_off(t); /* the previous word is in another window or chunk: never rewritten */
 	t->pos = t->win + (off == 0 ? CTR_EV_HDR_SIZE / 4 : 0);
 	if (t->ring && ctr_proc.flight && off)
 		ctr_ring_chunk_begin(t);

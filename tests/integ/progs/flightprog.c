@@ -3,7 +3,8 @@
  * Flight-recorder tests (test_flight.sh): `flightprog MODE N` runs 20 phases of N/20 calls of
  * work(); in phase 7 it calls rare() once and slow_call(60) (60 ms), in every other phase
  * slow_call(0). MODE: exit (return 0), segv (a NULL write after the phases), wait (before the
- * phases, writes its pid to ./flight.pid and spins on work() until ./flight.go exists).
+ * phases, makes 1 M calls of work(), writes its pid to ./flight.pid and goes on calling work()
+ * until ./flight.go exists).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -47,7 +48,11 @@ int main(int argc, char **argv)
 	unsigned long n = argc > 2 ? strtoul(argv[2], NULL, 10) : 2000000;
 
 	if (!strcmp(mode, "wait")) {
-		FILE *f = fopen("flight.pid.tmp", "w");
+		FILE *f;
+
+		for (unsigned long i = 0; i < 1000000; i++) /* more than the ring holds */
+			work(i);
+		f = fopen("flight.pid.tmp", "w");
 
 		fprintf(f, "%d\n", (int)getpid());
 		fclose(f);
