@@ -55,13 +55,13 @@ for w in $WORKLOADS; do
 		$TIMEIT -- "$B/ctrace" record -n -d "$T/d" -- $c 2>/dev/null &&
 			row "$w" record "$(sed -n 's/^drain_cpu_ns=//p' "$T"/d/*/run.meta)"
 		rm -rf "$T/d"
-		$TIMEIT -- "$B/ctrace" record -n -d "$T/d" --ring 4M -- $c 2>/dev/null && row "$w" flight
+		$TIMEIT -- "$B/ctrace" record -n -d "$T/d" --ring 1M -- $c 2>/dev/null && row "$w" flight
 		rm -rf "$T/d"
 		r=$((r + 1))
 	done
 done
 
-echo "| workload | calls | ring floor | direct files | shared rings | drainer CPU | flight recorder (--ring 4M) | direct / floor | rings / floor | rings / floor (program CPU) | flight / rings |"
+echo "| workload | calls | ring floor | direct files | shared rings | drainer CPU | flight recorder (--ring 1M) | direct / floor | rings / floor | rings / floor (program CPU) | flight / rings |"
 echo "|---|---|---|---|---|---|---|---|---|---|---|"
 awk '
 function median(a, n,   i, j, t) {
