@@ -1135,7 +1135,7 @@ int ctr_commit_dir(struct ctr_store *s, const char *run_dir, const struct ctr_co
 	 * again: its directory may be half removed. Shared rings a recorder that died left
 	 * behind are drained next. */
 	if ((ret = ctr_rawrun_id_at(dfd, run_dir, st.st_uid, id, e)) ||
-	    (st.st_uid == geteuid() && (ret = ctr_drain_leftovers(run_dir, e))))
+	    (st.st_uid == geteuid() && (ret = ctr_drain_leftovers(dfd, run_dir, st.st_uid, e))))
 		goto out;
 	{
 		char found[CTR_RUN_ID_MAX];

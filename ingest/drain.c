@@ -23,6 +23,7 @@
 
 #include "../common/format.h"
 #include "drain.h"
+#include "rundir.h"
 
 struct ring {
 	char name[96]; /* r-PID-GEN-TID.ring */
@@ -460,31 +461,33 @@ void ctr_drain_close(struct ctr_drain *d)
 	free(d);
 }
 
-int ctr_drain_leftovers(const char *dir, struct ctr_err *e)
+int ctr_drain_leftovers(int dfd, const char *dir, uid_t owner, struct ctr_err *e)
 {
 	struct ctr_drain *d;
-	char path[4096], line[256];
+	char *buf = NULL, *line, *save = NULL, *k, *v;
 	long drainer = 0;
-	int ret, any = 0;
-	FILE *f;
+	int ret, any = 0, fd;
 	DIR *dd;
 	struct dirent *de;
 
-	if (!(dd = opendir(dir)))
-		return 0; /* the commit itself reports a missing directory */
+	if ((fd = dup(dfd)) < 0 || !(dd = fdopendir(fd))) {
+		if (fd >= 0)
+			close(fd);
+		return 0; /* the commit itself reports an unreadable directory */
+	}
 	while ((de = readdir(dd)))
 		if (!strncmp(de->d_name, "r-", 2) && strstr(de->d_name, ".ring"))
 			any = 1;
 	closedir(dd);
 	if (!any)
 		return 0;
-	snprintf(path, sizeof(path), "%s/run.meta", dir);
-	if ((f = fopen(path, "re"))) {
-		while (fgets(line, sizeof(line), f))
-			if (!strncmp(line, "drainer_pid=", 12))
-				drainer = strtol(line + 12, NULL, 10);
-		fclose(f);
-	}
+	/* run.meta read like every run file (no symlink, no FIFO, size cap); none: no drainer */
+	if (ctr_rundir_slurp(dfd, dir, "run.meta", owner, CTR_RUN_META_CAP, &buf, e) == 0)
+		for (line = strtok_r(buf, "\n", &save); line; line = strtok_r(NULL, "\n", &save))
+			if (ctr_meta_line(line, &k, &v) == 0 && !strcmp(k, "drainer_pid"))
+				drainer = strtol(v, NULL, 10);
+	free(buf);
+	ctr_err_clear(e);
 	if (drainer > 0 && drainer != (long)getpid() && kill((pid_t)drainer, 0) == 0)
 		return ctr_err_set(e, CTR_EEXIST, 0,
 				   "run '%s' is still being recorded (drained by process %ld)", dir,

@@ -10,6 +10,7 @@
 #define CTR_DRAIN_H
 
 #include <stdint.h>
+#include <sys/types.h>
 
 #include "../common/err.h"
 
@@ -74,9 +75,9 @@ void ctr_drain_get_stats(const struct ctr_drain *d, struct ctr_drain_stats *st);
 /* Closes @d (NULL allowed); rings not finished stay in the directory. */
 void ctr_drain_close(struct ctr_drain *d);
 
-/* For `ctrace commit`: finishes the rings left in @dir by a recorder that is gone (run.meta's
- * drainer_pid no longer exists, or there is none). 0 when nothing was left or all was drained,
- * else a negative CTR_E* code. */
-int ctr_drain_leftovers(const char *dir, struct ctr_err *e);
+/* For `ctrace commit`: finishes the rings left in run directory @dir (opened as @dfd, files
+ * owned by @owner) by a recorder that is gone (run.meta's drainer_pid no longer exists, or
+ * there is none). 0 when nothing was left or all was drained, else a negative CTR_E* code. */
+int ctr_drain_leftovers(int dfd, const char *dir, uid_t owner, struct ctr_err *e);
 
 #endif

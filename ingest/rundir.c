@@ -82,10 +82,8 @@ static int open_run_file(int dfd, const char *name, const char *shown, uid_t own
 	return 0;
 }
 
-/* Reads a whole small file of the run directory into a NUL-terminated buffer (caller frees),
- * through open_run_file() and never more than @cap bytes, even if it grows meanwhile. */
-static int slurp_at(int dfd, const char *dir, const char *name, uid_t owner, size_t cap, char **out,
-		    struct ctr_err *e)
+int ctr_rundir_slurp(int dfd, const char *dir, const char *name, uid_t owner, size_t cap,
+		     char **out, struct ctr_err *e)
 {
 	char shown[4096];
 	struct stat st;
@@ -204,7 +202,8 @@ static int read_run_meta(struct ctr_rawrun *r, struct ctr_err *e)
 	int ret;
 
 	snprintf(path, sizeof(path), "%s/run.meta", r->dir);
-	if ((ret = slurp_at(r->dfd, r->dir, "run.meta", r->uid, CTR_RUN_META_CAP, &buf, e))) {
+	if ((ret =
+		 ctr_rundir_slurp(r->dfd, r->dir, "run.meta", r->uid, CTR_RUN_META_CAP, &buf, e))) {
 		if (ret == CTR_ENOTFOUND) { /* a directory without run.meta is no run directory */
 			ctr_err_clear(e);
 			ret =
@@ -354,7 +353,7 @@ static int read_maps(struct ctr_rawrun *r, struct ctr_rawproc *p, struct ctr_err
 
 	snprintf(fname, sizeof(fname), "p-%d-%u.maps", (int)p->pid, p->gen);
 	snprintf(path, sizeof(path), "%s/%s", r->dir, fname);
-	if ((ret = slurp_at(r->dfd, r->dir, fname, r->uid, CTR_RUN_MAPS_CAP, &buf, e))) {
+	if ((ret = ctr_rundir_slurp(r->dfd, r->dir, fname, r->uid, CTR_RUN_MAPS_CAP, &buf, e))) {
 		if (ret == CTR_ENOTFOUND)
 			ctr_err_clear(e);
 		ctr_err_ctx(e, path, r->id, -1);
@@ -412,7 +411,7 @@ static int read_proc(struct ctr_rawrun *r, const char *name, struct ctr_err *e)
 	memset(p, 0, sizeof(*p));
 	p->exit_status = -1;
 	snprintf(path, sizeof(path), "%s/%s", r->dir, name);
-	if ((ret = slurp_at(r->dfd, r->dir, name, r->uid, CTR_RUN_META_CAP, &buf, e))) {
+	if ((ret = ctr_rundir_slurp(r->dfd, r->dir, name, r->uid, CTR_RUN_META_CAP, &buf, e))) {
 		ctr_err_ctx(e, path, r->id, -1);
 		if (ret == CTR_ENOTFOUND) { /* listed a moment ago */
 			ctr_err_clear(e);
@@ -445,7 +444,7 @@ static int read_proc(struct ctr_rawrun *r, const char *name, struct ctr_err *e)
 	if ((ret = read_maps(r, p, e)))
 		return ret;
 	snprintf(fname, sizeof(fname), "p-%d-%u.crash", (int)p->pid, p->gen);
-	ret = slurp_at(r->dfd, r->dir, fname, r->uid, CTR_RUN_CRASH_CAP, &p->backtrace, e);
+	ret = ctr_rundir_slurp(r->dfd, r->dir, fname, r->uid, CTR_RUN_CRASH_CAP, &p->backtrace, e);
 	if (ret == CTR_ENOTFOUND) { /* no crash */
 		ctr_err_clear(e);
 		return 0;

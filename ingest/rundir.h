@@ -112,5 +112,11 @@ void ctr_rawthread_unmap(void *map, size_t map_size);
 
 /* Parses one "key=value" meta line in place (unescaping \n and \\); 0 or -1 if not one. */
 int ctr_meta_line(char *line, char **key, char **val);
+/* Reads the whole small file @name of the run directory @dfd (@dir for messages) into a
+ * NUL-terminated buffer (caller frees): a regular file owned by @owner, opened without
+ * following a symlink or blocking on a FIFO, never more than @cap bytes even if it grows
+ * meanwhile. 0, or CTR_ENOTFOUND / CTR_EFORMAT / CTR_EIO / CTR_ENOMEM with @e filled. */
+int ctr_rundir_slurp(int dfd, const char *dir, const char *name, uid_t owner, size_t cap,
+		     char **out, struct ctr_err *e);
 
 #endif

@@ -42,7 +42,7 @@ static inline uint64_t rdtsc(void)
 	return ((uint64_t)hi << 32) | lo;
 }
 
-static uint64_t mono_ns(void)
+uint64_t ctr_mono_ns(void)
 {
 	struct timespec ts;
 
@@ -53,7 +53,7 @@ static uint64_t mono_ns(void)
 /* HOT: signal-safe, no alloc */
 static inline __attribute__((always_inline)) uint64_t now_ticks(void)
 {
-	return likely(ctr_proc.use_tsc) ? rdtsc() : mono_ns();
+	return likely(ctr_proc.use_tsc) ? rdtsc() : ctr_mono_ns();
 }
 
 uint64_t ctr_now(void)

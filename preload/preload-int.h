@@ -208,6 +208,7 @@ int ctr_setenv(const char *name, const char *val); /* for main() and exec: never
 
 /* hooks.c */
 uint64_t ctr_now(void);
+uint64_t ctr_mono_ns(void);				/* CLOCK_MONOTONIC in ns; signal-safe */
 void ctr_thread_start(struct ctr_thr *t);		/* slow: opens the thread's event file */
 void ctr_thread_finish(struct ctr_thr *t);		/* slow: closes it (thread exit) */
 void ctr_thread_forget(struct ctr_thr *t);		/* fork child: drop the parent's mapping */

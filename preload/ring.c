@@ -20,14 +20,6 @@
 #define RING_WAIT_NS 2000000000ull
 #define RING_NAP_NS 50000
 
-static uint64_t ring_clock_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
 int ctr_ring_open(struct ctr_thr *t)
 {
 	uint64_t size = ctr_proc.ring_size, chunk = ctr_proc.window_min;
@@ -93,9 +85,9 @@ static int ring_wait(struct ctr_thr *t, uint64_t off)
 		if (__atomic_load_n(&h->stop, __ATOMIC_RELAXED) || t->ring_stalled)
 			return 0;
 		if (!start) {
-			start = ring_clock_ns();
+			start = ctr_mono_ns();
 			h->waits++;
-		} else if (ring_clock_ns() - start > RING_WAIT_NS) {
+		} else if (ctr_mono_ns() - start > RING_WAIT_NS) {
 			/* the drainer is gone or stuck: lose, and do not wait again until it
 			 * catches up (each retry checks once) */
 			t->ring_stalled = 1;
