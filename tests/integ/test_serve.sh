@@ -134,8 +134,14 @@ check("timeline: the mark", ["halfway"], [fn.get(m[1], {"name": "#%d" % m[1]})["
 slow = [c for c in j["calls"] if fn.get(c[3], {}).get("name") == "slow_path(long)"]
 if slow:
     a, d = slow[0][0], slow[0][1]
-    # a pixel of d / 400000, finer than the summary's bins (span / 262144) whatever d is
-    w0, w1 = a + d // 2, a + d // 2 + max(d // 2000, 2000)
+    # the window starts at a leaf call's start, the one nearest the middle of slow_path (a
+    # fixed point in its middle can fall in a preemption gap on a loaded machine); a pixel of
+    # d / 400000, finer than the summary's bins (span / 262144) whatever d is
+    s, jw, _, _ = get(tl + "?thread=0&px=200&from=%d&to=%d" % (a, a + d))
+    starts = [b[0] for b in jw["busy"] if fn.get(b[4], {}).get("name") == "leaf(long)"] + \
+        [c[0] for c in jw["calls"] if fn.get(c[3], {}).get("name") == "leaf(long)"]
+    w0 = min(starts, key=lambda t: abs(t - (a + d // 2))) if starts else a + d // 2
+    w1 = w0 + max(d // 2000, 2000)
     s, j2, _, _ = get(tl + "?thread=0&px=200&from=%d&to=%d" % (w0, w1))
     check("timeline: a narrow window decodes its chunks", ("events", True), (j2["source"], j2["chunks_read"] >= 1))
     names = {fn.get(c[3], {}).get("name") for c in j2["calls"]} | {fn.get(b[4], {}).get("name") for b in j2["busy"]}
