@@ -259,11 +259,11 @@ int ctr_decoder_next(struct ctr_decoder *d, struct ctr_event *ev, struct ctr_err
 			d->unwind_left = arg;
 			continue;
 		case CTR_X_COUNT:
-			if (nw < 1 || arg >= CTR_NSLOTS || !d->slots[arg])
+			if (arg >= CTR_NSLOTS || !d->slots[arg])
 				return bad(d, e, at, "bad count record");
 			ev->type = CTR_EV_COUNT;
 			ev->ref = d->slots[arg] - 1;
-			ev->count = p[0];
+			ev->count = nw ? p[0] : 1; /* no payload: one call */
 			return 1;
 		case CTR_X_TRACER:
 		case CTR_X_HIDDEN:

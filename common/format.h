@@ -155,7 +155,8 @@ enum ctr_ext_kind {
 	CTR_X_UNWIND = 11,	/* arg = frames closed at once (longjmp, exception); payload
 				 * u32 delta from the previous event */
 	CTR_X_COUNT = 12,	/* arg = slot; payload u32 calls of that function not recorded
-				 * individually (filters, sampling, --min-duration) */
+				 * individually (filters, sampling, --min-duration); no
+				 * payload (nwords 0, raw files only): one call */
 	CTR_X_TRACER = 13,	/* payload u32 ticks the recorder spent at this point of the
 				 * stream (mapping a window, growing the stack, deciding a
 				 * filter): removed from every frame open here */

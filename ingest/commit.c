@@ -515,6 +515,10 @@ static double tw_cost(const struct twalk *t, int kind)
 		v = t->c->o->raw_times ? 0 : t->p->overhead_slow_ns / 2;
 		return v >= 0 && v < 1e9 ? v : 0;
 	}
+	if (kind == -1 && t->p->overhead_dropped_ns > 0) {
+		v = t->c->o->raw_times ? 0 : t->p->overhead_dropped_ns;
+		return v < 1e9 ? v : call;
+	}
 	if (kind < 0 || kind >= CTR_HIDDEN_KINDS)
 		return call;
 	v = t->c->o->raw_times ? 0 : t->p->overhead_hidden_ns[kind];

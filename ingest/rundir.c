@@ -342,6 +342,8 @@ static void proc_keys(struct ctr_rawrun *r, struct ctr_rawproc *p, char *buf)
 			p->overhead_hidden_ns[CTR_HIDDEN_DEEP] = strtod(v, NULL);
 		else if (!strcmp(k, "overhead_slow_ns"))
 			p->overhead_slow_ns = strtod(v, NULL);
+		else if (!strcmp(k, "overhead_dropped_ns"))
+			p->overhead_dropped_ns = strtod(v, NULL);
 	}
 }
 

@@ -38,8 +38,10 @@ struct ctr_rawproc {
 	uint64_t lost;
 	double overhead_inner_ns, overhead_call_ns;
 	double overhead_hidden_ns[CTR_HIDDEN_KINDS]; /* one unrecorded hook pair, per kind */
-	double overhead_slow_ns; /* two events on the slow path instead of the fast one */
-	char *backtrace;	 /* raw crash file text, NULL if none */
+	double overhead_slow_ns;    /* two events on the slow path instead of the fast one */
+	double overhead_dropped_ns; /* a call the drop policy took back and counted; 0: unknown,
+				     * the recorded call's cost stands in */
+	char *backtrace;	    /* raw crash file text, NULL if none */
 	struct ctr_rawmod *mods;
 	size_t n_mods;
 };

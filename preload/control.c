@@ -531,6 +531,10 @@ void ctr_capture_stack(struct ctr_thr *t, int include_first)
 	for (int i = n - 1, d = 0; i >= 0 && (uint32_t)d < t->cap; i--, d++) {
 		t->stack[d].fn = fr[i].fn;
 		t->stack[d].sp = fr[i].sp;
+		if (t->aux) { /* a drop policy: an inherited frame is never taken back */
+			t->aux[d].pos_before = NULL;
+			t->aux[d].pend_start = t->n_pend;
+		}
 		t->depth = (uint32_t)d + 1;
 	}
 }

@@ -269,6 +269,10 @@ static void push_frame(struct ctr_thr *t, uintptr_t fn, uintptr_t sp)
 	if (likely(d < t->cap)) {
 		t->stack[d].fn = fn;
 		t->stack[d].sp = sp;
+		if (t->aux) { /* a drop policy: no take-back unless record_enter says how */
+			t->aux[d].pos_before = NULL;
+			t->aux[d].pend_start = t->n_pend;
+		}
 	}
 	t->depth = d + 1;
 }
@@ -393,22 +397,24 @@ static uint32_t *put_tracer(struct ctr_thr *t, uint32_t *p)
 	return p;
 }
 
-static void write_enter(struct ctr_thr *t, uintptr_t fn, uint32_t slot, uint64_t now)
+/* Writes the ENTER of @fn (after the pending HIDDEN and TRACER records, with its TIME and
+ * DEFINE); returns where its own records begin, or NULL when none could be written. */
+static uint32_t *write_enter(struct ctr_thr *t, uintptr_t fn, uint32_t slot, uint64_t now)
 {
 	uint64_t delta, before = t->tracer;
-	uint32_t *p;
+	uint32_t *p, *own;
 
 	t->tracer = 0;
 	t->ring_frame_adj = -1; /* a chunk beginning here: the new frame is not open yet */
 	if (reserve(t, 7 + TRACER_WORDS) != 0) {
 		t->ring_frame_adj = 0;
 		t->lost_pending++;
-		return;
+		return NULL;
 	}
 	t->ring_frame_adj = 0;
 	if ((int64_t)(now - t->last) < 0)
 		now = t->last; /* the TSC stepped back (CPU migration on a VM): never write it */
-	p = flush_hidden(t, t->pos, before);
+	own = p = flush_hidden(t, t->pos, before);
 	delta = now - t->last;
 	if (delta > CTR_ENTER_DELTA_MAX) {
 		p = put_u64(p, CTR_X_TIME, 0, now);
@@ -418,10 +424,12 @@ static void write_enter(struct ctr_thr *t, uintptr_t fn, uint32_t slot, uint64_t
 		p = put_u64(p, CTR_X_DEFINE, slot, fn);
 		t->slots[slot] = fn;
 	}
+	t->enter_at = p;
 	*p++ = ctr_w_enter(slot, (uint32_t)delta);
 	t->merge = p; /* unless a TRACER record follows */
 	t->pos = put_tracer(t, p);
 	t->last = now;
+	return own;
 }
 
 static void write_exit(struct ctr_thr *t, uint32_t closes, uint64_t now)
@@ -476,43 +484,108 @@ static void write_count(struct ctr_thr *t, uintptr_t fn, uint32_t count)
 		p = put_u64(p, CTR_X_DEFINE, slot, fn);
 		t->slots[slot] = fn;
 	}
-	*p++ = ctr_w_ext(CTR_X_COUNT, 1, slot);
-	*p++ = count;
+	if (count == 1) {
+		*p++ = ctr_w_ext(CTR_X_COUNT, 0, slot); /* one call: one word, as a LEAF */
+	} else {
+		*p++ = ctr_w_ext(CTR_X_COUNT, 1, slot);
+		*p++ = count;
+	}
 	t->pos = p;
 }
 
 /*
- * Dropped calls wait in t->pend until their owner's EXIT. Entries are appended with the
- * current depth as owner and those of deeper owners leave when their frame closes, so the
- * array stays sorted by owner: the counts of the frames at depth >= D are always its tail, and
- * every operation below touches only that tail (nothing, in the common case). A small
- * direct-mapped hint finds an owner's entry of a function without a scan.
+ * Dropped calls wait in t->pend until their owner's EXIT. An entry's owner is implicit: the
+ * innermost open frame whose aux.pend_start is at or below its index. Frames open at
+ * increasing pend_start and entries only leave from the tail, so the counts of the frames at
+ * depth >= D are always the tail from pend_tail(D), and a dropped frame's own counts become
+ * its parent's by its closing alone, with nothing moved. A direct-mapped hint finds the
+ * innermost frame's entry of a function; a miss appends another entry for it, and compact()
+ * merges such repeats when the array is full. Every operation is O(1) amortized.
  */
 static uint32_t pend_tail(const struct ctr_thr *t, uint32_t depth)
 {
-	uint32_t i = t->n_pend;
+	uint32_t s;
 
-	while (i > 0 && t->pend[i - 1].owner >= depth)
-		i--;
-	return i;
+	if (depth == 0)
+		return 0;
+	if (depth > t->cap || !t->aux)
+		return t->n_pend; /* frames beyond the stack never own counts */
+	s = t->aux[depth - 1].pend_start;
+	return s < t->n_pend ? s : t->n_pend;
+}
+
+/* t->pend and its hints, mapped together */
+#define PEND_BYTES(cap) (CTR_PEND_HINTS * sizeof(uint32_t) + (cap) * sizeof(struct ctr_pending))
+
+static void *map_anon(size_t size)
+{
+	void *m = mmap(NULL, size, PROT_READ | PROT_WRITE,
+		       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+
+	return m == MAP_FAILED ? NULL : m;
+}
+
+/* Maps the hints and @cap entries of the pending counts into @t. 0 or -1. */
+static int pend_map(struct ctr_thr *t, uint32_t cap)
+{
+	uint32_t *m = map_anon(PEND_BYTES(cap));
+
+	if (!m)
+		return -1;
+	t->pend_hint = m;
+	t->pend = (struct ctr_pending *)(m + CTR_PEND_HINTS);
+	t->pend_cap = cap;
+	return 0;
+}
+
+/* Doubles the pending counts' array (slow path, tracer time). 0 or -1. */
+static int pend_grow(struct ctr_thr *t)
+{
+	uint64_t t0 = now_ticks();
+	uint32_t cap = t->pend_cap * 2;
+	void *m = cap <= CTR_PEND_LIMIT ? mremap(t->pend_hint, PEND_BYTES(t->pend_cap),
+						 PEND_BYTES(cap), MREMAP_MAYMOVE)
+					: MAP_FAILED;
+
+	if (m != MAP_FAILED) {
+		t->pend_hint = m;
+		t->pend = (struct ctr_pending *)(t->pend_hint + CTR_PEND_HINTS);
+		t->pend_cap = cap;
+	}
+	t->tracer += now_ticks() - t0;
+	return m == MAP_FAILED ? -1 : 0;
 }
 
 static uint32_t pend_hint_of(uintptr_t fn)
 {
-	return (uint32_t)(fn >> 4) & (CTR_PEND_MAX - 1);
+	return (uint32_t)(((uint64_t)(fn >> 4) * 0x9E3779B97F4A7C15ull) >>
+			  (64 - CTR_PEND_HINT_BITS));
 }
 
-/* Index of the entry of (@fn, @owner) among entries [@from, n_pend), or n_pend. */
-static uint32_t pend_find(struct ctr_thr *t, uintptr_t fn, uint32_t owner, uint32_t from)
-{
-	uint32_t h = t->pend_hint[pend_hint_of(fn)], i;
+#define PEND_PROBES 4
 
-	if (h >= from && h < t->n_pend && t->pend[h].fn == fn && t->pend[h].owner == owner)
-		return h;
-	for (i = t->n_pend; i-- > from && t->pend[i].owner >= owner;)
-		if (t->pend[i].fn == fn && t->pend[i].owner == owner)
-			return i;
-	return t->n_pend;
+/* Looks for @fn's entry among entries [@lo, @hi) through the hints (a few linear probes).
+ * Returns its hint slot with *@found = 1, else a slot to point at a new entry: one pointing
+ * outside the range if any (else the first, whose entry may then get a repeat). */
+static uint32_t pend_probe(const struct ctr_thr *t, uintptr_t fn, uint32_t lo, uint32_t hi,
+			   int *found)
+{
+	uint32_t k = pend_hint_of(fn), first = k, free_k = CTR_PEND_HINTS;
+
+	for (int i = 0; i < PEND_PROBES; i++, k = (k + 1) & (CTR_PEND_HINTS - 1)) {
+		uint32_t h = t->pend_hint[k];
+
+		if (h >= lo && h < hi) {
+			if (t->pend[h].fn == fn) {
+				*found = 1;
+				return k;
+			}
+		} else if (free_k == CTR_PEND_HINTS) {
+			free_k = k;
+		}
+	}
+	*found = 0;
+	return free_k < CTR_PEND_HINTS ? free_k : first;
 }
 
 /* Writes the dropped calls owned by frames at depth >= @depth (all with 0), in the stream
@@ -521,53 +594,149 @@ static void flush_pending(struct ctr_thr *t, uint32_t depth)
 {
 	uint32_t i, k = pend_tail(t, depth);
 
-	for (i = k; i < t->n_pend; i++)
-		write_count(t, t->pend[i].fn, t->pend[i].count);
+	for (i = k; i < t->n_pend; i++) {
+		uint64_t c = t->pend[i].count;
+
+		for (; c > UINT32_MAX; c -= UINT32_MAX)
+			write_count(t, t->pend[i].fn, UINT32_MAX);
+		write_count(t, t->pend[i].fn, (uint32_t)c);
+	}
 	t->n_pend = k;
 }
 
-/* Moves the counts owned by depth @from or deeper to depth @to (their owner was dropped),
- * merging them with the counts @to already has (the entries just before them). */
-static void reown_pending(struct ctr_thr *t, uint32_t from, uint32_t to)
+/* Merges the repeated entries of each open frame (and of the top level), keeping every
+ * frame's pend_start right. Returns the number of entries freed. */
+static uint32_t compact_pending(struct ctr_thr *t)
 {
-	uint32_t k = pend_tail(t, from), base = pend_tail(t, to), n = t->n_pend, i;
+	uint32_t n = t->n_pend, out = 0, i = 0, d = 0, top = t->depth < t->cap ? t->depth : t->cap;
 
-	if (k == n)
-		return;
-	t->n_pend = k; /* the tail is re-added entry by entry */
-	for (i = k; i < n; i++) {
-		struct ctr_pending p = t->pend[i];
-		uint32_t at = pend_find(t, p.fn, to, base);
+	for (;;) {
+		uint32_t lo = out, end = n;
 
-		if (at < t->n_pend) {
-			t->pend[at].count += p.count;
-			continue;
+		/* the range of depth d (0: top level) ends where the next frame's begins */
+		while (d < top && t->aux[d].pend_start <= i)
+			t->aux[d++].pend_start = out;
+		if (d < top && t->aux[d].pend_start < n)
+			end = t->aux[d].pend_start;
+		for (; i < end; i++) {
+			struct ctr_pending e = t->pend[i];
+			int found;
+			uint32_t k = pend_probe(t, e.fn, lo, out, &found);
+
+			if (found) {
+				t->pend[t->pend_hint[k]].count += e.count;
+				continue;
+			}
+			t->pend_hint[k] = out;
+			t->pend[out++] = e;
 		}
-		p.owner = to;
-		t->pend_hint[pend_hint_of(p.fn)] = (uint8_t)t->n_pend;
-		t->pend[t->n_pend++] = p;
+		if (i >= n)
+			break;
+	}
+	while (d < top)
+		t->aux[d++].pend_start = out;
+	t->n_pend = out;
+	return n - out;
+}
+
+/* Counts a dropped call of @fn in the innermost open frame (depth t->depth), whose EXIT
+ * comes later. Returns 0, or -1 when no room could be made: the call must then be kept. */
+static int add_pending(struct ctr_thr *t, uintptr_t fn)
+{
+	int found;
+	uint32_t k = pend_probe(t, fn, pend_tail(t, t->depth), t->n_pend, &found);
+
+	if (found) {
+		t->pend[t->pend_hint[k]].count++;
+		return 0;
+	}
+	if (t->n_pend == t->pend_cap) {
+		if (t->pend_skip) {
+			t->pend_skip--;
+			return -1;
+		}
+		if (compact_pending(t) < t->pend_cap / 4 && pend_grow(t)) {
+			flush_pending(t, t->depth); /* the innermost frame's counts can go now */
+			if (t->n_pend == t->pend_cap) {
+				t->pend_skip = t->pend_cap / 4; /* no thrashing: O(1) amortized */
+				return -1;
+			}
+		}
+		k = pend_probe(t, fn, pend_tail(t, t->depth), t->n_pend, &found);
+		if (found) {
+			t->pend[t->pend_hint[k]].count++;
+			return 0;
+		}
+	}
+	t->pend_hint[k] = t->n_pend;
+	t->pend[t->n_pend].fn = fn;
+	t->pend[t->n_pend].count = 1;
+	t->n_pend++;
+	return 0;
+}
+
+/* Closes @n frames in the stream, @now (an UNWIND record, no EXIT). 0, or -1 (no room). */
+static int put_unwind(struct ctr_thr *t, uint32_t n, uint64_t now)
+{
+	uint64_t delta;
+	uint32_t *p;
+
+	if (reserve(t, 5) != 0)
+		return -1;
+	merge_off(t);
+	p = t->pos;
+	if ((int64_t)(now - t->last) < 0)
+		now = t->last;
+	delta = now - t->last;
+	if (delta > CTR_EXIT_DELTA_MAX) {
+		p = put_u64(p, CTR_X_TIME, 0, now);
+		delta = 0;
+	}
+	*p++ = ctr_w_ext(CTR_X_UNWIND, 1, n);
+	*p++ = (uint32_t)delta;
+	t->pos = p;
+	t->last = now;
+	return 0;
+}
+
+/*
+ * Before the frames above depth @k close together (an exit that closes several, a longjmp,
+ * an exception), at @now: writes each one's dropped-call counts inside it, closing the frames
+ * above the next one with counts by an UNWIND, so that no count moves into a deeper frame.
+ * t->depth is the stream's depth throughout. Returns how many frames are still open above
+ * @k (at least 1), for the caller's own EXIT or UNWIND to close.
+ */
+static uint32_t close_counted(struct ctr_thr *t, uint32_t k, uint64_t now)
+{
+	uint32_t d = t->depth, e;
+
+	for (;;) {
+		for (e = d; e > k && pend_tail(t, e) == t->n_pend; e--)
+			; /* the innermost frame that has counts */
+		if (e == k || (e < d && put_unwind(t, d - e, now) != 0))
+			return d - k;
+		t->depth = d = e;
+		flush_pending(t, d);
 	}
 }
 
-static void add_pending(struct ctr_thr *t, uintptr_t fn)
+/* --sample N: whether this call of the function in @slot is one of the 1 in N kept (the
+ * first, the N+1st, ...); a count down per slot, no division. */
+static inline __attribute__((always_inline)) uint32_t sample_keep(struct ctr_thr *t, uint32_t slot)
 {
-	uint32_t owner = t->depth, at = pend_find(t, fn, owner, 0);
+	uint32_t *c;
 
-	if (at < t->n_pend) {
-		t->pend[at].count++;
-		return;
+	if (!ctr_opts.sample)
+		return 1;
+	if (!t->scount)
+		return 0;
+	c = &t->scount[slot];
+	if (*c) {
+		--*c;
+		return 0;
 	}
-	if (t->n_pend == CTR_PEND_MAX) {
-		/* the innermost frame of the stream is the owner's: its counts can go now */
-		flush_pending(t, owner);
-		if (t->n_pend == CTR_PEND_MAX)
-			flush_pending(t, 0);
-	}
-	t->pend_hint[pend_hint_of(fn)] = (uint8_t)t->n_pend;
-	t->pend[t->n_pend].fn = fn;
-	t->pend[t->n_pend].count = 1;
-	t->pend[t->n_pend].owner = owner;
-	t->n_pend++;
+	*c = ctr_opts.sample - 1;
+	return 1;
 }
 
 /*
@@ -688,14 +857,53 @@ static void record_enter(struct ctr_thr *t, uintptr_t fn, uintptr_t sp, uint64_t
 	if (ctr_opts.policy && t->aux && d < t->cap) {
 		struct ctr_aux *a = &t->aux[d];
 
-		a->pos_before = t->pos;
 		a->last_before = t->last;
 		a->old_slot = t->slots[slot];
 		a->t0 = now;
-		a->keep =
-		    !ctr_opts.sample || (t->scount && t->scount[slot]++ % ctr_opts.sample == 0);
+		a->keep = (uint8_t)sample_keep(t, slot);
+		/* a take-back leaves the HIDDEN and TRACER records written before the ENTER */
+		a->pos_before = write_enter(t, fn, slot, now);
+		a->enter_off = a->pos_before ? (uint8_t)(t->enter_at - a->pos_before) : 0;
+		return;
 	}
 	write_enter(t, fn, slot, now);
+}
+
+/* Takes back the ENTER of the innermost frame (depth @d, its aux @a) and counts the call
+ * instead, when nothing was written after the ENTER but what belongs to it (TIME, DEFINE,
+ * TRACER). Returns 1 when dropped, 0 when the call must be kept. */
+static int take_back(struct ctr_thr *t, struct ctr_aux *a, uintptr_t fn, uint32_t d)
+{
+	uint32_t *pos = t->pos, *q = a->pos_before + a->enter_off, slot = ctr_slot_of(fn);
+	uint64_t last = t->last, tracer = 0;
+	uintptr_t cur = t->slots[slot];
+
+	if (!a->pos_before || a->pos_before < t->win || q >= pos || !CTR_W_IS_ENTER(*q))
+		return 0; /* a window switch came between */
+	/* after the ENTER, TRACER records only (slow paths of the call and of its dropped
+	 * children, the parent's tracer time once the call is gone): else children were written */
+	for (q++; q < pos; q += 2) {
+		if (pos - q < 2 || *q != ctr_w_ext(CTR_X_TRACER, 1, 0))
+			return 0;
+		tracer += q[1];
+	}
+	t->pos = a->pos_before;
+	merge_off(t);
+	t->last = a->last_before;
+	t->slots[slot] = a->old_slot;
+	t->depth = d - 1; /* the frame's own counts are its parent's now */
+	if (add_pending(t, fn) == 0) {
+		if (tracer) {
+			t->tracer += tracer;
+			t->end = NULL; /* the next event goes the slow way and writes it */
+		}
+		return 1;
+	}
+	t->pos = pos; /* no room to count it (nothing was written): keep the call */
+	t->last = last;
+	t->slots[slot] = cur;
+	t->depth = d;
+	return 0;
 }
 
 /* Takes back the innermost frame's ENTER when the drop policy says so and nothing was written
@@ -710,18 +918,7 @@ static int try_drop(struct ctr_thr *t, uintptr_t fn, uint64_t now)
 	a = &t->aux[d - 1];
 	if (a->keep && now - a->t0 >= ctr_opts.min_ticks)
 		return 0;
-	if (a->pos_before < t->win || a->pos_before >= t->pos || t->pos - a->pos_before > 7 ||
-	    !CTR_W_IS_ENTER(t->pos[-1]))
-		return 0; /* children were written, or a window switch came between */
-	t->pos = a->pos_before;
-	merge_off(t);
-	t->last = a->last_before;
-	t->slots[ctr_slot_of(fn)] = a->old_slot;
-	t->depth = d - 1;
-	if (t->n_pend)
-		reown_pending(t, d, d - 1);
-	add_pending(t, fn);
-	return 1;
+	return take_back(t, a, fn, d);
 }
 
 static void exit_generic(struct ctr_thr *t, uintptr_t fn, uint64_t now)
@@ -740,8 +937,13 @@ static void exit_generic(struct ctr_thr *t, uintptr_t fn, uint64_t now)
 	n = pop_for_exit(t, fn);
 	if (!n)
 		return;
-	if (t->n_pend) /* counts owned by the closing frame(s) go just before their exit */
-		flush_pending(t, t->depth + 1);
+	if (t->n_pend) { /* counts owned by the closing frame(s) go just before their exit */
+		uint32_t k = t->depth;
+
+		t->depth = k + n;
+		n = close_counted(t, k, now);
+		t->depth = k;
+	}
 	write_exit(t, n, now);
 	if (unlikely(t->n_watch) && t->depth < t->cap && (t->stack[t->depth].fn & WATCH_TAG))
 		watch_exit(t, t->depth + 1, now);
@@ -848,6 +1050,86 @@ static void generic_exit_locked(struct ctr_thr *t, uintptr_t fn, uint64_t now)
 		t->gate = CTR_GATE_ON;
 }
 
+/*
+ * The drop policy's fast paths (gate CTR_G_POLICY: --min-duration, --sample with a TSC). An
+ * enter writes its ENTER as the fast path does and notes how to take it back; an exit either
+ * takes a short or unsampled call back and counts it (a hint lookup, no scan), or writes its
+ * EXIT as the fast path does. Anything else goes the generic way.
+ */
+static void policy_enter(struct ctr_thr *t, uintptr_t fn, uintptr_t sp)
+{
+	uint32_t slot = ctr_slot_of(fn), d = t->depth, *p = t->pos;
+	uint64_t now, delta;
+
+	if (unlikely(t->slots[slot] != fn) && t->slots[slot] == (fn | EXCL_TAG) && d < t->cap) {
+		t->hidden[CTR_HIDDEN_EXCLUDED]++; /* as on the fast path */
+		t->end = NULL;
+		return;
+	}
+	t->gate = CTR_G_BUSY;
+	now = rdtsc();
+	delta = now - t->last;
+	if (likely(d < t->cap && t->slots[slot] == fn && delta <= CTR_ENTER_DELTA_MAX &&
+		   p < t->end)) {
+		struct ctr_aux *a = &t->aux[d];
+
+		a->pos_before = p;
+		a->last_before = t->last;
+		a->old_slot = fn;
+		a->t0 = now;
+		a->keep = (uint8_t)sample_keep(t, slot);
+		a->enter_off = 0;
+		a->pend_start = t->n_pend;
+		t->stack[d].fn = fn;
+		t->stack[d].sp = sp;
+		t->depth = d + 1;
+		*p = ctr_w_enter(slot, (uint32_t)delta);
+		t->pos = p + 1;
+		t->merge = p + 1;
+		t->last = now;
+		t->gate = CTR_G_POLICY;
+		return;
+	}
+	generic_enter_locked(t, fn, sp, now);
+}
+
+static void policy_exit(struct ctr_thr *t, uintptr_t fn)
+{
+	uint32_t d = t->depth, *p = t->pos;
+	uint64_t now, delta;
+	struct ctr_aux *a;
+
+	if (unlikely(d - 1 >= t->cap || t->stack[d - 1].fn != fn)) {
+		if (d <= t->cap && t->slots[ctr_slot_of(fn)] == (fn | EXCL_TAG))
+			return; /* an excluded function, as on the fast path */
+		generic_exit_locked(t, fn, now_ticks());
+		return;
+	}
+	t->gate = CTR_G_BUSY;
+	now = rdtsc();
+	a = &t->aux[d - 1];
+	if ((!a->keep || now - a->t0 < ctr_opts.min_ticks) && p < t->end &&
+	    take_back(t, a, fn, d)) {
+		t->gate = CTR_G_POLICY;
+		return;
+	}
+	delta = now - t->last;
+	if (likely(t->n_pend <= a->pend_start && delta <= CTR_W2_EXIT_DELTA_MAX && p < t->end)) {
+		t->depth = d - 1;
+		t->last = now;
+		if (p == t->merge && merge_exit(p, delta)) {
+			t->merge = NULL;
+		} else {
+			*p = ctr_w2_exit((uint32_t)delta);
+			t->pos = p + 1;
+			t->merge = p + 1;
+		}
+		t->gate = CTR_G_POLICY;
+		return;
+	}
+	generic_exit_locked(t, fn, now); /* counts to write first, a time gap, a full window */
+}
+
 /* Enter when the gate is not open: first event of a thread, nested, losing, off, options. */
 static __attribute__((noinline)) void enter_gated(struct ctr_thr *t, uintptr_t fn, uintptr_t sp)
 {
@@ -868,7 +1150,10 @@ static __attribute__((noinline)) void enter_gated(struct ctr_thr *t, uintptr_t f
 		}
 		/* fall through */
 	case CTR_G_MONO:
-		if (CTR_GATE_IS_ON(t->gate))
+	case CTR_G_POLICY:
+		if (t->gate == CTR_G_POLICY)
+			policy_enter(t, fn, sp);
+		else if (CTR_GATE_IS_ON(t->gate))
 			generic_enter_locked(t, fn, sp, now_ticks());
 		return;
 	case CTR_G_DORMANT:
@@ -945,6 +1230,9 @@ static __attribute__((noinline)) void exit_gated(struct ctr_thr *t, uintptr_t fn
 	case CTR_G_MONO:
 		generic_exit_locked(t, fn, now_ticks());
 		return;
+	case CTR_G_POLICY:
+		policy_exit(t, fn);
+		return;
 	case CTR_G_BUSY:
 		count_nested(t);
 		return;
@@ -959,9 +1247,7 @@ static __attribute__((noinline)) void exit_gated(struct ctr_thr *t, uintptr_t fn
 		return;
 	case CTR_G_LOST:
 		t->gate = CTR_G_BUSY;
-		n = pop_for_exit(t, fn);
-		if (n && t->n_pend) /* pending counts keep their order by owner */
-			reown_pending(t, t->depth + 1, t->depth);
+		n = pop_for_exit(t, fn); /* the closed frames' counts are their caller's now */
 		t->lost_pending += n;
 		note_depth(t);
 		t->gate = CTR_G_LOST;
@@ -1117,17 +1403,18 @@ void ctr_unwind_to_sp(struct ctr_thr *t, uintptr_t sp)
 	t->depth = k;
 	if (gate == CTR_G_LOST) {
 		t->lost_pending += d - k;
-		note_depth(t);
-		if (t->n_pend) /* the closed frames' dropped calls: their caller's now */
-			reown_pending(t, k + 1, k);
+		note_depth(t); /* the closed frames' dropped calls are their caller's now */
 		t->gate = CTR_G_LOST;
 		return;
 	}
-	if (t->n_pend) /* the closed frames' dropped calls, just before they close */
-		flush_pending(t, k + 1);
 	uint64_t now = now_ticks(), delta;
 	uint32_t *p;
 
+	if (t->n_pend) { /* the closed frames' dropped calls, each inside its frame */
+		t->depth = d;
+		d = k + close_counted(t, k, now);
+		t->depth = k;
+	}
 	if ((int64_t)(now - t->last) < 0)
 		now = t->last;
 	delta = now - t->last;
@@ -1318,14 +1605,6 @@ CTR_EXPORT void ctrace__thread_name(const char *name)
 
 /* ---- thread life -------------------------------------------------------------------- */
 
-static void *map_anon(size_t size)
-{
-	void *m = mmap(NULL, size, PROT_READ | PROT_WRITE,
-		       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-
-	return m == MAP_FAILED ? NULL : m;
-}
-
 static void write_header(struct ctr_thr *t)
 {
 	struct ctr_ev_hdr *h = (struct ctr_ev_hdr *)t->win;
@@ -1363,7 +1642,7 @@ void ctr_thread_start(struct ctr_thr *t)
 	}
 	if (ctr_opts.policy && !t->aux) {
 		t->aux = map_anon(STACK_INIT * sizeof(struct ctr_aux));
-		t->pend = map_anon(CTR_PEND_MAX * sizeof(struct ctr_pending));
+		pend_map(t, CTR_PEND_INIT);
 		if (ctr_opts.sample)
 			t->scount = map_anon(CTR_NSLOTS * sizeof(uint32_t));
 		if (!t->aux || !t->pend)
@@ -1636,10 +1915,12 @@ struct calib {
 	size_t bufsz;
 	uintptr_t *slots;
 	struct ctr_frame *stack;
+	struct ctr_aux *aux; /* with a drop policy */
+	struct ctr_thr pend; /* its pending counts (pend, pend_hint, pend_cap only) */
 };
 
 enum { CALIB_N = 4000, CALIB_ROUNDS = 7, CALIB_HIST = 4096 };
-enum calib_mode { CALIB_RECORDED, CALIB_EXCLUDED, CALIB_DEEP, CALIB_SLOW };
+enum calib_mode { CALIB_RECORDED, CALIB_EXCLUDED, CALIB_DEEP, CALIB_SLOW, CALIB_DROPPED };
 
 /* A fresh thread state writing into the scratch buffer, set up for @mode. */
 static void calib_reset(struct calib *k, enum calib_mode mode)
@@ -1658,6 +1939,14 @@ static void calib_reset(struct calib *k, enum calib_mode mode)
 	t->file.fd = -1;
 	t->gate = CTR_GATE_ON;
 	t->last = now_ticks();
+	if (k->aux) { /* a drop policy: its paths, keeping every call but in CALIB_DROPPED */
+		t->aux = k->aux;
+		t->pend = k->pend.pend;
+		t->pend_hint = k->pend.pend_hint;
+		t->pend_cap = k->pend.pend_cap;
+		ctr_opts.sample = 0;
+		ctr_opts.min_ticks = mode == CALIB_DROPPED ? UINT64_MAX : 0;
+	}
 	if (mode == CALIB_EXCLUDED)
 		k->slots[ctr_slot_of((uintptr_t)calib_target)] = (uintptr_t)calib_target | EXCL_TAG;
 	if (mode == CALIB_DEEP) {
@@ -1724,6 +2013,7 @@ static double ticks_to_ns_per_call(uint64_t hook, uint64_t bare)
 int ctr_calibrate(struct ctr_overhead *o)
 {
 	struct ctr_thr saved = ctr_tls;
+	struct ctr_opts opts = ctr_opts;
 	static uint32_t hist[CALIB_HIST];
 	struct calib k = {
 	    .enter = (hook_fn)dlsym(RTLD_DEFAULT, "__cyg_profile_func_enter"),
@@ -1738,6 +2028,11 @@ int ctr_calibrate(struct ctr_overhead *o)
 	k.buf = map_anon(k.bufsz);
 	k.slots = map_anon(CTR_NSLOTS * sizeof(uintptr_t));
 	k.stack = map_anon(64 * sizeof(struct ctr_frame));
+	if (ctr_opts.policy) {
+		k.aux = map_anon(64 * sizeof(struct ctr_aux));
+		if (!k.aux || pend_map(&k.pend, CTR_PEND_INIT))
+			goto out;
+	}
 	if (!k.enter || !k.exitf || !k.buf || !k.slots || !k.stack)
 		goto out;
 	memset(hist, 0, sizeof(hist));
@@ -1768,9 +2063,19 @@ int ctr_calibrate(struct ctr_overhead *o)
 		if (o->slow_ns < 0)
 			o->slow_ns = 0;
 	}
+	if (ctr_opts.policy) {
+		/* a dropped call: both hooks, the take-back and its count */
+		calib_time(&k, CALIB_DROPPED, NULL, NULL, &hook, &bare);
+		o->dropped_ns = ticks_to_ns_per_call(hook, bare);
+	}
 	ret = n ? 0 : -1;
 out:
 	ctr_tls = saved;
+	ctr_opts = opts;
+	if (k.aux)
+		munmap(k.aux, 64 * sizeof(struct ctr_aux));
+	if (k.pend.pend_hint)
+		munmap(k.pend.pend_hint, PEND_BYTES(k.pend.pend_cap));
 	if (k.buf)
 		munmap(k.buf, k.bufsz);
 	if (k.slots)

@@ -26,18 +26,20 @@ enum ctr_gate {
 	CTR_G_BUSY = 2,	      /* inside a hook: nested events (signal handlers) are counted lost */
 	CTR_G_OFF = 3,	      /* recording disabled for this thread (failure, dormant, finished) */
 	CTR_G_LOST = 4,	      /* no room on disk: events counted as lost until a retry succeeds */
-	CTR_G_MONO = 5,	      /* recording without a usable TSC, or with a drop policy
-			       * (--min-duration, --sample): every event takes the generic path */
+	CTR_G_MONO = 5,	      /* recording without a usable TSC: every event takes the
+			       * generic path */
 	CTR_G_DORMANT = 6,    /* tracing switched off: resumes when ctr_global_on is set */
 	CTR_G_FILTER_OUT = 7, /* --filter: outside every matching function */
 	CTR_G_VFORK = 8,      /* vfork() called: a child runs in this memory until it execs;
 			       * its calls are not recorded, the parent's next event restores
 			       * vfork_gate */
+	CTR_G_POLICY = 9,     /* recording with a drop policy (--min-duration, --sample): the
+			       * policy's own fast paths, which can take a call back */
 };
 
 /* The gate value of a recording thread: CTR_G_OPEN when the fast path applies. */
-#define CTR_GATE_ON (ctr_proc.fast ? CTR_G_OPEN : CTR_G_MONO)
-#define CTR_GATE_IS_ON(g) ((g) == CTR_G_OPEN || (g) == CTR_G_MONO)
+#define CTR_GATE_ON (ctr_proc.fast ? CTR_G_OPEN : ctr_proc.use_tsc ? CTR_G_POLICY : CTR_G_MONO)
+#define CTR_GATE_IS_ON(g) ((g) == CTR_G_OPEN || (g) == CTR_G_MONO || (g) == CTR_G_POLICY)
 
 struct ctr_thr;
 
@@ -94,7 +96,10 @@ struct ctr_frame {
 	uintptr_t sp; /* address of the hook's return-address slot: orders frames */
 };
 
-#define CTR_PEND_MAX 64 /* a power of two (pend_hint) */
+#define CTR_PEND_INIT 1024    /* dropped-call counts pending per thread, at first */
+#define CTR_PEND_LIMIT 65536  /* and at most (the array doubles when merging frees little) */
+#define CTR_PEND_HINT_BITS 12 /* pend_hint has 1 << this many slots */
+#define CTR_PEND_HINTS (1u << CTR_PEND_HINT_BITS)
 
 struct ctr_thr {
 	int gate;		 /* enum ctr_gate */
@@ -124,12 +129,15 @@ struct ctr_thr {
 	struct ctr_aux *aux;	  /* per frame, with a drop policy (mmap'd like stack) */
 	uint32_t *scount;	  /* per slot call counter for --sample (mmap'd) */
 	struct ctr_pending *pend; /* dropped calls not yet written as COUNT records */
-	uint32_t n_pend;
-	uint8_t pend_hint[CTR_PEND_MAX]; /* function -> its newest entry in pend, a guess */
-	uint32_t dl_checks;		 /* a dlopen was called: slow paths look for new objects */
-	unsigned long long dl_adds;	 /* the loader's count of additions at the last look */
-	uint64_t tracer;		 /* ticks spent in slow paths, not yet written as TRACER */
-	int vfork_gate;			 /* the gate before vfork() (CTR_G_VFORK) */
+	uint32_t n_pend, pend_cap;
+	uint32_t pend_skip;  /* full, merging freed little and it cannot grow: misses to go
+			      * before merging is tried again (their calls are kept) */
+	uint32_t *pend_hint; /* function -> its newest entry in pend, a guess (mapped with it,
+			      * before it: pend == (void *)(pend_hint + CTR_PEND_HINTS)) */
+	uint32_t dl_checks;  /* a dlopen was called: slow paths look for new objects */
+	unsigned long long dl_adds; /* the loader's count of additions at the last look */
+	uint64_t tracer;	    /* ticks spent in slow paths, not yet written as TRACER */
+	int vfork_gate;		    /* the gate before vfork() (CTR_G_VFORK) */
 	uint32_t hidden[CTR_HIDDEN_KINDS]; /* unrecorded hook pairs, not yet written */
 	struct ctr_ring_hdr *ring; /* shared ring (ring.c), or NULL: windows of the event file */
 	uint32_t *ring_data;	   /* its data area; win points into it */
@@ -142,27 +150,32 @@ struct ctr_thr {
 		uint64_t t0;
 	} watch[16];
 	uint32_t n_watch;
-	uint32_t *merge; /* == pos when the word before pos may absorb the next exit: an ENTER
-			  * (into a LEAF) or a single EXIT (into an EXIT2); else NULL. Set
-			  * only by enter and exit writers; every other writer and every
-			  * take-back clears it (merge_off()) */
+	uint32_t *enter_at; /* where write_enter() put its ENTER word */
+	uint32_t *merge;    /* == pos when the word before pos may absorb the next exit: an ENTER
+			     * (into a LEAF) or a single EXIT (into an EXIT2); else NULL. Set
+			     * only by enter and exit writers; every other writer and every
+			     * take-back clears it (merge_off()) */
 };
 
 /* Per-frame state for the drop policy: how to take the frame's ENTER back. */
 struct ctr_aux {
-	uint32_t *pos_before; /* write position before the ENTER and its TIME/DEFINE */
+	uint32_t *pos_before; /* where the ENTER and its TIME/DEFINE begin; NULL: kept always */
 	uint64_t last_before;
 	uintptr_t old_slot; /* the slot's previous function (DEFINE taken back too) */
 	uint64_t t0;
-	int keep; /* sampled: keep whatever its duration */
+	uint8_t keep;	     /* sampled: keep whatever its duration */
+	uint8_t enter_off;   /* words from pos_before to the ENTER (its TIME, DEFINE) */
+	uint32_t pend_start; /* n_pend when the frame opened: pend[pend_start..] are the
+			      * counts of calls dropped inside it (or inside its dropped
+			      * children: they become its own by closing) */
 };
 
-/* Calls dropped by the policy, counted under the frame at depth @owner (0 = top level); they
- * are written as COUNT records just before that frame's EXIT, where it is innermost. */
+/* Calls of @fn dropped by the policy; an entry belongs to the innermost open frame whose
+ * pend_start is at or below its index, and is written as a COUNT record just before that
+ * frame's EXIT, where it is innermost. One function may have several entries in a frame. */
 struct ctr_pending {
 	uintptr_t fn;
-	uint32_t count;
-	uint32_t owner;
+	uint64_t count;
 };
 
 /* Process-wide state, set up by the constructor in proc.c. */
@@ -218,7 +231,8 @@ void ctr_unwind_to_sp(struct ctr_thr *t, uintptr_t sp); /* close frames deeper t
 struct ctr_overhead {
 	double inner_ns, call_ns;
 	double hidden_ns[CTR_HIDDEN_KINDS];
-	double slow_ns; /* extra of a recorded call whose two events both take the slow path */
+	double slow_ns;	   /* extra of a recorded call whose two events both take the slow path */
+	double dropped_ns; /* a call the drop policy took back and counted (0: no policy) */
 };
 int ctr_calibrate(struct ctr_overhead *o);
 

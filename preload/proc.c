@@ -764,13 +764,14 @@ static void write_overhead(void)
 	struct ctr_overhead o = {0};
 	char buf[128];
 
-	if (sscanf(ovh ? ovh : "", "%lf,%lf,%lf,%lf,%lf", &o.inner_ns, &o.call_ns,
-		   &o.hidden_ns[CTR_HIDDEN_EXCLUDED], &o.hidden_ns[CTR_HIDDEN_DEEP],
-		   &o.slow_ns) != 5) {
+	if (sscanf(ovh ? ovh : "", "%lf,%lf,%lf,%lf,%lf,%lf", &o.inner_ns, &o.call_ns,
+		   &o.hidden_ns[CTR_HIDDEN_EXCLUDED], &o.hidden_ns[CTR_HIDDEN_DEEP], &o.slow_ns,
+		   &o.dropped_ns) != 6) {
+		memset(&o, 0, sizeof(o));
 		if (ctr_calibrate(&o) == 0) {
-			snprintf(buf, sizeof(buf), "%.3f,%.3f,%.3f,%.3f,%.3f", o.inner_ns,
+			snprintf(buf, sizeof(buf), "%.3f,%.3f,%.3f,%.3f,%.3f,%.3f", o.inner_ns,
 				 o.call_ns, o.hidden_ns[CTR_HIDDEN_EXCLUDED],
-				 o.hidden_ns[CTR_HIDDEN_DEEP], o.slow_ns);
+				 o.hidden_ns[CTR_HIDDEN_DEEP], o.slow_ns, o.dropped_ns);
 			ctr_setenv("CTRACE_OVERHEAD", buf);
 		}
 	}
@@ -784,6 +785,10 @@ static void write_overhead(void)
 	meta_put(meta_fd(), "overhead_deep_ns", buf);
 	snprintf(buf, sizeof(buf), "%.3f", o.slow_ns);
 	meta_put(meta_fd(), "overhead_slow_ns", buf);
+	if (ctr_opts.policy) {
+		snprintf(buf, sizeof(buf), "%.3f", o.dropped_ns);
+		meta_put(meta_fd(), "overhead_dropped_ns", buf);
+	}
 }
 
 static uint64_t calibrate_tsc(void)

@@ -260,3 +260,41 @@ Test(decode, leaf_at_a_piece_boundary_and_errors)
 		ctr_decoder_release(&d);
 	}
 }
+
+/* A COUNT record without payload (the writer's form of a single dropped call) is one call; with
+ * its u32 payload, that many. */
+Test(decode, count_of_one_is_one_word)
+{
+	const uint32_t w[] = {TIME(50),
+			      DEFINE(5, 0x5050),
+			      ctr_w_enter(5, 3),
+			      ctr_w_ext(CTR_X_COUNT, 0, 5),
+			      ctr_w_ext(CTR_X_COUNT, 1, 5),
+			      7,
+			      ctr_w2_exit(4)};
+	const uint64_t counts[] = {1, 7};
+	struct ctr_decoder d;
+	struct ctr_event ev;
+	struct ctr_err e;
+	size_t n = 0, i = 0;
+	int rc;
+
+	ctr_err_clear(&e);
+	ctr_decoder_init(&d);
+	cr_assert_eq(ctr_decoder_set_version(&d, 2, &e), 0);
+	ctr_decoder_feed(&d, w, sizeof(w));
+	while ((rc = ctr_decoder_next(&d, &ev, &e)) > 0) {
+		n++;
+		if (ev.type != CTR_EV_COUNT)
+			continue;
+		cr_assert_lt(i, 2);
+		cr_expect_eq(ev.ref, 0x5050);
+		cr_expect_eq(ev.count, counts[i], "count %zu: %llu", i,
+			     (unsigned long long)ev.count);
+		i++;
+	}
+	cr_assert_eq(rc, 0, "%s", e.msg);
+	cr_expect_eq(i, 2);
+	cr_expect_eq(n, 4, "enter, two counts, exit: %zu events", n);
+	ctr_decoder_release(&d);
+}
