@@ -641,9 +641,35 @@ static uint32_t compact_pending(struct ctr_thr *t)
 
 /* Counts a dropped call of @fn in the innermost open frame (depth t->depth), whose EXIT
  * comes later. Returns 0, or -1 when no room could be made: the call must then be kept. */
-static int add_pending(struct ctr_thr *t, uintptr_t fn)
+static int add_pending_slow(struct ctr_thr *t, uintptr_t fn);
+
+static inline __attribute__((always_inline)) int add_pending(struct ctr_thr *t, uintptr_t fn)
 {
-	int found;
+	uint32_t k = pend_hint_of(fn), h = t->pend_hint[k], n = t->n_pend;
+
+	if (likely(h < n && t->pend[h].fn == fn)) {
+		if (likely(h >= pend_tail(t, t->depth))) {
+			t->pend[h].count++; /* the common case: one probe */
+			return 0;
+		}
+		if (likely(n < t->pend_cap)) {
+			/* its entry is an outer frame's (a dropped sibling's, say): a new one here
+			 */
+			t->pend_hint[k] = n;
+			t->pend[n].fn = fn;
+			t->pend[n].count = 1;
+			t->n_pend = n + 1;
+			return 0;
+		}
+	}
+	return add_pending_slow(t, fn);
+}
+
+/* add_pending() past its first probe: more probes, a new entry, merging or growing a full
+ * array (system calls: errno is kept, as the policy's fast paths do not save it). */
+static __attribute__((noinline)) int add_pending_slow(struct ctr_thr *t, uintptr_t fn)
+{
+	int found, saved = errno;
 	uint32_t k = pend_probe(t, fn, pend_tail(t, t->depth), t->n_pend, &found);
 
 	if (found) {
@@ -659,9 +685,11 @@ static int add_pending(struct ctr_thr *t, uintptr_t fn)
 			flush_pending(t, t->depth); /* the innermost frame's counts can go now */
 			if (t->n_pend == t->pend_cap) {
 				t->pend_skip = t->pend_cap / 4; /* no thrashing: O(1) amortized */
+				errno = saved;
 				return -1;
 			}
 		}
+		errno = saved;
 		k = pend_probe(t, fn, pend_tail(t, t->depth), t->n_pend, &found);
 		if (found) {
 			t->pend[t->pend_hint[k]].count++;
@@ -872,7 +900,8 @@ static void record_enter(struct ctr_thr *t, uintptr_t fn, uintptr_t sp, uint64_t
 /* Takes back the ENTER of the innermost frame (depth @d, its aux @a) and counts the call
  * instead, when nothing was written after the ENTER but what belongs to it (TIME, DEFINE,
  * TRACER). Returns 1 when dropped, 0 when the call must be kept. */
-static int take_back(struct ctr_thr *t, struct ctr_aux *a, uintptr_t fn, uint32_t d)
+static inline __attribute__((always_inline)) int take_back(struct ctr_thr *t, struct ctr_aux *a,
+							   uintptr_t fn, uint32_t d)
 {
 	uint32_t *pos = t->pos, *q = a->pos_before + a->enter_off, slot = ctr_slot_of(fn);
 	uint64_t last = t->last, tracer = 0;
@@ -1056,7 +1085,10 @@ static void generic_exit_locked(struct ctr_thr *t, uintptr_t fn, uint64_t now)
  * takes a short or unsampled call back and counts it (a hint lookup, no scan), or writes its
  * EXIT as the fast path does. Anything else goes the generic way.
  */
-static void policy_enter(struct ctr_thr *t, uintptr_t fn, uintptr_t sp)
+static void enter_slow(uintptr_t fn, uintptr_t sp, uint64_t now);
+static void exit_slow(uintptr_t fn, uint64_t now);
+
+static __attribute__((noinline)) void policy_enter(struct ctr_thr *t, uintptr_t fn, uintptr_t sp)
 {
 	uint32_t slot = ctr_slot_of(fn), d = t->depth, *p = t->pos;
 	uint64_t now, delta;
@@ -1090,10 +1122,10 @@ static void policy_enter(struct ctr_thr *t, uintptr_t fn, uintptr_t sp)
 		t->gate = CTR_G_POLICY;
 		return;
 	}
-	generic_enter_locked(t, fn, sp, now);
+	enter_slow(fn, sp, now);
 }
 
-static void policy_exit(struct ctr_thr *t, uintptr_t fn)
+static __attribute__((noinline)) void policy_exit(struct ctr_thr *t, uintptr_t fn)
 {
 	uint32_t d = t->depth, *p = t->pos;
 	uint64_t now, delta;
@@ -1102,14 +1134,18 @@ static void policy_exit(struct ctr_thr *t, uintptr_t fn)
 	if (unlikely(d - 1 >= t->cap || t->stack[d - 1].fn != fn)) {
 		if (d <= t->cap && t->slots[ctr_slot_of(fn)] == (fn | EXCL_TAG))
 			return; /* an excluded function, as on the fast path */
-		generic_exit_locked(t, fn, now_ticks());
+		t->gate = CTR_G_BUSY;
+		exit_slow(fn, rdtsc());
 		return;
 	}
 	t->gate = CTR_G_BUSY;
-	now = rdtsc();
 	a = &t->aux[d - 1];
-	if ((!a->keep || now - a->t0 < ctr_opts.min_ticks) && p < t->end &&
-	    take_back(t, a, fn, d)) {
+	if (!a->keep && p < t->end && take_back(t, a, fn, d)) {
+		t->gate = CTR_G_POLICY; /* not sampled: dropped without reading the clock */
+		return;
+	}
+	now = rdtsc();
+	if (now - a->t0 < ctr_opts.min_ticks && p < t->end && take_back(t, a, fn, d)) {
 		t->gate = CTR_G_POLICY;
 		return;
 	}
@@ -1127,7 +1163,7 @@ static void policy_exit(struct ctr_thr *t, uintptr_t fn)
 		t->gate = CTR_G_POLICY;
 		return;
 	}
-	generic_exit_locked(t, fn, now); /* counts to write first, a time gap, a full window */
+	exit_slow(fn, now); /* counts to write first, a time gap, a full window */
 }
 
 /* Enter when the gate is not open: first event of a thread, nested, losing, off, options. */
@@ -1316,6 +1352,8 @@ CTR_EXPORT void __cyg_profile_func_enter(void *fnp, void *site)
 		/* not recording: cost as close to glibc's empty hook as a load and a branch */
 		if (t->gate == CTR_G_OFF || (t->gate == CTR_G_DORMANT && !ctr_global_on))
 			return;
+		if (t->gate == CTR_G_POLICY)
+			return policy_enter(t, fn, HOOK_SP());
 		return enter_gated_tail(fn, HOOK_SP());
 	}
 	slot = ctr_slot_of(fn);
@@ -1357,6 +1395,8 @@ CTR_EXPORT void __cyg_profile_func_exit(void *fnp, void *site)
 	if (unlikely(t->gate)) {
 		if (t->gate == CTR_G_OFF || (t->gate == CTR_G_DORMANT && !ctr_global_on))
 			return;
+		if (t->gate == CTR_G_POLICY)
+			return policy_exit(t, fn);
 		return exit_gated_tail(fn);
 	}
 	d = t->depth;
