@@ -14,7 +14,7 @@ BIN="$WORK/bin"
 B=${BUILD:-build}
 case $B in /*) ;; *) B="$ROOT/$B" ;; esac
 ROUNDS=${BENCH_ROUNDS:-5}
-WORKLOADS=${BENCH_WORKLOADS:-fib smallfns threads1 threads2 lua sqlite}
+WORKLOADS=${BENCH_WORKLOADS:-fib smallfns threads1 threads2 lua sqlite zstd}
 T=$(mktemp -d /tmp/ctrace-rings-bench.XXXXXX)
 trap 'rm -rf "$T"' EXIT
 [ -x "$BIN/fib.inst" ] && [ -x "$BIN/floor.so" ] || sh "$ROOT/bench/setup.sh" >&2
@@ -25,12 +25,14 @@ cmd() {
 		fib) echo "$BIN/fib.inst 30" ;; smallfns) echo "$BIN/smallfns.inst 100000" ;;
 		threads1) echo "$BIN/threads.inst 1 100000" ;; threads2) echo "$BIN/threads.inst 2 100000" ;;
 		lua) echo "$BIN/lua.inst $ROOT/bench/bench.lua 1" ;; sqlite) echo "$BIN/speedtest1.inst --memdb --size 3" ;;
+		zstd) echo "$BIN/zstd.inst -T2 -q -f $WORK/zstd-input-quick -o $T/out.zst" ;;
 		esac
 	else
 		case $1 in
 		fib) echo "$BIN/fib.inst 33" ;; smallfns) echo "$BIN/smallfns.inst 300000" ;;
 		threads1) echo "$BIN/threads.inst 1 300000" ;; threads2) echo "$BIN/threads.inst 2 300000" ;;
 		lua) echo "$BIN/lua.inst $ROOT/bench/bench.lua 1" ;; sqlite) echo "$BIN/speedtest1.inst --memdb --size 5" ;;
+		zstd) echo "$BIN/zstd.inst -T2 -q -f $WORK/zstd-input-full -o $T/out.zst" ;;
 		esac
 	fi
 }

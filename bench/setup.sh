@@ -37,6 +37,11 @@ apt_src() {
 		-o Dir::Etc::SourceParts=/dev/null -o Dir::State::Lists="$APTDIR/lists" \
 		-o Dir::Cache="$APTDIR/cache" -o APT::Sandbox::User=root "$@"
 }
+apt_cache() {
+	apt-cache -q -o Dir::Etc::SourceList="$APTDIR/deb-src.sources" \
+		-o Dir::Etc::SourceParts=/dev/null -o Dir::State::Lists="$APTDIR/lists" \
+		-o Dir::Cache="$APTDIR/cache" "$@"
+}
 fetch() { # fetch PKG DIRGLOB: 0 with the unpacked tree in $TREE, or 1
 	TREE=$(find "$SRC" -maxdepth 1 -type d -name "$2" | sort | tail -n 1)
 	[ -n "$TREE" ] && return 0
@@ -54,8 +59,22 @@ fetch() { # fetch PKG DIRGLOB: 0 with the unpacked tree in $TREE, or 1
 		touch "$APTDIR/updated"
 	fi
 	say "fetching source package $1"
-	(cd "$SRC" && apt_src source --download-only "$1" >/dev/null) || return 1
-	dsc=$(ls "$SRC"/"$1"_*.dsc | sort | tail -n 1)
+	dsc=
+	if ! (cd "$SRC" && apt_src source --download-only "$1" >/dev/null 2>&1); then
+		# the newest version may be listed but not served (a security update's pool
+		# 404s here): try the others the lists name, newest first
+		got=0
+		for v in $(apt_cache showsrc "$1" 2>/dev/null | sed -n 's/^Version: //p' | sort -r -V); do
+			say "retrying $1=$v"
+			if (cd "$SRC" && apt_src source --download-only "$1=$v" >/dev/null 2>&1); then
+				got=1
+				dsc="$SRC/$1_${v#*:}.dsc"
+				break
+			fi
+		done
+		[ $got = 1 ] || return 1
+	fi
+	[ -n "$dsc" ] || dsc=$(ls "$SRC"/"$1"_*.dsc | sort | tail -n 1)
 	(cd "$SRC" && dpkg-source -q --no-check -x "$dsc" >/dev/null) || return 1
 	TREE=$(find "$SRC" -maxdepth 1 -type d -name "$2" | sort | tail -n 1)
 	[ -n "$TREE" ]

@@ -1955,8 +1955,9 @@ struct calib {
 	size_t bufsz;
 	uintptr_t *slots;
 	struct ctr_frame *stack;
-	struct ctr_aux *aux; /* with a drop policy */
-	struct ctr_thr pend; /* its pending counts (pend, pend_hint, pend_cap only) */
+	struct ctr_aux *aux;  /* with a drop policy */
+	struct ctr_thr pend;  /* its pending counts (pend, pend_hint, pend_cap only) */
+	struct ctr_opts opts; /* the process's options, restored afterwards */
 };
 
 enum { CALIB_N = 4000, CALIB_ROUNDS = 7, CALIB_HIST = 4096 };
@@ -1984,8 +1985,12 @@ static void calib_reset(struct calib *k, enum calib_mode mode)
 		t->pend = k->pend.pend;
 		t->pend_hint = k->pend.pend_hint;
 		t->pend_cap = k->pend.pend_cap;
-		ctr_opts.sample = 0;
-		ctr_opts.min_ticks = mode == CALIB_DROPPED ? UINT64_MAX : 0;
+		/* CALIB_DROPPED: with --sample, unsampled calls (no scount: none is sampled),
+		 * dropped without a clock read at their exit; else too short for any limit */
+		ctr_opts.sample = mode == CALIB_DROPPED ? k->opts.sample : 0;
+		ctr_opts.min_ticks = mode != CALIB_DROPPED ? 0
+				     : k->opts.sample	   ? k->opts.min_ticks
+							   : UINT64_MAX;
 	}
 	if (mode == CALIB_EXCLUDED)
 		k->slots[ctr_slot_of((uintptr_t)calib_target)] = (uintptr_t)calib_target | EXCL_TAG;
@@ -2053,12 +2058,13 @@ static double ticks_to_ns_per_call(uint64_t hook, uint64_t bare)
 int ctr_calibrate(struct ctr_overhead *o)
 {
 	struct ctr_thr saved = ctr_tls;
-	struct ctr_opts opts = ctr_opts;
+	const struct ctr_opts opts = ctr_opts;
 	static uint32_t hist[CALIB_HIST];
 	struct calib k = {
 	    .enter = (hook_fn)dlsym(RTLD_DEFAULT, "__cyg_profile_func_enter"),
 	    .exitf = (hook_fn)dlsym(RTLD_DEFAULT, "__cyg_profile_func_exit"),
 	    .bufsz = (size_t)CALIB_N * 2 * 4 + 4096,
+	    .opts = ctr_opts,
 	};
 	uint64_t hook, bare, n = 0, acc = 0;
 	double sum = 0;
