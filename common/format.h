@@ -192,7 +192,9 @@ enum ctr_hidden_kind {
  * chunk when it comes round to it, and each chunk but the first begins with a TIME record and a
  * FRAME record per open frame, and DEFINEs again every function it names, so that a snapshot
  * can begin at any chunk. */
-#define CTR_RING_VERSION 1
+/* Version 2: the writer zeroes a drained chunk when it takes it again (word 0 first), not the
+ * drainer; the drainer still zeroes the chunks of version-1 rings. */
+#define CTR_RING_VERSION 2
 #define CTR_RING_HDR_SIZE 4096 /* the data area starts here */
 
 enum ctr_ring_state {

@@ -164,9 +164,10 @@ static int add_ring(struct ctr_drain *d, const char *name)
 		close(fd);
 		return 0; /* being set up */
 	}
-	if (memcmp(hdr.magic, CTR_RING_MAGIC, 8) || hdr.version != CTR_RING_VERSION ||
-	    hdr.hdr_size != CTR_RING_HDR_SIZE || hdr.chunk_size == 0 || hdr.chunk_size % 4096 ||
-	    hdr.data_size % hdr.chunk_size || hdr.data_size < 2 * hdr.chunk_size ||
+	if (memcmp(hdr.magic, CTR_RING_MAGIC, 8) || hdr.version < 1 ||
+	    hdr.version > CTR_RING_VERSION || hdr.hdr_size != CTR_RING_HDR_SIZE ||
+	    hdr.chunk_size == 0 || hdr.chunk_size % 4096 || hdr.data_size % hdr.chunk_size ||
+	    hdr.data_size < 2 * hdr.chunk_size ||
 	    (uint64_t)st.st_size < CTR_RING_HDR_SIZE + hdr.data_size) {
 		close(fd);
 		return -1;
@@ -330,8 +331,8 @@ static uint64_t copy_out(struct ctr_drain *d, struct ring *r, uint64_t upto, int
 			    count_events((const uint32_t *)(data + at + skip), (n - skip) / 4,
 					 r->h->ev.version ? r->h->ev.version : CTR_EV_VERSION);
 		}
-		if (release)
-			memset(data + at, 0, n);
+		if (release && r->h->version < 2)
+			memset(data + at, 0, n); /* a version-1 writer reuses chunks as they are */
 		r->tail += n;
 	}
 	if (release)

@@ -116,13 +116,20 @@ int ctr_ring_take(struct ctr_thr *t, uint64_t off)
 		return -1;
 	}
 	w = t->ring_data + (off % h->data_size) / 4;
-	if (ctr_proc.flight) {
-		/* nobody drains: overwrite the oldest chunk, zeroed so its end shows */
-		if (off >= h->data_size)
-			memset(w, 0, chunk);
-	} else if (!ring_wait(t, off)) {
+	if (!ctr_proc.flight && !ring_wait(t, off)) {
 		errno = ENOBUFS;
 		return -1;
+	}
+	if (off >= h->data_size) {
+		/* a chunk used before (drained, or the oldest of a flight recorder): zeroed so that
+		 * its end shows after a death; word 0 first, so that a death during the memset
+		 * leaves nothing of the old lap to be taken for events. Here and not in the
+		 * drainer: these lines are about to be written by this thread anyway. */
+		/* full fences: memset may use streaming stores, which other stores can pass */
+		__atomic_store_n(&w[0], 0, __ATOMIC_RELAXED);
+		__atomic_thread_fence(__ATOMIC_SEQ_CST);
+		memset(w + 1, 0, chunk - 4);
+		__atomic_thread_fence(__ATOMIC_SEQ_CST);
 	}
 	if (off + chunk > t->ring_touched && off < h->data_size) {
 		/* first lap: blocks and pages for the chunk now, timed, and never again (see

@@ -63,6 +63,11 @@ rec kill -- "$T/ringprog" kill 123457
 check "SIGKILL after N calls: status 137" 137 "$status"
 check "SIGKILL after N calls: every one of the N in the store" 123457 "$(field kill work calls)"
 check "SIGKILL: no ring file left" 0 "$(rings_left)"
+# a ring used for many laps: every chunk taken again was zeroed by its writer, so the chunk
+# being written when the kill came ends at its first zero word, not in the last lap's events
+rec killlap --buffer 512K -- "$T/ringprog" kill 1234567
+check "SIGKILL after N calls, 512K ring, many laps: every one of the N" "137 1234567" "$status $(field killlap work calls)"
+check "SIGKILL, many laps: more than 8 laps drained" 1 "$(python3 -c "print(int(int('$(meta killlap drain_bytes)' or 0) > 8 * 512 * 1024))")"
 
 rec segv -- "$T/ringprog" segv 54321
 check "crash after N calls: status 139" 139 "$status"
