@@ -108,8 +108,11 @@ static inline int leave(struct ctr_decoder *d, struct ctr_event *ev, struct ctr_
 
 int ctr_decoder_next(struct ctr_decoder *d, struct ctr_event *ev, struct ctr_err *e)
 {
+	static const struct ctr_event none; /* copied with vector stores, where a 96-byte
+					     * memset() became a slow `rep stos` */
+
 	for (;;) {
-		memset(ev, 0, sizeof(*ev));
+		*ev = none;
 		if (d->exit_left | d->unwind_left) {
 			if (d->exit_left) { /* the second half of a LEAF or EXIT2 word */
 				d->exit_left = 0;
