@@ -672,6 +672,8 @@ static __attribute__((noinline)) int add_pending_slow(struct ctr_thr *t, uintptr
 	int found, saved = errno;
 	uint32_t k = pend_probe(t, fn, pend_tail(t, t->depth), t->n_pend, &found);
 
+	if (t->n_pend < t->pend_cap)
+		t->pend_skip = 0; /* room again: the next full array tries merging at once */
 	if (found) {
 		t->pend[t->pend_hint[k]].count++;
 		return 0;
@@ -1140,13 +1142,16 @@ static __attribute__((noinline)) void policy_exit(struct ctr_thr *t, uintptr_t f
 	}
 	t->gate = CTR_G_BUSY;
 	a = &t->aux[d - 1];
+	/* a take-back may write counts (a full array), which may lose: the gate says LOST then */
 	if (!a->keep && p < t->end && take_back(t, a, fn, d)) {
-		t->gate = CTR_G_POLICY; /* not sampled: dropped without reading the clock */
+		if (t->gate == CTR_G_BUSY) /* not sampled: dropped without reading the clock */
+			t->gate = CTR_G_POLICY;
 		return;
 	}
 	now = rdtsc();
 	if (now - a->t0 < ctr_opts.min_ticks && p < t->end && take_back(t, a, fn, d)) {
-		t->gate = CTR_G_POLICY;
+		if (t->gate == CTR_G_BUSY)
+			t->gate = CTR_G_POLICY;
 		return;
 	}
 	delta = now - t->last;
