@@ -28,9 +28,12 @@ struct ctr_lat {
 	struct pair *pairs; /* exact mode: every call */
 	size_t n_pairs, cap_pairs;
 	int hist_mode;
-	struct ctr_hmap map; /* (node << IDX_BITS | bucket) + 1 -> index in cnt */
+	/* histogram mode: open addressing on (node << IDX_BITS | bucket) + 1 (0 = empty), the
+	 * count beside its key (one cache line a call); made a packed cnt[] at the end */
+	struct entry *tab;
+	size_t tab_cap;
 	struct entry *cnt;
-	size_t n_cnt, cap_cnt;
+	size_t n_cnt;
 	int nomem;
 };
 
@@ -48,26 +51,66 @@ void ctr_lat_free(struct ctr_lat *l)
 	if (!l)
 		return;
 	free(l->pairs);
+	free(l->tab);
 	free(l->cnt);
-	ctr_hmap_free(&l->map);
 	free(l);
+}
+
+/* Doubles the table (at half load). 0 or -1. */
+static int tab_grow(struct ctr_lat *l)
+{
+	size_t cap = l->tab_cap ? 2 * l->tab_cap : 4096;
+	struct entry *t = calloc(cap, sizeof(*t));
+
+	if (!t)
+		return -1;
+	for (size_t i = 0; i < l->tab_cap; i++)
+		if (l->tab[i].key) {
+			size_t j = ctr_hash_mix64(l->tab[i].key) & (cap - 1);
+
+			while (t[j].key)
+				j = (j + 1) & (cap - 1);
+			t[j] = l->tab[i];
+		}
+	free(l->tab);
+	l->tab = t;
+	l->tab_cap = cap;
+	return 0;
 }
 
 static void hist_add(struct ctr_lat *l, uint32_t node, uint64_t ns)
 {
-	uint64_t key = ((uint64_t)node << IDX_BITS) | ctr_hist_index(ns);
-	uint32_t *v = ctr_hmap_get(&l->map, key + 1);
+	uint64_t key = (((uint64_t)node << IDX_BITS) | ctr_hist_index(ns)) + 1;
+	size_t i;
 
-	if (v) {
-		l->cnt[*v].count++;
-		return;
-	}
-	if (ctr_grow((void **)&l->cnt, &l->cap_cnt, l->n_cnt + 1, sizeof(*l->cnt)) ||
-	    ctr_hmap_put(&l->map, key + 1, (uint32_t)l->n_cnt)) {
+	if (2 * (l->n_cnt + 1) > l->tab_cap && tab_grow(l)) {
 		l->nomem = 1;
 		return;
 	}
-	l->cnt[l->n_cnt++] = (struct entry){key, 1};
+	for (i = ctr_hash_mix64(key) & (l->tab_cap - 1); l->tab[i].key;
+	     i = (i + 1) & (l->tab_cap - 1))
+		if (l->tab[i].key == key) {
+			l->tab[i].count++;
+			return;
+		}
+	l->tab[i] = (struct entry){key, 1};
+	l->n_cnt++;
+}
+
+/* The table's entries, packed into cnt[] with their keys back. 0 or -1. */
+static int tab_pack(struct ctr_lat *l)
+{
+	size_t n = 0;
+
+	if (!(l->cnt = malloc((l->n_cnt + 1) * sizeof(*l->cnt))))
+		return -1;
+	for (size_t i = 0; i < l->tab_cap; i++)
+		if (l->tab[i].key)
+			l->cnt[n++] = (struct entry){l->tab[i].key - 1, l->tab[i].count};
+	free(l->tab);
+	l->tab = NULL;
+	l->tab_cap = 0;
+	return 0;
 }
 
 void ctr_lat_add(struct ctr_lat *l, uint32_t node, uint64_t ns)
@@ -285,7 +328,7 @@ static int hist_finish(struct ctr_lat *l, struct ctr_run *run, struct ctr_hist_b
 		 *fmax = calloc(run->n_functions + 1, sizeof(*fmax));
 	int ret = CTR_ENOMEM;
 
-	if (!fmin || !fmax)
+	if (!fmin || !fmax || tab_pack(l))
 		goto out;
 	for (size_t i = 0; i < run->n_functions; i++)
 		fmin[i] = UINT64_MAX;
