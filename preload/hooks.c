@@ -1081,6 +1081,34 @@ static void generic_exit_locked(struct ctr_thr *t, uintptr_t fn, uint64_t now)
 		t->gate = CTR_GATE_ON;
 }
 
+/* HOT: the fast paths' own writes, shared by the plain hooks and the drop policy's: an ENTER
+ * word for the frame at depth @d, and the EXIT of the frame at depth @d, folded into the word
+ * before it when it fits (a LEAF or an EXIT2). */
+static inline __attribute__((always_inline)) void fast_enter_word(struct ctr_thr *t, uint32_t *p,
+								  uint32_t d, uint32_t slot,
+								  uint64_t delta, uint64_t now)
+{
+	t->depth = d + 1;
+	*p = ctr_w_enter(slot, (uint32_t)delta);
+	t->pos = p + 1;
+	t->merge = p + 1;
+	t->last = now;
+}
+
+static inline __attribute__((always_inline)) void
+fast_exit_word(struct ctr_thr *t, uint32_t *p, uint32_t d, uint64_t delta, uint64_t now)
+{
+	t->depth = d - 1;
+	t->last = now;
+	if (p == t->merge && merge_exit(p, delta)) {
+		t->merge = NULL; /* a LEAF or EXIT2 absorbs nothing more */
+	} else {
+		*p = ctr_w2_exit((uint32_t)delta);
+		t->pos = p + 1;
+		t->merge = p + 1;
+	}
+}
+
 /*
  * The drop policy's fast paths (gate CTR_G_POLICY: --min-duration, --sample with a TSC). An
  * enter writes its ENTER as the fast path does and notes how to take it back; an exit either
@@ -1116,11 +1144,7 @@ static __attribute__((noinline)) void policy_enter(struct ctr_thr *t, uintptr_t 
 		a->pend_start = t->n_pend;
 		t->stack[d].fn = fn;
 		t->stack[d].sp = sp;
-		t->depth = d + 1;
-		*p = ctr_w_enter(slot, (uint32_t)delta);
-		t->pos = p + 1;
-		t->merge = p + 1;
-		t->last = now;
+		fast_enter_word(t, p, d, slot, delta, now);
 		t->gate = CTR_G_POLICY;
 		return;
 	}
@@ -1156,15 +1180,7 @@ static __attribute__((noinline)) void policy_exit(struct ctr_thr *t, uintptr_t f
 	}
 	delta = now - t->last;
 	if (likely(t->n_pend <= a->pend_start && delta <= CTR_W2_EXIT_DELTA_MAX && p < t->end)) {
-		t->depth = d - 1;
-		t->last = now;
-		if (p == t->merge && merge_exit(p, delta)) {
-			t->merge = NULL;
-		} else {
-			*p = ctr_w2_exit((uint32_t)delta);
-			t->pos = p + 1;
-			t->merge = p + 1;
-		}
+		fast_exit_word(t, p, d, delta, now);
 		t->gate = CTR_G_POLICY;
 		return;
 	}
@@ -1377,11 +1393,7 @@ CTR_EXPORT void __cyg_profile_func_enter(void *fnp, void *site)
 		t->stack[d].fn = fn;
 		t->stack[d].sp = HOOK_SP();
 		if (likely(t->slots[slot] == fn && delta <= CTR_ENTER_DELTA_MAX && p < t->end)) {
-			t->depth = d + 1;
-			*p = ctr_w_enter(slot, (uint32_t)delta);
-			t->pos = p + 1;
-			t->merge = p + 1;
-			t->last = now;
+			fast_enter_word(t, p, d, slot, delta, now);
 			t->gate = CTR_G_OPEN;
 			return;
 		}
@@ -1411,15 +1423,7 @@ CTR_EXPORT void __cyg_profile_func_exit(void *fnp, void *site)
 		delta = now - t->last;
 		p = t->pos;
 		if (likely(delta <= CTR_W2_EXIT_DELTA_MAX && p < t->end)) {
-			t->depth = d - 1;
-			t->last = now;
-			if (p == t->merge && merge_exit(p, delta)) {
-				t->merge = NULL; /* a LEAF or EXIT2 absorbs nothing more */
-			} else {
-				*p = ctr_w2_exit((uint32_t)delta);
-				t->pos = p + 1;
-				t->merge = p + 1;
-			}
+			fast_exit_word(t, p, d, delta, now);
 			t->gate = CTR_G_OPEN;
 			return;
 		}
