@@ -25,8 +25,8 @@ WARN := -Wall -Wextra -Wno-unused-parameter -Wshadow -Wformat=2
 CFLAGS_BASE := -std=gnu11 $(OPT) $(WARN) -MMD -MP -D_GNU_SOURCE $(SANFLAGS)
 PC_CFLAGS = $(shell pkg-config --cflags libdw sqlite3 jansson libzstd libpq libmicrohttpd 2>/dev/null)
 # libpq, libmicrohttpd, elfutils and libstdc++ are not linked into the tools: store/pgsql.c
-# opens libpq on the first PostgreSQL store, serve/serve.c libmicrohttpd when a server starts,
-# ingest/elflib.c libdw for the first symbolizer or provenance read and ingest/symbolize.c
+# opens libpq on the first PostgreSQL store, tools/serve/serve.c libmicrohttpd when a server starts,
+# tools/ingest/elflib.c libdw for the first symbolizer or provenance read and tools/ingest/symbolize.c
 # libstdc++ for the first C++ name (linked, their dependency chains made every command start
 # slower: libpq 12 ms, libmicrohttpd and libstdc++ 4-17, elfutils 4; docs/performance.md); the
 # unit tests link libpq.
@@ -36,8 +36,8 @@ PQ_LIBS = $(shell pkg-config --libs libpq 2>/dev/null)
 # The pipeline stages, lowest first; each is one static archive and may use only the stages
 # before it. The link lines list them highest first, so a call from a lower stage into a higher
 # one is an undefined symbol (tests/layers.sh also checks includes and symbols).
-STAGES := common store ingest view export serve cli
-MAINS := cli/ctrace.c cli/ctrace-report.c
+STAGES := common store tools/ingest tools/view tools/export tools/serve tools/cli
+MAINS := tools/cli/ctrace.c tools/cli/ctrace-report.c
 stage_src = $(filter-out $(MAINS),$(wildcard $(1)/*.c))
 HOST_SRC := $(foreach s,$(STAGES),$(call stage_src,$(s)))
 PRELOAD_SRC := $(wildcard preload/*.c)
@@ -50,7 +50,7 @@ UNIT_BIN := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRC))
 DEPS_STAMP := $(BUILD)/.deps-ok
 
 .PHONY: all deps test unit integ demo bench bench-serve asan fuzz fmt install clean
-all: $(BUILD)/libctrace.so $(BUILD)/ctrace $(BUILD)/ctrace-report $(BUILD)/ctrace-cc
+all: $(BUILD)/libctrace.so $(BUILD)/ctrace $(BUILD)/ctrace-report $(BUILD)/ctrace-cc $(BUILD)/ctrace-c++
 
 # Install what the build needs when a pkg-config check fails (Debian/Ubuntu, as root).
 deps: $(DEPS_STAMP)
@@ -82,31 +82,34 @@ $(BUILD)/obj/pic/%.o: %.c | $(DEPS_STAMP)
 
 # One archive per stage: $(BUILD)/libctr<stage>.a.
 define stage_rule
-$$(BUILD)/libctr$(1).a: $$(call obj,host,$$(call stage_src,$(1)))
+$$(BUILD)/libctr$(notdir $(1)).a: $$(call obj,host,$$(call stage_src,$(1)))
 	$$(Q)rm -f $$@ && ar rcs $$@ $$^
 endef
 $(foreach s,$(STAGES),$(eval $(call stage_rule,$(s))))
 
-# The HTML page's assets are embedded with .incbin (export/assets.c).
-$(BUILD)/obj/host/export/assets.o $(BUILD)/obj/fuzz/export/assets.o: $(wildcard export/assets/*)
+# The HTML page's assets are embedded with .incbin (tools/export/assets.c).
+$(BUILD)/obj/host/tools/export/assets.o $(BUILD)/obj/fuzz/tools/export/assets.o: $(wildcard tools/export/assets/*)
 
 reverse = $(if $(1),$(call reverse,$(wordlist 2,$(words $(1)),$(1))) $(firstword $(1)))
-LIBS := $(foreach s,$(call reverse,$(STAGES)),$(BUILD)/libctr$(s).a)
+LIBS := $(foreach s,$(call reverse,$(STAGES)),$(BUILD)/libctr$(notdir $(s)).a)
 LDLIBS = $(PC_LIBS) -lm -lpthread -ldl
 
 $(BUILD)/libctrace.so: $(PRELOAD_OBJ)
 	@$(if $(Q),echo "  LD      $@")
 	$(Q)$(CC) -shared $(SANFLAGS) -o $@ $^ -lunwind -ldl -lpthread -Wl,-z,now
 
-$(BUILD)/ctrace: $(BUILD)/obj/host/cli/ctrace.o $(LIBS)
+$(BUILD)/ctrace: $(BUILD)/obj/host/tools/cli/ctrace.o $(LIBS)
 	@$(if $(Q),echo "  LD      $@")
 	$(Q)$(CC) $(SANFLAGS) -o $@ $< $(LIBS) $(LDLIBS)
-$(BUILD)/ctrace-report: $(BUILD)/obj/host/cli/ctrace-report.o $(LIBS)
+$(BUILD)/ctrace-report: $(BUILD)/obj/host/tools/cli/ctrace-report.o $(LIBS)
 	@$(if $(Q),echo "  LD      $@")
 	$(Q)$(CC) $(SANFLAGS) -o $@ $< $(LIBS) $(LDLIBS)
 $(BUILD)/ctrace-cc: instrument/ctrace-cc
 	@mkdir -p $(dir $@)
 	$(Q)install -m 0755 $< $@
+# The C++ driver is the same script under a name ending in c++ (docs/ctrace-cc.md).
+$(BUILD)/ctrace-c++: $(BUILD)/ctrace-cc
+	$(Q)ln -sf ctrace-cc $@
 
 $(BUILD)/tests/%: tests/unit/%.c $(LIBS) | $(DEPS_STAMP)
 	@mkdir -p $(dir $@)

@@ -51,7 +51,7 @@ int ctr_tl_iter_open_store(struct ctr_tl_iter **out, struct ctr_store *s, const 
 /* 1 = event, 0 = end, negative CTR_E* on corrupt data. */
 int ctr_tl_iter_next(struct ctr_tl_iter *it, struct ctr_event *ev, struct ctr_err *e);
 void ctr_tl_iter_close(struct ctr_tl_iter *it); /* accepts NULL */
-/* Random access by chunk, for readers that index a timeline (export/tlindex.h): the number of
+/* Random access by chunk, for readers that index a timeline (tools/export/tlindex.h): the number of
  * chunks of the iterated thread, chunk @k of them in seq order (borrowed from the run), how many
  * have been read so far (the chunk of the last event is the one before that), and a seek that
  * makes chunk @k the next one read, dropping the rest of the current one and the decoder's open

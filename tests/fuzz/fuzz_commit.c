@@ -13,9 +13,9 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "ingest/commit.h"
 #include "store/store.h"
 #include "store/timeline.h"
+#include "tools/ingest/commit.h"
 
 static const char *const names[] = {"run.meta", "t-1-0-1.ev", "p-1-0.maps", "p-1-0.meta",
 				    "p-1-0.crash"};

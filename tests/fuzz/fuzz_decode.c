@@ -20,9 +20,9 @@
 #include <unistd.h>
 
 #include "common/decode.h"
-#include "ingest/commit.h"
-#include "ingest/rundir.h"
 #include "store/store.h"
+#include "tools/ingest/commit.h"
+#include "tools/ingest/rundir.h"
 
 static char dir[64];
 

@@ -9,6 +9,7 @@
 
 cd "$(dirname "$0")/../.." || exit 1
 wrap="$PWD/instrument/ctrace-cc"
+built=$(cd "${1:-build}" && pwd)
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/ctrace-cc-XXXXXX") || exit 1
 trap 'rm -rf "$tmp"' EXIT
 fails=0
@@ -151,6 +152,8 @@ for cc in gcc clang; do
 		ln -s "$wrap" "$tmp/ctrace-c++"
 		check "gcc: called as ctrace-c++ it compiles C++" \
 			sh -c "cd '$tmp' && CTRACE_CXX=g++ ./ctrace-c++ -O0 -o '$d/v3' v.cc '$d/hooks.o' && '$d/v3' | grep -q enters="
+		check "gcc: make builds ctrace-c++ beside ctrace-cc and it compiles C++" \
+			sh -c "cd '$tmp' && CTRACE_CXX=g++ '$built/ctrace-c++' -O0 -o '$d/v4' v.cc '$d/hooks.o' && '$d/v4' | grep -q enters="
 	else
 		check "clang: exclusions are ignored with a warning" \
 			sh -c "cd '$tmp' && '$wrap' -O0 --ctrace-exclude-function=skip_me -o '$d/tx' t.c hooks.c 2>&1 | grep -q 'warning: clang cannot exclude'"

@@ -1,7 +1,9 @@
 #!/bin/sh
 # SPDX-License-Identifier: MIT
-# The architecture, checked: the pipeline stages (common -> store -> ingest -> view -> export ->
-# serve -> cli, the Makefile's STAGES) only use the stages before them, by include and by symbol; the
+# The architecture, checked: the top level is the one the design names (preload, instrument, store,
+# tools, tests, Makefile, docs, plus common/ and bench/); the pipeline stages (common -> store ->
+# tools/ingest -> tools/view -> tools/export -> tools/serve -> tools/cli, the Makefile's STAGES)
+# only use the stages before them, by include and by symbol; the
 # preload and instrument/ use nothing of ctrace but common/'s header-only files; the tree is
 # formatted with the committed .clang-format; no function on the tools side is longer than
 # about 120 lines (common/decode.c's decoder loop is the hot path of commit and stays whole).
@@ -15,17 +17,24 @@ B=$(cd "${1:-build}" && pwd)
 cd "$ROOT" || exit 1
 
 STAGES=$(sed -n 's/^STAGES := //p' Makefile)
-check "Makefile names the stages" "common store ingest view export serve cli" "$STAGES"
+check "Makefile names the stages" "common store tools/ingest tools/view tools/export tools/serve tools/cli" "$STAGES"
 
-# Includes: a file in stage N may include "../S/..." only for stages S before or equal to N.
+# The top level: nothing but what the design names (files starting with a dot aside).
+top=$(git ls-files 2>/dev/null | sed -n 's#^\([^./][^/]*\)/.*#\1#p; s#^\([^./][^/]*\)$#\1#p' | sort -u | tr '\n' ' ')
+check "the top level is the design's" "Makefile README.md bench common docs instrument preload store tests tools " "$top"
+
+# Includes: a file in stage N may include another stage's header only for stages before or equal
+# to N; an include path is resolved against the including file's folder to find its stage.
 rank() { i=0; for s in $STAGES; do [ "$s" = "$1" ] && { echo $i; return; }; i=$((i + 1)); done; echo 99; }
 up=
 for s in $STAGES; do
 	r=$(rank "$s")
 	for f in "$s"/*.c "$s"/*.h; do
 		[ -f "$f" ] || continue
-		for inc in $(sed -n 's/^#include "\.\.\/\([a-z]*\)\/.*/\1/p' "$f"); do
-			[ "$(rank "$inc")" -le "$r" ] || up="$up $f->$inc"
+		for inc in $(sed -n 's/^#include "\(\.\.\/[^"]*\)".*/\1/p' "$f"); do
+			target=$(realpath -m --relative-to="$ROOT" "$s/$inc")
+			st=${target%/*}
+			[ "$(rank "$st")" -le "$r" ] || up="$up $f->$st"
 		done
 	done
 done
@@ -46,12 +55,12 @@ n=$(nm -D --defined-only "$B/libctrace.so" 2>/dev/null | grep -c ' T ctr_')
 check "libctrace.so exports no ctr_ library symbol" 0 "$n"
 
 # Symbols: what a stage's archive leaves undefined must not be defined by a later stage.
-defs() { nm -g --defined-only "$B/libctr$1.a" 2>/dev/null | awk 'NF == 3 { print $3 }' | sort -u; }
-undefs() { nm -g --undefined-only "$B/libctr$1.a" 2>/dev/null | awk '{ print $NF }' | sort -u; }
+defs() { nm -g --defined-only "$B/libctr${1##*/}.a" 2>/dev/null | awk 'NF == 3 { print $3 }' | sort -u; }
+undefs() { nm -g --undefined-only "$B/libctr${1##*/}.a" 2>/dev/null | awk '{ print $NF }' | sort -u; }
 upsym=
 for s in $STAGES; do
 	r=$(rank "$s")
-	[ -f "$B/libctr$s.a" ] || { bad "archive libctr$s.a" "missing in $B"; continue; }
+	[ -f "$B/libctr${s##*/}.a" ] || { bad "archive libctr${s##*/}.a" "missing in $B"; continue; }
 	undefs "$s" >"$B/.layers-u"
 	for t in $STAGES; do
 		[ "$(rank "$t")" -gt "$r" ] || continue
@@ -78,7 +87,7 @@ LIMIT=120
 long=$(awk -v lim=$LIMIT '
 	/^[a-z].*\(/ && !/;[ \t]*$/ { name = $0; sub(/\(.*/, "", name); sub(/.*[ *]/, "", name); start = FNR }
 	/^}/ { if (start && FNR - start > lim) printf " %s:%s(%d)", FILENAME, name, FNR - start; start = 0 }
-	' store/*.c ingest/*.c view/*.c export/*.c cli/*.c)
+	' store/*.c tools/*/*.c)
 check "no function over $LIMIT lines in the tools side" "" "$long"
 
 summary layers

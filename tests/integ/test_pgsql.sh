@@ -91,7 +91,7 @@ check "kill -9 during commit: raw run intact" "$sum0" "$(cd "$dir" && cat * | ck
 check "commit after the kills stores the run" 1 "$(pg "$P" -c 'SELECT count(*) FROM ctrace.runs')"
 check "no transaction left open by the killed commits" 0 "$(pg "$ADMIN" -c "SELECT count(*) FROM pg_stat_activity WHERE datname = 'ct_kill' AND state LIKE 'idle in transaction%'")"
 
-# ---- export sqlite -> postgres -> jsonl (fib runs: --tree of deep.c is slow in view/) ----
+# ---- export sqlite -> postgres -> jsonl (fib runs: --tree of deep.c is slow in tools/view/) ----
 P=$(newdb ct_export)
 "$C" record -s sqlite:a.db --meta branch=main -- ./fibn 22 >/dev/null 2>&1
 "$C" record -s sqlite:a.db --meta branch=dev -- ./fibn 19 >/dev/null 2>&1

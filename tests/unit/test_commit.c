@@ -26,10 +26,10 @@
 #include <unistd.h>
 
 #include "common/format.h"
-#include "ingest/commit.h"
-#include "ingest/invariants.h"
 #include "store/store.h"
-#include "view/report.h"
+#include "tools/ingest/commit.h"
+#include "tools/ingest/invariants.h"
+#include "tools/view/report.h"
 
 #define PID 4242
 #define T0 1000ull		    /* start_ticks of the process and of its threads */

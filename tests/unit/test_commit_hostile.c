@@ -13,8 +13,8 @@
 #include <unistd.h>
 
 #include "common/format.h"
-#include "ingest/commit.h"
 #include "store/store.h"
+#include "tools/ingest/commit.h"
 
 static char dir[64];
 

@@ -9,7 +9,7 @@
 #include <string.h>
 
 #include "../../common/dynlib.h"
-#include "../../ingest/elflib.h"
+#include "../../tools/ingest/elflib.h"
 
 static struct {
 	double (*cos)(double);

@@ -11,9 +11,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "export/export.h"
-#include "export/viewer.h"
 #include "report-fixture.h"
+#include "tools/export/export.h"
+#include "tools/export/viewer.h"
 
 static struct ctr_run *timeline_run(void)
 {

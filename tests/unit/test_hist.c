@@ -13,10 +13,10 @@
 #include <unistd.h>
 
 #include "common/hist.h"
-#include "ingest/latency.h"
 #include "store/store.h"
 #include "store/timeline.h"
-#include "view/cxxname.h"
+#include "tools/ingest/latency.h"
+#include "tools/view/cxxname.h"
 
 Test(hist, buckets_tile_the_range_with_bounded_width)
 {

@@ -15,7 +15,7 @@
 #include <unistd.h>
 
 #include "report-fixture.h"
-#include "view/report.h"
+#include "tools/view/report.h"
 
 static void opts(struct ctr_report_opts *o)
 {

@@ -18,7 +18,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "ingest/symbolize.h"
+#include "tools/ingest/symbolize.h"
 
 #define FX_MAX_FN 20000
 #define FX_MAX_MOD 64

@@ -8,8 +8,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "export/tlindex.h"
 #include "report-fixture.h"
+#include "tools/export/tlindex.h"
 
 static struct ctr_tlindex *index_of(const struct ctr_run *r)
 {

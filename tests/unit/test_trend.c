@@ -10,7 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "view/trend.h"
+#include "tools/view/trend.h"
 
 /* Marks @n values; returns the indexes of the jumps joined with ',' (static buffer). */
 static const char *jumps(const double *v, size_t n, struct ctr_trend_point *pt)

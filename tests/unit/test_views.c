@@ -11,9 +11,9 @@
 
 #include "report-fixture.h"
 #include "store/store.h"
-#include "view/calls.h"
-#include "view/graph.h"
-#include "view/report.h"
+#include "tools/view/calls.h"
+#include "tools/view/graph.h"
+#include "tools/view/report.h"
 
 static char *slurp(const char *path)
 {

@@ -1,0 +1,21 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Where a run came from, as run metadata: the kernel and CPU of the host that commits it and
+ * the compiler and build-id of the main binary (read from its ELF file with libelf), so runs
+ * can be told apart and filtered (`ctrace query --build-id`, `ctrace trend`).
+ */
+#ifndef CTR_PROVENANCE_H
+#define CTR_PROVENANCE_H
+
+#include "../../store/store.h"
+
+/*
+ * Appends to @r->meta, after what is there: "host.kernel" (uname -r), "host.cpu" (the first
+ * "model name" of /proc/cpuinfo, else uname -m), and for the ELF file @exe (may be NULL or
+ * gone: then skipped) "build.compiler" (the distinct strings of its .comment section, joined
+ * with "; ") and "build.id" (its GNU build-id in hex). A key already present (the recorder
+ * or the user set it) is kept and not added again. Returns 0 or CTR_ENOMEM.
+ */
+int ctr_provenance_add(struct ctr_run *r, const char *exe);
+
+#endif

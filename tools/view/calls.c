@@ -1,0 +1,439 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Call-by-call views over the stored timeline (calls.h): --slowest and replay. Both walk each
+ * thread's events with a stack of open calls; replay prints a call's opening line only once it
+ * knows the call is shown and has a shown child (a pending line per open call), so a leaf comes
+ * out as one "name();" line and --min-duration needs no look-ahead beyond the stack.
+ */
+#include "calls.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../../common/grow.h"
+#include "../../store/timeline.h"
+#include "cxxname.h"
+
+#define NAME_BUF 1024
+
+static int cmp_thread(const void *a, const void *b, void *arg)
+{
+	const struct ctr_run *run = arg;
+	const struct ctr_thread *x = &run->threads[*(const uint32_t *)a],
+				*y = &run->threads[*(const uint32_t *)b];
+
+	if (x->start_ns != y->start_ns)
+		return x->start_ns < y->start_ns ? -1 : 1;
+	if (x->pid != y->pid)
+		return x->pid < y->pid ? -1 : 1;
+	return x->tid < y->tid ? -1 : x->tid > y->tid;
+}
+
+void ctr_report_thread_order(const struct ctr_run *run, uint32_t *order)
+{
+	for (size_t i = 0; i < run->n_threads; i++)
+		order[i] = (uint32_t)i;
+	if (run->n_threads > 1)
+		qsort_r(order, run->n_threads, sizeof(*order), cmp_thread, (void *)run);
+}
+
+static int iter_open(const struct ctr_calls_src *src, uint32_t thread, struct ctr_tl_iter **it,
+		     struct ctr_err *e)
+{
+	if (src->store)
+		return ctr_tl_iter_open_store(it, src->store, src->run, thread, e);
+	return ctr_tl_iter_open(it, src->run, thread, e);
+}
+
+/* Per function: 1 if it matches @glob. NULL when out of memory; *@any counts matches. */
+static unsigned char *match_table(const struct ctr_run *run, const char *glob, size_t *any)
+{
+	unsigned char *m = calloc(run->n_functions + 1, 1);
+
+	*any = 0;
+	for (size_t i = 0; m && i < run->n_functions; i++)
+		if (run->functions[i].kind != CTR_FN_MARK &&
+		    ctr_report_name_match(run, (uint32_t)i, glob)) {
+			m[i] = 1;
+			(*any)++;
+		}
+	return m;
+}
+
+static int write_status(FILE *out, struct ctr_err *e)
+{
+	if (ferror(out))
+		return ctr_err_set(e, CTR_EIO, errno, "cannot write the report: %s",
+				   strerror(errno));
+	return 0;
+}
+
+/* ---- --slowest ---------------------------------------------------------------------- */
+
+struct slow {
+	uint64_t dur, start;
+	uint32_t thread;
+	uint32_t *path; /* function ids, outermost first */
+	uint32_t depth; /* entries in path */
+};
+
+struct open_call {
+	uint32_t fid;
+	uint64_t t0;
+	int pending;	 /* replay: opening line not printed yet */
+	int shown;	 /* replay: the call passes the filters */
+	uint32_t vdepth; /* replay: displayed depth (0 = top) */
+	int scope;	 /* replay: inside a --function match (this call or an ancestor) */
+};
+
+struct stack {
+	struct open_call *c;
+	size_t n, cap;
+};
+
+static int push(struct stack *s, struct open_call c)
+{
+	if (ctr_grow((void **)&s->c, &s->cap, s->n + 1, sizeof(*s->c)))
+		return CTR_ENOMEM;
+	s->c[s->n++] = c;
+	return 0;
+}
+
+/* Keeps the @n longest in @top (sorted, longest first; *@k used). */
+static int slow_offer(struct slow *top, size_t n, size_t *k, const struct stack *st,
+		      uint32_t thread, uint64_t start, uint64_t dur)
+{
+	size_t pos = *k;
+	struct slow s;
+
+	while (pos > 0 && top[pos - 1].dur < dur)
+		pos--;
+	if (pos >= n)
+		return 0;
+	s = (struct slow){dur, start, thread, malloc(st->n * sizeof(uint32_t)), (uint32_t)st->n};
+	if (!s.path)
+		return CTR_ENOMEM;
+	for (size_t i = 0; i < st->n; i++)
+		s.path[i] = st->c[i].fid;
+	if (*k == n)
+		free(top[n - 1].path);
+	else
+		(*k)++;
+	memmove(&top[pos + 1], &top[pos], (*k - 1 - pos) * sizeof(*top));
+	top[pos] = s;
+	return 0;
+}
+
+static int slow_thread(const struct ctr_calls_src *src, uint32_t th, const unsigned char *match,
+		       struct slow *top, size_t n, size_t *k, uint64_t *seen, struct ctr_err *e)
+{
+	struct ctr_tl_iter *it = NULL;
+	struct stack st = {0};
+	struct ctr_event ev;
+	int ret;
+
+	if ((ret = iter_open(src, th, &it, e)))
+		return ret;
+	while ((ret = ctr_tl_iter_next(it, &ev, e)) > 0) {
+		if (ev.type == CTR_EV_ENTER || ev.type == CTR_EV_INHERIT) {
+			if ((ret = push(
+				 &st, (struct open_call){.fid = (uint32_t)ev.ref, .t0 = ev.time})))
+				break;
+		} else if (ev.type == CTR_EV_EXIT && !ev.unmatched && st.n) {
+			struct open_call *c = &st.c[st.n - 1];
+
+			if (c->fid < src->run->n_functions && match[c->fid]) {
+				(*seen)++;
+				if ((ret = slow_offer(top, n, k, &st, th, c->t0,
+						      ev.time > c->t0 ? ev.time - c->t0 : 0)))
+					break;
+			}
+			st.n--;
+		}
+	}
+	free(st.c);
+	ctr_tl_iter_close(it);
+	if (ret == CTR_ENOMEM)
+		ctr_err_set(e, CTR_ENOMEM, 0, "out of memory reading the timeline");
+	return ret < 0 ? ret : 0;
+}
+
+static void slow_print(FILE *out, const struct ctr_run *run, const struct slow *s, size_t rank)
+{
+	const struct ctr_thread *t = &run->threads[s->thread];
+	char dur[32], start[32], lbl[NAME_BUF];
+
+	ctr_fmt_ns(dur, sizeof(dur), s->dur);
+	ctr_fmt_ns(start, sizeof(start), s->start);
+	fprintf(out, "%4zu %10s %8d %10s  --from %" PRIu64 " --to %" PRIu64 "  ", rank, dur, t->tid,
+		start, s->start, s->start + s->dur + 1);
+	for (uint32_t i = 0; i < s->depth; i++)
+		fprintf(out, "%s%s", i ? " > " : "",
+			ctr_report_label(run, s->path[i], lbl, sizeof(lbl)));
+	fputc('\n', out);
+}
+
+int ctr_report_slowest(FILE *out, const struct ctr_calls_src *src, const struct ctr_report_opts *o,
+		       const char *func, size_t n, struct ctr_err *e)
+{
+	const struct ctr_run *run = src->run;
+	struct slow *top = NULL;
+	unsigned char *match = NULL;
+	uint32_t *order = NULL;
+	size_t any, k = 0;
+	uint64_t seen = 0;
+	int ret = CTR_ENOMEM;
+
+	if (!n)
+		n = 10;
+	if (!(match = match_table(run, func, &any)) || !(top = calloc(n, sizeof(*top))) ||
+	    !(order = calloc(run->n_threads + 1, sizeof(*order)))) {
+		ctr_err_set(e, CTR_ENOMEM, 0, "out of memory finding the slowest calls");
+		goto out;
+	}
+	if (!any) {
+		ret = ctr_err_set(e, CTR_ENOTFOUND, 0, "no function matches '%s'", func);
+		goto out;
+	}
+	ctr_report_thread_order(run, order);
+	for (size_t i = 0; i < run->n_threads; i++)
+		if ((ret = slow_thread(src, order[i], match, top, n, &k, &seen, e)))
+			goto out;
+	if (!seen) {
+		ret = ctr_err_set(e, CTR_ENOTFOUND, 0,
+				  "no call of '%s' in the stored timeline of run '%s'", func,
+				  run->id);
+		goto out;
+	}
+	if ((ret = ctr_report_header(out, run, o, e)))
+		goto out;
+	fprintf(out, "\nslowest %zu of %" PRIu64 " calls of '%s' (measured times)\n\n", k, seen,
+		func);
+	fprintf(out, "%4s %10s %8s %10s  %-36s  %s\n", "#", "duration", "tid", "start", "window",
+		"call path");
+	for (size_t i = 0; i < k; i++)
+		slow_print(out, run, &top[i], i + 1);
+	ret = write_status(out, e);
+out:
+	for (size_t i = 0; top && i < k; i++)
+		free(top[i].path);
+	free(top);
+	free(match);
+	free(order);
+	return ret;
+}
+
+/* ---- replay ------------------------------------------------------------------------- */
+
+struct replay {
+	FILE *out;
+	const struct ctr_run *run;
+	const struct ctr_replay_opts *ro;
+	const unsigned char *match; /* NULL: no --function */
+	int32_t tid;
+	struct stack st;
+};
+
+static void rp_line(struct replay *r, uint64_t t, const char *dur, uint32_t vdepth, const char *a,
+		    const char *b)
+{
+	fprintf(r->out, "%14" PRIu64 " %10s %8d | %*s%s%s\n", t, dur, r->tid, (int)(2 * vdepth), "",
+		a, b);
+}
+
+/* "()" after a name that has no parameter list of its own (a --full-names C++ name has). */
+static const char *parens(const struct ctr_run *run, uint32_t fid)
+{
+	return strchr(ctr_cxx_display(run, fid), '(') ? "" : "()";
+}
+
+/* Prints the pending opening lines of the shown open calls, outermost first. */
+static void rp_flush(struct replay *r)
+{
+	char lbl[NAME_BUF], txt[NAME_BUF + 8];
+
+	for (size_t i = 0; i < r->st.n; i++) {
+		struct open_call *c = &r->st.c[i];
+
+		if (!c->shown || !c->pending)
+			continue;
+		c->pending = 0;
+		snprintf(txt, sizeof(txt), "%s%s {",
+			 ctr_report_label(r->run, c->fid, lbl, sizeof(lbl)),
+			 parens(r->run, c->fid));
+		rp_line(r, c->t0, "", c->vdepth, txt, "");
+	}
+}
+
+static int rp_enter(struct replay *r, uint32_t fid, uint64_t t)
+{
+	const struct open_call *parent = r->st.n ? &r->st.c[r->st.n - 1] : NULL;
+	struct open_call c = {.fid = fid, .t0 = t, .pending = 1};
+	int scope =
+	    !r->match || (parent && parent->scope) || (fid < r->run->n_functions && r->match[fid]);
+	/* displayed depth: from the outermost --function match, else from the top */
+	uint32_t vd = 0;
+
+	if (parent && (!r->match || parent->scope))
+		vd = parent->vdepth + 1;
+	c.scope = scope;
+	c.vdepth = vd;
+	c.shown = scope && (!r->ro->depth || vd < r->ro->depth) && t >= r->ro->from_ns &&
+		  (!r->ro->to_ns || t < r->ro->to_ns);
+	return push(&r->st, c);
+}
+
+static void rp_exit(struct replay *r, uint64_t t)
+{
+	struct open_call *c = &r->st.c[r->st.n - 1];
+	uint64_t d = t > c->t0 ? t - c->t0 : 0;
+	char dur[32], lbl[NAME_BUF], close[NAME_BUF + 16];
+
+	if (c->shown && (!c->pending || d >= r->ro->min_duration_ns)) {
+		ctr_fmt_ns(dur, sizeof(dur), d);
+		if (c->pending) {
+			r->st.n--; /* ancestors' lines first, not this one's */
+			rp_flush(r);
+			r->st.n++;
+			rp_line(r, c->t0, dur, c->vdepth,
+				ctr_report_label(r->run, c->fid, lbl, sizeof(lbl)),
+				*parens(r->run, c->fid) ? "();" : ";");
+		} else {
+			snprintf(close, sizeof(close), "} /* %s */",
+				 ctr_report_label(r->run, c->fid, lbl, sizeof(lbl)));
+			rp_line(r, t, dur, c->vdepth, close, "");
+		}
+	}
+	r->st.n--;
+}
+
+static int rp_event(struct replay *r, const struct ctr_event *ev)
+{
+	char txt[NAME_BUF + 32];
+	const struct open_call *top = r->st.n ? &r->st.c[r->st.n - 1] : NULL;
+
+	switch (ev->type) {
+	case CTR_EV_ENTER:
+	case CTR_EV_INHERIT:
+		return rp_enter(r, (uint32_t)ev->ref, ev->time);
+	case CTR_EV_EXIT:
+		if (!ev->unmatched && r->st.n)
+			rp_exit(r, ev->time);
+		return 0;
+	case CTR_EV_MARK:
+		if ((top && !top->shown) || (!top && r->match) || r->ro->min_duration_ns ||
+		    ev->time < r->ro->from_ns || (r->ro->to_ns && ev->time >= r->ro->to_ns))
+			return 0;
+		rp_flush(r);
+		snprintf(txt, sizeof(txt), "/* mark: %s */",
+			 ctr_cxx_display(r->run, (uint32_t)ev->ref));
+		rp_line(r, ev->time, "", top ? top->vdepth + 1 : 0, txt, "");
+		return 0;
+	case CTR_EV_LOST:
+		if ((top && !top->shown) || (!top && r->match) || ev->time < r->ro->from_ns ||
+		    (r->ro->to_ns && ev->time >= r->ro->to_ns))
+			return 0;
+		snprintf(txt, sizeof(txt), "/* %" PRIu64 " events lost */", ev->count);
+		rp_flush(r);
+		rp_line(r, ev->time, "", top ? top->vdepth + 1 : 0, txt, "");
+		return 0;
+	default:
+		return 0;
+	}
+}
+
+/* Calls still open when a thread's timeline ends (commit closes them, so only a timeline cut
+ * short has any): closed here, innermost first, marked as such. */
+static void rp_open_at_end(struct replay *r, uint64_t t)
+{
+	char lbl[NAME_BUF], txt[NAME_BUF + 64], dur[32];
+
+	while (r->st.n) {
+		struct open_call *c = &r->st.c[r->st.n - 1];
+		uint64_t d = t > c->t0 ? t - c->t0 : 0;
+
+		ctr_report_label(r->run, c->fid, lbl, sizeof(lbl));
+		ctr_fmt_ns(dur, sizeof(dur), d);
+		if (c->shown && !c->pending) {
+			snprintf(txt, sizeof(txt), "} /* %s, open at the end */", lbl);
+			rp_line(r, t, dur, c->vdepth, txt, "");
+		} else if (c->shown && d >= r->ro->min_duration_ns) {
+			r->st.n--;
+			rp_flush(r);
+			r->st.n++;
+			snprintf(txt, sizeof(txt), "%s%s; /* open at the end */", lbl,
+				 parens(r->run, c->fid));
+			rp_line(r, c->t0, dur, c->vdepth, txt, "");
+		}
+		r->st.n--;
+	}
+}
+
+static int rp_thread(struct replay *r, const struct ctr_calls_src *src, uint32_t th,
+		     struct ctr_err *e)
+{
+	const struct ctr_thread *t = &r->run->threads[th];
+	struct ctr_tl_iter *it = NULL;
+	struct ctr_event ev;
+	uint64_t last = 0;
+	int ret;
+
+	r->tid = t->tid;
+	r->st.n = 0;
+	fprintf(r->out, "# thread %d '%s' (pid %d)\n", t->tid, t->name ? t->name : "", t->pid);
+	if ((ret = iter_open(src, th, &it, e)))
+		return ret;
+	while ((ret = ctr_tl_iter_next(it, &ev, e)) > 0) {
+		last = ev.time;
+		if ((ret = rp_event(r, &ev)))
+			break;
+	}
+	if (!ret)
+		rp_open_at_end(r, t->end_ns > last ? t->end_ns : last);
+	ctr_tl_iter_close(it);
+	if (ret == CTR_ENOMEM)
+		ctr_err_set(e, CTR_ENOMEM, 0, "out of memory reading the timeline");
+	return ret < 0 ? ret : 0;
+}
+
+int ctr_replay(FILE *out, const struct ctr_calls_src *src, const struct ctr_replay_opts *ro,
+	       struct ctr_err *e)
+{
+	const struct ctr_run *run = src->run;
+	struct replay r = {.out = out, .run = run, .ro = ro};
+	unsigned char *match = NULL;
+	uint32_t *order = calloc(run->n_threads + 1, sizeof(*order));
+	size_t any = 0, shown = 0;
+	int ret = 0;
+
+	if (!order || (ro->function && !(match = match_table(run, ro->function, &any)))) {
+		ret = ctr_err_set(e, CTR_ENOMEM, 0, "out of memory replaying run '%s'", run->id);
+		goto out;
+	}
+	if (ro->function && !any) {
+		ret = ctr_err_set(e, CTR_ENOTFOUND, 0, "no function matches '%s'", ro->function);
+		goto out;
+	}
+	r.match = match;
+	ctr_report_thread_order(run, order);
+	for (size_t i = 0; i < run->n_threads; i++)
+		shown += !ro->tid || run->threads[order[i]].tid == ro->tid;
+	if (!shown) {
+		ret = ctr_err_set(e, CTR_ENOTFOUND, 0, "no thread %d in run '%s'", (int)ro->tid,
+				  run->id);
+		goto out;
+	}
+	fprintf(out, "# %12s %10s %8s   %s\n", "START(ns)", "DURATION", "TID", "FUNCTION");
+	for (size_t i = 0; i < run->n_threads && !ret; i++)
+		if (!ro->tid || run->threads[order[i]].tid == ro->tid)
+			ret = rp_thread(&r, src, order[i], e);
+	if (!ret)
+		ret = write_status(out, e);
+out:
+	free(r.st.c);
+	free(match);
+	free(order);
+	return ret;
+}
