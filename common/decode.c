@@ -106,6 +106,131 @@ static inline int leave(struct ctr_decoder *d, struct ctr_event *ev, struct ctr_
 	return 1;
 }
 
+/* ext_record()'s answer for a record that sets decoder state but is no event of its own. */
+enum { SKIP = 2 };
+
+/* The extended record @w at word @at (its payload follows): 1 with @ev filled, SKIP for state
+ * only (time, slot definitions, padding, unwinds, a later version's kinds), or an error. Kept out
+ * of ctr_decoder_next()'s loop: extended records are rare beside ENTER and EXIT words. */
+static int ext_record(struct ctr_decoder *d, struct ctr_event *ev, struct ctr_err *e, size_t at,
+		      uint32_t w)
+{
+	uint32_t kind = CTR_W_EXT_KIND(w), nw = CTR_W_EXT_NWORDS(w), arg = CTR_W_EXT_ARG(w);
+	const uint32_t *p = d->w + d->pos;
+
+	if (nw > d->n - d->pos)
+		return bad(d, e, at, "record truncated");
+	d->pos += nw;
+	ev->time = d->time;
+	switch (kind) {
+	case CTR_X_TIME:
+		if (nw < 2)
+			return bad(d, e, at, "short time record");
+		/* a clock that stepped back a little (TSC across CPUs on a VM) is clamped;
+		 * more than that is time going backwards: not data a recorder writes */
+		if (d->have_time && d->time > CTR_DEC_TIME_SLACK &&
+		    u64_at(p) < d->time - CTR_DEC_TIME_SLACK)
+			return bad(d, e, at, "time going backwards");
+		if (!d->have_time || u64_at(p) > d->time)
+			d->time = u64_at(p);
+		d->have_time = 1;
+		return SKIP;
+	case CTR_X_DEFINE:
+		if (nw < 2 || arg >= CTR_NSLOTS)
+			return bad(d, e, at, "bad define record");
+		d->slots[arg] = u64_at(p) + 1; /* 0 means undefined */
+		return SKIP;
+	case CTR_X_PAD:
+		return SKIP;
+	case CTR_X_LOST:
+		if (nw < 2)
+			return bad(d, e, at, "short lost record");
+		ev->type = CTR_EV_LOST;
+		ev->count = u64_at(p);
+		return 1;
+	case CTR_X_INHERIT:
+		if (nw < 2 || !d->have_time)
+			return bad(d, e, at, "bad inherit record");
+		ev->type = CTR_EV_INHERIT;
+		ev->ref = u64_at(p);
+		if (push(d, ev->ref, e))
+			return CTR_ENOMEM;
+		ev->depth = d->depth;
+		return 1;
+	case CTR_X_SPAN:
+	case CTR_X_MARK:
+	case CTR_X_THREAD_NAME:
+		if (kind == CTR_X_MARK && arg == 0 && nw == 2) { /* stored: function id */
+			ev->type = CTR_EV_MARK;
+			ev->ref = u64_at(p);
+			ev->str = (const char *)p; /* read as raw: an empty name */
+			ev->len = 0;
+			return 1;
+		}
+		if ((arg + 3) / 4 > nw)
+			return bad(d, e, at, "string longer than its record");
+		ev->str = (const char *)p;
+		ev->len = arg;
+		if (kind == CTR_X_SPAN) {
+			if (!d->have_time)
+				return bad(d, e, at, "span before the first time record");
+			ev->type = CTR_EV_SPAN;
+			if (push(d, UINT64_MAX, e)) /* resolved by the reader */
+				return CTR_ENOMEM;
+			ev->depth = d->depth;
+		} else {
+			ev->type = kind == CTR_X_MARK ? CTR_EV_MARK : CTR_EV_THREAD_NAME;
+		}
+		return 1;
+	case CTR_X_ATTR_STR: {
+		if (nw < 1)
+			return bad(d, e, at, "short attribute record");
+		uint32_t vlen = p[0], kw = (arg + 3) / 4;
+
+		if (vlen > CTR_STR_MAX || 1 + kw + (vlen + 3) / 4 > nw)
+			return bad(d, e, at, "attribute longer than its record");
+		ev->type = CTR_EV_ATTR_STR;
+		ev->str = (const char *)(p + 1);
+		ev->len = arg;
+		ev->str2 = (const char *)(p + 1 + kw);
+		ev->len2 = vlen;
+		return 1;
+	}
+	case CTR_X_ATTR_INT:
+		if (nw < 2 || 2 + (arg + 3) / 4 > nw)
+			return bad(d, e, at, "attribute longer than its record");
+		ev->type = CTR_EV_ATTR_INT;
+		ev->ival = (int64_t)u64_at(p);
+		ev->str = (const char *)(p + 2);
+		ev->len = arg;
+		return 1;
+	case CTR_X_UNWIND:
+		if (nw < 1)
+			return bad(d, e, at, "short unwind record");
+		d->time += p[0];
+		d->unwind_left = arg;
+		return SKIP;
+	case CTR_X_COUNT:
+		if (arg >= CTR_NSLOTS || !d->slots[arg])
+			return bad(d, e, at, "bad count record");
+		ev->type = CTR_EV_COUNT;
+		ev->ref = d->slots[arg] - 1;
+		ev->count = nw ? p[0] : 1; /* no payload: one call */
+		return 1;
+	case CTR_X_TRACER:
+	case CTR_X_HIDDEN:
+		if (nw < 1 || (kind == CTR_X_HIDDEN && arg >= CTR_HIDDEN_KINDS))
+			return SKIP; /* a later version's variant: skipped like unknown kinds
+				      */
+		ev->type = kind == CTR_X_TRACER ? CTR_EV_TRACER : CTR_EV_HIDDEN;
+		ev->ref = arg;
+		ev->count = p[0];
+		return 1;
+	default:
+		return SKIP; /* unknown kinds are skipped: forward compatible */
+	}
+}
+
 int ctr_decoder_next(struct ctr_decoder *d, struct ctr_event *ev, struct ctr_err *e)
 {
 	static const struct ctr_event none; /* copied with vector stores, where a 96-byte
@@ -165,120 +290,8 @@ int ctr_decoder_next(struct ctr_decoder *d, struct ctr_event *ev, struct ctr_err
 			return enter(d, ev, e, at, CTR_W_ENTER_SLOT(w), CTR_W_ENTER_DELTA(w));
 		}
 
-		/* extended record */
-		uint32_t kind = CTR_W_EXT_KIND(w), nw = CTR_W_EXT_NWORDS(w), arg = CTR_W_EXT_ARG(w);
-		const uint32_t *p = d->w + d->pos;
-
-		if (nw > d->n - d->pos)
-			return bad(d, e, at, "record truncated");
-		d->pos += nw;
-		ev->time = d->time;
-		switch (kind) {
-		case CTR_X_TIME:
-			if (nw < 2)
-				return bad(d, e, at, "short time record");
-			/* a clock that stepped back a little (TSC across CPUs on a VM) is clamped;
-			 * more than that is time going backwards: not data a recorder writes */
-			if (d->have_time && d->time > CTR_DEC_TIME_SLACK &&
-			    u64_at(p) < d->time - CTR_DEC_TIME_SLACK)
-				return bad(d, e, at, "time going backwards");
-			if (!d->have_time || u64_at(p) > d->time)
-				d->time = u64_at(p);
-			d->have_time = 1;
-			continue;
-		case CTR_X_DEFINE:
-			if (nw < 2 || arg >= CTR_NSLOTS)
-				return bad(d, e, at, "bad define record");
-			d->slots[arg] = u64_at(p) + 1; /* 0 means undefined */
-			continue;
-		case CTR_X_PAD:
-			continue;
-		case CTR_X_LOST:
-			if (nw < 2)
-				return bad(d, e, at, "short lost record");
-			ev->type = CTR_EV_LOST;
-			ev->count = u64_at(p);
-			return 1;
-		case CTR_X_INHERIT:
-			if (nw < 2 || !d->have_time)
-				return bad(d, e, at, "bad inherit record");
-			ev->type = CTR_EV_INHERIT;
-			ev->ref = u64_at(p);
-			if (push(d, ev->ref, e))
-				return CTR_ENOMEM;
-			ev->depth = d->depth;
-			return 1;
-		case CTR_X_SPAN:
-		case CTR_X_MARK:
-		case CTR_X_THREAD_NAME:
-			if (kind == CTR_X_MARK && arg == 0 && nw == 2) { /* stored: function id */
-				ev->type = CTR_EV_MARK;
-				ev->ref = u64_at(p);
-				ev->str = (const char *)p; /* read as raw: an empty name */
-				ev->len = 0;
-				return 1;
-			}
-			if ((arg + 3) / 4 > nw)
-				return bad(d, e, at, "string longer than its record");
-			ev->str = (const char *)p;
-			ev->len = arg;
-			if (kind == CTR_X_SPAN) {
-				if (!d->have_time)
-					return bad(d, e, at, "span before the first time record");
-				ev->type = CTR_EV_SPAN;
-				if (push(d, UINT64_MAX, e)) /* resolved by the reader */
-					return CTR_ENOMEM;
-				ev->depth = d->depth;
-			} else {
-				ev->type = kind == CTR_X_MARK ? CTR_EV_MARK : CTR_EV_THREAD_NAME;
-			}
-			return 1;
-		case CTR_X_ATTR_STR: {
-			if (nw < 1)
-				return bad(d, e, at, "short attribute record");
-			uint32_t vlen = p[0], kw = (arg + 3) / 4;
-
-			if (vlen > CTR_STR_MAX || 1 + kw + (vlen + 3) / 4 > nw)
-				return bad(d, e, at, "attribute longer than its record");
-			ev->type = CTR_EV_ATTR_STR;
-			ev->str = (const char *)(p + 1);
-			ev->len = arg;
-			ev->str2 = (const char *)(p + 1 + kw);
-			ev->len2 = vlen;
-			return 1;
-		}
-		case CTR_X_ATTR_INT:
-			if (nw < 2 || 2 + (arg + 3) / 4 > nw)
-				return bad(d, e, at, "attribute longer than its record");
-			ev->type = CTR_EV_ATTR_INT;
-			ev->ival = (int64_t)u64_at(p);
-			ev->str = (const char *)(p + 2);
-			ev->len = arg;
-			return 1;
-		case CTR_X_UNWIND:
-			if (nw < 1)
-				return bad(d, e, at, "short unwind record");
-			d->time += p[0];
-			d->unwind_left = arg;
-			continue;
-		case CTR_X_COUNT:
-			if (arg >= CTR_NSLOTS || !d->slots[arg])
-				return bad(d, e, at, "bad count record");
-			ev->type = CTR_EV_COUNT;
-			ev->ref = d->slots[arg] - 1;
-			ev->count = nw ? p[0] : 1; /* no payload: one call */
-			return 1;
-		case CTR_X_TRACER:
-		case CTR_X_HIDDEN:
-			if (nw < 1 || (kind == CTR_X_HIDDEN && arg >= CTR_HIDDEN_KINDS))
-				continue; /* a later version's variant: skipped like unknown kinds
-					   */
-			ev->type = kind == CTR_X_TRACER ? CTR_EV_TRACER : CTR_EV_HIDDEN;
-			ev->ref = arg;
-			ev->count = p[0];
-			return 1;
-		default:
-			continue; /* unknown kinds are skipped: forward compatible */
-		}
+		ret = ext_record(d, ev, e, at, w);
+		if (ret != SKIP)
+			return ret;
 	}
 }

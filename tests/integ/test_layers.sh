@@ -5,8 +5,8 @@
 # tools/ingest -> tools/view -> tools/export -> tools/serve -> tools/cli, the Makefile's STAGES)
 # only use the stages before them, by include and by symbol; the
 # preload and instrument/ use nothing of ctrace but common/'s header-only files; the tree is
-# formatted with the committed .clang-format; no function on the tools side is longer than
-# about 120 lines (common/decode.c's decoder loop is the hot path of commit and stays whole).
+# formatted with the committed .clang-format; no function anywhere is longer than 150 lines and
+# none on the tools side longer than about 120.
 #
 # usage: tests/integ/test_layers.sh [BUILD_DIR]     prints "ok NAME" / "FAIL NAME: why"
 set -u
@@ -89,5 +89,10 @@ long=$(awk -v lim=$LIMIT '
 	/^}/ { if (start && FNR - start > lim) printf " %s:%s(%d)", FILENAME, name, FNR - start; start = 0 }
 	' store/*.c tools/*/*.c)
 check "no function over $LIMIT lines in the tools side" "" "$long"
+long=$(awk -v lim=150 '
+	/^[a-z].*\(/ && !/;[ \t]*$/ { name = $0; sub(/\(.*/, "", name); sub(/.*[ *]/, "", name); start = FNR }
+	/^}/ { if (start && FNR - start > lim) printf " %s:%s(%d)", FILENAME, name, FNR - start; start = 0 }
+	' common/*.c store/*.c tools/*/*.c preload/*.c)
+check "no function over 150 lines anywhere" "" "$long"
 
 summary layers
