@@ -3,7 +3,8 @@
  * The report views of report.h: aggregation of the calling-context tree into flat profiles,
  * the tree, callers/callees, JSON, diff and the run summary. Everything here works from the
  * run's aggregates (O(nodes)), never from the timeline, so reports stay instant for runs of
- * any length. The command-line front ends are in report-cmd.c.
+ * any length. The command-line front ends are in report-cmd.c. This file is the folder's top:
+ * the helpers that calls.c, graph.c and latency.c share with it are in report-util.c.
  */
 #include "report.h"
 
@@ -23,6 +24,7 @@
 #include "cxxname.h"
 #include "graph.h"
 #include "latency.h"
+#include "report-int.h"
 
 #define NAME_BUF 1024
 
@@ -44,20 +46,6 @@ void ctr_report_opts_init(struct ctr_report_opts *o)
 static const char *fname(const struct ctr_run *run, uint32_t fid)
 {
 	return ctr_cxx_display(run, fid);
-}
-
-const char *ctr_report_label(const struct ctr_run *run, uint32_t fid, char *buf, size_t n)
-{
-	const char *name = fname(run, fid);
-	uint32_t kind = fid < run->n_functions ? run->functions[fid].kind : CTR_FN_FUNCTION;
-
-	if (kind == CTR_FN_SPAN)
-		snprintf(buf, n, "[span] %s", name);
-	else if (kind == CTR_FN_MARK)
-		snprintf(buf, n, "[mark] %s", name);
-	else
-		snprintf(buf, n, "%s", name);
-	return buf;
 }
 
 static uint64_t n_total(const struct ctr_node *nd, int raw)
@@ -86,19 +74,6 @@ uint64_t ctr_report_base_ns(const struct ctr_run *run, int raw)
 	uint64_t sum = ctr_report_thread_base_ns(run, CTR_NONE, raw);
 
 	return sum ? sum : run->duration_ns;
-}
-
-uint64_t ctr_report_calls(const struct ctr_run *run)
-{
-	uint64_t calls = 0;
-
-	for (size_t i = 0; i < run->n_nodes; i++) {
-		uint32_t f = run->nodes[i].function;
-
-		if (f < run->n_functions && run->functions[f].kind == CTR_FN_FUNCTION)
-			calls += run->nodes[i].calls;
-	}
-	return calls;
 }
 
 static double pct(uint64_t v, uint64_t base)
@@ -291,76 +266,7 @@ void ctr_report_sort(const struct ctr_run *run, struct ctr_prof_entry *rows, siz
 		qsort_r(rows, n, sizeof(*rows), cmp_rows, &c);
 }
 
-static int name_match(const struct ctr_run *run, uint32_t fid, const char *glob)
-{
-	const struct ctr_function *f;
-
-	if (!glob)
-		return 1;
-	if (fid >= run->n_functions)
-		return 0;
-	f = &run->functions[fid];
-	if (f->name && (!strcmp(f->name, glob) || !fnmatch(glob, f->name, 0)))
-		return 1;
-	if (f->name && strcmp(fname(run, fid), f->name) &&
-	    (!strcmp(fname(run, fid), glob) || !fnmatch(glob, fname(run, fid), 0)))
-		return 1;
-	return f->linkage_name && *f->linkage_name &&
-	       (!strcmp(f->linkage_name, glob) || !fnmatch(glob, f->linkage_name, 0));
-}
-
-int ctr_report_name_match(const struct ctr_run *run, uint32_t fid, const char *glob)
-{
-	return name_match(run, fid, glob);
-}
-
 /* ---- text views ---- */
-
-static int out_status(FILE *out, struct ctr_err *e)
-{
-	if (ferror(out))
-		return ctr_err_set(e, CTR_EIO, errno, "cannot write the report: %s",
-				   strerror(errno));
-	return 0;
-}
-
-static const char *sig_name(int sig, char *buf, size_t n)
-{
-	const char *abbrev = sig > 0 ? sigabbrev_np(sig) : NULL;
-
-	if (abbrev)
-		snprintf(buf, n, "SIG%s", abbrev);
-	else
-		snprintf(buf, n, "signal %d", sig);
-	return buf;
-}
-
-int ctr_report_header(FILE *out, const struct ctr_run *run, const struct ctr_report_opts *o,
-		      struct ctr_err *e)
-{
-	char dur[32], calls[32], sig[32];
-	int crash_sig = run->signal;
-
-	if (o && o->no_header)
-		return 0;
-	ctr_fmt_ns(dur, sizeof(dur), run->duration_ns);
-	ctr_fmt_count(calls, sizeof(calls), ctr_report_calls(run));
-	fprintf(out, "run %s '%s' %s, %zu thread%s, %s calls%s\n", run->id,
-		run->command ? run->command : "", dur, run->n_threads,
-		run->n_threads == 1 ? "" : "s", calls, o && o->raw_times ? " (raw times)" : "");
-	if (run->lost_events)
-		fprintf(out, "WARNING: %" PRIu64 " events lost\n", run->lost_events);
-	if (run->crashed) {
-		for (size_t i = 0; !crash_sig && i < run->n_procs; i++)
-			if (run->procs[i].crashed)
-				crash_sig = run->procs[i].signal;
-		fprintf(out, "CRASHED: %s\n",
-			crash_sig ? sig_name(crash_sig, sig, sizeof(sig)) : "unknown signal");
-	} else if (run->signal) {
-		fprintf(out, "KILLED: %s\n", sig_name(run->signal, sig, sizeof(sig)));
-	}
-	return out_status(out, e);
-}
 
 const char *ctr_report_fn_attrs(const struct ctr_run *run, uint32_t fid, uint32_t thread, char *buf,
 				size_t n)
@@ -444,7 +350,7 @@ static int flat_table(FILE *out, const struct ctr_run *run, const struct ctr_rep
 	print_base(out, run, thread, base);
 	print_flat_head(out);
 	for (size_t i = 0; i < n; i++) {
-		if (!name_match(run, rows[i].function, o->function))
+		if (!ctr_report_name_match(run, rows[i].function, o->function))
 			continue;
 		matched++;
 		if (o->top && shown >= o->top)
@@ -468,7 +374,7 @@ static int fn_missing(const struct ctr_run *run, const struct ctr_report_opts *o
 	if (!o->function)
 		return 0;
 	for (size_t f = 0; f < run->n_functions; f++)
-		if (name_match(run, (uint32_t)f, o->function))
+		if (ctr_report_name_match(run, (uint32_t)f, o->function))
 			return 0;
 	return ctr_err_set(e, CTR_ENOTFOUND, 0, "no function matches '%s' in run '%s'", o->function,
 			   run->id);
@@ -486,7 +392,7 @@ int ctr_report_flat(FILE *out, const struct ctr_run *run, const struct ctr_repor
 		return ret;
 	fputc('\n', out);
 	ret = flat_table(out, run, o, CTR_NONE, ctr_report_base_ns(run, o->raw_times), e);
-	return ret ? ret : out_status(out, e);
+	return ret ? ret : ctr_report_status(out, e);
 }
 
 static uint64_t thread_span(const struct ctr_thread *t)
@@ -527,7 +433,7 @@ int ctr_report_threads(FILE *out, const struct ctr_run *run, const struct ctr_re
 				 ctr_report_thread_base_ns(run, (uint32_t)i, o->raw_times), e);
 	}
 	free(order);
-	return ret ? ret : out_status(out, e);
+	return ret ? ret : ctr_report_status(out, e);
 }
 
 /* ---- tree ---- */
@@ -858,7 +764,7 @@ int ctr_report_tree(FILE *out, const struct ctr_run *run, const struct ctr_repor
 		fprintf(out, "; see --min-percent, --depth)\n");
 	}
 	if (!ret)
-		ret = out_status(out, e);
+		ret = ctr_report_status(out, e);
 out:
 	free(order);
 	free(c.ai.idx);
@@ -942,7 +848,7 @@ int ctr_report_callers(FILE *out, const struct ctr_run *run, const struct ctr_re
 	if (e && e->code == CTR_ENOMEM)
 		ctr_err_clear(e);
 	for (size_t f = 0; f < run->n_functions; f++) {
-		matched[f] = (char)name_match(run, (uint32_t)f, func);
+		matched[f] = (char)ctr_report_name_match(run, (uint32_t)f, func);
 		nmatch += matched[f];
 	}
 	for (size_t f = 0; f <= run->n_functions; f++)
@@ -1006,7 +912,7 @@ int ctr_report_callers(FILE *out, const struct ctr_run *run, const struct ctr_re
 	}
 	qsort_r(rows, nrows, sizeof(*rows), cmp_edge, (void *)run);
 	print_edges(out, run, o, func, callees, rows, nrows, nmatch, calls, total, self);
-	ret = out_status(out, e);
+	ret = ctr_report_status(out, e);
 out:
 	free(rows);
 	free(slot);
@@ -1123,7 +1029,7 @@ static json_t *functions_json(const struct ctr_run *run, const struct ctr_report
 	ctr_report_sort(run, rows, n, o->sort);
 	arr = json_array();
 	for (size_t i = 0; arr && i < n; i++) {
-		if (!name_match(run, rows[i].function, o->function))
+		if (!ctr_report_name_match(run, rows[i].function, o->function))
 			continue;
 		if (o->top && shown >= o->top)
 			break;
@@ -1431,7 +1337,7 @@ static int diff_json(FILE *out, const struct ctr_run *a, const struct ctr_run *b
 	jset(j, "duration_ns_change",
 	     json_integer((json_int_t)b->duration_ns - (json_int_t)a->duration_ns));
 	for (size_t x = 0; x < nrows; x++) {
-		if (!name_match(rows[x].run, rows[x].function, o->function))
+		if (!ctr_report_name_match(rows[x].run, rows[x].function, o->function))
 			continue;
 		if (o->top && shown >= o->top)
 			break;
@@ -1499,7 +1405,7 @@ static int diff_text(FILE *out, const struct ctr_run *a, const struct ctr_run *b
 		"calls B", "self A", "self B", "self chg", "self%", "total A", "total B", "total%",
 		"p99 A", "p99 B", "p99%", "function");
 	for (size_t x = 0; x < nrows; x++) {
-		if (!name_match(rows[x].run, rows[x].function, o->function))
+		if (!ctr_report_name_match(rows[x].run, rows[x].function, o->function))
 			continue;
 		if (!o->top || shown < o->top)
 			diff_text_row(out, &rows[x]);
@@ -1507,7 +1413,7 @@ static int diff_text(FILE *out, const struct ctr_run *a, const struct ctr_run *b
 	}
 	if (o->top && shown > o->top)
 		fprintf(out, "... %zu more (--top 0 shows all)\n", shown - o->top);
-	return out_status(out, e);
+	return ctr_report_status(out, e);
 }
 
 int ctr_report_diff(FILE *out, const struct ctr_run *a, const struct ctr_run *b,
@@ -1590,7 +1496,7 @@ int ctr_report_summary(FILE *out, const struct ctr_run *run, struct ctr_err *e)
 	fprintf(out, "duration  %s\n", buf);
 	fprintf(out, "exit      ");
 	if (run->signal)
-		fprintf(out, "killed by %s", sig_name(run->signal, sig, sizeof(sig)));
+		fprintf(out, "killed by %s", ctr_report_sig_name(run->signal, sig, sizeof(sig)));
 	else if (run->exit_status >= 0)
 		fprintf(out, "status %d", run->exit_status);
 	else
@@ -1620,7 +1526,8 @@ int ctr_report_summary(FILE *out, const struct ctr_run *run, struct ctr_err *e)
 				fprintf(out, ", exec %u", p->gen);
 			fprintf(out, ") %s: ", p->command ? p->command : p->exe ? p->exe : "");
 			if (p->signal)
-				fprintf(out, "killed by %s", sig_name(p->signal, sig, sizeof(sig)));
+				fprintf(out, "killed by %s",
+					ctr_report_sig_name(p->signal, sig, sizeof(sig)));
 			else if (p->exit_status >= 0)
 				fprintf(out, "exit %d", p->exit_status);
 			else
@@ -1655,5 +1562,5 @@ int ctr_report_summary(FILE *out, const struct ctr_run *run, struct ctr_err *e)
 			s += len + (nl ? 1 : 0);
 		}
 	}
-	return out_status(out, e);
+	return ctr_report_status(out, e);
 }

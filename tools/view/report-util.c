@@ -1,0 +1,108 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * What every report view shares (report.h, report-int.h): a function's label and the names a
+ * glob matches, the run's call count, the header lines, the output's status. Below report.c,
+ * calls.c, graph.c and latency.c, calling none of them.
+ */
+#include <errno.h>
+#include <fnmatch.h>
+#include <inttypes.h>
+#include <string.h>
+
+#include "../../common/fmt.h"
+#include "cxxname.h"
+#include "report-int.h"
+#include "report.h"
+
+const char *ctr_report_label(const struct ctr_run *run, uint32_t fid, char *buf, size_t n)
+{
+	const char *name = ctr_cxx_display(run, fid);
+	uint32_t kind = fid < run->n_functions ? run->functions[fid].kind : CTR_FN_FUNCTION;
+
+	if (kind == CTR_FN_SPAN)
+		snprintf(buf, n, "[span] %s", name);
+	else if (kind == CTR_FN_MARK)
+		snprintf(buf, n, "[mark] %s", name);
+	else
+		snprintf(buf, n, "%s", name);
+	return buf;
+}
+
+uint64_t ctr_report_calls(const struct ctr_run *run)
+{
+	uint64_t calls = 0;
+
+	for (size_t i = 0; i < run->n_nodes; i++) {
+		uint32_t f = run->nodes[i].function;
+
+		if (f < run->n_functions && run->functions[f].kind == CTR_FN_FUNCTION)
+			calls += run->nodes[i].calls;
+	}
+	return calls;
+}
+
+int ctr_report_name_match(const struct ctr_run *run, uint32_t fid, const char *glob)
+{
+	const struct ctr_function *f;
+
+	if (!glob)
+		return 1;
+	if (fid >= run->n_functions)
+		return 0;
+	f = &run->functions[fid];
+	if (f->name && (!strcmp(f->name, glob) || !fnmatch(glob, f->name, 0)))
+		return 1;
+	if (f->name && strcmp(ctr_cxx_display(run, fid), f->name) &&
+	    (!strcmp(ctr_cxx_display(run, fid), glob) ||
+	     !fnmatch(glob, ctr_cxx_display(run, fid), 0)))
+		return 1;
+	return f->linkage_name && *f->linkage_name &&
+	       (!strcmp(f->linkage_name, glob) || !fnmatch(glob, f->linkage_name, 0));
+}
+
+int ctr_report_status(FILE *out, struct ctr_err *e)
+{
+	if (ferror(out))
+		return ctr_err_set(e, CTR_EIO, errno, "cannot write the report: %s",
+				   strerror(errno));
+	return 0;
+}
+
+const char *ctr_report_sig_name(int sig, char *buf, size_t n)
+{
+	const char *abbrev = sig > 0 ? sigabbrev_np(sig) : NULL;
+
+	if (abbrev)
+		snprintf(buf, n, "SIG%s", abbrev);
+	else
+		snprintf(buf, n, "signal %d", sig);
+	return buf;
+}
+
+int ctr_report_header(FILE *out, const struct ctr_run *run, const struct ctr_report_opts *o,
+		      struct ctr_err *e)
+{
+	char dur[32], calls[32], sig[32];
+	int crash_sig = run->signal;
+
+	if (o && o->no_header)
+		return 0;
+	ctr_fmt_ns(dur, sizeof(dur), run->duration_ns);
+	ctr_fmt_count(calls, sizeof(calls), ctr_report_calls(run));
+	fprintf(out, "run %s '%s' %s, %zu thread%s, %s calls%s\n", run->id,
+		run->command ? run->command : "", dur, run->n_threads,
+		run->n_threads == 1 ? "" : "s", calls, o && o->raw_times ? " (raw times)" : "");
+	if (run->lost_events)
+		fprintf(out, "WARNING: %" PRIu64 " events lost\n", run->lost_events);
+	if (run->crashed) {
+		for (size_t i = 0; !crash_sig && i < run->n_procs; i++)
+			if (run->procs[i].crashed)
+				crash_sig = run->procs[i].signal;
+		fprintf(out, "CRASHED: %s\n",
+			crash_sig ? ctr_report_sig_name(crash_sig, sig, sizeof(sig))
+				  : "unknown signal");
+	} else if (run->signal) {
+		fprintf(out, "KILLED: %s\n", ctr_report_sig_name(run->signal, sig, sizeof(sig)));
+	}
+	return ctr_report_status(out, e);
+}
