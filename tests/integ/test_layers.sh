@@ -15,6 +15,7 @@ ROOT=$(cd "$HERE/../.." && pwd)
 B=$(cd "${1:-build}" && pwd)
 . "$HERE/lib/common.sh"
 cd "$ROOT" || exit 1
+ONE_WAY="common store tools/ingest tools/export tools/serve tools/cli"
 
 STAGES=$(sed -n 's/^STAGES := //p' Makefile)
 check "Makefile names the stages" "common store tools/ingest tools/view tools/export tools/serve tools/cli" "$STAGES"
@@ -70,6 +71,69 @@ for s in $STAGES; do
 done
 rm -f "$B/.layers-u"
 check "no stage calls a later one" "" "$upsym"
+
+# One direction inside each folder: no files of one folder call each other in a loop (shared
+# helpers sit in a file below the code that uses them, the dispatch on top). An edge a.o -> b.o is
+# a symbol a.o leaves undefined that b.o defines; a strongly connected set of two or more files
+# is a finding.
+loops=
+for dir in $ONE_WAY; do
+	case $dir in
+	preload) od=$B/obj/pic/preload ;;
+	*) od=$B/obj/host/$dir ;;
+	esac
+	for o in "$od"/*.o; do
+		nm -g --defined-only "$o" | awk -v f="${o##*/}" 'NF == 3 { print "D", $3, f }'
+		nm -g --undefined-only "$o" | awk -v f="${o##*/}" '{ print "U", $NF, f }'
+	done >"$B/.layers-e"
+	x=$(python3 - "$dir" "$B/.layers-e" <<'PY'
+import sys, collections
+d, path = sys.argv[1], sys.argv[2]
+defs, uses, g = {}, [], collections.defaultdict(set)
+for line in open(path):
+    k, sym, f = line.split()
+    if k == "D":
+        defs[sym] = f
+    else:
+        uses.append((f, sym))
+for f, sym in uses:
+    if sym in defs and defs[sym] != f:
+        g[f].add(defs[sym])
+index, low, stack, on, out = {}, {}, [], set(), []
+def visit(v):  # Tarjan's strongly connected components, iterative
+    work = [(v, iter(sorted(g[v])))]
+    index[v] = low[v] = len(index); stack.append(v); on.add(v)
+    while work:
+        u, it = work[-1]
+        w = next(it, None)
+        if w is not None:
+            if w not in index:
+                index[w] = low[w] = len(index); stack.append(w); on.add(w)
+                work.append((w, iter(sorted(g[w]))))
+            elif w in on:
+                low[u] = min(low[u], index[w])
+            continue
+        work.pop()
+        if work:
+            low[work[-1][0]] = min(low[work[-1][0]], low[u])
+        if low[u] == index[u]:
+            comp = []
+            while True:
+                w = stack.pop(); on.discard(w); comp.append(w)
+                if w == u:
+                    break
+            if len(comp) > 1:
+                out.append(d + ":" + ",".join(sorted(comp)))
+for v in sorted(list(g)):
+    if v not in index:
+        visit(v)
+print(" ".join(out))
+PY
+)
+	[ -n "$x" ] && loops="$loops $x"
+done
+rm -f "$B/.layers-e"
+check "no files of one folder call each other in a loop" "" "$loops"
 
 # Formatting: the committed .clang-format applied to every C source (make fmt fixes it).
 if command -v clang-format >/dev/null 2>&1; then
