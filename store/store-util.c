@@ -218,6 +218,16 @@ void ctr_run_clear_arrays(struct ctr_run *r)
 	r->n_threads = r->n_nodes = r->n_attrs = r->n_chunks = 0;
 }
 
+const char *ctr_run_meta_get(const struct ctr_run *r, const char *key)
+{
+	const char *v = NULL;
+
+	for (size_t i = 0; r && i < r->n_meta; i++)
+		if (r->meta[i].key && !strcmp(r->meta[i].key, key))
+			v = r->meta[i].value;
+	return v;
+}
+
 void ctr_run_free(struct ctr_run *run)
 {
 	if (!run)

@@ -309,6 +309,9 @@ int ctr_store_resolve(struct ctr_store *s, const char *spec, char id[CTR_RUN_ID_
 		      struct ctr_err *e);
 
 /* Frees a run and everything in it; accepts NULL. */
+/* The value of metadata key @key in @r (the last one when repeated, as in the run's JSON
+ * object), or NULL. Borrowed from @r. */
+const char *ctr_run_meta_get(const struct ctr_run *r, const char *key);
 void ctr_run_free(struct ctr_run *run);
 /* Frees an array of runs returned by list (and the array). */
 void ctr_run_list_free(struct ctr_run **runs, size_t n);

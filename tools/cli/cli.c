@@ -302,3 +302,14 @@ const char ctr_cli_filter_help[] =
     "  --host H                   the run was recorded on host H\n"
     "  --build-id B               the main binary's build-id is B (metadata build.id)\n"
     "  --meta KEY=VALUE           metadata KEY is VALUE (repeatable, all must match)\n";
+
+int ctr_cli_parse_u64(const char *s, uint64_t *v)
+{
+	char *end;
+
+	if (!s || !*s || *s < '0' || *s > '9')
+		return -1;
+	errno = 0;
+	*v = strtoull(s, &end, 10);
+	return errno || *end ? -1 : 0;
+}

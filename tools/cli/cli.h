@@ -44,6 +44,10 @@ int ctr_cli_open_store_read(const char *conn, const char *spec, struct ctr_store
 int ctr_cli_load_run(struct ctr_store *s, const char *spec, unsigned what, struct ctr_run **out,
 		     struct ctr_err *e);
 
+/* Parses a decimal count into *@v: 0, or -1 for an empty string, a sign, a non-digit or an
+ * overflow. */
+int ctr_cli_parse_u64(const char *s, uint64_t *v);
+
 /* Opens @path for an output written all or nothing: a temporary file beside it (mode as a
  * plain fopen would create) that ctr_cli_out_close() renames over @path. *@tmp is the
  * temporary name (caller passes it to ctr_cli_out_close). NULL with @e set on failure. */

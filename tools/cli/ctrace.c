@@ -30,6 +30,8 @@ static const struct {
     {"export", ctr_cmd_export, "copy runs matching filters to another store (e.g. jsonl:FILE)"},
     {"import", ctr_cmd_import, "copy every run of another store into this one"},
     {"dump", ctr_cmd_dump, "print the raw events of a run directory, one per line"},
+    {"exclusions", ctr_cmd_exclusions,
+     "functions that cost more to trace than they take, for ctrace-cc's next build"},
     {"ctl", ctr_cmd_ctl, "switch recording on/off in a running preloaded process"},
 };
 
@@ -38,7 +40,7 @@ static void usage(FILE *f)
 	fprintf(f, "usage: ctrace [--json-errors] COMMAND [ARGS]\n\n"
 		   "A function-level tracing profiler for C and C++ (see docs/).\n\ncommands:\n");
 	for (size_t i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++)
-		fprintf(f, "  %-8s %s\n", cmds[i].name, cmds[i].help);
+		fprintf(f, "  %-10s %s\n", cmds[i].name, cmds[i].help);
 	fprintf(f,
 		"\n'ctrace COMMAND --help' describes a command. The store is $CTRACE_STORE or\n"
 		"sqlite:./ctrace.db unless --store is given. Exit status: 0 ok, 1 error, 2 usage;\n"

@@ -121,17 +121,6 @@ static const char show_usage[] =
     "without --format: a summary of the run; --functions / --modules list the run's\n"
     "symbolized functions and loaded objects (--json for JSON) (see docs/exports.md)\n";
 
-static int parse_u64(const char *s, uint64_t *v)
-{
-	char *end;
-
-	if (!s || !*s || *s == '-')
-		return -1;
-	errno = 0;
-	*v = strtoull(s, &end, 10);
-	return errno || *end ? -1 : 0;
-}
-
 static int parse_sort(const char *s)
 {
 	static const char *names[] = {"self", "total", "calls", "avg", "max", "name"};
@@ -175,7 +164,7 @@ static int parse_export_opt(struct cmd *c, int opt)
 			return ctr_cli_usage(c->prog, "bad --to '%s'", optarg);
 		return 0;
 	case OPT_MAX_EVENTS:
-		if (parse_u64(optarg, &v) || v > INT64_MAX)
+		if (ctr_cli_parse_u64(optarg, &v) || v > INT64_MAX)
 			return ctr_cli_usage(c->prog, "bad --max-events '%s'", optarg);
 		c->xo.max_events = (int64_t)v;
 		return 0;
@@ -186,7 +175,7 @@ static int parse_export_opt(struct cmd *c, int opt)
 		c->xo.chunks = 1;
 		return 0;
 	case OPT_WIDTH:
-		if (parse_u64(optarg, &v) || v < 200 || v > 100000)
+		if (ctr_cli_parse_u64(optarg, &v) || v < 200 || v > 100000)
 			return ctr_cli_usage(c->prog, "bad --width '%s' (200 to 100000)", optarg);
 		c->xo.width = (int)v;
 		return 0;
@@ -250,7 +239,7 @@ static int parse(struct cmd *c, int argc, char **argv)
 				return ctr_cli_usage(c->prog, "bad --sort '%s'", optarg);
 			break;
 		case 'n':
-			if (parse_u64(optarg, &v))
+			if (ctr_cli_parse_u64(optarg, &v))
 				return ctr_cli_usage(c->prog, "bad --top '%s'", optarg);
 			c->ro.top = (size_t)v;
 			c->top_set = 1;
@@ -265,7 +254,7 @@ static int parse(struct cmd *c, int argc, char **argv)
 			c->tree = 1;
 			break;
 		case 'd':
-			if (parse_u64(optarg, &v) || v > UINT32_MAX)
+			if (ctr_cli_parse_u64(optarg, &v) || v > UINT32_MAX)
 				return ctr_cli_usage(c->prog, "bad --depth '%s'", optarg);
 			c->ro.depth = (unsigned)v;
 			break;

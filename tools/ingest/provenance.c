@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * Run provenance (provenance.h): host facts from uname(2) and /proc/cpuinfo, build facts from
- * the main binary's ELF .comment section and GNU build-id note, read with libelf.
+ * the main binary's ELF .comment section, GNU build-id note and the .ctrace-exclude list that
+ * ctrace-cc embeds, read with libelf.
  */
 #include "provenance.h"
 
@@ -83,8 +84,63 @@ static void comment_strings(const char *d, size_t size, char *out, size_t n)
 	}
 }
 
-/* build.compiler and build.id of the ELF file @path into @comp and @id ("" when absent). */
-static void elf_facts(const char *path, char *comp, size_t ncomp, char *id, size_t nid)
+/* What ctrace-cc embedded from a .ctrace-exclude list (docs/ctrace-cc.md): the section holds
+ * the file; its "# run:" and "# hidden-calls:" header lines and entry lines are read. */
+#define EXCL_SECTION ".ctrace_exclude"
+#define EXCL_LIST_MAX 4096
+struct excl_facts {
+	unsigned long count; /* entries; 0 when the binary has no list */
+	char run[CTR_RUN_ID_MAX];
+	char hidden[32];
+	char list[EXCL_LIST_MAX]; /* entries joined with ",", "..." at the end when cut */
+};
+
+static void excl_line(struct excl_facts *x, const char *l, size_t n)
+{
+	size_t len = strlen(x->list);
+
+	while (n && (l[n - 1] == ' ' || l[n - 1] == '\t' || l[n - 1] == '\r'))
+		n--;
+	if (n > 7 && !strncmp(l, "# run: ", 7)) {
+		snprintf(x->run, sizeof(x->run), "%.*s", (int)(n - 7), l + 7);
+		return;
+	}
+	if (n > 16 && !strncmp(l, "# hidden-calls: ", 16)) {
+		snprintf(x->hidden, sizeof(x->hidden), "%.*s", (int)(n - 16), l + 16);
+		return;
+	}
+	if (!n || l[0] == '#')
+		return;
+	x->count++;
+	if (len + n + 5 >= sizeof(x->list)) {
+		if (!strstr(x->list, ",..."))
+			snprintf(x->list + len, sizeof(x->list) - len, ",...");
+		return;
+	}
+	snprintf(x->list + len, sizeof(x->list) - len, "%s%.*s", len ? "," : "", (int)n, l);
+}
+
+/* Reads the embedded list @d of @size bytes: one entry a line, a trailing "# ..." comment cut
+ * (no C or C++ name holds a '#'). */
+static void excl_read(struct excl_facts *x, const char *d, size_t size)
+{
+	while (size) {
+		const char *nl = memchr(d, '\n', size);
+		size_t n = nl ? (size_t)(nl - d) : size;
+		const char *hash = d[0] == '#' ? NULL : memchr(d, '#', n);
+
+		excl_line(x, d, hash ? (size_t)(hash - d) : n);
+		if (!nl)
+			break;
+		size -= n + 1;
+		d = nl + 1;
+	}
+}
+
+/* build.compiler and build.id of the ELF file @path into @comp and @id ("" when absent), and
+ * its embedded exclusion list into @x. */
+static void elf_facts(const char *path, char *comp, size_t ncomp, char *id, size_t nid,
+		      struct excl_facts *x)
 {
 	Elf *elf = NULL;
 	Elf_Scn *scn = NULL;
@@ -108,6 +164,8 @@ static void elf_facts(const char *path, char *comp, size_t ncomp, char *id, size
 			continue;
 		if (sh.sh_type == SHT_PROGBITS && !strcmp(name, ".comment")) {
 			comment_strings(data->d_buf, data->d_size, comp, ncomp);
+		} else if (sh.sh_type == SHT_PROGBITS && !strcmp(name, EXCL_SECTION)) {
+			excl_read(x, data->d_buf, strnlen(data->d_buf, data->d_size));
 		} else if (sh.sh_type == SHT_NOTE && !id[0]) {
 			GElf_Nhdr nh;
 			size_t off = 0, noff, doff;
@@ -132,7 +190,8 @@ out:
 int ctr_provenance_add(struct ctr_run *r, const char *exe)
 {
 	struct utsname u;
-	char cpu[256], comp[512], id[130];
+	char cpu[256], comp[512], id[130], count[32];
+	struct excl_facts x;
 	int ret = 0;
 
 	if (uname(&u) == 0)
@@ -141,9 +200,17 @@ int ctr_provenance_add(struct ctr_run *r, const char *exe)
 	if (!ret)
 		ret = add(r, "host.cpu", cpu[0] ? cpu : (uname(&u) == 0 ? u.machine : ""));
 	if (!ret && exe && *exe) {
-		elf_facts(exe, comp, sizeof(comp), id, sizeof(id));
+		memset(&x, 0, sizeof(x));
+		elf_facts(exe, comp, sizeof(comp), id, sizeof(id), &x);
 		if (!(ret = add(r, "build.compiler", comp)))
 			ret = add(r, "build.id", id);
+		if (!ret && x.count) {
+			snprintf(count, sizeof(count), "%lu", x.count);
+			if (!(ret = add(r, "build.excluded", count)) &&
+			    !(ret = add(r, "build.excluded.list", x.list)) && x.run[0] &&
+			    !(ret = add(r, "build.excluded.run", x.run)) && x.hidden[0])
+				ret = add(r, "build.excluded.hidden_calls", x.hidden);
+		}
 	}
 	return ret;
 }

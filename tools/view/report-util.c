@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <fnmatch.h>
 #include <inttypes.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "../../common/fmt.h"
@@ -79,6 +80,26 @@ const char *ctr_report_sig_name(int sig, char *buf, size_t n)
 	return buf;
 }
 
+/* The functions ctrace-cc left uninstrumented from a .ctrace-exclude list (build.excluded*
+ * provenance, docs/ctrace-cc.md): how many, and the calls they made in the run it came from. */
+static void print_excluded(FILE *out, const struct ctr_run *run)
+{
+	const char *n = ctr_run_meta_get(run, "build.excluded");
+	const char *from = ctr_run_meta_get(run, "build.excluded.run");
+	const char *hidden = ctr_run_meta_get(run, "build.excluded.hidden_calls");
+	char calls[32];
+
+	if (!n)
+		return;
+	fprintf(out, "excluded at build: %s function%s", n, strcmp(n, "1") ? "s" : "");
+	if (from && hidden) {
+		ctr_fmt_count(calls, sizeof(calls), strtoull(hidden, NULL, 10));
+		fprintf(out, " (.ctrace-exclude from run %s, where they made %s calls)", from,
+			calls);
+	}
+	fprintf(out, "; 'ctrace show' lists them\n");
+}
+
 int ctr_report_header(FILE *out, const struct ctr_run *run, const struct ctr_report_opts *o,
 		      struct ctr_err *e)
 {
@@ -94,6 +115,7 @@ int ctr_report_header(FILE *out, const struct ctr_run *run, const struct ctr_rep
 		run->n_threads == 1 ? "" : "s", calls, o && o->raw_times ? " (raw times)" : "");
 	if (run->lost_events)
 		fprintf(out, "WARNING: %" PRIu64 " events lost\n", run->lost_events);
+	print_excluded(out, run);
 	if (run->crashed) {
 		for (size_t i = 0; !crash_sig && i < run->n_procs; i++)
 			if (run->procs[i].crashed)

@@ -110,16 +110,6 @@ int ctr_trend_compute(struct ctr_store *s, const struct ctr_filter *f, const cha
 	return 0;
 }
 
-static const char *meta_get(const struct ctr_run *r, const char *key)
-{
-	const char *v = NULL;
-
-	for (size_t i = 0; r && i < r->n_meta; i++)
-		if (r->meta[i].key && !strcmp(r->meta[i].key, key))
-			v = r->meta[i].value; /* the last one wins, as in the JSON object */
-	return v;
-}
-
 static json_t *real_or_null(double v)
 {
 	return isfinite(v) ? json_real(v) : json_null();
@@ -171,7 +161,7 @@ static void fmt_value(char *buf, size_t n, double v, enum ctr_metric m)
 static void print_row(FILE *out, const struct ctr_trend *t, const struct ctr_trend_point *p)
 {
 	const struct ctr_run *r = p->run;
-	const char *br = meta_get(r, "branch"), *cm = meta_get(r, "commit");
+	const char *br = ctr_run_meta_get(r, "branch"), *cm = ctr_run_meta_get(r, "commit");
 	char start[32], val[32], chg[32], bc[64];
 	time_t secs = (time_t)(r->start_unix_ns / 1000000000);
 	struct tm tm;
