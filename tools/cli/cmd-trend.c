@@ -111,7 +111,10 @@ int ctr_cmd_trend(int argc, char **argv)
 			ret = ctr_cli_fail("ctrace trend", &e);
 		}
 	} else if (!t->n) {
-		fprintf(stderr, "ctrace: no runs with function '%s'\n", argv[optind]);
+		fprintf(stderr,
+			"ctrace: no runs with function '%s' match the filters (functions are "
+			"named as ctrace-report shows them; a glob such as '%s*' matches more)\n",
+			argv[optind], argv[optind]);
 	} else {
 		ctr_trend_print(stdout, t);
 	}
