@@ -34,6 +34,10 @@ check "0.0.0.0 without --token refused (exit 2)" "2 1" "$? $(grep -c 'CTRACE_E_U
 check "--listen without a port refused" "2 1" "$? $(grep -c 'CTRACE_E_USAGE: bad --listen' e)"
 "$C" serve --store "$S" --listen 127.0.0.1:99999 >o 2>e
 check "--listen with port 99999 refused" 2 "$?"
+"$C" serve --store "$S" --port 65536 >o 2>e
+check "--port 65536 refused" "2 1" "$? $(grep -c 'CTRACE_E_USAGE: --port wants 0..65535' e)"
+"$C" serve --store "$S" --port 1 --listen 127.0.0.1:2 >o 2>e
+check "--port with --listen refused" "2 1" "$? $(grep -c 'not both' e)"
 
 "$C" serve --store "sqlite:$T/none.db" --listen 127.0.0.1:0 >o 2>e
 check "a missing store is CTRACE_E_NOT_FOUND and not created" "1 1 no" "$? $(grep -c 'CTRACE_E_NOT_FOUND' e) $([ -e "$T/none.db" ] && echo yes || echo no)"
@@ -58,6 +62,8 @@ ok "server listens on 127.0.0.1:$P"
 SRV=$srv
 "$C" serve --store "$S" --listen "127.0.0.1:$P" >o 2>e
 check "a port in use is CTRACE_E_IO (exit 1)" "1 1" "$? $(grep -c 'CTRACE_E_IO: cannot listen' e)"
+"$C" serve --store "$S" --port "$P" >o 2>e
+check "--port N listens on 127.0.0.1:N (here: in use)" "1 1" "$? $(grep -c "cannot listen on '127.0.0.1:$P'" e)"
 
 python3 - "$P" "$older" "$newer" "$SRV" <<'PY'
 import http.client, json, os, socket, sys, threading, time

@@ -3,6 +3,7 @@
  * `ctrace serve`: parses the options, starts the server of serve/serve.h, prints its URL and
  * waits for SIGINT or SIGTERM (blocked in every thread, taken with sigwait), then stops it.
  */
+#include <errno.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
@@ -15,11 +16,12 @@
 
 static void serve_usage(void)
 {
-	printf("usage: ctrace serve [--store CONN] [--listen ADDR:PORT] [--token T]\n"
+	printf("usage: ctrace serve [--store CONN] [--listen ADDR:PORT | --port N] [--token T]\n"
 	       "                    [--max-connections N] [--timeout S] [--cache-runs N]\n\n"
 	       "Serves the viewer and its JSON API over the store, read-only (docs/serve.md).\n"
 	       "  --listen ADDR:PORT   default %s; an address other than the loopback\n"
 	       "                       needs --token (port 0: any free port)\n"
+	       "  --port N             the loopback address on port N (127.0.0.1:N)\n"
 	       "  --token T            required on every request: 'Authorization: Bearer T'\n"
 	       "                       or ?token=T (also $CTRACE_SERVE_TOKEN)\n"
 	       "  --max-connections N  concurrent connections (default 64)\n"
@@ -44,6 +46,7 @@ int ctr_cmd_serve(int argc, char **argv)
 	static const struct option opts[] = {
 	    {"store", required_argument, NULL, 's'},
 	    {"listen", required_argument, NULL, 'l'},
+	    {"port", required_argument, NULL, 'p'},
 	    {"token", required_argument, NULL, 't'},
 	    {"max-connections", required_argument, NULL, 'c'},
 	    {"timeout", required_argument, NULL, 'T'},
@@ -55,7 +58,10 @@ int ctr_cmd_serve(int argc, char **argv)
 	struct ctr_server *srv = NULL;
 	struct ctr_err e;
 	sigset_t set;
-	int c, sig = 0;
+	char port_listen[32];
+	unsigned long port;
+	char *end;
+	int c, sig = 0, have_port = 0, have_listen = 0;
 
 	ctr_serve_opts_init(&o);
 	ctr_err_clear(&e);
@@ -68,6 +74,17 @@ int ctr_cmd_serve(int argc, char **argv)
 			break;
 		case 'l':
 			o.listen = optarg;
+			have_listen = 1;
+			break;
+		case 'p':
+			errno = 0;
+			port = strtoul(optarg, &end, 10);
+			if (!*optarg || *end || *optarg == '-' || errno || port > 65535)
+				return ctr_cli_usage("ctrace serve",
+						     "--port wants 0..65535, not '%s'", optarg);
+			snprintf(port_listen, sizeof(port_listen), "127.0.0.1:%lu", port);
+			o.listen = port_listen;
+			have_port = 1;
 			break;
 		case 't':
 			o.token = optarg;
@@ -95,6 +112,9 @@ int ctr_cmd_serve(int argc, char **argv)
 	}
 	if (optind < argc)
 		return ctr_cli_usage("ctrace serve", "unexpected argument '%s'", argv[optind]);
+	if (have_port && have_listen)
+		return ctr_cli_usage("ctrace serve",
+				     "give --listen ADDR:PORT or --port N, not both");
 	if (o.token && !*o.token)
 		o.token = NULL;
 	/* Block the stop signals before the server's threads exist, so they inherit the mask and
