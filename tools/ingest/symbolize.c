@@ -532,10 +532,28 @@ static const char *display_name(struct ctr_sym *s, const char *linkage, const ch
 	char *dem;
 	int st = -1;
 
-	if (linkage && !strncmp(linkage, "_Z", 2) && ctr_dynlib_load(&cxx_lib) == 0) {
-		dem = cxx.__cxa_demangle(linkage, NULL, NULL, &st);
+	/* gcc's static initializers and finalizers are named after a symbol of their file,
+	 * "_GLOBAL__sub_I_" + its mangled name (DWARF's name, with no linkage name): the prefix
+	 * stays, the symbol is demangled */
+	const char *g = linkage ? linkage : fallback;
+	size_t pre = g && (!strncmp(g, "_GLOBAL__sub_I_", 15) || !strncmp(g, "_GLOBAL__sub_D_", 15))
+			 ? 15
+			 : 0;
+
+	if (pre)
+		linkage = g;
+
+	if (linkage && !strncmp(linkage + pre, "_Z", 2) && ctr_dynlib_load(&cxx_lib) == 0) {
+		dem = cxx.__cxa_demangle(linkage + pre, NULL, NULL, &st);
 		if (dem && st == 0) {
-			ret = intern(s, dem);
+			char *whole = pre ? malloc(pre + strlen(dem) + 1) : NULL;
+
+			if (whole) {
+				memcpy(whole, linkage, pre);
+				strcpy(whole + pre, dem);
+			}
+			ret = pre && !whole ? NULL : intern(s, whole ? whole : dem);
+			free(whole);
 			free(dem);
 			return ret;
 		}
