@@ -233,3 +233,25 @@ Test(views, replay_streams_from_sqlite)
 	unlink(path);
 	rmdir(dir);
 }
+
+/* --threads, replay and --slowest take threads in ctr_report_thread_order(): processes by their
+ * first thread's start, the main thread first (also when a pid wrap gave it the higher tid),
+ * then by tid, whatever order the threads happened to start in. */
+Test(views, thread_order_reads_by_process_then_tid)
+{
+	struct ctr_thread th[] = {
+	    {.id = 0, .pid = 500, .tid = 500, .start_ns = 40}, /* a child process, started later */
+	    {.id = 1, .pid = 500, .tid = 501, .start_ns = 41},
+	    {.id = 2, .pid = 900, .tid = 900, .start_ns = 0}, /* the root: its main thread */
+	    {.id = 3, .pid = 900, .tid = 901, .start_ns = 30}, /* started after 902 */
+	    {.id = 4, .pid = 900, .tid = 902, .start_ns = 20},
+	    {.id = 5, .pid = 900, .tid = 100, .start_ns = 25}, /* a tid after a pid wrap */
+	};
+	struct ctr_run run = {.threads = th, .n_threads = 6};
+	uint32_t order[6], want[] = {2, 5, 3, 4, 0, 1};
+
+	ctr_report_thread_order(&run, order);
+	for (size_t i = 0; i < 6; i++)
+		cr_expect_eq(order[i], want[i], "position %zu: thread %u, expected %u", i, order[i],
+			     want[i]);
+}

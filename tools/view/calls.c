@@ -18,25 +18,60 @@
 
 #define NAME_BUF 1024
 
+struct thread_key {
+	const struct ctr_run *run;
+	uint64_t *proc_start; /* per thread: the earliest start of its process's threads */
+};
+
 static int cmp_thread(const void *a, const void *b, void *arg)
 {
-	const struct ctr_run *run = arg;
-	const struct ctr_thread *x = &run->threads[*(const uint32_t *)a],
-				*y = &run->threads[*(const uint32_t *)b];
+	const struct thread_key *k = arg;
+	uint32_t ia = *(const uint32_t *)a, ib = *(const uint32_t *)b;
+	const struct ctr_thread *x = &k->run->threads[ia], *y = &k->run->threads[ib];
 
-	if (x->start_ns != y->start_ns)
-		return x->start_ns < y->start_ns ? -1 : 1;
+	if (k->proc_start[ia] != k->proc_start[ib])
+		return k->proc_start[ia] < k->proc_start[ib] ? -1 : 1;
 	if (x->pid != y->pid)
 		return x->pid < y->pid ? -1 : 1;
-	return x->tid < y->tid ? -1 : x->tid > y->tid;
+	if ((x->tid == x->pid) != (y->tid == y->pid))
+		return x->tid == x->pid ? -1 : 1;
+	if (x->tid != y->tid)
+		return x->tid < y->tid ? -1 : 1;
+	return ia < ib ? -1 : ia > ib; /* one pid's exec'd images in stored order */
+}
+
+static int cmp_by_pid(const void *a, const void *b, void *arg)
+{
+	const struct ctr_run *run = arg;
+	int32_t x = run->threads[*(const uint32_t *)a].pid,
+		y = run->threads[*(const uint32_t *)b].pid;
+
+	return x < y ? -1 : x > y;
 }
 
 void ctr_report_thread_order(const struct ctr_run *run, uint32_t *order)
 {
-	for (size_t i = 0; i < run->n_threads; i++)
+	struct thread_key k = {run, malloc((run->n_threads + 1) * sizeof(uint64_t))};
+	size_t n = run->n_threads;
+
+	for (size_t i = 0; i < n; i++)
 		order[i] = (uint32_t)i;
-	if (run->n_threads > 1)
-		qsort_r(order, run->n_threads, sizeof(*order), cmp_thread, (void *)run);
+	if (n < 2 || !k.proc_start) {
+		free(k.proc_start);
+		return; /* out of memory: stored order, which is pid then tid */
+	}
+	qsort_r(order, n, sizeof(*order), cmp_by_pid, (void *)run);
+	for (size_t g = 0, h; g < n; g = h) {
+		uint64_t first = UINT64_MAX;
+
+		for (h = g; h < n && run->threads[order[h]].pid == run->threads[order[g]].pid; h++)
+			if (run->threads[order[h]].start_ns < first)
+				first = run->threads[order[h]].start_ns;
+		for (size_t t = g; t < h; t++)
+			k.proc_start[order[t]] = first;
+	}
+	qsort_r(order, n, sizeof(*order), cmp_thread, &k);
+	free(k.proc_start);
 }
 
 static int iter_open(const struct ctr_calls_src *src, uint32_t thread, struct ctr_tl_iter **it,

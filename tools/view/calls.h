@@ -46,9 +46,10 @@ struct ctr_replay_opts {
 int ctr_replay(FILE *out, const struct ctr_calls_src *src, const struct ctr_replay_opts *ro,
 	       struct ctr_err *e);
 
-/* The thread indexes of @run in the order people expect: by start time, then pid, then tid
- * (a main thread whose tid is above its threads' after a pid wrap still comes first). @order
- * has run->n_threads entries. */
+/* The thread indexes of @run in the order people expect: processes by their first thread's
+ * start, then each process's main thread (tid = pid, first even after a pid wrap), then its
+ * other threads by tid, which is the order commit numbers them in, so a single process's
+ * threads read 0, 1, 2, ... @order has run->n_threads entries. */
 void ctr_report_thread_order(const struct ctr_run *run, uint32_t *order);
 
 #endif
