@@ -99,6 +99,13 @@ async function served(browser) {
 	await page.click('#profile th:has-text("calls")');
 	const first = await page.$eval('#profile tbody tr td.name', (e) => e.getAttribute('data-name'));
 	check('profile sorts by calls on a click', first === 'leaf(long)', first);
+	const leafCount = await page.$eval('#profile tbody tr', (r) => r.cells[1].textContent);
+	check('profile counts have thousands separators', /^\d{1,3}(,\d{3})+$/.test(leafCount), leafCount);
+	const gap = await page.$eval('#profile .trend-link', (a) => {
+		const name = a.parentElement.getBoundingClientRect(), link = a.getBoundingClientRect();
+		return parseFloat(getComputedStyle(a).marginLeft) + ' ' + (link.left > name.left);
+	});
+	check('the trend link stands apart from the name', parseFloat(gap) > 4 && gap.endsWith('true'), gap);
 
 	/* flame graph: click zooms, breadcrumb zooms out, search highlights */
 	const fl = '#flame';
@@ -177,7 +184,11 @@ async function served(browser) {
 	check('diff page lists the functions', rows.length >= 5, rows.length);
 	const leafRow = rows.findIndex((r) => r[0] === 'leaf(long)');
 	const leafCalls = leafRow < 0 ? [] : await page.$$eval('#diff tbody tr', (t, i) => [t[i].cells[2].textContent, t[i].cells[3].textContent], leafRow);
-	check('diff: the known change (leaf calls 13800 -> 212800) is among the first and got slower', leafRow >= 0 && leafRow < 3 && rows[leafRow][1] === 'changed' && rows[leafRow][2].startsWith('+') && leafCalls.join() === '13800,212800', JSON.stringify([leafRow, rows[leafRow], leafCalls]));
+	check('diff: the known change (leaf calls 13,800 -> 212,800) is among the first and got slower', leafRow >= 0 && leafRow < 3 && rows[leafRow][1] === 'changed' && rows[leafRow][2].startsWith('+') && leafCalls.join() === '13,800,212,800', JSON.stringify([leafRow, rows[leafRow], leafCalls]));
+	const heads = await page.$$eval('#diff thead th', (h) => h.map((x) => x.textContent));
+	check('diff has per-call columns', heads.includes('per call A') && heads.includes('per call B') && heads.includes('per call %'), heads.join('|'));
+	const painted = await page.$$eval('#diff tbody tr', (t) => t.filter((r) => r.cells[1].textContent === 'same' && (r.classList.contains('slower') || r.classList.contains('faster'))).length);
+	check('diff colours only the functions that changed', painted === 0, painted);
 	const sides = await page.$$eval('#diff-sides .side h2', (h) => h.map((x) => x.textContent));
 	check('diff shows both runs side by side', sides.length === 2 && sides[0].endsWith('1000') && sides[1].endsWith('200000'), JSON.stringify(sides));
 

@@ -442,6 +442,86 @@ Test(report, diff_golden_and_json)
 	ctr_run_free(b);
 }
 
+/* A function is "same" when its calls and its time per call match, "changed" otherwise; every
+ * row carries the per-call times. */
+Test(report, diff_same_and_per_call)
+{
+	struct ctr_run *a = fx_run(), *b = fx_run_b();
+	struct ctr_report_opts o;
+	struct ctr_err e;
+	json_t *j, *funcs;
+	char *s;
+
+	opts(&o);
+	FX_CAPTURE(s, ctr_report_diff(out, a, a, &o, 1, &e));
+	j = json_loads(s, 0, NULL);
+	cr_assert_not_null(j);
+	funcs = obj_get(j, "functions");
+	cr_assert_gt(json_array_size(funcs), 0);
+	for (size_t i = 0; i < json_array_size(funcs); i++)
+		cr_expect_str_eq(json_string_value(obj_get(json_array_get(funcs, i), "status")),
+				 "same", "row %zu", i);
+	cr_assert_null(json_object_get(j, "hint"));
+	json_decref(j);
+	free(s);
+	FX_CAPTURE(s, ctr_report_diff(out, a, b, &o, 1, &e));
+	j = json_loads(s, 0, NULL);
+	funcs = obj_get(j, "functions");
+	for (size_t i = 0; i < json_array_size(funcs); i++) {
+		json_t *f = json_array_get(funcs, i);
+		const char *name = json_string_value(obj_get(f, "name"));
+
+		if (!strcmp(name, "std::vector<int>::push_back(int const&)")) {
+			/* twice the calls at the same 10 us each: changed, per call +0% */
+			cr_expect_str_eq(json_string_value(obj_get(f, "status")), "changed");
+			cr_expect_eq(json_integer_value(obj_get(f, "per_call_ns_a")), 10 * US);
+			cr_expect_eq(json_integer_value(obj_get(f, "per_call_ns_b")), 10 * US);
+			cr_expect_float_eq(json_real_value(obj_get(f, "per_call_change_percent")),
+					   0.0, 1e-9);
+		}
+	}
+	json_decref(j);
+	free(s);
+	ctr_run_free(a);
+	ctr_run_free(b);
+}
+
+/* The same program run from another path pairs nothing by module: the diff says so and names
+ * --match name, which pairs them. */
+Test(report, diff_hints_match_name_when_nothing_pairs)
+{
+	struct ctr_run *a = fx_run(), *b = fx_run_b();
+	struct ctr_report_opts o;
+	struct ctr_err e;
+	json_t *j;
+	char *s;
+
+	free(b->modules[0].path);
+	b->modules[0].path = strdup("/home/me/build2/demo2");
+	b->procs = calloc(1, sizeof(*b->procs));
+	b->procs[0] = (struct ctr_process){.pid = 200, .exe = strdup("/home/me/build2/demo2")};
+	b->n_procs = 1;
+	opts(&o);
+	FX_CAPTURE(s, ctr_report_diff(out, a, b, &o, 0, &e));
+	cr_assert_not_null(strstr(s,
+				  "hint: no function is in both runs under the same module (A ran "
+				  "'demo', B 'demo2'); --match name pairs functions by name alone "
+				  "(3 would pair)\n"),
+			   "%s", s);
+	free(s);
+	FX_CAPTURE(s, ctr_report_diff(out, a, b, &o, 1, &e));
+	j = json_loads(s, 0, NULL);
+	cr_assert_not_null(strstr(json_string_value(obj_get(j, "hint")), "--match name"));
+	json_decref(j);
+	free(s);
+	o.match_name = 1;
+	FX_CAPTURE(s, ctr_report_diff(out, a, b, &o, 0, &e));
+	cr_assert_null(strstr(s, "hint:"), "%s", s);
+	free(s);
+	ctr_run_free(a);
+	ctr_run_free(b);
+}
+
 Test(report, summary_lists_header_processes_and_backtrace)
 {
 	struct ctr_run *r = fx_run();

@@ -15,6 +15,7 @@
 #include <inttypes.h>
 #include <jansson.h>
 #include <libgen.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -1294,6 +1295,29 @@ static uint64_t p99_of(const struct diff_row *r, int b)
 	return p && run && p->function < run->n_functions ? run->functions[p->function].p99_ns : 0;
 }
 
+/* Total time per call of side @p, 0 without calls. */
+static uint64_t per_call(const struct ctr_prof_entry *p)
+{
+	return p && p->calls ? p->total_ns / p->calls : 0;
+}
+
+/* A function in both runs changed when its call count differs or its time per call moved by
+ * CTR_DIFF_PER_CALL_PCT or more; otherwise it is the same (docs/report.md, --diff). */
+#define CTR_DIFF_PER_CALL_PCT 10.0
+static const char *diff_status(const struct diff_row *r)
+{
+	double pa, pb;
+
+	if (!r->a || !r->b)
+		return !r->a ? "new" : "removed";
+	pa = (double)per_call(r->a);
+	pb = (double)per_call(r->b);
+	if (r->a->calls != r->b->calls ||
+	    (pa ? fabs(pb - pa) * 100.0 / pa >= CTR_DIFF_PER_CALL_PCT : pb > 0))
+		return "changed";
+	return "same";
+}
+
 static json_t *diff_row_json(const struct diff_row *r)
 {
 	const struct ctr_prof_entry *a = r->a, *b = r->b;
@@ -1301,7 +1325,7 @@ static json_t *diff_row_json(const struct diff_row *r)
 
 	jset(j, "name", jstr(full_name(r->run, r->function)));
 	jset(j, "module", jstr(mod_base(r->run, r->function)));
-	jset(j, "status", json_string(!a ? "new" : !b ? "removed" : "changed"));
+	jset(j, "status", json_string(diff_status(r)));
 	jset(j, "calls_a", json_integer(a ? (json_int_t)a->calls : 0));
 	jset(j, "calls_b", json_integer(b ? (json_int_t)b->calls : 0));
 	jset(j, "self_ns_a", json_integer(a ? (json_int_t)a->self_ns : 0));
@@ -1310,6 +1334,12 @@ static json_t *diff_row_json(const struct diff_row *r)
 	jset(j, "total_ns_b", json_integer(b ? (json_int_t)b->total_ns : 0));
 	jset(j, "p99_ns_a", json_integer(a ? (json_int_t)p99_of(r, 0) : 0));
 	jset(j, "p99_ns_b", json_integer(b ? (json_int_t)p99_of(r, 1) : 0));
+	jset(j, "per_call_ns_a", json_integer((json_int_t)per_call(a)));
+	jset(j, "per_call_ns_b", json_integer((json_int_t)per_call(b)));
+	jset(j, "per_call_change_percent",
+	     per_call(a) && b ? json_real(100.0 * ((double)per_call(b) - (double)per_call(a)) /
+					  (double)per_call(a))
+			      : json_null());
 	jset(j, "self_ns_change", json_integer(r->d_self));
 	jset(j, "self_change_percent",
 	     a && b && a->self_ns
@@ -1325,7 +1355,7 @@ static json_t *diff_row_json(const struct diff_row *r)
 /* The --diff --json document (ctrace-diff/1) of the merged, sorted rows. */
 static int diff_json(FILE *out, const struct ctr_run *a, const struct ctr_run *b,
 		     const struct ctr_report_opts *o, const struct diff_row *rows, size_t nrows,
-		     struct ctr_err *e)
+		     const char *hint, struct ctr_err *e)
 {
 	json_t *j = json_object(), *arr = json_array();
 	size_t shown = 0;
@@ -1336,6 +1366,8 @@ static int diff_json(FILE *out, const struct ctr_run *a, const struct ctr_run *b
 	jset(j, "run_b", run_header_json(b, o));
 	jset(j, "duration_ns_change",
 	     json_integer((json_int_t)b->duration_ns - (json_int_t)a->duration_ns));
+	if (hint)
+		jset(j, "hint", jstr(hint));
 	for (size_t x = 0; x < nrows; x++) {
 		if (!ctr_report_name_match(rows[x].run, rows[x].function, o->function))
 			continue;
@@ -1354,7 +1386,7 @@ static int diff_json(FILE *out, const struct ctr_run *a, const struct ctr_run *b
 
 static void diff_text_row(FILE *out, const struct diff_row *r)
 {
-	char c[12][32], lbl[NAME_BUF];
+	char c[15][32], lbl[NAME_BUF];
 
 	ctr_fmt_count(c[0], sizeof(c[0]), r->a ? r->a->calls : 0);
 	ctr_fmt_count(c[1], sizeof(c[1]), r->b ? r->b->calls : 0);
@@ -1377,18 +1409,24 @@ static void diff_text_row(FILE *out, const struct diff_row *r)
 		snprintf(c[10], sizeof(c[10]), "-");
 	if (r->a && r->b && (!p99_of(r, 0) || !p99_of(r, 1)))
 		snprintf(c[11], sizeof(c[11]), "-");
-	fprintf(out, "%10s %10s %10s %10s %10s %8s %10s %10s %8s %10s %10s %8s  %s%s\n", c[0], c[1],
-		c[2], c[3], c[4], c[5], c[6], c[7], c[8], c[9], c[10], c[11],
-		!r->a	? "[new] "
-		: !r->b ? "[removed] "
-			: "",
+	ctr_fmt_ns(c[12], sizeof(c[12]), per_call(r->a));
+	ctr_fmt_ns(c[13], sizeof(c[13]), per_call(r->b));
+	fmt_change_pct(c[14], sizeof(c[14]), per_call(r->a), per_call(r->b), !!r->a, !!r->b);
+	fprintf(out,
+		"%10s %10s %10s %10s %10s %8s %10s %10s %8s %10s %10s %8s %10s %10s %8s  %s%s\n",
+		c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7], c[8], c[9], c[10], c[11], c[12],
+		c[13], c[14],
+		!r->a				  ? "[new] "
+		: !r->b				  ? "[removed] "
+		: !strcmp(diff_status(r), "same") ? "[same] "
+						  : "",
 		ctr_report_label(r->run, r->function, lbl, sizeof(lbl)));
 }
 
 /* The text form of the diff: both runs' headers, then one row per function. */
 static int diff_text(FILE *out, const struct ctr_run *a, const struct ctr_run *b,
 		     const struct ctr_report_opts *o, const struct diff_row *rows, size_t nrows,
-		     struct ctr_err *e)
+		     const char *hint, struct ctr_err *e)
 {
 	char da[32], db[32], dd[32];
 	size_t shown = 0;
@@ -1401,9 +1439,12 @@ static int diff_text(FILE *out, const struct ctr_run *a, const struct ctr_run *b
 	if (a->lost_events || b->lost_events)
 		fprintf(out, "WARNING: events lost (A: %" PRIu64 ", B: %" PRIu64 ")\n",
 			a->lost_events, b->lost_events);
-	fprintf(out, "\n%10s %10s %10s %10s %10s %8s %10s %10s %8s %10s %10s %8s  %s\n", "calls A",
-		"calls B", "self A", "self B", "self chg", "self%", "total A", "total B", "total%",
-		"p99 A", "p99 B", "p99%", "function");
+	if (hint)
+		fprintf(out, "hint: %s\n", hint);
+	fprintf(out,
+		"\n%10s %10s %10s %10s %10s %8s %10s %10s %8s %10s %10s %8s %10s %10s %8s  %s\n",
+		"calls A", "calls B", "self A", "self B", "self chg", "self%", "total A", "total B",
+		"total%", "p99 A", "p99 B", "p99%", "call A", "call B", "call%", "function");
 	for (size_t x = 0; x < nrows; x++) {
 		if (!ctr_report_name_match(rows[x].run, rows[x].function, o->function))
 			continue;
@@ -1416,12 +1457,75 @@ static int diff_text(FILE *out, const struct ctr_run *a, const struct ctr_run *b
 	return ctr_report_status(out, e);
 }
 
+static int cmp_str_ptr(const void *pa, const void *pb)
+{
+	return strcmp(*(const char *const *)pa, *(const char *const *)pb);
+}
+
+/* How many functions of @sa and @sb share a stored name (what --match name would pair); 0 when
+ * out of memory. */
+static size_t common_names(const struct diff_side *sa, const struct diff_side *sb)
+{
+	const char **na = malloc((sa->n + 1) * sizeof(*na)),
+		   **nb = malloc((sb->n + 1) * sizeof(*nb));
+	size_t i = 0, k = 0, n = 0;
+
+	for (size_t x = 0; na && nb && x < sa->n; x++)
+		na[x] = full_name(sa->run, sa->rows[x].function);
+	for (size_t x = 0; na && nb && x < sb->n; x++)
+		nb[x] = full_name(sb->run, sb->rows[x].function);
+	if (na && nb) {
+		qsort(na, sa->n, sizeof(*na), cmp_str_ptr);
+		qsort(nb, sb->n, sizeof(*nb), cmp_str_ptr);
+		while (i < sa->n && k < sb->n) {
+			int c = strcmp(na[i], nb[k]);
+
+			n += !c;
+			i += c <= 0;
+			k += c >= 0;
+		}
+	}
+	free(na);
+	free(nb);
+	return n;
+}
+
+/* The base name of the run's first executable, "" when unknown. */
+static const char *exe_base(const struct ctr_run *run)
+{
+	const char *p = run->n_procs && run->procs[0].exe ? run->procs[0].exe : "", *sl;
+
+	return (sl = strrchr(p, '/')) ? sl + 1 : p;
+}
+
+/* When no function pairs up by module and name but some would by name alone (the same program
+ * built or run from another path), the hint that says so; NULL otherwise. Caller frees. */
+static char *diff_hint(const struct diff_side *sa, const struct diff_side *sb,
+		       const struct diff_row *rows, size_t nrows, int by_name)
+{
+	size_t same;
+	char *h = NULL;
+
+	for (size_t x = 0; x < nrows; x++)
+		if (rows[x].a && rows[x].b)
+			return NULL;
+	if (by_name || !(same = common_names(sa, sb)))
+		return NULL;
+	if (asprintf(&h,
+		     "no function is in both runs under the same module (A ran '%s', B '%s'); "
+		     "--match name pairs functions by name alone (%zu would pair)",
+		     exe_base(sa->run), exe_base(sb->run), same) < 0)
+		return NULL;
+	return h;
+}
+
 int ctr_report_diff(FILE *out, const struct ctr_run *a, const struct ctr_run *b,
 		    const struct ctr_report_opts *o, int json, struct ctr_err *e)
 {
 	struct diff_side sa, sb;
 	struct diff_row *rows = NULL;
 	size_t *ia = NULL, *ib = NULL, nrows = 0, i = 0, k = 0;
+	char *hint = NULL;
 	int ret;
 
 	memset(&sb, 0, sizeof(sb));
@@ -1462,9 +1566,11 @@ int ctr_report_diff(FILE *out, const struct ctr_run *a, const struct ctr_run *b,
 		    (int64_t)(r->b ? r->b->self_ns : 0) - (int64_t)(r->a ? r->a->self_ns : 0);
 	}
 	qsort(rows, nrows, sizeof(*rows), cmp_diff);
-	ret = json ? diff_json(out, a, b, o, rows, nrows, e)
-		   : diff_text(out, a, b, o, rows, nrows, e);
+	hint = diff_hint(&sa, &sb, rows, nrows, o->match_name);
+	ret = json ? diff_json(out, a, b, o, rows, nrows, hint, e)
+		   : diff_text(out, a, b, o, rows, nrows, hint, e);
 out:
+	free(hint);
 	free(ia);
 	free(ib);
 	free(rows);

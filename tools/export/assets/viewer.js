@@ -31,6 +31,8 @@ function fmtNs(ns) {
 	return Math.round(ns) + ' ns';
 }
 function fmtCount(n) { return n >= 1e9 ? (n / 1e9).toFixed(2) + ' G' : n >= 1e6 ? (n / 1e6).toFixed(2) + ' M' : n >= 1e4 ? (n / 1e3).toFixed(1) + ' k' : String(n); }
+/* An exact count with thousands separators ("13,800"), for tables where counts are compared. */
+function fmtInt(n) { return n === undefined || n === null ? '' : Number(n).toLocaleString('en-US'); }
 function fmtTime(unixNs) { return new Date(unixNs / 1e6).toISOString().replace('T', ' ').replace(/\.\d+Z$/, ' UTC'); }
 function pct(x, base) { return base ? (100 * x / base).toFixed(1) + '%' : '-'; }
 /* C++ names: template arguments and parameter lists folded, the full name kept for hover. */
@@ -272,8 +274,8 @@ function profile(sec, run) {
 					sw.style.background = colour(f.name);
 					td.insertBefore(sw, td.firstChild);
 					if (f.attributes && f.attributes.length) add(td, el('div', {'class': 'attrs'}, f.attributes.map(function (a) { return a.key + '=' + a.value; }).join(', ')));
-					if (!STATIC && f.kind !== 'mark') add(td, el('a', {'class': 'trend-link', href: '#/trend?function=' + encodeURIComponent(f.name), title: 'this function across runs'}, ' trend'));
-				} else td = el('td', {'class': 'num'}, v === undefined ? '' : cc[2] === 't' ? fmtNs(v) : cc[2] === 'q' ? v.toFixed(1) + '%' : cc[2] === 'p' ? pct(v, base) : String(v));
+					if (!STATIC && f.kind !== 'mark') add(td, el('a', {'class': 'trend-link', href: '#/trend?function=' + encodeURIComponent(f.name), title: 'this function across runs'}, 'trend'));
+				} else td = el('td', {'class': 'num'}, v === undefined ? '' : cc[2] === 't' ? fmtNs(v) : cc[2] === 'q' ? v.toFixed(1) + '%' : cc[2] === 'p' ? pct(v, base) : cc[2] === 'c' ? fmtInt(v) : String(v));
 				add(tr, td);
 			});
 			add(tb, tr);
@@ -558,18 +560,24 @@ function diffPage(a, b, my) {
 		add(app, el('h1', null, 'Diff'), side, el('p', {id: 'diff-summary'}, 'duration change ' + (d.duration_ns_change >= 0 ? '+' : '') + fmtNs(d.duration_ns_change) + '; largest self-time changes first'));
 		var t = el('table', {id: 'diff', 'class': 'grid', 'data-rows': String(d.functions.length)});
 		add(t, add(el('thead'), add(el('tr'), el('th', {'class': 'name'}, 'function'), el('th', null, 'status'), el('th', {'class': 'num'}, 'calls A'), el('th', {'class': 'num'}, 'calls B'),
-			el('th', {'class': 'num'}, 'self A'), el('th', {'class': 'num'}, 'self B'), el('th', {'class': 'num'}, 'self change'), el('th', {'class': 'num'}, 'change %'))));
+			el('th', {'class': 'num'}, 'self A'), el('th', {'class': 'num'}, 'self B'), el('th', {'class': 'num'}, 'self change'), el('th', {'class': 'num'}, 'change %'),
+			el('th', {'class': 'num'}, 'per call A'), el('th', {'class': 'num'}, 'per call B'), el('th', {'class': 'num'}, 'per call %'))));
 		var tb = el('tbody');
 		add(t, tb);
+		var signed = function (x) { return x === null || x === undefined ? '' : (x >= 0 ? '+' : '') + x.toFixed(1) + '%'; };
 		d.functions.forEach(function (f) {
-			var ch = f.self_change_percent;
-			add(tb, add(el('tr', {'class': f.self_ns_change > 0 ? 'slower' : f.self_ns_change < 0 ? 'faster' : null}),
+			/* only a changed function is coloured: same calls and time per call is no change */
+			var cls = f.status === 'same' ? 'same' : f.self_ns_change > 0 ? 'slower' : f.self_ns_change < 0 ? 'faster' : null;
+			add(tb, add(el('tr', {'class': cls}),
 				el('td', {'class': 'name', title: f.name, 'data-name': f.name}, shortName(f.name)), el('td', null, f.status),
-				el('td', {'class': 'num'}, f.calls_a), el('td', {'class': 'num'}, f.calls_b),
+				el('td', {'class': 'num'}, fmtInt(f.calls_a)), el('td', {'class': 'num'}, fmtInt(f.calls_b)),
 				el('td', {'class': 'num'}, fmtNs(f.self_ns_a)), el('td', {'class': 'num'}, fmtNs(f.self_ns_b)),
 				el('td', {'class': 'num'}, (f.self_ns_change >= 0 ? '+' : '') + fmtNs(f.self_ns_change)),
-				el('td', {'class': 'num'}, ch === null || ch === undefined ? '' : (ch >= 0 ? '+' : '') + ch.toFixed(1) + '%')));
+				el('td', {'class': 'num'}, signed(f.self_change_percent)),
+				el('td', {'class': 'num'}, f.calls_a ? fmtNs(f.per_call_ns_a) : ''), el('td', {'class': 'num'}, f.calls_b ? fmtNs(f.per_call_ns_b) : ''),
+				el('td', {'class': 'num'}, signed(f.per_call_change_percent))));
 		});
+		if (d.hint) add(app, el('p', {'class': 'note', id: 'diff-hint'}, 'hint: ' + d.hint));
 		add(app, add(el('div', {'class': 'scroll'}), t));
 	});
 }
