@@ -75,6 +75,9 @@ async function served(browser) {
 	check('run list shows the two runs', await attr(page, '#runs', 'data-rows') === '2', await attr(page, '#runs', 'data-rows'));
 	const ids = await page.$$eval('#runs tbody a', (as) => as.map((a) => a.textContent));
 	check('run list is newest first', ids[0] === newer && ids[1] === older, JSON.stringify(ids));
+	const cmds = await page.$$eval('#runs td.cmd', (t) => t.map((c) => [c.textContent, c.title, c.scrollWidth <= c.clientWidth + 1]));
+	check('run list keeps the end of long commands, where they differ', cmds.length === 2 && cmds[0][0].endsWith(' 200000') && cmds[1][0].endsWith(' 1000') &&
+		cmds[0][0].includes('\u2026') && cmds[0][1].length > cmds[0][0].length && cmds.every((c) => c[2]), JSON.stringify(cmds));
 	await page.fill('#filters input[name=command]', '200000');
 	await page.click('#filters button');
 	await page.waitForFunction(() => document.querySelector('#runs') && document.querySelector('#runs').getAttribute('data-rows') === '1');

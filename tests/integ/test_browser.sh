@@ -50,9 +50,12 @@ rm -rf "$ART" && mkdir -p "$ART"
 C=$B/ctrace
 S=sqlite:$T/v.db
 cd "$T" || exit 1
-g++ -O0 -g -finstrument-functions -o viewer "$HERE/progs/viewer.cc" -lpthread || { bad build g++; exit 1; }
-"$C" record -d raw --store "$S" -- ./viewer 1000 >/dev/null 2>&1 &&
-	"$C" record -d raw --store "$S" -- ./viewer 200000 >/dev/null 2>&1 || { bad record failed; exit 1; }
+# a long path, so that the two runs' commands differ only past what a run list row can show
+V=$T/a-directory-with-a-rather-long-name-for-the-viewer/and-one-more-level/viewer
+mkdir -p "${V%/*}"
+g++ -O0 -g -finstrument-functions -o "$V" "$HERE/progs/viewer.cc" -lpthread || { bad build g++; exit 1; }
+"$C" record -d raw --store "$S" -- "$V" 1000 >/dev/null 2>&1 &&
+	"$C" record -d raw --store "$S" -- "$V" 200000 >/dev/null 2>&1 || { bad record failed; exit 1; }
 older=$("$C" list --store "$S" --json | python3 -c 'import json,sys; print(json.load(sys.stdin)[1]["run_id"])')
 newer=$("$C" list --store "$S" --json | python3 -c 'import json,sys; print(json.load(sys.stdin)[0]["run_id"])')
 "$C" show "$newer" --store "$S" --format html --out "$T/run.html" 2>/dev/null || bad "static export" "ctrace show --format html failed"

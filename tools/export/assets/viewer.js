@@ -31,6 +31,8 @@ function fmtNs(ns) {
 	return Math.round(ns) + ' ns';
 }
 function fmtCount(n) { return n >= 1e9 ? (n / 1e9).toFixed(2) + ' G' : n >= 1e6 ? (n / 1e6).toFixed(2) + ' M' : n >= 1e4 ? (n / 1e3).toFixed(1) + ' k' : String(n); }
+/* @s cut to @n characters in the middle: commands differ in their arguments, at the end. */
+function midCut(s, n) { s = s || ''; return s.length <= n ? s : s.slice(0, Math.floor(n / 3)) + '\u2026' + s.slice(s.length - (n - Math.floor(n / 3) - 1)); }
 /* An exact count with thousands separators ("13,800"), for tables where counts are compared. */
 function fmtInt(n) { return n === undefined || n === null ? '' : Number(n).toLocaleString('en-US'); }
 function fmtTime(unixNs) { return new Date(unixNs / 1e6).toISOString().replace('T', ' ').replace(/\.\d+Z$/, ' UTC'); }
@@ -186,7 +188,7 @@ function listPage(q, my) {
 			var st = r.signal ? (r.crashed ? 'crash: signal ' : 'signal ') + r.signal : r.exit_status >= 0 ? 'exit ' + r.exit_status : '?';
 			add(tb, add(el('tr', {'class': r.crashed ? 'crashed' : null}), add(el('td'), cb), add(el('td'), a), el('td', null, fmtTime(r.start_unix_ns)),
 				el('td', {'class': 'num'}, fmtNs(r.duration_ns)), el('td', {'class': 'num'}, r.threads !== undefined ? r.threads : ''),
-				el('td', {'class': 'num'}, r.calls !== undefined ? fmtCount(r.calls) : ''), el('td', null, st), el('td', {'class': 'cmd', title: r.command}, r.command)));
+				el('td', {'class': 'num'}, r.calls !== undefined ? fmtCount(r.calls) : ''), el('td', null, st), el('td', {'class': 'cmd', title: r.command}, midCut(r.command, 64))));
 		});
 		add(app, t);
 		var nav = el('p', {'class': 'paging'});
