@@ -673,3 +673,30 @@ Test(report_cmd, report_and_show_commands)
 		free(dir);
 	}
 }
+
+/* --function, --slowest and the other name options take a C++ function by its full name, its
+ * qualified name with, folded or without template arguments, and any trailing scope of those. */
+Test(report, name_match_takes_the_forms_people_write)
+{
+	struct ctr_run *r = fx_new("20251121T000000-abc123", "./app", 1 * MS);
+	uint32_t sum = fx_func(r, CTR_FN_FUNCTION, "int app::sum<int>(int, int)", "a.cc", 1);
+	uint32_t size = fx_func(r, CTR_FN_FUNCTION, "app::Slice::size() const", "a.cc", 2);
+	uint32_t c = fx_func(r, CTR_FN_FUNCTION, "summary", "b.c", 3);
+	const char *yes_sum[] = {"int app::sum<int>(int, int)", "app::sum<int>", "app::sum<...>",
+				 "app::sum", "sum", "sum<int>", "sum<...>", "app::su*", "s?m"};
+	const char *no_sum[] = {"pp::sum", "um", "app::sum<long>", "Sum"};
+
+	fx_module(r, "/bin/app");
+	for (size_t i = 0; i < sizeof(yes_sum) / sizeof(yes_sum[0]); i++)
+		cr_expect(ctr_report_name_match(r, sum, yes_sum[i]), "'%s' should match", yes_sum[i]);
+	for (size_t i = 0; i < sizeof(no_sum) / sizeof(no_sum[0]); i++)
+		cr_expect(!ctr_report_name_match(r, sum, no_sum[i]), "'%s' should not match",
+			  no_sum[i]);
+	cr_expect(ctr_report_name_match(r, size, "Slice::size"));
+	cr_expect(ctr_report_name_match(r, size, "size"));
+	cr_expect(ctr_report_name_match(r, size, "app::Slice::size() const"));
+	cr_expect(!ctr_report_name_match(r, size, "Slice"));
+	cr_expect(ctr_report_name_match(r, c, "summary"));
+	cr_expect(!ctr_report_name_match(r, c, "mary"), "a C name matches as stored");
+	ctr_run_free(r);
+}

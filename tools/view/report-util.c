@@ -42,6 +42,42 @@ uint64_t ctr_report_calls(const struct ctr_run *run)
 	return calls;
 }
 
+static int glob_is(const char *name, const char *glob)
+{
+	return !strcmp(name, glob) || !fnmatch(glob, name, 0);
+}
+
+/* 1 if @glob matches @name or a trailing part of it that starts after a "::" ("Slice::size" and
+ * "size" of "kv::Slice::size"). */
+static int scoped_match(const char *name, const char *glob)
+{
+	for (const char *p = name; p; p = strstr(p, "::"))
+		if (glob_is(p == name ? p : (p += 2), glob))
+			return 1;
+	return 0;
+}
+
+/* The forms people write for a C++ function (docs/report.md, names): the qualified name with
+ * its template arguments ("app::sum<int>"), folded ("app::sum<...>") or left out ("app::sum"),
+ * each also without its leading scopes ("sum"), none with the return type or parameters. */
+static int cxx_forms_match(const char *full, const char *glob)
+{
+	char kept[1024], folded[1024];
+	size_t n;
+
+	if (!strchr(full, '(') && !strstr(full, "::"))
+		return 0; /* a C name: matched as stored */
+	ctr_cxx_shorten(full, 3, kept, sizeof(kept));
+	ctr_cxx_shorten(full, 1, folded, sizeof(folded));
+	if (scoped_match(kept, glob) || scoped_match(folded, glob))
+		return 1;
+	n = strlen(folded);
+	if (n <= 5 || strcmp(folded + n - 5, "<...>"))
+		return 0;
+	folded[n - 5] = '\0';
+	return scoped_match(folded, glob);
+}
+
 int ctr_report_name_match(const struct ctr_run *run, uint32_t fid, const char *glob)
 {
 	const struct ctr_function *f;
@@ -57,8 +93,10 @@ int ctr_report_name_match(const struct ctr_run *run, uint32_t fid, const char *g
 	    (!strcmp(ctr_cxx_display(run, fid), glob) ||
 	     !fnmatch(glob, ctr_cxx_display(run, fid), 0)))
 		return 1;
-	return f->linkage_name && *f->linkage_name &&
-	       (!strcmp(f->linkage_name, glob) || !fnmatch(glob, f->linkage_name, 0));
+	if (f->linkage_name && *f->linkage_name &&
+	    (!strcmp(f->linkage_name, glob) || !fnmatch(glob, f->linkage_name, 0)))
+		return 1;
+	return f->name && cxx_forms_match(f->name, glob);
 }
 
 int ctr_report_status(FILE *out, struct ctr_err *e)
