@@ -421,7 +421,17 @@ static void export_note(const struct cmd *c, const struct ctr_export_stats *st)
 				c->prog, st->calls, st->short_calls);
 		return;
 	}
-	if (st->short_calls || st->outside || st->over_limit)
+	if (st->fit_min_ns) {
+		char d[32];
+
+		ctr_fmt_ns(d, sizeof(d), st->fit_min_ns);
+		fprintf(stderr,
+			"%s: note: the export covers the whole run: %" PRIu64
+			" calls of at least %s"
+			" (%" PRIu64 " shorter left out to fit the event budget; --min-duration or "
+			"--max-events chooses)\n",
+			c->prog, st->calls, d, st->short_calls);
+	} else if (st->short_calls || st->outside || st->over_limit)
 		fprintf(stderr,
 			"%s: note: export has %" PRIu64 " calls; left out %" PRIu64
 			" shorter than --min-duration, %" PRIu64 " outside --from/--to, %" PRIu64

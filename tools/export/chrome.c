@@ -106,6 +106,9 @@ int ctr_export_chrome(FILE *out, const struct ctr_run *run, const struct ctr_exp
 	int ret;
 
 	ctr_tl_walk_init(&w, run, o, 0, CTR_EXPORT_CHROME_MAX_EVENTS);
+	/* by default the whole run, its shortest calls left out to fit the budget */
+	if (o->min_duration_ns < 0 && o->max_events < 0 && (ret = ctr_tl_walk_fit(&w, e)))
+		return ret;
 	w.on_call = chrome_call;
 	w.on_mark = chrome_mark;
 	w.on_lost = chrome_lost;
@@ -162,10 +165,13 @@ int ctr_export_chrome(FILE *out, const struct ctr_run *run, const struct ctr_exp
 		",\"calls\":%" PRIu64 ",\"marks\":%" PRIu64 ",\"left_out_short\":%" PRIu64
 		",\"left_out_window\":%" PRIu64 ",\"left_out_limit\":%" PRIu64
 		",\"unfinished\":%" PRIu64 ",\"min_duration_ns\":%" PRIu64
-		",\"max_events\":%" PRIu64 ",\"lost_events\":%" PRIu64 "}}\n",
+		",\"min_duration_fit\":%s,\"max_events\":%" PRIu64 ",\"lost_events\":%" PRIu64
+		"}}\n",
 		w.st.calls, w.st.marks, w.st.short_calls, w.st.outside, w.st.over_limit,
-		w.st.unfinished, w.min_dur, w.limit, run->lost_events);
-	if (st)
+		w.st.unfinished, w.min_dur, w.fit ? "true" : "false", w.limit, run->lost_events);
+	if (st) {
 		*st = w.st;
+		st->fit_min_ns = w.fit ? w.min_dur : 0;
+	}
 	return ctr_export_status(out, e);
 }

@@ -41,7 +41,9 @@ struct tl_walk {
 	const struct ctr_run *run;
 	uint64_t from, to; /* to = UINT64_MAX: no end */
 	uint64_t min_dur;
-	uint64_t limit; /* over all threads; each thread gets limit / n_threads */
+	uint64_t limit; /* over all threads; each thread gets limit / n_threads, or with @fit
+			 * the first calls of any thread up to the limit */
+	int fit;	/* ctr_tl_walk_fit() chose min_dur for the whole run */
 	tl_call_fn on_call;
 	tl_mark_fn on_mark; /* may be NULL */
 	tl_lost_fn on_lost; /* may be NULL */
@@ -50,6 +52,12 @@ struct tl_walk {
 };
 
 int ctr_tl_walk(struct tl_walk *w, struct ctr_err *e);
+/* Covers the whole window within the walk's limit: one counting pass over the timeline sets
+ * min_dur to the shortest duration such that the calls at least that long (measured, as the
+ * export writes them; histogram buckets) number at most the limit, and lifts the per-thread
+ * share (a thread with many long calls keeps them). The limit stays a hard cap. Costs a second
+ * read of the timeline. 0 or an error of the timeline or CTR_ENOMEM. */
+int ctr_tl_walk_fit(struct tl_walk *w, struct ctr_err *e);
 /* Fills a walk from export options and format defaults. */
 void ctr_tl_walk_init(struct tl_walk *w, const struct ctr_run *run, const struct ctr_export_opts *o,
 		      int64_t def_min, int64_t def_limit);

@@ -49,6 +49,8 @@ struct ctr_export_stats {
 	uint64_t outside;     /* dropped: outside the window */
 	uint64_t over_limit;  /* dropped: past max_events */
 	uint64_t unfinished;  /* calls still open at the end of a thread (closed there) */
+	uint64_t fit_min_ns;  /* chrome without --min-duration/--max-events: the shortest call
+			       * kept, chosen so the whole run fits the event budget; 0 if none */
 };
 
 /* Sets every field to its default (-1 where that means "format default"). */

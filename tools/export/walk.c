@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "../../common/hash.h"
+#include "../../common/hist.h"
 #include "../../store/runjson.h"
 #include "../../store/timeline.h"
 #include "../view/report.h"
@@ -51,7 +52,7 @@ static int walk_pop(struct tl_walk *w, uint32_t th, struct tl_frame *stack, uint
 	else if (f->end - f->start < w->min_dur &&
 		 !(f->fid < w->run->n_functions && w->run->functions[f->fid].kind == CTR_FN_SPAN))
 		w->st.short_calls++; /* manual spans are kept whatever their length */
-	else if (share && *emitted >= share)
+	else if ((share && *emitted >= share) || (w->fit && w->st.calls >= w->limit))
 		w->st.over_limit++;
 	else
 		keep = 1;
@@ -187,9 +188,57 @@ int ctr_tl_walk(struct tl_walk *w, struct ctr_err *e)
 	uint64_t share = 0;
 	int ret = 0;
 
-	if (w->limit && w->run->n_threads)
+	if (w->limit && w->run->n_threads && !w->fit)
 		share = w->limit / w->run->n_threads ? w->limit / w->run->n_threads : 1;
 	for (size_t th = 0; !ret && th < w->run->n_threads; th++)
 		ret = walk_thread(w, (uint32_t)th, share, e);
+	return ret;
+}
+
+/* The counting pass of ctr_tl_walk_fit(): each call's measured duration into a bucket. */
+static int count_call(struct tl_walk *w, uint32_t thread, struct tl_frame *f,
+		      const struct tl_frame *parent, struct ctr_err *e)
+{
+	uint64_t *counts = w->arg;
+
+	counts[ctr_hist_index(f->end - f->start)]++;
+	return 0;
+}
+
+int ctr_tl_walk_fit(struct tl_walk *w, struct ctr_err *e)
+{
+	uint64_t *counts = calloc(CTR_HIST_BUCKETS, sizeof(*counts)), above = 0;
+	struct tl_walk pass = *w;
+	uint32_t i;
+	int ret;
+
+	if (!counts)
+		return ctr_err_set(e, CTR_ENOMEM, ENOMEM, "out of memory fitting the export");
+	w->fit = 1;
+	w->min_dur = 0;
+	/* the timeline's own (measured) durations, in the window, everything kept */
+	pass.min_dur = 0;
+	pass.limit = 0;
+	pass.on_call = count_call;
+	pass.on_mark = NULL;
+	pass.on_lost = NULL;
+	pass.arg = counts;
+	memset(&pass.st, 0, sizeof(pass.st));
+	ret = ctr_tl_walk(&pass, e);
+	/* from the longest bucket down, the lowest bound whose calls at or above it still fit;
+	 * all of them fitting is no cut-off */
+	for (i = CTR_HIST_BUCKETS; !ret && w->limit && i-- > 0;) {
+		if (!counts[i])
+			continue;
+		if (above + counts[i] > w->limit) {
+			w->min_dur = ctr_hist_upper(i) + 1;
+			break;
+		}
+		above += counts[i];
+		w->min_dur = ctr_hist_lower(i);
+	}
+	if (i == UINT32_MAX || !w->limit)
+		w->min_dur = 0;
+	free(counts);
 	return ret;
 }
