@@ -167,6 +167,12 @@ async function served(browser) {
 	check('zoom goes down to single calls (a window under 2 us)', span2 < 2000, span2);
 	check('deep zoom is answered from the decoded events', (st.sources || []).includes('events'), JSON.stringify(st.sources));
 	check('deep zoom still draws labelled calls', +(await attr(page, tl, 'data-labels')) > 0, await attr(page, tl, 'data-labels'));
+	const depths = await attr(page, tl, 'data-lane-depths'), drawn = await attr(page, tl, 'data-lane-drawn');
+	check('deep zoom: each lane is as deep as the calls in view (an idle thread collapses)', depths === drawn && depths.split(',').includes('0'), depths + ' / ' + drawn);
+	const ax = {text: await attr(page, tl, 'data-axis-first'), at: +(await attr(page, tl, 'data-axis-first-ns')), step: +(await attr(page, tl, 'data-axis-step'))};
+	const unit = {' s': 1e9, ' ms': 1e6, ' us': 1e3, ' ns': 1};
+	const m = /^([\d.]+)( s| ms| us| ns)$/.exec(ax.text);
+	check('deep zoom: the first axis label is exact to the tick step', m && Math.abs(+m[1] * unit[m[2]] - ax.at) < ax.step / 2, JSON.stringify(ax));
 	await shot(page, 'serve-timeline-deep');
 	/* click a call: thread 0's depth-0 call (main) lies under the middle of the first lane */
 	await page.mouse.click(tb.x + tb.w * 0.5, tb.y + 22 + 16 + 8);

@@ -391,6 +391,21 @@ function niceStep(span, n) {
 	var raw = span / n, p = Math.pow(10, Math.floor(Math.log10(raw))), m = raw / p;
 	return (m < 1.5 ? 1 : m < 3.5 ? 2 : m < 7.5 ? 5 : 10) * p;
 }
+/* @ns with as many decimals as a tick @step needs to tell it from its neighbours: 1.47708 s
+ * for a tick every 10 us at 1.47708 s (fmtNs would say 1.48 s). */
+function fmtTick(ns, step) {
+	var u = ns >= 1e9 ? [1e9, ' s'] : ns >= 1e6 ? [1e6, ' ms'] : ns >= 1e3 ? [1e3, ' us'] : [1, ' ns'];
+	var dec = Math.max(0, Math.min(9, Math.ceil(-Math.log10(step / u[0]) - 1e-9)));
+	return (ns / u[0]).toFixed(dec) + u[1];
+}
+/* The depth a lane needs for its answer @d: its deepest call or busy span, 0 when it has none in
+ * the window (a finished or idle thread collapses to its title). */
+function visibleDepth(d) {
+	var m = 0;
+	d.calls.forEach(function (c) { if (c[2] + 1 > m) m = c[2] + 1; });
+	d.busy.forEach(function (b) { if (b[2] + 1 > m) m = b[2] + 1; });
+	return m;
+}
 function timeline(sec, run, my) {
 	var T1 = run.duration_ns || 1;
 	run.threads.forEach(function (t) { if (t.end_ns > T1) T1 = t.end_ns; });
@@ -406,7 +421,7 @@ function timeline(sec, run, my) {
 	var slow = setTimeout(function () { if (!requests) note.textContent = 'first view of this run: the server is indexing its timeline (one pass over every event, about 10 s per 100 M calls)\u2026'; }, 1500);
 	function layout() {
 		var y = AXIS;
-		lanes.forEach(function (l) { l.y = y; y += LANEHEAD + Math.min(l.depth, 64) * RH + 6; });
+		lanes.forEach(function (l) { l.y = y; y += LANEHEAD + Math.min(l.depth, 64) * RH + (l.depth ? 6 : 2); });
 		return y;
 	}
 	function x(t) { return (t - view.t0) / (view.t1 - view.t0) * W; }
@@ -422,17 +437,26 @@ function timeline(sec, run, my) {
 		var span = view.t1 - view.t0, step = niceStep(span, Math.max(2, W / 120));
 		g.strokeStyle = '#ddd'; g.fillStyle = '#555';
 		/* Deep in a long run, ticks are labelled as offsets from the first one. */
-		var first = Math.ceil(view.t0 / step) * step, rel = step < first / 500;
+		var first = Math.ceil(view.t0 / step) * step, rel = step < first / 500, lastText = '', prevEnd = -1;
 		for (var tt = first; tt <= view.t1; tt += step) {
 			var xx = Math.round(x(tt)) + 0.5;
+			/* the first label exact to the step; deep in a long run the others as offsets */
+			var text = tt === first || !rel ? fmtTick(tt, step) : '+' + fmtNs(tt - first), tw = g.measureText(text).width;
 			g.beginPath(); g.moveTo(xx, 0); g.lineTo(xx, H); g.stroke();
-			g.fillText(rel && tt > first ? '+' + fmtNs(tt - first) : fmtNs(tt), xx + 3, 10);
+			if (xx + 3 + tw <= W) { g.fillText(text, xx + 3, 10); prevEnd = xx + 3 + tw; }
+			else if (xx - 3 - tw > prevEnd + 4) {
+				/* the last label would run off the canvas: right-aligned before its tick */
+				g.textAlign = 'right'; g.fillText(text, xx - 3, 10); g.textAlign = 'left';
+			} else text = '';
+			if (tt === first) { cv.setAttribute('data-axis-first', text); cv.setAttribute('data-axis-first-ns', String(tt)); cv.setAttribute('data-axis-step', String(step)); }
+			if (text) lastText = text;
 		}
+		cv.setAttribute('data-axis-last', lastText);
 		hits = [];
 		var ncalls = 0, nlabels = 0, nbusy = 0;
 		lanes.forEach(function (l) {
 			g.fillStyle = '#333';
-			g.fillText('thread ' + (l.t.name || '') + ' (pid ' + l.t.pid + ', tid ' + l.t.tid + ')' + (l.data ? '' : ' \u2026'), 4, l.y + LANEHEAD / 2);
+			g.fillText('thread ' + (l.t.name || '') + ' (pid ' + l.t.pid + ', tid ' + l.t.tid + ')' + (l.data ? (l.depth ? '' : ': no calls in view') : ' \u2026'), 4, l.y + LANEHEAD / 2);
 			if (!l.data) return;
 			var top = l.y + LANEHEAD, d = l.data;
 			d.busy.forEach(function (b) {
@@ -464,6 +488,8 @@ function timeline(sec, run, my) {
 			g.fillStyle = '#d32f2f';
 			d.marks.forEach(function (m) { var mx = x(m[0]); g.beginPath(); g.moveTo(mx - 4, l.y + 2); g.lineTo(mx + 4, l.y + 2); g.lineTo(mx, l.y + 10); g.fill(); });
 		});
+		cv.setAttribute('data-lane-depths', lanes.map(function (l) { return l.depth; }).join(','));
+		cv.setAttribute('data-lane-drawn', lanes.map(function (l) { return l.data ? visibleDepth(l.data) : l.depth; }).join(','));
 		cv.setAttribute('data-calls', String(ncalls));
 		cv.setAttribute('data-busy', String(nbusy));
 		cv.setAttribute('data-labels', String(nlabels));
@@ -479,7 +505,7 @@ function timeline(sec, run, my) {
 			return api('/api/runs/' + encodeURIComponent(run.run_id) + '/timeline', {thread: l.i, from: from, to: to, px: px}).then(function (d) {
 				if (!isCurrent(my) || ticket !== l.pending) return;
 				performance.mark('ctrace-timeline-data');
-				l.data = d; l.depth = Math.max(1, d.max_depth, l.depth);
+				l.data = d; l.depth = visibleDepth(d); /* sized to what this window holds */
 				if (!requests++) { clearTimeout(slow); note.textContent = 'wheel: zoom, drag: pan, click a call for its details'; }
 				cv.setAttribute('data-requests', String(requests));
 				draw();
