@@ -199,6 +199,10 @@ int ctr_provenance_add(struct ctr_run *r, const char *exe)
 	cpu_model(cpu, sizeof(cpu));
 	if (!ret)
 		ret = add(r, "host.cpu", cpu[0] ? cpu : (uname(&u) == 0 ? u.machine : ""));
+	if (!ret && sysconf(_SC_NPROCESSORS_ONLN) > 0) {
+		snprintf(count, sizeof(count), "%ld", sysconf(_SC_NPROCESSORS_ONLN));
+		ret = add(r, "host.cpus", count);
+	}
 	if (!ret && exe && *exe) {
 		memset(&x, 0, sizeof(x));
 		elf_facts(exe, comp, sizeof(comp), id, sizeof(id), &x);

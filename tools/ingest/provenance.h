@@ -11,10 +11,11 @@
 
 /*
  * Appends to @r->meta, after what is there: "host.kernel" (uname -r), "host.cpu" (the first
- * "model name" of /proc/cpuinfo, else uname -m), and for the ELF file @exe (may be NULL or
- * gone: then skipped) "build.compiler" (the distinct strings of its .comment section, joined
- * with "; ") and "build.id" (its GNU build-id in hex), and when ctrace-cc built it with a
- * .ctrace-exclude list "build.excluded" (the number of functions), "build.excluded.list" (them,
+ * "model name" of /proc/cpuinfo, else uname -m), "host.cpus" (the CPUs online), and for the ELF
+ * file @exe (may be NULL or gone: then skipped) "build.compiler" (the distinct strings of its
+ * .comment section, joined with "; ") and "build.id" (its GNU build-id in hex), and when ctrace-cc
+ * built it with a .ctrace-exclude list "build.excluded" (the number of functions),
+ * "build.excluded.list" (them,
  * ","-joined, cut at 4 KiB), "build.excluded.run" and "build.excluded.hidden_calls" (the run the
  * list came from and the calls they made there). A key already present (the recorder
  * or the user set it) is kept and not added again. Returns 0 or CTR_ENOMEM.

@@ -138,6 +138,58 @@ static void print_excluded(FILE *out, const struct ctr_run *run)
 	fprintf(out, "; 'ctrace show' lists them\n");
 }
 
+static int cmp_edge(const void *pa, const void *pb)
+{
+	const int64_t *a = pa, *b = pb;
+
+	/* by time; at one instant an end (-1) before a start (+1) */
+	if (a[0] != b[0])
+		return a[0] < b[0] ? -1 : 1;
+	return a[1] < b[1] ? -1 : a[1] > b[1];
+}
+
+size_t ctr_report_max_alive(const struct ctr_run *run)
+{
+	int64_t(*ev)[2] = malloc((2 * run->n_threads + 1) * sizeof(*ev));
+	size_t best = 0, now = 0;
+
+	if (!ev)
+		return 0;
+	for (size_t i = 0; i < run->n_threads; i++) {
+		ev[2 * i][0] = (int64_t)run->threads[i].start_ns;
+		ev[2 * i][1] = 1;
+		ev[2 * i + 1][0] = (int64_t)run->threads[i].end_ns;
+		ev[2 * i + 1][1] = -1;
+	}
+	qsort(ev, 2 * run->n_threads, sizeof(*ev), cmp_edge);
+	for (size_t i = 0; i < 2 * run->n_threads; i++) {
+		now += (size_t)ev[i][1];
+		if (now > best)
+			best = now;
+	}
+	free(ev);
+	return best;
+}
+
+/* Without off-CPU data, a run whose threads outnumbered the CPUs has wall times that include
+ * waiting for a CPU: said once in the header (docs/report.md, "True times"). */
+static void print_contention(FILE *out, const struct ctr_run *run)
+{
+	const char *c = ctr_run_meta_get(run, "host.cpus");
+	long cpus = c ? strtol(c, NULL, 10) : 0;
+	size_t alive;
+
+	if (cpus <= 0 || run->n_threads <= (size_t)cpus)
+		return;
+	alive = ctr_report_max_alive(run);
+	if (alive > (size_t)cpus)
+		fprintf(out,
+			"note: up to %zu threads were alive at once on %ld CPUs: times are wall "
+			"clock and include waiting for a CPU (ctrace record --sched tells on- from "
+			"off-CPU time)\n",
+			alive, cpus);
+}
+
 int ctr_report_header(FILE *out, const struct ctr_run *run, const struct ctr_report_opts *o,
 		      struct ctr_err *e)
 {
@@ -154,6 +206,7 @@ int ctr_report_header(FILE *out, const struct ctr_run *run, const struct ctr_rep
 	if (run->lost_events)
 		fprintf(out, "WARNING: %" PRIu64 " events lost\n", run->lost_events);
 	print_excluded(out, run);
+	print_contention(out, run);
 	if (run->crashed) {
 		for (size_t i = 0; !crash_sig && i < run->n_procs; i++)
 			if (run->procs[i].crashed)
