@@ -92,8 +92,16 @@ async function served(browser) {
 	const names = await page.$$eval('#profile td.name', (t) => t.map((e) => e.getAttribute('data-name')));
 	for (const f of ['main', 'slow_path(long)', 'leaf(long)', 'int sum_box<int>(Box<int> const*, int)', 'Box<int>::operator<(Box<int> const&) const'])
 		check('profile lists ' + f, names.includes(f), names.join(' | '));
-	const shortSum = await page.$eval('#profile td.name[data-name^="int sum_box"]', (e) => e.textContent);
-	check('C++ name shortened, full name on hover', shortSum.includes('sum_box<\u2026>') && !shortSum.includes('Box<int> const*'), shortSum);
+	const shortSum = await page.$eval('#profile td.name[data-name^="int sum_box"]', (e) => [...e.childNodes].filter((n) => n.nodeType === 3).map((n) => n.textContent).join(''));
+	const hover = await page.$eval('#profile td.name[data-name^="int sum_box"]', (e) => e.title);
+	check('C++ name shortened as ctrace-report does, full name on hover', shortSum === 'sum_box<...>' && hover.startsWith('int sum_box<int>(Box<int> const*, int)'), shortSum + ' / ' + hover);
+	const fits = await page.evaluate(() => {
+		const g = document.createElement('canvas').getContext('2d');
+		g.font = '11px system-ui, sans-serif';
+		const n = 'leveldb::Benchmark::RunBenchmark', w = (t) => g.measureText(t).width;
+		return [w(n) + 1, w('Benchmark::RunBenchmark') + 1, w('RunBenchmark') + 1, w('RunBen\u2026') + 1, 8].map((px) => window.ctraceViewer.fitLabel(g, n, px));
+	});
+	check('narrow frames drop the namespace first, then cut the name', fits.join('|') === 'leveldb::Benchmark::RunBenchmark|Benchmark::RunBenchmark|RunBenchmark|RunBen\u2026|', fits.join('|'));
 	const header = await page.textContent('#run-facts');
 	check('header: duration, 2 threads, 1 process', /duration .* 2 threads .* 1 process /.test(header), header);
 	await page.fill('#profile-filter', 'sum_box');

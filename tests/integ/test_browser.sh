@@ -65,14 +65,14 @@ port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); pr
 "$C" serve --store "$S" --listen "127.0.0.1:$port" 2>"$T/serve.err" &
 srv=$!
 i=0
-while [ $i -lt 100 ] && ! grep -q "http://127.0.0.1:$port/" "$T/serve.err"; do sleep 0.1; i=$((i + 1)); done
+while [ $i -lt 100 ] && ! grep -q "http://127.0.0.1:$port/" "$T/serve.err" 2>/dev/null; do sleep 0.1; i=$((i + 1)); done
 grep -q "http://127.0.0.1:$port/" "$T/serve.err" || { bad "server starts" "$(cat "$T/serve.err")"; exit 1; }
 
 port2=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 "$C" serve --store "$S" --listen "127.0.0.1:$port2" --token "t0k-$$" 2>"$T/serve2.err" &
 srv2=$!
 i=0
-while [ $i -lt 100 ] && ! grep -q "http://127.0.0.1:$port2/" "$T/serve2.err"; do sleep 0.1; i=$((i + 1)); done
+while [ $i -lt 100 ] && ! grep -q "http://127.0.0.1:$port2/" "$T/serve2.err" 2>/dev/null; do sleep 0.1; i=$((i + 1)); done
 
 NODE_PATH=$PW/node_modules timeout 300 node "$ROOT/tests/browser/viewer.test.js" "$chrome" \
 	"http://127.0.0.1:$port/" "$older" "$newer" "$T/run.html" "$ART" \

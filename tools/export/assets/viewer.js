@@ -37,9 +37,14 @@ function midCut(s, n) { s = s || ''; return s.length <= n ? s : s.slice(0, Math.
 function fmtInt(n) { return n === undefined || n === null ? '' : Number(n).toLocaleString('en-US'); }
 function fmtTime(unixNs) { return new Date(unixNs / 1e6).toISOString().replace('T', ' ').replace(/\.\d+Z$/, ' UTC'); }
 function pct(x, base) { return base ? (100 * x / base).toFixed(1) + '%' : '-'; }
-/* C++ names: template arguments and parameter lists folded, the full name kept for hover. */
+/* The shortened names of the run on screen, as ctrace-report shows them (its JSON's
+ * display_name, computed by the same code as the CLI's), by full name. */
+var DISPLAY = {};
+/* C++ names: the CLI's shortening when the run gave one, else template arguments and parameter
+ * lists folded here (diff and trend pages); the full name kept for hover. */
 function shortName(n) {
 	if (!n) return '?';
+	if (Object.prototype.hasOwnProperty.call(DISPLAY, n)) return DISPLAY[n];
 	var out = '', depth = 0;
 	for (var i = 0; i < n.length; i++) {
 		var c = n[i];
@@ -50,6 +55,29 @@ function shortName(n) {
 	if (out.length > 48) out = out.replace(/\((?!anonymous)[^()]*\)( const)?$/, '(\u2026)');
 	return out.length > 80 ? '\u2026' + out.slice(out.length - 79) : out;
 }
+/* @name as it fits @w pixels in context @g: whole, else without its leading scopes one by one
+ * ("leveldb::Benchmark::Run" -> "Benchmark::Run" -> "Run"), else cut with an ellipsis; '' when
+ * not even three characters fit. */
+function fitLabel(g, name, w) {
+	if (g.measureText(name).width <= w) return name;
+	var parts = [], depth = 0, last = 0;
+	for (var i = 0; i < name.length; i++) {
+		var c = name[i];
+		if (c === '<' || c === '(') depth++;
+		else if ((c === '>' || c === ')') && depth > 0) depth--;
+		else if (c === ':' && name[i + 1] === ':' && depth === 0) { parts.push(name.slice(last, i)); last = i + 2; i++; }
+	}
+	parts.push(name.slice(last));
+	for (var k = 1; k < parts.length; k++) {
+		var rest = parts.slice(k).join('::');
+		if (g.measureText(rest).width <= w) return rest;
+	}
+	var base = parts[parts.length - 1];
+	for (var n = base.length - 1; n >= 3; n--) if (g.measureText(base.slice(0, n) + '\u2026').width <= w) return base.slice(0, n) + '\u2026';
+	return '';
+}
+/* for the browser tests: the label fitting on its own */
+window.ctraceViewer = {fitLabel: fitLabel};
 function hash32(s) { var h = 2166136261; for (var i = 0; i < s.length; i++) { h ^= s.charCodeAt(i); h = Math.imul(h, 16777619); } return h >>> 0; }
 /* A colour per function name, the same in every run and view. */
 function colour(name) { var h = hash32(name || '?'); return 'hsl(' + (h % 360) + ',' + (45 + (h >>> 9) % 25) + '%,' + (62 + (h >>> 17) % 14) + '%)'; }
@@ -207,7 +235,8 @@ function runPage(id, q, my) {
 	return api('/api/runs/' + encodeURIComponent(id), {tree: 1, threads: 1}).then(function (run) {
 		if (!isCurrent(my)) return;
 		var fn = {};
-		run.functions.forEach(function (f) { fn[f.id] = f; });
+		DISPLAY = {};
+		run.functions.forEach(function (f) { fn[f.id] = f; if (f.display_name) DISPLAY[f.name] = f.display_name; });
 		run._fn = fn;
 		header(run);
 		var tlSec = add(el('section', {id: 'timeline-section'}), el('h2', null, 'Timeline'));
@@ -337,7 +366,8 @@ function flame(sec, run) {
 			var y = d * RH;
 			g.fillStyle = hot ? '#e040fb' : colour(n.name);
 			g.fillRect(x, y, Math.max(w - 0.5, 0.5), RH - 1);
-			if (w > 40) { g.fillStyle = '#111'; g.save(); g.beginPath(); g.rect(x, y, w - 2, RH); g.clip(); g.fillText(shortName(n.name), x + 3, y + RH / 2); g.restore(); }
+			var label = w > 20 ? fitLabel(g, shortName(n.name), w - 6) : '';
+			if (label) { g.fillStyle = '#111'; g.save(); g.beginPath(); g.rect(x, y, w - 2, RH); g.clip(); g.fillText(label, x + 3, y + RH / 2); g.restore(); }
 			rects.push([x, y, w, n]);
 			drawn++;
 		}
@@ -477,9 +507,10 @@ function timeline(sec, run, my) {
 				var f = run._fn[c[3]], name = f ? f.name : '#' + c[3], y = top + c[2] * RH, w = Math.max(x1 - x0, 1);
 				g.fillStyle = colour(name);
 				g.fillRect(x0, y, w, RH - 1);
-				if (w > 30) {
+				var vis = Math.min(x1, W) - Math.max(x0, 0), label = vis > 20 ? fitLabel(g, shortName(name), vis - 6) : '';
+				if (label) {
 					g.save(); g.beginPath(); g.rect(Math.max(x0, 0), y, w, RH); g.clip();
-					g.fillStyle = '#111'; g.fillText(shortName(name), Math.max(x0, 0) + 3, y + RH / 2);
+					g.fillStyle = '#111'; g.fillText(label, Math.max(x0, 0) + 3, y + RH / 2);
 					g.restore(); nlabels++;
 				}
 				hits.push([x0, y, w, l, c, null]);
