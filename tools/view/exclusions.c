@@ -14,6 +14,7 @@
 
 #include "../../common/cxxsplit.h"
 #include "../../common/fmt.h"
+#include "../../common/hist.h"
 #include "report.h"
 
 /* A floor for the default threshold: below it a call is noise, whatever the calibration. */
@@ -34,12 +35,30 @@ uint64_t ctr_exclusions_max_avg(const struct ctr_run *run, const struct ctr_excl
  * "app::sum<int>" for "int app::sum<int>(int, int)"; C names as they are. Caller frees. */
 static char *gcc_name(const struct ctr_function *f)
 {
+	static const char anon[] = "(anonymous namespace)", gcc_anon[] = "{anonymous}";
 	size_t name, params, end;
 	const char *dm = f->name ? f->name : "";
+	char *g, *a;
 
 	if (ctr_cxxsplit_name(dm, &name, &params, &end) < 0)
 		return strdup(dm);
-	return strndup(dm + name, params - name);
+	if (!(g = strndup(dm + name, params - name)))
+		return NULL;
+	/* gcc writes an anonymous namespace "{anonymous}" (the name only gets shorter) */
+	while ((a = strstr(g, anon))) {
+		memcpy(a, gcc_anon, sizeof(gcc_anon) - 1);
+		memmove(a + sizeof(gcc_anon) - 1, a + sizeof(anon) - 1,
+			strlen(a + sizeof(anon) - 1) + 1);
+	}
+	return g;
+}
+
+/* 1 for a gcc name (qualified, no parameters) that no entry could match: the demangler's names
+ * of lambdas and unnamed types ("main::{lambda(int)#1}::operator()") and of anything local to
+ * a function ("f(int)::Local::get") are not gcc's. */
+static int unlistable(const char *g)
+{
+	return strstr(g, "{lambda") || strstr(g, "{unnamed") || strchr(g, '(');
 }
 
 /* The list entry for gcc name @g: the part before its first template argument list, or all of
@@ -83,6 +102,34 @@ static int drop_clashes(const struct ctr_run *run, struct ctr_exclusion *x, size
 	return 0;
 }
 
+/* The average true duration of @f's calls without their slowest 1% (from its latency
+ * histogram: one call that was preempted or page-faulted does not hide an accessor), or
+ * @total / @calls when the run has no histogram for it. */
+static uint64_t trimmed_avg(const struct ctr_function *f, uint64_t total, uint64_t calls)
+{
+	struct ctr_hist_bucket *b = NULL;
+	size_t nb = 0;
+	uint64_t n, keep, taken = 0;
+	double sum = 0;
+
+	if (!f->hist_size || ctr_hist_decode(f->hist, f->hist_size, &b, &nb, NULL) || !nb) {
+		free(b);
+		return calls ? total / calls : 0;
+	}
+	n = ctr_hist_count(b, nb);
+	keep = n - n / 100;
+	for (size_t i = 0; i < nb && taken < keep; i++) {
+		uint64_t k = b[i].count < keep - taken ? b[i].count : keep - taken;
+		double mid =
+		    ((double)ctr_hist_lower(b[i].idx) + (double)ctr_hist_upper(b[i].idx)) / 2;
+
+		sum += mid * (double)k;
+		taken += k;
+	}
+	free(b);
+	return taken ? (uint64_t)llround(sum / (double)taken) : 0;
+}
+
 static int cmp_excl(const void *pa, const void *pb, void *arg)
 {
 	const struct ctr_exclusion *a = pa, *b = pb;
@@ -122,7 +169,7 @@ int ctr_exclusions_compute(const struct ctr_run *run, const struct ctr_exclusion
 	for (size_t i = 0; i < nr; i++) {
 		const struct ctr_function *f = &run->functions[rows[i].function];
 		char *g;
-		uint64_t avg = rows[i].calls ? rows[i].total_ns / rows[i].calls : 0;
+		uint64_t avg = trimmed_avg(f, rows[i].total_ns, rows[i].calls);
 
 		if (f->kind != CTR_FN_FUNCTION || !f->name || !*f->name ||
 		    !strcmp(f->name, "main") || rows[i].calls < o->min_calls || !rows[i].calls ||
@@ -133,6 +180,11 @@ int ctr_exclusions_compute(const struct ctr_run *run, const struct ctr_exclusion
 		x[k].avg_ns = avg;
 		x[k].clash = CTR_NONE;
 		g = gcc_name(f);
+		if (g && unlistable(g)) {
+			free(g);
+			x[k++].entry = NULL; /* said so in the file, see ctr_exclusions_write() */
+			continue;
+		}
 		x[k].entry = g && *g ? entry_of(g) : NULL;
 		free(g);
 		if (!x[k++].entry) {
@@ -193,12 +245,18 @@ int ctr_exclusions_write(FILE *out, const struct ctr_run *run, const struct ctr_
 		ctr_fmt_ns(avg, sizeof(avg), x[i].avg_ns);
 		fprintf(out, "%s\t# %s calls, average %s\n", x[i].entry, buf, avg);
 	}
-	for (size_t i = 0; i < n; i++)
-		if (!x[i].entry)
+	for (size_t i = 0; i < n; i++) {
+		if (x[i].entry)
+			continue;
+		if (x[i].clash == CTR_NONE)
+			fprintf(out, "# not listed: %s (gcc does not name it so)\n",
+				run->functions[x[i].function].name);
+		else
 			fprintf(
 			    out,
 			    "# not listed: %s (gcc matches substrings: it would exclude %s too)\n",
 			    run->functions[x[i].function].name, run->functions[x[i].clash].name);
+	}
 	if (ferror(out))
 		return ctr_err_set(e, CTR_EIO, errno, "cannot write the exclusions: %s",
 				   strerror(errno));

@@ -1,10 +1,11 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * Profile-guided exclusion: the functions of a run whose calls are many and whose average
- * (true) duration is below what tracing one call costs, written as the .ctrace-exclude list
- * that ctrace-cc passes to gcc's -finstrument-functions-exclude-function-list
- * (docs/ctrace-cc.md). Excluding them from the next build removes most of a C++ program's
- * tracing cost (inlined accessors, tiny templates) and leaves every other function exact.
+ * (true) duration, without their slowest 1% of calls, is below what tracing one call costs, written
+ * as the .ctrace-exclude list that ctrace-cc passes to gcc's
+ * -finstrument-functions-exclude-function-list (docs/ctrace-cc.md). Excluding them from the next
+ * build removes most of a C++ program's tracing cost (inlined accessors, tiny templates) and leaves
+ * every other function exact.
  */
 #ifndef CTR_VIEW_EXCLUSIONS_H
 #define CTR_VIEW_EXCLUSIONS_H
@@ -24,12 +25,13 @@ struct ctr_exclusion_opts {
 struct ctr_exclusion {
 	uint32_t function;
 	uint64_t calls;
-	uint64_t avg_ns;
-	char *entry;	/* what gcc's list gets: the qualified name without return type or
-			 * parameters, cut before a comma (the list is comma-separated); NULL
-			 * when it cannot be listed: see @clash */
-	uint32_t clash; /* with entry NULL: a function of the run outside the list that the
-			 * entry would exclude too (gcc matches substrings), CTR_NONE if none */
+	uint64_t avg_ns; /* the average of its fastest 99% of calls */
+	char *entry;	 /* what gcc's list gets: the qualified name without return type or
+			  * parameters, cut before a comma (the list is comma-separated); NULL
+			  * when it cannot be listed: see @clash */
+	uint32_t clash;	 /* with entry NULL: a function of the run outside the list that the
+			  * entry would exclude too (gcc matches substrings), or CTR_NONE for a
+			  * name gcc spells another way (lambdas, unnamed types) */
 };
 
 /* The list for @run under @o, most calls first (name on ties). *out is NULL when *n is 0;
