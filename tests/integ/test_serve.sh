@@ -201,6 +201,12 @@ r = c.getresponse()
 check("GET with a body is 413 CTRACE_E_USAGE", (413, "CTRACE_E_USAGE"), (r.status, json.loads(r.read()).get("error_code")))
 c.close()
 err("foreign Host is 403", "/api/runs", 403, "CTRACE_E_AUTH", headers={"Host": "evil.example:80"})
+# DNS rebinding names that only start like the loopback (issue 24): each refused
+for h in ("127.attacker.example", "127.0.0.1.nip.io", "127.0.0.1:80@evil.com", "localhost.evil.com",
+          "127.0.0.1:", "127.0.0.1:80x", "[::1].evil.com", "[::2]:80", "127.1", "0x7f.0.0.1", "127.0.0.1 "):
+    err("rebinding Host %r is 403" % h, "/api/runs", 403, "CTRACE_E_AUTH", headers={"Host": h})
+for h in ("127.0.0.1", "127.0.0.1:%d" % port, "127.3.4.5:80", "localhost", "LOCALHOST:%d" % port, "[::1]", "[::1]:%d" % port):
+    check("loopback Host %r is served" % h, 200, get("/api/runs", headers={"Host": h})[0])
 s, _, _, _ = get("/api/runs", headers={"X-Big": "x" * 70000})
 check("a 70 KB request header is refused", True, s in (413, 431, 400))
 check("still alive after it", 200, get("/api/runs")[0])

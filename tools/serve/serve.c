@@ -18,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 
 #include "../../common/dynlib.h"
@@ -116,6 +117,7 @@ struct ctr_server {
 	int loopback;
 	unsigned port;
 	size_t max_response;
+	char listen_host[64]; /* the --listen address as a Host header names it ("[::1]") */
 	char url[128];
 };
 
@@ -687,6 +689,46 @@ static int same_secret(const char *a, const char *b)
 	return d == 0;
 }
 
+/* 1 if Host header @h names this loopback server: "NAME" or "NAME:PORT" (digits only) where NAME
+ * is exactly "localhost", a dotted-quad 127.0.0.0/8 address, "[::1]" or the --listen address.
+ * A name that merely starts like one ("127.0.0.1.nip.io", "127.attacker.example",
+ * "127.0.0.1:80@evil.com") is not: DNS rebinding sends the attacker's name. */
+static int host_is_loopback(const struct ctr_server *s, const char *h)
+{
+	char name[64];
+	const char *port;
+	size_t n;
+	struct in_addr a4;
+	struct in6_addr a6;
+
+	if (h[0] == '[') {
+		const char *rb = strchr(h, ']');
+
+		if (!rb)
+			return 0;
+		n = (size_t)(rb - h) + 1;
+	} else {
+		n = strcspn(h, ":");
+	}
+	if (!n || n >= sizeof(name))
+		return 0;
+	memcpy(name, h, n);
+	name[n] = '\0';
+	port = h + n;
+	if (*port) {
+		if (*port++ != ':' || !*port || strspn(port, "0123456789") != strlen(port))
+			return 0;
+	}
+	if (!strcasecmp(name, "localhost") || !strcmp(name, s->listen_host))
+		return 1;
+	if (name[0] == '[') {
+		name[n - 1] = '\0';
+		return inet_pton(AF_INET6, name + 1, &a6) == 1 && IN6_IS_ADDR_LOOPBACK(&a6);
+	}
+	/* inet_pton takes exactly four decimal parts: no "127.1", no hex, no trailing dot */
+	return inet_pton(AF_INET, name, &a4) == 1 && (ntohl(a4.s_addr) >> 24) == 127;
+}
+
 /* The token (header or ?token=) and, on loopback without a token, a Host header naming the
  * loopback (no DNS-rebound foreign site). 0 or the error already in @rp. */
 static int check_access(struct ctr_server *s, struct MHD_Connection *c, struct srv_reply *rp)
@@ -704,18 +746,10 @@ static int check_access(struct ctr_server *s, struct MHD_Connection *c, struct s
 				 "?token=TOKEN");
 	}
 	host = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Host");
-	if (s->loopback && host) {
-		size_t n = strcspn(host, ":");
-
-		if (host[0] == '[')
-			n = strcspn(host, "]") + 1;
-		if (!((n == 9 && !strncmp(host, "localhost", 9)) ||
-		      (n >= 4 && !strncmp(host, "127.", 4)) ||
-		      (n == 5 && !strncmp(host, "[::1]", 5))))
-			return reply_err(rp, MHD_HTTP_FORBIDDEN, CTR_EAUTH,
-					 "Host is not the loopback: serve with --token to be "
-					 "reached by another name");
-	}
+	if (s->loopback && host && !host_is_loopback(s, host))
+		return reply_err(rp, MHD_HTTP_FORBIDDEN, CTR_EAUTH,
+				 "Host is not the loopback: serve with --token to be "
+				 "reached by another name");
 	return 0;
 }
 
@@ -971,6 +1005,7 @@ int ctr_serve_start(struct ctr_server **out, const struct ctr_serve_opts *o, str
 			snprintf(host, sizeof(host), "%.*s", (int)(strrchr(listen, ':') - listen),
 				 listen);
 		snprintf(s->url, sizeof(s->url), "http://%s:%u/", host, s->port);
+		snprintf(s->listen_host, sizeof(s->listen_host), "%s", host);
 	}
 	*out = s;
 	return 0;
