@@ -218,6 +218,16 @@ void ctr_run_clear_arrays(struct ctr_run *r)
 	r->n_threads = r->n_nodes = r->n_attrs = r->n_chunks = 0;
 }
 
+int ctr_meta_key_valid(const char *key, size_t len)
+{
+	if (!key || !len)
+		return 0;
+	for (size_t i = 0; i < len; i++)
+		if ((unsigned char)key[i] < 0x20 || key[i] == 0x7f || key[i] == '=')
+			return 0;
+	return 1;
+}
+
 const char *ctr_run_meta_get(const struct ctr_run *r, const char *key)
 {
 	const char *v = NULL;

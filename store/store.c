@@ -127,6 +127,16 @@ int ctr_store_save_begin(struct ctr_store *s, const struct ctr_run *hdr, struct 
 				   s->conn);
 	if ((ret = check_id(hdr->id, e)) < 0)
 		return ret;
+	for (size_t i = 0; i < hdr->n_meta; i++)
+		if (!ctr_meta_key_valid(hdr->meta[i].key,
+					hdr->meta[i].key ? strlen(hdr->meta[i].key) : 0)) {
+			ctr_err_ctx(e, NULL, hdr->id, -1);
+			return ctr_err_set(
+			    e, CTR_EFORMAT, 0,
+			    "run '%s' has a metadata key that is empty or holds '=' or "
+			    "a control character",
+			    hdr->id);
+		}
 	ret = s->ops->save_begin(s, hdr, e);
 	if (ret < 0) {
 		ctr_err_ctx(e, NULL, hdr->id, -1);

@@ -309,6 +309,9 @@ int ctr_store_resolve(struct ctr_store *s, const char *spec, char id[CTR_RUN_ID_
 		      struct ctr_err *e);
 
 /* Frees a run and everything in it; accepts NULL. */
+/* 1 if @key (@len bytes) can be a metadata key: not empty, no '=' and no control character
+ * (C0, DEL): run.meta is KEY=VALUE lines, so a newline in a key would forge other fields. */
+int ctr_meta_key_valid(const char *key, size_t len);
 /* The value of metadata key @key in @r (the last one when repeated, as in the run's JSON
  * object), or NULL. Borrowed from @r. */
 const char *ctr_run_meta_get(const struct ctr_run *r, const char *key);

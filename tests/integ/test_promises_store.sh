@@ -27,7 +27,42 @@ FOREIGN=${CTRACE_TEST_FOREIGN---allow-foreign-owner}
 
 if [ "$(id -u)" != 0 ] || ! command -v setpriv >/dev/null 2>&1 || ! command -v useradd >/dev/null 2>&1; then
 	skip "promises store" "needs root, setpriv and useradd"
-	summary "promises store"
+	# ---- metadata keys cannot forge other fields (issue 24): a newline, '=' or nothing ----
+nl='
+'
+"$C" --json-errors record -s "sqlite:$T/m24.db" -d "$T/m24" -m "x${nl}host=EVIL" -- ./count 10 >/dev/null 2>"$T/e"
+check "record -m with a newline in the key: usage error, nothing recorded" "2 CTRACE_E_USAGE 0" \
+	"$? $(code "$T/e") $(ls "$T/m24" 2>/dev/null | wc -l)"
+"$C" record -s "sqlite:$T/m24.db" -d "$T/m24" -m "=v" -- ./count 10 >/dev/null 2>&1
+check "record -m with an empty key: usage error" 2 "$?"
+"$C" record -s "sqlite:$T/m24.db" -d "$T/m24" -m "a b=c=d" -- ./count 10 >/dev/null 2>&1
+check "a key with a space and a value with '=' are kept as given" "0 a b=c=d" \
+	"$? $("$C" show -s "sqlite:$T/m24.db" latest | sed -n 's/^  \(a b=.*\)/\1/p')"
+R=$(raw_run "$T/m24raw" 10)
+"$C" --json-errors commit -s "sqlite:$T/m24.db" --meta "k${nl}host=EVIL" "$R" >/dev/null 2>"$T/e"
+check "commit --meta with a newline in the key: usage error, the run kept raw" "2 CTRACE_E_USAGE yes" \
+	"$? $(code "$T/e") $([ -f "$R/run.meta" ] && echo yes)"
+CTRACE_META="ok=1,x${nl}host=EVIL=2" "$C" record -s "sqlite:$T/m25.db" -d "$T/m25" -- ./count 10 >/dev/null 2>&1
+check "CTRACE_META: a key with a newline is dropped, the host stays real" "ok=1 $(hostname)" \
+	"$("$C" show -s "sqlite:$T/m25.db" latest | sed -n 's/^  \(ok=.*\)/\1/p') $("$C" list --json -s "sqlite:$T/m25.db" | python3 -c 'import json,sys; print(json.load(sys.stdin)[0]["host"])')"
+"$C" export -s "sqlite:$T/m25.db" --to "jsonl:$T/m25.jsonl" >/dev/null 2>&1
+python3 - "$T/m25.jsonl" <<'PY'
+import json, sys
+p = sys.argv[1]
+lines = open(p).read().splitlines()
+out = []
+for l in lines:
+    d = json.loads(l)
+    if isinstance(d, dict) and "metadata" in d:
+        d["metadata"]["x\nhost"] = "EVIL"
+    out.append(json.dumps(d))
+open(p, "w").write("\n".join(out) + "\n")
+PY
+"$C" --json-errors import -s "sqlite:$T/m26.db" "jsonl:$T/m25.jsonl" >/dev/null 2>"$T/e"
+check "import of a run with a control character in a key: CTRACE_E_FORMAT, nothing stored" "1 CTRACE_E_FORMAT 0" \
+	"$? $(code "$T/e") $(nruns "sqlite:$T/m26.db")"
+
+summary "promises store"
 	exit 0
 fi
 TU=ctrps$$
@@ -284,5 +319,40 @@ PY
 "$C" --json-errors commit -s "sqlite:$T/s17.db" "$T/raw17/back" >/dev/null 2>"$T/e"
 check "time record going backwards: CTRACE_E_FORMAT" "1 CTRACE_E_FORMAT" "$? $(code "$T/e")"
 check "time going backwards: nothing stored, raw directory kept" "0 yes" "$(nruns "sqlite:$T/s17.db") $([ -f "$T/raw17/back/run.meta" ] && echo yes)"
+
+# ---- metadata keys cannot forge other fields (issue 24): a newline, '=' or nothing ----
+nl='
+'
+"$C" --json-errors record -s "sqlite:$T/m24.db" -d "$T/m24" -m "x${nl}host=EVIL" -- ./count 10 >/dev/null 2>"$T/e"
+check "record -m with a newline in the key: usage error, nothing recorded" "2 CTRACE_E_USAGE 0" \
+	"$? $(code "$T/e") $(ls "$T/m24" 2>/dev/null | wc -l)"
+"$C" record -s "sqlite:$T/m24.db" -d "$T/m24" -m "=v" -- ./count 10 >/dev/null 2>&1
+check "record -m with an empty key: usage error" 2 "$?"
+"$C" record -s "sqlite:$T/m24.db" -d "$T/m24" -m "a b=c=d" -- ./count 10 >/dev/null 2>&1
+check "a key with a space and a value with '=' are kept as given" "0 a b=c=d" \
+	"$? $("$C" show -s "sqlite:$T/m24.db" latest | sed -n 's/^  \(a b=.*\)/\1/p')"
+R=$(raw_run "$T/m24raw" 10)
+"$C" --json-errors commit -s "sqlite:$T/m24.db" --meta "k${nl}host=EVIL" "$R" >/dev/null 2>"$T/e"
+check "commit --meta with a newline in the key: usage error, the run kept raw" "2 CTRACE_E_USAGE yes" \
+	"$? $(code "$T/e") $([ -f "$R/run.meta" ] && echo yes)"
+CTRACE_META="ok=1,x${nl}host=EVIL=2" "$C" record -s "sqlite:$T/m25.db" -d "$T/m25" -- ./count 10 >/dev/null 2>&1
+check "CTRACE_META: a key with a newline is dropped, the host stays real" "ok=1 $(hostname)" \
+	"$("$C" show -s "sqlite:$T/m25.db" latest | sed -n 's/^  \(ok=.*\)/\1/p') $("$C" list --json -s "sqlite:$T/m25.db" | python3 -c 'import json,sys; print(json.load(sys.stdin)[0]["host"])')"
+"$C" export -s "sqlite:$T/m25.db" --to "jsonl:$T/m25.jsonl" >/dev/null 2>&1
+python3 - "$T/m25.jsonl" <<'PY'
+import json, sys
+p = sys.argv[1]
+lines = open(p).read().splitlines()
+out = []
+for l in lines:
+    d = json.loads(l)
+    if isinstance(d, dict) and "metadata" in d:
+        d["metadata"]["x\nhost"] = "EVIL"
+    out.append(json.dumps(d))
+open(p, "w").write("\n".join(out) + "\n")
+PY
+"$C" --json-errors import -s "sqlite:$T/m26.db" "jsonl:$T/m25.jsonl" >/dev/null 2>"$T/e"
+check "import of a run with a control character in a key: CTRACE_E_FORMAT, nothing stored" "1 CTRACE_E_FORMAT 0" \
+	"$? $(code "$T/e") $(nruns "sqlite:$T/m26.db")"
 
 summary "promises store"

@@ -348,9 +348,11 @@ static int parse_record_args(int argc, char **argv, struct rec_args *a)
 			a->conn = optarg;
 			break;
 		case 'm':
-			if (!strchr(optarg, '=') || optarg[0] == '=')
-				return ctr_cli_usage(prog, "--meta wants KEY=VALUE, got '%s'",
-						     optarg);
+			if (!strchr(optarg, '=') ||
+			    !ctr_meta_key_valid(optarg, (size_t)(strchr(optarg, '=') - optarg)))
+				return ctr_cli_usage(
+				    prog, "--meta wants KEY=VALUE with a KEY that is not "
+					  "empty and holds no control character");
 			a->metas[a->n_metas++] = optarg;
 			break;
 		case 'n':

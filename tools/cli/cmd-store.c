@@ -140,9 +140,12 @@ int ctr_cmd_commit(int argc, char **argv)
 		case 'm': {
 			char *eq = strchr(optarg, '=');
 
-			if (!eq || eq == optarg) {
+			if (!eq || !ctr_meta_key_valid(optarg, (size_t)(eq - optarg))) {
 				free(meta);
-				return ctr_cli_usage("ctrace commit", "--meta wants KEY=VALUE");
+				return ctr_cli_usage(
+				    "ctrace commit",
+				    "--meta wants KEY=VALUE with a KEY that is not "
+				    "empty and holds no control character");
 			}
 			*eq = 0;
 			meta[o.n_meta].key = optarg;

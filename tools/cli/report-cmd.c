@@ -42,10 +42,11 @@ enum {
 	OPT_MATCH,
 	OPT_SLOWEST,
 	OPT_GRAPH,
+	OPT_SORT,
 };
 
 static const struct option long_opts[] = {
-    {"sort", required_argument, NULL, 's'},
+    {"sort", required_argument, NULL, OPT_SORT},
     {"top", required_argument, NULL, 'n'},
     {"function", required_argument, NULL, 'f'},
     {"threads", no_argument, NULL, 't'},
@@ -231,9 +232,10 @@ static int parse(struct cmd *c, int argc, char **argv)
 
 	optind = 0; /* full reset: the commands may run more than once in one process */
 	opterr = 0;
+	/* -s is --store, as in every ctrace command (-S kept); --sort has no short form */
 	while ((opt = getopt_long(argc, argv, "s:n:f:tTd:jS:DF:o:h", long_opts, NULL)) != -1) {
 		switch (opt) {
-		case 's':
+		case OPT_SORT:
 			c->ro.sort = parse_sort(optarg);
 			if (c->ro.sort < 0)
 				return ctr_cli_usage(c->prog, "bad --sort '%s'", optarg);
@@ -280,6 +282,7 @@ static int parse(struct cmd *c, int argc, char **argv)
 		case 'j':
 			c->json = 1;
 			break;
+		case 's':
 		case 'S':
 			c->store = optarg;
 			break;

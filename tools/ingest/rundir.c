@@ -168,8 +168,8 @@ static int add_meta_list(struct ctr_rawrun *r, const char *list)
 	for (tok = strtok_r(copy, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
 		char *eq = strchr(tok, '=');
 
-		if (!eq || eq == tok)
-			continue;
+		if (!eq || !ctr_meta_key_valid(tok, (size_t)(eq - tok)))
+			continue; /* no key ctrace record lets through (it refuses them) */
 		*eq = 0;
 		if (add_kv(&r->meta, &r->n_meta, tok, eq + 1))
 			ret = -1;
