@@ -54,6 +54,7 @@ struct fninfo {
 
 struct commit {
 	struct ctr_rawrun *raw;
+	char running[256]; /* "PID,PID": processes still running, cut at commit (cut_running) */
 	struct ctr_run run;
 	const struct ctr_commit_opts *o;
 	struct ctr_store *store;
@@ -887,14 +888,16 @@ static int fill_header(struct commit *c)
 		if (!q->exe || !q->command)
 			return CTR_ENOMEM;
 	}
-	size_t nm = raw->n_meta + c->o->n_meta;
+	size_t nm = raw->n_meta + c->o->n_meta + (c->running[0] != 0);
+	const struct ctr_kv running = {"running_at_commit", c->running};
 
 	r->meta = calloc(nm + 1, sizeof(*r->meta));
 	if (!r->meta)
 		return CTR_ENOMEM;
 	for (size_t i = 0; i < nm; i++) {
-		const struct ctr_kv *kv =
-		    i < raw->n_meta ? &raw->meta[i] : &c->o->meta[i - raw->n_meta];
+		const struct ctr_kv *kv = i < raw->n_meta		     ? &raw->meta[i]
+					  : i < raw->n_meta + c->o->n_meta ? &c->o->meta[i - raw->n_meta]
+									   : &running;
 
 		r->meta[i].key = strdup(kv->key);
 		r->meta[i].value = strdup(kv->value);
@@ -1121,6 +1124,46 @@ static const char *raw_meta(const struct ctr_rawrun *r, const char *key)
 	return NULL;
 }
 
+/* A run one of whose processes still writes it is refused (CTR_EEXIST, errno EBUSY) before
+ * anything is drained, read or removed: committing it would cut the run and delete the files
+ * the process goes on writing, losing the rest with lost_events 0. With cut_running (the
+ * recorder saw its program end) such processes are named in c->running and a warning says
+ * their later events are not in the run. A run whose metadata cannot be read is left to the
+ * commit to report. */
+static int refuse_running(struct commit *c, int dfd, const char *dir, uid_t owner,
+			  struct ctr_err *e)
+{
+	struct ctr_rawrun *r = NULL;
+	int ret = 0;
+
+	if (ctr_rawrun_open_at(dfd, dir, owner, &r, NULL) != 0)
+		return 0;
+	/* a flight recorder's snapshot is of a running program by design */
+	for (size_t i = 0; i < r->n_procs && !ret && !raw_meta(r, "snapshot_of"); i++) {
+		size_t n = strlen(c->running);
+
+		if (!ctr_rawproc_running(r, i))
+			continue;
+		if (!c->o->cut_running) {
+			ctr_err_ctx(e, dir, r->id, -1);
+			ret = ctr_err_set(e, CTR_EEXIST, EBUSY,
+					  "run '%s' is still being recorded: its process %d is "
+					  "running (commit it once the program has ended)",
+					  dir, (int)r->procs[i].pid);
+		} else if (n + 16 < sizeof(c->running)) {
+			snprintf(c->running + n, sizeof(c->running) - n, "%s%d", n ? "," : "",
+				 (int)r->procs[i].pid);
+		}
+	}
+	if (c->running[0])
+		fprintf(stderr,
+			"ctrace: warning: run '%s': process %s still running at commit: what it "
+			"records from now on is not in the run\n",
+			r->id, c->running);
+	ctr_rawrun_free(r);
+	return ret;
+}
+
 /* 1 if the program of the run (the first word of its command, found as the shell would from
  * the run's directory) is statically linked. */
 static int program_is_static(const struct ctr_rawrun *r)
@@ -1233,6 +1276,7 @@ int ctr_commit_dir(struct ctr_store *s, const char *run_dir, const struct ctr_co
 	 * again: its directory may be half removed. Shared rings a recorder that died left
 	 * behind are drained next. */
 	if ((ret = ctr_rawrun_id_at(dfd, run_dir, st.st_uid, id, e)) ||
+	    (ret = refuse_running(&c, dfd, run_dir, st.st_uid, e)) ||
 	    (st.st_uid == geteuid() && (ret = ctr_drain_leftovers(dfd, run_dir, st.st_uid, e))))
 		goto out;
 	{

@@ -458,6 +458,10 @@ int64_t ctr_drain_pass(struct ctr_drain *d, int final, struct ctr_err *e)
 			gone = writer_gone(d, r);
 		}
 		if (final || gone) {
+			/* a writer still running at the end (a daemon that outlived the program)
+			 * stops recording: the recording is over, what it makes now is lost */
+			if (final)
+				__atomic_store_n(&r->h->stop, 1, __ATOMIC_RELAXED);
 			/* the chunk being written, up to its zero words: a crash keeps every event
 			 * that reached the ring */
 			copied += copy_out(d, r, r->tail + r->h->chunk_size, 0);
