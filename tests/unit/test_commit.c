@@ -30,6 +30,7 @@
 #include "ingest/invariants.h"
 #include "store/store.h"
 #include "view/report.h"
+#include "scratch.h"
 
 #define PID 4242
 #define T0 1000ull		    /* start_ticks of the process and of its threads */
@@ -54,8 +55,7 @@ static void setup(void)
 {
 	struct ctr_err e;
 
-	snprintf(tmpdir, sizeof(tmpdir), "/tmp/ctrace-test-commit-XXXXXX");
-	cr_assert_not_null(mkdtemp(tmpdir));
+	ctr_ut_mkdtemp(tmpdir, sizeof(tmpdir), "ctrace-test-commit");
 	snprintf(rundir, sizeof(rundir), "%s/run", tmpdir);
 	cr_assert_eq(mkdir(rundir, 0700), 0);
 	ctr_err_clear(&e);

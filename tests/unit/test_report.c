@@ -16,6 +16,7 @@
 
 #include "report-fixture.h"
 #include "view/report.h"
+#include "scratch.h"
 
 static void opts(struct ctr_report_opts *o)
 {
@@ -498,9 +499,9 @@ static void save_fixture(void)
 	struct ctr_run *r = fx_run();
 	struct ctr_store *s;
 	struct ctr_err e;
-	char dir[] = "/tmp/ctr-report-XXXXXX";
+	char dir[256];
 
-	cr_assert_not_null(mkdtemp(dir));
+	ctr_ut_mkdtemp(dir, sizeof(dir), "ctr-report");
 	snprintf(store_conn, sizeof(store_conn), "sqlite:%s/t.db", dir);
 	ctr_err_clear(&e);
 	fx_timeline(r);

@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "ingest/symbolize.h"
+#include "scratch.h"
 
 #define FX_MAX_FN 20000
 #define FX_MAX_MOD 64
