@@ -895,9 +895,12 @@ static int fill_header(struct commit *c)
 	if (!r->meta)
 		return CTR_ENOMEM;
 	for (size_t i = 0; i < nm; i++) {
-		const struct ctr_kv *kv = i < raw->n_meta		     ? &raw->meta[i]
-					  : i < raw->n_meta + c->o->n_meta ? &c->o->meta[i - raw->n_meta]
-									   : &running;
+		const struct ctr_kv *kv = &running;
+
+		if (i < raw->n_meta)
+			kv = &raw->meta[i];
+		else if (i < raw->n_meta + c->o->n_meta)
+			kv = &c->o->meta[i - raw->n_meta];
 
 		r->meta[i].key = strdup(kv->key);
 		r->meta[i].value = strdup(kv->value);

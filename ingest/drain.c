@@ -318,8 +318,8 @@ static uint64_t copy_out(struct ctr_drain *d, struct ring *r, uint64_t upto, int
 		uint64_t part = n; /* bytes kept of this piece when keep */
 		unsigned version = r->h->ev.version ? r->h->ev.version : CTR_EV_VERSION;
 
-		if (keep && d->max_size && d->kept + n - (r->tail == 0 ? CTR_EV_HDR_SIZE : 0) >
-						   d->max_size) {
+		if (keep && d->max_size &&
+		    d->kept + n - (r->tail == 0 ? CTR_EV_HDR_SIZE : 0) > d->max_size) {
 			/* the whole records that still fit are kept, the rest of the run is
 			 * counted: a bound below one chunk keeps events too */
 			uint64_t hdr = r->tail == 0 ? CTR_EV_HDR_SIZE : 0;

@@ -823,8 +823,9 @@ static int proc_start_ns(int32_t pid, int64_t *start, int *zombie)
 	if (!(f = fopen(path, "re")))
 		return -1;
 	if (fgets(buf, sizeof(buf), f) && (p = strrchr(buf, ')')) &&
-	    sscanf(p + 1, " %c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %*u %*u %*d %*d %*d %*d %*d "
-			  "%*d %llu",
+	    sscanf(p + 1,
+		   " %c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %*u %*u %*d %*d %*d %*d %*d "
+		   "%*d %llu",
 		   &state, &ticks) == 2)
 		ok = 1;
 	fclose(f);

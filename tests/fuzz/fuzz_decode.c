@@ -19,8 +19,8 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "fuzz-tmp.h"
 #include "common/decode.h"
+#include "fuzz-tmp.h"
 #include "ingest/commit.h"
 #include "ingest/rundir.h"
 #include "store/store.h"

@@ -30,9 +30,9 @@
 #include "common/format.h"
 #include "ingest/commit.h"
 #include "ingest/invariants.h"
+#include "scratch.h"
 #include "store/store.h"
 #include "view/report.h"
-#include "scratch.h"
 
 #define PID 4242
 #define T0 1000ull		    /* start_ticks of the process and of its threads */

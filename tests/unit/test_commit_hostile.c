@@ -14,8 +14,8 @@
 
 #include "common/format.h"
 #include "ingest/commit.h"
-#include "store/store.h"
 #include "scratch.h"
+#include "store/store.h"
 
 static char dir[256];
 

@@ -14,10 +14,10 @@
 
 #include "common/hist.h"
 #include "ingest/latency.h"
+#include "scratch.h"
 #include "store/store.h"
 #include "store/timeline.h"
 #include "view/cxxname.h"
-#include "scratch.h"
 
 Test(hist, buckets_tile_the_range_with_bounded_width)
 {

@@ -15,8 +15,8 @@
 #include <unistd.h>
 
 #include "report-fixture.h"
-#include "view/report.h"
 #include "scratch.h"
+#include "view/report.h"
 
 static void opts(struct ctr_report_opts *o)
 {

@@ -22,9 +22,9 @@
 #include <unistd.h>
 
 #include "common/hist.h"
+#include "scratch.h"
 #include "store/store-int.h" /* a backend without the series op */
 #include "store/store.h"
-#include "scratch.h"
 
 /* ---- fixtures ---- */
 

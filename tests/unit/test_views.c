@@ -10,11 +10,11 @@
 #include <unistd.h>
 
 #include "report-fixture.h"
+#include "scratch.h"
 #include "store/store.h"
 #include "view/calls.h"
 #include "view/graph.h"
 #include "view/report.h"
-#include "scratch.h"
 
 static char *slurp(const char *path)
 {
