@@ -312,7 +312,7 @@ static uint64_t copy_out(struct ctr_drain *d, struct ring *r, uint64_t upto, int
 		uint64_t at = r->tail % size, n = upto - r->tail;
 		int keep = r->evfd >= 0 && !r->broken && r->kept_end == r->tail;
 
-		/* one chunk at a time: the size bound keeps or drops whole chunks */
+		/* one chunk at a time: the size bound keeps whole chunks, then what fits of one */
 		if (n > r->h->chunk_size - at % r->h->chunk_size)
 			n = r->h->chunk_size - at % r->h->chunk_size;
 		uint64_t part = n; /* bytes kept of this piece when keep */
