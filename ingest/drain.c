@@ -562,6 +562,15 @@ int ctr_drain_leftovers(int dfd, const char *dir, uid_t owner, struct ctr_err *e
 		ctr_drain_close(d);
 		return ret;
 	}
+	if (o.flight) { /* what the recorder would have said of its last snapshot */
+		static const char why[] = "snapshot_reason=recorder_gone\n";
+
+		fd = openat(dfd, "run.meta", O_WRONLY | O_APPEND | O_NOFOLLOW | O_CLOEXEC);
+		if (fd >= 0 && write(fd, why, sizeof(why) - 1) < 0)
+			(void)0; /* the run commits without the reason */
+		if (fd >= 0)
+			close(fd);
+	}
 	ret = ctr_drain_pass(d, 1, e) < 0 ? -1 : 0;
 	ctr_drain_close(d);
 	return ret < 0 ? e->code : 0;

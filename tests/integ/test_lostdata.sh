@@ -84,6 +84,8 @@ for cc in $CCS; do
 		"$([ "${w:-0}" -gt 150000 ] && [ "$w" -lt 262144 ] && echo yes)"
 	check "--ring, recorder killed ($cc): main and calls inherited, once each" "1 1" \
 		"$(field "$S.db" main calls) $(field "$S.db" calls calls)"
+	check "--ring, recorder killed ($cc): the snapshot says why (snapshot_reason)" recorder_gone \
+		"$(runkey "$S.db" snapshot_reason)"
 	check "--ring, recorder killed ($cc): raw directory removed" no "$([ -d "$run" ] && echo yes || echo no)"
 
 	# ---- 10: a bare LD_PRELOAD run still running is refused, and left whole ----
