@@ -6,7 +6,8 @@
 # refuses root). It exports CTRACE_TEST_PG=postgresql:///postgres?host=DIR&user=postgres (the
 # unit tests create their own databases through it) and CTR_PG_DIR. Role ctrace_pw may only
 # log in with a password (scram-sha-256), for the wrong-password tests. ctr_pg_stop stops the
-# server and removes the directory; callers set a trap for it. $CTR_PG_OPTS replaces the
+# server and removes the directory; callers set a trap for it. A start that fails stops what it
+# started and removes its directory itself. $CTR_PG_OPTS replaces the
 # durability shortcuts (fsync=off, full_page_writes=off) the tests use; bench/ sets it empty.
 
 ctr_pg_find() {
@@ -40,6 +41,7 @@ ctr_pg_start() {
 		--no-locale >"$CTR_PG_DIR/initdb.log" 2>&1; then
 		echo "pg: initdb failed:" >&2
 		tail -n 5 "$CTR_PG_DIR/initdb.log" >&2
+		ctr_pg_stop
 		return 1
 	fi
 	ctr_pg_as sh -c "printf '%s\n' 'local all ctrace_pw scram-sha-256' 'local all all trust' \
@@ -49,6 +51,7 @@ ctr_pg_start() {
 		${CTR_PG_OPTS--c fsync=off -c full_page_writes=off} -c max_connections=60" start >/dev/null 2>&1; then
 		echo "pg: the server did not start:" >&2
 		tail -n 5 "$CTR_PG_DIR/server.log" >&2
+		ctr_pg_stop # a server still starting after the timeout is stopped too
 		return 1
 	fi
 	export CTR_PG_DIR CTR_PG_BIN

@@ -8,6 +8,7 @@ passed=0
 failed=0
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
+trap 'exit 130' INT TERM # ^C too runs the EXIT trap: the log and the server go
 
 # One throwaway PostgreSQL server for the pgsql rows of the store table and test_pgsql.sh
 # (tests/pg.sh); $CTRACE_TEST_PG names it. A server that cannot start is a failure.

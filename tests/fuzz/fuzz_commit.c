@@ -13,6 +13,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "fuzz-tmp.h"
 #include "store/store.h"
 #include "store/timeline.h"
 #include "tools/ingest/commit.h"
@@ -21,11 +22,11 @@ static const char *const names[] = {"run.meta", "t-1-0-1.ev", "p-1-0.maps", "p-1
 				    "p-1-0.crash"};
 #define NPARTS (sizeof(names) / sizeof(names[0]))
 
-static char dir[64];
+static char dir[PATH_MAX];
 
 static void clear_dir(void)
 {
-	char path[128];
+	char path[PATH_MAX + 32];
 
 	for (size_t i = 0; i < NPARTS; i++) {
 		snprintf(path, sizeof(path), "%s/%s", dir, names[i]);
@@ -52,15 +53,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	struct ctr_commit_opts o = {.keep = 1};
 	struct ctr_store *s = NULL;
 	struct ctr_run *r = NULL;
-	char id[CTR_RUN_ID_MAX], path[128];
+	char id[CTR_RUN_ID_MAX], path[PATH_MAX + 32];
 	struct ctr_err e;
 	int rc;
 
-	if (!dir[0]) {
-		strcpy(dir, "/tmp/ctrace-fuzz-commit.XXXXXX");
-		if (!mkdtemp(dir))
-			abort();
-	}
+	if (!dir[0])
+		snprintf(dir, sizeof(dir), "%s", fuzz_tmpdir("commit"));
 	clear_dir();
 	for (size_t i = 0; i < NPARTS && p <= end; i++) {
 		const uint8_t *sep = memmem(p, (size_t)(end - p), "@@@@", 4);

@@ -13,6 +13,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "fuzz-tmp.h"
 #include "store/store.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -23,9 +24,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	struct ctr_err e;
 
 	if (!in_tmp) {
-		char dir[] = "/tmp/ctrace-fuzz-connstr-XXXXXX";
-
-		if (!mkdtemp(dir) || chdir(dir) < 0)
+		if (chdir(fuzz_tmpdir("connstr")) < 0)
 			abort();
 		in_tmp = 1;
 	}

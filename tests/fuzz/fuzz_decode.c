@@ -20,11 +20,12 @@
 #include <unistd.h>
 
 #include "common/decode.h"
+#include "fuzz-tmp.h"
 #include "store/store.h"
 #include "tools/ingest/commit.h"
 #include "tools/ingest/rundir.h"
 
-static char dir[64];
+static char dir[PATH_MAX];
 
 static const char run_meta[] = "ctrace-run 1\nid=20260101T000000-f0220f\nroot_pid=1\n"
 			       "command=fuzz\nhost=h\ncwd=/\nstart_real_ns=1000\n";
@@ -94,7 +95,7 @@ static void decode_all(const uint8_t *data, size_t size, size_t split)
 
 static int write_file(const char *name, const void *data, size_t size)
 {
-	char path[128];
+	char path[PATH_MAX + 32];
 	FILE *f;
 
 	snprintf(path, sizeof(path), "%s/%s", dir, name);
@@ -154,11 +155,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	struct ctr_ev_hdr h;
 	unsigned char *buf;
 
-	if (!dir[0]) {
-		snprintf(dir, sizeof(dir), "/tmp/ctrace-fuzz-decode-XXXXXX");
-		if (!mkdtemp(dir))
-			abort();
-	}
+	if (!dir[0])
+		snprintf(dir, sizeof(dir), "%s", fuzz_tmpdir("decode"));
 	if (size < 1 || size > (1u << 20))
 		return 0;
 	switch (data[0] % 4) {
@@ -219,7 +217,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	commit_dir();
 clean : {
 	const char *names[] = {"run.meta", "p-1-0.meta", "p-1-0.maps", "t-1-0-1.ev"};
-	char path[128];
+	char path[PATH_MAX + 32];
 
 	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
 		snprintf(path, sizeof(path), "%s/%s", dir, names[i]);

@@ -13,18 +13,19 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "fuzz-tmp.h"
 #include "store/store.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	static char path[64], conn[80];
+	static char path[PATH_MAX + 16], conn[PATH_MAX + 32];
 	struct ctr_store *s = NULL;
 	struct ctr_run **runs = NULL, *r = NULL;
 	size_t n = 0;
 	FILE *f;
 
 	if (!path[0]) {
-		snprintf(path, sizeof(path), "/tmp/ctrace-fuzz-jsonl-%d.jsonl", (int)getpid());
+		snprintf(path, sizeof(path), "%s/store.jsonl", fuzz_tmpdir("jsonl"));
 		snprintf(conn, sizeof(conn), "jsonl:%s", path);
 	}
 	if (!(f = fopen(path, "w")))

@@ -18,10 +18,11 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "fuzz-tmp.h"
 #include "store/store.h"
 #include "store/timeline.h"
 
-static char path[96], conn[112];
+static char path[PATH_MAX + 16], conn[PATH_MAX + 32];
 static unsigned char *tmpl; /* a valid store with one run, as file bytes */
 static size_t tmpl_size;
 
@@ -44,7 +45,7 @@ static int collect(void *arg, const struct ctr_chunk *c, struct ctr_err *e)
 
 static void write_file(const void *data, size_t n)
 {
-	char side[128];
+	char side[PATH_MAX + 24];
 	FILE *f;
 
 	snprintf(side, sizeof(side), "%s-wal", path);
@@ -188,7 +189,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	struct ctr_store *s = NULL;
 
 	if (!path[0]) {
-		snprintf(path, sizeof(path), "/tmp/ctrace-fuzz-sqlite-%d.db", (int)getpid());
+		snprintf(path, sizeof(path), "%s/store.db", fuzz_tmpdir("sqlite"));
 		snprintf(conn, sizeof(conn), "sqlite:%s", path);
 		make_template();
 	}

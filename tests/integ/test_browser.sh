@@ -17,7 +17,9 @@ PW_VERSION=1.65.1
 T=$(mktemp -d /tmp/ctrace-browser.XXXXXX)
 srv=
 srv2=
-trap '[ -n "$srv" ] && kill "$srv" 2>/dev/null; [ -n "$srv2" ] && kill "$srv2" 2>/dev/null; rm -rf "$T"' EXIT
+# Chromium's profile and playwright's artifacts go under $T (TMPDIR below): a browser that a
+# timeout left behind is found by that path and ended, by pid, before $T goes
+trap '[ -n "$srv" ] && kill "$srv" 2>/dev/null; [ -n "$srv2" ] && kill "$srv2" 2>/dev/null; for p in $(pgrep -f "$T/" 2>/dev/null); do kill "$p" 2>/dev/null; done; rm -rf "$T"' EXIT
 
 find_chromium() {
 	for b in chromium chromium-browser google-chrome-stable google-chrome; do
@@ -74,7 +76,7 @@ srv2=$!
 i=0
 while [ $i -lt 100 ] && ! grep -q "http://127.0.0.1:$port2/" "$T/serve2.err" 2>/dev/null; do sleep 0.1; i=$((i + 1)); done
 
-NODE_PATH=$PW/node_modules timeout 300 node "$ROOT/tests/browser/viewer.test.js" "$chrome" \
+TMPDIR=$T NODE_PATH=$PW/node_modules timeout 300 node "$ROOT/tests/browser/viewer.test.js" "$chrome" \
 	"http://127.0.0.1:$port/" "$older" "$newer" "$T/run.html" "$ART" \
 	"http://127.0.0.1:$port2/?token=t0k-$$"
 rc=$?

@@ -599,7 +599,9 @@ elif ! command -v clang >/dev/null 2>&1 || ! echo 'int LLVMFuzzerTestOneInput(co
 	clang -x c -fsanitize=fuzzer -o "$T/fz" - >/dev/null 2>&1; then
 	skip "fuzz smoke" "clang with libFuzzer not available"
 else
-	make -C "$ROOT" --no-print-directory BUILD="$B" FUZZ_SECONDS="$FS" fuzz >"$T/fuzz.log" 2>&1
+	# the harnesses' scratch directories (tests/fuzz/fuzz-tmp.h) go under $T, even after a crash
+	mkdir -p "$T/fuzztmp"
+	TMPDIR=$T/fuzztmp make -C "$ROOT" --no-print-directory BUILD="$B" FUZZ_SECONDS="$FS" fuzz >"$T/fuzz.log" 2>&1
 	rc=$?
 	for h in "$ROOT"/tests/fuzz/fuzz_*.c; do
 		n=$(basename "$h" .c)

@@ -13,6 +13,7 @@
  */
 #include <criterion/criterion.h>
 #include <elf.h>
+#include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
 #include <limits.h>
@@ -23,9 +24,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "common/format.h"
+#include "scratch.h"
 #include "store/store.h"
 #include "tools/ingest/commit.h"
 #include "tools/ingest/invariants.h"
@@ -54,8 +57,7 @@ static void setup(void)
 {
 	struct ctr_err e;
 
-	snprintf(tmpdir, sizeof(tmpdir), "/tmp/ctrace-test-commit-XXXXXX");
-	cr_assert_not_null(mkdtemp(tmpdir));
+	ctr_ut_mkdtemp(tmpdir, sizeof(tmpdir), "ctrace-test-commit");
 	snprintf(rundir, sizeof(rundir), "%s/run", tmpdir);
 	cr_assert_eq(mkdir(rundir, 0700), 0);
 	ctr_err_clear(&e);
@@ -1527,5 +1529,85 @@ Test(commit, run_check_finds_broken_node)
 	ctr_err_clear(&e);
 	cr_expect_eq(ctr_run_check(r, NULL, 0, &e), CTR_EINTERNAL);
 	cr_expect(strstr(e.msg, "children's totals") != NULL, "%s", e.msg);
+	ctr_run_free(r);
+}
+
+/* ---- a run still being recorded (issue 24, item 10) ---- */
+
+/* The run of single_leaf plus a process of pid @pid without an end (no exit status), whose
+ * preload started at @start_real_ns: a writer that may still be running. */
+static void write_run_with_open_process(int pid, long long start_real_ns)
+{
+	struct evbuf *b = ev_new();
+	char name[64];
+
+	write_run_meta();
+	write_proc(NULL, NULL, NULL);
+	snprintf(name, sizeof(name), "p-%d-0.meta", pid);
+	write_text(name,
+		   "ctrace-proc 1\npid=%d\nppid=%d\ngen=0\nexe=/tmp/prog\ncommand=./prog\n"
+		   "clock=tsc\nticks_per_sec=1000000000\nstart_ticks=%llu\nstart_real_ns=%lld\n",
+		   pid, PID, T0, start_real_ns);
+	snprintf(name, sizeof(name), "p-%d-0.maps", pid);
+	write_text(name, "%s", "");
+	ev_call(b, A_A, 100, 350);
+	ev_write_file(b, PID, "prog", EV_CLOSED, 0, 0);
+}
+
+static long long now_real_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (long long)ts.tv_sec * 1000000000LL + ts.tv_nsec;
+}
+
+/* A process of the run is alive (this test, since before its preload "started"): refused with
+ * CTR_EEXIST / EBUSY, nothing stored, nothing removed. */
+Test(commit, refuses_a_run_whose_process_runs)
+{
+	struct ctr_err e;
+	struct stat st;
+	char path[1100];
+
+	write_run_with_open_process((int)getpid(), now_real_ns());
+	cr_assert_eq(commit_opts(0, &e), CTR_EEXIST, "%s", e.msg);
+	cr_expect_eq(e.sys_errno, EBUSY);
+	cr_expect_not_null(strstr(e.msg, "is still being recorded"), "%s", e.msg);
+	assert_nothing_stored();
+	snprintf(path, sizeof(path), "%s/p-%d-0.meta", rundir, (int)getpid());
+	cr_expect_eq(stat(path, &st), 0, "the run directory was touched");
+}
+
+/* The pid is alive but started after the recorded process did: a reused pid, not the writer. */
+Test(commit, a_reused_pid_is_not_the_writer)
+{
+	struct ctr_run *r;
+
+	write_run_with_open_process((int)getpid(), now_real_ns() - 3600 * 1000000000LL);
+	r = commit_load(0);
+	cr_expect_eq(r->events, 2);
+	ctr_run_free(r);
+}
+
+/* ctrace record (cut_running): committed, the running process named in running_at_commit. */
+Test(commit, cut_running_names_the_process)
+{
+	struct ctr_commit_opts o = {.keep = 1, .cut_running = 1};
+	char id[CTR_RUN_ID_MAX], want[32];
+	struct ctr_run *r = NULL;
+	struct ctr_err e;
+	const char *got = NULL;
+
+	write_run_with_open_process((int)getpid(), now_real_ns());
+	ctr_err_clear(&e);
+	cr_assert_eq(ctr_commit_dir(store, rundir, &o, id, &e), 0, "%s", e.msg);
+	cr_assert_eq(ctr_store_load(store, run_id, 0, &r, &e), 0, "%s", e.msg);
+	for (size_t i = 0; i < r->n_meta; i++)
+		if (!strcmp(r->meta[i].key, "running_at_commit"))
+			got = r->meta[i].value;
+	snprintf(want, sizeof(want), "%d", (int)getpid());
+	cr_assert_not_null(got);
+	cr_expect_str_eq(got, want);
 	ctr_run_free(r);
 }

@@ -13,14 +13,15 @@
 #include <unistd.h>
 
 #include "common/format.h"
+#include "scratch.h"
 #include "store/store.h"
 #include "tools/ingest/commit.h"
 
-static char dir[64];
+static char dir[256];
 
 static void put(const char *name, const void *data, size_t n)
 {
-	char path[128];
+	char path[320];
 	FILE *f;
 
 	snprintf(path, sizeof(path), "%s/%s", dir, name);
@@ -43,8 +44,7 @@ static void make_run(const char *id, const char *maps, const uint32_t *words, si
 	unsigned char buf[4096];
 	struct ctr_ev_hdr h;
 
-	strcpy(dir, "/tmp/ctrace-ut-commit.XXXXXX");
-	cr_assert_not_null(mkdtemp(dir));
+	ctr_ut_mkdtemp(dir, sizeof(dir), "ctrace-ut-commit");
 	snprintf(meta, sizeof(meta), "ctrace-run 1\nid=%s\ncommand=unit\nroot_pid=1\n", id);
 	put_text("run.meta", meta);
 	put_text("p-1-0.meta", "ctrace-proc 1\npid=1\nppid=0\ngen=0\nexe=/nonexistent/unit\n"
@@ -69,7 +69,7 @@ static void make_run(const char *id, const char *maps, const uint32_t *words, si
 static void rm_run(void)
 {
 	const char *names[] = {"run.meta", "p-1-0.meta", "p-1-0.maps", "t-1-0-1.ev"};
-	char path[128];
+	char path[320];
 
 	for (size_t i = 0; i < 4; i++) {
 		snprintf(path, sizeof(path), "%s/%s", dir, names[i]);

@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "common/hist.h"
+#include "scratch.h"
 #include "store/store.h"
 #include "store/timeline.h"
 #include "tools/ingest/latency.h"
@@ -232,12 +233,12 @@ Test(latency, histogram_mode_for_many_calls)
  * no percentiles. */
 Test(latency, sqlite_schema_1_store_upgrades)
 {
-	char dir[] = "/tmp/ctrace-hist-XXXXXX", path[300], conn[400];
+	char dir[256], path[300], conn[400];
 	struct ctr_store *s = NULL;
 	struct ctr_run *r = calloc(1, sizeof(*r)), *got = NULL;
 	sqlite3 *db = NULL;
 
-	cr_assert_not_null(mkdtemp(dir));
+	ctr_ut_mkdtemp(dir, sizeof(dir), "ctrace-hist");
 	snprintf(path, sizeof(path), "%s/old.db", dir);
 	snprintf(conn, sizeof(conn), "sqlite:%s", path);
 	snprintf(r->id, sizeof(r->id), "old-1");

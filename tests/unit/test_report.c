@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "report-fixture.h"
+#include "scratch.h"
 #include "tools/view/report.h"
 
 static void opts(struct ctr_report_opts *o)
@@ -578,9 +579,9 @@ static void save_fixture(void)
 	struct ctr_run *r = fx_run();
 	struct ctr_store *s;
 	struct ctr_err e;
-	char dir[] = "/tmp/ctr-report-XXXXXX";
+	char dir[256];
 
-	cr_assert_not_null(mkdtemp(dir));
+	ctr_ut_mkdtemp(dir, sizeof(dir), "ctr-report");
 	snprintf(store_conn, sizeof(store_conn), "sqlite:%s/t.db", dir);
 	ctr_err_clear(&e);
 	fx_timeline(r);
@@ -682,13 +683,21 @@ Test(report, name_match_takes_the_forms_people_write)
 	uint32_t sum = fx_func(r, CTR_FN_FUNCTION, "int app::sum<int>(int, int)", "a.cc", 1);
 	uint32_t size = fx_func(r, CTR_FN_FUNCTION, "app::Slice::size() const", "a.cc", 2);
 	uint32_t c = fx_func(r, CTR_FN_FUNCTION, "summary", "b.c", 3);
-	const char *yes_sum[] = {"int app::sum<int>(int, int)", "app::sum<int>", "app::sum<...>",
-				 "app::sum", "sum", "sum<int>", "sum<...>", "app::su*", "s?m"};
+	const char *yes_sum[] = {"int app::sum<int>(int, int)",
+				 "app::sum<int>",
+				 "app::sum<...>",
+				 "app::sum",
+				 "sum",
+				 "sum<int>",
+				 "sum<...>",
+				 "app::su*",
+				 "s?m"};
 	const char *no_sum[] = {"pp::sum", "um", "app::sum<long>", "Sum"};
 
 	fx_module(r, "/bin/app");
 	for (size_t i = 0; i < sizeof(yes_sum) / sizeof(yes_sum[0]); i++)
-		cr_expect(ctr_report_name_match(r, sum, yes_sum[i]), "'%s' should match", yes_sum[i]);
+		cr_expect(ctr_report_name_match(r, sum, yes_sum[i]), "'%s' should match",
+			  yes_sum[i]);
 	for (size_t i = 0; i < sizeof(no_sum) / sizeof(no_sum[0]); i++)
 		cr_expect(!ctr_report_name_match(r, sum, no_sum[i]), "'%s' should not match",
 			  no_sum[i]);

@@ -22,6 +22,7 @@
 #include <unistd.h>
 
 #include "common/hist.h"
+#include "scratch.h"
 #include "store/store-int.h" /* a backend without the series op */
 #include "store/store.h"
 
@@ -31,8 +32,7 @@ static char tmpdir[256];
 
 static void setup(void)
 {
-	snprintf(tmpdir, sizeof(tmpdir), "/tmp/ctrace-test-store-XXXXXX");
-	cr_assert_not_null(mkdtemp(tmpdir));
+	ctr_ut_mkdtemp(tmpdir, sizeof(tmpdir), "ctrace-test-store");
 }
 
 static int rm_one(const char *p, const struct stat *st, int flag, struct FTW *ftw)
@@ -98,7 +98,7 @@ static void pg_conn(char *buf, size_t n, const char *name)
 	char db[300], sql[400];
 	int i;
 
-	snprintf(db, sizeof(db), "ct_%s_%s", tmpdir + strlen("/tmp/ctrace-test-store-"), name);
+	snprintf(db, sizeof(db), "ct_%s_%s", tmpdir + strlen(tmpdir) - 6, name);
 	for (char *p = db; *p; p++)
 		*p = (char)tolower((unsigned char)*p);
 	for (i = 0; i < n_pg_dbs && strcmp(pg_dbs[i], db); i++)

@@ -18,6 +18,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "scratch.h"
 #include "tools/ingest/symbolize.h"
 
 #define FX_MAX_FN 20000

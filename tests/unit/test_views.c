@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "report-fixture.h"
+#include "scratch.h"
 #include "store/store.h"
 #include "tools/view/calls.h"
 #include "tools/view/graph.h"
@@ -190,7 +191,7 @@ Test(views, slowest_and_replay_golden)
 /* The same replay from a SQLite store read chunk by chunk as from the loaded chunks. */
 Test(views, replay_streams_from_sqlite)
 {
-	char dir[] = "/tmp/ctrace-views-XXXXXX", conn[400], path[300];
+	char dir[256], conn[400], path[300];
 	struct ctr_run *r = fx_run(), *light = NULL;
 	struct ctr_store *s = NULL;
 	struct ctr_replay_opts ro = {0};
@@ -198,7 +199,7 @@ Test(views, replay_streams_from_sqlite)
 	char *a, *b;
 
 	fx_timeline(r);
-	cr_assert_not_null(mkdtemp(dir));
+	ctr_ut_mkdtemp(dir, sizeof(dir), "ctrace-views");
 	snprintf(path, sizeof(path), "%s/v.db", dir);
 	snprintf(conn, sizeof(conn), "sqlite:%s", path);
 	ctr_err_clear(&e);

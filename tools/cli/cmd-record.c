@@ -642,7 +642,8 @@ static int run_program(char **pargv, const char *preload, const char *dir, struc
 static void commit_run(const struct rec_args *a, const char *dir, const char *id, struct ctr_err *e)
 {
 	struct ctr_store *s = NULL;
-	struct ctr_commit_opts co = {.keep = a->keep, .progress = 1};
+	/* the program ended: a daemon it left running is cut, not waited for */
+	struct ctr_commit_opts co = {.keep = a->keep, .progress = 1, .cut_running = 1};
 	char cid[CTR_RUN_ID_MAX];
 
 	if (a->no_commit) {

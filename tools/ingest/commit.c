@@ -54,6 +54,7 @@ struct fninfo {
 
 struct commit {
 	struct ctr_rawrun *raw;
+	char running[256]; /* "PID,PID": processes still running, cut at commit (cut_running) */
 	struct ctr_run run;
 	const struct ctr_commit_opts *o;
 	struct ctr_store *store;
@@ -887,14 +888,19 @@ static int fill_header(struct commit *c)
 		if (!q->exe || !q->command)
 			return CTR_ENOMEM;
 	}
-	size_t nm = raw->n_meta + c->o->n_meta;
+	size_t nm = raw->n_meta + c->o->n_meta + (c->running[0] != 0);
+	const struct ctr_kv running = {"running_at_commit", c->running};
 
 	r->meta = calloc(nm + 1, sizeof(*r->meta));
 	if (!r->meta)
 		return CTR_ENOMEM;
 	for (size_t i = 0; i < nm; i++) {
-		const struct ctr_kv *kv =
-		    i < raw->n_meta ? &raw->meta[i] : &c->o->meta[i - raw->n_meta];
+		const struct ctr_kv *kv = &running;
+
+		if (i < raw->n_meta)
+			kv = &raw->meta[i];
+		else if (i < raw->n_meta + c->o->n_meta)
+			kv = &c->o->meta[i - raw->n_meta];
 
 		r->meta[i].key = strdup(kv->key);
 		r->meta[i].value = strdup(kv->value);
@@ -1112,6 +1118,140 @@ int ctr_is_run_dir(const char *dir)
 	return stat(path, &st) == 0 && S_ISREG(st.st_mode);
 }
 
+/* The value of run metadata @key, NULL if none. */
+static const char *raw_meta(const struct ctr_rawrun *r, const char *key)
+{
+	for (size_t i = 0; i < r->n_meta; i++)
+		if (!strcmp(r->meta[i].key, key))
+			return r->meta[i].value;
+	return NULL;
+}
+
+/* A run one of whose processes still writes it is refused (CTR_EEXIST, errno EBUSY) before
+ * anything is drained, read or removed: committing it would cut the run and delete the files
+ * the process goes on writing, losing the rest with lost_events 0. With cut_running (the
+ * recorder saw its program end) such processes are named in c->running and a warning says
+ * their later events are not in the run. A run whose metadata cannot be read is left to the
+ * commit to report. */
+static int refuse_running(struct commit *c, int dfd, const char *dir, uid_t owner,
+			  struct ctr_err *e)
+{
+	struct ctr_rawrun *r = NULL;
+	int ret = 0;
+
+	if (ctr_rawrun_open_at(dfd, dir, owner, &r, NULL) != 0)
+		return 0;
+	/* a flight recorder's snapshot is of a running program by design */
+	for (size_t i = 0; i < r->n_procs && !ret && !raw_meta(r, "snapshot_of"); i++) {
+		size_t n = strlen(c->running);
+
+		if (!ctr_rawproc_running(r, i))
+			continue;
+		if (!c->o->cut_running) {
+			ctr_err_ctx(e, dir, r->id, -1);
+			ret = ctr_err_set(e, CTR_EEXIST, EBUSY,
+					  "run '%s' is still being recorded: its process %d is "
+					  "running (commit it once the program has ended)",
+					  dir, (int)r->procs[i].pid);
+		} else if (n + 16 < sizeof(c->running)) {
+			snprintf(c->running + n, sizeof(c->running) - n, "%s%d", n ? "," : "",
+				 (int)r->procs[i].pid);
+		}
+	}
+	if (c->running[0])
+		fprintf(stderr,
+			"ctrace: warning: run '%s': process %s still running at commit: what it "
+			"records from now on is not in the run\n",
+			r->id, c->running);
+	ctr_rawrun_free(r);
+	return ret;
+}
+
+/* 1 if the program of the run (the first word of its command, found as the shell would from
+ * the run's directory) is statically linked. */
+static int program_is_static(const struct ctr_rawrun *r)
+{
+	char prog[PATH_MAX], path[PATH_MAX * 2];
+	const char *env = getenv("PATH");
+	size_t n = strcspn(r->command, " ");
+
+	if (!n || n >= sizeof(prog))
+		return 0;
+	memcpy(prog, r->command, n);
+	prog[n] = 0;
+	if (strchr(prog, '/')) {
+		snprintf(path, sizeof(path), "%s%s%s", prog[0] == '/' || !r->cwd ? "" : r->cwd,
+			 prog[0] == '/' || !r->cwd ? "" : "/", prog);
+		return ctr_provenance_is_static(path) == 1;
+	}
+	for (const char *d = env ? env : "/usr/bin:/bin"; *d;) {
+		size_t len = strcspn(d, ":");
+
+		snprintf(path, sizeof(path), "%.*s/%s", (int)len, d, prog);
+		if (access(path, X_OK) == 0)
+			return ctr_provenance_is_static(path) == 1;
+		d += len + (d[len] == ':');
+	}
+	return 0;
+}
+
+/* The CTR_ENOEVENTS error of a run without a single event, saying why when the run shows it:
+ * no process loaded the preload, every event was lost, an option kept everything out. */
+static int no_events(struct commit *c, struct ctr_err *e)
+{
+	const struct ctr_rawrun *r = c->raw;
+	const char *v;
+	uint64_t lost = c->run.lost_events, lost_procs = 0;
+
+	for (size_t i = 0; i < r->n_procs; i++)
+		lost_procs += r->procs[i].lost;
+	if (lost_procs > lost)
+		lost = lost_procs;
+	if (r->n_procs == 0 && program_is_static(r))
+		return ctr_err_set(e, CTR_ENOEVENTS, 0,
+				   "no events recorded: '%s' is statically linked, so libctrace.so "
+				   "cannot be preloaded into it (link it dynamically)",
+				   r->command);
+	if (r->n_procs == 0 && (v = raw_meta(r, "option.sample_rate")))
+		return ctr_err_set(e, CTR_ENOEVENTS, 0,
+				   "no events recorded: no process of '%s' was sampled "
+				   "(--sample-rate %s)",
+				   r->command, v);
+	if (r->n_procs == 0)
+		return ctr_err_set(e, CTR_ENOEVENTS, 0,
+				   "no events recorded: no process of '%s' loaded libctrace.so "
+				   "(setuid, or LD_PRELOAD removed from its environment?)",
+				   r->command);
+	if (lost && (v = raw_meta(r, "option.max_size")))
+		return ctr_err_set(e, CTR_ENOEVENTS, 0,
+				   "no events kept: --max-size %s is too small for the first "
+				   "records, %llu events counted as lost",
+				   v, (unsigned long long)lost);
+	if (lost)
+		return ctr_err_set(e, CTR_ENOEVENTS, 0,
+				   "no events kept: all %llu events of '%s' were lost (disk full, "
+				   "file size limit or a stalled drainer: see the recorder's log)",
+				   (unsigned long long)lost, r->command);
+	if ((v = raw_meta(r, "option.start")) && !strcmp(v, "off"))
+		return ctr_err_set(e, CTR_ENOEVENTS, 0,
+				   "no events recorded: '%s' started with recording off (--start "
+				   "off) and it was never switched on ('ctrace ctl PID on')",
+				   r->command);
+	if ((v = raw_meta(r, "option.filter")))
+		return ctr_err_set(e, CTR_ENOEVENTS, 0,
+				   "no events recorded: no function matching --filter '%s' was "
+				   "called",
+				   v);
+	if ((v = raw_meta(r, "option.module")))
+		return ctr_err_set(e, CTR_ENOEVENTS, 0,
+				   "no events recorded: no function of a module matching --module "
+				   "'%s' was called",
+				   v);
+	return ctr_err_set(e, CTR_ENOEVENTS, 0,
+			   "no events recorded: was '%s' compiled with -finstrument-functions?",
+			   r->command);
+}
+
 int ctr_commit_dir(struct ctr_store *s, const char *run_dir, const struct ctr_commit_opts *o,
 		   char id[CTR_RUN_ID_MAX], struct ctr_err *e)
 {
@@ -1139,6 +1279,7 @@ int ctr_commit_dir(struct ctr_store *s, const char *run_dir, const struct ctr_co
 	 * again: its directory may be half removed. Shared rings a recorder that died left
 	 * behind are drained next. */
 	if ((ret = ctr_rawrun_id_at(dfd, run_dir, st.st_uid, id, e)) ||
+	    (ret = refuse_running(&c, dfd, run_dir, st.st_uid, e)) ||
 	    (st.st_uid == geteuid() && (ret = ctr_drain_leftovers(dfd, run_dir, st.st_uid, e))))
 		goto out;
 	{
@@ -1181,10 +1322,7 @@ int ctr_commit_dir(struct ctr_store *s, const char *run_dir, const struct ctr_co
 	if (c.tty)
 		fprintf(stderr, "\r\033[K");
 	if (c.run.events == 0) {
-		ret = ctr_err_set(
-		    e, CTR_ENOEVENTS, 0,
-		    "no events recorded: was '%s' compiled with -finstrument-functions?",
-		    c.raw->command);
+		ret = no_events(&c, e);
 		goto out;
 	}
 	finish_header(&c);

@@ -14,6 +14,9 @@ struct ctr_commit_opts {
 	int progress;		   /* progress on stderr (when it is a TTY) */
 	int raw_times;		   /* do not compensate times for tracer overhead */
 	int allow_foreign_owner;   /* commit a run directory owned by another user (not root) */
+	int cut_running;	   /* the recorder saw the program end (ctrace record): a process
+				    * still running (a daemon) is cut at commit and named in the
+				    * run's running_at_commit metadata, not refused */
 	const struct ctr_kv *meta; /* extra user metadata */
 	size_t n_meta;
 };
@@ -23,7 +26,9 @@ struct ctr_commit_opts {
  * it while this one was decoding. The raw directory is removed only after the store transaction
  * committed. The directory is opened once without following a symlink and every file is read
  * and removed through it; one owned by another user than the caller or root is refused
- * (CTR_EIO, errno EPERM) unless allow_foreign_owner. */
+ * (CTR_EIO, errno EPERM) unless allow_foreign_owner. A run with a process still writing it
+ * (ctr_rawproc_running()) is refused with CTR_EEXIST (errno EBUSY) and left untouched,
+ * unless cut_running. */
 int ctr_commit_dir(struct ctr_store *s, const char *run_dir, const struct ctr_commit_opts *o,
 		   char id[CTR_RUN_ID_MAX], struct ctr_err *e);
 

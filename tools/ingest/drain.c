@@ -122,6 +122,25 @@ static uint64_t count_events(const uint32_t *w, size_t n, unsigned version)
 	return ev;
 }
 
+/* Bytes of the whole records at the start of @w (@n words) that fit in @room bytes: where a
+ * chunk kept in part (--max-size) may end, so the stream stays decodable. */
+static size_t whole_records(const uint32_t *w, size_t n, uint64_t room, unsigned version)
+{
+	size_t i = 0;
+
+	while (i < n && w[i] != 0) {
+		size_t len = 1;
+
+		if (version >= 2 ? CTR_W2_TAG(w[i]) == CTR_W2_T_EXT
+				 : !CTR_W_IS_EXIT(w[i]) && !CTR_W_IS_ENTER(w[i]))
+			len += CTR_W_EXT_NWORDS(w[i]);
+		if ((i + len) * 4 > room || i + len > n)
+			break;
+		i += len;
+	}
+	return i * 4;
+}
+
 static int parse_ring_name(const char *s, int32_t *pid, uint32_t *gen, int32_t *tid)
 {
 	int a, c, used = 0;
@@ -293,11 +312,20 @@ static uint64_t copy_out(struct ctr_drain *d, struct ring *r, uint64_t upto, int
 		uint64_t at = r->tail % size, n = upto - r->tail;
 		int keep = r->evfd >= 0 && !r->broken && r->kept_end == r->tail;
 
-		/* one chunk at a time: the size bound keeps or drops whole chunks */
+		/* one chunk at a time: the size bound keeps whole chunks, then what fits of one */
 		if (n > r->h->chunk_size - at % r->h->chunk_size)
 			n = r->h->chunk_size - at % r->h->chunk_size;
-		if (keep && d->max_size && d->kept + n > d->max_size) {
-			keep = 0;
+		uint64_t part = n; /* bytes kept of this piece when keep */
+		unsigned version = r->h->ev.version ? r->h->ev.version : CTR_EV_VERSION;
+
+		if (keep && d->max_size &&
+		    d->kept + n - (r->tail == 0 ? CTR_EV_HDR_SIZE : 0) > d->max_size) {
+			/* the whole records that still fit are kept, the rest of the run is
+			 * counted: a bound below one chunk keeps events too */
+			uint64_t hdr = r->tail == 0 ? CTR_EV_HDR_SIZE : 0;
+
+			part = hdr + whole_records((const uint32_t *)(data + at + hdr),
+						   (n - hdr) / 4, d->max_size - d->kept, version);
 			if (!d->st.over_max) {
 				d->st.over_max = 1;
 				for (size_t i = 0; i < d->n; i++)
@@ -305,19 +333,24 @@ static uint64_t copy_out(struct ctr_drain *d, struct ring *r, uint64_t upto, int
 			}
 		}
 		if (keep) {
-			ssize_t w = pwrite(r->evfd, data + at, n, (off_t)r->tail);
+			ssize_t w = pwrite(r->evfd, data + at, part, (off_t)r->tail);
 
-			if (w != (ssize_t)n) { /* disk full or I/O error: count from here */
+			if (w != (ssize_t)part) { /* disk full or I/O error: count from here */
 				keep = 0;
 				r->broken = 1;
 			}
 		}
 		if (keep) {
-			r->kept_end = r->tail + n;
-			if (r->tail > 0 || n > CTR_EV_HDR_SIZE)
-				d->kept += r->tail == 0 ? n - CTR_EV_HDR_SIZE : n;
-			d->st.bytes += n;
-			copied += n;
+			r->kept_end = r->tail + part;
+			if (r->tail > 0 || part > CTR_EV_HDR_SIZE)
+				d->kept += r->tail == 0 ? part - CTR_EV_HDR_SIZE : part;
+			d->st.bytes += part;
+			copied += part;
+			if (part < n) { /* the rest of the piece is not kept */
+				r->lost += count_events((const uint32_t *)(data + at + part),
+							(n - part) / 4, version);
+				r->broken = 1;
+			}
 		} else {
 			uint64_t skip = 0;
 
@@ -327,9 +360,8 @@ static uint64_t copy_out(struct ctr_drain *d, struct ring *r, uint64_t upto, int
 				r->kept_end = CTR_EV_HDR_SIZE;
 				skip = CTR_EV_HDR_SIZE;
 			}
-			r->lost +=
-			    count_events((const uint32_t *)(data + at + skip), (n - skip) / 4,
-					 r->h->ev.version ? r->h->ev.version : CTR_EV_VERSION);
+			r->lost += count_events((const uint32_t *)(data + at + skip),
+						(n - skip) / 4, version);
 		}
 		if (release && r->h->version < 2)
 			memset(data + at, 0, n); /* a version-1 writer reuses chunks as they are */
@@ -426,6 +458,10 @@ int64_t ctr_drain_pass(struct ctr_drain *d, int final, struct ctr_err *e)
 			gone = writer_gone(d, r);
 		}
 		if (final || gone) {
+			/* a writer still running at the end (a daemon that outlived the program)
+			 * stops recording: the recording is over, what it makes now is lost */
+			if (final)
+				__atomic_store_n(&r->h->stop, 1, __ATOMIC_RELAXED);
 			/* the chunk being written, up to its zero words: a crash keeps every event
 			 * that reached the ring */
 			copied += copy_out(d, r, r->tail + r->h->chunk_size, 0);
@@ -462,8 +498,27 @@ void ctr_drain_close(struct ctr_drain *d)
 	free(d);
 }
 
+/* 1 if the ring file @name of run directory @dfd is a flight recorder's (its writer set flight
+ * in the header), 0 if not or unreadable (the drainer judges it again). */
+static int ring_is_flight(int dfd, const char *name, uid_t owner)
+{
+	struct ctr_ring_hdr hdr;
+	struct stat st;
+	int fd = openat(dfd, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC), flight = 0;
+
+	if (fd < 0)
+		return 0;
+	if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_uid == owner &&
+	    pread(fd, &hdr, sizeof(hdr), 0) == (ssize_t)sizeof(hdr) &&
+	    !memcmp(hdr.magic, CTR_RING_MAGIC, 8))
+		flight = hdr.flight == 1;
+	close(fd);
+	return flight;
+}
+
 int ctr_drain_leftovers(int dfd, const char *dir, uid_t owner, struct ctr_err *e)
 {
+	struct ctr_drain_opts o = {0};
 	struct ctr_drain *d;
 	char *buf = NULL, *line, *save = NULL, *k, *v;
 	long drainer = 0;
@@ -477,24 +532,45 @@ int ctr_drain_leftovers(int dfd, const char *dir, uid_t owner, struct ctr_err *e
 		return 0; /* the commit itself reports an unreadable directory */
 	}
 	while ((de = readdir(dd)))
-		if (!strncmp(de->d_name, "r-", 2) && strstr(de->d_name, ".ring"))
+		if (!strncmp(de->d_name, "r-", 2) && strstr(de->d_name, ".ring")) {
 			any = 1;
+			o.flight |= ring_is_flight(dfd, de->d_name, owner);
+		}
 	closedir(dd);
 	if (!any)
 		return 0;
 	/* run.meta read like every run file (no symlink, no FIFO, size cap); none: no drainer */
 	if (ctr_rundir_slurp(dfd, dir, "run.meta", owner, CTR_RUN_META_CAP, &buf, e) == 0)
 		for (line = strtok_r(buf, "\n", &save); line; line = strtok_r(NULL, "\n", &save))
-			if (ctr_meta_line(line, &k, &v) == 0 && !strcmp(k, "drainer_pid"))
-				drainer = strtol(v, NULL, 10);
+			if (ctr_meta_line(line, &k, &v) == 0) {
+				if (!strcmp(k, "drainer_pid"))
+					drainer = strtol(v, NULL, 10);
+				else if (!strcmp(k, "option.ring"))
+					o.flight = 1;
+			}
 	free(buf);
 	ctr_err_clear(e);
 	if (drainer > 0 && drainer != (long)getpid() && kill((pid_t)drainer, 0) == 0)
 		return ctr_err_set(e, CTR_EEXIST, 0,
 				   "run '%s' is still being recorded (drained by process %ld)", dir,
 				   drainer);
-	if ((ret = ctr_drain_open(dir, NULL, &d, e)) != 0)
+	if ((ret = ctr_drain_open(dir, &o, &d, e)) != 0)
 		return ret;
+	/* a flight recorder's rings are never drained: chunks were reused, so what they hold is
+	 * taken as the recorder's own last snapshot would have been, into the run directory */
+	if (o.flight && (ret = ctr_drain_snapshot(d, dir, e)) < 0) {
+		ctr_drain_close(d);
+		return ret;
+	}
+	if (o.flight) { /* what the recorder would have said of its last snapshot */
+		static const char why[] = "snapshot_reason=recorder_gone\n";
+
+		fd = openat(dfd, "run.meta", O_WRONLY | O_APPEND | O_NOFOLLOW | O_CLOEXEC);
+		if (fd >= 0 && write(fd, why, sizeof(why) - 1) < 0)
+			(void)0; /* the run commits without the reason */
+		if (fd >= 0)
+			close(fd);
+	}
 	ret = ctr_drain_pass(d, 1, e) < 0 ? -1 : 0;
 	ctr_drain_close(d);
 	return ret < 0 ? e->code : 0;

@@ -63,7 +63,9 @@ int ctr_drain_snapshot(struct ctr_drain *d, const char *out_dir, struct ctr_err 
 
 /* One pass: copies every published chunk, finishes the rings of threads that ended (header
  * patched, ring removed) and those whose process died or exec'd. With @final the recording is
- * over: every ring is finished, the chunk being written included. A flight recorder's pass
+ * over: every ring is finished, the chunk being written included, and a writer still running
+ * is told to stop (it takes no more chunks). With max_size, the chunk that does not fit is
+ * kept up to its last whole record that does. A flight recorder's pass
  * only looks for new rings and requests; its final pass removes the rings (take the last
  * snapshot before). Returns the bytes copied
  * (>= 0) or a negative CTR_E* code (an event file that cannot be written is counted as loss,
@@ -77,7 +79,10 @@ void ctr_drain_close(struct ctr_drain *d);
 
 /* For `ctrace commit`: finishes the rings left in run directory @dir (opened as @dfd, files
  * owned by @owner) by a recorder that is gone (run.meta's drainer_pid no longer exists, or
- * there is none). 0 when nothing was left or all was drained, else a negative CTR_E* code. */
+ * there is none): drained to their end, or, for a flight recorder's (option.ring in run.meta
+ * or flight in a ring's header), snapshot into @dir as ctr_drain_snapshot() does, then
+ * removed. CTR_EEXIST while that recorder is alive. 0 when nothing was left or all was
+ * finished, else a negative CTR_E* code. */
 int ctr_drain_leftovers(int dfd, const char *dir, uid_t owner, struct ctr_err *e);
 
 #endif

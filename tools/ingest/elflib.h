@@ -59,11 +59,14 @@
 	X(elf_begin)                                                                               \
 	X(elf_end)                                                                                 \
 	X(elf_getdata)                                                                             \
+	X(elf_getphdrnum)                                                                          \
+	X(elf_kind)                                                                                \
 	X(elf_getshdrstrndx)                                                                       \
 	X(elf_nextscn)                                                                             \
 	X(elf_strptr)                                                                              \
 	X(elf_version)                                                                             \
 	X(gelf_getnote)                                                                            \
+	X(gelf_getphdr)                                                                            \
 	X(gelf_getshdr)
 
 struct ctr_elflib {
@@ -124,11 +127,14 @@ int ctr_elflib_load(struct ctr_err *e);
 #define elf_begin ctr_elflib.elf_begin
 #define elf_end ctr_elflib.elf_end
 #define elf_getdata ctr_elflib.elf_getdata
+#define elf_getphdrnum ctr_elflib.elf_getphdrnum
+#define elf_kind ctr_elflib.elf_kind
 #define elf_getshdrstrndx ctr_elflib.elf_getshdrstrndx
 #define elf_nextscn ctr_elflib.elf_nextscn
 #define elf_strptr ctr_elflib.elf_strptr
 #define elf_version ctr_elflib.elf_version
 #define gelf_getnote ctr_elflib.gelf_getnote
+#define gelf_getphdr ctr_elflib.gelf_getphdr
 #define gelf_getshdr ctr_elflib.gelf_getshdr
 #endif
 

@@ -218,3 +218,27 @@ int ctr_provenance_add(struct ctr_run *r, const char *exe)
 	}
 	return ret;
 }
+
+int ctr_provenance_is_static(const char *path)
+{
+	Elf *elf = NULL;
+	size_t n;
+	int fd, ret = -1;
+
+	if (ctr_elflib_load(NULL) < 0 || elf_version(EV_CURRENT) == EV_NONE ||
+	    (fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK)) < 0)
+		return -1;
+	elf = elf_begin(fd, ELF_C_READ, NULL);
+	if (elf && elf_kind(elf) == ELF_K_ELF && elf_getphdrnum(elf, &n) == 0) {
+		ret = 1;
+		for (size_t i = 0; i < n; i++) {
+			GElf_Phdr ph;
+
+			if (gelf_getphdr(elf, (int)i, &ph) && ph.p_type == PT_INTERP)
+				ret = 0;
+		}
+	}
+	elf_end(elf);
+	close(fd);
+	return ret;
+}

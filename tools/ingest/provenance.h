@@ -22,4 +22,8 @@
  */
 int ctr_provenance_add(struct ctr_run *r, const char *exe);
 
+/* 1 if @path is an ELF executable without a program interpreter (statically linked: no
+ * LD_PRELOAD object can load into it), 0 if it has one, -1 if it cannot be read as ELF. */
+int ctr_provenance_is_static(const char *path);
+
 #endif

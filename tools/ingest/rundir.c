@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -807,4 +808,52 @@ void ctr_rawthread_unmap(void *map, size_t map_size)
 {
 	if (map)
 		munmap(map, map_size);
+}
+
+/* When process @pid started, in ns of CLOCK_REALTIME (/proc/PID/stat's start time after boot,
+ * plus the boot time of /proc/stat), and whether it is a zombie. 0, or -1 if it is gone. */
+static int proc_start_ns(int32_t pid, int64_t *start, int *zombie)
+{
+	char path[64], buf[1024], *p, state;
+	unsigned long long ticks = 0, btime = 0;
+	FILE *f;
+	int ok = 0;
+
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+	if (!(f = fopen(path, "re")))
+		return -1;
+	if (fgets(buf, sizeof(buf), f) && (p = strrchr(buf, ')')) &&
+	    sscanf(p + 1,
+		   " %c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %*u %*u %*d %*d %*d %*d %*d "
+		   "%*d %llu",
+		   &state, &ticks) == 2)
+		ok = 1;
+	fclose(f);
+	if (!ok || !(f = fopen("/proc/stat", "re")))
+		return -1;
+	while (fgets(buf, sizeof(buf), f))
+		if (sscanf(buf, "btime %llu", &btime) == 1)
+			break;
+	fclose(f);
+	*zombie = state == 'Z' || state == 'X';
+	*start = (int64_t)btime * 1000000000LL +
+		 (int64_t)(ticks * (1000000000ULL / (unsigned long long)sysconf(_SC_CLK_TCK)));
+	return 0;
+}
+
+int ctr_rawproc_running(const struct ctr_rawrun *r, size_t i)
+{
+	const struct ctr_rawproc *p = &r->procs[i];
+	int64_t start;
+	int zombie;
+
+	if (p->end_real_ns > 0 || p->exit_status >= 0 || p->signal > 0 ||
+	    find_proc((struct ctr_rawrun *)r, p->pid, p->gen + 1))
+		return 0;
+	if ((kill(p->pid, 0) != 0 && errno == ESRCH) ||
+	    proc_start_ns(p->pid, &start, &zombie) != 0 || zombie)
+		return 0;
+	/* btime has a one-second grain: a pid reused within two seconds of the writer's start
+	 * is taken for it, and the run is refused rather than cut */
+	return !p->start_real_ns || start <= p->start_real_ns + 2000000000LL;
 }

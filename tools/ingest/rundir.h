@@ -105,6 +105,12 @@ int ctr_rawrun_open_at(int dfd, const char *dir, uid_t owner, struct ctr_rawrun 
 		       struct ctr_err *e);
 void ctr_rawrun_free(struct ctr_rawrun *r); /* accepts NULL */
 
+/* 1 if process @i of run @r may still be writing its files: its p-PID-GEN.meta has no end
+ * (no exit status, signal or end time), no later generation of it exec'd, and a live process
+ * (not a zombie) of that pid has run since before the preload started in it (a pid reused
+ * later is not it). 0 when that writer is gone. */
+int ctr_rawproc_running(const struct ctr_rawrun *r, size_t i);
+
 /* Maps thread @t's event file read-only and validates its header: *@words / *@size is the
  * event data (to the recorded end, or the whole file for an unclosed one). Unmap with
  * ctr_rawthread_unmap(*@map, *@map_size). */
