@@ -243,7 +243,7 @@ Test(views, thread_order_reads_by_process_then_tid)
 	struct ctr_thread th[] = {
 	    {.id = 0, .pid = 500, .tid = 500, .start_ns = 40}, /* a child process, started later */
 	    {.id = 1, .pid = 500, .tid = 501, .start_ns = 41},
-	    {.id = 2, .pid = 900, .tid = 900, .start_ns = 0}, /* the root: its main thread */
+	    {.id = 2, .pid = 900, .tid = 900, .start_ns = 0},  /* the root: its main thread */
 	    {.id = 3, .pid = 900, .tid = 901, .start_ns = 30}, /* started after 902 */
 	    {.id = 4, .pid = 900, .tid = 902, .start_ns = 20},
 	    {.id = 5, .pid = 900, .tid = 100, .start_ns = 25}, /* a tid after a pid wrap */

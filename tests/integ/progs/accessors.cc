@@ -8,12 +8,20 @@
 #include <cstdlib>
 #include <vector>
 
-namespace kv {
-class Slice {
+namespace kv
+{
+class Slice
+{
       public:
 	Slice(const char *d, size_t n) : data_(d), size_(n) {}
-	const char *data() const { return data_; }
-	size_t size() const { return size_; }
+	const char *data() const
+	{
+		return data_;
+	}
+	size_t size() const
+	{
+		return size_;
+	}
 	size_t size_hint_bytes() const; // not inlined, real work: must stay instrumented
 
       private:
@@ -29,12 +37,19 @@ size_t __attribute__((noinline)) Slice::size_hint_bytes() const
 	return s;
 }
 
-template <typename A, typename B> A mix(A a, B b) { return a ^ (A)b; }
+template <typename A, typename B> A mix(A a, B b)
+{
+	return a ^ (A)b;
+}
 
-namespace {
+namespace
+{
 struct Tick { // an accessor in an anonymous namespace: gcc calls it {anonymous}::Tick::get
 	unsigned long n;
-	unsigned long get() const { return n; }
+	unsigned long get() const
+	{
+		return n;
+	}
 };
 Tick tick{7};
 } // namespace

@@ -23,7 +23,10 @@ __attribute__((noinline)) static void mid(unsigned long x)
 	leaf(x);
 	leaf(x + 1);
 }
-__attribute__((noinline)) static void outer(unsigned long x) { mid(x); }
+__attribute__((noinline)) static void outer(unsigned long x)
+{
+	mid(x);
+}
 __attribute__((noinline)) static void work(long id)
 {
 	for (long i = 0; i < rounds; i++)
