@@ -72,6 +72,15 @@ check "importing twice never duplicates" 2 "$(count_runs "sqlite:$T/b.db")"
 check "delete removes the run" 1 "$(count_runs "$S")"
 "$C" delete --store "$S" "$older" 2>"$T/del.err"
 check "deleting it again: CTRACE_E_NOT_FOUND" "1 1" "$? $(grep -c CTRACE_E_NOT_FOUND "$T/del.err")"
+# several specs name runs before any is deleted (issue 24): latest latest~1 are the two newest
+"$C" import --store "sqlite:$T/c.db" "jsonl:$T/runs.jsonl" 2>/dev/null
+"$C" delete --store "sqlite:$T/c.db" latest nosuch-run 2>"$T/del.err"
+check "delete with one unknown spec deletes nothing" "1 1 2" "$? $(grep -c CTRACE_E_NOT_FOUND "$T/del.err") $(count_runs "sqlite:$T/c.db")"
+"$C" delete --store "sqlite:$T/c.db" latest latest~1 2>"$T/del.err"
+check "delete latest latest~1 deletes the two newest" "0 0 2" "$? $(count_runs "sqlite:$T/c.db") $(grep -c 'deleted run' "$T/del.err")"
+"$C" import --store "sqlite:$T/c.db" "jsonl:$T/runs.jsonl" 2>/dev/null
+"$C" delete --store "sqlite:$T/c.db" latest latest 2>"$T/del.err"
+check "a run named twice is deleted once" "0 1 1" "$? $(count_runs "sqlite:$T/c.db") $(grep -c 'deleted run' "$T/del.err")"
 "$C" list --store "bogus:x" >/dev/null 2>"$T/u.err"
 check "unknown store scheme: usage error" "2 1" "$? $(grep -c CTRACE_E_USAGE "$T/u.err")"
 

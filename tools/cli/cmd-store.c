@@ -348,6 +348,8 @@ int ctr_cmd_delete(int argc, char **argv)
 	};
 	const char *conn = NULL;
 	struct ctr_store *s = NULL;
+	char(*ids)[CTR_RUN_ID_MAX] = NULL;
+	size_t n = 0;
 	struct ctr_err e;
 	int c, ret = 0;
 
@@ -355,9 +357,10 @@ int ctr_cmd_delete(int argc, char **argv)
 	optind = 1;
 	while ((c = getopt_long(argc, argv, "s:h", opts, NULL)) != -1) {
 		if (c == 'h') {
-			printf(
-			    "usage: ctrace delete [--store CONN] RUN...\n\n"
-			    "Deletes runs (id, unique prefix, latest, latest~N) from the store.\n");
+			printf("usage: ctrace delete [--store CONN] RUN...\n\n"
+			       "Deletes runs (id, unique prefix, latest, latest~N) from the store. "
+			       "Every\n"
+			       "RUN is resolved first: one that names no run deletes nothing.\n");
 			return 0;
 		}
 		if (c == 's')
@@ -369,16 +372,35 @@ int ctr_cmd_delete(int argc, char **argv)
 		return ctr_cli_usage("ctrace delete", "no run given");
 	if (ctr_cli_open_store(conn, &s, &e))
 		return ctr_cli_fail("ctrace delete", &e);
+	/* every spec names a run before any is deleted: "latest latest~1" means the two newest,
+	 * not the newest and then the newest of what is left */
+	ids = calloc((size_t)(argc - optind), sizeof(*ids));
+	if (!ids) {
+		ctr_err_set(&e, CTR_ENOMEM, 0, "out of memory");
+		ret = ctr_cli_fail("ctrace delete", &e);
+		goto out;
+	}
 	for (int i = optind; i < argc; i++) {
-		char id[CTR_RUN_ID_MAX];
+		size_t k;
 
+		if (ctr_store_resolve(s, argv[i], ids[n], &e)) {
+			ret = ctr_cli_fail("ctrace delete", &e); /* nothing deleted */
+			goto out;
+		}
+		for (k = 0; k < n && strcmp(ids[k], ids[n]); k++)
+			;
+		n += k == n; /* a run named twice is deleted once */
+	}
+	for (size_t i = 0; i < n; i++) {
 		ctr_err_clear(&e);
-		if (ctr_store_resolve(s, argv[i], id, &e) || ctr_store_remove(s, id, &e)) {
+		if (ctr_store_remove(s, ids[i], &e)) {
 			ret = ctr_cli_fail("ctrace delete", &e);
 			continue;
 		}
-		fprintf(stderr, "ctrace: deleted run %s\n", id);
+		fprintf(stderr, "ctrace: deleted run %s\n", ids[i]);
 	}
+out:
+	free(ids);
 	ctr_store_close(s);
 	return ret;
 }
