@@ -218,6 +218,38 @@ void ctr_run_clear_arrays(struct ctr_run *r)
 	r->n_threads = r->n_nodes = r->n_attrs = r->n_chunks = 0;
 }
 
+int ctr_run_refs_check(const struct ctr_run *r, struct ctr_err *e)
+{
+	const char *what = NULL;
+	size_t at = 0;
+
+	for (size_t i = 0; !what && i < r->n_functions; i++)
+		if (r->functions[i].id != i ||
+		    (r->functions[i].module != CTR_NONE && r->functions[i].module >= r->n_modules))
+			what = "function", at = i;
+	for (size_t i = 0; !what && i < r->n_threads; i++)
+		if (r->threads[i].id != i)
+			what = "thread", at = i;
+	for (size_t i = 0; !what && i < r->n_nodes; i++) {
+		const struct ctr_node *n = &r->nodes[i];
+
+		if (n->id != i || n->thread >= r->n_threads || n->function >= r->n_functions ||
+		    (n->parent != CTR_NONE &&
+		     (n->parent >= i || r->nodes[n->parent].thread != n->thread)))
+			what = "call tree node", at = i;
+	}
+	for (size_t i = 0; !what && i < r->n_attrs; i++)
+		if (r->attrs[i].node >= r->n_nodes)
+			what = "attribute", at = i;
+	if (!what)
+		return 0;
+	ctr_err_ctx(e, NULL, r->id, -1);
+	return ctr_err_set(e, CTR_EFORMAT, 0,
+			   "corrupt run '%s': %s %zu refers to what it cannot (an id out of range, "
+			   "a parent that is not an earlier node of its thread)",
+			   r->id, what, at);
+}
+
 int ctr_meta_key_valid(const char *key, size_t len)
 {
 	if (!key || !len)

@@ -164,7 +164,7 @@ int ctr_store_save_end(struct ctr_store *s, const struct ctr_run *run, struct ct
 
 	if (!s->saving)
 		return ctr_err_set(e, CTR_EUSAGE, 0, "save_end without save_begin");
-	if ((ret = check_id(run->id, e)) < 0) {
+	if ((ret = check_id(run->id, e)) < 0 || (ret = ctr_run_refs_check(run, e)) < 0) {
 		ctr_store_save_abort(s);
 		return ret;
 	}
@@ -200,10 +200,18 @@ int ctr_store_save(struct ctr_store *s, const struct ctr_run *run, struct ctr_er
 int ctr_store_load(struct ctr_store *s, const char *id, unsigned what, struct ctr_run **out,
 		   struct ctr_err *e)
 {
+	int ret;
+
 	*out = NULL;
 	if (!id || !*id)
 		return ctr_err_set(e, CTR_EUSAGE, 0, "no run id given");
-	return s->ops->load(s, id, what, out, e);
+	ret = s->ops->load(s, id, what, out, e);
+	/* a store written by anything else (an edited JSONL file) reaches no view unchecked */
+	if (!ret && (ret = ctr_run_refs_check(*out, e)) < 0) {
+		ctr_run_free(*out);
+		*out = NULL;
+	}
+	return ret;
 }
 
 int ctr_store_load_meta(struct ctr_store *s, struct ctr_run *run, struct ctr_err *e)

@@ -309,6 +309,12 @@ int ctr_store_resolve(struct ctr_store *s, const char *spec, char id[CTR_RUN_ID_
 		      struct ctr_err *e);
 
 /* Frees a run and everything in it; accepts NULL. */
+/* 0 if @run's references hold together, else CTR_EFORMAT naming the first that does not: each
+ * node's id is its index, its parent an earlier node of the same thread (or CTR_NONE), its
+ * thread and function in range; function and thread ids are their indexes, a function's module
+ * in range or CTR_NONE; an attribute's node in range. So no node is its own ancestor and every
+ * walk of the tree ends. O(nodes + functions + threads + attributes). */
+int ctr_run_refs_check(const struct ctr_run *run, struct ctr_err *e);
 /* 1 if @key (@len bytes) can be a metadata key: not empty, no '=' and no control character
  * (C0, DEL): run.meta is KEY=VALUE lines, so a newline in a key would forge other fields. */
 int ctr_meta_key_valid(const char *key, size_t len);

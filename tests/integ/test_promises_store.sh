@@ -62,6 +62,36 @@ PY
 check "import of a run with a control character in a key: CTRACE_E_FORMAT, nothing stored" "1 CTRACE_E_FORMAT 0" \
 	"$? $(code "$T/e") $(nruns "sqlite:$T/m26.db")"
 
+# ---- a store written by something else: a call tree that is not a tree (issue 24) ----
+R=$(raw_run "$T/t24raw" 10)
+"$C" commit -s "jsonl:$T/t24.jsonl" "$R" >/dev/null 2>&1
+for bad in self cycle negative; do
+	python3 - "$T/t24.jsonl" "$T/t24-$bad.jsonl" "$bad" <<'PY'
+import json, sys
+src, dst, bad = sys.argv[1:]
+out = []
+for l in open(src).read().splitlines():
+    d = json.loads(l)
+    if isinstance(d, dict) and len(d.get("nodes", [])) >= 2:
+        n = d["nodes"]  # rows [id, parent, thread, function, ...] or objects
+        key = lambda k: k if isinstance(n[0], list) else ("id", "parent")[k]
+        if bad == "self":
+            n[1][key(1)] = 1
+        elif bad == "cycle":  # main's child is main's parent
+            n[0][key(1)] = 1
+            n[1][key(1)] = 0
+        else:
+            n[0][key(0)] = -1
+    out.append(json.dumps(d))
+open(dst, "w").write("\n".join(out) + "\n")
+PY
+	"$C" --json-errors import -s "sqlite:$T/t24-$bad.db" "jsonl:$T/t24-$bad.jsonl" >/dev/null 2>"$T/e"
+	check "import of a node that is $bad: CTRACE_E_FORMAT, nothing stored" "1 CTRACE_E_FORMAT 0" \
+		"$? $(code "$T/e") $(nruns "sqlite:$T/t24-$bad.db")"
+	"$B/ctrace-report" --json-errors -s "jsonl:$T/t24-$bad.jsonl" --graph main >/dev/null 2>"$T/e"
+	check "--graph on a store holding that node: CTRACE_E_FORMAT (no crash, no hang)" "1 CTRACE_E_FORMAT" "$? $(code "$T/e")"
+done
+
 summary "promises store"
 	exit 0
 fi
@@ -354,5 +384,35 @@ PY
 "$C" --json-errors import -s "sqlite:$T/m26.db" "jsonl:$T/m25.jsonl" >/dev/null 2>"$T/e"
 check "import of a run with a control character in a key: CTRACE_E_FORMAT, nothing stored" "1 CTRACE_E_FORMAT 0" \
 	"$? $(code "$T/e") $(nruns "sqlite:$T/m26.db")"
+
+# ---- a store written by something else: a call tree that is not a tree (issue 24) ----
+R=$(raw_run "$T/t24raw" 10)
+"$C" commit -s "jsonl:$T/t24.jsonl" "$R" >/dev/null 2>&1
+for bad in self cycle negative; do
+	python3 - "$T/t24.jsonl" "$T/t24-$bad.jsonl" "$bad" <<'PY'
+import json, sys
+src, dst, bad = sys.argv[1:]
+out = []
+for l in open(src).read().splitlines():
+    d = json.loads(l)
+    if isinstance(d, dict) and len(d.get("nodes", [])) >= 2:
+        n = d["nodes"]  # rows [id, parent, thread, function, ...] or objects
+        key = lambda k: k if isinstance(n[0], list) else ("id", "parent")[k]
+        if bad == "self":
+            n[1][key(1)] = 1
+        elif bad == "cycle":  # main's child is main's parent
+            n[0][key(1)] = 1
+            n[1][key(1)] = 0
+        else:
+            n[0][key(0)] = -1
+    out.append(json.dumps(d))
+open(dst, "w").write("\n".join(out) + "\n")
+PY
+	"$C" --json-errors import -s "sqlite:$T/t24-$bad.db" "jsonl:$T/t24-$bad.jsonl" >/dev/null 2>"$T/e"
+	check "import of a node that is $bad: CTRACE_E_FORMAT, nothing stored" "1 CTRACE_E_FORMAT 0" \
+		"$? $(code "$T/e") $(nruns "sqlite:$T/t24-$bad.db")"
+	"$B/ctrace-report" --json-errors -s "jsonl:$T/t24-$bad.jsonl" --graph main >/dev/null 2>"$T/e"
+	check "--graph on a store holding that node: CTRACE_E_FORMAT (no crash, no hang)" "1 CTRACE_E_FORMAT" "$? $(code "$T/e")"
+done
 
 summary "promises store"

@@ -245,6 +245,7 @@ Test(latency, sqlite_schema_1_store_upgrades)
 	r->functions = calloc(1, sizeof(*r->functions));
 	r->functions[0].name = strdup("f");
 	r->functions[0].p99_ns = 77;
+	r->functions[0].module = CTR_NONE; /* the run has no modules */
 	r->n_functions = 1;
 	cr_assert_eq(ctr_store_open(&s, conn, NULL), 0);
 	cr_assert_eq(ctr_store_save(s, r, NULL), 0);

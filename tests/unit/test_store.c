@@ -952,7 +952,8 @@ Test(store, big_run)
 		free(r->nodes);
 		ALLOC(r, nodes, 150000);
 		for (uint32_t i = 0; i < 150000; i++)
-			r->nodes[i] = (struct ctr_node){i,     i ? i / 2 : CTR_NONE,
+			/* three threads' trees: a node's parent is of its own thread */
+			r->nodes[i] = (struct ctr_node){i,     i >= 3 ? i - 3 : CTR_NONE,
 							i % 3, i % 6,
 							i,     (uint64_t)i * 1000,
 							i,     1,

@@ -100,6 +100,9 @@ static struct ctr_run *step_run(int i, uint64_t calls, uint64_t self)
 						.linkage_name = strdup(""),
 						.file = strdup(""),
 						.module = CTR_NONE};
+	r->n_threads = 1; /* the node's thread */
+	r->threads = calloc(1, sizeof(*r->threads));
+	r->threads[0] = (struct ctr_thread){.id = 0, .pid = 1, .tid = 1, .name = strdup("main")};
 	r->n_nodes = 1;
 	r->nodes = calloc(1, sizeof(*r->nodes));
 	r->nodes[0] = (struct ctr_node){
