@@ -256,3 +256,46 @@ Test(views, thread_order_reads_by_process_then_tid)
 		cr_expect_eq(order[i], want[i], "position %zu: thread %u, expected %u", i, order[i],
 			     want[i]);
 }
+
+/* --slowest keeps the N longest calls, ties in the order they happened, whatever N (a heap:
+ * each call O(log N)). push_back calls of 5, 9, 5, 7, 9, 1, 9 us starting at 1..7 ms. */
+Test(views, slowest_top_n_and_ties)
+{
+	static const uint64_t dur_us[] = {5, 9, 5, 7, 9, 1, 9};
+	static const struct {
+		size_t n;
+		const char *starts; /* the --from of each row, in order */
+	} want[] = {
+	    {2, "2000000 5000000"},
+	    {4, "2000000 5000000 7000000 4000000"},
+	    {6, "2000000 5000000 7000000 4000000 1000000 3000000"},
+	    {100, "2000000 5000000 7000000 4000000 1000000 3000000 6000000"},
+	};
+	struct ctr_run *r = fx_run();
+	struct ctr_report_opts o = opts();
+	struct ctr_calls_src src = {r, NULL};
+	struct ctr_tl_writer *w;
+	struct ctr_err e;
+
+	ctr_err_clear(&e);
+	cr_assert_eq(ctr_tl_writer_open(&w, 0, fx_collect, r, &e), 0);
+	cr_assert_eq(ctr_tl_enter(w, 0, F_MAIN, &e), 0);
+	for (size_t i = 0; i < 7; i++) {
+		cr_assert_eq(ctr_tl_enter(w, (i + 1) * MS, F_PUSH, &e), 0);
+		cr_assert_eq(ctr_tl_exit(w, (i + 1) * MS + dur_us[i] * US, &e), 0);
+	}
+	cr_assert_eq(ctr_tl_exit(w, 10 * MS, &e), 0);
+	cr_assert_eq(ctr_tl_writer_finish(w, &e), 0, "%s", e.msg);
+	ctr_tl_writer_free(w);
+	for (size_t k = 0; k < sizeof(want) / sizeof(want[0]); k++) {
+		char got[256] = "", *s, *p;
+
+		FX_CAPTURE(s, ctr_report_slowest(out, &src, &o, "*push_back*", want[k].n, &e));
+		for (p = strstr(s, "--from "); p; p = strstr(p + 1, "--from "))
+			snprintf(got + strlen(got), sizeof(got) - strlen(got), "%s%.*s",
+				 got[0] ? " " : "", (int)strcspn(p + 7, " "), p + 7);
+		cr_expect_str_eq(got, want[k].starts, "-n %zu", want[k].n);
+		free(s);
+	}
+	ctr_run_free(r);
+}
