@@ -92,6 +92,19 @@ PY
 	check "--graph on a store holding that node: CTRACE_E_FORMAT (no crash, no hang)" "1 CTRACE_E_FORMAT" "$? $(code "$T/e")"
 done
 
+# ---- commands that only read leave an empty file as it is (issue 24) ----
+for cmd in list query show "trend main" exclusions replay; do
+	: >"$T/zero.db"
+	"$C" --json-errors $cmd --store "sqlite:$T/zero.db" >/dev/null 2>"$T/e"
+	check "$cmd on a 0-byte store: CTRACE_E_NOT_FOUND, the file still 0 bytes" "1 CTRACE_E_NOT_FOUND 0" \
+		"$? $(code "$T/e") $(stat -c %s "$T/zero.db")"
+done
+: >"$T/zero.db"
+"$B/ctrace-report" -s "sqlite:$T/zero.db" >/dev/null 2>&1
+check "ctrace-report on a 0-byte store leaves it 0 bytes" "1 0" "$? $(stat -c %s "$T/zero.db")"
+timeout 10 "$C" serve -s "sqlite:$T/zero.db" --port 0 >/dev/null 2>"$T/e"
+check "serve on a 0-byte store refuses and leaves it 0 bytes" "1 1 0" "$? $(grep -c 'empty file' "$T/e") $(stat -c %s "$T/zero.db")"
+
 summary "promises store"
 	exit 0
 fi
@@ -414,5 +427,18 @@ PY
 	"$B/ctrace-report" --json-errors -s "jsonl:$T/t24-$bad.jsonl" --graph main >/dev/null 2>"$T/e"
 	check "--graph on a store holding that node: CTRACE_E_FORMAT (no crash, no hang)" "1 CTRACE_E_FORMAT" "$? $(code "$T/e")"
 done
+
+# ---- commands that only read leave an empty file as it is (issue 24) ----
+for cmd in list query show "trend main" exclusions replay; do
+	: >"$T/zero.db"
+	"$C" --json-errors $cmd --store "sqlite:$T/zero.db" >/dev/null 2>"$T/e"
+	check "$cmd on a 0-byte store: CTRACE_E_NOT_FOUND, the file still 0 bytes" "1 CTRACE_E_NOT_FOUND 0" \
+		"$? $(code "$T/e") $(stat -c %s "$T/zero.db")"
+done
+: >"$T/zero.db"
+"$B/ctrace-report" -s "sqlite:$T/zero.db" >/dev/null 2>&1
+check "ctrace-report on a 0-byte store leaves it 0 bytes" "1 0" "$? $(stat -c %s "$T/zero.db")"
+timeout 10 "$C" serve -s "sqlite:$T/zero.db" --port 0 >/dev/null 2>"$T/e"
+check "serve on a 0-byte store refuses and leaves it 0 bytes" "1 1 0" "$? $(grep -c 'empty file' "$T/e") $(stat -c %s "$T/zero.db")"
 
 summary "promises store"

@@ -141,6 +141,13 @@ int ctr_cli_open_store_read(const char *conn, const char *spec, struct ctr_store
 				   "PROG), or name one with --store or $CTRACE_STORE",
 				   c);
 	}
+	/* an empty file holds no runs, and a command that only reads writes no schema into it */
+	if (!(spec && ctr_is_run_dir(spec)) && file && *file && lstat(file, &st) == 0 &&
+	    S_ISREG(st.st_mode) && st.st_size == 0) {
+		ctr_err_ctx(e, file, NULL, -1);
+		return ctr_err_set(e, CTR_ENOTFOUND, 0,
+				   "store '%s' is an empty file: no runs in it (left as it is)", c);
+	}
 	return ctr_cli_open_store(conn, s, e);
 }
 

@@ -100,7 +100,7 @@ int ctr_cmd_trend(int argc, char **argv)
 		ret = ctr_cli_usage("ctrace trend", "give exactly one function name");
 		goto out;
 	}
-	if (ctr_cli_open_store(conn, &s, &e) ||
+	if (ctr_cli_open_store_read(conn, NULL, &s, &e) ||
 	    ctr_trend_compute(s, &f, argv[optind], m, &t, &e) < 0) {
 		ret = ctr_cli_fail("ctrace trend", &e);
 		goto out;

@@ -925,6 +925,11 @@ static int store_exists(const char *conn, struct ctr_err *e)
 	if (stat(path, &st) && errno == ENOENT)
 		return ctr_err_set(e, CTR_ENOTFOUND, ENOENT, "no store '%s' (serve creates none)",
 				   conn);
+	if (S_ISREG(st.st_mode) && st.st_size == 0)
+		return ctr_err_set(e, CTR_ENOTFOUND, 0,
+				   "store '%s' is an empty file: no runs in it (serve writes no "
+				   "schema)",
+				   conn);
 	return 0;
 }
 
