@@ -30,6 +30,7 @@
 #include "latency.h"
 #include "provenance.h"
 #include "rundir.h"
+#include "sched.h"
 #include "symbolize.h"
 
 /* Decoded parts of a raw event file are dropped from memory in steps of this many bytes. */
@@ -44,6 +45,8 @@ struct frame {
 	uint64_t enters0; /* thread enter count before this call */
 	double rm0;	  /* the thread's removed tracer time at enter, ns */
 	double crm;	  /* removed tracer time inside direct children, ns */
+	uint64_t off0;	  /* --sched: the thread's off-CPU ns at enter */
+	uint64_t pre0;	  /* and of that preempted */
 };
 
 struct fninfo {
@@ -71,6 +74,9 @@ struct commit {
 	uint64_t seq;	     /* chunks saved */
 	uint64_t bytes_done, bytes_total;
 	int tty;
+	struct ctr_sched_rec *sched; /* --sched: every thread's switches (ingest/sched.h) */
+	size_t n_sched;
+	int has_sched;
 };
 
 /* ---- modules and functions ---------------------------------------------------------- */
@@ -359,6 +365,8 @@ struct twalk {
 	int64_t base;	/* ns from the run's start to the process's */
 	uint32_t cache_fn[1024];
 	uint64_t cache_addr[1024]; /* address + 1 -> function, direct-mapped by address */
+	int sched;		   /* the thread's off-CPU clock is known */
+	struct ctr_offcpu oc;
 };
 
 /* The thread's entry of the run: the last one while its pass runs. */
@@ -464,6 +472,8 @@ static int tw_enter(struct twalk *t, const struct ctr_event *ev, uint64_t ns, st
 		t->stack[t->depth - 1].nchild++;
 	f = &t->stack[t->depth++];
 	*f = (struct frame){.node = node, .t0 = ns, .enters0 = t->enters++, .rm0 = t->removed};
+	if (t->sched)
+		ctr_offcpu_at(&t->oc, ns, &f->off0, &f->pre0);
 	return ev->type == CTR_EV_INHERIT ? ctr_tl_inherit(t->w, ns, fn, e)
 					  : ctr_tl_enter(t->w, ns, fn, e);
 }
@@ -472,6 +482,14 @@ static int tw_enter(struct twalk *t, const struct ctr_event *ev, uint64_t ns, st
 static int tw_exit(struct twalk *t, uint64_t ns, struct ctr_err *e)
 {
 	t->depth--;
+	if (t->sched) { /* the gaps while the call was open are its off-CPU time */
+		struct ctr_node *n = &t->c->run.nodes[t->stack[t->depth].node];
+		uint64_t off, pre;
+
+		ctr_offcpu_at(&t->oc, ns, &off, &pre);
+		n->offcpu_ns += off - t->stack[t->depth].off0;
+		n->preempt_ns += pre - t->stack[t->depth].pre0;
+	}
 	close_frame(t->c, t->p, &t->stack[t->depth], t->depth ? &t->stack[t->depth - 1] : NULL, ns,
 		    t->enters, t->removed);
 	return ctr_tl_exit(t->w, ns, e);
@@ -626,6 +644,12 @@ static int do_thread(struct commit *c, size_t ti, struct ctr_err *e)
 	t.p = &c->raw->procs[t.rt->proc];
 	t.scale = 1e9 / (double)t.p->ticks_per_sec;
 	t.base = t.p->start_real_ns - c->run.start_unix_ns;
+	/* switches are CLOCK_MONOTONIC: the process file pairs that clock with its ticks */
+	if (c->has_sched && t.p->start_mono_ns) {
+		t.sched = 1;
+		ctr_offcpu_init(&t.oc, c->sched, c->n_sched, t.rt->pid, t.rt->tid,
+				t.base - t.p->start_mono_ns);
+	}
 	ctr_decoder_init(&dec);
 	if ((ret = tw_begin(&t, e)))
 		goto out;
@@ -1112,6 +1136,30 @@ int ctr_is_run_dir(const char *dir)
 	return stat(path, &st) == 0 && S_ISREG(st.st_mode);
 }
 
+/* The run's context switches (`ctrace record --sched`), when it has them. A run recorded
+ * without --sched has no sched.raw; a damaged one is an error, not a silent loss. */
+static int load_sched(struct commit *c, int dfd, const char *dir, uid_t owner, struct ctr_err *e)
+{
+	uint64_t lost;
+	int ret = ctr_sched_load(dfd, dir, owner, &c->sched, &c->n_sched, &lost, e);
+
+	if (ret == CTR_ENOTFOUND) {
+		ctr_err_clear(e);
+		return 0;
+	}
+	if (ret)
+		return ret;
+	c->has_sched = 1;
+	for (size_t i = 0; i < c->raw->n_procs; i++)
+		if (!c->raw->procs[i].start_mono_ns) {
+			fprintf(stderr, "ctrace: warning: process %d has no start_mono_ns (a preload "
+					"older than --sched): its calls get no off-CPU time\n",
+				(int)c->raw->procs[i].pid);
+			break;
+		}
+	return 0;
+}
+
 int ctr_commit_dir(struct ctr_store *s, const char *run_dir, const struct ctr_commit_opts *o,
 		   char id[CTR_RUN_ID_MAX], struct ctr_err *e)
 {
@@ -1153,6 +1201,8 @@ int ctr_commit_dir(struct ctr_store *s, const char *run_dir, const struct ctr_co
 	}
 	ret = ctr_rawrun_open_at(dfd, run_dir, st.st_uid, &c.raw, e);
 	if (ret)
+		goto out;
+	if ((ret = load_sched(&c, dfd, run_dir, st.st_uid, e)))
 		goto out;
 	snprintf(id, CTR_RUN_ID_MAX, "%s", c.raw->id);
 	ctr_err_ctx(e, NULL, c.raw->id, -1);
@@ -1214,6 +1264,7 @@ out:
 	free(c.modmap);
 	free(c.modmap_off);
 	free(c.counted);
+	free(c.sched);
 	ctr_lat_free(c.lat);
 	ctr_hmap_free(&c.fn_by_key);
 	ctr_hmap_free(&c.fn_by_name);
