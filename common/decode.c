@@ -277,6 +277,13 @@ int ctr_decoder_next(struct ctr_decoder *d, struct ctr_event *ev, struct ctr_err
 			ev->ref = arg;
 			ev->count = p[0];
 			return 1;
+		case CTR_X_OFFCPU:
+			if (nw < 2 || arg < 1 || arg > 2)
+				continue; /* a later version's variant */
+			ev->type = CTR_EV_OFFCPU;
+			ev->ref = arg;
+			ev->count = u64_at(p);
+			return 1;
 		default:
 			continue; /* unknown kinds are skipped: forward compatible */
 		}

@@ -550,6 +550,19 @@ static void tw_remove(struct twalk *t, double ns)
 		t->removed += ns;
 }
 
+/* --sched: the gaps that began before the event at @ns into the timeline, those inside a
+ * call only (the views draw them over the call they stopped). */
+static int tw_gaps(struct twalk *t, uint64_t ns, struct ctr_err *e)
+{
+	uint64_t start, dur;
+	int pre, ret;
+
+	while (ctr_offcpu_gap(&t->oc, ns, &start, &dur, &pre))
+		if (t->depth && (ret = ctr_tl_offcpu(t->w, start, dur, pre, e)))
+			return ret;
+	return 0;
+}
+
 /* One decoded event: into the tree, the thread's figures and the timeline. */
 static int tw_event(struct twalk *t, const struct ctr_event *ev, uint64_t ns, struct ctr_err *e)
 {
@@ -663,7 +676,7 @@ static int do_thread(struct commit *c, size_t ti, struct ctr_err *e)
 		if (ev.type != CTR_EV_TRACER && ev.type != CTR_EV_HIDDEN &&
 		    (++t.events & 0xFFFFF) == 0)
 			tw_progress(&t, &ev);
-		if ((ret = tw_event(&t, &ev, ns, e)))
+		if ((t.sched && (ret = tw_gaps(&t, ns, e))) || (ret = tw_event(&t, &ev, ns, e)))
 			goto out;
 	}
 	if (ret < 0) {

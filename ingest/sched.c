@@ -415,3 +415,25 @@ void ctr_offcpu_at(struct ctr_offcpu *o, uint64_t ns, uint64_t *off, uint64_t *p
 	*off = o->off;
 	*pre = o->pre;
 }
+
+int ctr_offcpu_gap(struct ctr_offcpu *o, uint64_t before, uint64_t *start, uint64_t *dur,
+		   int *preempted)
+{
+	size_t j;
+
+	while (o->g < o->n && o->r[o->g].kind == CTR_SCHED_IN)
+		o->g++;
+	if (o->g >= o->n)
+		return 0;
+	for (j = o->g + 1; j < o->n && o->r[j].kind != CTR_SCHED_IN; j++)
+		;
+	/* an event of the thread inside a gap is the clocks' mapping a little off: the gap
+	 * comes after that event */
+	if (j >= o->n || run_ns(o, &o->r[j]) > before)
+		return 0;
+	*start = run_ns(o, &o->r[o->g]);
+	*dur = run_ns(o, &o->r[j]) - *start;
+	*preempted = o->r[o->g].kind == CTR_SCHED_PREEMPT;
+	o->g = j + 1;
+	return 1;
+}

@@ -68,6 +68,7 @@ int ctr_sched_load(int dfd, const char *dir, uid_t owner, struct ctr_sched_rec *
 struct ctr_offcpu {
 	const struct ctr_sched_rec *r; /* the thread's records, borrowed */
 	size_t n, i;		       /* i: the first switch-out not yet wholly before now */
+	size_t g;		       /* ctr_offcpu_gap(): the next record to look at */
 	int64_t shift;		       /* run ns = CLOCK_MONOTONIC ns + shift */
 	uint64_t off, pre;	       /* accumulated before record i */
 };
@@ -80,5 +81,11 @@ void ctr_offcpu_init(struct ctr_offcpu *o, const struct ctr_sched_rec *all, size
 /* The thread's off-CPU ns (all, and preempted) up to run time @ns; @ns must not decrease
  * between calls. */
 void ctr_offcpu_at(struct ctr_offcpu *o, uint64_t ns, uint64_t *off, uint64_t *pre);
+
+/* The thread's next gap that ended by run time @before, for the timeline: 1 with its
+ * start, length and kind (*@preempted 1: involuntary), or 0 when there is none (yet). A last
+ * switch-out with no switch-in after it (the thread's end) is no gap. */
+int ctr_offcpu_gap(struct ctr_offcpu *o, uint64_t before, uint64_t *start, uint64_t *dur,
+		   int *preempted);
 
 #endif

@@ -104,10 +104,28 @@ check "--sort offcpu orders by off-CPU time" yes "$(cat "$T/sorted")"
 check "text profile has on-cpu and off-cpu columns" 1 \
 	"$("$R" --store "sqlite:$T/gcc.db" --sort offcpu | grep -c 'on-cpu *off-cpu')"
 
+# the Chrome export: each worker's blocked read is an off-CPU slice of >= 45 ms inside its
+# pipe_read slice (within 0.5 ms: the TSC rate is calibrated to some ppm)
+"$C" show --store "sqlite:$T/gcc.db" latest --format chrome --out "$T/trace.json" 2>/dev/null
+python3 -c '
+import json, sys
+ev = json.load(open(sys.argv[1]))["traceEvents"]
+ok = 0
+for r in [x for x in ev if x.get("name") == "pipe_read"]:
+    gaps = [g for g in ev if g.get("name") == "off-CPU (blocked)" and g["tid"] == r["tid"]
+            and g["ts"] >= r["ts"] and g["ts"] + g["dur"] <= r["ts"] + r["dur"] + 500
+            and g["dur"] >= 45000]
+    ok += len(gaps) == 1
+print(ok)' "$T/trace.json" >"$T/chrome"
+check "chrome: a >= 45 ms 'off-CPU (blocked)' slice inside each pipe_read" 2 "$(cat "$T/chrome")"
+
 # without --sched: no context switches kept, no off-CPU figures shown
 "$C" record -k -d "$T/off.d" --store "sqlite:$T/off.db" -- "$T/sp-gcc" >/dev/null 2>"$T/off.err"
 check "without --sched: no sched.raw, no offcpu_ns in --json" "0 0" \
 	"$(ls "$T/off.d"/*/ | grep -c sched) $("$R" --store "sqlite:$T/off.db" --json --tree | grep -c offcpu_ns)"
+check "without --sched: no off-CPU slices in the Chrome export, calls there" "0 yes" \
+	"$("$C" show --store "sqlite:$T/off.db" latest --format chrome 2>/dev/null | grep -c off-CPU) \
+$("$C" show --store "sqlite:$T/off.db" latest --format chrome 2>/dev/null | grep -q pipe_read && echo yes)"
 
 # bare LD_PRELOAD: a note on stderr, the program's output and status unchanged
 mkdir -p "$T/bare"
