@@ -85,11 +85,18 @@ for cc in gcc clang; do
 	fail=$((fail + $(grep -c '^FAIL' "$T/checks")))
 	# the same raw run into a JSON Lines store: the same figures
 	run=$(ls -d "$T/$cc.d"/*/ | head -n 1)
-	"$C" commit --store "jsonl:$T/$cc.jsonl" "$run" 2>/dev/null
+	"$C" commit -k --store "jsonl:$T/$cc.jsonl" "$run" 2>/dev/null
 	"$R" --store "sqlite:$T/$cc.db" --json --tree | grep -o '"offcpu_ns": [0-9]*' >"$T/a"
 	"$R" --store "jsonl:$T/$cc.jsonl" --json --tree | grep -o '"offcpu_ns": [0-9]*' >"$T/b"
 	check "$cc: jsonl store keeps the same off-CPU figures" "yes" \
 		"$([ -s "$T/a" ] && cmp -s "$T/a" "$T/b" && echo yes)"
+	if [ -n "${CTRACE_TEST_PG:-}" ]; then # make test's throwaway server (tests/pg.sh)
+		"$C" commit -k --store "$CTRACE_TEST_PG" "$run" 2>/dev/null
+		id=$(basename "$run")
+		"$R" --store "$CTRACE_TEST_PG" --json --tree "$id" | grep -o '"offcpu_ns": [0-9]*' >"$T/p"
+		check "$cc: PostgreSQL store keeps the same off-CPU figures" "yes" \
+			"$([ -s "$T/a" ] && cmp -s "$T/a" "$T/p" && echo yes)"
+	fi
 done
 
 # --sort offcpu: the functions in descending off-CPU order, pipe_read above burn
