@@ -141,6 +141,20 @@ check "bare LD_PRELOAD: exit 0, output unchanged" "0 2" "$? $(wc -l <"$T/bare.ou
 check "bare LD_PRELOAD: one note that --sched needs ctrace record" 1 \
 	"$(grep -c "needs 'ctrace record --sched'" "$T/bare.err")"
 
+# a damaged sched.raw: a torn last record (a recorder killed mid-write) is read up to it; a
+# file that is not one is CTRACE_E_FORMAT and the raw run stays
+"$C" record --sched -n -d "$T/torn.d" -- "$T/sp-gcc" >/dev/null 2>&1
+run=$(ls -d "$T/torn.d"/*/ | head -n 1)
+size=$(stat -c %s "$run/sched.raw")
+truncate -s $((size - 5)) "$run/sched.raw"
+"$C" commit -k --store "sqlite:$T/torn.db" "$run" 2>"$T/torn.err"
+check "torn last record of sched.raw: committed, off-CPU kept" "0 yes" \
+	"$? $("$R" --store "sqlite:$T/torn.db" --json | grep -q '"offcpu_ns": [1-9]' && echo yes)"
+printf 'NOTSCHED' | dd of="$run/sched.raw" conv=notrunc 2>/dev/null
+"$C" commit --store "sqlite:$T/torn2.db" "$run" 2>"$T/bad.err"
+check "sched.raw with a bad magic: CTRACE_E_FORMAT, exit 1, raw run kept" "1 1 yes" \
+	"$? $(grep -c 'CTRACE_E_FORMAT.*not a ctrace context-switch file' "$T/bad.err") $([ -f "$run/run.meta" ] && echo yes)"
+
 "$C" record --sched --ring 1M -d "$T/ring.d" --store "sqlite:$T/ring.db" -- "$T/sp-gcc" \
 	>/dev/null 2>"$T/ring.err"
 check "--sched with --ring is a usage error" "2 1" "$? $(grep -c 'do not go together' "$T/ring.err")"
