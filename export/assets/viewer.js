@@ -243,6 +243,8 @@ function profile(sec, run) {
 	var base = run.duration_ns || 1;
 	var cols = [['function', 'name', 'n'], ['calls', 'calls', 'c'], ['total', 'total_ns', 't'], ['self', 'self_ns', 't'], ['avg', 'avg_ns', 't'], ['min', 'min_ns', 't'], ['max', 'max_ns', 't']];
 	var f0 = run.functions[0] || {};
+	/* a run recorded with --sched: the total split into time on and off the CPU */
+	if (f0.offcpu_ns !== undefined) cols.push(['on-cpu', 'oncpu_ns', 't'], ['off-cpu', 'offcpu_ns', 't']);
 	Object.keys(f0).filter(function (k) { return /^p\d+(_\d+)?_ns$/.test(k); }).forEach(function (k) { cols.push([k.replace(/_ns$/, ''), k, 't']); });
 	/* percentages as ctrace-report computes them: of the threads' summed top-level time */
 	cols.push(['total%', 'total_percent', 'q'], ['self%', 'self_percent', 'q']);

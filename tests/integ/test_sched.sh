@@ -13,7 +13,8 @@ HERE=$(cd "$(dirname "$0")" && pwd)
 ROOT=$(cd "$HERE/../.." && pwd)
 B=$(cd "${1:-$ROOT/build}" && pwd)
 T=$(mktemp -d /tmp/ctrace-sched.XXXXXX)
-trap 'rm -rf "$T"' EXIT
+srv=
+trap '[ -n "$srv" ] && kill "$srv" 2>/dev/null; rm -rf "$T"' EXIT
 C=$B/ctrace
 R=$B/ctrace-report
 
@@ -125,6 +126,29 @@ for r in [x for x in ev if x.get("name") == "pipe_read"]:
     ok += len(gaps) == 1
 print(ok)' "$T/trace.json" >"$T/chrome"
 check "chrome: a >= 45 ms 'off-CPU (blocked)' slice inside each pipe_read" 2 "$(cat "$T/chrome")"
+
+# ctrace serve: the run's profile carries the off-CPU figures, and the page (also the HTML
+# export's) shows them as columns
+P=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+"$C" serve --store "sqlite:$T/gcc.db" --listen "127.0.0.1:$P" 2>"$T/serve.err" &
+srv=$!
+i=0
+while [ $i -lt 100 ] && ! grep -q "http://127.0.0.1:$P/" "$T/serve.err" 2>/dev/null; do
+	sleep 0.1
+	i=$((i + 1))
+done
+python3 -c '
+import json, sys, urllib.request
+d = json.load(urllib.request.urlopen("http://127.0.0.1:%s/api/runs/latest" % sys.argv[1]))
+f = [x for x in d["functions"] if x["name"] == "pipe_read"]
+print("yes" if f and f[0]["offcpu_ns"] >= 90e6 and "oncpu_ns" in f[0] else "no %s" % f)' "$P" >"$T/served" 2>&1
+kill "$srv" 2>/dev/null
+wait "$srv" 2>/dev/null
+srv=
+check "serve: /api/runs/ID has the off-CPU time of both blocked reads" yes "$(cat "$T/served")"
+check "the page and the HTML export show on-cpu / off-cpu columns" "1 yes" \
+	"$("$C" show --store "sqlite:$T/gcc.db" latest --format html | grep -c "'off-cpu', 'offcpu_ns'") \
+$("$C" show --store "sqlite:$T/gcc.db" latest --format html | grep -q '"offcpu_ns"' && echo yes)"
 
 # without --sched: no context switches kept, no off-CPU figures shown
 "$C" record -k -d "$T/off.d" --store "sqlite:$T/off.db" -- "$T/sp-gcc" >/dev/null 2>"$T/off.err"
