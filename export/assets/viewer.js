@@ -99,8 +99,9 @@ function reduceLocal(tl, from, to, px) {
 	});
 	for (var d in cur) busy.push(cur[d]);
 	var marks = tl.marks.filter(function (mk) { return mk[0] >= from && mk[0] < to; });
+	var offcpu = (tl.offcpu || []).filter(function (o) { return o[0] < to && o[0] + o[1] > from; });
 	return {thread: tl.thread, pid: tl.pid, tid: tl.tid, from: from, to: to, ns_per_px: pw, source: 'static',
-		max_depth: md, calls: calls, busy: busy, marks: marks, detail_ns: tl.ns_per_px};
+		max_depth: md, calls: calls, busy: busy, marks: marks, offcpu: offcpu, detail_ns: tl.ns_per_px};
 }
 
 /* ---- routing ---- */
@@ -427,7 +428,7 @@ function timeline(sec, run, my) {
 			g.fillText(rel && tt > first ? '+' + fmtNs(tt - first) : fmtNs(tt), xx + 3, 10);
 		}
 		hits = [];
-		var ncalls = 0, nlabels = 0, nbusy = 0;
+		var ncalls = 0, nlabels = 0, nbusy = 0, noff = 0;
 		lanes.forEach(function (l) {
 			g.fillStyle = '#333';
 			g.fillText('thread ' + (l.t.name || '') + ' (pid ' + l.t.pid + ', tid ' + l.t.tid + ')' + (l.data ? '' : ' \u2026'), 4, l.y + LANEHEAD / 2);
@@ -459,11 +460,24 @@ function timeline(sec, run, my) {
 				hits.push([x0, y, w, l, c, null]);
 				ncalls++;
 			});
+			/* --sched: where the thread was off the CPU, the calls fade and a bar under the
+			 * lane's title says blocked (grey) or preempted (orange) */
+			(d.offcpu || []).forEach(function (o) {
+				var x0 = Math.max(x(o[0]), -1), x1 = Math.min(x(o[0] + o[1]), W + 1);
+				if (x1 <= 0 || x0 >= W) return;
+				g.fillStyle = '#fff'; g.globalAlpha = 0.6;
+				g.fillRect(x0, top, Math.max(x1 - x0, 1), Math.min(l.depth, 64) * RH);
+				g.globalAlpha = 1;
+				g.fillStyle = o[3] ? '#ef6c00' : '#546e7a';
+				g.fillRect(x0, top - 3, Math.max(x1 - x0, 1), 3);
+				noff++;
+			});
 			g.fillStyle = '#d32f2f';
 			d.marks.forEach(function (m) { var mx = x(m[0]); g.beginPath(); g.moveTo(mx - 4, l.y + 2); g.lineTo(mx + 4, l.y + 2); g.lineTo(mx, l.y + 10); g.fill(); });
 		});
 		cv.setAttribute('data-calls', String(ncalls));
 		cv.setAttribute('data-busy', String(nbusy));
+		cv.setAttribute('data-offcpu', String(noff));
 		cv.setAttribute('data-labels', String(nlabels));
 		cv.setAttribute('data-from', String(Math.round(view.t0)));
 		cv.setAttribute('data-to', String(Math.round(view.t1)));

@@ -141,11 +141,18 @@ python3 -c '
 import json, sys, urllib.request
 d = json.load(urllib.request.urlopen("http://127.0.0.1:%s/api/runs/latest" % sys.argv[1]))
 f = [x for x in d["functions"] if x["name"] == "pipe_read"]
-print("yes" if f and f[0]["offcpu_ns"] >= 90e6 and "oncpu_ns" in f[0] else "no %s" % f)' "$P" >"$T/served" 2>&1
+print("yes" if f and f[0]["offcpu_ns"] >= 90e6 and "oncpu_ns" in f[0] else "no %s" % f)
+# the timeline: each worker thread was off the CPU >= 95 ms (mutex and read) inside its calls
+for th in (1, 2):
+    tl = json.load(urllib.request.urlopen(
+        "http://127.0.0.1:%s/api/runs/latest/timeline?thread=%d&px=10000" % (sys.argv[1], th)))
+    print("yes" if sum(o[1] for o in tl.get("offcpu", [])) >= 95e6 else "no %s" % tl.get("offcpu"))' "$P" >"$T/served" 2>&1
 kill "$srv" 2>/dev/null
 wait "$srv" 2>/dev/null
 srv=
-check "serve: /api/runs/ID has the off-CPU time of both blocked reads" yes "$(cat "$T/served")"
+check "serve: /api/runs/ID has the off-CPU time of both blocked reads" yes "$(sed -n 1p "$T/served")"
+check "serve: the timeline of each worker has >= 95 ms of off-CPU gaps" "yes yes" \
+	"$(sed -n '2,3p' "$T/served" | tr '\n' ' ' | sed 's/ $//')"
 check "the page and the HTML export show on-cpu / off-cpu columns" "1 yes" \
 	"$("$C" show --store "sqlite:$T/gcc.db" latest --format html | grep -c "'off-cpu', 'offcpu_ns'") \
 $("$C" show --store "sqlite:$T/gcc.db" latest --format html | grep -q '"offcpu_ns"' && echo yes)"
