@@ -646,6 +646,21 @@ static int tw_finish(struct twalk *t, struct ctr_err *e)
 	return 0;
 }
 
+/* Run ns per CLOCK_MONOTONIC ns in process @p: through its start and end anchors (ticks and
+ * monotonic time read together), so that an error of the calibrated TSC rate (@scale ns per
+ * tick) puts a context switch no farther off its calls at the end than at the start; 1 when
+ * the process did not end normally or the anchors disagree by more than 1%. */
+static double mono_rate(const struct ctr_rawproc *p, double scale)
+{
+	double r;
+
+	if (!p->end_mono_ns || p->end_mono_ns <= p->start_mono_ns || p->end_ticks <= p->start_ticks)
+		return 1;
+	r = (double)(p->end_ticks - p->start_ticks) * scale /
+	    (double)(p->end_mono_ns - p->start_mono_ns);
+	return r > 0.99 && r < 1.01 ? r : 1;
+}
+
 static int do_thread(struct commit *c, size_t ti, struct ctr_err *e)
 {
 	struct twalk t = {.c = c, .rt = &c->raw->threads[ti], .first = UINT64_MAX};
@@ -661,7 +676,7 @@ static int do_thread(struct commit *c, size_t ti, struct ctr_err *e)
 	if (c->has_sched && t.p->start_mono_ns) {
 		t.sched = 1;
 		ctr_offcpu_init(&t.oc, c->sched, c->n_sched, t.rt->pid, t.rt->tid,
-				t.base - t.p->start_mono_ns);
+				t.p->start_mono_ns, (double)t.base, mono_rate(t.p, t.scale));
 	}
 	ctr_decoder_init(&dec);
 	if ((ret = tw_begin(&t, e)))

@@ -322,6 +322,8 @@ static void proc_keys(struct ctr_rawrun *r, struct ctr_rawproc *p, char *buf)
 			p->start_real_ns = strtoll(v, NULL, 10);
 		else if (!strcmp(k, "start_mono_ns"))
 			p->start_mono_ns = strtoll(v, NULL, 10);
+		else if (!strcmp(k, "end_mono_ns"))
+			p->end_mono_ns = strtoll(v, NULL, 10);
 		else if (!strcmp(k, "end_real_ns"))
 			p->end_real_ns = strtoll(v, NULL, 10);
 		else if (!strcmp(k, "exit_status"))

@@ -357,7 +357,7 @@ out:
 }
 
 void ctr_offcpu_init(struct ctr_offcpu *o, const struct ctr_sched_rec *all, size_t n, int32_t pid,
-		     int32_t tid, int64_t shift)
+		     int32_t tid, int64_t mono0, double run0, double rate)
 {
 	size_t lo = 0, hi = n, end;
 
@@ -371,15 +371,16 @@ void ctr_offcpu_init(struct ctr_offcpu *o, const struct ctr_sched_rec *all, size
 	}
 	for (end = lo; end < n && all[end].pid == pid && all[end].tid == tid; end++)
 		;
-	*o = (struct ctr_offcpu){.r = all + lo, .n = end - lo, .shift = shift};
+	*o = (struct ctr_offcpu){
+	    .r = all + lo, .n = end - lo, .mono0 = mono0, .run0 = run0, .rate = rate};
 }
 
 /* Run time of record @r, clamped at 0. */
 static uint64_t run_ns(const struct ctr_offcpu *o, const struct ctr_sched_rec *r)
 {
-	int64_t t = (int64_t)r->time_ns + o->shift;
+	double t = o->run0 + (double)((int64_t)r->time_ns - o->mono0) * o->rate;
 
-	return t > 0 ? (uint64_t)t : 0;
+	return t > 0 ? (uint64_t)(t + 0.5) : 0;
 }
 
 void ctr_offcpu_at(struct ctr_offcpu *o, uint64_t ns, uint64_t *off, uint64_t *pre)

@@ -69,14 +69,16 @@ struct ctr_offcpu {
 	const struct ctr_sched_rec *r; /* the thread's records, borrowed */
 	size_t n, i;		       /* i: the first switch-out not yet wholly before now */
 	size_t g;		       /* ctr_offcpu_gap(): the next record to look at */
-	int64_t shift;		       /* run ns = CLOCK_MONOTONIC ns + shift */
+	int64_t mono0;		       /* run ns = run0 + (CLOCK_MONOTONIC ns - mono0) * rate */
+	double run0, rate;
 	uint64_t off, pre;	       /* accumulated before record i */
 };
 
 /* Selects the records of thread @tid of process @pid in @all (as ctr_sched_load() sorts
- * them) for *@o, with @shift mapping their clock to run time. */
+ * them) for *@o; their CLOCK_MONOTONIC time @mono0 is run time @run0, and a ns of it @rate ns
+ * of run time (1, or what the process's two clock anchors say). */
 void ctr_offcpu_init(struct ctr_offcpu *o, const struct ctr_sched_rec *all, size_t n, int32_t pid,
-		     int32_t tid, int64_t shift);
+		     int32_t tid, int64_t mono0, double run0, double rate);
 
 /* The thread's off-CPU ns (all, and preempted) up to run time @ns; @ns must not decrease
  * between calls. */

@@ -930,7 +930,13 @@ static void finish_process(void)
 
 	rescan_at_exit(); /* objects loaded since the last look (dlopen is observed lazily) */
 	ctr_thread_finish(t);
-	meta_put_u64(meta_fd(), "end_ticks", ctr_now());
+	{ /* with start_mono_ns, a second anchor: commit maps --sched times through both */
+		uint64_t end_ticks = ctr_now();
+		int64_t end_mono = clock_ns(CLOCK_MONOTONIC);
+
+		meta_put_u64(meta_fd(), "end_ticks", end_ticks);
+		meta_put_i64(meta_fd(), "end_mono_ns", end_mono);
+	}
 	meta_put_i64(meta_fd(), "end_real_ns", clock_ns(CLOCK_REALTIME));
 	meta_put_u64(meta_fd(), "lost", __atomic_load_n(&lost_total, __ATOMIC_RELAXED));
 }

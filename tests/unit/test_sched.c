@@ -151,7 +151,7 @@ Test(sched, cumulative_offcpu_clock, .init = setup, .fini = teardown)
 	struct ctr_sched_rec *r = sorted(&n);
 
 	/* shift: the run began 1 ms after the monotonic clock's 0 of this test */
-	ctr_offcpu_init(&o, r, n, 5, 7, -(int64_t)MS);
+	ctr_offcpu_init(&o, r, n, 5, 7, (int64_t)MS, 0, 1);
 	for (size_t i = 0; i < sizeof(x) / sizeof(x[0]); i++) {
 		uint64_t off, pre;
 
@@ -162,7 +162,7 @@ Test(sched, cumulative_offcpu_clock, .init = setup, .fini = teardown)
 		cr_assert_eq(pre, x[i].pre, "at %llu: preempted %llu", (unsigned long long)x[i].at,
 			     (unsigned long long)pre);
 	}
-	ctr_offcpu_init(&o, r, n, 5, 9, 0); /* a thread without switches */
+	ctr_offcpu_init(&o, r, n, 5, 9, 0, 0, 1); /* a thread without switches */
 	{
 		uint64_t off = 1, pre = 1;
 
@@ -180,7 +180,7 @@ Test(sched, gaps_for_the_timeline, .init = setup, .fini = teardown)
 	size_t n;
 	struct ctr_sched_rec *r = sorted(&n);
 
-	ctr_offcpu_init(&o, r, n, 5, 7, 0);
+	ctr_offcpu_init(&o, r, n, 5, 7, 0, 0, 1);
 	cr_assert_eq(ctr_offcpu_gap(&o, 29 * MS, &start, &dur, &pre), 0, "not over yet at 29 ms");
 	cr_assert_eq(ctr_offcpu_gap(&o, 30 * MS, &start, &dur, &pre), 1);
 	cr_assert_eq(start, 10 * MS);
@@ -192,6 +192,11 @@ Test(sched, gaps_for_the_timeline, .init = setup, .fini = teardown)
 	cr_assert_eq(pre, 1);
 	cr_assert_eq(ctr_offcpu_gap(&o, 1000 * MS, &start, &dur, &pre), 0,
 		     "the last switch-out, never back, is no gap");
+	/* the process's anchors say a monotonic ns is 0.5 ns of run time, from run time 1 ms */
+	ctr_offcpu_init(&o, r, n, 5, 7, 0, (double)MS, 0.5);
+	cr_assert_eq(ctr_offcpu_gap(&o, 100 * MS, &start, &dur, &pre), 1);
+	cr_assert_eq(start, 6 * MS);
+	cr_assert_eq(dur, 10 * MS);
 	free(r);
 }
 
