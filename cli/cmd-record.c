@@ -585,8 +585,14 @@ static int run_program(char **pargv, const char *preload, const char *dir, struc
 	int errpipe[2], gopipe[2] = {-1, -1}, err = 0;
 	ssize_t r;
 
-	if (pipe2(errpipe, O_CLOEXEC) != 0 || (x->a->sched && pipe2(gopipe, O_CLOEXEC) != 0)) {
+	if (pipe2(errpipe, O_CLOEXEC) != 0) {
 		ctr_err_set(e, CTR_EIO, errno, "cannot create a pipe: %s", strerror(errno));
+		return ctr_cli_fail(prog, e);
+	}
+	if (x->a->sched && pipe2(gopipe, O_CLOEXEC) != 0) {
+		ctr_err_set(e, CTR_EIO, errno, "cannot create a pipe: %s", strerror(errno));
+		close(errpipe[0]);
+		close(errpipe[1]);
 		return ctr_cli_fail(prog, e);
 	}
 	snprintf(sched_env, sizeof(sched_env), "%d", (int)getpid());
@@ -598,6 +604,10 @@ static int run_program(char **pargv, const char *preload, const char *dir, struc
 		ctr_err_set(e, CTR_EIO, errno, "cannot fork: %s", strerror(errno));
 		close(errpipe[0]);
 		close(errpipe[1]);
+		if (gopipe[0] >= 0) {
+			close(gopipe[0]);
+			close(gopipe[1]);
+		}
 		return ctr_cli_fail(prog, e);
 	}
 	if (*pid == 0) {

@@ -550,8 +550,8 @@ static void tw_remove(struct twalk *t, double ns)
 		t->removed += ns;
 }
 
-/* --sched: the gaps that began before the event at @ns into the timeline, those inside a
- * call only (the views draw them over the call they stopped). */
+/* --sched: the gaps that ended by the event at @ns into the timeline, those inside a call
+ * only (the views draw them over the call they stopped). */
 static int tw_gaps(struct twalk *t, uint64_t ns, struct ctr_err *e)
 {
 	uint64_t start, dur;
