@@ -125,8 +125,8 @@ int ctr_sched_open(const char *dir, pid_t pid, struct ctr_sched **out, struct ct
 	s->out = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
 	put_hdr(hdr, 0, 0);
 	if (s->out < 0 || write(s->out, hdr, sizeof(hdr)) != (ssize_t)sizeof(hdr)) {
-		ret = ctr_err_set(e, CTR_EIO, errno, "cannot create '%s': %s", path,
-				  strerror(errno));
+		ret =
+		    ctr_err_set(e, CTR_EIO, errno, "cannot create '%s': %s", path, strerror(errno));
 		ctr_sched_close(s, NULL, NULL);
 		return ret;
 	}
@@ -285,8 +285,8 @@ int ctr_sched_load(int dfd, const char *dir, uid_t owner, struct ctr_sched_rec *
 	*n = 0;
 	*lost = 0;
 	snprintf(shown, sizeof(shown), "%s/%s", dir, CTR_SCHED_FILE);
-	if ((ret = ctr_rundir_open_file(dfd, CTR_SCHED_FILE, shown, owner, SCHED_FILE_CAP, &fd,
-					&st, e)))
+	if ((ret = ctr_rundir_open_file(dfd, CTR_SCHED_FILE, shown, owner, SCHED_FILE_CAP, &fd, &st,
+					e)))
 		return ret;
 	if (pread(fd, hdr, sizeof(hdr), 0) != (ssize_t)sizeof(hdr) ||
 	    memcmp(hdr, CTR_SCHED_MAGIC, 8)) {
@@ -299,14 +299,14 @@ int ctr_sched_load(int dfd, const char *dir, uid_t owner, struct ctr_sched_rec *
 	memcpy(&rs, hdr + 12, 4);
 	memcpy(&l, hdr + 32, 8);
 	if (le16toh(ver) != CTR_SCHED_VERSION) {
-		ret = ctr_err_set(e, le16toh(ver) > CTR_SCHED_VERSION ? CTR_EVERSION : CTR_EFORMAT, 0,
-				  "'%s' has version %u, this ctrace reads %u", shown,
+		ret = ctr_err_set(e, le16toh(ver) > CTR_SCHED_VERSION ? CTR_EVERSION : CTR_EFORMAT,
+				  0, "'%s' has version %u, this ctrace reads %u", shown,
 				  (unsigned)le16toh(ver), CTR_SCHED_VERSION);
 		goto out;
 	}
 	if (le16toh(hs) != CTR_SCHED_HDR_SIZE || le32toh(rs) != CTR_SCHED_REC_SIZE) {
-		ret = ctr_err_set(e, CTR_EFORMAT, 0, "'%s': unexpected header or record size",
-				  shown);
+		ret =
+		    ctr_err_set(e, CTR_EFORMAT, 0, "'%s': unexpected header or record size", shown);
 		goto out;
 	}
 	*lost = le64toh(l);
@@ -318,8 +318,8 @@ int ctr_sched_load(int dfd, const char *dir, uid_t owner, struct ctr_sched_rec *
 		goto out;
 	}
 	if (nrec && pread(fd, buf, len, CTR_SCHED_HDR_SIZE) != (ssize_t)len) {
-		ret = ctr_err_set(e, CTR_EIO, errno, "cannot read '%s': %s", shown,
-				  strerror(errno));
+		ret =
+		    ctr_err_set(e, CTR_EIO, errno, "cannot read '%s': %s", shown, strerror(errno));
 		goto out;
 	}
 	for (size_t i = 0, k = 0; i < nrec; i++) {

@@ -71,7 +71,7 @@ struct ctr_offcpu {
 	size_t g;		       /* ctr_offcpu_gap(): the next record to look at */
 	int64_t mono0;		       /* run ns = run0 + (CLOCK_MONOTONIC ns - mono0) * rate */
 	double run0, rate;
-	uint64_t off, pre;	       /* accumulated before record i */
+	uint64_t off, pre; /* accumulated before record i */
 };
 
 /* Selects the records of thread @tid of process @pid in @all (as ctr_sched_load() sorts

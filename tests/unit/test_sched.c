@@ -142,9 +142,14 @@ Test(sched, cumulative_offcpu_clock, .init = setup, .fini = teardown)
 	static const struct {
 		uint64_t at, off, pre;
 	} x[] = {
-	    {0, 0, 0},		  {10 * MS, 0, 0},	   {15 * MS, 5 * MS, 0},
-	    {30 * MS, 20 * MS, 0}, {42 * MS, 22 * MS, 2 * MS}, {50 * MS, 25 * MS, 5 * MS},
-	    {60 * MS, 25 * MS, 5 * MS}, {70 * MS, 35 * MS, 5 * MS}, /* still out at the end */
+	    {0, 0, 0},
+	    {10 * MS, 0, 0},
+	    {15 * MS, 5 * MS, 0},
+	    {30 * MS, 20 * MS, 0},
+	    {42 * MS, 22 * MS, 2 * MS},
+	    {50 * MS, 25 * MS, 5 * MS},
+	    {60 * MS, 25 * MS, 5 * MS},
+	    {70 * MS, 35 * MS, 5 * MS}, /* still out at the end */
 	};
 	struct ctr_offcpu o;
 	size_t n;
