@@ -315,7 +315,7 @@ static int parse_record_args(int argc, char **argv, struct rec_args *a)
 	    {"snapshots", required_argument, NULL, 'S'},
 	    {"help", no_argument, NULL, 'h'},
 #define OPT_LONG_(id, env, lng, sh, key, kind, mn, mx, arg, help)                                  \
-	{lng, (kind) == CTR_OPT_FLAG ? no_argument : required_argument, NULL,                     \
+	{lng, (kind) == CTR_OPT_FLAG ? no_argument : required_argument, NULL,                      \
 	 CTR_OPT_GETOPT_VAL(sh, CTR_OPT_##id)},
 	    CTR_OPTIONS(OPT_LONG_)
 #undef OPT_LONG_
@@ -639,7 +639,8 @@ static int run_program(char **pargv, const char *preload, const char *dir, struc
 		ctr_err_clear(&se);
 		close(gopipe[0]);
 		if (ctr_sched_open(dir, *pid, &x->sched, &se) != 0) {
-			fprintf(stderr, "ctrace: note: --sched: %s; recording without off-CPU time\n",
+			fprintf(stderr,
+				"ctrace: note: --sched: %s; recording without off-CPU time\n",
 				se.msg);
 			append_meta(dir, "sched_error=%s\n", se.msg);
 		}

@@ -51,7 +51,7 @@ enum ctr_opt_kind {
 	  "with --ring: a snapshot at the first call of FUNC")                                     \
 	X(TRIGGER_SLOWER, "CTRACE_TRIGGER_SLOWER", "trigger-slower", 0, "trigger_slower",          \
 	  CTR_OPT_GLOB_DURATION, 0, 86400000000000ull, "FUNC:D",                                   \
-	  "with --ring: a snapshot after a call of FUNC longer than D")                          \
+	  "with --ring: a snapshot after a call of FUNC longer than D")                            \
 	X(SCHED, "CTRACE_SCHED", "sched", 0, "sched", CTR_OPT_FLAG, 0, 1, "",                      \
 	  "record context switches: off-CPU time per call (ctrace record only)")
 

@@ -1180,8 +1180,9 @@ static int load_sched(struct commit *c, int dfd, const char *dir, uid_t owner, s
 	c->has_sched = 1;
 	for (size_t i = 0; i < c->raw->n_procs; i++)
 		if (!c->raw->procs[i].start_mono_ns) {
-			fprintf(stderr, "ctrace: warning: process %d has no start_mono_ns (a preload "
-					"older than --sched): its calls get no off-CPU time\n",
+			fprintf(stderr,
+				"ctrace: warning: process %d has no start_mono_ns (a preload "
+				"older than --sched): its calls get no off-CPU time\n",
 				(int)c->raw->procs[i].pid);
 			break;
 		}

@@ -340,10 +340,9 @@ static void functions_json(json_t *o, const struct ctr_run *r, int *fail)
 
 /* The node columns, in the order of the compact rows. */
 static const char *const node_columns[] = {
-    "id",	  "parent", "thread", "function",     "calls",	     "total_ns",
-    "self_ns",	  "min_ns", "max_ns", "raw_total_ns", "raw_self_ns", "raw_min_ns",
-    "raw_max_ns", "p50_ns", "p90_ns", "p99_ns",	      "p999_ns",     "hist",
-    "offcpu_ns",  "preempt_ns"};
+    "id",     "parent", "thread",	"function",    "calls",	     "total_ns",   "self_ns",
+    "min_ns", "max_ns", "raw_total_ns", "raw_self_ns", "raw_min_ns", "raw_max_ns", "p50_ns",
+    "p90_ns", "p99_ns", "p999_ns",	"hist",	       "offcpu_ns",  "preempt_ns"};
 #define N_NODE_COLS (sizeof(node_columns) / sizeof(node_columns[0]))
 #define N_NODE_COLS_V2 13 /* before the latency columns */
 #define N_NODE_COLS_V3 18 /* before the off-CPU columns */

@@ -240,7 +240,8 @@ int ctr_report_profile(const struct ctr_run *run, uint32_t thread, int raw,
 				for (uint32_t c = t.first_child[v]; c != CTR_NONE;
 				     c = t.next_sibling[c])
 					kids += run->nodes[c].offcpu_ns;
-				p->offcpu_self_ns += nd->offcpu_ns > kids ? nd->offcpu_ns - kids : 0;
+				p->offcpu_self_ns +=
+				    nd->offcpu_ns > kids ? nd->offcpu_ns - kids : 0;
 			}
 			if (nd->calls && mn < p->min_ns)
 				p->min_ns = mn;
@@ -455,7 +456,8 @@ static void print_flat_row(FILE *out, const struct ctr_run *run, const struct ct
 	if (ctr_report_has_sched(run)) {
 		char on[32], off[32];
 
-		ctr_fmt_ns(on, sizeof(on), p->total_ns > p->offcpu_ns ? p->total_ns - p->offcpu_ns : 0);
+		ctr_fmt_ns(on, sizeof(on),
+			   p->total_ns > p->offcpu_ns ? p->total_ns - p->offcpu_ns : 0);
 		ctr_fmt_ns(off, sizeof(off), p->offcpu_ns);
 		fprintf(out, "%10s %10s ", on, off);
 	}
@@ -899,8 +901,8 @@ int ctr_report_tree(FILE *out, const struct ctr_run *run, const struct ctr_repor
 			fprintf(out, "%10s %10s %10s %10s %10s %7s  %s\n", "total", "self",
 				"on-cpu", "off-cpu", "calls", "total%", "function");
 		else
-			fprintf(out, "%10s %10s %10s %7s  %s\n", "total", "self", "calls",
-				"total%", "function");
+			fprintf(out, "%10s %10s %10s %7s  %s\n", "total", "self", "calls", "total%",
+				"function");
 		ret = tree_thread(&c, (uint32_t)i, e);
 	}
 	if (!ret && c.hidden) {
@@ -1153,9 +1155,9 @@ static json_t *func_json(const struct ctr_run *run, const struct ctr_prof_entry 
 	jset(j, "total_percent", json_real(pct(p->total_ns, base)));
 	jset(j, "self_percent", json_real(pct(p->self_ns, base)));
 	if (ctr_report_has_sched(run)) { /* --sched */
-		jset(j, "oncpu_ns", json_integer((json_int_t)(p->total_ns > p->offcpu_ns
-								  ? p->total_ns - p->offcpu_ns
-								  : 0)));
+		jset(j, "oncpu_ns",
+		     json_integer((
+			 json_int_t)(p->total_ns > p->offcpu_ns ? p->total_ns - p->offcpu_ns : 0)));
 		jset(j, "offcpu_ns", json_integer((json_int_t)p->offcpu_ns));
 		jset(j, "offcpu_self_ns", json_integer((json_int_t)p->offcpu_self_ns));
 		jset(j, "preempt_ns", json_integer((json_int_t)p->preempt_ns));
