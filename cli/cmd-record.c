@@ -298,6 +298,16 @@ struct rec_args {
 	char **prog_argv;  /* the program and its arguments */
 };
 
+/* --sched (or CTRACE_SCHED=on inherited) into @a: -1 to go on, or a usage error's status. */
+static int check_sched(struct rec_args *a)
+{
+	a->sched = getenv("CTRACE_SCHED") && !strcmp(getenv("CTRACE_SCHED"), "on");
+	if (a->sched && a->flight)
+		return ctr_cli_usage(prog, "--sched and --ring do not go together (snapshots "
+					   "carry no context switches)");
+	return -1;
+}
+
 /* Parses the options into @a and the table's options into the environment. Returns -1 to go
  * on, else the exit status (0 after --help, 2 on a usage error). */
 static int parse_record_args(int argc, char **argv, struct rec_args *a)
@@ -414,13 +424,7 @@ static int parse_record_args(int argc, char **argv, struct rec_args *a)
 		return ctr_cli_usage(prog, "--max-size and --ring do not go together (a flight "
 					   "recorder is bounded by --ring)");
 	a->prog_argv = argv + optind;
-	if (check_env_options())
-		return CTR_EXIT_USAGE;
-	a->sched = getenv("CTRACE_SCHED") && !strcmp(getenv("CTRACE_SCHED"), "on");
-	if (a->sched && a->flight)
-		return ctr_cli_usage(prog, "--sched and --ring do not go together (snapshots "
-					   "carry no context switches)");
-	return -1;
+	return check_env_options() ? CTR_EXIT_USAGE : check_sched(a);
 }
 
 /* The preload to use (--lib, or the one beside ctrace) into @lib. 0 or a CTR_E* code. */

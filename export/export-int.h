@@ -46,8 +46,8 @@ struct tl_walk {
 	uint64_t min_dur;
 	uint64_t limit; /* over all threads; each thread gets limit / n_threads */
 	tl_call_fn on_call;
-	tl_mark_fn on_mark; /* may be NULL */
-	tl_lost_fn on_lost; /* may be NULL */
+	tl_mark_fn on_mark;	/* may be NULL */
+	tl_lost_fn on_lost;	/* may be NULL */
 	tl_offcpu_fn on_offcpu; /* may be NULL; gaps that begin in [from, to) */
 	void *arg;
 	struct ctr_export_stats st;

@@ -1166,13 +1166,15 @@ int ctr_is_run_dir(const char *dir)
 
 /* The run's context switches (`ctrace record --sched`), when it has them. A run recorded
  * without --sched has no sched.raw; a damaged one is an error, not a silent loss. */
-static int load_sched(struct commit *c, int dfd, const char *dir, uid_t owner, struct ctr_err *e)
+static int load_sched(struct commit *c, struct ctr_err *e)
 {
 	uint64_t lost;
-	int ret = ctr_sched_load(dfd, dir, owner, &c->sched, &c->n_sched, &lost, e);
+	int ret =
+	    ctr_sched_load(c->raw->dfd, c->raw->dir, c->raw->uid, &c->sched, &c->n_sched, &lost, e);
 
 	if (ret == CTR_ENOTFOUND) {
 		ctr_err_clear(e);
+		ctr_err_ctx(e, NULL, c->raw->id, -1);
 		return 0;
 	}
 	if (ret)
@@ -1187,6 +1189,18 @@ static int load_sched(struct commit *c, int dfd, const char *dir, uid_t owner, s
 			break;
 		}
 	return 0;
+}
+
+/* Every thread's pass, with the run's context switches (--sched) at hand meanwhile. */
+static int do_threads(struct commit *c, struct ctr_err *e)
+{
+	int ret = load_sched(c, e);
+
+	for (size_t i = 0; !ret && i < c->raw->n_threads; i++)
+		ret = do_thread(c, i, e);
+	free(c->sched);
+	c->sched = NULL;
+	return ret;
 }
 
 int ctr_commit_dir(struct ctr_store *s, const char *run_dir, const struct ctr_commit_opts *o,
@@ -1231,8 +1245,6 @@ int ctr_commit_dir(struct ctr_store *s, const char *run_dir, const struct ctr_co
 	ret = ctr_rawrun_open_at(dfd, run_dir, st.st_uid, &c.raw, e);
 	if (ret)
 		goto out;
-	if ((ret = load_sched(&c, dfd, run_dir, st.st_uid, e)))
-		goto out;
 	snprintf(id, CTR_RUN_ID_MAX, "%s", c.raw->id);
 	ctr_err_ctx(e, NULL, c.raw->id, -1);
 	c.tty = c.o->progress && isatty(2);
@@ -1254,9 +1266,8 @@ int ctr_commit_dir(struct ctr_store *s, const char *run_dir, const struct ctr_co
 	if (ret)
 		goto out;
 	begun = 1;
-	for (size_t i = 0; i < c.raw->n_threads; i++)
-		if ((ret = do_thread(&c, i, e)))
-			goto out;
+	if ((ret = do_threads(&c, e)))
+		goto out;
 	if (c.tty)
 		fprintf(stderr, "\r\033[K");
 	if (c.run.events == 0) {
@@ -1293,7 +1304,6 @@ out:
 	free(c.modmap);
 	free(c.modmap_off);
 	free(c.counted);
-	free(c.sched);
 	ctr_lat_free(c.lat);
 	ctr_hmap_free(&c.fn_by_key);
 	ctr_hmap_free(&c.fn_by_name);

@@ -35,7 +35,7 @@ struct ctr_rawproc {
 	int64_t start_real_ns, end_real_ns;
 	int64_t start_mono_ns; /* CLOCK_MONOTONIC at start_ticks; 0: not written (older runs) */
 	int64_t end_mono_ns;   /* at end_ticks, after a normal exit; else 0 */
-	int exit_status; /* -1 unknown */
+	int exit_status;       /* -1 unknown */
 	int signal, crashed;
 	uint64_t lost;
 	double overhead_inner_ns, overhead_call_ns;
