@@ -12,8 +12,11 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <sqlite3.h>
+
 #include "common/options.h"
 #include "ingest/sched.h"
+#include "store/store.h"
 
 static char dir[64];
 static int dfd = -1;
@@ -221,4 +224,58 @@ Test(sched, option_is_a_flag)
 	cr_assert_str_eq(why, "wants on or off, got '1'");
 	ctr_opt_help(d, help, sizeof(help));
 	cr_assert(!strncmp(help, "      --sched  ", 15), "'%s'", help);
+}
+
+/* A store of schema 2 (before the off-CPU columns) opens, upgrades, keeps its runs (with no
+ * off-CPU time) and stores new ones with it. */
+Test(sched, sqlite_schema_2_store_upgrades, .init = setup, .fini = teardown)
+{
+	char path[300], conn[400];
+	struct ctr_store *s = NULL;
+	struct ctr_run *r = calloc(1, sizeof(*r)), *got = NULL;
+	sqlite3 *db = NULL;
+
+	snprintf(path, sizeof(path), "%s/old.db", dir);
+	snprintf(conn, sizeof(conn), "sqlite:%s", path);
+	snprintf(r->id, sizeof(r->id), "old-1");
+	r->functions = calloc(1, sizeof(*r->functions));
+	r->functions[0].name = strdup("f");
+	r->n_functions = 1;
+	r->threads = calloc(1, sizeof(*r->threads));
+	r->threads[0].name = strdup("t");
+	r->n_threads = 1;
+	r->nodes = calloc(1, sizeof(*r->nodes));
+	r->nodes[0] = (struct ctr_node){.parent = CTR_NONE,
+					.calls = 1,
+					.total_ns = 100,
+					.raw_total_ns = 100,
+					.offcpu_ns = 60,
+					.preempt_ns = 10};
+	r->n_nodes = 1;
+	cr_assert_eq(ctr_store_open(&s, conn, NULL), 0);
+	cr_assert_eq(ctr_store_save(s, r, NULL), 0);
+	ctr_store_close(s);
+	cr_assert_eq(sqlite3_open(path, &db), SQLITE_OK);
+	cr_assert_eq(sqlite3_exec(db,
+				  "ALTER TABLE nodes DROP COLUMN offcpu_ns;"
+				  "ALTER TABLE nodes DROP COLUMN preempt_ns;"
+				  "PRAGMA user_version = 2",
+				  NULL, NULL, NULL),
+		     SQLITE_OK, "%s", sqlite3_errmsg(db));
+	sqlite3_close(db);
+	cr_assert_eq(ctr_store_open(&s, conn, NULL), 0);
+	cr_assert_eq(ctr_store_load(s, "old-1", 0, &got, NULL), 0);
+	cr_assert_eq(got->n_nodes, 1);
+	cr_assert_eq(got->nodes[0].total_ns, 100);
+	cr_assert_eq(got->nodes[0].offcpu_ns + got->nodes[0].preempt_ns, 0);
+	ctr_run_free(got);
+	snprintf(r->id, sizeof(r->id), "new-1");
+	cr_assert_eq(ctr_store_save(s, r, NULL), 0);
+	cr_assert_eq(ctr_store_load(s, "new-1", 0, &got, NULL), 0);
+	cr_assert_eq(got->nodes[0].offcpu_ns, 60);
+	cr_assert_eq(got->nodes[0].preempt_ns, 10);
+	ctr_run_free(got);
+	ctr_store_close(s);
+	ctr_run_free(r);
+	unlink(path);
 }
