@@ -226,6 +226,13 @@ static int ext_record(struct ctr_decoder *d, struct ctr_event *ev, struct ctr_er
 		ev->ref = arg;
 		ev->count = p[0];
 		return 1;
+	case CTR_X_OFFCPU:
+		if (nw < 2 || arg < 1 || arg > 2)
+			return SKIP; /* a later version's variant */
+		ev->type = CTR_EV_OFFCPU;
+		ev->ref = arg;
+		ev->count = u64_at(p);
+		return 1;
 	default:
 		return SKIP; /* unknown kinds are skipped: forward compatible */
 	}

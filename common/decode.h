@@ -32,6 +32,8 @@ enum ctr_ev_type {
 	CTR_EV_TRACER = 11,	/* raw only: count = ticks the recorder spent here */
 	CTR_EV_HIDDEN = 12,	/* raw only: ref = enum ctr_hidden_kind, count = hook calls that
 				 * ran in the innermost frame unrecorded */
+	CTR_EV_OFFCPU = 13,	/* stored only: count = ns the thread was off the CPU from
+				 * here, ref = 1 blocked, 2 preempted */
 };
 
 struct ctr_event {

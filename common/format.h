@@ -167,6 +167,9 @@ enum ctr_ext_kind {
 				 * chunk begins, outermost first (after the chunk's TIME). A
 				 * snapshot starting at that chunk turns them into INHERIT
 				 * records; readers of a whole stream skip them */
+	CTR_X_OFFCPU = 16,	/* stored timelines only (ctrace record --sched): arg 1 = the
+				 * thread blocked, 2 = it was preempted; payload u64 ns it was
+				 * off the CPU from this point on */
 };
 
 /* Why hook calls ran without being recorded (CTR_X_HIDDEN). */

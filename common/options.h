@@ -24,6 +24,8 @@ enum ctr_opt_kind {
 	CTR_OPT_PROB,	  /* probability in [0, 1] */
 	CTR_OPT_ONOFF,	  /* "on" or "off" */
 	CTR_OPT_GLOB_DURATION, /* "GLOB:D" (split at the last ':'), D in ns in [min, max] */
+	CTR_OPT_FLAG,	       /* "on" or "off" in the environment; the CLI flag takes no
+				* argument and means "on" */
 };
 
 /* X(ID, ENV, LONG, SHORT, KEY, KIND, MIN, MAX, ARG, HELP) */
@@ -49,7 +51,9 @@ enum ctr_opt_kind {
 	  "with --ring: a snapshot at the first call of FUNC")                                     \
 	X(TRIGGER_SLOWER, "CTRACE_TRIGGER_SLOWER", "trigger-slower", 0, "trigger_slower",          \
 	  CTR_OPT_GLOB_DURATION, 0, 86400000000000ull, "FUNC:D",                                   \
-	  "with --ring: a snapshot after a call of FUNC longer than D")
+	  "with --ring: a snapshot after a call of FUNC longer than D")                            \
+	X(SCHED, "CTRACE_SCHED", "sched", 0, "sched", CTR_OPT_FLAG, 0, 1, "",                      \
+	  "record context switches: off-CPU time per call (ctrace record only)")
 
 #define CTR_OPT_ENUM_(id, env, lng, sh, key, kind, mn, mx, arg, help) CTR_OPT_##id,
 enum ctr_opt_id { CTR_OPTIONS(CTR_OPT_ENUM_) CTR_OPT_N };
@@ -146,6 +150,7 @@ static inline int ctr_opt_parse(const struct ctr_opt_def *d, const char *v, stru
 			goto bad;
 		break;
 	case CTR_OPT_ONOFF:
+	case CTR_OPT_FLAG:
 		if (!strcmp(v, "on"))
 			out->u = 1;
 		else if (strcmp(v, "off"))
@@ -179,6 +184,7 @@ bad:
 		snprintf(why, n, "wants a probability 0..1, got '%s'", v);
 		break;
 	case CTR_OPT_ONOFF:
+	case CTR_OPT_FLAG:
 		snprintf(why, n, "wants on or off, got '%s'", v);
 		break;
 	case CTR_OPT_GLOB_DURATION:
@@ -194,7 +200,9 @@ static inline void ctr_opt_help(const struct ctr_opt_def *d, char *buf, size_t n
 {
 	char left[64], lim[64] = "";
 
-	if (d->sh)
+	if (d->kind == CTR_OPT_FLAG)
+		snprintf(left, sizeof(left), "      --%s", d->lng);
+	else if (d->sh)
 		snprintf(left, sizeof(left), "  -%c, --%s %s", d->sh, d->lng, d->arg);
 	else
 		snprintf(left, sizeof(left), "      --%s %s", d->lng, d->arg);

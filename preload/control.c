@@ -415,6 +415,17 @@ int ctr_control_init(void)
 				inert = 1;
 			break;
 		}
+		case CTR_OPT_SCHED:
+			/* the recorder owns the context-switch events, never this process */
+			if (val.u && !ctr_getenv("CTRACE_SCHED_BY")) {
+				ctr_log(CTR_LOG_WARN,
+					"CTRACE_SCHED=on needs 'ctrace record --sched' "
+					"(the recorder reads the context switches); "
+					"recording without off-CPU time");
+				/* said once a process tree */
+				ctr_setenv("CTRACE_SCHED_BY", "none");
+			}
+			break;
 		case CTR_OPT_N:
 			break;
 		}

@@ -725,6 +725,9 @@ static void write_proc_meta(void)
 {
 	char exe[PATH_MAX];
 	ssize_t r = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+	/* read together: commit maps CLOCK_MONOTONIC times (--sched) onto the ticks with them */
+	uint64_t start_ticks = ctr_now();
+	int64_t start_mono = clock_ns(CLOCK_MONOTONIC);
 
 	exe[r > 0 ? r : 0] = 0;
 	if (write(meta_fd(), "ctrace-proc 1\n", 14) < 0)
@@ -736,7 +739,8 @@ static void write_proc_meta(void)
 	put_cmdline(meta_fd(), NULL, "command");
 	meta_put(meta_fd(), "clock", ctr_proc.use_tsc ? "tsc" : "monotonic");
 	meta_put_u64(meta_fd(), "ticks_per_sec", ctr_proc.ticks_per_sec);
-	meta_put_u64(meta_fd(), "start_ticks", ctr_now());
+	meta_put_u64(meta_fd(), "start_ticks", start_ticks);
+	meta_put_i64(meta_fd(), "start_mono_ns", start_mono);
 	meta_put_i64(meta_fd(), "start_real_ns", clock_ns(CLOCK_REALTIME));
 }
 
@@ -926,7 +930,13 @@ static void finish_process(void)
 
 	rescan_at_exit(); /* objects loaded since the last look (dlopen is observed lazily) */
 	ctr_thread_finish(t);
-	meta_put_u64(meta_fd(), "end_ticks", ctr_now());
+	{ /* with start_mono_ns, a second anchor: commit maps --sched times through both */
+		uint64_t end_ticks = ctr_now();
+		int64_t end_mono = clock_ns(CLOCK_MONOTONIC);
+
+		meta_put_u64(meta_fd(), "end_ticks", end_ticks);
+		meta_put_i64(meta_fd(), "end_mono_ns", end_mono);
+	}
 	meta_put_i64(meta_fd(), "end_real_ns", clock_ns(CLOCK_REALTIME));
 	meta_put_u64(meta_fd(), "lost", __atomic_load_n(&lost_total, __ATOMIC_RELAXED));
 }

@@ -185,6 +185,9 @@ static const char *const migrations[] = {
     "ALTER TABLE ctrace.nodes ADD COLUMN p50_ns bigint NOT NULL DEFAULT 0,"
     " ADD COLUMN p90_ns bigint NOT NULL DEFAULT 0, ADD COLUMN p99_ns bigint NOT NULL DEFAULT 0,"
     " ADD COLUMN p999_ns bigint NOT NULL DEFAULT 0, ADD COLUMN hist bytea;",
+    /* 2 -> 3: off-CPU time (ctrace record --sched) */
+    "ALTER TABLE ctrace.nodes ADD COLUMN offcpu_ns bigint NOT NULL DEFAULT 0,"
+    " ADD COLUMN preempt_ns bigint NOT NULL DEFAULT 0;",
 };
 
 #define PG_SCHEMA_VERSION ((int)(sizeof(migrations) / sizeof(migrations[0])))
@@ -917,6 +920,8 @@ static void row_node(struct cbuf *b, const struct ctr_run *r, size_t i)
 	cb_i64(b, (int64_t)n->raw_min_ns);
 	cb_i64(b, (int64_t)n->raw_max_ns);
 	cb_lat(b, n->p50_ns, n->p90_ns, n->p99_ns, n->p999_ns, n->hist, n->hist_size);
+	cb_i64(b, (int64_t)n->offcpu_ns);
+	cb_i64(b, (int64_t)n->preempt_ns);
 }
 
 static void row_attr(struct cbuf *b, const struct ctr_run *r, size_t i)
@@ -1018,8 +1023,8 @@ static int pg_save_end(struct ctr_store *s, const struct ctr_run *r, struct ctr_
 	    (ret = copy_rows(q,
 			     "COPY ctrace.nodes (run, id, parent, thread, function, calls, "
 			     "total_ns, self_ns, min_ns, max_ns, raw_total_ns, raw_self_ns, "
-			     "raw_min_ns, raw_max_ns, p50_ns, p90_ns, p99_ns, p999_ns, hist) "
-			     "FROM STDIN",
+			     "raw_min_ns, raw_max_ns, p50_ns, p90_ns, p99_ns, p999_ns, hist, "
+			     "offcpu_ns, preempt_ns) FROM STDIN",
 			     r->n_nodes, r, row_node, e)) < 0 ||
 	    (ret = copy_rows(q, "COPY ctrace.attrs (run, idx, node, key, value, count) FROM STDIN",
 			     r->n_attrs, r, row_attr, e)) < 0)
@@ -1194,6 +1199,8 @@ static void load_nodes(const PGresult *res, struct ctr_run *r, int *fail)
 		d->raw_self_ns = g_u64(res, i, 10);
 		d->raw_min_ns = g_u64(res, i, 11);
 		d->raw_max_ns = g_u64(res, i, 12);
+		d->offcpu_ns = g_u64(res, i, 18);
+		d->preempt_ns = g_u64(res, i, 19);
 		g_lat(res, i, 13, &d->p50_ns, &d->p90_ns, &d->p99_ns, &d->p999_ns, &d->hist,
 		      &d->hist_size, fail);
 	}
@@ -1272,8 +1279,8 @@ static const struct {
      "WHERE run = $1 ORDER BY id",
      load_threads, 0},
     {"SELECT id, parent, thread, function, calls, total_ns, self_ns, min_ns, max_ns, "
-     "raw_total_ns, raw_self_ns, raw_min_ns, raw_max_ns, p50_ns, p90_ns, p99_ns, p999_ns, hist "
-     "FROM ctrace.nodes WHERE run = $1 "
+     "raw_total_ns, raw_self_ns, raw_min_ns, raw_max_ns, p50_ns, p90_ns, p99_ns, p999_ns, hist, "
+     "offcpu_ns, preempt_ns FROM ctrace.nodes WHERE run = $1 "
      "ORDER BY id",
      load_nodes, 0},
     {"SELECT node, key, value, count FROM ctrace.attrs WHERE run = $1 ORDER BY idx", load_attrs, 0},

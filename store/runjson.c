@@ -340,11 +340,12 @@ static void functions_json(json_t *o, const struct ctr_run *r, int *fail)
 
 /* The node columns, in the order of the compact rows. */
 static const char *const node_columns[] = {
-    "id",	  "parent", "thread", "function",     "calls",	     "total_ns",
-    "self_ns",	  "min_ns", "max_ns", "raw_total_ns", "raw_self_ns", "raw_min_ns",
-    "raw_max_ns", "p50_ns", "p90_ns", "p99_ns",	      "p999_ns",     "hist"};
+    "id",     "parent", "thread",	"function",    "calls",	     "total_ns",   "self_ns",
+    "min_ns", "max_ns", "raw_total_ns", "raw_self_ns", "raw_min_ns", "raw_max_ns", "p50_ns",
+    "p90_ns", "p99_ns", "p999_ns",	"hist",	       "offcpu_ns",  "preempt_ns"};
 #define N_NODE_COLS (sizeof(node_columns) / sizeof(node_columns[0]))
 #define N_NODE_COLS_V2 13 /* before the latency columns */
+#define N_NODE_COLS_V3 18 /* before the off-CPU columns */
 
 static void node_values(const struct ctr_node *n, json_t *v[N_NODE_COLS])
 {
@@ -360,6 +361,8 @@ static void node_values(const struct ctr_node *n, json_t *v[N_NODE_COLS])
 	for (size_t k = 0; k < 13; k++)
 		v[4 + k] = js_u64(u[k]);
 	v[17] = js_hist(n->hist, n->hist_size);
+	v[18] = js_u64(n->offcpu_ns);
+	v[19] = js_u64(n->preempt_ns);
 }
 
 static void nodes_json(json_t *o, const struct ctr_run *r, int rows, int *fail)
@@ -803,7 +806,8 @@ static void parse_nodes(struct jparse *p, json_t *o, struct ctr_run *r)
 		size_t ncol = rows ? json_array_size(el) : N_NODE_COLS;
 
 		/* rows written before latency percentiles have the first 13 columns */
-		if (rows && ncol != N_NODE_COLS && ncol != N_NODE_COLS_V2) {
+		if (rows && ncol != N_NODE_COLS && ncol != N_NODE_COLS_V2 &&
+		    ncol != N_NODE_COLS_V3) {
 			jbad(p, "nodes");
 			break;
 		}
@@ -815,6 +819,10 @@ static void parse_nodes(struct jparse *p, json_t *o, struct ctr_run *r)
 			*u[k] = (uint64_t)jint_v(p, node_col(el, 4 + k), "nodes");
 		if (ncol > 17)
 			jhist(p, node_col(el, 17), &x->hist, &x->hist_size, "nodes");
+		if (ncol > 19) { /* absent (older rows and objects): no off-CPU time */
+			x->offcpu_ns = (uint64_t)jint_v(p, node_col(el, 18), "nodes");
+			x->preempt_ns = (uint64_t)jint_v(p, node_col(el, 19), "nodes");
+		}
 	}
 }
 

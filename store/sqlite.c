@@ -95,6 +95,9 @@ static const char *const migrations[] = {
     "ALTER TABLE nodes ADD COLUMN p99_ns INTEGER NOT NULL DEFAULT 0;"
     "ALTER TABLE nodes ADD COLUMN p999_ns INTEGER NOT NULL DEFAULT 0;"
     "ALTER TABLE nodes ADD COLUMN hist BLOB;",
+    /* 2 -> 3: off-CPU time (ctrace record --sched) */
+    "ALTER TABLE nodes ADD COLUMN offcpu_ns INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE nodes ADD COLUMN preempt_ns INTEGER NOT NULL DEFAULT 0;",
 };
 
 #define SQ_SCHEMA_VERSION ((int)(sizeof(migrations) / sizeof(migrations[0])))
@@ -687,6 +690,8 @@ static void bind_node(sqlite3_stmt *st, const struct ctr_run *r, size_t i)
 	bind_u64(st, 13, n->raw_min_ns);
 	bind_u64(st, 14, n->raw_max_ns);
 	bind_lat(st, 15, n->p50_ns, n->p90_ns, n->p99_ns, n->p999_ns, n->hist, n->hist_size);
+	bind_u64(st, 20, n->offcpu_ns);
+	bind_u64(st, 21, n->preempt_ns);
 }
 
 static void bind_attr(sqlite3_stmt *st, const struct ctr_run *r, size_t i)
@@ -754,9 +759,10 @@ static int sq_save_end(struct ctr_store *s, const struct ctr_run *r, struct ctr_
 	    (ret = insert_rows(q,
 			       "INSERT INTO nodes (run, id, parent, thread, function, calls, "
 			       "total_ns, self_ns, min_ns, max_ns, raw_total_ns, raw_self_ns, "
-			       "raw_min_ns, raw_max_ns, p50_ns, p90_ns, p99_ns, p999_ns, hist) "
+			       "raw_min_ns, raw_max_ns, p50_ns, p90_ns, p99_ns, p999_ns, hist, "
+			       "offcpu_ns, preempt_ns) "
 			       "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, "
-			       "?14, ?15, ?16, ?17, ?18, ?19)",
+			       "?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21)",
 			       r->n_nodes, r, bind_node, e)) < 0 ||
 	    (ret = insert_rows(q,
 			       "INSERT INTO attrs (run, idx, node, key, value, count) VALUES "
@@ -936,6 +942,8 @@ static int row_node(sqlite3_stmt *st, struct ctr_run *r, size_t *cap)
 	n->raw_self_ns = col_u64(st, 10);
 	n->raw_min_ns = col_u64(st, 11);
 	n->raw_max_ns = col_u64(st, 12);
+	n->offcpu_ns = col_u64(st, 18);
+	n->preempt_ns = col_u64(st, 19);
 	return col_lat(st, 13, &n->p50_ns, &n->p90_ns, &n->p99_ns, &n->p999_ns, &n->hist,
 		       &n->hist_size);
 }
@@ -1051,8 +1059,8 @@ static int sq_load(struct ctr_store *s, const char *id, unsigned what, struct ct
 	    (ret = load_rows(q, pk,
 			     "SELECT id, parent, thread, function, calls, total_ns, "
 			     "self_ns, min_ns, max_ns, raw_total_ns, raw_self_ns, raw_min_ns, "
-			     "raw_max_ns, p50_ns, p90_ns, p99_ns, p999_ns, hist FROM nodes "
-			     "WHERE run = ?1 ORDER BY id",
+			     "raw_max_ns, p50_ns, p90_ns, p99_ns, p999_ns, hist, offcpu_ns, "
+			     "preempt_ns FROM nodes WHERE run = ?1 ORDER BY id",
 			     r, row_node, e)) < 0 ||
 	    (ret = load_rows(q, pk,
 			     "SELECT node, key, value, count FROM attrs WHERE run = ?1 "

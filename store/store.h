@@ -89,6 +89,11 @@ struct ctr_node {
 	uint64_t p50_ns, p90_ns, p99_ns, p999_ns;
 	unsigned char *hist;
 	size_t hist_size;
+	/* Off-CPU time inside the node's calls (`ctrace record --sched`; 0 without it): the
+	 * thread was switched out while they were open, children included; of that, preempt_ns
+	 * while it was runnable (involuntary), the rest blocked or sleeping. Not compensated: the
+	 * on-CPU time is total_ns - offcpu_ns (at least 0). */
+	uint64_t offcpu_ns, preempt_ns;
 };
 
 /* An attribute seen on a span node (distinct node/key/value, with how often). */

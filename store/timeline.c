@@ -199,8 +199,8 @@ int ctr_tl_exit(struct ctr_tl_writer *w, uint64_t ns, struct ctr_err *e)
 }
 
 /* Records with a u64 payload that happen "at the current time": INHERIT, MARK, LOST. */
-static int at_time_u64(struct ctr_tl_writer *w, uint64_t ns, uint32_t kind, uint64_t v,
-		       struct ctr_err *e)
+static int at_time_u64_arg(struct ctr_tl_writer *w, uint64_t ns, uint32_t kind, uint32_t arg,
+			   uint64_t v, struct ctr_err *e)
 {
 	uint32_t delta = 0, *p;
 	int ret;
@@ -208,10 +208,22 @@ static int at_time_u64(struct ctr_tl_writer *w, uint64_t ns, uint32_t kind, uint
 	if ((ret = prologue(w, &ns, 0, &delta, e)) < 0)
 		return ret;
 	p = w->buf + w->pos;
-	p[0] = ctr_w_ext(kind, 2, 0);
+	p[0] = ctr_w_ext(kind, 2, arg);
 	put_u64(p + 1, v);
 	w->pos += 3;
 	return 0;
+}
+
+static int at_time_u64(struct ctr_tl_writer *w, uint64_t ns, uint32_t kind, uint64_t v,
+		       struct ctr_err *e)
+{
+	return at_time_u64_arg(w, ns, kind, 0, v, e);
+}
+
+int ctr_tl_offcpu(struct ctr_tl_writer *w, uint64_t ns, uint64_t dur, int preempted,
+		  struct ctr_err *e)
+{
+	return at_time_u64_arg(w, ns, CTR_X_OFFCPU, preempted ? 2 : 1, dur, e);
 }
 
 int ctr_tl_inherit(struct ctr_tl_writer *w, uint64_t ns, uint32_t func, struct ctr_err *e)

@@ -31,6 +31,9 @@ int ctr_tl_attr_str(struct ctr_tl_writer *w, uint64_t ns, const char *key, const
 int ctr_tl_attr_int(struct ctr_tl_writer *w, uint64_t ns, const char *key, int64_t val,
 		    struct ctr_err *e);
 int ctr_tl_lost(struct ctr_tl_writer *w, uint64_t ns, uint64_t count, struct ctr_err *e);
+/* --sched: the thread was off the CPU for @dur ns from @ns, blocked or @preempted. */
+int ctr_tl_offcpu(struct ctr_tl_writer *w, uint64_t ns, uint64_t dur, int preempted,
+		  struct ctr_err *e);
 /* Flushes the last chunk. */
 int ctr_tl_writer_finish(struct ctr_tl_writer *w, struct ctr_err *e);
 /* Bytes of words written so far (uncompressed) and compressed. */

@@ -262,6 +262,12 @@ Test(latency, sqlite_schema_1_store_upgrades)
 			cr_assert_eq(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK, "%s",
 				     sqlite3_errmsg(db));
 		}
+	/* and without the off-CPU columns of schema 3 */
+	cr_assert_eq(sqlite3_exec(db,
+				  "ALTER TABLE nodes DROP COLUMN offcpu_ns;"
+				  "ALTER TABLE nodes DROP COLUMN preempt_ns",
+				  NULL, NULL, NULL),
+		     SQLITE_OK, "%s", sqlite3_errmsg(db));
 	cr_assert_eq(sqlite3_exec(db, "PRAGMA user_version = 1", NULL, NULL, NULL), SQLITE_OK);
 	sqlite3_close(db);
 	cr_assert_eq(ctr_store_open(&s, conn, NULL), 0);

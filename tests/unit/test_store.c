@@ -286,6 +286,8 @@ static struct ctr_run *rich_run(const char *id, int64_t start, uint64_t duration
 		n->raw_self_ns = n->self_ns + 2;
 		n->raw_min_ns = 0;
 		n->raw_max_ns = 9000000000000000000ull;
+		n->offcpu_ns = 50ull * i; /* --sched: off-CPU inside, of that preempted */
+		n->preempt_ns = 10ull * i;
 		if (i == 7) {
 			static const struct ctr_hist_bucket b[] = {{0, 2}, {1000, 5}};
 
@@ -453,6 +455,12 @@ Test(store, equal_sees_every_difference)
 	b->nodes[39].raw_max_ns++;
 	cr_assert_not(ctr_run_equal(a, b));
 	b->nodes[39].raw_max_ns--;
+	b->nodes[38].offcpu_ns++;
+	cr_assert_not(ctr_run_equal(a, b));
+	b->nodes[38].offcpu_ns--;
+	b->nodes[38].preempt_ns++;
+	cr_assert_not(ctr_run_equal(a, b));
+	b->nodes[38].preempt_ns--;
 	b->chunks[0].data[999] ^= 1;
 	cr_assert_not(ctr_run_equal(a, b));
 	b->chunks[0].data[999] ^= 1;
@@ -962,6 +970,7 @@ Test(store, big_run)
 							6,     0,
 							0,     0,
 							0,     NULL,
+							0,     0,
 							0};
 		save_ok(s, r);
 		cr_assert_eq(ctr_store_load(s, "big-1", CTR_LOAD_TIMELINE, &got, NULL), 0);
@@ -1087,7 +1096,7 @@ Test(store, sqlite_schema_is_queryable)
 					-1, &st, NULL),
 		     SQLITE_OK);
 	cr_assert_eq(sqlite3_step(st), SQLITE_ROW);
-	cr_assert_str_eq((const char *)sqlite3_column_text(st, 0), "2");
+	cr_assert_str_eq((const char *)sqlite3_column_text(st, 0), "3");
 	sqlite3_finalize(st);
 	/* parent NULL for top-level nodes */
 	cr_assert_eq(sqlite3_prepare_v2(db, "SELECT count(*) FROM nodes WHERE parent IS NULL", -1,
@@ -1256,7 +1265,7 @@ Test(store, pgsql_schema_version_and_queryable)
 	cr_assert_eq(PQstatus(c), CONNECTION_OK);
 	res = PQexec(c, "SELECT version FROM ctrace.schema_version");
 	cr_assert_eq(PQresultStatus(res), PGRES_TUPLES_OK);
-	cr_assert_str_eq(PQgetvalue(res, 0, 0), "2");
+	cr_assert_str_eq(PQgetvalue(res, 0, 0), "3");
 	PQclear(res);
 	res = PQexec(c, "SELECT r.id, f.name, sum(n.self_ns) FROM ctrace.runs r "
 			"JOIN ctrace.functions f ON f.run = r.pk AND f.kind = 1 "
@@ -1267,14 +1276,14 @@ Test(store, pgsql_schema_version_and_queryable)
 	cr_assert_str_eq(PQgetvalue(res, 0, 1), "naïve_函数 span");
 	cr_assert_str_eq(PQgetvalue(res, 0, 2), "14700");
 	PQclear(res);
-	res = PQexec(c, "UPDATE ctrace.schema_version SET version = 3");
+	res = PQexec(c, "UPDATE ctrace.schema_version SET version = 4");
 	cr_assert_eq(PQresultStatus(res), PGRES_COMMAND_OK);
 	PQclear(res);
 	PQfinish(c);
 	ctr_err_clear(&e);
 	cr_assert_eq(ctr_store_open(&s, conn_for(B_PGSQL, "schema"), &e), CTR_EVERSION, "%s",
 		     e.msg);
-	cr_assert(strstr(e.msg, "schema version 3"), "%s", e.msg);
+	cr_assert(strstr(e.msg, "schema version 4"), "%s", e.msg);
 }
 
 Test(store, jsonl_two_processes_save_concurrently)

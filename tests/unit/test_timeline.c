@@ -136,6 +136,33 @@ Test(timeline, known_sequence_round_trip)
 	ctr_run_free(run);
 }
 
+/* --sched: off-CPU gaps (CTR_X_OFFCPU) come back with their start, length and kind, between
+ * the calls they interrupt. */
+Test(timeline, offcpu_gaps_round_trip)
+{
+	struct ctr_run *run = new_run();
+	struct ctr_tl_writer *w;
+	struct ctr_err e;
+
+	ctr_err_clear(&e);
+	cr_assert_eq(ctr_tl_writer_open(&w, 0, collect, run, &e), 0);
+	cr_assert_eq(ctr_tl_enter(w, 1000, 4, &e), 0);
+	cr_assert_eq(ctr_tl_offcpu(w, 2000, 50000000, 0, &e), 0); /* a blocked read: 50 ms */
+	cr_assert_eq(ctr_tl_offcpu(w, 50003000, 7000, 1, &e), 0); /* then preempted */
+	cr_assert_eq(ctr_tl_exit(w, 50020000, &e), 0);
+	cr_assert_eq(ctr_tl_writer_finish(w, &e), 0);
+	ctr_tl_writer_free(w);
+
+	const struct exp x[] = {
+	    {CTR_EV_ENTER, 1000, 4, 1},
+	    {CTR_EV_OFFCPU, 2000, 1, 0, NULL, NULL, 0, 50000000},
+	    {CTR_EV_OFFCPU, 50003000, 2, 0, NULL, NULL, 0, 7000},
+	    {CTR_EV_EXIT, 50020000, 4, 1},
+	};
+	check_events(run, 0, x, sizeof(x) / sizeof(x[0]));
+	ctr_run_free(run);
+}
+
 Test(timeline, long_strings_are_cut)
 {
 	struct ctr_run *run = new_run();

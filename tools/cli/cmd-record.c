@@ -28,6 +28,7 @@
 #include "../ingest/commit.h"
 #include "../ingest/drain.h"
 #include "../ingest/rundir.h"
+#include "../ingest/sched.h"
 #include "cli.h"
 #include "cmds.h"
 
@@ -292,9 +293,20 @@ struct rec_args {
 	uint64_t buffer;   /* bytes of each thread's shared ring; 0: direct event files */
 	uint64_t max_size; /* bytes of events kept; 0: no bound */
 	int flight;	   /* --ring: the rings are a flight recorder of buffer bytes */
+	int sched;	   /* --sched: context switches into sched.raw */
 	long snapshots;	   /* --snapshots */
 	char **prog_argv;  /* the program and its arguments */
 };
+
+/* --sched (or CTRACE_SCHED=on inherited) into @a: -1 to go on, or a usage error's status. */
+static int check_sched(struct rec_args *a)
+{
+	a->sched = getenv("CTRACE_SCHED") && !strcmp(getenv("CTRACE_SCHED"), "on");
+	if (a->sched && a->flight)
+		return ctr_cli_usage(prog, "--sched and --ring do not go together (snapshots "
+					   "carry no context switches)");
+	return -1;
+}
 
 /* Parses the options into @a and the table's options into the environment. Returns -1 to go
  * on, else the exit status (0 after --help, 2 on a usage error). */
@@ -313,7 +325,8 @@ static int parse_record_args(int argc, char **argv, struct rec_args *a)
 	    {"snapshots", required_argument, NULL, 'S'},
 	    {"help", no_argument, NULL, 'h'},
 #define OPT_LONG_(id, env, lng, sh, key, kind, mn, mx, arg, help)                                  \
-	{lng, required_argument, NULL, CTR_OPT_GETOPT_VAL(sh, CTR_OPT_##id)},
+	{lng, (kind) == CTR_OPT_FLAG ? no_argument : required_argument, NULL,                      \
+	 CTR_OPT_GETOPT_VAL(sh, CTR_OPT_##id)},
 	    CTR_OPTIONS(OPT_LONG_)
 #undef OPT_LONG_
 		{NULL, 0, NULL, 0},
@@ -336,7 +349,7 @@ static int parse_record_args(int argc, char **argv, struct rec_args *a)
 			if (c == CTR_OPT_GETOPT_VAL(ctr_opt_defs[i].sh, i))
 				od = &ctr_opt_defs[i];
 		if (od) {
-			if (set_option(od, optarg))
+			if (set_option(od, od->kind == CTR_OPT_FLAG ? "on" : optarg))
 				return CTR_EXIT_USAGE;
 			continue;
 		}
@@ -413,7 +426,7 @@ static int parse_record_args(int argc, char **argv, struct rec_args *a)
 		return ctr_cli_usage(prog, "--max-size and --ring do not go together (a flight "
 					   "recorder is bounded by --ring)");
 	a->prog_argv = argv + optind;
-	return check_env_options() ? CTR_EXIT_USAGE : -1;
+	return check_env_options() ? CTR_EXIT_USAGE : check_sched(a);
 }
 
 /* The preload to use (--lib, or the one beside ctrace) into @lib. 0 or a CTR_E* code. */
@@ -435,7 +448,8 @@ struct rec_ctx {
 	const struct rec_args *a;
 	const char *dir, *id; /* the run directory and its id */
 	struct ctr_drain *d;
-	long taken; /* snapshots taken besides the last */
+	struct ctr_sched *sched; /* --sched: the context-switch events, NULL when off */
+	long taken;		 /* snapshots taken besides the last */
 };
 
 static void commit_run(const struct rec_args *a, const char *dir, const char *id,
@@ -535,19 +549,22 @@ static void supervise_flight(struct rec_ctx *x, pid_t pid, int *status, struct c
  * that found more than a quarter of a ring (@ring_bytes): each wake-up copies a few chunks,
  * and no ring fills between two. Fewer wake-ups are fewer preemptions of the program's
  * threads on a machine without a spare core. */
-static void supervise(struct ctr_drain *d, pid_t pid, int *status, uint64_t ring_bytes,
-		      struct ctr_err *e)
+static void supervise(struct ctr_drain *d, struct ctr_sched *sc, pid_t pid, int *status,
+		      uint64_t ring_bytes, struct ctr_err *e)
 {
 	long nap_us = 200;
 
 	for (;;) {
-		pid_t w = waitpid(pid, status, d ? WNOHANG : 0);
+		pid_t w = waitpid(pid, status, d || sc ? WNOHANG : 0);
 
 		if (w == pid || (w < 0 && errno != EINTR))
 			break;
-		if (!d || w < 0)
+		if ((!d && !sc) || w < 0)
 			continue;
-		int64_t got = ctr_drain_pass(d, 0, e);
+		int64_t got = ctr_sched_drain(sc) * 32; /* about the bytes of its ring */
+
+		if (d)
+			got += ctr_drain_pass(d, 0, e);
 
 		if (got > (int64_t)(ring_bytes / 4) && nap_us > 100)
 			nap_us /= 2;
@@ -568,16 +585,23 @@ static void supervise(struct ctr_drain *d, pid_t pid, int *status, uint64_t ring
 static int run_program(char **pargv, const char *preload, const char *dir, struct ctr_drain *d,
 		       struct rec_ctx *x, int *status, pid_t *pid, struct ctr_err *e)
 {
-	char drain_env[64];
+	char drain_env[64], sched_env[32];
 
 	struct sigaction sa, old_int, old_term, old_hup, old_quit;
-	int errpipe[2], err = 0;
+	int errpipe[2], gopipe[2] = {-1, -1}, err = 0;
 	ssize_t r;
 
 	if (pipe2(errpipe, O_CLOEXEC) != 0) {
 		ctr_err_set(e, CTR_EIO, errno, "cannot create a pipe: %s", strerror(errno));
 		return ctr_cli_fail(prog, e);
 	}
+	if (x->a->sched && pipe2(gopipe, O_CLOEXEC) != 0) {
+		ctr_err_set(e, CTR_EIO, errno, "cannot create a pipe: %s", strerror(errno));
+		close(errpipe[0]);
+		close(errpipe[1]);
+		return ctr_cli_fail(prog, e);
+	}
+	snprintf(sched_env, sizeof(sched_env), "%d", (int)getpid());
 	snprintf(drain_env, sizeof(drain_env), "%d:%llu%s", (int)getpid(),
 		 (unsigned long long)(x->a->buffer / 1024), x->a->flight ? ":flight" : "");
 	fflush(NULL);
@@ -586,10 +610,22 @@ static int run_program(char **pargv, const char *preload, const char *dir, struc
 		ctr_err_set(e, CTR_EIO, errno, "cannot fork: %s", strerror(errno));
 		close(errpipe[0]);
 		close(errpipe[1]);
+		if (gopipe[0] >= 0) {
+			close(gopipe[0]);
+			close(gopipe[1]);
+		}
 		return ctr_cli_fail(prog, e);
 	}
 	if (*pid == 0) {
 		close(errpipe[0]);
+		if (gopipe[0] >= 0) { /* the recorder attaches its events before the exec */
+			char c;
+
+			close(gopipe[1]);
+			setenv("CTRACE_SCHED_BY", sched_env, 1);
+			while (read(gopipe[0], &c, 1) < 0 && errno == EINTR)
+				;
+		}
 		setenv("LD_PRELOAD", preload, 1);
 		setenv("CTRACE_RUN_DIR", dir, 1);
 		if (d)
@@ -603,6 +639,19 @@ static int run_program(char **pargv, const char *preload, const char *dir, struc
 		_exit(127);
 	}
 	close(errpipe[1]);
+	if (gopipe[0] >= 0) {
+		struct ctr_err se;
+
+		ctr_err_clear(&se);
+		close(gopipe[0]);
+		if (ctr_sched_open(dir, *pid, &x->sched, &se) != 0) {
+			fprintf(stderr,
+				"ctrace: note: --sched: %s; recording without off-CPU time\n",
+				se.msg);
+			append_meta(dir, "sched_error=%s\n", se.msg);
+		}
+		close(gopipe[1]); /* the child goes on to its exec */
+	}
 	child_pid = *pid;
 	memset(&sa, 0, sizeof(sa));
 	sa.sa_handler = forward;
@@ -619,7 +668,7 @@ static int run_program(char **pargv, const char *preload, const char *dir, struc
 	if (x->a->flight)
 		supervise_flight(x, *pid, status, e);
 	else
-		supervise(d, *pid, status, x->a->buffer, e);
+		supervise(d, x->sched, *pid, status, x->a->buffer ? x->a->buffer : 256 * 1024, e);
 	sigaction(SIGTERM, &old_term, NULL);
 	sigaction(SIGHUP, &old_hup, NULL);
 	sigaction(SIGINT, &old_int, NULL);
@@ -629,6 +678,10 @@ static int run_program(char **pargv, const char *preload, const char *dir, struc
 
 		ctr_err_set(e, err == ENOENT ? CTR_ENOTFOUND : CTR_EIO, err, "cannot run '%s': %s",
 			    pargv[0], strerror(err));
+		ctr_sched_close(x->sched, NULL, NULL);
+		x->sched = NULL;
+		snprintf(rm, sizeof(rm), "%s/%s", dir, CTR_SCHED_FILE);
+		unlink(rm);
 		snprintf(rm, sizeof(rm), "%s/run.meta", dir);
 		unlink(rm);
 		rmdir(dir);
@@ -746,6 +799,14 @@ int ctr_cmd_record(int argc, char **argv)
 		ctr_drain_close(d);
 		d = NULL;
 	}
+	if (x.sched) {
+		uint64_t nrec, nlost;
+
+		ctr_sched_close(x.sched, &nrec, &nlost);
+		x.sched = NULL;
+		append_meta(dir, "sched_records=%llu\nsched_lost=%llu\n", (unsigned long long)nrec,
+			    (unsigned long long)nlost);
+	}
 	clock_gettime(CLOCK_REALTIME, &ts);
 	if (WIFSIGNALED(status))
 		append_meta(dir, "signal=%d\nend_real_ns=%lld\nroot_pid=%d\n", WTERMSIG(status),
@@ -763,6 +824,7 @@ int ctr_cmd_record(int argc, char **argv)
 	commit_run(&a, dir, id, &e);
 out:
 	ctr_drain_close(d);
+	ctr_sched_close(x.sched, NULL, NULL);
 	free(preload);
 	free(a.metas);
 	return ret;

@@ -105,7 +105,7 @@ static const char report_usage[] =
     "views:   (default: flat profile) --tree, --threads, --callers FUNC, --callees FUNC,\n"
     "         --graph FUNC, --percentiles, --hist FUNC, --slowest FUNC,\n"
     "         --diff, --json, --format chrome|folded|svg|html|otlp|json\n"
-    "options: --sort self|total|calls|avg|max|name  --top N (0 = all, default 30;\n"
+    "options: --sort self|total|calls|avg|max|name|offcpu  --top N (0 = all, default 30;\n"
     "         with --slowest: how many calls, default 10)\n"
     "         --function GLOB  --depth N  --min-percent P (default 0.5)  --ascii\n"
     "         --full-names  --match name|module (--diff)  --raw-times  --no-header\n"
@@ -124,7 +124,7 @@ static const char show_usage[] =
 
 static int parse_sort(const char *s)
 {
-	static const char *names[] = {"self", "total", "calls", "avg", "max", "name"};
+	static const char *names[] = {"self", "total", "calls", "avg", "max", "name", "offcpu"};
 
 	for (int i = 0; i < (int)(sizeof(names) / sizeof(names[0])); i++)
 		if (!strcmp(s, names[i]))

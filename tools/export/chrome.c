@@ -90,6 +90,26 @@ static int chrome_lost(struct tl_walk *w, uint32_t th, uint64_t t, uint64_t coun
 	return 0;
 }
 
+/* A gap where the thread was off the CPU: a slice of its own, drawn inside the call it
+ * stopped (category "offcpu"). */
+static int chrome_offcpu(struct tl_walk *w, uint32_t th, uint64_t t, uint64_t dur, int preempted,
+			 struct ctr_err *e)
+{
+	struct chrome_ctx *c = w->arg;
+	const struct ctr_thread *thr = &w->run->threads[th];
+
+	chrome_sep(c);
+	fprintf(c->out,
+		"{\"name\":\"off-CPU (%s)\",\"cat\":\"offcpu\",\"ph\":\"X\",\"pid\":%d,"
+		"\"tid\":%d,\"ts\":",
+		preempted ? "preempted" : "blocked", thr->pid, thr->tid);
+	ctr_export_fmt_us(c->out, t);
+	fputs(",\"dur\":", c->out);
+	ctr_export_fmt_us(c->out, dur);
+	fputc('}', c->out);
+	return ferror(c->out) ? ctr_export_status(c->out, e) : 0;
+}
+
 static const char *proc_command(const struct ctr_run *run, int32_t pid)
 {
 	for (size_t i = run->n_procs; i-- > 0;)
@@ -112,6 +132,7 @@ int ctr_export_chrome(FILE *out, const struct ctr_run *run, const struct ctr_exp
 	w.on_call = chrome_call;
 	w.on_mark = chrome_mark;
 	w.on_lost = chrome_lost;
+	w.on_offcpu = chrome_offcpu;
 	w.arg = &c;
 	fputs("{\"traceEvents\":[", out);
 	for (size_t i = 0; i < run->n_threads; i++) {

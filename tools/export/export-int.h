@@ -33,6 +33,9 @@ typedef int (*tl_mark_fn)(struct tl_walk *w, uint32_t thread, uint64_t t, uint32
 			  struct tl_frame *top, struct ctr_err *e);
 typedef int (*tl_lost_fn)(struct tl_walk *w, uint32_t thread, uint64_t t, uint64_t count,
 			  struct ctr_err *e);
+/* --sched: thread @thread was off the CPU from @t for @dur ns (@preempted: involuntarily). */
+typedef int (*tl_offcpu_fn)(struct tl_walk *w, uint32_t thread, uint64_t t, uint64_t dur,
+			    int preempted, struct ctr_err *e);
 
 /* Walks every thread of run: emits calls (at their exit, so children before parents) that
  * overlap [from, to), last at least min_dur, within each thread's share of limit (0 = none);
@@ -45,8 +48,9 @@ struct tl_walk {
 			 * the first calls of any thread up to the limit */
 	int fit;	/* ctr_tl_walk_fit() chose min_dur for the whole run */
 	tl_call_fn on_call;
-	tl_mark_fn on_mark; /* may be NULL */
-	tl_lost_fn on_lost; /* may be NULL */
+	tl_mark_fn on_mark;	/* may be NULL */
+	tl_lost_fn on_lost;	/* may be NULL */
+	tl_offcpu_fn on_offcpu; /* may be NULL; gaps that begin in [from, to) */
 	void *arg;
 	struct ctr_export_stats st;
 };

@@ -14,6 +14,7 @@
 
 #include "../../common/grow.h"
 #include "../../store/runjson.h"
+#include "../view/report.h"
 
 struct tli_frame {
 	uint64_t start, child;
@@ -62,6 +63,9 @@ struct tli_thread {
 	size_t npool, cpool;
 	struct ctr_tli_mark *marks;
 	size_t nm, cm;
+	struct ctr_tli_gap *gaps; /* --sched: every off-CPU gap, by start (at most
+				   * CTR_TLI_GAPS_MAX) */
+	size_t ng, cg;
 	struct tli_acc acc;
 };
 
@@ -80,6 +84,8 @@ struct tli_walker {
 	uint32_t sp, cap;
 	int (*on_call)(struct tli_walker *w, const struct ctr_tli_call *c, struct ctr_err *e);
 	int (*on_mark)(struct tli_walker *w, uint64_t t, uint32_t fid, struct ctr_err *e);
+	int (*on_offcpu)(struct tli_walker *w, uint64_t t, uint64_t dur, int preempted,
+			 struct ctr_err *e);
 	int (*on_chunk)(struct tli_walker *w, size_t k, uint64_t first_ns, struct ctr_err *e);
 	void *arg;
 	size_t read;
@@ -236,6 +242,10 @@ static int walk(struct tli_walker *w, struct ctr_tl_iter *it, uint64_t stop, uin
 			if (w->on_mark)
 				ret = w->on_mark(w, now, (uint32_t)ev.ref, e);
 			break;
+		case CTR_EV_OFFCPU:
+			if (w->on_offcpu)
+				ret = w->on_offcpu(w, now, ev.count, ev.ref == 2, e);
+			break;
 		case CTR_EV_ATTR_STR:
 		case CTR_EV_ATTR_INT:
 			if (w->sp)
@@ -310,6 +320,19 @@ static int build_mark(struct tli_walker *w, uint64_t t_ns, uint32_t fid, struct 
 	if (grow(&t->marks, &t->cm, t->nm + 1, sizeof(*t->marks)))
 		return nomem(e);
 	t->marks[t->nm++] = (struct ctr_tli_mark){t_ns, fid, 1};
+	return 0;
+}
+
+static int build_offcpu(struct tli_walker *w, uint64_t t_ns, uint64_t dur, int preempted,
+			struct ctr_err *e)
+{
+	struct tli_thread *t = w->arg;
+
+	if (t->ng >= CTR_TLI_GAPS_MAX)
+		return 0;
+	if (grow(&t->gaps, &t->cg, t->ng + 1, sizeof(*t->gaps)))
+		return nomem(e);
+	t->gaps[t->ng++] = (struct ctr_tli_gap){t_ns, t_ns + dur, 1, preempted, dur};
 	return 0;
 }
 
@@ -420,6 +443,7 @@ static int build_thread(struct ctr_tlindex *x, uint32_t th, struct ctr_err *e)
 	t->base = (t->end - t->start) / CTR_TLI_BINS + 1;
 	w.on_call = build_call;
 	w.on_mark = build_mark;
+	w.on_offcpu = build_offcpu;
 	w.on_chunk = build_chunk;
 	w.arg = t;
 	ret = ctr_tl_iter_open(&it, x->run, th, e);
@@ -452,7 +476,8 @@ static int build_thread(struct ctr_tlindex *x, uint32_t th, struct ctr_err *e)
 			levels_fit(t->up[k].lv, t->up[k].nlv);
 	}
 	x->bytes += t->cpool * sizeof(*t->pool) + t->csnap * sizeof(*t->snaps) +
-		    t->cm * sizeof(*t->marks) + levels_bytes(t->lv, t->nlv);
+		    t->cm * sizeof(*t->marks) + t->cg * sizeof(*t->gaps) +
+		    levels_bytes(t->lv, t->nlv);
 	for (int k = 0; k < TLI_UP; k++)
 		x->bytes += levels_bytes(t->up[k].lv, t->up[k].nlv);
 	return ret;
@@ -513,6 +538,7 @@ void ctr_tlindex_free(struct ctr_tlindex *x)
 		free(t->snaps);
 		free(t->pool);
 		free(t->marks);
+		free(t->gaps);
 		acc_release(&t->acc);
 	}
 	free(x->th);
@@ -719,6 +745,41 @@ out:
 	return ret;
 }
 
+/* The thread's off-CPU gaps overlapping the window, from the summary (it has them all):
+ * those closer than a pixel to the previous one merged into it. */
+static int q_gaps(struct tli_query *q, const struct tli_thread *t, struct ctr_err *e)
+{
+	struct ctr_tli_result *r = q->r;
+	size_t lo = 0, hi = t->ng;
+
+	while (lo < hi) { /* gaps do not overlap: by start is by end */
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (t->gaps[mid].end <= r->from)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	for (size_t k = lo; k < t->ng && t->gaps[k].start < r->to; k++) {
+		const struct ctr_tli_gap *g = &t->gaps[k];
+		struct ctr_tli_gap *p = r->n_gaps ? &r->gaps[r->n_gaps - 1] : NULL;
+
+		if (p && g->start < p->end + q->pw) {
+			p->end = g->end > p->end ? g->end : p->end;
+			p->count++;
+			if (g->longest > p->longest) {
+				p->longest = g->longest;
+				p->preempted = g->preempted;
+			}
+			continue;
+		}
+		if (grow(&r->gaps, &r->cap_gaps, r->n_gaps + 1, sizeof(*r->gaps)))
+			return nomem(e);
+		r->gaps[r->n_gaps++] = *g;
+	}
+	return 0;
+}
+
 int ctr_tlindex_query(const struct ctr_tlindex *x, uint32_t thread, uint64_t from, uint64_t to,
 		      unsigned px, struct ctr_tli_result *r, struct ctr_err *e)
 {
@@ -753,6 +814,8 @@ int ctr_tlindex_query(const struct ctr_tlindex *x, uint32_t thread, uint64_t fro
 		r->summary = 0;
 		ret = q_fine(&q, x, thread, e);
 	}
+	if (!ret)
+		ret = q_gaps(&q, t, e);
 	acc_release(&q.acc);
 	return ret;
 }
@@ -767,6 +830,7 @@ void ctr_tli_result_release(struct ctr_tli_result *r)
 	free(r->calls);
 	free(r->busy);
 	free(r->marks);
+	free(r->gaps);
 	memset(r, 0, sizeof(*r));
 	r->summary = 1;
 }
@@ -807,7 +871,16 @@ int ctr_tli_result_json(FILE *out, const struct ctr_run *run, const struct ctr_t
 	for (size_t i = 0; i < r->n_marks; i++)
 		fprintf(out, "%s[%" PRIu64 ",%u,%u]", i ? "," : "", r->marks[i].t, r->marks[i].fid,
 			r->marks[i].count);
-	fputs("]}", out);
+	fputc(']', out);
+	if (ctr_report_has_sched(run)) { /* --sched: [start, dur, count, preempted] */
+		fputs(",\"offcpu\":[", out);
+		for (size_t i = 0; i < r->n_gaps; i++)
+			fprintf(out, "%s[%" PRIu64 ",%" PRIu64 ",%u,%d]", i ? "," : "",
+				r->gaps[i].start, r->gaps[i].end - r->gaps[i].start,
+				r->gaps[i].count, r->gaps[i].preempted);
+		fputc(']', out);
+	}
+	fputc('}', out);
 	if (ferror(out))
 		return ctr_err_set(e, CTR_EIO, errno, "cannot write the timeline: %s",
 				   strerror(errno));

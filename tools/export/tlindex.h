@@ -24,6 +24,7 @@
 #define CTR_TLI_BINS 262144u	  /* bins of a thread's span in the summary */
 #define CTR_TLI_PX_MAX 10000	  /* the most pixels a query may ask for */
 #define CTR_TLI_MARKS_MAX 100000u /* marks kept per thread in the summary */
+#define CTR_TLI_GAPS_MAX 1000000u /* off-CPU gaps kept per thread (--sched) */
 
 struct ctr_tlindex;
 
@@ -50,6 +51,15 @@ struct ctr_tli_mark {
 	uint32_t count; /* marks merged into this pixel */
 };
 
+/* --sched: a time the thread was off the CPU (gaps less than a pixel apart merged, @count of
+ * them; @preempted when the longest was a preemption, else the thread blocked). */
+struct ctr_tli_gap {
+	uint64_t start, end;
+	uint32_t count;
+	int preempted;
+	uint64_t longest; /* ns of the longest gap merged in */
+};
+
 /* The answer to one query; release with ctr_tli_result_release(). */
 struct ctr_tli_result {
 	uint32_t thread;
@@ -62,6 +72,8 @@ struct ctr_tli_result {
 	size_t n_busy, cap_busy;
 	struct ctr_tli_mark *marks;
 	size_t n_marks, cap_marks;
+	struct ctr_tli_gap *gaps; /* off-CPU gaps overlapping the window, by start */
+	size_t n_gaps, cap_gaps;
 	uint32_t max_depth; /* deepest depth in the answer + 1 */
 };
 
@@ -96,7 +108,8 @@ void ctr_tli_result_release(struct ctr_tli_result *r); /* accepts NULL */
 /*
  * Writes @r as the timeline JSON object of docs/serve.md: {"thread","pid","tid","from","to",
  * "ns_per_px","source","chunks_read","max_depth","calls":[[start,dur,depth,fid,self,cut
- * (,attrs)]],"busy":[[start,dur,depth,count,fid|-1]],"marks":[[t,fid,count]]}. 0 or CTR_EIO.
+ * (,attrs)]],"busy":[[start,dur,depth,count,fid|-1]],"marks":[[t,fid,count]]} and, for a run
+ * recorded with --sched, "offcpu":[[start,dur,count,preempted]]. 0 or CTR_EIO.
  */
 int ctr_tli_result_json(FILE *out, const struct ctr_run *run, const struct ctr_tli_result *r,
 			struct ctr_err *e);

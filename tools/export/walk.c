@@ -158,6 +158,10 @@ static int walk_thread(struct tl_walk *w, uint32_t th, uint64_t share, struct ct
 			if (w->on_lost && now >= w->from)
 				ret = w->on_lost(w, th, now, ev.count, e);
 			break;
+		case CTR_EV_OFFCPU:
+			if (w->on_offcpu && now >= w->from && now < w->to)
+				ret = w->on_offcpu(w, th, now, ev.count, ev.ref == 2, e);
+			break;
 		default:
 			break;
 		}

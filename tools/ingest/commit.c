@@ -30,6 +30,7 @@
 #include "latency.h"
 #include "provenance.h"
 #include "rundir.h"
+#include "sched.h"
 #include "symbolize.h"
 
 /* Decoded parts of a raw event file are dropped from memory in steps of this many bytes. */
@@ -44,6 +45,8 @@ struct frame {
 	uint64_t enters0; /* thread enter count before this call */
 	double rm0;	  /* the thread's removed tracer time at enter, ns */
 	double crm;	  /* removed tracer time inside direct children, ns */
+	uint64_t off0;	  /* --sched: the thread's off-CPU ns at enter */
+	uint64_t pre0;	  /* and of that preempted */
 };
 
 struct fninfo {
@@ -72,6 +75,9 @@ struct commit {
 	uint64_t seq;	     /* chunks saved */
 	uint64_t bytes_done, bytes_total;
 	int tty;
+	struct ctr_sched_rec *sched; /* --sched: every thread's switches (ingest/sched.h) */
+	size_t n_sched;
+	int has_sched;
 };
 
 /* ---- modules and functions ---------------------------------------------------------- */
@@ -360,6 +366,8 @@ struct twalk {
 	int64_t base;	/* ns from the run's start to the process's */
 	uint32_t cache_fn[1024];
 	uint64_t cache_addr[1024]; /* address + 1 -> function, direct-mapped by address */
+	int sched;		   /* the thread's off-CPU clock is known */
+	struct ctr_offcpu oc;
 };
 
 /* The thread's entry of the run: the last one while its pass runs. */
@@ -465,6 +473,8 @@ static int tw_enter(struct twalk *t, const struct ctr_event *ev, uint64_t ns, st
 		t->stack[t->depth - 1].nchild++;
 	f = &t->stack[t->depth++];
 	*f = (struct frame){.node = node, .t0 = ns, .enters0 = t->enters++, .rm0 = t->removed};
+	if (t->sched)
+		ctr_offcpu_at(&t->oc, ns, &f->off0, &f->pre0);
 	return ev->type == CTR_EV_INHERIT ? ctr_tl_inherit(t->w, ns, fn, e)
 					  : ctr_tl_enter(t->w, ns, fn, e);
 }
@@ -473,6 +483,14 @@ static int tw_enter(struct twalk *t, const struct ctr_event *ev, uint64_t ns, st
 static int tw_exit(struct twalk *t, uint64_t ns, struct ctr_err *e)
 {
 	t->depth--;
+	if (t->sched) { /* the gaps while the call was open are its off-CPU time */
+		struct ctr_node *n = &t->c->run.nodes[t->stack[t->depth].node];
+		uint64_t off, pre;
+
+		ctr_offcpu_at(&t->oc, ns, &off, &pre);
+		n->offcpu_ns += off - t->stack[t->depth].off0;
+		n->preempt_ns += pre - t->stack[t->depth].pre0;
+	}
 	close_frame(t->c, t->p, &t->stack[t->depth], t->depth ? &t->stack[t->depth - 1] : NULL, ns,
 		    t->enters, t->removed);
 	return ctr_tl_exit(t->w, ns, e);
@@ -531,6 +549,19 @@ static void tw_remove(struct twalk *t, double ns)
 {
 	if (!t->c->o->raw_times && t->depth && ns > 0)
 		t->removed += ns;
+}
+
+/* --sched: the gaps that ended by the event at @ns into the timeline, those inside a call
+ * only (the views draw them over the call they stopped). */
+static int tw_gaps(struct twalk *t, uint64_t ns, struct ctr_err *e)
+{
+	uint64_t start, dur;
+	int pre, ret;
+
+	while (ctr_offcpu_gap(&t->oc, ns, &start, &dur, &pre))
+		if (t->depth && (ret = ctr_tl_offcpu(t->w, start, dur, pre, e)))
+			return ret;
+	return 0;
 }
 
 /* One decoded event: into the tree, the thread's figures and the timeline. */
@@ -616,6 +647,21 @@ static int tw_finish(struct twalk *t, struct ctr_err *e)
 	return 0;
 }
 
+/* Run ns per CLOCK_MONOTONIC ns in process @p: through its start and end anchors (ticks and
+ * monotonic time read together), so that an error of the calibrated TSC rate (@scale ns per
+ * tick) puts a context switch no farther off its calls at the end than at the start; 1 when
+ * the process did not end normally or the anchors disagree by more than 1%. */
+static double mono_rate(const struct ctr_rawproc *p, double scale)
+{
+	double r;
+
+	if (!p->end_mono_ns || p->end_mono_ns <= p->start_mono_ns || p->end_ticks <= p->start_ticks)
+		return 1;
+	r = (double)(p->end_ticks - p->start_ticks) * scale /
+	    (double)(p->end_mono_ns - p->start_mono_ns);
+	return r > 0.99 && r < 1.01 ? r : 1;
+}
+
 static int do_thread(struct commit *c, size_t ti, struct ctr_err *e)
 {
 	struct twalk t = {.c = c, .rt = &c->raw->threads[ti], .first = UINT64_MAX};
@@ -627,6 +673,12 @@ static int do_thread(struct commit *c, size_t ti, struct ctr_err *e)
 	t.p = &c->raw->procs[t.rt->proc];
 	t.scale = 1e9 / (double)t.p->ticks_per_sec;
 	t.base = t.p->start_real_ns - c->run.start_unix_ns;
+	/* switches are CLOCK_MONOTONIC: the process file pairs that clock with its ticks */
+	if (c->has_sched && t.p->start_mono_ns) {
+		t.sched = 1;
+		ctr_offcpu_init(&t.oc, c->sched, c->n_sched, t.rt->pid, t.rt->tid,
+				t.p->start_mono_ns, (double)t.base, mono_rate(t.p, t.scale));
+	}
 	ctr_decoder_init(&dec);
 	if ((ret = tw_begin(&t, e)))
 		goto out;
@@ -640,7 +692,7 @@ static int do_thread(struct commit *c, size_t ti, struct ctr_err *e)
 		if (ev.type != CTR_EV_TRACER && ev.type != CTR_EV_HIDDEN &&
 		    (++t.events & 0xFFFFF) == 0)
 			tw_progress(&t, &ev);
-		if ((ret = tw_event(&t, &ev, ns, e)))
+		if ((t.sched && (ret = tw_gaps(&t, ns, e))) || (ret = tw_event(&t, &ev, ns, e)))
 			goto out;
 	}
 	if (ret < 0) {
@@ -1252,6 +1304,45 @@ static int no_events(struct commit *c, struct ctr_err *e)
 			   r->command);
 }
 
+/* The run's context switches (`ctrace record --sched`), when it has them. A run recorded
+ * without --sched has no sched.raw; a damaged one is an error, not a silent loss. */
+static int load_sched(struct commit *c, struct ctr_err *e)
+{
+	uint64_t lost;
+	int ret =
+	    ctr_sched_load(c->raw->dfd, c->raw->dir, c->raw->uid, &c->sched, &c->n_sched, &lost, e);
+
+	if (ret == CTR_ENOTFOUND) {
+		ctr_err_clear(e);
+		ctr_err_ctx(e, NULL, c->raw->id, -1);
+		return 0;
+	}
+	if (ret)
+		return ret;
+	c->has_sched = 1;
+	for (size_t i = 0; i < c->raw->n_procs; i++)
+		if (!c->raw->procs[i].start_mono_ns) {
+			fprintf(stderr,
+				"ctrace: warning: process %d has no start_mono_ns (a preload "
+				"older than --sched): its calls get no off-CPU time\n",
+				(int)c->raw->procs[i].pid);
+			break;
+		}
+	return 0;
+}
+
+/* Every thread's pass, with the run's context switches (--sched) at hand meanwhile. */
+static int do_threads(struct commit *c, struct ctr_err *e)
+{
+	int ret = load_sched(c, e);
+
+	for (size_t i = 0; !ret && i < c->raw->n_threads; i++)
+		ret = do_thread(c, i, e);
+	free(c->sched);
+	c->sched = NULL;
+	return ret;
+}
+
 int ctr_commit_dir(struct ctr_store *s, const char *run_dir, const struct ctr_commit_opts *o,
 		   char id[CTR_RUN_ID_MAX], struct ctr_err *e)
 {
@@ -1316,9 +1407,8 @@ int ctr_commit_dir(struct ctr_store *s, const char *run_dir, const struct ctr_co
 	if (ret)
 		goto out;
 	begun = 1;
-	for (size_t i = 0; i < c.raw->n_threads; i++)
-		if ((ret = do_thread(&c, i, e)))
-			goto out;
+	if ((ret = do_threads(&c, e)))
+		goto out;
 	if (c.tty)
 		fprintf(stderr, "\r\033[K");
 	if (c.run.events == 0) {

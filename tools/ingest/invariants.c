@@ -38,6 +38,11 @@ static int check_node(const struct ctr_run *r, size_t i, uint64_t untimed, int r
 
 	if (self > total)
 		return broken(r, i, raw ? "raw self <= total" : "self <= total", self, total, e);
+	/* --sched: the off-CPU clock runs at most as fast as time, inside the measured calls */
+	if (raw && n->offcpu_ns > total)
+		return broken(r, i, "off-CPU <= raw total", n->offcpu_ns, total, e);
+	if (raw && n->preempt_ns > n->offcpu_ns)
+		return broken(r, i, "preempted <= off-CPU", n->preempt_ns, n->offcpu_ns, e);
 	if (!timed || untimed)
 		return 0; /* counted calls carry no times of their own (or estimated ones) */
 	if (mn > mx)
@@ -58,7 +63,7 @@ static int check_node(const struct ctr_run *r, size_t i, uint64_t untimed, int r
 int ctr_run_check(const struct ctr_run *r, const uint64_t *untimed, size_t n_untimed,
 		  struct ctr_err *e)
 {
-	uint64_t *kids = calloc(2 * r->n_nodes + 1, sizeof(uint64_t)), *roots;
+	uint64_t *kids = calloc(3 * r->n_nodes + 1, sizeof(uint64_t)), *roots;
 	int ret = 0;
 
 	roots = calloc(2 * r->n_threads + 1, sizeof(uint64_t));
@@ -76,6 +81,7 @@ int ctr_run_check(const struct ctr_run *r, const uint64_t *untimed, size_t n_unt
 		if (n->parent != CTR_NONE && n->parent < r->n_nodes) {
 			kids[2 * n->parent] += n->total_ns;
 			kids[2 * n->parent + 1] += n->raw_total_ns;
+			kids[2 * r->n_nodes + n->parent] += n->offcpu_ns;
 		} else if (n->thread < r->n_threads) {
 			roots[2 * n->thread] += n->total_ns;
 			roots[2 * n->thread + 1] += n->raw_total_ns;
@@ -90,6 +96,9 @@ int ctr_run_check(const struct ctr_run *r, const uint64_t *untimed, size_t n_unt
 		else if (kids[2 * i + 1] + n->raw_self_ns > n->raw_total_ns)
 			ret = broken(r, i, "raw total >= children's raw totals + raw self",
 				     n->raw_total_ns, kids[2 * i + 1] + n->raw_self_ns, e);
+		else if (kids[2 * r->n_nodes + i] > n->offcpu_ns) /* children are disjoint */
+			ret = broken(r, i, "off-CPU >= children's off-CPU", n->offcpu_ns,
+				     kids[2 * r->n_nodes + i], e);
 		if (ret)
 			goto out;
 	}

@@ -83,6 +83,12 @@ static int open_run_file(int dfd, const char *name, const char *shown, uid_t own
 	return 0;
 }
 
+int ctr_rundir_open_file(int dfd, const char *name, const char *shown, uid_t owner, uint64_t cap,
+			 int *fd, struct stat *st, struct ctr_err *e)
+{
+	return open_run_file(dfd, name, shown, owner, cap, fd, st, e);
+}
+
 int ctr_rundir_slurp(int dfd, const char *dir, const char *name, uid_t owner, size_t cap,
 		     char **out, struct ctr_err *e)
 {
@@ -267,7 +273,7 @@ static int read_run_meta(struct ctr_rawrun *r, struct ctr_err *e)
 		else if (!strncmp(k, "option.", 7))
 			add_kv(&r->meta, &r->n_meta, k, v);
 		else if (!strncmp(k, "drain_", 6) || !strcmp(k, "buffer_bytes") ||
-			 !strncmp(k, "snapshot", 8))
+			 !strncmp(k, "snapshot", 8) || !strncmp(k, "sched_", 6))
 			add_kv(&r->meta, &r->n_meta, k, v); /* the recorder's own cost */
 	}
 	free(buf);
@@ -315,6 +321,10 @@ static void proc_keys(struct ctr_rawrun *r, struct ctr_rawproc *p, char *buf)
 			p->end_ticks = strtoull(v, NULL, 10);
 		else if (!strcmp(k, "start_real_ns"))
 			p->start_real_ns = strtoll(v, NULL, 10);
+		else if (!strcmp(k, "start_mono_ns"))
+			p->start_mono_ns = strtoll(v, NULL, 10);
+		else if (!strcmp(k, "end_mono_ns"))
+			p->end_mono_ns = strtoll(v, NULL, 10);
 		else if (!strcmp(k, "end_real_ns"))
 			p->end_real_ns = strtoll(v, NULL, 10);
 		else if (!strcmp(k, "exit_status"))

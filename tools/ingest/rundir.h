@@ -33,7 +33,9 @@ struct ctr_rawproc {
 	char *exe, *command, *clock;
 	uint64_t ticks_per_sec, start_ticks, end_ticks;
 	int64_t start_real_ns, end_real_ns;
-	int exit_status; /* -1 unknown */
+	int64_t start_mono_ns; /* CLOCK_MONOTONIC at start_ticks; 0: not written (older runs) */
+	int64_t end_mono_ns;   /* at end_ticks, after a normal exit; else 0 */
+	int exit_status;       /* -1 unknown */
 	int signal, crashed;
 	uint64_t lost;
 	double overhead_inner_ns, overhead_call_ns;
@@ -126,5 +128,10 @@ int ctr_meta_line(char *line, char **key, char **val);
  * meanwhile. 0, or CTR_ENOTFOUND / CTR_EFORMAT / CTR_EIO / CTR_ENOMEM with @e filled. */
 int ctr_rundir_slurp(int dfd, const char *dir, const char *name, uid_t owner, size_t cap,
 		     char **out, struct ctr_err *e);
+/* Opens file @name of the run directory @dfd (@shown for messages) for reading with the same
+ * checks (regular, owned by @owner, at most @cap bytes; 0: no cap): *@fd (caller closes) and
+ * its status *@st. 0 or CTR_ENOTFOUND / CTR_EFORMAT / CTR_EIO. */
+int ctr_rundir_open_file(int dfd, const char *name, const char *shown, uid_t owner, uint64_t cap,
+			 int *fd, struct stat *st, struct ctr_err *e);
 
 #endif

@@ -171,6 +171,11 @@ size_t ctr_report_max_alive(const struct ctr_run *run)
 	return best;
 }
 
+int ctr_report_has_sched(const struct ctr_run *run)
+{
+	return ctr_run_meta_get(run, "sched_records") != NULL;
+}
+
 /* Without off-CPU data, a run whose threads outnumbered the CPUs has wall times that include
  * waiting for a CPU: said once in the header (docs/report.md, "True times"). */
 static void print_contention(FILE *out, const struct ctr_run *run)
@@ -179,7 +184,7 @@ static void print_contention(FILE *out, const struct ctr_run *run)
 	long cpus = c ? strtol(c, NULL, 10) : 0;
 	size_t alive;
 
-	if (cpus <= 0 || run->n_threads <= (size_t)cpus)
+	if (cpus <= 0 || run->n_threads <= (size_t)cpus || ctr_report_has_sched(run))
 		return;
 	alive = ctr_report_max_alive(run);
 	if (alive > (size_t)cpus)

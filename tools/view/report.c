@@ -77,6 +77,13 @@ uint64_t ctr_report_base_ns(const struct ctr_run *run, int raw)
 	return sum ? sum : run->duration_ns;
 }
 
+uint64_t ctr_report_oncpu_ns(const struct ctr_node *nd, int raw)
+{
+	uint64_t t = raw ? nd->raw_total_ns : nd->total_ns;
+
+	return t > nd->offcpu_ns ? t - nd->offcpu_ns : 0;
+}
+
 static double pct(uint64_t v, uint64_t base)
 {
 	return base ? 100.0 * (double)v / (double)base : 0.0;
@@ -190,8 +197,20 @@ int ctr_report_profile(const struct ctr_run *run, uint32_t thread, int raw,
 			p = &rows[row[nd->function]];
 			p->calls += nd->calls;
 			p->self_ns += n_self(nd, raw);
-			if (!active[nd->function])
+			if (!active[nd->function]) {
 				p->total_ns += n_total(nd, raw);
+				p->offcpu_ns += nd->offcpu_ns;
+				p->preempt_ns += nd->preempt_ns;
+			}
+			{ /* off-CPU in no callee: the node's less its children's */
+				uint64_t kids = 0;
+
+				for (uint32_t c = t.first_child[v]; c != CTR_NONE;
+				     c = t.next_sibling[c])
+					kids += run->nodes[c].offcpu_ns;
+				p->offcpu_self_ns +=
+				    nd->offcpu_ns > kids ? nd->offcpu_ns - kids : 0;
+			}
 			if (nd->calls && mn < p->min_ns)
 				p->min_ns = mn;
 			if (mx > p->max_ns)
@@ -231,6 +250,8 @@ static uint64_t sort_value(const struct ctr_prof_entry *p, int key)
 		return p->calls ? p->total_ns / p->calls : 0;
 	case CTR_SORT_MAX:
 		return p->max_ns;
+	case CTR_SORT_OFFCPU:
+		return p->offcpu_ns;
 	default:
 		return p->self_ns;
 	}
@@ -308,10 +329,15 @@ static void print_base(FILE *out, const struct ctr_run *run, uint32_t thread, ui
 		fprintf(out, "%% of %s, the sum of the thread's top-level calls\n", b);
 }
 
-static void print_flat_head(FILE *out)
+static void print_flat_head(FILE *out, int sched)
 {
-	fprintf(out, "%10s %10s %10s %10s %10s %10s %7s %7s  %s\n", "calls", "total", "self", "avg",
-		"min", "max", "total%", "self%", "function");
+	if (sched) /* --sched: the total split into time on and off the CPU */
+		fprintf(out, "%10s %10s %10s %10s %10s ", "calls", "total", "self", "on-cpu",
+			"off-cpu");
+	else
+		fprintf(out, "%10s %10s %10s ", "calls", "total", "self");
+	fprintf(out, "%10s %10s %10s %7s %7s  %s\n", "avg", "min", "max", "total%", "self%",
+		"function");
 }
 
 static void print_flat_row(FILE *out, const struct ctr_run *run, const struct ctr_prof_entry *p,
@@ -325,8 +351,17 @@ static void print_flat_row(FILE *out, const struct ctr_run *run, const struct ct
 	ctr_fmt_ns(t[3], sizeof(t[3]), p->calls ? p->total_ns / p->calls : 0);
 	ctr_fmt_ns(t[4], sizeof(t[4]), p->min_ns);
 	ctr_fmt_ns(t[5], sizeof(t[5]), p->max_ns);
-	fprintf(out, "%10s %10s %10s %10s %10s %10s %6.1f%% %6.1f%%  %s\n", t[0], t[1], t[2], t[3],
-		t[4], t[5], pct(p->total_ns, base), pct(p->self_ns, base),
+	fprintf(out, "%10s %10s %10s ", t[0], t[1], t[2]);
+	if (ctr_report_has_sched(run)) {
+		char on[32], off[32];
+
+		ctr_fmt_ns(on, sizeof(on),
+			   p->total_ns > p->offcpu_ns ? p->total_ns - p->offcpu_ns : 0);
+		ctr_fmt_ns(off, sizeof(off), p->offcpu_ns);
+		fprintf(out, "%10s %10s ", on, off);
+	}
+	fprintf(out, "%10s %10s %10s %6.1f%% %6.1f%%  %s\n", t[3], t[4], t[5],
+		pct(p->total_ns, base), pct(p->self_ns, base),
 		ctr_report_label(run, p->function, lbl, sizeof(lbl)));
 	if (run->functions[p->function].kind == CTR_FN_SPAN &&
 	    *ctr_report_fn_attrs(run, p->function, thread, lbl, sizeof(lbl)))
@@ -349,7 +384,7 @@ static int flat_table(FILE *out, const struct ctr_run *run, const struct ctr_rep
 		goto done;
 	}
 	print_base(out, run, thread, base);
-	print_flat_head(out);
+	print_flat_head(out, ctr_report_has_sched(run));
 	for (size_t i = 0; i < n; i++) {
 		if (!ctr_report_name_match(run, rows[i].function, o->function))
 			continue;
@@ -496,6 +531,7 @@ struct tree_ctx {
 	struct attr_index ai;
 	uint64_t min_total;
 	uint64_t base; /* 100% */
+	int sched;     /* --sched: on-CPU and off-CPU columns */
 	size_t hidden;
 	char *prefix; /* indentation of the current depth */
 	size_t prefix_len, prefix_cap;
@@ -575,8 +611,17 @@ static void tree_line(struct tree_ctx *c, uint32_t v, unsigned depth, int last)
 	ctr_fmt_ns(tot, sizeof(tot), n_total(nd, c->o->raw_times));
 	ctr_fmt_ns(self, sizeof(self), n_self(nd, c->o->raw_times));
 	ctr_fmt_count(calls, sizeof(calls), nd->calls);
-	fprintf(c->out, "%10s %10s %10s %6.1f%%  %s", tot, self, calls,
-		pct(n_total(nd, c->o->raw_times), base), c->prefix ? c->prefix : "");
+	if (c->sched) {
+		char on[32], off[32];
+
+		ctr_fmt_ns(on, sizeof(on), ctr_report_oncpu_ns(nd, c->o->raw_times));
+		ctr_fmt_ns(off, sizeof(off), nd->offcpu_ns);
+		fprintf(c->out, "%10s %10s %10s %10s %10s %6.1f%%  %s", tot, self, on, off, calls,
+			pct(n_total(nd, c->o->raw_times), base), c->prefix ? c->prefix : "");
+	} else {
+		fprintf(c->out, "%10s %10s %10s %6.1f%%  %s", tot, self, calls,
+			pct(n_total(nd, c->o->raw_times), base), c->prefix ? c->prefix : "");
+	}
 	if (depth >= TREE_INDENT_MAX) /* deeper levels are numbered, not indented */
 		fprintf(c->out, "[depth %u] ", depth);
 	fprintf(c->out, "%s%s\n", branch, ctr_report_label(c->run, nd->function, lbl, sizeof(lbl)));
@@ -722,7 +767,7 @@ static int tree_root_at(struct ctr_cct *t, const struct ctr_run *run,
 int ctr_report_tree(FILE *out, const struct ctr_run *run, const struct ctr_report_opts *o,
 		    struct ctr_err *e)
 {
-	struct tree_ctx c = {.out = out, .run = run, .o = o};
+	struct tree_ctx c = {.out = out, .run = run, .o = o, .sched = ctr_report_has_sched(run)};
 	struct ctr_cct t;
 	uint32_t *order = NULL;
 	int ret = ctr_cct_build(&t, run, e);
@@ -751,8 +796,12 @@ int ctr_report_tree(FILE *out, const struct ctr_run *run, const struct ctr_repor
 		fputc('\n', out);
 		print_thread_title(out, run, i);
 		print_base(out, run, (uint32_t)i, c.base);
-		fprintf(out, "%10s %10s %10s %7s  %s\n", "total", "self", "calls", "total%",
-			"function");
+		if (c.sched)
+			fprintf(out, "%10s %10s %10s %10s %10s %7s  %s\n", "total", "self",
+				"on-cpu", "off-cpu", "calls", "total%", "function");
+		else
+			fprintf(out, "%10s %10s %10s %7s  %s\n", "total", "self", "calls", "total%",
+				"function");
 		ret = tree_thread(&c, (uint32_t)i, e);
 	}
 	if (!ret && c.hidden) {
@@ -1004,6 +1053,14 @@ static json_t *func_json(const struct ctr_run *run, const struct ctr_prof_entry 
 	jset(j, "max_ns", json_integer((json_int_t)p->max_ns));
 	jset(j, "total_percent", json_real(pct(p->total_ns, base)));
 	jset(j, "self_percent", json_real(pct(p->self_ns, base)));
+	if (ctr_report_has_sched(run)) { /* --sched */
+		jset(j, "oncpu_ns",
+		     json_integer((
+			 json_int_t)(p->total_ns > p->offcpu_ns ? p->total_ns - p->offcpu_ns : 0)));
+		jset(j, "offcpu_ns", json_integer((json_int_t)p->offcpu_ns));
+		jset(j, "offcpu_self_ns", json_integer((json_int_t)p->offcpu_self_ns));
+		jset(j, "preempt_ns", json_integer((json_int_t)p->preempt_ns));
+	}
 	if (thread == CTR_NONE && ctr_report_lat_json(j, run, p->function)) {
 		json_decref(j);
 		return NULL;
@@ -1092,6 +1149,12 @@ static json_t *tree_json(const struct ctr_run *run, const struct ctr_report_opts
 		    (json_int_t)(o->raw_times ? nd->raw_max_ns : nd->max_ns));
 		if (!j)
 			continue;
+		if (ctr_report_has_sched(run)) { /* --sched */
+			jset(j, "oncpu_ns",
+			     json_integer((json_int_t)ctr_report_oncpu_ns(nd, o->raw_times)));
+			jset(j, "offcpu_ns", json_integer((json_int_t)nd->offcpu_ns));
+			jset(j, "preempt_ns", json_integer((json_int_t)nd->preempt_ns));
+		}
 		if (nd->hist_size) { /* the node's own latency distribution */
 			jset(j, "p50_ns", json_integer((json_int_t)nd->p50_ns));
 			jset(j, "p90_ns", json_integer((json_int_t)nd->p90_ns));

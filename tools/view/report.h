@@ -23,6 +23,7 @@ enum ctr_sort_key {
 	CTR_SORT_AVG,
 	CTR_SORT_MAX,
 	CTR_SORT_NAME,
+	CTR_SORT_OFFCPU, /* off-CPU time (ctrace record --sched) */
 };
 
 #define CTR_REPORT_TOP_DEFAULT 30
@@ -55,6 +56,9 @@ struct ctr_prof_entry {
 	uint32_t function;
 	uint64_t calls;
 	uint64_t total_ns, self_ns, min_ns, max_ns;
+	/* --sched: off-CPU time inside the calls (outermost nodes, as total_ns), of that
+	 * preempted, and off-CPU with no call of the function's callees open (summed as self_ns) */
+	uint64_t offcpu_ns, preempt_ns, offcpu_self_ns;
 };
 
 /* Aggregates the nodes of thread @thread (CTR_NONE = all threads) per function, unsorted, one
@@ -92,6 +96,10 @@ const char *ctr_report_fn_attrs(const struct ctr_run *run, uint32_t fid, uint32_
 uint64_t ctr_report_base_ns(const struct ctr_run *run, int raw);
 /* 100% of thread @thread's tables: the sum of its top-level totals (CTR_NONE: all threads). */
 uint64_t ctr_report_thread_base_ns(const struct ctr_run *run, uint32_t thread, int raw);
+/* 1 if the run was recorded with --sched (its nodes carry off-CPU time), else 0. */
+int ctr_report_has_sched(const struct ctr_run *run);
+/* On-CPU time of node @nd: its total less its off-CPU time, at least 0. */
+uint64_t ctr_report_oncpu_ns(const struct ctr_node *nd, int raw);
 /* Sum of calls of function-kind nodes. */
 uint64_t ctr_report_calls(const struct ctr_run *run);
 

@@ -131,8 +131,9 @@ function reduceLocal(tl, from, to, px) {
 	});
 	for (var d in cur) busy.push(cur[d]);
 	var marks = tl.marks.filter(function (mk) { return mk[0] >= from && mk[0] < to; });
+	var offcpu = (tl.offcpu || []).filter(function (o) { return o[0] < to && o[0] + o[1] > from; });
 	return {thread: tl.thread, pid: tl.pid, tid: tl.tid, from: from, to: to, ns_per_px: pw, source: 'static',
-		max_depth: md, calls: calls, busy: busy, marks: marks, detail_ns: tl.ns_per_px};
+		max_depth: md, calls: calls, busy: busy, marks: marks, offcpu: offcpu, detail_ns: tl.ns_per_px};
 }
 
 /* ---- routing ---- */
@@ -276,6 +277,8 @@ function profile(sec, run) {
 	var base = run.duration_ns || 1;
 	var cols = [['function', 'name', 'n'], ['calls', 'calls', 'c'], ['total', 'total_ns', 't'], ['self', 'self_ns', 't'], ['avg', 'avg_ns', 't'], ['min', 'min_ns', 't'], ['max', 'max_ns', 't']];
 	var f0 = run.functions[0] || {};
+	/* a run recorded with --sched: the total split into time on and off the CPU */
+	if (f0.offcpu_ns !== undefined) cols.push(['on-cpu', 'oncpu_ns', 't'], ['off-cpu', 'offcpu_ns', 't']);
 	Object.keys(f0).filter(function (k) { return /^p\d+(_\d+)?_ns$/.test(k); }).forEach(function (k) { cols.push([k.replace(/_ns$/, ''), k, 't']); });
 	/* percentages as ctrace-report computes them: of the threads' summed top-level time */
 	cols.push(['total%', 'total_percent', 'q'], ['self%', 'self_percent', 'q']);
@@ -483,7 +486,7 @@ function timeline(sec, run, my) {
 		}
 		cv.setAttribute('data-axis-last', lastText);
 		hits = [];
-		var ncalls = 0, nlabels = 0, nbusy = 0;
+		var ncalls = 0, nlabels = 0, nbusy = 0, noff = 0;
 		lanes.forEach(function (l) {
 			g.fillStyle = '#333';
 			g.fillText('thread ' + (l.t.name || '') + ' (pid ' + l.t.pid + ', tid ' + l.t.tid + ')' + (l.data ? (l.depth ? '' : ': no calls in view') : ' \u2026'), 4, l.y + LANEHEAD / 2);
@@ -516,6 +519,18 @@ function timeline(sec, run, my) {
 				hits.push([x0, y, w, l, c, null]);
 				ncalls++;
 			});
+			/* --sched: where the thread was off the CPU, the calls fade and a bar under the
+			 * lane's title says blocked (grey) or preempted (orange) */
+			(d.offcpu || []).forEach(function (o) {
+				var x0 = Math.max(x(o[0]), -1), x1 = Math.min(x(o[0] + o[1]), W + 1);
+				if (x1 <= 0 || x0 >= W) return;
+				g.fillStyle = '#fff'; g.globalAlpha = 0.6;
+				g.fillRect(x0, top, Math.max(x1 - x0, 1), Math.min(l.depth, 64) * RH);
+				g.globalAlpha = 1;
+				g.fillStyle = o[3] ? '#ef6c00' : '#546e7a';
+				g.fillRect(x0, top - 3, Math.max(x1 - x0, 1), 3);
+				noff++;
+			});
 			g.fillStyle = '#d32f2f';
 			d.marks.forEach(function (m) { var mx = x(m[0]); g.beginPath(); g.moveTo(mx - 4, l.y + 2); g.lineTo(mx + 4, l.y + 2); g.lineTo(mx, l.y + 10); g.fill(); });
 		});
@@ -523,6 +538,7 @@ function timeline(sec, run, my) {
 		cv.setAttribute('data-lane-drawn', lanes.map(function (l) { return l.data ? visibleDepth(l.data) : l.depth; }).join(','));
 		cv.setAttribute('data-calls', String(ncalls));
 		cv.setAttribute('data-busy', String(nbusy));
+		cv.setAttribute('data-offcpu', String(noff));
 		cv.setAttribute('data-labels', String(nlabels));
 		cv.setAttribute('data-from', String(Math.round(view.t0)));
 		cv.setAttribute('data-to', String(Math.round(view.t1)));
