@@ -5,17 +5,25 @@
 # same binary against its own previous runs 20 times never is (exit 0 every time); call-count
 # changes and a new function are behaviour changes; --metric calls; --function; --json shape;
 # --junit well-formed XML with one testcase per function and the regression as the failure; a
-# raw run directory as the candidate; the exit status of every error case. Robust on a busy
+# raw run directory as the candidate; the same check with the runs in a PostgreSQL store (the
+# server of $CTRACE_TEST_PG, or a throwaway one from tests/pg.sh); the exit status of every
+# error case. Robust on a busy
 # machine: the compared metric is the median call duration, which preemption rarely moves, and
 # each candidate is recorded between its baselines, so a drift of the machine's speed over the
 # test affects both. Prints ok/FAIL lines.
 set -u
 HERE=$(cd "$(dirname "$0")" && pwd)
 . "$HERE/lib/common.sh"
+. "$HERE/../pg.sh"
 B=$(cd "${1:-build}" && pwd)
 C=$B/ctrace
 T=$(mktemp -d /tmp/ctrace-check.XXXXXX)
-trap 'rm -rf "$T"' EXIT
+own_server=0
+cleanup() {
+	[ "$own_server" = 1 ] && ctr_pg_stop
+	rm -rf "$T"
+}
+trap cleanup EXIT
 trap 'exit 130' INT TERM
 S=sqlite:$T/c.db
 cd "$T" || exit 1
@@ -122,6 +130,30 @@ CHECK_SLOW_PCT=30 "$C" record -n -d raw -- ./prog $ROUNDS >/dev/null 2>&1
 RAW=$(ls -d raw/*/ | head -n 1)
 "$C" check -s "$S" --candidate "$RAW" --baseline-meta role=b30 --function parse_config >/dev/null
 check "raw run directory as the candidate: committed and flagged (exit 1)" 1 "$?"
+
+# ---- the runs in a PostgreSQL store, the team store of docs/ci.md ----
+if [ -z "${CTRACE_TEST_PG:-}" ]; then
+	if ctr_pg_start; then own_server=1; else bad "postgresql server" "cannot start one (tests/pg.sh)"; fi
+fi
+if [ -n "${CTRACE_TEST_PG:-}" ]; then
+	QUERY=${CTRACE_TEST_PG#*\?}
+	DB=ctrace_check_$$
+	PGOPTIONS='-c client_min_messages=warning' psql -X -q -v ON_ERROR_STOP=1 "$CTRACE_TEST_PG" \
+		-c "DROP DATABASE IF EXISTS $DB WITH (FORCE)" -c "CREATE DATABASE $DB" >/dev/null
+	PG="postgresql:///$DB?$QUERY"
+	"$C" export -s "$S" --meta role=b30 --to "$PG" >/dev/null 2>&1 &&
+		"$C" export -s "$S" --meta role=c30 --to "$PG" >/dev/null 2>&1
+	"$C" check -s "$PG" --candidate "$C30" --baseline-meta role=b30 --json >"$T/jpg" 2>"$T/epg"
+	check "PostgreSQL store: the 30% slowdown flagged the same (exit 1)" "1 R:parse_config I: B:" \
+		"$? $(verdicts <"$T/jpg")"
+	check "PostgreSQL store: the same figures as from SQLite" "same" "$(python3 -c '
+import json, sys
+a, b = (json.load(open(f)) for f in sys.argv[1:])
+strip = lambda d: [(r["function"], round(r["baseline_ns"]), round(r["candidate_ns"])) for r in d["regressions"]]
+print("same" if strip(a) == strip(b) and sorted(a["baselines"]) == sorted(b["baselines"]) else (strip(a), strip(b)))' "$T/j30" "$T/jpg")"
+	PGOPTIONS='-c client_min_messages=warning' psql -X -q "$CTRACE_TEST_PG" \
+		-c "DROP DATABASE IF EXISTS $DB WITH (FORCE)" >/dev/null 2>&1
+fi
 
 # ---- errors: exit 2 for usage, 3 for the rest; never a verdict ----
 B1=$("$C" list -s "$S" --json | python3 -c 'import json,sys; print(json.load(sys.stdin)[1]["run_id"])')

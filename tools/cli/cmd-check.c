@@ -303,7 +303,9 @@ static int print_result(const struct ctr_check *c, int json)
 	if (!json)
 		return ctr_check_print(stdout, c);
 	o = ctr_check_json(c);
-	txt = o ? json_dumps(o, JSON_INDENT(2) | JSON_PRESERVE_ORDER) : NULL;
+	/* 12 digits: 0.05, not 0.050000000000000003 */
+	txt = o ? json_dumps(o, JSON_INDENT(2) | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(12))
+		: NULL;
 	if (txt)
 		puts(txt);
 	free(txt);
