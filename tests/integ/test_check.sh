@@ -4,7 +4,8 @@
 # slower by deterministic CPU work is flagged, exactly that function and nothing else; the
 # same binary against its own previous runs 20 times never is (exit 0 every time); call-count
 # changes and a new function are behaviour changes; --metric calls; --function; --json shape;
-# --junit well-formed XML with one testcase per function and the regression as the failure; a
+# --junit well-formed XML with one testcase per function and the regression as the failure, C++
+# names escaped; a
 # raw run directory as the candidate; the same check with the runs in a PostgreSQL store (the
 # server of $CTRACE_TEST_PG, or a throwaway one from tests/pg.sh); the exit status of every
 # error case. Robust on a busy
@@ -124,6 +125,17 @@ print(x["baseline_calls_min"], x["baseline_calls_max"], x["candidate_calls"])' "
 "$C" check -s "$S" --candidate "$BEH" --baseline-meta role=self --last 8 --metric calls --json >"$T/jc"
 check "--metric calls: render_page +10% calls regressed (exit 1)" "1 R:render_page" \
 	"$? $(verdicts <"$T/jc" | cut -d' ' -f1)"
+
+# ---- C++ names (<, >, &) in the JUnit XML ----
+g++ -O0 -g -finstrument-functions -o names "$HERE/progs/names.cc" || { bad build g++; exit 1; }
+for i in 1 2 3; do "$C" record -s "sqlite:$T/cxx.db" -- ./names >/dev/null 2>&1; done
+"$C" check -s "sqlite:$T/cxx.db" --baseline latest~1 --baseline latest~2 --junit "$T/cxx.xml" >/dev/null
+rc=$?
+check "C++ names: a verdict (exit 0 or 1), the JUnit XML parses with the names as they were" "yes 1 1" \
+	"$([ $rc -le 1 ] && echo yes) $(python3 -c '
+import sys, xml.etree.ElementTree as ET
+names = {c.get("name") for c in ET.parse(sys.argv[1]).getroot().iter("testcase")}
+print(int("geo::Box<int>::get() const" in names), int("std::allocator<int>::allocator(std::allocator<int> const&)" in names))' "$T/cxx.xml")"
 
 # ---- a raw run directory as the candidate is committed first ----
 CHECK_SLOW_PCT=30 "$C" record -n -d raw -- ./prog $ROUNDS >/dev/null 2>&1

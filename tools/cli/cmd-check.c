@@ -25,7 +25,7 @@ static const char check_help[] =
     "usage: ctrace check --baseline SPEC [--baseline SPEC ...] | --baseline-meta KEY=VALUE\n"
     "                    [--last N]  [--candidate SPEC] [--function GLOB]\n"
     "                    [--metric total|self|p50|p99|calls] [--threshold PCT] [--alpha P]\n"
-    "                    [--json] [--junit FILE] [--store CONN]\n\n"
+    "                    [--no-normalize] [--json] [--junit FILE] [--store CONN]\n\n"
     "Compares each function's per-call figure in the candidate run (default latest) with the\n"
     "baseline runs and reports regressions and improvements beyond the run-to-run noise:\n"
     "a change counts when it is at least PCT percent (default 5) and both the across-run\n"
@@ -42,6 +42,10 @@ static const char check_help[] =
     "                         p50 (default), p99: call duration percentiles; calls: count\n"
     "  --threshold PCT        smallest change reported, in percent (default 5)\n"
     "  --alpha P              significance level of each one-sided test (default 0.01)\n"
+    "  --no-normalize         judge the raw figures; by default a duration metric is judged\n"
+    "                         relative to the candidate run's median change over its functions\n"
+    "                         (with 3 or more), so a machine slower during the whole run is not\n"
+    "                         a regression of every function\n"
     "  --json                 the result as JSON on stdout\n"
     "  --junit FILE           also write JUnit XML: a testcase per function, regressions as\n"
     "                         failures\n\n"
@@ -132,6 +136,9 @@ static int check_opt(int c, const char *arg, struct check_args *a)
 					     "--alpha wants a number in (0, 0.5], not '%s'", arg);
 		a->o.alpha = d;
 		return 0;
+	case 'N':
+		a->o.no_normalize = 1;
+		return 0;
 	case 'h':
 		fputs(check_help, stdout);
 		return 1;
@@ -156,6 +163,7 @@ static int check_parse(int argc, char **argv, struct check_args *a)
 	    {"alpha", required_argument, NULL, 'a'},
 	    {"json", no_argument, NULL, 'j'},
 	    {"junit", required_argument, NULL, 'J'},
+	    {"no-normalize", no_argument, NULL, 'N'},
 	    {"help", no_argument, NULL, 'h'},
 	    {NULL, 0, NULL, 0},
 	};

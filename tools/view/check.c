@@ -390,42 +390,92 @@ static double rel_change(double c, double b)
 	return b > 0 ? c / b - 1 : (c > 0 ? INFINITY : 0);
 }
 
-/* The tests and verdict of row @row from the candidate's @cf and the baselines' values @v (@k
- * of them) and pooled histogram @ph. */
-static void judge(struct ctr_check_row *row, const struct fstat *cf, const double *v, size_t k,
-		  const struct ctr_hist_bucket *ph, size_t nph, const struct ctr_check *c)
+/* Histogram @b (@n buckets) with every value divided by @g, into *@out (caller frees): each
+ * bucket's midpoint moved, buckets that land together merged. 0 or CTR_ENOMEM. */
+static int hist_scale(const struct ctr_hist_bucket *b, size_t n, double g,
+		      struct ctr_hist_bucket **out, size_t *nout)
 {
-	int durations = c->metric != CTR_CHECK_CALLS, up;
-	double mean = 0;
+	struct ctr_hist_bucket *o = malloc((n + 1) * sizeof(*o));
+	size_t k = 0;
 
-	for (size_t i = 0; i < k; i++)
-		mean += v[i];
-	row->baseline = mean / (double)k;
-	row->change = rel_change(row->candidate, row->baseline);
-	up = row->candidate > row->baseline;
-	row->p_runs =
-	    ctr_check_runs_p(v, k, row->candidate, durations ? CTR_CHECK_SPREAD_FLOOR : 0, up);
+	if (!o)
+		return CTR_ENOMEM;
+	for (size_t i = 0; i < n; i++) {
+		double mid =
+		    ((double)ctr_hist_lower(b[i].idx) + (double)ctr_hist_upper(b[i].idx)) / 2;
+		uint32_t idx = ctr_hist_index((uint64_t)llround(mid / g));
+
+		if (k && o[k - 1].idx == idx) /* dividing keeps the order */
+			o[k - 1].count += b[i].count;
+		else
+			o[k++] = (struct ctr_hist_bucket){.idx = idx, .count = b[i].count};
+	}
+	*out = o;
+	*nout = k;
+	return 0;
+}
+
+/* The baselines' values of @name under the metric into @v (*@k of them) and, with @ph, their
+ * pooled histogram into *@ph (caller frees). 0 or CTR_ENOMEM. */
+static int gather(const char *name, const struct ftab *bt, size_t nb, enum ctr_check_metric m,
+		  double *v, size_t *k, struct ctr_hist_bucket **ph, size_t *nph)
+{
+	*k = 0;
+	for (size_t i = 0; i < nb; i++) {
+		const struct fstat *bf = ftab_find(&bt[i], name);
+		double x;
+
+		if (!bf || isnan(x = fvalue(bf, m)))
+			continue;
+		v[(*k)++] = x;
+		if (ph && ctr_hist_merge(ph, nph, bf->h, bf->nh) < 0)
+			return CTR_ENOMEM;
+	}
+	return 0;
+}
+
+/* The tests and verdict of the compared row @row, its candidate figure divided by the
+ * run-wide factor c->run_factor; @v has room for @nb values. 0 or CTR_ENOMEM. */
+static int judge(struct ctr_check_row *row, const struct ftab *ct, const struct ftab *bt, size_t nb,
+		 double *v, const struct ctr_check *c)
+{
+	const struct fstat *cf = ftab_find(ct, row->function);
+	struct ctr_hist_bucket *ph = NULL, *sh = NULL;
+	int durations = c->metric != CTR_CHECK_CALLS, up, ret;
+	double g = c->run_factor, adj = row->candidate / g;
+	size_t k, nph = 0, nsh = 0;
+
+	if ((ret = gather(row->function, bt, nb, c->metric, v, &k, &ph, &nph)) < 0 ||
+	    (g != 1 && (ret = hist_scale(cf->h, cf->nh, g, &sh, &nsh)) < 0))
+		goto out;
+	row->raw_change = rel_change(row->candidate, row->baseline);
+	row->change = rel_change(adj, row->baseline);
+	up = adj > row->baseline;
+	row->p_runs = ctr_check_runs_p(v, k, adj, durations ? CTR_CHECK_SPREAD_FLOOR : 0, up);
 	row->p_rank = NAN;
 	if (c->metric == CTR_CHECK_TOTAL || c->metric == CTR_CHECK_P50)
-		row->p_rank = ctr_check_mwu_p(cf->h, cf->nh, ph, nph, up, NULL);
+		row->p_rank = g != 1 ? ctr_check_mwu_p(sh, nsh, ph, nph, up, NULL)
+				     : ctr_check_mwu_p(cf->h, cf->nh, ph, nph, up, NULL);
 	row->p_value = isnan(row->p_rank) || row->p_runs > row->p_rank ? row->p_runs : row->p_rank;
-	row->impact = fabs(row->candidate - row->baseline) * (durations ? cf->calls : 1);
-	row->compared = 1;
+	row->impact = fabs(adj - row->baseline) * (durations ? cf->calls : 1);
 	if (fabs(row->change) >= c->threshold && row->change != 0 && row->p_value <= c->alpha)
 		row->verdict = up ? CTR_CHECK_REGRESSION : CTR_CHECK_IMPROVEMENT;
+out:
+	free(ph);
+	free(sh);
+	return ret;
 }
 
 /* Fills row @row for function @name from the candidate table @ct and the @nb baseline tables
- * @bt; @v has room for @nb values. */
+ * @bt, all but the tests (judge()); @v has room for @nb values. 0 or CTR_ENOMEM. */
 static int fill_row(struct ctr_check_row *row, const char *name, const struct ftab *ct,
 		    const struct ftab *bt, size_t nb, double *v, const struct ctr_check *c)
 {
 	const struct fstat *cf = ftab_find(ct, name);
-	struct ctr_hist_bucket *ph = NULL;
-	size_t k = 0, nph = 0, present = 0;
-	int ret = 0;
+	size_t k = 0, present = 0;
+	double mean = 0;
 
-	row->baseline = row->candidate = row->change = row->p_value = NAN;
+	row->baseline = row->candidate = row->change = row->raw_change = row->p_value = NAN;
 	row->p_runs = row->p_rank = NAN;
 	row->calls_min = UINT64_MAX;
 	if (!(row->function = strdup(name)))
@@ -436,7 +486,6 @@ static int fill_row(struct ctr_check_row *row, const char *name, const struct ft
 	}
 	for (size_t i = 0; i < nb; i++) {
 		const struct fstat *bf = ftab_find(&bt[i], name);
-		double x;
 
 		if (!bf)
 			continue;
@@ -445,15 +494,13 @@ static int fill_row(struct ctr_check_row *row, const char *name, const struct ft
 			row->calls_min = (uint64_t)bf->calls;
 		if ((uint64_t)bf->calls > row->calls_max)
 			row->calls_max = (uint64_t)bf->calls;
-		if (isnan(x = fvalue(bf, c->metric)))
-			continue;
-		v[k++] = x;
-		if (cf && ctr_hist_merge(&ph, &nph, bf->h, bf->nh) < 0) {
-			ret = CTR_ENOMEM;
-			goto out;
-		}
 	}
+	gather(name, bt, nb, c->metric, v, &k, NULL, NULL);
+	for (size_t i = 0; i < k; i++)
+		mean += v[i];
 	row->n_baselines = k;
+	if (k)
+		row->baseline = mean / (double)k;
 	if (!present)
 		row->calls_min = 0;
 	if (cf && !present)
@@ -463,11 +510,34 @@ static int fill_row(struct ctr_check_row *row, const char *name, const struct ft
 	else if (cf && present &&
 		 (row->candidate_calls < row->calls_min || row->candidate_calls > row->calls_max))
 		row->behaviour |= CTR_CHECK_BEH_CALLS;
-	if (cf && k >= CTR_CHECK_MIN_BASELINES && !isnan(row->candidate))
-		judge(row, cf, v, k, ph, nph, c);
-out:
-	free(ph);
-	return ret;
+	row->compared = cf && k >= CTR_CHECK_MIN_BASELINES && !isnan(row->candidate);
+	return 0;
+}
+
+static int cmp_dbl(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+/* The run-wide factor: the median over the compared functions of candidate / baseline, when
+ * normalizing a duration metric over at least CTR_CHECK_MIN_NORMALIZE of them; else 1. @v has
+ * room for c->n values. */
+static void run_factor(struct ctr_check *c, const struct ctr_check_opts *o, double *v)
+{
+	size_t k = 0;
+
+	c->run_factor = 1;
+	for (size_t i = 0; i < c->n; i++)
+		if (c->rows[i].compared && c->rows[i].baseline > 0 && c->rows[i].candidate > 0)
+			v[k++] = c->rows[i].candidate / c->rows[i].baseline;
+	c->n_factor = k;
+	if (o->no_normalize || c->metric == CTR_CHECK_CALLS || k < CTR_CHECK_MIN_NORMALIZE)
+		return;
+	qsort(v, k, sizeof(*v), cmp_dbl);
+	c->run_factor = k % 2 ? v[k / 2] : (v[k / 2 - 1] + v[k / 2]) / 2;
+	c->normalized = 1;
 }
 
 static int row_rank(const struct ctr_check_row *r)
@@ -487,21 +557,26 @@ static int cmp_rows(const void *pa, const void *pb)
 	return strcmp(a->function, b->function);
 }
 
-static int check_rows(struct ctr_check *c, const struct ftab *ct, const struct ftab *bt, size_t nb,
-		      const struct ftab *all, struct ctr_err *e)
+static int check_rows(struct ctr_check *c, const struct ctr_check_opts *o, const struct ftab *ct,
+		      const struct ftab *bt, size_t nb, const struct ftab *all, struct ctr_err *e)
 {
 	const char **names = NULL;
-	double *v = malloc((nb + 1) * sizeof(*v));
+	double *v = NULL;
 	size_t nn = 0;
 	int ret = CTR_ENOMEM;
 
-	if (!v || union_names(all, nb + 1, &names, &nn) < 0 ||
+	if (union_names(all, nb + 1, &names, &nn) < 0 ||
+	    !(v = malloc((nn + nb + 1) * sizeof(*v))) ||
 	    !(c->rows = calloc(nn + 1, sizeof(*c->rows))))
 		goto out;
-	for (size_t i = 0; i < nn; i++) {
-		struct ctr_check_row *row = &c->rows[c->n++];
+	for (size_t i = 0; i < nn; i++)
+		if (fill_row(&c->rows[c->n++], names[i], ct, bt, nb, v, c) < 0)
+			goto out;
+	run_factor(c, o, v);
+	for (size_t i = 0; i < c->n; i++) {
+		struct ctr_check_row *row = &c->rows[i];
 
-		if (fill_row(row, names[i], ct, bt, nb, v, c) < 0)
+		if (row->compared && judge(row, ct, bt, nb, v, c) < 0)
 			goto out;
 		c->n_compared += row->compared;
 		c->n_regressions += row->verdict == CTR_CHECK_REGRESSION;
@@ -567,7 +642,7 @@ int ctr_check_compare(const struct ctr_run *const *base, size_t nb, const struct
 	for (size_t i = 0; i <= nb; i++)
 		if ((ret = ftab_build(i ? base[i - 1] : cand, o->glob, &tabs[i], e)) < 0)
 			goto out;
-	if ((ret = check_rows(c, &tabs[0], &tabs[1], nb, tabs, e)) < 0)
+	if ((ret = check_rows(c, o, &tabs[0], &tabs[1], nb, tabs, e)) < 0)
 		goto out;
 	if (!c->n_compared) {
 		ret = ctr_err_set(
@@ -608,6 +683,7 @@ static json_t *verdict_json(const struct ctr_check *c, const struct ctr_check_ro
 	fail = fail || json_object_set_new(o, "candidate_ns", num_or_null(r->candidate)) < 0;
 	fail = fail || json_object_set_new(o, "change", num_or_null(r->change)) < 0;
 	fail = fail || json_object_set_new(o, "p_value", num_or_null(r->p_value)) < 0;
+	fail = fail || json_object_set_new(o, "raw_change", num_or_null(r->raw_change)) < 0;
 	fail = fail || json_object_set_new(o, "p_runs", num_or_null(r->p_runs)) < 0;
 	fail = fail || json_object_set_new(o, "p_rank", num_or_null(r->p_rank)) < 0;
 	fail = fail || json_object_set_new(o, "impact_ns", num_or_null(r->impact)) < 0;
@@ -774,6 +850,11 @@ int ctr_check_print(FILE *out, const struct ctr_check *c)
 		"%.1f%%, alpha %g\n",
 		c->candidate, c->n_baselines, ctr_check_metric_name(c->metric), c->threshold * 100,
 		c->alpha);
+	if (c->normalized)
+		fprintf(w,
+			"the candidate run as a whole: %+.1f%% (median of %zu functions); changes "
+			"are relative to it (--no-normalize: raw)\n",
+			(c->run_factor - 1) * 100, c->n_factor);
 	print_verdicts(w, c, CTR_CHECK_REGRESSION, "REGRESSIONS", c->n_regressions);
 	print_verdicts(w, c, CTR_CHECK_IMPROVEMENT, "IMPROVEMENTS", c->n_improvements);
 	print_behaviour(w, c);

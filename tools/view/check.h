@@ -7,9 +7,12 @@
  * the baselines' mean and spread (Student's t with k - 1 degrees of freedom), and, for the
  * duration metrics the histograms describe (total, p50), a Mann-Whitney U rank test of the
  * candidate's per-call durations against the baselines' pooled ones. A change smaller than the
- * threshold is never a verdict. Call-count changes and functions that appear or disappear are
- * reported as behaviour changes. docs/ci.md explains the statistics; this module is pure
- * computation and its text and JSON forms, so the CLI and a viewer share them.
+ * threshold is never a verdict. For the duration metrics the candidate is first divided by its
+ * run-wide factor (the median ratio over the functions), so a machine that was slower or busier
+ * during the whole candidate run does not make every function a regression. Call-count changes and
+ * functions that appear or disappear are reported as behaviour changes. docs/ci.md explains the
+ * statistics; this module is pure computation and its text and JSON forms, so the CLI and a viewer
+ * share them.
  */
 #ifndef CTR_CHECK_H
 #define CTR_CHECK_H
@@ -39,12 +42,15 @@ enum ctr_check_metric {
 /* Resolution floor of a duration's spread, relative to its mean: histogram buckets are 1/128
  * of their lower bound wide, so identical baselines do not make any difference significant. */
 #define CTR_CHECK_SPREAD_FLOOR 0.005
+/* Functions needed to estimate the run-wide factor (the median of their ratios). */
+#define CTR_CHECK_MIN_NORMALIZE 3
 
 struct ctr_check_opts {
 	enum ctr_check_metric metric;
 	double threshold; /* relative, >= 0 */
 	double alpha;	  /* in (0, 0.5] */
 	const char *glob; /* only functions matching it (ctr_report_name_match); NULL = all */
+	int no_normalize; /* judge raw figures, not relative to the run-wide factor */
 };
 
 enum ctr_check_verdict { CTR_CHECK_SAME = 0, CTR_CHECK_REGRESSION, CTR_CHECK_IMPROVEMENT };
@@ -55,14 +61,16 @@ enum ctr_check_verdict { CTR_CHECK_SAME = 0, CTR_CHECK_REGRESSION, CTR_CHECK_IMP
 #define CTR_CHECK_BEH_GONE 0x4u	 /* in every baseline, not in the candidate */
 
 struct ctr_check_row {
-	char *function;	    /* display name */
-	double baseline;    /* mean of the baselines' per-run values (NAN for NEW) */
-	double candidate;   /* the candidate's value (NAN for GONE) */
-	double change;	    /* candidate / baseline - 1 */
-	double p_value;	    /* max(p_runs, p_rank) for the direction of the change */
-	double p_runs;	    /* the across-run prediction test, one-sided */
-	double p_rank;	    /* the rank test, one-sided; NAN where it does not apply */
-	double impact;	    /* |candidate - baseline| x candidate calls (ns; calls: count) */
+	char *function;	   /* display name */
+	double baseline;   /* mean of the baselines' per-run values (NAN for NEW) */
+	double candidate;  /* the candidate's value (NAN for GONE) */
+	double change;	   /* candidate / run_factor / baseline - 1: what is judged */
+	double raw_change; /* candidate / baseline - 1 */
+	double p_value;	   /* max(p_runs, p_rank) for the direction of the change */
+	double p_runs;	   /* the across-run prediction test, one-sided */
+	double p_rank;	   /* the rank test, one-sided; NAN where it does not apply */
+	double
+	    impact; /* |candidate / run_factor - baseline| x candidate calls (ns; calls: count) */
 	uint64_t calls_min; /* the baselines' smallest and largest call counts */
 	uint64_t calls_max;
 	uint64_t candidate_calls;
@@ -78,6 +86,14 @@ struct ctr_check {
 	char candidate[CTR_RUN_ID_MAX];
 	char (*baselines)[CTR_RUN_ID_MAX];
 	size_t n_baselines;
+	/* How much slower (> 1) or faster the candidate run is as a whole: the median over the
+	 * n_factor compared functions of candidate / baseline, when normalized (a duration metric,
+	 * at least CTR_CHECK_MIN_NORMALIZE functions, no opts.no_normalize); else 1. A machine
+	 * that is busier or slower during the candidate moves every function; a regression moves
+	 * a few. */
+	double run_factor;
+	size_t n_factor;
+	int normalized;
 	/* Every function seen: regressions (largest impact first), improvements (same), then the
 	 * rest by name. */
 	struct ctr_check_row *rows;
@@ -96,10 +112,10 @@ int ctr_check_compare(const struct ctr_run *const *base, size_t nb, const struct
 /* Frees @c and everything in it; accepts NULL. */
 void ctr_check_free(struct ctr_check *c);
 
-/* {"candidate", "baselines": [ids], "metric", "threshold", "alpha", "compared",
- * "regressions": [{"function", "metric", "baseline_ns", "candidate_ns", "change", "p_value",
- * "p_runs", "p_rank", "impact_ns", "baseline_runs"}], "improvements": [...],
- * "behaviour_changes": [{"function", "kind", "baseline_calls_min", "baseline_calls_max",
+/* {"candidate", "baselines": [ids], "metric", "threshold", "alpha", "compared", "run_factor",
+ * "normalized", "regressions": [{"function", "metric", "baseline_ns", "candidate_ns", "change",
+ * "p_value", "raw_change", "p_runs", "p_rank", "impact_ns", "baseline_runs"}], "improvements":
+ * [...], "behaviour_changes": [{"function", "kind", "baseline_calls_min", "baseline_calls_max",
  * "candidate_calls"}]}; the *_ns fields hold counts for the calls metric. New reference or
  * NULL (no memory). */
 json_t *ctr_check_json(const struct ctr_check *c);
