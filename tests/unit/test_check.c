@@ -413,3 +413,24 @@ Test(check, run_wide_slowdown_is_not_every_function)
 	ctr_run_free(slow);
 	ctr_run_free(both);
 }
+
+Test(check, json_run_factor)
+{
+	struct ctr_run *b[3] = {mkrun("b0", 1000, 0), mkrun("b1", 1000, 0), mkrun("b2", 1000, 0)};
+	struct ctr_run *slow = mkrun("slow", 1000, 0);
+	struct ctr_check *c = NULL;
+	struct ctr_err e;
+	json_t *o;
+
+	scale_run(slow, 1.5);
+	cr_assert_eq(compare(b, 3, slow, &p50, &c, &e), 0);
+	o = ctr_check_json(c);
+	cr_assert_float_eq(json_real_value(json_object_get(o, "run_factor")), 1.5, 1e-3);
+	cr_assert(json_is_true(json_object_get(o, "normalized")));
+	cr_assert_eq(json_array_size(json_object_get(o, "regressions")), 0);
+	json_decref(o);
+	ctr_check_free(c);
+	for (int i = 0; i < 3; i++)
+		ctr_run_free(b[i]);
+	ctr_run_free(slow);
+}

@@ -252,7 +252,9 @@ static void junit_write(FILE *w, const struct ctr_check *c)
 	fprintf(w, "      <property name=\"candidate\" value=\"%s\"/>\n", c->candidate);
 	for (size_t i = 0; i < c->n_baselines; i++)
 		fprintf(w, "      <property name=\"baseline\" value=\"%s\"/>\n", c->baselines[i]);
-	fprintf(w, "      <property name=\"metric\" value=\"%s\"/>\n    </properties>\n", mn);
+	fprintf(w, "      <property name=\"metric\" value=\"%s\"/>\n", mn);
+	fprintf(w, "      <property name=\"run_factor\" value=\"%.4f\"/>\n    </properties>\n",
+		c->run_factor);
 	for (size_t i = 0; i < c->n; i++) {
 		const struct ctr_check_row *r = &c->rows[i];
 

@@ -453,7 +453,7 @@ static int judge(struct ctr_check_row *row, const struct ftab *ct, const struct 
 	up = adj > row->baseline;
 	row->p_runs = ctr_check_runs_p(v, k, adj, durations ? CTR_CHECK_SPREAD_FLOOR : 0, up);
 	row->p_rank = NAN;
-	if (c->metric == CTR_CHECK_TOTAL || c->metric == CTR_CHECK_P50)
+	if ((c->metric == CTR_CHECK_TOTAL || c->metric == CTR_CHECK_P50) && cf->nh && nph)
 		row->p_rank = g != 1 ? ctr_check_mwu_p(sh, nsh, ph, nph, up, NULL)
 				     : ctr_check_mwu_p(cf->h, cf->nh, ph, nph, up, NULL);
 	row->p_value = isnan(row->p_rank) || row->p_runs > row->p_rank ? row->p_runs : row->p_rank;
@@ -761,6 +761,8 @@ json_t *ctr_check_json(const struct ctr_check *c)
 	fail = fail || json_object_set_new(o, "alpha", json_real(c->alpha)) < 0;
 	fail =
 	    fail || json_object_set_new(o, "compared", json_integer((json_int_t)c->n_compared)) < 0;
+	fail = fail || json_object_set_new(o, "run_factor", json_real(c->run_factor)) < 0;
+	fail = fail || json_object_set_new(o, "normalized", json_boolean(c->normalized)) < 0;
 	fail = fail || rows_json(o, c) < 0;
 	json_decref(ids);
 	if (fail) {
