@@ -66,7 +66,8 @@ import json, sys
 d = json.load(open(sys.argv[1]))
 want = {"function": str, "metric": str, "baseline_ns": float, "candidate_ns": float, "change": float, "p_value": float}
 bad = [k for x in d["regressions"] + d["improvements"] for k, t in want.items() if not isinstance(x.get(k), t)]
-assert set(d) >= {"regressions", "improvements", "behaviour_changes", "candidate", "baselines"}, d.keys()
+assert set(d) >= {"regressions", "improvements", "behaviour_changes", "candidate", "baselines", "run_factor"}, d.keys()
+assert d["normalized"] is True and 0.5 < d["run_factor"] < 2, (d["normalized"], d["run_factor"])
 r = d["regressions"][0]
 assert r["metric"] == "p50" and r["candidate_ns"] > r["baseline_ns"] > 0 and 0 <= r["p_value"] <= 0.01, r
 print("ok" if not bad else bad)' "$T/j30")"
@@ -88,6 +89,9 @@ print(len(cases), len(fails), ",".join(fails), root.get("failures"))' "$T/j.xml"
 "$C" check -s "$S" --candidate "$C30" --baseline-meta role=b30 --function 'render*' --json >"$T/jf"
 check "--function render*: exit 0, one function compared" "0 1 R: I: B:" \
 	"$? $(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["compared"])' "$T/jf") $(verdicts <"$T/jf")"
+"$C" check -s "$S" --candidate "$C30" --baseline-meta role=b30 --no-normalize --json >"$T/jn"
+check "--no-normalize: parse_config still flagged, the factor 1" "1 False 1.0" \
+	"$(python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); print(len(d["regressions"]), d["normalized"], d["run_factor"])' "$T/jn")"
 "$C" check -s "$S" --candidate "$C30" --baseline-meta role=b30 --last 3 --json >"$T/jl"
 check "--last 3: three baselines" "3" \
 	"$(python3 -c 'import json,sys; print(len(json.load(open(sys.argv[1]))["baselines"]))' "$T/jl")"

@@ -521,22 +521,31 @@ static int cmp_dbl(const void *a, const void *b)
 	return x < y ? -1 : x > y;
 }
 
-/* The run-wide factor: the median over the compared functions of candidate / baseline, when
- * normalizing a duration metric over at least CTR_CHECK_MIN_NORMALIZE of them; else 1. @v has
- * room for c->n values. */
+/* The run-wide factor: the median over the compared functions with at least
+ * CTR_CHECK_FACTOR_CALLS calls of candidate / baseline, when normalizing a duration metric over
+ * at least CTR_CHECK_MIN_NORMALIZE of them; else 1. Of an even number, the middle value nearer
+ * to 1, so a function that changed is never averaged in. @v has room for c->n values. */
 static void run_factor(struct ctr_check *c, const struct ctr_check_opts *o, double *v)
 {
 	size_t k = 0;
 
 	c->run_factor = 1;
-	for (size_t i = 0; i < c->n; i++)
-		if (c->rows[i].compared && c->rows[i].baseline > 0 && c->rows[i].candidate > 0)
-			v[k++] = c->rows[i].candidate / c->rows[i].baseline;
+	for (size_t i = 0; i < c->n; i++) {
+		const struct ctr_check_row *r = &c->rows[i];
+
+		if (r->compared && r->baseline > 0 && r->candidate > 0 &&
+		    r->candidate_calls >= CTR_CHECK_FACTOR_CALLS)
+			v[k++] = r->candidate / r->baseline;
+	}
 	c->n_factor = k;
 	if (o->no_normalize || c->metric == CTR_CHECK_CALLS || k < CTR_CHECK_MIN_NORMALIZE)
 		return;
 	qsort(v, k, sizeof(*v), cmp_dbl);
-	c->run_factor = k % 2 ? v[k / 2] : (v[k / 2 - 1] + v[k / 2]) / 2;
+	if (k % 2)
+		c->run_factor = v[k / 2];
+	else
+		c->run_factor =
+		    fabs(log(v[k / 2 - 1])) < fabs(log(v[k / 2])) ? v[k / 2 - 1] : v[k / 2];
 	c->normalized = 1;
 }
 

@@ -42,8 +42,11 @@ enum ctr_check_metric {
 /* Resolution floor of a duration's spread, relative to its mean: histogram buckets are 1/128
  * of their lower bound wide, so identical baselines do not make any difference significant. */
 #define CTR_CHECK_SPREAD_FLOOR 0.005
-/* Functions needed to estimate the run-wide factor (the median of their ratios). */
+/* The run-wide factor is the median ratio of the functions with at least
+ * CTR_CHECK_FACTOR_CALLS calls in the candidate (a function called a few times has a noisy
+ * median: main()'s is the run's duration), when there are CTR_CHECK_MIN_NORMALIZE of them. */
 #define CTR_CHECK_MIN_NORMALIZE 3
+#define CTR_CHECK_FACTOR_CALLS 20
 
 struct ctr_check_opts {
 	enum ctr_check_metric metric;
@@ -87,10 +90,10 @@ struct ctr_check {
 	char (*baselines)[CTR_RUN_ID_MAX];
 	size_t n_baselines;
 	/* How much slower (> 1) or faster the candidate run is as a whole: the median over the
-	 * n_factor compared functions of candidate / baseline, when normalized (a duration metric,
-	 * at least CTR_CHECK_MIN_NORMALIZE functions, no opts.no_normalize); else 1. A machine
-	 * that is busier or slower during the candidate moves every function; a regression moves
-	 * a few. */
+	 * n_factor compared functions (CTR_CHECK_FACTOR_CALLS) of candidate / baseline, when
+	 * normalized (a duration metric, at least CTR_CHECK_MIN_NORMALIZE functions, no
+	 * opts.no_normalize); else 1. A machine that is busier or slower during the candidate moves
+	 * every function; a regression moves a few. */
 	double run_factor;
 	size_t n_factor;
 	int normalized;
