@@ -69,7 +69,7 @@ bad = [k for x in d["regressions"] + d["improvements"] for k, t in want.items() 
 assert set(d) >= {"regressions", "improvements", "behaviour_changes", "candidate", "baselines", "run_factor"}, d.keys()
 assert d["normalized"] is True and 0.5 < d["run_factor"] < 2, (d["normalized"], d["run_factor"])
 r = d["regressions"][0]
-assert r["metric"] == "p50" and r["candidate_ns"] > r["baseline_ns"] > 0 and 0 <= r["p_value"] <= 0.01, r
+assert r["metric"] == "p50" and r["candidate_ns"] > r["baseline_ns"] > 0 and 0 <= r["p_value"] <= 0.001, r
 print("ok" if not bad else bad)' "$T/j30")"
 
 "$C" check -s "$S" --candidate "$C30" --baseline-meta role=b30 >"$T/t30"
@@ -96,13 +96,13 @@ check "--no-normalize: parse_config still flagged, the factor 1" "1 False 1.0" \
 check "--last 3: three baselines" "3" \
 	"$(python3 -c 'import json,sys; print(len(json.load(open(sys.argv[1]))["baselines"]))' "$T/jl")"
 
-# ---- a 10% slower parse_config needs more baselines: six on each side ----
-for i in 1 2 3 4 5 6; do rec b10; done
+# ---- a 10% slower parse_config needs more baselines: eight on each side ----
+for i in 1 2 3 4 5 6 7 8; do rec b10; done
 rec c10 CHECK_SLOW_PCT=10
 C10=$(latest)
-for i in 1 2 3 4 5 6; do rec b10; done
-"$C" check -s "$S" --candidate "$C10" --baseline-meta role=b10 --last 12 --json >"$T/j10"
-check "10% slower with 12 baselines: exit 1, parse_config alone regressed" "1 R:parse_config I: B:" \
+for i in 1 2 3 4 5 6 7 8; do rec b10; done
+"$C" check -s "$S" --candidate "$C10" --baseline-meta role=b10 --last 16 --json >"$T/j10"
+check "10% slower with 16 baselines: exit 1, parse_config alone regressed" "1 R:parse_config I: B:" \
 	"$? $(verdicts <"$T/j10")"
 
 # ---- the same binary against its own previous 8 runs, 20 times: never a verdict ----

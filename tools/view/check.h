@@ -38,7 +38,7 @@ enum ctr_check_metric {
 
 #define CTR_CHECK_MIN_BASELINES 2    /* the spread of fewer runs is unknown */
 #define CTR_CHECK_DEF_THRESHOLD 0.05 /* relative change below which nothing is a verdict */
-#define CTR_CHECK_DEF_ALPHA 0.01     /* significance level of each one-sided test */
+#define CTR_CHECK_DEF_ALPHA 0.001    /* significance level of each one-sided test */
 /* Resolution floor of a duration's spread, relative to its mean: histogram buckets are 1/128
  * of their lower bound wide, so identical baselines do not make any difference significant. */
 #define CTR_CHECK_SPREAD_FLOOR 0.005
