@@ -1,7 +1,8 @@
 #!/bin/sh
 # SPDX-License-Identifier: MIT
 # Runs every test: the Criterion unit binaries given as arguments, then each integration
-# script tests/integ/*.sh (ok/FAIL lines). Prints one "N passed, N failed" line at the end.
+# script tests/integ/*.sh (ok/FAIL lines). Prints the seconds each took ("-- NAME: S s") and one
+# "N passed, N failed in S s" line at the end.
 set -u
 BUILD=${BUILD:-build}
 passed=0
@@ -22,11 +23,14 @@ if [ -z "${CTRACE_TEST_PG:-}" ]; then
 	fi
 fi
 
+start=$(date +%s)
 for t in "$@"; do
 	echo "== $t"
+	t0=$(date +%s)
 	"$t" --jobs 2 >"$log" 2>&1
 	rc=$?
 	cat "$log"
+	echo "-- $t: $(($(date +%s) - t0)) s"
 	line=$(grep 'Synthesis:' "$log" | tail -n 1)
 	p=$(echo "$line" | sed -n 's/.*Passing: \([0-9]*\).*/\1/p')
 	f=$(echo "$line" | sed -n 's/.*Failing: \([0-9]*\).*/\1/p')
@@ -45,9 +49,11 @@ done
 for s in tests/integ/*.sh; do
 	[ -f "$s" ] || continue
 	echo "== $s"
+	t0=$(date +%s)
 	sh "$s" "$BUILD" >"$log" 2>&1
 	rc=$?
 	cat "$log"
+	echo "-- $s: $(($(date +%s) - t0)) s"
 	p=$(grep -c '^ok' "$log")
 	f=$(grep -c '^FAIL' "$log")
 	passed=$((passed + p))
@@ -59,5 +65,5 @@ for s in tests/integ/*.sh; do
 done
 
 echo
-echo "$passed passed, $failed failed"
+echo "$passed passed, $failed failed in $(($(date +%s) - start)) s"
 [ "$failed" -eq 0 ]

@@ -15,7 +15,7 @@ ROOT=$(cd "$HERE/../.." && pwd)
 B=$(cd "${1:-build}" && pwd)
 . "$HERE/lib/common.sh"
 cd "$ROOT" || exit 1
-ONE_WAY="common store tools/ingest tools/export tools/serve tools/cli"
+ONE_WAY="common store tools/ingest tools/view tools/export tools/serve tools/cli"
 
 STAGES=$(sed -n 's/^STAGES := //p' Makefile)
 check "Makefile names the stages" "common store tools/ingest tools/view tools/export tools/serve tools/cli" "$STAGES"
