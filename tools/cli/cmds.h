@@ -13,6 +13,7 @@ int ctr_cmd_export(int argc, char **argv);
 int ctr_cmd_import(int argc, char **argv);
 int ctr_cmd_ctl(int argc, char **argv);
 int ctr_cmd_trend(int argc, char **argv);
+int ctr_cmd_check(int argc, char **argv);
 int ctr_cmd_replay(int argc, char **argv);
 int ctr_cmd_serve(int argc, char **argv);
 int ctr_cmd_exclusions(int argc, char **argv);

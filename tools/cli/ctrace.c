@@ -25,6 +25,7 @@ static const struct {
     {"list", ctr_cmd_list, "list committed runs, newest first"},
     {"query", ctr_cmd_query, "list runs matching filters"},
     {"trend", ctr_cmd_trend, "one function's time across runs, with jumps beyond the noise"},
+    {"check", ctr_cmd_check, "fail CI when a function got slower than the baselines' noise allows"},
     {"serve", ctr_cmd_serve, "serve the interactive viewer and its JSON API over the store"},
     {"delete", ctr_cmd_delete, "delete runs from the store"},
     {"export", ctr_cmd_export, "copy runs matching filters to another store (e.g. jsonl:FILE)"},
