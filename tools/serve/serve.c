@@ -512,6 +512,7 @@ static int ep_run(struct ctr_server *s, struct MHD_Connection *c, const char *sp
 		return ret;
 	o.tree = tree != 0;
 	o.threads = threads != 0;
+	o.compact = 1;
 	ret = run_get(s, spec, &r, &e);
 	if (!ret && !(mem = open_memstream(&buf, &len)))
 		ret = ctr_err_set(&e, CTR_ENOMEM, errno, "out of memory");
