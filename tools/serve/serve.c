@@ -391,6 +391,10 @@ static int parse_filter(struct srv_reply *rp, struct MHD_Connection *c, struct c
 				 dnames[i], d);
 			return reply_err(rp, MHD_HTTP_BAD_REQUEST, CTR_EUSAGE, msg);
 		}
+		if (d && i == 1 && !*dv[i]) /* as ctrace query: "at most 0" matches no run */
+			return reply_err(
+			    rp, MHD_HTTP_BAD_REQUEST, CTR_EUSAGE,
+			    "parameter 'max_duration' is 0: no run takes at most 0 ns");
 	}
 	f->command = arg(c, "command");
 	f->function = arg(c, "function");
@@ -463,6 +467,11 @@ static int ep_runs(struct ctr_server *s, struct MHD_Connection *c, struct srv_re
 	if (limit == 0 || limit > SRV_LIST_MAX) {
 		ret = reply_err(rp, MHD_HTTP_BAD_REQUEST, CTR_EUSAGE,
 				"parameter 'limit' must be 1..1000");
+		goto out;
+	}
+	if (offset > INT64_MAX) { /* what the backends bind; 2^64-1 was taken as no offset */
+		ret = reply_err(rp, MHD_HTTP_BAD_REQUEST, CTR_EUSAGE,
+				"parameter 'offset' must be 0..9223372036854775807");
 		goto out;
 	}
 	pthread_mutex_lock(&s->lock);
