@@ -75,7 +75,8 @@ static int commit_one(struct ctr_store *s, const char *dir, const struct ctr_com
 	if (lfd >= 0)
 		while (flock(lfd, LOCK_EX) != 0 && errno == EINTR)
 			;
-	if (lfd < 0 || !ctr_is_run_dir(dir)) { /* gone (with the commit that won?) */
+	/* (a symlink or a non-directory is not locked: ctr_commit_dir() says what it is) */
+	if (!ctr_is_run_dir(dir)) { /* gone (with the commit that won?) */
 		if (lfd >= 0)
 			close(lfd);
 		if (run_stored(s, base)) {
@@ -85,11 +86,12 @@ static int commit_one(struct ctr_store *s, const char *dir, const struct ctr_com
 		ctr_err_set(&e, CTR_ENOTFOUND, 0, "'%s' is not a run directory (no run.meta)", dir);
 		return ctr_cli_fail("ctrace commit", &e);
 	}
-	if (fstat(lfd, &st) == 0 && ctr_rawrun_id_at(lfd, dir, st.st_uid, id, &e) == 0)
+	if (lfd >= 0 && fstat(lfd, &st) == 0 && ctr_rawrun_id_at(lfd, dir, st.st_uid, id, &e) == 0)
 		was = run_stored(s, id);
 	ctr_err_clear(&e);
 	ret = ctr_commit_dir(s, dir, o, id, &e);
-	close(lfd); /* the lock goes with it, after the directory went */
+	if (lfd >= 0)
+		close(lfd); /* the lock goes with it, after the directory went */
 	if (ret != 0) {
 		if (!e.path[0]) /* keep the file a deeper error named */
 			ctr_err_ctx(&e, dir, NULL, -1);
