@@ -4,12 +4,13 @@
 // DOM, canvas pixels, the network log and the console. Prints ok/FAIL lines; screenshots go to
 // ARTIFACTS.
 //
-// usage: node viewer.test.js CHROMIUM URL OLDER_RUN NEWER_RUN STATIC_HTML ARTIFACTS
+// usage: node viewer.test.js CHROMIUM URL OLDER_RUN NEWER_RUN STATIC_HTML ARTIFACTS [TOKEN_URL
+//        [DEEP_HTML]]
 'use strict';
 const {chromium} = require('playwright-core');
 const path = require('path');
 
-const [chromePath, base, older, newer, staticFile, art, tokenBase] = process.argv.slice(2);
+const [chromePath, base, older, newer, staticFile, art, tokenBase, deepFile] = process.argv.slice(2);
 let fails = 0;
 const ok = (n) => console.log('ok   ' + n);
 const bad = (n, why) => { console.log('FAIL ' + n + ': ' + why); fails++; };
@@ -42,11 +43,29 @@ async function nonWhite(page, sel) {
 		return n;
 	});
 }
-async function waitAttrChange(page, sel, name, old, ms) {
+/* Waits until the timeline at @sel has drawn an answer counted after @req (its data-requests
+ * then) for the very window it shows (data-from/data-to): the condition itself, not a delay, so
+ * that a late answer on a busy machine or a wheel that arrives as several events (each its own
+ * request) is waited for. */
+async function waitAnswered(page, sel, req, ms) {
 	try {
-		await page.waitForFunction(([s, n, o]) => { const e = document.querySelector(s); return e && e.getAttribute(n) !== o; }, [sel, name, old], {timeout: ms || 10000});
+		await page.waitForFunction(([s, r]) => {
+			const e = document.querySelector(s);
+			if (!e || e.getAttribute('data-requests') === r || !e.hasAttribute('data-answer-from')) return false;
+			return Math.abs(+e.getAttribute('data-answer-from') - +e.getAttribute('data-from')) <= 1 &&
+				Math.abs(+e.getAttribute('data-answer-to') - +e.getAttribute('data-to')) <= 1;
+		}, [sel, req], {timeout: ms || 30000});
 		return true;
 	} catch (e) { return false; }
+}
+/* Polls a condition of the test's own state (what the page's responses told it) until it holds
+ * or @ms pass; true when it held. */
+async function until(page, cond, ms) {
+	for (const end = Date.now() + (ms || 30000); !cond();) {
+		if (Date.now() > end) return false;
+		await page.waitForTimeout(20);
+	}
+	return true;
 }
 
 function watch(page, origin, label) {
@@ -150,7 +169,7 @@ async function served(browser) {
 	await page.mouse.move(tb.x + tb.w * 0.5, tb.y + 60);
 	const req0 = await attr(page, tl, 'data-requests');
 	await page.mouse.wheel(0, -800);
-	await waitAttrChange(page, tl, 'data-requests', req0);
+	check('wheel zoom is answered for the window in view', await waitAnswered(page, tl, req0), await attr(page, tl, 'data-answer-from') + '..' + await attr(page, tl, 'data-answer-to'));
 	const span1 = +(await attr(page, tl, 'data-to')) - +(await attr(page, tl, 'data-from'));
 	check('wheel zoom narrows the view', span1 < span0 * 0.5, span0 + ' -> ' + span1);
 	check('wheel zoom requests new data', st.timeline.length > n0, n0 + ' -> ' + st.timeline.length);
@@ -162,15 +181,15 @@ async function served(browser) {
 	await page.mouse.down();
 	await page.mouse.move(tb.x + tb.w * 0.3, tb.y + 60, {steps: 5});
 	await page.mouse.up();
-	await waitAttrChange(page, tl, 'data-requests', req1);
+	await waitAnswered(page, tl, req1);
 	const from2 = +(await attr(page, tl, 'data-from'));
 	check('drag pan moves the view later', from2 > from1, from1 + ' -> ' + from2);
 	check('drag pan requests new data', st.timeline.length > n1, n1 + ' -> ' + st.timeline.length);
 	await shot(page, 'serve-timeline-zoom');
-	for (let i = 0; i < 12; i++) { await page.mouse.wheel(0, -1000); await page.waitForTimeout(30); }
 	const req2 = await attr(page, tl, 'data-requests');
-	await waitAttrChange(page, tl, 'data-requests', req2, 3000);
-	await page.waitForTimeout(400);
+	for (let i = 0; i < 12; i++) await page.mouse.wheel(0, -1000);
+	await waitAnswered(page, tl, req2);
+	await until(page, () => (st.sources || []).includes('events'));
 	const span2 = +(await attr(page, tl, 'data-to')) - +(await attr(page, tl, 'data-from'));
 	check('zoom goes down to single calls (a window under 2 us)', span2 < 2000, span2);
 	check('deep zoom is answered from the decoded events', (st.sources || []).includes('events'), JSON.stringify(st.sources));
@@ -256,12 +275,39 @@ async function staticPage(browser) {
 	await page.mouse.move(tb.x + tb.w * 0.4, tb.y + 60);
 	const req = await attr(page, tl, 'data-requests');
 	await page.mouse.wheel(0, -800);
-	await waitAttrChange(page, tl, 'data-requests', req);
+	await waitAnswered(page, tl, req);
 	const span = +(await attr(page, tl, 'data-to')) - +(await attr(page, tl, 'data-from'));
 	check('static: wheel zoom narrows the view and redraws', span < (to - from) * 0.5 && +(await attr(page, tl, 'data-calls')) > 0, span);
 	await shot(page, 'static-zoom');
 	check('static: no console errors', st.errors.length === 0, st.errors.slice(0, 3).join(' | '));
 	check('static: no network request', st.foreign.length === 0, st.foreign.slice(0, 3).join(' '));
+	await page.close();
+}
+
+/* The static page of a 30,000-deep recursion (main, then rec 30,001 times): the flame graph
+ * draws a bounded number of levels, and "deeper" zooms on down a level chain at a time. */
+async function deepPage(browser) {
+	const page = await browser.newPage({viewport: {width: 1280, height: 900}});
+	const st = watch(page, 'file://', 'deep');
+	await page.goto('file://' + deepFile);
+	await ready(page);
+	const fl = '#flame';
+	await page.waitForSelector(fl + '[data-frames]', {timeout: 20000});
+	const frames = +(await attr(page, fl, 'data-frames'));
+	check('deep: the flame graph draws the root and 64 levels below it', frames === 65, frames);
+	check('deep: a "deeper" link is shown', await page.isVisible('#flame-deeper'), 'hidden');
+	await page.click('#flame-deeper');
+	check('deep: "deeper" zooms 64 levels down', await attr(page, fl, 'data-zoom-depth') === '64' && await attr(page, fl, 'data-zoom') === 'rec', await attr(page, fl, 'data-zoom-depth'));
+	await page.click('#flame-deeper');
+	const d2 = await attr(page, fl, 'data-zoom-depth');
+	const crumbs = await page.$$eval('#flame-crumbs a', (a) => a.map((x) => x.getAttribute('data-depth')));
+	const gap = await page.textContent('#flame-crumbs');
+	check('deep: and again; the crumbs keep the root and the last 8 levels, 120 skipped', d2 === '128' && crumbs.length === 9 && crumbs[0] === '0' && crumbs[8] === '128' && /\u2026 120 levels \u2026/.test(gap), d2 + ' ' + JSON.stringify(crumbs) + ' ' + gap);
+	check('deep: those 9 frames and 64 levels below drawn', +(await attr(page, fl, 'data-frames')) === 9 + 64, await attr(page, fl, 'data-frames'));
+	await page.click('#flame-crumbs a >> nth=0');
+	check('deep: the root crumb zooms back out', await attr(page, fl, 'data-zoom-depth') === '0', await attr(page, fl, 'data-zoom-depth'));
+	await shot(page, 'deep-flame');
+	check('deep: no console errors', st.errors.length === 0, st.errors.slice(0, 3).join(' | '));
 	await page.close();
 }
 
@@ -289,6 +335,7 @@ async function tokened(browser) {
 		await served(browser);
 		await staticPage(browser);
 		if (tokenBase) await tokened(browser);
+		if (deepFile) await deepPage(browser);
 	} catch (e) {
 		bad('browser run', String(e && e.stack || e).split('\n').slice(0, 4).join(' / '));
 	} finally {

@@ -62,6 +62,11 @@ older=$("$C" list --store "$S" --json | python3 -c 'import json,sys; print(json.
 newer=$("$C" list --store "$S" --json | python3 -c 'import json,sys; print(json.load(sys.stdin)[0]["run_id"])')
 "$C" show "$newer" --store "$S" --format html --out "$T/run.html" 2>/dev/null || bad "static export" "ctrace show --format html failed"
 cp "$T/run.html" "$ART/static.html"
+# a 30,000-deep recursion's static page: the flame graph's "deeper" link (issue 24 item 13)
+gcc -O2 -g -finstrument-functions -o "$T/deeprec" "$HERE/progs/deeprec.c" &&
+	"$C" record -d raw --store "sqlite:$T/deep.db" -- "$T/deeprec" 30000 >/dev/null 2>&1 &&
+	"$C" show --store "sqlite:$T/deep.db" --format html --out "$T/deep.html" 2>/dev/null ||
+	bad "deep static export" "deeprec 30000 record or ctrace show --format html failed"
 
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 "$C" serve --store "$S" --listen "127.0.0.1:$port" 2>"$T/serve.err" &
@@ -78,7 +83,7 @@ while [ $i -lt 100 ] && ! grep -q "http://127.0.0.1:$port2/" "$T/serve2.err" 2>/
 
 TMPDIR=$T NODE_PATH=$PW/node_modules timeout 300 node "$ROOT/tests/browser/viewer.test.js" "$chrome" \
 	"http://127.0.0.1:$port/" "$older" "$newer" "$T/run.html" "$ART" \
-	"http://127.0.0.1:$port2/?token=t0k-$$"
+	"http://127.0.0.1:$port2/?token=t0k-$$" "$T/deep.html"
 rc=$?
 [ $rc -eq 0 ] || [ $rc -eq 1 ] || bad "browser test" "node exited with $rc"
 echo "test_browser: screenshots in $ART"

@@ -709,3 +709,74 @@ Test(report, name_match_takes_the_forms_people_write)
 	cr_expect(!ctr_report_name_match(r, c, "mary"), "a C name matches as stored");
 	ctr_run_free(r);
 }
+
+/* A 100-deep chain in --tree --json: "tree" nests CTR_REPORT_JSON_LEVELS levels, the node of the
+ * last level carries "deeper": its id, and "subtrees" continue it, each the same way, so that
+ * every node is there once and nothing nests deeper than the limit; --depth still cuts. */
+Test(report, json_tree_nesting_is_bounded_and_continues_in_subtrees)
+{
+	enum { DEPTH = 100 };
+	struct ctr_run *r = fx_new("20251121T000000-deep00", "./deep", 1000 * MS);
+	struct ctr_report_opts o;
+	struct ctr_err e;
+	json_error_t je;
+	uint32_t parent = CTR_NONE;
+	json_t *j, *th, *subs, *level;
+	size_t seen = 0, n_subs;
+	char *s;
+
+	fx_module(r, "/bin/deep");
+	fx_func(r, CTR_FN_FUNCTION, "rec", "deep.c", 3);
+	fx_thread(r, 1, "deep", 0, 1000 * MS);
+	for (uint32_t d = 0; d < DEPTH; d++)
+		parent = fx_node(r, parent, 0, 0, 1, (DEPTH - d) * MS, MS, (DEPTH - d) * MS,
+				 (DEPTH - d) * MS);
+	opts(&o);
+	o.tree = 1;
+	o.min_percent = 0;
+	o.compact = 1;
+	FX_CAPTURE(s, ctr_report_json(out, r, &o, &e));
+	cr_assert_eq(strchr(s, '\n'), s + strlen(s) - 1, "compact JSON is one line");
+	j = json_loads(s, 0, &je);
+	cr_assert_not_null(j, "invalid JSON: %s", je.text);
+	th = json_array_get(json_object_get(j, "threads"), 0);
+	subs = json_object_get(th, "subtrees");
+	n_subs = json_array_size(subs);
+	cr_assert_eq(n_subs, (DEPTH - 1) / CTR_REPORT_JSON_LEVELS, "subtrees: %zu", n_subs);
+	level = json_object_get(th, "tree");
+	for (size_t sub = 0;;) {
+		json_t *n = json_array_get(level, 0), *deeper;
+
+		cr_assert_eq(json_array_size(level), 1);
+		cr_assert_eq(json_integer_value(json_object_get(n, "total_ns")),
+			     (json_int_t)((DEPTH - seen) * MS));
+		seen++;
+		if ((level = json_object_get(n, "children")))
+			continue;
+		if (!(deeper = json_object_get(n, "deeper")))
+			break;
+		cr_assert_eq(seen % CTR_REPORT_JSON_LEVELS, 0, "cut after %zu levels", seen);
+		cr_assert_lt(sub, n_subs);
+		cr_assert_eq(json_integer_value(json_object_get(json_array_get(subs, sub), "node")),
+			     json_integer_value(deeper), "subtree %zu continues the cut node", sub);
+		level = json_object_get(json_array_get(subs, sub++), "children");
+	}
+	cr_assert_eq(seen, DEPTH, "every node once: %zu", seen);
+	json_decref(j);
+	free(s);
+
+	o.depth = 40; /* --depth 40: the first subtree stops at level 40 */
+	FX_CAPTURE(s, ctr_report_json(out, r, &o, &e));
+	j = json_loads(s, 0, &je);
+	cr_assert_not_null(j, "invalid JSON: %s", je.text);
+	th = json_array_get(json_object_get(j, "threads"), 0);
+	subs = json_object_get(th, "subtrees");
+	cr_assert_eq(json_array_size(subs), 1);
+	level = json_object_get(json_array_get(subs, 0), "children");
+	for (seen = CTR_REPORT_JSON_LEVELS; level; seen++)
+		level = json_object_get(json_array_get(level, 0), "children");
+	cr_assert_eq(seen, 40, "--depth 40 shows 40 levels: %zu", seen);
+	json_decref(j);
+	free(s);
+	ctr_run_free(r);
+}

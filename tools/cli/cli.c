@@ -7,6 +7,7 @@
 #include <fcntl.h>
 #include <jansson.h>
 #include <limits.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -184,6 +185,61 @@ static FILE *out_open_direct(const char *path, struct ctr_err *e)
 	return f;
 }
 
+/* The temporary file of the output being written, removed if SIGINT, SIGTERM or SIGHUP ends
+ * the command first (a killed `show --out` of a deep folded export left gigabytes behind). One
+ * at a time: a command writes one --out file. */
+static const int out_sigs[] = {SIGINT, SIGTERM, SIGHUP};
+static char out_tmp[PATH_MAX];
+static volatile sig_atomic_t out_armed;
+static struct sigaction out_old[sizeof(out_sigs) / sizeof(out_sigs[0])];
+
+/* Async-signal-safe: unlinks the registered temporary file, then dies of @sig as it would have
+ * (SA_RESETHAND put the default action back), so the exit status still says which signal. */
+static void out_on_signal(int sig)
+{
+	int saved = errno;
+
+	if (out_armed) {
+		out_armed = 0;
+		unlink(out_tmp);
+	}
+	raise(sig);
+	errno = saved;
+}
+
+/* Registers @tmp for removal on a fatal signal; a signal the caller ignores (nohup) stays
+ * ignored. With @tmp NULL, unregisters and puts the old handlers back. */
+static void out_guard(const char *tmp)
+{
+	size_t n = sizeof(out_sigs) / sizeof(out_sigs[0]);
+	sigset_t block, old;
+
+	sigemptyset(&block);
+	for (size_t i = 0; i < n; i++)
+		sigaddset(&block, out_sigs[i]);
+	sigprocmask(SIG_BLOCK, &block, &old);
+	if (tmp && !out_armed && strlen(tmp) < sizeof(out_tmp)) {
+		struct sigaction sa;
+
+		memset(&sa, 0, sizeof(sa));
+		sa.sa_handler = out_on_signal;
+		sa.sa_flags = SA_RESETHAND;
+		sigemptyset(&sa.sa_mask);
+		snprintf(out_tmp, sizeof(out_tmp), "%s", tmp);
+		out_armed = 1;
+		for (size_t i = 0; i < n; i++)
+			if (sigaction(out_sigs[i], NULL, &out_old[i]) == 0 &&
+			    out_old[i].sa_handler != SIG_IGN)
+				sigaction(out_sigs[i], &sa, NULL);
+	} else if (!tmp && out_armed) {
+		out_armed = 0;
+		for (size_t i = 0; i < n; i++)
+			if (out_old[i].sa_handler != SIG_IGN)
+				sigaction(out_sigs[i], &out_old[i], NULL);
+	}
+	sigprocmask(SIG_SETMASK, &old, NULL);
+}
+
 FILE *ctr_cli_out_open(const char *path, char **tmp, struct ctr_err *e)
 {
 	mode_t um = umask(0);
@@ -216,6 +272,8 @@ FILE *ctr_cli_out_open(const char *path, char **tmp, struct ctr_err *e)
 		free(*tmp);
 		*tmp = NULL;
 	}
+	if (f)
+		out_guard(*tmp);
 	free(real);
 	return f;
 }
@@ -234,39 +292,58 @@ int ctr_cli_out_close(FILE *f, const char *path, char *tmp, int ok, struct ctr_e
 		return ret;
 	{
 		char target[PATH_MAX]; /* the file the temporary one replaces (a link's target) */
+		sigset_t block, old;
 
+		/* no signal between the rename (or unlink) and the handler's unregistering */
+		sigemptyset(&block);
+		for (size_t i = 0; i < sizeof(out_sigs) / sizeof(out_sigs[0]); i++)
+			sigaddset(&block, out_sigs[i]);
+		sigprocmask(SIG_BLOCK, &block, &old);
 		snprintf(target, sizeof(target), "%.*s", (int)n, tmp);
 		if (ok && rename(tmp, target)) {
 			ret = ctr_err_set(e, CTR_EIO, errno, "cannot write '%s': %s", path,
 					  strerror(errno));
 			ok = 0;
 		}
+		if (!ok)
+			unlink(tmp);
+		out_guard(NULL);
+		sigprocmask(SIG_SETMASK, &old, NULL);
 	}
-	if (!ok)
-		unlink(tmp);
 	free(tmp);
 	return ret;
 }
 
 /* ---- filters (query, export, trend) ---- */
 
-int ctr_cli_filter_opt(int c, const char *arg, struct ctr_filter *f, struct ctr_kv *meta)
+int ctr_cli_filter_opt(int c, const char *arg, struct ctr_filter *f, struct ctr_kv *meta,
+		       struct ctr_err *e)
 {
 	uint64_t d;
 
 	switch (c) {
 	case 'S':
-		return ctr_parse_time(arg, &f->since_unix_ns) ? CTR_EUSAGE : 1;
+		if (ctr_parse_time(arg, &f->since_unix_ns))
+			return ctr_err_set(e, CTR_EUSAGE, 0, "bad --since '%s'", arg);
+		return 1;
 	case 'U':
-		return ctr_parse_time(arg, &f->until_unix_ns) ? CTR_EUSAGE : 1;
+		if (ctr_parse_time(arg, &f->until_unix_ns))
+			return ctr_err_set(e, CTR_EUSAGE, 0, "bad --until '%s'", arg);
+		return 1;
 	case 'D':
 		if (ctr_parse_duration(arg, &d))
-			return CTR_EUSAGE;
+			return ctr_err_set(e, CTR_EUSAGE, 0, "bad --min-duration '%s'", arg);
 		f->min_duration_ns = d;
 		return 1;
 	case 'X':
 		if (ctr_parse_duration(arg, &d))
-			return CTR_EUSAGE;
+			return ctr_err_set(e, CTR_EUSAGE, 0, "bad --max-duration '%s'", arg);
+		/* 0 would mean "at most 0": no run; refused rather than taken as no bound */
+		if (!d)
+			return ctr_err_set(e, CTR_EUSAGE, 0,
+					   "--max-duration '%s' is 0: no run takes at most 0 ns "
+					   "(give a bound above 0, or leave the option out)",
+					   arg);
 		f->max_duration_ns = d;
 		return 1;
 	case 'C':
@@ -288,7 +365,8 @@ int ctr_cli_filter_opt(int c, const char *arg, struct ctr_filter *f, struct ctr_
 		char *eq = strchr(arg, '=');
 
 		if (!eq || eq == arg)
-			return CTR_EUSAGE;
+			return ctr_err_set(e, CTR_EUSAGE, 0, "bad --meta '%s': KEY=VALUE wanted",
+					   arg);
 		meta[f->n_meta].key = strndup(arg, (size_t)(eq - arg));
 		meta[f->n_meta].value = eq + 1;
 		f->meta = meta;

@@ -50,7 +50,9 @@ int ctr_cli_parse_u64(const char *s, uint64_t *v);
 
 /* Opens @path for an output written all or nothing: a temporary file beside it (mode as a
  * plain fopen would create) that ctr_cli_out_close() renames over @path. *@tmp is the
- * temporary name (caller passes it to ctr_cli_out_close). NULL with @e set on failure. */
+ * temporary name (caller passes it to ctr_cli_out_close). Until then SIGINT, SIGTERM and
+ * SIGHUP (unless ignored) remove the temporary file and end the command by that signal. NULL
+ * with @e set on failure. Not thread-safe; one such output at a time. */
 FILE *ctr_cli_out_open(const char *path, char **tmp, struct ctr_err *e);
 /* Closes @f; with @ok renames the temporary file over @path, else (or when the close fails)
  * removes it, so @path is either the whole output or untouched. Frees @tmp. 0 or CTR_EIO. */
@@ -71,6 +73,11 @@ int ctr_cli_out_close(FILE *f, const char *path, char *tmp, int ok, struct ctr_e
 	}
 
 extern const char ctr_cli_filter_help[];
-int ctr_cli_filter_opt(int c, const char *arg, struct ctr_filter *f, struct ctr_kv *meta);
+/* Applies filter option @c (a CTR_CLI_FILTER_LONGOPTS value) with @arg to @f (@meta: room for
+ * one more --meta/--build-id pair, which @f then points to). 1 when applied, 0 when @c is no
+ * filter option, CTR_EUSAGE with @e's message naming the option and value when @arg is bad
+ * (--max-duration 0 included: it could match no run). */
+int ctr_cli_filter_opt(int c, const char *arg, struct ctr_filter *f, struct ctr_kv *meta,
+		       struct ctr_err *e);
 
 #endif

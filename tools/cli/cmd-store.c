@@ -5,14 +5,17 @@
  */
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <jansson.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "../../common/decode.h"
 #include "../../store/runjson.h"
@@ -24,18 +27,80 @@
 
 /* ---- commit ------------------------------------------------------------------------- */
 
+/* Whether run @id is in @s (exactly that id, not a prefix or "latest"). */
+static int run_stored(struct ctr_store *s, const char *id)
+{
+	char found[CTR_RUN_ID_MAX];
+
+	return *id && ctr_store_resolve(s, id, found, NULL) == 0 && !strcmp(found, id);
+}
+
+static void say_already(struct ctr_store *s, const char *id)
+{
+	fprintf(stderr,
+		"ctrace: run %s already committed to %s (CTRACE_E_EXISTS): not saved twice\n", id,
+		ctr_store_name(s));
+}
+
+/* The last component of @dir without trailing slashes: the run id a recorder names it by. */
+static void dir_base(const char *dir, char out[CTR_RUN_ID_MAX])
+{
+	size_t end = strlen(dir), start;
+
+	while (end > 1 && dir[end - 1] == '/')
+		end--;
+	for (start = end; start > 0 && dir[start - 1] != '/'; start--)
+		;
+	snprintf(out, CTR_RUN_ID_MAX, "%.*s", (int)(end - start), dir + start);
+}
+
+/*
+ * Commits one run directory. Several `ctrace commit` of one directory at once (two shells, a
+ * cron job and a user) are serialized by an exclusive flock(2) on the directory: the first
+ * commits it and removes it, the others wait, then find the run in the store (or the
+ * directory gone, named by the run id) and say "already committed", exit 0, as a commit of a
+ * run committed before does (docs/errors.md); before, they raced the removal and failed with
+ * CTRACE_E_NOT_FOUND. Returns the exit status.
+ */
 static int commit_one(struct ctr_store *s, const char *dir, const struct ctr_commit_opts *o)
 {
-	char id[CTR_RUN_ID_MAX];
+	char id[CTR_RUN_ID_MAX] = "", base[CTR_RUN_ID_MAX];
+	int lfd, ret, was = 0;
 	struct ctr_err e;
+	struct stat st;
 
 	ctr_err_clear(&e);
-	if (ctr_commit_dir(s, dir, o, id, &e) != 0) {
+	dir_base(dir, base);
+	lfd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (lfd >= 0)
+		while (flock(lfd, LOCK_EX) != 0 && errno == EINTR)
+			;
+	/* (a symlink or a non-directory is not locked: ctr_commit_dir() says what it is) */
+	if (!ctr_is_run_dir(dir)) { /* gone (with the commit that won?) */
+		if (lfd >= 0)
+			close(lfd);
+		if (run_stored(s, base)) {
+			say_already(s, base);
+			return 0;
+		}
+		ctr_err_set(&e, CTR_ENOTFOUND, 0, "'%s' is not a run directory (no run.meta)", dir);
+		return ctr_cli_fail("ctrace commit", &e);
+	}
+	if (lfd >= 0 && fstat(lfd, &st) == 0 && ctr_rawrun_id_at(lfd, dir, st.st_uid, id, &e) == 0)
+		was = run_stored(s, id);
+	ctr_err_clear(&e);
+	ret = ctr_commit_dir(s, dir, o, id, &e);
+	if (lfd >= 0)
+		close(lfd); /* the lock goes with it, after the directory went */
+	if (ret != 0) {
 		if (!e.path[0]) /* keep the file a deeper error named */
 			ctr_err_ctx(&e, dir, NULL, -1);
 		return ctr_cli_fail("ctrace commit", &e);
 	}
-	fprintf(stderr, "ctrace: run %s committed to %s\n", id, ctr_store_name(s));
+	if (was)
+		say_already(s, id);
+	else
+		fprintf(stderr, "ctrace: run %s committed to %s\n", id, ctr_store_name(s));
 	return 0;
 }
 
@@ -168,13 +233,6 @@ int ctr_cmd_commit(int argc, char **argv)
 	}
 	if (optind < argc) {
 		for (int i = optind; i < argc; i++) {
-			if (!ctr_is_run_dir(argv[i])) {
-				ctr_err_clear(&e);
-				ctr_err_set(&e, CTR_ENOTFOUND, 0,
-					    "'%s' is not a run directory (no run.meta)", argv[i]);
-				ret = ctr_cli_fail("ctrace commit", &e);
-				continue;
-			}
 			int r = commit_one(s, argv[i], &o);
 
 			ret = ret ? ret : r;
@@ -245,6 +303,20 @@ static void print_runs(struct ctr_run **runs, size_t n, int json)
 		fclose(vis);
 }
 
+/* --limit / --offset N: a decimal 0..INT64_MAX (what every backend can bind; -1 or 2^64-1
+ * wrapped to "no limit", "no offset" before). 0 or CTR_EUSAGE with @e naming @opt. */
+static int page_arg(const char *opt, const char *arg, size_t *out, struct ctr_err *e)
+{
+	uint64_t v;
+
+	if (ctr_cli_parse_u64(arg, &v) || v > INT64_MAX || v > SIZE_MAX)
+		return ctr_err_set(e, CTR_EUSAGE, 0,
+				   "bad %s '%s': a whole number 0..9223372036854775807 wanted", opt,
+				   arg);
+	*out = (size_t)v;
+	return 0;
+}
+
 static int list_like(int argc, char **argv, const char *name, int with_filters)
 {
 	static const struct option opts[] = {
@@ -277,10 +349,12 @@ static int list_like(int argc, char **argv, const char *name, int with_filters)
 			json = 1;
 			break;
 		case 'l':
-			limit = strtoul(optarg, NULL, 10);
-			break;
 		case 'o':
-			offset = strtoul(optarg, NULL, 10);
+			if (page_arg(c == 'l' ? "--limit" : "--offset", optarg,
+				     c == 'l' ? &limit : &offset, &e)) {
+				ret = ctr_cli_usage(name, "%s", e.msg);
+				goto out;
+			}
 			break;
 		case 'h':
 			printf("usage: %s [--store CONN] [--json] [--limit N] [--offset N]%s\n\n"
@@ -289,8 +363,12 @@ static int list_like(int argc, char **argv, const char *name, int with_filters)
 			       with_filters ? ctr_cli_filter_help : "");
 			goto out;
 		default:
-			r = with_filters ? ctr_cli_filter_opt(c, optarg, &f, meta) : 0;
-			if (r <= 0) {
+			r = with_filters ? ctr_cli_filter_opt(c, optarg, &f, meta, &e) : 0;
+			if (r < 0) {
+				ret = ctr_cli_usage(name, "%s", e.msg);
+				goto out;
+			}
+			if (!r) {
 				ret = ctr_cli_usage(name, "bad option or value%s%s",
 						    optarg ? ": " : "", optarg ? optarg : "");
 				goto out;
@@ -449,7 +527,7 @@ int ctr_cmd_export(int argc, char **argv)
 	struct ctr_store *s = NULL, *d = NULL;
 	struct ctr_err e;
 	size_t copied = 0, skipped = 0;
-	int c, ret = 0;
+	int c, ret = 0, r;
 
 	memset(&f, 0, sizeof(f));
 	ctr_err_clear(&e);
@@ -471,8 +549,9 @@ int ctr_cmd_export(int argc, char **argv)
 			       ctr_cli_filter_help);
 			goto out;
 		default:
-			if (ctr_cli_filter_opt(c, optarg, &f, meta) <= 0) {
-				ret = ctr_cli_usage("ctrace export", "bad option or value");
+			if ((r = ctr_cli_filter_opt(c, optarg, &f, meta, &e)) <= 0) {
+				ret = ctr_cli_usage("ctrace export", "%s",
+						    r ? e.msg : "bad option or value");
 				goto out;
 			}
 		}

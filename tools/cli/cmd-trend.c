@@ -53,7 +53,7 @@ int ctr_cmd_trend(int argc, char **argv)
 	struct ctr_trend *t = NULL;
 	struct ctr_err e;
 	enum ctr_metric m = CTR_METRIC_SELF;
-	int c, json = 0, ret = 0;
+	int c, json = 0, ret = 0, r;
 
 	memset(&f, 0, sizeof(f));
 	ctr_err_clear(&e);
@@ -84,7 +84,11 @@ int ctr_cmd_trend(int argc, char **argv)
 						    "the function is the argument, not --function");
 				goto out;
 			}
-			if (ctr_cli_filter_opt(c, optarg, &f, meta) <= 0) {
+			if ((r = ctr_cli_filter_opt(c, optarg, &f, meta, &e)) < 0) {
+				ret = ctr_cli_usage("ctrace trend", "%s", e.msg);
+				goto out;
+			}
+			if (!r) {
 				ret = ctr_cli_usage("ctrace trend", "bad option or value%s%s",
 						    optarg ? ": " : "", optarg ? optarg : "");
 				goto out;

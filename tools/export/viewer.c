@@ -67,6 +67,7 @@ static int static_data(FILE *mem, const struct ctr_run *run, const struct ctr_tl
 	memset(&ro, 0, sizeof(ro));
 	ro.tree = 1;
 	ro.threads = 1;
+	ro.compact = 1;
 	ro.raw_times = o->raw_times;
 	fprintf(mem, "{\"static\":1,\"px\":%d,\"run\":", CTR_VIEWER_STATIC_PX);
 	ret = ctr_report_json(mem, run, &ro, e);

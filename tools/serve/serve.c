@@ -391,6 +391,10 @@ static int parse_filter(struct srv_reply *rp, struct MHD_Connection *c, struct c
 				 dnames[i], d);
 			return reply_err(rp, MHD_HTTP_BAD_REQUEST, CTR_EUSAGE, msg);
 		}
+		if (d && i == 1 && !*dv[i]) /* as ctrace query: "at most 0" matches no run */
+			return reply_err(
+			    rp, MHD_HTTP_BAD_REQUEST, CTR_EUSAGE,
+			    "parameter 'max_duration' is 0: no run takes at most 0 ns");
 	}
 	f->command = arg(c, "command");
 	f->function = arg(c, "function");
@@ -465,6 +469,11 @@ static int ep_runs(struct ctr_server *s, struct MHD_Connection *c, struct srv_re
 				"parameter 'limit' must be 1..1000");
 		goto out;
 	}
+	if (offset > INT64_MAX) { /* what the backends bind; 2^64-1 was taken as no offset */
+		ret = reply_err(rp, MHD_HTTP_BAD_REQUEST, CTR_EUSAGE,
+				"parameter 'offset' must be 0..9223372036854775807");
+		goto out;
+	}
 	pthread_mutex_lock(&s->lock);
 	ret = ctr_store_list(s->store, &f, (size_t)limit, (size_t)offset, &runs, &n, &e);
 	for (size_t i = 0; !ret && i < n; i++) {
@@ -512,6 +521,7 @@ static int ep_run(struct ctr_server *s, struct MHD_Connection *c, const char *sp
 		return ret;
 	o.tree = tree != 0;
 	o.threads = threads != 0;
+	o.compact = 1;
 	ret = run_get(s, spec, &r, &e);
 	if (!ret && !(mem = open_memstream(&buf, &len)))
 		ret = ctr_err_set(&e, CTR_ENOMEM, errno, "out of memory");

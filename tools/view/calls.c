@@ -308,11 +308,20 @@ struct replay {
 	struct stack st;
 };
 
+/* Levels drawn with indentation; a deeper line says its depth instead ("[depth N] "), as
+ * ctrace-report --tree does, so that the trace of a 100k-deep recursion grows with its calls,
+ * not with their depth squared. */
+#define RP_INDENT_MAX 64
+
 static void rp_line(struct replay *r, uint64_t t, const char *dur, uint32_t vdepth, const char *a,
 		    const char *b)
 {
-	fprintf(r->out, "%14" PRIu64 " %10s %8d | %*s%s%s\n", t, dur, r->tid, (int)(2 * vdepth), "",
-		a, b);
+	if (vdepth > RP_INDENT_MAX)
+		fprintf(r->out, "%14" PRIu64 " %10s %8d | %*s[depth %" PRIu32 "] %s%s\n", t, dur,
+			r->tid, 2 * RP_INDENT_MAX, "", vdepth, a, b);
+	else
+		fprintf(r->out, "%14" PRIu64 " %10s %8d | %*s%s%s\n", t, dur, r->tid,
+			(int)(2 * vdepth), "", a, b);
 }
 
 /* "()" after a name that has no parameter list of its own (a --full-names C++ name has). */

@@ -22,6 +22,7 @@
 #include <time.h>
 
 #include "../../common/fmt.h"
+#include "../../common/grow.h"
 #include "calls.h"
 #include "cxxname.h"
 #include "graph.h"
@@ -902,62 +903,145 @@ static json_t *run_header_json(const struct ctr_run *run, const struct ctr_repor
 	return j;
 }
 
-/* Nested tree of one thread for --tree --json, honouring depth and min_percent. */
-static json_t *tree_json(const struct ctr_run *run, const struct ctr_report_opts *o,
-			 const struct ctr_cct *t, struct attr_index *ai, uint32_t first,
-			 uint64_t min_total, unsigned depth)
+/* One tree node's fields for --tree --json, without its children. NULL when out of memory. */
+static json_t *tree_node_json(const struct ctr_run *run, const struct ctr_report_opts *o,
+			      struct attr_index *ai, uint32_t k)
 {
-	json_t *arr = json_array();
+	const struct ctr_node *nd = &run->nodes[k];
+	json_t *j;
+	size_t a;
 
-	for (uint32_t k = first; arr && k != CTR_NONE; k = t->next_sibling[k]) {
-		const struct ctr_node *nd = &run->nodes[k];
-		json_t *j;
-		size_t a;
-
-		if (n_total(nd, o->raw_times) < min_total)
-			continue;
-		j = json_pack(
-		    "{s:I,s:o,s:s,s:I,s:I,s:I,s:I,s:I}", "function", (json_int_t)nd->function,
-		    "name", jstr(run->functions[nd->function].name), "kind",
-		    ctr_runjson_kind_name(run->functions[nd->function].kind), "calls",
-		    (json_int_t)nd->calls, "total_ns", (json_int_t)n_total(nd, o->raw_times),
-		    "self_ns", (json_int_t)n_self(nd, o->raw_times), "min_ns",
-		    (json_int_t)(o->raw_times ? nd->raw_min_ns : nd->min_ns), "max_ns",
-		    (json_int_t)(o->raw_times ? nd->raw_max_ns : nd->max_ns));
-		if (!j)
-			continue;
-		if (ctr_report_has_sched(run)) { /* --sched */
-			jset(j, "oncpu_ns",
-			     json_integer((json_int_t)ctr_report_oncpu_ns(nd, o->raw_times)));
-			jset(j, "offcpu_ns", json_integer((json_int_t)nd->offcpu_ns));
-			jset(j, "preempt_ns", json_integer((json_int_t)nd->preempt_ns));
-		}
-		if (nd->hist_size) { /* the node's own latency distribution */
-			jset(j, "p50_ns", json_integer((json_int_t)nd->p50_ns));
-			jset(j, "p90_ns", json_integer((json_int_t)nd->p90_ns));
-			jset(j, "p99_ns", json_integer((json_int_t)nd->p99_ns));
-			jset(j, "p999_ns", json_integer((json_int_t)nd->p999_ns));
-		}
-		a = attr_first(ai, run, k);
-		if (a < ai->n) {
-			json_t *attrs = json_array();
-
-			for (; a < ai->n && run->attrs[ai->idx[a]].node == k; a++) {
-				const struct ctr_attr *at = &run->attrs[ai->idx[a]];
-
-				json_array_append_new(attrs, json_pack("{s:o,s:o,s:I}", "key",
-								       jstr(at->key), "value",
-								       jstr(at->value), "count",
-								       (json_int_t)at->count));
-			}
-			jset(j, "attributes", attrs);
-		}
-		if (t->first_child[k] != CTR_NONE && (!o->depth || depth + 1 < o->depth))
-			jset(j, "children",
-			     tree_json(run, o, t, ai, t->first_child[k], min_total, depth + 1));
-		json_array_append_new(arr, j);
+	j = json_pack("{s:I,s:o,s:s,s:I,s:I,s:I,s:I,s:I}", "function", (json_int_t)nd->function,
+		      "name", jstr(run->functions[nd->function].name), "kind",
+		      ctr_runjson_kind_name(run->functions[nd->function].kind), "calls",
+		      (json_int_t)nd->calls, "total_ns", (json_int_t)n_total(nd, o->raw_times),
+		      "self_ns", (json_int_t)n_self(nd, o->raw_times), "min_ns",
+		      (json_int_t)(o->raw_times ? nd->raw_min_ns : nd->min_ns), "max_ns",
+		      (json_int_t)(o->raw_times ? nd->raw_max_ns : nd->max_ns));
+	if (!j)
+		return NULL;
+	if (ctr_report_has_sched(run)) { /* --sched */
+		jset(j, "oncpu_ns",
+		     json_integer((json_int_t)ctr_report_oncpu_ns(nd, o->raw_times)));
+		jset(j, "offcpu_ns", json_integer((json_int_t)nd->offcpu_ns));
+		jset(j, "preempt_ns", json_integer((json_int_t)nd->preempt_ns));
 	}
-	return arr;
+	if (nd->hist_size) { /* the node's own latency distribution */
+		jset(j, "p50_ns", json_integer((json_int_t)nd->p50_ns));
+		jset(j, "p90_ns", json_integer((json_int_t)nd->p90_ns));
+		jset(j, "p99_ns", json_integer((json_int_t)nd->p99_ns));
+		jset(j, "p999_ns", json_integer((json_int_t)nd->p999_ns));
+	}
+	a = attr_first(ai, run, k);
+	if (a < ai->n) {
+		json_t *attrs = json_array();
+
+		for (; a < ai->n && run->attrs[ai->idx[a]].node == k; a++) {
+			const struct ctr_attr *at = &run->attrs[ai->idx[a]];
+
+			json_array_append_new(
+			    attrs, json_pack("{s:o,s:o,s:I}", "key", jstr(at->key), "value",
+					     jstr(at->value), "count", (json_int_t)at->count));
+		}
+		jset(j, "attributes", attrs);
+	}
+	return j;
+}
+
+/* A node whose children continue in the thread's "subtrees" (the nesting limit was reached). */
+struct tree_cut {
+	uint32_t node;
+	unsigned depth; /* of its children, from the thread's roots */
+};
+
+struct tree_json_ctx {
+	const struct ctr_run *run;
+	const struct ctr_report_opts *o;
+	const struct ctr_cct *t;
+	struct attr_index *ai;
+	uint64_t min_total;
+	struct tree_cut *cuts; /* a queue: cuts[head..n) still to write */
+	size_t n_cuts, cap_cuts, head;
+	struct {
+		uint32_t next; /* the next sibling to write at this level */
+		json_t *arr;   /* borrowed: owned by the tree being built */
+	} st[CTR_REPORT_JSON_LEVELS];
+};
+
+/* The nested tree of the sibling list starting at @first, whose nodes are at @depth from the
+ * thread's roots, at most CTR_REPORT_JSON_LEVELS levels deep: a node at the last level that has
+ * children gets "deeper": its node id instead of "children", and is queued in c->cuts. Built
+ * with an explicit stack (no recursion: a program's depth is unbounded). NULL when out of
+ * memory. */
+static json_t *tree_json(struct tree_json_ctx *c, uint32_t first, unsigned depth)
+{
+	const struct ctr_report_opts *o = c->o;
+	json_t *root = json_array();
+	size_t sp = 0;
+
+	if (!root)
+		return NULL;
+	c->st[sp].next = first;
+	c->st[sp++].arr = root;
+	while (sp) {
+		uint32_t k = c->st[sp - 1].next, child;
+		unsigned d = depth + (unsigned)sp - 1;
+		json_t *j, *arr = c->st[sp - 1].arr;
+
+		if (k == CTR_NONE) {
+			sp--;
+			continue;
+		}
+		c->st[sp - 1].next = c->t->next_sibling[k];
+		if (n_total(&c->run->nodes[k], o->raw_times) < c->min_total)
+			continue;
+		if (!(j = tree_node_json(c->run, o, c->ai, k)) || json_array_append_new(arr, j))
+			goto fail;
+		child = c->t->first_child[k];
+		if (child == CTR_NONE || (o->depth && d + 1 >= o->depth))
+			continue;
+		if (sp == CTR_REPORT_JSON_LEVELS) {
+			if (ctr_grow((void **)&c->cuts, &c->cap_cuts, c->n_cuts + 1,
+				     sizeof(*c->cuts)) ||
+			    jset(j, "deeper", json_integer((json_int_t)k)))
+				goto fail;
+			c->cuts[c->n_cuts++] = (struct tree_cut){k, d + 1};
+			continue;
+		}
+		if (!(arr = json_array()) || jset(j, "children", arr))
+			goto fail;
+		c->st[sp].next = child;
+		c->st[sp++].arr = arr;
+	}
+	return root;
+fail:
+	json_decref(root);
+	return NULL;
+}
+
+/* Thread @th's "tree" and, when it is deeper than CTR_REPORT_JSON_LEVELS, its "subtrees":
+ * [{"node": ID, "children": [...]}, ...], each continuing a node marked "deeper". 0 or -1 when
+ * out of memory. */
+static int thread_tree_json(struct tree_json_ctx *c, json_t *th, uint32_t th_idx)
+{
+	json_t *tree, *subs = NULL;
+
+	c->n_cuts = c->head = 0;
+	if (!(tree = tree_json(c, c->t->root[th_idx], 0)) || jset(th, "tree", tree))
+		return -1;
+	while (c->head < c->n_cuts) {
+		struct tree_cut cut = c->cuts[c->head++];
+		json_t *sub;
+
+		if (!subs && (!(subs = json_array()) || jset(th, "subtrees", subs)))
+			return -1;
+		if (!(tree = tree_json(c, c->t->first_child[cut.node], cut.depth)) ||
+		    !(sub =
+			  json_pack("{s:I,s:o}", "node", (json_int_t)cut.node, "children", tree)) ||
+		    json_array_append_new(subs, sub))
+			return -1;
+	}
+	return 0;
 }
 
 int ctr_report_json(FILE *out, const struct ctr_run *run, const struct ctr_report_opts *o,
@@ -985,10 +1069,16 @@ int ctr_report_json(FILE *out, const struct ctr_run *run, const struct ctr_repor
 		json_t *threads = json_object_get(j, "threads");
 		struct ctr_cct t;
 		struct attr_index ai = {0};
+		struct tree_json_ctx *tc = NULL;
+
 		ret = ctr_cct_build(&t, run, e);
 		if (ret)
 			goto out;
 		ret = attr_index_build(&ai, run, e);
+		if (!ret && tree && !(tc = calloc(1, sizeof(*tc))))
+			ret = ctr_err_set(e, CTR_ENOMEM, ENOMEM, "out of memory building JSON");
+		if (tc)
+			*tc = (struct tree_json_ctx){.run = run, .o = o, .t = &t, .ai = &ai};
 		for (size_t i = 0; !ret && i < run->n_threads; i++) {
 			json_t *th = json_array_get(threads, i);
 
@@ -1004,16 +1094,24 @@ int ctr_report_json(FILE *out, const struct ctr_run *run, const struct ctr_repor
 				}
 				jset(th, "functions", tf);
 			}
-			if (tree)
-				jset(th, "tree",
-				     tree_json(run, o, &t, &ai, t.root[i], min_total, 0));
+			if (tree) {
+				tc->min_total = min_total;
+				if (thread_tree_json(tc, th, (uint32_t)i) < 0)
+					ret = ctr_err_set(e, CTR_ENOMEM, ENOMEM,
+							  "out of memory building JSON");
+			}
 		}
+		if (tc)
+			free(tc->cuts);
+		free(tc);
 		free(ai.idx);
 		ctr_cct_release(&t);
 		if (ret)
 			goto out;
 	}
-	if (json_dumpf(j, out, JSON_INDENT(2) | JSON_PRESERVE_ORDER) || fputc('\n', out) == EOF)
+	if (json_dumpf(j, out,
+		       (o->compact ? JSON_COMPACT : JSON_INDENT(2)) | JSON_PRESERVE_ORDER) ||
+	    fputc('\n', out) == EOF)
 		ret =
 		    ctr_err_set(e, CTR_EIO, errno, "cannot write the report: %s", strerror(errno));
 out:

@@ -32,6 +32,12 @@ enum ctr_sort_key {
 /* Options shared by the views; zero-initialised means: sort by self time, no row limit (0),
  * no filter, compensated times, unlimited depth, show every tree node (min_percent 0),
  * box-drawing tree. ctr_report_opts_init() sets the command-line defaults instead. */
+/* --tree --json nests at most this many levels per tree: a node of the last level that has
+ * children gets "deeper": NODE_ID, and its children continue in the thread's "subtrees", so the
+ * JSON's nesting (and the recursion of any reader) stays bounded however deep the program went,
+ * and the text grows with the number of nodes (docs/report.md). */
+#define CTR_REPORT_JSON_LEVELS 32
+
 struct ctr_report_opts {
 	int sort;	      /* enum ctr_sort_key */
 	size_t top;	      /* rows per table, 0 = all */
@@ -43,6 +49,7 @@ struct ctr_report_opts {
 	int no_header;	      /* do not print the run header line */
 	int threads;	      /* JSON: add a per-thread "functions" array to each thread */
 	int tree;	      /* JSON: add each thread's nested call "tree" */
+	int compact;	      /* JSON: no indentation (ctrace serve, the HTML page) */
 	int match_name;	      /* diff: pair functions by name alone, not name + module */
 };
 

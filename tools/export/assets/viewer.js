@@ -322,21 +322,50 @@ function profile(sec, run) {
 }
 
 /* ---- flame graph ---- */
+/* A tree of any depth stays browsable: the graph draws at most FLAME_LEVELS levels below the
+ * zoomed frame and its last FLAME_ANCESTORS ancestors (under the root); the "deeper" link (or a
+ * click on a frame of the bottom level) zooms on down. Every walk of the tree uses an explicit
+ * stack: a recursive one overflows the script's stack on a 30,000-deep run. */
+var FLAME_LEVELS = 64, FLAME_ANCESTORS = 8;
 function flameTree(run, thread) {
 	var root = {name: thread < 0 ? 'all threads' : 'thread ' + (run.threads[thread].name || run.threads[thread].tid), total: 0, self: 0, children: [], parent: null};
-	function addInto(dst, src) {
-		(src || []).forEach(function (n) {
-			var c = null;
-			for (var i = 0; i < dst.children.length; i++) if (dst.children[i].name === n.name) { c = dst.children[i]; break; }
-			if (!c) { c = {name: n.name, fid: n.function, total: 0, self: 0, calls: 0, children: [], parent: dst}; dst.children.push(c); }
+	var work = [];
+	run.threads.forEach(function (t, i) {
+		if (thread >= 0 && thread !== i) return;
+		/* a node marked "deeper" continues in the thread's subtrees (docs/report.md) */
+		var subs = {};
+		(t.subtrees || []).forEach(function (s) { subs[s.node] = s.children; });
+		work.push([root, t.tree, subs]);
+	});
+	while (work.length) {
+		var w = work.pop(), dst = w[0], subs = w[2];
+		if (!dst.byName) dst.byName = new Map();
+		(w[1] || []).forEach(function (n) {
+			var c = dst.byName.get(n.name);
+			if (!c) { c = {name: n.name, fid: n.function, total: 0, self: 0, calls: 0, children: [], parent: dst}; dst.children.push(c); dst.byName.set(n.name, c); }
 			c.total += n.total_ns; c.self += n.self_ns; c.calls += n.calls;
-			addInto(c, n.children);
+			var kids = n.children || (n.deeper !== undefined ? subs[n.deeper] : null);
+			if (kids) work.push([c, kids, subs]);
 		});
 	}
-	run.threads.forEach(function (t, i) { if (thread < 0 || thread === i) addInto(root, t.tree); });
 	root.children.forEach(function (c) { root.total += c.total; });
-	(function sortKids(n) { n.children.sort(function (a, b) { return b.total - a.total; }); n.children.forEach(sortKids); })(root);
+	for (var st = [root]; st.length;) {
+		var n = st.pop();
+		delete n.byName;
+		n.children.sort(function (a, b) { return b.total - a.total; });
+		for (var i = 0; i < n.children.length; i++) st.push(n.children[i]);
+	}
 	return root;
+}
+/* Levels below @n, counted down to @limit at most. */
+function flameDepth(n, limit) {
+	var m = 0;
+	for (var st = [[n, 0]]; st.length;) {
+		var e = st.pop();
+		if (e[1] > m) m = e[1];
+		if (e[1] < limit) e[0].children.forEach(function (c) { st.push([c, e[1] + 1]); });
+	}
+	return m;
 }
 function flame(sec, run) {
 	var sel = el('select', {id: 'flame-thread'});
@@ -348,14 +377,22 @@ function flame(sec, run) {
 	var cv = el('canvas', {id: 'flame', 'class': 'flame'});
 	var tip = el('div', {id: 'flame-tip', 'class': 'tip'});
 	add(sec, add(el('div', {'class': 'tools'}), sel, search, info), bc, add(el('div', {'class': 'canvaswrap'}), cv, tip));
-	var root = flameTree(run, -1), zoom = root, rects = [], RH = 18;
+	var deeper = el('a', {id: 'flame-deeper', href: 'javascript:void 0', 'class': 'note', title: 'zoom into the heaviest frame of the bottom level'}, 'deeper \u203a');
+	deeper.style.display = 'none';
+	add(sec, deeper);
+	var root = flameTree(run, -1), zoom = root, rects = [], RH = 18, bottom = null;
 	function depthOf(n) { var d = 0; for (var p = n; p.parent; p = p.parent) d++; return d; }
-	function maxDepth(n) { var m = 0; n.children.forEach(function (c) { m = Math.max(m, 1 + maxDepth(c)); }); return m; }
 	function matches(n, re) { return re && re.test(n.name); }
 	function draw() {
 		var re = null, needle = search.value.trim();
 		if (needle) { try { re = new RegExp(needle, 'i'); } catch (x) { re = new RegExp(needle.replace(/[.*+?^${}()|[\]\\]/g, '\\$&'), 'i'); } }
-		var zd = depthOf(zoom), md = zd + maxDepth(zoom) + 1;
+		/* The ancestors of the zoomed frame, full width: the root and the last FLAME_ANCESTORS. */
+		var anc = [];
+		for (var p = zoom; p; p = p.parent) anc.push(p);
+		anc.reverse();
+		var skipped = anc.length > FLAME_ANCESTORS + 1 ? anc.length - FLAME_ANCESTORS - 1 : 0;
+		if (skipped) anc = [anc[0]].concat(anc.slice(skipped + 1));
+		var zd = anc.length - 1, md = zd + flameDepth(zoom, FLAME_LEVELS) + 1;
 		var W = cv.clientWidth || 1000, H = md * RH + 2, dpr = window.devicePixelRatio || 1;
 		cv.width = W * dpr; cv.height = H * dpr; cv.style.height = H + 'px';
 		var g = cv.getContext('2d');
@@ -364,6 +401,7 @@ function flame(sec, run) {
 		g.font = '12px system-ui, sans-serif';
 		g.textBaseline = 'middle';
 		rects = [];
+		bottom = null;
 		var matched = 0, drawn = 0;
 		function box(n, x, w, d, hot) {
 			var y = d * RH;
@@ -374,32 +412,41 @@ function flame(sec, run) {
 			rects.push([x, y, w, n]);
 			drawn++;
 		}
-		/* The ancestors of the zoomed frame, full width. */
-		var anc = [];
-		for (var p = zoom; p; p = p.parent) anc.unshift(p);
 		anc.forEach(function (a, i) { box(a, 0, W, i, matches(a, re)); });
-		function lay(n, x, w, d, inHot) {
-			var cx = x, scale = n.total ? w / n.total : 0;
+		/* Depth-first with an explicit stack, FLAME_LEVELS levels below the zoomed frame; a
+		 * frame of the bottom level with children below is where "deeper" goes. */
+		var last = zd + FLAME_LEVELS;
+		for (var st = [[zoom, 0, W, zd + 1, matches(zoom, re)]]; st.length;) {
+			var e = st.pop(), n = e[0], cx = e[1], d = e[3], scale = n.total ? e[2] / n.total : 0, kids = [];
 			n.children.forEach(function (c) {
 				var cw = c.total * scale;
-				if (cw >= 0.3) { var hot = matches(c, re); if (hot && !inHot) matched += c.total; box(c, cx, cw, d, hot); lay(c, cx, cw, d + 1, inHot || hot); }
+				if (cw >= 0.3) {
+					var hot = matches(c, re);
+					if (hot && !e[4]) matched += c.total;
+					box(c, cx, cw, d, hot);
+					if (d < last) kids.push([c, cx, cw, d + 1, e[4] || hot]);
+					else if (c.children.length && (!bottom || c.total > bottom.total)) bottom = c;
+				}
 				cx += cw;
 			});
+			for (var i = kids.length - 1; i >= 0; i--) st.push(kids[i]);
 		}
-		lay(zoom, 0, W, zd + 1, matches(zoom, re));
 		if (re && matches(zoom, re)) matched = zoom.total;
 		cv.setAttribute('data-frames', String(drawn));
 		cv.setAttribute('data-zoom', zoom.name);
+		cv.setAttribute('data-zoom-depth', String(depthOf(zoom)));
 		cv.setAttribute('data-matched-ns', String(matched));
+		deeper.style.display = bottom ? '' : 'none';
 		info.textContent = re ? 'matches cover ' + pct(matched, zoom.total || 1) + ' of ' + (zoom === root ? 'the run' : shortName(zoom.name)) + ' (' + fmtNs(matched) + ')' : '';
 		bc.textContent = '';
 		anc.forEach(function (a, i) {
-			var b = el('a', {href: 'javascript:void 0', 'data-depth': String(i)}, i ? shortName(a.name) : a.name);
+			var b = el('a', {href: 'javascript:void 0', 'data-depth': String(depthOf(a))}, i ? shortName(a.name) : a.name);
 			b.addEventListener('click', function () { zoom = a; draw(); });
-			if (i) add(bc, el('span', null, ' \u203a '));
+			if (i) add(bc, el('span', null, i === 1 && skipped ? ' \u203a \u2026 ' + skipped + ' levels \u2026 \u203a ' : ' \u203a '));
 			add(bc, b);
 		});
 	}
+	deeper.addEventListener('click', function () { if (bottom) { zoom = bottom; draw(); } });
 	function hit(ev) {
 		var r = cv.getBoundingClientRect(), x = ev.clientX - r.left, y = ev.clientY - r.top;
 		for (var i = rects.length - 1; i >= 0; i--) { var q = rects[i]; if (x >= q[0] && x < q[0] + q[2] && y >= q[1] && y < q[1] + RH) return q[3]; }
@@ -555,6 +602,9 @@ function timeline(sec, run, my) {
 				l.data = d; l.depth = visibleDepth(d); /* sized to what this window holds */
 				if (!requests++) { clearTimeout(slow); note.textContent = 'wheel: zoom, drag: pan, click a call for its details'; }
 				cv.setAttribute('data-requests', String(requests));
+				/* the window this answer is for: a test waits for it to be the one in view */
+				cv.setAttribute('data-answer-from', String(from));
+				cv.setAttribute('data-answer-to', String(to));
 				draw();
 				/* first paint with data: a lane of the timeline drawn (bench/serve.sh) */
 				if (!window.ctraceFirstPaint) window.ctraceFirstPaint = performance.now();
