@@ -24,15 +24,15 @@
 
 extern char **environ;
 
-#define SNAP_MAX 128	       /* CTRACE_* and LD_PRELOAD entries kept */
-#define SNAP_BYTES 32768       /* their text */
-#define STACK_ENV 512	       /* entries of a new environment built on the stack */
-#define LD_PRELOAD_MAX 8192    /* "LD_PRELOAD=ours:theirs" built on the stack */
-#define ARGS_MAX (1 << 16)     /* execl*() arguments gathered on the stack, at most */
+#define SNAP_MAX 128	    /* CTRACE_* and LD_PRELOAD entries kept */
+#define SNAP_BYTES 32768    /* their text */
+#define STACK_ENV 512	    /* entries of a new environment built on the stack */
+#define LD_PRELOAD_MAX 8192 /* "LD_PRELOAD=ours:theirs" built on the stack */
+#define ARGS_MAX (1 << 16)  /* execl*() arguments gathered on the stack, at most */
 
 static char snap_text[SNAP_BYTES];
 static const char *snap[SNAP_MAX];
-static int n_snap;	     /* -1: no snapshot (AT_SECURE, opted out): pass through */
+static int n_snap;	       /* -1: no snapshot (AT_SECURE, opted out): pass through */
 static char our_lib[PATH_MAX]; /* this preload's file, as an LD_PRELOAD entry */
 
 typedef int (*execve_fn)(const char *, char *const[], char *const[]);
@@ -110,8 +110,7 @@ void ctr_exec_init(int follow)
 	n_snap = -1;
 	if (!follow)
 		return;
-	if (dladdr((void *)ctr_exec_init, &di) && di.dli_fname &&
-	    !realpath(di.dli_fname, our_lib))
+	if (dladdr((void *)ctr_exec_init, &di) && di.dli_fname && !realpath(di.dli_fname, our_lib))
 		snprintf(our_lib, sizeof(our_lib), "%s", di.dli_fname);
 	n_snap = 0;
 	for (char **e = environ; e && *e; e++) {
@@ -120,8 +119,9 @@ void ctr_exec_init(int follow)
 		if (strncmp(*e, "CTRACE_", 7) && strncmp(*e, "LD_PRELOAD=", 11))
 			continue;
 		if (n_snap == SNAP_MAX || used + len > sizeof(snap_text)) {
-			ctr_log(CTR_LOG_WARN, "too many CTRACE_ variables: '%.40s' is not passed to "
-					      "exec'd programs with an environment of their own",
+			ctr_log(CTR_LOG_WARN,
+				"too many CTRACE_ variables: '%.40s' is not passed to "
+				"exec'd programs with an environment of their own",
 				*e);
 			continue;
 		}
@@ -136,8 +136,8 @@ void ctr_exec_init(int follow)
  * following is off), else a new array in @buf (@cap entries) or, too big for it and outside a
  * vfork child, in *@map (caller munmaps *@map_size bytes). @ld holds a merged LD_PRELOAD entry.
  */
-static char *const *follow_env(char *const *envp, char **buf, size_t cap, char *ld,
-			       void **map, size_t *map_size)
+static char *const *follow_env(char *const *envp, char **buf, size_t cap, char *ld, void **map,
+			       size_t *map_size)
 {
 	size_t n = 0, add = 0, k;
 	const char *ld_keep = NULL; /* their LD_PRELOAD, to prepend ours to */
@@ -169,8 +169,9 @@ static char *const *follow_env(char *const *envp, char **buf, size_t cap, char *
 	out = buf;
 	if (n + add + 1 > cap) {
 		*map_size = (n + add + 1) * sizeof(char *);
-		if (ctr_foreign() || (*map = mmap(NULL, *map_size, PROT_READ | PROT_WRITE,
-						  MAP_PRIVATE | MAP_ANONYMOUS, -1, 0)) == MAP_FAILED) {
+		if (ctr_foreign() ||
+		    (*map = mmap(NULL, *map_size, PROT_READ | PROT_WRITE,
+				 MAP_PRIVATE | MAP_ANONYMOUS, -1, 0)) == MAP_FAILED) {
 			*map = NULL; /* in a vfork child a mapping would stay in the parent */
 			return envp;
 		}
