@@ -105,6 +105,10 @@ PY
 		check "$cc $entry, own environment: status, processes, top mid leaf" "0 $n 1 3 4 " \
 			"$? $(procs "$S") $(calls "$S" top mid leaf)"
 	done
+	FOLLOW_PRELOAD=$D/libfldep.so "$B/ctrace" record -d "$D/data" -s "$S" -- "$D/fspawn" \
+		posix_spawn >/dev/null 2>"$D/sp.err"
+	check "$cc posix_spawn, own LD_PRELOAD: kept, ctrace prepended; processes, top mid leaf" \
+		"0 3 1 3 4 " "$? $(procs "$S") $(calls "$S" top mid leaf)"
 	"$B/ctrace" record --no-follow-exec -d "$D/data" -s "$S" -- "$D/fspawn" posix_spawn \
 		>/dev/null 2>"$D/sp.err"
 	check "$cc --no-follow-exec: the spawned programs run untraced" "0 1 1 0 0 " \

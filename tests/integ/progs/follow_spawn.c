@@ -4,7 +4,9 @@
  * from a fork child) with envp = {"PATH=/usr/bin:/bin", "HOME=/nonexistent-home", NULL}. The
  * spawned program checks that it got that environment, calls mid() x3 and execve()s itself as
  * "final" with envp = {"HOME=/final-home", NULL}; "final" calls leaf() x4 and exits 7. The
- * parent exits 0 when its child exited 7. */
+ * parent exits 0 when its child exited 7. With FOLLOW_PRELOAD=LIB in the parent's environment,
+ * the spawned program's envp also has LD_PRELOAD=LIB, and it checks that it got
+ * LD_PRELOAD=...libctrace.so:LIB (ctrace prepended, the program's own entry kept). */
 #define _GNU_SOURCE
 #include <fcntl.h>
 #include <spawn.h>
@@ -40,7 +42,17 @@ static int env_is(const char *home)
 static int start(const char *entry, const char *self)
 {
 	char *argv[] = {(char *)"follow_spawn", (char *)"spawned", NULL};
-	char *envp[] = {(char *)"PATH=/usr/bin:/bin", (char *)"HOME=/nonexistent-home", NULL};
+	char *envp[] = {(char *)"PATH=/usr/bin:/bin", (char *)"HOME=/nonexistent-home", NULL, NULL,
+			NULL};
+	const char *extra = getenv("FOLLOW_PRELOAD");
+	char ld[4096], want[4200];
+
+	if (extra) {
+		snprintf(ld, sizeof(ld), "LD_PRELOAD=%s", extra);
+		snprintf(want, sizeof(want), "FOLLOW_WANT=%s", extra);
+		envp[2] = ld;
+		envp[3] = want;
+	}
 	pid_t pid;
 	int st;
 
@@ -84,8 +96,17 @@ int main(int argc, char **argv)
 		char *fargv[] = {(char *)"follow_spawn", (char *)"final", NULL};
 		char *fenvp[] = {(char *)"HOME=/final-home", NULL};
 
+		const char *want = getenv("FOLLOW_WANT"), *ld = getenv("LD_PRELOAD");
+
 		if (!env_is("/nonexistent-home"))
 			return 96;
+		if (want) { /* ".../libctrace.so:WANT" */
+			size_t n = strlen(want), l = ld ? strlen(ld) : 0;
+			const char *c = ld ? strstr(ld, "libctrace.so:") : NULL;
+
+			if (!c || l <= n || strcmp(ld + l - n, want) || c + 13 != ld + l - n)
+				return 98;
+		}
 		for (int i = 0; i < 3; i++)
 			mid();
 		execve(self, fargv, fenvp);
