@@ -53,7 +53,11 @@ enum ctr_opt_kind {
 	  CTR_OPT_GLOB_DURATION, 0, 86400000000000ull, "FUNC:D",                                   \
 	  "with --ring: a snapshot after a call of FUNC longer than D")                            \
 	X(SCHED, "CTRACE_SCHED", "sched", 0, "sched", CTR_OPT_FLAG, 0, 1, "",                      \
-	  "record context switches: off-CPU time per call (ctrace record only)")
+	  "record context switches: off-CPU time per call (ctrace record only)")                   \
+	X(NO_FOLLOW_EXEC, "CTRACE_NO_FOLLOW_EXEC", "no-follow-exec", 0, "no_follow_exec",          \
+	  CTR_OPT_FLAG, 0, 1, "",                                                                  \
+	  "pass the environments of exec and spawn calls as given (not followed without ctrace's " \
+	  "variables)")
 
 #define CTR_OPT_ENUM_(id, env, lng, sh, key, kind, mn, mx, arg, help) CTR_OPT_##id,
 enum ctr_opt_id { CTR_OPTIONS(CTR_OPT_ENUM_) CTR_OPT_N };

@@ -426,6 +426,9 @@ int ctr_control_init(void)
 				ctr_setenv("CTRACE_SCHED_BY", "none");
 			}
 			break;
+		case CTR_OPT_NO_FOLLOW_EXEC:
+			ctr_opts.no_follow_exec = (int)val.u;
+			break;
 		case CTR_OPT_N:
 			break;
 		}

@@ -1278,6 +1278,17 @@ static __attribute__((noinline)) void exit_gated(struct ctr_thr *t, uintptr_t fn
 
 	switch (t->gate) {
 	case CTR_G_UNINIT:
+		if (t->depth && ctr_proc.enabled && ctr_global_on && !ctr_opts.have_filter &&
+		    !ctr_proc.dormant_start) {
+			/* a fork child returning through inherited frames before any call of its
+			 * own: it starts here, so they are counted as in a child that calls */
+			ctr_thread_start(t);
+			if (t->gate == CTR_G_OPEN)
+				generic_exit_locked(t, fn, now_ticks());
+			else if (t->gate != CTR_G_UNINIT && t->gate != CTR_G_BUSY)
+				exit_gated(t, fn);
+			return;
+		}
 		/* switched on while this thread ran: like a dormant thread, its frames are open */
 		if (!ctr_proc.enabled || !ctr_proc.dormant_start)
 			return;

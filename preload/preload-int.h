@@ -61,6 +61,7 @@ struct ctr_opts {
 	uint32_t sample;       /* record 1 in N calls of each function (counted) */
 	int have_watch;	       /* flight-recorder triggers: some functions are watched */
 	uint64_t slower_ticks; /* --trigger-slower: a call longer than this takes a snapshot */
+	int no_follow_exec;    /* CTRACE_NO_FOLLOW_EXEC: exec'd environments passed as given */
 };
 
 enum { CTR_DECIDE_RECORD = 0, CTR_DECIDE_EXCLUDE = 1, CTR_DECIDE_FILTER = 2, CTR_DECIDE_WATCH = 3 };
@@ -81,6 +82,11 @@ void ctr_capture_stack(struct ctr_thr *t, int include_first);
 CTR_EXPORT void ctrace__pause(void);
 CTR_EXPORT void ctrace__resume(void);
 CTR_EXPORT int ctrace__enabled(void);
+
+/* exec.c: the exec and spawn wrappers. Snapshots the CTRACE_* and LD_PRELOAD variables of
+ * environ (the constructor calls it last, after the preload's own additions) and resolves
+ * libc's entry points; with @follow 0 the wrappers pass every environment as given. */
+void ctr_exec_init(int follow);
 
 /* patch.c */
 void ctr_bypass_hooks(int on);

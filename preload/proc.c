@@ -341,7 +341,7 @@ int ctr_foreign(void)
 static struct {
 	uintptr_t bias;
 	uint32_t hash;
-	int seen;
+	int seen, nofile;
 } modules[MAX_MODULES];
 static int n_modules;
 
@@ -384,6 +384,92 @@ static void build_id_hex(const struct dl_phdr_info *info, char *out, size_t outs
 	}
 }
 
+/* A hex number at *@s, which is moved past it (no sscanf: also called from exit paths). */
+static unsigned long parse_hex(const char **s)
+{
+	unsigned long v = 0;
+
+	for (;; (*s)++) {
+		char c = **s;
+		int d = c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
+
+		if (d < 0)
+			return v;
+		v = v * 16 + (unsigned long)d;
+	}
+}
+
+/*
+ * The file of an object the loader names by a relative path (dlopen("./x.so"),
+ * LD_LIBRARY_PATH=.): the kernel's name of the mapping at @addr in /proc/self/maps, which
+ * stays right whatever the cwd is now; else the cwd joined with @name. 0, or -1 (no file:
+ * the vdso). read() only: also called from exit paths.
+ */
+static int resolve_relative(const char *name, uintptr_t addr, char *out, size_t outsz)
+{
+	char buf[8192];
+	size_t have = 0;
+	int fd = open("/proc/self/maps", O_RDONLY | O_CLOEXEC), found = 0;
+
+	while (fd >= 0 && !found) {
+		ssize_t r = read(fd, buf + have, sizeof(buf) - 1 - have);
+		char *line = buf, *nl;
+
+		if (r <= 0)
+			break;
+		have += (size_t)r;
+		buf[have] = 0;
+		while (!found && (nl = strchr(line, '\n'))) {
+			const char *p = line;
+			unsigned long lo, hi;
+			char *slash;
+
+			*nl = 0;
+			slash = strchr(line, '/');
+			lo = parse_hex(&p);
+			hi = *p == '-' ? (p++, parse_hex(&p)) : 0;
+			if (addr >= lo && addr < hi) {
+				found = slash ? 1 : -1;
+				if (slash)
+					snprintf(out, outsz, "%s", slash);
+			}
+			line = nl + 1;
+		}
+		have -= (size_t)(line - buf);
+		memmove(buf, line, have);
+	}
+	if (fd >= 0)
+		close(fd);
+	if (found)
+		return found > 0 ? 0 : -1;
+	if (!strchr(name, '/') || !getcwd(out, outsz))
+		return -1;
+	while (name[0] == '.' && name[1] == '/')
+		name += 2;
+	size_t n = strlen(out);
+	snprintf(out + n, outsz - n, "/%s", name);
+	return 0;
+}
+
+/* The time of the L and U lines a scan writes: a T line before them when it changes. */
+struct scan_time {
+	uint64_t load; /* 0: the objects were there from the process's start (no T line) */
+	uint64_t last; /* of the last T line written */
+};
+
+static void write_time_line(struct scan_time *st, uint64_t t)
+{
+	char line[40];
+	int n;
+
+	if (!t || t == st->last)
+		return;
+	n = snprintf(line, sizeof(line), "T %llx\n", (unsigned long long)t);
+	if (maps_fd() >= 0 && write(maps_fd(), line, (size_t)n) < 0)
+		(void)0;
+	st->last = t;
+}
+
 static int scan_module(struct dl_phdr_info *info, size_t size, void *arg)
 {
 	char path[PATH_MAX], bid[128], line[PATH_MAX + 256];
@@ -392,20 +478,7 @@ static int scan_module(struct dl_phdr_info *info, size_t size, void *arg)
 	uint32_t h;
 	int i, n;
 
-	if (!name || !*name) {
-		ssize_t r = readlink("/proc/self/exe", path, sizeof(path) - 1);
-
-		if (r <= 0)
-			return 0;
-		path[r] = 0;
-		if (info->dlpi_addr == 0 && n_modules > 0)
-			return 0; /* only the first empty name is the executable */
-	} else if (name[0] != '/') {
-		return 0; /* vdso and friends: no file */
-	} else {
-		snprintf(path, sizeof(path), "%s", name);
-	}
-	h = str_hash(path);
+	h = str_hash(name ? name : "");
 	for (i = 0; i < n_modules; i++) {
 		if (modules[i].bias == info->dlpi_addr && modules[i].hash == h) {
 			modules[i].seen = 1;
@@ -422,14 +495,32 @@ static int scan_module(struct dl_phdr_info *info, size_t size, void *arg)
 		if (info->dlpi_addr + ph->p_vaddr + ph->p_memsz > hi)
 			hi = info->dlpi_addr + ph->p_vaddr + ph->p_memsz;
 	}
-	build_id_hex(info, bid, sizeof(bid));
-	ctr_control_module(path, info->dlpi_addr, lo, hi);
+	if (!name || !*name) {
+		ssize_t r = readlink("/proc/self/exe", path, sizeof(path) - 1);
+
+		if (r <= 0)
+			return 0;
+		path[r] = 0;
+		if (info->dlpi_addr == 0 && n_modules > 0)
+			return 0; /* only the first empty name is the executable */
+	} else if (name[0] != '/') {
+		if (lo >= hi || resolve_relative(name, lo, path, sizeof(path)) < 0)
+			path[0] = 0; /* vdso and friends: no file (noted, not looked up again) */
+	} else {
+		snprintf(path, sizeof(path), "%s", name);
+	}
 	if (n_modules < MAX_MODULES) {
 		modules[n_modules].bias = info->dlpi_addr;
 		modules[n_modules].hash = h;
 		modules[n_modules].seen = 1;
+		modules[n_modules].nofile = !path[0];
 		n_modules++;
 	}
+	if (!path[0])
+		return 0;
+	build_id_hex(info, bid, sizeof(bid));
+	ctr_control_module(path, info->dlpi_addr, lo, hi);
+	write_time_line(arg, ((struct scan_time *)arg)->load);
 	n = snprintf(line, sizeof(line), "L %lx %lx %lx %s %s\n", (unsigned long)info->dlpi_addr,
 		     (unsigned long)lo, (unsigned long)hi, bid[0] ? bid : "-", path);
 	if (n > 0 && maps_fd() >= 0 && write(maps_fd(), line, (size_t)n) < 0)
@@ -437,20 +528,29 @@ static int scan_module(struct dl_phdr_info *info, size_t size, void *arg)
 	return 0;
 }
 
-/* Rescans the loaded objects, logging new ones (L) and unloaded ones (U). */
-static void rescan_modules(void)
+/*
+ * Rescans the loaded objects, logging new ones (L) and unloaded ones (U). New objects are
+ * timed @load (ticks: the earliest dlopen() call since the last scan, so no call into them
+ * precedes it; 0 at a process's start), unloaded ones now (after the dlclose()).
+ */
+static void rescan_modules(uint64_t load)
 {
+	struct scan_time st = {.load = load};
+	uint64_t now = 0;
 	int i, j = 0;
 	char line[64];
 
 	for (i = 0; i < n_modules; i++)
 		modules[i].seen = 0;
-	dl_iterate_phdr(scan_module, NULL);
+	dl_iterate_phdr(scan_module, &st);
 	for (i = 0; i < n_modules; i++) {
 		if (!modules[i].seen) {
 			int n =
 			    snprintf(line, sizeof(line), "U %lx\n", (unsigned long)modules[i].bias);
 
+			if (modules[i].nofile)
+				continue;
+			write_time_line(&st, now ? now : (now = ctr_now()));
 			if (maps_fd() >= 0 && write(maps_fd(), line, (size_t)n) < 0)
 				(void)0;
 			continue;
@@ -477,13 +577,24 @@ static unsigned long long dl_adds(void)
 }
 
 static int dl_called; /* the program called dlopen(): exit looks for new objects */
+/* Ticks of the earliest dlopen() call the module map has not caught up with yet (0: none):
+ * the load time of what the next scan finds. */
+static uint64_t dl_since;
+
+/* The load time for a scan now, clearing it (a dlopen() after this sets it again). */
+static uint64_t take_dl_since(void)
+{
+	uint64_t t = __atomic_exchange_n(&dl_since, 0, __ATOMIC_ACQ_REL);
+
+	return t ? t : ctr_now(); /* loaded by no dlopen() of ours: now is the best known */
+}
 
 static void rescan_locked(void)
 {
 	if (!ctr_proc.enabled || ctr_foreign())
 		return;
 	pthread_mutex_lock(&dl_lock);
-	rescan_modules();
+	rescan_modules(take_dl_since());
 	pthread_mutex_unlock(&dl_lock);
 }
 
@@ -493,7 +604,7 @@ static void rescan_at_exit(void)
 	if (!ctr_proc.enabled || !dl_called || ctr_foreign() ||
 	    pthread_mutex_trylock(&dl_lock) != 0)
 		return;
-	rescan_modules();
+	rescan_modules(take_dl_since());
 	pthread_mutex_unlock(&dl_lock);
 }
 
@@ -516,7 +627,11 @@ CTR_NOINSTR void *ctr_dlopen_prepare(void)
 	if (!real)
 		real = dlsym(RTLD_NEXT, "dlopen");
 	if (ctr_proc.enabled && ctr_proc.ready && !ctr_foreign() && t->gate != CTR_G_BUSY) {
+		uint64_t zero = 0;
+
 		dl_called = 1;
+		__atomic_compare_exchange_n(&dl_since, &zero, ctr_now(), 0, __ATOMIC_ACQ_REL,
+					    __ATOMIC_RELAXED);
 		if (!t->dl_checks)
 			t->dl_adds = dl_adds();
 		t->dl_checks = DL_CHECKS;
@@ -1046,7 +1161,7 @@ static void new_process(int files_shared)
 	}
 	write_proc_meta();
 	n_modules = 0;
-	rescan_modules();
+	rescan_modules(0);
 }
 
 static void atfork_child(void)
@@ -1352,7 +1467,7 @@ __attribute__((constructor(101))) static void ctr_init(void)
 	write_proc_meta();
 	ctr_control_write_errors(meta_fd());
 	write_overhead();
-	rescan_modules();
+	rescan_modules(0);
 	pthread_key_create(&thr_key, thread_dtor);
 	pthread_atfork(atfork_prepare, atfork_parent, atfork_child);
 	on_exit(on_exit_status, NULL);
@@ -1362,6 +1477,7 @@ __attribute__((constructor(101))) static void ctr_init(void)
 		ctr_bypass_hooks(1); /* dormant: the hooks cost nothing until switched on */
 	}
 out:
+	ctr_exec_init(!ctr_opts.no_follow_exec); /* also when not recording: children may be */
 	ctr_proc.ready = 1;
 	ctr_tls.gate = CTR_G_UNINIT;
 	errno = saved;

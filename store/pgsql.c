@@ -188,6 +188,9 @@ static const char *const migrations[] = {
     /* 2 -> 3: off-CPU time (ctrace record --sched) */
     "ALTER TABLE ctrace.nodes ADD COLUMN offcpu_ns bigint NOT NULL DEFAULT 0,"
     " ADD COLUMN preempt_ns bigint NOT NULL DEFAULT 0;",
+    /* 3 -> 4: when each module was loaded and unloaded (dlopen, dlclose) */
+    "ALTER TABLE ctrace.modules ADD COLUMN loaded_ns bigint NOT NULL DEFAULT 0,"
+    " ADD COLUMN unloaded_ns bigint NOT NULL DEFAULT -1;",
 };
 
 #define PG_SCHEMA_VERSION ((int)(sizeof(migrations) / sizeof(migrations[0])))
@@ -825,6 +828,8 @@ static void row_module(struct cbuf *b, const struct ctr_run *r, size_t i)
 	cb_str(b, m->path);
 	cb_str(b, m->build_id);
 	cb_i64(b, (int64_t)m->base);
+	cb_i64(b, m->loaded_ns);
+	cb_i64(b, m->unloaded_ns);
 }
 
 /* The percentiles and a bytea of the histogram blob (hex form, NULL when none). */
@@ -1009,7 +1014,9 @@ static int pg_save_end(struct ctr_store *s, const struct ctr_run *r, struct ctr_
 			     "COPY ctrace.processes (run, idx, pid, ppid, gen, exe, command, "
 			     "exit_status, signal, crashed, backtrace) FROM STDIN",
 			     r->n_procs, r, row_proc, e)) < 0 ||
-	    (ret = copy_rows(q, "COPY ctrace.modules (run, id, path, build_id, base) FROM STDIN",
+	    (ret = copy_rows(q,
+			     "COPY ctrace.modules (run, id, path, build_id, base, loaded_ns, "
+			     "unloaded_ns) FROM STDIN",
 			     r->n_modules, r, row_module, e)) < 0 ||
 	    (ret = copy_rows(q,
 			     "COPY ctrace.functions (run, id, kind, name, linkage_name, file, "
@@ -1129,6 +1136,8 @@ static void load_modules(const PGresult *res, struct ctr_run *r, int *fail)
 		m->path = g_str(res, i, 1, fail);
 		m->build_id = g_str(res, i, 2, fail);
 		m->base = g_u64(res, i, 3);
+		m->loaded_ns = g_i64(res, i, 4);
+		m->unloaded_ns = g_i64(res, i, 5);
 	}
 }
 
@@ -1270,8 +1279,9 @@ static const struct {
     {"SELECT pid, ppid, gen, exe, command, exit_status, signal, crashed, backtrace "
      "FROM ctrace.processes WHERE run = $1 ORDER BY idx",
      load_procs, 0},
-    {"SELECT id, path, build_id, base FROM ctrace.modules WHERE run = $1 ORDER BY id", load_modules,
-     0},
+    {"SELECT id, path, build_id, base, loaded_ns, unloaded_ns FROM ctrace.modules WHERE run = $1 "
+     "ORDER BY id",
+     load_modules, 0},
     {"SELECT id, kind, name, linkage_name, file, line, module, \"offset\", p50_ns, p90_ns, "
      "p99_ns, p999_ns, hist FROM ctrace.functions WHERE run = $1 ORDER BY id",
      load_functions, 0},

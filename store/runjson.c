@@ -287,9 +287,10 @@ json_t *ctr_runjson_module(const struct ctr_run *r, size_t i)
 {
 	const struct ctr_module *m = &r->modules[i];
 
-	return json_pack("{s:I,s:o*,s:o*,s:o*}", "id", (json_int_t)m->id, "path",
+	return json_pack("{s:I,s:o*,s:o*,s:o*,s:I,s:I}", "id", (json_int_t)m->id, "path",
 			 ctr_json_str(m->path), "build_id", ctr_json_str(m->build_id), "base",
-			 js_u64(m->base));
+			 js_u64(m->base), "loaded_ns", (json_int_t)m->loaded_ns, "unloaded_ns",
+			 (json_int_t)m->unloaded_ns);
 }
 
 static void modules_json(json_t *o, const struct ctr_run *r, int *fail)
@@ -730,6 +731,10 @@ static void parse_modules(struct jparse *p, json_t *o, struct ctr_run *r)
 		x->path = jstr(p, el, "path");
 		x->build_id = jstr(p, el, "build_id");
 		x->base = (uint64_t)jint(p, el, "base");
+		/* optional: runs saved before load times were kept were loaded at the start */
+		x->loaded_ns = jint(p, el, "loaded_ns");
+		x->unloaded_ns =
+		    json_object_get(el, "unloaded_ns") ? jint(p, el, "unloaded_ns") : -1;
 	}
 }
 

@@ -98,6 +98,9 @@ static const char *const migrations[] = {
     /* 2 -> 3: off-CPU time (ctrace record --sched) */
     "ALTER TABLE nodes ADD COLUMN offcpu_ns INTEGER NOT NULL DEFAULT 0;"
     "ALTER TABLE nodes ADD COLUMN preempt_ns INTEGER NOT NULL DEFAULT 0;",
+    /* 3 -> 4: when each module was loaded and unloaded (dlopen, dlclose) */
+    "ALTER TABLE modules ADD COLUMN loaded_ns INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE modules ADD COLUMN unloaded_ns INTEGER NOT NULL DEFAULT -1;",
 };
 
 #define SQ_SCHEMA_VERSION ((int)(sizeof(migrations) / sizeof(migrations[0])))
@@ -627,6 +630,8 @@ static void bind_module(sqlite3_stmt *st, const struct ctr_run *r, size_t i)
 	bind_text(st, 3, m->path);
 	bind_text(st, 4, m->build_id);
 	bind_u64(st, 5, m->base);
+	sqlite3_bind_int64(st, 6, m->loaded_ns);
+	sqlite3_bind_int64(st, 7, m->unloaded_ns);
 }
 
 /* Percentiles and histogram blob at parameters @i .. @i+4. */
@@ -743,8 +748,8 @@ static int sq_save_end(struct ctr_store *s, const struct ctr_run *r, struct ctr_
 			       "(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
 			       r->n_procs, r, bind_proc, e)) < 0 ||
 	    (ret = insert_rows(q,
-			       "INSERT INTO modules (run, id, path, build_id, base) VALUES "
-			       "(?1, ?2, ?3, ?4, ?5)",
+			       "INSERT INTO modules (run, id, path, build_id, base, loaded_ns, "
+			       "unloaded_ns) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
 			       r->n_modules, r, bind_module, e)) < 0 ||
 	    (ret =
 		 insert_rows(q,
@@ -859,6 +864,8 @@ static int row_module(sqlite3_stmt *st, struct ctr_run *r, size_t *cap)
 	m->path = col_text(st, 1, &fail);
 	m->build_id = col_text(st, 2, &fail);
 	m->base = col_u64(st, 3);
+	m->loaded_ns = sqlite3_column_int64(st, 4);
+	m->unloaded_ns = sqlite3_column_int64(st, 5);
 	return fail ? -1 : 0;
 }
 
@@ -1044,7 +1051,8 @@ static int sq_load(struct ctr_store *s, const char *id, unsigned what, struct ct
 			     "crashed, backtrace FROM processes WHERE run = ?1 ORDER BY idx",
 			     r, row_proc, e)) < 0 ||
 	    (ret = load_rows(q, pk,
-			     "SELECT id, path, build_id, base FROM modules WHERE run = ?1 "
+			     "SELECT id, path, build_id, base, loaded_ns, unloaded_ns FROM "
+			     "modules WHERE run = ?1 "
 			     "ORDER BY id",
 			     r, row_module, e)) < 0 ||
 	    (ret = load_rows(q, pk,

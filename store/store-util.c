@@ -491,7 +491,8 @@ int ctr_run_equal(const struct ctr_run *a, const struct ctr_run *b)
 		const struct ctr_module *x = &a->modules[i], *y = &b->modules[i];
 
 		if (x->id != y->id || !str_eq(x->path, y->path) ||
-		    !str_eq(x->build_id, y->build_id) || x->base != y->base)
+		    !str_eq(x->build_id, y->build_id) || x->base != y->base ||
+		    x->loaded_ns != y->loaded_ns || x->unloaded_ns != y->unloaded_ns)
 			return 0;
 	}
 	for (size_t i = 0; i < a->n_functions; i++) {

@@ -39,8 +39,11 @@ struct ctr_process {
 struct ctr_module {
 	uint32_t id; /* index in run->modules */
 	char *path;
-	char *build_id; /* hex, "" if none */
-	uint64_t base;	/* load bias in the process that loaded it */
+	char *build_id;	     /* hex, "" if none */
+	uint64_t base;	     /* load bias in the process that loaded it */
+	int64_t loaded_ns;   /* ns from the run's start to its first load (at a process's start:
+			      * that start; 0 for the first process's start-up objects) */
+	int64_t unloaded_ns; /* to its last dlclose(); -1: loaded until its process ended */
 };
 
 enum ctr_func_kind { CTR_FN_FUNCTION = 0, CTR_FN_SPAN = 1, CTR_FN_MARK = 2 };

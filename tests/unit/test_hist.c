@@ -265,7 +265,10 @@ Test(latency, sqlite_schema_1_store_upgrades)
 	/* and without the off-CPU columns of schema 3 */
 	cr_assert_eq(sqlite3_exec(db,
 				  "ALTER TABLE nodes DROP COLUMN offcpu_ns;"
-				  "ALTER TABLE nodes DROP COLUMN preempt_ns",
+				  "ALTER TABLE nodes DROP COLUMN preempt_ns;"
+				  /* and the module load times of schema 4 */
+				  "ALTER TABLE modules DROP COLUMN loaded_ns;"
+				  "ALTER TABLE modules DROP COLUMN unloaded_ns",
 				  NULL, NULL, NULL),
 		     SQLITE_OK, "%s", sqlite3_errmsg(db));
 	cr_assert_eq(sqlite3_exec(db, "PRAGMA user_version = 1", NULL, NULL, NULL), SQLITE_OK);

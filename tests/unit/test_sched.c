@@ -260,6 +260,8 @@ Test(sched, sqlite_schema_2_store_upgrades, .init = setup, .fini = teardown)
 	cr_assert_eq(sqlite3_exec(db,
 				  "ALTER TABLE nodes DROP COLUMN offcpu_ns;"
 				  "ALTER TABLE nodes DROP COLUMN preempt_ns;"
+				  "ALTER TABLE modules DROP COLUMN loaded_ns;" /* schema 4 */
+				  "ALTER TABLE modules DROP COLUMN unloaded_ns;"
 				  "PRAGMA user_version = 2",
 				  NULL, NULL, NULL),
 		     SQLITE_OK, "%s", sqlite3_errmsg(db));

@@ -196,8 +196,10 @@ static struct ctr_run *rich_run(const char *id, int64_t start, uint64_t duration
 
 	ALLOC(r, modules, 2);
 	r->modules[0] =
-	    (struct ctr_module){0, xs("/usr/bin/app"), xs("abcdef0123"), 0x555555554000ull};
-	r->modules[1] = (struct ctr_module){1, xs("/lib/libc.so.6"), xs(""), 0x7ffff7dd0000ull};
+	    (struct ctr_module){0, xs("/usr/bin/app"), xs("abcdef0123"), 0x555555554000ull, 0, -1};
+	/* dlopen'd 1.5 us into the run, dlclosed at 9 us */
+	r->modules[1] =
+	    (struct ctr_module){1, xs("/lib/libc.so.6"), xs(""), 0x7ffff7dd0000ull, 1500, 9000};
 
 	ALLOC(r, functions, 6);
 	r->functions[0] = (struct ctr_function){
@@ -1096,7 +1098,7 @@ Test(store, sqlite_schema_is_queryable)
 					-1, &st, NULL),
 		     SQLITE_OK);
 	cr_assert_eq(sqlite3_step(st), SQLITE_ROW);
-	cr_assert_str_eq((const char *)sqlite3_column_text(st, 0), "3");
+	cr_assert_str_eq((const char *)sqlite3_column_text(st, 0), "4");
 	sqlite3_finalize(st);
 	/* parent NULL for top-level nodes */
 	cr_assert_eq(sqlite3_prepare_v2(db, "SELECT count(*) FROM nodes WHERE parent IS NULL", -1,
@@ -1265,7 +1267,7 @@ Test(store, pgsql_schema_version_and_queryable)
 	cr_assert_eq(PQstatus(c), CONNECTION_OK);
 	res = PQexec(c, "SELECT version FROM ctrace.schema_version");
 	cr_assert_eq(PQresultStatus(res), PGRES_TUPLES_OK);
-	cr_assert_str_eq(PQgetvalue(res, 0, 0), "3");
+	cr_assert_str_eq(PQgetvalue(res, 0, 0), "4");
 	PQclear(res);
 	res = PQexec(c, "SELECT r.id, f.name, sum(n.self_ns) FROM ctrace.runs r "
 			"JOIN ctrace.functions f ON f.run = r.pk AND f.kind = 1 "
@@ -1276,14 +1278,14 @@ Test(store, pgsql_schema_version_and_queryable)
 	cr_assert_str_eq(PQgetvalue(res, 0, 1), "naïve_函数 span");
 	cr_assert_str_eq(PQgetvalue(res, 0, 2), "14700");
 	PQclear(res);
-	res = PQexec(c, "UPDATE ctrace.schema_version SET version = 4");
+	res = PQexec(c, "UPDATE ctrace.schema_version SET version = 5");
 	cr_assert_eq(PQresultStatus(res), PGRES_COMMAND_OK);
 	PQclear(res);
 	PQfinish(c);
 	ctr_err_clear(&e);
 	cr_assert_eq(ctr_store_open(&s, conn_for(B_PGSQL, "schema"), &e), CTR_EVERSION, "%s",
 		     e.msg);
-	cr_assert(strstr(e.msg, "schema version 4"), "%s", e.msg);
+	cr_assert(strstr(e.msg, "schema version 5"), "%s", e.msg);
 }
 
 Test(store, jsonl_two_processes_save_concurrently)

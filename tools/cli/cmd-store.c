@@ -763,15 +763,11 @@ int ctr_cmd_dump(int argc, char **argv)
 			    ev.ref && ev.ref != UINT64_MAX) {
 				struct ctr_sym_info info;
 
-				for (int m = ctr_sym_module_count(sym); m-- > first_mod;) {
-					const struct ctr_rawmod *rm = &p->mods[m - first_mod];
+				long m = ctr_rawproc_module_at(p, ev.ref, ev.time);
 
-					if (ev.ref >= rm->start && ev.ref < rm->end) {
-						if (ctr_sym_lookup_in(sym, m, ev.ref, &info) == 0)
-							name = info.name;
-						break;
-					}
-				}
+				if (m >= 0 &&
+				    ctr_sym_lookup_in(sym, first_mod + (int)m, ev.ref, &info) == 0)
+					name = info.name;
 			}
 			printf("%d %d %.0f %s %u", (int)t->pid, (int)t->tid, ns < 0 ? 0 : ns,
 			       ev_name(ev.type), ev.depth);

@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../../common/fmt.h"
 #include "../../store/runjson.h"
 #include "../export/export.h"
 #include "../view/calls.h"
@@ -371,12 +372,19 @@ static int print_listing(FILE *out, const struct ctr_run *r, const struct cmd *c
 		return 0;
 	}
 	if (c->modules) {
-		fprintf(out, "%4s  %-18s  %-40s  %s\n", "ID", "BASE", "BUILD-ID", "PATH");
-		for (size_t i = 0; i < r->n_modules; i++)
-			fprintf(out, "%4u  0x%016" PRIx64 "  %-40s  %s\n", r->modules[i].id,
-				r->modules[i].base,
-				r->modules[i].build_id[0] ? r->modules[i].build_id : "-",
-				r->modules[i].path);
+		fprintf(out, "%4s  %-18s  %-40s  %10s  %10s  %s\n", "ID", "BASE", "BUILD-ID",
+			"LOADED", "UNLOADED", "PATH");
+		for (size_t i = 0; i < r->n_modules; i++) {
+			const struct ctr_module *m = &r->modules[i];
+			char lo[32],
+			    un[32] = "-"; /* times from the run's start; -: never unloaded */
+
+			ctr_fmt_ns(lo, sizeof(lo), m->loaded_ns > 0 ? (uint64_t)m->loaded_ns : 0);
+			if (m->unloaded_ns >= 0)
+				ctr_fmt_ns(un, sizeof(un), (uint64_t)m->unloaded_ns);
+			fprintf(out, "%4u  0x%016" PRIx64 "  %-40s  %10s  %10s  %s\n", m->id,
+				m->base, m->build_id[0] ? m->build_id : "-", lo, un, m->path);
+		}
 	}
 	if (c->functions) {
 		if (c->modules)

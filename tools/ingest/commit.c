@@ -82,13 +82,37 @@ struct commit {
 
 /* ---- modules and functions ---------------------------------------------------------- */
 
-static int global_module(struct commit *c, const struct ctr_rawmod *m, uint32_t *out)
+/* A time of process @p's clock as ns from the run's start; UINT64_MAX stays -1 (never). */
+static int64_t proc_ns(const struct commit *c, const struct ctr_rawproc *p, uint64_t ticks)
+{
+	int64_t base = p->start_real_ns - c->run.start_unix_ns;
+	double d;
+
+	if (ticks == UINT64_MAX)
+		return -1;
+	if (!ticks || !p->ticks_per_sec)
+		return base > 0 ? base : 0; /* there from the process's start */
+	d = (double)(int64_t)(ticks - p->start_ticks) * 1e9 / (double)p->ticks_per_sec;
+	return d + (double)base > 0 ? (int64_t)(d + (double)base) : 0;
+}
+
+/* The run's module for @m of process @p (path and build-id identify it), created at the first
+ * sight; its load time is the earliest of its loads, its unload time the latest of its
+ * unloads, -1 once one of its loads lasted to its process's end. */
+static int global_module(struct commit *c, const struct ctr_rawproc *p, const struct ctr_rawmod *m,
+			 uint32_t *out)
 {
 	struct ctr_run *r = &c->run;
+	int64_t load = proc_ns(c, p, m->load_ticks), unload = proc_ns(c, p, m->unload_ticks);
 
 	for (size_t i = 0; i < r->n_modules; i++) {
-		if (!strcmp(r->modules[i].path, m->path) &&
-		    !strcmp(r->modules[i].build_id, m->build_id)) {
+		struct ctr_module *g = &r->modules[i];
+
+		if (!strcmp(g->path, m->path) && !strcmp(g->build_id, m->build_id)) {
+			if (load < g->loaded_ns)
+				g->loaded_ns = load;
+			if (g->unloaded_ns >= 0 && (unload < 0 || unload > g->unloaded_ns))
+				g->unloaded_ns = unload;
 			*out = (uint32_t)i;
 			return 0;
 		}
@@ -101,6 +125,8 @@ static int global_module(struct commit *c, const struct ctr_rawmod *m, uint32_t 
 	g->path = strdup(m->path);
 	g->build_id = strdup(m->build_id);
 	g->base = m->bias;
+	g->loaded_ns = load;
+	g->unloaded_ns = unload;
 	if (!g->path || !g->build_id)
 		return CTR_ENOMEM;
 	*out = (uint32_t)r->n_modules++;
@@ -124,7 +150,7 @@ static int map_modules(struct commit *c)
 		return CTR_ENOMEM;
 	for (size_t i = 0; i < c->raw->n_procs; i++)
 		for (size_t j = 0; j < c->raw->procs[i].n_mods; j++)
-			if (global_module(c, &c->raw->procs[i].mods[j],
+			if (global_module(c, &c->raw->procs[i], &c->raw->procs[i].mods[j],
 					  &c->modmap[c->modmap_off[i] + j]))
 				return CTR_ENOMEM;
 	return 0;
@@ -157,19 +183,19 @@ static int new_function(struct commit *c, uint32_t kind, uint32_t module, uint64
 	return 0;
 }
 
-/* Function of code address @addr in process @pi (module + offset identity). */
-static int function_of(struct commit *c, size_t pi, uint64_t addr, uint32_t *out)
+/* Function of code address @addr in process @pi at @ticks (module + offset identity: the
+ * object mapped there then, so two libraries loaded at one base one after the other stay
+ * apart). */
+static int function_of(struct commit *c, size_t pi, uint64_t addr, uint64_t ticks, uint32_t *out)
 {
 	const struct ctr_rawproc *p = &c->raw->procs[pi];
+	long j = ctr_rawproc_module_at(p, addr, ticks);
 	uint32_t module = CTR_NONE, *v;
 	uint64_t key;
 
-	for (size_t j = p->n_mods; j-- > 0;) { /* latest mapping wins */
-		if (addr >= p->mods[j].start && addr < p->mods[j].end) {
-			module = c->modmap[c->modmap_off[pi] + j];
-			addr -= p->mods[j].bias;
-			break;
-		}
+	if (j >= 0) {
+		module = c->modmap[c->modmap_off[pi] + (size_t)j];
+		addr -= p->mods[j].bias;
 	}
 	key = module == CTR_NONE ? (addr | (1ull << 63)) : (((uint64_t)module + 1) << 44) ^ addr;
 	v = ctr_hmap_get(&c->fn_by_key, key);
@@ -366,6 +392,7 @@ struct twalk {
 	int64_t base;	/* ns from the run's start to the process's */
 	uint32_t cache_fn[1024];
 	uint64_t cache_addr[1024]; /* address + 1 -> function, direct-mapped by address */
+	uint64_t mod_change;	   /* ticks of the next load or unload: the cache is cleared */
 	int sched;		   /* the thread's off-CPU clock is known */
 	struct ctr_offcpu oc;
 };
@@ -445,11 +472,15 @@ static int tw_function(struct twalk *t, const struct ctr_event *ev, uint32_t *fn
 
 	if (ev->type == CTR_EV_SPAN)
 		return named_function(t->c, CTR_FN_SPAN, ev->str, ev->len, fn);
+	if (ev->time >= t->mod_change) { /* another object may be mapped there now */
+		memset(t->cache_addr, 0, sizeof(t->cache_addr));
+		t->mod_change = ctr_rawproc_next_change(t->p, ev->time);
+	}
 	if (t->cache_addr[h] == ev->ref + 1) {
 		*fn = t->cache_fn[h];
 		return 0;
 	}
-	ret = function_of(t->c, t->rt->proc, ev->ref, fn);
+	ret = function_of(t->c, t->rt->proc, ev->ref, ev->time, fn);
 	t->cache_addr[h] = ev->ref + 1;
 	t->cache_fn[h] = *fn;
 	return ret;
@@ -602,7 +633,7 @@ static int tw_event(struct twalk *t, const struct ctr_event *ev, uint64_t ns, st
 		th->lost += ev->count;
 		return ctr_tl_lost(t->w, ns, ev->count, e);
 	case CTR_EV_COUNT:
-		if ((ret = function_of(t->c, t->rt->proc, ev->ref, &fn)) ||
+		if ((ret = function_of(t->c, t->rt->proc, ev->ref, ev->time, &fn)) ||
 		    (ret = tw_child(t, fn, &node)))
 			return ret;
 		if (ctr_grow((void **)&t->c->counted, &t->c->cap_counted, r->n_nodes,
@@ -818,21 +849,18 @@ static int sym_backtrace(struct commit *c, struct ctr_sym *sym, const int *symmo
 			fprintf(f, "%s\n", line);
 			continue;
 		}
-		for (size_t j = p->n_mods; j-- > 0;) {
+		uint64_t q = n ? a - 1 : a; /* return addresses point after the call */
+		long j = ctr_rawproc_module_at(p, q, UINT64_MAX - 1); /* mapped at the death */
+
+		if (j >= 0) {
 			const struct ctr_rawmod *m = &p->mods[j];
-			uint64_t q = n ? a - 1 : a; /* return addresses point after the call */
+			int sm = symmod[c->modmap[c->modmap_off[pi] + (size_t)j]];
 
-			if (q >= m->start && q < m->end) {
-				int sm = symmod[c->modmap[c->modmap_off[pi] + j]];
-
-				if (sm >= 0 && ctr_sym_lookup_in(sym, sm, q, &info) == 0)
-					found = 1;
-				fprintf(f, "#%zu 0x%llx %s [%s+0x%llx]\n", n, a,
-					found ? info.name : "??", base_name(m->path),
-					(unsigned long long)(q - m->bias));
-				found = 2;
-				break;
-			}
+			if (sm >= 0 && ctr_sym_lookup_in(sym, sm, q, &info) == 0)
+				found = 1;
+			fprintf(f, "#%zu 0x%llx %s [%s+0x%llx]\n", n, a, found ? info.name : "??",
+				base_name(m->path), (unsigned long long)(q - m->bias));
+			found = 2;
 		}
 		if (found != 2)
 			fprintf(f, "#%zu 0x%llx ??\n", n, a);

@@ -358,10 +358,61 @@ static void proc_keys(struct ctr_rawrun *r, struct ctr_rawproc *p, char *buf)
 	}
 }
 
-/* The module map p-PID-GEN.maps of @p: "L BIAS START END BUILD-ID PATH" lines. */
+long ctr_rawproc_module_at(const struct ctr_rawproc *p, uint64_t addr, uint64_t ticks)
+{
+	long live = -1, after = -1, last = -1;
+
+	for (size_t j = p->n_mods; j-- > 0;) {
+		const struct ctr_rawmod *m = &p->mods[j];
+
+		if (addr < m->start || addr >= m->end)
+			continue;
+		if (last < 0)
+			last = (long)j;
+		if (m->load_ticks <= ticks && ticks < m->unload_ticks) {
+			live = (long)j;
+			break;
+		}
+		if (m->load_ticks > ticks &&
+		    (after < 0 || m->load_ticks <= p->mods[after].load_ticks))
+			after = (long)j;
+	}
+	return live >= 0 ? live : after >= 0 ? after : last;
+}
+
+uint64_t ctr_rawproc_next_change(const struct ctr_rawproc *p, uint64_t ticks)
+{
+	uint64_t next = UINT64_MAX;
+
+	for (size_t j = 0; j < p->n_mods; j++) {
+		const struct ctr_rawmod *m = &p->mods[j];
+
+		if (m->load_ticks > ticks && m->load_ticks < next)
+			next = m->load_ticks;
+		if (m->unload_ticks > ticks && m->unload_ticks < next)
+			next = m->unload_ticks;
+	}
+	return next;
+}
+
+/* A U line: the latest module loaded at @bias and not unloaded yet was unloaded at @t. */
+static void unload_module(struct ctr_rawproc *p, uint64_t bias, uint64_t t)
+{
+	for (size_t j = p->n_mods; j-- > 0;) {
+		if (p->mods[j].bias == bias && p->mods[j].unload_ticks == UINT64_MAX) {
+			p->mods[j].unload_ticks =
+			    t > p->mods[j].load_ticks ? t : p->mods[j].load_ticks + 1;
+			return;
+		}
+	}
+}
+
+/* The module map p-PID-GEN.maps of @p: "L BIAS START END BUILD-ID PATH" lines, "U BIAS"
+ * lines, and "T TICKS" lines timing the L and U lines after them (docs/format.md). */
 static int read_maps(struct ctr_rawrun *r, struct ctr_rawproc *p, struct ctr_err *e)
 {
 	char path[4096], fname[64], *buf, *line, *save = NULL;
+	uint64_t now = 0; /* the last T line's time: 0 before the first, at the start */
 	int ret;
 
 	snprintf(fname, sizeof(fname), "p-%d-%u.maps", (int)p->pid, p->gen);
@@ -376,13 +427,18 @@ static int read_maps(struct ctr_rawrun *r, struct ctr_rawproc *p, struct ctr_err
 		return ret;
 	}
 	for (line = strtok_r(buf, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
-		unsigned long long bias, lo, hi;
+		unsigned long long bias, lo, hi, t;
 		char bid[256];
 		int off = 0;
 
-		if (line[0] == 'L' &&
-		    sscanf(line, "L %llx %llx %llx %255s %n", &bias, &lo, &hi, bid, &off) == 4 &&
-		    off) {
+		if (line[0] == 'T' && sscanf(line, "T %llx", &t) == 1)
+			now = t;
+		else if (line[0] == 'U' && sscanf(line, "U %llx", &bias) == 1)
+			unload_module(p, bias, now);
+		else if (line[0] == 'L' &&
+			 sscanf(line, "L %llx %llx %llx %255s %n", &bias, &lo, &hi, bid, &off) ==
+			     4 &&
+			 off) {
 			struct ctr_rawmod *nm;
 
 			if (lo >= hi) {
@@ -403,6 +459,8 @@ static int read_maps(struct ctr_rawrun *r, struct ctr_rawproc *p, struct ctr_err
 			nm[p->n_mods].end = hi;
 			nm[p->n_mods].build_id = strdup(strcmp(bid, "-") ? bid : "");
 			nm[p->n_mods].path = strdup(line + off);
+			nm[p->n_mods].load_ticks = now;
+			nm[p->n_mods].unload_ticks = UINT64_MAX;
 			p->n_mods++;
 		}
 	}

@@ -25,6 +25,8 @@ struct ctr_rawmod {
 	uint64_t bias, start, end;
 	char *build_id; /* "" if none */
 	char *path;
+	uint64_t load_ticks;   /* when it was loaded (the T line before its L); 0: at start */
+	uint64_t unload_ticks; /* when its U line was written; UINT64_MAX: never unloaded */
 };
 
 struct ctr_rawproc {
@@ -133,5 +135,18 @@ int ctr_rundir_slurp(int dfd, const char *dir, const char *name, uid_t owner, si
  * its status *@st. 0 or CTR_ENOTFOUND / CTR_EFORMAT / CTR_EIO. */
 int ctr_rundir_open_file(int dfd, const char *name, const char *shown, uid_t owner, uint64_t cap,
 			 int *fd, struct stat *st, struct ctr_err *e);
+
+/*
+ * The module of process @p mapped at @addr at time @ticks (the process's clock): the latest
+ * loaded of those whose range holds @addr and that were loaded at @ticks; else the first one
+ * loaded after @ticks (a load time is never later than the first call into the object, but a
+ * load the preload saw late is timed late); else the last one that held @addr. An index in
+ * p->mods, or -1 when no module holds @addr.
+ */
+long ctr_rawproc_module_at(const struct ctr_rawproc *p, uint64_t addr, uint64_t ticks);
+
+/* The first load or unload time of @p's modules after @ticks (UINT64_MAX: none): up to then,
+ * ctr_rawproc_module_at() answers the same for every address. */
+uint64_t ctr_rawproc_next_change(const struct ctr_rawproc *p, uint64_t ticks);
 
 #endif
