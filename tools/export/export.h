@@ -16,6 +16,7 @@
 
 #include "../../common/err.h"
 #include "../../store/store.h"
+#include "../../store/timeline.h"
 
 enum ctr_export_format {
 	CTR_EXPORT_CHROME = 0,
@@ -44,6 +45,9 @@ struct ctr_export_opts {
 	struct ctr_store *store; /* perfetto: where the run came from, to read its timeline one
 				  * chunk at a time (ctr_store_can_stream; the run then needs no
 				  * CTR_LOAD_TIMELINE); NULL: the run's loaded timeline */
+	ctr_tl_fetch fetch;	 /* perfetto without store: reads chunks the run was loaded without
+				  * (CTR_LOAD_CHUNK_INDEX), see ctr_tl_iter_set_fetch() */
+	void *fetch_arg;
 };
 
 /* What a timeline export left out. */

@@ -114,11 +114,13 @@ struct pf {
 	FILE *out;
 	const struct ctr_run *run;
 	struct ctr_store *store;
+	ctr_tl_fetch fetch;
+	void *fetch_arg;
 	unsigned char *buf; /* PF_BUF bytes of output not yet written */
 	size_t n;
-	int werr;		/* a write failed */
-	uint64_t seq;		/* current thread's sequence id */
-	uint64_t last;		/* its last timestamp (the incremental clock) */
+	int werr;		 /* a write failed */
+	uint64_t seq;		 /* current thread's sequence id */
+	uint64_t last;		 /* its last timestamp (the incremental clock) */
 	unsigned char *interned; /* per function: 1 name, 2 source location, in this sequence */
 	struct ctr_pb pkt, te, attrs;
 	struct pf_attr *pending;
@@ -214,7 +216,8 @@ static void pf_pkt_begin(struct pf *pf, uint64_t t)
  * symbolized to a file, its source location (same iid, another table). Sets *@loc. */
 static void pf_intern(struct pf *pf, uint32_t fid, uint64_t *loc)
 {
-	const struct ctr_function *fn = fid < pf->run->n_functions ? &pf->run->functions[fid] : NULL;
+	const struct ctr_function *fn =
+	    fid < pf->run->n_functions ? &pf->run->functions[fid] : NULL;
 	int has_loc = fn && fn->file && *fn->file;
 	size_t m, e;
 
@@ -361,8 +364,8 @@ static void pf_lost(struct pf *pf, uint32_t th, uint64_t t, uint64_t count)
 		ctr_pb_varint(&pf->pkt, F_TD_UUID, UUID_LOST(th));
 		ctr_pb_varint(&pf->pkt, F_TD_PARENT, UUID_THREAD(th));
 		ctr_pb_str(&pf->pkt, F_TD_NAME, "ctrace: lost events");
-		ctr_pb_bytes(&pf->pkt, F_TD_COUNTER, (const unsigned char[]){F_CD_UNIT << 3, UNIT_COUNT},
-			     2);
+		ctr_pb_bytes(&pf->pkt, F_TD_COUNTER,
+			     (const unsigned char[]){F_CD_UNIT << 3, UNIT_COUNT}, 2);
 		ctr_pb_close(&pf->pkt, m);
 		if (!pf->pkt.failed)
 			pf_emit(pf, &pf->pkt);
@@ -468,6 +471,8 @@ static int pf_thread(struct pf *pf, uint32_t th, struct ctr_err *e)
 			: ctr_tl_iter_open(&it, pf->run, th, e);
 	if (ret)
 		return ret;
+	if (!pf->store && pf->fetch)
+		ctr_tl_iter_set_fetch(it, pf->fetch, pf->fetch_arg);
 	memset(pf->interned, 0, pf->run->n_functions);
 	pf->depth = 0;
 	pf->n_pending = 0;
@@ -491,6 +496,10 @@ static int pf_thread(struct pf *pf, uint32_t th, struct ctr_err *e)
 		/* still open at the end (crash, exit without return): closed at the thread end */
 		uint64_t end = t->end_ns > now ? t->end_ns : now;
 
+		/* lost where no LOST event says when (a cut by --max-size, a full ring): at the end
+		 */
+		if (t->lost > pf->lost)
+			pf_lost(pf, th, end, t->lost - pf->lost);
 		pf->st.unfinished += pf->depth;
 		while (pf->depth)
 			pf_end(pf, end, 1);
@@ -569,7 +578,11 @@ static void pf_descriptors(struct pf *pf)
 int ctr_export_perfetto(FILE *out, const struct ctr_run *run, const struct ctr_export_opts *o,
 			struct ctr_export_stats *st, struct ctr_err *e)
 {
-	struct pf pf = {.out = out, .run = run, .store = o->store};
+	struct pf pf = {.out = out,
+			.run = run,
+			.store = o->store,
+			.fetch = o->fetch,
+			.fetch_arg = o->fetch_arg};
 	int ret = 0;
 
 	if (o->min_duration_ns >= 0 || o->max_events >= 0 || o->from_ns || o->to_ns)
@@ -589,7 +602,8 @@ int ctr_export_perfetto(FILE *out, const struct ctr_run *run, const struct ctr_e
 		ret = ctr_err_set(e, CTR_ENOMEM, ENOMEM, "out of memory writing the export");
 	pf_flush(&pf);
 	if (!ret && pf.werr)
-		ret = ctr_err_set(e, CTR_EIO, errno, "cannot write the export: %s", strerror(errno));
+		ret =
+		    ctr_err_set(e, CTR_EIO, errno, "cannot write the export: %s", strerror(errno));
 	if (!ret)
 		ret = ctr_export_status(out, e);
 	if (st)
