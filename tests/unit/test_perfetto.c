@@ -222,8 +222,9 @@ static char *replay(const unsigned char *buf, size_t n)
 					size_t l = strlen(kv);
 
 					if (k.num == 10 || k.num == 6)
-						snprintf(kv + l, sizeof(kv) - l, "%s%.*s", l ? "=" : "",
-							 (int)k.len, (const char *)k.d);
+						snprintf(kv + l, sizeof(kv) - l, "%s%.*s",
+							 l ? "=" : "", (int)k.len,
+							 (const char *)k.d);
 					else if (k.num == 4 || k.num == 2)
 						snprintf(kv + l, sizeof(kv) - l, "=%lu",
 							 (unsigned long)k.v);
@@ -237,7 +238,10 @@ static char *replay(const unsigned char *buf, size_t n)
 			: type == 2 ? "E"
 			: type == 3 ? "I"
 				    : "C",
-			type == 4 ? "" : iid ? s->names[iid] : "-", ann);
+			type == 4 ? ""
+			: iid	  ? s->names[iid]
+				  : "-",
+			ann);
 		if (type == 4)
 			fprintf(o, "counter %lu\n", (unsigned long)val);
 	}

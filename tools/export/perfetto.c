@@ -168,25 +168,29 @@ static uint64_t pf_delta(struct pf *pf, uint64_t t)
 	return d;
 }
 
+static inline size_t pf_vsize(uint64_t v)
+{
+	size_t n = 1;
+
+	while (v >= 0x80) {
+		v >>= 7;
+		n++;
+	}
+	return n;
+}
+
 /* HOT: a BEGIN or END of one call with nothing to intern or annotate, written straight into
- * the output buffer: timestamp delta, sequence id and flags, then the TrackEvent. */
+ * the output buffer: timestamp delta, sequence id and flags, then the TrackEvent (type, name,
+ * source location), lengths computed first so that nothing is copied. */
 static void pf_slice_hot(struct pf *pf, uint64_t t, int type, uint64_t name_iid, uint64_t loc_iid)
 {
-	unsigned char te[24], *q = te, *p;
+	size_t te =
+	    2 + (name_iid ? 1 + pf_vsize(name_iid) : 0) + (loc_iid ? 2 + pf_vsize(loc_iid) : 0);
+	unsigned char *p, *start;
 
-	*q++ = F_TE_TYPE << 3;
-	*q++ = (unsigned char)type;
-	if (name_iid) {
-		*q++ = F_TE_NAME_IID << 3;
-		q = ctr_pb_put(q, name_iid);
-	}
-	if (loc_iid) {
-		q = ctr_pb_put(q, F_TE_SRCLOC_IID << 3);
-		q = ctr_pb_put(q, loc_iid);
-	}
 	if (pf->n + PF_HOT_MAX > PF_BUF)
 		pf_flush(pf);
-	p = pf->buf + pf->n;
+	start = p = pf->buf + pf->n;
 	*p++ = F_TRACE_PACKET << 3 | 2;
 	p++; /* length, under 128: filled in below */
 	*p++ = F_PKT_TIMESTAMP << 3;
@@ -196,10 +200,18 @@ static void pf_slice_hot(struct pf *pf, uint64_t t, int type, uint64_t name_iid,
 	*p++ = F_PKT_SEQ_FLAGS << 3;
 	*p++ = SEQ_NEEDS_INCREMENTAL_STATE;
 	*p++ = F_PKT_TRACK_EVENT << 3 | 2;
-	*p++ = (unsigned char)(q - te);
-	memcpy(p, te, (size_t)(q - te));
-	p += q - te;
-	pf->buf[pf->n + 1] = (unsigned char)(p - (pf->buf + pf->n) - 2);
+	*p++ = (unsigned char)te;
+	*p++ = F_TE_TYPE << 3;
+	*p++ = (unsigned char)type;
+	if (name_iid) {
+		*p++ = F_TE_NAME_IID << 3;
+		p = ctr_pb_put(p, name_iid);
+	}
+	if (loc_iid) {
+		p = ctr_pb_put(p, F_TE_SRCLOC_IID << 3);
+		p = ctr_pb_put(p, loc_iid);
+	}
+	start[1] = (unsigned char)(p - start - 2);
 	pf->n = (size_t)(p - pf->buf);
 }
 
