@@ -110,7 +110,7 @@ static const char report_usage[] =
     "         with --slowest: how many calls, default 10)\n"
     "         --function GLOB  --depth N  --min-percent P (default 0.5)  --ascii\n"
     "         --full-names  --match name|module (--diff)  --raw-times  --no-header\n"
-    "         --store CONN  --out FILE\n"
+    "         --store CONN  --out FILE  (--export F: the same as --format F)\n"
     "exports: --min-duration D  --from T  --to T  --max-events N  --thread-prefix\n"
     "         --chunks  --width PX\n"
     "see docs/report.md and docs/exports.md\n";
