@@ -121,7 +121,7 @@ struct pf {
 	int werr;		 /* a write failed */
 	uint64_t seq;		 /* current thread's sequence id */
 	uint64_t last;		 /* its last timestamp (the incremental clock) */
-	unsigned char *interned; /* per function: 1 name, 2 source location, in this sequence */
+	unsigned char *interned; /* per function: 1 once its name (and location) is interned here */
 	struct ctr_pb pkt, te, attrs;
 	struct pf_attr *pending;
 	size_t n_pending, cap_pending;
