@@ -113,6 +113,8 @@ check "jsonl: the same marks and slices as from SQLite" \
 "$B/ctrace" show --store "sqlite:$T/threads.db" latest --format perfetto --min-duration 1us \
 	--out x.pftrace >/dev/null 2>x.err
 check "perfetto with --min-duration: exit 2 and says why" "2 1" "$? $(grep -c 'whole run' x.err)"
+"$B/ctrace" show --store "sqlite:$T/threads.db" latest --format perfetto --out /dev/full 2>full.err
+check "a failed write: exit 1, CTRACE_E_IO" "1 1" "$? $(grep -c 'CTRACE_E_IO: cannot write' full.err)"
 "$B/ctrace-report" --store "sqlite:$T/threads.db" --export perfetto --out r.pftrace 2>/dev/null
 check "ctrace-report --export perfetto writes the same trace" yes \
 	"$(cmp -s r.pftrace threads.pftrace && echo yes)"
