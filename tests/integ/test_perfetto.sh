@@ -28,7 +28,9 @@ gcc -O2 -g -finstrument-functions -pthread -o threads "$P/threads.c" &&
 	g++ -O2 -g -finstrument-functions -o exc "$P/exc.cc" &&
 	gcc -O2 -g -finstrument-functions -pthread -I"$I" -o pfspans "$P/pfspans.c" &&
 	gcc -O2 -g -finstrument-functions -o flightprog "$P/flightprog.c" &&
-	gcc -O2 -g -finstrument-functions -o fib "$P/fib.c" || { bad build "compile failed"; exit 1; }
+	gcc -O2 -g -finstrument-functions -o fib "$P/fib.c" &&
+	clang -O0 -g -finstrument-functions -o jump-clang "$P/jump.c" &&
+	clang++ -O2 -g -finstrument-functions -o exc-clang "$P/exc.cc" || { bad build "compile failed"; exit 1; }
 
 # export NAME [RECORD-ARGS...] -- PROG...: records into its own store, exports Perfetto,
 # Chrome (everything) and the report JSON, decodes; leaves NAME.facts ("key value" lines)
@@ -75,10 +77,19 @@ check "forkexec: the parent and the child are two processes" 2 "$(fact forkexec 
 
 export_run jump -- ./jump
 common jump
+# main f0 f1 f2 f3 f4 f5 after, the frames the jump skipped closed at its target
+check "jump: 8 slices" 8 "$(fact jump slices)"
 export_run exc -- ./exc
 common exc
 # t1 t2 t3 catcher after main
 check "exc: the frames an exception skipped are closed: 6 slices" 6 "$(fact exc slices)"
+# the same with clang (-O0 for the jump, -O2 for the exception)
+export_run jump-clang -- ./jump-clang
+common jump-clang
+check "jump-clang: 8 slices" 8 "$(fact jump-clang slices)"
+export_run exc-clang -- ./exc-clang
+common exc-clang
+check "exc-clang: 6 slices" 6 "$(fact exc-clang slices)"
 
 export_run spans -- ./pfspans
 common spans
