@@ -10,7 +10,7 @@ Q := $(if $(filter 1,$(V)),,@)
 PKGS := libunwind libdw libelf sqlite3 jansson libzstd libpq libmicrohttpd criterion
 DEBS := pkg-config gcc g++ clang make libunwind-dev libdw-dev libelf-dev libsqlite3-dev \
 	libjansson-dev libzstd-dev libpq-dev libmicrohttpd-dev libcriterion-dev binutils elfutils file \
-	libclang-rt-14-dev clang-format python3 procps sqlite3 util-linux
+	libclang-rt-14-dev clang-format python3 procps sqlite3 util-linux protobuf-compiler
 
 ifeq ($(DEBUG),1)
 OPT := -O0 -g3
@@ -59,7 +59,7 @@ $(DEPS_STAMP):
 	    || ! command -v clang >/dev/null 2>&1 || ! command -v g++ >/dev/null 2>&1 \
 	    || ! command -v eu-unstrip >/dev/null 2>&1 || ! command -v python3 >/dev/null 2>&1 \
 	    || ! command -v pgrep >/dev/null 2>&1 || ! command -v sqlite3 >/dev/null 2>&1 \
-	    || ! command -v clang-format >/dev/null 2>&1 \
+	    || ! command -v clang-format >/dev/null 2>&1 || ! command -v protoc >/dev/null 2>&1 \
 	    || ! dpkg -s libclang-rt-14-dev >/dev/null 2>&1; then \
 		echo "ctrace: installing build dependencies: $(DEBS)"; \
 		SUDO=; [ "$$(id -u)" = 0 ] || SUDO=sudo; \

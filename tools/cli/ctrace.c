@@ -20,7 +20,7 @@ static const struct {
     {"commit", ctr_cmd_commit, "symbolize raw run directories and save them in the store"},
     {"report", ctr_cmd_report, "flat profile, call tree, threads, callers/callees, diffs"},
     {"show", ctr_cmd_show,
-     "a run's summary, or an export (--format chrome|folded|svg|html|otlp|json)"},
+     "a run's summary, or an export (--format chrome|folded|svg|html|otlp|json|perfetto)"},
     {"replay", ctr_cmd_replay, "a stored run call by call: an indented, timed call trace"},
     {"list", ctr_cmd_list, "list committed runs, newest first"},
     {"query", ctr_cmd_query, "list runs matching filters"},

@@ -62,6 +62,7 @@ static const struct option long_opts[] = {
     {"store", required_argument, NULL, 'S'},
     {"diff", no_argument, NULL, 'D'},
     {"format", required_argument, NULL, 'F'},
+    {"export", required_argument, NULL, 'F'}, /* ctrace-report --export FMT: the same */
     {"out", required_argument, NULL, 'o'},
     {"min-duration", required_argument, NULL, OPT_MIN_DURATION},
     {"from", required_argument, NULL, OPT_FROM},
@@ -105,18 +106,18 @@ static const char report_usage[] =
     "RUN: run id, unique id prefix, latest, latest~N or a raw run directory (default latest)\n"
     "views:   (default: flat profile) --tree, --threads, --callers FUNC, --callees FUNC,\n"
     "         --graph FUNC, --percentiles, --hist FUNC, --slowest FUNC,\n"
-    "         --diff, --json, --format chrome|folded|svg|html|otlp|json\n"
+    "         --diff, --json, --format chrome|folded|svg|html|otlp|json|perfetto\n"
     "options: --sort self|total|calls|avg|max|name|offcpu  --top N (0 = all, default 30;\n"
     "         with --slowest: how many calls, default 10)\n"
     "         --function GLOB  --depth N  --min-percent P (default 0.5)  --ascii\n"
     "         --full-names  --match name|module (--diff)  --raw-times  --no-header\n"
-    "         --store CONN  --out FILE\n"
+    "         --store CONN  --out FILE  (--export F: the same as --format F)\n"
     "exports: --min-duration D  --from T  --to T  --max-events N  --thread-prefix\n"
     "         --chunks  --width PX\n"
     "see docs/report.md and docs/exports.md\n";
 
 static const char show_usage[] =
-    "usage: ctrace show [RUN] [--format chrome|folded|svg|html|otlp|json] [--out FILE]\n"
+    "usage: ctrace show [RUN] [--format chrome|folded|svg|html|otlp|json|perfetto] [--out FILE]\n"
     "       [--store CONN] [--min-duration D] [--from T] [--to T] [--max-events N]\n"
     "       [--thread-prefix] [--chunks] [--width PX] [--raw-times]\n"
     "       [--functions] [--modules] [--json]\n"
@@ -146,7 +147,7 @@ static int parse_export_opt(struct cmd *c, int opt)
 		if (c->format < 0)
 			return ctr_cli_usage(c->prog,
 					     "unknown --format '%s' (chrome, folded, "
-					     "svg, html, otlp, json)",
+					     "svg, html, otlp, json, perfetto)",
 					     optarg);
 		return 0;
 	case 'o':
@@ -476,6 +477,11 @@ static int run_cmd(struct cmd *c, int argc, char **argv)
 	ret = ctr_cli_open_store_read(c->store, c->n_runs ? c->runs[0] : NULL, &s, &e);
 	if (ret)
 		goto out;
+	/* perfetto streams the timeline from the store, chunk by chunk, where the store can */
+	if (c->format == CTR_EXPORT_PERFETTO && ctr_store_can_stream(s)) {
+		c->xo.store = s;
+		what = ctr_export_load_flags(c->format, &c->xo);
+	}
 	/* --slowest reads the timeline: chunk by chunk where the store can, else loaded whole */
 	if (c->slowest && !ctr_store_can_stream(s))
 		what |= CTR_LOAD_TIMELINE;

@@ -110,4 +110,31 @@ extern const char ctr_asset_viewer_js[];
 /* 32 and 16 hex digit ids for OTLP, derived from the run id. */
 void ctr_export_trace_id(const struct ctr_run *run, char out[33]);
 
+/* A growable protocol buffers message for the Perfetto export's cold packets (descriptors,
+ * interned data, annotations): fields are appended in wire format; ctr_pb_open() starts a
+ * length-delimited field whose length ctr_pb_close() fills in once its content is written.
+ * An allocation failure sets @failed and makes every later call a no-op. */
+struct ctr_pb {
+	unsigned char *d;
+	size_t len, cap;
+	int failed;
+};
+void ctr_pb_varint(struct ctr_pb *pb, uint32_t field, uint64_t v);
+void ctr_pb_bytes(struct ctr_pb *pb, uint32_t field, const void *data, size_t n);
+void ctr_pb_str(struct ctr_pb *pb, uint32_t field, const char *s); /* NULL writes "" */
+/* Returns the mark to pass to ctr_pb_close(). */
+size_t ctr_pb_open(struct ctr_pb *pb, uint32_t field);
+void ctr_pb_close(struct ctr_pb *pb, size_t mark);
+/* Writes the varint @v at @p (room for 10 bytes); returns the byte after it. */
+static inline unsigned char *ctr_pb_put(unsigned char *p, uint64_t v)
+{
+	while (v >= 0x80) {
+		*p++ = (unsigned char)(v | 0x80);
+		v >>= 7;
+	}
+	*p++ = (unsigned char)v;
+	return p;
+}
+void ctr_pb_release(struct ctr_pb *pb); /* frees the buffer; the struct may be reused */
+
 #endif

@@ -1,11 +1,13 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * The escaping and small writers every export format shares (export-int.h): XML and JSON
- * escaping, a function's exported name, microseconds, the stream's final status. Below the
+ * escaping, a function's exported name, microseconds, the stream's final status, and the
+ * protocol buffers message builder of the Perfetto export. Below the
  * format files and the dispatch of export.c, calling neither.
  */
 #include <errno.h>
 #include <inttypes.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "export-int.h"
@@ -108,4 +110,81 @@ const char *ctr_export_fn_name(const struct ctr_run *run, uint32_t fid)
 void ctr_export_fmt_us(FILE *out, uint64_t ns)
 {
 	fprintf(out, "%" PRIu64 ".%03u", ns / 1000, (unsigned)(ns % 1000));
+}
+
+/* Room for @n more bytes; 0, or -1 (and @failed set) when out of memory. */
+static int pb_room(struct ctr_pb *pb, size_t n)
+{
+	unsigned char *nd;
+	size_t ncap;
+
+	if (pb->failed)
+		return -1;
+	if (pb->len + n <= pb->cap)
+		return 0;
+	ncap = pb->cap ? pb->cap : 256;
+	while (ncap < pb->len + n)
+		ncap *= 2;
+	nd = realloc(pb->d, ncap);
+	if (!nd) {
+		pb->failed = 1;
+		return -1;
+	}
+	pb->d = nd;
+	pb->cap = ncap;
+	return 0;
+}
+
+void ctr_pb_varint(struct ctr_pb *pb, uint32_t field, uint64_t v)
+{
+	if (pb_room(pb, 20))
+		return;
+	pb->len =
+	    (size_t)(ctr_pb_put(ctr_pb_put(pb->d + pb->len, (uint64_t)field << 3), v) - pb->d);
+}
+
+void ctr_pb_bytes(struct ctr_pb *pb, uint32_t field, const void *data, size_t n)
+{
+	if (pb_room(pb, 20 + n))
+		return;
+	pb->len =
+	    (size_t)(ctr_pb_put(ctr_pb_put(pb->d + pb->len, (uint64_t)field << 3 | 2), n) - pb->d);
+	if (n)
+		memcpy(pb->d + pb->len, data, n);
+	pb->len += n;
+}
+
+void ctr_pb_str(struct ctr_pb *pb, uint32_t field, const char *s)
+{
+	ctr_pb_bytes(pb, field, s ? s : "", s ? strlen(s) : 0);
+}
+
+/* The length is reserved as 5 bytes (up to 4 GiB) and shrunk to its minimal varint on close. */
+size_t ctr_pb_open(struct ctr_pb *pb, uint32_t field)
+{
+	if (pb_room(pb, 15))
+		return 0;
+	pb->len = (size_t)(ctr_pb_put(pb->d + pb->len, (uint64_t)field << 3 | 2) - pb->d);
+	pb->len += 5;
+	return pb->len;
+}
+
+void ctr_pb_close(struct ctr_pb *pb, size_t mark)
+{
+	unsigned char v[10];
+	size_t body, n;
+
+	if (pb->failed || mark < 5 || mark > pb->len)
+		return;
+	body = pb->len - mark;
+	n = (size_t)(ctr_pb_put(v, body) - v);
+	memmove(pb->d + mark - 5 + n, pb->d + mark, body);
+	memcpy(pb->d + mark - 5, v, n);
+	pb->len -= 5 - n;
+}
+
+void ctr_pb_release(struct ctr_pb *pb)
+{
+	free(pb->d);
+	memset(pb, 0, sizeof(*pb));
 }

@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * The export front door of export.h: format names, what each format loads from the store, and
- * the dispatch to one file per format (chrome.c, otlp.c, folded.c, svg.c, html.c, json.c). It
+ * the dispatch to one file per format (chrome.c, otlp.c, folded.c, svg.c, html.c, json.c,
+ * perfetto.c). It
  * sits on top of the folder: the escaping and small writers the format files share are in
  * export-util.c, so no format file calls back into this one.
  */
@@ -16,7 +17,8 @@ void ctr_export_opts_init(struct ctr_export_opts *o)
 	o->max_events = -1;
 }
 
-static const char *const format_names[] = {"chrome", "folded", "svg", "html", "otlp", "json"};
+static const char *const format_names[] = {"chrome", "folded", "svg",	  "html",
+					   "otlp",   "json",   "perfetto"};
 
 int ctr_export_parse_format(const char *name)
 {
@@ -31,6 +33,8 @@ unsigned ctr_export_load_flags(int fmt, const struct ctr_export_opts *o)
 	if (fmt == CTR_EXPORT_CHROME || fmt == CTR_EXPORT_HTML || fmt == CTR_EXPORT_OTLP)
 		return CTR_LOAD_TIMELINE;
 	if (fmt == CTR_EXPORT_JSON && o && o->chunks)
+		return CTR_LOAD_TIMELINE;
+	if (fmt == CTR_EXPORT_PERFETTO && !(o && o->store))
 		return CTR_LOAD_TIMELINE;
 	return 0;
 }
@@ -59,6 +63,8 @@ int ctr_export(FILE *out, const struct ctr_run *run, int fmt, const struct ctr_e
 		return ctr_export_otlp(out, run, o, st, e);
 	case CTR_EXPORT_JSON:
 		return ctr_export_json(out, run, o, e);
+	case CTR_EXPORT_PERFETTO:
+		return ctr_export_perfetto(out, run, o, st, e);
 	}
 	return ctr_err_set(e, CTR_EUSAGE, 0, "unknown export format %d", fmt);
 }

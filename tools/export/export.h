@@ -2,7 +2,8 @@
 /*
  * Exports of a committed run for other tools (docs/exports.md): Chrome Trace Event JSON
  * (Perfetto, chrome://tracing), folded stacks (flamegraph.pl, speedscope), an SVG flame graph,
- * one self-contained HTML page, OpenTelemetry OTLP/JSON and the whole run as JSON. folded and
+ * one self-contained HTML page, OpenTelemetry OTLP/JSON, the whole run as JSON and Perfetto's
+ * native protobuf trace. folded and
  * svg work from the calling-context tree; chrome, html and otlp read the stored timeline (the
  * run must be loaded with CTR_LOAD_TIMELINE, see ctr_export_load_flags()) and are bounded by
  * a duration threshold, a time window and an event limit, reporting what they left out.
@@ -15,6 +16,7 @@
 
 #include "../../common/err.h"
 #include "../../store/store.h"
+#include "../../store/timeline.h"
 
 enum ctr_export_format {
 	CTR_EXPORT_CHROME = 0,
@@ -23,6 +25,7 @@ enum ctr_export_format {
 	CTR_EXPORT_HTML,
 	CTR_EXPORT_OTLP,
 	CTR_EXPORT_JSON,
+	CTR_EXPORT_PERFETTO,
 };
 
 /* Format defaults (used when the option is left at -1). */
@@ -39,6 +42,12 @@ struct ctr_export_opts {
 	int thread_prefix;	 /* folded/svg: a "thread" frame at the bottom of each stack */
 	int chunks;		 /* json: include the timeline chunks (base64) */
 	int width;		 /* svg: image width in pixels, 0 = 1200 */
+	struct ctr_store *store; /* perfetto: where the run came from, to read its timeline one
+				  * chunk at a time (ctr_store_can_stream; the run then needs no
+				  * CTR_LOAD_TIMELINE); NULL: the run's loaded timeline */
+	ctr_tl_fetch fetch;	 /* perfetto without store: reads chunks the run was loaded without
+				  * (CTR_LOAD_CHUNK_INDEX), see ctr_tl_iter_set_fetch() */
+	void *fetch_arg;
 };
 
 /* What a timeline export left out. */
@@ -55,10 +64,10 @@ struct ctr_export_stats {
 
 /* Sets every field to its default (-1 where that means "format default"). */
 void ctr_export_opts_init(struct ctr_export_opts *o);
-/* "chrome", "folded", "svg", "html", "otlp", "json" -> enum; -1 if unknown. */
+/* "chrome", "folded", "svg", "html", "otlp", "json", "perfetto" -> enum; -1 if unknown. */
 int ctr_export_parse_format(const char *name);
-/* CTR_LOAD_* flags the run needs for @fmt (CTR_LOAD_TIMELINE for chrome, html, otlp; json
- * with o->chunks). */
+/* CTR_LOAD_* flags the run needs for @fmt (CTR_LOAD_TIMELINE for chrome, html, otlp, perfetto
+ * without o->store; json with o->chunks). */
 unsigned ctr_export_load_flags(int fmt, const struct ctr_export_opts *o);
 
 /* Writes @run in format @fmt to @out. @st (may be NULL) receives what was left out. Returns 0
@@ -79,6 +88,12 @@ int ctr_export_otlp(FILE *out, const struct ctr_run *run, const struct ctr_expor
 		    struct ctr_export_stats *st, struct ctr_err *e);
 int ctr_export_json(FILE *out, const struct ctr_run *run, const struct ctr_export_opts *o,
 		    struct ctr_err *e);
+/* Perfetto's protobuf trace of the whole run (docs/exports.md), streamed thread by thread with
+ * memory for one timeline chunk and the function table; o->store reads the timeline from the
+ * store (else the run must have it loaded). The window, duration and event limits do not
+ * apply: CTR_EUSAGE when set. @st gets calls, marks and unfinished. */
+int ctr_export_perfetto(FILE *out, const struct ctr_run *run, const struct ctr_export_opts *o,
+			struct ctr_export_stats *st, struct ctr_err *e);
 
 /* Escapers, exposed for tests. Write @s to @out escaped for XML/HTML text and attributes
  * (&, <, >, ", '), and as a JSON string body (no quotes) that is also safe inside an HTML

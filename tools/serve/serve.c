@@ -20,11 +20,13 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "../../common/dynlib.h"
 #include "../../common/fmt.h"
 #include "../../store/runjson.h"
 #include "../../store/store.h"
+#include "../export/export.h"
 #include "../export/tlindex.h"
 #include "../export/viewer.h"
 #include "../view/cxxname.h"
@@ -44,6 +46,7 @@
 	X(MHD_get_daemon_info)                                                                     \
 	X(MHD_add_response_header)                                                                 \
 	X(MHD_create_response_from_buffer)                                                         \
+	X(MHD_create_response_from_fd64)                                                           \
 	X(MHD_destroy_response)                                                                    \
 	X(MHD_get_connection_values)                                                               \
 	X(MHD_lookup_connection_value)                                                             \
@@ -77,6 +80,7 @@ static int mhd_load(struct ctr_err *e)
 #define MHD_get_daemon_info mhd.MHD_get_daemon_info
 #define MHD_add_response_header mhd.MHD_add_response_header
 #define MHD_create_response_from_buffer mhd.MHD_create_response_from_buffer
+#define MHD_create_response_from_fd64 mhd.MHD_create_response_from_fd64
 #define MHD_destroy_response mhd.MHD_destroy_response
 #define MHD_get_connection_values mhd.MHD_get_connection_values
 #define MHD_lookup_connection_value mhd.MHD_lookup_connection_value
@@ -127,6 +131,10 @@ struct srv_reply {
 	char *body;
 	size_t len;
 	const char *type;
+	int file;		 /* the body is the file @fd of @len bytes, not @body */
+	int fd;			 /* owned: closed by the response */
+	const char *disposition; /* Content-Disposition, or NULL */
+	char disp_buf[CTR_RUN_ID_MAX + 48];
 };
 
 static int reply_err(struct srv_reply *rp, unsigned status, int code, const char *msg)
@@ -283,22 +291,31 @@ static int fetch_chunk(void *arg, const struct ctr_chunk *c, unsigned char **dat
 	return ret;
 }
 
-/* Loads the timeline of @r (chunk headers only where the store can read chunks one by one) and
- * builds its index, once. */
+/* Loads the timeline of @r once: chunk headers only where the store can read chunks one by one
+ * (fetch_chunk() reads each when needed). Under r->tl_lock. */
+static int run_tl(struct ctr_server *s, struct srv_run *r, struct ctr_err *e)
+{
+	int ret = 0;
+
+	if (!r->tl) {
+		pthread_mutex_lock(&s->lock);
+		ret = ctr_store_load(s->store, r->id, CTR_LOAD_TIMELINE | CTR_LOAD_CHUNK_INDEX,
+				     &r->tl, e);
+		pthread_mutex_unlock(&s->lock);
+	}
+	r->fetch.s = s;
+	r->fetch.r = r;
+	return ret;
+}
+
+/* Loads the timeline of @r and builds its index, once. */
 static int run_index(struct ctr_server *s, struct srv_run *r, struct ctr_err *e)
 {
 	int ret = 0;
 
 	pthread_mutex_lock(&r->tl_lock);
 	if (!r->idx) {
-		if (!r->tl) {
-			pthread_mutex_lock(&s->lock);
-			ret = ctr_store_load(s->store, r->id,
-					     CTR_LOAD_TIMELINE | CTR_LOAD_CHUNK_INDEX, &r->tl, e);
-			pthread_mutex_unlock(&s->lock);
-		}
-		r->fetch.s = s;
-		r->fetch.r = r;
+		ret = run_tl(s, r, e);
 		if (!ret)
 			ret = ctr_tlindex_build_fetch(&r->idx, r->tl, fetch_chunk, &r->fetch, e);
 	}
@@ -600,6 +617,56 @@ out:
 	return ret;
 }
 
+/* GET /api/runs/ID/perfetto: the run as a Perfetto trace to download (docs/serve.md), written
+ * to an unlinked temporary file, chunk by chunk from the store, and sent from it. */
+static int ep_perfetto(struct ctr_server *s, const char *spec, struct srv_reply *rp)
+{
+	struct ctr_export_opts o;
+	struct srv_run *r = NULL;
+	struct ctr_err e;
+	FILE *tmp = NULL;
+	long size = 0;
+	int ret, fd = -1;
+
+	ctr_err_clear(&e);
+	ret = run_get(s, spec, &r, &e);
+	if (!ret) {
+		pthread_mutex_lock(&r->tl_lock);
+		ret = run_tl(s, r, &e);
+		pthread_mutex_unlock(&r->tl_lock);
+	}
+	if (!ret && !(tmp = tmpfile()))
+		ret = ctr_err_set(&e, CTR_EIO, errno, "cannot create a temporary file: %s",
+				  strerror(errno));
+	if (!ret) {
+		ctr_export_opts_init(&o);
+		o.fetch = fetch_chunk;
+		o.fetch_arg = &r->fetch;
+		ret = ctr_export(tmp, r->tl, CTR_EXPORT_PERFETTO, &o, NULL, &e);
+	}
+	if (!ret && (fflush(tmp) || (size = ftell(tmp)) < 0 || (fd = dup(fileno(tmp))) < 0 ||
+		     lseek(fd, 0, SEEK_SET) < 0))
+		ret =
+		    ctr_err_set(&e, CTR_EIO, errno, "cannot write the export: %s", strerror(errno));
+	if (!ret) {
+		rp->file = 1;
+		rp->fd = fd;
+		rp->len = (size_t)size;
+		rp->status = MHD_HTTP_OK;
+		rp->type = "application/octet-stream";
+		snprintf(rp->disp_buf, sizeof(rp->disp_buf),
+			 "attachment; filename=\"ctrace-%s.perfetto-trace\"", r->id);
+		rp->disposition = rp->disp_buf;
+		fd = -1;
+	}
+	if (tmp)
+		fclose(tmp);
+	if (fd >= 0)
+		close(fd);
+	run_put(s, r);
+	return ret ? reply_e(rp, &e, ret) : 0;
+}
+
 /* GET /api/trend?function=F&metric=M&FILTERS: `ctrace trend --json` (docs/trend.md). */
 static int ep_trend(struct ctr_server *s, struct MHD_Connection *c, struct srv_reply *rp)
 {
@@ -793,6 +860,8 @@ static void route(struct ctr_server *s, struct MHD_Connection *c, const char *ur
 			ep_run(s, c, spec, rp);
 		else if (!strcmp(slash, "/timeline"))
 			ep_timeline(s, c, spec, rp);
+		else if (!strcmp(slash, "/perfetto"))
+			ep_perfetto(s, spec, rp);
 		else
 			reply_err(rp, MHD_HTTP_NOT_FOUND, CTR_ENOTFOUND, "no such endpoint");
 	} else {
@@ -805,7 +874,11 @@ static enum MHD_Result respond(struct MHD_Connection *c, struct srv_reply *rp)
 	struct MHD_Response *res;
 	enum MHD_Result ret;
 
-	if (!rp->body) {
+	if (rp->file) {
+		res = MHD_create_response_from_fd64(rp->len, rp->fd); /* owns the fd from here */
+		if (!res)
+			close(rp->fd);
+	} else if (!rp->body) {
 		static const char oom[] = "{\"error_code\":\"CTRACE_E_NOMEM\"}";
 
 		res = MHD_create_response_from_buffer(sizeof(oom) - 1, (void *)oom,
@@ -822,6 +895,8 @@ static enum MHD_Result respond(struct MHD_Connection *c, struct srv_reply *rp)
 		return MHD_NO;
 	}
 	MHD_add_response_header(res, "Content-Type", rp->type);
+	if (rp->disposition)
+		MHD_add_response_header(res, "Content-Disposition", rp->disposition);
 	MHD_add_response_header(res, "Cache-Control", "no-store");
 	MHD_add_response_header(res, "X-Content-Type-Options", "nosniff");
 	MHD_add_response_header(res, "Referrer-Policy", "no-referrer");

@@ -268,6 +268,8 @@ function header(run) {
 			' \u00b7 ' + Object.keys(pids).length + ' process' + (Object.keys(pids).length === 1 ? '' : 'es') + ' \u00b7 ' + fmtCount(run.calls) + ' calls \u00b7 ' + fmtCount(run.events) + ' events \u00b7 ' + st));
 	if (run.lost_events) add(h, el('p', {'class': 'warn', id: 'lost'}, 'WARNING: ' + run.lost_events + ' events lost'));
 	if (run.crashed) add(h, el('p', {'class': 'crash', id: 'crash'}, 'CRASHED: the program died of a fatal signal; calls open at the crash end there'));
+	if (!STATIC) add(h, add(el('p', {'class': 'meta'}), el('a', {id: 'perfetto-link', download: '', title: 'the whole run in Perfetto\'s own format, for ui.perfetto.dev',
+		href: '/api/runs/' + encodeURIComponent(run.run_id) + '/perfetto' + (TOKEN ? '?token=' + encodeURIComponent(TOKEN) : '')}, 'download Perfetto trace')));
 	if (STATIC) add(h, el('p', {'class': 'note'}, 'Static page: the timeline is reduced to ' + STATIC.px + ' pixels for the whole run; ctrace serve zooms down to single calls.'));
 	add(app, h);
 }
