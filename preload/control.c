@@ -426,6 +426,11 @@ int ctr_control_init(void)
 				ctr_setenv("CTRACE_SCHED_BY", "none");
 			}
 			break;
+		case CTR_OPT_LIBCALLS:
+			if (ctr_libcalls_init(v) != 0)
+				ctr_log(CTR_LOG_ERROR,
+					"out of memory for CTRACE_LIBCALLS: ignored");
+			break;
 		case CTR_OPT_N:
 			break;
 		}

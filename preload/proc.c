@@ -440,12 +440,13 @@ static int scan_module(struct dl_phdr_info *info, size_t size, void *arg)
 /* Rescans the loaded objects, logging new ones (L) and unloaded ones (U). */
 static void rescan_modules(void)
 {
-	int i, j = 0;
+	int i, j = 0, fresh = n_modules == 0;
 	char line[64];
 
 	for (i = 0; i < n_modules; i++)
 		modules[i].seen = 0;
 	dl_iterate_phdr(scan_module, NULL);
+	ctr_libcalls_scan(maps_fd(), fresh);
 	for (i = 0; i < n_modules; i++) {
 		if (!modules[i].seen) {
 			int n =
