@@ -1278,6 +1278,16 @@ static __attribute__((noinline)) void exit_gated(struct ctr_thr *t, uintptr_t fn
 
 	switch (t->gate) {
 	case CTR_G_UNINIT:
+		/* a fork child's first event is an exit: the parent's frames are open in it */
+		if (ctr_proc.enabled && t->depth && ctr_global_on && !ctr_proc.dormant_start &&
+		    !ctr_opts.have_filter && !ctr_foreign()) {
+			ctr_thread_start(t);
+			if (t->gate == CTR_G_POLICY)
+				policy_exit(t, fn);
+			else if (CTR_GATE_IS_ON(t->gate))
+				generic_exit_locked(t, fn, now_ticks());
+			return;
+		}
 		/* switched on while this thread ran: like a dormant thread, its frames are open */
 		if (!ctr_proc.enabled || !ctr_proc.dormant_start)
 			return;

@@ -33,11 +33,11 @@
 
 #include "preload-int.h"
 
-#define LC_STUBS 2048	  /* trampolines: distinct (symbol, target) pairs per process */
-#define LC_DEPTH 256	  /* open library calls per thread; deeper ones are not recorded */
-#define LC_PENDING 4096	  /* slots found in one scan */
-#define LC_OBJECTS 512	  /* instrumented objects */
-#define LC_NAME 112	  /* SYM@LIB, cut */
+#define LC_STUBS 2048	/* trampolines: distinct (symbol, target) pairs per process */
+#define LC_DEPTH 256	/* open library calls per thread; deeper ones are not recorded */
+#define LC_PENDING 4096 /* slots found in one scan */
+#define LC_OBJECTS 512	/* instrumented objects */
+#define LC_NAME 112	/* SYM@LIB, cut */
 #define LC_MAX_GLOBS 64
 #define LC_SAME_STACK (1ul << 30) /* frame distance below which two frames share a stack */
 
@@ -62,7 +62,7 @@ struct lc_ent {
 
 struct lc_thr {
 	uint32_t n, busy;
-	uint64_t passed;     /* calls not recorded: too deep, or from a signal handler meanwhile */
+	uint64_t passed;    /* calls not recorded: too deep, or from a signal handler meanwhile */
 	struct lc_ent *ent; /* LC_DEPTH entries, mapped at the thread's first library call */
 };
 
@@ -374,11 +374,26 @@ int ctr_libcalls_init(const char *globs)
 static int never_redirect(const char *name)
 {
 	static const char *const never[] = {
-	    "setjmp",	    "_setjmp",	     "sigsetjmp",	"__sigsetjmp",
-	    "getcontext",   "swapcontext",   "setcontext",	"vfork",
-	    "__libc_start_main", "dlsym",    "dlvsym",		"dlopen",
-	    "dlmopen",	    "__tls_get_addr", "__cxa_throw",	"__cxa_rethrow",
-	    "pthread_exit", "__cxa_begin_catch", "__cxa_end_catch", "__gxx_personality_v0",
+	    "setjmp",
+	    "_setjmp",
+	    "sigsetjmp",
+	    "__sigsetjmp",
+	    "getcontext",
+	    "swapcontext",
+	    "setcontext",
+	    "vfork",
+	    "__libc_start_main",
+	    "dlsym",
+	    "dlvsym",
+	    "dlopen",
+	    "dlmopen",
+	    "__tls_get_addr",
+	    "__cxa_throw",
+	    "__cxa_rethrow",
+	    "pthread_exit",
+	    "__cxa_begin_catch",
+	    "__cxa_end_catch",
+	    "__gxx_personality_v0",
 	};
 
 	if (!strncmp(name, "_Unwind_", 8) || !strncmp(name, "__cyg_profile_", 14) ||
