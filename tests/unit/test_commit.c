@@ -1627,7 +1627,7 @@ Test(commit, libcall_named_by_maps)
 		 (unsigned long long)A_A, (unsigned long long)A_B);
 	write_proc(NULL, NULL, maps);
 	ev_enter(b, A_MAIN, 0);
-	ev_enter(b, A_A, 10);  /* qsort */
+	ev_enter(b, A_A, 10);	 /* qsort */
 	ev_call(b, A_C, 20, 30); /* its callback */
 	ev_exit(b, 40);
 	ev_call(b, A_B, 50, 60); /* malloc */
