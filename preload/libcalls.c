@@ -267,10 +267,8 @@ uintptr_t ctr_libcall_exit(uintptr_t *slot)
 			break;
 	if (unlikely(k == 0)) {
 		/* cannot happen: every armed return has its entry. There is nowhere to return. */
-		static const char msg[] = "ctrace: library call return without its entry\n";
-
-		if (write(2, msg, sizeof(msg) - 1) < 0)
-			(void)0;
+		ctr_log(CTR_LOG_ERROR, "--libcalls: a return on another stack than its call "
+				       "(the program switched stacks itself); cannot go on");
 		abort();
 	}
 	ret = t->ent[k - 1].ret;

@@ -119,7 +119,8 @@ const char *ctr_got_version(const struct ctr_got *g, uint32_t si);
 int ctr_libcalls_init(const char *globs); /* CTRACE_LIBCALLS at start-up: 0 or -1 */
 /* Points the chosen PLT slots of instrumented objects not yet seen at trampolines and writes
  * an S line per new trampoline to @maps_fd (every one when @fresh: a new maps file). Called
- * with the module lock held, after start-up, dlopen and fork. */
+ * at start-up, in a fork child, and with the module lock held after dlopen and dlclose; never
+ * at exit (it takes the loader's locks). */
 void ctr_libcalls_scan(int maps_fd, int fresh);
 /* A catch begins at stack address @sp: library calls deeper than it were unwound, the ones
  * above it get their return trampolines back (exceptions take them out, see libcalls.c). */

@@ -440,13 +440,12 @@ static int scan_module(struct dl_phdr_info *info, size_t size, void *arg)
 /* Rescans the loaded objects, logging new ones (L) and unloaded ones (U). */
 static void rescan_modules(void)
 {
-	int i, j = 0, fresh = n_modules == 0;
+	int i, j = 0;
 	char line[64];
 
 	for (i = 0; i < n_modules; i++)
 		modules[i].seen = 0;
 	dl_iterate_phdr(scan_module, NULL);
-	ctr_libcalls_scan(maps_fd(), fresh);
 	for (i = 0; i < n_modules; i++) {
 		if (!modules[i].seen) {
 			int n =
@@ -485,6 +484,7 @@ static void rescan_locked(void)
 		return;
 	pthread_mutex_lock(&dl_lock);
 	rescan_modules();
+	ctr_libcalls_scan(maps_fd(), 0); /* objects dlopen loaded */
 	pthread_mutex_unlock(&dl_lock);
 }
 
@@ -1048,6 +1048,7 @@ static void new_process(int files_shared)
 	write_proc_meta();
 	n_modules = 0;
 	rescan_modules();
+	ctr_libcalls_scan(maps_fd(), 1); /* the inherited trampolines, named in our maps */
 }
 
 static void atfork_child(void)
@@ -1354,6 +1355,7 @@ __attribute__((constructor(101))) static void ctr_init(void)
 	ctr_control_write_errors(meta_fd());
 	write_overhead();
 	rescan_modules();
+	ctr_libcalls_scan(maps_fd(), 1);
 	pthread_key_create(&thr_key, thread_dtor);
 	pthread_atfork(atfork_prepare, atfork_parent, atfork_child);
 	on_exit(on_exit_status, NULL);

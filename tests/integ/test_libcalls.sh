@@ -138,6 +138,13 @@ for how in lazy now bindnow; do
 		"$(calls "$T/n" 'main > work > malloc@libc.so.6') $(calls "$T/n" 'main > work > free@libc.so.6') $(calls "$T/n" 'main > work > memcpy@libc.so.6') $(calls "$T/n" 'main > work > qsort@libc.so.6') $(calls "$T/n" 'main > work > qsort@libc.so.6 > cmp_int')"
 done
 
+# a dlopened instrumented library (RTLD_LOCAL): its library calls are traced from its first call
+gcc -O2 -g -finstrument-functions -shared -fPIC -o "$T/libcall_dl.so" "$HERE/progs/libcall_dl.c"
+"$C" record --libcalls="$GLOB" --store "sqlite:$T/dl.db" -- "$T/lazy" "$T/libcall_dl.so" >/dev/null 2>&1
+nodes "sqlite:$T/dl.db" >"$T/n"
+check "dlopen: the library's malloc and free under its lc_dl_work, work's as before" "5 5 37" \
+	"$(calls "$T/n" 'main > dl_part > lc_dl_work > malloc@libc.so.6') $(calls "$T/n" 'main > dl_part > lc_dl_work > free@libc.so.6') $(calls "$T/n" 'main > work > malloc@libc.so.6')"
+
 # --libcalls alone: every PLT call of the program, the C++ runtime's included; a throw works
 g++ -O2 -g -finstrument-functions -o "$T/e" "$HERE/progs/libcallexc.cc"
 "$C" record --libcalls --store "sqlite:$T/all.db" -- "$T/e" >"$T/out" 2>"$T/err"

@@ -5,8 +5,9 @@
  * a pipe that a thread writes 60 ms later; contend() holds a mutex a second thread waits for
  * (about 40 ms after it said it is about to lock); jumpy() longjmps out of qsort's callback and
  * calls malloc and free after it; forker() forks a child that calls malloc and free. Prints
- * the compare count.
+ * the compare count. With an argument, first dlopens that library (libcall_dl.c) and calls it.
  */
+#include <dlfcn.h>
 #include <pthread.h>
 #include <setjmp.h>
 #include <stdio.h>
@@ -143,10 +144,23 @@ __attribute__((noinline)) void forker(void)
 		exit(3);
 }
 
-int main(void)
+/* dlopens @path (libcall_dl.c) and calls its lc_dl_work() once */
+__attribute__((noinline)) static void dl_part(const char *path)
+{
+	void *h = dlopen(path, RTLD_NOW | RTLD_LOCAL);
+	void (*fn)(void) = h ? (void (*)(void))dlsym(h, "lc_dl_work") : NULL;
+
+	if (!fn)
+		exit(3);
+	fn();
+}
+
+int main(int argc, char **argv)
 {
 	if (pipe(fds) != 0 || pipe(ready) != 0)
 		return 3;
+	if (argc > 1)
+		dl_part(argv[1]);
 	work();
 	contend();
 	jumpy();
