@@ -91,9 +91,10 @@ static __thread struct lc_thr lc_tls;
 /*
  * Stub: push its index, jump to the common entry. Entry: saves the argument registers (and
  * %rax, the vector count of a variadic call), calls ctr_libcall_enter(index, &return slot),
- * puts the target where the index was and returns into it, so the function starts with the
- * stack the caller left. Return: makes room for the return address, saves the return
- * registers, asks ctr_libcall_exit() for the address and returns to it. The return trampoline's
+ * drops the index and jumps to the target through %r11 (scratch at a call), so the function
+ * starts with the stack the caller left. Return: saves the return registers, asks
+ * ctr_libcall_exit() for the address and jumps to it. Jumps, not returns: the CPU's return
+ * predictions stay paired with the program's own calls. The return trampoline's
  * unwind information says "no caller": a backtrace from inside a library call stops there.
  */
 __asm__(".text\n"
@@ -160,9 +161,12 @@ __asm__(".text\n"
 	"	movups 144(%rsp), %xmm5\n"
 	"	movups 160(%rsp), %xmm6\n"
 	"	movups 176(%rsp), %xmm7\n"
+	"	mov 8(%rbp), %r11\n"
 	"	leave\n"
 	"	.cfi_def_cfa %rsp, 16\n"
-	"	ret\n"
+	"	lea 8(%rsp), %rsp\n"
+	"	.cfi_def_cfa_offset 8\n"
+	"	jmp *%r11\n"
 	"	.cfi_endproc\n"
 	"	.p2align 4\n"
 	"	.cfi_startproc\n"
@@ -179,13 +183,14 @@ __asm__(".text\n"
 	"	movups %xmm1, 16(%rsp)\n"
 	"	lea 56(%rsp), %rdi\n"
 	"	call ctr_libcall_exit\n"
-	"	mov %rax, 56(%rsp)\n"
+	"	mov %rax, %r11\n"
 	"	movups 0(%rsp), %xmm0\n"
 	"	movups 16(%rsp), %xmm1\n"
 	"	add $40, %rsp\n"
 	"	pop %rdx\n"
 	"	pop %rax\n"
-	"	ret\n"
+	"	add $8, %rsp\n"
+	"	jmp *%r11\n"
 	"	.cfi_endproc\n");
 
 static uintptr_t stub_addr(uint32_t i)
@@ -206,11 +211,15 @@ static uintptr_t rec_sp(uintptr_t sp)
 	return sp - 1;
 }
 
+/* errno is the program's: only this mmap and the recorder's slow paths (which keep it) could
+ * change it on the way through a trampoline */
 static struct lc_ent *map_entries(void)
 {
+	int saved = errno;
 	void *m = mmap(NULL, LC_DEPTH * sizeof(struct lc_ent), PROT_READ | PROT_WRITE,
 		       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 
+	errno = saved;
 	return m == MAP_FAILED ? NULL : m;
 }
 
@@ -219,7 +228,6 @@ uintptr_t ctr_libcall_enter(uint32_t i, uintptr_t *slot)
 {
 	struct lc_thr *t = &lc_tls;
 	uintptr_t sp = (uintptr_t)slot, target = lc_syms[i].target;
-	int saved = errno;
 	uint32_t n;
 
 	if (t->busy) { /* a signal handler while this thread is in here: not recorded */
@@ -248,7 +256,6 @@ uintptr_t ctr_libcall_enter(uint32_t i, uintptr_t *slot)
 	}
 	__atomic_signal_fence(__ATOMIC_SEQ_CST);
 	t->busy = 0;
-	errno = saved;
 	return target;
 }
 
@@ -257,7 +264,6 @@ uintptr_t ctr_libcall_exit(uintptr_t *slot)
 {
 	struct lc_thr *t = &lc_tls;
 	uintptr_t sp = (uintptr_t)slot, ret;
-	int saved = errno;
 	uint32_t k, j, w;
 
 	t->busy = 1;
@@ -281,7 +287,6 @@ uintptr_t ctr_libcall_exit(uintptr_t *slot)
 	__cyg_profile_func_exit((void *)stub_addr(j), NULL);
 	__atomic_signal_fence(__ATOMIC_SEQ_CST);
 	t->busy = 0;
-	errno = saved;
 	return ret;
 }
 

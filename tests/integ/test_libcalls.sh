@@ -171,13 +171,18 @@ check "bare LD_PRELOAD: malloc and free counted, memcpy not chosen" "37 37 0" \
 check "without --libcalls: no SYM@LIB node" 0 "$(nodes "sqlite:$T/off.db" | grep -c '@lib')"
 
 # store backends and exports keep the names
-run=$("$R" --store "sqlite:$T/b.db" --json | python3 -c 'import json,sys; print(json.load(sys.stdin)["run_id"])' 2>/dev/null)
 "$C" record -k -d "$T/raw" --libcalls="$GLOB" --store "sqlite:$T/s.db" -- "$T/lazy" >/dev/null 2>&1
 "$C" commit -k --store "jsonl:$T/s.jsonl" "$T/raw"/*/ 2>/dev/null
 nodes "sqlite:$T/s.db" | cut -d'|' -f2,3 >"$T/a"
 nodes "jsonl:$T/s.jsonl" | cut -d'|' -f2,3 >"$T/b"
 check "JSON Lines store: the same tree and counts as SQLite" "yes" \
 	"$([ -s "$T/a" ] && cmp -s "$T/a" "$T/b" && echo yes)"
+if [ -n "${CTRACE_TEST_PG:-}" ]; then # make test's throwaway server (tests/pg.sh)
+	"$C" commit -k --store "$CTRACE_TEST_PG" "$T/raw"/*/ 2>/dev/null
+	nodes "$CTRACE_TEST_PG" "$(basename "$T/raw"/*/)" | cut -d'|' -f2,3 >"$T/p"
+	check "PostgreSQL store: the same tree and counts as SQLite" "yes" \
+		"$([ -s "$T/a" ] && cmp -s "$T/a" "$T/p" && echo yes)"
+fi
 "$C" show --store "sqlite:$T/s.db" latest --format folded >"$T/folded" 2>/dev/null
 check "folded: library-call frames annotated _[lib]" "1 1" \
 	"$(grep -c '^main;work;qsort@libc.so.6_\[lib\];cmp_int ' "$T/folded") $(grep -c '^main;work;malloc@libc.so.6_\[lib\] ' "$T/folded")"
