@@ -26,6 +26,8 @@ enum ctr_opt_kind {
 	CTR_OPT_GLOB_DURATION, /* "GLOB:D" (split at the last ':'), D in ns in [min, max] */
 	CTR_OPT_FLAG,	       /* "on" or "off" in the environment; the CLI flag takes no
 				* argument and means "on" */
+	CTR_OPT_OPT_GLOBS,     /* a glob list (',' or ';' between globs); the CLI flag's argument
+				* is optional (--libcalls[=GLOB]) and "*" without one */
 };
 
 /* X(ID, ENV, LONG, SHORT, KEY, KIND, MIN, MAX, ARG, HELP) */
@@ -57,7 +59,9 @@ enum ctr_opt_kind {
 	X(NO_FOLLOW_EXEC, "CTRACE_NO_FOLLOW_EXEC", "no-follow-exec", 0, "no_follow_exec",          \
 	  CTR_OPT_FLAG, 0, 1, "",                                                                  \
 	  "pass the environments of exec and spawn calls as given (not followed without ctrace's " \
-	  "variables)")
+	  "variables)")                                                                            \
+	X(LIBCALLS, "CTRACE_LIBCALLS", "libcalls", 0, "libcalls", CTR_OPT_OPT_GLOBS, 0, 0,         \
+	  "[=GLOB]", "library calls (PLT) of instrumented code, all or those matching GLOB")
 
 #define CTR_OPT_ENUM_(id, env, lng, sh, key, kind, mn, mx, arg, help) CTR_OPT_##id,
 enum ctr_opt_id { CTR_OPTIONS(CTR_OPT_ENUM_) CTR_OPT_N };
@@ -132,6 +136,7 @@ static inline int ctr_opt_parse(const struct ctr_opt_def *d, const char *v, stru
 	out->p = 0;
 	switch (d->kind) {
 	case CTR_OPT_GLOBS:
+	case CTR_OPT_OPT_GLOBS:
 		if (!*v)
 			goto bad;
 		return 0;
@@ -174,6 +179,7 @@ static inline int ctr_opt_parse(const struct ctr_opt_def *d, const char *v, stru
 bad:
 	switch (d->kind) {
 	case CTR_OPT_GLOBS:
+	case CTR_OPT_OPT_GLOBS:
 		snprintf(why, n, "wants a glob, got '%s'", v);
 		break;
 	case CTR_OPT_COUNT:
@@ -206,6 +212,8 @@ static inline void ctr_opt_help(const struct ctr_opt_def *d, char *buf, size_t n
 
 	if (d->kind == CTR_OPT_FLAG)
 		snprintf(left, sizeof(left), "      --%s", d->lng);
+	else if (d->kind == CTR_OPT_OPT_GLOBS)
+		snprintf(left, sizeof(left), "      --%s%s", d->lng, d->arg);
 	else if (d->sh)
 		snprintf(left, sizeof(left), "  -%c, --%s %s", d->sh, d->lng, d->arg);
 	else

@@ -429,6 +429,11 @@ int ctr_control_init(void)
 		case CTR_OPT_NO_FOLLOW_EXEC:
 			ctr_opts.no_follow_exec = (int)val.u;
 			break;
+		case CTR_OPT_LIBCALLS:
+			if (ctr_libcalls_init(v) != 0)
+				ctr_log(CTR_LOG_ERROR,
+					"out of memory for CTRACE_LIBCALLS: ignored");
+			break;
 		case CTR_OPT_N:
 			break;
 		}

@@ -1278,15 +1278,14 @@ static __attribute__((noinline)) void exit_gated(struct ctr_thr *t, uintptr_t fn
 
 	switch (t->gate) {
 	case CTR_G_UNINIT:
-		if (t->depth && ctr_proc.enabled && ctr_global_on && !ctr_opts.have_filter &&
-		    !ctr_proc.dormant_start) {
-			/* a fork child returning through inherited frames before any call of its
-			 * own: it starts here, so they are counted as in a child that calls */
+		/* a fork child's first event is an exit: the parent's frames are open in it */
+		if (ctr_proc.enabled && t->depth && ctr_global_on && !ctr_proc.dormant_start &&
+		    !ctr_opts.have_filter && !ctr_foreign()) {
 			ctr_thread_start(t);
-			if (t->gate == CTR_G_OPEN)
+			if (t->gate == CTR_G_POLICY)
+				policy_exit(t, fn);
+			else if (CTR_GATE_IS_ON(t->gate))
 				generic_exit_locked(t, fn, now_ticks());
-			else if (t->gate != CTR_G_UNINIT && t->gate != CTR_G_BUSY)
-				exit_gated(t, fn);
 			return;
 		}
 		/* switched on while this thread ran: like a dormant thread, its frames are open */
@@ -1372,11 +1371,10 @@ static __attribute__((noinline)) void exit_slow(uintptr_t fn, uint64_t now)
 	errno = saved;
 }
 
-/* HOT: signal-safe, no alloc */
-CTR_EXPORT void __cyg_profile_func_enter(void *fnp, void *site)
+/* The enter hook's body, for a frame at stack address @sp. HOT: signal-safe, no alloc */
+static inline __attribute__((always_inline)) void enter_at(uintptr_t fn, uintptr_t sp)
 {
 	struct ctr_thr *t = &ctr_tls;
-	uintptr_t fn = (uintptr_t)fnp;
 	uint32_t d, slot, *p;
 	uint64_t now, delta;
 
@@ -1385,8 +1383,8 @@ CTR_EXPORT void __cyg_profile_func_enter(void *fnp, void *site)
 		if (t->gate == CTR_G_OFF || (t->gate == CTR_G_DORMANT && !ctr_global_on))
 			return;
 		if (t->gate == CTR_G_POLICY)
-			return policy_enter(t, fn, HOOK_SP());
-		return enter_gated_tail(fn, HOOK_SP());
+			return policy_enter(t, fn, sp);
+		return enter_gated_tail(fn, sp);
 	}
 	slot = ctr_slot_of(fn);
 	d = t->depth;
@@ -1402,14 +1400,27 @@ CTR_EXPORT void __cyg_profile_func_enter(void *fnp, void *site)
 	p = t->pos;
 	if (likely(d < t->cap)) {
 		t->stack[d].fn = fn;
-		t->stack[d].sp = HOOK_SP();
+		t->stack[d].sp = sp;
 		if (likely(t->slots[slot] == fn && delta <= CTR_ENTER_DELTA_MAX && p < t->end)) {
 			fast_enter_word(t, p, d, slot, delta, now);
 			t->gate = CTR_G_OPEN;
 			return;
 		}
 	}
-	return enter_slow(fn, HOOK_SP(), now);
+	return enter_slow(fn, sp, now);
+}
+
+/* HOT: signal-safe, no alloc */
+CTR_EXPORT void __cyg_profile_func_enter(void *fnp, void *site)
+{
+	(void)site;
+	enter_at((uintptr_t)fnp, HOOK_SP());
+}
+
+/* HOT: signal-safe, no alloc */
+void ctr_hook_enter_at(uintptr_t fn, uintptr_t sp)
+{
+	enter_at(fn, sp);
 }
 
 /* HOT: signal-safe, no alloc */
@@ -1895,6 +1906,7 @@ CTR_EXPORT void *__cxa_begin_catch(void *exc)
 	if (!real_begin_catch)
 		real_begin_catch = (catch_fn)next_sym("__cxa_begin_catch");
 	ctr_unwind_to_sp(&ctr_tls, caller_sp - 8);
+	ctr_libcalls_catch(caller_sp - 8);
 	errno = saved;
 	return real_begin_catch ? real_begin_catch(exc) : NULL;
 }

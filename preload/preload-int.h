@@ -7,6 +7,8 @@
 #ifndef CTR_PRELOAD_INT_H
 #define CTR_PRELOAD_INT_H
 
+#include <elf.h>
+#include <link.h>
 #include <stdint.h>
 #include <sys/types.h>
 
@@ -88,9 +90,49 @@ CTR_EXPORT int ctrace__enabled(void);
  * libc's entry points; with @follow 0 the wrappers pass every environment as given. */
 void ctr_exec_init(int follow);
 
-/* patch.c */
+/* patch.c: GOT repointing (the hook bypass, library-call trampolines) */
 void ctr_bypass_hooks(int on);
 int ctr_hooks_bypassed(void);
+/* One loaded object's dynamic symbols and relocations, as ctr_got_each() finds them. */
+struct ctr_got {
+	const struct dl_phdr_info *info;
+	uintptr_t base;		  /* load bias */
+	const Elf64_Rela *rel[2]; /* DT_JMPREL (PLT slots), DT_RELA */
+	size_t n_rel[2];
+	const Elf64_Sym *syms;
+	const char *strs;
+	const Elf64_Half *versym;     /* DT_VERSYM, or NULL */
+	const Elf64_Verneed *verneed; /* DT_VERNEED, or NULL */
+	size_t n_verneed;
+	uintptr_t relro_lo, relro_hi; /* read-only after start-up */
+};
+typedef int (*ctr_got_fn)(const struct ctr_got *g, void *arg);
+typedef int (*ctr_got_reloc_fn)(const struct ctr_got *g, uint32_t si, const char *name,
+				uintptr_t slot, void *arg);
+/* Calls @fn for every loaded object but the preload itself and ld.so, until it returns
+ * non-zero (that value is returned). Takes the loader's lock (dl_iterate_phdr): not from a
+ * signal handler. */
+int ctr_got_each(ctr_got_fn fn, void *arg);
+/* Calls @fn for each JUMP_SLOT (and unless @plt_only, GLOB_DAT) relocation of a named symbol
+ * of @g with its symbol index, name and slot address, until it returns non-zero. */
+int ctr_got_relocs(const struct ctr_got *g, int plt_only, ctr_got_reloc_fn fn, void *arg);
+/* Stores @target into GOT slot @slot of @g atomically, opening RELRO around the store. */
+void ctr_got_set(const struct ctr_got *g, uintptr_t slot, void *target);
+/* The version (e.g. "GLIBC_2.14") symbol @si of @g is bound to, or NULL when unversioned. */
+const char *ctr_got_version(const struct ctr_got *g, uint32_t si);
+
+/* libcalls.c: --libcalls trampolines */
+int ctr_libcalls_init(const char *globs); /* CTRACE_LIBCALLS at start-up: 0 or -1 */
+/* Points the chosen PLT slots of instrumented objects not yet seen at trampolines and writes
+ * an S line per new trampoline to @maps_fd (every one when @fresh: a new maps file). Called
+ * at start-up, in a fork child, and with the module lock held after dlopen and dlclose; never
+ * at exit (it takes the loader's locks). */
+void ctr_libcalls_scan(int maps_fd, int fresh);
+/* A catch begins at stack address @sp: library calls deeper than it were unwound, the ones
+ * above it get their return trampolines back (exceptions take them out, see libcalls.c). */
+void ctr_libcalls_catch(uintptr_t sp);
+/* The recorder's enter hook with an explicit frame address (hooks.c). HOT: signal-safe. */
+void ctr_hook_enter_at(uintptr_t fn, uintptr_t sp);
 
 /* proc.c */
 void ctr_kick_threads(void);

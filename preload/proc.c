@@ -595,6 +595,7 @@ static void rescan_locked(void)
 		return;
 	pthread_mutex_lock(&dl_lock);
 	rescan_modules(take_dl_since());
+	ctr_libcalls_scan(maps_fd(), 0); /* objects dlopen loaded */
 	pthread_mutex_unlock(&dl_lock);
 }
 
@@ -1162,6 +1163,7 @@ static void new_process(int files_shared)
 	write_proc_meta();
 	n_modules = 0;
 	rescan_modules(0);
+	ctr_libcalls_scan(maps_fd(), 1); /* the inherited trampolines, named in our maps */
 }
 
 static void atfork_child(void)
@@ -1468,6 +1470,7 @@ __attribute__((constructor(101))) static void ctr_init(void)
 	ctr_control_write_errors(meta_fd());
 	write_overhead();
 	rescan_modules(0);
+	ctr_libcalls_scan(maps_fd(), 1);
 	pthread_key_create(&thr_key, thread_dtor);
 	pthread_atfork(atfork_prepare, atfork_parent, atfork_child);
 	on_exit(on_exit_status, NULL);

@@ -1611,3 +1611,48 @@ Test(commit, cut_running_names_the_process)
 	cr_expect_str_eq(got, want);
 	ctr_run_free(r);
 }
+
+/* --libcalls: an address named by an "S ADDR NAME" line of the maps is that library call,
+ * named SYM@LIB with no module; a malformed S line is ignored like any unknown line, and two
+ * trampolines of one name are one function. */
+Test(commit, libcall_named_by_maps)
+{
+	struct evbuf *b = ev_new();
+	struct ctr_run *r;
+	const struct ctr_node *m, *q;
+	char maps[256];
+
+	write_run_meta();
+	snprintf(maps, sizeof(maps), "S %llx qsort@libc.so.6\nS zz bad\nS %llx malloc@libc.so.6\n",
+		 (unsigned long long)A_A, (unsigned long long)A_B);
+	write_proc(NULL, NULL, maps);
+	ev_enter(b, A_MAIN, 0);
+	ev_enter(b, A_A, 10);	 /* qsort */
+	ev_call(b, A_C, 20, 30); /* its callback */
+	ev_exit(b, 40);
+	ev_call(b, A_B, 50, 60); /* malloc */
+	ev_exit(b, 100);
+	ev_write_file(b, PID, "prog", EV_CLOSED, 0, 0);
+	r = commit_load(0);
+
+	m = node_at(r, 0, CTR_NONE, A_MAIN);
+	cr_assert_eq(n_children(r, m->id), 2);
+	q = NULL;
+	for (size_t i = 0; i < r->n_nodes; i++) {
+		const struct ctr_function *f = &r->functions[r->nodes[i].function];
+
+		if (!strcmp(f->name, "qsort@libc.so.6")) {
+			q = &r->nodes[i];
+			cr_expect_eq(f->module, CTR_NONE);
+			cr_expect_eq(f->kind, CTR_FN_FUNCTION);
+		}
+	}
+	cr_assert_not_null(q);
+	cr_expect_eq(q->parent, m->id);
+	cr_expect_eq(q->calls, 1);
+	cr_expect_eq(n_children(r, q->id), 1);
+	cr_expect_eq(r->n_functions, 4);
+	check_invariants(r);
+	ctr_run_free(r);
+	free(b);
+}

@@ -92,3 +92,17 @@ Test(options, help_line)
 	cr_assert_str_eq(line, "  -D, --depth N        only calls at most N deep, 1..16777216 "
 			       "(CTRACE_DEPTH)\n");
 }
+
+Test(options, libcalls_optional_glob)
+{
+	struct ctr_opt_val v;
+	char line[256];
+
+	cr_assert_eq(ctr_opt_defs[CTR_OPT_LIBCALLS].kind, CTR_OPT_OPT_GLOBS);
+	cr_assert_eq(parse(CTR_OPT_LIBCALLS, "*", &v), 0);
+	cr_assert_eq(parse(CTR_OPT_LIBCALLS, "malloc,free,mem*", &v), 0);
+	cr_assert_eq(parse(CTR_OPT_LIBCALLS, "", &v), -1);
+	ctr_opt_help(&ctr_opt_defs[CTR_OPT_LIBCALLS], line, sizeof(line));
+	cr_assert(strstr(line, "--libcalls[=GLOB]") != NULL, "%s", line);
+	cr_assert(strstr(line, "(CTRACE_LIBCALLS)") != NULL, "%s", line);
+}

@@ -234,7 +234,7 @@ static int set_option(const struct ctr_opt_def *d, const char *v)
 		snprintf(buf, sizeof(buf), "%lluns", (unsigned long long)val.u);
 		v = buf;
 	}
-	if (d->kind == CTR_OPT_GLOBS && old && *old) {
+	if ((d->kind == CTR_OPT_GLOBS || d->kind == CTR_OPT_OPT_GLOBS) && old && *old) {
 		size_t n = strlen(old) + strlen(v) + 2;
 		char *joined = malloc(n);
 
@@ -247,6 +247,14 @@ static int set_option(const struct ctr_opt_def *d, const char *v)
 		setenv(d->env, v, 1);
 	}
 	return 0;
+}
+
+/* The value a recording flag gives its option: "on" for a flag, "*" for --libcalls alone. */
+static const char *opt_value(const struct ctr_opt_def *d, const char *arg)
+{
+	if (d->kind == CTR_OPT_FLAG)
+		return "on";
+	return d->kind == CTR_OPT_OPT_GLOBS && !arg ? "*" : arg;
 }
 
 /* Values inherited in the environment get the same checks as the flags. */
@@ -325,8 +333,11 @@ static int parse_record_args(int argc, char **argv, struct rec_args *a)
 	    {"snapshots", required_argument, NULL, 'S'},
 	    {"help", no_argument, NULL, 'h'},
 #define OPT_LONG_(id, env, lng, sh, key, kind, mn, mx, arg, help)                                  \
-	{lng, (kind) == CTR_OPT_FLAG ? no_argument : required_argument, NULL,                      \
-	 CTR_OPT_GETOPT_VAL(sh, CTR_OPT_##id)},
+	{lng,                                                                                      \
+	 (kind) == CTR_OPT_FLAG	       ? no_argument                                               \
+	 : (kind) == CTR_OPT_OPT_GLOBS ? optional_argument                                         \
+				       : required_argument,                                        \
+	 NULL, CTR_OPT_GETOPT_VAL(sh, CTR_OPT_##id)},
 	    CTR_OPTIONS(OPT_LONG_)
 #undef OPT_LONG_
 		{NULL, 0, NULL, 0},
@@ -349,7 +360,7 @@ static int parse_record_args(int argc, char **argv, struct rec_args *a)
 			if (c == CTR_OPT_GETOPT_VAL(ctr_opt_defs[i].sh, i))
 				od = &ctr_opt_defs[i];
 		if (od) {
-			if (set_option(od, od->kind == CTR_OPT_FLAG ? "on" : optarg))
+			if (set_option(od, opt_value(od, optarg)))
 				return CTR_EXIT_USAGE;
 			continue;
 		}

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "../../common/hash.h"
+#include "../../common/libcall.h"
 #include "../../store/timeline.h"
 #include "../view/report.h"
 #include "export-int.h"
@@ -47,7 +48,8 @@ int ctr_export_folded(FILE *out, const struct ctr_run *run, const struct ctr_exp
 		size_t len;
 	} *st = NULL;
 	size_t sp = 0, blen = 0, bcap = 256;
-	char *buf = malloc(bcap), name[256];
+	char *buf = malloc(bcap), name[256], lib[272];
+	const char *nm;
 	int ret = ctr_ft_build(&t, run, o->raw_times, o->thread_prefix, e);
 
 	if (ret) {
@@ -75,8 +77,12 @@ int ctr_export_folded(FILE *out, const struct ctr_run *run, const struct ctr_exp
 		size_t before;
 
 		blen = st[sp].len;
-		if (folded_name(&buf, &blen, &bcap,
-				ctr_ft_name(run, &t.n[v], name, sizeof(name)))) {
+		nm = ctr_ft_name(run, &t.n[v], name, sizeof(name));
+		if (ctr_name_is_libcall(nm)) { /* flamegraph.pl's annotation, as _[k] for kernel */
+			snprintf(lib, sizeof(lib), "%s_[lib]", nm);
+			nm = lib;
+		}
+		if (folded_name(&buf, &blen, &bcap, nm)) {
 			ret = ctr_err_set(e, CTR_ENOMEM, ENOMEM,
 					  "out of memory writing folded stacks");
 			goto out;

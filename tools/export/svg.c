@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "../../common/hash.h"
+#include "../../common/libcall.h"
 #include "../../store/timeline.h"
 #include "../view/report.h"
 #include "export-int.h"
@@ -29,6 +30,9 @@ static void frame_colour(const struct ctr_run *run, const struct ft_node *n, con
 	else if (n->fid < run->n_functions && run->functions[n->fid].kind == CTR_FN_SPAN)
 		snprintf(buf, len, "rgb(%u,%u,%u)", 80 + h % 60, 150 + (h >> 8) % 60,
 			 200 + (h >> 16) % 55);
+	else if (ctr_name_is_libcall(name)) /* library calls: a blue-grey band of their own */
+		snprintf(buf, len, "rgb(%u,%u,%u)", 140 + h % 30, 165 + (h >> 8) % 30,
+			 190 + (h >> 16) % 30);
 	else
 		snprintf(buf, len, "rgb(%u,%u,%u)", 205 + h % 50, (h >> 8) % 230, (h >> 16) % 55);
 }

@@ -183,16 +183,22 @@ static int new_function(struct commit *c, uint32_t kind, uint32_t module, uint64
 	return 0;
 }
 
+static int named_function(struct commit *c, uint32_t kind, const char *s, size_t len,
+			  uint32_t *out);
+
 /* Function of code address @addr in process @pi at @ticks (module + offset identity: the
  * object mapped there then, so two libraries loaded at one base one after the other stay
- * apart). */
+ * apart; a library call's trampoline by its name). */
 static int function_of(struct commit *c, size_t pi, uint64_t addr, uint64_t ticks, uint32_t *out)
 {
 	const struct ctr_rawproc *p = &c->raw->procs[pi];
 	long j = ctr_rawproc_module_at(p, addr, ticks);
 	uint32_t module = CTR_NONE, *v;
 	uint64_t key;
+	const char *lib = p->n_libcalls ? ctr_rawproc_libcall(p, addr) : NULL;
 
+	if (lib) /* a library call's trampoline: named by symbol and library in every process */
+		return named_function(c, CTR_FN_FUNCTION, lib, strlen(lib), out);
 	if (j >= 0) {
 		module = c->modmap[c->modmap_off[pi] + (size_t)j];
 		addr -= p->mods[j].bias;
@@ -791,7 +797,7 @@ static int sym_function(struct commit *c, struct ctr_sym *sym, int *symmod, size
 	const char *msg = NULL;
 	char buf[PATH_MAX + 64];
 
-	if (f->kind != CTR_FN_FUNCTION) {
+	if (f->kind != CTR_FN_FUNCTION || c->fi[i].name) { /* spans, marks, library calls */
 		f->name = strdup(c->fi[i].name);
 	} else if (f->module == CTR_NONE) {
 		snprintf(buf, sizeof(buf), "0x%llx",

@@ -407,8 +407,38 @@ static void unload_module(struct ctr_rawproc *p, uint64_t bias, uint64_t t)
 	}
 }
 
+static int libcall_cmp(const void *a, const void *b)
+{
+	uint64_t x = ((const struct ctr_rawlibcall *)a)->addr,
+		 y = ((const struct ctr_rawlibcall *)b)->addr;
+
+	return x < y ? -1 : x > y;
+}
+
+/* "S ADDR SYM@LIB": a library-call trampoline (--libcalls); a later line for an address
+ * already named replaces nothing (the first name stands). */
+static int read_libcall(struct ctr_rawproc *p, const char *line, struct ctr_err *e)
+{
+	unsigned long long a;
+	struct ctr_rawlibcall *nl;
+	int off = 0;
+
+	if (sscanf(line, "S %llx %n", &a, &off) != 1 || !off || !line[off] ||
+	    strlen(line + off) > 255)
+		return 0; /* not one: ignored like any unknown line */
+	if (!(nl = realloc(p->libcalls, (p->n_libcalls + 1) * sizeof(*nl))))
+		return ctr_err_set(e, CTR_ENOMEM, 0, "out of memory");
+	p->libcalls = nl;
+	nl[p->n_libcalls].addr = a;
+	if (!(nl[p->n_libcalls].name = strdup(line + off)))
+		return ctr_err_set(e, CTR_ENOMEM, 0, "out of memory");
+	p->n_libcalls++;
+	return 0;
+}
+
 /* The module map p-PID-GEN.maps of @p: "L BIAS START END BUILD-ID PATH" lines, "U BIAS"
- * lines, and "T TICKS" lines timing the L and U lines after them (docs/format.md). */
+ * lines, "T TICKS" lines timing the L and U lines after them, and the "S ADDR NAME" lines of
+ * its library-call trampolines (docs/format.md). */
 static int read_maps(struct ctr_rawrun *r, struct ctr_rawproc *p, struct ctr_err *e)
 {
 	char path[4096], fname[64], *buf, *line, *save = NULL;
@@ -462,10 +492,32 @@ static int read_maps(struct ctr_rawrun *r, struct ctr_rawproc *p, struct ctr_err
 			nm[p->n_mods].load_ticks = now;
 			nm[p->n_mods].unload_ticks = UINT64_MAX;
 			p->n_mods++;
+		} else if (line[0] == 'S' && (ret = read_libcall(p, line, e))) {
+			free(buf);
+			return ret;
 		}
 	}
 	free(buf);
+	if (p->n_libcalls > 1)
+		qsort(p->libcalls, p->n_libcalls, sizeof(*p->libcalls), libcall_cmp);
 	return 0;
+}
+
+const char *ctr_rawproc_libcall(const struct ctr_rawproc *p, uint64_t addr)
+{
+	size_t lo = 0, hi = p->n_libcalls;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (p->libcalls[mid].addr == addr)
+			return p->libcalls[mid].name;
+		if (p->libcalls[mid].addr < addr)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return NULL;
 }
 
 static int read_proc(struct ctr_rawrun *r, const char *name, struct ctr_err *e)
@@ -778,6 +830,9 @@ void ctr_rawrun_free(struct ctr_rawrun *r)
 			free(p->mods[j].path);
 		}
 		free(p->mods);
+		for (size_t j = 0; j < p->n_libcalls; j++)
+			free(p->libcalls[j].name);
+		free(p->libcalls);
 	}
 	for (size_t i = 0; i < r->n_threads; i++) {
 		free(r->threads[i].path);

@@ -29,6 +29,12 @@ struct ctr_rawmod {
 	uint64_t unload_ticks; /* when its U line was written; UINT64_MAX: never unloaded */
 };
 
+/* A library-call trampoline of the process (--libcalls): code address -> "SYM@LIB". */
+struct ctr_rawlibcall {
+	uint64_t addr;
+	char *name;
+};
+
 struct ctr_rawproc {
 	int32_t pid, ppid;
 	uint32_t gen;
@@ -48,7 +54,12 @@ struct ctr_rawproc {
 	char *backtrace;	    /* raw crash file text, NULL if none */
 	struct ctr_rawmod *mods;
 	size_t n_mods;
+	struct ctr_rawlibcall *libcalls; /* "S ADDR NAME" lines of the maps, sorted by address */
+	size_t n_libcalls;
 };
+
+/* The name of the library call whose trampoline is at @addr in @p, or NULL. */
+const char *ctr_rawproc_libcall(const struct ctr_rawproc *p, uint64_t addr);
 
 struct ctr_rawthread {
 	int32_t pid, tid;

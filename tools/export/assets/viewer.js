@@ -79,8 +79,10 @@ function fitLabel(g, name, w) {
 /* for the browser tests: the label fitting on its own */
 window.ctraceViewer = {fitLabel: fitLabel};
 function hash32(s) { var h = 2166136261; for (var i = 0; i < s.length; i++) { h ^= s.charCodeAt(i); h = Math.imul(h, 16777619); } return h >>> 0; }
-/* A colour per function name, the same in every run and view. */
-function colour(name) { var h = hash32(name || '?'); return 'hsl(' + (h % 360) + ',' + (45 + (h >>> 9) % 25) + '%,' + (62 + (h >>> 17) % 14) + '%)'; }
+/* A library call's name (--libcalls): SYM@LIB, as common/libcall.h reads it. */
+function isLibcall(name) { return /^[^@ ()<>,]+@[^@ ()<>,]*\.so[^@ ()<>,]*$/.test(name || ''); }
+/* A colour per function name, the same in every run and view; library calls in a blue-grey band of their own. */
+function colour(name) { var h = hash32(name || '?'); if (isLibcall(name)) return 'hsl(' + (195 + h % 30) + ',30%,' + (68 + (h >>> 9) % 12) + '%)'; return 'hsl(' + (h % 360) + ',' + (45 + (h >>> 9) % 25) + '%,' + (62 + (h >>> 17) % 14) + '%)'; }
 function debounce(fn, ms) { var t; return function () { clearTimeout(t); t = setTimeout(fn, ms); }; }
 
 /* ---- the API, remote or answered from the static page's data ---- */
