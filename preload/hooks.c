@@ -1014,8 +1014,10 @@ void ctr_go_dormant(struct ctr_thr *t, uint64_t now)
 }
 
 /* Tracing is on again (or for the first time) in a thread: open its file if it has none, and
- * describe the frames already open with INHERIT records from a stack capture. */
-static int activate(struct ctr_thr *t, int include_first)
+ * describe the frames already open with INHERIT records from a stack capture. @exiting: the
+ * function whose exit hook runs (0 for an enter), open whatever the capture saw: a hook
+ * reached by a tail call leaves no frame of its caller on the stack. */
+static int activate(struct ctr_thr *t, int include_first, uintptr_t exiting)
 {
 	if (!has_stream(t)) {
 		ctr_thread_start(t);
@@ -1030,6 +1032,8 @@ static int activate(struct ctr_thr *t, int include_first)
 	merge_off(t);
 	t->pos = put_u64(t->pos, CTR_X_TIME, 0, t->last);
 	ctr_capture_stack(t, include_first);
+	if (exiting && (!t->depth || t->stack[t->depth - 1].fn != exiting))
+		push_frame(t, exiting, 0); /* no stack position known: a jump closes it */
 	ctr_write_inherit(t);
 	return 0;
 }
@@ -1221,7 +1225,7 @@ static __attribute__((noinline)) void enter_gated(struct ctr_thr *t, uintptr_t f
 			enter_gated(t, fn, sp);
 			return;
 		}
-		if (activate(t, 0) == 0) {
+		if (activate(t, 0, 0) == 0) {
 			enter_generic(t, fn, sp, now_ticks());
 			t->gate = CTR_GATE_ON;
 		}
@@ -1314,7 +1318,7 @@ static __attribute__((noinline)) void exit_gated(struct ctr_thr *t, uintptr_t fn
 		/* switched on while this function ran: it is open now */
 		if (!ctr_global_on || ctr_opts.have_filter)
 			return;
-		if (activate(t, 1) == 0) {
+		if (activate(t, 1, fn) == 0) {
 			exit_generic(t, fn, now_ticks());
 			if (t->gate == CTR_G_BUSY)
 				t->gate = CTR_GATE_ON;
@@ -1435,6 +1439,13 @@ CTR_EXPORT void __cyg_profile_func_exit(void *fnp, void *site)
 	t->gate = CTR_G_BUSY;
 	return exit_slow(fn, rdtsc());
 }
+
+/* The hooks' own addresses, whichever object the dynamic linker binds the names to (loaded by
+ * dlopen, as `ctrace attach` does, the names resolve to glibc's no-ops): patch.c's targets. */
+extern __typeof__(__cyg_profile_func_enter) ctr_hook_enter
+    __attribute__((alias("__cyg_profile_func_enter"), visibility("hidden")));
+extern __typeof__(__cyg_profile_func_exit) ctr_hook_exit
+    __attribute__((alias("__cyg_profile_func_exit"), visibility("hidden")));
 
 /* Closes every open frame deeper than stack position @sp (longjmp target, catching frame). */
 void ctr_unwind_to_sp(struct ctr_thr *t, uintptr_t sp)
@@ -1728,7 +1739,8 @@ void ctr_thread_start(struct ctr_thr *t)
 		ctr_write_inherit(t);
 	t->gate = CTR_GATE_ON;
 reg:
-	if (sigaltstack(NULL, &ss) == 0 && (ss.ss_flags & SS_DISABLE)) {
+	/* attached (ctrace attach) the crash handlers are not installed: no stack for them */
+	if (!ctr_proc.attached && sigaltstack(NULL, &ss) == 0 && (ss.ss_flags & SS_DISABLE)) {
 		t->altstack = map_anon(ALTSTACK_SIZE);
 		if (t->altstack) {
 			ss.ss_sp = t->altstack;

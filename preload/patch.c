@@ -1,11 +1,13 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Hook bypass for processes that record nothing: one not sampled by CTRACE_SAMPLE_RATE, or one
- * started dormant (CTRACE_START=off) until it is switched on. The GOT slots through which every
- * loaded object calls __cyg_profile_func_enter/exit are pointed at an empty function, so such
- * a process pays exactly the cost of glibc's no-op hooks; switching on points them back. GOT
- * slots are pointer-sized and written atomically, so threads calling meanwhile see one target
- * or the other, both valid.
+ * The GOT/PLT slots of __cyg_profile_func_enter/exit in every loaded object. Hook bypass for
+ * processes that record nothing: one not sampled by CTRACE_SAMPLE_RATE, or one started dormant
+ * (CTRACE_START=off) until it is switched on. The GOT slots through which every loaded object calls
+ * __cyg_profile_func_enter/exit are pointed at an empty function, so such a process pays exactly
+ * the cost of glibc's no-op hooks; switching on points them back. GOT slots are pointer-sized and
+ * written atomically, so threads calling meanwhile see one target or the other, both valid. `ctrace
+ * attach` points the same slots at the recorder in a process that loaded it late, and back at
+ * glibc's no-ops when it detaches (docs/attach.md).
  */
 #include <dlfcn.h>
 #include <elf.h>
@@ -16,8 +18,8 @@
 
 #include "preload-int.h"
 
-void __cyg_profile_func_enter(void *fn, void *site);
-void __cyg_profile_func_exit(void *fn, void *site);
+void ctr_hook_enter(void *fn, void *site); /* hooks.c: this object's own hooks */
+void ctr_hook_exit(void *fn, void *site);
 
 static void CTR_NOINSTR noop_hook(void *fn, void *site)
 {
@@ -141,8 +143,8 @@ static uintptr_t self_base(void)
 void ctr_bypass_hooks(int on)
 {
 	struct patch_ctx c = {
-	    .enter = on ? (void *)noop_hook : (void *)__cyg_profile_func_enter,
-	    .exit = on ? (void *)noop_hook : (void *)__cyg_profile_func_exit,
+	    .enter = on ? (void *)noop_hook : (void *)ctr_hook_enter,
+	    .exit = on ? (void *)noop_hook : (void *)ctr_hook_exit,
 	    .self = self_base(),
 	};
 
@@ -153,4 +155,21 @@ void ctr_bypass_hooks(int on)
 int ctr_hooks_bypassed(void)
 {
 	return bypassed;
+}
+
+/* Points every object's hook slots back at glibc's no-op hooks (from libc's own symbol table:
+ * loaded by dlopen, the names resolve there anyway), as they were before `ctrace attach`. */
+void ctr_patch_restore(void)
+{
+	void *libc = dlopen("libc.so.6", RTLD_NOW | RTLD_NOLOAD);
+	struct patch_ctx c = {.self = self_base()};
+
+	if (!libc)
+		return;
+	c.enter = dlsym(libc, "__cyg_profile_func_enter");
+	c.exit = dlsym(libc, "__cyg_profile_func_exit");
+	if (c.enter && c.exit)
+		dl_iterate_phdr(patch_object, &c);
+	dlclose(libc);
+	bypassed = 0;
 }

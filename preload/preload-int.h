@@ -77,6 +77,7 @@ int ctr_control_decide(uintptr_t fn);
 int ctr_control_watch(uintptr_t fn); /* CTR_WATCH_* bits of a function decided WATCH */
 void ctr_control_write_options(int fd);
 void ctr_control_write_errors(int fd); /* option_error lines: values the preload rejected */
+void ctr_control_reset(void); /* forgets the options read (before an attach reads new ones) */
 void ctr_capture_stack(struct ctr_thr *t, int include_first);
 CTR_EXPORT void ctrace__pause(void);
 CTR_EXPORT void ctrace__resume(void);
@@ -184,6 +185,7 @@ struct ctr_proc {
 	int use_tsc;
 	int fast;	   /* TSC and no drop policy: the fast paths apply */
 	int dormant_start; /* started with CTRACE_START=off: threads begin with a capture */
+	int attached;	   /* loaded by `ctrace attach`: no handler, no env change, no log */
 	uint64_t ticks_per_sec;
 	struct ctr_fd dir; /* run directory: use ctr_dir_fd() */
 	int ready;	   /* the constructor has run */
@@ -250,7 +252,18 @@ void ctr_ring_chunk_begin(struct ctr_thr *t);
 uint32_t ctr_request_snapshot(struct ctr_thr *t, const char *reason);
 void ctr_ring_forget(struct ctr_thr *t); /* fork child: unmap the parent's ring, untouched */
 
+/* patch.c: the hook slots of every loaded object (but the preload and ld.so). */
+void ctr_patch_restore(void); /* back to glibc's no-op hooks (ctrace detach) */
+
+/* attach.c: `ctrace attach` (docs/attach.md). */
+int ctr_attach_pending(void); /* the constructor runs inside a `ctrace attach` injection */
+/* The attach configuration's value of @name (CTRACE_* lines of the injected text) while an
+ * attach is being set up or recording; *@found tells whether it answers at all. */
+const char *ctr_attach_env(const char *name, int *found);
+
 /* proc.c */
+int ctr_proc_start(int attached); /* the constructor's work; 0 when recording */
+void ctr_proc_stop(void);	  /* attach window end: every thread closed, files closed */
 void ctr_register_thread(struct ctr_thr *t);
 void ctr_unregister_thread(struct ctr_thr *t);
 int ctr_open_thread_file(struct ctr_thr *t);

@@ -1,0 +1,162 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * `ctrace attach` inside the process: the preload arrives by a dlopen that ctrace injects with
+ * ptrace, long after the program started. Its constructor then does nothing (it runs while
+ * ctrace traces the process); ctrace next calls ctrace__attach_start() with its configuration,
+ * the CTRACE_* lines `ctrace record` would have put in the environment, which the preload then
+ * reads instead of the program's environment. Recording begins by repointing every object's hook
+ * slots (patch.c); ctrace__attach_stop(), injected the same way at detach, points them back at
+ * glibc's no-ops and closes the run. The library stays mapped, dormant, for the next attach.
+ * docs/attach.md.
+ */
+#include <fcntl.h>
+#include <string.h>
+#include <sys/auxv.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include "preload-int.h"
+
+#define CONF_MAX (256u * 1024u)
+
+static char *conf;	 /* KEY=VALUE lines (an mmap'd copy of ctrace's text), or NULL */
+static int conf_active;	 /* ctr_getenv() answers from conf */
+static int in_injection; /* set by ctrace__attach_start() while it runs */
+
+static int read_small(const char *path, char *buf, size_t n)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	ssize_t r;
+
+	if (fd < 0)
+		return -1;
+	r = read(fd, buf, n - 1);
+	close(fd);
+	if (r < 0)
+		return -1;
+	buf[r] = 0;
+	return (int)r;
+}
+
+/* The constructor runs inside a `ctrace attach` injection: the process is traced by a process
+ * named ctrace and no run directory was given (a plain LD_PRELOAD under a debugger records as
+ * usual). */
+int ctr_attach_pending(void)
+{
+	char st[4096], path[64], comm[32];
+	const char *p;
+	long tracer = 0;
+
+	if (ctr_getenv("CTRACE_RUN_DIR") || read_small("/proc/self/status", st, sizeof(st)) < 0 ||
+	    !(p = strstr(st, "\nTracerPid:")))
+		return 0;
+	for (p += 11; *p == ' ' || *p == '\t'; p++)
+		;
+	for (; *p >= '0' && *p <= '9'; p++)
+		tracer = tracer * 10 + (*p - '0');
+	if (tracer <= 0)
+		return 0;
+	memcpy(path, "/proc/", 6);
+	{
+		char digits[24], *q = digits + sizeof(digits);
+		size_t n;
+
+		*--q = 0;
+		do
+			*--q = (char)('0' + tracer % 10);
+		while ((tracer /= 10));
+		n = strlen(q);
+		memcpy(path + 6, q, n);
+		memcpy(path + 6 + n, "/comm", 6);
+	}
+	return read_small(path, comm, sizeof(comm)) > 0 && !strcmp(comm, "ctrace\n");
+}
+
+const char *ctr_attach_env(const char *name, int *found)
+{
+	size_t n = strlen(name);
+
+	if (!conf_active || !conf) {
+		*found = 0;
+		return NULL;
+	}
+	*found = 1;
+	for (const char *p = conf; *p; p += strlen(p) + 1) /* NUL-separated, NUL NUL ends */
+		if (!strncmp(p, name, n) && p[n] == '=')
+			return p + n + 1;
+	return NULL;
+}
+
+/* Copies @text (no empty line) into conf, each newline turned into a NUL, two at the end. */
+static int load_conf(const char *text)
+{
+	size_t n = strnlen(text, CONF_MAX - 2);
+
+	if (!conf) {
+		void *m = mmap(NULL, CONF_MAX, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
+			       -1, 0);
+
+		if (m == MAP_FAILED)
+			return -1;
+		conf = m;
+	}
+	memcpy(conf, text, n);
+	conf[n] = 0;
+	conf[n + 1] = 0;
+	for (size_t i = 0; i < n; i++)
+		if (conf[i] == '\n')
+			conf[i] = 0;
+	return 0;
+}
+
+/*
+ * Called by `ctrace attach` (an injected call, on one thread, the others running): reads
+ * @text (CTRACE_RUN_DIR, CTRACE_DRAIN and the recording options, one KEY=VALUE a line),
+ * opens the run and points the hook slots at the recorder. Each thread starts at its next
+ * hook call, with the frames it has open then recovered from a stack capture as inherited.
+ * Returns 0, or CTR_ATTACH_E*: already recording (ctrace record, LD_PRELOAD or another
+ * attach), setuid/setgid, or no usable run directory.
+ */
+enum { CTR_ATTACH_EBUSY = 1, CTR_ATTACH_ESECURE = 2, CTR_ATTACH_ESTART = 3 };
+
+CTR_EXPORT int ctrace__attach_start(const char *text)
+{
+	if (getauxval(AT_SECURE))
+		return CTR_ATTACH_ESECURE;
+	if (ctr_proc.enabled || in_injection)
+		return CTR_ATTACH_EBUSY;
+	in_injection = 1;
+	if (load_conf(text) != 0) {
+		in_injection = 0;
+		return CTR_ATTACH_ESTART;
+	}
+	conf_active = 1;
+	ctr_control_reset();
+	if (ctr_proc_start(1) != 0) {
+		conf_active = 0;
+		in_injection = 0;
+		return CTR_ATTACH_ESTART;
+	}
+	ctr_proc.dormant_start = 1; /* every thread begins with a stack capture */
+	__atomic_store_n(&ctr_global_on, 1, __ATOMIC_SEQ_CST);
+	ctr_bypass_hooks(0);
+	in_injection = 0;
+	return 0;
+}
+
+/*
+ * Called by `ctrace detach` with every other thread stopped outside the preload: the slots go
+ * back to glibc's no-ops first, so no thread enters the recorder again, then the run is closed
+ * (ctr_proc_stop()). The library stays loaded and dormant. Returns 0, or CTR_ATTACH_EBUSY
+ * when no attach is recording.
+ */
+CTR_EXPORT int ctrace__attach_stop(void)
+{
+	if (!ctr_proc.attached || !ctr_proc.enabled)
+		return CTR_ATTACH_EBUSY;
+	__atomic_store_n(&ctr_global_on, 0, __ATOMIC_SEQ_CST);
+	ctr_patch_restore();
+	ctr_proc_stop();
+	conf_active = 0;
+	return 0;
+}
