@@ -9,11 +9,13 @@
  * glibc's no-ops and closes the run. The library stays mapped, dormant, for the next attach.
  * docs/attach.md.
  */
+#include <dlfcn.h>
 #include <fcntl.h>
 #include <string.h>
 #include <sys/auxv.h>
 #include <sys/mman.h>
 #include <unistd.h>
+#include <unwind.h>
 
 #include "preload-int.h"
 
@@ -117,7 +119,7 @@ static int load_conf(const char *text)
  * Returns 0, or CTR_ATTACH_E*: already recording (ctrace record, LD_PRELOAD or another
  * attach), setuid/setgid, or no usable run directory.
  */
-enum { CTR_ATTACH_EBUSY = 1, CTR_ATTACH_ESECURE = 2, CTR_ATTACH_ESTART = 3 };
+enum { CTR_ATTACH_EBUSY = 1, CTR_ATTACH_ESECURE = 2, CTR_ATTACH_ESTART = 3, CTR_ATTACH_EAGAIN = 4 };
 
 CTR_EXPORT int ctrace__attach_start(const char *text)
 {
@@ -147,8 +149,10 @@ CTR_EXPORT int ctrace__attach_start(const char *text)
 /*
  * Called by `ctrace detach` with every other thread stopped outside the preload: the slots go
  * back to glibc's no-ops first, so no thread enters the recorder again, then the run is closed
- * (ctr_proc_stop()). The library stays loaded and dormant. Returns 0, or CTR_ATTACH_EBUSY
- * when no attach is recording.
+ * (ctr_proc_stop()). The library stays loaded and dormant. Returns 0, CTR_ATTACH_EBUSY
+ * when no attach is recording, or CTR_ATTACH_EAGAIN when a thread was stopped inside one of
+ * the preload's slow paths (the slots are restored already: ctrace resumes the threads for a
+ * moment and calls again).
  */
 CTR_EXPORT int ctrace__attach_stop(void)
 {
@@ -156,7 +160,92 @@ CTR_EXPORT int ctrace__attach_stop(void)
 		return CTR_ATTACH_EBUSY;
 	__atomic_store_n(&ctr_global_on, 0, __ATOMIC_SEQ_CST);
 	ctr_patch_restore();
+	if (ctr_threads_busy()) /* stopped inside a slow path: ctrace lets it go and asks again */
+		return CTR_ATTACH_EAGAIN;
 	ctr_proc_stop();
 	conf_active = 0;
 	return 0;
+}
+
+/* ---- stack capture ------------------------------------------------------------------ */
+
+typedef _Unwind_Reason_Code (*backtrace_fn)(_Unwind_Trace_Fn, void *);
+typedef _Unwind_Ptr (*get_fn)(struct _Unwind_Context *);
+
+static struct {
+	backtrace_fn backtrace;
+	get_fn ip, cfa, start;
+} gcc;
+
+enum { CAP_MAX = 256 }; /* 4 KiB of the thread's stack */
+
+struct capture {
+	struct ctr_frame fr[CAP_MAX];
+	int n, include_first, first;
+	uintptr_t prev_cfa; /* the callee's CFA: this frame's stack pointer at its call */
+	void *self;	    /* the preload's base */
+	uintptr_t entry;    /* the program's entry point (_start) */
+};
+
+static _Unwind_Reason_Code capture_frame(struct _Unwind_Context *ctx, void *arg)
+{
+	struct capture *c = arg;
+	uintptr_t ip = gcc.ip(ctx), cfa = gcc.cfa(ctx), start = gcc.start(ctx), sp = c->prev_cfa;
+	Dl_info di;
+
+	c->prev_cfa = cfa;
+	if (!ip || c->n >= CAP_MAX)
+		return c->n >= CAP_MAX ? _URC_END_OF_STACK : _URC_NO_REASON;
+	if (dladdr((void *)(ip - 1), &di) &&
+	    (di.dli_fbase == c->self || (di.dli_fname && (strstr(di.dli_fname, "/libc.so") ||
+							  strstr(di.dli_fname, "/ld-linux") ||
+							  strstr(di.dli_fname, "/libgcc_s")))))
+		return _URC_NO_REASON; /* ours, the unwinder's and libc's (thread start, signal
+					  return): not part of the program's tree */
+	if (!start || start == c->entry || !sp)
+		return _URC_NO_REASON;
+	if (c->first) {
+		c->first = 0;
+		if (!c->include_first)
+			return _URC_NO_REASON;
+	}
+	c->fr[c->n].fn = start;
+	c->fr[c->n].sp = sp - 8; /* as the hooks see it: the return-address slot */
+	c->n++;
+	return _URC_NO_REASON;
+}
+
+/* The frames open in the calling thread, from libgcc's unwinder (libgcc_s.so.1, loaded into
+ * nearly every program already), as ctr_capture_stack() does with libunwind. */
+void ctr_attach_capture(struct ctr_thr *t, int include_first)
+{
+	struct capture c;
+	Dl_info self;
+
+	t->depth = 0;
+	if (!gcc.backtrace) {
+		void *h = dlopen("libgcc_s.so.1", RTLD_NOW);
+
+		if (!h)
+			return;
+		gcc.ip = (get_fn)dlsym(h, "_Unwind_GetIP");
+		gcc.cfa = (get_fn)dlsym(h, "_Unwind_GetCFA");
+		gcc.start = (get_fn)dlsym(h, "_Unwind_GetRegionStart");
+		if (!gcc.ip || !gcc.cfa || !gcc.start)
+			return;
+		__atomic_store_n(&gcc.backtrace, (backtrace_fn)dlsym(h, "_Unwind_Backtrace"),
+				 __ATOMIC_RELEASE);
+		if (!gcc.backtrace)
+			return;
+	}
+	if (dladdr((void *)ctr_attach_capture, &self)) {
+		c.n = 0;
+		c.first = 1;
+		c.include_first = include_first;
+		c.prev_cfa = 0;
+		c.self = self.dli_fbase;
+		c.entry = (uintptr_t)getauxval(AT_ENTRY);
+		gcc.backtrace(capture_frame, &c);
+		ctr_stack_set(t, c.fr, c.n);
+	}
 }

@@ -531,9 +531,7 @@ void ctr_control_install(void)
 void ctr_capture_stack(struct ctr_thr *t, int include_first)
 {
 	enum { MAX = 512 };
-	struct {
-		uintptr_t fn, sp;
-	} fr[MAX];
+	struct ctr_frame fr[MAX];
 	unw_context_t uc;
 	unw_cursor_t cur;
 	Dl_info self;
@@ -572,6 +570,12 @@ void ctr_capture_stack(struct ctr_thr *t, int include_first)
 		fr[n].sp = (uintptr_t)sp - 8; /* as the hooks see it: the return-address slot */
 		n++;
 	} while (n < MAX && unw_step(&cur) > 0);
+	ctr_stack_set(t, fr, n);
+}
+
+void ctr_stack_set(struct ctr_thr *t, const struct ctr_frame *fr, int n)
+{
+	t->depth = 0;
 	for (int i = n - 1, d = 0; i >= 0 && (uint32_t)d < t->cap; i--, d++) {
 		t->stack[d].fn = fr[i].fn;
 		t->stack[d].sp = fr[i].sp;

@@ -1414,6 +1414,18 @@ out:
 	return ctr_proc.enabled ? 0 : -1;
 }
 
+int ctr_threads_busy(void)
+{
+	int busy = __atomic_load_n(&ctr_proc.starting, __ATOMIC_SEQ_CST) > 0;
+
+	if (pthread_mutex_trylock(&reg_lock) != 0)
+		return 1; /* a thread registers or leaves right now */
+	for (struct ctr_thr *t = reg_head; t && !busy; t = t->next)
+		busy = __atomic_load_n(&t->gate, __ATOMIC_SEQ_CST) == CTR_G_BUSY;
+	pthread_mutex_unlock(&reg_lock);
+	return busy;
+}
+
 /*
  * The end of an attach window, called with every other thread stopped by `ctrace detach`
  * outside the preload and the hook slots already back on glibc's: each registered thread's

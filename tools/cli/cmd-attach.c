@@ -287,13 +287,13 @@ static int64_t mono_ns(void)
 }
 
 /* A flight-recorder snapshot asked for by the program (--trigger*): a run of its own. */
-static void attach_snapshot(const struct att_args *a, struct ctr_drain *d, const char *of,
-			    const struct ctr_snap_req *rq, long nth);
+static void attach_snapshot(const struct att_args *a, struct ctr_drain *d, const char *from,
+			    const char *of, const struct ctr_snap_req *rq, long nth);
 
 /* Drains while the window is open: until a stop is asked, the duration is over or the process
  * ends (@pidfd readable). Returns 1 when the process ended. */
-static int watch(const struct att_args *a, struct ctr_drain *d, const char *id, int pidfd,
-		 struct ctr_err *e)
+static int watch(const struct att_args *a, struct ctr_drain *d, const char *dir, const char *id,
+		 int pidfd, struct ctr_err *e)
 {
 	int64_t end = a->duration_ns ? mono_ns() + (int64_t)a->duration_ns : INT64_MAX;
 	long taken = 0;
@@ -305,7 +305,7 @@ static int watch(const struct att_args *a, struct ctr_drain *d, const char *id, 
 		ctr_drain_pass(d, 0, e);
 		while (a->flight && ctr_drain_next_request(d, &rq)) {
 			if (taken < a->snapshots)
-				attach_snapshot(a, d, id, &rq, ++taken);
+				attach_snapshot(a, d, dir, id, &rq, ++taken);
 			else
 				ctr_drain_ack(d, &rq);
 		}
@@ -343,8 +343,8 @@ static int commit_attached(const struct att_args *a, const char *dir, const char
 	return ret;
 }
 
-static void attach_snapshot(const struct att_args *a, struct ctr_drain *d, const char *of,
-			    const struct ctr_snap_req *rq, long nth)
+static void attach_snapshot(const struct att_args *a, struct ctr_drain *d, const char *from,
+			    const char *of, const struct ctr_snap_req *rq, long nth)
 {
 	char dir[PATH_MAX], id[64];
 	struct ctr_err e;
@@ -356,6 +356,7 @@ static void attach_snapshot(const struct att_args *a, struct ctr_drain *d, const
 		ctr_cli_fail(prog, &e);
 		return;
 	}
+	ctr_record_copy_proc_files(from, dir);
 	ctr_drain_snapshot(d, dir, &e);
 	ctr_drain_ack(d, rq);
 	ctr_record_append_meta(dir,
@@ -434,7 +435,7 @@ static int attach_run(struct att_args *a, const char *lib, struct ctr_err *e)
 	}
 	fprintf(stderr, "ctrace: attached to %d (%d threads)\n", (int)a->pid,
 		count_threads(a->pid, info.n_threads));
-	ended = watch(a, d, id, pidfd, e);
+	ended = watch(a, d, dir, id, pidfd, e);
 	if (!ended && ctr_attach_stop(a->pid, lib, &st1, e) != 0) {
 		if (e->code != CTR_ENOTFOUND)
 			ctr_cli_fail(prog, e);
@@ -451,15 +452,26 @@ static int attach_run(struct att_args *a, const char *lib, struct ctr_err *e)
 				       ended ? "exit" : "detach");
 	}
 	ctr_drain_pass(d, 1, e);
+	{
+		struct ctr_drain_stats ds;
+
+		ctr_drain_get_stats(d, &ds);
+		if (ds.over_max)
+			fprintf(stderr,
+				"ctrace: --max-size reached: %llu events not kept (counted as "
+				"lost)\n",
+				(unsigned long long)ds.lost_events);
+	}
 	ctr_drain_close(d);
 	d = NULL;
 	ctr_record_append_meta(dir,
 			       "root_pid=%d\nend_real_ns=%lld\nmeta.attached=true\n"
 			       "meta.attach.start_real_ns=%lld\nmeta.attach.end_real_ns=%lld\n"
-			       "meta.attach.end=%s\nattach_stop_ns=%lld\ndetach_stop_ns=%lld\n",
+			       "meta.attach.end=%s\nattach_stop_ns=%lld\nattach_stop_cpu_ns=%lld\n"
+			       "detach_stop_ns=%lld\n",
 			       (int)a->pid, (long long)t_end, (long long)t_start, (long long)t_end,
 			       ended ? "exit" : "detach", (long long)st0.stop_ns,
-			       (long long)st1.stop_ns);
+			       (long long)st0.cpu_ns, (long long)st1.stop_ns);
 	fprintf(stderr, "ctrace: detached from %d%s\n", (int)a->pid, ended ? " (it exited)" : "");
 	ret = commit_attached(a, dir, id, e);
 	free(conf);

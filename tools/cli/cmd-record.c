@@ -478,14 +478,25 @@ out:
 	return ret;
 }
 
+void ctr_record_copy_proc_files(const char *from, const char *to)
+{
+	DIR *dd;
+	struct dirent *de;
+
+	if ((dd = opendir(from))) {
+		while ((de = readdir(dd)))
+			if (!strncmp(de->d_name, "p-", 2))
+				copy_run_file(from, to, de->d_name);
+		closedir(dd);
+	}
+}
+
 /* A flight-recorder snapshot on request @rq: a run directory of its own beside the recording
  * (its processes' files as they are now, every ring's events), committed like any run. */
 static void take_snapshot(struct rec_ctx *x, const struct ctr_snap_req *rq)
 {
 	char dir[PATH_MAX], id[64];
 	struct ctr_err e;
-	DIR *dd;
-	struct dirent *de;
 	int n;
 
 	ctr_err_clear(&e);
@@ -494,12 +505,7 @@ static void take_snapshot(struct rec_ctx *x, const struct ctr_snap_req *rq)
 		ctr_cli_fail(prog, &e);
 		return;
 	}
-	if ((dd = opendir(x->dir))) {
-		while ((de = readdir(dd)))
-			if (!strncmp(de->d_name, "p-", 2))
-				copy_run_file(x->dir, dir, de->d_name);
-		closedir(dd);
-	}
+	ctr_record_copy_proc_files(x->dir, dir);
 	n = ctr_drain_snapshot(x->d, dir, &e);
 	ctr_drain_ack(x->d, rq); /* a thread waiting for it may go on */
 	x->taken++;

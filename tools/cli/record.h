@@ -23,6 +23,10 @@ int ctr_record_create_run_dir(const char *parent, const char *by, char **argv, c
 void ctr_record_append_meta(const char *dir, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 
+/* Copies the process files (p-*: metadata, module maps, crash files) of run @from into @to,
+ * for a flight-recorder snapshot (best effort). */
+void ctr_record_copy_proc_files(const char *from, const char *to);
+
 /* Puts recording option @d = @v into its CTRACE_* variable (globs accumulate), checked against
  * the option table; 0, or prints a usage error for @who and returns 2. */
 int ctr_record_set_option(const char *who, const struct ctr_opt_def *d, const char *v);

@@ -25,6 +25,8 @@ struct ctr_attach_info {
 /* Timings of one injection, in nanoseconds (CLOCK_MONOTONIC). */
 struct ctr_attach_stats {
 	int64_t stop_ns;  /* longest time one thread of the program stayed stopped */
+	int64_t cpu_ns;	  /* of that, the injected thread's time on a CPU (schedstat): the
+			   * rest is waiting for one on a busy machine */
 	int64_t total_ns; /* from the first ptrace call to the last */
 	int n_threads;	  /* threads stopped (detach stops them all) */
 };

@@ -5,8 +5,9 @@
  * "go N" makes each of the WORKERS worker threads (3 by default, argv[1] to change) call
  * work_a() and work_b() N times, the last one also sending itself SIGUSR1 every 100
  * iterations (handled by on_usr1()); each command is answered on stdout once done, with the
- * calls counted so far. "spin" starts the workers calling work_a() in a loop until "stop"
- * (bench). "quit" ends with status 3. The output does not depend on tracing.
+ * calls counted so far. "spin" starts the workers calling work_a() in bursts of 100 with
+ * 100 us naps until "stop" (bench). "quit" ends with status 3. The output does not depend on
+ * tracing.
  */
 #include <pthread.h>
 #include <semaphore.h>
@@ -14,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 static int workers = 3;
@@ -52,8 +54,13 @@ static void *worker_main(void *arg)
 		wait_go(id);
 		if (quitting)
 			break;
-		while (spinning)
-			acc += work_a(acc);
+		while (spinning) { /* a busy server: bursts of calls, short naps */
+			struct timespec nap = {0, 100000};
+
+			for (int k = 0; k < 100; k++)
+				acc += work_a(acc);
+			nanosleep(&nap, NULL);
+		}
 		for (long i = 0; i < go_n; i++) {
 			acc += work_a(i);
 			if (id == workers - 1 && i % 100 == 99)
