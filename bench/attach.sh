@@ -21,6 +21,7 @@ cleanup() {
 	rm -rf "$T"
 }
 trap cleanup EXIT
+trap 'exit 1' INT TERM
 cd "$T"
 gcc -O2 -g -finstrument-functions -pthread -o ap "$ROOT/tests/integ/progs/attachprog.c"
 mkfifo fifo
@@ -33,13 +34,18 @@ until grep -q spinning out 2>/dev/null; do sleep 0.02; done
 
 i=0
 while [ "$i" -lt "$ROUNDS" ]; do
+	: >att.err
 	t0=$(date +%s%N)
 	"$B/ctrace" attach -d "$T/d" --no-commit "$PROG" 2>att.err &
 	att=$!
-	until grep -q 'attached to' att.err 2>/dev/null; do sleep 0.001; done
+	until grep -q 'attached to\|CTRACE_E' att.err 2>/dev/null; do sleep 0.001; done
 	t1=$(date +%s%N)
-	# every worker has a ring once it recorded its first event
-	until [ "$(ls "$T"/d/*/r-*.ring 2>/dev/null | wc -l)" -ge "$THREADS" ]; do sleep 0.005; done
+	# every worker has a ring once it recorded its first event (60 s at most)
+	n=0
+	until [ "$(ls "$T"/d/*/r-*.ring 2>/dev/null | wc -l)" -ge "$THREADS" ] || [ $n -ge 12000 ]; do
+		sleep 0.005
+		n=$((n + 1))
+	done
 	"$B/ctrace" detach "$PROG"
 	wait "$att"
 	python3 - "$T/d" "$THREADS" "$(((t1 - t0) / 1000))" <<'EOF' >>rows

@@ -142,6 +142,7 @@ i=0
 lines=2
 okc=0
 while [ $i -lt 50 ]; do
+	: >"$T/cyc.att" # no line of the last cycle may look like this one's
 	"$C" attach -d "$T/cyc.d" --no-commit "$pid" 2>"$T/cyc.att" &
 	att=$!
 	waitfor "$T/cyc.att" 'attached to' 10
@@ -192,6 +193,39 @@ check "--max-size 4K: events counted as lost" 1 "$(grep -c 'max-size reached' "$
 opt oring --ring 1M --trigger-slower 'handle:1us'
 check "--ring --trigger-slower: a snapshot of the slow handle" 1 "$(grep -c 'snapshot 1 (slower' "$T/oring.att")"
 check "--ring: the snapshot at detach committed" 1 "$(grep -c 'committed to' "$T/oring.att" | awk '{ print ($1 >= 2) }')"
+
+# ---- the other ends of a window: --duration, ^C, the program's exit
+t0=$(date +%s%N)
+"$C" attach -d "$T/dur.d" --no-commit --duration 300ms "$pid" 2>"$T/dur.att"
+check "--duration 300ms: ends by itself, exit 0" "0 1" "$? $(grep -c "detached from $pid" "$T/dur.att")"
+check "--duration 300ms: not before 300 ms" 1 "$([ "$(ms_since "$t0")" -ge 300 ] && echo 1)"
+"$C" attach -d "$T/int.d" --no-commit "$pid" 2>"$T/int.att" &
+att=$!
+waitfor "$T/int.att" 'attached to' 10
+kill -INT "$att"
+wait "$att"
+check "SIGINT (^C) of ctrace attach: detaches, exit 0" "0 1" "$? $(grep -c "detached from $pid" "$T/int.att")"
+lines=$((lines + 1))
+cmd cyc $lines "go 1"
+check "after --duration and ^C: the process answers" 1 "$(sed -n "${lines}p" "$T/cyc.out" | grep -c '^done')"
+
+exec 4>&3
+name=ex
+start $name ./ap-gcc
+"$C" attach -d "$T/ex.d" --store "sqlite:$T/ex.db" "$pid" 2>"$T/ex.att" &
+att=$!
+waitfor "$T/ex.att" 'attached to' 10
+cmd $name 2 "go 100"
+finish
+check "program exits in the window: its status" 3 "$status"
+wait "$att"
+check "program exits in the window: ctrace attach commits, exit 0" "0 1" "$? $(grep -c 'committed to' "$T/ex.att")"
+"$R" --store "sqlite:$T/ex.db" --json >"$T/ex.json"
+check "program exits in the window: attach.end=exit, calls kept" "exit 300" "$(python3 -c "
+import json; d = json.load(open('$T/ex.json'))
+print(d['metadata'].get('attach.end'), sum(f['calls'] for f in d['functions'] if f['name'] == 'work_a'))")"
+exec 3>&4 4>&-
+pid=$cycpid
 
 # ---- errors: a clear message, a stable code, within a second, the process running on
 err() { # NAME CODE PID [OPTIONS]: ctrace attach fails with CODE

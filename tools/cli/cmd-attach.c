@@ -91,7 +91,7 @@ static int parse_attach_args(int argc, char **argv, struct att_args *a)
 	    {"no-commit", no_argument, NULL, 'n'},
 	    {"keep", no_argument, NULL, 'k'},
 	    {"lib", required_argument, NULL, 'L'},
-	    {"duration", required_argument, NULL, 'D'},
+	    {"duration", required_argument, NULL, 1000},
 	    {"buffer", required_argument, NULL, 'B'},
 	    {"max-size", required_argument, NULL, 'X'},
 	    {"ring", required_argument, NULL, 'R'},
@@ -154,7 +154,7 @@ static int parse_attach_args(int argc, char **argv, struct att_args *a)
 		case 'L':
 			a->lib_opt = optarg;
 			break;
-		case 'D':
+		case 1000: /* --duration (not a short option: -D is --depth) */
 			if (ctr_parse_duration(optarg, &a->duration_ns) || !a->duration_ns)
 				return ctr_cli_usage(prog, "--duration wants a duration, got '%s'",
 						     optarg);
