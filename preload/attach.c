@@ -14,6 +14,7 @@
 #include <string.h>
 #include <sys/auxv.h>
 #include <sys/mman.h>
+#include <time.h>
 #include <unistd.h>
 #include <unwind.h>
 
@@ -160,6 +161,12 @@ CTR_EXPORT int ctrace__attach_stop(void)
 		return CTR_ATTACH_EBUSY;
 	__atomic_store_n(&ctr_global_on, 0, __ATOMIC_SEQ_CST);
 	ctr_patch_restore();
+	{ /* grace for a thread ctrace left running (in epoll_wait...) that woke meanwhile: the
+	   * hooks' fast paths take nanoseconds */
+		struct timespec g = {0, 1000000};
+
+		nanosleep(&g, NULL);
+	}
 	if (ctr_threads_busy()) /* stopped inside a slow path: ctrace lets it go and asks again */
 		return CTR_ATTACH_EAGAIN;
 	ctr_proc_stop();

@@ -227,6 +227,23 @@ print(d['metadata'].get('attach.end'), sum(f['calls'] for f in d['functions'] if
 exec 3>&4 4>&-
 pid=$cycpid
 
+# ---- a thread in epoll_wait (EINTR after any stop): left running, no EINTR
+exec 4>&3
+name=ep
+start $name ./ap-gcc 3 epoll
+"$C" attach -d "$T/ep.d" --no-commit "$pid" 2>"$T/ep.att" &
+att=$!
+waitfor "$T/ep.att" 'attached to' 10
+cmd $name 2 "go 10"
+"$C" detach "$pid" 2>/dev/null
+wait "$att"
+check "epoll_wait thread: attach and detach succeed" 0 "$?"
+cmd $name 3 "go 10"
+finish
+check "epoll_wait thread: no EINTR, status 3" "0 3" "$(grep -c EINTR "$T/ep.out") $status"
+exec 3>&4 4>&-
+pid=$cycpid
+
 # ---- errors: a clear message, a stable code, within a second, the process running on
 err() { # NAME CODE PID [OPTIONS]: ctrace attach fails with CODE
 	n=$1

@@ -317,6 +317,20 @@ static int watch(const struct att_args *a, struct ctr_drain *d, const char *dir,
 	return 0;
 }
 
+/* Between two tries of the detach: rings drained and snapshot requests answered (not taken),
+ * so that a thread waiting for either leaves the recorder. */
+static void keep_draining(void *arg)
+{
+	struct ctr_drain *d = arg;
+	struct ctr_snap_req rq;
+	struct ctr_err e;
+
+	ctr_err_clear(&e);
+	ctr_drain_pass(d, 0, &e);
+	while (ctr_drain_next_request(d, &rq))
+		ctr_drain_ack(d, &rq);
+}
+
 /* Commits @dir (or says where it is with --no-commit). */
 static int commit_attached(const struct att_args *a, const char *dir, const char *id,
 			   struct ctr_err *e)
@@ -436,7 +450,7 @@ static int attach_run(struct att_args *a, const char *lib, struct ctr_err *e)
 	fprintf(stderr, "ctrace: attached to %d (%d threads)\n", (int)a->pid,
 		count_threads(a->pid, info.n_threads));
 	ended = watch(a, d, dir, id, pidfd, e);
-	if (!ended && ctr_attach_stop(a->pid, lib, &st1, e) != 0) {
+	if (!ended && ctr_attach_stop(a->pid, lib, keep_draining, d, &st1, e) != 0) {
 		if (e->code != CTR_ENOTFOUND)
 			ctr_cli_fail(prog, e);
 		ctr_err_clear(e);

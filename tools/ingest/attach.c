@@ -550,7 +550,9 @@ static int list_threads(pid_t pid, pid_t *tids, int max, const pid_t *known, int
  * library (read, poll, sleep and their kin), else the main thread. */
 static pid_t pick_thread(pid_t pid, const pid_t *tids, int n)
 {
-	static const long quiet[] = {0, 7, 23, 34, 35, 61, 230, 232, 270, 271, 281};
+	/* read, poll, select, pause, nanosleep, wait4, clock_nanosleep, pselect6, ppoll: all
+	 * restarted by the kernel after a stop (epoll_wait is not: see no_restart()) */
+	static const long quiet[] = {0, 7, 23, 34, 35, 61, 230, 270, 271};
 
 	for (int i = 0; i < n; i++) {
 		char path[96], buf[256];
@@ -565,6 +567,29 @@ static pid_t pick_thread(pid_t pid, const pid_t *tids, int n)
 				return tids[i];
 	}
 	return pid;
+}
+
+/*
+ * 1 when thread @tid is blocked in a system call that returns EINTR after any stop, even
+ * without a signal handler (signal(7): epoll_wait, epoll_pwait(2), semop, semtimedop,
+ * sigtimedwait, sigwaitinfo): such a thread is left running. It is in the kernel, on no call
+ * of the preload's (which makes none of these), and one that wakes meanwhile finds the hook
+ * slots already restored or goes through the grace of ctrace__attach_stop().
+ */
+static int no_restart(pid_t pid, pid_t tid)
+{
+	static const long calls[] = {232, 281, 441, 65, 220, 128};
+	char path[96], buf[256];
+	long nr;
+
+	snprintf(path, sizeof(path), "/proc/%d/task/%d/syscall", (int)pid, (int)tid);
+	if (read_file(path, buf, sizeof(buf)) <= 0 || buf[0] < '0' || buf[0] > '9')
+		return 0;
+	nr = strtol(buf, NULL, 10);
+	for (size_t k = 0; k < sizeof(calls) / sizeof(calls[0]); k++)
+		if (nr == calls[k])
+			return 1;
+	return 0;
 }
 
 /* dlopen(@lib) (or the handle of the loaded one) and dlsym(@name) in the thread of @j. */
@@ -708,6 +733,8 @@ static int stop_once(pid_t pid, const char *lib, struct ctr_attach_stats *st, ui
 			break;
 		for (int i = seen; i < n; i++) {
 			stopped[i] = 0;
+			if (no_restart(pid, tids[i]))
+				continue;
 			ret = stop_thread(pid, tids[i], e);
 			if (ret == CTR_ENOTFOUND) { /* it ended meanwhile */
 				ret = 0;
@@ -744,7 +771,8 @@ out:
 	return ret;
 }
 
-int ctr_attach_stop(pid_t pid, const char *lib, struct ctr_attach_stats *st, struct ctr_err *e)
+int ctr_attach_stop(pid_t pid, const char *lib, void (*between)(void *), void *arg,
+		    struct ctr_attach_stats *st, struct ctr_err *e)
 {
 	int64_t t0 = mono_ns(), longest = 0;
 	uint64_t rc = 0;
@@ -766,6 +794,8 @@ int ctr_attach_stop(pid_t pid, const char *lib, struct ctr_attach_stats *st, str
 		}
 		struct timespec ts = {0, 2000000}; /* the thread in a slow path goes on */
 
+		if (between)
+			between(arg);
 		nanosleep(&ts, NULL);
 	}
 	st->stop_ns = longest;

@@ -55,9 +55,13 @@ int ctr_attach_start(pid_t pid, const char *lib, const char *conf, struct ctr_at
 /*
  * Ends the recording started by ctr_attach_start(): stops every thread outside the preload,
  * injects ctrace__attach_stop() into one (the hook slots go back to glibc's no-ops, every
- * thread's stream is closed) and lets them all go. 0 or a negative CTR_E* code.
+ * thread's stream is closed) and lets them all go. While a thread is inside one of the
+ * recorder's slow paths it is let go and the call made again, @between(@arg) (may be NULL)
+ * called meanwhile: a thread waiting for ring space or a snapshot needs the drainer to go on.
+ * 0 or a negative CTR_E* code.
  */
-int ctr_attach_stop(pid_t pid, const char *lib, struct ctr_attach_stats *st, struct ctr_err *e);
+int ctr_attach_stop(pid_t pid, const char *lib, void (*between)(void *), void *arg,
+		    struct ctr_attach_stats *st, struct ctr_err *e);
 
 /*
  * The lock that makes one attach at a time per process: /tmp/ctrace-UID/attach-PID, held

@@ -9,12 +9,14 @@
  * 100 us naps until "stop" (bench). "quit" ends with status 3. The output does not depend on
  * tracing.
  */
+#include <errno.h>
 #include <pthread.h>
 #include <semaphore.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -44,6 +46,24 @@ __attribute__((noinline)) long work_a(long x)
 __attribute__((noinline)) void wait_go(long id)
 {
 	sem_wait(&go_sem[id]);
+}
+
+/* With "epoll" as argv[2]: a thread blocked in epoll_wait(2) (which the kernel does not
+ * restart after a stop) on a pipe nobody writes; an EINTR is printed. */
+static void *epoll_main(void *arg)
+{
+	int ep = epoll_create1(0), p[2];
+	struct epoll_event ev = {.events = EPOLLIN}, out;
+
+	(void)arg;
+	if (ep < 0 || pipe(p) != 0 || epoll_ctl(ep, EPOLL_CTL_ADD, p[0], &ev) != 0)
+		return NULL;
+	for (;;)
+		if (epoll_wait(ep, &out, 1, -1) < 0 && errno == EINTR) {
+			printf("epoll_wait: EINTR\n");
+			fflush(stdout);
+		}
+	return NULL;
 }
 
 static void *worker_main(void *arg)
@@ -138,6 +158,12 @@ int main(int argc, char **argv)
 	sem_init(&done_sem, 0, 0);
 	for (long i = 0; i < workers; i++)
 		pthread_create(&th[i], NULL, worker_main, (void *)i);
+	if (argc > 2 && !strcmp(argv[2], "epoll")) {
+		pthread_t ep;
+
+		pthread_create(&ep, NULL, epoll_main, NULL);
+		pthread_detach(ep);
+	}
 	printf("ready\n");
 	fflush(stdout);
 	while (read_line(line, sizeof(line)) >= 0)
