@@ -57,6 +57,8 @@ static const struct {
     {CTR_EEXIST, "CTRACE_E_EXISTS", "exists"},
     {CTR_EINTERNAL, "CTRACE_E_INTERNAL", "internal"},
     {CTR_EAUTH, "CTRACE_E_AUTH", "auth"},
+    {CTR_EPERM, "CTRACE_E_PERM", "perm"},
+    {CTR_ETARGET, "CTRACE_E_TARGET", "target"},
 };
 
 const char *ctr_err_name(int code)

@@ -25,6 +25,9 @@ enum ctr_code {
 	CTR_ENOMEM = -9,    /* an allocation failed */
 	CTR_EEXIST = -10,   /* the object already exists (e.g. run committed twice) */
 	CTR_EAUTH = -12,    /* ctrace serve: no/wrong token, or a foreign Host */
+	CTR_EPERM = -13,    /* ctrace attach: ptrace refused (another user's process, Yama) */
+	CTR_ETARGET = -14,  /* ctrace attach: a process that cannot be traced (zombie, static,
+			     * not built with -finstrument-functions) */
 	CTR_EINTERNAL = -11 /* a bug in ctrace */
 };
 

@@ -347,6 +347,39 @@ CTR_EXPORT int ctrace__enabled(void)
 	return ctr_proc.enabled && ctr_global_on;
 }
 
+static void free_globs(struct globs *g)
+{
+	for (int i = 0; i < g->n; i++)
+		free(g->pat[i]);
+	g->n = 0;
+}
+
+static void free_set(uint64_t **set)
+{
+	if (*set)
+		munmap(*set, SET_SIZE * sizeof(uint64_t));
+	*set = NULL;
+}
+
+/* Before a new attach reads its options: what the last one asked for is forgotten. Called
+ * with recording off (no hook consults the sets). */
+void ctr_control_reset(void)
+{
+	free_globs(&g_filter);
+	free_globs(&g_exclude);
+	free_globs(&g_module);
+	free_globs(&g_trigger);
+	free_globs(&g_slower);
+	free_set(&set_filter);
+	free_set(&set_exclude);
+	free_set(&set_trigger);
+	free_set(&set_slower);
+	n_allowed = 0;
+	n_opt_errors = 0;
+	memset(&ctr_opts, 0, sizeof(ctr_opts));
+	ctr_global_on = 1;
+}
+
 /* Reads the options (common/options.h: one table, one set of limits); returns 0 to record
  * this process, -1 to stay inert (sample-rate). An invalid value is ignored, but never
  * silently: it is logged and written as an option_error line of the process. */
@@ -506,9 +539,7 @@ void ctr_control_install(void)
 void ctr_capture_stack(struct ctr_thr *t, int include_first)
 {
 	enum { MAX = 512 };
-	struct {
-		uintptr_t fn, sp;
-	} fr[MAX];
+	struct ctr_frame fr[MAX];
 	unw_context_t uc;
 	unw_cursor_t cur;
 	Dl_info self;
@@ -547,6 +578,12 @@ void ctr_capture_stack(struct ctr_thr *t, int include_first)
 		fr[n].sp = (uintptr_t)sp - 8; /* as the hooks see it: the return-address slot */
 		n++;
 	} while (n < MAX && unw_step(&cur) > 0);
+	ctr_stack_set(t, fr, n);
+}
+
+void ctr_stack_set(struct ctr_thr *t, const struct ctr_frame *fr, int n)
+{
+	t->depth = 0;
 	for (int i = n - 1, d = 0; i >= 0 && (uint32_t)d < t->cap; i--, d++) {
 		t->stack[d].fn = fr[i].fn;
 		t->stack[d].sp = fr[i].sp;

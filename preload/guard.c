@@ -119,6 +119,11 @@ static char *env_match(char *entry, const char *name)
 const char *ctr_getenv(const char *name)
 {
 	char **e = environ, *v;
+	int found = 0;
+	const char *a = ctr_attach_env(name, &found);
+
+	if (found) /* under `ctrace attach`: its configuration, never the program's environment */
+		return a;
 
 	for (; e && *e; e++)
 		if ((v = env_match(*e, name)))

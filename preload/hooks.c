@@ -228,17 +228,23 @@ static int reserve(struct ctr_thr *t, uint32_t n)
 
 static void grow_stack_untimed(struct ctr_thr *t)
 {
-	size_t old = (size_t)t->cap * sizeof(struct ctr_frame);
+	size_t old = (size_t)t->mapped * sizeof(struct ctr_frame);
 	void *m;
 
 	if (t->cap >= STACK_MAX || (ctr_opts.max_depth && t->cap >= ctr_opts.max_depth))
 		return;
+	if (t->cap < t->mapped) { /* limited by an earlier attach's --depth */
+		t->cap = t->mapped;
+		if (ctr_opts.max_depth && t->cap > ctr_opts.max_depth)
+			t->cap = ctr_opts.max_depth;
+		return;
+	}
 	m = mremap(t->stack, old, old * 2, MREMAP_MAYMOVE);
 	if (m == MAP_FAILED)
 		return;
 	if (t->aux) {
-		void *a = mremap(t->aux, (size_t)t->cap * sizeof(struct ctr_aux),
-				 (size_t)t->cap * 2 * sizeof(struct ctr_aux), MREMAP_MAYMOVE);
+		void *a = mremap(t->aux, (size_t)t->mapped * sizeof(struct ctr_aux),
+				 (size_t)t->mapped * 2 * sizeof(struct ctr_aux), MREMAP_MAYMOVE);
 
 		if (a == MAP_FAILED) {
 			t->stack = m;
@@ -247,7 +253,8 @@ static void grow_stack_untimed(struct ctr_thr *t)
 		t->aux = a;
 	}
 	t->stack = m;
-	t->cap *= 2;
+	t->mapped *= 2;
+	t->cap = t->mapped;
 	if (ctr_opts.max_depth && t->cap > ctr_opts.max_depth)
 		t->cap = ctr_opts.max_depth;
 }
@@ -1014,8 +1021,10 @@ void ctr_go_dormant(struct ctr_thr *t, uint64_t now)
 }
 
 /* Tracing is on again (or for the first time) in a thread: open its file if it has none, and
- * describe the frames already open with INHERIT records from a stack capture. */
-static int activate(struct ctr_thr *t, int include_first)
+ * describe the frames already open with INHERIT records from a stack capture. @exiting: the
+ * function whose exit hook runs (0 for an enter), open whatever the capture saw: a hook
+ * reached by a tail call leaves no frame of its caller on the stack. */
+static int activate(struct ctr_thr *t, int include_first, uintptr_t exiting)
 {
 	if (!has_stream(t)) {
 		ctr_thread_start(t);
@@ -1029,7 +1038,12 @@ static int activate(struct ctr_thr *t, int include_first)
 	t->last = now_ticks();
 	merge_off(t);
 	t->pos = put_u64(t->pos, CTR_X_TIME, 0, t->last);
-	ctr_capture_stack(t, include_first);
+	if (ctr_proc.attached)
+		ctr_attach_capture(t, include_first);
+	else
+		ctr_capture_stack(t, include_first);
+	if (exiting && (!t->depth || t->stack[t->depth - 1].fn != exiting))
+		push_frame(t, exiting, 0); /* no stack position known: a jump closes it */
 	ctr_write_inherit(t);
 	return 0;
 }
@@ -1193,9 +1207,10 @@ static __attribute__((noinline)) void enter_gated(struct ctr_thr *t, uintptr_t f
 	switch (t->gate) {
 	case CTR_G_UNINIT:
 		if (!ctr_global_on || ctr_opts.have_filter || ctr_proc.dormant_start) {
-			t->gate = ctr_proc.enabled
-				      ? (ctr_global_on ? CTR_G_FILTER_OUT : CTR_G_DORMANT)
-				      : CTR_G_OFF;
+			/* DORMANT goes on to FILTER_OUT with a filter, else to a capture once on
+			 * (FILTER_OUT without a filter would never record: a thread started after
+			 * `ctrace ctl PID on` or `ctrace attach`) */
+			t->gate = ctr_proc.enabled ? CTR_G_DORMANT : CTR_G_OFF;
 			enter_gated(t, fn, sp);
 			return;
 		}
@@ -1221,7 +1236,7 @@ static __attribute__((noinline)) void enter_gated(struct ctr_thr *t, uintptr_t f
 			enter_gated(t, fn, sp);
 			return;
 		}
-		if (activate(t, 0) == 0) {
+		if (activate(t, 0, 0) == 0) {
 			enter_generic(t, fn, sp, now_ticks());
 			t->gate = CTR_GATE_ON;
 		}
@@ -1324,7 +1339,7 @@ static __attribute__((noinline)) void exit_gated(struct ctr_thr *t, uintptr_t fn
 		/* switched on while this function ran: it is open now */
 		if (!ctr_global_on || ctr_opts.have_filter)
 			return;
-		if (activate(t, 1) == 0) {
+		if (activate(t, 1, fn) == 0) {
 			exit_generic(t, fn, now_ticks());
 			if (t->gate == CTR_G_BUSY)
 				t->gate = CTR_GATE_ON;
@@ -1457,6 +1472,13 @@ CTR_EXPORT void __cyg_profile_func_exit(void *fnp, void *site)
 	t->gate = CTR_G_BUSY;
 	return exit_slow(fn, rdtsc());
 }
+
+/* The hooks' own addresses, whichever object the dynamic linker binds the names to (loaded by
+ * dlopen, as `ctrace attach` does, the names resolve to glibc's no-ops): patch.c's targets. */
+extern __typeof__(__cyg_profile_func_enter) ctr_hook_enter
+    __attribute__((alias("__cyg_profile_func_enter"), visibility("hidden")));
+extern __typeof__(__cyg_profile_func_exit) ctr_hook_exit
+    __attribute__((alias("__cyg_profile_func_exit"), visibility("hidden")));
 
 /* Closes every open frame deeper than stack position @sp (longjmp target, catching frame). */
 void ctr_unwind_to_sp(struct ctr_thr *t, uintptr_t sp)
@@ -1699,6 +1721,7 @@ void ctr_thread_start(struct ctr_thr *t)
 	stack_t ss;
 
 	t->gate = CTR_G_BUSY;
+	__atomic_fetch_add(&ctr_proc.starting, 1, __ATOMIC_SEQ_CST); /* ctr_threads_busy() */
 	if (!ctr_proc.enabled) {
 		/* before the constructor (a hook in another object's start-up): ask again later */
 		t->gate = ctr_proc.ready ? CTR_G_OFF : CTR_G_UNINIT;
@@ -1709,16 +1732,18 @@ void ctr_thread_start(struct ctr_thr *t)
 		t->slots = map_anon(CTR_NSLOTS * sizeof(uintptr_t));
 	if (!t->stack) {
 		t->stack = map_anon(STACK_INIT * sizeof(struct ctr_frame));
-		t->cap = t->stack ? STACK_INIT : 0;
+		t->mapped = t->stack ? STACK_INIT : 0;
 	}
+	t->cap = t->mapped; /* an attached thread starts again with the stack it had */
 	if (ctr_opts.policy && !t->aux) {
-		t->aux = map_anon(STACK_INIT * sizeof(struct ctr_aux));
+		t->aux = map_anon(t->mapped * sizeof(struct ctr_aux));
 		pend_map(t, CTR_PEND_INIT);
-		if (ctr_opts.sample)
-			t->scount = map_anon(CTR_NSLOTS * sizeof(uint32_t));
 		if (!t->aux || !t->pend)
 			t->slots = NULL; /* cannot apply the options: do not record wrongly */
 	}
+	/* apart: a thread of an attached process keeps its aux from an earlier attach */
+	if (ctr_opts.sample && !t->scount && !(t->scount = map_anon(CTR_NSLOTS * sizeof(uint32_t))))
+		t->slots = NULL;
 	if (ctr_opts.max_depth && t->cap > ctr_opts.max_depth)
 		t->cap = ctr_opts.max_depth;
 	if (!t->slots) {
@@ -1750,7 +1775,8 @@ void ctr_thread_start(struct ctr_thr *t)
 		ctr_write_inherit(t);
 	t->gate = CTR_GATE_ON;
 reg:
-	if (sigaltstack(NULL, &ss) == 0 && (ss.ss_flags & SS_DISABLE)) {
+	/* attached (ctrace attach) the crash handlers are not installed: no stack for them */
+	if (!ctr_proc.attached && sigaltstack(NULL, &ss) == 0 && (ss.ss_flags & SS_DISABLE)) {
 		t->altstack = map_anon(ALTSTACK_SIZE);
 		if (t->altstack) {
 			ss.ss_sp = t->altstack;
@@ -1761,6 +1787,7 @@ reg:
 	}
 	ctr_register_thread(t);
 out:
+	__atomic_fetch_sub(&ctr_proc.starting, 1, __ATOMIC_SEQ_CST);
 	errno = saved;
 }
 
@@ -1840,6 +1867,8 @@ void ctr_thread_forget(struct ctr_thr *t)
 	t->next = NULL;
 	if (t->slots)
 		memset(t->slots, 0, CTR_NSLOTS * sizeof(uintptr_t));
+	if (t->scount) /* per slot, like the slots */
+		memset(t->scount, 0, CTR_NSLOTS * sizeof(uint32_t));
 	t->altstack = NULL; /* still installed and mapped in the child: keep using it */
 	t->gate = CTR_G_UNINIT;
 }
@@ -2008,7 +2037,7 @@ static void calib_reset(struct calib *k, enum calib_mode mode)
 	t->end = k->buf + k->bufsz / 4 - SLACK_WORDS;
 	t->slots = k->slots;
 	t->stack = k->stack;
-	t->cap = 64;
+	t->cap = t->mapped = 64;
 	t->file.fd = -1;
 	t->gate = CTR_GATE_ON;
 	t->last = now_ticks();

@@ -10,6 +10,8 @@
  * a process pays exactly the cost of glibc's no-op hooks; switching on points them back. GOT
  * slots are pointer-sized and written atomically, so threads calling meanwhile see one target
  * or the other, both valid.
+ * `ctrace attach` points the same slots at the recorder in a process that loaded it late, and
+ * back at glibc's no-ops when it detaches (ctr_patch_restore(), docs/attach.md).
  */
 #include <dlfcn.h>
 #include <elf.h>
@@ -20,8 +22,8 @@
 
 #include "preload-int.h"
 
-void __cyg_profile_func_enter(void *fn, void *site);
-void __cyg_profile_func_exit(void *fn, void *site);
+void ctr_hook_enter(void *fn, void *site); /* hooks.c: this object's own hooks */
+void ctr_hook_exit(void *fn, void *site);
 
 static void CTR_NOINSTR noop_hook(void *fn, void *site)
 {
@@ -206,8 +208,8 @@ static int bypass_object(const struct ctr_got *g, void *arg)
 void ctr_bypass_hooks(int on)
 {
 	struct hooks h = {
-	    .enter = on ? (void *)noop_hook : (void *)__cyg_profile_func_enter,
-	    .exit = on ? (void *)noop_hook : (void *)__cyg_profile_func_exit,
+	    .enter = on ? (void *)noop_hook : (void *)ctr_hook_enter,
+	    .exit = on ? (void *)noop_hook : (void *)ctr_hook_exit,
 	};
 
 	ctr_got_each(bypass_object, &h);
@@ -217,4 +219,21 @@ void ctr_bypass_hooks(int on)
 int ctr_hooks_bypassed(void)
 {
 	return bypassed;
+}
+
+/* Points every object's hook slots back at glibc's no-op hooks (from libc's own symbol table:
+ * loaded by dlopen, the names resolve there anyway), as they were before `ctrace attach`. */
+void ctr_patch_restore(void)
+{
+	void *libc = dlopen("libc.so.6", RTLD_NOW | RTLD_NOLOAD);
+	struct hooks h;
+
+	if (!libc)
+		return;
+	h.enter = dlsym(libc, "__cyg_profile_func_enter");
+	h.exit = dlsym(libc, "__cyg_profile_func_exit");
+	if (h.enter && h.exit)
+		ctr_got_each(bypass_object, &h);
+	dlclose(libc);
+	bypassed = 0;
 }

@@ -80,7 +80,11 @@ int ctr_control_decide(uintptr_t fn);
 int ctr_control_watch(uintptr_t fn); /* CTR_WATCH_* bits of a function decided WATCH */
 void ctr_control_write_options(int fd);
 void ctr_control_write_errors(int fd); /* option_error lines: values the preload rejected */
+void ctr_control_reset(void); /* forgets the options read (before an attach reads new ones) */
 void ctr_capture_stack(struct ctr_thr *t, int include_first);
+struct ctr_frame;
+/* The shadow stack of @t made the @n frames of @fr, innermost first (depth set). */
+void ctr_stack_set(struct ctr_thr *t, const struct ctr_frame *fr, int n);
 CTR_EXPORT void ctrace__pause(void);
 CTR_EXPORT void ctrace__resume(void);
 CTR_EXPORT int ctrace__enabled(void);
@@ -153,6 +157,7 @@ struct ctr_thr {
 	int gate;		 /* enum ctr_gate */
 	uint32_t depth;		 /* open frames (may exceed cap: deeper ones are not kept) */
 	uint32_t cap;		 /* frames the stack can hold */
+	uint32_t mapped;	 /* frames mapped for stack (and aux): cap is at most that */
 	uint32_t *pos;		 /* next word to write */
 	uint32_t *end;		 /* fast-path limit: window end minus slack */
 	uint64_t last;		 /* time of the previous event */
@@ -232,6 +237,8 @@ struct ctr_proc {
 	int use_tsc;
 	int fast;	   /* TSC and no drop policy: the fast paths apply */
 	int dormant_start; /* started with CTRACE_START=off: threads begin with a capture */
+	int attached;	   /* loaded by `ctrace attach`: no handler, no env change, no log */
+	int starting;	   /* threads inside ctr_thread_start() (not registered yet) */
 	uint64_t ticks_per_sec;
 	struct ctr_fd dir; /* run directory: use ctr_dir_fd() */
 	int ready;	   /* the constructor has run */
@@ -298,7 +305,22 @@ void ctr_ring_chunk_begin(struct ctr_thr *t);
 uint32_t ctr_request_snapshot(struct ctr_thr *t, const char *reason);
 void ctr_ring_forget(struct ctr_thr *t); /* fork child: unmap the parent's ring, untouched */
 
+/* patch.c: the hook slots of every loaded object (but the preload and ld.so). */
+void ctr_patch_restore(void); /* back to glibc's no-op hooks (ctrace detach) */
+
+/* attach.c: `ctrace attach` (docs/attach.md). */
+int ctr_attach_pending(void); /* the constructor runs inside a `ctrace attach` injection */
+/* The attach configuration's value of @name (CTRACE_* lines of the injected text) while an
+ * attach is being set up or recording; *@found tells whether it answers at all. */
+const char *ctr_attach_env(const char *name, int *found);
+/* ctr_capture_stack() for an attached process, with libgcc's unwinder: libunwind keeps a pipe
+ * open once it has run, which an attach must not leave in the program. */
+void ctr_attach_capture(struct ctr_thr *t, int include_first);
+
 /* proc.c */
+int ctr_proc_start(int attached); /* the constructor's work; 0 when recording */
+void ctr_proc_stop(void);	  /* attach window end: every thread closed, files closed */
+int ctr_threads_busy(void);	  /* some thread is inside a slow path of the preload */
 void ctr_register_thread(struct ctr_thr *t);
 void ctr_unregister_thread(struct ctr_thr *t);
 int ctr_open_thread_file(struct ctr_thr *t);

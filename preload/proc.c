@@ -888,11 +888,18 @@ static void write_overhead(void)
 		   &o.hidden_ns[CTR_HIDDEN_EXCLUDED], &o.hidden_ns[CTR_HIDDEN_DEEP], &o.slow_ns,
 		   &o.dropped_ns) != 6) {
 		memset(&o, 0, sizeof(o));
-		if (ctr_calibrate(&o) == 0) {
+		static struct ctr_overhead again; /* measured at an earlier attach */
+
+		if (ctr_proc.attached && again.call_ns > 0) {
+			o = again;
+		} else if (ctr_calibrate(&o) == 0) {
 			snprintf(buf, sizeof(buf), "%.3f,%.3f,%.3f,%.3f,%.3f,%.3f", o.inner_ns,
 				 o.call_ns, o.hidden_ns[CTR_HIDDEN_EXCLUDED],
 				 o.hidden_ns[CTR_HIDDEN_DEEP], o.slow_ns, o.dropped_ns);
-			ctr_setenv("CTRACE_OVERHEAD", buf);
+			if (ctr_proc.attached)
+				again = o;
+			else
+				ctr_setenv("CTRACE_OVERHEAD", buf);
 		}
 	}
 	snprintf(buf, sizeof(buf), "%.3f", o.inner_ns);
@@ -1388,10 +1395,7 @@ bad:
  */
 __attribute__((constructor(101))) static void ctr_init(void)
 {
-	const char *run;
-	struct rlimit rl;
-	char buf[64];
-	int saved = errno, calibrated = 0;
+	int saved = errno;
 
 	ctr_tls.gate = CTR_G_OFF;
 	if (getauxval(AT_SECURE)) { /* setuid/setgid: do nothing at all, ever */
@@ -1399,9 +1403,52 @@ __attribute__((constructor(101))) static void ctr_init(void)
 		errno = saved;
 		return;
 	}
+	if (ctr_attach_pending()) { /* dlopened by `ctrace attach`: it starts us (attach.c) */
+		ctr_proc.ready = 1;
+		ctr_tls.gate = CTR_G_UNINIT;
+		errno = saved;
+		return;
+	}
+	ctr_proc_start(0);
+	errno = saved;
+}
+
+/* What a process keeps once for good: the thread key, fork and exit callbacks (an attached
+ * process keeps them dormant after the detach; they do nothing while not recording). */
+static void register_once(void)
+{
+	static int done;
+
+	if (done)
+		return;
+	done = 1;
+	pthread_key_create(&thr_key, thread_dtor);
+	pthread_atfork(atfork_prepare, atfork_parent, atfork_child);
+	on_exit(on_exit_status, NULL);
+}
+
+/*
+ * The constructor's work, or an attach's (@attached: the configuration comes from `ctrace
+ * attach`, the program's signal handlers, environment, descriptors 0-2 and alternate stacks
+ * are left as they are). Returns 0 when the process records.
+ */
+int ctr_proc_start(int attached)
+{
+	const char *run;
+	struct rlimit rl;
+	char buf[64];
+	int calibrated = 0;
+
+	ctr_proc.attached = attached;
 	run = ctr_getenv("CTRACE_RUN_DIR");
+	if (attached) {
+		ctr_proc.logfd = -1; /* the program's stderr is not ours to write */
+		n_modules = 0;
+		lost_total = 0;
+	}
 	setup_log();
-	ctr_control_install();
+	if (!attached)
+		ctr_control_install();
 	ctr_proc.pid = getpid();
 	ctr_proc.ppid = getppid();
 	ctr_proc.use_tsc = tsc_invariant() && !ctr_getenv("CTRACE_CLOCK_MONOTONIC");
@@ -1425,7 +1472,8 @@ __attribute__((constructor(101))) static void ctr_init(void)
 			calibrated = 1;
 		}
 		snprintf(buf, sizeof(buf), "%llu", (unsigned long long)ctr_proc.ticks_per_sec);
-		ctr_setenv("CTRACE_TSC_HZ", buf); /* children and exec'd images reuse it */
+		if (!attached)
+			ctr_setenv("CTRACE_TSC_HZ", buf); /* children and exec'd images reuse it */
 	} else {
 		ctr_proc.ticks_per_sec = 1000000000u;
 	}
@@ -1471,11 +1519,10 @@ __attribute__((constructor(101))) static void ctr_init(void)
 	write_overhead();
 	rescan_modules(0);
 	ctr_libcalls_scan(maps_fd(), 1);
-	pthread_key_create(&thr_key, thread_dtor);
-	pthread_atfork(atfork_prepare, atfork_parent, atfork_child);
-	on_exit(on_exit_status, NULL);
-	install_handlers();
-	if (!ctr_global_on) {
+	register_once();
+	if (!attached)
+		install_handlers();
+	if (!ctr_global_on && !attached) {
 		ctr_proc.dormant_start = 1;
 		ctr_bypass_hooks(1); /* dormant: the hooks cost nothing until switched on */
 	}
@@ -1483,5 +1530,47 @@ out:
 	ctr_exec_init(!ctr_opts.no_follow_exec); /* also when not recording: children may be */
 	ctr_proc.ready = 1;
 	ctr_tls.gate = CTR_G_UNINIT;
-	errno = saved;
+	return ctr_proc.enabled ? 0 : -1;
+}
+
+int ctr_threads_busy(void)
+{
+	int busy = __atomic_load_n(&ctr_proc.starting, __ATOMIC_SEQ_CST) > 0;
+
+	if (pthread_mutex_trylock(&reg_lock) != 0)
+		return 1; /* a thread registers or leaves right now */
+	for (struct ctr_thr *t = reg_head; t && !busy; t = t->next)
+		busy = __atomic_load_n(&t->gate, __ATOMIC_SEQ_CST) == CTR_G_BUSY;
+	pthread_mutex_unlock(&reg_lock);
+	return busy;
+}
+
+/*
+ * The end of an attach window, called with every other thread stopped by `ctrace detach`
+ * outside the preload and the hook slots already back on glibc's: each registered thread's
+ * stream is closed (its ring's end published for the drainer) and its state made new, so the
+ * next attach starts it again; the process's end is written and its files are closed.
+ */
+void ctr_proc_stop(void)
+{
+	struct ctr_thr *t, *next;
+
+	pthread_mutex_lock(&reg_lock);
+	t = reg_head;
+	reg_head = NULL;
+	pthread_mutex_unlock(&reg_lock);
+	for (; t; t = next) {
+		next = t->next;
+		ctr_thread_finish(t);
+		ctr_thread_forget(t);
+	}
+	finish_process();
+	ctr_proc.enabled = 0;
+	ctr_fd_close(&meta_g);
+	ctr_fd_close(&maps_g);
+	meta_g.held = maps_g.held = 0;
+	ctr_fd_close(&ctr_proc.dir);
+	ctr_proc.dir.held = 0;
+	ctr_fd_close(&log_g);
+	log_g.held = 0;
 }

@@ -126,7 +126,7 @@ check "ctrace-report error exit 1" 1 $?
 check "ctrace-report JSON trailer (not found)" CTRACE_E_NOT_FOUND "$(json_code "$T/e")"
 
 codes=$(sed -n 's/.*{ *CTR_E[A-Z]*, *"\(CTRACE_E_[A-Z_]*\)", *"\([a-z_]*\)".*/\1|`\2`/p' "$ROOT/common/err.c")
-check "common/err.c has the codes of the issue and CTRACE_E_AUTH (ctrace serve)" 12 "$(echo "$codes" | wc -l)"
+check "common/err.c has the codes of the issue, CTRACE_E_AUTH (ctrace serve), CTRACE_E_PERM and CTRACE_E_TARGET (ctrace attach)" 14 "$(echo "$codes" | wc -l)"
 missing=
 for c in $codes; do # each code in the docs' table with its kind
 	grep -q "^| \`${c%%|*}\` | ${c#*|} | [12] |" "$ROOT/docs/errors.md" 2>/dev/null || missing="$missing ${c%%|*}"

@@ -31,6 +31,7 @@
 #include "../ingest/sched.h"
 #include "cli.h"
 #include "cmds.h"
+#include "record.h"
 
 static const char *prog = "ctrace record";
 
@@ -71,7 +72,7 @@ static void record_usage(FILE *f)
 		"  -h, --help           this help\n");
 }
 
-static int find_lib(char *out, size_t n)
+int ctr_record_find_lib(char *out, size_t n)
 {
 	char self[PATH_MAX], *slash;
 	ssize_t r = readlink("/proc/self/exe", self, sizeof(self) - 1);
@@ -119,8 +120,9 @@ static void meta_write(FILE *f, const char *key, const char *val)
 static void write_options(FILE *f);
 
 /* Creates PARENT/ID (0700, no symlink following) and its run.meta. */
-static int create_run_dir(const char *parent, char **argv, char **metas, int n_metas, char *dir,
-			  size_t dirsz, char *id, size_t idsz, struct ctr_err *e)
+int ctr_record_create_run_dir(const char *parent, const char *by, char **argv, char **metas,
+			      int n_metas, char *dir, size_t dirsz, char *id, size_t idsz,
+			      struct ctr_err *e)
 {
 	struct timespec ts;
 	char host[256] = "", cwd[PATH_MAX] = "";
@@ -178,7 +180,7 @@ static int create_run_dir(const char *parent, char **argv, char **metas, int n_m
 	meta_write(f, "cwd", cwd);
 	clock_gettime(CLOCK_REALTIME, &ts);
 	fprintf(f, "start_real_ns=%lld\n", (long long)ts.tv_sec * 1000000000LL + ts.tv_nsec);
-	fprintf(f, "created_by=record\n");
+	fprintf(f, "created_by=%s\n", by);
 	if (getenv("CTRACE_META") && *getenv("CTRACE_META"))
 		meta_write(f, "meta", getenv("CTRACE_META"));
 	write_options(f);
@@ -195,9 +197,7 @@ static int create_run_dir(const char *parent, char **argv, char **metas, int n_m
 	return 0;
 }
 
-static void append_meta(const char *dir, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
-static void append_meta(const char *dir, const char *fmt, ...)
+void ctr_record_append_meta(const char *dir, const char *fmt, ...)
 {
 	char path[PATH_MAX + 16];
 	va_list ap;
@@ -220,16 +220,16 @@ static void append_meta(const char *dir, const char *fmt, ...)
 /* Turns recording option @d into its CTRACE_* variable, checking the value against the one
  * table (common/options.h); repeated globs accumulate, separated by ';'. Returns 0 or prints a
  * usage error and returns 2. */
-static int set_option(const struct ctr_opt_def *d, const char *v)
+int ctr_record_set_option(const char *who, const struct ctr_opt_def *d, const char *v)
 {
 	struct ctr_opt_val val;
 	char why[256], buf[32];
 	const char *old = getenv(d->env);
 
 	if (ctr_opt_parse(d, v, &val, why, sizeof(why)) != 0)
-		return ctr_cli_usage(prog, "--%s %s", d->lng, why);
+		return ctr_cli_usage(who, "--%s %s", d->lng, why);
 	if (d->kind == CTR_OPT_GLOBS && strchr(v, ';'))
-		return ctr_cli_usage(prog, "--%s wants a glob without ';', got '%s'", d->lng, v);
+		return ctr_cli_usage(who, "--%s wants a glob without ';', got '%s'", d->lng, v);
 	if (d->kind == CTR_OPT_DURATION) {
 		snprintf(buf, sizeof(buf), "%lluns", (unsigned long long)val.u);
 		v = buf;
@@ -249,16 +249,14 @@ static int set_option(const struct ctr_opt_def *d, const char *v)
 	return 0;
 }
 
-/* The value a recording flag gives its option: "on" for a flag, "*" for --libcalls alone. */
-static const char *opt_value(const struct ctr_opt_def *d, const char *arg)
+const char *ctr_record_opt_value(const struct ctr_opt_def *d, const char *arg)
 {
 	if (d->kind == CTR_OPT_FLAG)
 		return "on";
 	return d->kind == CTR_OPT_OPT_GLOBS && !arg ? "*" : arg;
 }
 
-/* Values inherited in the environment get the same checks as the flags. */
-static int check_env_options(void)
+int ctr_record_check_env(const char *who)
 {
 	for (int i = 0; i < CTR_OPT_N; i++) {
 		const struct ctr_opt_def *d = &ctr_opt_defs[i];
@@ -267,7 +265,7 @@ static int check_env_options(void)
 		char why[256];
 
 		if (v && *v && ctr_opt_parse(d, v, &val, why, sizeof(why)) != 0)
-			return ctr_cli_usage(prog, "%s %s", d->env, why);
+			return ctr_cli_usage(who, "%s %s", d->env, why);
 	}
 	return 0;
 }
@@ -360,7 +358,7 @@ static int parse_record_args(int argc, char **argv, struct rec_args *a)
 			if (c == CTR_OPT_GETOPT_VAL(ctr_opt_defs[i].sh, i))
 				od = &ctr_opt_defs[i];
 		if (od) {
-			if (set_option(od, opt_value(od, optarg)))
+			if (ctr_record_set_option(prog, od, ctr_record_opt_value(od, optarg)))
 				return CTR_EXIT_USAGE;
 			continue;
 		}
@@ -437,7 +435,7 @@ static int parse_record_args(int argc, char **argv, struct rec_args *a)
 		return ctr_cli_usage(prog, "--max-size and --ring do not go together (a flight "
 					   "recorder is bounded by --ring)");
 	a->prog_argv = argv + optind;
-	return check_env_options() ? CTR_EXIT_USAGE : check_sched(a);
+	return ctr_record_check_env(prog) ? CTR_EXIT_USAGE : check_sched(a);
 }
 
 /* The preload to use (--lib, or the one beside ctrace) into @lib. 0 or a CTR_E* code. */
@@ -445,7 +443,7 @@ static int resolve_lib(const struct rec_args *a, char *lib, size_t n, struct ctr
 {
 	if (a->lib_opt)
 		snprintf(lib, n, "%s", a->lib_opt);
-	else if (find_lib(lib, n) != 0)
+	else if (ctr_record_find_lib(lib, n) != 0)
 		return ctr_err_set(e, CTR_ENOTFOUND, 0,
 				   "cannot find libctrace.so next to ctrace (use --lib)");
 	if (access(lib, R_OK) != 0)
@@ -489,33 +487,40 @@ out:
 	return ret;
 }
 
+void ctr_record_copy_proc_files(const char *from, const char *to)
+{
+	DIR *dd;
+	struct dirent *de;
+
+	if ((dd = opendir(from))) {
+		while ((de = readdir(dd)))
+			if (!strncmp(de->d_name, "p-", 2))
+				copy_run_file(from, to, de->d_name);
+		closedir(dd);
+	}
+}
+
 /* A flight-recorder snapshot on request @rq: a run directory of its own beside the recording
  * (its processes' files as they are now, every ring's events), committed like any run. */
 static void take_snapshot(struct rec_ctx *x, const struct ctr_snap_req *rq)
 {
 	char dir[PATH_MAX], id[64];
 	struct ctr_err e;
-	DIR *dd;
-	struct dirent *de;
 	int n;
 
 	ctr_err_clear(&e);
-	if (create_run_dir(x->a->parent, x->a->prog_argv, x->a->metas, x->a->n_metas, dir,
-			   sizeof(dir), id, sizeof(id), &e) != 0) {
+	if (ctr_record_create_run_dir(x->a->parent, "record", x->a->prog_argv, x->a->metas,
+				      x->a->n_metas, dir, sizeof(dir), id, sizeof(id), &e) != 0) {
 		ctr_cli_fail(prog, &e);
 		return;
 	}
-	if ((dd = opendir(x->dir))) {
-		while ((de = readdir(dd)))
-			if (!strncmp(de->d_name, "p-", 2))
-				copy_run_file(x->dir, dir, de->d_name);
-		closedir(dd);
-	}
+	ctr_record_copy_proc_files(x->dir, dir);
 	n = ctr_drain_snapshot(x->d, dir, &e);
 	ctr_drain_ack(x->d, rq); /* a thread waiting for it may go on */
 	x->taken++;
-	append_meta(dir, "root_pid=%d\nsnapshot=%ld\nsnapshot_reason=%s\nsnapshot_of=%s\n",
-		    (int)rq->pid, x->taken, rq->reason, x->id);
+	ctr_record_append_meta(dir,
+			       "root_pid=%d\nsnapshot=%ld\nsnapshot_reason=%s\nsnapshot_of=%s\n",
+			       (int)rq->pid, x->taken, rq->reason, x->id);
 	if (n < 0) {
 		ctr_cli_fail(prog, &e);
 		return;
@@ -659,7 +664,7 @@ static int run_program(char **pargv, const char *preload, const char *dir, struc
 			fprintf(stderr,
 				"ctrace: note: --sched: %s; recording without off-CPU time\n",
 				se.msg);
-			append_meta(dir, "sched_error=%s\n", se.msg);
+			ctr_record_append_meta(dir, "sched_error=%s\n", se.msg);
 		}
 		close(gopipe[1]); /* the child goes on to its exec */
 	}
@@ -748,8 +753,8 @@ int ctr_cmd_record(int argc, char **argv)
 	if (!a.parent || !*a.parent)
 		a.parent = "ctrace.data";
 	if (resolve_lib(&a, lib, sizeof(lib), &e) ||
-	    create_run_dir(a.parent, a.prog_argv, a.metas, a.n_metas, dir, sizeof(dir), id,
-			   sizeof(id), &e)) {
+	    ctr_record_create_run_dir(a.parent, "record", a.prog_argv, a.metas, a.n_metas, dir,
+				      sizeof(dir), id, sizeof(id), &e)) {
 		ret = ctr_cli_fail(prog, &e);
 		goto out;
 	}
@@ -772,17 +777,18 @@ int ctr_cmd_record(int argc, char **argv)
 			ret = ctr_cli_fail(prog, &e);
 			goto out;
 		}
-		append_meta(dir, "drainer_pid=%d\nbuffer_bytes=%llu\n", (int)getpid(),
-			    (unsigned long long)a.buffer);
+		ctr_record_append_meta(dir, "drainer_pid=%d\nbuffer_bytes=%llu\n", (int)getpid(),
+				       (unsigned long long)a.buffer);
 		if (a.max_size)
-			append_meta(dir, "option.max_size=%llu\n", (unsigned long long)a.max_size);
+			ctr_record_append_meta(dir, "option.max_size=%llu\n",
+					       (unsigned long long)a.max_size);
 	}
 	getrusage(RUSAGE_SELF, &ru0);
 	x.dir = dir;
 	x.id = id;
 	x.d = d;
 	if (a.flight)
-		append_meta(dir, "option.ring=%llu\n", (unsigned long long)a.buffer);
+		ctr_record_append_meta(dir, "option.ring=%llu\n", (unsigned long long)a.buffer);
 	if ((ret = run_program(a.prog_argv, preload, dir, d, &x, &status, &pid, &e)) >= 0)
 		goto out;
 	getrusage(RUSAGE_SELF, &ru1);
@@ -791,17 +797,17 @@ int ctr_cmd_record(int argc, char **argv)
 
 		ctr_drain_get_stats(d, &st);
 		/* the recorder's own CPU time: moved off the program's threads, not free */
-		append_meta(dir,
-			    "drain_cpu_ns=%lld\ndrain_bytes=%llu\ndrain_waits=%llu\n"
-			    "drain_lost_events=%llu\n",
-			    (long long)((ru1.ru_utime.tv_sec - ru0.ru_utime.tv_sec +
-					 ru1.ru_stime.tv_sec - ru0.ru_stime.tv_sec) *
-					    1000000000LL +
-					(ru1.ru_utime.tv_usec - ru0.ru_utime.tv_usec +
-					 ru1.ru_stime.tv_usec - ru0.ru_stime.tv_usec) *
-					    1000LL),
-			    (unsigned long long)st.bytes, (unsigned long long)st.waits,
-			    (unsigned long long)st.lost_events);
+		ctr_record_append_meta(dir,
+				       "drain_cpu_ns=%lld\ndrain_bytes=%llu\ndrain_waits=%llu\n"
+				       "drain_lost_events=%llu\n",
+				       (long long)((ru1.ru_utime.tv_sec - ru0.ru_utime.tv_sec +
+						    ru1.ru_stime.tv_sec - ru0.ru_stime.tv_sec) *
+						       1000000000LL +
+						   (ru1.ru_utime.tv_usec - ru0.ru_utime.tv_usec +
+						    ru1.ru_stime.tv_usec - ru0.ru_stime.tv_usec) *
+						       1000LL),
+				       (unsigned long long)st.bytes, (unsigned long long)st.waits,
+				       (unsigned long long)st.lost_events);
 		if (st.over_max)
 			fprintf(stderr,
 				"ctrace: --max-size reached: %llu events not kept (counted as "
@@ -815,21 +821,22 @@ int ctr_cmd_record(int argc, char **argv)
 
 		ctr_sched_close(x.sched, &nrec, &nlost);
 		x.sched = NULL;
-		append_meta(dir, "sched_records=%llu\nsched_lost=%llu\n", (unsigned long long)nrec,
-			    (unsigned long long)nlost);
+		ctr_record_append_meta(dir, "sched_records=%llu\nsched_lost=%llu\n",
+				       (unsigned long long)nrec, (unsigned long long)nlost);
 	}
 	clock_gettime(CLOCK_REALTIME, &ts);
 	if (WIFSIGNALED(status))
-		append_meta(dir, "signal=%d\nend_real_ns=%lld\nroot_pid=%d\n", WTERMSIG(status),
-			    (long long)ts.tv_sec * 1000000000LL + ts.tv_nsec, (int)pid);
+		ctr_record_append_meta(dir, "signal=%d\nend_real_ns=%lld\nroot_pid=%d\n",
+				       WTERMSIG(status),
+				       (long long)ts.tv_sec * 1000000000LL + ts.tv_nsec, (int)pid);
 	else
-		append_meta(dir, "exit_status=%d\nend_real_ns=%lld\nroot_pid=%d\n",
-			    WEXITSTATUS(status), (long long)ts.tv_sec * 1000000000LL + ts.tv_nsec,
-			    (int)pid);
+		ctr_record_append_meta(dir, "exit_status=%d\nend_real_ns=%lld\nroot_pid=%d\n",
+				       WEXITSTATUS(status),
+				       (long long)ts.tv_sec * 1000000000LL + ts.tv_nsec, (int)pid);
 	ret = WIFSIGNALED(status) ? 128 + WTERMSIG(status) : WEXITSTATUS(status);
 	if (a.flight) {
-		append_meta(dir, "snapshot=%ld\nsnapshot_reason=%s\n", x.taken + 1,
-			    !WIFSIGNALED(status) ? "exit" : "signal");
+		ctr_record_append_meta(dir, "snapshot=%ld\nsnapshot_reason=%s\n", x.taken + 1,
+				       !WIFSIGNALED(status) ? "exit" : "signal");
 		fprintf(stderr, "ctrace: snapshot %ld (at the end):\n", x.taken + 1);
 	}
 	commit_run(&a, dir, id, &e);

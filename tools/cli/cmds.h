@@ -4,6 +4,8 @@
 #define CTR_CMDS_H
 
 int ctr_cmd_record(int argc, char **argv);
+int ctr_cmd_attach(int argc, char **argv);
+int ctr_cmd_detach(int argc, char **argv);
 int ctr_cmd_commit(int argc, char **argv);
 int ctr_cmd_dump(int argc, char **argv);
 int ctr_cmd_list(int argc, char **argv);

@@ -17,6 +17,8 @@ static const struct {
 	const char *help;
 } cmds[] = {
     {"record", ctr_cmd_record, "run a program under the recorder, then commit the run"},
+    {"attach", ctr_cmd_attach, "record a running program from now on, until it is detached"},
+    {"detach", ctr_cmd_detach, "end 'ctrace attach PID': the program runs on untraced"},
     {"commit", ctr_cmd_commit, "symbolize raw run directories and save them in the store"},
     {"report", ctr_cmd_report, "flat profile, call tree, threads, callers/callees, diffs"},
     {"show", ctr_cmd_show,
