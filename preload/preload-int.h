@@ -235,17 +235,24 @@ int ctr_setenv(const char *name, const char *val); /* for main() and exec: never
  * meanwhile then acts, as it would have). Userspace only in glibc: no system call. Nestable.
  */
 struct ctr_nocancel {
-	int state, type;
+	int on, state, type;
 };
 
 static inline __attribute__((always_inline)) void ctr_nocancel_begin(struct ctr_nocancel *c)
 {
+	/* a TLS shared with raw clone children (CTR_G_SHARED) is one pthread's cancellation
+	 * state for several kernel threads: left alone, never saved and restored across them */
+	c->on = *(volatile int *)&ctr_tls.gate != CTR_G_SHARED;
+	if (!c->on)
+		return;
 	pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, &c->state);
 	pthread_setcanceltype(PTHREAD_CANCEL_DEFERRED, &c->type);
 }
 
 static inline __attribute__((always_inline)) void ctr_nocancel_end(const struct ctr_nocancel *c)
 {
+	if (!c->on)
+		return;
 	pthread_setcancelstate(c->state, NULL); /* deferred still: acts on nothing */
 	/* asynchronous: a request that came meanwhile acts now, through pthread_testcancel()
 	 * (glibc's setcancelstate/setcanceltype would end the thread without PTHREAD_CANCELED) */

@@ -11,6 +11,7 @@
  *               timer stops, after_timer() calls leaf() N times: "sigjmp J" (J jumps, > 0)
  *  loop DIR     a thread writes DIR/ready, then calls leaf() in a tight loop until SIGRTMAX (its
  *               handler is not instrumented), then tail() once; main waits in pthread_join
+ *               with `ctrace ctl`'s signal blocked, so that the loop thread takes it
  *  cancellife   a thread calls leaf() 10 times, then sleeps in a cancellation point until main
  *               cancels it after 20 ms: prints "canceled 1" */
 #define _GNU_SOURCE
@@ -274,8 +275,11 @@ __attribute__((noinline)) void *loop_thread(void *dir)
 	snprintf(path, sizeof(path), "%s/ready", (const char *)dir);
 	fd = open(path, O_CREAT | O_WRONLY, 0600);
 	close(fd);
-	while (!stop)
+	while (!stop) {
 		leaf(1);
+		for (volatile int i = 0; i < 2000; i++)
+			; /* where the switch mostly lands: the next hook is an enter */
+	}
 	tail();
 	return NULL;
 }
@@ -284,8 +288,13 @@ static int mode_loop(const char *dir)
 {
 	pthread_t th;
 
+	sigset_t ctl;
+
 	signal(SIGRTMAX, on_stop);
 	pthread_create(&th, NULL, loop_thread, (void *)dir);
+	sigemptyset(&ctl);
+	sigaddset(&ctl, SIGRTMAX - 3); /* `ctrace ctl`: delivered to the loop thread */
+	pthread_sigmask(SIG_BLOCK, &ctl, NULL);
 	pthread_join(th, NULL);
 	return 0;
 }
