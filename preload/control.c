@@ -304,8 +304,10 @@ void ctr_control_write_errors(int fd)
 
 static void ctl_handler(int sig, siginfo_t *si, void *uc)
 {
+	struct ctr_nocancel nc;
 	int saved = errno;
 
+	ctr_nocancel_begin(&nc); /* the handler's writes are cancellation points */
 	switch (si->si_value.sival_int) {
 	case 1:
 		ctrace__resume();
@@ -322,6 +324,7 @@ static void ctl_handler(int sig, siginfo_t *si, void *uc)
 	default:
 		break;
 	}
+	ctr_nocancel_end(&nc);
 	errno = saved;
 }
 

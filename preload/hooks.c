@@ -87,6 +87,18 @@ static inline void merge_off(struct ctr_thr *t)
 	t->merge = NULL;
 }
 
+/* The stream has t->depth frames open at t->pos (end of a slow-path event): where a jump out
+ * of a hook that a signal interrupted later counts them from (reopen_after_jump()). */
+static inline void jump_mark(struct ctr_thr *t)
+{
+	t->jmp_pos = t->pos;
+	t->jmp_depth = t->depth;
+	if (t->merge == t->pos && t->pos) { /* the word before may still become a LEAF or EXIT2 */
+		t->jmp_pos--;
+		t->jmp_depth += CTR_W2_TAG(*t->jmp_pos) == CTR_W2_T_ENTER ? -1 : 1;
+	}
+}
+
 /* HOT: signal-safe, no alloc */
 /* Folds an exit @delta after the previous event into the word before @p (t->merge == @p): an
  * ENTER becomes a LEAF, a single EXIT an EXIT2. Returns 1 when done, 0 when it does not fit. */
@@ -122,6 +134,8 @@ static uint32_t *win_limit(const struct ctr_thr *t)
  * full disk is an error here and never a SIGBUS later. */
 static int map_window_untimed(struct ctr_thr *t, uint64_t off, uint64_t size)
 {
+	uint32_t *old;
+	uint64_t old_size;
 	void *m;
 	int fd;
 
@@ -155,14 +169,26 @@ static int map_window_untimed(struct ctr_thr *t, uint64_t off, uint64_t size)
 	 * preallocated file holds zeros, so writing one changes nothing. */
 	for (size_t i = 0; i < size; i += 4096)
 		((volatile uint32_t *)m)[i / 4] = 0;
-	if (t->win)
-		munmap(t->win, t->win_size);
+	/* the mapping needs no descriptor: none is kept per thread (the next window and the
+	 * thread's end reopen the file by name, ctr_thread_fd()) */
+	ctr_fd_close(&t->file);
+	/* the new window is in place before the old one goes: a handler that jumps out of
+	 * this (siglongjmp) leaves a window that is still mapped */
+	old = t->win;
+	old_size = t->win_size;
+	t->end = NULL;
+	t->pos = m;
 	t->win = m;
 	t->win_off = off;
 	t->win_size = size;
+	if (old)
+		munmap(old, old_size);
 mapped:
 	merge_off(t); /* the previous word is in another window or chunk: never rewritten */
 	t->pos = t->win + (off == 0 ? CTR_EV_HDR_SIZE / 4 : 0);
+	/* the stream's frames where the window begins, for a jump out of this very event */
+	t->jmp_pos = t->pos;
+	t->jmp_depth = (uint32_t)((int32_t)t->depth + t->ring_frame_adj);
 	if (t->ring && ctr_proc.flight && off)
 		ctr_ring_chunk_begin(t);
 	t->end = win_limit(t) - SLACK_WORDS;
@@ -176,8 +202,12 @@ mapped:
 static int map_window(struct ctr_thr *t, uint64_t off, uint64_t size)
 {
 	uint64_t t0 = now_ticks();
-	int ret = map_window_untimed(t, off, size);
+	struct ctr_nocancel nc;
+	int ret;
 
+	ctr_nocancel_begin(&nc); /* fallocate, the ring's waits: cancellation points */
+	ret = map_window_untimed(t, off, size);
+	ctr_nocancel_end(&nc);
 	t->tracer += now_ticks() - t0;
 	return ret;
 }
@@ -793,7 +823,11 @@ static void record_enter(struct ctr_thr *t, uintptr_t fn, uintptr_t sp, uint64_t
 static void snapshot_now(struct ctr_thr *t, const char *reason)
 {
 	uint64_t w0 = now_ticks();
-	uint32_t seq = ctr_request_snapshot(t, reason);
+	struct ctr_nocancel nc;
+	uint32_t seq;
+
+	ctr_nocancel_begin(&nc);
+	seq = ctr_request_snapshot(t, reason);
 
 	if (seq && t->ring) {
 		__atomic_store_n(&t->ring->snap_req, seq, __ATOMIC_RELEASE);
@@ -806,6 +840,7 @@ static void snapshot_now(struct ctr_thr *t, const char *reason)
 			nanosleep(&nap, NULL);
 		}
 	}
+	ctr_nocancel_end(&nc);
 	t->tracer += now_ticks() - w0;
 	t->end = NULL; /* the next event goes the slow way and writes the TRACER record */
 }
@@ -993,8 +1028,11 @@ static void exit_generic(struct ctr_thr *t, uintptr_t fn, uint64_t now)
 static void dl_refresh(struct ctr_thr *t)
 {
 	uint64_t t0 = now_ticks();
+	struct ctr_nocancel nc;
 
+	ctr_nocancel_begin(&nc);
 	ctr_dl_refresh(t);
+	ctr_nocancel_end(&nc);
 	t->tracer += now_ticks() - t0;
 }
 
@@ -1045,6 +1083,7 @@ static int activate(struct ctr_thr *t, int include_first, uintptr_t exiting)
 	if (exiting && (!t->depth || t->stack[t->depth - 1].fn != exiting))
 		push_frame(t, exiting, 0); /* no stack position known: a jump closes it */
 	ctr_write_inherit(t);
+	jump_mark(t);
 	return 0;
 }
 
@@ -1077,6 +1116,7 @@ static void generic_enter_locked(struct ctr_thr *t, uintptr_t fn, uintptr_t sp, 
 	else
 		enter_generic(t, fn, sp, now);
 	restore_end(t);
+	jump_mark(t);
 	if (t->gate == CTR_G_BUSY)
 		t->gate = CTR_GATE_ON;
 }
@@ -1091,6 +1131,7 @@ static void generic_exit_locked(struct ctr_thr *t, uintptr_t fn, uint64_t now)
 	else
 		exit_generic(t, fn, now);
 	restore_end(t);
+	jump_mark(t);
 	if (t->gate == CTR_G_BUSY)
 		t->gate = CTR_GATE_ON;
 }
@@ -1201,15 +1242,47 @@ static __attribute__((noinline)) void policy_exit(struct ctr_thr *t, uintptr_t f
 	exit_slow(fn, now); /* counts to write first, a time gap, a full window */
 }
 
+static void enter_gated(struct ctr_thr *t, uintptr_t fn, uintptr_t sp);
+static void exit_gated(struct ctr_thr *t, uintptr_t fn);
+
+/* CTR_G_SHARED: the event goes to the calling kernel thread's own state, the whole way on the
+ * generic paths (the policy's fast paths and the slow-path tails use ctr_tls itself). */
+static void shared_enter(uintptr_t fn, uintptr_t sp)
+{
+	struct ctr_thr *s = ctr_shared_self();
+
+	if (!s)
+		return;
+	if (s->gate == CTR_G_UNINIT && !ctr_opts.have_filter && ctr_global_on &&
+	    !ctr_proc.dormant_start)
+		ctr_thread_start(s);
+	if (s->gate == CTR_G_OPEN || s->gate == CTR_G_POLICY || s->gate == CTR_G_MONO)
+		generic_enter_locked(s, fn, sp, now_ticks());
+	else if (s->gate != CTR_G_UNINIT || ctr_opts.have_filter || !ctr_global_on ||
+		 ctr_proc.dormant_start)
+		enter_gated(s, fn, sp); /* never its UNINIT fall-through to the policy's paths */
+}
+
+static void shared_exit(uintptr_t fn)
+{
+	struct ctr_thr *s = ctr_shared_self();
+
+	if (!s)
+		return;
+	if (s->gate == CTR_G_OPEN || s->gate == CTR_G_POLICY || s->gate == CTR_G_MONO)
+		generic_exit_locked(s, fn, now_ticks());
+	else
+		exit_gated(s, fn);
+}
+
 /* Enter when the gate is not open: first event of a thread, nested, losing, off, options. */
 static __attribute__((noinline)) void enter_gated(struct ctr_thr *t, uintptr_t fn, uintptr_t sp)
 {
 	switch (t->gate) {
 	case CTR_G_UNINIT:
 		if (!ctr_global_on || ctr_opts.have_filter || ctr_proc.dormant_start) {
-			/* DORMANT goes on to FILTER_OUT with a filter, else to a capture once on
-			 * (FILTER_OUT without a filter would never record: a thread started after
-			 * `ctrace ctl PID on` or `ctrace attach`) */
+			/* DORMANT waits for the switch, or goes on to FILTER_OUT or activate(): a
+			 * dormant start switched on before the thread's first event included */
 			t->gate = ctr_proc.enabled ? CTR_G_DORMANT : CTR_G_OFF;
 			enter_gated(t, fn, sp);
 			return;
@@ -1266,6 +1339,9 @@ static __attribute__((noinline)) void enter_gated(struct ctr_thr *t, uintptr_t f
 	case CTR_G_BUSY:
 		count_nested(t);
 		return;
+	case CTR_G_SHARED:
+		shared_enter(fn, sp);
+		return;
 	case CTR_G_VFORK:
 		if (ctr_foreign())
 			return; /* the vfork child, in its parent's memory: never its thread */
@@ -1317,6 +1393,9 @@ static __attribute__((noinline)) void exit_gated(struct ctr_thr *t, uintptr_t fn
 		return;
 	case CTR_G_BUSY:
 		count_nested(t);
+		return;
+	case CTR_G_SHARED:
+		shared_exit(fn);
 		return;
 	case CTR_G_VFORK:
 		if (ctr_foreign())
@@ -1526,6 +1605,7 @@ void ctr_unwind_to_sp(struct ctr_thr *t, uintptr_t sp)
 	*p++ = (uint32_t)delta;
 	t->pos = p;
 	t->last = now;
+	jump_mark(t);
 	t->gate = gate;
 }
 
@@ -1584,6 +1664,7 @@ static int api_begin(struct ctr_thr *t)
 
 static void api_end(struct ctr_thr *t)
 {
+	jump_mark(t);
 	if (t->gate == CTR_G_BUSY)
 		t->gate = CTR_GATE_ON;
 }
@@ -1715,7 +1796,7 @@ static void write_header(struct ctr_thr *t)
 	prctl(PR_GET_NAME, h->name, 0, 0, 0);
 }
 
-void ctr_thread_start(struct ctr_thr *t)
+static void thread_start(struct ctr_thr *t)
 {
 	int saved = errno;
 	stack_t ss;
@@ -1773,6 +1854,7 @@ void ctr_thread_start(struct ctr_thr *t)
 	t->pos = put_u64(t->pos, CTR_X_TIME, 0, t->last);
 	if (t->depth)
 		ctr_write_inherit(t);
+	jump_mark(t);
 	t->gate = CTR_GATE_ON;
 reg:
 	/* attached (ctrace attach) the crash handlers are not installed: no stack for them */
@@ -1791,16 +1873,38 @@ out:
 	errno = saved;
 }
 
+/* The first event of a thread: cancellation (its files are opened by cancellation points) and
+ * the program's signals (a handler that jumps out would leave it half done) wait until the
+ * thread is set up. */
+void ctr_thread_start(struct ctr_thr *t)
+{
+	struct ctr_nocancel nc;
+	sigset_t all, old;
+	int saved = errno;
+
+	sigfillset(&all);
+	ctr_nocancel_begin(&nc);
+	pthread_sigmask(SIG_SETMASK, &all, &old);
+	thread_start(t);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	ctr_nocancel_end(&nc);
+	errno = saved;
+}
+
 /* Thread exit: exact end offset and lost count in the header, preallocated tail released. */
 void ctr_thread_finish(struct ctr_thr *t)
 {
 	int saved = errno;
+	struct ctr_nocancel nc;
 	uint64_t end;
 	uint32_t flags;
 	int fd;
 
+	if (t == &ctr_tls && t->gate == CTR_G_SHARED)
+		ctr_shared_unshare(); /* the TLS owner's own state, back in place */
 	if (t->gate == CTR_G_UNINIT || t->gate == CTR_G_OFF)
 		return;
+	ctr_nocancel_begin(&nc);
 	t->gate = CTR_G_BUSY;
 	if (t->n_pend && t->win)
 		flush_pending(t, 0);
@@ -1846,6 +1950,7 @@ void ctr_thread_finish(struct ctr_thr *t)
 	}
 	t->pos = t->end = NULL;
 	t->gate = CTR_G_OFF;
+	ctr_nocancel_end(&nc);
 	errno = saved;
 }
 
@@ -1886,15 +1991,88 @@ static uintptr_t jmpbuf_sp(const void *env)
 	return v ^ guard;
 }
 
+/* Frames open at @end in a stream that had @depth open at @p (words written by this thread,
+ * whole records); -1 when a record runs past @end. */
+static int64_t stream_frames(const uint32_t *p, const uint32_t *end, uint32_t depth)
+{
+	int64_t d = depth;
+
+	while (p < end) {
+		uint32_t w = *p++, kind, arg;
+
+		switch (CTR_W2_TAG(w)) {
+		case CTR_W2_T_ENTER:
+			d++;
+			continue;
+		case CTR_W2_T_LEAF:
+			continue;
+		case CTR_W2_T_EXIT:
+			d -= CTR_W2_IS_EXIT2(w) ? 2 : 1;
+			d = d < 0 ? 0 : d;
+			continue;
+		default:
+			break;
+		}
+		kind = CTR_W_EXT_KIND(w);
+		arg = CTR_W_EXT_ARG(w);
+		if (end - p < CTR_W_EXT_NWORDS(w))
+			return -1;
+		p += CTR_W_EXT_NWORDS(w);
+		if (kind == CTR_X_INHERIT || kind == CTR_X_SPAN)
+			d++;
+		else if (kind == CTR_X_UNWIND)
+			d = d > arg ? d - arg : 0;
+	}
+	return d;
+}
+
+/* Below the innermost recorded frame's hook slot, how far a jump target may lie and still be
+ * in that frame (its stack can grow after the enter hook's call); a target deeper than this
+ * is in a signal handler's frames, below the kernel's signal frame (over 1 KiB). */
+#define JUMP_SLACK 512u
+
+/*
+ * A signal handler that interrupted a hook (the gate is BUSY) jumps out of it, to @sp or
+ * above: that hook never finishes, so the gate it held opens again, and the next event takes
+ * the slow path. A target deeper than the innermost recorded frame is a jump inside the
+ * handler: the hook will finish. What the interrupted event had not written yet is not in
+ * the stream (an event is written before its position moves on); window switches and thread
+ * start are ordered or run with signals blocked so that nothing is left half done.
+ */
+static void reopen_after_jump(struct ctr_thr *t, uintptr_t sp)
+{
+	uint32_t n = t->depth < t->cap ? t->depth : t->cap;
+	int64_t open;
+
+	if (n && sp + JUMP_SLACK < t->stack[n - 1].sp)
+		return;
+	if (!has_stream(t) || !t->pos || !t->win)
+		return;
+	/* t->depth may be one event ahead of the stream or behind it: count the stream's own
+	 * frames from the last slow-path event (in this window; not with --depth, whose deep
+	 * frames are not in the stream, or a drop policy, which moves the position back) */
+	if (!ctr_opts.max_depth && !ctr_opts.policy && !t->lost_pending && t->jmp_pos &&
+	    t->jmp_pos >= t->win && t->jmp_pos <= t->pos &&
+	    (open = stream_frames(t->jmp_pos, t->pos, t->jmp_depth)) >= 0 &&
+	    (uint64_t)open <= t->cap)
+		t->depth = (uint32_t)open;
+	merge_off(t);
+	t->end = NULL;
+	t->gate = t->lost_pending ? CTR_G_LOST : CTR_GATE_ON;
+}
+
 static void before_jump(const void *env)
 {
-	struct ctr_thr *t = &ctr_tls;
+	struct ctr_thr *t = ctr_tls.gate == CTR_G_SHARED ? ctr_shared_self() : &ctr_tls;
 	uintptr_t target = jmpbuf_sp(env), here = (uintptr_t)__builtin_frame_address(0);
 	int saved = errno;
 
 	/* only trust a target above us on the same stack (or a jump off an alternate stack) */
-	if (target > here && target - here < (1ul << 30))
+	if (t && target > here && target - here < (1ul << 30)) {
+		if (t->gate == CTR_G_BUSY)
+			reopen_after_jump(t, target - 8);
 		ctr_unwind_to_sp(t, target - 8);
+	}
 	errno = saved;
 }
 

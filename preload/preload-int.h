@@ -9,6 +9,7 @@
 
 #include <elf.h>
 #include <link.h>
+#include <pthread.h>
 #include <stdint.h>
 #include <sys/types.h>
 
@@ -37,6 +38,8 @@ enum ctr_gate {
 			       * vfork_gate */
 	CTR_G_POLICY = 9,     /* recording with a drop policy (--min-duration, --sample): the
 			       * policy's own fast paths, which can take a call back */
+	CTR_G_SHARED = 10,    /* a raw clone(CLONE_VM) child shares this TLS: every event finds
+			       * its kernel thread's own state (thread.c, ctr_shared_self()) */
 };
 
 /* The gate value of a recording thread: CTR_G_OPEN when the fast path applies. */
@@ -204,6 +207,9 @@ struct ctr_thr {
 	} watch[16];
 	uint32_t n_watch;
 	uint32_t *enter_at; /* where write_enter() put its ENTER word */
+	uint32_t *jmp_pos;  /* a point of the current window where the stream had jmp_depth */
+	uint32_t jmp_depth; /* frames open (set after each slow-path event: a jump out of an
+			     * interrupted hook counts the stream's frames from there) */
 	uint32_t *merge;    /* == pos when the word before pos may absorb the next exit: an ENTER
 			     * (into a LEAF) or a single EXIT (into an EXIT2); else NULL. Set
 			     * only by enter and exit writers; every other writer and every
@@ -273,6 +279,59 @@ int ctr_fd_reopen(struct ctr_fd *g, int fd);
 void ctr_fd_close(struct ctr_fd *g);
 const char *ctr_getenv(const char *name);
 int ctr_setenv(const char *name, const char *val); /* for main() and exec: never frees */
+
+/*
+ * The program's cancellation kept out of the preload's slow paths (thread start and end,
+ * window mapping, logging, snapshots): their system calls are cancellation points, and a
+ * pending pthread_cancel must fire where it would have without the preload, not inside a
+ * hook; an asynchronous cancel must not unwind a thread out of a half-done slow path.
+ * ctr_nocancel_begin() disables cancellation and makes its type deferred, and
+ * ctr_nocancel_end() restores both (with asynchronous cancellation, a request that came
+ * meanwhile then acts, as it would have). Userspace only in glibc: no system call. Nestable.
+ */
+struct ctr_nocancel {
+	int on, state, type;
+};
+
+static inline __attribute__((always_inline)) void ctr_nocancel_begin(struct ctr_nocancel *c)
+{
+	/* a TLS shared with raw clone children (CTR_G_SHARED) is one pthread's cancellation
+	 * state for several kernel threads: left alone, never saved and restored across them */
+	c->on = *(volatile int *)&ctr_tls.gate != CTR_G_SHARED;
+	if (!c->on)
+		return;
+	pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, &c->state);
+	pthread_setcanceltype(PTHREAD_CANCEL_DEFERRED, &c->type);
+}
+
+static inline __attribute__((always_inline)) void ctr_nocancel_end(const struct ctr_nocancel *c)
+{
+	if (!c->on)
+		return;
+	pthread_setcancelstate(c->state, NULL); /* deferred still: acts on nothing */
+	/* asynchronous: a request that came meanwhile acts now, through pthread_testcancel()
+	 * (glibc's setcancelstate/setcanceltype would end the thread without PTHREAD_CANCELED) */
+	if (c->type == PTHREAD_CANCEL_ASYNCHRONOUS && c->state == PTHREAD_CANCEL_ENABLE)
+		pthread_testcancel();
+	pthread_setcanceltype(c->type, NULL);
+}
+
+/* thread.c: thread start and end helpers (slow path) */
+/* A pthread's end (its key destructor: return, pthread_exit, pthread_cancel): the frames it
+ * still has open close now, then ctr_thread_finish(). */
+void ctr_thread_end(struct ctr_thr *t);
+/* clone(CLONE_VM) without CLONE_SETTLS: the child runs on the caller's TLS, so it gets a
+ * recorder state of its own, and the TLS's gate goes CTR_G_SHARED until the last such child
+ * has ended. Called by the clone() wrapper with the real clone; returns what it returns. */
+typedef int (*ctr_clone_fn)(int (*)(void *), void *, int, void *, ...);
+int ctr_shared_clone(ctr_clone_fn real, int (*fn)(void *), void *stack, int flags, void *arg,
+		     void *ptid, void *tls, void *ctid);
+/* Under CTR_G_SHARED: the calling kernel thread's state (a system call: gettid), or &ctr_tls
+ * once no child shares it any more (the TLS owner's state moved back), or NULL for a kernel
+ * thread the preload did not start. Signal-safe. */
+struct ctr_thr *ctr_shared_self(void);
+/* Moves the TLS owner's state back into ctr_tls, children or not (its thread ends). */
+void ctr_shared_unshare(void);
 
 /* hooks.c */
 uint64_t ctr_now(void);

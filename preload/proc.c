@@ -57,6 +57,7 @@ void ctr_write_thread_name(struct ctr_thr *t, const char *name);
 void ctr_log(int level, const char *fmt, ...)
 {
 	char buf[512];
+	struct ctr_nocancel nc;
 	va_list ap;
 	int n, fd = ctr_proc.logfd, saved = errno;
 
@@ -76,8 +77,10 @@ void ctr_log(int level, const char *fmt, ...)
 	if (n > (int)sizeof(buf) - 2)
 		n = (int)sizeof(buf) - 2;
 	buf[n++] = '\n';
+	ctr_nocancel_begin(&nc); /* write() is a cancellation point */
 	if (write(fd, buf, (size_t)n) < 0)
 		(void)0;
+	ctr_nocancel_end(&nc);
 	errno = saved;
 }
 
@@ -165,7 +168,8 @@ void ctr_register_thread(struct ctr_thr *t)
 	if (kick_pending)
 		kick_locked();
 	pthread_mutex_unlock(&reg_lock);
-	pthread_setspecific(thr_key, t);
+	if (t == &ctr_tls) /* not a clone child's state (thread.c): the key is its TLS owner's */
+		pthread_setspecific(thr_key, t);
 }
 
 void ctr_unregister_thread(struct ctr_thr *t)
@@ -214,12 +218,26 @@ void ctr_flush_all(void)
 			continue; /* the drainer writes the file: nothing to patch */
 		} else if (win && pos && t->win_off == 0) {
 			((struct ctr_ev_hdr *)win)->end_offset = (uint64_t)(pos - win) * 4;
-		} else if (win && pos && ctr_fd_same(&t->file, t->file.fd)) {
+		} else if (win && pos && t->file.held) {
+			/* no descriptor is kept per thread: the file is opened by name here, and
+			 * written only when it is the thread's */
 			uint64_t end = t->win_off + (uint64_t)(pos - win) * 4;
+			char name[128], *q = name;
+			int fd;
 
-			if (pwrite(t->file.fd, &end, 8, offsetof(struct ctr_ev_hdr, end_offset)) <
-			    0)
+			*q++ = 't';
+			*q++ = '-';
+			for (const char *f = file_prefix; *f; f++)
+				*q++ = *f;
+			*q++ = '-';
+			q = fmt_u64(q, (uint64_t)t->tid, 10); /* signal-safe: no snprintf */
+			memcpy(q, ".ev", 4);
+			fd = openat(ctr_dir_fd(), name, O_WRONLY | O_NOFOLLOW | O_CLOEXEC);
+			if (fd >= 0 && ctr_fd_same(&t->file, fd) &&
+			    pwrite(fd, &end, 8, offsetof(struct ctr_ev_hdr, end_offset)) < 0)
 				(void)0;
+			if (fd >= 0)
+				close(fd);
 		}
 	}
 	pthread_mutex_unlock(&reg_lock);
@@ -228,7 +246,7 @@ void ctr_flush_all(void)
 
 static void thread_dtor(void *arg)
 {
-	ctr_thread_finish((struct ctr_thr *)arg);
+	ctr_thread_end((struct ctr_thr *)arg);
 }
 
 int ctr_open_thread_file(struct ctr_thr *t)
@@ -1221,6 +1239,8 @@ CTR_EXPORT int clone(int (*fn)(void *), void *stack, int flags, void *arg, ...)
 		errno = ENOSYS;
 		return -1;
 	}
+	if ((flags & CLONE_VM) && !(flags & (CLONE_SETTLS | CLONE_VFORK)) && ctr_proc.enabled && fn)
+		return ctr_shared_clone(real, fn, stack, flags, arg, ptid, tls, ctid);
 	if ((flags & CLONE_VM) || !ctr_proc.enabled || !fn)
 		return real(fn, stack, flags, arg, ptid, tls, ctid);
 	return real(clone_child, stack, flags, &cs, ptid, tls, ctid);
