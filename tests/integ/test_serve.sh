@@ -108,10 +108,10 @@ err("runs?since=garbage is 400", "/api/runs?since=garbage", 400, "CTRACE_E_USAGE
 err("runs?meta=novalue is 400", "/api/runs?meta=novalue", 400, "CTRACE_E_USAGE")
 
 # /api/runs/ID
-s, j, _, _ = get("/api/runs/" + newer)
-check("run: same JSON as ctrace-report --json --top 0", (200, rep), (s, j))
-s, j, _, _ = get("/api/runs/" + newer + "?tree=1&threads=1")
-check("run?tree=1&threads=1: same as --threads --tree", json.load(open("report-tree.json")), j)
+s, j, _, _ = get("/api/runs/" + newer + "?px=0")
+check("run?px=0: same JSON as ctrace-report --json --top 0", (200, rep), (s, j))
+s, j, _, _ = get("/api/runs/" + newer + "?tree=1&threads=1&px=0")
+check("run?tree=1&threads=1&px=0: same as --threads --tree", json.load(open("report-tree.json")), j)
 check("run by prefix and 'latest'", (newer, newer), (get("/api/runs/" + newer[:-3])[1]["run_id"], get("/api/runs/latest")[1]["run_id"]))
 err("unknown run is 404", "/api/runs/nosuchrun", 404, "CTRACE_E_NOT_FOUND")
 err("unknown endpoint is 404", "/api/runs/" + newer + "/nope", 404, "CTRACE_E_NOT_FOUND")

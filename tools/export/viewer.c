@@ -68,6 +68,10 @@ static int static_data(FILE *mem, const struct ctr_run *run, const struct ctr_tl
 	ro.tree = 1;
 	ro.threads = 1;
 	ro.raw_times = o->raw_times;
+	/* the page draws the whole run at this width: what is narrower is merged (as ctrace
+	 * serve's answers, docs/serve.md "Pruned answers"), so the data stays bounded */
+	ro.prune_px = CTR_VIEWER_STATIC_PX;
+	ro.compact = 1;
 	fprintf(mem, "{\"static\":1,\"px\":%d,\"run\":", CTR_VIEWER_STATIC_PX);
 	ret = ctr_report_json(mem, run, &ro, e);
 	fputs(",\"timelines\":[", mem);

@@ -38,6 +38,9 @@
  * (docs/performance.md). As in store/pgsql.c, the functions used are listed once; below the
  * #defines the file calls them by their usual names.
  */
+/* Pixels a profile or flame answer is pruned to by default (?px=, 0 = everything). */
+#define CTR_SRV_PRUNE_PX 2000
+
 #define MHD_FUNCS(X)                                                                               \
 	X(MHD_start_daemon)                                                                        \
 	X(MHD_stop_daemon)                                                                         \
@@ -499,7 +502,7 @@ static int ep_run(struct ctr_server *s, struct MHD_Connection *c, const char *sp
 {
 	struct ctr_report_opts o;
 	struct srv_run *r = NULL;
-	uint64_t tree = 0, threads = 0;
+	uint64_t tree = 0, threads = 0, px = CTR_SRV_PRUNE_PX;
 	struct ctr_err e;
 	char *buf = NULL;
 	size_t len = 0;
@@ -508,10 +511,18 @@ static int ep_run(struct ctr_server *s, struct MHD_Connection *c, const char *sp
 
 	ctr_err_clear(&e);
 	memset(&o, 0, sizeof(o));
-	if ((ret = arg_u64(rp, c, "tree", &tree)) || (ret = arg_u64(rp, c, "threads", &threads)))
+	if ((ret = arg_u64(rp, c, "tree", &tree)) || (ret = arg_u64(rp, c, "threads", &threads)) ||
+	    (ret = arg_u64(rp, c, "px", &px)))
 		return ret;
+	if (px > CTR_TLI_PX_MAX)
+		return reply_err(rp, MHD_HTTP_BAD_REQUEST, CTR_EUSAGE,
+				 "parameter 'px' must be 0 (everything) or 1..10000");
 	o.tree = tree != 0;
 	o.threads = threads != 0;
+	/* what a flame graph or a table of px pixels can draw: a C++ run's whole tree was 8-13 MB
+	 * (docs/serve.md, "Pruned answers") */
+	o.prune_px = (unsigned)px;
+	o.compact = 1;
 	ret = run_get(s, spec, &r, &e);
 	if (!ret && !(mem = open_memstream(&buf, &len)))
 		ret = ctr_err_set(&e, CTR_ENOMEM, errno, "out of memory");
