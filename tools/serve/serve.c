@@ -286,8 +286,26 @@ static int fetch_chunk(void *arg, const struct ctr_chunk *c, unsigned char **dat
 	return ret;
 }
 
+/* The index commit stored with the run (docs/serve.md, "The stored index"), into r->idx; left
+ * NULL when there is none or it does not fit this run or version, and then built. */
+static void stored_index(struct ctr_server *s, struct srv_run *r)
+{
+	unsigned char *data = NULL;
+	size_t size = 0;
+	struct ctr_err e;
+	int ret;
+
+	ctr_err_clear(&e);
+	pthread_mutex_lock(&s->lock);
+	ret = ctr_store_load_aux(s->store, r->id, "tlindex", &data, &size, &e);
+	pthread_mutex_unlock(&s->lock);
+	if (!ret && ctr_tlindex_load(&r->idx, r->tl, fetch_chunk, &r->fetch, data, size, &e))
+		r->idx = NULL;
+	free(data);
+}
+
 /* Loads the timeline of @r (chunk headers only where the store can read chunks one by one) and
- * builds its index, once. */
+ * its stored index, or builds the index, once. */
 static int run_index(struct ctr_server *s, struct srv_run *r, struct ctr_err *e)
 {
 	int ret = 0;
@@ -303,6 +321,8 @@ static int run_index(struct ctr_server *s, struct srv_run *r, struct ctr_err *e)
 		r->fetch.s = s;
 		r->fetch.r = r;
 		if (!ret)
+			stored_index(s, r);
+		if (!ret && !r->idx)
 			ret = ctr_tlindex_build_fetch(&r->idx, r->tl, fetch_chunk, &r->fetch, e);
 	}
 	pthread_mutex_unlock(&r->tl_lock);

@@ -23,14 +23,38 @@ static __attribute__((no_instrument_function)) unsigned next(unsigned lvl, unsig
 	{                                                                                          \
 		return next(lvl, x) + n;                                                           \
 	}
-F(0)
-F(1)
-F(2) F(3) F(4) F(5) F(6) F(7) F(8) F(9) F(10) F(11) F(12) F(13) F(14) F(15) F(16) F(17) F(18) F(19)
-    F(20) F(21) F(22) F(23) F(24) F(25) F(26) F(27)
+F(0);
+F(1);
+F(2);
+F(3);
+F(4);
+F(5);
+F(6);
+F(7);
+F(8);
+F(9);
+F(10);
+F(11);
+F(12);
+F(13);
+F(14);
+F(15);
+F(16);
+F(17);
+F(18);
+F(19);
+F(20);
+F(21);
+F(22);
+F(23);
+F(24);
+F(25);
+F(26);
+F(27);
 
-	static const step_fn tab[LEVELS * 4] = {f0,  f1,  f2,  f3,  f4,	 f5,  f6,  f7,	f8,  f9,
-						f10, f11, f12, f13, f14, f15, f16, f17, f18, f19,
-						f20, f21, f22, f23, f24, f25, f26, f27};
+static const step_fn tab[LEVELS * 4] = {f0,  f1,  f2,  f3,  f4,	 f5,  f6,  f7,	f8,  f9,
+					f10, f11, f12, f13, f14, f15, f16, f17, f18, f19,
+					f20, f21, f22, f23, f24, f25, f26, f27};
 
 __attribute__((noinline)) static void walk(unsigned x)
 {
