@@ -15,6 +15,7 @@
 
 #include "../../common/err.h"
 #include "../../store/store.h"
+#include "../../store/timeline.h"
 
 enum ctr_export_format {
 	CTR_EXPORT_CHROME = 0,
@@ -39,6 +40,12 @@ struct ctr_export_opts {
 	int thread_prefix;	 /* folded/svg: a "thread" frame at the bottom of each stack */
 	int chunks;		 /* json: include the timeline chunks (base64) */
 	int width;		 /* svg: image width in pixels, 0 = 1200 */
+	/* chrome, html, otlp over a run loaded with CTR_LOAD_CHUNK_INDEX: chunks are read one at
+	 * a time through @fetch (store/timeline.h), so memory does not grow with the run; html
+	 * also takes the run's stored timeline index from @store (borrowed; may be NULL). */
+	ctr_tl_fetch fetch;
+	void *fetch_arg;
+	struct ctr_store *store;
 };
 
 /* What a timeline export left out. */
