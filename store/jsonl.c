@@ -622,6 +622,122 @@ static int rm_line(void *arg, struct jparse *p, const char *line, size_t len, st
 	return 0;
 }
 
+/* ---- side records: files beside the store, PATH.aux/HEXID.NAME (the id hex-encoded, so no
+ * id can name another path) ---- */
+
+static char *aux_path(const struct jl_store *j, const char *id, const char *name)
+{
+	char hex[2 * CTR_RUN_ID_MAX + 1];
+	char *p = NULL;
+	size_t k = 0;
+
+	for (const char *c = id; *c && k + 2 < sizeof(hex); c++, k += 2)
+		snprintf(hex + k, 3, "%02x", (unsigned char)*c);
+	hex[k] = 0;
+	if (asprintf(&p, "%s.aux/%s.%s", j->path, hex, name) < 0)
+		return NULL;
+	return p;
+}
+
+static int jl_run_exists(struct jl_store *j, const char *id, struct ctr_err *e)
+{
+	struct find_arg a = {.id = id, .what = 0x100u}; /* whether it exists */
+	int ret = scan(j, find_line, &a, e);
+
+	ctr_run_free(a.run);
+	return ret < 0 ? ret : a.found ? 0 : CTR_ENOTFOUND;
+}
+
+static int jl_save_aux(struct ctr_store *s, const char *id, const char *name,
+		       const unsigned char *data, size_t size, struct ctr_err *e)
+{
+	struct jl_store *j = s->priv;
+	char *dir = NULL, *path = aux_path(j, id, name), *tmp = NULL;
+	int fd = -1, ret;
+
+	if (!path || asprintf(&dir, "%s.aux", j->path) < 0 ||
+	    asprintf(&tmp, "%s.tmp.XXXXXX", path) < 0) {
+		ret = ctr_err_set(e, CTR_ENOMEM, 0, "out of memory saving run '%s'", id);
+		goto out;
+	}
+	if ((ret = jl_run_exists(j, id, e)) < 0) {
+		if (ret == CTR_ENOTFOUND)
+			ret = ctr_err_set(e, CTR_ENOTFOUND, 0, "no run '%s' in store '%s'", id,
+					  j->path);
+		goto out;
+	}
+	if ((mkdir(dir, 0700) < 0 && errno != EEXIST) || (fd = mkostemp(tmp, O_CLOEXEC)) < 0 ||
+	    write_all(fd, (const char *)data, size) < 0 || fsync(fd) < 0 || rename(tmp, path) < 0) {
+		ret =
+		    ctr_err_set(e, CTR_EIO, errno, "cannot write '%s': %s", path, strerror(errno));
+		if (fd >= 0)
+			unlink(tmp);
+	}
+out:
+	if (fd >= 0)
+		close(fd);
+	free(tmp);
+	free(dir);
+	free(path);
+	return ret;
+}
+
+static int jl_load_aux(struct ctr_store *s, const char *id, const char *name, unsigned char **data,
+		       size_t *size, struct ctr_err *e)
+{
+	char *path = aux_path(s->priv, id, name);
+	unsigned char *buf = NULL;
+	struct stat st;
+	int fd, ret = 0;
+	size_t got = 0;
+
+	if (!path)
+		return ctr_err_set(e, CTR_ENOMEM, 0, "out of memory loading run '%s'", id);
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW)) < 0) {
+		ret = errno == ENOENT ? CTR_ENOTFOUND
+				      : ctr_err_set(e, CTR_EIO, errno, "cannot open '%s': %s", path,
+						    strerror(errno));
+		goto out;
+	}
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) ||
+	    !(buf = malloc(st.st_size > 0 ? (size_t)st.st_size : 1))) {
+		ret = ctr_err_set(e, CTR_EIO, errno, "cannot read '%s'", path);
+		goto out;
+	}
+	while (got < (size_t)st.st_size) {
+		ssize_t n = read(fd, buf + got, (size_t)st.st_size - got);
+
+		if (n <= 0) {
+			ret = ctr_err_set(e, CTR_EIO, errno, "cannot read '%s'", path);
+			goto out;
+		}
+		got += (size_t)n;
+	}
+	*data = buf;
+	*size = got;
+	buf = NULL;
+out:
+	if (fd >= 0)
+		close(fd);
+	free(buf);
+	free(path);
+	return ret;
+}
+
+/* Removes every side record of run @id (after the run itself is gone). */
+static void jl_remove_aux(struct jl_store *j, const char *id)
+{
+	static const char *const names[] = {"tlindex"};
+
+	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+		char *p = aux_path(j, id, names[i]);
+
+		if (p)
+			unlink(p);
+		free(p);
+	}
+}
+
 static int jl_remove(struct ctr_store *s, const char *id, struct ctr_err *e)
 {
 	struct jl_store *j = s->priv;
@@ -663,6 +779,7 @@ static int jl_remove(struct ctr_store *s, const char *id, struct ctr_err *e)
 	}
 	free(tmp);
 	tmp = NULL;
+	jl_remove_aux(j, id);
 	ret = 0;
 out:
 	if (a.tmp)
@@ -690,4 +807,6 @@ const struct ctr_store_ops ctr_store_jsonl = {
     .list = jl_list,
     .remove = jl_remove,
     .series = jl_series,
+    .save_aux = jl_save_aux,
+    .load_aux = jl_load_aux,
 };

@@ -9,9 +9,19 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* A side record (ctr_store_save_aux). */
+struct mem_aux {
+	char id[CTR_RUN_ID_MAX];
+	char name[33];
+	unsigned char *data;
+	size_t size;
+};
+
 struct mem_store {
 	struct ctr_run **runs;
 	size_t n, cap;
+	struct mem_aux *aux;
+	size_t n_aux;
 	struct ctr_chunk *chunks; /* chunks of the save in progress */
 	size_t n_chunks, cap_chunks;
 	char pending_id[CTR_RUN_ID_MAX];
@@ -45,6 +55,9 @@ static void mem_close(struct ctr_store *s)
 	for (size_t i = 0; i < m->n; i++)
 		ctr_run_free(m->runs[i]);
 	free(m->runs);
+	for (size_t i = 0; i < m->n_aux; i++)
+		free(m->aux[i].data);
+	free(m->aux);
 	free(m);
 	s->priv = NULL;
 }
@@ -230,6 +243,67 @@ static int mem_remove(struct ctr_store *s, const char *id, struct ctr_err *e)
 	ctr_run_free(m->runs[i]);
 	memmove(&m->runs[i], &m->runs[i + 1], (m->n - (size_t)i - 1) * sizeof(*m->runs));
 	m->n--;
+	for (size_t k = 0; k < m->n_aux;) {
+		if (strcmp(m->aux[k].id, id)) {
+			k++;
+			continue;
+		}
+		free(m->aux[k].data);
+		m->aux[k] = m->aux[--m->n_aux];
+	}
+	return 0;
+}
+
+static struct mem_aux *mem_aux_find(struct mem_store *m, const char *id, const char *name)
+{
+	for (size_t k = 0; k < m->n_aux; k++)
+		if (!strcmp(m->aux[k].id, id) && !strcmp(m->aux[k].name, name))
+			return &m->aux[k];
+	return NULL;
+}
+
+static int mem_save_aux(struct ctr_store *s, const char *id, const char *name,
+			const unsigned char *data, size_t size, struct ctr_err *e)
+{
+	struct mem_store *m = s->priv;
+	struct mem_aux *a;
+	unsigned char *copy;
+
+	if (mem_find(m, id) < 0)
+		return ctr_err_set(e, CTR_ENOTFOUND, 0, "no run '%s' in store '%s'", id, s->conn);
+	if (!(copy = malloc(size ? size : 1)))
+		return ctr_err_set(e, CTR_ENOMEM, 0, "out of memory saving run '%s'", id);
+	memcpy(copy, data, size);
+	if (!(a = mem_aux_find(m, id, name))) {
+		void *p = realloc(m->aux, (m->n_aux + 1) * sizeof(*m->aux));
+
+		if (!p) {
+			free(copy);
+			return ctr_err_set(e, CTR_ENOMEM, 0, "out of memory saving run '%s'", id);
+		}
+		m->aux = p;
+		a = &m->aux[m->n_aux++];
+		snprintf(a->id, sizeof(a->id), "%s", id);
+		snprintf(a->name, sizeof(a->name), "%s", name);
+		a->data = NULL;
+	}
+	free(a->data);
+	a->data = copy;
+	a->size = size;
+	return 0;
+}
+
+static int mem_load_aux(struct ctr_store *s, const char *id, const char *name, unsigned char **data,
+			size_t *size, struct ctr_err *e)
+{
+	struct mem_aux *a = mem_aux_find(s->priv, id, name);
+
+	if (!a)
+		return CTR_ENOTFOUND;
+	if (!(*data = malloc(a->size ? a->size : 1)))
+		return ctr_err_set(e, CTR_ENOMEM, 0, "out of memory loading run '%s'", id);
+	memcpy(*data, a->data, a->size);
+	*size = a->size;
 	return 0;
 }
 
@@ -245,4 +319,6 @@ const struct ctr_store_ops ctr_store_memory = {
     .list = mem_list,
     .remove = mem_remove,
     .series = mem_series,
+    .save_aux = mem_save_aux,
+    .load_aux = mem_load_aux,
 };

@@ -18,6 +18,7 @@
 #include <endian.h>
 #include <jansson.h>
 #include <libpq-fe.h>
+#include <limits.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -191,6 +192,10 @@ static const char *const migrations[] = {
     /* 3 -> 4: when each module was loaded and unloaded (dlopen, dlclose) */
     "ALTER TABLE ctrace.modules ADD COLUMN loaded_ns bigint NOT NULL DEFAULT 0,"
     " ADD COLUMN unloaded_ns bigint NOT NULL DEFAULT -1;",
+    /* 4 -> 5: side records of a run (the timeline index built at commit) */
+    "CREATE TABLE IF NOT EXISTS ctrace.run_aux ("
+    " run bigint NOT NULL REFERENCES ctrace.runs (pk) ON DELETE CASCADE,"
+    " name text NOT NULL, data bytea NOT NULL, PRIMARY KEY (run, name));",
 };
 
 #define PG_SCHEMA_VERSION ((int)(sizeof(migrations) / sizeof(migrations[0])))
@@ -1673,6 +1678,66 @@ static int pg_remove(struct ctr_store *s, const char *id, struct ctr_err *e)
 	return ret;
 }
 
+static int pg_save_aux(struct ctr_store *s, const char *id, const char *name,
+		       const unsigned char *data, size_t size, struct ctr_err *e)
+{
+	struct pg_store *q = s->priv;
+	struct pgp p = {0};
+	PGresult *res;
+	int ret = 0;
+
+	if (size > INT_MAX)
+		return ctr_err_set(e, CTR_ESTORE, 0, "side record '%s' of run '%s' too large", name,
+				   id);
+	pp_str(&p, id);
+	pp_str(&p, name);
+	pp_bin(&p, data, size);
+	res = pp_exec(q,
+		      "INSERT INTO ctrace.run_aux (run, name, data) "
+		      "SELECT pk, $2, $3 FROM ctrace.runs WHERE id = $1 "
+		      "ON CONFLICT (run, name) DO UPDATE SET data = EXCLUDED.data",
+		      &p, 0);
+	if (PQresultStatus(res) != PGRES_COMMAND_OK)
+		ret = res ? pg_fail(q, e, "cannot save a side record", res)
+			  : ctr_err_set(e, CTR_ENOMEM, 0, "out of memory saving a side record");
+	else if (strcmp(PQcmdTuples(res), "0") == 0)
+		ret = ctr_err_set(e, CTR_ENOTFOUND, 0, "no run '%s' in store '%s'", id, q->target);
+	PQclear(res);
+	return ret;
+}
+
+static int pg_load_aux(struct ctr_store *s, const char *id, const char *name, unsigned char **data,
+		       size_t *size, struct ctr_err *e)
+{
+	struct pg_store *q = s->priv;
+	struct pgp p = {0};
+	PGresult *res;
+	int ret = 0;
+
+	pp_str(&p, id);
+	pp_str(&p, name);
+	res = pp_exec(q,
+		      "SELECT a.data FROM ctrace.run_aux a JOIN ctrace.runs r ON r.pk = a.run "
+		      "WHERE r.id = $1 AND a.name = $2",
+		      &p, 1);
+	if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+		ret = res ? pg_fail(q, e, "cannot load a side record", res)
+			  : ctr_err_set(e, CTR_ENOMEM, 0, "out of memory loading a side record");
+	} else if (PQntuples(res) != 1) {
+		ret = CTR_ENOTFOUND;
+	} else {
+		size_t n = (size_t)PQgetlength(res, 0, 0);
+
+		if (!(*data = malloc(n ? n : 1)))
+			ret = ctr_err_set(e, CTR_ENOMEM, 0, "out of memory loading run '%s'", id);
+		else
+			memcpy(*data, PQgetvalue(res, 0, 0), n);
+		*size = *data ? n : 0;
+	}
+	PQclear(res);
+	return ret;
+}
+
 const struct ctr_store_ops ctr_store_pgsql = {
     .name = "pgsql",
     .open = pg_open,
@@ -1685,4 +1750,6 @@ const struct ctr_store_ops ctr_store_pgsql = {
     .list = pg_list,
     .remove = pg_remove,
     .series = pg_series,
+    .save_aux = pg_save_aux,
+    .load_aux = pg_load_aux,
 };

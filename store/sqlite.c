@@ -13,6 +13,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -101,13 +102,18 @@ static const char *const migrations[] = {
     /* 3 -> 4: when each module was loaded and unloaded (dlopen, dlclose) */
     "ALTER TABLE modules ADD COLUMN loaded_ns INTEGER NOT NULL DEFAULT 0;"
     "ALTER TABLE modules ADD COLUMN unloaded_ns INTEGER NOT NULL DEFAULT -1;",
+    /* 4 -> 5: side records of a run (the timeline index built at commit) */
+    "CREATE TABLE IF NOT EXISTS run_aux ("
+    " run INTEGER NOT NULL REFERENCES runs(pk), name TEXT NOT NULL, data BLOB,"
+    " PRIMARY KEY (run, name)) WITHOUT ROWID;",
 };
 
 #define SQ_SCHEMA_VERSION ((int)(sizeof(migrations) / sizeof(migrations[0])))
 
 /* Tables holding a run's rows, deleted by remove; runs itself last. */
 static const char *const child_tables[] = {
-    "run_meta", "processes", "modules", "functions", "threads", "nodes", "attrs", "chunks",
+    "run_meta", "processes", "modules", "functions", "threads",
+    "nodes",	"attrs",     "chunks",	"run_aux",
 };
 
 struct sq_store {
@@ -1500,6 +1506,68 @@ static int sq_load_meta(struct ctr_store *s, const char *id, struct ctr_run *r, 
 			 row_meta, e);
 }
 
+static int sq_save_aux(struct ctr_store *s, const char *id, const char *name,
+		       const unsigned char *data, size_t size, struct ctr_err *e)
+{
+	struct sq_store *q = s->priv;
+	sqlite3_stmt *st = NULL;
+	int ret;
+
+	if (size > INT_MAX)
+		return ctr_err_set(e, CTR_ESTORE, 0, "side record '%s' of run '%s' too large", name,
+				   id);
+	if ((ret = sq_prep(q,
+			   "INSERT OR REPLACE INTO run_aux(run, name, data) "
+			   "SELECT pk, ?2, ?3 FROM runs WHERE id = ?1",
+			   &st, e)) < 0)
+		return ret;
+	sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 2, name, -1, SQLITE_STATIC);
+	sqlite3_bind_blob(st, 3, data, (int)size, SQLITE_STATIC);
+	if (sqlite3_step(st) != SQLITE_DONE)
+		ret = sq_fail(q, e, "cannot save a side record");
+	else if (!sqlite3_changes(q->db))
+		ret = ctr_err_set(e, CTR_ENOTFOUND, 0, "no run '%s' in store '%s'", id, q->path);
+	sqlite3_finalize(st);
+	return ret;
+}
+
+static int sq_load_aux(struct ctr_store *s, const char *id, const char *name, unsigned char **data,
+		       size_t *size, struct ctr_err *e)
+{
+	struct sq_store *q = s->priv;
+	sqlite3_stmt *st = NULL;
+	const void *blob;
+	int ret = 0, rc, n;
+
+	/* a read-only store of schema 3 has no run_aux table: nothing saved */
+	if (sqlite3_prepare_v2(q->db,
+			       "SELECT a.data FROM run_aux a JOIN runs r ON r.pk = a.run "
+			       "WHERE r.id = ?1 AND a.name = ?2",
+			       -1, &st, NULL) != SQLITE_OK) {
+		sqlite3_finalize(st);
+		return CTR_ENOTFOUND;
+	}
+	sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 2, name, -1, SQLITE_STATIC);
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_DONE) {
+		ret = CTR_ENOTFOUND;
+	} else if (rc != SQLITE_ROW) {
+		ret = sq_fail(q, e, "cannot load a side record");
+	} else {
+		blob = sqlite3_column_blob(st, 0);
+		n = sqlite3_column_bytes(st, 0);
+		if (!(*data = malloc(n > 0 ? (size_t)n : 1)))
+			ret = ctr_err_set(e, CTR_ENOMEM, 0, "out of memory loading run '%s'", id);
+		else if (n > 0)
+			memcpy(*data, blob, (size_t)n);
+		*size = *data && n > 0 ? (size_t)n : 0;
+	}
+	sqlite3_finalize(st);
+	return ret;
+}
+
 const struct ctr_store_ops ctr_store_sqlite = {
     .name = "sqlite",
     .open = sq_open,
@@ -1514,4 +1582,6 @@ const struct ctr_store_ops ctr_store_sqlite = {
     .series = sq_series,
     .load_chunk = sq_load_chunk,
     .load_meta = sq_load_meta,
+    .save_aux = sq_save_aux,
+    .load_aux = sq_load_aux,
 };

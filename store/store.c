@@ -243,6 +243,31 @@ int ctr_store_can_stream(const struct ctr_store *s)
 	return s && s->ops->load_chunk != NULL;
 }
 
+static int aux_name_ok(const char *name)
+{
+	size_t n = strlen(name);
+
+	return n >= 1 && n <= 32 && strspn(name, "abcdefghijklmnopqrstuvwxyz0123456789_") == n;
+}
+
+int ctr_store_save_aux(struct ctr_store *s, const char *id, const char *name,
+		       const unsigned char *data, size_t size, struct ctr_err *e)
+{
+	if (!aux_name_ok(name))
+		return ctr_err_set(e, CTR_EUSAGE, 0, "bad side record name '%s'", name);
+	return s->ops->save_aux(s, id, name, data, size, e);
+}
+
+int ctr_store_load_aux(struct ctr_store *s, const char *id, const char *name, unsigned char **data,
+		       size_t *size, struct ctr_err *e)
+{
+	*data = NULL;
+	*size = 0;
+	if (!aux_name_ok(name))
+		return ctr_err_set(e, CTR_EUSAGE, 0, "bad side record name '%s'", name);
+	return s->ops->load_aux(s, id, name, data, size, e);
+}
+
 int ctr_store_load_chunk(struct ctr_store *s, const char *id, uint32_t thread, uint32_t seq,
 			 struct ctr_chunk *out, struct ctr_err *e)
 {

@@ -237,6 +237,13 @@ struct ctr_store_ops {
 	 * NULL: ctr_store_load_meta() loads the run. */
 	int (*load_meta)(struct ctr_store *s, const char *id, struct ctr_run *run,
 			 struct ctr_err *e);
+	/* A side record of run @id under @name (the timeline index: "tlindex"), kept with the
+	 * run, replaced by a later save of the same name and removed with the run. CTR_ENOTFOUND
+	 * for a run that is not there (save) or a record never saved (load: no message). */
+	int (*save_aux)(struct ctr_store *s, const char *id, const char *name,
+			const unsigned char *data, size_t size, struct ctr_err *e);
+	int (*load_aux)(struct ctr_store *s, const char *id, const char *name, unsigned char **data,
+			size_t *size, struct ctr_err *e);
 };
 
 extern const struct ctr_store_ops ctr_store_sqlite;
@@ -287,6 +294,14 @@ int ctr_store_load_meta(struct ctr_store *s, struct ctr_run *run, struct ctr_err
 /* 1 if the backend reads timeline chunks one at a time (ctr_store_load_chunk), else 0: then a
  * reader loads the run with CTR_LOAD_TIMELINE instead. */
 int ctr_store_can_stream(const struct ctr_store *s);
+
+/* Side records of a run (struct ctr_store_ops save_aux/load_aux): @name is 1-32 characters of
+ * [a-z0-9_]. load: *@data is the caller's (free()). 0, CTR_ENOTFOUND (load: none saved, no
+ * message; save: no such run), CTR_EUSAGE (bad name), CTR_ESTORE, CTR_ENOMEM. */
+int ctr_store_save_aux(struct ctr_store *s, const char *id, const char *name,
+		       const unsigned char *data, size_t size, struct ctr_err *e);
+int ctr_store_load_aux(struct ctr_store *s, const char *id, const char *name, unsigned char **data,
+		       size_t *size, struct ctr_err *e);
 /* Chunk @seq of thread @thread of run @id (see load_chunk above); caller frees out->data.
  * CTR_ENOTFOUND past the last chunk, CTR_EUSAGE when the backend cannot stream. */
 int ctr_store_load_chunk(struct ctr_store *s, const char *id, uint32_t thread, uint32_t seq,

@@ -21,7 +21,7 @@ export CTRACE_STORE=sqlite:$T/r.db
 mask() {
 	sed -E -e 's/^run [^ ]+ .*/run ID/' -e 's/^[ 0-9]+ +([0-9.]+ (ns|us|ms|s))? +[0-9]+ \| /| /' \
 		-e 's/ *[0-9]+(\.[0-9]+)? (ns|us|ms|s)( |,|$)/ T\3/g' -e 's/ *[0-9]+\.[0-9]%/ P%/g' \
-		-e 's/--from [0-9]+ --to [0-9]+/--from A --to B/' -e 's/^(# thread )[0-9]+/\1TID/' \
+		-e 's/--from [0-9]+ --to [0-9]+/--from A --to B/' -e 's/replay [^ ]+ --tid [0-9]+/replay ID --tid TID/' -e 's/^(# thread )[0-9]+/\1TID/' \
 		-e 's/pid [0-9]+/pid PID/' -e 's/tid [0-9]+/tid TID/' -e 's/^( +[0-9]+ T) +[0-9]+ /\1 TID /'
 }
 # compares stdin with tests/golden/NAME (CTR_UPDATE_GOLDEN=1 rewrites it)
@@ -101,9 +101,15 @@ check "--callers: a recursive edge adds no time" 1 "$("$R" --callers auxsort | g
 "$R" --slowest leaf -n 1 >slow.txt
 check "--slowest: the longest leaf is through helper" 1 "$(grep -c 'main > work > helper > leaf$' slow.txt)"
 mask <slow.txt | golden reading-slowest-leaf.txt
-win=$(grep -o -- '--from [0-9]* --to [0-9]*' slow.txt)
+id=$(awk '$1 == "run" { print $2; exit }' slow.txt)
+tid=$(awk '$1 == "1" { print $4 }' slow.txt)
+win=$(grep -o -- '--from [0-9]* --to [0-9]*' slow.txt | head -n 1)
+check "--slowest prints the replay command of its window" "1 ctrace replay $id --tid $tid $win" \
+	"$(grep -c '^ *ctrace replay ' slow.txt) $(sed -n 's/^ *\(ctrace replay .*\)/\1/p' slow.txt)"
+# the printed command, run as it is (its first word is this build's ctrace)
+cmd=$(sed -n 's/^ *ctrace replay //p' slow.txt)
 # shellcheck disable=SC2086
-"$C" replay $win >win.txt
+"$C" replay $cmd >win.txt
 check "replay of the --slowest window: that one call" "1 leaf();" \
 	"$(grep -c '|' win.txt) $(grep '|' win.txt | sed 's/.*| *//')"
 "$C" replay --min-duration 1s | grep -c '|' >none.txt

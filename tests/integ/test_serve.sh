@@ -108,10 +108,10 @@ err("runs?since=garbage is 400", "/api/runs?since=garbage", 400, "CTRACE_E_USAGE
 err("runs?meta=novalue is 400", "/api/runs?meta=novalue", 400, "CTRACE_E_USAGE")
 
 # /api/runs/ID
-s, j, _, _ = get("/api/runs/" + newer)
-check("run: same JSON as ctrace-report --json --top 0", (200, rep), (s, j))
-s, j, _, _ = get("/api/runs/" + newer + "?tree=1&threads=1")
-check("run?tree=1&threads=1: same as --threads --tree", json.load(open("report-tree.json")), j)
+s, j, _, _ = get("/api/runs/" + newer + "?px=0")
+check("run?px=0: same JSON as ctrace-report --json --top 0", (200, rep), (s, j))
+s, j, _, _ = get("/api/runs/" + newer + "?tree=1&threads=1&px=0")
+check("run?tree=1&threads=1&px=0: same as --threads --tree", json.load(open("report-tree.json")), j)
 check("run by prefix and 'latest'", (newer, newer), (get("/api/runs/" + newer[:-3])[1]["run_id"], get("/api/runs/latest")[1]["run_id"]))
 err("unknown run is 404", "/api/runs/nosuchrun", 404, "CTRACE_E_NOT_FOUND")
 err("unknown endpoint is 404", "/api/runs/" + newer + "/nope", 404, "CTRACE_E_NOT_FOUND")
@@ -134,6 +134,7 @@ spans = sum(f["calls"] for f in rep["functions"] if f["kind"] == "span")
 check("timeline: calls + merged counts = the run's calls + spans", rep["calls"] + spans, total)
 s, j, _, _ = get(tl + "?thread=0&px=2000")
 check("timeline: whole run from the summary", "summary", j["source"])
+check("timeline: the index stored at commit answers, no chunk read", ("stored", 0), (j["index"], j["chunks_read"]))
 span = [c for c in j["calls"] if fn.get(c[3], {}).get("name") == "request"]
 check("timeline: the span with its attributes", [{"items": 3, "user": "alice"}], [c[6] for c in span if len(c) > 6])
 check("timeline: the mark", ["halfway"], [fn.get(m[1], {"name": "#%d" % m[1]})["name"] for m in j["marks"]] if j["marks"] else [])
@@ -262,7 +263,23 @@ S=$S_SQLITE
 tl_of() { curl -s "http://127.0.0.1:$1/api/runs/$newer/timeline?thread=0&px=700&from=$2&to=$3"; }
 check "jsonl store: same timeline (summary)" "$(tl_of "$P" 0 0)" "$(tl_of "$P3" 0 0)"
 check "jsonl store: same timeline (decoded window)" "$(tl_of "$P" 2000000 2003000)" "$(tl_of "$P3" 2000000 2003000)"
+check "jsonl store: ctrace export copied the stored index" 1 "$(tl_of "$P3" 0 0 | grep -c '"index":"stored"')"
 kill -INT "$srv"
+
+# the same store without its stored indexes, and with one cut short: the server builds the
+# index from the chunks and answers the same
+sqlite3 "$T/v.db" ".backup '$T/nox.db'" && sqlite3 "$T/nox.db" "DELETE FROM run_aux"
+sqlite3 "$T/v.db" ".backup '$T/cut.db'" && sqlite3 "$T/cut.db" "UPDATE run_aux SET data = substr(data, 1, 40)"
+for v in nox cut; do
+	P4=$(free_port)
+	S=sqlite:$T/$v.db
+	start "$P4" || bad "$v server starts" "$(cat "serve-$P4.err")"
+	S=$S_SQLITE
+	check "$v store: the index is built" 1 "$(tl_of "$P4" 0 0 | grep -c '"index":"built"')"
+	check "$v store: same timeline as from the stored index" "$(tl_of "$P" 0 0 | sed 's/"index":"stored"//')" "$(tl_of "$P4" 0 0 | sed 's/"index":"built"//')"
+	check "$v store: same decoded window" "$(tl_of "$P" 2000000 2003000 | sed 's/"index":"stored"//')" "$(tl_of "$P4" 2000000 2003000 | sed 's/"index":"built"//')"
+	kill -INT "$srv"
+done
 
 # Ctrl-C stops cleanly
 kill -INT "$SRV"

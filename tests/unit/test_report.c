@@ -198,6 +198,30 @@ Test(report, header_warns_about_lost_events_and_crash)
 	ctr_run_free(r);
 }
 
+/* The drainer's waits (run.meta drain_waits, written by ctrace record) are said in the header of
+ * every view; none, or 0, says nothing. */
+Test(report, header_counts_drain_waits)
+{
+	struct ctr_run *r = fx_run();
+	struct ctr_report_opts o;
+	struct ctr_err e;
+	char *s;
+
+	opts(&o);
+	fx_meta(r, "drain_waits", "0");
+	FX_CAPTURE(s, ctr_report_header(out, r, &o, &e));
+	cr_assert_eq(strstr(s, "drainer"), NULL, "%s", s);
+	free(s);
+	free(r->meta[r->n_meta - 1].value);
+	r->meta[r->n_meta - 1].value = strdup("1234");
+	FX_CAPTURE(s, ctr_report_header(out, r, &o, &e));
+	cr_assert_str_eq(s, "run 20251121T000000-abc123 './demo --fib 30' 1.00 s, 2 threads, "
+			    "3023 calls\nrecorder: the program waited 1234 times for the drainer "
+			    "(ring full); the waits are compensated\n");
+	free(s);
+	ctr_run_free(r);
+}
+
 Test(report, threads_golden)
 {
 	struct ctr_run *r = fx_run();

@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "../../store/runjson.h"
+#include "../export/tlindex.h"
 #include "../ingest/commit.h"
 
 int ctr_cli_json_errors;
@@ -152,6 +153,23 @@ int ctr_cli_open_store_read(const char *conn, const char *spec, struct ctr_store
 	return ctr_cli_open_store(conn, s, e);
 }
 
+int ctr_cli_commit(struct ctr_store *s, const char *dir, const struct ctr_commit_opts *o,
+		   char id[CTR_RUN_ID_MAX], struct ctr_err *e)
+{
+	struct ctr_err ie;
+	int ret = ctr_commit_dir(s, dir, o, id, e);
+
+	if (ret)
+		return ret;
+	ctr_err_clear(&ie);
+	if (ctr_tlindex_store(s, id, NULL, &ie) != 0)
+		fprintf(stderr,
+			"ctrace: warning: run %s: timeline index not stored (ctrace serve builds "
+			"it on first use): %s\n",
+			id, ie.msg);
+	return 0;
+}
+
 int ctr_cli_load_run(struct ctr_store *s, const char *spec, unsigned what, struct ctr_run **out,
 		     struct ctr_err *e)
 {
@@ -162,7 +180,7 @@ int ctr_cli_load_run(struct ctr_store *s, const char *spec, unsigned what, struc
 	if (spec && ctr_is_run_dir(spec)) {
 		struct ctr_commit_opts o = {.keep = 1, .progress = 1};
 
-		ret = ctr_commit_dir(s, spec, &o, id, e);
+		ret = ctr_cli_commit(s, spec, &o, id, e);
 	} else {
 		ret = ctr_store_resolve(s, spec ? spec : "latest", id, e);
 	}

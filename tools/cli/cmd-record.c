@@ -719,7 +719,7 @@ static void commit_run(const struct rec_args *a, const char *dir, const char *id
 		fprintf(stderr, "ctrace: run %s recorded in '%s' (not committed)\n", id, dir);
 		return;
 	}
-	if (ctr_cli_open_store(a->conn, &s, e) != 0 || ctr_commit_dir(s, dir, &co, cid, e) != 0) {
+	if (ctr_cli_open_store(a->conn, &s, e) != 0 || ctr_cli_commit(s, dir, &co, cid, e) != 0) {
 		ctr_cli_fail(prog, e);
 		if (e->code == CTR_ENOEVENTS)
 			ctr_remove_run_dir(dir);

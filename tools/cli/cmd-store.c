@@ -89,7 +89,7 @@ static int commit_one(struct ctr_store *s, const char *dir, const struct ctr_com
 	if (lfd >= 0 && fstat(lfd, &st) == 0 && ctr_rawrun_id_at(lfd, dir, st.st_uid, id, &e) == 0)
 		was = run_stored(s, id);
 	ctr_err_clear(&e);
-	ret = ctr_commit_dir(s, dir, o, id, &e);
+	ret = ctr_cli_commit(s, dir, o, id, &e);
 	if (lfd >= 0)
 		close(lfd); /* the lock goes with it, after the directory went */
 	if (ret != 0) {
@@ -485,6 +485,19 @@ out:
 
 /* ---- export / import ---------------------------------------------------------------- */
 
+/* The run's stored timeline index goes with it; without one the server builds it. */
+static void copy_aux(struct ctr_store *from, struct ctr_store *to, const char *id)
+{
+	unsigned char *data = NULL;
+	size_t size = 0;
+	struct ctr_err e;
+
+	ctr_err_clear(&e);
+	if (!ctr_store_load_aux(from, id, "tlindex", &data, &size, &e))
+		(void)ctr_store_save_aux(to, id, "tlindex", data, size, &e);
+	free(data);
+}
+
 static int copy_runs(struct ctr_store *from, struct ctr_store *to, const struct ctr_filter *f,
 		     size_t *copied, size_t *skipped, struct ctr_err *e)
 {
@@ -504,6 +517,7 @@ static int copy_runs(struct ctr_store *from, struct ctr_store *to, const struct 
 				(*skipped)++;
 			} else if (ret == 0) {
 				(*copied)++;
+				copy_aux(from, to, r->id);
 			}
 		}
 		ctr_run_free(r);

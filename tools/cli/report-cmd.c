@@ -456,11 +456,30 @@ static void export_note(const struct cmd *c, const struct ctr_export_stats *st)
 			c->prog, st->unfinished);
 }
 
+/* Chunks of the exported run, read from its store one at a time (ctr_export_opts fetch). */
+struct export_fetch {
+	struct ctr_store *s;
+	const char *id;
+};
+
+static int fetch_chunk(void *arg, const struct ctr_chunk *c, unsigned char **data, size_t *size,
+		       struct ctr_err *e)
+{
+	struct export_fetch *f = arg;
+	struct ctr_chunk got = *c;
+	int ret = ctr_store_load_chunk(f->s, f->id, c->thread, c->seq, &got, e);
+
+	*data = got.data;
+	*size = got.size;
+	return ret;
+}
+
 static int run_cmd(struct cmd *c, int argc, char **argv)
 {
 	struct ctr_store *s = NULL;
 	struct ctr_run *run = NULL, *run_b = NULL;
 	struct ctr_export_stats st = {0};
+	struct export_fetch fetch = {0};
 	struct ctr_err e;
 	FILE *out = stdout;
 	char *out_tmp = NULL;
@@ -485,7 +504,18 @@ static int run_cmd(struct cmd *c, int argc, char **argv)
 	/* --slowest reads the timeline: chunk by chunk where the store can, else loaded whole */
 	if (c->slowest && !ctr_store_can_stream(s))
 		what |= CTR_LOAD_TIMELINE;
+	/* timeline exports read the chunks one at a time where the store can: bounded memory */
+	if (c->format >= 0 && (what & CTR_LOAD_TIMELINE) && c->format != CTR_EXPORT_JSON &&
+	    ctr_store_can_stream(s))
+		what |= CTR_LOAD_CHUNK_INDEX;
 	ret = ctr_cli_load_run(s, c->n_runs ? c->runs[0] : NULL, what, &run, &e);
+	if (!ret && (what & CTR_LOAD_CHUNK_INDEX)) {
+		fetch.s = s;
+		fetch.id = run->id;
+		c->xo.fetch = fetch_chunk;
+		c->xo.fetch_arg = &fetch;
+		c->xo.store = s;
+	}
 	if (!ret && c->diff)
 		ret = ctr_cli_load_run(s, c->n_runs > 1 ? c->runs[1] : NULL, 0, &run_b, &e);
 	if (ret)

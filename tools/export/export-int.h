@@ -51,6 +51,8 @@ struct tl_walk {
 	tl_mark_fn on_mark;	/* may be NULL */
 	tl_lost_fn on_lost;	/* may be NULL */
 	tl_offcpu_fn on_offcpu; /* may be NULL; gaps that begin in [from, to) */
+	ctr_tl_fetch fetch;	/* chunks without data read through it (export opts) */
+	void *fetch_arg;
 	void *arg;
 	struct ctr_export_stats st;
 };

@@ -42,11 +42,14 @@ struct ctr_export_opts {
 	int thread_prefix;	 /* folded/svg: a "thread" frame at the bottom of each stack */
 	int chunks;		 /* json: include the timeline chunks (base64) */
 	int width;		 /* svg: image width in pixels, 0 = 1200 */
-	struct ctr_store *store; /* perfetto: where the run came from, to read its timeline one
-				  * chunk at a time (ctr_store_can_stream; the run then needs no
-				  * CTR_LOAD_TIMELINE); NULL: the run's loaded timeline */
-	ctr_tl_fetch fetch;	 /* perfetto without store: reads chunks the run was loaded without
-				  * (CTR_LOAD_CHUNK_INDEX), see ctr_tl_iter_set_fetch() */
+	/* where the run came from (borrowed; may be NULL): perfetto reads its timeline one chunk
+	 * at a time from it (ctr_store_can_stream; the run then needs no CTR_LOAD_TIMELINE), html
+	 * takes the run's stored timeline index from it */
+	struct ctr_store *store;
+	/* chrome, html, otlp, perfetto without @store, over a run loaded with
+	 * CTR_LOAD_CHUNK_INDEX: chunks are read one at a time through @fetch (store/timeline.h,
+	 * ctr_tl_iter_set_fetch()), so memory does not grow with the run */
+	ctr_tl_fetch fetch;
 	void *fetch_arg;
 };
 

@@ -11,6 +11,7 @@
 #include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
+#include <zstd.h>
 
 #include "../../common/grow.h"
 #include "../../store/runjson.h"
@@ -71,6 +72,7 @@ struct tli_thread {
 
 struct ctr_tlindex {
 	const struct ctr_run *run;
+	int stored; /* from ctr_tlindex_load() */
 	ctr_tl_fetch fetch;
 	void *fetch_arg;
 	struct tli_thread *th;
@@ -803,6 +805,7 @@ int ctr_tlindex_query(const struct ctr_tlindex *x, uint32_t thread, uint64_t fro
 				   "empty window: from %" PRIu64 " is not before to %" PRIu64, from,
 				   to);
 	r->thread = thread;
+	r->stored = x->stored;
 	r->from = from;
 	r->to = to;
 	r->ns_per_px = (to - from) / px ? (to - from) / px : 1;
@@ -843,10 +846,11 @@ int ctr_tli_result_json(FILE *out, const struct ctr_run *run, const struct ctr_t
 	fprintf(out,
 		"{\"run_id\":\"%s\",\"thread\":%u,\"pid\":%d,\"tid\":%d,\"from\":%" PRIu64
 		",\"to\":%" PRIu64 ",\"ns_per_px\":%" PRIu64
-		",\"source\":\"%s\",\"chunks_read\":%zu,"
+		",\"source\":\"%s\",\"index\":\"%s\",\"chunks_read\":%zu,"
 		"\"max_depth\":%u,\"calls\":[",
 		run->id, r->thread, t->pid, t->tid, r->from, r->to, r->ns_per_px,
-		r->summary ? "summary" : "events", r->chunks_read, r->max_depth);
+		r->summary ? "summary" : "events", r->stored ? "stored" : "built", r->chunks_read,
+		r->max_depth);
 	for (size_t i = 0; i < r->n_calls; i++) {
 		const struct ctr_tli_call *c = &r->calls[i];
 
@@ -885,4 +889,446 @@ int ctr_tli_result_json(FILE *out, const struct ctr_run *run, const struct ctr_t
 		return ctr_err_set(e, CTR_EIO, errno, "cannot write the timeline: %s",
 				   strerror(errno));
 	return 0;
+}
+
+/* ---- the stored form (docs/serve.md, "The stored index") ---- */
+
+/* "CTLI", format version, the build constants the layout depends on, the payload's size
+ * uncompressed; then the payload, zstd-compressed: little-endian fixed-width fields. */
+#define TLI_MAGIC 0x494c5443u /* "CTLI" */
+#define TLI_VERSION 1u
+#define TLI_HDR 24
+
+struct tli_buf {
+	unsigned char *p;
+	size_t n, cap;
+	int fail;
+};
+
+static void put(struct tli_buf *b, const void *v, size_t n)
+{
+	if (b->fail || ctr_grow((void **)&b->p, &b->cap, b->n + n, 1)) {
+		b->fail = 1;
+		return;
+	}
+	memcpy(b->p + b->n, v, n);
+	b->n += n;
+}
+
+static void put32(struct tli_buf *b, uint32_t v)
+{
+	unsigned char x[4] = {(unsigned char)v, (unsigned char)(v >> 8), (unsigned char)(v >> 16),
+			      (unsigned char)(v >> 24)};
+
+	put(b, x, 4);
+}
+
+static void put64(struct tli_buf *b, uint64_t v)
+{
+	put32(b, (uint32_t)v);
+	put32(b, (uint32_t)(v >> 32));
+}
+
+/* A level's calls: level 0 with each call's attributes as JSON text, the coarser ones (@up)
+ * with a flag only (their attributes are level 0's, found again on load). */
+static void put_levels(struct tli_buf *b, const struct tli_level *lv, uint32_t nlv, int up)
+{
+	put32(b, nlv);
+	for (uint32_t d = 0; d < nlv; d++) {
+		put64(b, lv[d].nc);
+		for (size_t i = 0; i < lv[d].nc; i++) {
+			const struct ctr_tli_call *c = &lv[d].calls[i];
+			char *a = c->attrs && !up ? json_dumps(c->attrs, JSON_COMPACT) : NULL;
+			uint32_t len = a ? (uint32_t)strlen(a) : (up && c->attrs);
+
+			put64(b, c->start);
+			put64(b, c->dur);
+			put64(b, c->self);
+			put32(b, c->fid);
+			put32(b, (uint32_t)c->cut);
+			if (c->attrs && !up && !a)
+				b->fail = 1;
+			put32(b, len);
+			if (a)
+				put(b, a, len);
+			free(a);
+		}
+		put64(b, lv[d].nb);
+		for (size_t i = 0; i < lv[d].nb; i++) {
+			const struct ctr_tli_busy *x = &lv[d].busy[i];
+
+			put64(b, x->start);
+			put64(b, x->end);
+			put64(b, x->count);
+			put32(b, x->fid);
+		}
+	}
+}
+
+static void put_thread(struct tli_buf *b, const struct tli_thread *t)
+{
+	put64(b, t->base);
+	put64(b, t->start);
+	put64(b, t->end);
+	put_levels(b, t->lv, t->nlv, 0);
+	for (int k = 0; k < TLI_UP; k++) {
+		put64(b, t->up[k].base);
+		put_levels(b, t->up[k].lv, t->up[k].nlv, 1);
+	}
+	put64(b, t->nsnap);
+	for (size_t i = 0; i < t->nsnap; i++) {
+		put64(b, t->snaps[i].first_ns);
+		put32(b, t->snaps[i].depth);
+		put64(b, t->snaps[i].off);
+	}
+	put64(b, t->npool);
+	for (size_t i = 0; i < t->npool; i++) {
+		put64(b, t->pool[i].start);
+		put64(b, t->pool[i].child);
+		put32(b, t->pool[i].fid);
+	}
+	put64(b, t->nm);
+	for (size_t i = 0; i < t->nm; i++) {
+		put64(b, t->marks[i].t);
+		put32(b, t->marks[i].fid);
+		put32(b, t->marks[i].count);
+	}
+	put64(b, t->ng);
+	for (size_t i = 0; i < t->ng; i++) {
+		put64(b, t->gaps[i].start);
+		put64(b, t->gaps[i].end);
+		put32(b, t->gaps[i].count);
+		put32(b, (uint32_t)t->gaps[i].preempted);
+		put64(b, t->gaps[i].longest);
+	}
+}
+
+int ctr_tlindex_save(const struct ctr_tlindex *x, unsigned char **out, size_t *size,
+		     struct ctr_err *e)
+{
+	struct tli_buf b = {0}, h = {0};
+	size_t bound, z;
+	int ret = 0;
+
+	*out = NULL;
+	*size = 0;
+	put32(&b, (uint32_t)x->n);
+	for (size_t i = 0; i < x->n; i++)
+		put_thread(&b, &x->th[i]);
+	put32(&h, TLI_MAGIC);
+	put32(&h, TLI_VERSION);
+	put32(&h, CTR_TLI_BINS);
+	put32(&h, (uint32_t)TLI_UP << 16 | TLI_UP_FACTOR);
+	put64(&h, b.n);
+	bound = ZSTD_compressBound(b.n);
+	if (b.fail || h.fail || ctr_grow((void **)&h.p, &h.cap, TLI_HDR + bound, 1)) {
+		ret = nomem(e);
+		goto out;
+	}
+	z = ZSTD_compress(h.p + TLI_HDR, bound, b.p, b.n, 3);
+	if (ZSTD_isError(z)) {
+		ret = ctr_err_set(e, CTR_ENOMEM, 0, "cannot compress the timeline index: %s",
+				  ZSTD_getErrorName(z));
+		goto out;
+	}
+	*out = h.p;
+	*size = TLI_HDR + z;
+	h.p = NULL;
+out:
+	free(b.p);
+	free(h.p);
+	return ret;
+}
+
+/* Reading the payload: every count checked against what is left before it is used. */
+struct tli_rd {
+	const unsigned char *p;
+	size_t n, at;
+	int bad;
+};
+
+static uint32_t get32(struct tli_rd *r)
+{
+	const unsigned char *q = r->p + r->at;
+
+	if (r->bad || r->n - r->at < 4) {
+		r->bad = 1;
+		return 0;
+	}
+	r->at += 4;
+	return (uint32_t)q[0] | (uint32_t)q[1] << 8 | (uint32_t)q[2] << 16 | (uint32_t)q[3] << 24;
+}
+
+static uint64_t get64(struct tli_rd *r)
+{
+	uint64_t lo = get32(r);
+
+	return lo | (uint64_t)get32(r) << 32;
+}
+
+/* A count of records of at least @rec bytes each: 0 (and bad) when they cannot all be there. */
+static size_t get_count(struct tli_rd *r, size_t rec)
+{
+	uint64_t n = get64(r);
+
+	if (r->bad || n > (r->n - r->at) / rec) {
+		r->bad = 1;
+		return 0;
+	}
+	return (size_t)n;
+}
+
+/* The level-0 call an up-level call copies (same depth, start and function), for its attrs. */
+static json_t *base_attrs(const struct tli_thread *t, uint32_t d, const struct ctr_tli_call *c)
+{
+	const struct tli_level *l;
+	size_t lo = 0, hi;
+
+	if (d >= t->nlv)
+		return NULL;
+	l = &t->lv[d];
+	hi = l->nc;
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (l->calls[mid].start < c->start)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	for (; lo < l->nc && l->calls[lo].start == c->start; lo++)
+		if (l->calls[lo].fid == c->fid && l->calls[lo].dur == c->dur)
+			return l->calls[lo].attrs;
+	return NULL;
+}
+
+static int get_levels(struct tli_rd *r, const struct ctr_run *run, struct tli_thread *t,
+		      struct tli_level **out, uint32_t *nout, int up)
+{
+	uint32_t nlv = get32(r);
+
+	if (r->bad || nlv > (r->n - r->at) / 16 || !(*out = calloc(nlv ? nlv : 1, sizeof(**out))))
+		return r->bad || nlv > (r->n - r->at) / 16 ? -1 : -2;
+	*nout = nlv;
+	for (uint32_t d = 0; d < nlv && !r->bad; d++) {
+		struct tli_level *l = &(*out)[d];
+
+		l->nc = l->cc = get_count(r, 36);
+		if (l->nc && !(l->calls = calloc(l->nc, sizeof(*l->calls))))
+			return -2;
+		for (size_t i = 0; i < l->nc && !r->bad; i++) {
+			struct ctr_tli_call *c = &l->calls[i];
+			uint32_t len;
+
+			c->start = get64(r);
+			c->dur = get64(r);
+			c->self = get64(r);
+			c->depth = d;
+			c->fid = get32(r);
+			c->cut = (int)get32(r);
+			len = get32(r);
+			if (c->fid >= run->n_functions || (i && c->start < l->calls[i - 1].start))
+				r->bad = 1;
+			if (up) {
+				c->attrs = len ? base_attrs(t, d, c) : NULL;
+			} else if (len && !r->bad) {
+				if (len > r->n - r->at) {
+					r->bad = 1;
+					break;
+				}
+				c->attrs = json_loadb((const char *)r->p + r->at, len, 0, NULL);
+				r->at += len;
+				if (!c->attrs || !json_is_object(c->attrs))
+					r->bad = 1;
+			}
+		}
+		l->nb = l->cb = get_count(r, 28);
+		if (l->nb && !(l->busy = calloc(l->nb, sizeof(*l->busy))))
+			return -2;
+		for (size_t i = 0; i < l->nb && !r->bad; i++) {
+			struct ctr_tli_busy *b = &l->busy[i];
+
+			b->start = get64(r);
+			b->end = get64(r);
+			b->count = get64(r);
+			b->depth = d;
+			b->fid = get32(r);
+			if (b->end < b->start || (b->fid != CTR_NONE && b->fid >= run->n_functions))
+				r->bad = 1;
+		}
+	}
+	return r->bad ? -1 : 0;
+}
+
+/* One thread; -1 on a malformed payload, -2 out of memory. */
+static int get_thread(struct tli_rd *r, const struct ctr_run *run, uint32_t th,
+		      struct tli_thread *t)
+{
+	size_t chunks = 0;
+	int ret;
+
+	for (size_t i = 0; i < run->n_chunks; i++)
+		chunks += run->chunks[i].thread == th;
+	t->base = get64(r);
+	t->start = get64(r);
+	t->end = get64(r);
+	if ((ret = get_levels(r, run, t, &t->lv, &t->nlv, 0)))
+		return ret;
+	for (int k = 0; k < TLI_UP; k++) {
+		t->up[k].base = get64(r);
+		if ((ret = get_levels(r, run, t, &t->up[k].lv, &t->up[k].nlv, 1)))
+			return ret;
+	}
+	t->nsnap = t->csnap = get_count(r, 20);
+	if (t->nsnap > chunks || (t->nsnap && !(t->snaps = calloc(t->nsnap, sizeof(*t->snaps)))))
+		return r->bad || t->nsnap > chunks ? -1 : -2;
+	for (size_t i = 0; i < t->nsnap; i++) {
+		t->snaps[i].first_ns = get64(r);
+		t->snaps[i].depth = get32(r);
+		t->snaps[i].off = get64(r);
+	}
+	t->npool = t->cpool = get_count(r, 20);
+	if (t->npool && !(t->pool = calloc(t->npool, sizeof(*t->pool))))
+		return -2;
+	for (size_t i = 0; i < t->npool; i++) {
+		t->pool[i].start = get64(r);
+		t->pool[i].child = get64(r);
+		t->pool[i].fid = get32(r);
+		if (t->pool[i].fid >= run->n_functions)
+			r->bad = 1;
+	}
+	for (size_t i = 0; i < t->nsnap; i++)
+		if (t->snaps[i].off > t->npool || t->snaps[i].depth > t->npool - t->snaps[i].off)
+			r->bad = 1;
+	t->nm = t->cm = get_count(r, 16);
+	if (t->nm && !(t->marks = calloc(t->nm, sizeof(*t->marks))))
+		return -2;
+	for (size_t i = 0; i < t->nm; i++) {
+		t->marks[i].t = get64(r);
+		t->marks[i].fid = get32(r);
+		t->marks[i].count = get32(r);
+		if (t->marks[i].fid >= run->n_functions)
+			r->bad = 1;
+	}
+	t->ng = t->cg = get_count(r, 32);
+	if (t->ng && !(t->gaps = calloc(t->ng, sizeof(*t->gaps))))
+		return -2;
+	for (size_t i = 0; i < t->ng; i++) {
+		t->gaps[i].start = get64(r);
+		t->gaps[i].end = get64(r);
+		t->gaps[i].count = get32(r);
+		t->gaps[i].preempted = (int)get32(r);
+		t->gaps[i].longest = get64(r);
+	}
+	return r->bad ? -1 : 0;
+}
+
+int ctr_tlindex_load(struct ctr_tlindex **out, const struct ctr_run *run, ctr_tl_fetch fetch,
+		     void *arg, const unsigned char *data, size_t size, struct ctr_err *e)
+{
+	struct tli_rd h = {data, size, 0, 0}, r = {0};
+	struct ctr_tlindex *x = NULL;
+	unsigned char *raw = NULL;
+	uint64_t raw_size;
+	int ret = 0, bad = 0;
+
+	*out = NULL;
+	if (get32(&h) != TLI_MAGIC || get32(&h) != TLI_VERSION || get32(&h) != CTR_TLI_BINS ||
+	    get32(&h) != ((uint32_t)TLI_UP << 16 | TLI_UP_FACTOR) || h.bad)
+		return ctr_err_set(e, CTR_EFORMAT, 0,
+				   "stored timeline index of run '%s': not this version's",
+				   run->id);
+	raw_size = get64(&h);
+	/* the frame must say the same size, and no more than zstd's best ratio allows */
+	if (h.bad || raw_size != ZSTD_getFrameContentSize(data + TLI_HDR, size - TLI_HDR) ||
+	    raw_size / 8192 > size)
+		goto bad;
+	if (!(raw = malloc(raw_size ? raw_size : 1)))
+		return nomem(e);
+	if (ZSTD_decompress(raw, raw_size, data + TLI_HDR, size - TLI_HDR) != raw_size)
+		goto bad;
+	r = (struct tli_rd){raw, raw_size, 0, 0};
+	if (get32(&r) != run->n_threads || r.bad)
+		goto bad;
+	if (!(x = calloc(1, sizeof(*x))) ||
+	    !(x->th = calloc(run->n_threads ? run->n_threads : 1, sizeof(*x->th)))) {
+		free(x);
+		free(raw);
+		return nomem(e);
+	}
+	x->run = run;
+	x->fetch = fetch;
+	x->fetch_arg = arg;
+	x->n = run->n_threads;
+	x->bytes = sizeof(*x) + x->n * sizeof(*x->th);
+	for (size_t i = 0; !bad && i < x->n; i++) {
+		struct tli_thread *t = &x->th[i];
+
+		bad = get_thread(&r, run, (uint32_t)i, t);
+		x->bytes += t->cpool * sizeof(*t->pool) + t->csnap * sizeof(*t->snaps) +
+			    t->cm * sizeof(*t->marks) + t->cg * sizeof(*t->gaps) +
+			    levels_bytes(t->lv, t->nlv);
+		for (int k = 0; k < TLI_UP; k++)
+			x->bytes += levels_bytes(t->up[k].lv, t->up[k].nlv);
+	}
+	free(raw);
+	raw = NULL;
+	if (bad == -2) {
+		ctr_tlindex_free(x);
+		return nomem(e);
+	}
+	if (bad || r.at != r.n)
+		goto bad;
+	x->stored = 1;
+	*out = x;
+	return ret;
+bad:
+	free(raw);
+	ctr_tlindex_free(x);
+	return ctr_err_set(e, CTR_EFORMAT, 0, "stored timeline index of run '%s' is corrupt",
+			   run->id);
+}
+
+/* Chunks for ctr_tlindex_store(): straight from the store (one thread builds). */
+struct tli_store_fetch {
+	struct ctr_store *s;
+	const char *id;
+};
+
+static int store_fetch(void *arg, const struct ctr_chunk *c, unsigned char **data, size_t *size,
+		       struct ctr_err *e)
+{
+	struct tli_store_fetch *f = arg;
+	struct ctr_chunk got = *c;
+	int ret = ctr_store_load_chunk(f->s, f->id, c->thread, c->seq, &got, e);
+
+	*data = got.data;
+	*size = got.size;
+	return ret;
+}
+
+int ctr_tlindex_store(struct ctr_store *s, const char *id, size_t *bytes, struct ctr_err *e)
+{
+	struct tli_store_fetch f = {s, id};
+	struct ctr_tlindex *x = NULL;
+	struct ctr_run *run = NULL;
+	unsigned char *buf = NULL;
+	size_t n = 0;
+	int ret;
+
+	if (bytes)
+		*bytes = 0;
+	ret = ctr_store_load(s, id, CTR_LOAD_TIMELINE | CTR_LOAD_CHUNK_INDEX, &run, e);
+	if (!ret)
+		ret = ctr_tlindex_build_fetch(&x, run, store_fetch, &f, e);
+	if (!ret)
+		ret = ctr_tlindex_save(x, &buf, &n, e);
+	if (!ret)
+		ret = ctr_store_save_aux(s, id, "tlindex", buf, n, e);
+	if (!ret && bytes)
+		*bytes = n;
+	free(buf);
+	ctr_tlindex_free(x);
+	ctr_run_free(run);
+	return ret;
 }

@@ -65,6 +65,7 @@ struct ctr_tli_result {
 	uint32_t thread;
 	uint64_t from, to, ns_per_px;
 	int summary;	    /* 1 = answered from the summary, 0 = from decoded chunks */
+	int stored;	    /* the index was loaded from the store (ctr_tlindex_load), not built */
 	size_t chunks_read; /* chunks decoded for it */
 	struct ctr_tli_call *calls;
 	size_t n_calls, cap_calls;
@@ -91,6 +92,25 @@ int ctr_tlindex_build_fetch(struct ctr_tlindex **out, const struct ctr_run *run,
 			    void *arg, struct ctr_err *e);
 void ctr_tlindex_free(struct ctr_tlindex *x); /* accepts NULL */
 
+/*
+ * The stored form (docs/serve.md, "The stored index"): the whole index, versioned and
+ * zstd-compressed, kept with the run as its side record "tlindex" (ctr_store_save_aux), so
+ * that a server answers a run's first timeline request without reading its chunks.
+ * save: *@out (caller frees) of *@size bytes; 0 or CTR_ENOMEM.
+ * load: the index of @run (loaded as for ctr_tlindex_build_fetch(), which it then equals)
+ * from @data; reads no chunk. CTR_EFORMAT for another version's form or a corrupt one
+ * (every count and reference is checked), CTR_ENOMEM.
+ */
+int ctr_tlindex_save(const struct ctr_tlindex *x, unsigned char **out, size_t *size,
+		     struct ctr_err *e);
+int ctr_tlindex_load(struct ctr_tlindex **out, const struct ctr_run *run, ctr_tl_fetch fetch,
+		     void *arg, const unsigned char *data, size_t size, struct ctr_err *e);
+
+/* Builds the index of run @id of @s (reading its chunks one at a time where the store can)
+ * and saves it as the run's side record "tlindex": what commit does. *@bytes (may be NULL)
+ * is the stored size. 0 or the failing step's code. */
+int ctr_tlindex_store(struct ctr_store *s, const char *id, size_t *bytes, struct ctr_err *e);
+
 /* Bytes the index holds (for `ctrace serve`'s cache and the docs' memory figures). */
 size_t ctr_tlindex_bytes(const struct ctr_tlindex *x);
 
@@ -107,7 +127,7 @@ void ctr_tli_result_release(struct ctr_tli_result *r); /* accepts NULL */
 
 /*
  * Writes @r as the timeline JSON object of docs/serve.md: {"thread","pid","tid","from","to",
- * "ns_per_px","source","chunks_read","max_depth","calls":[[start,dur,depth,fid,self,cut
+ * "ns_per_px","source","index","chunks_read","max_depth","calls":[[start,dur,depth,fid,self,cut
  * (,attrs)]],"busy":[[start,dur,depth,count,fid|-1]],"marks":[[t,fid,count]]} and, for a run
  * recorded with --sched, "offcpu":[[start,dur,count,preempted]]. 0 or CTR_EIO.
  */

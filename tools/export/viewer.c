@@ -69,6 +69,10 @@ static int static_data(FILE *mem, const struct ctr_run *run, const struct ctr_tl
 	ro.threads = 1;
 	ro.compact = 1;
 	ro.raw_times = o->raw_times;
+	/* the page draws the whole run at this width: what is narrower is merged (as ctrace
+	 * serve's answers, docs/serve.md "Pruned answers"), so the data stays bounded */
+	ro.prune_px = CTR_VIEWER_STATIC_PX;
+	ro.compact = 1;
 	fprintf(mem, "{\"static\":1,\"px\":%d,\"run\":", CTR_VIEWER_STATIC_PX);
 	ret = ctr_report_json(mem, run, &ro, e);
 	fputs(",\"timelines\":[", mem);
@@ -99,6 +103,23 @@ static int static_data(FILE *mem, const struct ctr_run *run, const struct ctr_tl
 	return ret;
 }
 
+/* The run's index: the one stored at commit when the store has it, else built (through the
+ * options' fetch when the run was loaded with its chunk headers only). */
+static int static_index(struct ctr_tlindex **x, const struct ctr_run *run,
+			const struct ctr_export_opts *o, struct ctr_err *e)
+{
+	unsigned char *data = NULL;
+	size_t size = 0;
+
+	if (o->store && !ctr_store_load_aux(o->store, run->id, "tlindex", &data, &size, NULL) &&
+	    !ctr_tlindex_load(x, run, o->fetch, o->fetch_arg, data, size, NULL)) {
+		free(data);
+		return 0;
+	}
+	free(data);
+	return ctr_tlindex_build_fetch(x, run, o->fetch, o->fetch_arg, e);
+}
+
 int ctr_viewer_static(FILE *out, const struct ctr_run *run, const struct ctr_export_opts *o,
 		      struct ctr_export_stats *st, struct ctr_err *e)
 {
@@ -110,7 +131,7 @@ int ctr_viewer_static(FILE *out, const struct ctr_run *run, const struct ctr_exp
 
 	if (st)
 		memset(st, 0, sizeof(*st));
-	ret = ctr_tlindex_build(&x, run, e);
+	ret = static_index(&x, run, o, e);
 	if (!ret && !(mem = open_memstream(&buf, &len)))
 		ret = ctr_err_set(e, CTR_ENOMEM, errno, "out of memory writing the export");
 	if (!ret)

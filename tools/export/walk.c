@@ -25,6 +25,8 @@ void ctr_tl_walk_init(struct tl_walk *w, const struct ctr_run *run, const struct
 	w->to = o->to_ns ? o->to_ns : UINT64_MAX;
 	w->min_dur = (uint64_t)(o->min_duration_ns >= 0 ? o->min_duration_ns : def_min);
 	w->limit = (uint64_t)(o->max_events >= 0 ? o->max_events : def_limit);
+	w->fetch = o->fetch;
+	w->fetch_arg = o->fetch_arg;
 }
 
 static void frame_clear(struct tl_frame *f)
@@ -85,6 +87,8 @@ static int walk_thread(struct tl_walk *w, uint32_t th, uint64_t share, struct ct
 	ret = ctr_tl_iter_open(&it, w->run, th, e);
 	if (ret)
 		return ret;
+	if (w->fetch) /* one chunk held at a time */
+		ctr_tl_iter_set_fetch(it, w->fetch, w->fetch_arg);
 	while ((r = ctr_tl_iter_next(it, &ev, e)) > 0) {
 		now = ev.time;
 		if (now > w->to && w->to != UINT64_MAX) {

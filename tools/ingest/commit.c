@@ -401,6 +401,8 @@ struct twalk {
 	uint64_t mod_change;	   /* ticks of the next load or unload: the cache is cleared */
 	int sched;		   /* the thread's off-CPU clock is known */
 	struct ctr_offcpu oc;
+	double tracer_pending; /* --sched: TRACER ns since the last event, not yet removed */
+	uint64_t off_last;     /* --sched: the thread's off-CPU ns at the last event */
 };
 
 /* The thread's entry of the run: the last one while its pass runs. */
@@ -588,6 +590,26 @@ static void tw_remove(struct twalk *t, double ns)
 		t->removed += ns;
 }
 
+/* --sched: the slow paths measured since the last event (TRACER records) come off the open
+ * frames less the time the thread was off the CPU between that event and this one (@ns): a
+ * slow path that was preempted (a window change waiting for the drainer, a page fault) measured
+ * that time too, and it is already off-CPU time; removed twice, the calls of CPU-bound threads
+ * that outnumber the CPUs were left with no on-CPU time (docs/report.md, "True times"). What
+ * is removed never exceeds the slow paths' on-CPU part. */
+static void tw_tracer_flush(struct twalk *t, uint64_t ns)
+{
+	uint64_t off, pre;
+
+	if (!t->sched)
+		return;
+	ctr_offcpu_at(&t->oc, ns, &off, &pre);
+	if (t->tracer_pending > 0) {
+		tw_remove(t, t->tracer_pending - (double)(off - t->off_last));
+		t->tracer_pending = 0;
+	}
+	t->off_last = off;
+}
+
 /* --sched: the gaps that ended by the event at @ns into the timeline, those inside a call
  * only (the views draw them over the call they stopped). */
 static int tw_gaps(struct twalk *t, uint64_t ns, struct ctr_err *e)
@@ -613,8 +635,10 @@ static int tw_event(struct twalk *t, const struct ctr_event *ev, uint64_t ns, st
 	case CTR_EV_ENTER:
 	case CTR_EV_INHERIT:
 	case CTR_EV_SPAN:
+		tw_tracer_flush(t, ns);
 		return tw_enter(t, ev, ns, e);
 	case CTR_EV_EXIT:
+		tw_tracer_flush(t, ns);
 		return ev->unmatched || !t->depth ? 0 : tw_exit(t, ns, e);
 	case CTR_EV_MARK:
 		if ((ret = named_function(t->c, CTR_FN_MARK, ev->str, ev->len, &fn)) ||
@@ -651,7 +675,10 @@ static int tw_event(struct twalk *t, const struct ctr_event *ev, uint64_t ns, st
 		tw_remove(t, (double)ev->count * tw_cost(t, -1));
 		return 0;
 	case CTR_EV_TRACER:
-		tw_remove(t, (double)ev->count * t->scale);
+		if (t->sched) /* at the next event, less the off-CPU time since this one */
+			t->tracer_pending += (double)ev->count * t->scale;
+		else
+			tw_remove(t, (double)ev->count * t->scale);
 		return 0;
 	case CTR_EV_HIDDEN: /* the calls, and the slow-path event that wrote their count */
 		tw_remove(t, (double)ev->count * tw_cost(t, (int)ev->ref) + tw_cost(t, -2));
@@ -669,6 +696,7 @@ static int tw_finish(struct twalk *t, struct ctr_err *e)
 	struct ctr_thread *th;
 	int ret;
 
+	tw_tracer_flush(t, t->last);
 	while (t->depth)
 		if ((ret = tw_exit(t, t->last, e)))
 			return ret;

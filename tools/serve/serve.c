@@ -40,6 +40,9 @@
  * (docs/performance.md). As in store/pgsql.c, the functions used are listed once; below the
  * #defines the file calls them by their usual names.
  */
+/* Pixels a profile or flame answer is pruned to by default (?px=, 0 = everything). */
+#define CTR_SRV_PRUNE_PX 2000
+
 #define MHD_FUNCS(X)                                                                               \
 	X(MHD_start_daemon)                                                                        \
 	X(MHD_stop_daemon)                                                                         \
@@ -308,7 +311,26 @@ static int run_tl(struct ctr_server *s, struct srv_run *r, struct ctr_err *e)
 	return ret;
 }
 
-/* Loads the timeline of @r and builds its index, once. */
+/* The index commit stored with the run (docs/serve.md, "The stored index"), into r->idx; left
+ * NULL when there is none or it does not fit this run or version, and then built. */
+static void stored_index(struct ctr_server *s, struct srv_run *r)
+{
+	unsigned char *data = NULL;
+	size_t size = 0;
+	struct ctr_err e;
+	int ret;
+
+	ctr_err_clear(&e);
+	pthread_mutex_lock(&s->lock);
+	ret = ctr_store_load_aux(s->store, r->id, "tlindex", &data, &size, &e);
+	pthread_mutex_unlock(&s->lock);
+	if (!ret && ctr_tlindex_load(&r->idx, r->tl, fetch_chunk, &r->fetch, data, size, &e))
+		r->idx = NULL;
+	free(data);
+}
+
+/* Loads the timeline of @r (chunk headers only where the store can read chunks one by one) and
+ * its stored index, or builds the index, once. */
 static int run_index(struct ctr_server *s, struct srv_run *r, struct ctr_err *e)
 {
 	int ret = 0;
@@ -317,6 +339,8 @@ static int run_index(struct ctr_server *s, struct srv_run *r, struct ctr_err *e)
 	if (!r->idx) {
 		ret = run_tl(s, r, e);
 		if (!ret)
+			stored_index(s, r);
+		if (!ret && !r->idx)
 			ret = ctr_tlindex_build_fetch(&r->idx, r->tl, fetch_chunk, &r->fetch, e);
 	}
 	pthread_mutex_unlock(&r->tl_lock);
@@ -525,7 +549,7 @@ static int ep_run(struct ctr_server *s, struct MHD_Connection *c, const char *sp
 {
 	struct ctr_report_opts o;
 	struct srv_run *r = NULL;
-	uint64_t tree = 0, threads = 0;
+	uint64_t tree = 0, threads = 0, px = CTR_SRV_PRUNE_PX;
 	struct ctr_err e;
 	char *buf = NULL;
 	size_t len = 0;
@@ -534,10 +558,17 @@ static int ep_run(struct ctr_server *s, struct MHD_Connection *c, const char *sp
 
 	ctr_err_clear(&e);
 	memset(&o, 0, sizeof(o));
-	if ((ret = arg_u64(rp, c, "tree", &tree)) || (ret = arg_u64(rp, c, "threads", &threads)))
+	if ((ret = arg_u64(rp, c, "tree", &tree)) || (ret = arg_u64(rp, c, "threads", &threads)) ||
+	    (ret = arg_u64(rp, c, "px", &px)))
 		return ret;
+	if (px > CTR_TLI_PX_MAX)
+		return reply_err(rp, MHD_HTTP_BAD_REQUEST, CTR_EUSAGE,
+				 "parameter 'px' must be 0 (everything) or 1..10000");
 	o.tree = tree != 0;
 	o.threads = threads != 0;
+	/* what a flame graph or a table of px pixels can draw: a C++ run's whole tree was 8-13 MB
+	 * (docs/serve.md, "Pruned answers") */
+	o.prune_px = (unsigned)px;
 	o.compact = 1;
 	ret = run_get(s, spec, &r, &e);
 	if (!ret && !(mem = open_memstream(&buf, &len)))

@@ -243,7 +243,9 @@ static void slow_print(FILE *out, const struct ctr_run *run, const struct slow *
 	for (uint32_t i = 0; i < s->depth; i++)
 		fprintf(out, "%s%s", i ? " > " : "",
 			ctr_report_label(run, s->path[i], lbl, sizeof(lbl)));
-	fputc('\n', out);
+	/* the command that opens the window, to paste as it is (docs/report.md) */
+	fprintf(out, "\n%4s ctrace replay %s --tid %d --from %" PRIu64 " --to %" PRIu64 "\n", "",
+		run->id, t->tid, s->start, s->start + s->dur + 1);
 }
 
 int ctr_report_slowest(FILE *out, const struct ctr_calls_src *src, const struct ctr_report_opts *o,

@@ -853,11 +853,59 @@ static json_t *func_json(const struct ctr_run *run, const struct ctr_prof_entry 
 	return j;
 }
 
+/* What a pruned answer (opts prune_px) merged: @n entries of @calls calls. */
+struct pruned {
+	uint64_t n, calls, total, self, offcpu, preempt;
+};
+
+static void pruned_add(struct pruned *p, uint64_t calls, uint64_t total, uint64_t self,
+		       uint64_t offcpu, uint64_t preempt)
+{
+	p->n++;
+	p->calls += calls;
+	p->total += total;
+	p->self += self;
+	p->offcpu += offcpu;
+	p->preempt += preempt;
+}
+
+/* The "(other)" entry of a pruned list: function/id -1, kind "other", "merged" entries. For
+ * functions the total is the merged ones' self time (their totals overlap each other's and
+ * the kept functions'), for tree nodes the sum of their totals (siblings: disjoint). */
+static json_t *pruned_json(const struct ctr_run *run, const struct pruned *p, const char *idkey,
+			   uint64_t base)
+{
+	json_t *j = json_pack("{s:i,s:s,s:s,s:I,s:I,s:I,s:I}", idkey, -1, "name", "(other)", "kind",
+			      "other", "merged", (json_int_t)p->n, "calls", (json_int_t)p->calls,
+			      "total_ns", (json_int_t)p->total, "self_ns", (json_int_t)p->self);
+
+	if (j && base) {
+		jset(j, "total_percent", json_real(pct(p->total, base)));
+		jset(j, "self_percent", json_real(pct(p->self, base)));
+	}
+	if (j && ctr_report_has_sched(run)) {
+		jset(j, "oncpu_ns",
+		     json_integer((json_int_t)(p->total > p->offcpu ? p->total - p->offcpu : 0)));
+		jset(j, "offcpu_ns", json_integer((json_int_t)p->offcpu));
+		jset(j, "preempt_ns", json_integer((json_int_t)p->preempt));
+	}
+	return j;
+}
+
+/* Appends the "(other)" entry when anything was pruned; 0 or -1. */
+static int pruned_append(json_t *arr, const struct ctr_run *run, const struct pruned *p,
+			 const char *idkey, uint64_t base)
+{
+	return p->n ? json_array_append_new(arr, pruned_json(run, p, idkey, base)) : 0;
+}
+
 static json_t *functions_json(const struct ctr_run *run, const struct ctr_report_opts *o,
 			      uint32_t thread, uint64_t base, struct ctr_err *e)
 {
 	struct ctr_prof_entry *rows;
 	size_t n, shown = 0;
+	struct pruned other = {0};
+	uint64_t min_total = o->prune_px ? base / o->prune_px : 0;
 	json_t *arr;
 
 	if (ctr_report_profile(run, thread, o->raw_times, &rows, &n, e))
@@ -869,6 +917,11 @@ static json_t *functions_json(const struct ctr_run *run, const struct ctr_report
 			continue;
 		if (o->top && shown >= o->top)
 			break;
+		if (rows[i].total_ns < min_total) {
+			pruned_add(&other, rows[i].calls, rows[i].self_ns, rows[i].self_ns,
+				   rows[i].offcpu_self_ns, 0);
+			continue;
+		}
 		if (json_array_append_new(arr, func_json(run, &rows[i], base, thread))) {
 			json_decref(arr);
 			arr = NULL;
@@ -877,6 +930,10 @@ static json_t *functions_json(const struct ctr_run *run, const struct ctr_report
 		shown++;
 	}
 	free(rows);
+	if (arr && pruned_append(arr, run, &other, "id", base)) {
+		json_decref(arr);
+		arr = NULL;
+	}
 	if (!arr)
 		ctr_err_set(e, CTR_ENOMEM, ENOMEM, "out of memory building JSON");
 	return arr;
@@ -963,8 +1020,9 @@ struct tree_json_ctx {
 	struct tree_cut *cuts; /* a queue: cuts[head..n) still to write */
 	size_t n_cuts, cap_cuts, head;
 	struct {
-		uint32_t next; /* the next sibling to write at this level */
-		json_t *arr;   /* borrowed: owned by the tree being built */
+		uint32_t next;	     /* the next sibling to write at this level */
+		json_t *arr;	     /* borrowed: owned by the tree being built */
+		struct pruned other; /* prune_px: the siblings merged into "(other)" */
 	} st[CTR_REPORT_JSON_LEVELS];
 };
 
@@ -982,19 +1040,29 @@ static json_t *tree_json(struct tree_json_ctx *c, uint32_t first, unsigned depth
 	if (!root)
 		return NULL;
 	c->st[sp].next = first;
+	c->st[sp].other = (struct pruned){0};
 	c->st[sp++].arr = root;
 	while (sp) {
 		uint32_t k = c->st[sp - 1].next, child;
 		unsigned d = depth + (unsigned)sp - 1;
 		json_t *j, *arr = c->st[sp - 1].arr;
+		const struct ctr_node *nd;
 
-		if (k == CTR_NONE) {
+		if (k == CTR_NONE) { /* the level's list ends with what was pruned of it */
+			if (pruned_append(arr, c->run, &c->st[sp - 1].other, "function", 0))
+				goto fail;
 			sp--;
 			continue;
 		}
 		c->st[sp - 1].next = c->t->next_sibling[k];
-		if (n_total(&c->run->nodes[k], o->raw_times) < c->min_total)
+		nd = &c->run->nodes[k];
+		if (n_total(nd, o->raw_times) < c->min_total) {
+			if (o->prune_px)
+				pruned_add(&c->st[sp - 1].other, nd->calls,
+					   n_total(nd, o->raw_times), n_self(nd, o->raw_times),
+					   nd->offcpu_ns, nd->preempt_ns);
 			continue;
+		}
 		if (!(j = tree_node_json(c->run, o, c->ai, k)) || json_array_append_new(arr, j))
 			goto fail;
 		child = c->t->first_child[k];
@@ -1011,6 +1079,7 @@ static json_t *tree_json(struct tree_json_ctx *c, uint32_t first, unsigned depth
 		if (!(arr = json_array()) || jset(j, "children", arr))
 			goto fail;
 		c->st[sp].next = child;
+		c->st[sp].other = (struct pruned){0};
 		c->st[sp++].arr = arr;
 	}
 	return root;
@@ -1084,6 +1153,9 @@ int ctr_report_json(FILE *out, const struct ctr_run *run, const struct ctr_repor
 
 			uint64_t tb = ctr_report_thread_base_ns(run, (uint32_t)i, o->raw_times);
 			uint64_t min_total = (uint64_t)((double)tb * o->min_percent / 100.0);
+
+			if (o->prune_px && tb / o->prune_px > min_total)
+				min_total = tb / o->prune_px;
 
 			if (per_thread) {
 				json_t *tf = functions_json(run, o, (uint32_t)i, tb, e);
@@ -1315,7 +1387,9 @@ static int diff_json(FILE *out, const struct ctr_run *a, const struct ctr_run *b
 		shown++;
 	}
 	jset(j, "functions", arr);
-	if (json_dumpf(j, out, JSON_INDENT(2) | JSON_PRESERVE_ORDER) || fputc('\n', out) == EOF)
+	if (json_dumpf(j, out,
+		       (o->compact ? JSON_COMPACT : JSON_INDENT(2)) | JSON_PRESERVE_ORDER) ||
+	    fputc('\n', out) == EOF)
 		ret =
 		    ctr_err_set(e, CTR_EIO, errno, "cannot write the report: %s", strerror(errno));
 	json_decref(j);

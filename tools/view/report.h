@@ -51,6 +51,11 @@ struct ctr_report_opts {
 	int tree;	      /* JSON: add each thread's nested call "tree" */
 	int compact;	      /* JSON: no indentation (ctrace serve, the HTML page) */
 	int match_name;	      /* diff: pair functions by name alone, not name + module */
+	/* JSON: keep only what @prune_px pixels can draw: functions and tree nodes whose total
+	 * is below 1/prune_px of their thread's time (of the run's for the run-wide functions)
+	 * are merged into one "(other)" entry per list, which keeps their calls, total and self,
+	 * so sums still add up (docs/serve.md, "Pruned answers"). 0 = everything. */
+	unsigned prune_px;
 };
 
 /* Command-line defaults: top 30, min_percent 0.5, box drawing unless $LANG/$LC_ALL lack UTF-8. */

@@ -312,7 +312,7 @@ function profile(sec, run) {
 					sw.style.background = colour(f.name);
 					td.insertBefore(sw, td.firstChild);
 					if (f.attributes && f.attributes.length) add(td, el('div', {'class': 'attrs'}, f.attributes.map(function (a) { return a.key + '=' + a.value; }).join(', ')));
-					if (!STATIC && f.kind !== 'mark') add(td, el('a', {'class': 'trend-link', href: '#/trend?function=' + encodeURIComponent(f.name), title: 'this function across runs'}, 'trend'));
+					if (!STATIC && f.kind !== 'mark' && f.kind !== 'other') add(td, el('a', {'class': 'trend-link', href: '#/trend?function=' + encodeURIComponent(f.name), title: 'this function across runs'}, 'trend'));
 				} else td = el('td', {'class': 'num'}, v === undefined ? '' : cc[2] === 't' ? fmtNs(v) : cc[2] === 'q' ? v.toFixed(1) + '%' : cc[2] === 'p' ? pct(v, base) : cc[2] === 'c' ? fmtInt(v) : String(v));
 				add(tr, td);
 			});
@@ -322,7 +322,9 @@ function profile(sec, run) {
 	}
 	filter.addEventListener('input', render);
 	render();
-	add(sec, el('p', {'class': 'note'}, run.functions.length + ' functions; times ' + (run.times || 'compensated') + ' for tracer overhead; click a column to sort'), filter, add(el('div', {'class': 'scroll'}), t));
+	/* a pruned answer ends with one "(other)" row: the functions under a pixel, merged */
+	var other = run.functions.filter(function (f) { return f.kind === 'other'; })[0];
+	add(sec, el('p', {'class': 'note'}, (run.functions.length - (other ? 1 : 0) + (other ? other.merged : 0)) + ' functions' + (other ? ' (' + other.merged + ' too small to draw merged into (other))' : '') + '; times ' + (run.times || 'compensated') + ' for tracer overhead; click a column to sort'), filter, add(el('div', {'class': 'scroll'}), t));
 }
 
 /* ---- flame graph ---- */
