@@ -81,6 +81,8 @@ def tree_errors(pl, fl, thr, where):
     return errs
 
 def func_errors(pl, fl, thr, where):
+    if len(fl) <= px:  # a list no longer than the pixels is kept whole
+        thr = 0
     kept = [f for f in pl if f["id"] != -1]
     other = [f for f in pl if f["id"] == -1]
     want = [f for f in fl if f["total_ns"] >= thr]

@@ -289,6 +289,21 @@ static int64_t mono_ns(void)
 static void attach_snapshot(const struct att_args *a, struct ctr_drain *d, const char *from,
 			    const char *of, const struct ctr_snap_req *rq, long nth);
 
+/* Answers the snapshot requests the rings hold: the first --snapshots taken (*@taken counts
+ * them), the others acknowledged only. */
+static void take_requests(const struct att_args *a, struct ctr_drain *d, const char *dir,
+			  const char *id, long *taken)
+{
+	struct ctr_snap_req rq;
+
+	while (a->flight && ctr_drain_next_request(d, &rq)) {
+		if (*taken < a->snapshots)
+			attach_snapshot(a, d, dir, id, &rq, ++*taken);
+		else
+			ctr_drain_ack(d, &rq);
+	}
+}
+
 /* Drains while the window is open: until a stop is asked, the duration is over or the process
  * ends (@pidfd readable). Returns 1 when the process ended. */
 static int watch(const struct att_args *a, struct ctr_drain *d, const char *dir, const char *id,
@@ -296,23 +311,21 @@ static int watch(const struct att_args *a, struct ctr_drain *d, const char *dir,
 {
 	int64_t end = a->duration_ns ? mono_ns() + (int64_t)a->duration_ns : INT64_MAX;
 	long taken = 0;
-	struct ctr_snap_req rq;
 
 	while (!stop_requested && mono_ns() < end) {
 		struct pollfd p = {.fd = pidfd, .events = POLLIN};
 
 		ctr_drain_pass(d, 0, e);
-		while (a->flight && ctr_drain_next_request(d, &rq)) {
-			if (taken < a->snapshots)
-				attach_snapshot(a, d, dir, id, &rq, ++taken);
-			else
-				ctr_drain_ack(d, &rq);
-		}
+		take_requests(a, d, dir, id, &taken);
 		if (pidfd >= 0 && poll(&p, 1, a->flight ? 20 : 2) > 0)
 			return 1;
 		if (pidfd < 0 && kill(a->pid, 0) != 0 && errno == ESRCH)
 			return 1;
 	}
+	/* a trigger the program reached before the stop is still a snapshot: a busy machine may
+	 * have let the stop (ctrace detach right after the slow call) come first */
+	ctr_drain_pass(d, 0, e);
+	take_requests(a, d, dir, id, &taken);
 	return 0;
 }
 
@@ -343,7 +356,7 @@ static int commit_attached(const struct att_args *a, const char *dir, const char
 		fprintf(stderr, "ctrace: run %s recorded in '%s' (not committed)\n", id, dir);
 		return 0;
 	}
-	if (ctr_cli_open_store(a->conn, &s, e) != 0 || ctr_commit_dir(s, dir, &co, cid, e) != 0) {
+	if (ctr_cli_open_store(a->conn, &s, e) != 0 || ctr_cli_commit(s, dir, &co, cid, e) != 0) {
 		ret = ctr_cli_fail(prog, e);
 		if (e->code == CTR_ENOEVENTS)
 			ctr_remove_run_dir(dir);

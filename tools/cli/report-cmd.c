@@ -474,6 +474,24 @@ static int fetch_chunk(void *arg, const struct ctr_chunk *c, unsigned char **dat
 	return ret;
 }
 
+/* What of the run @c needs loaded from @s, from the export's flags @what. */
+static unsigned load_flags(struct cmd *c, struct ctr_store *s, unsigned what)
+{
+	/* perfetto streams the timeline from the store, chunk by chunk, where the store can */
+	if (c->format == CTR_EXPORT_PERFETTO && ctr_store_can_stream(s)) {
+		c->xo.store = s;
+		what = ctr_export_load_flags(c->format, &c->xo);
+	}
+	/* --slowest reads the timeline: chunk by chunk where the store can, else loaded whole */
+	if (c->slowest && !ctr_store_can_stream(s))
+		what |= CTR_LOAD_TIMELINE;
+	/* timeline exports read the chunks one at a time where the store can: bounded memory */
+	if (c->format >= 0 && (what & CTR_LOAD_TIMELINE) && c->format != CTR_EXPORT_JSON &&
+	    ctr_store_can_stream(s))
+		what |= CTR_LOAD_CHUNK_INDEX;
+	return what;
+}
+
 static int run_cmd(struct cmd *c, int argc, char **argv)
 {
 	struct ctr_store *s = NULL;
@@ -496,18 +514,7 @@ static int run_cmd(struct cmd *c, int argc, char **argv)
 	ret = ctr_cli_open_store_read(c->store, c->n_runs ? c->runs[0] : NULL, &s, &e);
 	if (ret)
 		goto out;
-	/* perfetto streams the timeline from the store, chunk by chunk, where the store can */
-	if (c->format == CTR_EXPORT_PERFETTO && ctr_store_can_stream(s)) {
-		c->xo.store = s;
-		what = ctr_export_load_flags(c->format, &c->xo);
-	}
-	/* --slowest reads the timeline: chunk by chunk where the store can, else loaded whole */
-	if (c->slowest && !ctr_store_can_stream(s))
-		what |= CTR_LOAD_TIMELINE;
-	/* timeline exports read the chunks one at a time where the store can: bounded memory */
-	if (c->format >= 0 && (what & CTR_LOAD_TIMELINE) && c->format != CTR_EXPORT_JSON &&
-	    ctr_store_can_stream(s))
-		what |= CTR_LOAD_CHUNK_INDEX;
+	what = load_flags(c, s, what);
 	ret = ctr_cli_load_run(s, c->n_runs ? c->runs[0] : NULL, what, &run, &e);
 	if (!ret && (what & CTR_LOAD_CHUNK_INDEX)) {
 		fetch.s = s;

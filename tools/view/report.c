@@ -905,11 +905,15 @@ static json_t *functions_json(const struct ctr_run *run, const struct ctr_report
 	struct ctr_prof_entry *rows;
 	size_t n, shown = 0;
 	struct pruned other = {0};
-	uint64_t min_total = o->prune_px ? base / o->prune_px : 0;
+	uint64_t min_total = 0;
 	json_t *arr;
 
 	if (ctr_report_profile(run, thread, o->raw_times, &rows, &n, e))
 		return NULL;
+	/* a list of functions grows with the program, not the run: pruned only when it holds more
+	 * rows than there are pixels (the profile table lists every function, as the CLI) */
+	if (o->prune_px && n > o->prune_px)
+		min_total = base / o->prune_px;
 	ctr_report_sort(run, rows, n, o->sort);
 	arr = json_array();
 	for (size_t i = 0; arr && i < n; i++) {
