@@ -12,7 +12,10 @@ set -u
 HERE=$(cd "$(dirname "$0")" && pwd)
 . "$HERE/lib/common.sh"
 B=$(cd "${1:-build}" && pwd)
+# the workplace's copy beside the checkout when there is one, else the copy kept with the tests
+# (tests/fixtures/perfetto: Perfetto's file as released, Apache-2.0, LICENSE beside it)
 PROTO=$(cd "$HERE/../../../shared/perfetto" 2>/dev/null && pwd)
+[ -f "$PROTO/perfetto_trace.proto" ] || PROTO=$(cd "$HERE/../fixtures/perfetto" && pwd)
 T=$(mktemp -d /tmp/ctrace-perfetto.XXXXXX)
 srv=
 trap '[ -z "$srv" ] || kill "$srv" 2>/dev/null; rm -rf "$T"' EXIT
