@@ -71,7 +71,7 @@ static void decode_all(const uint8_t *data, size_t size, size_t split)
 			ctr_decoder_feed(&d, words + pieces[p][0],
 					 (pieces[p][1] - pieces[p][0]) * 4);
 			while ((rc = ctr_decoder_next(&d, &ev, &e)) > 0) {
-				if (ev.type < CTR_EV_ENTER || ev.type > CTR_EV_HIDDEN)
+				if (ev.type < CTR_EV_ENTER || ev.type > CTR_EV_OFFCPU)
 					abort();
 				/* strings lie inside the input */
 				if (ev.str && ev.len &&

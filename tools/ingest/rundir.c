@@ -978,5 +978,6 @@ int ctr_rawproc_running(const struct ctr_rawrun *r, size_t i)
 		return 0;
 	/* btime has a one-second grain: a pid reused within two seconds of the writer's start
 	 * is taken for it, and the run is refused rather than cut */
-	return !p->start_real_ns || start <= p->start_real_ns + 2000000000LL;
+	return !p->start_real_ns || p->start_real_ns > INT64_MAX - 2000000000LL ||
+	       start <= p->start_real_ns + 2000000000LL; /* (a hostile start time: no overflow) */
 }
