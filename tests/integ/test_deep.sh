@@ -108,11 +108,11 @@ while [ $i -lt 600 ] && ! grep -q "http://127.0.0.1:$P/" serve.err 2>/dev/null; 
 	i=$((i + 1))
 done
 grep -q "http://127.0.0.1:$P/" serve.err || { bad "server starts" "$(cat serve.err)"; exit 1; }
-get() { # ID OUT: GET /api/runs/ID?tree=1&threads=1 into OUT; prints the HTTP status
+get() { # ID OUT: GET /api/runs/ID?tree=1&threads=1&px=0 into OUT; prints the HTTP status
 	python3 - "$P" "$1" "$2" <<'PY'
 import http.client, sys
 c = http.client.HTTPConnection("127.0.0.1", int(sys.argv[1]), timeout=300)
-c.request("GET", "/api/runs/%s?tree=1&threads=1" % sys.argv[2])
+c.request("GET", "/api/runs/%s?tree=1&threads=1&px=0" % sys.argv[2])  # unpruned: every node
 r = c.getresponse()
 open(sys.argv[3], "wb").write(r.read())
 print(r.status)

@@ -70,8 +70,13 @@ rm -f flight.pid flight.go
 "$C" record --store "sqlite:$T/c.db" --ring 1M -- ./flightprog wait 200000 >/dev/null 2>c.err &
 rec=$!
 for i in $(seq 1 100); do [ -s flight.pid ] && break; sleep 0.1; done
-"$C" ctl "$(cat flight.pid)" snapshot 2>>c.err
-for i in $(seq 1 300); do [ "$(runs c | wc -w)" -ge 1 ] && break; sleep 0.1; done
+# a snapshot asked before the program's first calls reached the ring holds no events and
+# commits nothing: asked again (up to 5 times, 6 s each) until one is committed
+for try in 1 2 3 4 5; do
+	"$C" ctl "$(cat flight.pid)" snapshot 2>>c.err
+	for i in $(seq 1 60); do [ "$(runs c | wc -w)" -ge 1 ] && break; sleep 0.1; done
+	[ "$(runs c | wc -w)" -ge 1 ] && break
+done
 touch flight.go
 wait $rec
 check "ctl snapshot: a snapshot while it runs, and the one at exit" "ctl exit" "$(reasons c)"
