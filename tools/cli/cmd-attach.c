@@ -108,20 +108,11 @@ static int parse_attach_args(int argc, char **argv, struct att_args *a)
 	char *end;
 	int c;
 
-	for (int i = 0, n = (int)strlen(shorts); i < CTR_OPT_N; i++) {
-		if (ctr_opt_defs[i].sh) {
-			shorts[n++] = (char)ctr_opt_defs[i].sh;
-			shorts[n++] = ':';
-			shorts[n] = 0;
-		}
-	}
+	ctr_record_opt_shorts(shorts);
 	optind = 1;
 	while ((c = getopt_long(argc, argv, shorts, opts, NULL)) != -1) {
-		const struct ctr_opt_def *od = NULL;
+		const struct ctr_opt_def *od = ctr_record_opt_of(c);
 
-		for (int i = 0; i < CTR_OPT_N; i++)
-			if (c == CTR_OPT_GETOPT_VAL(ctr_opt_defs[i].sh, i))
-				od = &ctr_opt_defs[i];
 		if (od) {
 			if (od->id == CTR_OPT_START || od->id == CTR_OPT_SCHED ||
 			    od->id == CTR_OPT_SAMPLE_RATE)

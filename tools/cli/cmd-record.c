@@ -249,6 +249,25 @@ int ctr_record_set_option(const char *who, const struct ctr_opt_def *d, const ch
 	return 0;
 }
 
+void ctr_record_opt_shorts(char *shorts)
+{
+	for (int i = 0, n = (int)strlen(shorts); i < CTR_OPT_N; i++) {
+		if (ctr_opt_defs[i].sh) {
+			shorts[n++] = (char)ctr_opt_defs[i].sh;
+			shorts[n++] = ':';
+			shorts[n] = 0;
+		}
+	}
+}
+
+const struct ctr_opt_def *ctr_record_opt_of(int c)
+{
+	for (int i = 0; i < CTR_OPT_N; i++)
+		if (c == CTR_OPT_GETOPT_VAL(ctr_opt_defs[i].sh, i))
+			return &ctr_opt_defs[i];
+	return NULL;
+}
+
 const char *ctr_record_opt_value(const struct ctr_opt_def *d, const char *arg)
 {
 	if (d->kind == CTR_OPT_FLAG)
@@ -343,20 +362,11 @@ static int parse_record_args(int argc, char **argv, struct rec_args *a)
 	char shorts[64] = "+d:s:m:nkh";
 	int c;
 
-	for (int i = 0, n = (int)strlen(shorts); i < CTR_OPT_N; i++) {
-		if (ctr_opt_defs[i].sh) {
-			shorts[n++] = (char)ctr_opt_defs[i].sh;
-			shorts[n++] = ':';
-			shorts[n] = 0;
-		}
-	}
+	ctr_record_opt_shorts(shorts);
 	optind = 1;
 	while ((c = getopt_long(argc, argv, shorts, opts, NULL)) != -1) {
-		const struct ctr_opt_def *od = NULL;
+		const struct ctr_opt_def *od = ctr_record_opt_of(c);
 
-		for (int i = 0; i < CTR_OPT_N; i++)
-			if (c == CTR_OPT_GETOPT_VAL(ctr_opt_defs[i].sh, i))
-				od = &ctr_opt_defs[i];
 		if (od) {
 			if (ctr_record_set_option(prog, od, ctr_record_opt_value(od, optarg)))
 				return CTR_EXIT_USAGE;

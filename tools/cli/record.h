@@ -33,6 +33,11 @@ int ctr_record_set_option(const char *who, const struct ctr_opt_def *d, const ch
 /* The value option @d takes from its command-line argument @arg (NULL when none): "on" for a
  * flag, "*" for --libcalls alone, else @arg. */
 const char *ctr_record_opt_value(const struct ctr_opt_def *d, const char *arg);
+/* Appends the shared recording options' short letters (each taking an argument) to @shorts,
+ * a getopt string with room for them. */
+void ctr_record_opt_shorts(char *shorts);
+/* The shared recording option getopt_long() returned as @c, or NULL for another one. */
+const struct ctr_opt_def *ctr_record_opt_of(int c);
 
 /* The same checks for CTRACE_* values inherited in the environment: 0 or 2 (printed). */
 int ctr_record_check_env(const char *who);
