@@ -130,6 +130,30 @@ static uint32_t *win_limit(const struct ctr_thr *t)
 	return t->win + t->win_size / 4;
 }
 
+/* Blocks the asynchronous signals (never SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGTRAP: a fault
+ * must still reach its handler) around a switch of pointers that a handler jumping out of it
+ * (siglongjmp) would find half done; unblock_async() restores the mask and keeps errno. */
+static void block_async(sigset_t *old)
+{
+	sigset_t async;
+
+	sigfillset(&async);
+	sigdelset(&async, SIGSEGV);
+	sigdelset(&async, SIGBUS);
+	sigdelset(&async, SIGILL);
+	sigdelset(&async, SIGFPE);
+	sigdelset(&async, SIGTRAP);
+	pthread_sigmask(SIG_BLOCK, &async, old);
+}
+
+static void unblock_async(const sigset_t *old)
+{
+	int saved = errno;
+
+	pthread_sigmask(SIG_SETMASK, old, NULL);
+	errno = saved;
+}
+
 /* Maps [off, off+size) of the thread's file as the current window; preallocates it first so a
  * full disk is an error here and never a SIGBUS later. */
 static int map_window_untimed(struct ctr_thr *t, uint64_t off, uint64_t size)
@@ -198,15 +222,22 @@ mapped:
 }
 
 /* Mapping (and pre-faulting) a window is the recorder's biggest cost inside a run: its time
- * goes into the thread's next TRACER record, which commit removes from the open frames. */
+ * goes into the thread's next TRACER record, which commit removes from the open frames.
+ * Asynchronous signals wait until the switch is whole: a handler that jumps out of it
+ * (siglongjmp) would otherwise leave the position in one window and the limit, the file
+ * offset or the point a jump counts frames from (jmp_pos) in the other. Two system calls a
+ * window; synchronous faults (SIGSEGV, SIGBUS, ...) are never blocked. */
 static int map_window(struct ctr_thr *t, uint64_t off, uint64_t size)
 {
 	uint64_t t0 = now_ticks();
 	struct ctr_nocancel nc;
+	sigset_t old;
 	int ret;
 
 	ctr_nocancel_begin(&nc); /* fallocate, the ring's waits: cancellation points */
+	block_async(&old);
 	ret = map_window_untimed(t, off, size);
+	unblock_async(&old);
 	ctr_nocancel_end(&nc);
 	t->tracer += now_ticks() - t0;
 	return ret;
@@ -292,8 +323,11 @@ static void grow_stack_untimed(struct ctr_thr *t)
 static void grow_stack(struct ctr_thr *t)
 {
 	uint64_t t0 = now_ticks();
+	sigset_t old;
 
+	block_async(&old); /* mremap moves the stack before t->stack follows */
 	grow_stack_untimed(t);
+	unblock_async(&old);
 	t->tracer += now_ticks() - t0;
 }
 
@@ -580,15 +614,19 @@ static int pend_grow(struct ctr_thr *t)
 {
 	uint64_t t0 = now_ticks();
 	uint32_t cap = t->pend_cap * 2;
-	void *m = cap <= CTR_PEND_LIMIT ? mremap(t->pend_hint, PEND_BYTES(t->pend_cap),
-						 PEND_BYTES(cap), MREMAP_MAYMOVE)
-					: MAP_FAILED;
+	sigset_t old;
+	void *m;
 
+	block_async(&old); /* mremap moves the table before t->pend follows */
+	m = cap <= CTR_PEND_LIMIT
+		? mremap(t->pend_hint, PEND_BYTES(t->pend_cap), PEND_BYTES(cap), MREMAP_MAYMOVE)
+		: MAP_FAILED;
 	if (m != MAP_FAILED) {
 		t->pend_hint = m;
 		t->pend = (struct ctr_pending *)(t->pend_hint + CTR_PEND_HINTS);
 		t->pend_cap = cap;
 	}
+	unblock_async(&old);
 	t->tracer += now_ticks() - t0;
 	return m == MAP_FAILED ? -1 : 0;
 }

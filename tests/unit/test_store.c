@@ -1147,7 +1147,7 @@ Test(store, sqlite_schema_is_queryable)
 					-1, &st, NULL),
 		     SQLITE_OK);
 	cr_assert_eq(sqlite3_step(st), SQLITE_ROW);
-	cr_assert_str_eq((const char *)sqlite3_column_text(st, 0), "4");
+	cr_assert_str_eq((const char *)sqlite3_column_text(st, 0), "5");
 	sqlite3_finalize(st);
 	/* parent NULL for top-level nodes */
 	cr_assert_eq(sqlite3_prepare_v2(db, "SELECT count(*) FROM nodes WHERE parent IS NULL", -1,
@@ -1316,7 +1316,7 @@ Test(store, pgsql_schema_version_and_queryable)
 	cr_assert_eq(PQstatus(c), CONNECTION_OK);
 	res = PQexec(c, "SELECT version FROM ctrace.schema_version");
 	cr_assert_eq(PQresultStatus(res), PGRES_TUPLES_OK);
-	cr_assert_str_eq(PQgetvalue(res, 0, 0), "4");
+	cr_assert_str_eq(PQgetvalue(res, 0, 0), "5");
 	PQclear(res);
 	res = PQexec(c, "SELECT r.id, f.name, sum(n.self_ns) FROM ctrace.runs r "
 			"JOIN ctrace.functions f ON f.run = r.pk AND f.kind = 1 "
