@@ -8,9 +8,12 @@
 #define CTR_PRELOAD_INT_H
 
 #include <elf.h>
+#include <errno.h>
 #include <link.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdint.h>
+#include <sys/mman.h>
 #include <sys/types.h>
 
 #include "../common/format.h"
@@ -398,5 +401,141 @@ void ctr_lost_global(uint64_t n);
 #define CTR_LOG_WARN 1
 #define CTR_LOG_INFO 2
 #define CTR_LOG_DEBUG 3
+
+/* hooks.c: the stream writer's slow-path helpers, shared with thread.c, api.c, calibrate.c */
+int ctr_map_window(struct ctr_thr *t, uint64_t off, uint64_t size); /* 0 or -1 */
+int ctr_reserve(struct ctr_thr *t, uint32_t n); /* room for n words; 0 or -1 (now losing) */
+void ctr_enter_lost_mode(struct ctr_thr *t);
+void ctr_push_frame(struct ctr_thr *t, uintptr_t fn, uintptr_t sp);
+uint32_t ctr_pop_for_exit(struct ctr_thr *t, uintptr_t fn); /* frames closed, 0: none */
+void ctr_write_exit(struct ctr_thr *t, uint32_t closes, uint64_t now);
+int ctr_pend_map(struct ctr_thr *t, uint32_t cap);
+void ctr_flush_pending(struct ctr_thr *t, uint32_t depth);
+
+/* ---- inline helpers of the hot path, shared by the files split from hooks.c ------------ */
+
+#define SLACK_WORDS 64u		    /* words kept free at a window's end for a slow-path event */
+#define STACK_INIT 4096u	    /* shadow-stack frames mapped at a thread's start */
+#define ALTSTACK_SIZE (64u * 1024u) /* the alternate signal stack the preload installs */
+
+static inline uint64_t rdtsc(void)
+{
+	uint32_t lo, hi;
+
+	__asm__ volatile("rdtsc" : "=a"(lo), "=d"(hi));
+	return ((uint64_t)hi << 32) | lo;
+}
+
+/* HOT: signal-safe, no alloc */
+static inline __attribute__((always_inline)) uint64_t now_ticks(void)
+{
+	return likely(ctr_proc.use_tsc) ? rdtsc() : ctr_mono_ns();
+}
+
+static inline uint32_t *put_u64(uint32_t *p, uint32_t kind, uint32_t arg, uint64_t v)
+{
+	p[0] = ctr_w_ext(kind, 2, arg);
+	p[1] = (uint32_t)v;
+	p[2] = (uint32_t)(v >> 32);
+	return p + 3;
+}
+
+/* The word before the write position can no longer absorb an exit: every writer but the enter
+ * and exit ones calls this, and so does anything that moves the write position back. */
+static inline void merge_off(struct ctr_thr *t)
+{
+	t->merge = NULL;
+}
+
+/* The stream has t->depth frames open at t->pos (end of a slow-path event): where a jump out
+ * of a hook that a signal interrupted later counts them from (reopen_after_jump()). */
+static inline void jump_mark(struct ctr_thr *t)
+{
+	t->jmp_pos = t->pos;
+	t->jmp_depth = t->depth;
+	if (t->merge == t->pos && t->pos) { /* the word before may still become a LEAF or EXIT2 */
+		t->jmp_pos--;
+		t->jmp_depth += CTR_W2_TAG(*t->jmp_pos) == CTR_W2_T_ENTER ? -1 : 1;
+	}
+}
+
+/* The thread has somewhere to write: its event file, or its shared ring. */
+static inline int has_stream(const struct ctr_thr *t)
+{
+	return t->file.held || t->ring;
+}
+
+/* A slot holding an excluded function (--exclude, --module) is tagged with bit 63, which no
+ * user address has (hooks.c tags --filter roots on the shadow stack the same way). */
+#define EXCL_TAG ((uintptr_t)1 << 63)
+
+/* t->pend and its hints, mapped together */
+#define PEND_BYTES(cap) (CTR_PEND_HINTS * sizeof(uint32_t) + (cap) * sizeof(struct ctr_pending))
+
+/* Private anonymous memory, never backed by swap reservations; NULL on failure. */
+static inline void *map_anon(size_t size)
+{
+	void *m = mmap(NULL, size, PROT_READ | PROT_WRITE,
+		       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+
+	return m == MAP_FAILED ? NULL : m;
+}
+
+/* pending.c: the drop policy's pending counts (the common case's probe is inline, hooks.c) */
+int ctr_pend_add_slow(struct ctr_thr *t, uintptr_t fn); /* 0, or -1: keep the call */
+uint32_t ctr_close_counted(struct ctr_thr *t, uint32_t k, uint64_t now);
+void ctr_write_count(struct ctr_thr *t, uintptr_t fn, uint32_t count); /* hooks.c */
+
+/*
+ * Dropped calls wait in t->pend until their owner's EXIT. An entry's owner is implicit: the
+ * innermost open frame whose aux.pend_start is at or below its index. Frames open at
+ * increasing pend_start and entries only leave from the tail, so the counts of the frames at
+ * depth >= D are always the tail from pend_tail(D), and a dropped frame's own counts become
+ * its parent's by its closing alone, with nothing moved. A direct-mapped hint finds the
+ * innermost frame's entry of a function; a miss appends another entry for it, and compact()
+ * merges such repeats when the array is full. Every operation is O(1) amortized.
+ */
+static inline uint32_t pend_tail(const struct ctr_thr *t, uint32_t depth)
+{
+	uint32_t s;
+
+	if (depth == 0)
+		return 0;
+	if (depth > t->cap || !t->aux)
+		return t->n_pend; /* frames beyond the stack never own counts */
+	s = t->aux[depth - 1].pend_start;
+	return s < t->n_pend ? s : t->n_pend;
+}
+
+/* The hint slot of @fn (a multiplicative hash of its address). */
+static inline uint32_t pend_hint_of(uintptr_t fn)
+{
+	return (uint32_t)(((uint64_t)(fn >> 4) * 0x9E3779B97F4A7C15ull) >>
+			  (64 - CTR_PEND_HINT_BITS));
+}
+
+/* Blocks the asynchronous signals (never SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGTRAP: a fault
+ * must still reach its handler) around a switch of pointers that a handler jumping out of it
+ * (siglongjmp) would find half done; unblock_async() restores the mask and keeps errno. */
+static inline void block_async(sigset_t *old)
+{
+	sigset_t async;
+
+	sigfillset(&async);
+	sigdelset(&async, SIGSEGV);
+	sigdelset(&async, SIGBUS);
+	sigdelset(&async, SIGILL);
+	sigdelset(&async, SIGFPE);
+	sigdelset(&async, SIGTRAP);
+	pthread_sigmask(SIG_BLOCK, &async, old);
+}
+
+static inline void unblock_async(const sigset_t *old)
+{
+	int saved = errno;
+
+	pthread_sigmask(SIG_SETMASK, old, NULL);
+	errno = saved;
+}
 
 #endif
