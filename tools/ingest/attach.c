@@ -816,20 +816,29 @@ static void lock_path(pid_t pid, char *out, size_t n, int mk)
 	snprintf(out, n, "%s/attach-%d", dir, (int)pid);
 }
 
-/* Opens the lock directory's file safely: ours, not a symlink. */
+/* Opens the lock directory's file safely: ours, not a symlink. The directory goes with the
+ * last lock (ctr_attach_unlock()), so a creation that finds it removed in between retries. */
 static int open_lock(pid_t pid, int create)
 {
 	char path[96], dir[64];
 	struct stat ds;
+	int fd = -1;
 
-	lock_path(pid, path, sizeof(path), create);
-	snprintf(dir, sizeof(dir), "/tmp/ctrace-%u", (unsigned)getuid());
-	if (lstat(dir, &ds) != 0 || !S_ISDIR(ds.st_mode) || ds.st_uid != getuid() ||
-	    (ds.st_mode & 077)) {
-		errno = ds.st_uid != getuid() ? EPERM : errno;
-		return -1;
+	for (int tries = 0; tries < 3; tries++) {
+		lock_path(pid, path, sizeof(path), create);
+		snprintf(dir, sizeof(dir), "/tmp/ctrace-%u", (unsigned)getuid());
+		if (lstat(dir, &ds) != 0 || !S_ISDIR(ds.st_mode) || ds.st_uid != getuid() ||
+		    (ds.st_mode & 077)) {
+			if (create && errno == ENOENT)
+				continue;
+			errno = ds.st_uid != getuid() ? EPERM : errno;
+			return -1;
+		}
+		fd = open(path, O_RDWR | O_NOFOLLOW | O_CLOEXEC | (create ? O_CREAT : 0), 0600);
+		if (fd >= 0 || !create || errno != ENOENT)
+			break;
 	}
-	return open(path, O_RDWR | O_NOFOLLOW | O_CLOEXEC | (create ? O_CREAT : 0), 0600);
+	return fd;
 }
 
 int ctr_attach_lock(pid_t pid, pid_t *holder, struct ctr_err *e)
@@ -873,6 +882,8 @@ void ctr_attach_unlock(pid_t pid, int fd)
 	lock_path(pid, path, sizeof(path), 0);
 	unlink(path);
 	close(fd);
+	*strrchr(path, '/') = 0;
+	rmdir(path); /* the last lock takes the directory with it; another's keeps it (ENOTEMPTY) */
 }
 
 int ctr_attach_holder(pid_t pid, struct ctr_err *e)
