@@ -3,8 +3,8 @@
  * The ctrace.h API inside the recorder (instrument/ctrace.h): spans, marks, attributes and
  * thread names, written as string records into the calling thread's stream. Apart from the hot
  * path so that a reader who comes to change what a span writes finds it under its own name;
- * each call takes the thread's gate the way a hook does, so a signal handler that calls the
- * API while the thread is inside a hook is counted, never interleaved.
+ * each call takes the thread's gate the way a hook does, so a call from a signal handler that
+ * interrupted a hook is skipped (not recorded), never interleaved with the hook's event.
  */
 #include <errno.h>
 #include <string.h>

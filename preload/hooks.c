@@ -1279,6 +1279,29 @@ extern __typeof__(__cyg_profile_func_enter) ctr_hook_enter
 extern __typeof__(__cyg_profile_func_exit) ctr_hook_exit
     __attribute__((alias("__cyg_profile_func_exit"), visibility("hidden")));
 
+int ctr_put_unwind(struct ctr_thr *t, uint32_t n, uint64_t now)
+{
+	uint64_t delta;
+	uint32_t *p;
+
+	if (ctr_reserve(t, 5) != 0)
+		return -1;
+	merge_off(t);
+	p = t->pos;
+	if ((int64_t)(now - t->last) < 0)
+		now = t->last;
+	delta = now - t->last;
+	if (delta > CTR_EXIT_DELTA_MAX) {
+		p = put_u64(p, CTR_X_TIME, 0, now);
+		delta = 0;
+	}
+	*p++ = ctr_w_ext(CTR_X_UNWIND, 1, n);
+	*p++ = (uint32_t)delta;
+	t->pos = p;
+	t->last = now;
+	return 0;
+}
+
 /* Closes every open frame deeper than stack position @sp (longjmp target, catching frame). */
 void ctr_unwind_to_sp(struct ctr_thr *t, uintptr_t sp)
 {
@@ -1299,32 +1322,18 @@ void ctr_unwind_to_sp(struct ctr_thr *t, uintptr_t sp)
 		t->gate = CTR_G_LOST;
 		return;
 	}
-	uint64_t now = now_ticks(), delta;
-	uint32_t *p;
+	uint64_t now = now_ticks();
 
 	if (t->n_pend) { /* the closed frames' dropped calls, each inside its frame */
 		t->depth = d;
 		d = k + ctr_close_counted(t, k, now);
 		t->depth = k;
 	}
-	if ((int64_t)(now - t->last) < 0)
-		now = t->last;
-	delta = now - t->last;
-	if (ctr_reserve(t, 6) != 0) {
+	if (ctr_put_unwind(t, d - k, now) != 0) {
 		t->lost_pending += d - k;
 		note_depth(t);
 		return;
 	}
-	merge_off(t);
-	p = t->pos;
-	if (delta > CTR_EXIT_DELTA_MAX) {
-		p = put_u64(p, CTR_X_TIME, 0, now);
-		delta = 0;
-	}
-	*p++ = ctr_w_ext(CTR_X_UNWIND, 1, d - k);
-	*p++ = (uint32_t)delta;
-	t->pos = p;
-	t->last = now;
 	jump_mark(t);
 	t->gate = gate;
 }

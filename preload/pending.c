@@ -165,30 +165,6 @@ int ctr_pend_add_slow(struct ctr_thr *t, uintptr_t fn)
 	return 0;
 }
 
-/* Closes @n frames in the stream, @now (an UNWIND record, no EXIT). 0, or -1 (no room). */
-static int put_unwind(struct ctr_thr *t, uint32_t n, uint64_t now)
-{
-	uint64_t delta;
-	uint32_t *p;
-
-	if (ctr_reserve(t, 5) != 0)
-		return -1;
-	merge_off(t);
-	p = t->pos;
-	if ((int64_t)(now - t->last) < 0)
-		now = t->last;
-	delta = now - t->last;
-	if (delta > CTR_EXIT_DELTA_MAX) {
-		p = put_u64(p, CTR_X_TIME, 0, now);
-		delta = 0;
-	}
-	*p++ = ctr_w_ext(CTR_X_UNWIND, 1, n);
-	*p++ = (uint32_t)delta;
-	t->pos = p;
-	t->last = now;
-	return 0;
-}
-
 /*
  * Before the frames above depth @k close together (an exit that closes several, a longjmp,
  * an exception), at @now: writes each one's dropped-call counts inside it, closing the frames
@@ -203,7 +179,7 @@ uint32_t ctr_close_counted(struct ctr_thr *t, uint32_t k, uint64_t now)
 	for (;;) {
 		for (e = d; e > k && pend_tail(t, e) == t->n_pend; e--)
 			; /* the innermost frame that has counts */
-		if (e == k || (e < d && put_unwind(t, d - e, now) != 0))
+		if (e == k || (e < d && ctr_put_unwind(t, d - e, now) != 0))
 			return d - k;
 		t->depth = d = e;
 		ctr_flush_pending(t, d);

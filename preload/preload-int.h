@@ -411,6 +411,8 @@ uint32_t ctr_pop_for_exit(struct ctr_thr *t, uintptr_t fn); /* frames closed, 0:
 void ctr_write_exit(struct ctr_thr *t, uint32_t closes, uint64_t now);
 int ctr_pend_map(struct ctr_thr *t, uint32_t cap);
 void ctr_flush_pending(struct ctr_thr *t, uint32_t depth);
+/* Closes @n frames in the stream at @now (an UNWIND record, no EXIT). 0, or -1 (no room). */
+int ctr_put_unwind(struct ctr_thr *t, uint32_t n, uint64_t now);
 
 /* ---- inline helpers of the hot path, shared by the files split from hooks.c ------------ */
 

@@ -806,11 +806,10 @@ int ctr_attach_stop(pid_t pid, const char *lib, void (*between)(void *), void *a
 
 /* ---- one attach per process --------------------------------------------------------- */
 
-static void lock_path(pid_t pid, char *out, size_t n, int mk)
+/* The user's lock directory into @dir (64 bytes); the lock file of @pid in it into @out. */
+static void lock_path(pid_t pid, char *dir, char *out, size_t n, int mk)
 {
-	char dir[64];
-
-	snprintf(dir, sizeof(dir), "/tmp/ctrace-%u", (unsigned)getuid());
+	snprintf(dir, 64, "/tmp/ctrace-%u", (unsigned)getuid());
 	if (mk)
 		mkdir(dir, 0700);
 	snprintf(out, n, "%s/attach-%d", dir, (int)pid);
@@ -825,8 +824,7 @@ static int open_lock(pid_t pid, int create)
 	int fd = -1;
 
 	for (int tries = 0; tries < 3; tries++) {
-		lock_path(pid, path, sizeof(path), create);
-		snprintf(dir, sizeof(dir), "/tmp/ctrace-%u", (unsigned)getuid());
+		lock_path(pid, dir, path, sizeof(path), create);
 		if (lstat(dir, &ds) != 0 || !S_ISDIR(ds.st_mode) || ds.st_uid != getuid() ||
 		    (ds.st_mode & 077)) {
 			if (create && errno == ENOENT)
@@ -875,15 +873,14 @@ int ctr_attach_lock(pid_t pid, pid_t *holder, struct ctr_err *e)
 
 void ctr_attach_unlock(pid_t pid, int fd)
 {
-	char path[96];
+	char path[96], dir[64];
 
 	if (fd < 0)
 		return;
-	lock_path(pid, path, sizeof(path), 0);
+	lock_path(pid, dir, path, sizeof(path), 0);
 	unlink(path);
 	close(fd);
-	*strrchr(path, '/') = 0;
-	rmdir(path); /* the last lock takes the directory with it; another's keeps it (ENOTEMPTY) */
+	rmdir(dir); /* the last lock takes the directory with it; another's keeps it (ENOTEMPTY) */
 }
 
 int ctr_attach_holder(pid_t pid, struct ctr_err *e)
