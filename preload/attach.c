@@ -10,7 +10,9 @@
  * docs/attach.md.
  */
 #include <dlfcn.h>
+#include <errno.h>
 #include <fcntl.h>
+#include <link.h>
 #include <string.h>
 #include <sys/auxv.h>
 #include <sys/mman.h>
@@ -120,6 +122,8 @@ static int load_conf(const char *text)
  * Returns 0, or CTR_ATTACH_E*: already recording (ctrace record, LD_PRELOAD or another
  * attach), setuid/setgid, or no usable run directory.
  */
+static void capture_prepare(void);
+
 enum { CTR_ATTACH_EBUSY = 1, CTR_ATTACH_ESECURE = 2, CTR_ATTACH_ESTART = 3, CTR_ATTACH_EAGAIN = 4 };
 
 CTR_EXPORT int ctrace__attach_start(const char *text)
@@ -140,33 +144,51 @@ CTR_EXPORT int ctrace__attach_start(const char *text)
 		in_injection = 0;
 		return CTR_ATTACH_ESTART;
 	}
+	capture_prepare();
 	ctr_proc.dormant_start = 1; /* every thread begins with a stack capture */
 	__atomic_store_n(&ctr_global_on, 1, __ATOMIC_SEQ_CST);
 	ctr_bypass_hooks(0);
+	ctr_attach_route_dl(1);
 	in_injection = 0;
 	return 0;
 }
 
 /*
- * Called by `ctrace detach` with every other thread stopped outside the preload: the slots go
- * back to glibc's no-ops first, so no thread enters the recorder again, then the run is closed
- * (ctr_proc_stop()). The library stays loaded and dormant. Returns 0, CTR_ATTACH_EBUSY
+ * The detach's first call, injected into one thread while the others run (as at the start):
+ * the hook slots go back to glibc's no-ops, and the dlopen and dlsym slots to glibc's, so no
+ * thread enters the recorder again; objects loaded since the last look go into the module
+ * map. All of that takes the loader's locks, which a stopped thread could hold: hence here and
+ * not in ctrace__attach_stop(). Returns 0, or CTR_ATTACH_EBUSY when no attach is recording.
+ */
+CTR_EXPORT int ctrace__attach_quiesce(void)
+{
+	if (!ctr_proc.attached || !ctr_proc.enabled)
+		return CTR_ATTACH_EBUSY;
+	__atomic_store_n(&ctr_global_on, 0, __ATOMIC_SEQ_CST);
+	ctr_patch_restore();
+	ctr_attach_route_dl(0);
+	ctr_proc_quiesce();
+	{ /* grace for a thread in a hook meanwhile: the hooks' fast paths take nanoseconds */
+		struct timespec g = {0, 1000000};
+
+		nanosleep(&g, NULL);
+	}
+	return 0;
+}
+
+/*
+ * The second call, with every other thread stopped outside the preload, after
+ * ctrace__attach_quiesce(): the run is closed (ctr_proc_stop(), which takes no lock a stopped
+ * thread could hold). The library stays loaded and dormant. Returns 0, CTR_ATTACH_EBUSY
  * when no attach is recording, or CTR_ATTACH_EAGAIN when a thread was stopped inside one of
- * the preload's slow paths (the slots are restored already: ctrace resumes the threads for a
- * moment and calls again).
+ * the preload's slow paths (ctrace resumes the threads for a moment and makes both calls
+ * again).
  */
 CTR_EXPORT int ctrace__attach_stop(void)
 {
 	if (!ctr_proc.attached || !ctr_proc.enabled)
 		return CTR_ATTACH_EBUSY;
 	__atomic_store_n(&ctr_global_on, 0, __ATOMIC_SEQ_CST);
-	ctr_patch_restore();
-	{ /* grace for a thread ctrace left running (in epoll_wait...) that woke meanwhile: the
-	   * hooks' fast paths take nanoseconds */
-		struct timespec g = {0, 1000000};
-
-		nanosleep(&g, NULL);
-	}
 	if (ctr_threads_busy()) /* stopped inside a slow path: ctrace lets it go and asks again */
 		return CTR_ATTACH_EAGAIN;
 	ctr_proc_stop();
@@ -174,7 +196,96 @@ CTR_EXPORT int ctrace__attach_stop(void)
 	return 0;
 }
 
-/* ---- stack capture ------------------------------------------------------------------ */
+/* ---- dlopen and dlsym while attached ----------------------------------------------------
+ * glibc's dlopen() searches with its caller's DT_RUNPATH and $ORIGIN and loads into its
+ * caller's namespace, found from the return address; dlsym() with RTLD_DEFAULT or RTLD_NEXT
+ * also looks from its caller. The entries below leave the caller's frame as it is and ask a
+ * router where to jump: to a C function of ours when the caller does not matter (a file name
+ * with a slash and no $, or NULL, from the base namespace; dlsym with a real handle), which
+ * patches the new objects before the program can call into them; else straight to glibc's,
+ * with the objects patched at the thread's next slow-path event (ctr_dlopen_prepare()), or by
+ * the first dlsym() on a handle after it. docs/attach.md. */
+
+static void *(*real_dlopen)(const char *, int);
+static void *(*real_dlsym)(void *, const char *);
+
+static CTR_NOINSTR void *attach_dlopen_c(const char *file, int mode)
+{
+	void *(*real)(const char *, int) = (void *(*)(const char *, int))ctr_dlopen_prepare();
+	void *h = real(file, mode);
+	int saved = errno;
+
+	ctr_dl_after();
+	errno = saved;
+	return h;
+}
+
+static CTR_NOINSTR void *attach_dlsym_c(void *handle, const char *name)
+{
+	int saved = errno;
+
+	ctr_dl_after(); /* a dlopen that went straight to glibc's: its objects now */
+	errno = saved;
+	return real_dlsym(handle, name);
+}
+
+static int base_namespace(void *ra)
+{
+	Dl_info di;
+	struct link_map *lm = NULL;
+	Lmid_t id = LM_ID_BASE;
+
+	if (!dladdr1(ra, &di, (void **)&lm, RTLD_DL_LINKMAP) || !lm)
+		return 0;
+	return dlinfo(lm, RTLD_DI_LMID, &id) == 0 && id == LM_ID_BASE;
+}
+
+CTR_NOINSTR void *ctr_attach_dlopen_route(const char *file, int mode, void *ra)
+{
+	(void)mode;
+	if (!real_dlopen)
+		real_dlopen = (void *(*)(const char *, int))dlsym(RTLD_NEXT, "dlopen");
+	if ((!file || (strchr(file, '/') && !strchr(file, '$'))) && base_namespace(ra))
+		return (void *)attach_dlopen_c;
+	return ctr_dlopen_prepare();
+}
+
+CTR_NOINSTR void *ctr_attach_dlsym_route(void *handle)
+{
+	if (!real_dlsym)
+		real_dlsym = (void *(*)(void *, const char *))dlsym(RTLD_NEXT, "dlsym");
+	if (handle == RTLD_DEFAULT || handle == RTLD_NEXT)
+		return (void *)real_dlsym;
+	return (void *)attach_dlsym_c;
+}
+
+/* Two arguments in rdi and rsi (kept), the caller's return address (third argument to the
+ * router) at 24(%rsp) once they and the alignment word are pushed. */
+#define ATTACH_ENTRY(name, router)                                                                 \
+	__asm__(".text\n"                                                                          \
+		".globl " #name "\n"                                                               \
+		".hidden " #name "\n"                                                              \
+		".type " #name ", @function\n" #name ":\n"                                         \
+		"	endbr64\n"                                                                       \
+		"	push %rdi\n"                                                                     \
+		"	push %rsi\n"                                                                     \
+		"	sub $8, %rsp\n"                                                                  \
+		"	mov 24(%rsp), %rdx\n"                                                            \
+		"	call " #router "\n"                                                        \
+		"	add $8, %rsp\n"                                                                  \
+		"	pop %rsi\n"                                                                      \
+		"	pop %rdi\n"                                                                      \
+		"	jmp *%rax\n"                                                                     \
+		".size " #name ", .-" #name "\n")
+
+ATTACH_ENTRY(ctr_attach_dlopen, ctr_attach_dlopen_route);
+ATTACH_ENTRY(ctr_attach_dlsym, ctr_attach_dlsym_route);
+
+/* ---- stack capture ------------------------------------------------------------------
+ * Each thread captures its open frames at its first hook after the start, all at once after
+ * an attach: nothing in it may take a lock of the loader (100 threads queued on dladdr()'s).
+ * The unwinder and the address ranges of the objects whose frames are left out are looked up
+ * once, by ctrace__attach_start(). */
 
 typedef _Unwind_Reason_Code (*backtrace_fn)(_Unwind_Trace_Fn, void *);
 typedef _Unwind_Ptr (*get_fn)(struct _Unwind_Context *);
@@ -184,32 +295,81 @@ static struct {
 	get_fn ip, cfa, start;
 } gcc;
 
-enum { CAP_MAX = 256 }; /* 4 KiB of the thread's stack */
+enum { CAP_MAX = 256, SKIP_MAX = 16 }; /* 4 KiB of the thread's stack */
+
+/* The preload's, the unwinder's and libc's (thread start, signal return) and ld.so's: not
+ * part of the program's tree. */
+static struct {
+	uintptr_t lo, hi;
+} skip[SKIP_MAX];
+static int n_skip;
+static uintptr_t entry_pc; /* the program's entry point (_start) */
+
+static int skipped(uintptr_t pc)
+{
+	for (int i = 0; i < n_skip; i++)
+		if (pc >= skip[i].lo && pc < skip[i].hi)
+			return 1;
+	return 0;
+}
+
+static int note_skip(struct dl_phdr_info *info, size_t size, void *arg)
+{
+	const char *name = info->dlpi_name ? info->dlpi_name : "";
+	uintptr_t self = (uintptr_t)arg, lo, hi;
+
+	(void)size;
+	if (info->dlpi_addr != self && !strstr(name, "/libc.so") && !strstr(name, "/ld-linux") &&
+	    !strstr(name, "/libgcc_s"))
+		return 0;
+	ctr_obj_range(info, &lo, &hi);
+	if (lo < hi && n_skip < SKIP_MAX) {
+		skip[n_skip].lo = lo;
+		skip[n_skip].hi = hi;
+		n_skip++;
+	}
+	return 0;
+}
+
+/* libgcc's unwinder (libgcc_s.so.1, loaded into nearly every program already) and the ranges
+ * to skip, for ctr_attach_capture(); called by the start, not from a thread's hook. */
+static void capture_prepare(void)
+{
+	Dl_info self;
+
+	if (!gcc.backtrace) {
+		void *h = dlopen("libgcc_s.so.1", RTLD_NOW);
+
+		if (!h)
+			return;
+		gcc.ip = (get_fn)dlsym(h, "_Unwind_GetIP");
+		gcc.cfa = (get_fn)dlsym(h, "_Unwind_GetCFA");
+		gcc.start = (get_fn)dlsym(h, "_Unwind_GetRegionStart");
+		if (!gcc.ip || !gcc.cfa || !gcc.start)
+			return;
+		gcc.backtrace = (backtrace_fn)dlsym(h, "_Unwind_Backtrace");
+	}
+	if (!n_skip && dladdr((void *)capture_prepare, &self)) {
+		entry_pc = (uintptr_t)getauxval(AT_ENTRY);
+		dl_iterate_phdr(note_skip, self.dli_fbase);
+	}
+}
 
 struct capture {
 	struct ctr_frame fr[CAP_MAX];
 	int n, include_first, first;
 	uintptr_t prev_cfa; /* the callee's CFA: this frame's stack pointer at its call */
-	void *self;	    /* the preload's base */
-	uintptr_t entry;    /* the program's entry point (_start) */
 };
 
 static _Unwind_Reason_Code capture_frame(struct _Unwind_Context *ctx, void *arg)
 {
 	struct capture *c = arg;
 	uintptr_t ip = gcc.ip(ctx), cfa = gcc.cfa(ctx), start = gcc.start(ctx), sp = c->prev_cfa;
-	Dl_info di;
 
 	c->prev_cfa = cfa;
 	if (!ip || c->n >= CAP_MAX)
 		return c->n >= CAP_MAX ? _URC_END_OF_STACK : _URC_NO_REASON;
-	if (dladdr((void *)(ip - 1), &di) &&
-	    (di.dli_fbase == c->self || (di.dli_fname && (strstr(di.dli_fname, "/libc.so") ||
-							  strstr(di.dli_fname, "/ld-linux") ||
-							  strstr(di.dli_fname, "/libgcc_s")))))
-		return _URC_NO_REASON; /* ours, the unwinder's and libc's (thread start, signal
-					  return): not part of the program's tree */
-	if (!start || start == c->entry || !sp)
+	if (skipped(ip - 1) || !start || start == entry_pc || !sp)
 		return _URC_NO_REASON;
 	if (c->first) {
 		c->first = 0;
@@ -222,37 +382,19 @@ static _Unwind_Reason_Code capture_frame(struct _Unwind_Context *ctx, void *arg)
 	return _URC_NO_REASON;
 }
 
-/* The frames open in the calling thread, from libgcc's unwinder (libgcc_s.so.1, loaded into
- * nearly every program already), as ctr_capture_stack() does with libunwind. */
+/* The frames open in the calling thread, from libgcc's unwinder, as ctr_capture_stack() does
+ * with libunwind. */
 void ctr_attach_capture(struct ctr_thr *t, int include_first)
 {
 	struct capture c;
-	Dl_info self;
 
 	t->depth = 0;
-	if (!gcc.backtrace) {
-		void *h = dlopen("libgcc_s.so.1", RTLD_NOW);
-
-		if (!h)
-			return;
-		gcc.ip = (get_fn)dlsym(h, "_Unwind_GetIP");
-		gcc.cfa = (get_fn)dlsym(h, "_Unwind_GetCFA");
-		gcc.start = (get_fn)dlsym(h, "_Unwind_GetRegionStart");
-		if (!gcc.ip || !gcc.cfa || !gcc.start)
-			return;
-		__atomic_store_n(&gcc.backtrace, (backtrace_fn)dlsym(h, "_Unwind_Backtrace"),
-				 __ATOMIC_RELEASE);
-		if (!gcc.backtrace)
-			return;
-	}
-	if (dladdr((void *)ctr_attach_capture, &self)) {
-		c.n = 0;
-		c.first = 1;
-		c.include_first = include_first;
-		c.prev_cfa = 0;
-		c.self = self.dli_fbase;
-		c.entry = (uintptr_t)getauxval(AT_ENTRY);
-		gcc.backtrace(capture_frame, &c);
-		ctr_stack_set(t, c.fr, c.n);
-	}
+	if (!gcc.backtrace || !n_skip)
+		return;
+	c.n = 0;
+	c.first = 1;
+	c.include_first = include_first;
+	c.prev_cfa = 0;
+	gcc.backtrace(capture_frame, &c);
+	ctr_stack_set(t, c.fr, c.n);
 }

@@ -184,6 +184,7 @@ const char *ctr_got_version(const struct ctr_got *g, uint32_t si)
 
 struct hooks {
 	void *enter, *exit;
+	int pass; /* 0: the exit slots, 1: the enter slots */
 };
 
 static int bypass_slot(const struct ctr_got *g, uint32_t si, const char *name, uintptr_t slot,
@@ -192,9 +193,9 @@ static int bypass_slot(const struct ctr_got *g, uint32_t si, const char *name, u
 	const struct hooks *h = arg;
 
 	(void)si;
-	if (!strcmp(name, "__cyg_profile_func_enter"))
+	if (h->pass && !strcmp(name, "__cyg_profile_func_enter"))
 		ctr_got_set(g, slot, h->enter);
-	else if (!strcmp(name, "__cyg_profile_func_exit"))
+	else if (!h->pass && !strcmp(name, "__cyg_profile_func_exit"))
 		ctr_got_set(g, slot, h->exit);
 	return 0;
 }
@@ -202,6 +203,14 @@ static int bypass_slot(const struct ctr_got *g, uint32_t si, const char *name, u
 static int bypass_object(const struct ctr_got *g, void *arg)
 {
 	return ctr_got_relocs(g, 0, bypass_slot, arg);
+}
+
+/* The exit slots first: a call entered through the old enter target and left through the new
+ * exit is an exit of no open frame (ignored), never a frame left open. */
+static void point_hooks(struct hooks *h)
+{
+	for (h->pass = 0; h->pass < 2; h->pass++)
+		ctr_got_each(bypass_object, h);
 }
 
 /* Points every object's hook slots at the empty function (@on = 1) or back at the recorder. */
@@ -212,7 +221,7 @@ void ctr_bypass_hooks(int on)
 	    .exit = on ? (void *)noop_hook : (void *)ctr_hook_exit,
 	};
 
-	ctr_got_each(bypass_object, &h);
+	point_hooks(&h);
 	bypassed = on;
 }
 
@@ -233,7 +242,93 @@ void ctr_patch_restore(void)
 	h.enter = dlsym(libc, "__cyg_profile_func_enter");
 	h.exit = dlsym(libc, "__cyg_profile_func_exit");
 	if (h.enter && h.exit)
-		ctr_got_each(bypass_object, &h);
+		point_hooks(&h);
 	dlclose(libc);
 	bypassed = 0;
+}
+
+/* ---- dlopen and dlsym while attached ----------------------------------------------------
+ * A process that loaded the preload late binds the objects it dlopens later to glibc's no-op
+ * hooks (libc comes first in the global scope). While attached, every object's dlopen and
+ * dlsym slots go through attach.c's entries, which look for new objects once the loader
+ * added some, and point their hook slots at the recorder (ctr_attach_repatch()). */
+
+void ctr_attach_dlopen(void); /* attach.c's entries (assembly: the caller's frame untouched) */
+void ctr_attach_dlsym(void);
+
+static int routed; /* the dlopen and dlsym slots go through the entries */
+
+struct route {
+	void *libc; /* handle of libc.so.6 */
+	int on;
+};
+
+/* glibc's function for slot @si of @g (the version the object asked for). */
+static void *libc_fn(const struct route *r, const struct ctr_got *g, uint32_t si, const char *name)
+{
+	const char *ver = ctr_got_version(g, si);
+	void *f = ver ? dlvsym(r->libc, name, ver) : NULL;
+
+	return f ? f : dlsym(r->libc, name);
+}
+
+static int route_slot(const struct ctr_got *g, uint32_t si, const char *name, uintptr_t slot,
+		      void *arg)
+{
+	const struct route *r = arg;
+	int is_open = !strcmp(name, "dlopen");
+	void *entry, *real, *cur;
+	uintptr_t lo, hi;
+
+	if (!is_open && strcmp(name, "dlsym"))
+		return 0;
+	entry = is_open ? (void *)ctr_attach_dlopen : (void *)ctr_attach_dlsym;
+	if (!(real = libc_fn(r, g, si, name)))
+		return 0;
+	cur = __atomic_load_n((void **)slot, __ATOMIC_ACQUIRE);
+	if (!r->on) {
+		if (cur == entry)
+			ctr_got_set(g, slot, real);
+		return 0;
+	}
+	ctr_obj_range(g->info, &lo, &hi);
+	/* glibc's, or a lazy slot still on the object's own PLT; an interposer's stays */
+	if (cur == real || ((uintptr_t)cur >= lo && (uintptr_t)cur < hi))
+		ctr_got_set(g, slot, entry);
+	return 0;
+}
+
+static int route_object(const struct ctr_got *g, void *arg)
+{
+	return ctr_got_relocs(g, 0, route_slot, arg);
+}
+
+void ctr_attach_route_dl(int on)
+{
+	struct route r = {.on = on};
+
+	if (!(r.libc = dlopen("libc.so.6", RTLD_NOW | RTLD_NOLOAD)))
+		return;
+	__atomic_store_n(&routed, on, __ATOMIC_SEQ_CST);
+	ctr_got_each(route_object, &r);
+	dlclose(r.libc);
+}
+
+/*
+ * After the loader added objects while attached: their hook slots to the recorder, their
+ * dlopen and dlsym slots to the entries. Counted in ctr_proc.starting for the time it runs,
+ * so a detach that stopped this thread in here asks again (ctrace__attach_stop()) and restores
+ * the slots after it; a detach that began first is seen in ctr_global_on.
+ */
+void ctr_attach_repatch(void)
+{
+	struct hooks h = {.enter = (void *)ctr_hook_enter, .exit = (void *)ctr_hook_exit};
+
+	__atomic_fetch_add(&ctr_proc.starting, 1, __ATOMIC_SEQ_CST);
+	if (__atomic_load_n(&ctr_global_on, __ATOMIC_SEQ_CST) &&
+	    __atomic_load_n(&routed, __ATOMIC_SEQ_CST)) {
+		point_hooks(&h);
+		ctr_attach_route_dl(1);
+	}
+	__atomic_fetch_sub(&ctr_proc.starting, 1, __ATOMIC_SEQ_CST);
 }

@@ -131,6 +131,35 @@ void ctr_got_set(const struct ctr_got *g, uintptr_t slot, void *target);
 /* The version (e.g. "GLIBC_2.14") symbol @si of @g is bound to, or NULL when unversioned. */
 const char *ctr_got_version(const struct ctr_got *g, uint32_t si);
 
+/* The address range [*@lo, *@hi) of a loaded object's PT_LOAD segments (*@lo > *@hi: none). */
+static inline void ctr_obj_range(const struct dl_phdr_info *info, uintptr_t *lo, uintptr_t *hi)
+{
+	*lo = UINTPTR_MAX;
+	*hi = 0;
+	for (int i = 0; i < info->dlpi_phnum; i++) {
+		const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
+
+		if (ph->p_type != PT_LOAD)
+			continue;
+		if (info->dlpi_addr + ph->p_vaddr < *lo)
+			*lo = info->dlpi_addr + ph->p_vaddr;
+		if (info->dlpi_addr + ph->p_vaddr + ph->p_memsz > *hi)
+			*hi = info->dlpi_addr + ph->p_vaddr + ph->p_memsz;
+	}
+}
+
+/* patch.c, while attached: dlopen and dlsym slots through attach.c's entries (@on) or back on
+ * glibc's; and, after the loader added objects, their hook and dl slots patched. */
+void ctr_attach_route_dl(int on);
+void ctr_attach_repatch(void);
+/* proc.c: ctr_dlopen_prepare()'s pending look for new objects, taken now by a dlopen() that
+ * returned or a dlsym() (attach.c; not inside the preload). */
+void *ctr_dlopen_prepare(void);
+void ctr_dl_after(void);
+/* proc.c: before an attach's end, with the other threads running: objects loaded since the
+ * last look into the module map (ctr_proc_stop() then does not look). */
+void ctr_proc_quiesce(void);
+
 /* libcalls.c: --libcalls trampolines */
 int ctr_libcalls_init(const char *globs); /* CTRACE_LIBCALLS at start-up: 0 or -1 */
 /* Points the chosen PLT slots of instrumented objects not yet seen at trampolines and writes

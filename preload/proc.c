@@ -492,7 +492,7 @@ static int scan_module(struct dl_phdr_info *info, size_t size, void *arg)
 {
 	char path[PATH_MAX], bid[128], line[PATH_MAX + 256];
 	const char *name = info->dlpi_name;
-	uintptr_t lo = UINTPTR_MAX, hi = 0;
+	uintptr_t lo, hi;
 	uint32_t h;
 	int i, n;
 
@@ -503,16 +503,7 @@ static int scan_module(struct dl_phdr_info *info, size_t size, void *arg)
 			return 0;
 		}
 	}
-	for (int k = 0; k < info->dlpi_phnum; k++) {
-		const ElfW(Phdr) *ph = &info->dlpi_phdr[k];
-
-		if (ph->p_type != PT_LOAD)
-			continue;
-		if (info->dlpi_addr + ph->p_vaddr < lo)
-			lo = info->dlpi_addr + ph->p_vaddr;
-		if (info->dlpi_addr + ph->p_vaddr + ph->p_memsz > hi)
-			hi = info->dlpi_addr + ph->p_vaddr + ph->p_memsz;
-	}
+	ctr_obj_range(info, &lo, &hi);
 	if (!name || !*name) {
 		ssize_t r = readlink("/proc/self/exe", path, sizeof(path) - 1);
 
@@ -613,6 +604,8 @@ static void rescan_locked(void)
 		return;
 	pthread_mutex_lock(&dl_lock);
 	rescan_modules(take_dl_since());
+	if (ctr_proc.attached)
+		ctr_attach_repatch();	 /* bound to glibc's no-op hooks: ours now */
 	ctr_libcalls_scan(maps_fd(), 0); /* objects dlopen loaded */
 	pthread_mutex_unlock(&dl_lock);
 }
@@ -675,6 +668,35 @@ void ctr_dl_refresh(struct ctr_thr *t)
 		t->dl_checks--;
 	}
 	t->gate = gate;
+}
+
+void ctr_proc_quiesce(void)
+{
+	if (dl_called)
+		rescan_locked(); /* ctr_proc_stop() does not: other threads are stopped then */
+}
+
+void ctr_dl_after(void)
+{
+	struct ctr_thr *t = &ctr_tls;
+	struct ctr_nocancel nc;
+	uint64_t t0;
+	int gate = t->gate;
+
+	if (!ctr_proc.enabled || gate == CTR_G_BUSY ||
+	    (!t->dl_checks && !__atomic_load_n(&dl_since, __ATOMIC_ACQUIRE)))
+		return;
+	t0 = now_ticks();
+	ctr_nocancel_begin(&nc);
+	if (t->dl_checks) {
+		ctr_dl_refresh(t);
+	} else { /* another thread's dlopen, not looked at yet */
+		t->gate = CTR_G_OFF;
+		rescan_locked();
+		t->gate = gate;
+	}
+	ctr_nocancel_end(&nc);
+	t->tracer += now_ticks() - t0;
 }
 
 __asm__(".text\n"
@@ -1065,11 +1087,14 @@ static void tsc_cache_write(const char *path, uint64_t hz)
 
 static void rescan_at_exit(void);
 
-static void finish_process(void)
+/* @detach: the end of an attach window, other threads stopped (ctrace__attach_quiesce() looked
+ * for new objects already). */
+static void finish_process_at(int detach)
 {
 	struct ctr_thr *t = &ctr_tls;
 
-	rescan_at_exit(); /* objects loaded since the last look (dlopen is observed lazily) */
+	if (!detach)
+		rescan_at_exit(); /* objects loaded since the last look (dlopen is seen lazily) */
 	ctr_thread_finish(t);
 	{ /* with start_mono_ns, a second anchor: commit maps --sched times through both */
 		uint64_t end_ticks = ctr_now();
@@ -1080,6 +1105,11 @@ static void finish_process(void)
 	}
 	meta_put_i64(meta_fd(), "end_real_ns", clock_ns(CLOCK_REALTIME));
 	meta_put_u64(meta_fd(), "lost", __atomic_load_n(&lost_total, __ATOMIC_RELAXED));
+}
+
+static void finish_process(void)
+{
+	finish_process_at(0);
 }
 
 /* A vfork child runs in its parent's memory until it execs or exits: the preload's state
@@ -1584,7 +1614,7 @@ void ctr_proc_stop(void)
 		ctr_thread_finish(t);
 		ctr_thread_forget(t);
 	}
-	finish_process();
+	finish_process_at(1);
 	ctr_proc.enabled = 0;
 	ctr_fd_close(&meta_g);
 	ctr_fd_close(&maps_g);

@@ -29,16 +29,31 @@ int ctr_ring_open(struct ctr_thr *t)
 
 	if (fd < 0)
 		return -1;
-	/* A sparse file: each chunk gets its blocks when first used (ring_prepare), so a ring
-	 * takes only the disk its thread fills. A full disk must be an error, never a SIGBUS:
-	 * the header page is populated writable now, which fails cleanly; a kernel without
-	 * MADV_POPULATE_WRITE (before 5.14) gets the whole ring's blocks at once instead. */
+	/* A sparse file: each chunk gets its blocks when first used (ctr_ring_take()), so a
+	 * ring takes only the disk its thread fills. A full disk must be an error, never a
+	 * SIGBUS. The header page and the first chunk get their blocks now with fallocate(),
+	 * which holds no lock of the address space: a MADV_POPULATE_WRITE holds the process's
+	 * mmap lock while the file system allocates, and every other thread's mmap() then waits
+	 * for it (100 threads starting at an attach queued 30 ms each). Their pages are touched
+	 * after the mmap. Where fallocate() is not supported, the header page is populated
+	 * writable instead; a kernel without MADV_POPULATE_WRITE (before 5.14) gets the whole
+	 * ring's blocks at once. */
+	int early = 0;
+
 	if (ftruncate(fd, (off_t)(CTR_RING_HDR_SIZE + size)) != 0)
+		goto fail;
+	if (fallocate(fd, 0, 0, (off_t)(CTR_RING_HDR_SIZE + (chunk < size ? chunk : size))) == 0)
+		early = 1;
+	else if (errno != EOPNOTSUPP)
 		goto fail;
 	m = mmap(NULL, CTR_RING_HDR_SIZE + size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
 	if (m == MAP_FAILED)
 		goto fail;
-	if (madvise(m, CTR_RING_HDR_SIZE, 23 /* MADV_POPULATE_WRITE */) != 0) {
+	if (early) {
+		for (uint64_t i = 0; i < CTR_RING_HDR_SIZE + chunk && i < CTR_RING_HDR_SIZE + size;
+		     i += 4096)
+			((volatile char *)m)[i] = 0;
+	} else if (madvise(m, CTR_RING_HDR_SIZE, 23 /* MADV_POPULATE_WRITE */) != 0) {
 		if (errno != EINVAL ||
 		    (fallocate(fd, 0, 0, (off_t)(CTR_RING_HDR_SIZE + size)) != 0 &&
 		     (errno != EOPNOTSUPP ||
@@ -61,7 +76,7 @@ int ctr_ring_open(struct ctr_thr *t)
 	__atomic_store_n(&h->state, CTR_RING_OPEN, __ATOMIC_RELEASE);
 	t->ring = h;
 	t->ring_data = (uint32_t *)((char *)m + CTR_RING_HDR_SIZE);
-	t->ring_touched = 0;
+	t->ring_touched = early ? chunk : 0; /* the first chunk's blocks and pages are there */
 	t->ring_stalled = 0;
 	return 0;
 fail:

@@ -132,6 +132,44 @@ import json; d = json.load(open('$T/$name.json'))
 print(sum(f['calls'] for f in d['functions'] if f['name'] == 'work_a'))")"
 done
 
+# ---- objects dlopened in the window: patched before the program calls into them
+for l in x y z; do
+	gcc -O2 -g -finstrument-functions -shared -fPIC -Dlib_fn=${l}_fn -Dlib_helper=${l}_helper \
+		-o "$T/libdl$l.so" "$HERE/progs/dl_lib.c" || bad "dl lib $l build" "failed"
+done
+name=dl
+start $name env LD_LIBRARY_PATH="$T" ./ap-gcc
+"$C" attach -d "$T/dl.d" --store "sqlite:$T/dl.db" --keep "$pid" 2>"$T/dl.att" &
+att=$!
+waitfor "$T/dl.att" 'attached to' 10
+cmd $name 2 "dl $T/libdlx.so x_fn 400"
+cmd $name 3 "dl libdly.so y_fn 300" # a bare name: glibc's search from the program's frame
+"$C" detach "$pid" 2>/dev/null
+wait "$att"
+check "dlopen in the window: attach commits, exit 0" 0 "$?"
+cmd $name 4 "dl $T/libdlx.so x_fn 5"
+"$C" dump "$(ls -d "$T/dl.d"/*/ | head -n 1)" >"$T/dl.dump"
+check "dlopen by path in the window: every call, exactly" "400 400" "$(count "$pid" enter x_fn) $(count "$pid" enter x_helper)"
+check "dlopen by bare name: every call after its dlsym, exactly" "300 300" "$(count "$pid" enter y_fn) $(count "$pid" exit y_helper)"
+"$R" --store "sqlite:$T/dl.db" --json >"$T/dl.json"
+check "dlopen in the window: symbolized in the store" "x_fn=400 y_helper=300" "$(python3 -c "
+import json; d = {f['name']: f['calls'] for f in json.load(open('$T/dl.json'))['functions']}
+print('x_fn=%s y_helper=%s' % (d.get('x_fn'), d.get('y_helper')))")"
+# a second window: the slots were given back, and are taken again for a new object
+"$C" attach -d "$T/dl2.d" --no-commit "$pid" 2>"$T/dl2.att" &
+att=$!
+waitfor "$T/dl2.att" 'attached to' 10
+cmd $name 5 "dl $T/libdlz.so z_fn 200"
+cmd $name 6 "dl $T/libdlx.so x_fn 100"
+"$C" detach "$pid" 2>/dev/null
+wait "$att"
+"$C" dump "$(ls -d "$T/dl2.d"/*/ | head -n 1)" >"$T/dl.dump"
+check "dlopen, second window: the new object and the old one" "200 100" "$(count "$pid" enter z_fn) $(count "$pid" enter x_fn)"
+cmd $name 7 "dl $T/libdlz.so z_fn 10"
+finish
+check "dlopen windows: the program's answers and status" "dl x_fn called|dl y_fn called|dl x_fn called|dl z_fn called|dl x_fn called|dl z_fn called|3" \
+	"$(sed -n '2,7p' "$T/dl.out" | paste -sd'|')|$status"
+
 # ---- 50 attach/detach cycles: the process stays healthy
 name=cyc
 start $name ./ap-gcc

@@ -406,6 +406,7 @@ static int attach_run(struct att_args *a, const char *lib, struct ctr_err *e)
 {
 	struct ctr_attach_info info;
 	struct ctr_attach_stats st0, st1;
+	struct ctr_attach_syms syms = {0, 0};
 	struct ctr_drain *d = NULL;
 	struct ctr_drain_opts dopts = {.max_size = a->max_size, .flight = a->flight};
 	struct sigaction sa;
@@ -446,14 +447,14 @@ static int attach_run(struct att_args *a, const char *lib, struct ctr_err *e)
 	sigaction(SIGHUP, &sa, NULL);
 	pidfd = (int)syscall(SYS_pidfd_open, a->pid, 0);
 	t_start = real_ns();
-	if (ctr_attach_start(a->pid, lib, conf, &st0, e) != 0) {
+	if (ctr_attach_start(a->pid, lib, conf, &syms, &st0, e) != 0) {
 		ret = ctr_cli_fail(prog, e);
 		goto fail;
 	}
 	fprintf(stderr, "ctrace: attached to %d (%d threads)\n", (int)a->pid,
 		count_threads(a->pid, info.n_threads));
 	ended = watch(a, d, dir, id, pidfd, e);
-	if (!ended && ctr_attach_stop(a->pid, lib, keep_draining, d, &st1, e) != 0) {
+	if (!ended && ctr_attach_stop(a->pid, lib, &syms, keep_draining, d, &st1, e) != 0) {
 		if (e->code != CTR_ENOTFOUND)
 			ctr_cli_fail(prog, e);
 		ctr_err_clear(e);

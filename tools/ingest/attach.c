@@ -353,13 +353,32 @@ static int ptrace_refused(pid_t pid, int err, struct ctr_err *e)
 			   (int)pid, strerror(err));
 }
 
+/* 1 when thread @tid is a zombie or gone (/proc/TID/stat's state). */
+static int thread_dead(pid_t tid)
+{
+	char path[48], buf[512], *p;
+	int fd;
+	ssize_t n;
+
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)tid);
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
+		return 1;
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return 1;
+	buf[n] = 0;
+	p = strrchr(buf, ')'); /* the name may hold anything */
+	return p && p[1] == ' ' && (p[2] == 'Z' || p[2] == 'X');
+}
+
 /* Waits for @tid to stop (the stop status in *@status) for at most @timeout_ns. 0, -1 (gone
  * or timed out, errno ESRCH / ETIMEDOUT). */
 static int wait_stop(pid_t tid, int *status, int64_t timeout_ns)
 {
 	int64_t end = mono_ns() + timeout_ns;
 
-	for (;;) {
+	for (unsigned n = 0;; n++) {
 		pid_t w = waitpid(tid, status, __WALL | WNOHANG);
 
 		if (w == tid) {
@@ -373,6 +392,12 @@ static int wait_stop(pid_t tid, int *status, int64_t timeout_ns)
 			return -1;
 		if (mono_ns() > end) {
 			errno = ETIMEDOUT;
+			return -1;
+		}
+		/* killed: a group leader's death is reported only once its other threads, traced
+		 * by us too, are reaped; it shows as a zombie meanwhile */
+		if (n % 256 == 255 && thread_dead(tid)) {
+			errno = ESRCH;
 			return -1;
 		}
 		struct timespec ts = {0, 20000};
@@ -593,9 +618,9 @@ static int no_restart(pid_t pid, pid_t tid)
 	return 0;
 }
 
-/* dlopen(@lib) (or the handle of the loaded one) and dlsym(@name) in the thread of @j. */
-static int lib_sym(struct inj *j, pid_t pid, const char *lib, int noload, const char *name,
-		   uintptr_t *out, struct ctr_err *e)
+/* dlopen(@lib) in the thread of @j, then dlsym() of each of the @n @names into @out. */
+static int lib_syms(struct inj *j, pid_t pid, const char *lib, const char *const *names,
+		    uintptr_t *out, int n, struct ctr_err *e)
 {
 	uintptr_t dlopen_a, dlsym_a, path_a, name_a;
 	uint64_t h, sym;
@@ -604,24 +629,27 @@ static int lib_sym(struct inj *j, pid_t pid, const char *lib, int noload, const 
 	if ((ret = target_libc_sym(pid, "dlopen", &dlopen_a, e)) ||
 	    (ret = target_libc_sym(pid, "dlsym", &dlsym_a, e)))
 		return ret;
-	if (!(path_a = inj_put(j, lib, strlen(lib) + 1)) ||
-	    !(name_a = inj_put(j, name, strlen(name) + 1)))
+	if (!(path_a = inj_put(j, lib, strlen(lib) + 1)))
 		return ctr_err_set(e, CTR_EIO, errno, "cannot write into process %d: %s", (int)pid,
 				   strerror(errno));
-	if ((ret = inj_call(j, dlopen_a, path_a, RTLD_NOW | (noload ? RTLD_NOLOAD : 0), &h, e)))
+	if ((ret = inj_call(j, dlopen_a, path_a, RTLD_NOW, &h, e)))
 		return ret;
 	if (!h)
 		return ctr_err_set(e, CTR_ETARGET, 0,
-				   noload ? "libctrace.so is not loaded in process %d"
-					  : "dlopen of libctrace.so failed in process %d (its "
-					    "dependencies, or no static TLS left?)",
+				   "dlopen of libctrace.so failed in process %d (its "
+				   "dependencies, or no static TLS left?)",
 				   (int)pid);
-	if ((ret = inj_call(j, dlsym_a, h, name_a, &sym, e)))
-		return ret;
-	if (!sym)
-		return ctr_err_set(e, CTR_ETARGET, 0, "'%s' is not a libctrace.so of this ctrace",
-				   lib);
-	*out = sym;
+	for (int i = 0; i < n; i++) {
+		if (!(name_a = inj_put(j, names[i], strlen(names[i]) + 1)))
+			return ctr_err_set(e, CTR_EIO, errno, "cannot write into process %d: %s",
+					   (int)pid, strerror(errno));
+		if ((ret = inj_call(j, dlsym_a, h, name_a, &sym, e)))
+			return ret;
+		if (!sym)
+			return ctr_err_set(e, CTR_ETARGET, 0,
+					   "'%s' is not a libctrace.so of this ctrace", lib);
+		out[i] = sym;
+	}
 	return 0;
 }
 
@@ -637,15 +665,17 @@ static const char *start_error(uint64_t code)
 	}
 }
 
-int ctr_attach_start(pid_t pid, const char *lib, const char *conf, struct ctr_attach_stats *st,
-		     struct ctr_err *e)
+int ctr_attach_start(pid_t pid, const char *lib, const char *conf, struct ctr_attach_syms *syms,
+		     struct ctr_attach_stats *st, struct ctr_err *e)
 {
+	static const char *const names[] = {"ctrace__attach_start", "ctrace__attach_quiesce",
+					    "ctrace__attach_stop"};
 	static pid_t tids[MAX_THREADS];
 	static struct inj j;
 	int64_t t0 = mono_ns(), t1, c1;
 	int n = list_threads(pid, tids, MAX_THREADS, NULL, 0), ret;
 	pid_t tid = pick_thread(pid, tids, n);
-	uintptr_t start, conf_a;
+	uintptr_t conf_a, sym[3] = {0, 0, 0};
 	uint64_t rc = 0;
 
 	memset(st, 0, sizeof(*st));
@@ -661,10 +691,12 @@ int ctr_attach_start(pid_t pid, const char *lib, const char *conf, struct ctr_at
 				  strerror(errno));
 		goto restore;
 	}
-	if ((ret = lib_sym(&j, pid, lib, 0, "ctrace__attach_start", &start, e)) == 0 &&
-	    (ret = inj_call(&j, start, conf_a, 0, &rc, e)) == 0 && (int)rc != 0)
+	if ((ret = lib_syms(&j, pid, lib, names, sym, 3, e)) == 0 &&
+	    (ret = inj_call(&j, sym[0], conf_a, 0, &rc, e)) == 0 && (int)rc != 0)
 		ret = ctr_err_set(e, rc == 1 ? CTR_EEXIST : CTR_ETARGET, 0,
 				  "cannot attach to process %d: %s", (int)pid, start_error(rc));
+	syms->quiesce = sym[1];
+	syms->stop = sym[2];
 restore:
 	if (inj_end(&j, e) != 0 && !ret)
 		ret = e ? e->code : CTR_EIO;
@@ -709,9 +741,35 @@ static void leave_preload(pid_t tid, const struct mapping *m)
 	}
 }
 
-/* One try of ctr_attach_stop(): *@rc is what ctrace__attach_stop() returned. */
-static int stop_once(pid_t pid, const char *lib, struct ctr_attach_stats *st, uint64_t *rc,
-		     struct ctr_err *e)
+/* ctrace__attach_quiesce() (@fn) in one thread, the others running: *@rc is what it
+ * returned; the thread's stop time into *@stop_ns. */
+static int quiesce_once(pid_t pid, uintptr_t fn, uint64_t *rc, int64_t *stop_ns, struct ctr_err *e)
+{
+	static pid_t tids[MAX_THREADS];
+	static struct inj j;
+	int n = list_threads(pid, tids, MAX_THREADS, NULL, 0), ret;
+	pid_t tid = pick_thread(pid, tids, n);
+	int64_t t0 = mono_ns();
+
+	*rc = 0;
+	if ((ret = stop_thread(pid, tid, e)) != 0)
+		return ret == CTR_ENOTFOUND ? ctr_err_set(e, ret, ESRCH, "no process %d", (int)pid)
+					    : ret;
+	if ((ret = inj_begin(&j, tid, e)) == 0) {
+		ret = inj_call(&j, fn, 0, 0, rc, e);
+		if (inj_end(&j, e) != 0 && !ret)
+			ret = e ? e->code : CTR_EIO;
+	}
+	ptrace(PTRACE_DETACH, tid, NULL, NULL);
+	*stop_ns = mono_ns() - t0;
+	if (!ret && (int)*rc != 0)
+		ret = ctr_err_set(e, CTR_ENOTFOUND, 0, "process %d is not recording", (int)pid);
+	return ret;
+}
+
+/* One try of ctr_attach_stop()'s second call: *@rc is what ctrace__attach_stop() returned. */
+static int stop_once(pid_t pid, const char *lib, uintptr_t stop, struct ctr_attach_stats *st,
+		     uint64_t *rc, struct ctr_err *e)
 {
 	static pid_t tids[MAX_THREADS];
 	static int stopped[MAX_THREADS];
@@ -720,7 +778,6 @@ static int stop_once(pid_t pid, const char *lib, struct ctr_attach_stats *st, ui
 	struct stat ls;
 	int64_t t0 = mono_ns();
 	int n = 0, ret = 0, k = 0;
-	uintptr_t stop;
 
 	*rc = 0;
 	memset(st, 0, sizeof(*st));
@@ -756,8 +813,7 @@ static int stop_once(pid_t pid, const char *lib, struct ctr_attach_stats *st, ui
 	}
 	if ((ret = inj_begin(&j, tids[k], e)) != 0)
 		goto out;
-	if ((ret = lib_sym(&j, pid, lib, 1, "ctrace__attach_stop", &stop, e)) == 0 &&
-	    (ret = inj_call(&j, stop, 0, 0, rc, e)) == 0 && (int)*rc != 0 && (int)*rc != 4)
+	if ((ret = inj_call(&j, stop, 0, 0, rc, e)) == 0 && (int)*rc != 0 && (int)*rc != 4)
 		ret = ctr_err_set(e, CTR_ENOTFOUND, 0, "process %d is not recording", (int)pid);
 	if (inj_end(&j, e) != 0 && !ret)
 		ret = e ? e->code : CTR_EIO;
@@ -772,15 +828,22 @@ out:
 	return ret;
 }
 
-int ctr_attach_stop(pid_t pid, const char *lib, void (*between)(void *), void *arg,
-		    struct ctr_attach_stats *st, struct ctr_err *e)
+int ctr_attach_stop(pid_t pid, const char *lib, const struct ctr_attach_syms *syms,
+		    void (*between)(void *), void *arg, struct ctr_attach_stats *st,
+		    struct ctr_err *e)
 {
-	int64_t t0 = mono_ns(), longest = 0;
+	int64_t t0 = mono_ns(), longest = 0, q_ns = 0;
 	uint64_t rc = 0;
 	int ret;
 
 	for (int tries = 0;; tries++) {
-		ret = stop_once(pid, lib, st, &rc, e);
+		/* again at each try: a thread that was looking at new objects when stopped may
+		 * have patched them after the last quiesce */
+		ret = quiesce_once(pid, syms->quiesce, &rc, &q_ns, e);
+		if (!ret)
+			ret = stop_once(pid, lib, syms->stop, st, &rc, e);
+		if (q_ns > longest)
+			longest = q_ns;
 		if (st->stop_ns > longest)
 			longest = st->stop_ns;
 		if (ret || (int)rc != 4)

@@ -31,6 +31,13 @@ struct ctr_attach_stats {
 	int n_threads;	  /* threads stopped (detach stops them all) */
 };
 
+/* The preload's entry points in the process, found at the start while the program runs on
+ * (its loader's locks free), so that the detach, with every thread stopped, looks nothing up. */
+struct ctr_attach_syms {
+	uintptr_t quiesce; /* ctrace__attach_quiesce(): hooks back on glibc's, others running */
+	uintptr_t stop;	   /* ctrace__attach_stop(): streams closed, every thread stopped */
+};
+
 /*
  * Checks that process @pid can be attached with preload @lib, in this order, each with its own
  * code (docs/errors.md): it exists (CTR_ENOTFOUND), it is not a zombie or exiting
@@ -49,19 +56,22 @@ int ctr_attach_check(pid_t pid, const char *lib, struct ctr_attach_info *info, s
  * ptrace_scope when Yama is the reason (CTR_EPERM). Fills @st. 0 or a negative CTR_E* code;
  * on failure the process runs on as it was (the library may stay mapped, dormant).
  */
-int ctr_attach_start(pid_t pid, const char *lib, const char *conf, struct ctr_attach_stats *st,
-		     struct ctr_err *e);
+int ctr_attach_start(pid_t pid, const char *lib, const char *conf, struct ctr_attach_syms *syms,
+		     struct ctr_attach_stats *st, struct ctr_err *e);
 
 /*
- * Ends the recording started by ctr_attach_start(): stops every thread outside the preload,
- * injects ctrace__attach_stop() into one (the hook slots go back to glibc's no-ops, every
- * thread's stream is closed) and lets them all go. While a thread is inside one of the
- * recorder's slow paths it is let go and the call made again, @between(@arg) (may be NULL)
- * called meanwhile: a thread waiting for ring space or a snapshot needs the drainer to go on.
- * 0 or a negative CTR_E* code.
+ * Ends the recording started by ctr_attach_start() in two injections. First, into one thread
+ * with the others running (as at the start), ctrace__attach_quiesce(): the hook, dlopen and
+ * dlsym slots go back to glibc's, which takes the loader's locks, so no thread may be stopped
+ * holding them. Then every thread is stopped outside the preload and ctrace__attach_stop() is
+ * injected into one (every thread's stream closed; no lock a stopped thread could hold) and
+ * all are let go. While a thread is inside one of the recorder's slow paths it is let go and
+ * both calls are made again, @between(@arg) (may be NULL) called meanwhile: a thread waiting
+ * for ring space or a snapshot needs the drainer to go on. 0 or a negative CTR_E* code.
  */
-int ctr_attach_stop(pid_t pid, const char *lib, void (*between)(void *), void *arg,
-		    struct ctr_attach_stats *st, struct ctr_err *e);
+int ctr_attach_stop(pid_t pid, const char *lib, const struct ctr_attach_syms *syms,
+		    void (*between)(void *), void *arg, struct ctr_attach_stats *st,
+		    struct ctr_err *e);
 
 /*
  * The lock that makes one attach at a time per process: /tmp/ctrace-UID/attach-PID, held

@@ -5,10 +5,12 @@
  * "go N" makes each of the WORKERS worker threads (3 by default, argv[1] to change) call
  * work_a() and work_b() N times, the last one also sending itself SIGUSR1 every 100
  * iterations (handled by on_usr1()); each command is answered on stdout once done, with the
- * calls counted so far. "spin" starts the workers calling work_a() in bursts of 100 with
- * 100 us naps until "stop" (bench). "quit" ends with status 3. The output does not depend on
- * tracing.
+ * calls counted so far. "spin [US]" starts the workers calling work_a() in bursts of 100
+ * with US (100) us naps until "stop" (bench). "dl FILE SYM N" dlopens FILE (once: dlopen counts)
+ * and calls its void SYM(int) N times from the main thread. "quit" ends with status 3. The output
+ * does not depend on tracing.
  */
+#include <dlfcn.h>
 #include <errno.h>
 #include <pthread.h>
 #include <semaphore.h>
@@ -24,6 +26,7 @@ static int workers = 3;
 static sem_t go_sem[256], done_sem;
 static volatile long go_n;
 static volatile int spinning, quitting;
+static volatile long nap_us = 100;
 static long count_a, count_b;
 static volatile sig_atomic_t usr1;
 
@@ -75,7 +78,7 @@ static void *worker_main(void *arg)
 		if (quitting)
 			break;
 		while (spinning) { /* a busy server: bursts of calls, short naps */
-			struct timespec nap = {0, 100000};
+			struct timespec nap = {nap_us / 1000000, nap_us % 1000000 * 1000};
 
 			for (int k = 0; k < 100; k++)
 				acc += work_a(acc);
@@ -121,7 +124,8 @@ __attribute__((noinline)) int handle(const char *cmd)
 		for (int i = 0; i < workers; i++)
 			sem_wait(&done_sem);
 		printf("done a=%ld b=%ld usr1=%d\n", count_a, count_b, (int)usr1);
-	} else if (!strcmp(cmd, "spin")) {
+	} else if (!strncmp(cmd, "spin", 4)) {
+		nap_us = cmd[4] == ' ' ? atol(cmd + 5) : 100;
 		go_n = 0;
 		spinning = 1;
 		for (int i = 0; i < workers; i++)
@@ -132,6 +136,19 @@ __attribute__((noinline)) int handle(const char *cmd)
 		for (int i = 0; i < workers; i++)
 			sem_wait(&done_sem);
 		printf("stopped\n");
+	} else if (!strncmp(cmd, "dl ", 3)) {
+		char file[256], sym[64];
+		long n;
+		void *h;
+		void (*f)(int) = NULL;
+
+		if (sscanf(cmd + 3, "%255s %63s %ld", file, sym, &n) != 3)
+			return 0;
+		if ((h = dlopen(file, RTLD_NOW)))
+			f = (void (*)(int))dlsym(h, sym);
+		for (long i = 0; f && i < n; i++)
+			f((int)i);
+		printf("dl %s %s\n", sym, f ? "called" : "missing");
 	} else if (!strcmp(cmd, "quit")) {
 		return 1;
 	}
