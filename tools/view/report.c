@@ -110,8 +110,8 @@ static void print_base(FILE *out, const struct ctr_run *run, uint32_t thread, ui
 static void print_flat_head(FILE *out, int sched)
 {
 	if (sched) /* --sched: the total split into time on and off the CPU */
-		fprintf(out, "%10s %10s %10s %10s %10s ", "calls", "total", "self", "on-cpu",
-			"off-cpu");
+		fprintf(out, "%10s %10s %10s %10s %10s %10s ", "calls", "total", "self", "on-cpu",
+			"off-cpu", "preempted");
 	else
 		fprintf(out, "%10s %10s %10s ", "calls", "total", "self");
 	fprintf(out, "%10s %10s %10s %7s %7s  %s\n", "avg", "min", "max", "total%", "self%",
@@ -137,6 +137,12 @@ static void print_flat_row(FILE *out, const struct ctr_run *run, const struct ct
 			   p->total_ns > p->offcpu_ns ? p->total_ns - p->offcpu_ns : 0);
 		ctr_fmt_ns(off, sizeof(off), p->offcpu_ns);
 		fprintf(out, "%10s %10s ", on, off);
+		if (p->preempted_calls) {
+			ctr_fmt_count(off, sizeof(off), p->preempted_calls);
+			fprintf(out, "%10s ", off);
+		} else {
+			fprintf(out, "%10s ", "-");
+		}
 	}
 	fprintf(out, "%10s %10s %10s %6.1f%% %6.1f%%  %s\n", t[3], t[4], t[5],
 		pct(p->total_ns, base), pct(p->self_ns, base),
@@ -176,6 +182,7 @@ static int flat_table(FILE *out, const struct ctr_run *run, const struct ctr_rep
 		fprintf(out, "no function matches '%s'\n", o->function);
 	else if (shown < matched)
 		fprintf(out, "... %zu more (--top 0 shows all)\n", matched - shown);
+	ctr_report_preempted_note(out, run, rows, n);
 done:
 	free(rows);
 	return 0;
@@ -838,6 +845,7 @@ static json_t *func_json(const struct ctr_run *run, const struct ctr_prof_entry 
 		jset(j, "offcpu_ns", json_integer((json_int_t)p->offcpu_ns));
 		jset(j, "offcpu_self_ns", json_integer((json_int_t)p->offcpu_self_ns));
 		jset(j, "preempt_ns", json_integer((json_int_t)p->preempt_ns));
+		jset(j, "preempted_calls", json_integer((json_int_t)p->preempted_calls));
 	}
 	if (thread == CTR_NONE && ctr_report_lat_json(j, run, p->function)) {
 		json_decref(j);
@@ -986,6 +994,7 @@ static json_t *tree_node_json(const struct ctr_run *run, const struct ctr_report
 		     json_integer((json_int_t)ctr_report_oncpu_ns(nd, o->raw_times)));
 		jset(j, "offcpu_ns", json_integer((json_int_t)nd->offcpu_ns));
 		jset(j, "preempt_ns", json_integer((json_int_t)nd->preempt_ns));
+		jset(j, "preempted_calls", json_integer((json_int_t)nd->preempted_calls));
 	}
 	if (nd->hist_size) { /* the node's own latency distribution */
 		jset(j, "p50_ns", json_integer((json_int_t)nd->p50_ns));
