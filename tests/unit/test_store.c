@@ -1297,6 +1297,43 @@ Test(store, pgsql_same_ids_from_four_processes)
 	ctr_store_close(s);
 }
 
+/* A PostgreSQL store of schema 5 (before nodes.preempted_calls) upgrades on open: its runs
+ * load with none, new runs keep theirs. */
+Test(store, pgsql_schema_5_store_upgrades)
+{
+	struct ctr_store *s;
+	struct ctr_run *r, *got = NULL;
+	PGconn *c;
+	PGresult *res;
+
+	if (skip_b(B_PGSQL))
+		return;
+	s = open_b(B_PGSQL, "schema5");
+	r = simple_run("old-1", 10);
+	r->nodes[0].preempted_calls = 1;
+	save_ok(s, r);
+	ctr_store_close(s);
+	c = PQconnectdb(conn_for(B_PGSQL, "schema5"));
+	cr_assert_eq(PQstatus(c), CONNECTION_OK);
+	res = PQexec(c, "ALTER TABLE ctrace.nodes DROP COLUMN preempted_calls;"
+			"UPDATE ctrace.schema_version SET version = 5");
+	cr_assert_eq(PQresultStatus(res), PGRES_COMMAND_OK, "%s", PQerrorMessage(c));
+	PQclear(res);
+	PQfinish(c);
+	cr_assert_eq(ctr_store_open(&s, conn_for(B_PGSQL, "schema5"), NULL), 0);
+	cr_assert_eq(ctr_store_load(s, "old-1", 0, &got, NULL), 0);
+	cr_assert_eq(got->nodes[0].preempted_calls, 0);
+	cr_assert_eq(got->nodes[0].calls, r->nodes[0].calls);
+	ctr_run_free(got);
+	snprintf(r->id, sizeof(r->id), "new-1");
+	save_ok(s, r);
+	cr_assert_eq(ctr_store_load(s, "new-1", 0, &got, NULL), 0);
+	cr_assert_eq(got->nodes[0].preempted_calls, 1);
+	ctr_run_free(got);
+	ctr_store_close(s);
+	ctr_run_free(r);
+}
+
 /* The schema is documented and queryable with psql; a newer schema version is refused. */
 Test(store, pgsql_schema_version_and_queryable)
 {

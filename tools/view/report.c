@@ -863,13 +863,14 @@ static json_t *func_json(const struct ctr_run *run, const struct ctr_prof_entry 
 
 /* What a pruned answer (opts prune_px) merged: @n entries of @calls calls. */
 struct pruned {
-	uint64_t n, calls, total, self, offcpu, preempt;
+	uint64_t n, calls, total, self, offcpu, preempt, preempted_calls;
 };
 
 static void pruned_add(struct pruned *p, uint64_t calls, uint64_t total, uint64_t self,
-		       uint64_t offcpu, uint64_t preempt)
+		       uint64_t offcpu, uint64_t preempt, uint64_t preempted_calls)
 {
 	p->n++;
+	p->preempted_calls += preempted_calls;
 	p->calls += calls;
 	p->total += total;
 	p->self += self;
@@ -896,6 +897,7 @@ static json_t *pruned_json(const struct ctr_run *run, const struct pruned *p, co
 		     json_integer((json_int_t)(p->total > p->offcpu ? p->total - p->offcpu : 0)));
 		jset(j, "offcpu_ns", json_integer((json_int_t)p->offcpu));
 		jset(j, "preempt_ns", json_integer((json_int_t)p->preempt));
+		jset(j, "preempted_calls", json_integer((json_int_t)p->preempted_calls));
 	}
 	return j;
 }
@@ -931,7 +933,7 @@ static json_t *functions_json(const struct ctr_run *run, const struct ctr_report
 			break;
 		if (rows[i].total_ns < min_total) {
 			pruned_add(&other, rows[i].calls, rows[i].self_ns, rows[i].self_ns,
-				   rows[i].offcpu_self_ns, 0);
+				   rows[i].offcpu_self_ns, 0, rows[i].preempted_calls);
 			continue;
 		}
 		if (json_array_append_new(arr, func_json(run, &rows[i], base, thread))) {
@@ -1073,7 +1075,7 @@ static json_t *tree_json(struct tree_json_ctx *c, uint32_t first, unsigned depth
 			if (o->prune_px)
 				pruned_add(&c->st[sp - 1].other, nd->calls,
 					   n_total(nd, o->raw_times), n_self(nd, o->raw_times),
-					   nd->offcpu_ns, nd->preempt_ns);
+					   nd->offcpu_ns, nd->preempt_ns, nd->preempted_calls);
 			continue;
 		}
 		if (!(j = tree_node_json(c->run, o, c->ai, k)) || json_array_append_new(arr, j))
