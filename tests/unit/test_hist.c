@@ -288,6 +288,27 @@ Test(latency, excluded_calls_left_out)
 	}
 }
 
+/* Histogram mode, a function with one call kept in (node 0, 1 us) and a node whose calls were
+ * all left out (node 1, 5 ms): the function's percentiles are the kept call's, also where the
+ * estimate is the function's exact largest value (the clamp is over node 0 alone). */
+Test(latency, excluded_node_does_not_bound_the_function)
+{
+	struct ctr_run *r = lat_run();
+	struct ctr_lat *l = NULL;
+
+	r->nodes[0].min_ns = r->nodes[0].max_ns = 1000;
+	cr_assert_eq(ctr_lat_open(&l, (uint64_t)1 << 30), 0); /* histograms from the start */
+	ctr_lat_add(l, 0, 1000);
+	for (int i = 0; i < 3; i++)
+		ctr_lat_add_excluded(l, 1, 5000000);
+	cr_assert_eq(ctr_lat_finish(l, r, NULL), 0);
+	cr_assert_eq(r->functions[0].p50_ns, 1000);
+	cr_assert_eq(r->functions[0].p999_ns, 1000);
+	cr_assert_eq(r->nodes[1].p50_ns, 5000000);
+	ctr_lat_free(l);
+	ctr_run_free(r);
+}
+
 /* A store of schema 1 (before the latency columns) opens, upgrades, and its runs load with
  * no percentiles. */
 Test(latency, sqlite_schema_1_store_upgrades)

@@ -322,8 +322,10 @@ static int hist_one(struct target t, const struct entry *en, size_t n, uint64_t 
 	return store_hist(t, scratch, nb);
 }
 
+/* Each node's (or with @functions each function's) figures from the sorted entries. The node
+ * pass marks in @kept the nodes with a call not left out. */
 static int hist_pass(struct ctr_lat *l, struct ctr_run *run, int functions, const uint64_t *fmin,
-		     const uint64_t *fmax, struct ctr_hist_bucket *scratch)
+		     const uint64_t *fmax, unsigned char *kept, struct ctr_hist_bucket *scratch)
 {
 	int ret;
 
@@ -342,32 +344,50 @@ static int hist_pass(struct ctr_lat *l, struct ctr_run *run, int functions, cons
 		uint64_t mn = functions ? fmin[id] : run->nodes[id].min_ns,
 			 mx = functions ? fmax[id] : run->nodes[id].max_ns;
 
+		if (kept && m > i)
+			kept[id] = 1;
+
 		if ((ret = hist_one(t, l->cnt + i, (m > i ? m : j) - i, mn, mx, scratch)))
 			return ret;
 	}
 	return 0;
 }
 
-static int hist_finish(struct ctr_lat *l, struct ctr_run *run, struct ctr_hist_bucket *scratch)
+/* Each function's [min, max], the clamp of its histogram estimates (and its exact largest
+ * value): over its nodes with a call not left out (@kept), else over all of them, since its
+ * percentiles are of those calls alone (a node whose calls were all left out has theirs). */
+static void fn_bounds(const struct ctr_run *run, const unsigned char *kept, unsigned char *fk,
+		      uint64_t *fmin, uint64_t *fmax)
 {
-	uint64_t *fmin = calloc(run->n_functions + 1, sizeof(*fmin)),
-		 *fmax = calloc(run->n_functions + 1, sizeof(*fmax));
-	int ret = CTR_ENOMEM;
-
-	if (!fmin || !fmax || tab_pack(l))
-		goto out;
 	for (size_t i = 0; i < run->n_functions; i++)
 		fmin[i] = UINT64_MAX;
+	for (size_t i = 0; i < run->n_nodes; i++)
+		if (kept[i])
+			fk[run->nodes[i].function] = 1;
 	for (size_t i = 0; i < run->n_nodes; i++) {
 		const struct ctr_node *n = &run->nodes[i];
 
+		if (fk[n->function] && !kept[i])
+			continue;
 		if (n->min_ns < fmin[n->function])
 			fmin[n->function] = n->min_ns;
 		if (n->max_ns > fmax[n->function])
 			fmax[n->function] = n->max_ns;
 	}
-	if ((ret = hist_pass(l, run, 0, NULL, NULL, scratch)))
+}
+
+static int hist_finish(struct ctr_lat *l, struct ctr_run *run, struct ctr_hist_bucket *scratch)
+{
+	uint64_t *fmin = calloc(run->n_functions + 1, sizeof(*fmin)),
+		 *fmax = calloc(run->n_functions + 1, sizeof(*fmax));
+	unsigned char *kept = calloc(run->n_nodes + 1, 1), *fk = calloc(run->n_functions + 1, 1);
+	int ret = CTR_ENOMEM;
+
+	if (!fmin || !fmax || !kept || !fk || tab_pack(l))
 		goto out;
+	if ((ret = hist_pass(l, run, 0, NULL, NULL, kept, scratch)))
+		goto out;
+	fn_bounds(run, kept, fk, fmin, fmax);
 	/* the same counts keyed by function; duplicates sum up in hist_one */
 	for (size_t i = 0; i < l->n_cnt; i++) {
 		uint64_t node = l->cnt[i].key >> ID_SHIFT;
@@ -375,10 +395,12 @@ static int hist_finish(struct ctr_lat *l, struct ctr_run *run, struct ctr_hist_b
 		l->cnt[i].key = ((uint64_t)run->nodes[node].function << ID_SHIFT) |
 				(l->cnt[i].key & ((EXCL_BIT << 1) - 1));
 	}
-	ret = hist_pass(l, run, 1, fmin, fmax, scratch);
+	ret = hist_pass(l, run, 1, fmin, fmax, NULL, scratch);
 out:
 	free(fmin);
 	free(fmax);
+	free(kept);
+	free(fk);
 	return ret;
 }
 
