@@ -196,6 +196,8 @@ static const char *const migrations[] = {
     "CREATE TABLE IF NOT EXISTS ctrace.run_aux ("
     " run bigint NOT NULL REFERENCES ctrace.runs (pk) ON DELETE CASCADE,"
     " name text NOT NULL, data bytea NOT NULL, PRIMARY KEY (run, name));",
+    /* 5 -> 6: calls left out of min/max and the percentiles (--sched: preempted, stalled) */
+    "ALTER TABLE ctrace.nodes ADD COLUMN preempted_calls bigint NOT NULL DEFAULT 0;",
 };
 
 #define PG_SCHEMA_VERSION ((int)(sizeof(migrations) / sizeof(migrations[0])))
@@ -932,6 +934,7 @@ static void row_node(struct cbuf *b, const struct ctr_run *r, size_t i)
 	cb_lat(b, n->p50_ns, n->p90_ns, n->p99_ns, n->p999_ns, n->hist, n->hist_size);
 	cb_i64(b, (int64_t)n->offcpu_ns);
 	cb_i64(b, (int64_t)n->preempt_ns);
+	cb_i64(b, (int64_t)n->preempted_calls);
 }
 
 static void row_attr(struct cbuf *b, const struct ctr_run *r, size_t i)
@@ -1036,7 +1039,7 @@ static int pg_save_end(struct ctr_store *s, const struct ctr_run *r, struct ctr_
 			     "COPY ctrace.nodes (run, id, parent, thread, function, calls, "
 			     "total_ns, self_ns, min_ns, max_ns, raw_total_ns, raw_self_ns, "
 			     "raw_min_ns, raw_max_ns, p50_ns, p90_ns, p99_ns, p999_ns, hist, "
-			     "offcpu_ns, preempt_ns) FROM STDIN",
+			     "offcpu_ns, preempt_ns, preempted_calls) FROM STDIN",
 			     r->n_nodes, r, row_node, e)) < 0 ||
 	    (ret = copy_rows(q, "COPY ctrace.attrs (run, idx, node, key, value, count) FROM STDIN",
 			     r->n_attrs, r, row_attr, e)) < 0)
@@ -1215,6 +1218,7 @@ static void load_nodes(const PGresult *res, struct ctr_run *r, int *fail)
 		d->raw_max_ns = g_u64(res, i, 12);
 		d->offcpu_ns = g_u64(res, i, 18);
 		d->preempt_ns = g_u64(res, i, 19);
+		d->preempted_calls = g_u64(res, i, 20);
 		g_lat(res, i, 13, &d->p50_ns, &d->p90_ns, &d->p99_ns, &d->p999_ns, &d->hist,
 		      &d->hist_size, fail);
 	}
@@ -1295,7 +1299,7 @@ static const struct {
      load_threads, 0},
     {"SELECT id, parent, thread, function, calls, total_ns, self_ns, min_ns, max_ns, "
      "raw_total_ns, raw_self_ns, raw_min_ns, raw_max_ns, p50_ns, p90_ns, p99_ns, p999_ns, hist, "
-     "offcpu_ns, preempt_ns FROM ctrace.nodes WHERE run = $1 "
+     "offcpu_ns, preempt_ns, preempted_calls FROM ctrace.nodes WHERE run = $1 "
      "ORDER BY id",
      load_nodes, 0},
     {"SELECT node, key, value, count FROM ctrace.attrs WHERE run = $1 ORDER BY idx", load_attrs, 0},

@@ -341,12 +341,14 @@ static void functions_json(json_t *o, const struct ctr_run *r, int *fail)
 
 /* The node columns, in the order of the compact rows. */
 static const char *const node_columns[] = {
-    "id",     "parent", "thread",	"function",    "calls",	     "total_ns",   "self_ns",
-    "min_ns", "max_ns", "raw_total_ns", "raw_self_ns", "raw_min_ns", "raw_max_ns", "p50_ns",
-    "p90_ns", "p99_ns", "p999_ns",	"hist",	       "offcpu_ns",  "preempt_ns"};
+    "id",	  "parent",	"thread",	  "function",	  "calls",	 "total_ns",
+    "self_ns",	  "min_ns",	"max_ns",	  "raw_total_ns", "raw_self_ns", "raw_min_ns",
+    "raw_max_ns", "p50_ns",	"p90_ns",	  "p99_ns",	  "p999_ns",	 "hist",
+    "offcpu_ns",  "preempt_ns", "preempted_calls"};
 #define N_NODE_COLS (sizeof(node_columns) / sizeof(node_columns[0]))
 #define N_NODE_COLS_V2 13 /* before the latency columns */
 #define N_NODE_COLS_V3 18 /* before the off-CPU columns */
+#define N_NODE_COLS_V4 20 /* before preempted_calls */
 
 static void node_values(const struct ctr_node *n, json_t *v[N_NODE_COLS])
 {
@@ -364,6 +366,7 @@ static void node_values(const struct ctr_node *n, json_t *v[N_NODE_COLS])
 	v[17] = js_hist(n->hist, n->hist_size);
 	v[18] = js_u64(n->offcpu_ns);
 	v[19] = js_u64(n->preempt_ns);
+	v[20] = js_u64(n->preempted_calls);
 }
 
 static void nodes_json(json_t *o, const struct ctr_run *r, int rows, int *fail)
@@ -812,7 +815,7 @@ static void parse_nodes(struct jparse *p, json_t *o, struct ctr_run *r)
 
 		/* rows written before latency percentiles have the first 13 columns */
 		if (rows && ncol != N_NODE_COLS && ncol != N_NODE_COLS_V2 &&
-		    ncol != N_NODE_COLS_V3) {
+		    ncol != N_NODE_COLS_V3 && ncol != N_NODE_COLS_V4) {
 			jbad(p, "nodes");
 			break;
 		}
@@ -828,6 +831,8 @@ static void parse_nodes(struct jparse *p, json_t *o, struct ctr_run *r)
 			x->offcpu_ns = (uint64_t)jint_v(p, node_col(el, 18), "nodes");
 			x->preempt_ns = (uint64_t)jint_v(p, node_col(el, 19), "nodes");
 		}
+		if (ncol > 20) /* absent (older rows and objects): none left out */
+			x->preempted_calls = (uint64_t)jint_v(p, node_col(el, 20), "nodes");
 	}
 }
 

@@ -106,6 +106,8 @@ static const char *const migrations[] = {
     "CREATE TABLE IF NOT EXISTS run_aux ("
     " run INTEGER NOT NULL REFERENCES runs(pk), name TEXT NOT NULL, data BLOB,"
     " PRIMARY KEY (run, name)) WITHOUT ROWID;",
+    /* 5 -> 6: calls left out of min/max and the percentiles (--sched: preempted, stalled) */
+    "ALTER TABLE nodes ADD COLUMN preempted_calls INTEGER NOT NULL DEFAULT 0;",
 };
 
 #define SQ_SCHEMA_VERSION ((int)(sizeof(migrations) / sizeof(migrations[0])))
@@ -703,6 +705,7 @@ static void bind_node(sqlite3_stmt *st, const struct ctr_run *r, size_t i)
 	bind_lat(st, 15, n->p50_ns, n->p90_ns, n->p99_ns, n->p999_ns, n->hist, n->hist_size);
 	bind_u64(st, 20, n->offcpu_ns);
 	bind_u64(st, 21, n->preempt_ns);
+	bind_u64(st, 22, n->preempted_calls);
 }
 
 static void bind_attr(sqlite3_stmt *st, const struct ctr_run *r, size_t i)
@@ -771,9 +774,9 @@ static int sq_save_end(struct ctr_store *s, const struct ctr_run *r, struct ctr_
 			       "INSERT INTO nodes (run, id, parent, thread, function, calls, "
 			       "total_ns, self_ns, min_ns, max_ns, raw_total_ns, raw_self_ns, "
 			       "raw_min_ns, raw_max_ns, p50_ns, p90_ns, p99_ns, p999_ns, hist, "
-			       "offcpu_ns, preempt_ns) "
+			       "offcpu_ns, preempt_ns, preempted_calls) "
 			       "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, "
-			       "?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21)",
+			       "?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22)",
 			       r->n_nodes, r, bind_node, e)) < 0 ||
 	    (ret = insert_rows(q,
 			       "INSERT INTO attrs (run, idx, node, key, value, count) VALUES "
@@ -957,6 +960,7 @@ static int row_node(sqlite3_stmt *st, struct ctr_run *r, size_t *cap)
 	n->raw_max_ns = col_u64(st, 12);
 	n->offcpu_ns = col_u64(st, 18);
 	n->preempt_ns = col_u64(st, 19);
+	n->preempted_calls = col_u64(st, 20);
 	return col_lat(st, 13, &n->p50_ns, &n->p90_ns, &n->p99_ns, &n->p999_ns, &n->hist,
 		       &n->hist_size);
 }
@@ -1074,7 +1078,7 @@ static int sq_load(struct ctr_store *s, const char *id, unsigned what, struct ct
 			     "SELECT id, parent, thread, function, calls, total_ns, "
 			     "self_ns, min_ns, max_ns, raw_total_ns, raw_self_ns, raw_min_ns, "
 			     "raw_max_ns, p50_ns, p90_ns, p99_ns, p999_ns, hist, offcpu_ns, "
-			     "preempt_ns FROM nodes WHERE run = ?1 ORDER BY id",
+			     "preempt_ns, preempted_calls FROM nodes WHERE run = ?1 ORDER BY id",
 			     r, row_node, e)) < 0 ||
 	    (ret = load_rows(q, pk,
 			     "SELECT node, key, value, count FROM attrs WHERE run = ?1 "

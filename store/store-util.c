@@ -523,6 +523,7 @@ int ctr_run_equal(const struct ctr_run *a, const struct ctr_run *b)
 		    x->raw_total_ns != y->raw_total_ns || x->raw_self_ns != y->raw_self_ns ||
 		    x->raw_min_ns != y->raw_min_ns || x->raw_max_ns != y->raw_max_ns ||
 		    x->offcpu_ns != y->offcpu_ns || x->preempt_ns != y->preempt_ns ||
+		    x->preempted_calls != y->preempted_calls ||
 		    !lat_eq(x->p50_ns, x->p90_ns, x->p99_ns, x->p999_ns, x->hist, x->hist_size,
 			    y->p50_ns, y->p90_ns, y->p99_ns, y->p999_ns, y->hist, y->hist_size))
 			return 0;

@@ -97,6 +97,12 @@ struct ctr_node {
 	 * while it was runnable (involuntary), the rest blocked or sleeping. Not compensated: the
 	 * on-CPU time is total_ns - offcpu_ns (at least 0). */
 	uint64_t offcpu_ns, preempt_ns;
+	/* --sched: calls whose wall time was more than half preempted (involuntary off-CPU) or
+	 * spent in the recorder (a ring-full wait, a window change): counted in calls, total and
+	 * self, but left out of min/max and the percentiles unless committed with
+	 * --keep-preempted (run metadata preempted_calls says which), or unless every timed call
+	 * of the node was one (then min/max/percentiles are theirs). At most calls. */
+	uint64_t preempted_calls;
 };
 
 /* An attribute seen on a span node (distinct node/key/value, with how often). */

@@ -32,6 +32,7 @@
 #include "store/store.h"
 #include "tools/ingest/commit.h"
 #include "tools/ingest/invariants.h"
+#include "tools/ingest/sched.h"
 #include "tools/view/report.h"
 
 #define PID 4242
@@ -1655,4 +1656,226 @@ Test(commit, libcall_named_by_maps)
 	check_invariants(r);
 	ctr_run_free(r);
 	free(b);
+}
+
+/* ---- --sched: calls more than half preempted or in the recorder (issue 25, item 1) ---- */
+
+#define MONO0 5000000000ll /* the process's CLOCK_MONOTONIC at start_ticks */
+
+/* p-PID-0.meta with no calibration and start_mono_ns, so that sched.raw's switches map to run
+ * time (mono MONO0 + t is t ns), and sched.raw with @n switches of the main thread at run
+ * times @t (ns) of kinds @k. */
+static void write_sched_run(const uint64_t *t, const uint32_t *k, size_t n)
+{
+	unsigned char hdr[CTR_SCHED_HDR_SIZE] = {0}, rec[CTR_SCHED_REC_SIZE];
+	uint16_t v = CTR_SCHED_VERSION, hs = CTR_SCHED_HDR_SIZE;
+	uint32_t rs = CTR_SCHED_REC_SIZE, cpu = 0;
+	int32_t pid = PID;
+	char name[64], path[1024];
+	int fd;
+
+	write_run_meta();
+	snprintf(name, sizeof(name), "p-%d-0.meta", PID);
+	write_text(name,
+		   "ctrace-proc 1\npid=%d\nppid=1\ngen=0\nexe=/tmp/prog\ncommand=./prog\n"
+		   "clock=tsc\nticks_per_sec=1000000000\nstart_ticks=%llu\nstart_real_ns=%lld\n"
+		   "start_mono_ns=%lld\nexit_status=0\n",
+		   PID, T0, REAL0, MONO0);
+	snprintf(name, sizeof(name), "p-%d-0.maps", PID);
+	write_text(name, "%s", "");
+	snprintf(path, sizeof(path), "%s/%s", rundir, CTR_SCHED_FILE);
+	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+	cr_assert_geq(fd, 0);
+	memcpy(hdr, CTR_SCHED_MAGIC, 8);
+	memcpy(hdr + 8, &v, 2);
+	memcpy(hdr + 10, &hs, 2);
+	memcpy(hdr + 12, &rs, 4);
+	cr_assert_eq(write(fd, hdr, sizeof(hdr)), (ssize_t)sizeof(hdr));
+	for (size_t i = 0; i < n; i++) {
+		uint64_t mono = (uint64_t)MONO0 + t[i];
+
+		memcpy(rec, &mono, 8);
+		memcpy(rec + 8, &pid, 4);
+		memcpy(rec + 12, &pid, 4);
+		memcpy(rec + 16, &cpu, 4);
+		memcpy(rec + 20, &k[i], 4);
+		cr_assert_eq(write(fd, rec, sizeof(rec)), (ssize_t)sizeof(rec));
+	}
+	close(fd);
+}
+
+/*
+ * main [0,100000] calls, times in ns:
+ *   a 100, 200, 300, and [1000,11000] preempted 1100-10900 (9800 of 10000: left out);
+ *   c [30000,40000] preempted 30100-39900: c's only call, left out, so c's figures are its;
+ *   f [50000,50400] of which 300 in the recorder right after its enter (a ring-full wait:
+ *     stalled, left out; compensated 100), and f [51000,51100];
+ *   b [60000,70000] blocked 60100-69900: voluntary off-CPU is a wait, not an outlier: kept.
+ * main is preempted 19600 of 100000 and 300 in the recorder: kept.
+ */
+static void write_preempt_run(void)
+{
+	static const uint64_t t[] = {1100, 10900, 30100, 39900, 60100, 69900};
+	static const uint32_t k[] = {CTR_SCHED_PREEMPT, CTR_SCHED_IN,  CTR_SCHED_PREEMPT,
+				     CTR_SCHED_IN,	CTR_SCHED_OUT, CTR_SCHED_IN};
+	struct evbuf *b = ev_new();
+
+	write_sched_run(t, k, 6);
+	ev_enter(b, A_MAIN, 0);
+	ev_call(b, A_A, 100, 200);
+	ev_call(b, A_A, 300, 500);
+	ev_call(b, A_A, 600, 900);
+	ev_call(b, A_A, 1000, 11000);
+	ev_call(b, A_C, 30000, 40000);
+	ev_enter(b, A_F, 50000);
+	ev_tracer(b, 300);
+	ev_exit(b, 50400);
+	ev_call(b, A_F, 51000, 51100);
+	ev_call(b, A_B, 60000, 70000);
+	ev_exit(b, 100000);
+	ev_write_file(b, PID, "prog", EV_CLOSED, 0, 0);
+	free(b);
+}
+
+/* Commits the run directory into a new memory store, with or without --keep-preempted. */
+static struct ctr_run *commit_preempt(int keep_preempted)
+{
+	struct ctr_commit_opts o = {.keep = 1, .keep_preempted = keep_preempted};
+	char id[CTR_RUN_ID_MAX] = "";
+	struct ctr_store *s = NULL;
+	struct ctr_run *r = NULL;
+	struct ctr_err e;
+
+	ctr_err_clear(&e);
+	cr_assert_eq(ctr_store_open(&s, "memory:", &e), 0, "%s", e.msg);
+	cr_assert_eq(ctr_commit_dir(s, rundir, &o, id, &e), 0, "%s", e.msg);
+	cr_assert_eq(ctr_store_load(s, run_id, 0, &r, &e), 0, "%s", e.msg);
+	ctr_store_close(s);
+	cr_assert_eq(ctr_run_check(r, NULL, 0, &e), 0, "%s", e.msg);
+	check_invariants(r);
+	return r;
+}
+
+static void assert_pcts(const struct ctr_node *n, uint64_t p50, uint64_t p90, uint64_t p99)
+{
+	cr_expect_eq(n->p50_ns, p50, "node %u p50 %llu, want %llu", n->id,
+		     (unsigned long long)n->p50_ns, (unsigned long long)p50);
+	cr_expect_eq(n->p90_ns, p90, "node %u p90 %llu, want %llu", n->id,
+		     (unsigned long long)n->p90_ns, (unsigned long long)p90);
+	cr_expect_eq(n->p99_ns, p99, "node %u p99 %llu, want %llu", n->id,
+		     (unsigned long long)n->p99_ns, (unsigned long long)p99);
+}
+
+Test(commit, sched_preempted_calls_left_out)
+{
+	struct ctr_run *r;
+	const struct ctr_node *m, *a, *c, *f, *bb;
+	struct ctr_prof_entry pa;
+
+	write_preempt_run();
+	r = commit_preempt(0);
+	cr_assert_str_eq(ctr_run_meta_get(r, "preempted_calls"), "excluded");
+	m = node_at(r, 0, CTR_NONE, A_MAIN);
+	a = node_at(r, 0, m->id, A_A);
+	c = node_at(r, 0, m->id, A_C);
+	f = node_at(r, 0, m->id, A_F);
+	bb = node_at(r, 0, m->id, A_B);
+	/* calls and totals are wall; min/max/percentiles of the calls kept in */
+	assert_node(a, 4, 10600, 10600, 100, 300);
+	assert_raw(a, 10600, 10600, 100, 300);
+	cr_expect_eq(a->preempted_calls, 1);
+	cr_expect_eq(a->preempt_ns, 9800);
+	assert_pcts(a, 200, 300, 300);
+	/* every call left out: its own figures, no sentinel */
+	assert_node(c, 1, 10000, 10000, 10000, 10000);
+	assert_raw(c, 10000, 10000, 10000, 10000);
+	cr_expect_eq(c->preempted_calls, 1);
+	assert_pcts(c, 10000, 10000, 10000);
+	/* the stalled call: 300 of its 400 ns waiting for the recorder */
+	assert_node(f, 2, 200, 200, 100, 100);
+	assert_raw(f, 500, 500, 100, 100);
+	cr_expect_eq(f->preempted_calls, 1);
+	assert_pcts(f, 100, 100, 100);
+	/* blocked, not preempted: an ordinary call */
+	assert_node(bb, 1, 10000, 10000, 10000, 10000);
+	cr_expect_eq(bb->offcpu_ns, 9800);
+	cr_expect_eq(bb->preempted_calls, 0);
+	cr_expect_eq(m->preempted_calls, 0);
+	cr_expect_eq(m->max_ns, 100000 - 300);
+	/* the flat profile: the count and the same min/max; the function's percentiles */
+	pa = prof_of(r, A_A, 0);
+	cr_expect_eq(pa.preempted_calls, 1);
+	cr_expect_eq(pa.min_ns, 100);
+	cr_expect_eq(pa.max_ns, 300);
+	cr_expect_eq(r->functions[fn_of(r, A_A)].p99_ns, 300);
+	pa = prof_of(r, A_C, 0);
+	cr_expect_eq(pa.max_ns, 10000);
+	cr_expect_eq(pa.preempted_calls, 1);
+	ctr_run_free(r);
+}
+
+Test(commit, sched_keep_preempted)
+{
+	struct ctr_run *r;
+	const struct ctr_node *m, *a, *f;
+
+	write_preempt_run();
+	r = commit_preempt(1);
+	cr_assert_str_eq(ctr_run_meta_get(r, "preempted_calls"), "kept");
+	m = node_at(r, 0, CTR_NONE, A_MAIN);
+	a = node_at(r, 0, m->id, A_A);
+	f = node_at(r, 0, m->id, A_F);
+	assert_node(a, 4, 10600, 10600, 100, 10000);
+	assert_raw(a, 10600, 10600, 100, 10000);
+	cr_expect_eq(a->preempted_calls, 1); /* still counted */
+	assert_pcts(a, 200, 10000, 10000);
+	assert_node(f, 2, 200, 200, 100, 100);
+	assert_raw(f, 500, 500, 100, 400);
+	cr_expect_eq(f->preempted_calls, 1);
+	cr_expect_eq(prof_of(r, A_A, 0).max_ns, 10000);
+	cr_expect_eq(r->functions[fn_of(r, A_A)].p99_ns, 10000);
+	ctr_run_free(r);
+}
+
+/* Without --sched nothing is counted or left out, and the metadata does not say so. */
+Test(commit, no_sched_no_preempted_calls)
+{
+	struct ctr_run *r;
+	char path[1024];
+
+	write_preempt_run();
+	snprintf(path, sizeof(path), "%s/%s", rundir, CTR_SCHED_FILE);
+	cr_assert_eq(unlink(path), 0);
+	r = commit_preempt(0);
+	cr_expect_null(ctr_run_meta_get(r, "preempted_calls"));
+	for (size_t i = 0; i < r->n_nodes; i++)
+		cr_expect_eq(r->nodes[i].preempted_calls, 0);
+	cr_expect_eq(prof_of(r, A_A, 0).max_ns, 10000);
+	ctr_run_free(r);
+}
+
+/* The invariant: preempted calls <= calls; min <= avg over the calls kept in. */
+Test(commit, run_check_preempted_calls)
+{
+	struct ctr_run *r;
+	struct ctr_node *a;
+	struct ctr_err e;
+
+	write_preempt_run();
+	r = commit_preempt(0);
+	a = (struct ctr_node *)node_at(r, 0, node_at(r, 0, CTR_NONE, A_MAIN)->id, A_A);
+	a->preempted_calls = a->calls + 1;
+	ctr_err_clear(&e);
+	cr_expect_eq(ctr_run_check(r, NULL, 0, &e), CTR_EINTERNAL);
+	cr_expect(strstr(e.msg, "preempted calls <= calls") != NULL, "%s", e.msg);
+	a->preempted_calls = 1;
+	a->max_ns = 10000;
+	a->min_ns = 3000; /* over the 3 calls kept in, not all 4: 3000 * 3 <= 10600 */
+	ctr_err_clear(&e);
+	cr_expect_eq(ctr_run_check(r, NULL, 0, &e), 0, "%s", e.msg);
+	a->min_ns = 5000; /* 5000 * 3 > 10600 */
+	ctr_err_clear(&e);
+	cr_expect_eq(ctr_run_check(r, NULL, 0, &e), CTR_EINTERNAL);
+	cr_expect(strstr(e.msg, "min <= avg") != NULL, "%s", e.msg);
+	ctr_run_free(r);
 }

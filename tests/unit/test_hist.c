@@ -229,6 +229,86 @@ Test(latency, histogram_mode_for_many_calls)
 	ctr_run_free(r);
 }
 
+/* Calls left out (--sched: preempted or stalled, ctr_lat_add_excluded()): node 0's 1..1000 us
+ * plus 50 ms calls left out keeps node 0's figures; node 1, whose calls are all left out, gets
+ * theirs; the function's are those of node 0's calls only. Exact and histogram mode. */
+Test(latency, excluded_calls_left_out)
+{
+	for (int hist = 0; hist < 2; hist++) {
+		struct ctr_run *r = lat_run();
+		struct ctr_lat *l = NULL;
+		int copies = hist ? (int)(CTR_LAT_EXACT / 1000) + 2 : 1;
+
+		cr_assert_eq(ctr_lat_open(&l, 0), 0);
+		for (int c = 0; c < copies; c++) {
+			for (unsigned i = 0; i < 1000; i++)
+				ctr_lat_add(l, 0, (uint64_t)((i * 7919u) % 1000u + 1) * 1000u);
+			for (int k = 0; k < 20; k++)
+				ctr_lat_add_excluded(l, 0, 50000000);
+		}
+		for (int i = 0; i < 3; i++)
+			ctr_lat_add_excluded(l, 1, 5000000);
+		cr_assert_eq(ctr_lat_finish(l, r, NULL), 0);
+		const uint64_t want[] = {500000, 900000, 990000, 999000};
+		const uint64_t got[] = {r->nodes[0].p50_ns, r->nodes[0].p90_ns, r->nodes[0].p99_ns,
+					r->nodes[0].p999_ns};
+		const uint64_t fgot[] = {r->functions[0].p50_ns, r->functions[0].p90_ns,
+					 r->functions[0].p99_ns, r->functions[0].p999_ns};
+		for (int k = 0; k < 4; k++) {
+			if (!hist) {
+				cr_assert_eq(got[k], want[k], "p%d: %lu", k, got[k]);
+				cr_assert_eq(fgot[k], want[k], "function p%d: %lu", k, fgot[k]);
+			}
+			double err = ((double)got[k] - (double)want[k]) / (double)want[k];
+			double ferr = ((double)fgot[k] - (double)want[k]) / (double)want[k];
+
+			cr_assert(err < 0.004 && err > -0.004, "p%d: %lu vs %lu", k, got[k],
+				  want[k]);
+			cr_assert(ferr < 0.004 && ferr > -0.004, "function p%d: %lu", k, fgot[k]);
+		}
+		cr_assert_eq(r->nodes[1].p50_ns, 5000000);
+		cr_assert_eq(r->nodes[1].p999_ns, 5000000);
+		{ /* the histograms hold only the calls the percentiles are of */
+			struct ctr_hist_bucket *b = NULL;
+			size_t n = 0;
+
+			cr_assert_eq(ctr_hist_decode(r->functions[0].hist,
+						     r->functions[0].hist_size, &b, &n, NULL),
+				     0);
+			cr_assert_eq(ctr_hist_count(b, n), 1000ull * (uint64_t)copies);
+			free(b);
+			cr_assert_eq(
+			    ctr_hist_decode(r->nodes[1].hist, r->nodes[1].hist_size, &b, &n, NULL),
+			    0);
+			cr_assert_eq(ctr_hist_count(b, n), 3);
+			free(b);
+		}
+		ctr_lat_free(l);
+		ctr_run_free(r);
+	}
+}
+
+/* Histogram mode, a function with one call kept in (node 0, 1 us) and a node whose calls were
+ * all left out (node 1, 5 ms): the function's percentiles are the kept call's, also where the
+ * estimate is the function's exact largest value (the clamp is over node 0 alone). */
+Test(latency, excluded_node_does_not_bound_the_function)
+{
+	struct ctr_run *r = lat_run();
+	struct ctr_lat *l = NULL;
+
+	r->nodes[0].min_ns = r->nodes[0].max_ns = 1000;
+	cr_assert_eq(ctr_lat_open(&l, (uint64_t)1 << 30), 0); /* histograms from the start */
+	ctr_lat_add(l, 0, 1000);
+	for (int i = 0; i < 3; i++)
+		ctr_lat_add_excluded(l, 1, 5000000);
+	cr_assert_eq(ctr_lat_finish(l, r, NULL), 0);
+	cr_assert_eq(r->functions[0].p50_ns, 1000);
+	cr_assert_eq(r->functions[0].p999_ns, 1000);
+	cr_assert_eq(r->nodes[1].p50_ns, 5000000);
+	ctr_lat_free(l);
+	ctr_run_free(r);
+}
+
 /* A store of schema 1 (before the latency columns) opens, upgrades, and its runs load with
  * no percentiles. */
 Test(latency, sqlite_schema_1_store_upgrades)
@@ -268,7 +348,9 @@ Test(latency, sqlite_schema_1_store_upgrades)
 				  "ALTER TABLE nodes DROP COLUMN preempt_ns;"
 				  /* and the module load times of schema 4 */
 				  "ALTER TABLE modules DROP COLUMN loaded_ns;"
-				  "ALTER TABLE modules DROP COLUMN unloaded_ns",
+				  "ALTER TABLE modules DROP COLUMN unloaded_ns;"
+				  /* and the preempted calls of schema 6 */
+				  "ALTER TABLE nodes DROP COLUMN preempted_calls",
 				  NULL, NULL, NULL),
 		     SQLITE_OK, "%s", sqlite3_errmsg(db));
 	cr_assert_eq(sqlite3_exec(db, "PRAGMA user_version = 1", NULL, NULL, NULL), SQLITE_OK);

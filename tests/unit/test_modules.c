@@ -98,6 +98,7 @@ Test(modules, sqlite_schema_3_store_upgrades)
 	cr_assert_eq(sqlite3_exec(db,
 				  "ALTER TABLE modules DROP COLUMN loaded_ns;"
 				  "ALTER TABLE modules DROP COLUMN unloaded_ns;"
+				  "ALTER TABLE nodes DROP COLUMN preempted_calls;" /* schema 6 */
 				  "PRAGMA user_version = 3",
 				  NULL, NULL, NULL),
 		     SQLITE_OK, "%s", sqlite3_errmsg(db));

@@ -262,6 +262,7 @@ Test(sched, sqlite_schema_2_store_upgrades, .init = setup, .fini = teardown)
 				  "ALTER TABLE nodes DROP COLUMN preempt_ns;"
 				  "ALTER TABLE modules DROP COLUMN loaded_ns;" /* schema 4 */
 				  "ALTER TABLE modules DROP COLUMN unloaded_ns;"
+				  "ALTER TABLE nodes DROP COLUMN preempted_calls;" /* schema 6 */
 				  "PRAGMA user_version = 2",
 				  NULL, NULL, NULL),
 		     SQLITE_OK, "%s", sqlite3_errmsg(db));

@@ -290,6 +290,7 @@ static struct ctr_run *rich_run(const char *id, int64_t start, uint64_t duration
 		n->raw_max_ns = 9000000000000000000ull;
 		n->offcpu_ns = 50ull * i; /* --sched: off-CPU inside, of that preempted */
 		n->preempt_ns = 10ull * i;
+		n->preempted_calls = i % 3 ? 0 : (uint64_t)i / 2; /* at most calls */
 		if (i == 7) {
 			static const struct ctr_hist_bucket b[] = {{0, 2}, {1000, 5}};
 
@@ -1022,7 +1023,7 @@ Test(store, big_run)
 							0,     0,
 							0,     NULL,
 							0,     0,
-							0};
+							0,     0};
 		save_ok(s, r);
 		cr_assert_eq(ctr_store_load(s, "big-1", CTR_LOAD_TIMELINE, &got, NULL), 0);
 		cr_assert(ctr_run_equal(r, got), "%s", bnames[b]);
@@ -1147,7 +1148,7 @@ Test(store, sqlite_schema_is_queryable)
 					-1, &st, NULL),
 		     SQLITE_OK);
 	cr_assert_eq(sqlite3_step(st), SQLITE_ROW);
-	cr_assert_str_eq((const char *)sqlite3_column_text(st, 0), "5");
+	cr_assert_str_eq((const char *)sqlite3_column_text(st, 0), "6");
 	sqlite3_finalize(st);
 	/* parent NULL for top-level nodes */
 	cr_assert_eq(sqlite3_prepare_v2(db, "SELECT count(*) FROM nodes WHERE parent IS NULL", -1,
@@ -1296,6 +1297,43 @@ Test(store, pgsql_same_ids_from_four_processes)
 	ctr_store_close(s);
 }
 
+/* A PostgreSQL store of schema 5 (before nodes.preempted_calls) upgrades on open: its runs
+ * load with none, new runs keep theirs. */
+Test(store, pgsql_schema_5_store_upgrades)
+{
+	struct ctr_store *s;
+	struct ctr_run *r, *got = NULL;
+	PGconn *c;
+	PGresult *res;
+
+	if (skip_b(B_PGSQL))
+		return;
+	s = open_b(B_PGSQL, "schema5");
+	r = simple_run("old-1", 10);
+	r->nodes[0].preempted_calls = 1;
+	save_ok(s, r);
+	ctr_store_close(s);
+	c = PQconnectdb(conn_for(B_PGSQL, "schema5"));
+	cr_assert_eq(PQstatus(c), CONNECTION_OK);
+	res = PQexec(c, "ALTER TABLE ctrace.nodes DROP COLUMN preempted_calls;"
+			"UPDATE ctrace.schema_version SET version = 5");
+	cr_assert_eq(PQresultStatus(res), PGRES_COMMAND_OK, "%s", PQerrorMessage(c));
+	PQclear(res);
+	PQfinish(c);
+	cr_assert_eq(ctr_store_open(&s, conn_for(B_PGSQL, "schema5"), NULL), 0);
+	cr_assert_eq(ctr_store_load(s, "old-1", 0, &got, NULL), 0);
+	cr_assert_eq(got->nodes[0].preempted_calls, 0);
+	cr_assert_eq(got->nodes[0].calls, r->nodes[0].calls);
+	ctr_run_free(got);
+	snprintf(r->id, sizeof(r->id), "new-1");
+	save_ok(s, r);
+	cr_assert_eq(ctr_store_load(s, "new-1", 0, &got, NULL), 0);
+	cr_assert_eq(got->nodes[0].preempted_calls, 1);
+	ctr_run_free(got);
+	ctr_store_close(s);
+	ctr_run_free(r);
+}
+
 /* The schema is documented and queryable with psql; a newer schema version is refused. */
 Test(store, pgsql_schema_version_and_queryable)
 {
@@ -1316,7 +1354,7 @@ Test(store, pgsql_schema_version_and_queryable)
 	cr_assert_eq(PQstatus(c), CONNECTION_OK);
 	res = PQexec(c, "SELECT version FROM ctrace.schema_version");
 	cr_assert_eq(PQresultStatus(res), PGRES_TUPLES_OK);
-	cr_assert_str_eq(PQgetvalue(res, 0, 0), "5");
+	cr_assert_str_eq(PQgetvalue(res, 0, 0), "6");
 	PQclear(res);
 	res = PQexec(c, "SELECT r.id, f.name, sum(n.self_ns) FROM ctrace.runs r "
 			"JOIN ctrace.functions f ON f.run = r.pk AND f.kind = 1 "
@@ -1327,14 +1365,14 @@ Test(store, pgsql_schema_version_and_queryable)
 	cr_assert_str_eq(PQgetvalue(res, 0, 1), "naïve_函数 span");
 	cr_assert_str_eq(PQgetvalue(res, 0, 2), "14700");
 	PQclear(res);
-	res = PQexec(c, "UPDATE ctrace.schema_version SET version = 6");
+	res = PQexec(c, "UPDATE ctrace.schema_version SET version = 7");
 	cr_assert_eq(PQresultStatus(res), PGRES_COMMAND_OK);
 	PQclear(res);
 	PQfinish(c);
 	ctr_err_clear(&e);
 	cr_assert_eq(ctr_store_open(&s, conn_for(B_PGSQL, "schema"), &e), CTR_EVERSION, "%s",
 		     e.msg);
-	cr_assert(strstr(e.msg, "schema version 6"), "%s", e.msg);
+	cr_assert(strstr(e.msg, "schema version 7"), "%s", e.msg);
 }
 
 Test(store, jsonl_two_processes_save_concurrently)

@@ -156,8 +156,18 @@ int ctr_cli_open_store_read(const char *conn, const char *spec, struct ctr_store
 int ctr_cli_commit(struct ctr_store *s, const char *dir, const struct ctr_commit_opts *o,
 		   char id[CTR_RUN_ID_MAX], struct ctr_err *e)
 {
+	struct ctr_commit_opts ko = {0};
+	const char *kp = getenv("CTRACE_KEEP_PREEMPTED");
 	struct ctr_err ie;
-	int ret = ctr_commit_dir(s, dir, o, id, e);
+	int ret;
+
+	if (kp && !strcmp(kp, "1")) { /* every command that commits: --keep-preempted */
+		if (o)
+			ko = *o;
+		ko.keep_preempted = 1;
+		o = &ko;
+	}
+	ret = ctr_commit_dir(s, dir, o, id, e);
 
 	if (ret)
 		return ret;

@@ -44,7 +44,8 @@ int ctr_cli_open_store_read(const char *conn, const char *spec, struct ctr_store
  * run directory it is committed into @s first (kept on disk). Caller frees *out. */
 /* ctr_commit_dir(), then the run's timeline index built and stored with it (export/tlindex.h,
  * ctr_tlindex_store) so that ctrace serve needs no full scan; an index that cannot be stored is
- * a warning on stderr (the server builds it then), not a failed commit. */
+ * a warning on stderr (the server builds it then), not a failed commit. $CTRACE_KEEP_PREEMPTED=1
+ * sets keep_preempted, for every command that commits. */
 int ctr_cli_commit(struct ctr_store *s, const char *dir, const struct ctr_commit_opts *o,
 		   char id[CTR_RUN_ID_MAX], struct ctr_err *e);
 int ctr_cli_load_run(struct ctr_store *s, const char *spec, unsigned what, struct ctr_run **out,

@@ -50,6 +50,9 @@ static void record_usage(FILE *f)
 	    "  -m, --meta KEY=VAL   user metadata, repeatable (also $CTRACE_META=k=v,k2=v2)\n"
 	    "  -n, --no-commit      leave the raw run directory, do not commit\n"
 	    "  -k, --keep           commit but keep the raw run directory\n"
+	    "      --keep-preempted with --sched: keep calls more than half preempted or waiting\n"
+	    "                       for the recorder in min/max/percentiles (default: left out\n"
+	    "                       and counted; also $CTRACE_KEEP_PREEMPTED=1)\n"
 	    "      --lib PATH       the preload to use (default: libctrace.so next to ctrace)\n"
 	    "      --buffer SIZE    each thread's shared ring, drained by this process (default\n"
 	    "                       4M; 0: threads write their event files directly)\n"
@@ -314,7 +317,7 @@ static void forward(int sig)
 struct rec_args {
 	const char *parent, *conn, *lib_opt;
 	char **metas; /* KEY=VALUE, borrowed from argv */
-	int n_metas, no_commit, keep;
+	int n_metas, no_commit, keep, keep_preempted;
 	uint64_t buffer;   /* bytes of each thread's shared ring; 0: direct event files */
 	uint64_t max_size; /* bytes of events kept; 0: no bound */
 	int flight;	   /* --ring: the rings are a flight recorder of buffer bytes */
@@ -343,6 +346,7 @@ static int parse_record_args(int argc, char **argv, struct rec_args *a)
 	    {"meta", required_argument, NULL, 'm'},
 	    {"no-commit", no_argument, NULL, 'n'},
 	    {"keep", no_argument, NULL, 'k'},
+	    {"keep-preempted", no_argument, NULL, 'P'},
 	    {"lib", required_argument, NULL, 'L'},
 	    {"buffer", required_argument, NULL, 'B'},
 	    {"max-size", required_argument, NULL, 'X'},
@@ -392,6 +396,9 @@ static int parse_record_args(int argc, char **argv, struct rec_args *a)
 			break;
 		case 'k':
 			a->keep = 1;
+			break;
+		case 'P':
+			a->keep_preempted = 1;
 			break;
 		case 'L':
 			a->lib_opt = optarg;
@@ -722,7 +729,8 @@ static void commit_run(const struct rec_args *a, const char *dir, const char *id
 {
 	struct ctr_store *s = NULL;
 	/* the program ended: a daemon it left running is cut, not waited for */
-	struct ctr_commit_opts co = {.keep = a->keep, .progress = 1, .cut_running = 1};
+	struct ctr_commit_opts co = {
+	    .keep = a->keep, .progress = 1, .cut_running = 1, .keep_preempted = a->keep_preempted};
 	char cid[CTR_RUN_ID_MAX];
 
 	if (a->no_commit) {

@@ -154,7 +154,8 @@ static void commit_usage(void)
 {
 	printf("usage: ctrace commit [--store CONN] [--keep] [--raw-times] [--meta "
 	       "K=V]\n"
-	       "                     [--allow-foreign-owner] [RUN_DIR...]\n\n"
+	       "                     [--keep-preempted] [--allow-foreign-owner] "
+	       "[RUN_DIR...]\n\n"
 	       "Symbolizes raw run directories with libdw and saves each in the "
 	       "store in one\n"
 	       "transaction; the raw directory is removed after the commit unless "
@@ -165,7 +166,12 @@ static void commit_usage(void)
 	       "A run directory owned by another user than you or root is refused "
 	       "unless\n"
 	       "--allow-foreign-owner; a trace directory that others can write is "
-	       "refused.\n");
+	       "refused.\n"
+	       "A --sched run leaves calls more than half preempted or waiting for the "
+	       "recorder\n"
+	       "out of min/max/percentiles (counted per node as preempted_calls); "
+	       "--keep-preempted\n"
+	       "(or $CTRACE_KEEP_PREEMPTED=1) keeps them in.\n");
 }
 
 int ctr_cmd_commit(int argc, char **argv)
@@ -174,6 +180,7 @@ int ctr_cmd_commit(int argc, char **argv)
 	    {"store", required_argument, NULL, 's'},
 	    {"keep", no_argument, NULL, 'k'},
 	    {"raw-times", no_argument, NULL, 'R'},
+	    {"keep-preempted", no_argument, NULL, 'P'},
 	    {"meta", required_argument, NULL, 'm'},
 	    {"allow-foreign-owner", no_argument, NULL, 'A'},
 	    {"help", no_argument, NULL, 'h'},
@@ -198,6 +205,9 @@ int ctr_cmd_commit(int argc, char **argv)
 			break;
 		case 'R':
 			o.raw_times = 1;
+			break;
+		case 'P':
+			o.keep_preempted = 1;
 			break;
 		case 'A':
 			o.allow_foreign_owner = 1;

@@ -47,6 +47,13 @@ struct frame {
 	double crm;	  /* removed tracer time inside direct children, ns */
 	uint64_t off0;	  /* --sched: the thread's off-CPU ns at enter */
 	uint64_t pre0;	  /* and of that preempted */
+	double st0;	  /* --sched: the thread's recorder time (TRACER records) at enter, ns */
+};
+
+/* --sched: min/max of the calls of one node left out of its figures (preempted or stalled),
+ * its figures if every timed call of the node was one. */
+struct outlier {
+	uint64_t n, min, max, raw_min, raw_max;
 };
 
 struct fninfo {
@@ -78,6 +85,9 @@ struct commit {
 	struct ctr_sched_rec *sched; /* --sched: every thread's switches (ingest/sched.h) */
 	size_t n_sched;
 	int has_sched;
+	struct outlier *out; /* per node, grown to the last node with a call left out */
+	size_t cap_out;
+	int nomem; /* an allocation failed where no error could be returned */
 };
 
 /* ---- modules and functions ---------------------------------------------------------- */
@@ -313,11 +323,37 @@ static void overhead_of(const struct commit *c, const struct ctr_rawproc *p, dou
 		*call = *inner;
 }
 
+/* --sched: a call of node @n left out of min/max and the percentiles (@dur measured, @ctot
+ * compensated); 0, or 1 when it counts after all (--keep-preempted, or out of memory). */
+static int left_out(struct commit *c, struct ctr_node *n, uint64_t dur, uint64_t ctot)
+{
+	struct outlier *o;
+
+	n->preempted_calls++;
+	if (c->o->keep_preempted)
+		return 1;
+	if (ctr_grow((void **)&c->out, &c->cap_out, (size_t)n->id + 1, sizeof(*c->out))) {
+		c->nomem = 1;
+		return 1;
+	}
+	o = &c->out[n->id];
+	if (!o->n++)
+		o->min = o->raw_min = UINT64_MAX;
+	o->min = ctot < o->min ? ctot : o->min;
+	o->max = ctot > o->max ? ctot : o->max;
+	o->raw_min = dur < o->raw_min ? dur : o->raw_min;
+	o->raw_max = dur > o->raw_max ? dur : o->raw_max;
+	ctr_lat_add_excluded(c->lat, n->id, ctot);
+	return 0;
+}
+
 /* Closes frame @f at @now. @removed is the thread's tracer time so far (slow paths, unrecorded
  * hook calls): what accrued while @f was open comes off its total, and the part that did not
- * accrue inside its children off its self, before the per-call costs do. */
+ * accrue inside its children off its self, before the per-call costs do. @outlier (--sched):
+ * the call was more than half preempted or in the recorder, see left_out(). */
 static void close_frame(struct commit *c, const struct ctr_rawproc *p, struct frame *f,
-			struct frame *parent, uint64_t now, uint64_t enters, double removed)
+			struct frame *parent, uint64_t now, uint64_t enters, double removed,
+			int outlier)
 {
 	struct ctr_node *n = &c->run.nodes[f->node];
 	uint64_t dur = now > f->t0 ? now - f->t0 : 0;
@@ -345,17 +381,19 @@ static void close_frame(struct commit *c, const struct ctr_rawproc *p, struct fr
 
 	n->raw_total_ns += dur;
 	n->raw_self_ns += self;
-	if (dur < n->raw_min_ns)
-		n->raw_min_ns = dur;
-	if (dur > n->raw_max_ns)
-		n->raw_max_ns = dur;
 	n->total_ns += ctot;
 	n->self_ns += cself;
-	if (ctot < n->min_ns)
-		n->min_ns = ctot;
-	if (ctot > n->max_ns)
-		n->max_ns = ctot;
-	ctr_lat_add(c->lat, f->node, ctot);
+	if (!outlier || left_out(c, n, dur, ctot)) {
+		if (dur < n->raw_min_ns)
+			n->raw_min_ns = dur;
+		if (dur > n->raw_max_ns)
+			n->raw_max_ns = dur;
+		if (ctot < n->min_ns)
+			n->min_ns = ctot;
+		if (ctot > n->max_ns)
+			n->max_ns = ctot;
+		ctr_lat_add(c->lat, f->node, ctot);
+	}
 	if (parent) {
 		parent->child += dur;
 		parent->cchild += ctot;
@@ -403,6 +441,7 @@ struct twalk {
 	struct ctr_offcpu oc;
 	double tracer_pending; /* --sched: TRACER ns since the last event, not yet removed */
 	uint64_t off_last;     /* --sched: the thread's off-CPU ns at the last event */
+	double stalled;	       /* --sched: all TRACER ns so far, on the CPU or not */
 };
 
 /* The thread's entry of the run: the last one while its pass runs. */
@@ -512,26 +551,33 @@ static int tw_enter(struct twalk *t, const struct ctr_event *ev, uint64_t ns, st
 		t->stack[t->depth - 1].nchild++;
 	f = &t->stack[t->depth++];
 	*f = (struct frame){.node = node, .t0 = ns, .enters0 = t->enters++, .rm0 = t->removed};
-	if (t->sched)
+	if (t->sched) {
 		ctr_offcpu_at(&t->oc, ns, &f->off0, &f->pre0);
+		f->st0 = t->stalled;
+	}
 	return ev->type == CTR_EV_INHERIT ? ctr_tl_inherit(t->w, ns, fn, e)
 					  : ctr_tl_enter(t->w, ns, fn, e);
 }
 
-/* Closes the innermost open frame at @ns. */
+/* Closes the innermost open frame at @ns. --sched: a call whose wall time was more than half
+ * preempted, or more than half the recorder's (TRACER records: a wait for the drainer sleeps,
+ * off the CPU but not preempted), is an outlier (close_frame()). */
 static int tw_exit(struct twalk *t, uint64_t ns, struct ctr_err *e)
 {
-	t->depth--;
+	struct frame *f = &t->stack[--t->depth];
+	int outlier = 0;
+
 	if (t->sched) { /* the gaps while the call was open are its off-CPU time */
-		struct ctr_node *n = &t->c->run.nodes[t->stack[t->depth].node];
-		uint64_t off, pre;
+		struct ctr_node *n = &t->c->run.nodes[f->node];
+		uint64_t off, pre, dur = ns > f->t0 ? ns - f->t0 : 0;
 
 		ctr_offcpu_at(&t->oc, ns, &off, &pre);
-		n->offcpu_ns += off - t->stack[t->depth].off0;
-		n->preempt_ns += pre - t->stack[t->depth].pre0;
+		n->offcpu_ns += off - f->off0;
+		n->preempt_ns += pre - f->pre0;
+		outlier = 2 * (pre - f->pre0) > dur || 2 * (t->stalled - f->st0) > (double)dur;
 	}
-	close_frame(t->c, t->p, &t->stack[t->depth], t->depth ? &t->stack[t->depth - 1] : NULL, ns,
-		    t->enters, t->removed);
+	close_frame(t->c, t->p, f, t->depth ? &t->stack[t->depth - 1] : NULL, ns, t->enters,
+		    t->removed, outlier);
 	return ctr_tl_exit(t->w, ns, e);
 }
 
@@ -675,9 +721,10 @@ static int tw_event(struct twalk *t, const struct ctr_event *ev, uint64_t ns, st
 		tw_remove(t, (double)ev->count * tw_cost(t, -1));
 		return 0;
 	case CTR_EV_TRACER:
-		if (t->sched) /* at the next event, less the off-CPU time since this one */
+		if (t->sched) { /* at the next event, less the off-CPU time since this one */
 			t->tracer_pending += (double)ev->count * t->scale;
-		else
+			t->stalled += (double)ev->count * t->scale;
+		} else
 			tw_remove(t, (double)ev->count * t->scale);
 		return 0;
 	case CTR_EV_HIDDEN: /* the calls, and the slow-path event that wrote their count */
@@ -1025,6 +1072,25 @@ static int fill_header(struct commit *c)
 	return ctr_provenance_add(r, root ? root->exe : NULL);
 }
 
+/* Appends @key=@value to the run's metadata; 0 or CTR_ENOMEM. */
+static int add_meta(struct ctr_run *r, const char *key, const char *value)
+{
+	struct ctr_kv *nm = realloc(r->meta, (r->n_meta + 1) * sizeof(*nm));
+
+	if (!nm)
+		return CTR_ENOMEM;
+	r->meta = nm;
+	nm[r->n_meta].key = strdup(key);
+	nm[r->n_meta].value = strdup(value);
+	if (!nm[r->n_meta].key || !nm[r->n_meta].value) {
+		free(nm[r->n_meta].key);
+		free(nm[r->n_meta].value);
+		return CTR_ENOMEM;
+	}
+	r->n_meta++;
+	return 0;
+}
+
 /* With --sample, the calls known only by count get the average time of the recorded calls of
  * their node; that time moves out of the parent's self time, where the recording left it. */
 static int estimate_sampled(struct commit *c)
@@ -1063,16 +1129,18 @@ static int estimate_sampled(struct commit *c)
 	}
 	snprintf(buf, sizeof(buf),
 		 "sampled 1 in %s calls: unrecorded calls get their node's average", n);
-	struct ctr_kv *nm = realloc(r->meta, (r->n_meta + 1) * sizeof(*nm));
+	return add_meta(r, "times_estimated", buf);
+}
 
-	if (!nm)
+/* --sched: the run's metadata says whether the calls counted in preempted_calls were left out
+ * of min/max and the percentiles ("excluded") or kept in them ("kept", --keep-preempted). */
+static int sched_meta(struct commit *c)
+{
+	if (c->nomem)
 		return CTR_ENOMEM;
-	r->meta = nm;
-	nm[r->n_meta].key = strdup("times_estimated");
-	nm[r->n_meta].value = strdup(buf);
-	if (!nm[r->n_meta].key || !nm[r->n_meta].value)
-		return CTR_ENOMEM;
-	r->n_meta++;
+	if (!c->has_sched)
+		return 0;
+	return add_meta(&c->run, "preempted_calls", c->o->keep_preempted ? "kept" : "excluded");
 	return 0;
 }
 
@@ -1097,7 +1165,14 @@ static void finish_header(struct commit *c)
 	r->duration_ns = end;
 	for (size_t i = 0; i < r->n_nodes; i++) {
 		struct ctr_node *n = &r->nodes[i];
+		const struct outlier *o = i < c->cap_out ? &c->out[i] : NULL;
 
+		if (o && o->n && n->min_ns == UINT64_MAX) { /* every timed call was left out */
+			n->min_ns = o->min;
+			n->max_ns = o->max;
+			n->raw_min_ns = o->raw_min;
+			n->raw_max_ns = o->raw_max;
+		}
 		if (n->min_ns == UINT64_MAX)
 			n->min_ns = 0;
 		if (n->raw_min_ns == UINT64_MAX)
@@ -1478,8 +1553,9 @@ int ctr_commit_dir(struct ctr_store *s, const char *run_dir, const struct ctr_co
 		goto out;
 	}
 	finish_header(&c);
-	if ((ret = estimate_sampled(&c)) || (ret = ctr_lat_finish(c.lat, &c.run, e)) ||
-	    (ret = symbolize(&c, e)) || (ret = check_run(&c, e)))
+	if ((ret = sched_meta(&c)) || (ret = estimate_sampled(&c)) ||
+	    (ret = ctr_lat_finish(c.lat, &c.run, e)) || (ret = symbolize(&c, e)) ||
+	    (ret = check_run(&c, e)))
 		goto out;
 	ret = ctr_store_save_end(s, &c.run, e);
 	begun = 0;		 /* ended or aborted by the store */
@@ -1504,6 +1580,7 @@ out:
 	free(c.modmap);
 	free(c.modmap_off);
 	free(c.counted);
+	free(c.out);
 	ctr_lat_free(c.lat);
 	ctr_hmap_free(&c.fn_by_key);
 	ctr_hmap_free(&c.fn_by_name);

@@ -17,6 +17,8 @@ struct ctr_commit_opts {
 	int cut_running;	   /* the recorder saw the program end (ctrace record): a process
 				    * still running (a daemon) is cut at commit and named in the
 				    * run's running_at_commit metadata, not refused */
+	int keep_preempted;	   /* --sched: keep calls more than half preempted or stalled by
+				    * the recorder in min/max/percentiles (docs/report.md) */
 	const struct ctr_kv *meta; /* extra user metadata */
 	size_t n_meta;
 };

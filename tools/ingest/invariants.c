@@ -7,6 +7,7 @@
 
 #include <inttypes.h>
 #include <stdlib.h>
+#include <string.h>
 
 static const char *fname(const struct ctr_run *r, uint32_t f)
 {
@@ -26,8 +27,9 @@ static int broken(const struct ctr_run *r, size_t i, const char *rule, uint64_t 
 			   r->id, i, fname(r, n->function), n->thread, rule, a, b);
 }
 
-/* One node's own figures, compensated (@raw 0) or measured (@raw 1). */
-static int check_node(const struct ctr_run *r, size_t i, uint64_t untimed, int raw,
+/* One node's own figures, compensated (@raw 0) or measured (@raw 1). @left_out: the run's
+ * preempted calls are not in min/max (struct ctr_node's preempted_calls). */
+static int check_node(const struct ctr_run *r, size_t i, uint64_t untimed, int raw, int left_out,
 		      struct ctr_err *e)
 {
 	const struct ctr_node *n = &r->nodes[i];
@@ -36,6 +38,8 @@ static int check_node(const struct ctr_run *r, size_t i, uint64_t untimed, int r
 	uint64_t mn = raw ? n->raw_min_ns : n->min_ns, mx = raw ? n->raw_max_ns : n->max_ns;
 	uint64_t timed = n->calls > untimed ? n->calls - untimed : 0;
 
+	if (n->preempted_calls > n->calls)
+		return broken(r, i, "preempted calls <= calls", n->preempted_calls, n->calls, e);
 	if (self > total)
 		return broken(r, i, raw ? "raw self <= total" : "self <= total", self, total, e);
 	/* --sched: the off-CPU clock runs at most as fast as time, inside the measured calls */
@@ -47,10 +51,15 @@ static int check_node(const struct ctr_run *r, size_t i, uint64_t untimed, int r
 		return 0; /* counted calls carry no times of their own (or estimated ones) */
 	if (mn > mx)
 		return broken(r, i, "min <= max", mn, mx, e);
+	/* calls left out of min/max are in the total: min holds for those kept in (all of them
+	 * when every call was left out), max only when none was */
+	if (left_out && n->preempted_calls && n->preempted_calls < timed)
+		timed -= n->preempted_calls;
 	/* avg = total / timed, compared without rounding: min * timed <= total <= max * timed */
 	if ((double)mn * (double)timed > (double)total + (double)timed)
 		return broken(r, i, "min <= avg", mn, total / timed, e);
-	if ((double)total > (double)mx * (double)timed + (double)timed)
+	if ((!left_out || !n->preempted_calls) &&
+	    (double)total > (double)mx * (double)timed + (double)timed)
 		return broken(r, i, "avg <= max", total / timed, mx, e);
 	if (!raw && mn == 0 && n->raw_min_ns > 0)
 		return broken(r, i, "compensated min > 0 where the measured one is", mn,
@@ -64,7 +73,8 @@ int ctr_run_check(const struct ctr_run *r, const uint64_t *untimed, size_t n_unt
 		  struct ctr_err *e)
 {
 	uint64_t *kids = calloc(3 * r->n_nodes + 1, sizeof(uint64_t)), *roots;
-	int ret = 0;
+	const char *pc = ctr_run_meta_get(r, "preempted_calls");
+	int ret = 0, left_out = pc && !strcmp(pc, "excluded");
 
 	roots = calloc(2 * r->n_threads + 1, sizeof(uint64_t));
 	if (!kids || !roots) {
@@ -75,7 +85,8 @@ int ctr_run_check(const struct ctr_run *r, const uint64_t *untimed, size_t n_unt
 		const struct ctr_node *n = &r->nodes[i];
 
 		for (int raw = 0; raw < 2 && !ret; raw++)
-			ret = check_node(r, i, i < n_untimed && untimed ? untimed[i] : 0, raw, e);
+			ret = check_node(r, i, i < n_untimed && untimed ? untimed[i] : 0, raw,
+					 left_out, e);
 		if (ret)
 			goto out;
 		if (n->parent != CTR_NONE && n->parent < r->n_nodes) {

@@ -15,7 +15,9 @@
 
 /* Checks, for compensated and raw figures alike: 0 <= self <= total; a node's total >= its
  * children's totals + its self; min <= avg <= max over the node's timed calls (@untimed[i]:
- * calls of node i known only from COUNT records, may be NULL); a compensated minimum of 0 only
+ * calls of node i known only from COUNT records, may be NULL; --sched: preempted calls <= calls,
+ * and where run metadata preempted_calls is "excluded" min <= avg over the calls kept in, no
+ * bound on max from the average when some were left out); a compensated minimum of 0 only
  * where the measured one is 0; a thread's top-level totals within its recorded span, and
  * compensated <= raw. Returns 0, or CTR_EINTERNAL naming the first node and rule broken. */
 int ctr_run_check(const struct ctr_run *r, const uint64_t *untimed, size_t n_untimed,

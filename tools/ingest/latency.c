@@ -1,7 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * Latency distributions of a commit (see latency.h): exact while the run is small, histograms
- * keyed by (node, bucket) in one hash map once it is not.
+ * keyed by (node, excluded, bucket) in one hash map once it is not. A call left out
+ * (ctr_lat_add_excluded()) carries a flag; each node's or function's figures are of its calls
+ * without it, or of all of them when every one has it.
  */
 #include "latency.h"
 
@@ -12,15 +14,18 @@
 #include "../../common/hist.h"
 #include "../../common/hmap.h"
 
-#define IDX_BITS 13 /* CTR_HIST_BUCKETS < 2^13 */
+#define IDX_BITS 13			   /* CTR_HIST_BUCKETS < 2^13 */
+#define EXCL_BIT ((uint64_t)1 << IDX_BITS) /* above the bucket: sorts after the id's others */
+#define ID_SHIFT (IDX_BITS + 1)
 
 struct pair {
 	uint64_t ns;
-	uint32_t key; /* node, then function */
+	uint32_t key;  /* node, then function */
+	uint32_t excl; /* left out unless the key has no other */
 };
 
 struct entry {
-	uint64_t key; /* id << IDX_BITS | bucket */
+	uint64_t key; /* id << ID_SHIFT | excluded << IDX_BITS | bucket */
 	uint64_t count;
 };
 
@@ -28,7 +33,7 @@ struct ctr_lat {
 	struct pair *pairs; /* exact mode: every call */
 	size_t n_pairs, cap_pairs;
 	int hist_mode;
-	/* histogram mode: open addressing on (node << IDX_BITS | bucket) + 1 (0 = empty), the
+	/* histogram mode: open addressing on the entry key + 1 (0 = empty), the
 	 * count beside its key (one cache line a call); made a packed cnt[] at the end */
 	struct entry *tab;
 	size_t tab_cap;
@@ -78,9 +83,10 @@ static int tab_grow(struct ctr_lat *l)
 	return 0;
 }
 
-static void hist_add(struct ctr_lat *l, uint32_t node, uint64_t ns)
+static void hist_add(struct ctr_lat *l, uint32_t node, uint64_t ns, int excl)
 {
-	uint64_t key = (((uint64_t)node << IDX_BITS) | ctr_hist_index(ns)) + 1;
+	uint64_t key =
+	    (((uint64_t)node << ID_SHIFT) | (excl ? EXCL_BIT : 0) | ctr_hist_index(ns)) + 1;
 	size_t i;
 
 	if (2 * (l->n_cnt + 1) > l->tab_cap && tab_grow(l)) {
@@ -113,12 +119,12 @@ static int tab_pack(struct ctr_lat *l)
 	return 0;
 }
 
-void ctr_lat_add(struct ctr_lat *l, uint32_t node, uint64_t ns)
+static void lat_add(struct ctr_lat *l, uint32_t node, uint64_t ns, int excl)
 {
 	if (!l || l->nomem)
 		return;
 	if (l->hist_mode) {
-		hist_add(l, node, ns);
+		hist_add(l, node, ns, excl);
 		return;
 	}
 	if (l->n_pairs < CTR_LAT_EXACT) {
@@ -127,17 +133,27 @@ void ctr_lat_add(struct ctr_lat *l, uint32_t node, uint64_t ns)
 			l->nomem = 1;
 			return;
 		}
-		l->pairs[l->n_pairs++] = (struct pair){ns, node};
+		l->pairs[l->n_pairs++] = (struct pair){ns, node, excl != 0};
 		return;
 	}
 	/* too many calls to keep: fold what we have into histograms */
 	l->hist_mode = 1;
 	for (size_t i = 0; i < l->n_pairs; i++)
-		hist_add(l, l->pairs[i].key, l->pairs[i].ns);
+		hist_add(l, l->pairs[i].key, l->pairs[i].ns, (int)l->pairs[i].excl);
 	free(l->pairs);
 	l->pairs = NULL;
 	l->n_pairs = l->cap_pairs = 0;
-	hist_add(l, node, ns);
+	hist_add(l, node, ns, excl);
+}
+
+void ctr_lat_add(struct ctr_lat *l, uint32_t node, uint64_t ns)
+{
+	lat_add(l, node, ns, 0);
+}
+
+void ctr_lat_add_excluded(struct ctr_lat *l, uint32_t node, uint64_t ns)
+{
+	lat_add(l, node, ns, 1);
 }
 
 static int cmp_entry(const void *a, const void *b)
@@ -247,22 +263,28 @@ static int exact_one(struct target t, const uint64_t *v, size_t n, struct exact_
 }
 
 /* Groups the kept durations by key (node, or function with @functions) with a counting sort,
- * then computes each group's exact figures. */
+ * those left out last in each group, then computes each group's exact figures: of its calls
+ * not left out, or of all when there are none. */
 static int exact_pass(struct ctr_lat *l, struct ctr_run *run, int functions, struct exact_ws *ws)
 {
 	size_t nkeys = functions ? run->n_functions : run->n_nodes;
-	size_t *start = calloc(nkeys + 2, sizeof(*start));
+	size_t *start = calloc(nkeys + 2, sizeof(*start)), *in = malloc((nkeys + 1) * sizeof(*in));
 	uint64_t *vals = malloc((l->n_pairs + 1) * sizeof(*vals));
 	int ret = CTR_ENOMEM;
 
-	if (!start || !vals)
+	if (!start || !in || !vals)
 		goto out;
 	for (size_t i = 0; i < l->n_pairs; i++)
 		start[l->pairs[i].key + 1]++;
 	for (size_t k = 0; k < nkeys; k++)
 		start[k + 1] += start[k];
-	for (size_t i = 0; i < l->n_pairs; i++)
-		vals[start[l->pairs[i].key]++] = l->pairs[i].ns;
+	for (int excl = 0; excl < 2; excl++) {
+		for (size_t i = 0; i < l->n_pairs; i++)
+			if ((int)l->pairs[i].excl == excl)
+				vals[start[l->pairs[i].key]++] = l->pairs[i].ns;
+		if (!excl) /* in[k]: the end of group k's calls not left out */
+			memcpy(in, start, nkeys * sizeof(*in));
+	}
 	/* start[k] is now the end of group k, which begins where group k-1 ends */
 	ret = 0;
 	for (size_t k = 0, b = 0; k < nkeys && !ret; b = start[k++]) {
@@ -271,10 +293,11 @@ static int exact_pass(struct ctr_lat *l, struct ctr_run *run, int functions, str
 		struct target t =
 		    functions ? fn_target(&run->functions[k]) : node_target(&run->nodes[k]);
 
-		ret = exact_one(t, vals + b, start[k] - b, ws);
+		ret = exact_one(t, vals + b, (in[k] > b ? in[k] : start[k]) - b, ws);
 	}
 out:
 	free(start);
+	free(in);
 	free(vals);
 	return ret;
 }
@@ -287,7 +310,7 @@ static int hist_one(struct target t, const struct entry *en, size_t n, uint64_t 
 	size_t nb = 0;
 
 	for (size_t i = 0; i < n; i++) {
-		uint32_t idx = (uint32_t)(en[i].key & ((1u << IDX_BITS) - 1));
+		uint32_t idx = (uint32_t)(en[i].key & (EXCL_BIT - 1));
 
 		if (nb && scratch[nb - 1].idx == idx)
 			scratch[nb - 1].count += en[i].count;
@@ -299,60 +322,85 @@ static int hist_one(struct target t, const struct entry *en, size_t n, uint64_t 
 	return store_hist(t, scratch, nb);
 }
 
+/* Each node's (or with @functions each function's) figures from the sorted entries. The node
+ * pass marks in @kept the nodes with a call not left out. */
 static int hist_pass(struct ctr_lat *l, struct ctr_run *run, int functions, const uint64_t *fmin,
-		     const uint64_t *fmax, struct ctr_hist_bucket *scratch)
+		     const uint64_t *fmax, unsigned char *kept, struct ctr_hist_bucket *scratch)
 {
 	int ret;
 
 	if (l->n_cnt > 1)
 		qsort(l->cnt, l->n_cnt, sizeof(*l->cnt), cmp_entry);
-	for (size_t i = 0, j; i < l->n_cnt; i = j) {
-		uint64_t id = l->cnt[i].key >> IDX_BITS;
+	for (size_t i = 0, j, m; i < l->n_cnt; i = j) {
+		uint64_t id = l->cnt[i].key >> ID_SHIFT;
 
-		for (j = i; j < l->n_cnt && (l->cnt[j].key >> IDX_BITS) == id; j++)
+		for (j = i; j < l->n_cnt && (l->cnt[j].key >> ID_SHIFT) == id; j++)
+			;
+		/* the calls left out sort last: [i, m) are the others, if there are any */
+		for (m = i; m < j && !(l->cnt[m].key & EXCL_BIT); m++)
 			;
 		struct target t =
 		    functions ? fn_target(&run->functions[id]) : node_target(&run->nodes[id]);
 		uint64_t mn = functions ? fmin[id] : run->nodes[id].min_ns,
 			 mx = functions ? fmax[id] : run->nodes[id].max_ns;
 
-		if ((ret = hist_one(t, l->cnt + i, j - i, mn, mx, scratch)))
+		if (kept && m > i)
+			kept[id] = 1;
+
+		if ((ret = hist_one(t, l->cnt + i, (m > i ? m : j) - i, mn, mx, scratch)))
 			return ret;
 	}
 	return 0;
+}
+
+/* Each function's [min, max], the clamp of its histogram estimates (and its exact largest
+ * value): over its nodes with a call not left out (@kept), else over all of them, since its
+ * percentiles are of those calls alone (a node whose calls were all left out has theirs). */
+static void fn_bounds(const struct ctr_run *run, const unsigned char *kept, unsigned char *fk,
+		      uint64_t *fmin, uint64_t *fmax)
+{
+	for (size_t i = 0; i < run->n_functions; i++)
+		fmin[i] = UINT64_MAX;
+	for (size_t i = 0; i < run->n_nodes; i++)
+		if (kept[i])
+			fk[run->nodes[i].function] = 1;
+	for (size_t i = 0; i < run->n_nodes; i++) {
+		const struct ctr_node *n = &run->nodes[i];
+
+		if (fk[n->function] && !kept[i])
+			continue;
+		if (n->min_ns < fmin[n->function])
+			fmin[n->function] = n->min_ns;
+		if (n->max_ns > fmax[n->function])
+			fmax[n->function] = n->max_ns;
+	}
 }
 
 static int hist_finish(struct ctr_lat *l, struct ctr_run *run, struct ctr_hist_bucket *scratch)
 {
 	uint64_t *fmin = calloc(run->n_functions + 1, sizeof(*fmin)),
 		 *fmax = calloc(run->n_functions + 1, sizeof(*fmax));
+	unsigned char *kept = calloc(run->n_nodes + 1, 1), *fk = calloc(run->n_functions + 1, 1);
 	int ret = CTR_ENOMEM;
 
-	if (!fmin || !fmax || tab_pack(l))
+	if (!fmin || !fmax || !kept || !fk || tab_pack(l))
 		goto out;
-	for (size_t i = 0; i < run->n_functions; i++)
-		fmin[i] = UINT64_MAX;
-	for (size_t i = 0; i < run->n_nodes; i++) {
-		const struct ctr_node *n = &run->nodes[i];
-
-		if (n->min_ns < fmin[n->function])
-			fmin[n->function] = n->min_ns;
-		if (n->max_ns > fmax[n->function])
-			fmax[n->function] = n->max_ns;
-	}
-	if ((ret = hist_pass(l, run, 0, NULL, NULL, scratch)))
+	if ((ret = hist_pass(l, run, 0, NULL, NULL, kept, scratch)))
 		goto out;
+	fn_bounds(run, kept, fk, fmin, fmax);
 	/* the same counts keyed by function; duplicates sum up in hist_one */
 	for (size_t i = 0; i < l->n_cnt; i++) {
-		uint64_t node = l->cnt[i].key >> IDX_BITS;
+		uint64_t node = l->cnt[i].key >> ID_SHIFT;
 
-		l->cnt[i].key = ((uint64_t)run->nodes[node].function << IDX_BITS) |
-				(l->cnt[i].key & ((1u << IDX_BITS) - 1));
+		l->cnt[i].key = ((uint64_t)run->nodes[node].function << ID_SHIFT) |
+				(l->cnt[i].key & ((EXCL_BIT << 1) - 1));
 	}
-	ret = hist_pass(l, run, 1, fmin, fmax, scratch);
+	ret = hist_pass(l, run, 1, fmin, fmax, NULL, scratch);
 out:
 	free(fmin);
 	free(fmax);
+	free(kept);
+	free(fk);
 	return ret;
 }
 

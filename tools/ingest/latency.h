@@ -25,6 +25,10 @@ int ctr_lat_open(struct ctr_lat **out, uint64_t expect);
 /* One call of node @node took @ns. Never fails: an allocation failure is remembered and
  * reported by ctr_lat_finish(). Not thread-safe. */
 void ctr_lat_add(struct ctr_lat *l, uint32_t node, uint64_t ns);
+/* The same for a call left out of the percentiles (`--sched`: preempted or stalled, see
+ * struct ctr_node's preempted_calls): it counts only for a node, or a function, none of whose
+ * calls went in with ctr_lat_add(). */
+void ctr_lat_add_excluded(struct ctr_lat *l, uint32_t node, uint64_t ns);
 /* Fills p50/p90/p99/p999 and hist of every node of @run that had timed calls and of every
  * function (over all its nodes). Needs nodes' final min_ns/max_ns (used to clamp histogram
  * estimates). Replaces any hist already there. 0 or CTR_ENOMEM. */

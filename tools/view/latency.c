@@ -84,6 +84,7 @@ int ctr_report_percentiles(FILE *out, const struct ctr_run *run, const struct ct
 		fprintf(out, "... %zu more (--top 0 shows all)\n", matched - shown);
 	if (matched && !timed)
 		fprintf(out, "note: this run was stored without latency distributions\n");
+	ctr_report_preempted_note(out, run, rows, n);
 	ret = out_ok(out, e);
 out:
 	free(rows);

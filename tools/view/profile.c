@@ -110,14 +110,32 @@ void ctr_cct_release(struct ctr_cct *t)
 
 #define EXIT_BIT 0x80000000u
 
+/* Node @nd's per-call extremes @mn, @mx into row @p. @left_out (ctr_report_left_out()): a node
+ * every call of which was left out has those calls' extremes, which count for @p only when no
+ * other node gave it any; @fb holds them meanwhile. */
+static void row_minmax(struct ctr_prof_entry *p, uint64_t fb[2], const struct ctr_node *nd,
+		       uint64_t mn, uint64_t mx, int left_out)
+{
+	if (!nd->calls)
+		return;
+	if (left_out && nd->preempted_calls >= nd->calls) {
+		fb[0] = mn < fb[0] ? mn : fb[0];
+		fb[1] = mx > fb[1] ? mx : fb[1];
+		return;
+	}
+	p->min_ns = mn < p->min_ns ? mn : p->min_ns;
+	p->max_ns = mx > p->max_ns ? mx : p->max_ns;
+}
+
 int ctr_report_profile(const struct ctr_run *run, uint32_t thread, int raw,
 		       struct ctr_prof_entry **out, size_t *n, struct ctr_err *e)
 {
 	struct ctr_cct t;
 	uint32_t *active = NULL, *row = NULL, *stack = NULL;
 	struct ctr_prof_entry *rows = NULL;
+	uint64_t(*fb)[2] = NULL; /* per row: row_minmax() */
 	size_t nrows = 0, sp = 0;
-	int ret;
+	int ret, left_out = ctr_report_left_out(run);
 
 	*out = NULL;
 	*n = 0;
@@ -128,9 +146,10 @@ int ctr_report_profile(const struct ctr_run *run, uint32_t thread, int raw,
 	active = calloc(run->n_functions + 1, sizeof(*active));
 	row = malloc((run->n_functions + 1) * sizeof(*row));
 	rows = calloc(run->n_functions + 1, sizeof(*rows));
+	fb = calloc(run->n_functions + 1, sizeof(*fb));
 	/* Every node is pushed once and its exit marker once. */
 	stack = malloc((2 * run->n_nodes + 1) * sizeof(*stack));
-	if (!active || !row || !rows || !stack)
+	if (!active || !row || !rows || !fb || !stack)
 		goto out;
 	if (e && e->code == CTR_ENOMEM)
 		ctr_err_clear(e);
@@ -155,11 +174,12 @@ int ctr_report_profile(const struct ctr_run *run, uint32_t thread, int raw,
 			if (row[nd->function] == CTR_NONE) {
 				row[nd->function] = (uint32_t)nrows;
 				rows[nrows].function = nd->function;
-				rows[nrows].min_ns = UINT64_MAX;
+				rows[nrows].min_ns = fb[nrows][0] = UINT64_MAX;
 				nrows++;
 			}
 			p = &rows[row[nd->function]];
 			p->calls += nd->calls;
+			p->preempted_calls += nd->preempted_calls;
 			p->self_ns += n_self(nd, raw);
 			if (!active[nd->function]) {
 				p->total_ns += n_total(nd, raw);
@@ -175,19 +195,21 @@ int ctr_report_profile(const struct ctr_run *run, uint32_t thread, int raw,
 				p->offcpu_self_ns +=
 				    nd->offcpu_ns > kids ? nd->offcpu_ns - kids : 0;
 			}
-			if (nd->calls && mn < p->min_ns)
-				p->min_ns = mn;
-			if (mx > p->max_ns)
-				p->max_ns = mx;
+			row_minmax(p, fb[row[nd->function]], nd, mn, mx, left_out);
 			active[nd->function]++;
 			stack[sp++] = v | EXIT_BIT;
 			for (uint32_t c = t.first_child[v]; c != CTR_NONE; c = t.next_sibling[c])
 				stack[sp++] = c;
 		}
 	}
-	for (size_t i = 0; i < nrows; i++)
+	for (size_t i = 0; i < nrows; i++) {
+		if (rows[i].min_ns == UINT64_MAX && fb[i][0] != UINT64_MAX) {
+			rows[i].min_ns = fb[i][0];
+			rows[i].max_ns = fb[i][1];
+		}
 		if (rows[i].min_ns == UINT64_MAX)
 			rows[i].min_ns = 0;
+	}
 	if (nrows) {
 		*out = rows;
 		rows = NULL;
@@ -198,6 +220,7 @@ out:
 	free(active);
 	free(row);
 	free(rows);
+	free(fb);
 	free(stack);
 	ctr_cct_release(&t);
 	return ret;

@@ -176,6 +176,41 @@ int ctr_report_has_sched(const struct ctr_run *run)
 	return ctr_run_meta_get(run, "sched_records") != NULL;
 }
 
+int ctr_report_left_out(const struct ctr_run *run)
+{
+	const char *v = ctr_run_meta_get(run, "preempted_calls");
+
+	return v && !strcmp(v, "excluded");
+}
+
+void ctr_report_preempted_note(FILE *out, const struct ctr_run *run,
+			       const struct ctr_prof_entry *rows, size_t n)
+{
+	uint64_t calls = 0, fns = 0;
+	char cnt[32];
+
+	for (size_t i = 0; i < n; i++) {
+		calls += rows[i].preempted_calls;
+		fns += rows[i].preempted_calls > 0;
+	}
+	if (!calls || !ctr_report_has_sched(run))
+		return;
+	ctr_fmt_count(cnt, sizeof(cnt), calls);
+	if (ctr_report_left_out(run))
+		fprintf(out,
+			"preempted: %s call%s of %" PRIu64
+			" function%s more than half preempted or "
+			"waiting for the recorder: left out of min/max/percentiles (ctrace commit "
+			"--keep-preempted includes them)\n",
+			cnt, calls == 1 ? "" : "s", fns, fns == 1 ? "" : "s");
+	else
+		fprintf(
+		    out,
+		    "preempted: %s call%s of %" PRIu64 " function%s more than half preempted or "
+		    "waiting for the recorder: kept in min/max/percentiles (--keep-preempted)\n",
+		    cnt, calls == 1 ? "" : "s", fns, fns == 1 ? "" : "s");
+}
+
 /* Without off-CPU data, a run whose threads outnumbered the CPUs has wall times that include
  * waiting for a CPU: said once in the header (docs/report.md, "True times"). */
 static void print_contention(FILE *out, const struct ctr_run *run)

@@ -110,8 +110,8 @@ static void print_base(FILE *out, const struct ctr_run *run, uint32_t thread, ui
 static void print_flat_head(FILE *out, int sched)
 {
 	if (sched) /* --sched: the total split into time on and off the CPU */
-		fprintf(out, "%10s %10s %10s %10s %10s ", "calls", "total", "self", "on-cpu",
-			"off-cpu");
+		fprintf(out, "%10s %10s %10s %10s %10s %10s ", "calls", "total", "self", "on-cpu",
+			"off-cpu", "preempted");
 	else
 		fprintf(out, "%10s %10s %10s ", "calls", "total", "self");
 	fprintf(out, "%10s %10s %10s %7s %7s  %s\n", "avg", "min", "max", "total%", "self%",
@@ -137,6 +137,12 @@ static void print_flat_row(FILE *out, const struct ctr_run *run, const struct ct
 			   p->total_ns > p->offcpu_ns ? p->total_ns - p->offcpu_ns : 0);
 		ctr_fmt_ns(off, sizeof(off), p->offcpu_ns);
 		fprintf(out, "%10s %10s ", on, off);
+		if (p->preempted_calls) {
+			ctr_fmt_count(off, sizeof(off), p->preempted_calls);
+			fprintf(out, "%10s ", off);
+		} else {
+			fprintf(out, "%10s ", "-");
+		}
 	}
 	fprintf(out, "%10s %10s %10s %6.1f%% %6.1f%%  %s\n", t[3], t[4], t[5],
 		pct(p->total_ns, base), pct(p->self_ns, base),
@@ -176,6 +182,7 @@ static int flat_table(FILE *out, const struct ctr_run *run, const struct ctr_rep
 		fprintf(out, "no function matches '%s'\n", o->function);
 	else if (shown < matched)
 		fprintf(out, "... %zu more (--top 0 shows all)\n", matched - shown);
+	ctr_report_preempted_note(out, run, rows, n);
 done:
 	free(rows);
 	return 0;
@@ -838,6 +845,7 @@ static json_t *func_json(const struct ctr_run *run, const struct ctr_prof_entry 
 		jset(j, "offcpu_ns", json_integer((json_int_t)p->offcpu_ns));
 		jset(j, "offcpu_self_ns", json_integer((json_int_t)p->offcpu_self_ns));
 		jset(j, "preempt_ns", json_integer((json_int_t)p->preempt_ns));
+		jset(j, "preempted_calls", json_integer((json_int_t)p->preempted_calls));
 	}
 	if (thread == CTR_NONE && ctr_report_lat_json(j, run, p->function)) {
 		json_decref(j);
@@ -855,13 +863,14 @@ static json_t *func_json(const struct ctr_run *run, const struct ctr_prof_entry 
 
 /* What a pruned answer (opts prune_px) merged: @n entries of @calls calls. */
 struct pruned {
-	uint64_t n, calls, total, self, offcpu, preempt;
+	uint64_t n, calls, total, self, offcpu, preempt, preempted_calls;
 };
 
 static void pruned_add(struct pruned *p, uint64_t calls, uint64_t total, uint64_t self,
-		       uint64_t offcpu, uint64_t preempt)
+		       uint64_t offcpu, uint64_t preempt, uint64_t preempted_calls)
 {
 	p->n++;
+	p->preempted_calls += preempted_calls;
 	p->calls += calls;
 	p->total += total;
 	p->self += self;
@@ -888,6 +897,7 @@ static json_t *pruned_json(const struct ctr_run *run, const struct pruned *p, co
 		     json_integer((json_int_t)(p->total > p->offcpu ? p->total - p->offcpu : 0)));
 		jset(j, "offcpu_ns", json_integer((json_int_t)p->offcpu));
 		jset(j, "preempt_ns", json_integer((json_int_t)p->preempt));
+		jset(j, "preempted_calls", json_integer((json_int_t)p->preempted_calls));
 	}
 	return j;
 }
@@ -923,7 +933,7 @@ static json_t *functions_json(const struct ctr_run *run, const struct ctr_report
 			break;
 		if (rows[i].total_ns < min_total) {
 			pruned_add(&other, rows[i].calls, rows[i].self_ns, rows[i].self_ns,
-				   rows[i].offcpu_self_ns, 0);
+				   rows[i].offcpu_self_ns, 0, rows[i].preempted_calls);
 			continue;
 		}
 		if (json_array_append_new(arr, func_json(run, &rows[i], base, thread))) {
@@ -986,6 +996,7 @@ static json_t *tree_node_json(const struct ctr_run *run, const struct ctr_report
 		     json_integer((json_int_t)ctr_report_oncpu_ns(nd, o->raw_times)));
 		jset(j, "offcpu_ns", json_integer((json_int_t)nd->offcpu_ns));
 		jset(j, "preempt_ns", json_integer((json_int_t)nd->preempt_ns));
+		jset(j, "preempted_calls", json_integer((json_int_t)nd->preempted_calls));
 	}
 	if (nd->hist_size) { /* the node's own latency distribution */
 		jset(j, "p50_ns", json_integer((json_int_t)nd->p50_ns));
@@ -1064,7 +1075,7 @@ static json_t *tree_json(struct tree_json_ctx *c, uint32_t first, unsigned depth
 			if (o->prune_px)
 				pruned_add(&c->st[sp - 1].other, nd->calls,
 					   n_total(nd, o->raw_times), n_self(nd, o->raw_times),
-					   nd->offcpu_ns, nd->preempt_ns);
+					   nd->offcpu_ns, nd->preempt_ns, nd->preempted_calls);
 			continue;
 		}
 		if (!(j = tree_node_json(c->run, o, c->ai, k)) || json_array_append_new(arr, j))

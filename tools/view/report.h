@@ -71,6 +71,10 @@ struct ctr_prof_entry {
 	/* --sched: off-CPU time inside the calls (outermost nodes, as total_ns), of that
 	 * preempted, and off-CPU with no call of the function's callees open (summed as self_ns) */
 	uint64_t offcpu_ns, preempt_ns, offcpu_self_ns;
+	/* --sched: calls more than half preempted or in the recorder (struct ctr_node), summed as
+	 * calls; where ctr_report_left_out(), min/max are of the other calls, or of these when
+	 * the function has no other timed call */
+	uint64_t preempted_calls;
 };
 
 /* Aggregates the nodes of thread @thread (CTR_NONE = all threads) per function, unsorted, one
@@ -110,6 +114,14 @@ uint64_t ctr_report_base_ns(const struct ctr_run *run, int raw);
 uint64_t ctr_report_thread_base_ns(const struct ctr_run *run, uint32_t thread, int raw);
 /* 1 if the run was recorded with --sched (its nodes carry off-CPU time), else 0. */
 int ctr_report_has_sched(const struct ctr_run *run);
+/* 1 if the run's calls counted in preempted_calls are left out of min/max and the percentiles
+ * (committed from a --sched run without --keep-preempted). */
+int ctr_report_left_out(const struct ctr_run *run);
+/* --sched: after a table of @rows, one line saying how many calls of how many functions were
+ * more than half preempted or in the recorder and whether min/max/percentiles leave them out;
+ * nothing when there are none. */
+void ctr_report_preempted_note(FILE *out, const struct ctr_run *run,
+			       const struct ctr_prof_entry *rows, size_t n);
 /* On-CPU time of node @nd: its total less its off-CPU time, at least 0. */
 uint64_t ctr_report_oncpu_ns(const struct ctr_node *nd, int raw);
 /* Sum of calls of function-kind nodes. */

@@ -283,6 +283,8 @@ function profile(sec, run) {
 	var f0 = run.functions[0] || {};
 	/* a run recorded with --sched: the total split into time on and off the CPU */
 	if (f0.offcpu_ns !== undefined) cols.push(['on-cpu', 'oncpu_ns', 't'], ['off-cpu', 'offcpu_ns', 't']);
+	/* --sched: calls more than half preempted or waiting for the recorder, left out of min/max/pNN */
+	if (f0.preempted_calls !== undefined) cols.push(['preempted', 'preempted_calls', 'c']);
 	Object.keys(f0).filter(function (k) { return /^p\d+(_\d+)?_ns$/.test(k); }).forEach(function (k) { cols.push([k.replace(/_ns$/, ''), k, 't']); });
 	/* percentages as ctrace-report computes them: of the threads' summed top-level time */
 	cols.push(['total%', 'total_percent', 'q'], ['self%', 'self_percent', 'q']);
@@ -325,6 +327,10 @@ function profile(sec, run) {
 	/* a pruned answer ends with one "(other)" row: the functions under a pixel, merged */
 	var other = run.functions.filter(function (f) { return f.kind === 'other'; })[0];
 	add(sec, el('p', {'class': 'note'}, (run.functions.length - (other ? 1 : 0) + (other ? other.merged : 0)) + ' functions' + (other ? ' (' + other.merged + ' too small to draw merged into (other))' : '') + '; times ' + (run.times || 'compensated') + ' for tracer overhead; click a column to sort'), filter, add(el('div', {'class': 'scroll'}), t));
+	var pre = 0;
+	run.functions.forEach(function (f) { pre += f.preempted_calls || 0; });
+	if (pre) add(sec, el('p', {'class': 'note', id: 'preempted-note'}, fmtInt(pre) + ' call' + (pre === 1 ? '' : 's') + ' more than half preempted or waiting for the recorder: ' +
+		((run.metadata || {}).preempted_calls === 'kept' ? 'kept in min/max/percentiles (--keep-preempted)' : 'left out of min/max/percentiles (ctrace commit --keep-preempted includes them)')));
 }
 
 /* ---- flame graph ---- */
