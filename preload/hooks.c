@@ -1329,11 +1329,15 @@ void ctr_unwind_to_sp(struct ctr_thr *t, uintptr_t sp)
 		d = k + ctr_close_counted(t, k, now);
 		t->depth = k;
 	}
+	/* a window or chunk that begins at this record has the closing frames still open */
+	t->ring_frame_adj = (int32_t)(d - k);
 	if (ctr_put_unwind(t, d - k, now) != 0) {
+		t->ring_frame_adj = 0;
 		t->lost_pending += d - k;
 		note_depth(t);
 		return;
 	}
+	t->ring_frame_adj = 0;
 	jump_mark(t);
 	t->gate = gate;
 }

@@ -479,15 +479,23 @@ static inline void merge_off(struct ctr_thr *t)
 }
 
 /* The stream has t->depth frames open at t->pos (end of a slow-path event): where a jump out
- * of a hook that a signal interrupted later counts them from (reopen_after_jump()). */
+ * of a hook that a signal interrupted later counts them from (reopen_after_jump()). A handler
+ * may interrupt this too: the pair is never seen half written (a position with the depth of
+ * another one was a frame miscounted at 1 jump in 2000), the position is NULL meanwhile, and
+ * a jump then keeps t->depth, which is the stream's here. */
 static inline void jump_mark(struct ctr_thr *t)
 {
-	t->jmp_pos = t->pos;
-	t->jmp_depth = t->depth;
-	if (t->merge == t->pos && t->pos) { /* the word before may still become a LEAF or EXIT2 */
-		t->jmp_pos--;
-		t->jmp_depth += CTR_W2_TAG(*t->jmp_pos) == CTR_W2_T_ENTER ? -1 : 1;
+	uint32_t *pos = t->pos, depth = t->depth;
+
+	if (t->merge == pos && pos) { /* the word before may still become a LEAF or EXIT2 */
+		pos--;
+		depth += CTR_W2_TAG(*pos) == CTR_W2_T_ENTER ? -1u : 1u;
 	}
+	t->jmp_pos = NULL;
+	__atomic_signal_fence(__ATOMIC_SEQ_CST);
+	t->jmp_depth = depth;
+	__atomic_signal_fence(__ATOMIC_SEQ_CST);
+	t->jmp_pos = pos;
 }
 
 /* The thread has somewhere to write: its event file, or its shared ring. */

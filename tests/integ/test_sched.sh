@@ -57,8 +57,10 @@ for i, n in enumerate(works):
     say("thread %d: work off-CPU >= that of its callees" % i, n["offcpu_ns"] >= kids,
         "%d < %d" % (n["offcpu_ns"], kids))
 on = sorted(n["oncpu_ns"] for n in works)
-say("work on-CPU = the CPU time the program measured (5% + 1 ms)",
-    len(on) == 2 and all(abs(a - b) <= 0.05 * b + 1e6 for a, b in zip(on, cpu)),
+# On a VM, time the hypervisor takes from a running thread (steal) counts as scheduled-in for
+# --sched but not in the thread's own CPU clock: 2 ms of 20 (10%) seen under a loaded host.
+say("work on-CPU = the CPU time the program measured (15% + 1 ms)",
+    len(on) == 2 and all(abs(a - b) <= 0.15 * b + 1e6 for a, b in zip(on, cpu)),
     "on-CPU %s, measured %s" % (on, cpu))
 bad = [(p, n["oncpu_ns"], n["offcpu_ns"], n["total_ns"]) for p, n in nodes
        if abs(n["oncpu_ns"] + n["offcpu_ns"] - n["total_ns"]) > 0.02 * n["total_ns"]
