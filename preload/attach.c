@@ -206,7 +206,6 @@ CTR_EXPORT int ctrace__attach_stop(void)
  * with the objects patched at the thread's next slow-path event (ctr_dlopen_prepare()), or by
  * the first dlsym() on a handle after it. docs/attach.md. */
 
-static void *(*real_dlopen)(const char *, int);
 static void *(*real_dlsym)(void *, const char *);
 
 static CTR_NOINSTR void *attach_dlopen_c(const char *file, int mode)
@@ -243,8 +242,6 @@ static int base_namespace(void *ra)
 CTR_NOINSTR void *ctr_attach_dlopen_route(const char *file, int mode, void *ra)
 {
 	(void)mode;
-	if (!real_dlopen)
-		real_dlopen = (void *(*)(const char *, int))dlsym(RTLD_NEXT, "dlopen");
 	if ((!file || (strchr(file, '/') && !strchr(file, '$'))) && base_namespace(ra))
 		return (void *)attach_dlopen_c;
 	return ctr_dlopen_prepare();

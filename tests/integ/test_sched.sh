@@ -58,7 +58,7 @@ for i, n in enumerate(works):
         "%d < %d" % (n["offcpu_ns"], kids))
 on = sorted(n["oncpu_ns"] for n in works)
 # On a VM, time the hypervisor takes from a running thread (steal) counts as scheduled-in for
-# --sched but not in the thread's own CPU clock: 2 ms of 20 (10%) seen under a loaded host.
+# --sched but not in the CPU clock of the thread: 2 ms of 20 (10%) seen under a loaded host.
 say("work on-CPU = the CPU time the program measured (15% + 1 ms)",
     len(on) == 2 and all(abs(a - b) <= 0.15 * b + 1e6 for a, b in zip(on, cpu)),
     "on-CPU %s, measured %s" % (on, cpu))
