@@ -340,8 +340,10 @@ waitfor zpid . 5
 zp=$(cat zpid)
 n=0
 while [ "$(awk '{ print $3 }' /proc/$zp/stat 2>/dev/null)" != Z ] && [ $n -lt 500 ]; do sleep 0.02; n=$((n + 1)); done
+zst=$(awk '{ print $3 }' /proc/$zp/stat 2>/dev/null)
 err zombie CTRACE_E_TARGET "$zp"
 check "error zombie: says zombie" 1 "$(grep -c zombie "$T/zombie.err")"
+grep -q zombie "$T/zombie.err" || echo "note zombie: state '$zst' before, ctrace said: $(cat "$T/zombie.err")"
 kill "$shpid" 2>/dev/null
 
 start rec "$C" record -d "$T/rec.d" --store "sqlite:$T/rec.db" -- ./ap-gcc
