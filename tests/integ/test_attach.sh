@@ -333,7 +333,19 @@ else
 	echo "skip error static: no static libc to build with"
 fi
 
-sh -c './ap-gcc </dev/null >/dev/null & echo $! >zpid; exec sleep 30' &
+# the zombie's parent must never reap it: a shell may reap a finished background job before
+# its exec (a race CI lost), python does not without a wait
+python3 -c '
+import os, sys, time
+pid = os.fork()
+if pid == 0:
+    fd = os.open("/dev/null", os.O_RDWR)
+    os.dup2(fd, 0)
+    os.dup2(fd, 1)
+    os.execv("./ap-gcc", ["ap-gcc"])
+open("zpid.tmp", "w").write("%d\n" % pid)
+os.rename("zpid.tmp", "zpid")
+time.sleep(30)' &
 shpid=$!
 PROGS="$PROGS $shpid"
 waitfor zpid . 5
