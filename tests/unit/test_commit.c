@@ -118,23 +118,31 @@ static void write_run_meta(void)
 		   run_id, PID, REAL0);
 }
 
-/* p-PID-0.meta with calibration @inner / @call (NULL: keys left out), and a module map: @maps
- * lines, or none (every address is then outside all modules). */
-static void write_proc(const char *inner, const char *call, const char *maps)
+/* p-PID-0.meta with @extra lines (each ending in a newline) after start_real_ns, and a module
+ * map: @maps lines, or none (every address is then outside all modules). */
+static void write_proc_lines(const char *extra, const char *maps)
 {
-	char name[64], cal[256] = "";
+	char name[64];
 
-	if (inner && call)
-		snprintf(cal, sizeof(cal), "overhead_inner_ns=%s\noverhead_call_ns=%s\n", inner,
-			 call);
 	snprintf(name, sizeof(name), "p-%d-0.meta", PID);
 	write_text(name,
 		   "ctrace-proc 1\npid=%d\nppid=1\ngen=0\nexe=/tmp/prog\ncommand=./prog\n"
 		   "clock=tsc\nticks_per_sec=1000000000\nstart_ticks=%llu\nstart_real_ns=%lld\n"
 		   "%sexit_status=0\n",
-		   PID, T0, REAL0, cal);
+		   PID, T0, REAL0, extra);
 	snprintf(name, sizeof(name), "p-%d-0.maps", PID);
 	write_text(name, "%s", maps ? maps : "");
+}
+
+/* write_proc_lines() with calibration @inner / @call (NULL: keys left out). */
+static void write_proc(const char *inner, const char *call, const char *maps)
+{
+	char cal[256] = "";
+
+	if (inner && call)
+		snprintf(cal, sizeof(cal), "overhead_inner_ns=%s\noverhead_call_ns=%s\n", inner,
+			 call);
+	write_proc_lines(cal, maps);
 }
 
 /* One thread's event words, written as the recorder does: a TIME record first, DEFINE before
@@ -1671,18 +1679,12 @@ static void write_sched_run(const uint64_t *t, const uint32_t *k, size_t n)
 	uint16_t v = CTR_SCHED_VERSION, hs = CTR_SCHED_HDR_SIZE;
 	uint32_t rs = CTR_SCHED_REC_SIZE, cpu = 0;
 	int32_t pid = PID;
-	char name[64], path[1024];
+	char line[64], path[1024];
 	int fd;
 
 	write_run_meta();
-	snprintf(name, sizeof(name), "p-%d-0.meta", PID);
-	write_text(name,
-		   "ctrace-proc 1\npid=%d\nppid=1\ngen=0\nexe=/tmp/prog\ncommand=./prog\n"
-		   "clock=tsc\nticks_per_sec=1000000000\nstart_ticks=%llu\nstart_real_ns=%lld\n"
-		   "start_mono_ns=%lld\nexit_status=0\n",
-		   PID, T0, REAL0, MONO0);
-	snprintf(name, sizeof(name), "p-%d-0.maps", PID);
-	write_text(name, "%s", "");
+	snprintf(line, sizeof(line), "start_mono_ns=%lld\n", MONO0);
+	write_proc_lines(line, NULL);
 	snprintf(path, sizeof(path), "%s/%s", rundir, CTR_SCHED_FILE);
 	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
 	cr_assert_geq(fd, 0);

@@ -168,6 +168,19 @@ static struct ctr_run *lat_run(void)
 	return r;
 }
 
+/* The calls a stored histogram counts. */
+static uint64_t hist_calls(const unsigned char *hist, size_t size)
+{
+	struct ctr_hist_bucket *b = NULL;
+	size_t n = 0;
+	uint64_t calls;
+
+	cr_assert_eq(ctr_hist_decode(hist, size, &b, &n, NULL), 0);
+	calls = ctr_hist_count(b, n);
+	free(b);
+	return calls;
+}
+
 static void feed(struct ctr_lat *l, int copies)
 {
 	for (int c = 0; c < copies; c++)
@@ -193,16 +206,7 @@ Test(latency, exact_for_few_calls)
 	/* the function over both nodes: 1003 calls, rank 502 is 502 us, rank 1002 is 5 ms */
 	cr_assert_eq(r->functions[0].p50_ns, 502000);
 	cr_assert_eq(r->functions[0].p999_ns, 5000000);
-	{
-		struct ctr_hist_bucket *b = NULL;
-		size_t n = 0;
-
-		cr_assert_eq(
-		    ctr_hist_decode(r->functions[0].hist, r->functions[0].hist_size, &b, &n, NULL),
-		    0);
-		cr_assert_eq(ctr_hist_count(b, n), 1003);
-		free(b);
-	}
+	cr_assert_eq(hist_calls(r->functions[0].hist, r->functions[0].hist_size), 1003);
 	ctr_lat_free(l);
 	ctr_run_free(r);
 }
@@ -268,21 +272,10 @@ Test(latency, excluded_calls_left_out)
 		}
 		cr_assert_eq(r->nodes[1].p50_ns, 5000000);
 		cr_assert_eq(r->nodes[1].p999_ns, 5000000);
-		{ /* the histograms hold only the calls the percentiles are of */
-			struct ctr_hist_bucket *b = NULL;
-			size_t n = 0;
-
-			cr_assert_eq(ctr_hist_decode(r->functions[0].hist,
-						     r->functions[0].hist_size, &b, &n, NULL),
-				     0);
-			cr_assert_eq(ctr_hist_count(b, n), 1000ull * (uint64_t)copies);
-			free(b);
-			cr_assert_eq(
-			    ctr_hist_decode(r->nodes[1].hist, r->nodes[1].hist_size, &b, &n, NULL),
-			    0);
-			cr_assert_eq(ctr_hist_count(b, n), 3);
-			free(b);
-		}
+		/* the histograms hold only the calls the percentiles are of */
+		cr_assert_eq(hist_calls(r->functions[0].hist, r->functions[0].hist_size),
+			     1000ull * (uint64_t)copies);
+		cr_assert_eq(hist_calls(r->nodes[1].hist, r->nodes[1].hist_size), 3);
 		ctr_lat_free(l);
 		ctr_run_free(r);
 	}

@@ -1072,25 +1072,6 @@ static int fill_header(struct commit *c)
 	return ctr_provenance_add(r, root ? root->exe : NULL);
 }
 
-/* Appends @key=@value to the run's metadata; 0 or CTR_ENOMEM. */
-static int add_meta(struct ctr_run *r, const char *key, const char *value)
-{
-	struct ctr_kv *nm = realloc(r->meta, (r->n_meta + 1) * sizeof(*nm));
-
-	if (!nm)
-		return CTR_ENOMEM;
-	r->meta = nm;
-	nm[r->n_meta].key = strdup(key);
-	nm[r->n_meta].value = strdup(value);
-	if (!nm[r->n_meta].key || !nm[r->n_meta].value) {
-		free(nm[r->n_meta].key);
-		free(nm[r->n_meta].value);
-		return CTR_ENOMEM;
-	}
-	r->n_meta++;
-	return 0;
-}
-
 /* With --sample, the calls known only by count get the average time of the recorded calls of
  * their node; that time moves out of the parent's self time, where the recording left it. */
 static int estimate_sampled(struct commit *c)
@@ -1129,7 +1110,7 @@ static int estimate_sampled(struct commit *c)
 	}
 	snprintf(buf, sizeof(buf),
 		 "sampled 1 in %s calls: unrecorded calls get their node's average", n);
-	return add_meta(r, "times_estimated", buf);
+	return ctr_meta_append(r, "times_estimated", buf);
 }
 
 /* --sched: the run's metadata says whether the calls counted in preempted_calls were left out
@@ -1140,8 +1121,8 @@ static int sched_meta(struct commit *c)
 		return CTR_ENOMEM;
 	if (!c->has_sched)
 		return 0;
-	return add_meta(&c->run, "preempted_calls", c->o->keep_preempted ? "kept" : "excluded");
-	return 0;
+	return ctr_meta_append(&c->run, "preempted_calls",
+			       c->o->keep_preempted ? "kept" : "excluded");
 }
 
 static void finish_header(struct commit *c)

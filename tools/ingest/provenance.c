@@ -25,13 +25,10 @@ static int has_key(const struct ctr_run *r, const char *key)
 	return 0;
 }
 
-/* Appends @key=@value (copied) unless @value is empty or @key is there already. */
-static int add(struct ctr_run *r, const char *key, const char *value)
+int ctr_meta_append(struct ctr_run *r, const char *key, const char *value)
 {
 	struct ctr_kv *m;
 
-	if (!value || !*value || has_key(r, key))
-		return 0;
 	if (!(m = realloc(r->meta, (r->n_meta + 1) * sizeof(*m))))
 		return CTR_ENOMEM;
 	r->meta = m;
@@ -44,6 +41,14 @@ static int add(struct ctr_run *r, const char *key, const char *value)
 	}
 	r->n_meta++;
 	return 0;
+}
+
+/* Appends @key=@value (copied) unless @value is empty or @key is there already. */
+static int add(struct ctr_run *r, const char *key, const char *value)
+{
+	if (!value || !*value || has_key(r, key))
+		return 0;
+	return ctr_meta_append(r, key, value);
 }
 
 /* The first "model name" of /proc/cpuinfo into @buf ("" if none). */

@@ -22,6 +22,9 @@
  */
 int ctr_provenance_add(struct ctr_run *r, const char *exe);
 
+/* Appends @key=@value (both copied) to @r's metadata; 0 or CTR_ENOMEM. */
+int ctr_meta_append(struct ctr_run *r, const char *key, const char *value);
+
 /* 1 if @path is an ELF executable without a program interpreter (statically linked: no
  * LD_PRELOAD object can load into it), 0 if it has one, -1 if it cannot be read as ELF. */
 int ctr_provenance_is_static(const char *path);
